@@ -1,0 +1,306 @@
+//! The attribute grammar: what may be written inside `#[soft_delete(...)]`, and the parts of
+//! `#[diesel(...)]` this derive reads. One enum per attribute level, each with `impl Parse`;
+//! every parsed item keeps the span of the key the user wrote.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, LitStr, Path, Token};
+
+/// The name of this derive's helper attribute.
+pub(crate) const SOFT_DELETE: &str = "soft_delete";
+/// Diesel's attribute, read for `table_name` and `column_name`.
+const DIESEL: &str = "diesel";
+
+/// Keys of `#[soft_delete(...)]` on the struct.
+const STRUCT_KEYS: &[&str] = &["crate"];
+/// Keys of `#[soft_delete(...)]` on a field.
+const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at"];
+/// Values of `marker = ...`.
+const STRATEGIES: &[&str] = &["timestamp", "deleted", "active"];
+
+/// A parsed item with the span of the key that introduced it.
+#[derive(Debug, Clone)]
+pub(crate) struct Spanned<T> {
+    pub(crate) item: T,
+    pub(crate) span: Span,
+}
+
+/// `#[soft_delete(...)]` on the struct.
+#[derive(Debug, Clone)]
+pub(crate) enum StructAttr {
+    /// `crate = "path"` or `crate = path`: where the runtime crate is, for users who
+    /// re-export it.
+    Crate(Path),
+}
+
+/// `#[soft_delete(...)]` on a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldAttr {
+    /// `marker` or `marker = timestamp | deleted | active`.
+    Marker(Option<Spanned<StrategyName>>),
+    /// `deleted_by`: the audit column recording who deleted the row.
+    DeletedBy,
+    /// `reason`: the audit column recording why.
+    Reason,
+    /// `deleted_at`: when the row was deleted, for a model whose marker is a flag.
+    DeletedAt,
+}
+
+/// The strategy named in `marker = ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrategyName {
+    /// `marker = timestamp`: `NULL` is live.
+    Timestamp,
+    /// `marker = deleted`: `false` is live.
+    Deleted,
+    /// `marker = active`: `true` is live.
+    Active,
+}
+
+impl PartialEq for Spanned<StrategyName> {
+    fn eq(&self, other: &Self) -> bool {
+        self.item == other.item
+    }
+}
+impl Eq for Spanned<StrategyName> {}
+
+impl FieldAttr {
+    /// The key as the user wrote it, for messages.
+    pub(crate) fn key(&self) -> &'static str {
+        match self {
+            FieldAttr::Marker(_) => "marker",
+            FieldAttr::DeletedBy => "deleted_by",
+            FieldAttr::Reason => "reason",
+            FieldAttr::DeletedAt => "deleted_at",
+        }
+    }
+}
+
+fn expected_one_of(keys: &[&str]) -> String {
+    let quoted: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    quoted.join(", ")
+}
+
+impl Parse for Spanned<StructAttr> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        let span = key.span();
+        let item = match key.to_string().as_str() {
+            "crate" => {
+                input.parse::<Token![=]>()?;
+                let path = if input.peek(LitStr) {
+                    input.parse::<LitStr>()?.parse_with(Path::parse_mod_style)?
+                } else {
+                    Path::parse_mod_style(input)?
+                };
+                StructAttr::Crate(path)
+            }
+            other if FIELD_KEYS.contains(&other) => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`{other}` belongs on a field, not on the struct\n\
+                         help: put it on the field it describes: `#[soft_delete({other})]`"
+                    ),
+                ))
+            }
+            other => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "unknown key `{other}` in `#[soft_delete(...)]` on a struct; expected one of {}\n\
+                         help: the correct format looks like `#[soft_delete(crate = \"my_reexport::soft_delete_runtime\")]`",
+                        expected_one_of(STRUCT_KEYS)
+                    ),
+                ))
+            }
+        };
+        Ok(Spanned { item, span })
+    }
+}
+
+impl Parse for Spanned<FieldAttr> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        let span = key.span();
+        let item = match key.to_string().as_str() {
+            "marker" => {
+                if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    FieldAttr::Marker(Some(input.parse()?))
+                } else {
+                    FieldAttr::Marker(None)
+                }
+            }
+            "deleted_by" => FieldAttr::DeletedBy,
+            "reason" => FieldAttr::Reason,
+            "deleted_at" => FieldAttr::DeletedAt,
+            other if STRUCT_KEYS.contains(&other) => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "`{other}` belongs on the struct, not on a field\n\
+                         help: write `#[soft_delete({other} = ...)]` above the struct"
+                    ),
+                ))
+            }
+            other => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "unknown key `{other}` in `#[soft_delete(...)]` on a field; expected one of {}\n\
+                         help: the correct format looks like `#[soft_delete(marker = timestamp)]`",
+                        expected_one_of(FIELD_KEYS)
+                    ),
+                ))
+            }
+        };
+        // A key that takes no value must not be given one.
+        if !matches!(item, FieldAttr::Marker(_)) && input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                input.span(),
+                format!(
+                    "`{}` takes no value\nhelp: the correct format looks like `#[soft_delete({})]`",
+                    item.key(),
+                    item.key()
+                ),
+            ));
+        }
+        Ok(Spanned { item, span })
+    }
+}
+
+impl Parse for Spanned<StrategyName> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = Ident::parse_any(input)?;
+        let span = name.span();
+        let item = match name.to_string().as_str() {
+            "timestamp" => StrategyName::Timestamp,
+            "deleted" => StrategyName::Deleted,
+            "active" => StrategyName::Active,
+            other => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "unknown marker strategy `{other}`; expected one of {}\n\
+                         help: `timestamp` (NULL = live), `deleted` (false = live) or `active` (true = live)",
+                        expected_one_of(STRATEGIES)
+                    ),
+                ))
+            }
+        };
+        Ok(Spanned { item, span })
+    }
+}
+
+/// Parses every `#[soft_delete(...)]` among `attrs` with `T`'s grammar. Errors are
+/// collected in `errors` so all of them are reported.
+pub(crate) fn parse_soft_delete<T>(attrs: &[Attribute], errors: &mut Errors) -> Vec<T>
+where
+    T: Parse,
+{
+    let mut items = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(SOFT_DELETE)) {
+        match attr.parse_args_with(Punctuated::<T, Token![,]>::parse_terminated) {
+            Ok(parsed) => items.extend(parsed),
+            Err(e) => errors.push(e),
+        }
+    }
+    items
+}
+
+/// `table_name` or `column_name` from `#[diesel(...)]`, tolerating every other key Diesel's
+/// derives accept (this derive does not own that attribute).
+pub(crate) fn diesel_key(attrs: &[Attribute], key: &str) -> syn::Result<Option<DieselValue>> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(DIESEL)) {
+        let syn::Meta::List(list) = &attr.meta else {
+            continue;
+        };
+        for item in split_top_level_commas(list.tokens.clone()) {
+            let mut tokens = item.into_iter();
+            let Some(TokenTree::Ident(ident)) = tokens.next() else {
+                continue;
+            };
+            if ident != key {
+                continue;
+            }
+            match tokens.next() {
+                Some(TokenTree::Punct(p)) if p.as_char() == '=' => {}
+                _ => {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!("expected `{key} = ...` in `#[diesel(...)]`"),
+                    ))
+                }
+            }
+            let rest: TokenStream = tokens.collect();
+            found = Some(DieselValue::parse(rest, ident.span())?);
+        }
+    }
+    Ok(found)
+}
+
+/// The value of a `#[diesel(key = value)]` this derive reads.
+#[derive(Debug, Clone)]
+pub(crate) struct DieselValue {
+    pub(crate) path: Path,
+}
+
+impl DieselValue {
+    fn parse(tokens: TokenStream, key_span: Span) -> syn::Result<Self> {
+        let path = match syn::parse2::<LitStr>(tokens.clone()) {
+            Ok(lit) => lit.parse_with(Path::parse_mod_style)?,
+            Err(_) => syn::parse2::<Path>(tokens.clone()).map_err(|_| {
+                syn::Error::new(key_span, format!("expected a path, found `{tokens}`"))
+            })?,
+        };
+        Ok(DieselValue { path })
+    }
+}
+
+fn split_top_level_commas(tokens: TokenStream) -> Vec<Vec<TokenTree>> {
+    let mut items = Vec::new();
+    let mut current = Vec::new();
+    for tt in tokens {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => items.push(std::mem::take(&mut current)),
+            _ => current.push(tt),
+        }
+    }
+    items.push(current);
+    items.retain(|i| !i.is_empty());
+    items
+}
+
+/// Collects errors so every mistake is reported at once (serde_derive's `Ctxt`).
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn error(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    /// Whether any error was collected.
+    pub(crate) fn any(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// `Err` with every collected error, or `Ok(value)` when there were none.
+    pub(crate) fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.0 {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Code generation only: every decision was made in [`crate::valid`].
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::DeriveInput;
+
+use crate::ast::{Field, Input};
+use crate::attr::{Errors, StrategyName};
+use crate::fallback;
+use crate::valid::{self, Model};
+
+/// The derive: parse, validate, expand; on mistakes, the errors plus stub impls.
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let ast = Input::from_syn(input, &mut errors);
+    let model = ast
+        .as_ref()
+        .and_then(|ast| valid::validate(ast, &mut errors));
+    match (errors.finish(()), model) {
+        (Ok(()), Some(model)) => expand(&model),
+        (Err(error), _) => fallback::expand(ast.as_ref(), error),
+        // `validate` reports why it found no model; this arm is for completeness.
+        (Ok(()), None) => fallback::expand(
+            ast.as_ref(),
+            syn::Error::new(
+                input.ident.span(),
+                "`#[derive(SoftDelete)]` could not read this struct",
+            ),
+        ),
+    }
+}
+
+/// One column a soft delete and a restore write: its changeset type, and the two
+/// expressions that build it (`at`, `by` and `reason` are in scope in the first).
+struct Assignment {
+    ty: TokenStream,
+    soft_delete: TokenStream,
+    restore: TokenStream,
+}
+
+fn expand(model: &Model<'_>) -> TokenStream {
+    let input = model.input;
+    let krate = &input.krate;
+    let table = input.table_type();
+    let marker_column = input.column_path(&model.marker.field.column);
+
+    let strategy = match model.marker.strategy {
+        StrategyName::Timestamp => quote!(#krate::table::Timestamp),
+        StrategyName::Deleted => quote!(#krate::table::DeletedFlag),
+        StrategyName::Active => quote!(#krate::table::ActiveFlag),
+    };
+
+    let mut assignments = vec![marker_assignment(model)];
+    if let Some(field) = model.deleted_at {
+        assignments.push(timestamp_assignment(input, field));
+    }
+    let deleted_by = match model.deleted_by {
+        Some(field) => {
+            assignments.push(audit_assignment(input, field, &quote!(by)));
+            audit_value_type(krate, field)
+        }
+        None => quote!(#krate::table::NoDeletedByColumn),
+    };
+    let reason = match model.reason {
+        Some(field) => {
+            assignments.push(audit_assignment(input, field, &quote!(reason)));
+            audit_value_type(krate, field)
+        }
+        None => quote!(#krate::table::NoReasonColumn),
+    };
+
+    let types = tuple(assignments.iter().map(|a| &a.ty));
+    let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
+    let restore = tuple(assignments.iter().map(|a| &a.restore));
+    let flag_check = flag_assertion(model);
+
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(unused_qualifications)]
+        const _: () = {
+            #flag_check
+
+            #[automatically_derived]
+            impl #krate::SoftDeleteTable for #table {
+                type Marker = #marker_column;
+                type Strategy = #strategy;
+                type DeletedBy = #deleted_by;
+                type Reason = #reason;
+                type SoftDeleteChanges = #types;
+                type RestoreChanges = #types;
+
+                fn soft_delete_changes(
+                    deletion: #krate::Deletion<Self::DeletedBy, Self::Reason>,
+                ) -> Self::SoftDeleteChanges {
+                    #[allow(unused_variables)]
+                    let (at, by, reason) = deletion.into_parts();
+                    #soft_delete
+                }
+
+                fn restore_changes() -> Self::RestoreChanges {
+                    #restore
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
+                type Table = #table;
+            }
+        };
+    }
+}
+
+/// The marker: a timestamp (deletion time / `None`), or a flag (`true`/`false`).
+fn marker_assignment(model: &Model<'_>) -> Assignment {
+    let input = model.input;
+    let field = model.marker.field;
+    let (deleted, live) = match model.marker.strategy {
+        StrategyName::Timestamp => return timestamp_assignment(input, field),
+        StrategyName::Deleted => (quote!(true), quote!(false)),
+        StrategyName::Active => (quote!(false), quote!(true)),
+    };
+    let diesel = diesel(input);
+    let column = input.column_path(&field.column);
+    Assignment {
+        ty: quote!(#diesel::dsl::Eq<#column, bool>),
+        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #deleted)),
+        restore: quote!(#diesel::ExpressionMethods::eq(#column, #live)),
+    }
+}
+
+/// A timestamp column: the deletion time, or `None` on restore. The trait that converts the
+/// time is spanned at the field's type, so a wrong type is reported there.
+fn timestamp_assignment(input: &Input<'_>, field: &Field<'_>) -> Assignment {
+    let krate = &input.krate;
+    let diesel = diesel(input);
+    let column = input.column_path(&field.column);
+    let ty = field.ty;
+    let convert = quote_spanned!(ty.span()=> <#ty as #krate::table::TimestampField>);
+    Assignment {
+        ty: quote!(#diesel::dsl::Eq<#column, #ty>),
+        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #convert::deleted_at(at))),
+        restore: quote!(#diesel::ExpressionMethods::eq(#column, #convert::live())),
+    }
+}
+
+/// An audit column (`deleted_by`, `reason`): the recorded value, or `None` on restore.
+fn audit_assignment(input: &Input<'_>, field: &Field<'_>, value: &TokenStream) -> Assignment {
+    let diesel = diesel(input);
+    let column = input.column_path(&field.column);
+    let value_ty = audit_value_type(&input.krate, field);
+    Assignment {
+        ty: quote!(#diesel::dsl::Eq<#column, ::core::option::Option<#value_ty>>),
+        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #value)),
+        restore: quote!(#diesel::ExpressionMethods::eq(
+            #column,
+            ::core::option::Option::<#value_ty>::None
+        )),
+    }
+}
+
+/// The type inside an audit field's `Option`, spanned at the field's type.
+fn audit_value_type(krate: &syn::Path, field: &Field<'_>) -> TokenStream {
+    let ty = field.ty;
+    quote_spanned!(ty.span()=> <#ty as #krate::table::AuditField>::Value)
+}
+
+/// A flag marker's type is not otherwise named by the generated code; assert it is `bool`.
+fn flag_assertion(model: &Model<'_>) -> TokenStream {
+    if model.marker.strategy == StrategyName::Timestamp {
+        return TokenStream::new();
+    }
+    let krate = &model.input.krate;
+    let ty = model.marker.field.ty;
+    let assert = quote_spanned!(ty.span()=> #krate::__private::assert_flag_field::<#ty>);
+    quote! {
+        let _ = #assert;
+    }
+}
+
+fn diesel(input: &Input<'_>) -> TokenStream {
+    let krate = &input.krate;
+    quote!(#krate::__private::diesel)
+}
+
+/// `a` alone, or `(a, b, ...)`.
+fn tuple<'a>(items: impl Iterator<Item = &'a TokenStream>) -> TokenStream {
+    let items: Vec<&TokenStream> = items.collect();
+    match items.as_slice() {
+        [single] => (*single).clone(),
+        _ => quote!((#(#items,)*)),
+    }
+}

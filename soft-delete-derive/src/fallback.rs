@@ -1,0 +1,53 @@
+//! What the derive emits when the input has mistakes: the errors, plus stub impls of the
+//! traits, so the user's other code (`.active()`, `user.soft_delete(conn)`) still type-checks
+//! and each mistake is reported once instead of at every use.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::Input;
+
+pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream {
+    let errors = error.into_compile_error();
+    // Without a struct or a column to stand in for the marker there is nothing to stub.
+    let Some((ast, first)) = ast.and_then(|ast| Some((ast, ast.fields.first()?))) else {
+        return errors;
+    };
+    let krate = &ast.krate;
+    let table = ast.table_type();
+    let stand_in = ast.column_path(&first.column);
+    let ident = ast.ident;
+    let (impl_generics, ty_generics, where_clause) = ast.generics.split_for_impl();
+
+    quote! {
+        #errors
+
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::SoftDeleteTable for #table {
+                type Marker = #stand_in;
+                type Strategy = #krate::__private::Fallback;
+                type DeletedBy = #krate::table::NoDeletedByColumn;
+                type Reason = #krate::table::NoReasonColumn;
+                type SoftDeleteChanges = #krate::__private::FallbackChanges<Self>;
+                type RestoreChanges = #krate::__private::FallbackChanges<Self>;
+
+                fn soft_delete_changes(
+                    _: #krate::Deletion<Self::DeletedBy, Self::Reason>,
+                ) -> Self::SoftDeleteChanges {
+                    #krate::__private::FallbackChanges::default()
+                }
+
+                fn restore_changes() -> Self::RestoreChanges {
+                    #krate::__private::FallbackChanges::default()
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
+                type Table = #table;
+            }
+        };
+    }
+}

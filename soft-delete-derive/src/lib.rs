@@ -1,0 +1,28 @@
+//! `#[derive(SoftDelete)]`: the derive behind [`soft-delete-runtime`](https://docs.rs/soft-delete-runtime).
+//!
+//! Use it through the runtime crate, which re-exports it and provides every item the
+//! generated code refers to. The pipeline is the one thiserror and diesel_derives use:
+//! [`ast`] reads the input once, [`valid`] applies the rules that span several
+//! attributes or fields (reporting every mistake at once), and [`expand`] only generates.
+//! When the input has mistakes, [`fallback`] emits the errors together with stub impls so
+//! the rest of the user's code still type-checks and the mistake is reported once.
+#![warn(missing_docs)]
+
+mod ast;
+mod attr;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::DeriveInput;
+
+/// Derives `soft_delete_runtime::SoftDelete` for the model and
+/// `soft_delete_runtime::SoftDeleteTable` for its Diesel table.
+///
+/// See the runtime crate for the attribute grammar.
+#[proc_macro_derive(SoftDelete, attributes(soft_delete, diesel))]
+pub fn derive_soft_delete(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).into()
+}

@@ -1,0 +1,166 @@
+//! Delete that keeps history, for Diesel 2.3.
+//!
+//! `#[derive(SoftDelete)]` on a Diesel model marks one column as the *marker* of a row's
+//! visibility. The crate then gives every query on that table three scopes and the writes
+//! that go with them:
+//!
+//! - [`.active()`](query::SoftDeleteQueryDsl::active), [`.only_deleted()`](query::SoftDeleteQueryDsl::only_deleted)
+//!   and [`.with_deleted()`](query::SoftDeleteQueryDsl::with_deleted) on a table, a filtered or
+//!   ordered statement, or a boxed query;
+//! - [`dsl::live`] and [`dsl::deleted`]: the same predicates as plain Diesel expressions, for
+//!   joins (a left join's `ON` clause) and hand-built filters;
+//! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
+//!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
+//!   through the [`SoftDelete`] trait.
+//!
+//! # Marker strategies
+//!
+//! | strategy | field type | live when |
+//! |---|---|---|
+//! | timestamp | `Option<NaiveDateTime>` or `Option<DateTime<Utc>>` | `marker IS NULL` |
+//! | deleted flag | `bool` | `NOT marker` |
+//! | active flag | `bool` | `marker` |
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use soft_delete_runtime::prelude::*;
+//!
+//! diesel::table! {
+//!     users (id) {
+//!         id -> Integer,
+//!         name -> Text,
+//!         deleted_at -> Nullable<Timestamp>,
+//!     }
+//! }
+//!
+//! #[derive(Queryable, Identifiable, SoftDelete)]
+//! struct User {
+//!     id: i32,
+//!     name: String,
+//!     deleted_at: Option<chrono::NaiveDateTime>,
+//! }
+//!
+//! # fn main() -> Result<(), soft_delete_runtime::Error> {
+//! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+//! # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query("INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob')").execute(conn)?;
+//! let ann: User = users::table.find(1).first(conn)?;
+//! ann.soft_delete(conn)?;
+//!
+//! let live: Vec<String> = users::table.active().select(users::name).load(conn)?;
+//! assert_eq!(live, ["bob"]);
+//! let gone: i64 = users::table.only_deleted().count().get_result(conn)?;
+//! assert_eq!(gone, 1);
+//!
+//! ann.restore(conn)?;
+//! assert_eq!(users::table.active().count().get_result::<i64>(conn)?, 2);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod dsl;
+mod error;
+pub mod prelude;
+pub mod query;
+pub mod table;
+pub mod write;
+
+pub use error::{Error, Result};
+pub use table::{SoftDelete, SoftDeleteTable};
+pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, DeletionOf};
+
+/// Derives [`SoftDelete`] for a model and [`SoftDeleteTable`] for its table.
+///
+/// See the crate's README for the attribute grammar; in short:
+///
+/// ```text
+/// #[derive(SoftDelete)]
+/// #[diesel(table_name = users)]          // read like Diesel does; default: `users` for `User`
+/// struct User {
+///     #[soft_delete(marker = timestamp)]  // or `marker = deleted`, `marker = active`;
+///     removed_on: Option<NaiveDateTime>,  // a field named `deleted_at` or `deleted` needs no attribute
+///     #[soft_delete(deleted_by)]
+///     removed_by: Option<i32>,           // who (any type Diesel binds)
+///     #[soft_delete(reason)]
+///     why: Option<String>,               // why
+/// }
+/// ```
+#[cfg(feature = "derive")]
+pub use soft_delete_derive::SoftDelete;
+
+/// Items used by the code `#[derive(SoftDelete)]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use chrono;
+    pub use diesel;
+
+    use std::marker::PhantomData;
+
+    use diesel::backend::Backend;
+    use diesel::expression::{is_aggregate, AppearsOnTable, ValidGrouping};
+    use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+    use diesel::{Column, QueryResult, Table};
+
+    use crate::table::{FlagField, Strategy, StrategyKind};
+
+    /// Names a flag marker's type so the compiler checks it is `bool`.
+    pub const fn assert_flag_field<T: FlagField + ?Sized>() {}
+
+    /// The strategy of the stub impl the derive emits next to its errors. Never run: the
+    /// crate does not compile while the derive reports an error.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Fallback {}
+
+    impl<C> Strategy<C> for Fallback
+    where
+        C: Column + AppearsOnTable<<C as Column>::Table> + QueryId + Clone,
+        C: ValidGrouping<(), IsAggregate = is_aggregate::No>,
+        C::SqlType: diesel::sql_types::SingleValue,
+    {
+        const KIND: StrategyKind = StrategyKind::Timestamp;
+        type Live = diesel::dsl::IsNull<C>;
+        type Deleted = diesel::dsl::IsNotNull<C>;
+
+        fn live(column: C) -> Self::Live {
+            diesel::ExpressionMethods::is_null(column)
+        }
+
+        fn deleted(column: C) -> Self::Deleted {
+            diesel::ExpressionMethods::is_not_null(column)
+        }
+    }
+
+    /// The changeset of the stub impl; see [`Fallback`].
+    #[derive(Debug, Clone, Copy)]
+    pub struct FallbackChanges<T>(PhantomData<T>);
+
+    impl<T> Default for FallbackChanges<T> {
+        fn default() -> Self {
+            FallbackChanges(PhantomData)
+        }
+    }
+
+    impl<T: Table> AsChangeset for FallbackChanges<T> {
+        type Target = T;
+        type Changeset = Self;
+
+        fn as_changeset(self) -> Self {
+            self
+        }
+    }
+
+    impl<T> QueryId for FallbackChanges<T> {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl<T, DB: Backend> QueryFragment<DB> for FallbackChanges<T> {
+        fn walk_ast<'b>(&'b self, _: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+            Err(diesel::result::Error::QueryBuilderError(
+                "#[derive(SoftDelete)] reported an error for this table".into(),
+            ))
+        }
+    }
+}

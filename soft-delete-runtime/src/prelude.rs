@@ -1,0 +1,12 @@
+//! `use soft_delete_runtime::prelude::*;` brings the scopes, the model trait and the derive.
+
+#[doc(no_inline)]
+pub use crate::query::SoftDeleteQueryDsl;
+#[doc(no_inline)]
+pub use crate::table::{SoftDelete, SoftDeleteTable};
+#[doc(no_inline)]
+pub use crate::write::Deletion;
+
+#[cfg(feature = "derive")]
+#[doc(no_inline)]
+pub use soft_delete_derive::SoftDelete;

@@ -1,0 +1,308 @@
+//! The traits `#[derive(SoftDelete)]` implements, and the marker strategies.
+//!
+//! [`SoftDeleteTable`] is implemented on the Diesel table type (`users::table`): it names the
+//! marker column, how to read it ([`Strategy`]) and how to write it. [`SoftDelete`] is
+//! implemented on the model struct and carries the by-value writes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::Connection;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
+use diesel::query_builder::{AsChangeset, IntoUpdateTarget, QueryId};
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::sql_types::{is_nullable, Bool, SingleValue, SqlType};
+use diesel::{Column, Table};
+
+use crate::write::{self, Deletion, SoftDeleteTarget};
+use crate::{dsl, Error};
+
+/// A Diesel table whose rows are soft-deleted through a marker column.
+///
+/// Implemented by `#[derive(SoftDelete)]` on the table named by the model's
+/// `#[diesel(table_name = ...)]`. Only one model per table derives it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a soft-deletable table",
+    label = "no `#[derive(SoftDelete)]` model for this table",
+    note = "add `#[derive(SoftDelete)]` to the model whose `#[diesel(table_name = ...)]` names this table"
+)]
+pub trait SoftDeleteTable: Table + Default + Copy {
+    /// The marker column.
+    type Marker: Column<Table = Self> + Default + Copy;
+    /// How the marker tells live rows from deleted ones.
+    type Strategy: Strategy<Self::Marker>;
+    /// The value type of the "deleted by" audit column, or [`NoDeletedByColumn`].
+    type DeletedBy;
+    /// The value type of the "deletion reason" audit column, or [`NoReasonColumn`].
+    type Reason;
+    /// What a soft delete writes: the marker and every audit column.
+    type SoftDeleteChanges: AsChangeset<Target = Self>;
+    /// What a restore writes: the marker back to live and the audit columns cleared.
+    type RestoreChanges: AsChangeset<Target = Self>;
+
+    /// The changes that soft-delete a row as `deletion` describes.
+    fn soft_delete_changes(
+        deletion: Deletion<Self::DeletedBy, Self::Reason>,
+    ) -> Self::SoftDeleteChanges;
+
+    /// The changes that bring a row back to life.
+    fn restore_changes() -> Self::RestoreChanges;
+
+    /// The predicate that holds for live rows, e.g. `users.deleted_at IS NULL`.
+    fn live() -> dsl::live<Self> {
+        <Self::Strategy as Strategy<Self::Marker>>::live(Self::Marker::default())
+    }
+
+    /// The predicate that holds for soft-deleted rows, e.g. `users.deleted_at IS NOT NULL`.
+    fn deleted() -> dsl::deleted<Self> {
+        <Self::Strategy as Strategy<Self::Marker>>::deleted(Self::Marker::default())
+    }
+}
+
+/// How a marker column tells live rows from soft-deleted ones.
+///
+/// The predicates are plain Diesel expressions, so a scope costs exactly what the
+/// hand-written filter costs. Flag strategies compare against the column itself
+/// (`"active"`, `NOT ("deleted")`) rather than a bound `= $1`, so the query planner can match
+/// them against a partial index declared with the same condition.
+pub trait Strategy<C: Column> {
+    /// The kind, for code that renders SQL itself (DDL).
+    const KIND: StrategyKind;
+    /// Predicate type for live rows.
+    type Live: Expression<SqlType = Bool>
+        + AppearsOnTable<C::Table>
+        + NonAggregate
+        + QueryId
+        + Clone;
+    /// Predicate type for soft-deleted rows.
+    type Deleted: Expression<SqlType = Bool>
+        + AppearsOnTable<C::Table>
+        + NonAggregate
+        + QueryId
+        + Clone;
+    /// The live predicate on `column`.
+    fn live(column: C) -> Self::Live;
+    /// The deleted predicate on `column`.
+    fn deleted(column: C) -> Self::Deleted;
+}
+
+/// The three marker strategies, as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrategyKind {
+    /// `NULL` = live, a timestamp = when it was deleted.
+    Timestamp,
+    /// `false` = live, `true` = deleted.
+    DeletedFlag,
+    /// `true` = live, `false` = deleted (the active-unique pattern's `active` column).
+    ActiveFlag,
+}
+
+/// `deleted_at IS NULL` is live.
+#[derive(Debug, Clone, Copy)]
+pub enum Timestamp {}
+
+/// `deleted = false` is live.
+#[derive(Debug, Clone, Copy)]
+pub enum DeletedFlag {}
+
+/// `active = true` is live.
+#[derive(Debug, Clone, Copy)]
+pub enum ActiveFlag {}
+
+impl<C> Strategy<C> for Timestamp
+where
+    C: Column + AppearsOnTable<<C as Column>::Table> + QueryId + Clone,
+    C: ValidGrouping<(), IsAggregate = is_aggregate::No>,
+    C::SqlType: SqlType<IsNull = is_nullable::IsNullable> + SingleValue,
+{
+    const KIND: StrategyKind = StrategyKind::Timestamp;
+    type Live = diesel::dsl::IsNull<C>;
+    type Deleted = diesel::dsl::IsNotNull<C>;
+
+    fn live(column: C) -> Self::Live {
+        diesel::ExpressionMethods::is_null(column)
+    }
+
+    fn deleted(column: C) -> Self::Deleted {
+        diesel::ExpressionMethods::is_not_null(column)
+    }
+}
+
+impl<C> Strategy<C> for DeletedFlag
+where
+    C: Column<SqlType = Bool> + AppearsOnTable<<C as Column>::Table> + QueryId + Clone,
+    C: ValidGrouping<(), IsAggregate = is_aggregate::No>,
+{
+    const KIND: StrategyKind = StrategyKind::DeletedFlag;
+    type Live = diesel::dsl::not<C>;
+    type Deleted = C;
+
+    fn live(column: C) -> Self::Live {
+        diesel::dsl::not(column)
+    }
+
+    fn deleted(column: C) -> Self::Deleted {
+        column
+    }
+}
+
+impl<C> Strategy<C> for ActiveFlag
+where
+    C: Column<SqlType = Bool> + AppearsOnTable<<C as Column>::Table> + QueryId + Clone,
+    C: ValidGrouping<(), IsAggregate = is_aggregate::No>,
+{
+    const KIND: StrategyKind = StrategyKind::ActiveFlag;
+    type Live = C;
+    type Deleted = diesel::dsl::not<C>;
+
+    fn live(column: C) -> Self::Live {
+        column
+    }
+
+    fn deleted(column: C) -> Self::Deleted {
+        diesel::dsl::not(column)
+    }
+}
+
+/// The type a timestamp marker (or a flag model's deletion time) may have.
+///
+/// Implemented for `Option<NaiveDateTime>` and `Option<DateTime<Utc>>`; which of them a
+/// backend accepts for which SQL type is Diesel's business (`DateTime<Utc>` needs a
+/// `Timestamptz` column on PostgreSQL or SQLite and is not mapped on MySQL).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold a deletion time",
+    label = "a timestamp marker must be `Option<NaiveDateTime>` or `Option<DateTime<Utc>>`",
+    note = "`None` means live; for a bool column use `#[soft_delete(marker = deleted)]` or `#[soft_delete(marker = active)]`"
+)]
+pub trait TimestampField: Sized {
+    /// The value that records a deletion at `at`.
+    fn deleted_at(at: DateTime<Utc>) -> Self;
+    /// The value of a live row.
+    fn live() -> Self;
+}
+
+impl TimestampField for Option<NaiveDateTime> {
+    fn deleted_at(at: DateTime<Utc>) -> Self {
+        Some(at.naive_utc())
+    }
+    fn live() -> Self {
+        None
+    }
+}
+
+impl TimestampField for Option<DateTime<Utc>> {
+    fn deleted_at(at: DateTime<Utc>) -> Self {
+        Some(at)
+    }
+    fn live() -> Self {
+        None
+    }
+}
+
+/// The type a flag marker must have.
+#[diagnostic::on_unimplemented(
+    message = "a flag marker must be `bool`, not `{Self}`",
+    label = "expected `bool`",
+    note = "for a timestamp marker use `#[soft_delete(marker = timestamp)]` on an `Option<NaiveDateTime>` field"
+)]
+pub trait FlagField {}
+impl FlagField for bool {}
+
+/// The type an audit column (`deleted_by`, `reason`) must have: an `Option`, since live
+/// rows carry no value.
+#[diagnostic::on_unimplemented(
+    message = "an audit column must be an `Option<_>`, not `{Self}`",
+    label = "expected `Option<_>`: a live row has no value here"
+)]
+pub trait AuditField {
+    /// The value inside the `Option`.
+    type Value;
+}
+impl<T> AuditField for Option<T> {
+    type Value = T;
+}
+
+/// [`SoftDeleteTable::DeletedBy`] of a table without a "deleted by" column.
+///
+/// It has no values, so [`Deletion::by`] cannot be called for such a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoDeletedByColumn {}
+
+/// [`SoftDeleteTable::Reason`] of a table without a "deletion reason" column.
+///
+/// It has no values, so [`Deletion::reason`] cannot be called for such a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoReasonColumn {}
+
+/// A model whose rows are soft-deleted; implemented by `#[derive(SoftDelete)]`.
+///
+/// The by-value writes need the model to be [`Identifiable`](diesel::Identifiable) (as
+/// [`diesel::update`] does with a model); each returns the number of rows it changed, and
+/// each is a single `UPDATE`/`DELETE` keyed by the primary key.
+pub trait SoftDelete {
+    /// The table the model is read from.
+    type Table: SoftDeleteTable;
+
+    /// Soft-deletes this row now. A row that is already deleted keeps its first
+    /// timestamp and audit values (returns `0`).
+    fn soft_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(write::soft_delete(self), conn)?)
+    }
+
+    /// Soft-deletes this row, recording when, by whom and why.
+    ///
+    /// ```ignore
+    /// user.soft_delete_with(conn, Deletion::now().by(admin.id).reason("spam"))?;
+    /// ```
+    fn soft_delete_with<'a, C>(
+        &'a self,
+        conn: &mut C,
+        deletion: Deletion<
+            <Self::Table as SoftDeleteTable>::DeletedBy,
+            <Self::Table as SoftDeleteTable>::Reason,
+        >,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(
+            write::soft_delete_with(self, deletion),
+            conn,
+        )?)
+    }
+
+    /// Brings this row back to life and clears its audit columns. Restoring a live row
+    /// changes nothing (returns `0`).
+    fn restore<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        dsl::Restore<&'a Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+    }
+
+    /// Deletes this row for good, live or not.
+    fn hard_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: IntoUpdateTarget<Table = Self::Table> + Identified,
+        dsl::HardDelete<&'a Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(write::hard_delete(self), conn)?)
+    }
+}
+
+/// `&Model` is `Identifiable`: required by the by-value writes of [`SoftDelete`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Identifiable`, so it cannot be soft-deleted, restored or hard-deleted by value",
+    label = "needs `#[derive(Identifiable)]` on the model",
+    note = "or use the bulk form: `soft_delete_runtime::soft_delete(users::table.find(id)).execute(conn)`"
+)]
+pub trait Identified {}
+impl<T: diesel::Identifiable> Identified for T {}

@@ -1,0 +1,337 @@
+//! Test support: one isolated database per test on each backend, DDL written once for all
+//! backends, and [`backend_tests!`], which stamps a test body out once per backend.
+//!
+//! - SQLite: a fresh database file per test (so extra connections can open it too).
+//! - PostgreSQL: a schema per test on `PG_DATABASE_URL`, selected through `search_path`.
+//! - MySQL/MariaDB: a database per test on the server of `MYSQL_DATABASE_URL`.
+//!
+//! A backend whose URL is unset is skipped with a printed reason, unless `CI` is set, in
+//! which case the test fails: CI must run every backend.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+
+/// What a test body returns; `?` works on Diesel's and the runtime's errors.
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The three backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (bundled).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Backend {
+    /// The environment variable holding the server URL, if the backend has a server.
+    pub fn url_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some("PG_DATABASE_URL"),
+            Backend::Mysql => Some("MYSQL_DATABASE_URL"),
+        }
+    }
+
+    /// Rewrites portable DDL for this backend. Placeholders:
+    /// `{pk}` an auto-increment integer primary key, `{ts}` a timestamp without time zone
+    /// (microseconds), `{tstz}` a timestamp with time zone, `{bool}`, `{text}` (indexable
+    /// text), `{int}`.
+    pub fn ddl(self, portable: &str) -> String {
+        let (pk, ts, tstz, text) = match self {
+            Backend::Sqlite => (
+                "INTEGER PRIMARY KEY AUTOINCREMENT",
+                "TIMESTAMP",
+                "TIMESTAMPTZ",
+                "TEXT",
+            ),
+            Backend::Postgres => ("SERIAL PRIMARY KEY", "TIMESTAMP", "TIMESTAMPTZ", "TEXT"),
+            Backend::Mysql => (
+                "INTEGER PRIMARY KEY AUTO_INCREMENT",
+                "DATETIME(6)",
+                "TIMESTAMP(6)",
+                "VARCHAR(255)",
+            ),
+        };
+        portable
+            .replace("{pk}", pk)
+            .replace("{ts}", ts)
+            .replace("{tstz}", tstz)
+            .replace("{bool}", "BOOLEAN")
+            .replace("{text}", text)
+            .replace("{int}", "INTEGER")
+    }
+}
+
+/// A connection type the tests run on.
+pub trait TestConnection: Connection + SimpleConnection + Sized + Send + 'static {
+    /// Which backend it is.
+    const BACKEND: Backend;
+
+    /// Creates an isolated database named after `name` on `server` (unused for SQLite) and
+    /// returns the URL to connect to it.
+    fn create_isolated(server: &str, name: &str) -> String;
+
+    /// Drops what [`create_isolated`](Self::create_isolated) made.
+    fn drop_isolated(server: &str, name: &str, url: &str);
+}
+
+#[cfg(feature = "sqlite")]
+impl TestConnection for diesel::SqliteConnection {
+    const BACKEND: Backend = Backend::Sqlite;
+
+    fn create_isolated(_: &str, name: &str) -> String {
+        let dir = std::env::temp_dir().join("soft-delete-tests");
+        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        let path = dir.join(format!("{name}.db"));
+        let _ = std::fs::remove_file(&path);
+        path.to_string_lossy().into_owned()
+    }
+
+    fn drop_isolated(_: &str, _: &str, url: &str) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{url}{suffix}"));
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl TestConnection for diesel::PgConnection {
+    const BACKEND: Backend = Backend::Postgres;
+
+    fn create_isolated(server: &str, name: &str) -> String {
+        let mut admin = establish::<Self>(server);
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .unwrap_or_else(|e| panic!("cannot create schema {name}: {e}"));
+        let separator = if server.contains('?') { '&' } else { '?' };
+        format!("{server}{separator}options=-csearch_path%3D{name}")
+    }
+
+    fn drop_isolated(server: &str, name: &str, _: &str) {
+        if let Ok(mut admin) = Self::establish(server) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl TestConnection for diesel::MysqlConnection {
+    const BACKEND: Backend = Backend::Mysql;
+
+    fn create_isolated(server: &str, name: &str) -> String {
+        let mut admin = establish::<Self>(server);
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            ))
+            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        replace_database(server, name)
+    }
+
+    fn drop_isolated(server: &str, name: &str, _: &str) {
+        if let Ok(mut admin) = Self::establish(server) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+        }
+    }
+}
+
+/// `mysql://user@host:port/db?x` with `db` replaced by `name`.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        let _ = write!(out, "?{query}");
+    }
+    out
+}
+
+fn establish<C: Connection>(url: &str) -> C {
+    C::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// Whether this run is CI, where every backend must run.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// One test's isolated database and its main connection.
+pub struct TestDb<C: TestConnection> {
+    conn: C,
+    url: String,
+    server: String,
+    name: String,
+}
+
+impl<C: TestConnection> TestDb<C> {
+    /// Creates the isolated database for test `test_path`, or `None` (with a printed reason)
+    /// when the backend is not configured and this is not CI.
+    pub fn open(test_path: &str) -> Option<Self> {
+        let server = match C::BACKEND.url_var() {
+            None => String::new(),
+            Some(var) => match std::env::var(var) {
+                Ok(url) if !url.is_empty() => url,
+                _ if under_ci() => panic!("{var} is unset, and CI must run every backend"),
+                _ => {
+                    eprintln!("skipped {test_path}: {var} is unset");
+                    return None;
+                }
+            },
+        };
+        let name = isolated_name(test_path);
+        let url = C::create_isolated(&server, &name);
+        let conn = establish::<C>(&url);
+        Some(TestDb {
+            conn,
+            url,
+            server,
+            name,
+        })
+    }
+
+    /// The test's main connection.
+    pub fn conn(&mut self) -> &mut C {
+        &mut self.conn
+    }
+
+    /// A further connection to the same isolated database.
+    pub fn connect(&self) -> C {
+        establish::<C>(&self.url)
+    }
+
+    /// The URL of the isolated database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        C::BACKEND
+    }
+
+    /// Runs portable DDL (see [`Backend::ddl`]) on the main connection.
+    pub fn create(&mut self, portable_ddl: &str) {
+        let sql = C::BACKEND.ddl(portable_ddl);
+        self.conn
+            .batch_execute(&sql)
+            .unwrap_or_else(|e| panic!("DDL failed on {:?}: {e}\n{sql}", C::BACKEND));
+    }
+}
+
+impl<C: TestConnection> Drop for TestDb<C> {
+    fn drop(&mut self) {
+        C::drop_isolated(&self.server, &self.name, &self.url);
+    }
+}
+
+/// A database name unique to this test, process and call, within identifier limits.
+fn isolated_name(test_path: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let mut short: String = test_path
+        .rsplit("::")
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    short.truncate(40);
+    format!(
+        "sdt_{short}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `body` on a fresh isolated database of backend `C`. Used by [`backend_tests!`].
+pub fn run<C: TestConnection>(test_path: &str, body: impl FnOnce(&mut TestDb<C>) -> TestResult) {
+    let Some(mut db) = TestDb::<C>::open(test_path) else {
+        return;
+    };
+    if let Err(e) = body(&mut db) {
+        panic!("{test_path} on {:?} failed: {e}", C::BACKEND);
+    }
+}
+
+/// Stamps each test body out once per enabled backend, in modules `sqlite`, `postgres` and
+/// `mysql`, with `Conn` the backend's connection type:
+///
+/// ```ignore
+/// backend_tests! {
+///     fn scope_hides_deleted_rows(db) {
+///         db.create("CREATE TABLE ...");
+///         let conn = db.conn();
+///         ...
+///         Ok(())
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
+        $crate::backend_tests!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* fn $name($db) $body)*);
+        $crate::backend_tests!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* fn $name($db) $body)*);
+        $crate::backend_tests!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* fn $name($db) $body)*);
+    };
+    (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(dead_code)]
+            type Conn = $conn;
+            $(
+                #[test]
+                $(#[$attr])*
+                fn $name() {
+                    $crate::run::<Conn>(
+                        concat!(module_path!(), "::", stringify!($name)),
+                        |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult { $body },
+                    );
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_the_database_of_a_mysql_url() {
+        assert_eq!(
+            super::replace_database("mysql://root@127.0.0.1:3306/test", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(
+            super::replace_database("mysql://root:pw@h/test?ssl_mode=disabled", "x"),
+            "mysql://root:pw@h/x?ssl_mode=disabled"
+        );
+        assert_eq!(
+            super::replace_database("mysql://root@h", "x"),
+            "mysql://root@h/x"
+        );
+    }
+}
