@@ -45,11 +45,14 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let table = input.table_type();
     let marker_column = input.column_path(&model.marker.field.column);
 
+    // Spanned at the marker's type: a column that does not suit the strategy is reported there.
+    let marker_span = model.marker.field.ty.span();
     let strategy = match model.marker.strategy {
-        StrategyName::Timestamp => quote!(#krate::table::Timestamp),
-        StrategyName::Deleted => quote!(#krate::table::DeletedFlag),
-        StrategyName::Active => quote!(#krate::table::ActiveFlag),
+        StrategyName::Timestamp => quote!(Timestamp),
+        StrategyName::Deleted => quote!(DeletedFlag),
+        StrategyName::Active => quote!(ActiveFlag),
     };
+    let strategy = quote_spanned!(marker_span=> type Strategy = #krate::table::#strategy;);
 
     let mut assignments = vec![marker_assignment(model)];
     if let Some(field) = model.deleted_at {
@@ -58,22 +61,23 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let deleted_by = match model.deleted_by {
         Some(field) => {
             assignments.push(audit_assignment(input, field, &quote!(by)));
-            audit_value_type(krate, field)
+            let value = audit_value_type(input, field);
+            quote_spanned!(field.ty.span()=> type DeletedBy = #value;)
         }
-        None => quote!(#krate::table::NoDeletedByColumn),
+        None => quote!(type DeletedBy = #krate::table::NoDeletedByColumn;),
     };
     let reason = match model.reason {
         Some(field) => {
             assignments.push(audit_assignment(input, field, &quote!(reason)));
-            audit_value_type(krate, field)
+            let value = audit_value_type(input, field);
+            quote_spanned!(field.ty.span()=> type Reason = #value;)
         }
-        None => quote!(#krate::table::NoReasonColumn),
+        None => quote!(type Reason = #krate::table::NoReasonColumn;),
     };
 
     let types = tuple(assignments.iter().map(|a| &a.ty));
     let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
     let restore = tuple(assignments.iter().map(|a| &a.restore));
-    let flag_check = flag_assertion(model);
 
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -82,14 +86,12 @@ fn expand(model: &Model<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_qualifications)]
         const _: () = {
-            #flag_check
-
             #[automatically_derived]
             impl #krate::SoftDeleteTable for #table {
                 type Marker = #marker_column;
-                type Strategy = #strategy;
-                type DeletedBy = #deleted_by;
-                type Reason = #reason;
+                #strategy
+                #deleted_by
+                #reason
                 type SoftDeleteChanges = #types;
                 type RestoreChanges = #types;
 
@@ -123,62 +125,67 @@ fn marker_assignment(model: &Model<'_>) -> Assignment {
         StrategyName::Deleted => (quote!(true), quote!(false)),
         StrategyName::Active => (quote!(false), quote!(true)),
     };
-    let diesel = diesel(input);
-    let column = input.column_path(&field.column);
-    Assignment {
-        ty: quote!(#diesel::dsl::Eq<#column, bool>),
-        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #deleted)),
-        restore: quote!(#diesel::ExpressionMethods::eq(#column, #live)),
-    }
+    let convert = field_trait(input, field, quote!(FlagField));
+    assignment(
+        input,
+        field,
+        quote!(#convert::flag(#deleted)),
+        quote!(#convert::flag(#live)),
+    )
 }
 
-/// A timestamp column: the deletion time, or `None` on restore. The trait that converts the
-/// time is spanned at the field's type, so a wrong type is reported there.
+/// A timestamp column: the deletion time, or `None` on restore.
 fn timestamp_assignment(input: &Input<'_>, field: &Field<'_>) -> Assignment {
-    let krate = &input.krate;
-    let diesel = diesel(input);
-    let column = input.column_path(&field.column);
-    let ty = field.ty;
-    let convert = quote_spanned!(ty.span()=> <#ty as #krate::table::TimestampField>);
-    Assignment {
-        ty: quote!(#diesel::dsl::Eq<#column, #ty>),
-        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #convert::deleted_at(at))),
-        restore: quote!(#diesel::ExpressionMethods::eq(#column, #convert::live())),
-    }
+    let convert = field_trait(input, field, quote!(TimestampField));
+    assignment(
+        input,
+        field,
+        quote!(#convert::deleted_at(at)),
+        quote!(#convert::live()),
+    )
 }
 
 /// An audit column (`deleted_by`, `reason`): the recorded value, or `None` on restore.
 fn audit_assignment(input: &Input<'_>, field: &Field<'_>, value: &TokenStream) -> Assignment {
+    let convert = field_trait(input, field, quote!(AuditField));
+    assignment(
+        input,
+        field,
+        quote!(#convert::recorded(#value)),
+        quote!(#convert::recorded(::core::option::Option::None)),
+    )
+}
+
+/// `column = <value of the field's type>`. Every value goes through a trait of the field's
+/// type, so the changeset is typed by the field and a field of the wrong type is reported
+/// once, by that trait, at the field.
+fn assignment(
+    input: &Input<'_>,
+    field: &Field<'_>,
+    soft_delete: TokenStream,
+    restore: TokenStream,
+) -> Assignment {
     let diesel = diesel(input);
     let column = input.column_path(&field.column);
-    let value_ty = audit_value_type(&input.krate, field);
+    let ty = field.ty;
     Assignment {
-        ty: quote!(#diesel::dsl::Eq<#column, ::core::option::Option<#value_ty>>),
-        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #value)),
-        restore: quote!(#diesel::ExpressionMethods::eq(
-            #column,
-            ::core::option::Option::<#value_ty>::None
-        )),
+        ty: quote_spanned!(ty.span()=> #diesel::dsl::Eq<#column, #ty>),
+        soft_delete: quote!(#diesel::ExpressionMethods::eq(#column, #soft_delete)),
+        restore: quote!(#diesel::ExpressionMethods::eq(#column, #restore)),
     }
+}
+
+/// `<FieldType as runtime::table::Trait>`, spanned at the field's type.
+fn field_trait(input: &Input<'_>, field: &Field<'_>, name: TokenStream) -> TokenStream {
+    let krate = &input.krate;
+    let ty = field.ty;
+    quote_spanned!(ty.span()=> <#ty as #krate::table::#name>)
 }
 
 /// The type inside an audit field's `Option`, spanned at the field's type.
-fn audit_value_type(krate: &syn::Path, field: &Field<'_>) -> TokenStream {
-    let ty = field.ty;
-    quote_spanned!(ty.span()=> <#ty as #krate::table::AuditField>::Value)
-}
-
-/// A flag marker's type is not otherwise named by the generated code; assert it is `bool`.
-fn flag_assertion(model: &Model<'_>) -> TokenStream {
-    if model.marker.strategy == StrategyName::Timestamp {
-        return TokenStream::new();
-    }
-    let krate = &model.input.krate;
-    let ty = model.marker.field.ty;
-    let assert = quote_spanned!(ty.span()=> #krate::__private::assert_flag_field::<#ty>);
-    quote! {
-        let _ = #assert;
-    }
+fn audit_value_type(input: &Input<'_>, field: &Field<'_>) -> TokenStream {
+    let convert = field_trait(input, field, quote!(AuditField));
+    quote!(#convert::Value)
 }
 
 fn diesel(input: &Input<'_>) -> TokenStream {

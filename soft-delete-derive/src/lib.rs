@@ -14,6 +14,9 @@ mod expand;
 mod fallback;
 mod valid;
 
+#[cfg(test)]
+mod tests;
+
 use proc_macro::TokenStream;
 use syn::DeriveInput;
 

@@ -103,10 +103,7 @@ pub mod __private {
     use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
     use diesel::{Column, QueryResult, Table};
 
-    use crate::table::{FlagField, Strategy, StrategyKind};
-
-    /// Names a flag marker's type so the compiler checks it is `bool`.
-    pub const fn assert_flag_field<T: FlagField + ?Sized>() {}
+    use crate::table::{Strategy, StrategyKind};
 
     /// The strategy of the stub impl the derive emits next to its errors. Never run: the
     /// crate does not compile while the derive reports an error.

@@ -9,7 +9,7 @@ use diesel::connection::Connection;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
 use diesel::query_builder::{AsChangeset, IntoUpdateTarget, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
-use diesel::sql_types::{is_nullable, Bool, SingleValue, SqlType};
+use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
 use crate::write::{self, Deletion, SoftDeleteTarget};
@@ -111,7 +111,7 @@ impl<C> Strategy<C> for Timestamp
 where
     C: Column + AppearsOnTable<<C as Column>::Table> + QueryId + Clone,
     C: ValidGrouping<(), IsAggregate = is_aggregate::No>,
-    C::SqlType: SqlType<IsNull = is_nullable::IsNullable> + SingleValue,
+    C::SqlType: NullableMarkerSqlType + SingleValue,
 {
     const KIND: StrategyKind = StrategyKind::Timestamp;
     type Live = diesel::dsl::IsNull<C>;
@@ -197,28 +197,51 @@ impl TimestampField for Option<DateTime<Utc>> {
     }
 }
 
-/// The type a flag marker must have.
+/// The type a flag marker may have: `bool`.
 #[diagnostic::on_unimplemented(
     message = "a flag marker must be `bool`, not `{Self}`",
     label = "expected `bool`",
     note = "for a timestamp marker use `#[soft_delete(marker = timestamp)]` on an `Option<NaiveDateTime>` field"
 )]
-pub trait FlagField {}
-impl FlagField for bool {}
+pub trait FlagField: Sized {
+    /// The field's value for the flag `value`.
+    fn flag(value: bool) -> Self;
+}
 
-/// The type an audit column (`deleted_by`, `reason`) must have: an `Option`, since live
+impl FlagField for bool {
+    fn flag(value: bool) -> Self {
+        value
+    }
+}
+
+/// The type an audit column (`deleted_by`, `reason`) may have: an `Option`, since live
 /// rows carry no value.
 #[diagnostic::on_unimplemented(
     message = "an audit column must be an `Option<_>`, not `{Self}`",
     label = "expected `Option<_>`: a live row has no value here"
 )]
-pub trait AuditField {
+pub trait AuditField: Sized {
     /// The value inside the `Option`.
     type Value;
+    /// The field's value when `value` is recorded (`None`: nothing recorded).
+    fn recorded(value: Option<Self::Value>) -> Self;
 }
+
 impl<T> AuditField for Option<T> {
     type Value = T;
+    fn recorded(value: Option<T>) -> Self {
+        value
+    }
 }
+
+/// The SQL type a timestamp marker's column may have: a nullable one, since `NULL` is live.
+#[diagnostic::on_unimplemented(
+    message = "a timestamp marker's column must be nullable, but its SQL type is `{Self}`",
+    label = "`NULL` means live, so the column needs `Nullable<...>`",
+    note = "declare the column as `deleted_at -> Nullable<Timestamp>` in `table!` (and `NULL` in the DDL)"
+)]
+pub trait NullableMarkerSqlType {}
+impl<ST> NullableMarkerSqlType for diesel::sql_types::Nullable<ST> {}
 
 /// [`SoftDeleteTable::DeletedBy`] of a table without a "deleted by" column.
 ///
@@ -246,16 +269,35 @@ pub trait SoftDelete {
     fn soft_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
         dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(write::soft_delete(self), conn)?)
     }
 
-    /// Soft-deletes this row, recording when, by whom and why.
+    /// Soft-deletes this row, recording when, by whom and why (the table's
+    /// `#[soft_delete(deleted_by)]` and `#[soft_delete(reason)]` columns).
     ///
-    /// ```ignore
-    /// user.soft_delete_with(conn, Deletion::now().by(admin.id).reason("spam"))?;
+    /// ```
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp>, deleted_by -> Nullable<Integer>, deletion_reason -> Nullable<Text> } }
+    /// # #[derive(Queryable, Identifiable, SoftDelete)]
+    /// # struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime>,
+    /// #   #[soft_delete(deleted_by)] deleted_by: Option<i32>, #[soft_delete(reason)] deletion_reason: Option<String> }
+    /// # fn main() -> Result<(), soft_delete_runtime::Error> {
+    /// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+    /// # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP, deleted_by INTEGER, deletion_reason TEXT)").execute(conn)?;
+    /// # diesel::sql_query("INSERT INTO users (id) VALUES (1), (2)").execute(conn)?;
+    /// # let admin_id = 2;
+    /// let user: User = users::table.find(1).first(conn)?;
+    /// user.soft_delete_with(conn, Deletion::now().by(admin_id).reason("spam"))?;
+    ///
+    /// let user: User = users::table.find(1).first(conn)?;
+    /// assert_eq!(user.deleted_by, Some(admin_id));
+    /// assert_eq!(user.deletion_reason.as_deref(), Some("spam"));
+    /// # Ok(())
+    /// # }
     /// ```
     fn soft_delete_with<'a, C>(
         &'a self,
@@ -267,7 +309,7 @@ pub trait SoftDelete {
     ) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
         dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(
@@ -281,7 +323,7 @@ pub trait SoftDelete {
     fn restore<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table> + Identified,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
         dsl::Restore<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(write::restore(self), conn)?)
@@ -291,18 +333,9 @@ pub trait SoftDelete {
     fn hard_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: IntoUpdateTarget<Table = Self::Table> + Identified,
+        &'a Self: IntoUpdateTarget<Table = Self::Table>,
         dsl::HardDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(write::hard_delete(self), conn)?)
     }
 }
-
-/// `&Model` is `Identifiable`: required by the by-value writes of [`SoftDelete`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `Identifiable`, so it cannot be soft-deleted, restored or hard-deleted by value",
-    label = "needs `#[derive(Identifiable)]` on the model",
-    note = "or use the bulk form: `soft_delete_runtime::soft_delete(users::table.find(id)).execute(conn)`"
-)]
-pub trait Identified {}
-impl<T: diesel::Identifiable> Identified for T {}

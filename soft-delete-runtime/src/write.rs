@@ -182,9 +182,26 @@ pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> dsl::SoftDelete<
 
 /// Like [`soft_delete`], recording the time, who and why as `deletion` says.
 ///
-/// ```ignore
-/// sd::soft_delete_with(users::table.filter(users::org_id.eq(7)), Deletion::now().by(admin.id).reason("org closed"))
-///     .execute(conn)?;
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// # diesel::table! { users (id) { id -> Integer, org_id -> Integer, deleted_at -> Nullable<Timestamp>, deleted_by -> Nullable<Text> } }
+/// # #[derive(Queryable, SoftDelete)]
+/// # struct User { id: i32, org_id: i32, deleted_at: Option<chrono::NaiveDateTime>, #[soft_delete(deleted_by)] deleted_by: Option<String> }
+/// # fn main() -> diesel::QueryResult<()> {
+/// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+/// # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL, deleted_at TIMESTAMP, deleted_by TEXT)").execute(conn)?;
+/// # diesel::sql_query("INSERT INTO users (org_id) VALUES (7), (7), (8)").execute(conn)?;
+/// use soft_delete_runtime as sd;
+///
+/// let closed = sd::soft_delete_with(
+///     users::table.filter(users::org_id.eq(7)),
+///     Deletion::now().by("billing job"),
+/// )
+/// .execute(conn)?;
+/// assert_eq!(closed, 2);
+/// # Ok(())
+/// # }
 /// ```
 pub fn soft_delete_with<Target: SoftDeleteTarget>(
     target: Target,

@@ -279,7 +279,7 @@ pub fn run<C: TestConnection>(test_path: &str, body: impl FnOnce(&mut TestDb<C>)
 /// Stamps each test body out once per enabled backend, in modules `sqlite`, `postgres` and
 /// `mysql`, with `Conn` the backend's connection type:
 ///
-/// ```ignore
+/// ```text
 /// backend_tests! {
 ///     fn scope_hides_deleted_rows(db) {
 ///         db.create("CREATE TABLE ...");

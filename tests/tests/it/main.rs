@@ -4,4 +4,5 @@
 mod joins;
 mod schema;
 mod scopes;
+mod timestamptz;
 mod writes;

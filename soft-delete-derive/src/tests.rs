@@ -1,0 +1,80 @@
+//! Snapshots of what the derive generates, so a reviewer sees every change to the expansion.
+
+use quote::quote;
+
+fn expand(input: proc_macro2::TokenStream) -> String {
+    let input: syn::DeriveInput = syn::parse2(input).expect("test input parses");
+    let output = crate::expand::derive(&input);
+    let file: syn::File = syn::parse2(output).expect("expansion parses as items");
+    prettyplease::unparse(&file)
+}
+
+#[test]
+fn timestamp_marker_found_by_name() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        struct User {
+            id: i32,
+            deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}
+
+#[test]
+fn timestamp_marker_with_audit_columns_and_table_path() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[diesel(table_name = crate::schema::users, check_for_backend(diesel::pg::Pg))]
+        struct User<'a> {
+            id: i32,
+            name: Cow<'a, str>,
+            #[diesel(column_name = removed_on)]
+            #[soft_delete(marker = timestamp)]
+            removed: Option<DateTime<Utc>>,
+            #[soft_delete(deleted_by)]
+            removed_by: Option<Uuid>,
+            #[soft_delete(reason)]
+            why: Option<String>,
+        }
+    }));
+}
+
+#[test]
+fn deleted_flag_found_by_name() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[diesel(table_name = posts)]
+        struct Post {
+            id: i32,
+            deleted: bool,
+        }
+    }));
+}
+
+#[test]
+fn active_flag_with_deletion_time_and_crate_override() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[soft_delete(crate = "my_app::sd")]
+        struct ExamAttempt {
+            id: i32,
+            #[soft_delete(marker = active)]
+            active: bool,
+            deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}
+
+#[test]
+fn mistakes_expand_to_errors_and_stub_impls() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        struct User {
+            id: i32,
+            #[soft_delete(marker = hidden, deleted_by)]
+            deleted: bool,
+            #[soft_delete(colour)]
+            name: String,
+        }
+    }));
+}

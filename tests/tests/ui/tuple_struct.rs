@@ -1,0 +1,16 @@
+use soft_delete_runtime::prelude::*;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        deleted -> Bool,
+    }
+}
+
+#[derive(SoftDelete)]
+#[diesel(table_name = users)]
+struct User(i32, Option<chrono::NaiveDateTime>);
+
+fn main() {}
