@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backend;
 pub mod dsl;
 mod error;
 pub mod prelude;

@@ -1,0 +1,254 @@
+//! What differs between SQLite, PostgreSQL and MySQL/MariaDB, in one place: the
+//! [`Dialect`] of each Diesel backend, identifier quoting, and the SQL name of a table.
+//!
+//! Code that renders SQL itself (DDL, set-based statements over several tables) takes a
+//! [`Dialect`] and quotes every identifier through [`Dialect::quote`]; nothing is spliced raw.
+
+use std::fmt;
+
+use diesel::backend::Backend;
+use diesel::query_builder::QueryFragment;
+use diesel::QuerySource;
+
+/// The SQL dialect of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite 3.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Dialect {
+    /// All dialects, for code that renders something for each.
+    pub const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql];
+
+    /// A lowercase name, for messages: `sqlite`, `postgres`, `mysql`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    /// `ident` quoted for this dialect: `"a""b"` on SQLite and PostgreSQL, `` `a``b` `` on MySQL.
+    ///
+    /// ```
+    /// use soft_delete_runtime::backend::Dialect;
+    /// assert_eq!(Dialect::Postgres.quote("order"), r#""order""#);
+    /// assert_eq!(Dialect::Mysql.quote("we`ird"), "`we``ird`");
+    /// ```
+    pub fn quote(self, ident: &str) -> String {
+        let q = match self {
+            Dialect::Sqlite | Dialect::Postgres => '"',
+            Dialect::Mysql => '`',
+        };
+        let mut out = String::with_capacity(ident.len() + 2);
+        out.push(q);
+        for c in ident.chars() {
+            if c == q {
+                out.push(q);
+            }
+            out.push(c);
+        }
+        out.push(q);
+        out
+    }
+
+    /// A possibly schema-qualified name, quoted: `"app"."users"` or `"users"`.
+    pub fn quote_table(self, table: &TableName) -> String {
+        match &table.schema {
+            Some(schema) => format!("{}.{}", self.quote(schema), self.quote(&table.name)),
+            None => self.quote(&table.name),
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A Diesel backend this crate supports, and its [`Dialect`].
+pub trait SupportedBackend: Backend {
+    /// The backend's dialect.
+    const DIALECT: Dialect;
+}
+
+#[cfg(feature = "sqlite")]
+impl SupportedBackend for diesel::sqlite::Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+}
+
+#[cfg(feature = "postgres")]
+impl SupportedBackend for diesel::pg::Pg {
+    const DIALECT: Dialect = Dialect::Postgres;
+}
+
+#[cfg(feature = "mysql")]
+impl SupportedBackend for diesel::mysql::Mysql {
+    const DIALECT: Dialect = Dialect::Mysql;
+}
+
+/// The SQL name of a table, as `table!` declares it (`#[sql_name]` and schema included).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    /// The schema (PostgreSQL) or database (MySQL), when `table!` names one.
+    pub schema: Option<String>,
+    /// The table's name.
+    pub name: String,
+}
+
+impl TableName {
+    /// The SQL name of table `T`.
+    ///
+    /// Read by rendering the table's `FROM` clause with an enabled backend and unquoting it,
+    /// so it is exactly what Diesel writes in queries.
+    ///
+    /// ```
+    /// use soft_delete_runtime::backend::TableName;
+    /// diesel::table! { #[sql_name = "app_users"] users (id) { id -> Integer } }
+    /// assert_eq!(TableName::of::<users::table>().name, "app_users");
+    /// ```
+    pub fn of<T>() -> TableName
+    where
+        T: QuerySource + Default,
+        T::FromClause: QueryFragment<RenderBackend>,
+    {
+        let table = T::default();
+        parse_quoted(&render::<RenderBackend, _>(&table.from_clause()))
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The backend used to render a table's name: the first one enabled. Every backend renders
+/// `table!`'s `FROM` clause the same way up to quoting, which [`TableName::of`] undoes.
+#[cfg(feature = "sqlite")]
+pub type RenderBackend = diesel::sqlite::Sqlite;
+/// The backend used to render a table's name: the first one enabled.
+#[cfg(all(not(feature = "sqlite"), feature = "postgres"))]
+pub type RenderBackend = diesel::pg::Pg;
+/// The backend used to render a table's name: the first one enabled.
+#[cfg(all(not(feature = "sqlite"), not(feature = "postgres"), feature = "mysql"))]
+pub type RenderBackend = diesel::mysql::Mysql;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!(
+    "soft-delete-runtime needs at least one backend feature: `sqlite`, `postgres` or `mysql`"
+);
+
+fn render<DB, F>(fragment: &F) -> String
+where
+    DB: Backend + Default,
+    DB::QueryBuilder: Default,
+    F: QueryFragment<DB>,
+{
+    // `debug_query` prints the SQL and then ` -- binds: [...]`; a FROM clause has no binds.
+    let text = diesel::debug_query::<DB, _>(fragment).to_string();
+    match text.rsplit_once(" -- binds:") {
+        Some((sql, _)) => sql.to_owned(),
+        None => text,
+    }
+}
+
+/// Splits `"schema"."name"`, `` `name` `` or `name` into its parts, undoing doubled quotes.
+fn parse_quoted(rendered: &str) -> TableName {
+    let mut parts = Vec::new();
+    let mut chars = rendered.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '`' => {
+                let mut part = String::new();
+                while let Some(d) = chars.next() {
+                    if d == c {
+                        if chars.peek() == Some(&c) {
+                            chars.next();
+                            part.push(c);
+                        } else {
+                            break;
+                        }
+                    } else {
+                        part.push(d);
+                    }
+                }
+                parts.push(part);
+            }
+            '.' => {}
+            other => {
+                let mut part = String::from(other);
+                while let Some(&d) = chars.peek() {
+                    if d == '.' {
+                        break;
+                    }
+                    part.push(d);
+                    chars.next();
+                }
+                parts.push(part);
+            }
+        }
+    }
+    let name = parts.pop().unwrap_or_default();
+    TableName {
+        schema: parts.pop(),
+        name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    diesel::table! { plain (id) { id -> Integer } }
+    diesel::table! { #[sql_name = "we\"ird"] renamed (id) { id -> Integer } }
+    diesel::table! { app.accounts (id) { id -> Integer } }
+
+    #[test]
+    fn table_names_are_read_from_table_macro() {
+        assert_eq!(
+            TableName::of::<plain::table>(),
+            TableName {
+                schema: None,
+                name: "plain".into()
+            }
+        );
+        assert_eq!(TableName::of::<renamed::table>().name, "we\"ird");
+        assert_eq!(
+            TableName::of::<accounts::table>(),
+            TableName {
+                schema: Some("app".into()),
+                name: "accounts".into()
+            }
+        );
+    }
+
+    #[test]
+    fn quoting_doubles_the_quote_character() {
+        assert_eq!(Dialect::Sqlite.quote(r#"a"b"#), r#""a""b""#);
+        assert_eq!(Dialect::Mysql.quote("a`b"), "`a``b`");
+        let table = TableName {
+            schema: Some("app".into()),
+            name: "accounts".into(),
+        };
+        assert_eq!(Dialect::Postgres.quote_table(&table), r#""app"."accounts""#);
+        assert_eq!(Dialect::Mysql.quote_table(&table), "`app`.`accounts`");
+    }
+
+    #[test]
+    fn rendered_names_are_unquoted() {
+        assert_eq!(parse_quoted("`db`.`t`").schema.as_deref(), Some("db"));
+        assert_eq!(parse_quoted(r#""a""b""#).name, r#"a"b"#);
+        assert_eq!(parse_quoted("bare").name, "bare");
+    }
+}
