@@ -61,6 +61,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+pub mod ddl;
 pub mod dsl;
 mod error;
 pub mod prelude;

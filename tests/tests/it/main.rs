@@ -1,6 +1,7 @@
 //! Integration tests on SQLite, PostgreSQL and MySQL/MariaDB: every test in these modules
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
+mod ddl;
 mod joins;
 mod schema;
 mod scopes;

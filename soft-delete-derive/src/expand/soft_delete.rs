@@ -1,35 +1,13 @@
-//! Code generation only: every decision was made in [`crate::valid`].
+//! The `SoftDeleteTable` and `SoftDelete` impls: code generation only, every decision was
+//! made in [`crate::valid`].
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
-use syn::DeriveInput;
 
 use crate::ast::{Field, Input};
-use crate::attr::{Errors, StrategyName};
-use crate::fallback;
-use crate::valid::{self, Model};
-
-/// The derive: parse, validate, expand; on mistakes, the errors plus stub impls.
-pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
-    let ast = Input::from_syn(input, &mut errors);
-    let model = ast
-        .as_ref()
-        .and_then(|ast| valid::validate(ast, &mut errors));
-    match (errors.finish(()), model) {
-        (Ok(()), Some(model)) => expand(&model),
-        (Err(error), _) => fallback::expand(ast.as_ref(), error),
-        // `validate` reports why it found no model; this arm is for completeness.
-        (Ok(()), None) => fallback::expand(
-            ast.as_ref(),
-            syn::Error::new(
-                input.ident.span(),
-                "`#[derive(SoftDelete)]` could not read this struct",
-            ),
-        ),
-    }
-}
+use crate::attr::StrategyName;
+use crate::valid::Model;
 
 /// One column a soft delete and a restore write: its changeset type, and the two
 /// expressions that build it (`at`, `by` and `reason` are in scope in the first).
@@ -39,7 +17,7 @@ struct Assignment {
     restore: TokenStream,
 }
 
-fn expand(model: &Model<'_>) -> TokenStream {
+pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let input = model.input;
     let krate = &input.krate;
     let table = input.table_type();

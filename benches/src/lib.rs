@@ -1,0 +1,115 @@
+//! Shared benchmark support.
+//!
+//! Every benchmark measures the library and a hand-written Diesel/SQL baseline doing the same
+//! work, as two functions of one criterion group in the same run, and then prints
+//! [`ratio`]: baseline time / library time (throughput ratio; 1.0 = as fast as hand-written,
+//! above 1.0 = faster). The machine is shared and noisy, so the ratio, not the absolute
+//! time, is the result.
+//!
+//! The PostgreSQL benchmarks connect to `PG_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and work in a schema of their own.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+/// The PostgreSQL server benchmarks run against.
+pub fn pg_url() -> String {
+    std::env::var("PG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own on the benchmark server, dropped on drop; connections made through
+/// [`BenchSchema::connect`] have it as their `search_path`.
+pub struct BenchSchema {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl BenchSchema {
+    /// Creates (or recreates) schema `name`.
+    pub fn create(name: &str) -> BenchSchema {
+        let server = pg_url();
+        let mut admin = PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("benchmarks need PostgreSQL at {server}: {e}"));
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .expect("create the benchmark schema");
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-csearch_path%3D{name}");
+        BenchSchema {
+            server,
+            name: name.to_owned(),
+            url,
+        }
+    }
+
+    /// A new connection whose `search_path` is this schema.
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the benchmark schema")
+    }
+
+    /// The URL of [`connect`](Self::connect), for other threads.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for BenchSchema {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.server) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// Criterion's output directory for this workspace.
+fn criterion_dir() -> PathBuf {
+    std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"))
+}
+
+/// Criterion's point estimate of the mean time per iteration, in nanoseconds, of
+/// `group/function` in the run that just finished.
+pub fn mean_nanos(group: &str, function: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+/// Prints and returns `baseline / ours` for two functions of a finished criterion group:
+/// the library's throughput relative to the hand-written baseline.
+pub fn ratio(group: &str, ours: &str, baseline: &str) -> Option<f64> {
+    let (ours_ns, base_ns) = (mean_nanos(group, ours)?, mean_nanos(group, baseline)?);
+    let ratio = base_ns / ours_ns;
+    println!(
+        "RATIO {group}: {ours} {:.3} ms vs {baseline} {:.3} ms -> throughput ratio {ratio:.2} (1.00 = hand-written)",
+        ours_ns / 1e6,
+        base_ns / 1e6
+    );
+    Some(ratio)
+}
+
+/// The process's peak resident memory in KiB since the last [`reset_peak_memory`]
+/// (Linux `VmHWM`), or `None` where `/proc` is not available.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Resets the peak resident memory counter (Linux: writing `5` to `/proc/self/clear_refs`).
+pub fn reset_peak_memory() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}

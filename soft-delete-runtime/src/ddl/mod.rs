@@ -1,0 +1,131 @@
+//! SQL for migrations, generated from the models, for each backend.
+//!
+//! The database enforces what the library promises (one live row per key, deferred
+//! checks, ...), and each backend needs different SQL to do it. The functions here return that
+//! SQL for a given [`Dialect`], with every identifier quoted, for users to paste into or embed
+//! in their migrations. They need no connection, and no backend feature beyond one to read
+//! table names with: a PostgreSQL migration can be generated on a machine that only builds
+//! SQLite.
+//!
+//! This module holds what the generators share; each capability's DDL lives in a submodule.
+
+use diesel::query_builder::QueryFragment;
+use diesel::Column;
+
+use crate::backend::{Dialect, RenderBackend, TableName};
+use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
+
+/// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"`, `` `users` ``.
+pub fn quoted_table<T>(dialect: Dialect) -> String
+where
+    T: diesel::Table + Default,
+    T::FromClause: QueryFragment<RenderBackend>,
+{
+    dialect.quote_table(&TableName::of::<T>())
+}
+
+/// Column `C`'s name, unqualified and quoted for `dialect`.
+pub fn quoted_column<C: Column>(dialect: Dialect) -> String {
+    dialect.quote(C::NAME)
+}
+
+/// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
+/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"`.
+///
+/// It is the same predicate the scopes put in queries (there qualified with the table), so
+/// a partial index declared with it serves `.active()`.
+pub fn live_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
+    marker_condition::<T>(dialect, true)
+}
+
+/// The condition that holds for soft-deleted rows of `T`, unqualified:
+/// `"deleted_at" IS NOT NULL`, `"deleted"`, `NOT "active"`.
+pub fn deleted_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
+    marker_condition::<T>(dialect, false)
+}
+
+fn marker_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String {
+    let marker = quoted_column::<T::Marker>(dialect);
+    let kind = <T::Strategy as Strategy<T::Marker>>::KIND;
+    match (kind, live) {
+        (StrategyKind::Timestamp, true) => format!("{marker} IS NULL"),
+        (StrategyKind::Timestamp, false) => format!("{marker} IS NOT NULL"),
+        (StrategyKind::DeletedFlag, true) | (StrategyKind::ActiveFlag, false) => {
+            format!("NOT {marker}")
+        }
+        (StrategyKind::DeletedFlag, false) | (StrategyKind::ActiveFlag, true) => marker,
+    }
+}
+
+/// When a PostgreSQL constraint declared `DEFERRABLE` is checked by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Deferral {
+    /// `DEFERRABLE INITIALLY IMMEDIATE`: checked per statement unless a transaction says
+    /// `SET CONSTRAINTS ... DEFERRED`.
+    InitiallyImmediate,
+    /// `DEFERRABLE INITIALLY DEFERRED`: checked at commit.
+    InitiallyDeferred,
+}
+
+impl Deferral {
+    /// The SQL clause.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Deferral::InitiallyImmediate => "DEFERRABLE INITIALLY IMMEDIATE",
+            Deferral::InitiallyDeferred => "DEFERRABLE INITIALLY DEFERRED",
+        }
+    }
+}
+
+/// PostgreSQL's deferrable "unique among the rows matching `condition`":
+/// `ALTER TABLE t ADD CONSTRAINT name EXCLUDE USING btree (a WITH =, b WITH =) WHERE (cond) DEFERRABLE ...`.
+///
+/// A partial unique *index* cannot be deferred; an exclusion constraint with `=` on every
+/// column enforces the same rule and can. `table`, `name` and `columns` are quoted here;
+/// `condition` is SQL (e.g. from [`live_condition`]).
+pub fn postgres_exclude_unique(
+    table: &TableName,
+    name: &str,
+    columns: &[&str],
+    condition: Option<&str>,
+    deferral: Deferral,
+) -> String {
+    let dialect = Dialect::Postgres;
+    let elements: Vec<String> = columns
+        .iter()
+        .map(|column| format!("{} WITH =", dialect.quote(column)))
+        .collect();
+    let condition = condition
+        .map(|c| format!(" WHERE ({c})"))
+        .unwrap_or_default();
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} EXCLUDE USING btree ({}){condition} {}",
+        dialect.quote_table(table),
+        dialect.quote(name),
+        elements.join(", "),
+        deferral.sql()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusion_constraints_quote_everything() {
+        let table = TableName {
+            schema: None,
+            name: "players".into(),
+        };
+        assert_eq!(
+            postgres_exclude_unique(
+                &table,
+                "one_number",
+                &["team_id", "squad_number"],
+                Some(r#""deleted_at" IS NULL"#),
+                Deferral::InitiallyDeferred
+            ),
+            r#"ALTER TABLE "players" ADD CONSTRAINT "one_number" EXCLUDE USING btree ("team_id" WITH =, "squad_number" WITH =) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY DEFERRED"#
+        );
+    }
+}
