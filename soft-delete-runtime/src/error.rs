@@ -11,6 +11,15 @@ pub enum Error {
     /// The database or Diesel reported an error.
     #[error(transparent)]
     Diesel(#[from] diesel::result::Error),
+
+    /// The backend cannot do what was asked (e.g. deferred constraints outside PostgreSQL).
+    #[error("{feature} is not supported on {dialect}")]
+    Unsupported {
+        /// What was asked for.
+        feature: &'static str,
+        /// The backend that cannot do it.
+        dialect: crate::backend::Dialect,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
