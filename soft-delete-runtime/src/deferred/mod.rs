@@ -36,7 +36,7 @@ use diesel::query_dsl::LoadQuery;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, RunQueryDsl};
 
-pub use self::reassign::{reassign, Method, Reassign, ReassignValue, Reassigned};
+pub use self::reassign::{reassign, Method, Offset, Reassign, ReassignValue, Reassigned};
 use self::sql::ConstraintLookup;
 use crate::backend::{Dialect, SupportedBackend};
 use crate::ddl::unique::DeferrableUnique;

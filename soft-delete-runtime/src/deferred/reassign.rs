@@ -12,16 +12,24 @@ use diesel::sql_types::BoolOrNullableBool;
 use diesel::{Column, Connection, QuerySource, RunQueryDsl, Table};
 
 use super::sql::{
-    Assign, ColumnRange, CurrentValues, FromClauseOf, UniqueIndexLookup, WholeTable, Within,
+    Assign, ColumnRange, CurrentValues, FromClauseOf, Shift, UniqueIndexLookup, WholeTable, Within,
 };
 use super::{finish_deferred, run_checked, set_constraints};
 use crate::backend::{Dialect, RenderBackend, SupportedBackend, TableName};
 use crate::table::SoftDeleteTable;
 use crate::{ddl, Error, Result};
 
-/// Rows per statement. Each row binds two values, so a statement stays far below the
-/// smallest limit on bind parameters of the three backends (32766 on SQLite).
-const CHUNK: usize = 8000;
+/// Rows per statement on each backend. A row binds at most two values, which keeps a
+/// statement below the backend's limit on bind parameters (32766 on SQLite, 65535 on
+/// PostgreSQL and MySQL) with room for the scope's own. MySQL/MariaDB get smaller
+/// statements: the table of pairs there is a `UNION ALL` of one-row `SELECT`s.
+fn rows_per_statement(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 16_000,
+        Dialect::Postgres => 32_000,
+        Dialect::Mysql => 8_000,
+    }
+}
 
 /// Starts a reassignment of `column`: new values for some rows, applied so that no
 /// intermediate state breaks a unique key on the column.
@@ -149,8 +157,8 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// ([`Error::DuplicateTarget`]) or one row given twice ([`Error::DuplicateRow`]) are
     /// rejected. Then, in the transaction:
     ///
-    /// 1. one `SELECT` (per 8000 rows) reads the moved rows' current values and the rows of
-    ///    the scope already holding a new value: a moved row missing from the scope is
+    /// 1. one `SELECT` reads the moved rows' current values and the rows of the scope
+    ///    already holding a new value: a moved row missing from the scope is
     ///    [`Error::NotInScope`], a new value held by a row that is not moved is
     ///    [`Error::ValueTaken`] (with [`live_only`](Self::live_only), soft-deleted holders
     ///    do not count);
@@ -160,19 +168,23 @@ impl<Col: Column, S> Reassign<Col, S> {
     ///      `UPDATE` to the final values, then `SET CONSTRAINTS ... IMMEDIATE`, which checks
     ///      the key now; a violation is [`Error::DeferredViolation`];
     ///    - temporary values (SQLite, MySQL/MariaDB, PostgreSQL with a key that is not
-    ///      deferrable): rows whose new value is held by another moved row (swaps,
-    ///      rotations, any cycle) first take a temporary value, while rows moving to a free
-    ///      value take their final one, in one `UPDATE`; a second `UPDATE` gives the first
-    ///      group their final values. The temporaries are above the largest value of the
-    ///      column in the whole table and of the new values (or, when the type has no room
-    ///      there, below the smallest), read with one `SELECT MIN(..), MAX(..)`, so no row
-    ///      anywhere holds one, none is a new value, and they collide with nothing. If the
-    ///      type has no room on either side:
-    ///      [`Error::NoTemporaryValues`]. When no row needs a temporary value there is only
-    ///      the first `UPDATE`.
+    ///      deferrable): the rows whose value is another row's new value (in swaps and
+    ///      rotations every row, in a chain of moves ending on a free value all but the
+    ///      last) first move out of the way, then one `UPDATE` gives every row its final
+    ///      value. Out of the way is beyond the range of the
+    ///      column over the whole table and of the new values, read with one
+    ///      `SELECT MIN(..), MAX(..)`: no row anywhere holds such a value and none is a new
+    ///      value, so nothing can collide. They get there by one offset,
+    ///      `UPDATE ... SET col = col + d WHERE pk IN (...)` (or `- d` when the type has no
+    ///      room above), which keeps the values the key tells apart distinct; if the
+    ///      column spans too much of its type for that, by one distinct value each; if
+    ///      even that does not fit, [`Error::NoTemporaryValues`]. When no row is in the
+    ///      way there is only the final `UPDATE`.
     ///
-    /// Each `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs, 8000
-    /// rows per statement. Values are always bound.
+    /// The final `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs. A
+    /// statement binds at most two values per row and takes up to 16 000 rows on SQLite,
+    /// 32 000 on PostgreSQL and 8 000 on MySQL/MariaDB; more rows take more statements,
+    /// in the same transaction. Values are always bound.
     ///
     /// The database's own constraint stays the last word: a concurrent writer that takes a
     /// new value after the check makes the call fail with the database's unique violation
@@ -194,6 +206,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
         UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
+        Shift<Col, Id, V, S>: ExecuteDsl<C>,
         Assign<Col, Id, V, S>: ExecuteDsl<C>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
@@ -227,6 +240,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
         UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
+        Shift<Col, Id, V, S>: ExecuteDsl<C>,
         Assign<Col, Id, V, S>: ExecuteDsl<C>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
@@ -262,30 +276,20 @@ impl<Col: Column, S> Reassign<Col, S> {
                 done.deferred = true;
             }
             Plan::Temporaries => {
-                // A row needs a temporary value when its new value is still held by another
-                // moved row at the time of the first UPDATE.
-                let vacating: BTreeSet<V> = changed.keys().map(|id| current[id]).collect();
-                let (cycled, free): (BTreeMap<Id, V>, BTreeMap<Id, V>) = changed
-                    .into_iter()
-                    .partition(|(_, new)| vacating.contains(new));
-                done.temporaries = cycled.len();
-                if cycled.is_empty() {
-                    self.assign(conn, table, free)?;
-                } else {
-                    let targets = (
-                        free.values().chain(cycled.values()).min().copied(),
-                        free.values().chain(cycled.values()).max().copied(),
-                    );
-                    let temporaries = self.temporaries(conn, table, targets, cycled.len())?;
-                    let first = cycled
-                        .keys()
-                        .cloned()
-                        .zip(temporaries)
-                        .chain(free)
-                        .collect();
-                    self.assign(conn, table, first)?;
-                    self.assign(conn, table, cycled)?;
+                // A row must be out of the way before the final UPDATE when its value is
+                // another row's new value (in a swap or rotation: every row; in a chain of
+                // moves ending on a free value: all but the last).
+                let targets: BTreeSet<V> = changed.values().copied().collect();
+                let in_the_way: Vec<Id> = changed
+                    .keys()
+                    .filter(|&id| targets.contains(&current[id]))
+                    .cloned()
+                    .collect();
+                done.temporaries = in_the_way.len();
+                if !in_the_way.is_empty() {
+                    self.out_of_the_way(conn, table, &current, in_the_way, &changed)?;
                 }
+                self.assign(conn, table, changed)?;
             }
         }
         Ok(done)
@@ -301,6 +305,7 @@ impl<Col: Column, S> Reassign<Col, S> {
     ) -> Result<BTreeMap<Id, V>>
     where
         C: LoadConnection,
+        C::Backend: SupportedBackend,
         Col: Column<Table: Default>,
         Id: Ord + Clone + Debug,
         V: ReassignValue,
@@ -310,7 +315,9 @@ impl<Col: Column, S> Reassign<Col, S> {
         let moves: Vec<(&Id, &V)> = moves.iter().collect();
         let mut current = BTreeMap::new();
         let mut taken: BTreeMap<V, Id> = BTreeMap::new();
-        for chunk in moves.chunks(CHUNK) {
+        for chunk in moves.chunks(rows_per_statement(
+            <C::Backend as SupportedBackend>::DIALECT,
+        )) {
             let query = CurrentValues::<Col, Id, V, S> {
                 from: Col::Table::default().from_clause(),
                 ids: chunk.iter().map(|(id, _)| (*id).clone()).collect(),
@@ -355,44 +362,105 @@ impl<Col: Column, S> Reassign<Col, S> {
         Ok(current)
     }
 
-    /// `count` values beyond the range of the column over the whole table and of the new
-    /// values (`targets`: their smallest and largest), so that they collide neither with a
-    /// row that stays nor with a row moving straight to its new value.
-    fn temporaries<'q, C, V>(
+    /// Moves the rows `in_the_way` to temporary values: beyond the range of the column over
+    /// the whole table and of the new values (`changed`), so that no row anywhere holds one
+    /// and none is a new value.
+    ///
+    /// Preferably by one offset for all (`col + d`, or `col - d` when the type has no room
+    /// above): rows that the key tells apart by this column stay apart when all move by the
+    /// same `d`. When the column spans too much of its type for that, one distinct value
+    /// per row instead.
+    fn out_of_the_way<'q, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
-        targets: (Option<V>, Option<V>),
-        count: usize,
-    ) -> Result<Vec<V>>
+        current: &BTreeMap<Id, V>,
+        in_the_way: Vec<Id>,
+        changed: &BTreeMap<Id, V>,
+    ) -> Result<()>
     where
         C: LoadConnection,
+        C::Backend: SupportedBackend,
         Col: Column<Table: Default>,
+        Id: Ord + Clone + Debug,
         V: ReassignValue,
+        S: Clone,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
+        Shift<Col, Id, V, S>: ExecuteDsl<C>,
+        Assign<Col, Id, V, S>: ExecuteDsl<C>,
     {
-        let range = ColumnRange::<Col> {
+        let column = ColumnRange::<Col> {
             from: Col::Table::default().from_clause(),
         };
-        // The moved rows exist, so the column has values; `None` only if they vanished.
-        let (min, max) = range.get_result::<(Option<V>, Option<V>)>(conn)?;
-        let (Some(min), Some(max)) = (
-            min.into_iter().chain(targets.0).min(),
-            max.into_iter().chain(targets.1).max(),
+        let (min, max) = column.get_result::<(Option<V>, Option<V>)>(conn)?;
+        let values = || min.into_iter().chain(max).chain(changed.values().copied());
+        let moving = || in_the_way.iter().map(|id| current[id]);
+        // Neither `changed` nor `in_the_way` is empty, so none of these is `None`.
+        let (Some(lo), Some(hi), Some(lo_moving), Some(hi_moving)) = (
+            values().min(),
+            values().max(),
+            moving().min(),
+            moving().max(),
         ) else {
-            // There is at least one target whenever temporaries are needed.
-            return Ok(Vec::new());
+            return Ok(());
         };
-        V::temporaries(min, max, count).ok_or_else(|| Error::NoTemporaryValues {
-            table: table.to_string(),
-            column: Col::NAME,
-            count,
-            min: format!("{min:?}"),
-            max: format!("{max:?}"),
-        })
+        if let Some(offset) = V::offset((lo_moving, hi_moving), (lo, hi)) {
+            return self.shift(conn, table, in_the_way, offset);
+        }
+        let Some(temporaries) = V::temporaries((lo, hi), in_the_way.len()) else {
+            return Err(Error::NoTemporaryValues {
+                table: table.to_string(),
+                column: Col::NAME,
+                count: in_the_way.len(),
+                min: format!("{lo:?}"),
+                max: format!("{hi:?}"),
+            });
+        };
+        self.assign(
+            conn,
+            table,
+            in_the_way.into_iter().zip(temporaries).collect(),
+        )
     }
 
-    /// Writes `pairs`, [`CHUNK`] rows per statement, and checks that each row was found.
+    /// Moves the rows `ids` by `offset`, a statement per [`rows_per_statement`] rows.
+    fn shift<C, Id, V>(
+        &self,
+        conn: &mut C,
+        table: &TableName,
+        ids: Vec<Id>,
+        offset: Offset<V>,
+    ) -> Result<()>
+    where
+        C: Connection,
+        C::Backend: SupportedBackend,
+        Col: Column<Table: Default>,
+        Id: Clone + Debug,
+        V: Copy,
+        S: Clone,
+        Shift<Col, Id, V, S>: ExecuteDsl<C>,
+    {
+        let (offset, up) = match offset {
+            Offset::Up(by) => (by, true),
+            Offset::Down(by) => (by, false),
+        };
+        for chunk in ids.chunks(rows_per_statement(
+            <C::Backend as SupportedBackend>::DIALECT,
+        )) {
+            let statement = Shift::<Col, Id, V, S> {
+                from: Col::Table::default().from_clause(),
+                ids: chunk.to_vec(),
+                offset,
+                up,
+                scope: self.scope.clone(),
+            };
+            check_written(table, statement.execute(conn)?, chunk.iter())?;
+        }
+        Ok(())
+    }
+
+    /// Writes `pairs`, a statement per [`rows_per_statement`] rows, and checks that each
+    /// row was found.
     fn assign<C, Id, V>(
         &self,
         conn: &mut C,
@@ -401,6 +469,7 @@ impl<Col: Column, S> Reassign<Col, S> {
     ) -> Result<()>
     where
         C: Connection,
+        C::Backend: SupportedBackend,
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
@@ -408,23 +477,38 @@ impl<Col: Column, S> Reassign<Col, S> {
         Assign<Col, Id, V, S>: ExecuteDsl<C>,
     {
         let pairs: Vec<(Id, V)> = pairs.into_iter().collect();
-        for chunk in pairs.chunks(CHUNK) {
+        for chunk in pairs.chunks(rows_per_statement(
+            <C::Backend as SupportedBackend>::DIALECT,
+        )) {
             let statement = Assign::<Col, Id, V, S> {
                 from: Col::Table::default().from_clause(),
                 pairs: chunk.to_vec(),
                 scope: self.scope.clone(),
             };
-            let written = statement.execute(conn)?;
-            if written != chunk.len() {
-                // Only a concurrent writer can get here: the rows were all found a moment ago.
-                return Err(Error::NotInScope {
-                    table: table.to_string(),
-                    rows: chunk.iter().map(|(id, _)| format!("{id:?}")).collect(),
-                });
-            }
+            check_written(
+                table,
+                statement.execute(conn)?,
+                chunk.iter().map(|(id, _)| id),
+            )?;
         }
         Ok(())
     }
+}
+
+/// Fails unless a statement wrote every row it named. Only a concurrent writer can make it
+/// fail: the rows were all found in the scope a moment before.
+fn check_written<'a, Id: Debug + 'a>(
+    table: &TableName,
+    written: usize,
+    ids: impl ExactSizeIterator<Item = &'a Id>,
+) -> Result<()> {
+    if written == ids.len() {
+        return Ok(());
+    }
+    Err(Error::NotInScope {
+        table: table.to_string(),
+        rows: ids.map(|id| format!("{id:?}")).collect(),
+    })
 }
 
 /// How the final values get written.
@@ -515,15 +599,40 @@ where
     note = "`reassign` moves rows through temporary values beyond the column's current range, which exist for `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32` and `u64`"
 )]
 pub trait ReassignValue: Copy + Ord + Debug {
-    /// `count` distinct values all above `max` or, when the type has no room there, all
-    /// below `min`; `None` when it has room on neither side.
-    fn temporaries(min: Self, max: Self, count: usize) -> Option<Vec<Self>>;
+    /// An offset that takes every value in `moving` (smallest, largest) beyond `range`
+    /// (smallest, largest): above it, or, when the type has no room there, below it.
+    /// `None` when the type has room on neither side.
+    fn offset(moving: (Self, Self), range: (Self, Self)) -> Option<Offset<Self>>;
+
+    /// `count` distinct values all above `range` or, when the type has no room there, all
+    /// below it; `None` when it has room on neither side.
+    fn temporaries(range: (Self, Self), count: usize) -> Option<Vec<Self>>;
+}
+
+/// How [`ReassignValue::offset`] moves values out of the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offset<V> {
+    /// `value + d`.
+    Up(V),
+    /// `value - d`.
+    Down(V),
 }
 
 macro_rules! reassign_value {
     ($($int:ty),*) => {$(
         impl ReassignValue for $int {
-            fn temporaries(min: Self, max: Self, count: usize) -> Option<Vec<Self>> {
+            fn offset((lo_moving, hi_moving): (Self, Self), (lo, hi): (Self, Self)) -> Option<Offset<Self>> {
+                // up: the smallest moving value lands just above `hi`
+                let up = hi.checked_sub(lo_moving).and_then(|d| d.checked_add(1));
+                if let Some(d) = up.filter(|&d| hi_moving.checked_add(d).is_some()) {
+                    return Some(Offset::Up(d));
+                }
+                // down: the largest moving value lands just below `lo`
+                let down = hi_moving.checked_sub(lo).and_then(|d| d.checked_add(1));
+                down.filter(|&d| lo_moving.checked_sub(d).is_some()).map(Offset::Down)
+            }
+
+            fn temporaries((min, max): (Self, Self), count: usize) -> Option<Vec<Self>> {
                 let n = <$int>::try_from(count).ok()?;
                 if max.checked_add(n).is_some() {
                     Some((1..=n).map(|k| max + k).collect())
@@ -545,13 +654,25 @@ mod tests {
 
     #[test]
     fn temporaries_lie_above_the_range_or_else_below_it() {
-        assert_eq!(i32::temporaries(1, 9, 3), Some(vec![10, 11, 12]));
-        assert_eq!(i8::temporaries(-5, 126, 2), Some(vec![-6, -7]));
-        assert_eq!(u8::temporaries(0, 254, 1), Some(vec![255]));
-        assert_eq!(u8::temporaries(0, 254, 2), None);
-        assert_eq!(u8::temporaries(3, 255, 3), Some(vec![2, 1, 0]));
-        assert_eq!(i16::temporaries(i16::MIN, i16::MAX, 1), None);
-        assert_eq!(i8::temporaries(0, 0, 1000), None);
+        assert_eq!(i32::temporaries((1, 9), 3), Some(vec![10, 11, 12]));
+        assert_eq!(i8::temporaries((-5, 126), 2), Some(vec![-6, -7]));
+        assert_eq!(u8::temporaries((0, 254), 1), Some(vec![255]));
+        assert_eq!(u8::temporaries((0, 254), 2), None);
+        assert_eq!(u8::temporaries((3, 255), 3), Some(vec![2, 1, 0]));
+        assert_eq!(i16::temporaries((i16::MIN, i16::MAX), 1), None);
+        assert_eq!(i8::temporaries((0, 0), 1000), None);
+    }
+
+    #[test]
+    fn an_offset_takes_the_moving_values_past_the_range() {
+        // 3..=5 moving within 1..=9: +7 puts 3 at 10 and 5 at 12
+        assert_eq!(i32::offset((3, 5), (1, 9)), Some(Offset::Up(7)));
+        // no room above 120 for 110 + 11: -(110 - 100 + 1) puts 110 at 99
+        assert_eq!(i8::offset((100, 110), (100, 120)), Some(Offset::Down(11)));
+        assert_eq!(u8::offset((0, 200), (0, 255)), None);
+        assert_eq!(i16::offset((0, 1), (i16::MIN, i16::MAX)), None);
+        // the whole domain's width does not fit the type: no offset, maybe temporaries
+        assert_eq!(i16::offset((0, 32767), (-1, 32767)), None);
     }
 
     diesel::table! { players (id) { id -> Integer, squad_number -> Integer } }

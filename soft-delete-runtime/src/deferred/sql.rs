@@ -360,3 +360,56 @@ where
         Ok(())
     }
 }
+
+/// Moves `col` of each named row by a fixed offset, up or down:
+/// `UPDATE t SET col = col + $1 WHERE pk IN (...) AND (<scope>)` (or `col - $1`).
+///
+/// The first phase of [`reassign`](super::reassign) through temporary values: one bound
+/// offset instead of one bound value per row.
+pub struct Shift<Col: Column, Id, V, S> {
+    pub(crate) from: FromClauseOf<Col>,
+    pub(crate) ids: Vec<Id>,
+    pub(crate) offset: V,
+    pub(crate) up: bool,
+    pub(crate) scope: S,
+}
+
+impl<Col: Column, Id, V, S> QueryId for Shift<Col, Id, V, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column, Id, V, S> RunQueryDsl<Conn> for Shift<Col, Id, V, S> {}
+
+impl<DB, Col, Id, V, S> QueryFragment<DB> for Shift<Col, Id, V, S>
+where
+    DB: Backend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
+    Col: Column<Table: Table<PrimaryKey: Column>>,
+    FromClauseOf<Col>: QueryFragment<DB>,
+    Id: ToSql<PrimaryKeySqlType<Col>, DB>,
+    V: ToSql<Col::SqlType, DB>,
+    S: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(" = ");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(if self.up { " + " } else { " - " });
+        out.push_bind_param::<Col::SqlType, V>(&self.offset)?;
+        out.push_sql(" WHERE ");
+        out.push_identifier(<PrimaryKeyOf<Col> as Column>::NAME)?;
+        out.push_sql(" IN (");
+        for (i, id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+        }
+        out.push_sql(")");
+        self.scope.walk_ast(out.reborrow())
+    }
+}

@@ -14,9 +14,7 @@ use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::{backend_tests, Backend};
 
-use crate::deferred_schema::{
-    create_players, deferrable_key, numbers_of, players, seats, Key, KEY,
-};
+use crate::deferred_schema::{create_players, numbers_of, players, seats, Key};
 
 const START: [(i32, i32); 5] = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)];
 const TEAM_2: [(i32, i32); 3] = [(6, 1), (7, 2), (8, 3)];
@@ -24,17 +22,20 @@ const TEAM_2: [(i32, i32); 3] = [(6, 1), (7, 2), (8, 3)];
 /// For a few dozen random teams: random current numbers, a random subset of players, and
 /// random new numbers for them, drawn from the numbers they leave and the free ones.
 /// `reassign` must produce exactly the expected numbers, leave team 2 alone, and take the
-/// deferred path exactly when `$deferred` says so. A macro, so each backend's connection
-/// type is concrete.
+/// deferred path exactly when `$deferred` says so. With `$live_only`, some players who keep
+/// their numbers are soft-deleted, their numbers are free to take, and the call says
+/// `.live_only()`. A macro, so each backend's connection type is concrete.
 macro_rules! permutation_property {
-    ($conn:expr, $deferred:expr) => {{
+    ($conn:expr, deferred: $deferred:expr, live_only: $live_only:expr) => {{
         let deferred: bool = $deferred;
+        let live_only: bool = $live_only;
         let conn = RefCell::new($conn);
         let cases = (2usize..=10).prop_flat_map(|n| {
             (
                 proptest::sample::subsequence((1..=20).collect::<Vec<i32>>(), n).prop_shuffle(),
                 proptest::collection::vec(any::<bool>(), n),
                 proptest::collection::vec(any::<u32>(), n),
+                proptest::collection::vec(any::<bool>(), n),
             )
         });
         let mut runner = TestRunner::new(Config {
@@ -42,25 +43,47 @@ macro_rules! permutation_property {
             failure_persistence: None,
             ..Config::default()
         });
-        let result = runner.run(&cases, |(current, moved, picks)| {
+        let result = runner.run(&cases, |(current, moved, picks, dead)| {
             let conn = &mut **conn.borrow_mut();
             let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
             let ids: Vec<i32> = (101..).take(current.len()).collect();
+            // only players who keep their numbers may be dead
+            let dead: Vec<bool> = dead
+                .iter()
+                .zip(&moved)
+                .map(|(d, m)| live_only && *d && !*m)
+                .collect();
             let rows: Vec<String> = ids
                 .iter()
                 .zip(&current)
-                .map(|(id, number)| format!("({id}, 1, 'x', {number})"))
+                .zip(&dead)
+                .map(|((id, number), dead)| {
+                    let deleted_at = if *dead {
+                        "'2026-01-01 00:00:00'"
+                    } else {
+                        "NULL"
+                    };
+                    format!("({id}, 1, 'x', {number}, {deleted_at})")
+                })
                 .collect();
             conn.batch_execute(&format!(
-                "DELETE FROM players WHERE team_id = 1; INSERT INTO players (id, team_id, name, squad_number) VALUES {}",
+                "DELETE FROM players WHERE team_id = 1; \
+                 INSERT INTO players (id, team_id, name, squad_number, deleted_at) VALUES {}",
                 rows.join(", ")
             ))
             .map_err(|e| fail(&e))?;
 
-            // new numbers: the ones the moved players leave, plus every number nobody holds
-            let staying: Vec<i32> = current.iter().zip(&moved).filter(|(_, m)| !**m).map(|(n, _)| *n).collect();
+            // new numbers: the ones the moved players leave, plus every number no live
+            // player keeps
+            let staying: Vec<i32> = current
+                .iter()
+                .zip(moved.iter().zip(&dead))
+                .filter(|(_, (moved, dead))| !**moved && !**dead)
+                .map(|(n, _)| *n)
+                .collect();
             let mut pool: Vec<i32> = (1..=24).filter(|n| !staying.contains(n)).collect();
-            let mut expected: Vec<(i32, i32)> = ids.iter().copied().zip(current.iter().copied()).collect();
+            let mut expected: Vec<(i32, i32)> =
+                ids.iter().copied().zip(current.iter().copied()).collect();
             let mut moves = Vec::new();
             for ((slot, is_moved), pick) in expected.iter_mut().zip(&moved).zip(&picks) {
                 if *is_moved {
@@ -69,10 +92,13 @@ macro_rules! permutation_property {
                     slot.1 = new;
                 }
             }
-            let done = reassign(players::squad_number)
-                .within(players::team_id.eq(1))
-                .run(conn, moves.clone())
-                .map_err(|e| fail(&e))?;
+            let by_team_1 = reassign(players::squad_number).within(players::team_id.eq(1));
+            let by_team_1 = if live_only {
+                by_team_1.live_only()
+            } else {
+                by_team_1
+            };
+            let done = by_team_1.run(conn, moves.clone()).map_err(|e| fail(&e))?;
             prop_assert_eq!(done.changed + done.unchanged, moves.len());
             prop_assert_eq!(done.deferred, deferred && done.changed > 0);
             if deferred {
@@ -266,13 +292,23 @@ backend_tests! {
 
     fn random_permutations_and_moves_land_exactly(db) {
         create_players(db, Key::Plain)?;
-        permutation_property!(db.conn(), false)?;
+        permutation_property!(db.conn(), deferred: false, live_only: false)?;
+
+        // under a live-only key, with soft-deleted players keeping numbers others take
+        db.conn().batch_execute("DROP TABLE players")?;
+        create_players(db, Key::LiveOnly)?;
+        permutation_property!(db.conn(), deferred: false, live_only: true)?;
+
         if db.backend() == Backend::Postgres {
-            // the same with a deferrable key: the final values are written directly
-            let conn = db.conn();
-            conn.batch_execute(&format!("ALTER TABLE players DROP CONSTRAINT {KEY}"))?;
-            conn.batch_execute(&deferrable_key(Deferral::InitiallyImmediate).create_sql(soft_delete_runtime::backend::Dialect::Postgres)?)?;
-            permutation_property!(conn, true)?;
+            // the same with deferrable keys: the final values are written directly
+            for (key, live_only) in [
+                (Key::Deferrable(Deferral::InitiallyImmediate), false),
+                (Key::DeferrableLiveOnly(Deferral::InitiallyDeferred), true),
+            ] {
+                db.conn().batch_execute("DROP TABLE players")?;
+                create_players(db, key)?;
+                permutation_property!(db.conn(), deferred: true, live_only: live_only)?;
+            }
         }
         Ok(())
     }
@@ -280,7 +316,7 @@ backend_tests! {
     fn a_rotation_larger_than_one_statement(db) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        const N: i32 = 17_000;
+        const N: i32 = 33_000; // above the rows per statement of every backend
         for start in (0..N).step_by(1000) {
             let rows: Vec<String> = (start..(start + 1000).min(N))
                 .map(|k| format!("({}, 3, 'r', {})", 1000 + k, k + 1))
