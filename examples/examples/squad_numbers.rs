@@ -76,8 +76,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .set(players::squad_number.eq(7))
             .execute(conn)
     });
-    assert!(naive.is_err()); // UNIQUE constraint failed: players.team_id, players.squad_number
-                             // --- end naive swap ---
+    // Err: UNIQUE constraint failed: players.team_id, players.squad_number
+    assert!(naive.is_err());
+    // --- end naive swap ---
     println!("naive swap: {}", naive.unwrap_err());
     assert_eq!(squad(conn, 1)?, ["ann:7", "cat:9", "bob:10", "dan:11"]);
 
