@@ -62,12 +62,12 @@ fn seed(conn: &mut impl SimpleConnection, unique: &str) {
 }
 
 /// `UPDATE players SET squad_number = <pairs>.new FROM (VALUES ...)`: every pair bound.
-fn pairs_update<DB: diesel::backend::Backend>(
+fn pairs_update<DB>(
     pairs: &[(i32, i32)],
     postgres: bool,
 ) -> diesel::query_builder::BoxedSqlQuery<'static, DB, diesel::query_builder::SqlQuery>
 where
-    DB: diesel::sql_types::HasSqlType<Integer>,
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Integer>,
     i32: diesel::serialize::ToSql<Integer, DB>,
 {
     let mut sql = String::from("UPDATE players SET squad_number = v.");
