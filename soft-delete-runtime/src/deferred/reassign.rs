@@ -206,8 +206,8 @@ impl<Col: Column, S> Reassign<Col, S> {
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
         UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
-        Shift<Col, Id, V, S>: ExecuteDsl<C>,
-        Assign<Col, Id, V, S>: ExecuteDsl<C>,
+        Shift<Col, Id, V>: ExecuteDsl<C>,
+        Assign<Col, Id, V>: ExecuteDsl<C>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
         let table = TableName::of::<Col::Table>();
@@ -240,8 +240,8 @@ impl<Col: Column, S> Reassign<Col, S> {
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
         UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
-        Shift<Col, Id, V, S>: ExecuteDsl<C>,
-        Assign<Col, Id, V, S>: ExecuteDsl<C>,
+        Shift<Col, Id, V>: ExecuteDsl<C>,
+        Assign<Col, Id, V>: ExecuteDsl<C>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
         let plan = match (self.method, dialect) {
@@ -386,8 +386,8 @@ impl<Col: Column, S> Reassign<Col, S> {
         V: ReassignValue,
         S: Clone,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        Shift<Col, Id, V, S>: ExecuteDsl<C>,
-        Assign<Col, Id, V, S>: ExecuteDsl<C>,
+        Shift<Col, Id, V>: ExecuteDsl<C>,
+        Assign<Col, Id, V>: ExecuteDsl<C>,
     {
         let column = ColumnRange::<Col> {
             from: Col::Table::default().from_clause(),
@@ -437,8 +437,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
-        S: Clone,
-        Shift<Col, Id, V, S>: ExecuteDsl<C>,
+        Shift<Col, Id, V>: ExecuteDsl<C>,
     {
         let (offset, up) = match offset {
             Offset::Up(by) => (by, true),
@@ -447,12 +446,11 @@ impl<Col: Column, S> Reassign<Col, S> {
         for chunk in ids.chunks(rows_per_statement(
             <C::Backend as SupportedBackend>::DIALECT,
         )) {
-            let statement = Shift::<Col, Id, V, S> {
+            let statement = Shift::<Col, Id, V> {
                 from: Col::Table::default().from_clause(),
                 ids: chunk.to_vec(),
                 offset,
                 up,
-                scope: self.scope.clone(),
             };
             check_written(table, statement.execute(conn)?, chunk.iter())?;
         }
@@ -473,17 +471,15 @@ impl<Col: Column, S> Reassign<Col, S> {
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
-        S: Clone,
-        Assign<Col, Id, V, S>: ExecuteDsl<C>,
+        Assign<Col, Id, V>: ExecuteDsl<C>,
     {
         let pairs: Vec<(Id, V)> = pairs.into_iter().collect();
         for chunk in pairs.chunks(rows_per_statement(
             <C::Backend as SupportedBackend>::DIALECT,
         )) {
-            let statement = Assign::<Col, Id, V, S> {
+            let statement = Assign::<Col, Id, V> {
                 from: Col::Table::default().from_clause(),
                 pairs: chunk.to_vec(),
-                scope: self.scope.clone(),
             };
             check_written(
                 table,

@@ -242,35 +242,35 @@ where
 /// Sets `col` of each row named by its primary key to the value paired with it, in one
 /// statement joined to a table of `(key, value)` pairs:
 ///
-/// - PostgreSQL: `UPDATE t SET col = v.value FROM (VALUES ($1, $2), ...) AS v (key, value) WHERE t.pk = v.key AND (<scope>)`
-/// - SQLite: `UPDATE t SET col = v.column2 FROM (VALUES (?, ?), ...) AS v WHERE t.pk = v.column1 AND (<scope>)`
-/// - MySQL/MariaDB: `UPDATE t INNER JOIN (SELECT ? AS key, ? AS value UNION ALL SELECT ?, ? ...) AS v ON t.pk = v.key AND (<scope>) SET t.col = v.value`
+/// - PostgreSQL: `UPDATE t SET col = v.value FROM (VALUES ($1, $2), ...) AS v (key, value) WHERE t.pk = v.key`
+/// - SQLite: `UPDATE t SET col = v.column2 FROM (VALUES (?, ?), ...) AS v WHERE t.pk = v.column1`
+/// - MySQL/MariaDB: `UPDATE t INNER JOIN (SELECT ? AS key, ? AS value UNION ALL SELECT ?, ? ...) AS v ON t.pk = v.key SET t.col = v.value`
 ///
 /// A join rather than `CASE pk WHEN ... END`, whose cost grows with the square of the
-/// number of rows.
-pub struct Assign<Col: Column, Id, V, S> {
+/// number of rows. The rows are named by primary key only: [`CurrentValues`] found them in
+/// the scope, in the same transaction, and a scope may well depend on the value being
+/// changed.
+pub struct Assign<Col: Column, Id, V> {
     pub(crate) from: FromClauseOf<Col>,
     pub(crate) pairs: Vec<(Id, V)>,
-    pub(crate) scope: S,
 }
 
-impl<Col: Column, Id, V, S> QueryId for Assign<Col, Id, V, S> {
+impl<Col: Column, Id, V> QueryId for Assign<Col, Id, V> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Conn, Col: Column, Id, V, S> RunQueryDsl<Conn> for Assign<Col, Id, V, S> {}
+impl<Conn, Col: Column, Id, V> RunQueryDsl<Conn> for Assign<Col, Id, V> {}
 
 const PAIRS: &str = "reassign";
 
-impl<DB, Col, Id, V, S> QueryFragment<DB> for Assign<Col, Id, V, S>
+impl<DB, Col, Id, V> QueryFragment<DB> for Assign<Col, Id, V>
 where
     DB: SupportedBackend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
     Col: Column<Table: Table<PrimaryKey: Column>>,
     FromClauseOf<Col>: QueryFragment<DB>,
     Id: ToSql<PrimaryKeySqlType<Col>, DB>,
     V: ToSql<Col::SqlType, DB>,
-    S: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
@@ -314,7 +314,6 @@ where
                 out.push_identifier(PAIRS)?;
                 out.push_sql(".");
                 out.push_identifier(key)?;
-                self.scope.walk_ast(out.reborrow())?;
             }
             Dialect::Mysql => {
                 out.push_sql(" INNER JOIN (");
@@ -346,7 +345,6 @@ where
                 out.push_identifier(PAIRS)?;
                 out.push_sql(".");
                 out.push_identifier(key)?;
-                self.scope.walk_ast(out.reborrow())?;
                 out.push_sql(" SET ");
                 self.from.walk_ast(out.reborrow())?;
                 out.push_sql(".");
@@ -362,33 +360,32 @@ where
 }
 
 /// Moves `col` of each named row by a fixed offset, up or down:
-/// `UPDATE t SET col = col + $1 WHERE pk IN (...) AND (<scope>)` (or `col - $1`).
+/// `UPDATE t SET col = col + $1 WHERE pk IN (...)` (or `col - $1`).
 ///
 /// The first phase of [`reassign`](super::reassign) through temporary values: one bound
-/// offset instead of one bound value per row.
-pub struct Shift<Col: Column, Id, V, S> {
+/// offset instead of one bound value per row. Rows are named by primary key only, as in
+/// [`Assign`].
+pub struct Shift<Col: Column, Id, V> {
     pub(crate) from: FromClauseOf<Col>,
     pub(crate) ids: Vec<Id>,
     pub(crate) offset: V,
     pub(crate) up: bool,
-    pub(crate) scope: S,
 }
 
-impl<Col: Column, Id, V, S> QueryId for Shift<Col, Id, V, S> {
+impl<Col: Column, Id, V> QueryId for Shift<Col, Id, V> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Conn, Col: Column, Id, V, S> RunQueryDsl<Conn> for Shift<Col, Id, V, S> {}
+impl<Conn, Col: Column, Id, V> RunQueryDsl<Conn> for Shift<Col, Id, V> {}
 
-impl<DB, Col, Id, V, S> QueryFragment<DB> for Shift<Col, Id, V, S>
+impl<DB, Col, Id, V> QueryFragment<DB> for Shift<Col, Id, V>
 where
     DB: Backend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
     Col: Column<Table: Table<PrimaryKey: Column>>,
     FromClauseOf<Col>: QueryFragment<DB>,
     Id: ToSql<PrimaryKeySqlType<Col>, DB>,
     V: ToSql<Col::SqlType, DB>,
-    S: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
@@ -410,6 +407,6 @@ where
             out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
         }
         out.push_sql(")");
-        self.scope.walk_ast(out.reborrow())
+        Ok(())
     }
 }

@@ -237,6 +237,28 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_scope_may_depend_on_the_reassigned_column(db) {
+        create_players(db, Key::Plain)?;
+        let conn = db.conn();
+        // the rows are chosen by their current numbers; the writes go by primary key
+        let done = reassign(players::squad_number)
+            .within(players::team_id.eq(1).and(players::squad_number.le(3)))
+            .run(conn, [(1, 3), (2, 1), (3, 2)])?;
+        assert_eq!(done.changed, 3);
+        assert_eq!(numbers_of!(conn, 1)?, [(1, 3), (2, 1), (3, 2), (4, 4), (5, 5)]);
+        // p4 holds 4, outside this scope: not a conflict the check sees, so the database
+        // has the last word, and nothing is written
+        let outcome = reassign(players::squad_number)
+            .within(players::team_id.eq(1).and(players::squad_number.le(3)))
+            .run(conn, [(1, 4)]);
+        assert!(
+            matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
+            "{outcome:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, [(1, 3), (2, 1), (3, 2), (4, 4), (5, 5)]);
+        Ok(())
+    }
+
     fn rows_outside_the_scope_are_rejected(db) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
