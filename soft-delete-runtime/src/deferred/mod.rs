@@ -8,7 +8,7 @@
 //!   constraints deferred, so they are checked once, when the closure is done. A violation
 //!   then is [`Error::DeferredViolation`], naming the constraint and the key, and nothing is
 //!   written. Declare such constraints with
-//!   [`DeferrableUnique`](crate::ddl::unique::DeferrableUnique). SQLite and MySQL/MariaDB
+//!   [`DeferrableUnique`]. SQLite and MySQL/MariaDB
 //!   have no deferred checks: [`Error::Unsupported`].
 //! - [`reassign`] (every backend): gives a set of rows new values of a unique column
 //!   (swaps, rotations, any permutation, moves to free values) in one transaction, without

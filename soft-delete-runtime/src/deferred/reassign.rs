@@ -171,15 +171,18 @@ impl<Col: Column, S> Reassign<Col, S> {
     ///      deferrable): the rows whose value is another row's new value (in swaps and
     ///      rotations every row, in a chain of moves ending on a free value all but the
     ///      last) first move out of the way, then one `UPDATE` gives every row its final
-    ///      value. Out of the way is beyond the range of the
-    ///      column over the whole table and of the new values, read with one
-    ///      `SELECT MIN(..), MAX(..)`: no row anywhere holds such a value and none is a new
-    ///      value, so nothing can collide. They get there by one offset,
-    ///      `UPDATE ... SET col = col + d WHERE pk IN (...)` (or `- d` when the type has no
-    ///      room above), which keeps the values the key tells apart distinct; if the
-    ///      column spans too much of its type for that, by one distinct value each; if
-    ///      even that does not fit, [`Error::NoTemporaryValues`]. When no row is in the
-    ///      way there is only the final `UPDATE`.
+    ///      value. Out of the way is beyond the range of the column over the whole table
+    ///      and of the new values, read with one `SELECT MIN(..), MAX(..)`: no row
+    ///      anywhere holds such a value and none is a new value, so nothing can collide.
+    ///      They get there by one offset, `UPDATE ... SET col = col + d WHERE pk IN (...)`
+    ///      (or `- d` when the type has no room above), which keeps the values the key
+    ///      tells apart distinct; if the column spans too much of its type for that, by
+    ///      one distinct value each; if even that does not fit,
+    ///      [`Error::NoTemporaryValues`]. When no row is in the way there is only the
+    ///      final `UPDATE`.
+    ///
+    /// The writes name rows by primary key only (the check found them in the scope, in
+    /// the same transaction), so a scope may depend on the reassigned column itself.
     ///
     /// The final `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs. A
     /// statement binds at most two values per row and takes up to 16 000 rows on SQLite,
