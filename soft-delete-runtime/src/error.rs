@@ -20,6 +20,102 @@ pub enum Error {
         /// The backend that cannot do it.
         dialect: crate::backend::Dialect,
     },
+
+    /// A constraint whose check was deferred rejected the transaction when the check ran at
+    /// its end ([`deferred::transaction`](crate::deferred::transaction), or
+    /// [`reassign`](crate::deferred::reassign) on PostgreSQL). The transaction was rolled
+    /// back: nothing was written.
+    #[error("constraint `{constraint}` rejected {key} when its deferred check ran at the end of the transaction; nothing was written")]
+    DeferredViolation {
+        /// The constraint's name, as the database reports it.
+        constraint: String,
+        /// The key that broke it, as the database reports it: `(team_id, squad_number)=(1, 7)`.
+        key: String,
+    },
+
+    /// A constraint named to [`deferred::transaction`](crate::deferred::transaction) does not
+    /// exist in the schemas of the connection's `search_path`.
+    #[error("there is no constraint named `{constraint}` to defer")]
+    UnknownConstraint {
+        /// The name given.
+        constraint: String,
+    },
+
+    /// A constraint named to [`deferred::transaction`](crate::deferred::transaction) was not
+    /// declared `DEFERRABLE`, so PostgreSQL checks it after every row whatever the
+    /// transaction says.
+    #[error("constraint `{constraint}` is not DEFERRABLE, so its check cannot be deferred")]
+    NotDeferrable {
+        /// The name given.
+        constraint: String,
+    },
+
+    /// [`reassign`](crate::deferred::reassign) was given two rows with the same new value.
+    /// Found before the database was touched.
+    #[error("{table}.{column}: rows {first} and {second} were both given the value {value}; nothing was written")]
+    DuplicateTarget {
+        /// The table.
+        table: String,
+        /// The reassigned column.
+        column: &'static str,
+        /// The value given twice (`Debug` of the Rust value).
+        value: String,
+        /// The primary key of the first row given it.
+        first: String,
+        /// The primary key of the second row given it.
+        second: String,
+    },
+
+    /// [`reassign`](crate::deferred::reassign) was given one row twice. Found before the
+    /// database was touched.
+    #[error("{table}: row {row} was given two new values; nothing was written")]
+    DuplicateRow {
+        /// The table.
+        table: String,
+        /// The row's primary key.
+        row: String,
+    },
+
+    /// A new value given to [`reassign`](crate::deferred::reassign) is held by a row of the
+    /// scope that is not being reassigned. The transaction was rolled back.
+    #[error("{table}.{column} = {value} is held by row {holder}, which is not being reassigned; nothing was written")]
+    ValueTaken {
+        /// The table.
+        table: String,
+        /// The reassigned column.
+        column: &'static str,
+        /// The value (`Debug` of the Rust value).
+        value: String,
+        /// The primary key of the row holding it.
+        holder: String,
+    },
+
+    /// Rows given to [`reassign`](crate::deferred::reassign) are not in its scope (or do not
+    /// exist). The transaction was rolled back.
+    #[error("{table}: rows {} are not in the scope of the reassignment; nothing was written", rows.join(", "))]
+    NotInScope {
+        /// The table.
+        table: String,
+        /// The primary keys not found.
+        rows: Vec<String>,
+    },
+
+    /// [`reassign`](crate::deferred::reassign) needed temporary values beyond the column's
+    /// current range and the value type has no room left on either side. The transaction
+    /// was rolled back.
+    #[error("{table}.{column}: no room for {count} temporary values outside the column's range {min}..={max}; nothing was written")]
+    NoTemporaryValues {
+        /// The table.
+        table: String,
+        /// The reassigned column.
+        column: &'static str,
+        /// How many were needed.
+        count: usize,
+        /// The column's smallest value.
+        min: String,
+        /// The column's largest value.
+        max: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -62,6 +62,7 @@
 
 pub mod backend;
 pub mod ddl;
+pub mod deferred;
 pub mod dsl;
 mod error;
 pub mod prelude;

@@ -12,6 +12,8 @@
 use diesel::query_builder::QueryFragment;
 use diesel::Column;
 
+pub mod unique;
+
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
 

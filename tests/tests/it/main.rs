@@ -2,7 +2,10 @@
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
 mod ddl;
+mod deferred;
+mod deferred_schema;
 mod joins;
+mod reassign;
 mod schema;
 mod scopes;
 mod timestamptz;

@@ -1,0 +1,412 @@
+//! The statements [`reassign`](super::reassign) and [`transaction`](super::transaction) run,
+//! as Diesel queries.
+//!
+//! They are public because the bounds of those functions name them (this is how a generic
+//! function says "this statement can run on your connection"); build them through the
+//! functions. Every value is bound, never spliced into the SQL, and every identifier comes
+//! from `table!` and is quoted by Diesel.
+
+use diesel::backend::Backend;
+use diesel::expression::Expression;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType, Nullable, Text};
+use diesel::{Column, QueryResult, QuerySource, RunQueryDsl, Table};
+
+use crate::backend::{Dialect, SupportedBackend};
+
+/// The primary key column of the table of column `Col`.
+pub type PrimaryKeyOf<Col> = <<Col as Column>::Table as Table>::PrimaryKey;
+/// The SQL type of [`PrimaryKeyOf<Col>`].
+pub type PrimaryKeySqlType<Col> = <PrimaryKeyOf<Col> as Expression>::SqlType;
+/// The `FROM` clause of the table of column `Col`.
+pub type FromClauseOf<Col> = <<Col as Column>::Table as QuerySource>::FromClause;
+
+/// No restriction: [`reassign`](super::reassign) applies to the whole table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WholeTable;
+
+/// A restriction given to [`Reassign::within`](super::Reassign::within): rendered as
+/// `AND (<filter>)` after the statements' own conditions.
+#[derive(Debug, Clone, Copy)]
+pub struct Within<F>(pub(crate) F);
+
+impl<DB: Backend> QueryFragment<DB> for WholeTable {
+    fn walk_ast<'b>(&'b self, _: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+impl<DB: Backend, F: QueryFragment<DB>> QueryFragment<DB> for Within<F> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(" AND (");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// Implements what every statement here shares: dynamic SQL (never cached as a prepared
+/// statement, since its shape depends on the number of rows) and `RunQueryDsl`.
+macro_rules! dynamic_statement {
+    ($name:ident $(<$($param:ident),*>)?) => {
+        impl $(<$($param),*>)? QueryId for $name $(<$($param),*>)? {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl<Conn $($(, $param)*)?> RunQueryDsl<Conn> for $name $(<$($param),*>)? {}
+    };
+}
+
+/// PostgreSQL: whether each of the given constraint names exists in the schemas of the
+/// `search_path`, and whether it is `DEFERRABLE`.
+///
+/// `SELECT conname, condeferrable FROM pg_constraint ... WHERE conname IN ($1, ...)`
+#[derive(Debug, Clone)]
+pub struct ConstraintLookup {
+    pub(crate) names: Vec<String>,
+}
+
+impl Query for ConstraintLookup {
+    type SqlType = (Text, Bool);
+}
+
+dynamic_statement!(ConstraintLookup);
+
+impl<DB> QueryFragment<DB> for ConstraintLookup
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(
+            "SELECT c.conname::text, c.condeferrable FROM pg_catalog.pg_constraint c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+             WHERE n.nspname = ANY (current_schemas(true)) AND c.conname IN (",
+        );
+        for (i, name) in self.names.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Text, String>(name)?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// PostgreSQL: the unique and exclusion indexes of a table that cover a column, with the
+/// constraint behind each (none for a plain `CREATE UNIQUE INDEX`) and whether it is
+/// `DEFERRABLE`. Rows: `(schema, constraint, deferrable)`.
+#[derive(Debug, Clone)]
+pub struct UniqueIndexLookup {
+    pub(crate) table: String,
+    pub(crate) column: String,
+}
+
+impl Query for UniqueIndexLookup {
+    type SqlType = (Nullable<Text>, Nullable<Text>, Nullable<Bool>);
+}
+
+dynamic_statement!(UniqueIndexLookup);
+
+impl<DB> QueryFragment<DB> for UniqueIndexLookup
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(
+            "SELECT n.nspname::text, c.conname::text, c.condeferrable \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+             LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid \
+             AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x') \
+             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
+             WHERE i.indrelid = to_regclass(",
+        );
+        out.push_bind_param::<Text, String>(&self.table)?;
+        out.push_sql(") AND a.attname = ");
+        out.push_bind_param::<Text, String>(&self.column)?;
+        out.push_sql(" AND (i.indisunique OR i.indisexclusion)");
+        Ok(())
+    }
+}
+
+/// The rows being reassigned and the rows holding one of the new values:
+/// `SELECT pk, col FROM t WHERE (pk IN (...) OR [<live> AND] col IN (...)) AND (<scope>)`.
+pub struct CurrentValues<Col: Column, Id, V, S> {
+    pub(crate) from: FromClauseOf<Col>,
+    pub(crate) ids: Vec<Id>,
+    pub(crate) targets: Vec<V>,
+    pub(crate) live: Option<fn(Dialect) -> String>,
+    pub(crate) scope: S,
+}
+
+impl<Col: Column, Id, V, S> Query for CurrentValues<Col, Id, V, S>
+where
+    Col::Table: Table<PrimaryKey: Column>,
+{
+    type SqlType = (PrimaryKeySqlType<Col>, Col::SqlType);
+}
+
+impl<Col: Column, Id, V, S> QueryId for CurrentValues<Col, Id, V, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column, Id, V, S> RunQueryDsl<Conn> for CurrentValues<Col, Id, V, S> {}
+
+impl<DB, Col, Id, V, S> QueryFragment<DB> for CurrentValues<Col, Id, V, S>
+where
+    DB: SupportedBackend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
+    Col: Column<Table: Table<PrimaryKey: Column>>,
+    FromClauseOf<Col>: QueryFragment<DB>,
+    Id: ToSql<PrimaryKeySqlType<Col>, DB>,
+    V: ToSql<Col::SqlType, DB>,
+    S: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let pk = <PrimaryKeyOf<Col> as Column>::NAME;
+        out.push_sql("SELECT ");
+        out.push_identifier(pk)?;
+        out.push_sql(", ");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE (");
+        out.push_identifier(pk)?;
+        out.push_sql(" IN (");
+        for (i, id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+        }
+        out.push_sql(") OR ");
+        if let Some(live) = self.live {
+            out.push_sql("(");
+            out.push_sql(&live(DB::DIALECT));
+            out.push_sql(") AND ");
+        }
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(" IN (");
+        for (i, value) in self.targets.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Col::SqlType, V>(value)?;
+        }
+        out.push_sql("))");
+        self.scope.walk_ast(out.reborrow())
+    }
+}
+
+/// The smallest and largest value of a column over the whole table:
+/// `SELECT MIN(col), MAX(col) FROM t`.
+pub struct ColumnRange<Col: Column> {
+    pub(crate) from: FromClauseOf<Col>,
+}
+
+impl<Col: Column> Query for ColumnRange<Col> {
+    type SqlType = (Nullable<Col::SqlType>, Nullable<Col::SqlType>);
+}
+
+impl<Col: Column> QueryId for ColumnRange<Col> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column> RunQueryDsl<Conn> for ColumnRange<Col> {}
+
+impl<DB, Col> QueryFragment<DB> for ColumnRange<Col>
+where
+    DB: Backend,
+    Col: Column,
+    FromClauseOf<Col>: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("SELECT MIN(");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql("), MAX(");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(") FROM ");
+        self.from.walk_ast(out.reborrow())
+    }
+}
+
+/// Sets `col` of each row named by its primary key to the value paired with it, in one
+/// statement joined to a table of `(key, value)` pairs:
+///
+/// - PostgreSQL: `UPDATE t SET col = v.value FROM (VALUES ($1, $2), ...) AS v (key, value) WHERE t.pk = v.key`
+/// - SQLite: `UPDATE t SET col = v.column2 FROM (VALUES (?, ?), ...) AS v WHERE t.pk = v.column1`
+/// - MySQL/MariaDB: `UPDATE t INNER JOIN (SELECT ? AS key, ? AS value UNION ALL SELECT ?, ? ...) AS v ON t.pk = v.key SET t.col = v.value`
+///
+/// A join rather than `CASE pk WHEN ... END`, whose cost grows with the square of the
+/// number of rows. The rows are named by primary key only: [`CurrentValues`] found them in
+/// the scope, in the same transaction, and a scope may well depend on the value being
+/// changed.
+pub struct Assign<Col: Column, Id, V> {
+    pub(crate) from: FromClauseOf<Col>,
+    pub(crate) pairs: Vec<(Id, V)>,
+}
+
+impl<Col: Column, Id, V> QueryId for Assign<Col, Id, V> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column, Id, V> RunQueryDsl<Conn> for Assign<Col, Id, V> {}
+
+const PAIRS: &str = "reassign";
+
+impl<DB, Col, Id, V> QueryFragment<DB> for Assign<Col, Id, V>
+where
+    DB: SupportedBackend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
+    Col: Column<Table: Table<PrimaryKey: Column>>,
+    FromClauseOf<Col>: QueryFragment<DB>,
+    Id: ToSql<PrimaryKeySqlType<Col>, DB>,
+    V: ToSql<Col::SqlType, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let pk = <PrimaryKeyOf<Col> as Column>::NAME;
+        let (key, value) = match DB::DIALECT {
+            Dialect::Sqlite => ("column1", "column2"),
+            Dialect::Postgres | Dialect::Mysql => ("key", "value"),
+        };
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        match DB::DIALECT {
+            Dialect::Postgres | Dialect::Sqlite => {
+                out.push_sql(" SET ");
+                out.push_identifier(Col::NAME)?;
+                out.push_sql(" = ");
+                out.push_identifier(PAIRS)?;
+                out.push_sql(".");
+                out.push_identifier(value)?;
+                out.push_sql(" FROM (VALUES ");
+                for (i, (id, new)) in self.pairs.iter().enumerate() {
+                    out.push_sql(if i == 0 { "(" } else { ", (" });
+                    out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+                    out.push_sql(", ");
+                    out.push_bind_param::<Col::SqlType, V>(new)?;
+                    out.push_sql(")");
+                }
+                out.push_sql(") AS ");
+                out.push_identifier(PAIRS)?;
+                if DB::DIALECT == Dialect::Postgres {
+                    out.push_sql(" (");
+                    out.push_identifier(key)?;
+                    out.push_sql(", ");
+                    out.push_identifier(value)?;
+                    out.push_sql(")");
+                }
+                out.push_sql(" WHERE ");
+                self.from.walk_ast(out.reborrow())?;
+                out.push_sql(".");
+                out.push_identifier(pk)?;
+                out.push_sql(" = ");
+                out.push_identifier(PAIRS)?;
+                out.push_sql(".");
+                out.push_identifier(key)?;
+            }
+            Dialect::Mysql => {
+                out.push_sql(" INNER JOIN (");
+                for (i, (id, new)) in self.pairs.iter().enumerate() {
+                    out.push_sql(if i == 0 {
+                        "SELECT "
+                    } else {
+                        " UNION ALL SELECT "
+                    });
+                    out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+                    if i == 0 {
+                        out.push_sql(" AS ");
+                        out.push_identifier(key)?;
+                    }
+                    out.push_sql(", ");
+                    out.push_bind_param::<Col::SqlType, V>(new)?;
+                    if i == 0 {
+                        out.push_sql(" AS ");
+                        out.push_identifier(value)?;
+                    }
+                }
+                out.push_sql(") AS ");
+                out.push_identifier(PAIRS)?;
+                out.push_sql(" ON ");
+                self.from.walk_ast(out.reborrow())?;
+                out.push_sql(".");
+                out.push_identifier(pk)?;
+                out.push_sql(" = ");
+                out.push_identifier(PAIRS)?;
+                out.push_sql(".");
+                out.push_identifier(key)?;
+                out.push_sql(" SET ");
+                self.from.walk_ast(out.reborrow())?;
+                out.push_sql(".");
+                out.push_identifier(Col::NAME)?;
+                out.push_sql(" = ");
+                out.push_identifier(PAIRS)?;
+                out.push_sql(".");
+                out.push_identifier(value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Moves `col` of each named row by a fixed offset, up or down:
+/// `UPDATE t SET col = col + $1 WHERE pk IN (...)` (or `col - $1`).
+///
+/// The first phase of [`reassign`](super::reassign) through temporary values: one bound
+/// offset instead of one bound value per row. Rows are named by primary key only, as in
+/// [`Assign`].
+pub struct Shift<Col: Column, Id, V> {
+    pub(crate) from: FromClauseOf<Col>,
+    pub(crate) ids: Vec<Id>,
+    pub(crate) offset: V,
+    pub(crate) up: bool,
+}
+
+impl<Col: Column, Id, V> QueryId for Shift<Col, Id, V> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column, Id, V> RunQueryDsl<Conn> for Shift<Col, Id, V> {}
+
+impl<DB, Col, Id, V> QueryFragment<DB> for Shift<Col, Id, V>
+where
+    DB: Backend + HasSqlType<PrimaryKeySqlType<Col>> + HasSqlType<Col::SqlType>,
+    Col: Column<Table: Table<PrimaryKey: Column>>,
+    FromClauseOf<Col>: QueryFragment<DB>,
+    Id: ToSql<PrimaryKeySqlType<Col>, DB>,
+    V: ToSql<Col::SqlType, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(" = ");
+        out.push_identifier(Col::NAME)?;
+        out.push_sql(if self.up { " + " } else { " - " });
+        out.push_bind_param::<Col::SqlType, V>(&self.offset)?;
+        out.push_sql(" WHERE ");
+        out.push_identifier(<PrimaryKeyOf<Col> as Column>::NAME)?;
+        out.push_sql(" IN (");
+        for (i, id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! Deferred constraints: the DDL, the transaction helper and `reassign`'s choice of method,
+//! on PostgreSQL with deferrable and immediate keys; on SQLite and MySQL/MariaDB, the typed
+//! `Unsupported` error.
+
+use std::cell::Cell;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use soft_delete_runtime::backend::Dialect;
+use soft_delete_runtime::ddl::unique::DeferrableUnique;
+use soft_delete_runtime::ddl::Deferral;
+use soft_delete_runtime::deferred::{self, reassign, Constraints, Method};
+use soft_delete_runtime::{soft_delete, Error};
+use soft_delete_tests::{backend_tests, Backend};
+
+use crate::deferred_schema::{create_players, deferrable_key, numbers_of, players, Key, KEY};
+
+const START: [(i32, i32); 5] = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)];
+const SWAPPED: [(i32, i32); 5] = [(1, 2), (2, 1), (3, 3), (4, 4), (5, 5)];
+
+/// Swaps the numbers of players 1 and 2 the naive way: two `UPDATE`s.
+macro_rules! naive_swap {
+    ($conn:expr) => {{
+        diesel::update(players::table.find(1))
+            .set(players::squad_number.eq(2))
+            .execute($conn)?;
+        diesel::update(players::table.find(2))
+            .set(players::squad_number.eq(1))
+            .execute($conn)?;
+    }};
+}
+
+/// Asserts `$outcome` is the `Unsupported` error of a backend without deferred checks.
+macro_rules! assert_unsupported {
+    ($outcome:expr, $backend:expr) => {{
+        let outcome = $outcome;
+        let dialect = match $backend {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::Mysql => Dialect::Mysql,
+            Backend::Postgres => unreachable!("PostgreSQL defers"),
+        };
+        assert!(
+            matches!(&outcome, Err(Error::Unsupported { dialect: d, .. }) if *d == dialect),
+            "{outcome:?}"
+        );
+    }};
+}
+
+#[test]
+fn live_only_keys_are_exclusion_constraints_with_the_scopes_live_condition() {
+    let key = DeferrableUnique::new(KEY, (players::team_id, players::squad_number))
+        .deferral(Deferral::InitiallyImmediate)
+        .live_only();
+    assert!(key.is_live_only());
+    assert_eq!(
+        key.create_sql(Dialect::Postgres).unwrap(),
+        r#"ALTER TABLE "players" ADD CONSTRAINT "players_squad_number_key" EXCLUDE USING btree ("team_id" WITH =, "squad_number" WITH =) WHERE ("deleted_at" IS NULL) DEFERRABLE INITIALLY IMMEDIATE"#
+    );
+    assert_eq!(
+        Constraints::from(&key),
+        Constraints::Named(vec![KEY.to_owned()])
+    );
+}
+
+backend_tests! {
+    fn a_swap_succeeds_inside_a_deferred_transaction(db) {
+        if db.backend() != Backend::Postgres {
+            create_players(db, Key::Plain)?;
+            let ran = Cell::new(false);
+            let outcome = deferred::transaction(db.conn(), Constraints::All, |conn| {
+                ran.set(true);
+                naive_swap!(conn);
+                Ok(())
+            });
+            assert_unsupported!(outcome, db.backend());
+            assert!(!ran.get(), "the closure does not run");
+            assert_eq!(numbers_of!(db.conn(), 1)?, START);
+            return Ok(());
+        }
+        // DEFERRABLE INITIALLY IMMEDIATE: checked per statement unless deferred
+        create_players(db, Key::Deferrable(Deferral::InitiallyImmediate))?;
+        let conn = db.conn();
+        let plain = conn.transaction::<_, Error, _>(|conn| {
+            naive_swap!(conn);
+            Ok(())
+        });
+        assert!(
+            matches!(plain, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
+            "{plain:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, START);
+
+        let key = deferrable_key(Deferral::InitiallyImmediate);
+        deferred::transaction(conn, Constraints::from(&key), |conn| {
+            naive_swap!(conn);
+            Ok(())
+        })?;
+        assert_eq!(numbers_of!(conn, 1)?, SWAPPED);
+
+        // ... and with every deferrable constraint deferred
+        deferred::transaction(conn, Constraints::All, |conn| {
+            naive_swap!(conn); // sets 1 -> 2 and 2 -> 1 again: swaps back
+            Ok(())
+        })?;
+        assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 4), (5, 5)]);
+        Ok(())
+    }
+
+    fn a_violation_is_reported_at_the_end_with_constraint_and_key_and_nothing_is_written(db) {
+        if db.backend() != Backend::Postgres {
+            create_players(db, Key::Plain)?;
+            let outcome = deferred::transaction(db.conn(), Constraints::named([KEY]), |_| Ok(()));
+            assert_unsupported!(outcome, db.backend());
+            return Ok(());
+        }
+        create_players(db, Key::Deferrable(Deferral::InitiallyDeferred))?;
+        let conn = db.conn();
+        let ran_to_the_end = Cell::new(false);
+        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |conn| {
+            diesel::update(players::table.find(5)).set(players::name.eq("renamed")).execute(conn)?;
+            // p1 takes 2 while p2 keeps it: accepted now, refused at the end
+            diesel::update(players::table.find(1)).set(players::squad_number.eq(2)).execute(conn)?;
+            ran_to_the_end.set(true);
+            Ok(())
+        });
+        assert!(ran_to_the_end.get());
+        assert!(
+            matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
+                if constraint == KEY && key == "(team_id, squad_number)=(1, 2)"),
+            "{outcome:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, START, "nothing was written");
+        let name: String = players::table.find(5).select(players::name).first(conn)?;
+        assert_eq!(name, "p5", "nothing was written");
+
+        // A constraint declared INITIALLY DEFERRED is checked by the commit itself when the
+        // transaction does not name it: reported the same way.
+        let outcome = deferred::transaction(conn, Constraints::named(Vec::<String>::new()), |conn| {
+            diesel::update(players::table.find(3)).set(players::squad_number.eq(4)).execute(conn)?;
+            Ok(())
+        });
+        assert!(
+            matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
+                if constraint == KEY && key == "(team_id, squad_number)=(1, 4)"),
+            "{outcome:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, START);
+        Ok(())
+    }
+
+    fn a_constraint_that_is_not_deferrable_keeps_being_checked_per_row(db) {
+        create_players(db, Key::Plain)?;
+        if db.backend() != Backend::Postgres {
+            assert_unsupported!(deferred::transaction(db.conn(), Constraints::named([KEY]), |_| Ok(())), db.backend());
+            return Ok(());
+        }
+        let conn = db.conn();
+        let ran = Cell::new(false);
+        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |_| {
+            ran.set(true);
+            Ok(())
+        });
+        assert!(matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY), "{outcome:?}");
+        assert!(!ran.get());
+
+        let outcome = deferred::transaction(conn, Constraints::named(["no_such_constraint"]), |_| Ok(()));
+        assert!(
+            matches!(&outcome, Err(Error::UnknownConstraint { constraint }) if constraint == "no_such_constraint"),
+            "{outcome:?}"
+        );
+
+        // `ALL` defers only deferrable constraints: this one still fails the first UPDATE,
+        // and that error comes back from the closure as it is.
+        let outcome = deferred::transaction(conn, Constraints::All, |conn| {
+            naive_swap!(conn);
+            Ok(())
+        });
+        assert!(
+            matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
+            "{outcome:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, START);
+        Ok(())
+    }
+
+    fn a_live_only_exclusion_constraint_defers_and_ignores_soft_deleted_rows(db) {
+        if db.backend() != Backend::Postgres {
+            let key = deferrable_key(Deferral::InitiallyImmediate).live_only();
+            let dialect = if db.backend() == Backend::Sqlite { Dialect::Sqlite } else { Dialect::Mysql };
+            assert_unsupported!(key.create_sql(dialect), db.backend());
+            assert_unsupported!(key.drop_sql(dialect), db.backend());
+            return Ok(());
+        }
+        create_players(db, Key::DeferrableLiveOnly(Deferral::InitiallyImmediate))?;
+        let conn = db.conn();
+        soft_delete(players::table.find(5)).execute(conn)?;
+        deferred::transaction(conn, Constraints::named([KEY]), |conn| {
+            naive_swap!(conn);
+            // the dead p5 keeps 5 as history; p4 may take it
+            diesel::update(players::table.find(4)).set(players::squad_number.eq(5)).execute(conn)?;
+            Ok(())
+        })?;
+        assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 5), (5, 5)]);
+
+        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |conn| {
+            diesel::update(players::table.find(1)).set(players::squad_number.eq(3)).execute(conn)?;
+            Ok(())
+        });
+        assert!(
+            matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
+                if constraint == KEY && key == "(team_id, squad_number)=(1, 3)"),
+            "{outcome:?}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 5), (5, 5)]);
+
+        // the DDL's `down` removes it
+        conn.batch_execute(&deferrable_key(Deferral::InitiallyImmediate).live_only().drop_sql(Dialect::Postgres)?)?;
+        diesel::update(players::table.find(1)).set(players::squad_number.eq(3)).execute(conn)?;
+        Ok(())
+    }
+
+    fn inside_an_outer_transaction_the_check_runs_when_the_closure_ends(db) {
+        let backend = db.backend();
+        let postgres = backend == Backend::Postgres;
+        create_players(db, if postgres { Key::Deferrable(Deferral::InitiallyDeferred) } else { Key::Plain })?;
+        let conn = db.conn();
+        conn.transaction::<_, Error, _>(|conn| {
+            diesel::update(players::table.find(5)).set(players::name.eq("kept")).execute(conn)?;
+            let inner = deferred::transaction(conn, Constraints::All, |conn| {
+                diesel::update(players::table.find(1)).set(players::squad_number.eq(2)).execute(conn)?;
+                Ok(())
+            });
+            if postgres {
+                assert!(matches!(&inner, Err(Error::DeferredViolation { constraint, .. }) if constraint == KEY), "{inner:?}");
+                // the savepoint is gone, the outer transaction goes on
+                deferred::transaction(conn, Constraints::All, |conn| {
+                    naive_swap!(conn);
+                    Ok(())
+                })?;
+            } else {
+                assert_unsupported!(inner, backend);
+            }
+            Ok(())
+        })?;
+        let name: String = players::table.find(5).select(players::name).first(conn)?;
+        assert_eq!(name, "kept");
+        assert_eq!(numbers_of!(conn, 1)?, if postgres { SWAPPED } else { START });
+        Ok(())
+    }
+
+    fn reassign_defers_a_deferrable_key_and_uses_temporaries_otherwise(db) {
+        let backend = db.backend();
+        let postgres = backend == Backend::Postgres;
+        // (key, method asked for, expected: deferred?, rows through temporaries)
+        let mut cases = vec![
+            (Key::Plain, Method::Auto, false, 2),
+            (Key::LiveOnly, Method::Auto, false, 2),
+            (Key::Plain, Method::Temporaries, false, 2),
+        ];
+        if postgres {
+            cases.extend([
+                (Key::Deferrable(Deferral::InitiallyImmediate), Method::Auto, true, 0),
+                (Key::Deferrable(Deferral::InitiallyDeferred), Method::Auto, true, 0),
+                (Key::DeferrableLiveOnly(Deferral::InitiallyImmediate), Method::Auto, true, 0),
+                (Key::Deferrable(Deferral::InitiallyImmediate), Method::Deferred, true, 0),
+                (Key::Deferrable(Deferral::InitiallyImmediate), Method::Temporaries, false, 2),
+            ]);
+        }
+        for (key, method, deferred, temporaries) in cases {
+            create_players(db, key)?;
+            let conn = db.conn();
+            let done = reassign(players::squad_number)
+                .within(players::team_id.eq(1))
+                .method(method)
+                .run(conn, [(1, 2), (2, 1)])?;
+            assert_eq!((done.deferred, done.temporaries), (deferred, temporaries), "{key:?} {method:?}");
+            assert_eq!(numbers_of!(conn, 1)?, SWAPPED, "{key:?} {method:?}");
+            conn.batch_execute("DROP TABLE players")?;
+        }
+
+        create_players(db, Key::Plain)?;
+        let conn = db.conn();
+        let outcome = reassign(players::squad_number)
+            .within(players::team_id.eq(1))
+            .method(Method::Deferred)
+            .run(conn, [(1, 2), (2, 1)]);
+        if postgres {
+            // asked to defer a key that cannot be deferred: the database refuses the swap
+            assert!(
+                matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
+                "{outcome:?}"
+            );
+        } else {
+            assert_unsupported!(outcome, backend);
+        }
+        assert_eq!(numbers_of!(conn, 1)?, START);
+        Ok(())
+    }
+}
