@@ -6,4 +6,5 @@ mod joins;
 mod schema;
 mod scopes;
 mod timestamptz;
+mod unique;
 mod writes;
