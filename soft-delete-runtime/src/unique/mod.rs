@@ -98,7 +98,7 @@ use crate::{dsl, Error};
 pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
 pub use conflict::{KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
-pub use ops::{KeyInsert, KeyOps, UniqueConnection, ATTEMPTS};
+pub use ops::{KeyInsert, KeyOps, KeyUpdate, UniqueConnection, ATTEMPTS};
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;
@@ -207,6 +207,27 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         C: UniqueConnection,
     {
         ops::start::<Self, K, C, N>(conn, key, build)
+    }
+
+    /// Updates the live row of `key` with the changes `update` builds from it, or, when the
+    /// key has no live row, inserts the row `insert` builds (as [`start`](Self::start) does),
+    /// in one transaction; returns the live row.
+    ///
+    /// The portable form of `INSERT ... ON CONFLICT (<key>) WHERE <live> DO UPDATE`: it works on
+    /// every backend, takes the same locks as [`retry`](Self::retry), and a concurrent insert
+    /// of the key's live row makes it update that row instead. The changes must leave the
+    /// row live and on the key, or [`Error::InvalidNewRow`] is returned and nothing written.
+    fn upsert<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut(Self::Counter) -> N,
+        update: impl FnMut(&Self) -> U,
+    ) -> Result<Self, Error>
+    where
+        Self: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
+        C: UniqueConnection,
+    {
+        ops::upsert::<Self, K, C, N, U>(conn, key, insert, update)
     }
 
     /// Replaces the live row of `key` by a new one, in one transaction: locks the live row,

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
-use diesel::query_builder::QueryFragment;
+use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
 use diesel::query_dsl::methods::{ExecuteDsl, FindDsl, LimitDsl, SelectDsl};
 use diesel::query_dsl::{LoadQuery, RunQueryDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError, OptionalExtension};
@@ -127,6 +127,28 @@ where
 {
     fn insert_new(conn: &mut C, key: Self::Value, new: N) -> QueryResult<Option<Self>> {
         <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, C, N>>::insert_new(conn, key, new)
+    }
+}
+
+/// Updating the row `id` of key `K` on connection `C` with changes `U`; implemented for every
+/// model whose table takes `U` in `diesel::update(table.find(id)).set(U)`.
+pub trait KeyUpdate<K, C, U>: KeyOps<K, C> {
+    /// Applies `changes` to the row `id`; returns the rows changed.
+    fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize>;
+}
+
+impl<M, K, C, U> KeyUpdate<K, C, U> for M
+where
+    C: UniqueConnection,
+    M: KeyOps<K, C>,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: IntoUpdateTarget<Table = TableOf<M>>,
+    U: AsChangeset<Target = TableOf<M>>,
+    dsl::Update<dsl::Find<TableOf<M>, M::Id>, U>: AsQuery + ExecuteDsl<C>,
+{
+    fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize> {
+        let row = FindDsl::find(TableOf::<M>::default(), id);
+        ExecuteDsl::execute(diesel::update(row).set(changes), conn)
     }
 }
 
@@ -324,6 +346,20 @@ fn next_counter<M: KeyOps<K, C>, K, C>(counter: &M::Counter) -> Result<M::Counte
         .ok_or_else(|| invalid::<M, K, C>("would need a counter past its type's maximum"))
 }
 
+/// The counter of a key's new first live row: `0`, or one past its newest row's.
+fn first_counter<M: KeyOps<K, C>, K, C>(
+    conn: &mut C,
+    key: &M::Value,
+) -> Result<M::Counter, Failure> {
+    if !M::Counter::ENABLED {
+        return Ok(M::Counter::first());
+    }
+    match M::load_newest(conn, key.clone())? {
+        Some(newest) => next_counter::<M, K, C>(&newest.counter()),
+        None => Ok(M::Counter::first()),
+    }
+}
+
 pub(crate) fn start<M, K, C, N>(
     conn: &mut C,
     key: M::Value,
@@ -337,13 +373,7 @@ where
         if let Some(live) = M::lock_live(conn, key.clone())? {
             return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live)));
         }
-        let counter = match M::Counter::ENABLED {
-            false => M::Counter::first(),
-            true => match M::load_newest(conn, key.clone())? {
-                Some(newest) => next_counter::<M, K, C>(&newest.counter())?,
-                None => M::Counter::first(),
-            },
-        };
+        let counter = first_counter::<M, K, C>(conn, &key)?;
         let new = M::insert_new(conn, key.clone(), build(counter))?;
         check_new::<M, K, C>(new, &key)
     };
@@ -351,6 +381,40 @@ where
     let on_violation = |conn: &mut C| -> Result<Violation, Error> {
         Ok(match M::load_live(conn, key.clone())? {
             Some(live) => Violation::Conflict(conflict::<M, K, C>(&key, &live)),
+            None => Violation::Raw,
+        })
+    };
+    run(conn, contended::<M, K, C>, body, on_violation)
+}
+
+pub(crate) fn upsert<M, K, C, N, U>(
+    conn: &mut C,
+    key: M::Value,
+    mut insert: impl FnMut(M::Counter) -> N,
+    mut update: impl FnMut(&M) -> U,
+) -> Result<M, Error>
+where
+    M: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
+    C: UniqueConnection,
+{
+    let body = |conn: &mut C| -> Result<M, Failure> {
+        let Some(live) = M::lock_live(conn, key.clone())? else {
+            let counter = first_counter::<M, K, C>(conn, &key)?;
+            let new = M::insert_new(conn, key.clone(), insert(counter))?;
+            return check_new::<M, K, C>(new, &key);
+        };
+        M::update_row(conn, live.row_id(), update(&live))?;
+        match M::lock_live(conn, key.clone())? {
+            Some(updated) if updated.row_id() == live.row_id() => Ok(updated),
+            _ => Err(invalid::<M, K, C>(
+                "is no longer the key's live row after the update: the changes must keep the key's fields and the marker",
+            )),
+        }
+    };
+    // A concurrent writer inserted the key's live row first: update that one.
+    let on_violation = |conn: &mut C| -> Result<Violation, Error> {
+        Ok(match M::load_live(conn, key.clone())? {
+            Some(_) => Violation::Retry,
             None => Violation::Raw,
         })
     };

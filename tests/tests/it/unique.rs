@@ -533,6 +533,36 @@ backend_tests! {
         Ok(())
     }
 
+    fn upsert_updates_the_live_row_or_inserts_one(db) {
+        create_with_keys(db)?;
+        let conn = db.conn();
+        let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 10);
+        // No live row: inserted, as `start` would.
+        let inserted = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        assert_eq!(inserted.retry, 0);
+        // A live row: updated in place.
+        let updated = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        assert_eq!((updated.id, updated.retry), (inserted.id, 10));
+        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        // After a retirement, the counter continues after the history.
+        updated.soft_delete(conn)?;
+        let again = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        assert_eq!((again.retry, again.active), (11, true));
+
+        // Changes that take the row off the key, or kill it, are refused and rolled back.
+        let off_key = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::learner_id.eq(8)).unwrap_err();
+        assert!(matches!(off_key, Error::InvalidNewRow { .. }), "{off_key}");
+        let killed = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::active.eq(false)).unwrap_err();
+        assert!(matches!(killed, Error::InvalidNewRow { .. }), "{killed}");
+        assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.map(|a| a.id), Some(again.id));
+
+        // Timestamp marker, no counter.
+        let ann = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), |a: &Account| accounts::email.eq(a.email.clone()))?;
+        let same = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), |a: &Account| accounts::email.eq(a.email.clone()))?;
+        assert_eq!(ann, same);
+        Ok(())
+    }
+
     fn retry_inside_a_transaction_is_part_of_it(db) {
         create_with_keys(db)?;
         let conn = db.conn();
@@ -612,6 +642,37 @@ backend_tests! {
             counters.sort_unstable();
             assert_eq!(counters, (0..=succeeded).collect::<Vec<_>>(), "round {round}: counters 0..k, no gap, no duplicate");
             assert_eq!(history.len() as i32, succeeded + 1, "round {round}: k+1 rows, nothing lost");
+        }
+        Ok(())
+    }
+
+    fn upsert_racing_upsert_inserts_once_and_updates_the_rest(db) {
+        create_with_keys(db)?;
+        for round in 0..3 {
+            let key = (300 + round, 7);
+            let outcomes = race(db, 8, 3, |conn| {
+                ExamAttempt::upsert(
+                    conn,
+                    key,
+                    |n| attempt(key.0, key.1, n),
+                    |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 1),
+                )
+                .map(|a| a.id)
+            });
+            let mut ids: Vec<i32> = Vec::new();
+            for outcome in &outcomes {
+                match outcome {
+                    Ok(id) => ids.push(*id),
+                    Err(Error::Contended { .. }) => {}
+                    Err(other) => panic!("a racing upsert failed with {other:?}"),
+                }
+            }
+            assert!(ids.iter().all(|id| *id == ids[0]), "round {round}: every upsert saw one row: {ids:?}");
+            let history = ExamAttempt::history(db.conn(), key)?;
+            assert_eq!(history.len(), 1, "round {round}: inserted once");
+            // One insert (retry 0) and one increment per other successful upsert.
+            let succeeded = outcomes.iter().filter(|o| o.is_ok()).count() as i32;
+            assert_eq!(history[0].retry, succeeded - 1, "round {round}: no update lost");
         }
         Ok(())
     }
