@@ -112,7 +112,9 @@ fn reset(schema: &BenchSchema) {
 fn single(c: &mut Criterion, schema: &BenchSchema) {
     let group_name = "retry_single_thread";
     let mut group = c.benchmark_group(group_name);
-    group.sample_size(30).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(8));
     let mut conn = schema.connect();
     reset(schema);
     group.bench_function("library", |b| b.iter(|| library(&mut conn, 0)));
@@ -145,7 +147,9 @@ fn parallel(
 fn threads(c: &mut Criterion, schema: &BenchSchema) {
     let group_name = "retry_8_threads_distinct_keys";
     let mut group = c.benchmark_group(group_name);
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
     let mut conns: Vec<PgConnection> = (0..THREADS).map(|_| schema.connect()).collect();
     reset(schema);
     group.bench_function("library", |b| {
