@@ -211,3 +211,32 @@ fn index_table(dialect: Dialect, table: &TableName) -> String {
         _ => dialect.quote_table(table),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_follow_each_backend_rules_for_schemas() {
+        let table = TableName {
+            schema: Some("app".into()),
+            name: "attempts".into(),
+        };
+        assert_eq!(created_index(Dialect::Postgres, &table, "k"), r#""k""#);
+        assert_eq!(created_index(Dialect::Sqlite, &table, "k"), r#""app"."k""#);
+        assert_eq!(
+            qualified_index(Dialect::Postgres, &table, "k"),
+            r#""app"."k""#
+        );
+        assert_eq!(
+            index_table(Dialect::Postgres, &table),
+            r#""app"."attempts""#
+        );
+        assert_eq!(index_table(Dialect::Sqlite, &table), r#""attempts""#);
+        let plain = TableName {
+            schema: None,
+            name: "attempts".into(),
+        };
+        assert_eq!(qualified_index(Dialect::Sqlite, &plain, "k"), r#""k""#);
+    }
+}

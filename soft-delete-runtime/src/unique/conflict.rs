@@ -94,3 +94,34 @@ impl fmt::Display for KeyConflict {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_id_is_read_back_with_its_type() {
+        let id = RowId::new((7_i32, 12_i64));
+        assert_eq!(id.get::<(i32, i64)>(), Some(&(7, 12)));
+        assert_eq!(id.get::<i32>(), None);
+        assert_eq!(id.to_string(), "(7, 12)");
+    }
+
+    #[test]
+    fn a_conflict_names_the_key_and_the_live_row() {
+        let conflict = KeyConflict {
+            table: TableName {
+                schema: None,
+                name: "attempts".into(),
+            },
+            key: "one_active_attempt",
+            columns: &["exam_id", "learner_id"],
+            values: "(1, 7)".into(),
+            live_id: RowId::new(3_i32),
+        };
+        assert_eq!(
+            conflict.to_string(),
+            "`attempts` already has a live row for key `one_active_attempt` (exam_id, learner_id) = (1, 7): the row with id 3"
+        );
+    }
+}

@@ -329,3 +329,18 @@ impl CounterValue for NoCounter {
         Some(NoCounter)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_start_at_zero_and_stop_at_their_maximum() {
+        assert_eq!(<i32 as CounterValue>::first(), 0);
+        assert_eq!(41_i64.next(), Some(42));
+        assert_eq!(i16::MAX.next(), None);
+        assert_eq!(u64::MAX.next(), None);
+        assert_eq!(NoCounter.next(), Some(NoCounter));
+        const { assert!(i32::ENABLED && !NoCounter::ENABLED) };
+    }
+}

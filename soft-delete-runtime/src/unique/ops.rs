@@ -27,6 +27,14 @@ pub const ATTEMPTS: u32 = 100;
 
 /// A connection `start`, `retry` and guarded restores run on: one of Diesel's (they use
 /// [`AnsiTransactionManager`]) for a backend with a [`UniqueBackend`] implementation.
+///
+/// A pooled connection (r2d2's `PooledConnection`) has a transaction manager of its own; pass
+/// the connection inside it, `&mut *pooled`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot run active-unique writes",
+    label = "expected `SqliteConnection`, `PgConnection` or `MysqlConnection`",
+    note = "for a pooled connection pass the connection inside it: `&mut *pooled`"
+)]
 pub trait UniqueConnection:
     Connection<TransactionManager = AnsiTransactionManager, Backend: UniqueBackend>
 {
@@ -209,6 +217,7 @@ fn classify(error: &DieselError) -> Class {
             let message = info.message();
             let contention = [
                 "deadlock detected",          // PostgreSQL 40P01
+                "due to lock timeout",        // PostgreSQL 55P03, `lock_timeout`
                 "Lock wait timeout exceeded", // MySQL/MariaDB 1205
                 "database is locked",         // SQLite BUSY
                 "database table is locked",   // SQLite LOCKED
@@ -469,4 +478,57 @@ fn lock_current<M: KeyOps<K, C>, K, C>(conn: &mut C, key: &M::Value) -> Result<M
         }
     }
     Err(Failure::Fatal(contended::<M, K, C>(ATTEMPTS)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn races_are_told_from_other_errors() {
+        let violation = database_error(DatabaseErrorKind::UniqueViolation, "duplicate key");
+        assert!(matches!(classify(&violation), Class::Violation));
+        let exclusion = database_error(DatabaseErrorKind::ExclusionViolation, "conflicting key");
+        assert!(matches!(classify(&exclusion), Class::Violation));
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access",
+            ),
+            (DatabaseErrorKind::Unknown, "deadlock detected"),
+            (
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to lock timeout",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "Lock wait timeout exceeded; try restarting transaction",
+            ),
+            (DatabaseErrorKind::Unknown, "database is locked"),
+        ] {
+            assert!(
+                matches!(classify(&database_error(kind, message)), Class::Contention),
+                "{message}"
+            );
+        }
+        let other = database_error(
+            DatabaseErrorKind::ForeignKeyViolation,
+            "violates foreign key",
+        );
+        assert!(matches!(classify(&other), Class::Other));
+        assert!(matches!(classify(&DieselError::NotFound), Class::Other));
+    }
+
+    #[test]
+    fn pauses_stay_short() {
+        let start = std::time::Instant::now();
+        for attempt in 1..=8 {
+            pause(attempt);
+        }
+        assert!(start.elapsed() < Duration::from_millis(8 * 32 + 200));
+    }
 }

@@ -579,6 +579,41 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_writer_that_never_gets_the_lock_gives_up_with_a_typed_error(db) {
+        create_with_keys(db)?;
+        let first = ExamAttempt::start(db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+        // Another connection holds the key's live row (SQLite: the database's write lock).
+        let mut holder = db.connect();
+        let waiter = &mut db.connect();
+        match db.backend() {
+            Backend::Sqlite => holder.batch_execute("BEGIN IMMEDIATE")?,
+            Backend::Postgres | Backend::Mysql => {
+                holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id))?
+            }
+        }
+        let retry = |conn: &mut Conn| ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n));
+        // On its own, the writer runs its transaction `ATTEMPTS` times, then gives up. (Not on
+        // MySQL, whose shortest lock wait is a second.)
+        match db.backend() {
+            Backend::Sqlite => {}
+            Backend::Postgres => waiter.batch_execute("SET lock_timeout = '5ms'")?,
+            Backend::Mysql => waiter.batch_execute("SET innodb_lock_wait_timeout = 1")?,
+        }
+        if db.backend() != Backend::Mysql {
+            let err = retry(waiter).unwrap_err();
+            assert!(matches!(err, Error::Contended { attempts: soft_delete_runtime::unique::ATTEMPTS, .. }), "{err}");
+        }
+        // Inside the caller's transaction it gives up at once: that transaction has to go.
+        let nested = waiter.transaction(|conn| retry(conn).map(drop)).unwrap_err();
+        assert!(matches!(nested, Error::Contended { attempts: 1, .. }), "{nested}");
+
+        holder.batch_execute("ROLLBACK")?;
+        let second = retry(waiter)?;
+        assert_eq!(second.retry, 1);
+        assert_eq!(exam_attempts::table.count().get_result::<i64>(db.conn())?, 2);
+        Ok(())
+    }
+
     fn restoring_a_row_whose_key_is_live_again_is_a_conflict(db) {
         create_with_keys(db)?;
         let conn = db.conn();
