@@ -484,14 +484,18 @@ backend_tests! {
 
         // Deleted flag, 64-bit counter, a second key on the same model.
         let s0 = <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
-        let s1 = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |old: &Seat, n| seat(&old.room, old.seat_no, "bob", n))?;
+        let s1 = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |old: &Seat, n| {
+            seat(&old.room, old.seat_no, "bob", n)
+        })?;
         assert_eq!((s1.revision, s1.holder.as_str(), s1.deleted), (1, "bob", false));
         assert!(seats::table.find(s0.id).select(seats::deleted).first::<bool>(conn)?);
         // The holder key, by name: ann's old seat is history, so she holds none.
         assert_eq!(<Seat as ActiveUnique<HolderKey>>::find_live(conn, "ann".into())?, None);
         let by_holder = <Seat as ActiveUnique<HolderKey>>::find_live(conn, "bob".into())?;
         assert_eq!(by_holder.map(|s| s.id), Some(s1.id));
-        let h = <Seat as ActiveUnique<HolderKey>>::retry(conn, "bob".into(), |old, NoCounter| seat(&old.room, old.seat_no, "bob", old.revision + 1))?;
+        let h = <Seat as ActiveUnique<HolderKey>>::retry(conn, "bob".into(), |old, NoCounter| {
+            seat(&old.room, old.seat_no, "bob", old.revision + 1)
+        })?;
         assert_eq!(h.revision, 2);
         assert_eq!(<Seat as ActiveUnique<SeatKey>>::history(conn, ("A".into(), 1))?.len(), 3);
         Ok(())
@@ -501,7 +505,10 @@ backend_tests! {
         create_with_keys(db)?;
         let conn = db.conn();
         let err = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
-        assert!(matches!(&err, Error::NoLiveRow { key: "exam_attempts_exam_id_learner_id_live_key", values, .. } if values == "(1, 7)"), "{err}");
+        assert!(
+            matches!(&err, Error::NoLiveRow { key: "exam_attempts_exam_id_learner_id_live_key", values, .. } if values == "(1, 7)"),
+            "{err}"
+        );
         let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
         first.soft_delete(conn)?;
         let err = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
@@ -526,7 +533,8 @@ backend_tests! {
         // it is not a race, and nothing is written.
         <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
         <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
-        let taken = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |_, n| seat("A", 1, "bob", n)).unwrap_err();
+        let taken = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |_, n| seat("A", 1, "bob", n))
+            .unwrap_err();
         assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
         assert_eq!(seats::table.count().get_result::<i64>(conn)?, 2);
         assert_eq!(seats::table.active().count().get_result::<i64>(conn)?, 2);
@@ -550,15 +558,18 @@ backend_tests! {
         assert_eq!((again.retry, again.active), (11, true));
 
         // Changes that take the row off the key, or kill it, are refused and rolled back.
-        let off_key = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::learner_id.eq(8)).unwrap_err();
+        let off_key = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::learner_id.eq(8))
+            .unwrap_err();
         assert!(matches!(off_key, Error::InvalidNewRow { .. }), "{off_key}");
-        let killed = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::active.eq(false)).unwrap_err();
+        let killed = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::active.eq(false))
+            .unwrap_err();
         assert!(matches!(killed, Error::InvalidNewRow { .. }), "{killed}");
         assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.map(|a| a.id), Some(again.id));
 
         // Timestamp marker, no counter.
-        let ann = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), |a: &Account| accounts::email.eq(a.email.clone()))?;
-        let same = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), |a: &Account| accounts::email.eq(a.email.clone()))?;
+        let same_email = |a: &Account| accounts::email.eq(a.email.clone());
+        let ann = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
+        let same = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
         assert_eq!(ann, same);
         Ok(())
     }
