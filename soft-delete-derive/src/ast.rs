@@ -4,7 +4,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned as _;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Path, Type};
 
-use crate::attr::{self, Errors, FieldAttr, Spanned, StructAttr};
+use crate::attr::{self, Errors, FieldAttr, KeyAttr, Spanned, StructAttr};
 
 /// The struct `#[derive(SoftDelete)]` is applied to.
 pub(crate) struct Input<'a> {
@@ -15,6 +15,10 @@ pub(crate) struct Input<'a> {
     /// Where the runtime crate is (`::soft_delete_runtime` unless `#[soft_delete(crate = ...)]`).
     pub(crate) krate: Path,
     pub(crate) fields: Vec<Field<'a>>,
+    /// Every `#[active_unique(...)]` on the struct, in order.
+    pub(crate) keys: Vec<KeyAttr>,
+    /// The primary key's fields: `#[diesel(primary_key(...))]`, or `id`.
+    pub(crate) primary_key: Vec<Ident>,
 }
 
 /// One named field of the struct.
@@ -84,6 +88,16 @@ impl<'a> Input<'a> {
             }
         };
 
+        let keys = attr::parse_active_unique(&input.attrs, errors);
+        let primary_key = match attr::diesel_primary_key(&input.attrs) {
+            Ok(Some(fields)) => fields,
+            Ok(None) => vec![Ident::new("id", Span::call_site())],
+            Err(e) => {
+                errors.push(e);
+                Vec::new()
+            }
+        };
+
         let krate = krate.unwrap_or_else(|| syn::parse_quote!(::soft_delete_runtime));
         Some(Input {
             ident: &input.ident,
@@ -91,6 +105,8 @@ impl<'a> Input<'a> {
             table,
             krate,
             fields,
+            keys,
+            primary_key,
         })
     }
 
@@ -125,6 +141,19 @@ impl<'a> Field<'a> {
             }
         };
         let attrs = attr::parse_soft_delete::<Spanned<FieldAttr>>(&field.attrs, errors);
+        for misplaced in field
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident(attr::ACTIVE_UNIQUE))
+        {
+            errors.error(
+                misplaced.path().span(),
+                format!(
+                    "`#[active_unique(...)]` belongs on the struct, not on a field\n\
+                     help: write `#[active_unique(fields = \"{ident}, ...\")]` above the struct"
+                ),
+            );
+        }
         Some(Field {
             ident,
             ty: &field.ty,

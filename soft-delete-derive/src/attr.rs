@@ -1,16 +1,19 @@
-//! The attribute grammar: what may be written inside `#[soft_delete(...)]`, and the parts of
-//! `#[diesel(...)]` this derive reads. One enum per attribute level, each with `impl Parse`;
+//! The attribute grammar: what may be written inside `#[soft_delete(...)]` and
+//! `#[active_unique(...)]`, and the parts of `#[diesel(...)]` this derive reads. One enum per attribute level, each with `impl Parse`;
 //! every parsed item keeps the span of the key the user wrote.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Parse, ParseStream, Parser as _};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned as _;
 use syn::{Attribute, Ident, LitStr, Path, Token};
 
 /// The name of this derive's helper attribute.
 pub(crate) const SOFT_DELETE: &str = "soft_delete";
-/// Diesel's attribute, read for `table_name` and `column_name`.
+/// The helper attribute declaring an active-unique key: `#[active_unique(fields = "a, b")]`.
+pub(crate) const ACTIVE_UNIQUE: &str = "active_unique";
+/// Diesel's attribute, read for `table_name`, `column_name` and `primary_key`.
 const DIESEL: &str = "diesel";
 
 /// Keys of `#[soft_delete(...)]` on the struct.
@@ -19,6 +22,11 @@ const STRUCT_KEYS: &[&str] = &["crate"];
 const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at"];
 /// Values of `marker = ...`.
 const STRATEGIES: &[&str] = &["timestamp", "deleted", "active"];
+/// Keys of `#[active_unique(...)]`.
+const ACTIVE_UNIQUE_KEYS: &[&str] = &["fields", "counter", "name"];
+/// The correct form of `#[active_unique(...)]`, for help lines.
+const ACTIVE_UNIQUE_FORM: &str =
+    "#[active_unique(fields = \"exam_id, learner_id\", counter = retry)]";
 
 /// A parsed item with the span of the key that introduced it.
 #[derive(Debug, Clone)]
@@ -303,4 +311,213 @@ impl Errors {
             None => Ok(value),
         }
     }
+}
+
+/// One `key = value` of `#[active_unique(...)]` on the struct.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyItem {
+    /// `fields = "a, b"`: the fields whose values are unique among live rows.
+    Fields(FieldList),
+    /// `counter = retry` or `counter = "retry"`: the field counting the rows of a key.
+    Counter(Ident),
+    /// `name = "one_live_attempt"`: the index (or constraint) name in the DDL.
+    Name(LitStr),
+}
+
+impl KeyItem {
+    fn key(&self) -> &'static str {
+        match self {
+            KeyItem::Fields(_) => "fields",
+            KeyItem::Counter(_) => "counter",
+            KeyItem::Name(_) => "name",
+        }
+    }
+}
+
+/// The fields of `fields = "a, b"`, each ident spanned at the string literal (a literal has
+/// no finer spans on stable Rust).
+#[derive(Debug, Clone)]
+pub(crate) struct FieldList {
+    pub(crate) idents: Vec<Ident>,
+    /// The span of the string literal.
+    pub(crate) span: Span,
+}
+
+impl Parse for Spanned<KeyItem> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = Ident::parse_any(input)?;
+        let span = key.span();
+        let name = key.to_string();
+        if !ACTIVE_UNIQUE_KEYS.contains(&name.as_str()) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "unknown key `{name}` in `#[active_unique(...)]`; expected one of {}\n\
+                     help: the correct format looks like `{ACTIVE_UNIQUE_FORM}`",
+                    expected_one_of(ACTIVE_UNIQUE_KEYS)
+                ),
+            ));
+        }
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{name}` needs a value\nhelp: the correct format looks like `{ACTIVE_UNIQUE_FORM}`"
+                ),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let item = match name.as_str() {
+            "fields" => {
+                let lit: LitStr = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        format!(
+                            "`fields` takes a string listing the key's fields\n\
+                             help: the correct format looks like `{ACTIVE_UNIQUE_FORM}`"
+                        ),
+                    )
+                })?;
+                let idents = lit
+                    .parse_with(Punctuated::<Ident, Token![,]>::parse_terminated)
+                    .map_err(|_| {
+                        syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "`fields` must be field names separated by commas, not `{}`\n\
+                                 help: the correct format looks like `{ACTIVE_UNIQUE_FORM}`",
+                                lit.value()
+                            ),
+                        )
+                    })?;
+                KeyItem::Fields(FieldList {
+                    idents: idents.into_iter().collect(),
+                    span: lit.span(),
+                })
+            }
+            "counter" => {
+                let ident = if input.peek(LitStr) {
+                    let lit: LitStr = input.parse()?;
+                    lit.parse::<Ident>().map_err(|_| {
+                        syn::Error::new(
+                            lit.span(),
+                            "`counter` names one field\nhelp: the correct format looks like `counter = retry`",
+                        )
+                    })?
+                } else {
+                    Ident::parse_any(input)?
+                };
+                KeyItem::Counter(ident)
+            }
+            _ => KeyItem::Name(input.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`name` takes a string\nhelp: the correct format looks like `name = \"one_live_attempt\"`",
+                )
+            })?),
+        };
+        Ok(Spanned { item, span })
+    }
+}
+
+/// One `#[active_unique(...)]` attribute, its keys gathered.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyAttr {
+    /// The span of the attribute's path (`active_unique`), for errors about the whole key.
+    pub(crate) span: Span,
+    pub(crate) fields: Option<FieldList>,
+    pub(crate) counter: Option<Ident>,
+    pub(crate) name: Option<LitStr>,
+}
+
+/// Parses every `#[active_unique(...)]` among the struct's `attrs`. Errors are collected in
+/// `errors`; an attribute with an error in one key still yields its other keys.
+pub(crate) fn parse_active_unique(attrs: &[Attribute], errors: &mut Errors) -> Vec<KeyAttr> {
+    let mut keys = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident(ACTIVE_UNIQUE)) {
+        let span = attr.path().span();
+        let items = match &attr.meta {
+            syn::Meta::List(_) => {
+                match attr
+                    .parse_args_with(Punctuated::<Spanned<KeyItem>, Token![,]>::parse_terminated)
+                {
+                    Ok(items) => items,
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                errors.error(
+                    span,
+                    format!("`#[active_unique]` needs the key's fields\nhelp: the correct format looks like `{ACTIVE_UNIQUE_FORM}`"),
+                );
+                continue;
+            }
+        };
+        let mut key = KeyAttr {
+            span,
+            fields: None,
+            counter: None,
+            name: None,
+        };
+        for Spanned { item, span } in items {
+            let duplicate = match item.clone() {
+                KeyItem::Fields(list) => key.fields.replace(list).is_some(),
+                KeyItem::Counter(ident) => key.counter.replace(ident).is_some(),
+                KeyItem::Name(lit) => key.name.replace(lit).is_some(),
+            };
+            if duplicate {
+                errors.error(
+                    span,
+                    format!(
+                        "duplicate `{}` in one `#[active_unique(...)]`\n\
+                         help: declare another key with another `#[active_unique(...)]` attribute",
+                        item.key()
+                    ),
+                );
+            }
+        }
+        if key.fields.is_none() {
+            errors.error(
+                span,
+                format!(
+                    "`#[active_unique(...)]` needs `fields`: the fields unique among live rows\n\
+                     help: the correct format looks like `{ACTIVE_UNIQUE_FORM}`"
+                ),
+            );
+            continue;
+        }
+        keys.push(key);
+    }
+    keys
+}
+
+/// `primary_key(a, b)` from `#[diesel(...)]`: the primary key's fields, when not `id`.
+pub(crate) fn diesel_primary_key(attrs: &[Attribute]) -> syn::Result<Option<Vec<Ident>>> {
+    let mut found = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(DIESEL)) {
+        let syn::Meta::List(list) = &attr.meta else {
+            continue;
+        };
+        for item in split_top_level_commas(list.tokens.clone()) {
+            let mut tokens = item.into_iter();
+            let Some(TokenTree::Ident(ident)) = tokens.next() else {
+                continue;
+            };
+            if ident != "primary_key" {
+                continue;
+            }
+            let Some(TokenTree::Group(group)) = tokens.next() else {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    "expected `primary_key(field, ...)` in `#[diesel(...)]`",
+                ));
+            };
+            let fields = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(group.stream())?;
+            found = Some(fields.into_iter().collect());
+        }
+    }
+    Ok(found)
 }

@@ -47,6 +47,7 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
             #[automatically_derived]
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
+                type ActiveUniqueKeys = ();
             }
         };
     }

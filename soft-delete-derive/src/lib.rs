@@ -21,10 +21,11 @@ use proc_macro::TokenStream;
 use syn::DeriveInput;
 
 /// Derives `soft_delete_runtime::SoftDelete` for the model and
-/// `soft_delete_runtime::SoftDeleteTable` for its Diesel table.
+/// `soft_delete_runtime::SoftDeleteTable` for its Diesel table, and
+/// `soft_delete_runtime::unique::ActiveUnique<Key>` for each `#[active_unique(...)]` key.
 ///
 /// See the runtime crate for the attribute grammar.
-#[proc_macro_derive(SoftDelete, attributes(soft_delete, diesel))]
+#[proc_macro_derive(SoftDelete, attributes(soft_delete, active_unique, diesel))]
 pub fn derive_soft_delete(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as DeriveInput);
     expand::derive(&input).into()

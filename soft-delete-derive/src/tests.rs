@@ -78,3 +78,39 @@ fn mistakes_expand_to_errors_and_stub_impls() {
         }
     }));
 }
+
+#[test]
+fn active_unique_keys_with_counter_name_and_composite_primary_key() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[diesel(table_name = attempts, primary_key(tenant, id))]
+        #[active_unique(fields = "exam_id, learner_id", counter = retry)]
+        #[active_unique(fields = "ticket", name = "one_live_ticket")]
+        struct Attempt {
+            tenant: i32,
+            id: i32,
+            exam_id: i32,
+            #[diesel(column_name = student)]
+            learner_id: i32,
+            ticket: String,
+            #[soft_delete(marker = active)]
+            active: bool,
+            retry: i16,
+        }
+    }));
+}
+
+#[test]
+fn active_unique_mistakes_are_all_reported() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[active_unique(fields = "email, emial, email", counter = deleted_at)]
+        #[active_unique(fields = "")]
+        #[active_unique(field = "email")]
+        struct User {
+            id: i32,
+            email: String,
+            deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}

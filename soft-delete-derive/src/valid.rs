@@ -9,15 +9,20 @@
 //!   most one role;
 //! - `deleted_at` is only for models whose marker is a flag (a timestamp marker already
 //!   records when); a flag model's field named `deleted_at` takes that role by itself.
+//! - `#[active_unique(fields = "...")]`: every listed field exists, none twice, at least one,
+//!   not the marker (the key already applies to live rows only); the `counter` field exists
+//!   and is neither in the key nor the marker; no two keys list the same fields; key names are
+//!   unique; a model with keys has its primary key's fields.
 //!
 //! Types are checked by the compiler, not here: the generated code asks for
 //! `TimestampField`, `FlagField` or `AuditField` on the field's type, spanned at that type,
 //! so a type alias is judged by what it stands for.
 
-use syn::Type;
+use proc_macro2::Span;
+use syn::{Ident, Type};
 
 use crate::ast::{Field, Input};
-use crate::attr::{Errors, FieldAttr, Spanned, StrategyName};
+use crate::attr::{Errors, FieldAttr, KeyAttr, Spanned, StrategyName};
 
 /// The validated model: which field plays which role.
 pub(crate) struct Model<'a> {
@@ -27,7 +32,25 @@ pub(crate) struct Model<'a> {
     pub(crate) reason: Option<&'a Field<'a>>,
     /// When the row was deleted, for flag markers.
     pub(crate) deleted_at: Option<&'a Field<'a>>,
+    /// The active-unique keys, in declaration order.
+    pub(crate) keys: Vec<Key<'a>>,
+    /// The primary key's fields; resolved only when there are keys (empty otherwise).
+    pub(crate) primary_key: Vec<&'a Field<'a>>,
 }
+
+/// One `#[active_unique(...)]` key, resolved to the model's fields.
+pub(crate) struct Key<'a> {
+    pub(crate) fields: Vec<&'a Field<'a>>,
+    /// The span of the `fields = "..."` literal: generated references to the key's columns
+    /// carry it, so a column missing from the table is reported there.
+    pub(crate) span: Span,
+    pub(crate) counter: Option<&'a Field<'a>>,
+    /// The index (or constraint) name in the DDL.
+    pub(crate) name: String,
+}
+
+/// PostgreSQL truncates identifiers at 63 bytes, MySQL refuses more than 64.
+const MAX_NAME_LEN: usize = 63;
 
 /// The marker field and its strategy.
 pub(crate) struct Marker<'a> {
@@ -104,13 +127,228 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
         }
         return None;
     };
+    let keys = active_unique_keys(input, marker.field, errors);
+    let primary_key = if keys.is_empty() {
+        Vec::new()
+    } else {
+        primary_key_fields(input, errors)
+    };
     Some(Model {
         input,
         marker,
         deleted_by,
         reason,
         deleted_at,
+        keys,
+        primary_key,
     })
+}
+
+fn field_named<'a>(input: &'a Input<'a>, ident: &Ident) -> Option<&'a Field<'a>> {
+    input.fields.iter().find(|f| f.ident == ident)
+}
+
+fn field_names(input: &Input<'_>) -> String {
+    let names: Vec<String> = input
+        .fields
+        .iter()
+        .map(|f| format!("`{}`", f.ident))
+        .collect();
+    names.join(", ")
+}
+
+fn active_unique_keys<'a>(
+    input: &'a Input<'a>,
+    marker: &'a Field<'a>,
+    errors: &mut Errors,
+) -> Vec<Key<'a>> {
+    let mut keys: Vec<Key<'a>> = Vec::new();
+    for decl in &input.keys {
+        if let Some(key) = active_unique_key(input, marker, decl, errors) {
+            let same_fields = |other: &Key<'_>| {
+                let mut a: Vec<String> = other.fields.iter().map(|f| f.ident.to_string()).collect();
+                let mut b: Vec<String> = key.fields.iter().map(|f| f.ident.to_string()).collect();
+                a.sort();
+                b.sort();
+                a == b
+            };
+            if keys.iter().any(same_fields) {
+                errors.error(
+                    key.span,
+                    "another `#[active_unique(...)]` already lists these fields; a key is declared once",
+                );
+            } else if let Some(other) = keys.iter().find(|k| k.name == key.name) {
+                errors.error(
+                    decl.name.as_ref().map_or(decl.span, |n| n.span()),
+                    format!(
+                        "two keys are named `{}`; each key needs its own index name\n\
+                         help: give one of them `name = \"...\"`",
+                        other.name
+                    ),
+                );
+            } else {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+fn active_unique_key<'a>(
+    input: &'a Input<'a>,
+    marker: &'a Field<'a>,
+    decl: &KeyAttr,
+    errors: &mut Errors,
+) -> Option<Key<'a>> {
+    let list = decl.fields.as_ref()?;
+    let mut ok = true;
+    if list.idents.is_empty() {
+        errors.error(
+            list.span,
+            "`fields` lists no field; a key needs at least one\n\
+             help: the correct format looks like `#[active_unique(fields = \"exam_id, learner_id\")]`",
+        );
+        return None;
+    }
+    let mut fields: Vec<&'a Field<'a>> = Vec::new();
+    for ident in &list.idents {
+        let Some(field) = field_named(input, ident) else {
+            errors.error(
+                list.span,
+                format!(
+                    "no field `{ident}` on `{}`; `fields` names fields of this struct: {}",
+                    input.ident,
+                    field_names(input)
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        if fields.iter().any(|f| f.ident == field.ident) {
+            errors.error(
+                list.span,
+                format!("`{ident}` is listed twice in `fields`; list each field once"),
+            );
+            ok = false;
+            continue;
+        }
+        if field.ident == marker.ident {
+            errors.error(
+                list.span,
+                format!(
+                    "`{ident}` is the marker column and cannot be part of the key\n\
+                     help: leave it out: an active-unique key already applies to live rows only"
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        fields.push(field);
+    }
+    let counter = match &decl.counter {
+        None => None,
+        Some(ident) => match field_named(input, ident) {
+            None => {
+                errors.error(
+                    ident.span(),
+                    format!(
+                        "no field `{ident}` on `{}` for the counter; fields: {}",
+                        input.ident,
+                        field_names(input)
+                    ),
+                );
+                ok = false;
+                None
+            }
+            Some(field) if field.ident == marker.ident => {
+                errors.error(
+                    ident.span(),
+                    format!("`{ident}` is the marker column; the counter is another field, e.g. `retry: i32`"),
+                );
+                ok = false;
+                None
+            }
+            Some(field) if fields.iter().any(|f| f.ident == field.ident) => {
+                errors.error(
+                    ident.span(),
+                    format!("`{ident}` is part of the key; the counter numbers the key's rows and is another field"),
+                );
+                ok = false;
+                None
+            }
+            Some(field) => Some(field),
+        },
+    };
+    let name = match &decl.name {
+        Some(lit) => {
+            let name = lit.value();
+            if name.is_empty() || name.len() > MAX_NAME_LEN {
+                errors.error(
+                    lit.span(),
+                    format!("a key's name must have 1 to {MAX_NAME_LEN} bytes, the longest name every backend keeps"),
+                );
+                ok = false;
+            }
+            name
+        }
+        None => default_name(input, &fields),
+    };
+    ok.then_some(Key {
+        fields,
+        span: list.span,
+        counter,
+        name,
+    })
+}
+
+/// `<table>_<column>_..._live_key`, shortened with a hash past the identifier limit.
+fn default_name(input: &Input<'_>, fields: &[&Field<'_>]) -> String {
+    let table = input
+        .table
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let mut name = table;
+    for field in fields {
+        name.push('_');
+        name.push_str(&field.column.to_string());
+    }
+    name.push_str("_live_key");
+    if name.len() > MAX_NAME_LEN {
+        // FNV-1a: stable across compilers and runs, unlike std's hasher.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let mut cut = MAX_NAME_LEN - 9;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        name.push_str(&format!("_{:08x}", hash as u32));
+    }
+    name
+}
+
+fn primary_key_fields<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a Field<'a>> {
+    let mut fields = Vec::new();
+    for ident in &input.primary_key {
+        match field_named(input, ident) {
+            Some(field) => fields.push(field),
+            None => {
+                let span = input.keys.first().map_or(input.ident.span(), |k| k.span);
+                errors.error(
+                    span,
+                    format!(
+                        "`#[active_unique(...)]` needs the primary key field `{ident}` on `{}` to name rows in errors and order the history\n\
+                         help: add the field, or declare the key with `#[diesel(primary_key(...))]`",
+                        input.ident
+                    ),
+                );
+            }
+        }
+    }
+    fields
 }
 
 fn find_marker<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<Marker<'a>> {

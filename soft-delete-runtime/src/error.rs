@@ -116,6 +116,58 @@ pub enum Error {
         /// The column's largest value.
         max: String,
     },
+
+    /// A live row already holds the active-unique key: returned by
+    /// [`start`](crate::unique::ActiveUnique::start) and by
+    /// [`restore`](crate::SoftDelete::restore) of a row whose key has another live row.
+    #[error("{0}")]
+    Conflict(Box<crate::unique::KeyConflict>),
+
+    /// [`retry`](crate::unique::ActiveUnique::retry) found no live row for the key.
+    #[error("`{table}` has no live row for key `{key}` = {values}")]
+    NoLiveRow {
+        /// The table.
+        table: crate::backend::TableName,
+        /// The key's name.
+        key: &'static str,
+        /// The key's values, as `Debug` prints them.
+        values: String,
+    },
+
+    /// Concurrent transactions kept changing the key's live row: the operation was rolled
+    /// back and run again [`ATTEMPTS`](crate::unique::ATTEMPTS) times without succeeding.
+    #[error("gave up on key `{key}` of `{table}` after {attempts} attempts: concurrent transactions kept changing its live row")]
+    Contended {
+        /// The table.
+        table: crate::backend::TableName,
+        /// The key's name.
+        key: &'static str,
+        /// How many times it was tried.
+        attempts: u32,
+    },
+
+    /// The row built by the closure of [`start`](crate::unique::ActiveUnique::start) or
+    /// [`retry`](crate::unique::ActiveUnique::retry) is not a new live row of the key; the
+    /// transaction was rolled back.
+    #[error("the new row for key `{key}` of `{table}` {problem}; nothing was written")]
+    InvalidNewRow {
+        /// The table.
+        table: crate::backend::TableName,
+        /// The key's name.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl Error {
+    /// The active-unique conflict, if this is one.
+    pub fn conflict(&self) -> Option<&crate::unique::KeyConflict> {
+        match self {
+            Error::Conflict(conflict) => Some(conflict),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -11,7 +11,11 @@
 //!   joins (a left join's `ON` clause) and hand-built filters;
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
-//!   through the [`SoftDelete`] trait.
+//!   through the [`SoftDelete`] trait;
+//! - [`unique`]: active-unique keys (`#[active_unique(fields = "exam_id, learner_id")]`): one
+//!   live row per key, every earlier row kept as history, with
+//!   [`start`](unique::ActiveUnique::start) and an atomic [`retry`](unique::ActiveUnique::retry),
+//!   and the DDL each backend needs to enforce the key ([`ddl::active_unique`]).
 //!
 //! # Marker strategies
 //!
@@ -68,6 +72,7 @@ mod error;
 pub mod prelude;
 pub mod query;
 pub mod table;
+pub mod unique;
 pub mod write;
 
 pub use error::{Error, Result};
@@ -81,6 +86,7 @@ pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, D
 /// ```text
 /// #[derive(SoftDelete)]
 /// #[diesel(table_name = users)]          // read like Diesel does; default: `users` for `User`
+/// #[active_unique(fields = "email")]     // optional, repeatable: unique among live rows
 /// struct User {
 ///     #[soft_delete(marker = timestamp)]  // or `marker = deleted`, `marker = active`;
 ///     removed_on: Option<NaiveDateTime>,  // a field named `deleted_at` or `deleted` needs no attribute
@@ -88,6 +94,7 @@ pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, D
 ///     removed_by: Option<i32>,           // who (any type Diesel binds)
 ///     #[soft_delete(reason)]
 ///     why: Option<String>,               // why
+///     email: String,
 /// }
 /// ```
 #[cfg(feature = "derive")]

@@ -1,9 +1,11 @@
-//! `use soft_delete_runtime::prelude::*;` brings the scopes, the model trait and the derive.
+//! `use soft_delete_runtime::prelude::*;` brings the scopes, the model traits and the derive.
 
 #[doc(no_inline)]
 pub use crate::query::SoftDeleteQueryDsl;
 #[doc(no_inline)]
 pub use crate::table::{SoftDelete, SoftDeleteTable};
+#[doc(no_inline)]
+pub use crate::unique::ActiveUnique;
 #[doc(no_inline)]
 pub use crate::write::Deletion;
 

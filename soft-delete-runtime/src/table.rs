@@ -12,6 +12,7 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
+use crate::unique::KeyGuard;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -264,6 +265,11 @@ pub trait SoftDelete {
     /// The table the model is read from.
     type Table: SoftDeleteTable;
 
+    /// The model's active-unique keys, which [`restore`](Self::restore) respects: `()` for a
+    /// model without `#[active_unique(...)]`, `(K1, (K2, ()))` for keys `K1` and `K2`
+    /// (see [`unique`](crate::unique)).
+    type ActiveUniqueKeys;
+
     /// Soft-deletes this row now. A row that is already deleted keeps its first
     /// timestamp and audit values (returns `0`).
     fn soft_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
@@ -320,13 +326,20 @@ pub trait SoftDelete {
 
     /// Brings this row back to life and clears its audit columns. Restoring a live row
     /// changes nothing (returns `0`).
+    ///
+    /// For a model with active-unique keys, the restore runs in a transaction that first
+    /// checks each key of the row: when another live row holds one, it returns
+    /// [`Error::Conflict`] naming that row and changes nothing.
     fn restore<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
         &'a Self: SoftDeleteTarget<Table = Self::Table>,
         dsl::Restore<&'a Self>: ExecuteDsl<C>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, C>,
     {
-        Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
+            Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+        })
     }
 
     /// Deletes this row for good, live or not.

@@ -57,6 +57,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
     let restore = tuple(assignments.iter().map(|a| &a.restore));
 
+    let keys = super::active_unique::key_list(model);
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
 
@@ -89,6 +90,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #[automatically_derived]
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
+                type ActiveUniqueKeys = #keys;
             }
         };
     }

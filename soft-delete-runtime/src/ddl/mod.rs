@@ -12,7 +12,12 @@
 use diesel::query_builder::QueryFragment;
 use diesel::Column;
 
+mod active_unique;
 pub mod unique;
+
+pub use active_unique::{
+    active_unique, active_unique_key, active_unique_with, drop_active_unique, KeyForm,
+};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};

@@ -9,4 +9,5 @@ mod reassign;
 mod schema;
 mod scopes;
 mod timestamptz;
+mod unique;
 mod writes;

@@ -1,0 +1,4 @@
+DROP TABLE grades;
+DROP TABLE answers;
+DROP TABLE attempts;
+DROP TABLE exams;

@@ -1,0 +1,225 @@
+//! One `ActiveUnique<Key>` impl per `#[active_unique(...)]` key, and the list of keys the
+//! `SoftDelete` impl names. Code generation only: every decision was made in
+//! [`crate::valid`].
+//!
+//! A key is named by the type of its columns: `attempts::email` for one field,
+//! `(attempts::exam_id, attempts::learner_id)` for several. Those paths carry the span of the
+//! user's `fields = "..."` literal, so a field whose column is missing from the table is
+//! reported there.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::Ident;
+
+use crate::ast::Field;
+use crate::attr::StrategyName;
+use crate::valid::{Key, Model};
+
+/// The `ActiveUnique` impls of every key.
+pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
+    model
+        .keys
+        .iter()
+        .map(|key| expand_key(model, key))
+        .collect()
+}
+
+/// The type of `SoftDelete::ActiveUniqueKeys`: `(K1, (K2, ()))`, or `()` without keys.
+pub(crate) fn key_list(model: &Model<'_>) -> TokenStream {
+    model.keys.iter().rev().fold(quote!(()), |rest, key| {
+        let key = key_type(model, key);
+        quote!((#key, #rest))
+    })
+}
+
+/// `table::column`, spanned at `span`.
+fn column_at(model: &Model<'_>, field: &Field<'_>, span: Span) -> TokenStream {
+    let path = model
+        .input
+        .column_path(&Ident::new(&field.column.to_string(), span));
+    quote!(#path)
+}
+
+/// `table::column` with the spans of the field's own tokens.
+fn column(model: &Model<'_>, field: &Field<'_>) -> TokenStream {
+    let path = model.input.column_path(&field.column);
+    quote!(#path)
+}
+
+/// The key's type: its column, or the tuple of its columns.
+fn key_type(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
+    let columns: Vec<TokenStream> = key
+        .fields
+        .iter()
+        .map(|f| column_at(model, f, key.span))
+        .collect();
+    one_or_tuple(&columns)
+}
+
+fn one_or_tuple(items: &[TokenStream]) -> TokenStream {
+    match items {
+        [single] => single.clone(),
+        _ => quote!((#(#items,)*)),
+    }
+}
+
+fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
+    let input = model.input;
+    let krate = &input.krate;
+    let diesel = quote!(#krate::__private::diesel);
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let key_ty = key_type(model, key);
+
+    // The key's values and the filter `a = $1 AND b = $2` they make.
+    let value_types: Vec<TokenStream> = key.fields.iter().map(|f| field_type(f)).collect();
+    let value_ty = one_or_tuple(&value_types);
+    let field_idents: Vec<&Ident> = key.fields.iter().map(|f| f.ident).collect();
+    let key_value = match field_idents.as_slice() {
+        [single] => quote!(::core::clone::Clone::clone(&self.#single)),
+        _ => quote!((#(::core::clone::Clone::clone(&self.#field_idents),)*)),
+    };
+    let bindings: Vec<Ident> = (0..key.fields.len())
+        .map(|i| Ident::new(&format!("__value{i}"), Span::call_site()))
+        .collect();
+    let destructure = match bindings.as_slice() {
+        [single] => quote!(let #single = value;),
+        _ => quote!(let (#(#bindings,)*) = value;),
+    };
+    let mut filter_ty = TokenStream::new();
+    let mut filter = TokenStream::new();
+    for ((field, value_ty), binding) in key.fields.iter().zip(&value_types).zip(&bindings) {
+        let column = column_at(model, field, key.span);
+        let eq_ty = quote_spanned!(field.ty.span()=> #diesel::dsl::Eq<#column, #value_ty>);
+        let eq =
+            quote_spanned!(field.ty.span()=> #diesel::ExpressionMethods::eq(#column, #binding));
+        if filter.is_empty() {
+            filter_ty = eq_ty;
+            filter = eq;
+        } else {
+            filter_ty = quote!(#diesel::dsl::And<#filter_ty, #eq_ty>);
+            filter = quote!(#diesel::BoolExpressionMethods::and(#filter, #eq));
+        }
+    }
+    let columns: Vec<TokenStream> = key
+        .fields
+        .iter()
+        .map(|f| {
+            let column = column_at(model, f, key.span);
+            quote!(<#column as #diesel::Column>::NAME)
+        })
+        .collect();
+
+    // The primary key: its value names rows in errors; it orders the history.
+    let id_types: Vec<TokenStream> = model.primary_key.iter().map(|f| field_type(f)).collect();
+    let id_ty = one_or_tuple(&id_types);
+    let id_idents: Vec<&Ident> = model.primary_key.iter().map(|f| f.ident).collect();
+    let row_id = match id_idents.as_slice() {
+        [single] => quote!(::core::clone::Clone::clone(&self.#single)),
+        _ => quote!((#(::core::clone::Clone::clone(&self.#id_idents),)*)),
+    };
+    let id_columns: Vec<TokenStream> = model.primary_key.iter().map(|f| column(model, f)).collect();
+
+    // The counter, and the history's order: newest first by the counter, then by id.
+    let (counter_ty, counter, counter_column, mut order_types, mut order) = match key.counter {
+        Some(field) => {
+            let ty = field.ty;
+            let f = field.ident;
+            let column = column(model, field);
+            (
+                quote_spanned!(ty.span()=> #ty),
+                quote!(::core::clone::Clone::clone(&self.#f)),
+                quote!(::core::option::Option::Some(<#column as #diesel::Column>::NAME)),
+                vec![quote!(#diesel::dsl::Desc<#column>)],
+                vec![quote!(#diesel::ExpressionMethods::desc(#column))],
+            )
+        }
+        None => (
+            quote!(#krate::unique::NoCounter),
+            quote!(#krate::unique::NoCounter),
+            quote!(::core::option::Option::None),
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
+    for column in &id_columns {
+        order_types.push(quote!(#diesel::dsl::Desc<#column>));
+        order.push(quote!(#diesel::ExpressionMethods::desc(#column)));
+    }
+    let order_ty = one_or_tuple(&order_types);
+    let order = one_or_tuple(&order);
+
+    let is_live = is_live(model);
+    let name = &key.name;
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(unused_qualifications)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::unique::ActiveUnique<#key_ty> for #ident #ty_generics #where_clause {
+                type Value = #value_ty;
+                type Filter = #filter_ty;
+                type Counter = #counter_ty;
+                type HistoryOrder = #order_ty;
+                type Id = #id_ty;
+
+                const NAME: &'static str = #name;
+                const COLUMNS: &'static [&'static str] = &[#(#columns),*];
+                const COUNTER_COLUMN: ::core::option::Option<&'static str> = #counter_column;
+
+                fn key(&self) -> Self::Value {
+                    #key_value
+                }
+
+                fn row_id(&self) -> Self::Id {
+                    #row_id
+                }
+
+                fn is_live(&self) -> bool {
+                    #is_live
+                }
+
+                fn counter(&self) -> Self::Counter {
+                    #counter
+                }
+
+                fn key_filter(value: Self::Value) -> Self::Filter {
+                    #destructure
+                    #filter
+                }
+
+                fn history_order() -> Self::HistoryOrder {
+                    #order
+                }
+            }
+        };
+    }
+}
+
+/// Whether `self` is live, read from the marker field as the strategy says.
+fn is_live(model: &Model<'_>) -> TokenStream {
+    let krate = &model.input.krate;
+    let field = model.marker.field;
+    let f = field.ident;
+    let ty = field.ty;
+    let live = match model.marker.strategy {
+        StrategyName::Timestamp => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::TimestampField>::live())
+        }
+        StrategyName::Deleted => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(false))
+        }
+        StrategyName::Active => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(true))
+        }
+    };
+    quote!(::core::cmp::PartialEq::eq(&self.#f, &#live))
+}
+
+/// The field's type, spanned at it.
+fn field_type(field: &Field<'_>) -> TokenStream {
+    let ty = field.ty;
+    quote_spanned!(ty.span()=> #ty)
+}

@@ -1,0 +1,143 @@
+//! What differs between backends for active-unique writes: how the live row is locked, how a
+//! write transaction starts, and how the inserted row is read back.
+
+use diesel::backend::Backend;
+use diesel::connection::Connection;
+use diesel::query_builder::{AstPass, InsertStatement, Query, QueryFragment, QueryId};
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_dsl::{LoadQuery, RunQueryDsl};
+use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
+
+use super::{ActiveUnique, KeyOps, TableOf};
+use crate::backend::SupportedBackend;
+use crate::dsl;
+
+/// A backend's way of running active-unique writes.
+pub trait UniqueBackend: SupportedBackend {
+    /// The statement that starts a write transaction: `BEGIN` on PostgreSQL (which reads
+    /// at `READ COMMITTED` by default); `BEGIN IMMEDIATE` on SQLite, which takes the
+    /// database's write lock at once so two writers never both read the same live row; and
+    /// on MySQL/MariaDB a `READ COMMITTED` transaction, in which a locking read locks the
+    /// live row only, not the gaps beside the key's history rows, so racing writers deadlock
+    /// far less often than at the default `REPEATABLE READ`.
+    const BEGIN: &'static str;
+    /// What is appended to the statement reading the live row: ` FOR UPDATE`, or nothing on
+    /// SQLite (the transaction holds the write lock already).
+    const LOCK: &'static str;
+    /// Whether the locking read may be a cached prepared statement. Not on MySQL/MariaDB:
+    /// with Diesel 2.3 and MariaDB Connector/C, a cached statement whose execution failed with
+    /// a deadlock hangs the next time it runs, so the locking read is prepared each time.
+    const CACHE_LOCKING_READ: bool;
+    /// How the inserted row is read back: [`Returning`] or [`Reread`].
+    type Fetch;
+}
+
+#[cfg(feature = "sqlite")]
+impl UniqueBackend for diesel::sqlite::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const LOCK: &'static str = "";
+    const CACHE_LOCKING_READ: bool = true;
+    type Fetch = Reread;
+}
+
+#[cfg(feature = "postgres")]
+impl UniqueBackend for diesel::pg::Pg {
+    const BEGIN: &'static str = "BEGIN";
+    const LOCK: &'static str = " FOR UPDATE";
+    const CACHE_LOCKING_READ: bool = true;
+    type Fetch = Returning;
+}
+
+#[cfg(feature = "mysql")]
+impl UniqueBackend for diesel::mysql::Mysql {
+    const BEGIN: &'static str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN";
+    const LOCK: &'static str = " FOR UPDATE";
+    const CACHE_LOCKING_READ: bool = false;
+    type Fetch = Reread;
+}
+
+/// A select statement with the backend's row lock appended ([`UniqueBackend::LOCK`]).
+///
+/// Diesel's own `.for_update()` needs a bound that cannot be written in generic code (its lock
+/// type is private), so the lock is added as a fragment around the finished statement, which
+/// keeps it a prepared statement, cached where [`UniqueBackend::CACHE_LOCKING_READ`] allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Locked<Q>(pub Q);
+
+impl<Q: Query> Query for Locked<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryId> QueryId for Locked<Q> {
+    type QueryId = Locked<Q::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q, DB> QueryFragment<DB> for Locked<Q>
+where
+    DB: Backend + UniqueBackend,
+    Q: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !DB::CACHE_LOCKING_READ {
+            out.unsafe_to_cache_prepared();
+        }
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(DB::LOCK);
+        Ok(())
+    }
+}
+
+impl<Q, C> RunQueryDsl<C> for Locked<Q> {}
+
+/// `INSERT ... RETURNING <the model's columns>`: one round trip (PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+pub enum Returning {}
+
+/// `INSERT`, then the key's live row is read in the same transaction (MySQL, which has no
+/// `RETURNING`, and SQLite, where the read costs no round trip). The read is the locking
+/// one: on MySQL/MariaDB a locking read sees the latest rows, where a plain read in a
+/// `REPEATABLE READ` transaction could see an older snapshot.
+#[derive(Debug, Clone, Copy)]
+pub enum Reread {}
+
+/// Inserts a new row and reads it back; see [`UniqueBackend::Fetch`].
+pub trait InsertNew<M: ActiveUnique<K>, K, C, N> {
+    /// Inserts `new` and returns the row inserted, or `None` when it cannot be found as the
+    /// live row of `key` (then it is not one, and the caller rolls back).
+    fn insert_new(conn: &mut C, key: M::Value, new: N) -> QueryResult<Option<M>>;
+}
+
+/// The `INSERT` statement of `N` into `M`'s table.
+pub type InsertOf<M, N> = InsertStatement<TableOf<M>, <N as Insertable<TableOf<M>>>::Values>;
+
+impl<M, K, C, N> InsertNew<M, K, C, N> for Returning
+where
+    M: ActiveUnique<K> + Selectable<C::Backend>,
+    C: Connection,
+    N: Insertable<TableOf<M>>,
+    dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, C::Backend>>: Query + LoadQuery<'static, C, M>,
+{
+    fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
+        diesel::insert_into(TableOf::<M>::default())
+            .values(new)
+            .returning(M::as_returning())
+            .get_result(conn)
+            .map(Some)
+    }
+}
+
+impl<M, K, C, N> InsertNew<M, K, C, N> for Reread
+where
+    M: KeyOps<K, C>,
+    N: Insertable<TableOf<M>>,
+    InsertOf<M, N>: ExecuteDsl<C>,
+    C: Connection,
+{
+    fn insert_new(conn: &mut C, key: M::Value, new: N) -> QueryResult<Option<M>> {
+        diesel::insert_into(TableOf::<M>::default())
+            .values(new)
+            .execute(conn)?;
+        M::lock_live(conn, key)
+    }
+}

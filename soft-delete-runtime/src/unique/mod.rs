@@ -1,0 +1,346 @@
+//! Active-unique keys: one live row per key, every earlier row kept as history.
+//!
+//! `#[active_unique(fields = "exam_id, learner_id", counter = retry)]` on a
+//! `#[derive(SoftDelete)]` model says: among *live* rows, these fields are unique; dead rows
+//! are history, as many as there are. The derive implements [`ActiveUnique<Key>`] for the
+//! model, where `Key` is the type of the key's columns (`attempts::email` for one field,
+//! `(attempts::exam_id, attempts::learner_id)` for several), and the trait gives:
+//!
+//! - [`find_live`](ActiveUnique::find_live) and [`history`](ActiveUnique::history): the live
+//!   row of a key, and all its rows newest first (by the counter, then by primary key);
+//!   [`live_query`](ActiveUnique::live_query) and [`history_query`](ActiveUnique::history_query)
+//!   are the same as Diesel statements, to refine;
+//! - [`start`](ActiveUnique::start): inserts the first live row of a key, or returns
+//!   [`Error::Conflict`] carrying the id of the row that is live already;
+//! - [`retry`](ActiveUnique::retry): in one transaction, locks the live row of a key, retires
+//!   it (soft delete) and inserts its successor, built by a closure from the retired row and
+//!   the next counter value. Rows that reference the retired row keep referencing it.
+//!
+//! The database enforces the key: [`ddl::active_unique`](crate::ddl::active_unique) generates
+//! the index (or generated column and unique key) for each backend. And the by-value
+//! [`SoftDelete::restore`] checks every key of the model: restoring a row whose key has a
+//! live row returns [`Error::Conflict`] and changes nothing.
+//!
+//! # Concurrency
+//!
+//! `retry` and `start` run in a transaction of their own (a savepoint inside the caller's)
+//! that takes the write lock where the live row is read: `SELECT ... FOR UPDATE` on
+//! PostgreSQL and MySQL/MariaDB, `BEGIN IMMEDIATE` on SQLite (which has one writer at a
+//! time). When another transaction retires the row while this one waits for it, the row no
+//! longer matches and the live row is read again; a unique violation, serialization failure,
+//! deadlock or busy database caused by a concurrent writer rolls the transaction back and
+//! runs it again, up to [`ATTEMPTS`] times in all, after which
+//! [`Error::Contended`] is returned. A caller never sees the raw unique violation of a race.
+//! The closures given to `start` and `retry` may therefore run more than once.
+//!
+//! On SQLite, give every connection a busy timeout (`PRAGMA busy_timeout = 5000`) when
+//! several write to one database file, so `BEGIN IMMEDIATE` waits instead of failing.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use soft_delete_runtime::prelude::*;
+//!
+//! diesel::table! {
+//!     attempts (id) {
+//!         id -> Integer,
+//!         exam_id -> Integer,
+//!         learner_id -> Integer,
+//!         active -> Bool,
+//!         retry -> Integer,
+//!     }
+//! }
+//!
+//! #[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
+//! #[active_unique(fields = "exam_id, learner_id", counter = retry)]
+//! struct Attempt {
+//!     id: i32,
+//!     exam_id: i32,
+//!     learner_id: i32,
+//!     #[soft_delete(marker = active)]
+//!     active: bool,
+//!     retry: i32,
+//! }
+//!
+//! # fn main() -> Result<(), soft_delete_runtime::Error> {
+//! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+//! # diesel::sql_query("CREATE TABLE attempts (id INTEGER PRIMARY KEY, exam_id INTEGER NOT NULL, learner_id INTEGER NOT NULL, active BOOLEAN NOT NULL, retry INTEGER NOT NULL)").execute(conn)?;
+//! use soft_delete_runtime::backend::Dialect;
+//! for statement in soft_delete_runtime::ddl::active_unique::<Attempt>(Dialect::Sqlite) {
+//!     diesel::sql_query(statement).execute(conn)?; // CREATE UNIQUE INDEX ... WHERE "active"
+//! }
+//!
+//! let first = Attempt::start(conn, (1, 7), |retry| {
+//!     (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true), attempts::retry.eq(retry))
+//! })?;
+//! let second = Attempt::retry(conn, (1, 7), |old: &Attempt, retry| {
+//!     (attempts::exam_id.eq(old.exam_id), attempts::learner_id.eq(old.learner_id), attempts::active.eq(true), attempts::retry.eq(retry))
+//! })?;
+//! assert_eq!((first.retry, second.retry), (0, 1));
+//!
+//! let history: Vec<i32> = Attempt::history(conn, (1, 7))?.iter().map(|a| a.id).collect();
+//! assert_eq!(history, [second.id, first.id]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod conflict;
+mod guard;
+mod ops;
+
+use std::fmt::Debug;
+
+use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
+
+use crate::table::{SoftDelete, SoftDeleteTable};
+use crate::{dsl, Error};
+
+pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
+pub use conflict::{KeyConflict, RowId};
+pub use guard::{KeyGuard, KeyInfo, KeyList};
+pub use ops::{KeyInsert, KeyOps, KeyUpdate, UniqueConnection, ATTEMPTS};
+
+/// The table of model `M`.
+pub type TableOf<M> = <M as SoftDelete>::Table;
+
+/// The rows of one key, live or not: `SELECT ... FROM t WHERE a = $1 AND b = $2`.
+pub type KeyRows<M, K> = dsl::Filter<TableOf<M>, <M as ActiveUnique<K>>::Filter>;
+
+/// The live row of one key: [`KeyRows`] and the table's live predicate.
+pub type LiveRow<M, K> = dsl::Filter<KeyRows<M, K>, dsl::live<TableOf<M>>>;
+
+/// Every row of one key, newest first: [`KeyRows`] ordered by the counter (if any) and the
+/// primary key, both descending.
+pub type History<M, K> = dsl::Order<KeyRows<M, K>, <M as ActiveUnique<K>>::HistoryOrder>;
+
+/// A model with an active-unique key `K`: among live rows, the key's fields are unique.
+///
+/// Implemented by `#[derive(SoftDelete)]` once per `#[active_unique(fields = "...")]`
+/// attribute. `K` names the key by its columns: `users::email`, or
+/// `(attempts::exam_id, attempts::learner_id)`. A model with one key lets the compiler infer
+/// `K` (`Attempt::retry(conn, (1, 7), ...)`); with several, say which one:
+/// `<Attempt as ActiveUnique<(attempts::exam_id, attempts::learner_id)>>::retry(...)`.
+///
+/// The provided methods need the model to be [`Selectable`](diesel::Selectable) for the
+/// backend (`#[derive(Selectable)]`): rows are read with `Model::as_select()`.
+pub trait ActiveUnique<K>: SoftDelete + Sized {
+    /// The key's values as the model holds them: the field's type, or a tuple of them.
+    type Value: Clone + PartialEq + Debug + Send + Sync + 'static;
+    /// The filter `a = $1 AND b = $2` for one value of the key.
+    type Filter;
+    /// The counter's type (`#[active_unique(..., counter = retry)]`), or [`NoCounter`].
+    type Counter: CounterValue;
+    /// The order of [`history`](Self::history): counter then primary key, descending.
+    type HistoryOrder: diesel::Expression;
+    /// The primary key's value: names a row in errors.
+    type Id: Clone + PartialEq + Debug + Send + Sync + 'static;
+
+    /// The key's name: the index (or constraint) name in the DDL.
+    const NAME: &'static str;
+    /// The key's columns, their SQL names.
+    const COLUMNS: &'static [&'static str];
+    /// The counter's column, if the key has one.
+    const COUNTER_COLUMN: Option<&'static str>;
+
+    /// This row's values of the key.
+    fn key(&self) -> Self::Value;
+    /// This row's primary key.
+    fn row_id(&self) -> Self::Id;
+    /// Whether this row is live, as its marker field says.
+    fn is_live(&self) -> bool;
+    /// This row's counter ([`NoCounter`] when the key has none).
+    fn counter(&self) -> Self::Counter;
+    /// The filter selecting the rows of the key `value`.
+    fn key_filter(value: Self::Value) -> Self::Filter;
+    /// The order of the history, newest first.
+    fn history_order() -> Self::HistoryOrder;
+
+    /// The statement selecting the live row of `key`, to refine or load:
+    /// `SELECT ... FROM t WHERE a = $1 AND b = $2 AND <live>`.
+    fn live_query(key: Self::Value) -> <Self as KeyQueries<K>>::LiveRows
+    where
+        Self: KeyQueries<K>,
+    {
+        <Self as KeyQueries<K>>::live_rows(key)
+    }
+
+    /// The statement selecting every row of `key`, newest first.
+    fn history_query(key: Self::Value) -> <Self as KeyQueries<K>>::HistoryRows
+    where
+        Self: KeyQueries<K>,
+    {
+        <Self as KeyQueries<K>>::history_rows(key)
+    }
+
+    /// The live row of `key`, if there is one.
+    fn find_live<C>(conn: &mut C, key: Self::Value) -> Result<Option<Self>, Error>
+    where
+        Self: KeyOps<K, C>,
+    {
+        Ok(<Self as KeyOps<K, C>>::load_live(conn, key)?)
+    }
+
+    /// Every row of `key`, live and retired, newest first (by the counter when the key has
+    /// one, then by primary key).
+    fn history<C>(conn: &mut C, key: Self::Value) -> Result<Vec<Self>, Error>
+    where
+        Self: KeyOps<K, C>,
+    {
+        Ok(<Self as KeyOps<K, C>>::load_history(conn, key)?)
+    }
+
+    /// Inserts the first live row of `key`, built by `build` from the counter's first value
+    /// (`0`, or one past the newest retired row's when the key has history), and returns it.
+    ///
+    /// When `key` has a live row already, returns [`Error::Conflict`] carrying that row's id
+    /// and inserts nothing, also when another transaction inserts it concurrently. The row
+    /// `build` returns must have the key `key` and be live, or [`Error::InvalidNewRow`] is
+    /// returned and nothing is written. `build` runs again if a concurrent writer forces the
+    /// transaction to be retried.
+    fn start<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(Self::Counter) -> N,
+    ) -> Result<Self, Error>
+    where
+        Self: KeyInsert<K, C, N>,
+        C: UniqueConnection,
+    {
+        ops::start::<Self, K, C, N>(conn, key, build)
+    }
+
+    /// Updates the live row of `key` with the changes `update` builds from it, or, when the
+    /// key has no live row, inserts the row `insert` builds (as [`start`](Self::start) does),
+    /// in one transaction; returns the live row.
+    ///
+    /// The portable form of `INSERT ... ON CONFLICT (<key>) WHERE <live> DO UPDATE`: it works on
+    /// every backend, takes the same locks as [`retry`](Self::retry), and a concurrent insert
+    /// of the key's live row makes it update that row instead. The changes must leave the
+    /// row live and on the key, or [`Error::InvalidNewRow`] is returned and nothing written.
+    fn upsert<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut(Self::Counter) -> N,
+        update: impl FnMut(&Self) -> U,
+    ) -> Result<Self, Error>
+    where
+        Self: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
+        C: UniqueConnection,
+    {
+        ops::upsert::<Self, K, C, N, U>(conn, key, insert, update)
+    }
+
+    /// Replaces the live row of `key` by a new one, in one transaction: locks the live row,
+    /// retires it (soft delete: marker set to dead), inserts the row `build` returns from the
+    /// retired row and the next counter value, and returns the new row.
+    ///
+    /// Rows that reference the retired row (answers, grades) keep referencing it: it stays in
+    /// the table as history. Returns [`Error::NoLiveRow`] when `key` has no live row,
+    /// [`Error::InvalidNewRow`] (writing nothing) when the new row is not a live row of
+    /// `key`, and [`Error::Contended`] when concurrent writers won [`ATTEMPTS`] times in a
+    /// row. `build` may run more than once; only the last run's row is kept.
+    fn retry<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(&Self, Self::Counter) -> N,
+    ) -> Result<Self, Error>
+    where
+        Self: KeyInsert<K, C, N>,
+        C: UniqueConnection,
+    {
+        ops::retry::<Self, K, C, N>(conn, key, build)
+    }
+}
+
+/// The statements of key `K` of a model; implemented for every [`ActiveUnique<K>`] model
+/// whose table can filter and order by the key.
+pub trait KeyQueries<K>: ActiveUnique<K> {
+    /// The statement selecting the live row of a key: [`LiveRow<Self, K>`].
+    type LiveRows;
+    /// The statement selecting the rows of a key, newest first: [`History<Self, K>`].
+    type HistoryRows;
+    /// See [`ActiveUnique::live_query`].
+    fn live_rows(key: Self::Value) -> Self::LiveRows;
+    /// See [`ActiveUnique::history_query`].
+    fn history_rows(key: Self::Value) -> Self::HistoryRows;
+}
+
+impl<M, K> KeyQueries<K> for M
+where
+    M: ActiveUnique<K>,
+    TableOf<M>: FilterDsl<M::Filter>,
+    KeyRows<M, K>: FilterDsl<dsl::live<TableOf<M>>> + OrderDsl<M::HistoryOrder>,
+{
+    type LiveRows = LiveRow<M, K>;
+    type HistoryRows = History<M, K>;
+
+    fn live_rows(key: Self::Value) -> LiveRow<Self, K> {
+        let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
+        FilterDsl::filter(rows, <TableOf<M> as SoftDeleteTable>::live())
+    }
+
+    fn history_rows(key: Self::Value) -> History<Self, K> {
+        let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
+        OrderDsl::order(rows, M::history_order())
+    }
+}
+
+/// The type of a key's counter: an integer column numbering the rows of a key from `0`, or
+/// [`NoCounter`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an active-unique counter",
+    label = "a counter is an integer: `i16`, `i32`, `i64`, `u16`, `u32` or `u64`",
+    note = "the counter numbers a key's rows 0, 1, 2, ...; `retry()` gives the next value to the new row"
+)]
+pub trait CounterValue: Clone + PartialEq + Debug + Send + Sync + 'static {
+    /// Whether this is a real counter (`false` for [`NoCounter`]).
+    const ENABLED: bool;
+    /// The value of a key's first row.
+    fn first() -> Self;
+    /// The value after this one, or `None` past the type's maximum.
+    fn next(&self) -> Option<Self>;
+}
+
+macro_rules! counters {
+    ($($ty:ty),*) => {$(
+        impl CounterValue for $ty {
+            const ENABLED: bool = true;
+            fn first() -> Self {
+                0
+            }
+            fn next(&self) -> Option<Self> {
+                self.checked_add(1)
+            }
+        }
+    )*};
+}
+counters!(i16, i32, i64, u16, u32, u64);
+
+/// The counter of a key declared without `counter = ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NoCounter;
+
+impl CounterValue for NoCounter {
+    const ENABLED: bool = false;
+    fn first() -> Self {
+        NoCounter
+    }
+    fn next(&self) -> Option<Self> {
+        Some(NoCounter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_start_at_zero_and_stop_at_their_maximum() {
+        assert_eq!(<i32 as CounterValue>::first(), 0);
+        assert_eq!(41_i64.next(), Some(42));
+        assert_eq!(i16::MAX.next(), None);
+        assert_eq!(u64::MAX.next(), None);
+        assert_eq!(NoCounter.next(), Some(NoCounter));
+        const { assert!(i32::ENABLED && !NoCounter::ENABLED) };
+    }
+}
