@@ -4,7 +4,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned as _;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Path, Type};
 
-use crate::attr::{self, Errors, FieldAttr, Spanned, StructAttr};
+use crate::attr::{self, EdgeAttr, Errors, FieldAttr, Spanned, StructAttr};
 
 /// The struct `#[derive(SoftDelete)]` is applied to.
 pub(crate) struct Input<'a> {
@@ -15,6 +15,8 @@ pub(crate) struct Input<'a> {
     /// Where the runtime crate is (`::soft_delete_runtime` unless `#[soft_delete(crate = ...)]`).
     pub(crate) krate: Path,
     pub(crate) fields: Vec<Field<'a>>,
+    /// `#[soft_delete(children(...))]`: the edges, and the span of the `children` key.
+    pub(crate) children: Option<Spanned<Vec<EdgeAttr>>>,
 }
 
 /// One named field of the struct.
@@ -64,10 +66,21 @@ impl<'a> Input<'a> {
         };
 
         let mut krate = None;
+        let mut children: Option<Spanned<Vec<EdgeAttr>>> = None;
         for attr in attr::parse_soft_delete::<Spanned<StructAttr>>(&input.attrs, errors) {
             match attr.item {
                 StructAttr::Crate(path) if krate.is_none() => krate = Some(path),
                 StructAttr::Crate(_) => errors.error(attr.span, "duplicate `crate` key"),
+                // Several `children(...)` lists add up.
+                StructAttr::Children(edges) => match &mut children {
+                    Some(all) => all.item.extend(edges),
+                    None => {
+                        children = Some(Spanned {
+                            item: edges,
+                            span: attr.span,
+                        })
+                    }
+                },
             }
         }
 
@@ -91,6 +104,7 @@ impl<'a> Input<'a> {
             table,
             krate,
             fields,
+            children,
         })
     }
 

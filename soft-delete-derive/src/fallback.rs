@@ -48,6 +48,15 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
             }
+
+            #[automatically_derived]
+            impl #krate::collector::Archivable for #table {
+                fn archive_columns() -> #krate::collector::graph::ArchiveColumns {
+                    ::core::default::Default::default()
+                }
+
+                fn relations(_: &mut #krate::collector::graph::Relations<Self>) {}
+            }
         };
     }
 }

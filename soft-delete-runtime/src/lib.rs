@@ -61,6 +61,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+pub mod collector;
 pub mod ddl;
 pub mod dsl;
 mod error;
@@ -97,6 +98,8 @@ pub use soft_delete_derive::SoftDelete;
 pub mod __private {
     pub use chrono;
     pub use diesel;
+
+    pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 
     use std::marker::PhantomData;
 

@@ -1,6 +1,7 @@
 //! Code generation only: every decision was made in [`crate::valid`]. One file per
 //! capability; [`derive`] runs the pipeline and puts their output together.
 
+mod relations;
 mod soft_delete;
 
 use proc_macro2::TokenStream;
@@ -19,7 +20,11 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
         .as_ref()
         .and_then(|ast| valid::validate(ast, &mut errors));
     match (errors.finish(()), model) {
-        (Ok(()), Some(model)) => soft_delete::expand(&model),
+        (Ok(()), Some(model)) => {
+            let mut tokens = soft_delete::expand(&model);
+            tokens.extend(relations::expand(&model));
+            tokens
+        }
         (Err(error), _) => fallback::expand(ast.as_ref(), error),
         // `validate` reports why it found no model; this arm is for completeness.
         (Ok(()), None) => fallback::expand(

@@ -1,6 +1,10 @@
 //! Integration tests on SQLite, PostgreSQL and MySQL/MariaDB: every test in these modules
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
+mod collector_archive;
+mod collector_check;
+mod collector_restore;
+mod collector_schema;
 mod ddl;
 mod joins;
 mod schema;
