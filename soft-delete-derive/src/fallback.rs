@@ -51,8 +51,10 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
 
             #[automatically_derived]
             impl #krate::collector::Archivable for #table {
-                fn archive_columns() -> #krate::collector::graph::ArchiveColumns {
-                    ::core::default::Default::default()
+                type Stamp = #krate::collector::graph::NoStamp;
+
+                fn batch_column() -> ::core::option::Option<&'static str> {
+                    ::core::option::Option::None
                 }
 
                 fn relations(_: &mut #krate::collector::graph::Relations<Self>) {}

@@ -6,9 +6,10 @@
 //! nullable column for `set_null`, the parent's key type) is reported there; the table and
 //! column keep their own spans, so a misspelling is reported on the misspelled name.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
+use syn::Path;
 
 use crate::attr::{EdgeAttr, RuleName, StrategyName};
 use crate::valid::Model;
@@ -20,6 +21,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let graph = quote!(#krate::collector::graph);
 
     // Where the batch's timestamp goes: the timestamp marker, or a flag model's `deleted_at`.
+    // Its type is checked where a collector uses the table, not here: a marker of the wrong
+    // type is already reported by the `SoftDeleteTable` impl, once.
     let stamp_field = match model.marker.strategy {
         StrategyName::Timestamp => Some(model.marker.field),
         StrategyName::Deleted | StrategyName::Active => model.deleted_at,
@@ -27,14 +30,14 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let stamp = match stamp_field {
         Some(field) => {
             let column = input.column_path(&field.column);
-            quote_spanned!(field.ty.span()=>
-                ::core::option::Option::Some(#graph::StampColumn::of::<#column>()))
+            quote!(#graph::Stamped<#column>)
         }
-        None => quote!(::core::option::Option::None),
+        None => quote!(#graph::NoStamp),
     };
     let batch = match model.batch {
         Some(field) => {
-            let column = input.column_path(&field.column);
+            // Spanned at the field's type: a column of the wrong type is reported there.
+            let column = respan(input.column_path(&field.column), field.ty.span());
             quote_spanned!(field.ty.span()=>
                 ::core::option::Option::Some(#graph::ArchiveColumns::batch_column::<#column>()))
         }
@@ -54,11 +57,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         const _: () = {
             #[automatically_derived]
             impl #krate::collector::Archivable for #table {
-                fn archive_columns() -> #graph::ArchiveColumns {
-                    #graph::ArchiveColumns {
-                        stamp: #stamp,
-                        batch: #batch,
-                    }
+                type Stamp = #stamp;
+
+                fn batch_column() -> ::core::option::Option<&'static str> {
+                    #batch
                 }
 
                 fn relations(#relations) {
@@ -74,7 +76,13 @@ fn expand_edge(model: &Model<'_>, edge: &EdgeAttr) -> TokenStream {
     let span = edge.rule.span;
     let child_module = &edge.table;
     let column = &edge.column;
-    let child = quote!(#child_module::table);
+    // `table` takes the span of the child's module, so "not soft-deletable" points at it.
+    let table_span = child_module
+        .segments
+        .last()
+        .map_or(span, |segment| segment.ident.span());
+    let table = syn::Ident::new("table", table_span);
+    let child = quote!(#child_module::#table);
     let column = quote!(#child_module::#column);
     let method = match edge.rule.item {
         RuleName::Cascade => {
@@ -94,4 +102,12 @@ fn expand_edge(model: &Model<'_>, edge: &EdgeAttr) -> TokenStream {
             (&#krate::__private::Probe::<#child>::new()).node()
         });
     }
+}
+
+/// `path` with every identifier spanned at `span`.
+fn respan(mut path: Path, span: Span) -> Path {
+    for segment in &mut path.segments {
+        segment.ident.set_span(span);
+    }
+    path
 }

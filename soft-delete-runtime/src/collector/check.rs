@@ -17,7 +17,7 @@ use std::fmt;
 
 use diesel::connection::LoadConnection;
 
-use super::graph::{Archivable, Graph, GraphTable, Node, Rule};
+use super::graph::{ArchiveTable, Graph, Rule};
 use super::sql::{CatalogForeignKey, CollectorBackend};
 use crate::backend::TableName;
 use crate::Error;
@@ -177,11 +177,11 @@ fn same_table(declared: &TableName, catalog: &TableName) -> bool {
 /// ```
 pub fn check_schema<T, C>(conn: &mut C) -> Result<SchemaReport, Error>
 where
-    T: Archivable + GraphTable,
+    T: ArchiveTable,
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
-    let graph = Graph::build(Node::archivable::<T>());
+    let graph = Graph::build(T::node());
 
     let mut keys: Vec<CatalogForeignKey> = Vec::new();
     for node in &graph.nodes {

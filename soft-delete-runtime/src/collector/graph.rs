@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 
 use diesel::expression::Expression;
 use diesel::query_builder::QueryFragment;
-use diesel::sql_types::{BigInt, IntoNullable, Nullable};
+use diesel::sql_types::{BigInt, Nullable};
 use diesel::{Column, Table};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
@@ -179,17 +179,41 @@ pub struct StampColumn {
     pub kind: StampKind,
 }
 
-impl StampColumn {
-    /// The stamp column `C`.
-    pub fn of<C>() -> StampColumn
-    where
-        C: Column,
-        C::SqlType: StampSqlType,
-    {
-        StampColumn {
+/// [`Archivable::Stamp`] of a table that records when a row was archived in column `C`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamped<C>(PhantomData<C>);
+
+/// [`Archivable::Stamp`] of a table that does not record when a row was archived (a flag
+/// marker without a `deleted_at` column).
+#[derive(Debug, Clone, Copy)]
+pub struct NoStamp;
+
+/// What [`Archivable::Stamp`] may be: [`Stamped`] with a timestamp column, or [`NoStamp`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold the timestamp of an archive batch",
+    note = "a deletion time column must be `Nullable<Timestamp>`, `Nullable<Timestamptz>` or `Nullable<Datetime>`"
+)]
+pub trait StampOf {
+    /// The column and how to bind it, if there is one.
+    fn column() -> Option<StampColumn>;
+}
+
+impl StampOf for NoStamp {
+    fn column() -> Option<StampColumn> {
+        None
+    }
+}
+
+impl<C> StampOf for Stamped<C>
+where
+    C: Column,
+    C::SqlType: StampSqlType,
+{
+    fn column() -> Option<StampColumn> {
+        Some(StampColumn {
             name: C::NAME,
             kind: <C::SqlType as StampSqlType>::KIND,
-        }
+        })
     }
 }
 
@@ -261,35 +285,55 @@ where
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not soft-deletable, so it cannot be archived",
     label = "no `#[derive(SoftDelete)]` model for this table",
-    note = "a `cascade` edge archives the child's rows: derive `SoftDelete` on the child's model, \
-            or write `cascade(hard_delete)` to delete them for good"
+    note = "derive `SoftDelete` on the table's model; a `cascade` edge into a table that stays \
+            plain must ask to delete its rows for good: `cascade(hard_delete)`"
 )]
 pub trait Archivable: SoftDeleteTable {
-    /// The columns an archive writes besides the marker.
-    fn archive_columns() -> ArchiveColumns;
+    /// The column that records when a row was archived: [`Stamped`] with the timestamp
+    /// marker, or a flag model's `deleted_at`; [`NoStamp`] if there is none.
+    type Stamp;
+
+    /// The `#[soft_delete(batch)]` column, if the model declares one.
+    fn batch_column() -> Option<&'static str>;
 
     /// Declares the edges from this table to the tables that reference it.
     fn relations(relations: &mut Relations<Self>);
 }
 
-/// A foreign-key column of a child table that can reference the primary key of `Parent`:
-/// the SQL types of both are the same, up to nullability.
+/// A table a [`Collector`](super::Collector) can archive: an [`Archivable`] table that is a
+/// [`GraphTable`] and whose [`Archivable::Stamp`] holds a timestamp. Implemented for every
+/// such table.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot reference the primary key of `{Parent}`",
-    label = "the foreign key's SQL type differs from the parent's primary key",
-    note = "an edge's column must have the parent's primary-key type (or `Nullable` of it)"
+    message = "`{Self}` cannot be archived by a collector",
+    label = "not an archivable table",
+    note = "a collector's table needs a `#[derive(SoftDelete)]` model, a single-column primary key, \
+            and (if it records when rows were deleted) a column of a timestamp type"
 )]
-pub trait ForeignKeyOf<Parent> {}
-
-impl<Fk, Parent> ForeignKeyOf<Parent> for Fk
-where
-    Fk: Column,
-    Fk::SqlType: IntoNullable,
-    Parent: Table,
-    <Parent::PrimaryKey as Expression>::SqlType:
-        IntoNullable<Nullable = <Fk::SqlType as IntoNullable>::Nullable>,
-{
+pub trait ArchiveTable: Archivable + GraphTable {
+    /// The table's node in the relation graph.
+    fn node() -> Node;
 }
+
+impl<T> ArchiveTable for T
+where
+    T: Archivable + GraphTable,
+    T::Stamp: StampOf,
+{
+    fn node() -> Node {
+        Node::archivable::<T>()
+    }
+}
+
+/// A foreign key's SQL type that can reference a primary key of SQL type `Key`: the same
+/// type, or `Nullable` of it.
+#[diagnostic::on_unimplemented(
+    message = "a foreign key of SQL type `{Self}` cannot reference a primary key of type `{Key}`",
+    label = "the column's type differs from the parent's primary key",
+    note = "an edge's column must have the parent's primary-key type, or `Nullable` of it"
+)]
+pub trait References<Key> {}
+impl<ST> References<ST> for ST {}
+impl<ST> References<ST> for Nullable<ST> {}
 
 /// The SQL type of a column a `set_null` edge may cut: a nullable one.
 #[diagnostic::on_unimplemented(
@@ -299,6 +343,9 @@ where
 )]
 pub trait NullableSqlType {}
 impl<ST> NullableSqlType for Nullable<ST> {}
+
+/// The SQL type of table `T`'s primary key.
+pub type PrimaryKeySqlType<T> = <<T as Table>::PrimaryKey as Expression>::SqlType;
 
 /// The edges of one parent table, filled by [`Archivable::relations`].
 ///
@@ -335,8 +382,9 @@ impl<P: GraphTable> Relations<P> {
     pub fn cascade<C, Fk>(&mut self)
     where
         C: Archivable + GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType,
+        C::Stamp: StampOf,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(Node::archivable::<C>, Rule::Cascade);
     }
@@ -345,8 +393,8 @@ impl<P: GraphTable> Relations<P> {
     pub fn cascade_hard_delete<C, Fk>(&mut self, child: fn() -> Node)
     where
         C: GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(child, Rule::HardDelete);
     }
@@ -355,8 +403,8 @@ impl<P: GraphTable> Relations<P> {
     pub fn protect<C, Fk>(&mut self, child: fn() -> Node)
     where
         C: GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(child, Rule::Protect);
     }
@@ -365,8 +413,8 @@ impl<P: GraphTable> Relations<P> {
     pub fn set_null<C, Fk>(&mut self, child: fn() -> Node)
     where
         C: GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType + NullableSqlType,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + NullableSqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(child, Rule::SetNull);
     }
@@ -375,8 +423,8 @@ impl<P: GraphTable> Relations<P> {
     pub fn set_default<C, Fk>(&mut self, child: fn() -> Node)
     where
         C: GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(child, Rule::SetDefault);
     }
@@ -386,8 +434,8 @@ impl<P: GraphTable> Relations<P> {
     pub fn do_nothing<C, Fk>(&mut self, child: fn() -> Node)
     where
         C: GraphTable,
-        Fk: Column<Table = C> + ForeignKeyOf<P>,
-        Fk::SqlType: KeySqlType,
+        Fk: Column<Table = C>,
+        Fk::SqlType: KeySqlType + References<PrimaryKeySqlType<P>>,
     {
         self.push::<Fk>(child, Rule::DoNothing);
     }
@@ -447,7 +495,10 @@ fn no_edges() -> Vec<Edge> {
     Vec::new()
 }
 
-fn edges_of<T: Archivable + GraphTable>() -> Vec<Edge> {
+fn edges_of<T: Archivable + GraphTable>() -> Vec<Edge>
+where
+    T::Stamp: StampOf,
+{
     let mut relations = Relations::<T>::new();
     T::relations(&mut relations);
     relations.edges
@@ -455,7 +506,11 @@ fn edges_of<T: Archivable + GraphTable>() -> Vec<Edge> {
 
 impl Node {
     /// The node of soft-deletable table `T`, with its declared edges.
-    pub fn archivable<T: Archivable + GraphTable>() -> Node {
+    pub fn archivable<T>() -> Node
+    where
+        T: Archivable + GraphTable,
+        T::Stamp: StampOf,
+    {
         let (key, key_kind) = T::key();
         Node {
             name: T::sql_name(),
@@ -464,7 +519,10 @@ impl Node {
             soft: Some(SoftInfo {
                 marker: <T::Marker as Column>::NAME,
                 strategy: <T::Strategy as Strategy<T::Marker>>::KIND,
-                columns: T::archive_columns(),
+                columns: ArchiveColumns {
+                    stamp: T::Stamp::column(),
+                    batch: T::batch_column(),
+                },
                 live: ddl::live_condition::<T>,
                 deleted: ddl::deleted_condition::<T>,
             }),
@@ -503,7 +561,7 @@ impl Node {
 pub mod probe {
     use std::marker::PhantomData;
 
-    use super::{Archivable, GraphTable, Node};
+    use super::{Archivable, GraphTable, Node, StampOf};
 
     /// A table type, probed for how to describe it.
     pub struct Probe<T>(PhantomData<T>);
@@ -522,7 +580,11 @@ pub mod probe {
         fn node(&self) -> fn() -> Node;
     }
 
-    impl<T: Archivable + GraphTable> ViaArchivable for Probe<T> {
+    impl<T> ViaArchivable for Probe<T>
+    where
+        T: Archivable + GraphTable,
+        T::Stamp: StampOf,
+    {
         fn node(&self) -> fn() -> Node {
             Node::archivable::<T>
         }

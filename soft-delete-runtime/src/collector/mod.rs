@@ -64,12 +64,12 @@ use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
 use diesel::{QueryResult, QuerySource, Table};
 
 pub use check::{check_schema, ForeignKey, SchemaIssue, SchemaReport};
-pub use graph::{Archivable, GraphTable, Rule};
+pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
 pub use plan::{Blocker, Plan, Repeat, Step};
 pub use restore::Restored;
 pub use sql::CollectorBackend;
 
-use graph::{Graph, Node};
+use graph::Graph;
 use sql::BatchValues;
 
 use crate::Error;
@@ -100,7 +100,6 @@ impl Collector<(), ()> {
     ) -> Collector<Target::Table, TargetRoots<Target::Table, Target::WhereClause>>
     where
         Target: IntoUpdateTarget,
-        Target::Table: Archivable + GraphTable,
     {
         let target = target.into_update_target();
         Collector {
@@ -115,7 +114,7 @@ impl Collector<(), ()> {
     }
 }
 
-impl<T: Archivable + GraphTable> Collector<T, ()> {
+impl<T: Table> Collector<T, ()> {
     /// Roots: the live rows of `T` whose primary key `query` selects. Any query works (joins,
     /// `order`, `limit`, ...) as long as it selects keys of `T`:
     ///
@@ -134,7 +133,9 @@ impl<T: Archivable + GraphTable> Collector<T, ()> {
     }
 }
 
-impl<T: Archivable + GraphTable, R> Collector<T, R> {
+// The table's requirements are asked of each method rather than of the constructor, so a
+// collector over a table that is not soft-deletable is reported once, where it is used.
+impl<T, R> Collector<T, R> {
     /// Lists at most `cap` ids per `protect` edge in the plan and in [`Error::Protected`]
     /// (the count is always exact). The default is [`DEFAULT_BLOCKER_IDS`].
     #[must_use]
@@ -149,11 +150,12 @@ impl<T: Archivable + GraphTable, R> Collector<T, R> {
     /// [`Plan::blockers`].
     pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
+        T: ArchiveTable,
         C: LoadConnection,
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(Node::archivable::<T>());
+        let graph = Graph::build(T::node());
         let batch = archive::next_batch();
         let result = conn.transaction::<(), Abort, _>(|conn| {
             let plan = archive::run(conn, &graph, &self.roots, batch, self.blocker_ids)?;
@@ -172,11 +174,12 @@ impl<T: Archivable + GraphTable, R> Collector<T, R> {
     /// everything.
     pub fn archive<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
     where
+        T: ArchiveTable,
         C: LoadConnection,
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(Node::archivable::<T>());
+        let graph = Graph::build(T::node());
         let batch = archive::next_batch();
         let plan = conn.transaction::<Plan, Error, _>(|conn| {
             let plan = archive::run(conn, &graph, &self.roots, batch, self.blocker_ids)?;
@@ -287,7 +290,7 @@ impl<T> PartialEq for Batch<T> {
 
 impl<T> Eq for Batch<T> {}
 
-impl<T: Archivable + GraphTable> Batch<T> {
+impl<T: ArchiveTable> Batch<T> {
     /// The batch with id `id`, archived from root table `T`; `None` if `id` is not a
     /// timestamp's microseconds.
     pub fn from_id(id: i64) -> Option<Self> {
@@ -310,7 +313,7 @@ impl<T: Archivable + GraphTable> Batch<T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        let graph = Graph::build(Node::archivable::<T>());
+        let graph = Graph::build(T::node());
         conn.transaction(|conn| restore::run(conn, &graph, self.values))
     }
 }
