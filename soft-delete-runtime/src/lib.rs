@@ -11,7 +11,9 @@
 //!   joins (a left join's `ON` clause) and hand-built filters;
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
-//!   through the [`SoftDelete`] trait.
+//!   through the [`SoftDelete`] trait;
+//! - [`collector`]: a cascade archive of a whole object graph by declared relation rules,
+//!   previewed as a plan, restored by batch.
 //!
 //! # Marker strategies
 //!
@@ -74,20 +76,24 @@ pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, DeletionOf};
 
-/// Derives [`SoftDelete`] for a model and [`SoftDeleteTable`] for its table.
+/// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and
+/// [`collector::Archivable`] for its table.
 ///
 /// See the crate's README for the attribute grammar; in short:
 ///
 /// ```text
 /// #[derive(SoftDelete)]
 /// #[diesel(table_name = users)]          // read like Diesel does; default: `users` for `User`
-/// struct User {
+/// #[soft_delete(children(orders::user_id = cascade, reviews::author_id = set_null))]
+/// struct User {                          // ^ the relations a cascade archive follows
 ///     #[soft_delete(marker = timestamp)]  // or `marker = deleted`, `marker = active`;
 ///     removed_on: Option<NaiveDateTime>,  // a field named `deleted_at` or `deleted` needs no attribute
 ///     #[soft_delete(deleted_by)]
 ///     removed_by: Option<i32>,           // who (any type Diesel binds)
 ///     #[soft_delete(reason)]
 ///     why: Option<String>,               // why
+///     #[soft_delete(batch)]
+///     archive_batch: Option<i64>,        // which cascade archive hid the row (optional)
 /// }
 /// ```
 #[cfg(feature = "derive")]

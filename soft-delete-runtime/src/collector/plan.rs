@@ -230,3 +230,115 @@ impl Plan {
         counts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::TableName;
+    use crate::collector::graph::{GraphEdge, KeyKind, Node};
+
+    fn node(name: &str) -> Node {
+        Node {
+            name: TableName {
+                schema: None,
+                name: name.to_owned(),
+            },
+            key: "id",
+            key_kind: KeyKind::Integer,
+            soft: None,
+            edges: Vec::new,
+        }
+    }
+
+    /// users -> orders -> items, users -> carts -> items (a diamond), items -> items (a
+    /// cycle), users -> invoices (protect).
+    fn graph() -> Graph {
+        let nodes = ["users", "orders", "carts", "items", "invoices"].map(node);
+        let edge = |parent, child, column, rule| GraphEdge {
+            parent,
+            child,
+            column,
+            column_kind: KeyKind::Integer,
+            rule,
+        };
+        let edges = vec![
+            edge(0, 1, "user_id", Rule::Cascade),
+            edge(0, 2, "user_id", Rule::Cascade),
+            edge(0, 4, "user_id", Rule::Protect),
+            edge(1, 3, "order_id", Rule::Cascade),
+            edge(2, 3, "cart_id", Rule::Cascade),
+            edge(3, 3, "bundle_id", Rule::Cascade),
+        ];
+        Graph {
+            nodes: nodes.to_vec(),
+            outgoing: vec![vec![0, 1, 2], vec![3], vec![4], vec![5], vec![]],
+            edges,
+            archived: vec![true, true, true, true, false],
+        }
+    }
+
+    fn blocker(count: u64, ids: &[&str]) -> Blocker {
+        Blocker {
+            parent: node("users").name,
+            table: node("invoices").name,
+            column: "user_id",
+            count,
+            ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn steps_follow_the_tree_and_mark_repeats() {
+        let plan = Plan::new(
+            &graph(),
+            1,
+            vec![2, 1, 0, 5, 3, 4],
+            vec![blocker(3, &["7", "9"])],
+        );
+        let steps: Vec<(&str, &str, usize, Option<Repeat>)> = plan
+            .steps()
+            .iter()
+            .map(|s| (s.child.name.as_str(), s.column, s.depth, s.repeat))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("orders", "user_id", 1, None),
+                ("items", "order_id", 2, None),
+                ("items", "bundle_id", 3, Some(Repeat::Cycle)),
+                ("carts", "user_id", 1, None),
+                ("items", "cart_id", 2, Some(Repeat::ListedAbove)),
+                ("invoices", "user_id", 1, None),
+            ]
+        );
+        assert_eq!(plan.archived("items"), 5 + 3 + 4);
+        assert_eq!(plan.archived("users"), 1);
+        assert_eq!(plan.total_archived(), 1 + 2 + 1 + 5 + 3 + 4);
+        assert!(plan.is_blocked());
+    }
+
+    #[test]
+    fn the_tree_draws_branches_and_capped_blockers() {
+        let plan = Plan::new(
+            &graph(),
+            1,
+            vec![2, 1, 0, 5, 3, 4],
+            vec![blocker(3, &["7", "9"])],
+        );
+        assert_eq!(
+            plan.to_string(),
+            "archive 1 row of `users`
+├── `orders`.`user_id` cascade: 2 rows archived
+│   └── `items`.`order_id` cascade: 5 rows archived
+│       └── `items`.`bundle_id` cascade: 4 rows archived (cycle back to `items`, every level counted)
+├── `carts`.`user_id` cascade: 1 row archived
+│   └── `items`.`cart_id` cascade: 3 rows archived (edges of `items` listed above)
+└── `invoices`.`user_id` protect: 3 live rows refuse: 7, 9, ...
+refused: 3 live rows protect what this archive would hide"
+        );
+        assert_eq!(
+            blocker(3, &["7", "9"]).to_string(),
+            "3 live rows of `invoices` (by `user_id`): 7, 9, ..."
+        );
+    }
+}

@@ -597,3 +597,31 @@ pub(crate) fn in_batch<'a, DB: CollectorBackend>(
     sql.bind(DB::bind_stamp(stamp.kind, batch.stamp)?);
     Ok(Some(sql))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_sqlite_default, ColumnDefault};
+
+    #[test]
+    fn sqlite_defaults_are_read_as_literals_only() {
+        assert_eq!(parse_sqlite_default(None), Some(ColumnDefault::Null));
+        assert_eq!(
+            parse_sqlite_default(Some("NULL")),
+            Some(ColumnDefault::Null)
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("1")),
+            Some(ColumnDefault::Integer(1))
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("(-7)")),
+            Some(ColumnDefault::Integer(-7))
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("'it''s'")),
+            Some(ColumnDefault::Text("it's".to_owned()))
+        );
+        assert_eq!(parse_sqlite_default(Some("'a'||'b'")), None);
+        assert_eq!(parse_sqlite_default(Some("CURRENT_TIMESTAMP")), None);
+    }
+}

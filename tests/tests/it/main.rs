@@ -5,6 +5,7 @@ mod collector_archive;
 mod collector_check;
 mod collector_restore;
 mod collector_schema;
+mod collector_timestamptz;
 mod ddl;
 mod joins;
 mod schema;
