@@ -226,6 +226,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let authors: Vec<Option<i32>> = reviews::table.select(reviews::author_id).load(conn)?;
     assert_eq!(authors, [Some(1), Some(1), Some(2)]);
     // --- end restore ---
+    let invoice: Invoice = invoices::table.find(1).first(conn)?;
+    assert!(
+        invoice.deleted_at.is_some(),
+        "restoring ann's batch leaves the invoice settled by its own soft delete"
+    );
     println!(
         "live orders: {:?} (A-3 is still archived)",
         live_codes(conn)?

@@ -51,10 +51,10 @@ pub(crate) fn next_batch() -> BatchValues {
 
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
-pub(crate) fn run<'a, C>(
+pub(crate) fn run<C>(
     conn: &mut C,
     graph: &Graph,
-    roots: &'a dyn QueryFragment<C::Backend>,
+    roots: &dyn QueryFragment<C::Backend>,
     batch: BatchValues,
     blocker_ids: usize,
 ) -> Result<Plan, Error>
@@ -153,7 +153,7 @@ impl Walk<'_> {
                 let mut select = Sql::<C::Backend>::new();
                 select.push(&format!(
                     "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
-                    d.to_text(&key)
+                    d.cast_to_text(&key)
                 ));
                 select.append(self.references(edge)?);
                 if let Some(soft) = &child.soft {
@@ -215,8 +215,8 @@ impl Walk<'_> {
                 self.journal_key(&mut keep, child, edge);
                 keep.push(&format!(
                     ", {}, {}, NULL FROM {table} WHERE ",
-                    d.to_text(&key),
-                    d.to_text(&fk)
+                    d.cast_to_text(&key),
+                    d.cast_to_text(&fk)
                 ));
                 keep.append(self.references(edge)?);
                 keep.execute(conn)?;
@@ -240,8 +240,8 @@ impl Walk<'_> {
                     became.push(&format!(
                         "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}) WHERE ",
                         d.quote(journal::NEW_VALUE),
-                        d.to_text(&format!("sd_row.{fk}")),
-                        d.from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),
+                        d.cast_to_text(&format!("sd_row.{fk}")),
+                        d.cast_from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),
                     ));
                     self.journal_match(&mut became, child, edge);
                     became.execute(conn)?;

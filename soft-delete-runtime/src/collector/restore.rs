@@ -117,15 +117,15 @@ where
             let journal_table = d.quote(journal::TABLE);
             let key = d.quote(child.key);
             let fk = d.quote(edge.column);
-            let old = d.from_text(
+            let old = d.cast_from_text(
                 &format!("sd_j.{}", d.quote(journal::OLD_VALUE)),
                 edge.column_kind,
             );
-            let new = d.from_text(
+            let new = d.cast_from_text(
                 &format!("sd_j.{}", d.quote(journal::NEW_VALUE)),
                 edge.column_kind,
             );
-            let row_key = d.from_text(
+            let row_key = d.cast_from_text(
                 &format!("sd_j.{}", d.quote(journal::ROW_KEY)),
                 child.key_kind,
             );

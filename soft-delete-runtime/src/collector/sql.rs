@@ -453,10 +453,8 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
     let mut value = String::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\'' {
-            if chars.next() != Some('\'') {
-                return None;
-            }
+        if c == '\'' && chars.next() != Some('\'') {
+            return None;
         }
         value.push(c);
     }
@@ -477,7 +475,7 @@ impl Dialected {
     }
 
     /// `CAST(expr AS TEXT)`.
-    pub(crate) fn to_text(self, expr: &str) -> String {
+    pub(crate) fn cast_to_text(self, expr: &str) -> String {
         match self.0 {
             Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
             Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
@@ -485,7 +483,7 @@ impl Dialected {
     }
 
     /// `CAST(expr AS <key type>)`, for text read back from the journal.
-    pub(crate) fn from_text(self, expr: &str, kind: KeyKind) -> String {
+    pub(crate) fn cast_from_text(self, expr: &str, kind: KeyKind) -> String {
         let ty = match (self.0, kind) {
             (Dialect::Postgres, KeyKind::SmallInt) => "SMALLINT",
             (Dialect::Postgres, KeyKind::Integer) => "INTEGER",
