@@ -1,7 +1,8 @@
 //! Executing an archive: set-based, one statement per edge per level, in one transaction.
 //!
-//! The roots are marked first (`UPDATE root SET <archived by this batch> WHERE key IN
-//! (<the query selecting the roots>) AND <live>`). From then on the rows of a table that
+//! The roots' `protect` edges are checked first, against the live roots, so an archive their
+//! own children refuse writes nothing. Then the roots are marked (`UPDATE root SET <archived by
+//! this batch> WHERE key IN (<the query selecting the roots>) AND <live>`). From then on the rows of a table that
 //! belong to this batch are found by the batch itself (its timestamp, or its id in a batch
 //! column), so every edge is one statement over a subquery:
 //!
@@ -49,14 +50,29 @@ pub(crate) fn next_batch() -> BatchValues {
     }
 }
 
+/// What to do when `protect` finds live rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnBlockers {
+    /// Stop at the end of the pass that found them (an archive, which will roll back).
+    Stop,
+    /// Walk on, to show the whole plan (a preview).
+    Continue,
+}
+
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
+///
+/// The `protect` edges of the root table are checked against the live roots before anything
+/// is written, so an archive that the roots' own children refuse writes nothing at all; deeper
+/// `protect` edges are checked when the walk reaches their level, before that level's own
+/// children are written, and an archive stops there (its transaction is then rolled back).
 pub(crate) fn run<C>(
     conn: &mut C,
     graph: &Graph,
     roots: &dyn QueryFragment<C::Backend>,
     batch: BatchValues,
     blocker_ids: usize,
+    on_blockers: OnBlockers,
 ) -> Result<Plan, Error>
 where
     C: LoadConnection,
@@ -78,6 +94,18 @@ where
         .soft
         .as_ref()
         .expect("the root of a collector is an Archivable table");
+    let root_protects: Vec<usize> = graph.outgoing[0]
+        .iter()
+        .copied()
+        .filter(|&e| graph.edges[e].rule == Rule::Protect)
+        .collect();
+    for &e in &root_protects {
+        walk.protect(conn, e, Some(roots))?;
+    }
+    if on_blockers == OnBlockers::Stop && walk.blocked() {
+        return Ok(walk.into_plan(0));
+    }
+
     let mut update = Sql::<C::Backend>::new();
     update.push(&format!("UPDATE {} SET ", d.table(root)));
     sql::mark(&mut update, d, soft, batch)?;
@@ -100,9 +128,23 @@ where
         queue.push_back(0);
         queued[0] = true;
     }
+    // The root's first pass has the rows its protect edges were just checked against.
+    let mut first_root_pass = true;
     while let Some(parent) = queue.pop_front() {
         queued[parent] = false;
-        for &e in &graph.outgoing[parent] {
+        // `protect` first: a refused level writes none of its children.
+        let (protects, others): (Vec<usize>, Vec<usize>) = graph.outgoing[parent]
+            .iter()
+            .partition(|&&e| graph.edges[e].rule == Rule::Protect);
+        if !(parent == 0 && std::mem::take(&mut first_root_pass)) {
+            for &e in &protects {
+                walk.protect(conn, e, None)?;
+            }
+        }
+        if on_blockers == OnBlockers::Stop && walk.blocked() {
+            break;
+        }
+        for e in others {
             let grew = walk.edge(conn, e)?;
             let child = graph.edges[e].child;
             if grew && !queued[child] {
@@ -112,12 +154,7 @@ where
         }
     }
 
-    Ok(Plan::new(
-        graph,
-        root_rows,
-        walk.rows,
-        walk.blockers.into_iter().flatten().collect(),
-    ))
+    Ok(walk.into_plan(root_rows))
 }
 
 struct Walk<'g> {
@@ -134,6 +171,94 @@ struct Walk<'g> {
 }
 
 impl Walk<'_> {
+    fn blocked(&self) -> bool {
+        self.blockers.iter().any(Option::is_some)
+    }
+
+    fn into_plan(self, root_rows: u64) -> Plan {
+        Plan::new(
+            self.graph,
+            root_rows,
+            self.rows,
+            self.blockers.into_iter().flatten().collect(),
+        )
+    }
+
+    /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
+    /// before anything is written, of the live `roots`.
+    fn protect<C>(
+        &mut self,
+        conn: &mut C,
+        e: usize,
+        roots: Option<&dyn QueryFragment<C::Backend>>,
+    ) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let edge = self.graph.edges[e];
+        let child = &self.graph.nodes[edge.child];
+        let d = self.d;
+        let table = d.table(child);
+        let key = d.quote(child.key);
+        let mut select = Sql::<C::Backend>::new();
+        select.push(&format!(
+            "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
+            d.cast_to_text(&key)
+        ));
+        match roots {
+            Some(roots) => {
+                select.append(self.references_roots(edge, roots));
+            }
+            None => {
+                select.append(self.references(edge)?);
+            }
+        }
+        if let Some(soft) = &child.soft {
+            select.push(&format!(" AND {}", (soft.live)(d.0)));
+        }
+        select.push(&format!(" ORDER BY {key} LIMIT "));
+        let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
+        select.bind(<C::Backend as CollectorBackend>::bind_i64(limit));
+        let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+        let count = found.first().map_or(0, |(_, total)| *total as u64);
+        self.blockers[e] = (count > 0).then(|| Blocker {
+            parent: self.graph.nodes[edge.parent].name.clone(),
+            table: child.name.clone(),
+            column: edge.column,
+            count,
+            ids: found
+                .into_iter()
+                .take(self.blocker_ids)
+                .map(|(id, _)| id)
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
+    /// they are marked.
+    fn references_roots<'a, DB: CollectorBackend>(
+        &self,
+        edge: GraphEdge,
+        roots: &'a dyn QueryFragment<DB>,
+    ) -> Sql<'a, DB> {
+        let d = self.d;
+        let parent = &self.graph.nodes[edge.parent];
+        let key = d.quote(parent.key);
+        let mut sql = Sql::new();
+        sql.push(&format!(
+            "{} IN (SELECT {key} FROM {} WHERE {key} IN (",
+            d.quote(edge.column),
+            d.table(parent)
+        ));
+        sql.fragment(roots).push(")");
+        if let Some(soft) = &parent.soft {
+            sql.push(&format!(" AND {}", (soft.live)(d.0)));
+        }
+        sql.push(")");
+        sql
+    }
     /// Runs edge `e` over every row of its parent in this batch. Returns whether it archived
     /// rows whose own edges must now be followed.
     fn edge<C>(&mut self, conn: &mut C, e: usize) -> Result<bool, Error>
@@ -150,31 +275,7 @@ impl Walk<'_> {
         match edge.rule {
             Rule::DoNothing => Ok(false),
             Rule::Protect => {
-                let mut select = Sql::<C::Backend>::new();
-                select.push(&format!(
-                    "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
-                    d.cast_to_text(&key)
-                ));
-                select.append(self.references(edge)?);
-                if let Some(soft) = &child.soft {
-                    select.push(&format!(" AND {}", (soft.live)(d.0)));
-                }
-                select.push(&format!(" ORDER BY {key} LIMIT "));
-                let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
-                select.bind(<C::Backend as CollectorBackend>::bind_i64(limit));
-                let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
-                let count = found.first().map_or(0, |(_, total)| *total as u64);
-                self.blockers[e] = (count > 0).then(|| Blocker {
-                    parent: self.graph.nodes[edge.parent].name.clone(),
-                    table: child.name.clone(),
-                    column: edge.column,
-                    count,
-                    ids: found
-                        .into_iter()
-                        .take(self.blocker_ids)
-                        .map(|(id, _)| id)
-                        .collect(),
-                });
+                self.protect(conn, e, None)?;
                 Ok(false)
             }
             Rule::Cascade => {

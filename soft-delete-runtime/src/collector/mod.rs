@@ -158,7 +158,14 @@ impl<T, R> Collector<T, R> {
         let graph = Graph::build(T::node());
         let batch = archive::next_batch();
         let result = conn.transaction::<(), Abort, _>(|conn| {
-            let plan = archive::run(conn, &graph, &self.roots, batch, self.blocker_ids)?;
+            let plan = archive::run(
+                conn,
+                &graph,
+                &self.roots,
+                batch,
+                self.blocker_ids,
+                archive::OnBlockers::Continue,
+            )?;
             Err(Abort::Preview(plan))
         });
         match result {
@@ -172,6 +179,11 @@ impl<T, R> Collector<T, R> {
     /// every row gets the same [`Batch`]. If live rows protect any of it, nothing is
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
+    ///
+    /// `protect` edges of the root table are checked before anything is written; a deeper
+    /// one is checked when the walk reaches its level, which stops there and rolls back, so
+    /// the error lists the blockers of the first level that has any (a
+    /// [`preview`](Self::preview) walks on and lists them all).
     pub fn archive<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
     where
         T: ArchiveTable,
@@ -182,7 +194,14 @@ impl<T, R> Collector<T, R> {
         let graph = Graph::build(T::node());
         let batch = archive::next_batch();
         let plan = conn.transaction::<Plan, Error, _>(|conn| {
-            let plan = archive::run(conn, &graph, &self.roots, batch, self.blocker_ids)?;
+            let plan = archive::run(
+                conn,
+                &graph,
+                &self.roots,
+                batch,
+                self.blocker_ids,
+                archive::OnBlockers::Stop,
+            )?;
             if plan.is_blocked() {
                 return Err(Error::Protected {
                     blockers: plan.blockers().to_vec(),

@@ -1,7 +1,9 @@
 //! Cascade archive: every rule, three levels deep, protect at the root and below it,
 //! cycles, the plan as data and as a tree, and a failure injected mid-archive.
 
-use diesel::connection::SimpleConnection;
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
 use soft_delete_runtime::collector::{Collector, Repeat, Rule};
@@ -11,6 +13,29 @@ use soft_delete_tests::{backend_tests, Backend};
 
 use crate::collector_schema::*;
 use crate::shop_dump;
+
+/// Records the SQL of every statement `conn` runs from now on.
+fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            sink.lock().expect("not poisoned").push(query.to_string());
+        }
+    });
+    seen
+}
+
+/// Whether `sql` writes (ignoring transaction control).
+fn writes(sql: &str) -> bool {
+    let verb = sql
+        .trim_start()
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(verb.as_str(), "UPDATE" | "INSERT" | "DELETE")
+}
 
 /// The ids of the rows of `$table` that `$filter` selects, in order.
 macro_rules! ids_where {
@@ -103,7 +128,12 @@ backend_tests! {
         let conn = db.conn();
         let before = shop_dump!(&mut *conn);
         let bob: Member = members::table.find(3).first(conn)?;
+        let statements = record_statements(conn);
         let error = Collector::new(&bob).archive(conn).expect_err("invoice 1 protects bob");
+        // the roots' own protect edges are checked before anything is written
+        let statements = statements.lock().expect("not poisoned").clone();
+        assert!(!statements.iter().any(|sql| writes(sql)), "{statements:#?}");
+        assert!(statements.iter().any(|sql| sql.contains("invoices")), "{statements:#?}");
         let Error::Protected { blockers } = &error else {
             panic!("expected Error::Protected, got {error:?}");
         };
@@ -130,10 +160,18 @@ backend_tests! {
              INSERT INTO payments (id, order_id, amount) VALUES (3, 4, 30), (4, 4, 40), (5, 6, 50)",
         )?;
         let before = shop_dump!(&mut *conn);
+        let statements = record_statements(conn);
         let error = Collector::new(members::table.find(4))
             .blocker_ids(2)
             .archive(conn)
             .expect_err("payments protect cat's orders");
+        // the walk stopped at the refused level: none of its children was written
+        let statements = statements.lock().expect("not poisoned").clone();
+        assert!(statements.iter().any(|sql| writes(sql) && sql.contains("orders")), "{statements:#?}");
+        assert!(
+            !statements.iter().any(|sql| writes(sql) && (sql.contains("order_items") || sql.contains("item_events"))),
+            "{statements:#?}"
+        );
         let Error::Protected { blockers } = &error else {
             panic!("expected Error::Protected, got {error:?}");
         };
