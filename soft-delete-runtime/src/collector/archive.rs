@@ -1,10 +1,10 @@
 //! Executing an archive: set-based, one statement per edge per level, in one transaction.
 //!
 //! The roots' `protect` edges are checked first, against the live roots, so an archive their
-//! own children refuse writes nothing. Then the roots are marked (`UPDATE root SET <archived by
-//! this batch> WHERE key IN (<the query selecting the roots>) AND <live>`). From then on the rows of a table that
-//! belong to this batch are found by the batch itself (its timestamp, or its id in a batch
-//! column), so every edge is one statement over a subquery:
+//! own children refuse writes nothing. Then the roots are marked (`UPDATE root SET <archived
+//! by this batch> WHERE key IN (<the query selecting the roots>) AND <live>`). From then on
+//! the rows of a table that belong to this batch are found by the batch itself (its
+//! timestamp, or its id in a batch column), so every edge is one statement over a subquery:
 //!
 //! ```text
 //! UPDATE child SET <archived by this batch> WHERE fk IN (SELECT key FROM parent WHERE <in this batch>) AND <live>
@@ -209,6 +209,13 @@ impl Walk<'_> {
         match roots {
             Some(roots) => {
                 select.append(self.references_roots(edge, roots));
+                if edge.child == edge.parent {
+                    // A root referencing another root is archived with it, not a blocker.
+                    select
+                        .push(&format!(" AND {key} NOT IN ("))
+                        .fragment(roots)
+                        .push(")");
+                }
             }
             None => {
                 select.append(self.references(edge)?);

@@ -397,3 +397,58 @@ mod mutual {
         }
     }
 }
+
+/// Categories protect their parent while they are live: a self-referencing `protect`.
+mod self_protect {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::backend_tests;
+
+    diesel::table! {
+        categories (id) {
+            id -> Integer,
+            parent_id -> Nullable<Integer>,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    #[allow(dead_code)] // the model is here for its derive
+    #[derive(Queryable, SoftDelete)]
+    #[diesel(table_name = categories)]
+    #[soft_delete(children(categories::parent_id = protect))]
+    struct Category {
+        id: i32,
+        parent_id: Option<i32>,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    backend_tests! {
+        fn a_root_is_not_protected_by_a_root_archived_with_it(db) {
+            db.create(
+                "CREATE TABLE categories (id {pk}, parent_id {int} NULL, deleted_at {ts} NULL);
+                 INSERT INTO categories (id, parent_id) VALUES (1, NULL), (2, 1), (3, 2);",
+            );
+            let conn = db.conn();
+            // 1 alone: its live child 2 refuses
+            let error = Collector::new(categories::table.find(1)).archive(conn).expect_err("2 protects 1");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!(blockers[0].ids, ["2"]);
+            // 1 and 2 together: 2 goes with 1, and 3 still refuses (for 2)
+            let both = categories::table.filter(categories::id.le(2)).select(categories::id);
+            let error = Collector::<categories::table, _>::from_query(both).archive(conn).expect_err("3 protects 2");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the whole chain: nothing left to refuse
+            let archived = Collector::new(categories::table).archive(conn)?;
+            assert_eq!(archived.plan().archived("categories"), 3);
+            Ok(())
+        }
+    }
+}
