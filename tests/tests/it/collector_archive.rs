@@ -29,7 +29,6 @@ fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<Strin
 /// Whether `sql` writes (ignoring transaction control).
 fn writes(sql: &str) -> bool {
     let verb = sql
-        .trim_start()
         .split_whitespace()
         .next()
         .unwrap_or("")
