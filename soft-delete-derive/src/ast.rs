@@ -4,7 +4,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned as _;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Path, Type};
 
-use crate::attr::{self, Errors, FieldAttr, KeyAttr, Spanned, StructAttr};
+use crate::attr::{self, EdgeAttr, Errors, FieldAttr, KeyAttr, Spanned, StructAttr};
 
 /// The struct `#[derive(SoftDelete)]` is applied to.
 pub(crate) struct Input<'a> {
@@ -19,6 +19,8 @@ pub(crate) struct Input<'a> {
     pub(crate) keys: Vec<KeyAttr>,
     /// The primary key's fields: `#[diesel(primary_key(...))]`, or `id`.
     pub(crate) primary_key: Vec<Ident>,
+    /// `#[soft_delete(children(...))]`: the edges, and the span of the `children` key.
+    pub(crate) children: Option<Spanned<Vec<EdgeAttr>>>,
 }
 
 /// One named field of the struct.
@@ -68,10 +70,21 @@ impl<'a> Input<'a> {
         };
 
         let mut krate = None;
+        let mut children: Option<Spanned<Vec<EdgeAttr>>> = None;
         for attr in attr::parse_soft_delete::<Spanned<StructAttr>>(&input.attrs, errors) {
             match attr.item {
                 StructAttr::Crate(path) if krate.is_none() => krate = Some(path),
                 StructAttr::Crate(_) => errors.error(attr.span, "duplicate `crate` key"),
+                // Several `children(...)` lists add up.
+                StructAttr::Children(edges) => match &mut children {
+                    Some(all) => all.item.extend(edges),
+                    None => {
+                        children = Some(Spanned {
+                            item: edges,
+                            span: attr.span,
+                        })
+                    }
+                },
             }
         }
 
@@ -107,6 +120,7 @@ impl<'a> Input<'a> {
             fields,
             keys,
             primary_key,
+            children,
         })
     }
 

@@ -17,9 +17,9 @@ pub(crate) const ACTIVE_UNIQUE: &str = "active_unique";
 const DIESEL: &str = "diesel";
 
 /// Keys of `#[soft_delete(...)]` on the struct.
-const STRUCT_KEYS: &[&str] = &["crate"];
+const STRUCT_KEYS: &[&str] = &["crate", "children"];
 /// Keys of `#[soft_delete(...)]` on a field.
-const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at"];
+const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at", "batch"];
 /// Values of `marker = ...`.
 const STRATEGIES: &[&str] = &["timestamp", "deleted", "active"];
 /// Keys of `#[active_unique(...)]`.
@@ -27,6 +27,15 @@ const ACTIVE_UNIQUE_KEYS: &[&str] = &["fields", "counter", "name"];
 /// The correct form of `#[active_unique(...)]`, for help lines.
 const ACTIVE_UNIQUE_FORM: &str =
     "#[active_unique(fields = \"exam_id, learner_id\", counter = retry)]";
+/// The rules of an edge in `children(table::column = rule)`.
+const RULES: &[&str] = &[
+    "cascade",
+    "cascade(hard_delete)",
+    "protect",
+    "set_null",
+    "set_default",
+    "do_nothing",
+];
 
 /// A parsed item with the span of the key that introduced it.
 #[derive(Debug, Clone)]
@@ -41,6 +50,37 @@ pub(crate) enum StructAttr {
     /// `crate = "path"` or `crate = path`: where the runtime crate is, for users who
     /// re-export it.
     Crate(Path),
+    /// `children(table::column = rule, ...)`: the edges from this model's table to the
+    /// tables that reference it.
+    Children(Vec<EdgeAttr>),
+}
+
+/// One edge in `children(...)`: `orders::user_id = cascade`.
+#[derive(Debug, Clone)]
+pub(crate) struct EdgeAttr {
+    /// The child table's module, e.g. `orders` or `crate::schema::orders`.
+    pub(crate) table: Path,
+    /// The child's foreign-key column, e.g. `user_id`.
+    pub(crate) column: Ident,
+    /// The rule, with the span of its name.
+    pub(crate) rule: Spanned<RuleName>,
+}
+
+/// The rule of an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleName {
+    /// `cascade`: archive the children.
+    Cascade,
+    /// `cascade(hard_delete)`: delete the children for good.
+    HardDelete,
+    /// `protect`: refuse while live children exist.
+    Protect,
+    /// `set_null`: cut the link.
+    SetNull,
+    /// `set_default`: reset the link to the column default.
+    SetDefault,
+    /// `do_nothing`: leave the children alone.
+    DoNothing,
 }
 
 /// `#[soft_delete(...)]` on a field.
@@ -54,6 +94,8 @@ pub(crate) enum FieldAttr {
     Reason,
     /// `deleted_at`: when the row was deleted, for a model whose marker is a flag.
     DeletedAt,
+    /// `batch`: the id of the archive batch that hid the row.
+    Batch,
 }
 
 /// The strategy named in `marker = ...`.
@@ -82,6 +124,7 @@ impl FieldAttr {
             FieldAttr::DeletedBy => "deleted_by",
             FieldAttr::Reason => "reason",
             FieldAttr::DeletedAt => "deleted_at",
+            FieldAttr::Batch => "batch",
         }
     }
 }
@@ -104,6 +147,12 @@ impl Parse for Spanned<StructAttr> {
                     Path::parse_mod_style(input)?
                 };
                 StructAttr::Crate(path)
+            }
+            "children" => {
+                let content;
+                syn::parenthesized!(content in input);
+                let edges = Punctuated::<EdgeAttr, Token![,]>::parse_terminated(&content)?;
+                StructAttr::Children(edges.into_iter().collect())
             }
             other if FIELD_KEYS.contains(&other) => {
                 return Err(syn::Error::new(
@@ -145,6 +194,7 @@ impl Parse for Spanned<FieldAttr> {
             "deleted_by" => FieldAttr::DeletedBy,
             "reason" => FieldAttr::Reason,
             "deleted_at" => FieldAttr::DeletedAt,
+            "batch" => FieldAttr::Batch,
             other if STRUCT_KEYS.contains(&other) => {
                 return Err(syn::Error::new(
                     span,
@@ -195,6 +245,82 @@ impl Parse for Spanned<StrategyName> {
                         "unknown marker strategy `{other}`; expected one of {}\n\
                          help: `timestamp` (NULL = live), `deleted` (false = live) or `active` (true = live)",
                         expected_one_of(STRATEGIES)
+                    ),
+                ))
+            }
+        };
+        Ok(Spanned { item, span })
+    }
+}
+
+impl Parse for EdgeAttr {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut path = Path::parse_mod_style(input)?;
+        let help = "help: an edge names the child's foreign-key column and a rule, \
+                    e.g. `children(orders::user_id = cascade)`";
+        let column = match path.segments.pop() {
+            Some(last) if !path.segments.is_empty() => last.into_value().ident,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &path,
+                    format!("expected the child's column as `table::column`\n{help}"),
+                ))
+            }
+        };
+        // `a::b::` after popping: drop the trailing separator.
+        let last = path.segments.pop().map(syn::punctuated::Pair::into_value);
+        if let Some(last) = last {
+            path.segments.push(last);
+        }
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                input.span(),
+                format!("expected `= <rule>` after `{}`\n{help}", column),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        let rule = input.parse()?;
+        Ok(EdgeAttr {
+            table: path,
+            column,
+            rule,
+        })
+    }
+}
+
+impl Parse for Spanned<RuleName> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = Ident::parse_any(input)?;
+        let span = name.span();
+        let item = match name.to_string().as_str() {
+            "cascade" if input.peek(syn::token::Paren) => {
+                let content;
+                syn::parenthesized!(content in input);
+                let option = Ident::parse_any(&content)?;
+                if option != "hard_delete" || !content.is_empty() {
+                    return Err(syn::Error::new(
+                        option.span(),
+                        format!(
+                            "unknown option `{option}` of `cascade`; expected `hard_delete`\n\
+                             help: `cascade(hard_delete)` deletes the children for good, \
+                             `cascade` archives them"
+                        ),
+                    ));
+                }
+                RuleName::HardDelete
+            }
+            "cascade" => RuleName::Cascade,
+            "protect" => RuleName::Protect,
+            "set_null" => RuleName::SetNull,
+            "set_default" => RuleName::SetDefault,
+            "do_nothing" => RuleName::DoNothing,
+            other => {
+                return Err(syn::Error::new(
+                    span,
+                    format!(
+                        "unknown rule `{other}`; expected one of {}\n\
+                         help: the correct format looks like `children(orders::user_id = cascade)`",
+                        expected_one_of(RULES)
                     ),
                 ))
             }

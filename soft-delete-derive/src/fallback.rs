@@ -49,6 +49,17 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
                 type Table = #table;
                 type ActiveUniqueKeys = ();
             }
+
+            #[automatically_derived]
+            impl #krate::collector::Archivable for #table {
+                type Stamp = #krate::collector::graph::NoStamp;
+
+                fn batch_column() -> ::core::option::Option<&'static str> {
+                    ::core::option::Option::None
+                }
+
+                fn relations(_: &mut #krate::collector::graph::Relations<Self>) {}
+            }
         };
     }
 }

@@ -101,6 +101,29 @@ fn active_unique_keys_with_counter_name_and_composite_primary_key() {
 }
 
 #[test]
+fn relations_of_every_rule_with_a_batch_column() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[diesel(table_name = schema::orders)]
+        #[soft_delete(children(
+            schema::order_items::order_id = cascade,
+            payments::order_id = protect,
+            schema::refunds::order_id = set_null,
+            coupons::order_id = set_default,
+            sessions::order_id = cascade(hard_delete),
+            notes::order_id = do_nothing,
+        ))]
+        struct Order {
+            id: i32,
+            #[soft_delete(marker = deleted)]
+            deleted: bool,
+            #[soft_delete(batch)]
+            archive_batch: Option<i64>,
+        }
+    }));
+}
+
+#[test]
 fn active_unique_mistakes_are_all_reported() {
     insta::assert_snapshot!(expand(quote! {
         #[derive(SoftDelete)]
@@ -111,6 +134,19 @@ fn active_unique_mistakes_are_all_reported() {
             id: i32,
             email: String,
             deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}
+
+#[test]
+fn relation_mistakes_are_all_reported() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[soft_delete(children(orders::user_id = cascade, orders::user_id = protect))]
+        struct User {
+            id: i32,
+            #[soft_delete(marker = active)]
+            active: bool,
         }
     }));
 }

@@ -8,7 +8,12 @@
 //! - `deleted_by`, `reason` and `deleted_at` each name at most one field, and a field has at
 //!   most one role;
 //! - `deleted_at` is only for models whose marker is a flag (a timestamp marker already
-//!   records when); a flag model's field named `deleted_at` takes that role by itself.
+//!   records when); a flag model's field named `deleted_at` takes that role by itself;
+//! - `batch` names at most one field;
+//! - a model that declares `children(...)` can tell the rows of one archive batch from
+//!   another's: it has a timestamp marker, a `deleted_at` column or a `batch` column (an
+//!   archive follows the edges from the rows it archived, found by their batch);
+//! - each child column appears once in `children(...)`;
 //! - `#[active_unique(fields = "...")]`: every listed field exists, none twice, at least one,
 //!   not the marker (the key already applies to live rows only); the `counter` field exists
 //!   and is neither in the key nor the marker; no two keys list the same fields; key names are
@@ -22,7 +27,7 @@ use proc_macro2::Span;
 use syn::{Ident, Type};
 
 use crate::ast::{Field, Input};
-use crate::attr::{Errors, FieldAttr, KeyAttr, Spanned, StrategyName};
+use crate::attr::{EdgeAttr, Errors, FieldAttr, KeyAttr, Spanned, StrategyName};
 
 /// The validated model: which field plays which role.
 pub(crate) struct Model<'a> {
@@ -36,6 +41,10 @@ pub(crate) struct Model<'a> {
     pub(crate) keys: Vec<Key<'a>>,
     /// The primary key's fields; resolved only when there are keys (empty otherwise).
     pub(crate) primary_key: Vec<&'a Field<'a>>,
+    /// The archive batch's id.
+    pub(crate) batch: Option<&'a Field<'a>>,
+    /// The edges of `children(...)`.
+    pub(crate) children: &'a [EdgeAttr],
 }
 
 /// One `#[active_unique(...)]` key, resolved to the model's fields.
@@ -95,6 +104,7 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
     let deleted_by = single_role(input, FieldAttr::DeletedBy, errors);
     let reason = single_role(input, FieldAttr::Reason, errors);
     let mut deleted_at = single_role(input, FieldAttr::DeletedAt, errors);
+    let batch = single_role(input, FieldAttr::Batch, errors);
 
     if let Some(marker) = &marker {
         match marker.strategy {
@@ -133,6 +143,7 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
     } else {
         primary_key_fields(input, errors)
     };
+    let children = check_children(input, &marker, deleted_at, batch, errors);
     Some(Model {
         input,
         marker,
@@ -141,7 +152,56 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
         deleted_at,
         keys,
         primary_key,
+        batch,
+        children,
     })
+}
+
+/// The rules of `children(...)`: the model can tell its batches apart, and no child column
+/// is listed twice.
+fn check_children<'a>(
+    input: &'a Input<'a>,
+    marker: &Marker<'a>,
+    deleted_at: Option<&'a Field<'a>>,
+    batch: Option<&'a Field<'a>>,
+    errors: &mut Errors,
+) -> &'a [EdgeAttr] {
+    let Some(children) = &input.children else {
+        return &[];
+    };
+    let identified =
+        marker.strategy == StrategyName::Timestamp || deleted_at.is_some() || batch.is_some();
+    if !identified && !children.item.is_empty() {
+        errors.error(
+            children.span,
+            format!(
+                "`children(...)` needs to find the rows one archive hid, but the marker `{}` is a flag \
+                 and the model records neither when nor by which archive a row was hidden\n\
+                 help: add a deletion time, `#[soft_delete(deleted_at)] deleted_at: Option<NaiveDateTime>`, \
+                 or a batch column, `#[soft_delete(batch)] archive_batch: Option<i64>`",
+                marker.field.ident
+            ),
+        );
+    }
+    for (i, edge) in children.item.iter().enumerate() {
+        let same = |other: &EdgeAttr| {
+            other.column == edge.column && other.table.segments.last() == edge.table.segments.last()
+        };
+        if children.item[..i].iter().any(same) {
+            errors.error(
+                edge.column.span(),
+                format!(
+                    "`{}::{}` is already an edge of this model; a column has one rule",
+                    edge.table
+                        .segments
+                        .last()
+                        .map_or_else(String::new, |s| s.ident.to_string()),
+                    edge.column
+                ),
+            );
+        }
+    }
+    &children.item
 }
 
 fn field_named<'a>(input: &'a Input<'a>, ident: &Ident) -> Option<&'a Field<'a>> {

@@ -16,6 +16,8 @@
 //!   live row per key, every earlier row kept as history, with
 //!   [`start`](unique::ActiveUnique::start) and an atomic [`retry`](unique::ActiveUnique::retry),
 //!   and the DDL each backend needs to enforce the key ([`ddl::active_unique`]).
+//! - [`collector`]: a cascade archive of a whole object graph by declared relation rules,
+//!   previewed as a plan, restored by batch.
 //!
 //! # Marker strategies
 //!
@@ -65,6 +67,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
+pub mod collector;
 pub mod ddl;
 pub mod deferred;
 pub mod dsl;
@@ -79,7 +82,8 @@ pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, DeletionOf};
 
-/// Derives [`SoftDelete`] for a model and [`SoftDeleteTable`] for its table.
+/// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and
+/// [`collector::Archivable`] for its table.
 ///
 /// See the crate's README for the attribute grammar; in short:
 ///
@@ -87,7 +91,8 @@ pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, D
 /// #[derive(SoftDelete)]
 /// #[diesel(table_name = users)]          // read like Diesel does; default: `users` for `User`
 /// #[active_unique(fields = "email")]     // optional, repeatable: unique among live rows
-/// struct User {
+/// #[soft_delete(children(orders::user_id = cascade, reviews::author_id = set_null))]
+/// struct User {                          // ^ the relations a cascade archive follows
 ///     #[soft_delete(marker = timestamp)]  // or `marker = deleted`, `marker = active`;
 ///     removed_on: Option<NaiveDateTime>,  // a field named `deleted_at` or `deleted` needs no attribute
 ///     #[soft_delete(deleted_by)]
@@ -95,6 +100,8 @@ pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, D
 ///     #[soft_delete(reason)]
 ///     why: Option<String>,               // why
 ///     email: String,
+///     #[soft_delete(batch)]
+///     archive_batch: Option<i64>,        // which cascade archive hid the row (optional)
 /// }
 /// ```
 #[cfg(feature = "derive")]
@@ -105,6 +112,8 @@ pub use soft_delete_derive::SoftDelete;
 pub mod __private {
     pub use chrono;
     pub use diesel;
+
+    pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 
     use std::marker::PhantomData;
 

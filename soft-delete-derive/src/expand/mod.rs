@@ -2,6 +2,7 @@
 //! capability; [`derive`] runs the pipeline and puts their output together.
 
 mod active_unique;
+mod relations;
 mod soft_delete;
 
 use proc_macro2::TokenStream;
@@ -23,6 +24,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
         (Ok(()), Some(model)) => {
             let mut tokens = soft_delete::expand(&model);
             tokens.extend(active_unique::expand(&model));
+            tokens.extend(relations::expand(&model));
             tokens
         }
         (Err(error), _) => fallback::expand(ast.as_ref(), error),

@@ -9,6 +9,8 @@
 //!
 //! This module holds what the generators share; each capability's DDL lives in a submodule.
 
+pub mod journal;
+
 use diesel::query_builder::QueryFragment;
 use diesel::Column;
 

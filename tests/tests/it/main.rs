@@ -1,6 +1,11 @@
 //! Integration tests on SQLite, PostgreSQL and MySQL/MariaDB: every test in these modules
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
+mod collector_archive;
+mod collector_check;
+mod collector_restore;
+mod collector_schema;
+mod collector_timestamptz;
 mod ddl;
 mod deferred;
 mod deferred_schema;

@@ -1,0 +1,475 @@
+//! Executing an archive: set-based, one statement per edge per level, in one transaction.
+//!
+//! The roots' `protect` edges are checked first, against the live roots, so an archive their
+//! own children refuse writes nothing. Then the roots are marked (`UPDATE root SET <archived
+//! by this batch> WHERE key IN (<the query selecting the roots>) AND <live>`). From then on
+//! the rows of a table that belong to this batch are found by the batch itself (its
+//! timestamp, or its id in a batch column), so every edge is one statement over a subquery:
+//!
+//! ```text
+//! UPDATE child SET <archived by this batch> WHERE fk IN (SELECT key FROM parent WHERE <in this batch>) AND <live>
+//! ```
+//!
+//! A table whose batch grew is visited again (a queue of tables, not of rows), so a table
+//! that references itself, or two tables that reference each other, are walked level by level
+//! until an `UPDATE` finds nothing left: each pass only touches rows that are still live, so
+//! every row is archived once and the walk ends. Nothing of the subtree is loaded into
+//! memory; only the ids of `protect` blockers are read, capped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+use diesel::connection::LoadConnection;
+use diesel::query_builder::QueryFragment;
+use diesel::RunQueryDsl;
+
+use super::graph::{Graph, GraphEdge, Node, Rule};
+use super::plan::{Blocker, Plan};
+use super::sql::{self, BatchValues, CollectorBackend, ColumnDefault, Dialected, Sql};
+use crate::backend::Dialect;
+use crate::ddl::journal;
+use crate::Error;
+
+/// A new batch: a timestamp to the microsecond, strictly later than every earlier batch of
+/// this process (so two archives in the same microsecond still differ), and its id.
+pub(crate) fn next_batch() -> BatchValues {
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = Utc::now().timestamp_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    let id = loop {
+        let next = now.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(actual) => last = actual,
+        }
+    };
+    BatchValues {
+        stamp: DateTime::from_timestamp_micros(id).unwrap_or(DateTime::UNIX_EPOCH),
+        id,
+    }
+}
+
+/// What to do when `protect` finds live rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnBlockers {
+    /// Stop at the end of the pass that found them (an archive, which will roll back).
+    Stop,
+    /// Walk on, to show the whole plan (a preview).
+    Continue,
+}
+
+/// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
+/// what they did.
+///
+/// The `protect` edges of the root table are checked against the live roots before anything
+/// is written, so an archive that the roots' own children refuse writes nothing at all; deeper
+/// `protect` edges are checked when the walk reaches their level, before that level's own
+/// children are written, and an archive stops there (its transaction is then rolled back).
+pub(crate) fn run<C>(
+    conn: &mut C,
+    graph: &Graph,
+    roots: &dyn QueryFragment<C::Backend>,
+    batch: BatchValues,
+    blocker_ids: usize,
+    on_blockers: OnBlockers,
+) -> Result<Plan, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    let mut walk = Walk {
+        graph,
+        d,
+        batch,
+        blocker_ids,
+        rows: vec![0; graph.edges.len()],
+        blockers: vec![None; graph.edges.len()],
+        defaults: HashMap::new(),
+    };
+
+    let root = &graph.nodes[0];
+    let soft = root
+        .soft
+        .as_ref()
+        .expect("the root of a collector is an Archivable table");
+    let root_protects: Vec<usize> = graph.outgoing[0]
+        .iter()
+        .copied()
+        .filter(|&e| graph.edges[e].rule == Rule::Protect)
+        .collect();
+    for &e in &root_protects {
+        walk.protect(conn, e, Some(roots))?;
+    }
+    if on_blockers == OnBlockers::Stop && walk.blocked() {
+        return Ok(walk.into_plan(0));
+    }
+
+    let mut update = Sql::<C::Backend>::new();
+    update.push(&format!("UPDATE {} SET ", d.table(root)));
+    sql::mark(&mut update, d, soft, batch)?;
+    update.push(&format!(" WHERE {} IN (", d.quote(root.key)));
+    if d.0 == Dialect::Mysql {
+        // MySQL refuses a subquery on the table being updated unless it is a derived table.
+        update
+            .push("SELECT * FROM (")
+            .fragment(roots)
+            .push(") AS sd_roots");
+    } else {
+        update.fragment(roots);
+    }
+    update.push(&format!(") AND {}", (soft.live)(d.0)));
+    let root_rows = update.execute(conn)? as u64;
+
+    let mut queue = VecDeque::new();
+    let mut queued = vec![false; graph.nodes.len()];
+    if root_rows > 0 {
+        queue.push_back(0);
+        queued[0] = true;
+    }
+    // The root's first pass has the rows its protect edges were just checked against.
+    let mut first_root_pass = true;
+    while let Some(parent) = queue.pop_front() {
+        queued[parent] = false;
+        // `protect` first: a refused level writes none of its children.
+        let (protects, others): (Vec<usize>, Vec<usize>) = graph.outgoing[parent]
+            .iter()
+            .partition(|&&e| graph.edges[e].rule == Rule::Protect);
+        if !(parent == 0 && std::mem::take(&mut first_root_pass)) {
+            for &e in &protects {
+                walk.protect(conn, e, None)?;
+            }
+        }
+        if on_blockers == OnBlockers::Stop && walk.blocked() {
+            break;
+        }
+        for e in others {
+            let grew = walk.edge(conn, e)?;
+            let child = graph.edges[e].child;
+            if grew && !queued[child] {
+                queued[child] = true;
+                queue.push_back(child);
+            }
+        }
+    }
+
+    Ok(walk.into_plan(root_rows))
+}
+
+struct Walk<'g> {
+    graph: &'g Graph,
+    d: Dialected,
+    batch: BatchValues,
+    blocker_ids: usize,
+    /// Rows changed per edge, over all passes.
+    rows: Vec<u64>,
+    /// The blockers per `protect` edge, from its latest pass (each pass sees every parent
+    /// of the batch so far, so the latest is the complete one).
+    blockers: Vec<Option<Blocker>>,
+    defaults: HashMap<usize, ColumnDefault>,
+}
+
+impl Walk<'_> {
+    fn blocked(&self) -> bool {
+        self.blockers.iter().any(Option::is_some)
+    }
+
+    fn into_plan(self, root_rows: u64) -> Plan {
+        Plan::new(
+            self.graph,
+            root_rows,
+            self.rows,
+            self.blockers.into_iter().flatten().collect(),
+        )
+    }
+
+    /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
+    /// before anything is written, of the live `roots`.
+    fn protect<C>(
+        &mut self,
+        conn: &mut C,
+        e: usize,
+        roots: Option<&dyn QueryFragment<C::Backend>>,
+    ) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let edge = self.graph.edges[e];
+        let child = &self.graph.nodes[edge.child];
+        let d = self.d;
+        let table = d.table(child);
+        let key = d.quote(child.key);
+        let mut select = Sql::<C::Backend>::new();
+        select.push(&format!(
+            "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
+            d.cast_to_text(&key)
+        ));
+        match roots {
+            Some(roots) => {
+                select.append(self.references_roots(edge, roots));
+                if edge.child == edge.parent {
+                    // A root referencing another root is archived with it, not a blocker.
+                    select
+                        .push(&format!(" AND {key} NOT IN ("))
+                        .fragment(roots)
+                        .push(")");
+                }
+            }
+            None => {
+                select.append(self.references(edge)?);
+            }
+        }
+        if let Some(soft) = &child.soft {
+            select.push(&format!(" AND {}", (soft.live)(d.0)));
+        }
+        select.push(&format!(" ORDER BY {key} LIMIT "));
+        let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
+        select.bind(<C::Backend as CollectorBackend>::bind_i64(limit));
+        let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+        let count = found.first().map_or(0, |(_, total)| *total as u64);
+        self.blockers[e] = (count > 0).then(|| Blocker {
+            parent: self.graph.nodes[edge.parent].name.clone(),
+            table: child.name.clone(),
+            column: edge.column,
+            count,
+            ids: found
+                .into_iter()
+                .take(self.blocker_ids)
+                .map(|(id, _)| id)
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
+    /// they are marked.
+    fn references_roots<'a, DB: CollectorBackend>(
+        &self,
+        edge: GraphEdge,
+        roots: &'a dyn QueryFragment<DB>,
+    ) -> Sql<'a, DB> {
+        let d = self.d;
+        let parent = &self.graph.nodes[edge.parent];
+        let key = d.quote(parent.key);
+        let mut sql = Sql::new();
+        sql.push(&format!(
+            "{} IN (SELECT {key} FROM {} WHERE {key} IN (",
+            d.quote(edge.column),
+            d.table(parent)
+        ));
+        sql.fragment(roots).push(")");
+        if let Some(soft) = &parent.soft {
+            sql.push(&format!(" AND {}", (soft.live)(d.0)));
+        }
+        sql.push(")");
+        sql
+    }
+    /// Runs edge `e` over every row of its parent in this batch. Returns whether it archived
+    /// rows whose own edges must now be followed.
+    fn edge<C>(&mut self, conn: &mut C, e: usize) -> Result<bool, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let edge = self.graph.edges[e];
+        let child = &self.graph.nodes[edge.child];
+        let d = self.d;
+        let table = d.table(child);
+        let key = d.quote(child.key);
+        let fk = d.quote(edge.column);
+        match edge.rule {
+            Rule::DoNothing => Ok(false),
+            Rule::Protect => {
+                self.protect(conn, e, None)?;
+                Ok(false)
+            }
+            Rule::Cascade => {
+                let soft = child
+                    .soft
+                    .as_ref()
+                    .expect("a cascade child is an Archivable table");
+                let mut update = Sql::<C::Backend>::new();
+                update.push(&format!("UPDATE {table} SET "));
+                sql::mark(&mut update, d, soft, self.batch)?;
+                update.push(" WHERE ");
+                update.append(self.references(edge)?);
+                update.push(&format!(" AND {}", (soft.live)(d.0)));
+                let n = update.execute(conn)? as u64;
+                self.rows[e] += n;
+                Ok(n > 0)
+            }
+            Rule::HardDelete => {
+                let mut delete = Sql::<C::Backend>::new();
+                delete.push(&format!("DELETE FROM {table} WHERE "));
+                delete.append(self.references(edge)?);
+                self.rows[e] += delete.execute(conn)? as u64;
+                Ok(false)
+            }
+            Rule::SetNull | Rule::SetDefault => {
+                let journal_table = d.quote(journal::TABLE);
+                // What the link was, kept for the restore.
+                let mut keep = Sql::<C::Backend>::new();
+                keep.push(&format!(
+                    "INSERT INTO {journal_table} ({}, {}, {}, {}, {}, {}) SELECT ",
+                    d.quote(journal::BATCH_ID),
+                    d.quote(journal::TABLE_NAME),
+                    d.quote(journal::COLUMN_NAME),
+                    d.quote(journal::ROW_KEY),
+                    d.quote(journal::OLD_VALUE),
+                    d.quote(journal::NEW_VALUE),
+                ));
+                self.journal_key(&mut keep, child, edge);
+                keep.push(&format!(
+                    ", {}, {}, NULL FROM {table} WHERE ",
+                    d.cast_to_text(&key),
+                    d.cast_to_text(&fk)
+                ));
+                keep.append(self.references(edge)?);
+                keep.execute(conn)?;
+
+                let mut update = Sql::<C::Backend>::new();
+                update.push(&format!("UPDATE {table} SET {fk} = "));
+                if edge.rule == Rule::SetNull {
+                    update.push("NULL");
+                } else {
+                    self.push_default(conn, &mut update, e, child, edge)?;
+                }
+                update.push(" WHERE ");
+                update.append(self.references(edge)?);
+                let n = update.execute(conn)? as u64;
+                self.rows[e] += n;
+
+                if edge.rule == Rule::SetDefault && n > 0 {
+                    // What the link became, so a restore only puts back links that still
+                    // hold it.
+                    let mut became = Sql::<C::Backend>::new();
+                    became.push(&format!(
+                        "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}) WHERE ",
+                        d.quote(journal::NEW_VALUE),
+                        d.cast_to_text(&format!("sd_row.{fk}")),
+                        d.cast_from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),
+                    ));
+                    self.journal_match(&mut became, child, edge);
+                    became.execute(conn)?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// `fk IN (SELECT key FROM parent WHERE <in this batch>)`.
+    fn references<'a, DB: CollectorBackend>(&self, edge: GraphEdge) -> Result<Sql<'a, DB>, Error> {
+        let d = self.d;
+        let parent = &self.graph.nodes[edge.parent];
+        let in_batch = parent
+            .soft
+            .as_ref()
+            .map(|soft| sql::in_batch::<DB>(d, soft, self.batch))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| Error::BatchNotIdentifiable {
+                table: parent.name.to_string(),
+            })?;
+        let key = d.quote(parent.key);
+        let mut sql = Sql::new();
+        sql.push(&format!("{} IN (", d.quote(edge.column)));
+        let same_table = edge.parent == edge.child;
+        if d.0 == Dialect::Mysql && same_table {
+            sql.push(&format!(
+                "SELECT {key} FROM (SELECT {key} FROM {} WHERE ",
+                d.table(parent)
+            ));
+            sql.append(in_batch);
+            sql.push(") AS sd_parents)");
+        } else {
+            sql.push(&format!("SELECT {key} FROM {} WHERE ", d.table(parent)));
+            sql.append(in_batch);
+            sql.push(")");
+        }
+        Ok(sql)
+    }
+
+    /// `?, ?, ?`: the batch id, table and column of an edge's journal rows.
+    fn journal_key<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        child: &Node,
+        edge: GraphEdge,
+    ) {
+        sql.bind(DB::bind_i64(self.batch.id))
+            .push(", ")
+            .bind(DB::bind_text(Some(child.name.to_string())))
+            .push(", ")
+            .bind(DB::bind_text(Some(edge.column.to_owned())));
+    }
+
+    /// `batch_id = ? AND table_name = ? AND column_name = ?`.
+    fn journal_match<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        child: &Node,
+        edge: GraphEdge,
+    ) {
+        journal_match(sql, self.d, self.batch.id, child, edge.column, "");
+    }
+
+    fn push_default<C>(
+        &mut self,
+        conn: &mut C,
+        sql: &mut Sql<'_, C::Backend>,
+        e: usize,
+        child: &Node,
+        edge: GraphEdge,
+    ) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let default = match self.defaults.get(&e) {
+            Some(default) => default.clone(),
+            None => {
+                let default = <C::Backend as CollectorBackend>::column_default(
+                    conn,
+                    &child.name,
+                    edge.column,
+                )?;
+                self.defaults.insert(e, default.clone());
+                default
+            }
+        };
+        match default {
+            ColumnDefault::Keyword => {
+                sql.push("DEFAULT");
+            }
+            ColumnDefault::Null => {
+                sql.push("NULL");
+            }
+            ColumnDefault::Integer(value) => {
+                sql.bind(<C::Backend as CollectorBackend>::bind_i64(value));
+            }
+            ColumnDefault::Text(value) => {
+                sql.bind(<C::Backend as CollectorBackend>::bind_text(Some(value)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `<alias>batch_id = ? AND <alias>table_name = ? AND <alias>column_name = ?`.
+pub(crate) fn journal_match<DB: CollectorBackend>(
+    sql: &mut Sql<'_, DB>,
+    d: Dialected,
+    batch_id: i64,
+    child: &Node,
+    column: &str,
+    alias: &str,
+) {
+    sql.push(&format!("{alias}{} = ", d.quote(journal::BATCH_ID)))
+        .bind(DB::bind_i64(batch_id))
+        .push(&format!(" AND {alias}{} = ", d.quote(journal::TABLE_NAME)))
+        .bind(DB::bind_text(Some(child.name.to_string())))
+        .push(&format!(" AND {alias}{} = ", d.quote(journal::COLUMN_NAME)))
+        .bind(DB::bind_text(Some(column.to_owned())));
+}

@@ -1,0 +1,370 @@
+//! Cascade archive: soft-delete a whole object graph by its relation rules, preview it, and
+//! restore exactly what one archive changed.
+//!
+//! Django's deletion `Collector`, re-done for archiving and set-based:
+//!
+//! - the relations are declared on the models, with Diesel paths, so a typo does not compile
+//!   ([`graph`]): `#[soft_delete(children(orders::user_id = cascade, reviews::author_id =
+//!   set_null, invoices::user_id = protect))]`;
+//! - a [`Collector`] starts from the roots (a model value, a filtered table, or any query
+//!   selecting the root table's keys) and [previews](Collector::preview) the archive as a
+//!   [`Plan`] that prints as a tree, or [archives](Collector::archive) it: one transaction,
+//!   one statement per edge per level, nothing loaded into memory;
+//! - every row one call archives shares one [`Batch`], which [restores](Batch::restore)
+//!   exactly those rows and puts back the links `set_null`/`set_default` cut;
+//! - [`check_schema`] compares the declared edges with the database's foreign keys.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use soft_delete_runtime::collector::Collector;
+//! use soft_delete_runtime::prelude::*;
+//!
+//! diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp> } }
+//! diesel::table! { orders (id) { id -> Integer, user_id -> Integer, deleted_at -> Nullable<Timestamp> } }
+//!
+//! #[derive(Queryable, Identifiable, SoftDelete)]
+//! #[soft_delete(children(orders::user_id = cascade))]
+//! struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+//!
+//! #[derive(Queryable, SoftDelete)]
+//! struct Order { id: i32, user_id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+//!
+//! # fn main() -> Result<(), soft_delete_runtime::Error> {
+//! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+//! # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query("INSERT INTO users (id) VALUES (1), (2)").execute(conn)?;
+//! # diesel::sql_query("INSERT INTO orders (user_id) VALUES (1), (1), (2)").execute(conn)?;
+//! let ann: User = users::table.find(1).first(conn)?;
+//! let archived = Collector::new(&ann).archive(conn)?;
+//! assert_eq!(archived.plan().archived("orders"), 2);
+//! assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 1);
+//!
+//! archived.batch().restore(conn)?;
+//! assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 3);
+//! # Ok(())
+//! # }
+//! ```
+
+mod archive;
+mod check;
+pub mod graph;
+mod plan;
+mod preview;
+mod restore;
+mod sql;
+
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use diesel::backend::Backend;
+use diesel::connection::LoadConnection;
+use diesel::expression::Expression;
+use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
+use diesel::{QueryResult, QuerySource, Table};
+
+pub use check::{check_schema, ForeignKey, SchemaIssue, SchemaReport};
+pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
+pub use plan::{Blocker, Plan, Repeat, Step};
+pub use restore::Restored;
+pub use sql::CollectorBackend;
+
+use graph::Graph;
+use sql::BatchValues;
+
+use crate::Error;
+
+/// How many ids of the rows that protect a root a plan lists per edge, unless
+/// [`Collector::blocker_ids`] says otherwise.
+pub const DEFAULT_BLOCKER_IDS: usize = 10;
+
+/// Archives the rows a root selects, and through the declared relations everything that
+/// hangs off them.
+///
+/// Build it from what [`diesel::update`] accepts ([`Collector::new`]: a table, a filtered
+/// table, `&model`) or from any query selecting the root table's primary key
+/// ([`Collector::from_query`]), then [`preview`](Self::preview) or
+/// [`archive`](Self::archive).
+#[derive(Debug, Clone)]
+pub struct Collector<T, R> {
+    roots: R,
+    blocker_ids: usize,
+    _table: PhantomData<fn() -> T>,
+}
+
+impl Collector<(), ()> {
+    /// Roots: the live rows of `target`, which is what [`diesel::update`] takes (a table, a
+    /// table with only `filter` applied, `&model` of an `Identifiable` model).
+    pub fn new<Target>(
+        target: Target,
+    ) -> Collector<Target::Table, TargetRoots<Target::Table, Target::WhereClause>>
+    where
+        Target: IntoUpdateTarget,
+    {
+        let target = target.into_update_target();
+        Collector {
+            roots: TargetRoots {
+                key: target.table.primary_key(),
+                from: target.table.from_clause(),
+                where_clause: target.where_clause,
+            },
+            blocker_ids: DEFAULT_BLOCKER_IDS,
+            _table: PhantomData,
+        }
+    }
+}
+
+impl<T: Table> Collector<T, ()> {
+    /// Roots: the live rows of `T` whose primary key `query` selects. Any query works (joins,
+    /// `order`, `limit`, ...) as long as it selects keys of `T`:
+    ///
+    /// ```text
+    /// Collector::<users::table, _>::from_query(users::table.filter(users::name.like("a%")).select(users::id))
+    /// ```
+    pub fn from_query<Q>(query: Q) -> Collector<T, QueryRoots<Q>>
+    where
+        Q: Query<SqlType = <T::PrimaryKey as Expression>::SqlType>,
+    {
+        Collector {
+            roots: QueryRoots(query),
+            blocker_ids: DEFAULT_BLOCKER_IDS,
+            _table: PhantomData,
+        }
+    }
+}
+
+// The table's requirements are asked of each method rather than of the constructor, so a
+// collector over a table that is not soft-deletable is reported once, where it is used.
+impl<T, R> Collector<T, R> {
+    /// Lists at most `cap` ids per `protect` edge in the plan and in [`Error::Protected`]
+    /// (the count is always exact). The default is [`DEFAULT_BLOCKER_IDS`].
+    #[must_use]
+    pub fn blocker_ids(mut self, cap: usize) -> Self {
+        self.blocker_ids = cap;
+        self
+    }
+
+    /// What [`archive`](Self::archive) would do, without doing it: the same statements run in
+    /// a transaction that is always rolled back, so the plan is exactly what an archive at
+    /// this moment would do. A plan refused by `protect` is returned (not an error): see
+    /// [`Plan::blockers`].
+    pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
+    where
+        T: ArchiveTable,
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+        R: QueryFragment<C::Backend>,
+    {
+        let graph = Graph::build(T::node());
+        let batch = archive::next_batch();
+        let result = conn.transaction::<(), Abort, _>(|conn| {
+            let plan = archive::run(
+                conn,
+                &graph,
+                &self.roots,
+                batch,
+                self.blocker_ids,
+                archive::OnBlockers::Continue,
+            )?;
+            Err(Abort::Preview(plan))
+        });
+        match result {
+            Err(Abort::Preview(plan)) => Ok(plan),
+            Err(Abort::Error(error)) => Err(error),
+            Ok(()) => unreachable!("a preview always rolls back"),
+        }
+    }
+
+    /// Archives the roots and everything the relations cascade to, in one transaction:
+    /// every row gets the same [`Batch`]. If live rows protect any of it, nothing is
+    /// written and [`Error::Protected`] lists them; any other failure also rolls back
+    /// everything.
+    ///
+    /// `protect` edges of the root table are checked before anything is written; a deeper
+    /// one is checked when the walk reaches its level, which stops there and rolls back, so
+    /// the error lists the blockers of the first level that has any (a
+    /// [`preview`](Self::preview) walks on and lists them all).
+    pub fn archive<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
+    where
+        T: ArchiveTable,
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+        R: QueryFragment<C::Backend>,
+    {
+        let graph = Graph::build(T::node());
+        let batch = archive::next_batch();
+        let plan = conn.transaction::<Plan, Error, _>(|conn| {
+            let plan = archive::run(
+                conn,
+                &graph,
+                &self.roots,
+                batch,
+                self.blocker_ids,
+                archive::OnBlockers::Stop,
+            )?;
+            if plan.is_blocked() {
+                return Err(Error::Protected {
+                    blockers: plan.blockers().to_vec(),
+                });
+            }
+            Ok(plan)
+        })?;
+        Ok(Archived {
+            batch: Batch {
+                values: batch,
+                _table: PhantomData,
+            },
+            plan,
+        })
+    }
+}
+
+enum Abort {
+    Preview(Plan),
+    Error(Error),
+}
+
+impl From<Error> for Abort {
+    fn from(error: Error) -> Self {
+        Abort::Error(error)
+    }
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(error: diesel::result::Error) -> Self {
+        Abort::Error(error.into())
+    }
+}
+
+/// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE>`.
+pub struct TargetRoots<T: Table, W> {
+    key: T::PrimaryKey,
+    from: T::FromClause,
+    where_clause: W,
+}
+
+impl<T, W, DB> QueryFragment<DB> for TargetRoots<T, W>
+where
+    DB: Backend,
+    T: Table,
+    T::PrimaryKey: QueryFragment<DB>,
+    <T as QuerySource>::FromClause: QueryFragment<DB>,
+    W: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        self.where_clause.walk_ast(out.reborrow())
+    }
+}
+
+/// The roots of [`Collector::from_query`]: the query, selecting keys.
+#[derive(Debug, Clone)]
+pub struct QueryRoots<Q>(Q);
+
+impl<Q, DB> QueryFragment<DB> for QueryRoots<Q>
+where
+    DB: Backend,
+    Q: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+}
+
+/// One archive: the rows one [`Collector::archive`] call changed, identified by its
+/// timestamp (to the microsecond) and id.
+///
+/// The id is the timestamp in microseconds since the Unix epoch; store it and rebuild the
+/// batch later with [`Batch::from_id`].
+pub struct Batch<T> {
+    values: BatchValues,
+    _table: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Batch<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Batch<T> {}
+
+impl<T> std::fmt::Debug for Batch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("id", &self.values.id)
+            .field("stamp", &self.values.stamp)
+            .finish()
+    }
+}
+
+impl<T> PartialEq for Batch<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.values.id == other.values.id
+    }
+}
+
+impl<T> Eq for Batch<T> {}
+
+impl<T: ArchiveTable> Batch<T> {
+    /// The batch with id `id`, archived from root table `T`; `None` if `id` is not a
+    /// timestamp's microseconds.
+    pub fn from_id(id: i64) -> Option<Self> {
+        Some(Batch {
+            values: BatchValues {
+                stamp: DateTime::from_timestamp_micros(id)?,
+                id,
+            },
+            _table: PhantomData,
+        })
+    }
+
+    /// Brings back exactly what this batch archived, and puts back the links it cut, in one
+    /// transaction. Rows other batches archived stay archived; a link changed since the
+    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone. Restoring twice
+    /// restores nothing the second time. A row that would break a unique key among live
+    /// rows makes it fail with [`Error::RestoreConflict`], changing nothing.
+    pub fn restore<C>(&self, conn: &mut C) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let graph = Graph::build(T::node());
+        conn.transaction(|conn| restore::run(conn, &graph, self.values))
+    }
+}
+
+impl<T> Batch<T> {
+    /// The batch's id (its timestamp in microseconds since the Unix epoch), also written to
+    /// `#[soft_delete(batch)]` columns.
+    pub fn id(&self) -> i64 {
+        self.values.id
+    }
+
+    /// The batch's timestamp, written to every deletion time column it touched.
+    pub fn stamp(&self) -> DateTime<Utc> {
+        self.values.stamp
+    }
+}
+
+/// What [`Collector::archive`] did: its batch, and the plan it carried out.
+#[derive(Debug)]
+pub struct Archived<T> {
+    batch: Batch<T>,
+    plan: Plan,
+}
+
+impl<T> Archived<T> {
+    /// The batch, to restore it.
+    pub fn batch(&self) -> Batch<T> {
+        self.batch
+    }
+
+    /// What was archived, nulled, reset and deleted.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}

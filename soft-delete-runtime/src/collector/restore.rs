@@ -1,0 +1,220 @@
+//! Restoring one batch: exactly the rows it archived and the links it cut, nothing else.
+//!
+//! A batch's rows are found by the batch itself (its timestamp or batch id), so rows that an
+//! earlier archive (or a plain soft delete) hid stay hidden. Links cut by `set_null` or
+//! `set_default` are read back from the [journal](crate::ddl::journal), and only put back
+//! where the row still holds what the archive left there: a link the application changed
+//! since is the application's. Rows deleted by `cascade(hard_delete)` are gone.
+//!
+//! The restore runs in one transaction. If bringing a row back would break a unique key
+//! that only counts live rows (an active-unique key), the database refuses the `UPDATE`, and
+//! the restore returns [`Error::RestoreConflict`] naming the table and key after rolling back
+//! everything.
+
+use diesel::connection::LoadConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::RunQueryDsl;
+
+use super::archive::journal_match;
+use super::graph::{Graph, Rule};
+use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
+use crate::backend::{Dialect, SupportedBackend, TableName};
+use crate::ddl::journal;
+use crate::Error;
+
+/// What a restore brought back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Restored {
+    rows: Vec<(TableName, u64)>,
+    links: Vec<(TableName, &'static str, u64)>,
+}
+
+impl Restored {
+    /// Rows brought back, per table (every table the batch could have archived rows of).
+    pub fn rows(&self) -> &[(TableName, u64)] {
+        &self.rows
+    }
+
+    /// Links put back, per child table and column.
+    pub fn links(&self) -> &[(TableName, &'static str, u64)] {
+        &self.links
+    }
+
+    /// Rows of `table` (its SQL name) brought back.
+    pub fn rows_of(&self, table: &str) -> u64 {
+        self.rows
+            .iter()
+            .filter(|(t, _)| t.name == table)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Links `table.column` put back.
+    pub fn links_of(&self, table: &str, column: &str) -> u64 {
+        self.links
+            .iter()
+            .filter(|(t, c, _)| t.name == table && *c == column)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    /// Rows brought back in all.
+    pub fn total_rows(&self) -> u64 {
+        self.rows.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Restores `batch` over `graph` on `conn` (the caller holds the transaction).
+pub(crate) fn run<C>(conn: &mut C, graph: &Graph, batch: BatchValues) -> Result<Restored, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+
+    // Every table first: if one cannot tell its batch apart, nothing is written.
+    let mut tables = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !graph.archived[i] {
+            continue;
+        }
+        let soft = node.soft.as_ref().expect("archived tables are Archivable");
+        let condition = sql::in_batch::<C::Backend>(d, soft, batch)?.ok_or_else(|| {
+            Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            }
+        })?;
+        tables.push((node, soft, condition));
+    }
+
+    let mut restored = Restored::default();
+    for (node, soft, condition) in tables {
+        let mut update = Sql::<C::Backend>::new();
+        update.push(&format!(
+            "UPDATE {} SET {} WHERE ",
+            d.table(node),
+            sql::unmark(d, soft)
+        ));
+        update.append(condition);
+        let n = update
+            .execute(conn)
+            .map_err(|e| conflict_or(e, &node.name))?;
+        restored.rows.push((node.name.clone(), n as u64));
+    }
+
+    if graph.needs_journal() {
+        let mut seen = Vec::new();
+        for edge in &graph.edges {
+            if !matches!(edge.rule, Rule::SetNull | Rule::SetDefault)
+                || !graph.archived[edge.parent]
+                || seen.contains(&(edge.child, edge.column))
+            {
+                continue;
+            }
+            seen.push((edge.child, edge.column));
+            let child = &graph.nodes[edge.child];
+            let table = d.table(child);
+            let journal_table = d.quote(journal::TABLE);
+            let key = d.quote(child.key);
+            let fk = d.quote(edge.column);
+            let old = d.cast_from_text(
+                &format!("sd_j.{}", d.quote(journal::OLD_VALUE)),
+                edge.column_kind,
+            );
+            let new = d.cast_from_text(
+                &format!("sd_j.{}", d.quote(journal::NEW_VALUE)),
+                edge.column_kind,
+            );
+            let row_key = d.cast_from_text(
+                &format!("sd_j.{}", d.quote(journal::ROW_KEY)),
+                child.key_kind,
+            );
+            let still_cut = d.same(&format!("sd_row.{fk}"), &new);
+            let mut update = Sql::<C::Backend>::new();
+            match d.0 {
+                Dialect::Mysql => {
+                    update.push(&format!(
+                        "UPDATE {table} AS sd_row JOIN {journal_table} AS sd_j ON sd_row.{key} = {row_key} \
+                         SET sd_row.{fk} = {old} WHERE "
+                    ));
+                    journal_match(&mut update, d, batch.id, child, edge.column, "sd_j.");
+                    update.push(&format!(" AND {still_cut}"));
+                }
+                Dialect::Sqlite | Dialect::Postgres => {
+                    update.push(&format!(
+                        "UPDATE {table} AS sd_row SET {fk} = {old} FROM {journal_table} AS sd_j WHERE "
+                    ));
+                    journal_match(&mut update, d, batch.id, child, edge.column, "sd_j.");
+                    update.push(&format!(" AND sd_row.{key} = {row_key} AND {still_cut}"));
+                }
+            }
+            let n = update
+                .execute(conn)
+                .map_err(|e| conflict_or(e, &child.name))?;
+            restored
+                .links
+                .push((child.name.clone(), edge.column, n as u64));
+        }
+        let mut forget = Sql::<C::Backend>::new();
+        forget
+            .push(&format!(
+                "DELETE FROM {} WHERE {} = ",
+                d.quote(journal::TABLE),
+                d.quote(journal::BATCH_ID)
+            ))
+            .bind(<C::Backend as CollectorBackend>::bind_i64(batch.id));
+        forget.execute(conn)?;
+    }
+    Ok(restored)
+}
+
+/// A unique violation while bringing rows of `table` back is a conflict with a live row
+/// (typically on an active-unique key); anything else is passed on.
+///
+/// This is the one place that decides what a restore conflict looks like, so the
+/// active-unique machinery can check keys here before the database does.
+fn conflict_or(error: DieselError, table: &TableName) -> Error {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            Error::RestoreConflict {
+                table: table.to_string(),
+                key: info
+                    .constraint_name()
+                    .map(str::to_owned)
+                    .or_else(|| key_from_message(info.message())),
+                message: info.message().to_owned(),
+            }
+        }
+        other => Error::Diesel(other),
+    }
+}
+
+/// The key a unique violation names in its message, for backends that do not report the
+/// constraint separately: MySQL's "Duplicate entry '...' for key 'k'", SQLite's
+/// "UNIQUE constraint failed: t.a, t.b".
+fn key_from_message(message: &str) -> Option<String> {
+    if let Some(rest) = message.split("for key '").nth(1) {
+        return rest.rsplit_once('\'').map(|(key, _)| key.to_owned());
+    }
+    message
+        .split_once("UNIQUE constraint failed: ")
+        .map(|(_, columns)| columns.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_from_message;
+
+    #[test]
+    fn keys_are_read_from_messages() {
+        assert_eq!(
+            key_from_message("Duplicate entry 'A-1' for key 'live_code'").as_deref(),
+            Some("live_code")
+        );
+        assert_eq!(
+            key_from_message("UNIQUE constraint failed: orders.code").as_deref(),
+            Some("orders.code")
+        );
+        assert_eq!(key_from_message("something else"), None);
+    }
+}

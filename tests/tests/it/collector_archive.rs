@@ -1,0 +1,453 @@
+//! Cascade archive: every rule, three levels deep, protect at the root and below it,
+//! cycles, the plan as data and as a tree, and a failure injected mid-archive.
+
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use soft_delete_runtime::backend::TableName;
+use soft_delete_runtime::collector::{Collector, Repeat, Rule};
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
+use soft_delete_tests::{backend_tests, Backend};
+
+use crate::collector_schema::*;
+use crate::shop_dump;
+
+/// Records the SQL of every statement `conn` runs from now on.
+fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            sink.lock().expect("not poisoned").push(query.to_string());
+        }
+    });
+    seen
+}
+
+/// Whether `sql` writes (ignoring transaction control).
+fn writes(sql: &str) -> bool {
+    let verb = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(verb.as_str(), "UPDATE" | "INSERT" | "DELETE")
+}
+
+/// The ids of the rows of `$table` that `$filter` selects, in order.
+macro_rules! ids_where {
+    ($conn:expr, $table:ident, $filter:expr) => {
+        $table::table
+            .filter($filter)
+            .select($table::id)
+            .order($table::id)
+            .load::<i32>($conn)?
+    };
+}
+
+backend_tests! {
+    fn archive_applies_every_rule_three_levels_deep(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let ann: Member = members::table.find(2).first(conn)?;
+        let archived = Collector::new(&ann).archive(conn)?;
+        let plan = archived.plan();
+        let stamp = archived.batch().stamp().naive_utc();
+
+        // cascade: the root, and three levels below it
+        assert_eq!(plan.archived("members"), 1);
+        assert_eq!(ids_where!(conn, members, members::deleted_at.eq(stamp)), [2]);
+        assert_eq!(plan.archived("orders"), 3);
+        assert_eq!(ids_where!(conn, orders, orders::deleted.and(orders::deleted_at.eq(stamp))), [1, 2, 5]);
+        assert_eq!(plan.archived("order_items"), 4);
+        assert_eq!(
+            ids_where!(conn, order_items, order_items::archive_batch.eq(archived.batch().id())),
+            [1, 2, 3, 6]
+        );
+        assert_eq!(ids_where!(conn, order_items, order_items::active.eq(false)), [1, 2, 3, 6]);
+        assert_eq!(plan.archived("item_events"), 3);
+        assert_eq!(ids_where!(conn, item_events, item_events::deleted_at.eq(stamp)), [1, 2, 4]);
+        // nothing else was touched: bob's and cat's trees are live
+        assert_eq!(ids_where!(conn, orders, orders::deleted.eq(false)), [3, 4]);
+        assert_eq!(ids_where!(conn, order_items, order_items::active.eq(true)), [4, 5]);
+        assert_eq!(ids_where!(conn, item_events, item_events::deleted_at.is_null()), [3]);
+
+        // set_null: ann's reviews lost their author, the others kept theirs
+        assert_eq!(plan.nulled("reviews", "author_id"), 2);
+        let authors: Vec<(i32, Option<i32>)> =
+            reviews::table.select((reviews::id, reviews::author_id)).order(reviews::id).load(conn)?;
+        assert_eq!(authors, [(1, None), (2, None), (3, Some(3)), (4, None)]);
+
+        // set_default: ann's badge went to the column default, member 1
+        assert_eq!(plan.defaulted("badges", "member_id"), 1);
+        let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
+        assert_eq!(holders, [1, 3, 1]);
+
+        // cascade(hard_delete): ann's sessions are gone for good
+        assert_eq!(plan.deleted("sessions"), 2);
+        assert_eq!(ids_where!(conn, sessions, sessions::id.gt(0)), [3]);
+
+        // do_nothing: ann's audit entry is as it was
+        assert_eq!(ids_where!(conn, audit_log, audit_log::member_id.eq(2)), [1]);
+
+        // protect: payment 2 of order 2 was already archived, so it does not protect
+        assert!(!plan.is_blocked());
+        assert_eq!(plan.total_archived(), 1 + 3 + 4 + 3 + 5);
+        Ok(())
+    }
+
+    fn a_self_referencing_cascade_archives_every_reply_once(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        // ann's comments 1 and 6, and the replies under 1 at every depth: 2, 3, 4.
+        // Bob's comment 5 (which ann replied to) stays.
+        assert_eq!(archived.plan().archived("comments"), 5);
+        let stamp = archived.batch().stamp().naive_utc();
+        assert_eq!(ids_where!(conn, comments, comments::deleted_at.eq(stamp)), [1, 2, 3, 4, 6]);
+        assert_eq!(ids_where!(conn, comments, comments::deleted_at.is_null()), [5]);
+
+        let replies = archived
+            .plan()
+            .steps()
+            .iter()
+            .find(|s| s.child.name == "comments" && s.column == "parent_id")
+            .expect("the reply edge is in the plan");
+        assert_eq!((replies.rows, replies.repeat), (3, Some(Repeat::Cycle)));
+        Ok(())
+    }
+
+    fn protect_at_the_root_refuses_before_anything_changes(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let before = shop_dump!(&mut *conn);
+        let bob: Member = members::table.find(3).first(conn)?;
+        let statements = record_statements(conn);
+        let error = Collector::new(&bob).archive(conn).expect_err("invoice 1 protects bob");
+        // the roots' own protect edges are checked before anything is written
+        let statements = statements.lock().expect("not poisoned").clone();
+        assert!(!statements.iter().any(|sql| writes(sql)), "{statements:#?}");
+        assert!(statements.iter().any(|sql| sql.contains("invoices")), "{statements:#?}");
+        let Error::Protected { blockers } = &error else {
+            panic!("expected Error::Protected, got {error:?}");
+        };
+        assert_eq!(blockers.len(), 1);
+        assert_eq!(blockers[0].table.name, "invoices");
+        assert_eq!(blockers[0].parent.name, "members");
+        assert_eq!(blockers[0].column, "member_id");
+        assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["1".to_owned()]));
+        assert_eq!(
+            error.to_string(),
+            "archive refused: 1 live row protects it: 1 live row of `invoices` (by `member_id`): 1"
+        );
+        assert_eq!(shop_dump!(&mut *conn), before);
+        Ok(())
+    }
+
+    fn protect_at_the_second_level_rolls_back_the_first(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // two more live payments on cat's order, and one more order of cat with one
+        conn.batch_execute(
+            "INSERT INTO orders (id, member_id, code) VALUES (6, 4, 'C-2');
+             INSERT INTO payments (id, order_id, amount) VALUES (3, 4, 30), (4, 4, 40), (5, 6, 50)",
+        )?;
+        let before = shop_dump!(&mut *conn);
+        let statements = record_statements(conn);
+        let error = Collector::new(members::table.find(4))
+            .blocker_ids(2)
+            .archive(conn)
+            .expect_err("payments protect cat's orders");
+        // the walk stopped at the refused level: none of its children was written
+        let statements = statements.lock().expect("not poisoned").clone();
+        assert!(statements.iter().any(|sql| writes(sql) && sql.contains("orders")), "{statements:#?}");
+        assert!(
+            !statements.iter().any(|sql| writes(sql) && (sql.contains("order_items") || sql.contains("item_events"))),
+            "{statements:#?}"
+        );
+        let Error::Protected { blockers } = &error else {
+            panic!("expected Error::Protected, got {error:?}");
+        };
+        assert_eq!(blockers.len(), 1);
+        assert_eq!((blockers[0].parent.name.as_str(), blockers[0].table.name.as_str()), ("orders", "payments"));
+        // the count is exact, the ids capped
+        assert_eq!(blockers[0].count, 4);
+        assert_eq!(blockers[0].ids, ["1", "3"]);
+        // cat, her orders, her reviews... nothing was written
+        assert_eq!(shop_dump!(&mut *conn), before);
+        Ok(())
+    }
+
+    fn a_failure_on_the_last_edge_leaves_every_table_as_it_was(db) {
+        seed(db)?;
+        create_journal(db);
+        let trigger = match db.backend() {
+            Backend::Sqlite => "CREATE TRIGGER item_events_fail BEFORE UPDATE ON item_events \
+                                BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            Backend::Postgres => "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+                                  BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql; \
+                                  CREATE TRIGGER item_events_fail BEFORE UPDATE ON item_events \
+                                  FOR EACH ROW EXECUTE FUNCTION injected_failure();",
+            Backend::Mysql => "CREATE TRIGGER item_events_fail BEFORE UPDATE ON item_events FOR EACH ROW \
+                               SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'",
+        };
+        db.conn().batch_execute(trigger)?;
+        let conn = db.conn();
+        let before = shop_dump!(&mut *conn);
+        let journal_before: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT COUNT(*) FROM soft_delete_journal",
+        )
+        .get_result(conn)?;
+
+        let error = Collector::new(members::table.find(2))
+            .archive(conn)
+            .expect_err("the trigger fails the update of item_events");
+        assert!(error.to_string().contains("injected failure"), "{error}");
+
+        // members, orders, items, comments, reviews, badges, sessions: all as before
+        assert_eq!(shop_dump!(&mut *conn), before);
+        let journal_after: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT COUNT(*) FROM soft_delete_journal",
+        )
+        .get_result(conn)?;
+        assert_eq!(journal_after, journal_before);
+        Ok(())
+    }
+
+    fn preview_is_the_plan_of_the_archive_and_changes_nothing(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let before = shop_dump!(&mut *conn);
+        let collector = Collector::new(members::table.find(2));
+        let preview = collector.preview(conn)?;
+        assert_eq!(shop_dump!(&mut *conn), before);
+
+        let archived = collector.archive(conn)?;
+        assert_eq!(&preview, archived.plan());
+        assert_eq!(
+            preview.counts(),
+            vec![
+                (TableName::of::<members::table>(), Rule::Cascade, 1),
+                (TableName::of::<orders::table>(), Rule::Cascade, 3),
+                (TableName::of::<order_items::table>(), Rule::Cascade, 4),
+                (TableName::of::<item_events::table>(), Rule::Cascade, 3),
+                (TableName::of::<comments::table>(), Rule::Cascade, 5),
+                (TableName::of::<reviews::table>(), Rule::SetNull, 2),
+                (TableName::of::<badges::table>(), Rule::SetDefault, 1),
+                (TableName::of::<sessions::table>(), Rule::HardDelete, 2),
+            ]
+        );
+        Ok(())
+    }
+
+    fn a_refused_preview_lists_the_blockers_as_data(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let plan = Collector::new(members::table.find(3)).preview(conn)?;
+        assert!(plan.is_blocked());
+        assert_eq!(plan.blockers().len(), 1);
+        assert_eq!(plan.blockers()[0].ids, ["1"]);
+        // the rest of the plan is still worked out: bob's order, item and event
+        assert_eq!((plan.archived("orders"), plan.archived("order_items"), plan.archived("item_events")), (1, 1, 1));
+        assert_eq!(members::table.active().count().get_result::<i64>(conn)?, 4);
+        Ok(())
+    }
+
+    fn the_plan_prints_as_a_tree(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        assert_eq!(
+            plan.to_string(),
+            "archive 1 row of `members`
+├── `orders`.`member_id` cascade: 3 rows archived
+│   ├── `order_items`.`order_id` cascade: 4 rows archived
+│   │   └── `item_events`.`item_id` cascade: 3 rows archived
+│   └── `payments`.`order_id` protect: no live rows
+├── `comments`.`author_id` cascade: 2 rows archived
+│   └── `comments`.`parent_id` cascade: 3 rows archived (cycle back to `comments`, every level counted)
+├── `reviews`.`author_id` set_null: 2 links cut
+├── `badges`.`member_id` set_default: 1 link reset to the default
+├── `invoices`.`member_id` protect: no live rows
+├── `sessions`.`member_id` cascade(hard_delete): 2 rows deleted for good
+└── `audit_log`.`member_id` do_nothing: left as they are
+16 rows archived in all"
+        );
+
+        let refused = Collector::new(members::table.find(3)).preview(conn)?;
+        let text = refused.to_string();
+        assert!(text.contains("├── `invoices`.`member_id` protect: 1 live row refuses: 1\n"), "{text}");
+        assert!(text.ends_with("refused: 1 live row protects what this archive would hide"), "{text}");
+        Ok(())
+    }
+
+    fn roots_can_be_any_query_selecting_keys(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // every member whose name starts with `a` or `g`
+        let roots = members::table
+            .filter(members::name.like("a%").or(members::name.like("g%")))
+            .select(members::id);
+        let archived = Collector::<members::table, _>::from_query(roots).archive(conn)?;
+        assert_eq!(archived.plan().archived("members"), 2);
+        assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [3, 4]);
+        // the ghost's badge pointed at the ghost: reset to the default, which is the ghost
+        let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
+        assert_eq!(holders, [1, 3, 1]);
+        Ok(())
+    }
+
+    fn archived_roots_and_missing_roots_archive_nothing(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let first = Collector::new(orders::table.find(1)).archive(conn)?;
+        assert_eq!((first.plan().archived("orders"), first.plan().archived("order_items")), (1, 2));
+        // again: the order is archived already, so nothing is
+        let again = Collector::new(orders::table.find(1)).archive(conn)?;
+        assert_eq!(again.plan().total_archived(), 0);
+        assert!(again.plan().steps().iter().all(|s| s.rows == 0));
+        let none = Collector::new(orders::table.find(99)).archive(conn)?;
+        assert_eq!(none.plan().total_archived(), 0);
+        Ok(())
+    }
+}
+
+/// Teams and players reference each other: `teams.captain_id` and `players.team_id`.
+mod mutual {
+    use chrono::NaiveDateTime;
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::backend_tests;
+
+    diesel::table! {
+        teams (id) {
+            id -> Integer,
+            captain_id -> Nullable<Integer>,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        players (id) {
+            id -> Integer,
+            team_id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    #[soft_delete(children(players::team_id = cascade))]
+    struct Team {
+        id: i32,
+        captain_id: Option<i32>,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    #[soft_delete(children(teams::captain_id = cascade))]
+    struct Player {
+        id: i32,
+        team_id: i32,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    backend_tests! {
+        fn mutual_references_terminate_and_archive_each_row_once(db) {
+            db.create(
+                "CREATE TABLE teams (id {pk}, captain_id {int} NULL, deleted_at {ts} NULL);
+                 CREATE TABLE players (id {pk}, team_id {int} NOT NULL, deleted_at {ts} NULL);",
+            );
+            let conn = db.conn();
+            // team 1's player 2 captains team 2, whose player 3 captains team 1 (a loop)
+            // and team 3, whose players are 4 and 5. Team 4 and player 6 are unrelated.
+            conn.batch_execute(
+                "INSERT INTO teams (id, captain_id) VALUES (1, 3), (2, 2), (3, 3), (4, 6);
+                 INSERT INTO players (id, team_id) VALUES (1, 1), (2, 1), (3, 2), (4, 3), (5, 3), (6, 4);",
+            )?;
+            let archived = Collector::new(teams::table.find(1)).archive(conn)?;
+            let plan = archived.plan();
+            assert_eq!(plan.archived("teams"), 3);
+            assert_eq!(plan.archived("players"), 5);
+            let stamp = archived.batch().stamp().naive_utc();
+            let teams: Vec<i32> = teams::table.filter(teams::deleted_at.eq(stamp)).select(teams::id).order(teams::id).load(conn)?;
+            let players: Vec<i32> = players::table.filter(players::deleted_at.eq(stamp)).select(players::id).order(players::id).load(conn)?;
+            assert_eq!((teams, players), (vec![1, 2, 3], vec![1, 2, 3, 4, 5]));
+            assert_eq!(teams::table.active().count().get_result::<i64>(conn)?, 1);
+
+            let restored = archived.batch().restore(conn)?;
+            assert_eq!(restored.total_rows(), 8);
+            assert_eq!(players::table.active().count().get_result::<i64>(conn)?, 6);
+            Ok(())
+        }
+    }
+}
+
+/// Categories protect their parent while they are live: a self-referencing `protect`.
+mod self_protect {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::backend_tests;
+
+    diesel::table! {
+        categories (id) {
+            id -> Integer,
+            parent_id -> Nullable<Integer>,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    #[allow(dead_code)] // the model is here for its derive
+    #[derive(Queryable, SoftDelete)]
+    #[diesel(table_name = categories)]
+    #[soft_delete(children(categories::parent_id = protect))]
+    struct Category {
+        id: i32,
+        parent_id: Option<i32>,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    backend_tests! {
+        fn a_root_is_not_protected_by_a_root_archived_with_it(db) {
+            db.create(
+                "CREATE TABLE categories (id {pk}, parent_id {int} NULL, deleted_at {ts} NULL);
+                 INSERT INTO categories (id, parent_id) VALUES (1, NULL), (2, 1), (3, 2);",
+            );
+            let conn = db.conn();
+            // 1 alone: its live child 2 refuses
+            let error = Collector::new(categories::table.find(1)).archive(conn).expect_err("2 protects 1");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!(blockers[0].ids, ["2"]);
+            // 1 and 2 together: 2 goes with 1, and 3 still refuses (for 2)
+            let both = categories::table.filter(categories::id.le(2)).select(categories::id);
+            let error = Collector::<categories::table, _>::from_query(both).archive(conn).expect_err("3 protects 2");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the whole chain: nothing left to refuse
+            let archived = Collector::new(categories::table).archive(conn)?;
+            assert_eq!(archived.plan().archived("categories"), 3);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The schema check against each database's real foreign keys.
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::backend::TableName;
+use soft_delete_runtime::collector::{check_schema, Rule, SchemaIssue};
+use soft_delete_runtime::prelude::*;
+use soft_delete_tests::backend_tests;
+
+use crate::collector_schema::*;
+
+diesel::table! {
+    shelves (id) {
+        id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    books (id) {
+        id -> Integer,
+        shelf_id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> Integer,
+        shelf_id -> Integer,
+    }
+}
+
+/// Declares `books.shelf_id` and `labels.shelf_id`; the database disagrees about both.
+#[allow(dead_code)] // the models are here for their derive
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = shelves)]
+#[soft_delete(children(books::shelf_id = cascade, labels::shelf_id = do_nothing))]
+struct Shelf {
+    id: i32,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+#[allow(dead_code)] // the models are here for their derive
+#[derive(Queryable, SoftDelete)]
+struct Book {
+    id: i32,
+    shelf_id: i32,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+fn table(name: &str) -> TableName {
+    TableName {
+        schema: None,
+        name: name.to_owned(),
+    }
+}
+
+backend_tests! {
+    fn the_declared_shop_matches_its_foreign_keys(db) {
+        seed(db)?;
+        let conn = db.conn();
+        let report = check_schema::<members::table, _>(conn)?;
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.to_string(), "the declared relations match the database's foreign keys");
+        Ok(())
+    }
+
+    fn a_foreign_key_no_edge_declares_is_reported(db) {
+        seed(db)?;
+        // coupons reference members and order items; neither is declared
+        db.create(
+            "CREATE TABLE coupons (id {pk}, member_id {int} NOT NULL, item_id {int} NULL,
+               FOREIGN KEY (member_id) REFERENCES members (id),
+               FOREIGN KEY (item_id) REFERENCES order_items (id));",
+        );
+        let conn = db.conn();
+        let report = check_schema::<members::table, _>(conn)?;
+        let undeclared: Vec<(String, Vec<String>, String)> = report
+            .issues
+            .iter()
+            .map(|issue| match issue {
+                SchemaIssue::Undeclared(fk) => {
+                    (fk.child.name.clone(), fk.columns.clone(), fk.parent.name.clone())
+                }
+                other => panic!("only undeclared keys expected, got {other}"),
+            })
+            .collect();
+        assert_eq!(
+            undeclared,
+            [
+                ("coupons".to_owned(), vec!["member_id".to_owned()], "members".to_owned()),
+                ("coupons".to_owned(), vec!["item_id".to_owned()], "order_items".to_owned()),
+            ]
+        );
+        let text = report.to_string();
+        assert!(text.starts_with("undeclared: `"), "{text}");
+        assert!(text.contains("add `coupons::member_id = <rule>` to the `children(...)` of its model"), "{text}");
+
+        // A graph rooted lower down does not see the members key.
+        let report = check_schema::<order_items::table, _>(conn)?;
+        assert_eq!(report.issues.len(), 1, "{report}");
+        Ok(())
+    }
+
+    fn declared_edges_without_or_with_another_foreign_key_are_reported(db) {
+        db.create(
+            "CREATE TABLE rooms (id {pk});
+             CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);
+             CREATE TABLE books (id {pk}, shelf_id {int} NOT NULL, deleted_at {ts} NULL,
+               FOREIGN KEY (shelf_id) REFERENCES rooms (id));
+             CREATE TABLE labels (id {pk}, shelf_id {int} NOT NULL);",
+        );
+        let conn = db.conn();
+        let report = check_schema::<shelves::table, _>(conn)?;
+        let mut issues = report.issues.clone();
+        for issue in &mut issues {
+            // the catalog's schema name differs per backend; the test compares names
+            if let SchemaIssue::WrongTarget { references, .. } = issue {
+                references.0.schema = None;
+            }
+        }
+        assert_eq!(
+            issues,
+            [
+                SchemaIssue::WrongTarget {
+                    parent: table("shelves"),
+                    child: table("books"),
+                    column: "shelf_id",
+                    rule: Rule::Cascade,
+                    references: (table("rooms"), Some("id".to_owned())),
+                },
+                SchemaIssue::NoForeignKey {
+                    parent: table("shelves"),
+                    child: table("labels"),
+                    column: "shelf_id",
+                    rule: Rule::DoNothing,
+                },
+            ]
+        );
+        assert_eq!(
+            report.issues[1].to_string(),
+            "declared `labels`.`shelf_id` = do_nothing under `shelves`, but the database has no foreign key on `labels`.`shelf_id`"
+        );
+        Ok(())
+    }
+
+    fn catalog_names_are_values_not_sql(db) {
+        // A table whose name would break SQL if it were spliced into a statement.
+        db.create("CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);");
+        let quoted = match db.backend() {
+            soft_delete_tests::Backend::Mysql => "CREATE TABLE `books` (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, deleted_at DATETIME(6) NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));
+                 CREATE TABLE `we'ird; DROP TABLE shelves; --` (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));
+                 CREATE TABLE labels (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));",
+            _ => "CREATE TABLE books (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, deleted_at TIMESTAMP NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));
+                 CREATE TABLE \"we'ird; DROP TABLE shelves; --\" (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));
+                 CREATE TABLE labels (id INTEGER PRIMARY KEY, shelf_id INTEGER NOT NULL, FOREIGN KEY (shelf_id) REFERENCES shelves (id));",
+        };
+        db.conn().batch_execute(quoted)?;
+        let conn = db.conn();
+        let report = check_schema::<shelves::table, _>(conn)?;
+        assert_eq!(report.issues.len(), 1, "{report}");
+        let SchemaIssue::Undeclared(fk) = &report.issues[0] else {
+            panic!("expected an undeclared key, got {}", report.issues[0]);
+        };
+        assert_eq!(fk.child.name, "we'ird; DROP TABLE shelves; --");
+        assert_eq!(shelves::table.count().get_result::<i64>(conn)?, 0);
+        Ok(())
+    }
+}

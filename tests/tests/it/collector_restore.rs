@@ -1,0 +1,227 @@
+//! Restoring a batch: exactly what it archived, with an earlier batch present; links cut
+//! by `set_null` / `set_default` put back; two batches within one second; a restore that
+//! would break a live-only unique key; a table that cannot tell its batches apart.
+
+use chrono::TimeDelta;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::collector::{Batch, Collector};
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
+use soft_delete_tests::{backend_tests, Backend};
+
+use crate::collector_schema::*;
+use crate::shop_dump;
+
+backend_tests! {
+    fn restore_brings_back_exactly_its_batch_and_leaves_an_earlier_one(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // An earlier batch: order 5 on its own (with its item 6 and event 4).
+        let earlier = Collector::new(orders::table.find(5)).archive(conn)?;
+        assert_eq!(earlier.plan().total_archived(), 3);
+        let before = shop_dump!(&mut *conn);
+
+        let ann = Collector::new(members::table.find(2)).archive(conn)?;
+        assert_eq!(ann.plan().archived("orders"), 2, "order 5 was archived already");
+        assert_ne!(shop_dump!(&mut *conn), before);
+
+        let restored = ann.batch().restore(conn)?;
+        assert_eq!(restored.rows_of("members"), 1);
+        assert_eq!(restored.rows_of("orders"), 2);
+        assert_eq!(restored.rows_of("order_items"), 3);
+        assert_eq!(restored.rows_of("item_events"), 2);
+        assert_eq!(restored.rows_of("comments"), 5);
+        assert_eq!(restored.links_of("reviews", "author_id"), 2);
+        assert_eq!(restored.links_of("badges", "member_id"), 1);
+
+        // Byte for byte what it was before ann's archive, except the sessions that
+        // `cascade(hard_delete)` deleted for good: order 5, item 6 and event 4 are still
+        // archived, with the earlier batch's stamp and id.
+        let sessions_gone = |dump: Vec<String>| -> Vec<String> {
+            dump.into_iter()
+                .filter(|row| !row.starts_with("sessions (1, 2,") && !row.starts_with("sessions (2, 2,"))
+                .collect()
+        };
+        assert_eq!(shop_dump!(&mut *conn), sessions_gone(before));
+        let order5: Order = orders::table.find(5).first(conn)?;
+        assert_eq!(order5.deleted_at, Some(earlier.batch().stamp().naive_utc()));
+        let item6: OrderItem = order_items::table.find(6).first(conn)?;
+        assert_eq!((item6.active, item6.archive_batch), (false, Some(earlier.batch().id())));
+
+        // Restoring twice restores nothing; the earlier batch restores its own rows.
+        assert_eq!(ann.batch().restore(conn)?.total_rows(), 0);
+        assert_eq!(earlier.batch().restore(conn)?.total_rows(), 3);
+        assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 5);
+        Ok(())
+    }
+
+    fn set_null_and_set_default_links_come_back_unless_changed_since(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        // After the archive the application gives review 2 to bob and badge 1 to cat.
+        conn.batch_execute(
+            "UPDATE reviews SET author_id = 3 WHERE id = 2; UPDATE badges SET member_id = 4 WHERE id = 1",
+        )?;
+        let restored = archived.batch().restore(conn)?;
+        assert_eq!(restored.links_of("reviews", "author_id"), 1);
+        assert_eq!(restored.links_of("badges", "member_id"), 0);
+        let authors: Vec<Option<i32>> = reviews::table.select(reviews::author_id).order(reviews::id).load(conn)?;
+        assert_eq!(authors, [Some(2), Some(3), Some(3), None]);
+        let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
+        assert_eq!(holders, [4, 3, 1]);
+        // the journal keeps nothing of a restored batch
+        let left: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM soft_delete_journal")
+            .get_result(conn)?;
+        assert_eq!(left, 0);
+        Ok(())
+    }
+
+    fn set_default_links_come_back(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
+        assert_eq!(holders, [1, 3, 1]);
+        assert_eq!(archived.batch().restore(conn)?.links_of("badges", "member_id"), 1);
+        let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
+        assert_eq!(holders, [2, 3, 1]);
+        Ok(())
+    }
+
+    fn two_archives_within_one_second_are_two_batches(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let first = Collector::new(orders::table.find(1)).archive(conn)?;
+        let second = Collector::new(orders::table.find(3)).archive(conn)?;
+        assert_ne!(first.batch(), second.batch());
+        assert!(second.batch().stamp() - first.batch().stamp() < TimeDelta::seconds(1));
+
+        // Restoring the first brings back order 1 and its items only.
+        let restored = first.batch().restore(conn)?;
+        assert_eq!((restored.rows_of("orders"), restored.rows_of("order_items")), (1, 2));
+        let archived: Vec<i32> = orders::table.only_deleted().select(orders::id).order(orders::id).load(conn)?;
+        assert_eq!(archived, [3]);
+        let items: Vec<i32> = order_items::table.only_deleted().select(order_items::id).order(order_items::id).load(conn)?;
+        assert_eq!(items, [4]);
+        Ok(())
+    }
+
+    fn a_batch_restored_later_from_its_id(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let id = Collector::new(members::table.find(2)).archive(conn)?.batch().id();
+        // e.g. stored in an "undo" table, read back in another request
+        let batch = Batch::<members::table>::from_id(id).expect("a valid id");
+        assert_eq!(batch.restore(conn)?.rows_of("members"), 1);
+        assert_eq!(members::table.active().count().get_result::<i64>(conn)?, 4);
+        Ok(())
+    }
+
+    fn a_restore_that_would_break_a_live_only_unique_key_changes_nothing(db) {
+        seed(db)?;
+        create_journal(db);
+        let key = match db.backend() {
+            Backend::Sqlite | Backend::Postgres => {
+                "CREATE UNIQUE INDEX orders_live_code ON orders (code) WHERE NOT deleted"
+            }
+            Backend::Mysql => {
+                "ALTER TABLE orders ADD COLUMN live_code VARCHAR(255) AS (CASE WHEN deleted THEN NULL ELSE code END) VIRTUAL, \
+                 ADD UNIQUE KEY orders_live_code (live_code)"
+            }
+        };
+        db.conn().batch_execute(key)?;
+        let backend = db.backend();
+        let conn = db.conn();
+        let archived = Collector::new(orders::table.find(1)).archive(conn)?;
+        // A new live order takes the archived one's code.
+        conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
+        let before = shop_dump!(&mut *conn);
+
+        let error = archived.batch().restore(conn).expect_err("code A-1 is live again");
+        let Error::RestoreConflict { table, key, .. } = &error else {
+            panic!("expected Error::RestoreConflict, got {error:?}");
+        };
+        assert_eq!(table, "orders");
+        let expected = match backend {
+            Backend::Sqlite => "orders.code",
+            Backend::Postgres | Backend::Mysql => "orders_live_code",
+        };
+        assert_eq!(key.as_deref(), Some(expected));
+        assert!(error.to_string().starts_with("restoring rows of `orders` conflicts with a live row on unique key"), "{error}");
+        // items of order 1 are still archived: the whole restore was rolled back
+        assert_eq!(shop_dump!(&mut *conn), before);
+        Ok(())
+    }
+}
+
+/// A flag marker with neither a deletion time nor a batch column cannot tell one batch's
+/// rows from another's.
+mod unidentifiable {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::backend_tests;
+
+    diesel::table! {
+        boards (id) {
+            id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        pins (id) {
+            id -> Integer,
+            board_id -> Integer,
+            deleted -> Bool,
+        }
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    #[soft_delete(children(pins::board_id = cascade))]
+    struct Board {
+        id: i32,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    struct Pin {
+        id: i32,
+        board_id: i32,
+        deleted: bool,
+    }
+
+    backend_tests! {
+        fn restoring_rows_that_cannot_be_told_apart_is_a_typed_error(db) {
+            db.create(
+                "CREATE TABLE boards (id {pk}, deleted_at {ts} NULL);
+                 CREATE TABLE pins (id {pk}, board_id {int} NOT NULL, deleted {bool} NOT NULL DEFAULT FALSE);
+                 INSERT INTO boards (id) VALUES (1);
+                 INSERT INTO pins (id, board_id) VALUES (1, 1), (2, 1);",
+            );
+            let conn = db.conn();
+            let archived = Collector::new(boards::table.find(1)).archive(conn)?;
+            assert_eq!(archived.plan().archived("pins"), 2);
+            let error = archived.batch().restore(conn).expect_err("pins cannot be told apart");
+            let Error::BatchNotIdentifiable { table } = &error else {
+                panic!("expected Error::BatchNotIdentifiable, got {error:?}");
+            };
+            assert_eq!(table, "pins");
+            // nothing was restored, not even the board
+            assert_eq!(boards::table.active().count().get_result::<i64>(conn)?, 0);
+            assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 0);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! A cascade archive whose stamp columns hold `DateTime<Utc>` (`Timestamptz` on PostgreSQL,
+//! `TimestamptzSqlite` on SQLite), next to a `NaiveDateTime` one: one batch, one instant.
+//! (Diesel has no mapping of `DateTime<Utc>` for MySQL.)
+
+macro_rules! collector_timestamptz_tests {
+    ($feature:literal, $module:ident, $conn:ty, $sql_type:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use chrono::{DateTime, NaiveDateTime, Utc};
+            use diesel::prelude::*;
+            use soft_delete_runtime::collector::Collector;
+            use soft_delete_runtime::prelude::*;
+            use soft_delete_tests::TestDb;
+
+            diesel::table! {
+                use diesel::sql_types::*;
+                events (id) {
+                    id -> Integer,
+                    cancelled_at -> Nullable<$sql_type>,
+                }
+            }
+
+            diesel::table! {
+                tickets (id) {
+                    id -> Integer,
+                    event_id -> Integer,
+                    deleted_at -> Nullable<Timestamp>,
+                }
+            }
+
+            #[derive(Debug, Queryable, Identifiable, SoftDelete)]
+            #[diesel(table_name = events)]
+            #[soft_delete(children(tickets::event_id = cascade))]
+            struct Event {
+                id: i32,
+                #[soft_delete(marker = timestamp)]
+                cancelled_at: Option<DateTime<Utc>>,
+            }
+
+            #[derive(Debug, Queryable, Identifiable, SoftDelete)]
+            #[diesel(table_name = tickets)]
+            struct Ticket {
+                id: i32,
+                event_id: i32,
+                deleted_at: Option<NaiveDateTime>,
+            }
+
+            #[test]
+            fn a_utc_stamp_and_a_naive_one_are_one_batch() {
+                soft_delete_tests::run::<$conn>(module_path!(), |db: &mut TestDb<$conn>| {
+                    db.create(
+                        "CREATE TABLE events (id {pk}, cancelled_at {tstz} NULL);
+                         CREATE TABLE tickets (id {pk}, event_id {int} NOT NULL, deleted_at {ts} NULL);
+                         INSERT INTO events (id) VALUES (1), (2);
+                         INSERT INTO tickets (id, event_id) VALUES (1, 1), (2, 1), (3, 2);",
+                    );
+                    let conn = db.conn();
+                    let archived = Collector::new(events::table.find(1)).archive(conn)?;
+                    assert_eq!(archived.plan().archived("tickets"), 2);
+                    let stamp = archived.batch().stamp();
+                    let event: Event = events::table.find(1).first(conn)?;
+                    assert_eq!(event.cancelled_at, Some(stamp));
+                    let tickets: Vec<Ticket> = tickets::table.only_deleted().order(tickets::id).load(conn)?;
+                    assert_eq!(tickets.iter().map(|t| (t.id, t.event_id)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
+                    assert!(tickets.iter().all(|t| t.deleted_at == Some(stamp.naive_utc())));
+
+                    let restored = archived.batch().restore(conn)?;
+                    assert_eq!((restored.rows_of("events"), restored.rows_of("tickets")), (1, 2));
+                    assert_eq!(tickets::table.active().count().get_result::<i64>(conn)?, 3);
+                    Ok(())
+                });
+            }
+        }
+    };
+}
+
+collector_timestamptz_tests!(
+    "sqlite",
+    sqlite,
+    diesel::SqliteConnection,
+    TimestamptzSqlite
+);
+collector_timestamptz_tests!("postgres", postgres, diesel::PgConnection, Timestamptz);
