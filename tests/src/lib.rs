@@ -187,7 +187,10 @@ impl<C: TestConnection> TestDb<C> {
                 Ok(url) if !url.is_empty() => url,
                 _ if under_ci() => panic!("{var} is unset, and CI must run every backend"),
                 _ => {
-                    eprintln!("skipped {test_path}: {var} is unset");
+                    // Written to the process's stderr, not through `eprintln!`, which the test
+                    // harness captures: a skip must be visible in the output.
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr(), "skipped {test_path}: {var} is unset");
                     return None;
                 }
             },
@@ -312,6 +315,32 @@ macro_rules! backend_tests {
                         |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult { $body },
                     );
                 }
+            )*
+        }
+    };
+}
+
+/// Stamps each test out once per compiled backend, like [`backend_tests!`], for tests that
+/// need no database (e.g. comparing the SQL two queries render): they run wherever the
+/// backend's feature is on, with or without a server.
+#[macro_export]
+macro_rules! per_backend {
+    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
+        $crate::per_backend!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* fn $name() $body)*);
+        $crate::per_backend!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* fn $name() $body)*);
+        $crate::per_backend!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* fn $name() $body)*);
+    };
+    (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(dead_code)]
+            type Conn = $conn;
+            $(
+                #[test]
+                $(#[$attr])*
+                fn $name() $body
             )*
         }
     };

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::{dsl, soft_delete};
-use soft_delete_tests::backend_tests;
+use soft_delete_tests::{backend_tests, per_backend};
 
 use crate::schema::*;
 
@@ -144,77 +144,82 @@ backend_tests! {
         assert_eq!(dead_posts_of(1).select(posts::id).load::<i32>(conn)?, [1]);
         Ok(())
     }
+}
 
-    fn scope_sql_is_the_hand_written_filter(db) {
-        type Db = <Conn as Connection>::Backend;
-        let _ = db;
+/// SQL text only: runs for every compiled backend, with or without a server.
+mod sql {
+    use super::*;
 
-        // timestamp
-        assert_eq!(
-            sql::<Db, _>(&users::table.active()),
-            sql::<Db, _>(&users::table.filter(users::deleted_at.is_null()))
-        );
-        assert_eq!(
-            sql::<Db, _>(&users::table.only_deleted()),
-            sql::<Db, _>(&users::table.filter(users::deleted_at.is_not_null()))
-        );
-        assert_eq!(sql::<Db, _>(&users::table.with_deleted()), sql::<Db, _>(&users::table));
-        // deleted flag
-        assert_eq!(
-            sql::<Db, _>(&posts::table.active()),
-            sql::<Db, _>(&posts::table.filter(not(posts::deleted)))
-        );
-        assert_eq!(
-            sql::<Db, _>(&posts::table.only_deleted()),
-            sql::<Db, _>(&posts::table.filter(posts::deleted))
-        );
-        // active flag
-        assert_eq!(
-            sql::<Db, _>(&attempts::table.active()),
-            sql::<Db, _>(&attempts::table.filter(attempts::active))
-        );
-        assert_eq!(
-            sql::<Db, _>(&attempts::table.only_deleted()),
-            sql::<Db, _>(&attempts::table.filter(not(attempts::active)))
-        );
-        // custom column
-        assert_eq!(
-            sql::<Db, _>(&documents::table.active()),
-            sql::<Db, _>(&documents::table.filter(documents::removed_on.is_null()))
-        );
-        // a statement with every clause
-        assert_eq!(
-            sql::<Db, _>(
-                &users::table
-                    .filter(users::name.eq("ann"))
-                    .order(users::id.desc())
-                    .select(users::name)
-                    .limit(2)
-                    .offset(1)
-                    .active()
-            ),
-            sql::<Db, _>(
-                &users::table
-                    .filter(users::name.eq("ann"))
-                    .order(users::id.desc())
-                    .select(users::name)
-                    .limit(2)
-                    .offset(1)
-                    .filter(users::deleted_at.is_null())
-            )
-        );
-        // boxed, before and after
-        assert_eq!(
-            sql::<Db, _>(&users::table.into_boxed::<Db>().only_deleted()),
-            sql::<Db, _>(&users::table.into_boxed::<Db>().filter(users::deleted_at.is_not_null()))
-        );
-        assert_eq!(
-            sql::<Db, _>(&users::table.active().into_boxed::<Db>()),
-            sql::<Db, _>(&users::table.filter(users::deleted_at.is_null()).into_boxed::<Db>())
-        );
-        // and the SQL is what one expects to read
-        let text = sql::<Db, _>(&users::table.active().select(users::id));
-        assert!(text.contains("WHERE (") && text.contains("deleted_at") && text.contains("IS NULL"), "{text}");
-        Ok(())
+    per_backend! {
+        fn scope_sql_is_the_hand_written_filter() {
+            type Db = <Conn as Connection>::Backend;
+
+            // timestamp
+            assert_eq!(
+                sql::<Db, _>(&users::table.active()),
+                sql::<Db, _>(&users::table.filter(users::deleted_at.is_null()))
+            );
+            assert_eq!(
+                sql::<Db, _>(&users::table.only_deleted()),
+                sql::<Db, _>(&users::table.filter(users::deleted_at.is_not_null()))
+            );
+            assert_eq!(sql::<Db, _>(&users::table.with_deleted()), sql::<Db, _>(&users::table));
+            // deleted flag
+            assert_eq!(
+                sql::<Db, _>(&posts::table.active()),
+                sql::<Db, _>(&posts::table.filter(not(posts::deleted)))
+            );
+            assert_eq!(
+                sql::<Db, _>(&posts::table.only_deleted()),
+                sql::<Db, _>(&posts::table.filter(posts::deleted))
+            );
+            // active flag
+            assert_eq!(
+                sql::<Db, _>(&attempts::table.active()),
+                sql::<Db, _>(&attempts::table.filter(attempts::active))
+            );
+            assert_eq!(
+                sql::<Db, _>(&attempts::table.only_deleted()),
+                sql::<Db, _>(&attempts::table.filter(not(attempts::active)))
+            );
+            // custom column
+            assert_eq!(
+                sql::<Db, _>(&documents::table.active()),
+                sql::<Db, _>(&documents::table.filter(documents::removed_on.is_null()))
+            );
+            // a statement with every clause
+            assert_eq!(
+                sql::<Db, _>(
+                    &users::table
+                        .filter(users::name.eq("ann"))
+                        .order(users::id.desc())
+                        .select(users::name)
+                        .limit(2)
+                        .offset(1)
+                        .active()
+                ),
+                sql::<Db, _>(
+                    &users::table
+                        .filter(users::name.eq("ann"))
+                        .order(users::id.desc())
+                        .select(users::name)
+                        .limit(2)
+                        .offset(1)
+                        .filter(users::deleted_at.is_null())
+                )
+            );
+            // boxed, before and after
+            assert_eq!(
+                sql::<Db, _>(&users::table.into_boxed::<Db>().only_deleted()),
+                sql::<Db, _>(&users::table.into_boxed::<Db>().filter(users::deleted_at.is_not_null()))
+            );
+            assert_eq!(
+                sql::<Db, _>(&users::table.active().into_boxed::<Db>()),
+                sql::<Db, _>(&users::table.filter(users::deleted_at.is_null()).into_boxed::<Db>())
+            );
+            // and the SQL is what one expects to read
+            let text = sql::<Db, _>(&users::table.active().select(users::id));
+            assert!(text.contains("WHERE (") && text.contains("deleted_at") && text.contains("IS NULL"), "{text}");
+        }
     }
 }
