@@ -79,7 +79,7 @@ where
         };
         match live {
             Some(live) if live.row_id() != row.row_id() => {
-                Ok(Some(ops::conflict::<M, K, C>(&key, &live)))
+                Ok(Some(ops::conflict::<M, K, C>(&key, &live, Some(row))))
             }
             _ => Rest::held(row, conn, lock),
         }
