@@ -1,5 +1,6 @@
-//! One `ActiveUnique<Key>` impl per `#[active_unique(...)]` key, and the list of keys the
-//! `SoftDelete` impl names. Code generation only: every decision was made in
+//! One `ActiveUnique<Key>` impl per `#[active_unique(...)]` key, the list of keys the
+//! `SoftDelete` impl names, and the same keys as `KeyInfo` values for the `Archivable` impl
+//! (the collector's graph, which a batch restore checks them through). Code generation only: every decision was made in
 //! [`crate::valid`].
 //!
 //! A key is named by the type of its columns: `attempts::email` for one field,

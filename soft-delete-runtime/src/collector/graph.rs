@@ -9,8 +9,9 @@
 //! of both ends the same).
 //!
 //! At run time the graph is walked from a root through [`Node`]s: plain values holding the
-//! SQL names the generated code read from Diesel's types, and function pointers to the
-//! children's nodes. A graph with cycles (a table referencing itself, two tables
+//! SQL names the generated code read from Diesel's types (the table, its key, its marker
+//! columns, and its model's active-unique keys, which a batch restore checks), and function
+//! pointers to the children's nodes. A graph with cycles (a table referencing itself, two tables
 //! referencing each other) is a finite set of nodes; [`Graph::build`] visits each once.
 
 use std::collections::{HashMap, VecDeque};
@@ -536,7 +537,8 @@ where
 }
 
 impl Node {
-    /// The node of soft-deletable table `T`, with its declared edges.
+    /// The node of soft-deletable table `T`, with its declared edges and its model's
+    /// active-unique keys ([`Archivable::ACTIVE_UNIQUE_KEYS`]).
     pub fn archivable<T>() -> Node
     where
         T: Archivable + GraphTable,

@@ -342,8 +342,8 @@ impl<T: ArchiveTable> Batch<T> {
     /// `#[active_unique]`) is left to the database: its violation rolls everything back and
     /// returns [`Error::RestoreConflict`] with the database's message. If a declared key's
     /// index refuses a row anyway (a live row committed by another transaction after the
-    /// check), the keys are checked again after the rollback and the live row is named in an
-    /// [`Error::Conflict`].
+    /// check), the batch's rows are checked again after the rollback, and a live row found
+    /// holding one of their keys is named in an [`Error::Conflict`].
     pub fn restore<C>(&self, conn: &mut C) -> Result<Restored, Error>
     where
         C: LoadConnection,

@@ -86,7 +86,8 @@ where
     }
 }
 
-/// One active-unique key, as the DDL needs it.
+/// One active-unique key, as the DDL and a [batch restore](crate::collector::Batch::restore)
+/// need it: by its SQL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInfo {
     /// The key's name: the index (or constraint, or MySQL generated column) name.
