@@ -2,7 +2,7 @@
 //! user's comments (with every reply under them) are archived together, their reviews lose
 //! their author, and an unpaid invoice refuses the whole thing until it is settled. One call
 //! archives, one call restores exactly that, and an order archived earlier on its own stays
-//! archived.
+//! archived; it cannot come back while another live order holds its code.
 //!
 //! Run with `cargo run --example shop_archive`. The README quotes its sections.
 
@@ -12,11 +12,13 @@ use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::collector::{check_schema, Collector};
-use soft_delete_runtime::ddl::journal;
+use soft_delete_runtime::ddl::{self, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/shop_archive");
+const UP_SQL: &str =
+    include_str!("../migrations/shop_archive/2026-11-23-000000_create_shop/up.sql");
 
 diesel::table! {
     users (id) {
@@ -91,6 +93,7 @@ struct User {
 #[derive(Debug, Queryable, Identifiable, SoftDelete)]
 #[diesel(table_name = orders)]
 #[soft_delete(children(order_items::order_id = cascade))]
+#[active_unique(fields = "code", name = "one_live_order_code")] // a restore respects it too
 struct Order {
     id: i32,
     user_id: i32,
@@ -135,6 +138,13 @@ fn setup() -> Result<SqliteConnection, Box<dyn std::error::Error + Send + Sync>>
     let _ = std::fs::remove_file(&path);
     let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
     conn.run_pending_migrations(MIGRATIONS)?;
+    // The migration holds the index the library generates for the key; keep them in step.
+    for statement in ddl::active_unique::<Order>(Dialect::Sqlite) {
+        assert!(
+            UP_SQL.contains(&statement),
+            "the migration lacks: {statement}"
+        );
+    }
     // --- journal ---
     // `set_null` / `set_default` edges keep the links they cut in a journal table, so a
     // restore can put them back; its DDL comes from the library (put it in a migration).
@@ -235,6 +245,28 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "live orders: {:?} (A-3 is still archived)",
         live_codes(conn)?
     );
+
+    // --- restore conflict ---
+    // While A-3 was cancelled, bob ordered under the same code. Codes are unique among live
+    // orders, so the cancelled order cannot come back: the restore names the live order that
+    // holds the code, and writes nothing.
+    diesel::insert_into(orders::table)
+        .values((orders::user_id.eq(2), orders::code.eq("A-3")))
+        .execute(conn)?;
+    let bobs: Order = orders::table
+        .active()
+        .filter(orders::code.eq("A-3"))
+        .first(conn)?;
+    let err = cancelled.batch().restore(conn).unwrap_err();
+    println!("\n{err}");
+    let conflict = err.conflict().expect("a conflict on an active-unique key");
+    assert_eq!(conflict.live_id().get::<i32>(), Some(&bobs.id));
+    // and the row that was to come back: the cancelled order
+    let restored = conflict.restored_id().and_then(|id| id.get::<i32>());
+    assert_eq!(restored, Some(&3));
+    // --- end restore conflict ---
+    assert_eq!(live_codes(conn)?, ["A-1", "A-2", "B-1", "A-3"]);
+    bobs.soft_delete(conn)?; // bob cancels his; the code is free again
 
     cancelled.batch().restore(conn)?;
     println!("after restoring its own batch: {:?}", live_codes(conn)?);

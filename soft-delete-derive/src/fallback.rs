@@ -54,6 +54,8 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
             impl #krate::collector::Archivable for #table {
                 type Stamp = #krate::collector::graph::NoStamp;
 
+                const ACTIVE_UNIQUE_KEYS: &'static [#krate::unique::KeyInfo] = &[];
+
                 fn batch_column() -> ::core::option::Option<&'static str> {
                     ::core::option::Option::None
                 }

@@ -118,8 +118,12 @@ pub enum Error {
     },
 
     /// A live row already holds the active-unique key: returned by
-    /// [`start`](crate::unique::ActiveUnique::start) and by
-    /// [`restore`](crate::SoftDelete::restore) of a row whose key has another live row.
+    /// [`start`](crate::unique::ActiveUnique::start), by
+    /// [`restore`](crate::SoftDelete::restore) of a row whose key has another live row, and
+    /// by [`Batch::restore`](crate::collector::Batch::restore) when a row of the batch (or a
+    /// link it puts back) would give a key of its model a second live row: held by a live row,
+    /// or by another row of the same batch ([`Holder`](crate::unique::Holder)). Nothing was
+    /// written.
     #[error("{0}")]
     Conflict(Box<crate::unique::KeyConflict>),
 
@@ -178,8 +182,12 @@ pub enum Error {
         table: String,
     },
 
-    /// Restoring rows of `table` would give a unique key (e.g. an active-unique key) two live
-    /// rows; nothing was restored.
+    /// [`Batch::restore`](crate::collector::Batch::restore) was refused by a unique key that no
+    /// model declares with `#[active_unique]` (a plain unique index or constraint, or a partial
+    /// one the models do not know about), when bringing back rows of `table` or putting back
+    /// their links; nothing was restored. The library cannot name the row holding such a key,
+    /// so this carries what the database said. Keys the models declare are checked before
+    /// writing and reported as [`Error::Conflict`].
     #[error("restoring rows of `{table}` conflicts with a live row on {}: {message}", key.as_deref().map_or_else(|| "a unique key".to_owned(), |k| format!("unique key `{k}`")))]
     RestoreConflict {
         /// The table whose rows could not come back.

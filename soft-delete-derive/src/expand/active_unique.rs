@@ -1,5 +1,6 @@
-//! One `ActiveUnique<Key>` impl per `#[active_unique(...)]` key, and the list of keys the
-//! `SoftDelete` impl names. Code generation only: every decision was made in
+//! One `ActiveUnique<Key>` impl per `#[active_unique(...)]` key, the list of keys the
+//! `SoftDelete` impl names, and the same keys as `KeyInfo` values for the `Archivable` impl
+//! (the collector's graph, which a batch restore checks them through). Code generation only: every decision was made in
 //! [`crate::valid`].
 //!
 //! A key is named by the type of its columns: `attempts::email` for one field,
@@ -23,6 +24,59 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .iter()
         .map(|key| expand_key(model, key))
         .collect()
+}
+
+/// `Archivable::ACTIVE_UNIQUE_KEYS`: `&[KeyInfo { name, columns, counter }, ...]`, the same
+/// name, columns and counter as each key's `ActiveUnique` impl, for the collector's graph.
+pub(crate) fn key_infos(model: &Model<'_>) -> TokenStream {
+    let krate = &model.input.krate;
+    let infos = model.keys.iter().map(|key| {
+        let KeyConsts {
+            name,
+            columns,
+            counter_column,
+        } = key_consts(model, key);
+        quote! {
+            #krate::unique::KeyInfo {
+                name: #name,
+                columns: &[#(#columns),*],
+                counter: #counter_column,
+            }
+        }
+    });
+    quote!(&[#(#infos),*])
+}
+
+/// What names a key in SQL: its name, its columns' names and its counter column's name.
+struct KeyConsts<'k> {
+    name: &'k str,
+    columns: Vec<TokenStream>,
+    counter_column: TokenStream,
+}
+
+fn key_consts<'k>(model: &Model<'_>, key: &'k Key<'_>) -> KeyConsts<'k> {
+    let krate = &model.input.krate;
+    let diesel = quote!(#krate::__private::diesel);
+    let columns = key
+        .fields
+        .iter()
+        .map(|f| {
+            let column = column_at(model, f, key.span);
+            quote!(<#column as #diesel::Column>::NAME)
+        })
+        .collect();
+    let counter_column = match key.counter {
+        Some(field) => {
+            let column = column(model, field);
+            quote!(::core::option::Option::Some(<#column as #diesel::Column>::NAME))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    KeyConsts {
+        name: &key.name,
+        columns,
+        counter_column,
+    }
 }
 
 /// The type of `SoftDelete::ActiveUniqueKeys`: `(K1, (K2, ()))`, or `()` without keys.
@@ -102,14 +156,11 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
             filter = quote!(#diesel::BoolExpressionMethods::and(#filter, #eq));
         }
     }
-    let columns: Vec<TokenStream> = key
-        .fields
-        .iter()
-        .map(|f| {
-            let column = column_at(model, f, key.span);
-            quote!(<#column as #diesel::Column>::NAME)
-        })
-        .collect();
+    let KeyConsts {
+        name,
+        columns,
+        counter_column,
+    } = key_consts(model, key);
 
     // The primary key: its value names rows in errors; it orders the history.
     let id_types: Vec<TokenStream> = model.primary_key.iter().map(|f| field_type(f)).collect();
@@ -122,7 +173,7 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
     let id_columns: Vec<TokenStream> = model.primary_key.iter().map(|f| column(model, f)).collect();
 
     // The counter, and the history's order: newest first by the counter, then by id.
-    let (counter_ty, counter, counter_column, mut order_types, mut order) = match key.counter {
+    let (counter_ty, counter, mut order_types, mut order) = match key.counter {
         Some(field) => {
             let ty = field.ty;
             let f = field.ident;
@@ -130,7 +181,6 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
             (
                 quote_spanned!(ty.span()=> #ty),
                 quote!(::core::clone::Clone::clone(&self.#f)),
-                quote!(::core::option::Option::Some(<#column as #diesel::Column>::NAME)),
                 vec![quote!(#diesel::dsl::Desc<#column>)],
                 vec![quote!(#diesel::ExpressionMethods::desc(#column))],
             )
@@ -138,7 +188,6 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
         None => (
             quote!(#krate::unique::NoCounter),
             quote!(#krate::unique::NoCounter),
-            quote!(::core::option::Option::None),
             Vec::new(),
             Vec::new(),
         ),
@@ -151,7 +200,6 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
     let order = one_or_tuple(&order);
 
     let is_live = is_live(model);
-    let name = &key.name;
 
     quote! {
         #[doc(hidden)]

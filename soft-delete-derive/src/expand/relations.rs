@@ -1,5 +1,5 @@
-//! The `Archivable` impl: how an archive writes this table's rows, and the edges of
-//! `children(...)`. Code generation only, every decision was made in [`crate::valid`].
+//! The `Archivable` impl: how an archive writes this table's rows, the active-unique keys a
+//! restore checks, and the edges of `children(...)`. Code generation only, every decision was made in [`crate::valid`].
 //!
 //! Each edge becomes one call on the runtime's `Relations`, spanned at the rule the user
 //! wrote, so what the rule needs of the child (a soft-deletable table for `cascade`, a
@@ -44,6 +44,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
+    let keys = super::active_unique::key_infos(model);
     let edges = model.children.iter().map(|edge| expand_edge(model, edge));
     let relations = if model.children.is_empty() {
         quote!(_: &mut #graph::Relations<Self>)
@@ -58,6 +59,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             #[automatically_derived]
             impl #krate::collector::Archivable for #table {
                 type Stamp = #stamp;
+
+                const ACTIVE_UNIQUE_KEYS: &'static [#krate::unique::KeyInfo] = #keys;
 
                 fn batch_column() -> ::core::option::Option<&'static str> {
                     #batch

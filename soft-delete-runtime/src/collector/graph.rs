@@ -9,12 +9,15 @@
 //! of both ends the same).
 //!
 //! At run time the graph is walked from a root through [`Node`]s: plain values holding the
-//! SQL names the generated code read from Diesel's types, and function pointers to the
-//! children's nodes. A graph with cycles (a table referencing itself, two tables
+//! SQL names the generated code read from Diesel's types (the table, its key, its marker
+//! columns, and its model's active-unique keys, which a batch restore checks), and function
+//! pointers to the children's nodes. A graph with cycles (a table referencing itself, two tables
 //! referencing each other) is a finite set of nodes; [`Graph::build`] visits each once.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::str::FromStr;
 
 use diesel::expression::Expression;
 use diesel::query_builder::QueryFragment;
@@ -24,6 +27,7 @@ use diesel::{Column, Table};
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
+use crate::unique::{KeyInfo, RowId};
 
 /// What archiving a parent row does to the rows that reference it through one edge.
 ///
@@ -92,34 +96,48 @@ pub enum KeyKind {
 pub trait KeySqlType {
     /// The kind of key.
     const KIND: KeyKind;
+    /// The Rust type Diesel maps it to (`String` for `Uuid`, read as its text form): the type
+    /// of the ids an error names, read back from their text.
+    type Value: FromStr + Debug + Send + Sync + 'static;
 }
 
 macro_rules! key_sql_type {
-    ($($(#[$cfg:meta])* $ty:ty => $kind:ident,)*) => {$(
+    ($($(#[$cfg:meta])* $ty:ty => $kind:ident as $value:ty,)*) => {$(
         $(#[$cfg])*
         impl KeySqlType for $ty {
             const KIND: KeyKind = KeyKind::$kind;
+            type Value = $value;
         }
     )*};
 }
 
 key_sql_type! {
-    diesel::sql_types::SmallInt => SmallInt,
-    diesel::sql_types::Integer => Integer,
-    diesel::sql_types::BigInt => BigInt,
-    diesel::sql_types::Text => Text,
+    diesel::sql_types::SmallInt => SmallInt as i16,
+    diesel::sql_types::Integer => Integer as i32,
+    diesel::sql_types::BigInt => BigInt as i64,
+    diesel::sql_types::Text => Text as String,
     #[cfg(feature = "postgres")]
-    diesel::sql_types::Uuid => Uuid,
+    diesel::sql_types::Uuid => Uuid as String,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::SmallInt> => Unsigned,
+    diesel::sql_types::Unsigned<diesel::sql_types::SmallInt> => Unsigned as u16,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::Integer> => Unsigned,
+    diesel::sql_types::Unsigned<diesel::sql_types::Integer> => Unsigned as u32,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::BigInt> => Unsigned,
+    diesel::sql_types::Unsigned<diesel::sql_types::BigInt> => Unsigned as u64,
 }
 
 impl<ST: KeySqlType> KeySqlType for Nullable<ST> {
     const KIND: KeyKind = ST::KIND;
+    type Value = ST::Value;
+}
+
+/// A key read back as text, as a [`RowId`] of the key's Rust type (the text itself if it
+/// does not parse, which a key the database wrote never does).
+fn row_id_from_text<ST: KeySqlType>(text: &str) -> RowId {
+    match text.parse::<ST::Value>() {
+        Ok(value) => RowId::new(value),
+        Err(_) => RowId::new(text.to_owned()),
+    }
 }
 
 /// How a batch's timestamp is bound for a column: without time zone (`TIMESTAMP`,
@@ -254,6 +272,8 @@ pub trait GraphTable: Table + Default {
     fn sql_name() -> TableName;
     /// The primary key's column name and kind.
     fn key() -> (&'static str, KeyKind);
+    /// A primary key read back as text, as a value of its Rust type.
+    fn row_id(text: &str) -> RowId;
 }
 
 impl<T> GraphTable for T
@@ -272,6 +292,10 @@ where
             <T::PrimaryKey as Column>::NAME,
             <<T::PrimaryKey as Expression>::SqlType as KeySqlType>::KIND,
         )
+    }
+
+    fn row_id(text: &str) -> RowId {
+        row_id_from_text::<<T::PrimaryKey as Expression>::SqlType>(text)
     }
 }
 
@@ -292,6 +316,12 @@ pub trait Archivable: SoftDeleteTable {
     /// The column that records when a row was archived: [`Stamped`] with the timestamp
     /// marker, or a flag model's `deleted_at`; [`NoStamp`] if there is none.
     type Stamp;
+
+    /// The model's active-unique keys (`#[active_unique(...)]`), which a
+    /// [batch restore](super::Batch::restore) checks before it brings rows back; empty for a
+    /// model without keys. The same keys the model's
+    /// [`ActiveUniqueKeys`](crate::SoftDelete::ActiveUniqueKeys) lists.
+    const ACTIVE_UNIQUE_KEYS: &'static [KeyInfo];
 
     /// The `#[soft_delete(batch)]` column, if the model declares one.
     fn batch_column() -> Option<&'static str>;
@@ -468,6 +498,7 @@ pub(crate) struct SoftInfo {
     pub(crate) columns: ArchiveColumns,
     pub(crate) live: fn(Dialect) -> String,
     pub(crate) deleted: fn(Dialect) -> String,
+    pub(crate) keys: &'static [KeyInfo],
 }
 
 /// A table of the relation graph, as plain values: its SQL name, its primary key, how its
@@ -477,6 +508,7 @@ pub struct Node {
     pub(crate) name: TableName,
     pub(crate) key: &'static str,
     pub(crate) key_kind: KeyKind,
+    pub(crate) row_id: fn(&str) -> RowId,
     pub(crate) soft: Option<SoftInfo>,
     pub(crate) edges: fn() -> Vec<Edge>,
 }
@@ -505,7 +537,8 @@ where
 }
 
 impl Node {
-    /// The node of soft-deletable table `T`, with its declared edges.
+    /// The node of soft-deletable table `T`, with its declared edges and its model's
+    /// active-unique keys ([`Archivable::ACTIVE_UNIQUE_KEYS`]).
     pub fn archivable<T>() -> Node
     where
         T: Archivable + GraphTable,
@@ -516,6 +549,7 @@ impl Node {
             name: T::sql_name(),
             key,
             key_kind,
+            row_id: T::row_id,
             soft: Some(SoftInfo {
                 marker: <T::Marker as Column>::NAME,
                 strategy: <T::Strategy as Strategy<T::Marker>>::KIND,
@@ -525,6 +559,7 @@ impl Node {
                 },
                 live: ddl::live_condition::<T>,
                 deleted: ddl::deleted_condition::<T>,
+                keys: T::ACTIVE_UNIQUE_KEYS,
             }),
             edges: edges_of::<T>,
         }
@@ -538,6 +573,7 @@ impl Node {
             name: T::sql_name(),
             key,
             key_kind,
+            row_id: T::row_id,
             soft: None,
             edges: no_edges,
         }
@@ -551,6 +587,12 @@ impl Node {
     /// Whether the table is soft-deletable.
     pub fn is_soft_deletable(&self) -> bool {
         self.soft.is_some()
+    }
+
+    /// The table's active-unique keys, which a batch restore checks (empty for a table that
+    /// has none, or is not soft-deletable).
+    pub fn active_unique_keys(&self) -> &'static [KeyInfo] {
+        self.soft.as_ref().map_or(&[], |soft| soft.keys)
     }
 }
 

@@ -11,7 +11,9 @@
 //!   [`Plan`] that prints as a tree, or [archives](Collector::archive) it: one transaction,
 //!   one statement per edge per level, nothing loaded into memory;
 //! - every row one call archives shares one [`Batch`], which [restores](Batch::restore)
-//!   exactly those rows and puts back the links `set_null`/`set_default` cut;
+//!   exactly those rows and puts back the links `set_null`/`set_default` cut, refusing with
+//!   [`Error::Conflict`] (before writing anything) when that would give an active-unique key
+//!   a second live row;
 //! - [`check_schema`] compares the declared edges with the database's foreign keys.
 //!
 //! ```
@@ -49,6 +51,7 @@
 mod archive;
 mod check;
 pub mod graph;
+mod keys;
 mod plan;
 mod preview;
 mod restore;
@@ -325,15 +328,38 @@ impl<T: ArchiveTable> Batch<T> {
     /// Brings back exactly what this batch archived, and puts back the links it cut, in one
     /// transaction. Rows other batches archived stay archived; a link changed since the
     /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone. Restoring twice
-    /// restores nothing the second time. A row that would break a unique key among live
-    /// rows makes it fail with [`Error::RestoreConflict`], changing nothing.
+    /// restores nothing the second time.
+    ///
+    /// Active-unique keys (`#[active_unique(...)]` on the models of the graph) are checked
+    /// before anything is written, with one query per key per table: when a row of the batch
+    /// would become a second live row of a key, held by a live row or by another row of the
+    /// batch, the restore returns [`Error::Conflict`] naming the table, key, values and that row
+    /// ([`KeyConflict::live_id`](crate::unique::KeyConflict::live_id),
+    /// [`holder`](crate::unique::KeyConflict::holder)), and changes nothing. A link put back
+    /// into a key's column is checked the same way before it is written.
+    ///
+    /// A unique key no model declares (a plain unique index, a partial index without
+    /// `#[active_unique]`) is left to the database: its violation rolls everything back and
+    /// returns [`Error::RestoreConflict`] with the database's message. If a declared key's
+    /// index refuses a row anyway (a live row committed by another transaction after the
+    /// check), the batch's rows are checked again after the rollback, and a live row found
+    /// holding one of their keys is named in an [`Error::Conflict`].
     pub fn restore<C>(&self, conn: &mut C) -> Result<Restored, Error>
     where
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
         let graph = Graph::build(T::node());
-        conn.transaction(|conn| restore::run(conn, &graph, self.values))
+        let error = match conn.transaction(|conn| restore::run(conn, &graph, self.values)) {
+            Err(error @ Error::RestoreConflict { .. }) => error,
+            other => return other,
+        };
+        // Rolled back: the batch's rows are archived again, and a live row that a concurrent
+        // transaction committed after the check is visible now.
+        match conn.transaction(|conn| restore::rows_conflict(conn, &graph, self.values)) {
+            Ok(Some(conflict)) => Err(conflict),
+            Ok(None) | Err(_) => Err(error),
+        }
     }
 }
 

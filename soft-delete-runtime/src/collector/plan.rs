@@ -245,6 +245,7 @@ mod tests {
             },
             key: "id",
             key_kind: KeyKind::Integer,
+            row_id: |text| crate::unique::RowId::new(text.to_owned()),
             soft: None,
             edges: Vec::new,
         }

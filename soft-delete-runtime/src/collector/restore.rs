@@ -6,10 +6,14 @@
 //! where the row still holds what the archive left there: a link the application changed
 //! since is the application's. Rows deleted by `cascade(hard_delete)` are gone.
 //!
-//! The restore runs in one transaction. If bringing a row back would break a unique key
-//! that only counts live rows (an active-unique key), the database refuses the `UPDATE`, and
-//! the restore returns [`Error::RestoreConflict`] naming the table and key after rolling back
-//! everything.
+//! The restore runs in one transaction. Before it brings back any row it checks the
+//! active-unique keys the models declare ([`keys`](super::keys)): if a row of the batch would
+//! become a second live row of a key, it returns [`Error::Conflict`] naming the live row (or
+//! the other row of the batch with the same key), having written nothing. Links are checked
+//! the same way before each is put back. A unique key the models do not declare (a plain
+//! unique index, or a partial one without `#[active_unique]`) is the database's to enforce:
+//! its violation is returned as [`Error::RestoreConflict`] with the database's message, and
+//! the caller rolls everything back.
 
 use diesel::connection::LoadConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -17,6 +21,7 @@ use diesel::RunQueryDsl;
 
 use super::archive::journal_match;
 use super::graph::{Graph, Rule};
+use super::keys;
 use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::journal;
@@ -87,6 +92,11 @@ where
         tables.push((node, soft, condition));
     }
 
+    // Then every active-unique key, still before anything is written.
+    if let Some(conflict) = rows_conflict(conn, graph, batch)? {
+        return Err(conflict);
+    }
+
     let mut restored = Restored::default();
     for (node, soft, condition) in tables {
         let mut update = Sql::<C::Backend>::new();
@@ -112,6 +122,9 @@ where
                 continue;
             }
             seen.push((edge.child, edge.column));
+            if let Some(conflict) = keys::link(conn, graph, edge, batch)? {
+                return Err(conflict);
+            }
             let child = &graph.nodes[edge.child];
             let table = d.table(child);
             let journal_table = d.quote(journal::TABLE);
@@ -168,11 +181,33 @@ where
     Ok(restored)
 }
 
-/// A unique violation while bringing rows of `table` back is a conflict with a live row
-/// (typically on an active-unique key); anything else is passed on.
-///
-/// This is the one place that decides what a restore conflict looks like, so the
-/// active-unique machinery can check keys here before the database does.
+/// The first active-unique key that bringing back the archived rows of `batch` would break,
+/// over every table of `graph` the batch can have rows of, as [`Error::Conflict`]. Writes
+/// nothing: [`run`] calls it before its first write, and [`Batch::restore`](super::Batch::restore)
+/// after a rollback, to tell whether a unique violation came from a declared key.
+pub(crate) fn rows_conflict<C>(
+    conn: &mut C,
+    graph: &Graph,
+    batch: BatchValues,
+) -> Result<Option<Error>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if let Some(conflict) = keys::rows(conn, node, soft, batch)? {
+            return Ok(Some(conflict));
+        }
+    }
+    Ok(None)
+}
+
+/// A unique violation while bringing rows of `table` back (or putting its links back) is a
+/// conflict with a live row on a unique key the models do not declare, since the declared
+/// ones were checked before the write; anything else is passed on.
 fn conflict_or(error: DieselError, table: &TableName) -> Error {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {

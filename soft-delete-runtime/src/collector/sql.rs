@@ -185,6 +185,14 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
         sql: Sql<'_, Self>,
     ) -> QueryResult<Vec<(String, i64)>>;
 
+    /// Loads `(text, text, text, integer)` rows: the pairs of rows an active-unique check
+    /// finds on one key.
+    #[doc(hidden)]
+    fn load_clashes<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        sql: Sql<'_, Self>,
+    ) -> QueryResult<Vec<(String, String, String, i64)>>;
+
     /// Reads the default of `table.column` (SQLite: from `PRAGMA table_info`).
     #[doc(hidden)]
     fn column_default<C: LoadConnection<Backend = Self>>(
@@ -226,6 +234,13 @@ macro_rules! common_binds {
             sql: Sql<'_, Self>,
         ) -> QueryResult<Vec<(String, i64)>> {
             Typed::<Self, (Text, BigInt)>::new(sql).load(conn)
+        }
+
+        fn load_clashes<C: LoadConnection<Backend = Self>>(
+            conn: &mut C,
+            sql: Sql<'_, Self>,
+        ) -> QueryResult<Vec<(String, String, String, i64)>> {
+            Typed::<Self, (Text, Text, Text, BigInt)>::new(sql).load(conn)
         }
     };
 }
@@ -479,6 +494,22 @@ impl Dialected {
         match self.0 {
             Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
             Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
+    /// The text expressions `parts` joined into one: `a || b` (`CONCAT(a, b)` on MySQL).
+    pub(crate) fn concat(self, parts: &[String]) -> String {
+        match self.0 {
+            Dialect::Mysql => format!("CONCAT({})", parts.join(", ")),
+            Dialect::Sqlite | Dialect::Postgres => parts.join(" || "),
+        }
+    }
+
+    /// The integer literal `value`, typed `BIGINT`.
+    pub(crate) fn bigint(self, value: i64) -> String {
+        match self.0 {
+            Dialect::Mysql => format!("CAST({value} AS SIGNED)"),
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({value} AS BIGINT)"),
         }
     }
 

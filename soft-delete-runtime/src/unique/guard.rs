@@ -79,14 +79,15 @@ where
         };
         match live {
             Some(live) if live.row_id() != row.row_id() => {
-                Ok(Some(ops::conflict::<M, K, C>(&key, &live)))
+                Ok(Some(ops::conflict::<M, K, C>(&key, &live, Some(row))))
             }
             _ => Rest::held(row, conn, lock),
         }
     }
 }
 
-/// One active-unique key, as the DDL needs it.
+/// One active-unique key, as the DDL and a [batch restore](crate::collector::Batch::restore)
+/// need it: by its SQL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInfo {
     /// The key's name: the index (or constraint, or MySQL generated column) name.

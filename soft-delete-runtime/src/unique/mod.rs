@@ -96,7 +96,7 @@ use crate::table::{SoftDelete, SoftDeleteTable};
 use crate::{dsl, Error};
 
 pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
-pub use conflict::{KeyConflict, RowId};
+pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
 pub use ops::{KeyInsert, KeyOps, KeyUpdate, UniqueConnection, ATTEMPTS};
 

@@ -14,7 +14,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError, OptionalExtension}
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, Locked, UniqueBackend};
-use super::conflict::{KeyConflict, RowId};
+use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
 use crate::backend::{RenderBackend, TableName};
 use crate::write::{self, Deletion, SoftDeleteTarget};
@@ -314,14 +314,21 @@ fn contended<M: KeyOps<K, C>, K, C>(attempts: u32) -> Error {
     }
 }
 
-/// The typed error for a key held by `live`.
-pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(key: &M::Value, live: &M) -> Error {
+/// The typed error for a key held by `live`; `restored` is the row a restore was to bring
+/// back.
+pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(
+    key: &M::Value,
+    live: &M,
+    restored: Option<&M>,
+) -> Error {
     Error::Conflict(Box::new(KeyConflict {
         table: M::table_name(),
         key: M::NAME,
         columns: M::COLUMNS,
         values: format!("{key:?}"),
         live_id: RowId::new(live.row_id()),
+        holder: Holder::Live,
+        restored_id: restored.map(|row| RowId::new(row.row_id())),
     }))
 }
 
@@ -380,7 +387,7 @@ where
 {
     let body = |conn: &mut C| -> Result<M, Failure> {
         if let Some(live) = M::lock_live(conn, key.clone())? {
-            return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live)));
+            return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live, None)));
         }
         let counter = first_counter::<M, K, C>(conn, &key)?;
         let new = M::insert_new(conn, key.clone(), build(counter))?;
@@ -389,7 +396,7 @@ where
     // A concurrent `start` inserted first: its row is live now.
     let on_violation = |conn: &mut C| -> Result<Violation, Error> {
         Ok(match M::load_live(conn, key.clone())? {
-            Some(live) => Violation::Conflict(conflict::<M, K, C>(&key, &live)),
+            Some(live) => Violation::Conflict(conflict::<M, K, C>(&key, &live, None)),
             None => Violation::Raw,
         })
     };

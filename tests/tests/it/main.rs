@@ -6,6 +6,7 @@ mod collector_check;
 mod collector_restore;
 mod collector_schema;
 mod collector_timestamptz;
+mod collector_unique;
 mod ddl;
 mod deferred;
 mod deferred_schema;

@@ -1,0 +1,334 @@
+//! Active-unique keys during a batch restore: found before anything is written, one query
+//! per key per table, whatever the number of rows.
+//!
+//! The keys come with the graph: each soft-deletable table's [`Node`] carries the
+//! [`KeyInfo`]s its model's `#[active_unique(...)]` attributes declare (the derive puts them in
+//! [`Archivable::ACTIVE_UNIQUE_KEYS`](super::Archivable::ACTIVE_UNIQUE_KEYS)). A restore
+//! breaks a key when, afterwards, two live rows would have the same values on all its columns
+//! (`NULL` never equals anything, as in the database's unique index). Two checks say whether
+//! it would:
+//!
+//! - [`rows`], before any row is brought back: each archived row of the batch against the live
+//!   rows, and against the batch's other archived rows (two rows of one batch may have been
+//!   given the same key after the archive);
+//!
+//!   ```text
+//!   SELECT ... FROM (SELECT id, a, b FROM t WHERE <in this batch> AND <deleted>) AS sd_a
+//!     JOIN (SELECT id, a, b FROM t WHERE <live>) AS sd_b ON sd_b.a = sd_a.a AND sd_b.b = sd_a.b
+//!   UNION ALL <the same between two archived rows of the batch> ... LIMIT 1
+//!   ```
+//!
+//! - [`link`], before each link a `set_null` / `set_default` edge cut is put back, when the
+//!   link's column is part of a key of the child table: each live row whose link comes back,
+//!   with the column's value from the journal, against the live rows and against the other
+//!   rows whose link comes back. It runs after the rows are back, so they count as live.
+//!
+//! Either finds the first pair (a clash with a live row before one between two restored
+//! rows) and [`Error::Conflict`] names it; the caller rolls back.
+
+use diesel::connection::LoadConnection;
+
+use super::archive::journal_match;
+use super::graph::{Graph, GraphEdge, Node, SoftInfo};
+use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
+use crate::backend::SupportedBackend;
+use crate::ddl::journal;
+use crate::unique::{Holder, KeyConflict, KeyInfo};
+use crate::Error;
+
+/// Two rows that would hold one key together: the row coming back, the one holding the key
+/// (live, or coming back too), and the key's values as text.
+struct Clash {
+    restored: String,
+    holder: String,
+    values: String,
+    holder_live: bool,
+}
+
+/// The first key of `node` that bringing back the batch's archived rows would break, as
+/// [`Error::Conflict`]; `None` when every key stays unique. Writes nothing.
+pub(crate) fn rows<C>(
+    conn: &mut C,
+    node: &Node,
+    soft: &SoftInfo,
+    batch: BatchValues,
+) -> Result<Option<Error>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+    for key in soft.keys {
+        let restored = || -> Result<Sql<'static, C::Backend>, Error> {
+            let mut sql = Sql::new();
+            sql.push(&format!(
+                "(SELECT {} FROM {} WHERE ",
+                columns(d, node, key),
+                d.table(node)
+            ));
+            let in_batch =
+                sql::in_batch(d, soft, batch)?.ok_or_else(|| Error::BatchNotIdentifiable {
+                    table: node.name.to_string(),
+                })?;
+            sql.append(in_batch);
+            sql.push(&format!(" AND {})", (soft.deleted)(d.0)));
+            Ok(sql)
+        };
+        let live = format!(
+            "(SELECT {} FROM {} WHERE {})",
+            columns(d, node, key),
+            d.table(node),
+            (soft.live)(d.0)
+        );
+        let pk = d.quote(node.key);
+        let same_key = equal(d, key.columns, "sd_a", "sd_b");
+
+        let mut select = Sql::<C::Backend>::new();
+        select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
+        // An archived row of the batch against a live row.
+        select.push(&format!(
+            "SELECT {} AS sd_restored, {} AS sd_holder, {} AS sd_values, {} AS sd_live FROM ",
+            d.cast_to_text(&format!("sd_a.{pk}")),
+            d.cast_to_text(&format!("sd_b.{pk}")),
+            values(d, key.columns, "sd_a", None),
+            d.bigint(1),
+        ));
+        select.append(restored()?);
+        select.push(&format!(" AS sd_a JOIN {live} AS sd_b ON {same_key}"));
+        // Two archived rows of the batch against each other.
+        select.push(&format!(
+            " UNION ALL SELECT {}, {}, {}, {} FROM ",
+            d.cast_to_text(&format!("sd_b.{pk}")),
+            d.cast_to_text(&format!("sd_a.{pk}")),
+            values(d, key.columns, "sd_a", None),
+            d.bigint(0),
+        ));
+        select.append(restored()?);
+        select.push(" AS sd_a JOIN ");
+        select.append(restored()?);
+        select.push(&format!(
+            " AS sd_b ON {same_key} AND sd_a.{pk} < sd_b.{pk}) AS sd_c ORDER BY sd_c.sd_live DESC LIMIT 1"
+        ));
+        if let Some(clash) = first(conn, select)? {
+            return Ok(Some(conflict(node, key, clash)));
+        }
+    }
+    Ok(None)
+}
+
+/// The first key of `edge`'s child table that putting back the links `edge` cut in this batch
+/// would break, as [`Error::Conflict`]; `None` when the column is in no key, or every key
+/// stays unique. Writes nothing; runs after the batch's rows are back.
+pub(crate) fn link<C>(
+    conn: &mut C,
+    graph: &Graph,
+    edge: &GraphEdge,
+    batch: BatchValues,
+) -> Result<Option<Error>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+    let child = &graph.nodes[edge.child];
+    let Some(soft) = &child.soft else {
+        return Ok(None);
+    };
+    for key in soft
+        .keys
+        .iter()
+        .filter(|k| k.columns.contains(&edge.column))
+    {
+        let live = format!(
+            "(SELECT {} FROM {} WHERE {})",
+            columns(d, child, key),
+            d.table(child),
+            (soft.live)(d.0)
+        );
+        let pk = d.quote(child.key);
+        let fk = d.quote(edge.column);
+        let others: Vec<&str> = key
+            .columns
+            .iter()
+            .copied()
+            .filter(|c| *c != edge.column)
+            .collect();
+        let journal_table = d.quote(journal::TABLE);
+        let old = |alias: &str| {
+            d.cast_from_text(
+                &format!("{alias}.{}", d.quote(journal::OLD_VALUE)),
+                edge.column_kind,
+            )
+        };
+        // `alias` holds the live row `row` whose link comes back (and really changes).
+        let comes_back = |sql: &mut Sql<'static, C::Backend>, alias: &str, row: &str| {
+            let new = d.cast_from_text(
+                &format!("{alias}.{}", d.quote(journal::NEW_VALUE)),
+                edge.column_kind,
+            );
+            let row_key = d.cast_from_text(
+                &format!("{alias}.{}", d.quote(journal::ROW_KEY)),
+                child.key_kind,
+            );
+            sql.push(&format!("{journal_table} AS {alias} ON "));
+            journal_match(sql, d, batch.id, child, edge.column, &format!("{alias}."));
+            sql.push(&format!(
+                " AND {row}.{pk} = {row_key} AND {} AND NOT ({})",
+                d.same(&format!("{row}.{fk}"), &new),
+                d.same(&old(alias), &new),
+            ));
+        };
+        let old_text = format!("sd_j.{}", d.quote(journal::OLD_VALUE));
+        let shown = values(d, key.columns, "sd_a", Some((edge.column, &old_text)));
+
+        let mut select = Sql::<C::Backend>::new();
+        select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
+        // A row whose link comes back against a live row holding the key already.
+        select.push(&format!(
+            "SELECT {} AS sd_restored, {} AS sd_holder, {shown} AS sd_values, {} AS sd_live \
+             FROM {live} AS sd_a JOIN ",
+            d.cast_to_text(&format!("sd_a.{pk}")),
+            d.cast_to_text(&format!("sd_b.{pk}")),
+            d.bigint(1),
+        ));
+        comes_back(&mut select, "sd_j", "sd_a");
+        select.push(&format!(
+            " JOIN {live} AS sd_b ON sd_b.{fk} = {} AND sd_b.{pk} <> sd_a.{pk}",
+            old("sd_j")
+        ));
+        for column in &others {
+            let column = d.quote(column);
+            select.push(&format!(" AND sd_b.{column} = sd_a.{column}"));
+        }
+        // Two rows whose links come back with the same value.
+        select.push(&format!(
+            " UNION ALL SELECT {}, {}, {shown}, {} FROM {live} AS sd_a JOIN ",
+            d.cast_to_text(&format!("sd_b.{pk}")),
+            d.cast_to_text(&format!("sd_a.{pk}")),
+            d.bigint(0),
+        ));
+        comes_back(&mut select, "sd_j", "sd_a");
+        select.push(&format!(" JOIN {live} AS sd_b ON sd_a.{pk} < sd_b.{pk}"));
+        for column in &others {
+            let column = d.quote(column);
+            select.push(&format!(" AND sd_b.{column} = sd_a.{column}"));
+        }
+        select.push(" JOIN ");
+        comes_back(&mut select, "sd_k", "sd_b");
+        select.push(&format!(
+            " AND {} = {}) AS sd_c ORDER BY sd_c.sd_live DESC LIMIT 1",
+            old("sd_k"),
+            old("sd_j")
+        ));
+        if let Some(clash) = first(conn, select)? {
+            return Ok(Some(conflict(child, key, clash)));
+        }
+    }
+    Ok(None)
+}
+
+/// The primary key and the key's columns, quoted, for a derived table's select list.
+fn columns(d: Dialected, node: &Node, key: &KeyInfo) -> String {
+    std::iter::once(node.key)
+        .chain(key.columns.iter().copied().filter(|c| *c != node.key))
+        .map(|c| d.quote(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a.c1 = b.c1 AND a.c2 = b.c2`.
+fn equal(d: Dialected, columns: &[&str], a: &str, b: &str) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let c = d.quote(c);
+            format!("{b}.{c} = {a}.{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The key's values of row `alias` as one text: `v` for one column, `(v1, v2)` for several;
+/// `replace` gives one column's value as a text expression instead.
+fn values(d: Dialected, columns: &[&str], alias: &str, replace: Option<(&str, &str)>) -> String {
+    let texts: Vec<String> = columns
+        .iter()
+        .map(|c| match replace {
+            Some((column, text)) if column == *c => text.to_owned(),
+            _ => d.cast_to_text(&format!("{alias}.{}", d.quote(c))),
+        })
+        .collect();
+    if let [single] = texts.as_slice() {
+        return single.clone();
+    }
+    let mut parts = vec!["'('".to_owned()];
+    for (i, text) in texts.into_iter().enumerate() {
+        if i > 0 {
+            parts.push("', '".to_owned());
+        }
+        parts.push(text);
+    }
+    parts.push("')'".to_owned());
+    d.concat(&parts)
+}
+
+fn first<C>(conn: &mut C, select: Sql<'static, C::Backend>) -> Result<Option<Clash>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let rows = <C::Backend as CollectorBackend>::load_clashes(conn, select)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(|(restored, holder, values, live)| Clash {
+            restored,
+            holder,
+            values,
+            holder_live: live != 0,
+        }))
+}
+
+fn conflict(node: &Node, key: &KeyInfo, clash: Clash) -> Error {
+    Error::Conflict(Box::new(KeyConflict {
+        table: node.name.clone(),
+        key: key.name,
+        columns: key.columns,
+        values: clash.values,
+        live_id: (node.row_id)(&clash.holder),
+        holder: if clash.holder_live {
+            Holder::Live
+        } else {
+            Holder::SameRestore
+        },
+        restored_id: Some((node.row_id)(&clash.restored)),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Dialect;
+
+    #[test]
+    fn values_are_one_text_per_key() {
+        let pg = Dialected(Dialect::Postgres);
+        assert_eq!(
+            values(pg, &["email"], "sd_a", None),
+            r#"CAST(sd_a."email" AS TEXT)"#
+        );
+        assert_eq!(
+            values(pg, &["a", "b"], "sd_a", Some(("b", "sd_j.old"))),
+            r#"'(' || CAST(sd_a."a" AS TEXT) || ', ' || sd_j.old || ')'"#
+        );
+        let my = Dialected(Dialect::Mysql);
+        assert_eq!(
+            values(my, &["a", "b"], "sd_a", None),
+            "CONCAT('(', CAST(sd_a.`a` AS CHAR), ', ', CAST(sd_a.`b` AS CHAR), ')')"
+        );
+        assert_eq!(
+            equal(pg, &["a", "b"], "x", "y"),
+            r#"y."a" = x."a" AND y."b" = x."b""#
+        );
+    }
+}
