@@ -197,6 +197,44 @@ pub enum Error {
         /// The database's message.
         message: String,
     },
+
+    /// A [`Purge`](crate::purge::Purge) was asked of a table whose model records no deletion
+    /// time (a flag marker without a `#[soft_delete(deleted_at)]` column), so it cannot tell
+    /// how long a row has been deleted. Nothing was read or written.
+    #[error(
+        "`{table}` records no deletion time, so a purge cannot tell which rows were deleted \
+         before the cutoff: give its model a timestamp marker or a `#[soft_delete(deleted_at)]` column"
+    )]
+    NoDeletionTime {
+        /// The table.
+        table: crate::backend::TableName,
+    },
+
+    /// An argument is out of range (a purge's batch size of 0). Nothing was written.
+    #[error("`{name}` {problem}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+
+    /// A batch of a [`Purge`](crate::purge::Purge) failed after earlier batches were
+    /// committed. The failed batch was rolled back; the rows of the earlier batches stay
+    /// deleted (the report counts them) and every other row is untouched. Running the purge
+    /// again finishes the job.
+    #[error(
+        "purge stopped after deleting {} rows in {} batches: {source}; the batches before stay done, run it again to finish",
+        report.deleted(),
+        report.batches
+    )]
+    PurgeInterrupted {
+        /// What the purge did before the failure.
+        report: Box<crate::purge::PurgeReport>,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {

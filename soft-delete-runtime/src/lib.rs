@@ -18,6 +18,8 @@
 //!   and the DDL each backend needs to enforce the key ([`ddl::active_unique`]).
 //! - [`collector`]: a cascade archive of a whole object graph by declared relation rules,
 //!   previewed as a plan, restored by batch.
+//! - [`purge`]: retention: hard-delete what was soft-deleted before a cutoff, in short
+//!   batches, children first, keeping (and reporting) rows something still references.
 //!
 //! # Marker strategies
 //!
@@ -73,6 +75,7 @@ pub mod deferred;
 pub mod dsl;
 mod error;
 pub mod prelude;
+pub mod purge;
 pub mod query;
 pub mod table;
 pub mod unique;

@@ -49,13 +49,13 @@
 //! ```
 
 mod archive;
-mod check;
+pub(crate) mod check;
 pub mod graph;
 mod keys;
 mod plan;
 mod preview;
 mod restore;
-mod sql;
+pub(crate) mod sql;
 
 use std::marker::PhantomData;
 

@@ -515,7 +515,12 @@ impl Dialected {
 
     /// `CAST(expr AS <key type>)`, for text read back from the journal.
     pub(crate) fn cast_from_text(self, expr: &str, kind: KeyKind) -> String {
-        let ty = match (self.0, kind) {
+        format!("CAST({expr} AS {})", self.key_type(kind))
+    }
+
+    /// The type a key of `kind` is cast to from text.
+    pub(crate) fn key_type(self, kind: KeyKind) -> &'static str {
+        match (self.0, kind) {
             (Dialect::Postgres, KeyKind::SmallInt) => "SMALLINT",
             (Dialect::Postgres, KeyKind::Integer) => "INTEGER",
             (Dialect::Postgres, KeyKind::BigInt | KeyKind::Unsigned) => "BIGINT",
@@ -526,8 +531,7 @@ impl Dialected {
             (Dialect::Mysql, KeyKind::Text | KeyKind::Uuid) => "CHAR",
             (Dialect::Mysql, KeyKind::Unsigned) => "UNSIGNED",
             (Dialect::Mysql, _) => "SIGNED",
-        };
-        format!("CAST({expr} AS {ty})")
+        }
     }
 
     /// `a IS NOT DISTINCT FROM b`: equal, with NULL equal to NULL.

@@ -11,6 +11,8 @@ mod ddl;
 mod deferred;
 mod deferred_schema;
 mod joins;
+mod purge;
+mod purge_schema;
 mod reassign;
 mod schema;
 mod scopes;

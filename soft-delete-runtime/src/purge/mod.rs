@@ -1,0 +1,240 @@
+//! Retention: delete for good the rows that were soft-deleted before a cutoff, in batches,
+//! without deleting a row that something still references.
+//!
+//! A [`Purge`] starts from a table and covers the tables its `cascade` edges reach (the
+//! same graph a [`Collector`](crate::collector::Collector) archives), children before
+//! parents:
+//!
+//! - a row goes when it is soft-deleted and its deletion time is *strictly before* the
+//!   cutoff; live rows are never touched;
+//! - a row still referenced by another row, through a declared relation
+//!   (`#[soft_delete(children(...))]`) or a foreign key of the database, is kept, and the
+//!   [report](PurgeReport::skipped) says by what (live rows, soft-deleted rows that stay, or
+//!   rows of a table the graph does not describe) with the first ids;
+//! - the work is split into batches of [`batch_size`](Purge::batch_size) rows, each its own
+//!   short transaction, so purging millions of rows never holds locks for long. If a batch
+//!   fails, the batches before it stay done, the rest is untouched, and
+//!   [`Error::PurgeInterrupted`] carries the report so far; running the purge again finishes
+//!   the job;
+//! - a [`dry_run`](Purge::dry_run) reports exactly what a purge would delete and keep, and
+//!   [`on_progress`](Purge::on_progress) is called after every batch.
+//!
+//! ```
+//! use chrono::{Duration, Utc};
+//! use diesel::prelude::*;
+//! use soft_delete_runtime::prelude::*;
+//! use soft_delete_runtime::purge::Purge;
+//!
+//! diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp> } }
+//! diesel::table! { orders (id) { id -> Integer, user_id -> Integer, deleted_at -> Nullable<Timestamp> } }
+//!
+//! #[derive(Queryable, Identifiable, SoftDelete)]
+//! #[soft_delete(children(orders::user_id = cascade))]
+//! struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+//!
+//! #[derive(Queryable, SoftDelete)]
+//! struct Order { id: i32, user_id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+//!
+//! # fn main() -> Result<(), soft_delete_runtime::Error> {
+//! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+//! # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query("INSERT INTO users (id, deleted_at) VALUES (1, '2020-01-01 00:00:00'), (2, '2020-01-01 00:00:00'), (3, NULL)").execute(conn)?;
+//! # diesel::sql_query("INSERT INTO orders (user_id, deleted_at) VALUES (1, '2020-01-01 00:00:00'), (2, NULL)").execute(conn)?;
+//! // users 1 and 2 were deleted in 2020; user 2 still has a live order
+//! let report = Purge::older_than(users::table, Duration::days(365))
+//!     .batch_size(1_000)
+//!     .run(conn)?;
+//! assert_eq!(report.deleted_from("users"), 1);
+//! assert_eq!(report.deleted_from("orders"), 1);
+//! assert_eq!(report.kept_in("users"), 1);
+//! println!("{report}"); // ... 1 row of `users` kept: referenced by live rows of `orders` (user_id; declared `cascade`): 2
+//! assert_eq!(users::table.with_deleted().count().get_result::<i64>(conn)?, 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The cutoff is compared with the deletion time column: a `timestamp` marker, or the
+//! `#[soft_delete(deleted_at)]` column of a flag model. A model with a flag marker and no
+//! such column cannot say how long its rows have been deleted; purging its table returns
+//! [`Error::NoDeletionTime`]. Naive (`TIMESTAMP`/`DATETIME`) columns hold UTC, as this crate
+//! writes them.
+//!
+//! Links that an archive cut with `set_null`/`set_default` are kept in the journal for a
+//! batch restore; the journal's entries for purged rows, and for links into purged rows,
+//! are dropped with them (a restore could not put them back).
+
+mod report;
+mod run;
+
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Duration as Age, Utc};
+use diesel::connection::LoadConnection;
+
+pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
+
+use crate::collector::graph::Graph;
+use crate::collector::{ArchiveTable, CollectorBackend};
+use crate::Error;
+use run::{Run, Settings};
+
+/// The batch size a purge uses unless [`Purge::batch_size`] says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 1_000;
+
+/// How many ids of kept rows the report lists per reference, unless
+/// [`Purge::skipped_ids`] says otherwise.
+pub const DEFAULT_SKIPPED_IDS: usize = 10;
+
+/// Hard-deletes the rows of a table (and of the tables its `cascade` edges reach) that were
+/// soft-deleted before a cutoff, in batches. See the [module docs](self).
+pub struct Purge<'a, T> {
+    cutoff: DateTime<Utc>,
+    batch_size: usize,
+    skipped_ids: usize,
+    progress: Option<Box<dyn FnMut(&Progress<'_>) + 'a>>,
+    _table: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Purge<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Purge")
+            .field("cutoff", &self.cutoff)
+            .field("batch_size", &self.batch_size)
+            .field("skipped_ids", &self.skipped_ids)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl<'a, T: ArchiveTable> Purge<'a, T> {
+    /// Purges the rows of `table` soft-deleted strictly before `cutoff`.
+    pub fn before(table: T, cutoff: DateTime<Utc>) -> Self {
+        let _ = table;
+        Purge {
+            cutoff,
+            batch_size: DEFAULT_BATCH_SIZE,
+            skipped_ids: DEFAULT_SKIPPED_IDS,
+            progress: None,
+            _table: PhantomData,
+        }
+    }
+
+    /// Purges the rows of `table` soft-deleted more than `age` ago (cutoff: now minus `age`,
+    /// by this machine's clock, as this crate stamps deletions).
+    pub fn older_than(table: T, age: Age) -> Self {
+        Self::before(table, Utc::now() - age)
+    }
+
+    /// Deletes at most `rows` rows per batch (default [`DEFAULT_BATCH_SIZE`]). Each batch is
+    /// its own transaction; smaller batches hold locks for less time, larger ones finish
+    /// sooner. Zero is refused with [`Error::InvalidArgument`] when the purge runs.
+    #[must_use]
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows;
+        self
+    }
+
+    /// Lists at most `cap` ids of kept rows per reference in the report (the counts are
+    /// always exact). Default [`DEFAULT_SKIPPED_IDS`].
+    #[must_use]
+    pub fn skipped_ids(mut self, cap: usize) -> Self {
+        self.skipped_ids = cap;
+        self
+    }
+
+    /// Calls `callback` after every batch with the rows deleted so far and the estimate.
+    #[must_use]
+    pub fn on_progress(mut self, callback: impl FnMut(&Progress<'_>) + 'a) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// Runs the purge: batch after batch, each committed on its own.
+    ///
+    /// Returns the [`PurgeReport`]. If a batch fails, it is rolled back, the batches before
+    /// it stay committed and [`Error::PurgeInterrupted`] returns the report of what was done
+    /// with the failure; a failure before the first batch (reading the catalog) is returned
+    /// as it is. A batch refused by a foreign key (a referencing row inserted after the
+    /// batch's check) is tried again, and the row it could not delete is kept.
+    pub fn run<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        self.check()?;
+        let graph = Graph::build(T::node());
+        let mut run = Run::plan(conn, &graph, self.settings(), false)?;
+        match run.execute(conn) {
+            Ok(()) => Ok(run.report),
+            Err(source) if run.report.batches > 0 => {
+                run.finish();
+                Err(Error::PurgeInterrupted {
+                    report: Box::new(run.report),
+                    source: Box::new(source),
+                })
+            }
+            Err(source) => Err(source),
+        }
+    }
+
+    /// What [`run`](Self::run) would delete and keep, without keeping any of it: the same
+    /// batches run in one transaction that is always rolled back, so the report is exactly
+    /// what a purge at this moment would do (and the progress callback sees the same
+    /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak.
+    pub fn dry_run<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        self.check()?;
+        let graph = Graph::build(T::node());
+        let settings = self.settings();
+        let outcome = conn.transaction::<(), DryRun, _>(|conn| {
+            let mut run = Run::plan(conn, &graph, settings, true)?;
+            run.execute(conn)?;
+            Err(DryRun::Done(run.report))
+        });
+        match outcome {
+            Err(DryRun::Done(report)) => Ok(report),
+            Err(DryRun::Failed(error)) => Err(error),
+            Ok(()) => unreachable!("a dry run always rolls back"),
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidArgument {
+                name: "batch_size",
+                problem: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+
+    fn settings(&mut self) -> Settings<'_, 'a> {
+        Settings {
+            cutoff: self.cutoff,
+            batch_size: self.batch_size,
+            skipped_ids: self.skipped_ids,
+            progress: &mut self.progress,
+        }
+    }
+}
+
+enum DryRun {
+    Done(PurgeReport),
+    Failed(Error),
+}
+
+impl From<Error> for DryRun {
+    fn from(error: Error) -> Self {
+        DryRun::Failed(error)
+    }
+}
+
+impl From<diesel::result::Error> for DryRun {
+    fn from(error: diesel::result::Error) -> Self {
+        DryRun::Failed(error.into())
+    }
+}

@@ -1,0 +1,594 @@
+//! The purge's statements: which tables it deletes from, which references keep a row, and
+//! the batches.
+//!
+//! One batch is one short transaction of two statements on one table:
+//!
+//! ```text
+//! SELECT CAST(sd_k AS TEXT), COUNT(*) OVER () FROM (
+//!     SELECT key AS sd_k FROM t WHERE key > <last> AND <deleted> AND stamp < <cutoff>
+//!     ORDER BY key LIMIT <batch size>) AS sd_w
+//! ORDER BY sd_w.sd_k DESC LIMIT 1                         -- the window's last key
+//! DELETE FROM t WHERE key > <last> AND key <= <window's last key>
+//!     AND <deleted> AND stamp < <cutoff>
+//!     AND NOT EXISTS (SELECT 1 FROM child AS sd_r WHERE sd_r.fk = t.key)   -- per reference
+//! ```
+//!
+//! The window walks the table in key order, so each batch starts where the last one ended
+//! and the whole purge reads every candidate once; a batch deletes at most the window's
+//! rows. Rows a reference keeps are passed over and stay; tables are purged children first,
+//! so a parent's dead children are gone before the parent's own turn.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::LoadConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::RunQueryDsl;
+
+use super::report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
+use crate::backend::{SupportedBackend, TableName};
+use crate::collector::check::same_table;
+use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
+use crate::collector::sql::{CollectorBackend, Dialected, Sql};
+use crate::collector::Rule;
+use crate::ddl::journal;
+use crate::Error;
+
+/// How many times a batch refused by a foreign key (a referencing row written after the
+/// batch's check) is tried again before the purge gives up.
+const FOREIGN_KEY_ATTEMPTS: u32 = 3;
+
+/// What a purge was asked to do.
+pub(crate) struct Settings<'s, 'a> {
+    pub(crate) cutoff: DateTime<Utc>,
+    pub(crate) batch_size: usize,
+    pub(crate) skipped_ids: usize,
+    pub(crate) progress: &'s mut Option<Box<dyn FnMut(&Progress<'_>) + 'a>>,
+}
+
+/// Rows of a purged table that keep the rows they reference.
+struct Reference {
+    child: TableName,
+    /// The child's soft-delete columns, when a model of the graph describes it.
+    child_soft: Option<SoftInfo>,
+    /// `(referencing column, referenced column)` pairs.
+    columns: Vec<(String, String)>,
+    via: Via,
+}
+
+/// A table the purge deletes from.
+struct Target {
+    node: Node,
+    soft: SoftInfo,
+    stamp: StampColumn,
+    references: Vec<Reference>,
+    /// Whether rows of the table reference other rows of it.
+    self_referencing: bool,
+    report: TableReport,
+}
+
+/// A purge in progress: its targets, in the order they are purged, and its report.
+pub(crate) struct Run<'s, 'a> {
+    d: Dialected,
+    settings: Settings<'s, 'a>,
+    targets: Vec<Target>,
+    /// Whether a pass can leave rows that a later pass deletes: a reference into a target
+    /// from a target purged after it (a cycle between tables).
+    repeats: bool,
+    /// The journal's `(child table, column)` pairs of `set_null`/`set_default` edges, by
+    /// parent: links into a purged row are dropped from the journal.
+    cut_links: Vec<(TableName, TableName, &'static str)>,
+    started: Instant,
+    pub(crate) report: PurgeReport,
+}
+
+impl<'s, 'a> Run<'s, 'a> {
+    /// Reads the graph and the catalog: the targets, their references and their order.
+    pub(crate) fn plan<C>(
+        conn: &mut C,
+        graph: &Graph,
+        settings: Settings<'s, 'a>,
+        dry_run: bool,
+    ) -> Result<Self, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let started = Instant::now();
+        let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+        let mut report = PurgeReport::new(settings.cutoff, dry_run);
+        let mut targets = Vec::new();
+        for (index, node) in graph.nodes.iter().enumerate() {
+            let Some(soft) = node.soft.filter(|_| graph.archived[index]) else {
+                continue;
+            };
+            let Some(stamp) = soft.columns.stamp else {
+                if index == 0 {
+                    return Err(Error::NoDeletionTime {
+                        table: node.name.clone(),
+                    });
+                }
+                report.not_purged.push(node.name.clone());
+                continue;
+            };
+            let mut references: Vec<Reference> = graph
+                .edges
+                .iter()
+                .filter(|edge| edge.parent == index)
+                .map(|edge| {
+                    let child = &graph.nodes[edge.child];
+                    Reference {
+                        child: child.name.clone(),
+                        child_soft: child.soft,
+                        columns: vec![(edge.column.to_owned(), node.key.to_owned())],
+                        via: Via {
+                            rule: Some(edge.rule),
+                            foreign_key: None,
+                        },
+                    }
+                })
+                .collect();
+            add_foreign_keys::<C>(conn, graph, node, &mut references)?;
+            let self_referencing = references.iter().any(|r| same_table(&node.name, &r.child));
+            targets.push(Target {
+                node: node.clone(),
+                soft,
+                stamp,
+                references,
+                self_referencing,
+                report: TableReport {
+                    table: node.name.clone(),
+                    estimated: 0,
+                    deleted: 0,
+                    kept: 0,
+                    batches: 0,
+                },
+            });
+        }
+        let (targets, repeats) = children_first(targets);
+        let cut_links = graph
+            .edges
+            .iter()
+            .filter(|edge| matches!(edge.rule, Rule::SetNull | Rule::SetDefault))
+            .map(|edge| {
+                (
+                    graph.nodes[edge.parent].name.clone(),
+                    graph.nodes[edge.child].name.clone(),
+                    edge.column,
+                )
+            })
+            .collect();
+        Ok(Run {
+            d,
+            settings,
+            targets,
+            repeats,
+            cut_links,
+            started,
+            report,
+        })
+    }
+
+    /// Runs the batches, then reads what was kept and why.
+    pub(crate) fn execute<C>(&mut self, conn: &mut C) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        for i in 0..self.targets.len() {
+            let estimated = self.count_candidates(conn, i)?;
+            self.targets[i].report.estimated = estimated;
+        }
+        loop {
+            let (mut deleted, mut kept) = (0, 0);
+            for i in 0..self.targets.len() {
+                // A table referencing itself goes again while a pass frees rows: a chain of
+                // replies goes one level per pass, leaves first.
+                loop {
+                    let (d, k) = self.purge_table(conn, i)?;
+                    deleted += d;
+                    kept += k;
+                    if !self.targets[i].self_referencing || d == 0 || k == 0 {
+                        break;
+                    }
+                }
+            }
+            if !self.repeats || deleted == 0 || kept == 0 {
+                break;
+            }
+        }
+        for i in 0..self.targets.len() {
+            self.targets[i].report.kept = self.count_candidates(conn, i)?;
+            self.explain_kept(conn, i)?;
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Copies the tables' figures into the report.
+    pub(crate) fn finish(&mut self) {
+        self.report.tables = self.targets.iter().map(|t| t.report.clone()).collect();
+        self.report.elapsed = self.started.elapsed();
+    }
+
+    /// Purges table `i` in batches, from its first key to its last. Returns the rows deleted
+    /// and the rows its batches passed over.
+    fn purge_table<C>(&mut self, conn: &mut C, i: usize) -> Result<(u64, u64), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let (mut deleted, mut kept) = (0, 0);
+        let mut last: Option<String> = None;
+        loop {
+            let started = Instant::now();
+            let mut attempt = 1;
+            let outcome = loop {
+                match conn.transaction(|conn| self.batch(conn, i, last.as_deref())) {
+                    Err(Error::Diesel(DieselError::DatabaseError(
+                        DatabaseErrorKind::ForeignKeyViolation,
+                        _,
+                    ))) if attempt < FOREIGN_KEY_ATTEMPTS => attempt += 1,
+                    other => break other?,
+                }
+            };
+            let Some((end, window, n)) = outcome else {
+                break;
+            };
+            let took = started.elapsed();
+            deleted += n;
+            kept += window - n;
+            let target = &mut self.targets[i];
+            target.report.deleted += n;
+            target.report.batches += 1;
+            self.report.batches += 1;
+            self.report.longest_batch = self.report.longest_batch.max(took);
+            self.notify(i);
+            last = Some(end);
+            if window < self.settings.batch_size as u64 {
+                break;
+            }
+        }
+        conn.transaction(|conn| self.clean_journal(conn, i))?;
+        Ok((deleted, kept))
+    }
+
+    /// One batch: the next window of candidates after `last`, and the delete. Returns the
+    /// window's last key, its size and the rows deleted; `None` when no candidate is left.
+    fn batch<C>(
+        &self,
+        conn: &mut C,
+        i: usize,
+        last: Option<&str>,
+    ) -> Result<Option<(String, u64, u64)>, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        let d = self.d;
+        let key = d.quote(target.node.key);
+        let mut window = Sql::<C::Backend>::new();
+        window.push(&format!(
+            "SELECT {}, COUNT(*) OVER () FROM (SELECT {key} AS sd_k FROM {} WHERE ",
+            d.cast_to_text("sd_w.sd_k"),
+            d.table(&target.node)
+        ));
+        self.after(&mut window, target, last);
+        self.candidate(&mut window, target)?;
+        window.push(&format!(" ORDER BY {key} LIMIT "));
+        let size = i64::try_from(self.settings.batch_size).unwrap_or(i64::MAX);
+        window.bind(<C::Backend as CollectorBackend>::bind_i64(size));
+        window.push(") AS sd_w ORDER BY sd_w.sd_k DESC LIMIT 1");
+        let found = <C::Backend as CollectorBackend>::load_keys(conn, window)?;
+        let Some((end, count)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+
+        let mut delete = Sql::<C::Backend>::new();
+        delete.push(&format!("DELETE FROM {} WHERE ", d.table(&target.node)));
+        self.after(&mut delete, target, last);
+        delete.push(&format!("{key} <= "));
+        self.key_value(&mut delete, target, &end);
+        delete.push(" AND ");
+        self.candidate(&mut delete, target)?;
+        for reference in &target.references {
+            delete.push(&format!(
+                " AND NOT {}",
+                self.referenced(target, reference, None)
+            ));
+        }
+        let deleted = delete.execute(conn)? as u64;
+        Ok(Some((end, count as u64, deleted)))
+    }
+
+    /// `key > CAST(<last> AS <key type>) AND `, when there is a last key.
+    fn after<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+        last: Option<&str>,
+    ) {
+        if let Some(last) = last {
+            sql.push(&format!("{} > ", self.d.quote(target.node.key)));
+            self.key_value(sql, target, last);
+            sql.push(" AND ");
+        }
+    }
+
+    /// A key read back as text, bound and cast to the key's type.
+    fn key_value<DB: CollectorBackend>(&self, sql: &mut Sql<'_, DB>, target: &Target, text: &str) {
+        sql.push("CAST(")
+            .bind(DB::bind_text(Some(text.to_owned())))
+            .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
+    }
+
+    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after.
+    fn candidate<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+    ) -> Result<(), Error> {
+        sql.push(&format!(
+            "{} AND {} < ",
+            (target.soft.deleted)(self.d.0),
+            self.d.quote(target.stamp.name)
+        ));
+        sql.bind(DB::bind_stamp(target.stamp.kind, self.settings.cutoff)?);
+        Ok(())
+    }
+
+    /// `EXISTS (SELECT 1 FROM child AS sd_r WHERE sd_r.fk = t.key [AND <referrer state>])`.
+    fn referenced(
+        &self,
+        target: &Target,
+        reference: &Reference,
+        referrer: Option<Referrer>,
+    ) -> String {
+        let d = self.d;
+        let parent = d.0.quote_table(&target.node.name);
+        let matches: Vec<String> = reference
+            .columns
+            .iter()
+            .map(|(child, parent_column)| {
+                format!(
+                    "sd_r.{} = {parent}.{}",
+                    d.quote(child),
+                    d.quote(parent_column)
+                )
+            })
+            .collect();
+        // The state's columns are unqualified: inside the subquery they name the child's.
+        let state = match (referrer, &reference.child_soft) {
+            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
+            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
+            _ => String::new(),
+        };
+        format!(
+            "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
+            d.0.quote_table(&reference.child),
+            matches.join(" AND ")
+        )
+    }
+
+    /// The candidates of table `i` (soft-deleted before the cutoff), counted.
+    fn count_candidates<C>(&self, conn: &mut C, i: usize) -> Result<u64, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        let mut count = Sql::<C::Backend>::new();
+        count.push(&format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE ",
+            self.d.cast_to_text("COUNT(*)"),
+            self.d.table(&target.node)
+        ));
+        self.candidate(&mut count, target)?;
+        let rows = <C::Backend as CollectorBackend>::load_keys(conn, count)?;
+        Ok(rows.first().map_or(0, |(_, n)| *n as u64))
+    }
+
+    /// Why the candidates left in table `i` were kept: per reference and state of the
+    /// referencing rows, how many and which.
+    fn explain_kept<C>(&mut self, conn: &mut C, i: usize) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        if target.report.kept == 0 {
+            return Ok(());
+        }
+        let key = self.d.quote(target.node.key);
+        let mut skipped = Vec::new();
+        for reference in &target.references {
+            let states: &[Referrer] = match &reference.child_soft {
+                Some(_) => &[Referrer::Live, Referrer::Archived],
+                None if reference.via.rule.is_some() => &[Referrer::Live],
+                None => &[Referrer::Row],
+            };
+            for &state in states {
+                let mut select = Sql::<C::Backend>::new();
+                select.push(&format!(
+                    "SELECT {}, COUNT(*) OVER () FROM {} WHERE ",
+                    self.d.cast_to_text(&key),
+                    self.d.table(&target.node)
+                ));
+                self.candidate(&mut select, target)?;
+                select.push(&format!(
+                    " AND {} ORDER BY {key} LIMIT ",
+                    self.referenced(target, reference, Some(state))
+                ));
+                let cap = i64::try_from(self.settings.skipped_ids.max(1)).unwrap_or(i64::MAX);
+                select.bind(<C::Backend as CollectorBackend>::bind_i64(cap));
+                let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+                let Some(&(_, count)) = found.first() else {
+                    continue;
+                };
+                skipped.push(Skipped {
+                    table: target.node.name.clone(),
+                    referenced_by: reference.child.clone(),
+                    columns: reference.columns.iter().map(|(c, _)| c.clone()).collect(),
+                    via: reference.via.clone(),
+                    referrer: state,
+                    count: count as u64,
+                    ids: found
+                        .into_iter()
+                        .take(self.settings.skipped_ids)
+                        .map(|(id, _)| id)
+                        .collect(),
+                });
+            }
+        }
+        self.report.skipped.extend(skipped);
+        Ok(())
+    }
+
+    /// Drops the journal's entries that can no longer be restored: links of purged rows of
+    /// table `i`, and links into purged rows of it.
+    fn clean_journal<C>(&self, conn: &mut C, i: usize) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let d = self.d;
+        let target = &self.targets[i];
+        let table = d.table(&target.node);
+        let key = d.cast_to_text(&format!("{table}.{}", d.quote(target.node.key)));
+        let journal_table = d.quote(journal::TABLE);
+        let gone = |column: &str| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {journal_table}.{})",
+                d.quote(column)
+            )
+        };
+        let name = &target.node.name;
+        if self.cut_links.iter().any(|(_, child, _)| child == name) {
+            let mut delete = Sql::<C::Backend>::new();
+            delete.push(&format!(
+                "DELETE FROM {journal_table} WHERE {} = ",
+                d.quote(journal::TABLE_NAME)
+            ));
+            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
+                name.to_string(),
+            )));
+            delete.push(&format!(" AND {}", gone(journal::ROW_KEY)));
+            delete.execute(conn)?;
+        }
+        for (_, child, column) in self.cut_links.iter().filter(|(parent, ..)| parent == name) {
+            let mut delete = Sql::<C::Backend>::new();
+            delete.push(&format!(
+                "DELETE FROM {journal_table} WHERE {} = ",
+                d.quote(journal::TABLE_NAME)
+            ));
+            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
+                child.to_string(),
+            )));
+            delete.push(&format!(" AND {} = ", d.quote(journal::COLUMN_NAME)));
+            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
+                (*column).to_owned(),
+            )));
+            delete.push(&format!(" AND {}", gone(journal::OLD_VALUE)));
+            delete.execute(conn)?;
+        }
+        Ok(())
+    }
+
+    fn notify(&mut self, i: usize) {
+        if let Some(callback) = self.settings.progress.as_mut() {
+            callback(&Progress {
+                table: &self.targets[i].node.name,
+                deleted: self.targets.iter().map(|t| t.report.deleted).sum(),
+                estimated: self.targets.iter().map(|t| t.report.estimated).sum(),
+                batches: self.report.batches,
+                elapsed: self.started.elapsed(),
+            });
+        }
+    }
+}
+
+/// Adds the database's foreign keys into `node` to its references: a key that matches a
+/// declared edge is named on it, the others become references of their own.
+fn add_foreign_keys<C>(
+    conn: &mut C,
+    graph: &Graph,
+    node: &Node,
+    references: &mut Vec<Reference>,
+) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let keys = <C::Backend as CollectorBackend>::foreign_keys(conn, &node.name)?;
+    let into_node: Vec<_> = keys
+        .into_iter()
+        .filter(|fk| same_table(&node.name, &fk.parent))
+        .collect();
+    let mut seen = HashSet::new();
+    for fk in &into_node {
+        if !seen.insert((fk.child.clone(), fk.constraint.clone())) {
+            continue;
+        }
+        let mut columns: Vec<(i64, String, String)> = into_node
+            .iter()
+            .filter(|other| other.child == fk.child && other.constraint == fk.constraint)
+            .map(|other| {
+                let parent = other
+                    .parent_column
+                    .clone()
+                    .unwrap_or_else(|| node.key.to_owned());
+                (other.position, other.column.clone(), parent)
+            })
+            .collect();
+        columns.sort();
+        let columns: Vec<(String, String)> = columns.into_iter().map(|(_, c, p)| (c, p)).collect();
+        let declared = references.iter_mut().find(|r| {
+            r.via.foreign_key.is_none() && same_table(&r.child, &fk.child) && r.columns == columns
+        });
+        match declared {
+            Some(reference) => reference.via.foreign_key = Some(fk.constraint.clone()),
+            None => references.push(Reference {
+                child_soft: graph
+                    .nodes
+                    .iter()
+                    .find(|n| same_table(&n.name, &fk.child))
+                    .and_then(|n| n.soft),
+                child: fk.child.clone(),
+                columns,
+                via: Via {
+                    rule: None,
+                    foreign_key: Some(fk.constraint.clone()),
+                },
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Orders the targets so that a table comes after every other target that references it
+/// (children first); in a cycle the earlier-declared table goes first. Returns whether some
+/// reference comes from a table purged later (a cycle between tables; a table referencing
+/// itself repeats on its own), so that a pass can leave rows a later pass deletes.
+fn children_first(mut targets: Vec<Target>) -> (Vec<Target>, bool) {
+    let references = |parent: &Target, child: &Target| {
+        parent.references.iter().any(|r| {
+            same_table(&child.node.name, &r.child) || same_table(&r.child, &child.node.name)
+        })
+    };
+    let mut ordered = Vec::with_capacity(targets.len());
+    while !targets.is_empty() {
+        // A table no other remaining target references, or else (a cycle) the first one.
+        let next = (0..targets.len())
+            .find(|&i| (0..targets.len()).all(|j| j == i || !references(&targets[i], &targets[j])))
+            .unwrap_or(0);
+        ordered.push(targets.remove(next));
+    }
+    let repeats = ordered.iter().enumerate().any(|(i, parent)| {
+        ordered[i + 1..]
+            .iter()
+            .any(|child| references(parent, child))
+    });
+    (ordered, repeats)
+}

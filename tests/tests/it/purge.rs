@@ -1,0 +1,259 @@
+//! Retention: the cutoff is strictly before, live rows are never touched, referenced rows are
+//! kept and reported, batches honour their size, a dry run writes nothing, and an interrupted
+//! purge leaves earlier batches done and finishes when run again.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use soft_delete_runtime::collector::Rule;
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
+use soft_delete_runtime::Error;
+use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
+
+use crate::purge_schema::*;
+
+/// The ids of every row of `$table` with their marker, in id order: what a purge may change.
+macro_rules! rows {
+    ($conn:expr, $table:ident, $marker:ident: $ty:ty) => {
+        $table::table
+            .select(($table::id, $table::$marker))
+            .order($table::id)
+            .load::<(i32, $ty)>($conn)?
+    };
+}
+
+/// Ids of the rows of `$table`, in order.
+macro_rules! ids {
+    ($conn:expr, $table:ident) => {
+        $table::table
+            .select($table::id)
+            .order($table::id)
+            .load::<i32>($conn)?
+    };
+}
+
+/// The SQL of every statement `conn` runs from now on.
+fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            sink.lock().expect("not poisoned").push(query.to_string());
+        }
+    });
+    seen
+}
+
+/// Every kind of reference that keeps a row, and a reply chain that goes leaves first.
+fn seed_references<C: TestConnection>(db: &mut TestDb<C>) -> TestResult {
+    create(db);
+    // authors 1-7 deleted before the cutoff, 8 live, 9 deleted after it
+    db.conn().batch_execute(&format!(
+        "INSERT INTO authors (id, name, deleted_at) VALUES
+            (1, 'a', '{old}'), (2, 'b', '{old}'), (3, 'c', '{old}'), (4, 'd', '{old}'),
+            (5, 'e', '{old}'), (6, 'f', '{old}'), (7, 'g', '{old}'), (8, 'h', NULL), (9, 'i', '{recent}');
+         INSERT INTO posts (id, author_id, title, deleted, deleted_at) VALUES
+            (101, 1, 'live post of a deleted author', FALSE, NULL),
+            (102, 2, 'old post', TRUE, '{old}'),
+            (103, 3, 'recently deleted post', TRUE, '{recent}'),
+            (104, 8, 'old post of a live author', TRUE, '{old}');
+         INSERT INTO comments (id, post_id, parent_id, deleted_at) VALUES
+            (201, 102, NULL, '{old}'), (202, 102, 201, '{old}'), (203, 102, 202, '{old}'),
+            (204, 101, NULL, '{old}'), (205, 101, 204, NULL);
+         INSERT INTO subscriptions (id, author_id) VALUES (1, 4);
+         INSERT INTO tags (id, author_id) VALUES (1, 5);
+         INSERT INTO drafts (id, author_id, deleted) VALUES (1, 6, TRUE);",
+        old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+        recent = recent().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+    ))?;
+    Ok(())
+}
+
+/// The kept rows of `table` referenced by `by`, in the report.
+fn skipped<'r>(
+    skipped: &'r [Skipped],
+    table: &str,
+    by: &str,
+    referrer: Referrer,
+) -> Option<&'r Skipped> {
+    skipped
+        .iter()
+        .find(|s| s.table.name == table && s.referenced_by.name == by && s.referrer == referrer)
+}
+
+backend_tests! {
+    fn cutoff_is_strictly_before_and_live_rows_are_never_touched(db) {
+        create(db);
+        let conn = db.conn();
+        let limit = cutoff().naive_utc();
+        let micro = Duration::microseconds(1);
+        insert_authors!(&mut *conn, [1], Some(limit - micro));
+        insert_authors!(&mut *conn, [2], Some(limit));
+        insert_authors!(&mut *conn, [3], Some(limit + micro));
+        insert_authors!(&mut *conn, [4], None::<chrono::NaiveDateTime>);
+        // a live post with a deletion time left over, and a deleted one
+        diesel::insert_into(posts::table)
+            .values(&vec![
+                (posts::id.eq(10), posts::author_id.eq(4), posts::title.eq("live"), posts::deleted.eq(false), posts::deleted_at.eq(old())),
+                (posts::id.eq(11), posts::author_id.eq(4), posts::title.eq("gone"), posts::deleted.eq(true), posts::deleted_at.eq(old())),
+            ])
+            .execute(conn)?;
+
+        let report = Purge::before(authors::table, cutoff()).run(conn)?;
+
+        assert_eq!(report.deleted_from("authors"), 1);
+        assert_eq!(report.deleted_from("posts"), 1);
+        assert_eq!(report.kept(), 0);
+        assert_eq!(ids!(conn, authors), [2, 3, 4]);
+        assert_eq!(rows!(conn, posts, deleted: bool), [(10, false)]);
+        assert_eq!(authors::table.find(2).select(authors::deleted_at).first::<Option<chrono::NaiveDateTime>>(conn)?, Some(limit));
+        Ok(())
+    }
+
+    fn referenced_rows_are_kept_and_reported(db) {
+        seed_references(db)?;
+        let conn = db.conn();
+
+        let report = Purge::before(authors::table, cutoff()).run(conn)?;
+
+        // children first, and the reply chain 203 -> 202 -> 201 went leaves first
+        let order: Vec<&str> = report.tables.iter().map(|t| t.table.name.as_str()).collect();
+        assert_eq!(order, ["comments", "posts", "authors"]);
+        assert_eq!(ids!(conn, comments), [204, 205]);
+        assert_eq!(ids!(conn, posts), [101, 103]);
+        assert_eq!(ids!(conn, authors), [1, 3, 4, 5, 6, 8, 9]);
+        assert_eq!((report.deleted_from("authors"), report.kept_in("authors")), (2, 5));
+        assert_eq!((report.deleted_from("posts"), report.kept_in("posts")), (2, 0));
+        assert_eq!((report.deleted_from("comments"), report.kept_in("comments")), (3, 1));
+        assert_eq!(report.not_purged.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["drafts"]);
+
+        // why: a live post, a recently deleted post, a live subscription, a tag (foreign key
+        // only), a deleted draft (declared only), a live reply
+        let live_post = skipped(&report.skipped, "authors", "posts", Referrer::Live).expect("live post");
+        assert_eq!((live_post.count, live_post.ids.clone()), (1, vec!["1".to_owned()]));
+        assert_eq!(live_post.via.rule, Some(Rule::Cascade));
+        assert!(live_post.via.foreign_key.is_some(), "{live_post:?}");
+        assert_eq!(skipped(&report.skipped, "authors", "posts", Referrer::Archived).map(|s| s.ids.clone()), Some(vec!["3".to_owned()]));
+        let subscription = skipped(&report.skipped, "authors", "subscriptions", Referrer::Live).expect("subscription");
+        assert_eq!((subscription.ids.clone(), subscription.via.rule), (vec!["4".to_owned()], Some(Rule::Protect)));
+        let tag = skipped(&report.skipped, "authors", "tags", Referrer::Row).expect("tag");
+        assert_eq!((tag.ids.clone(), tag.via.rule), (vec!["5".to_owned()], None));
+        assert!(tag.via.foreign_key.is_some());
+        let draft = skipped(&report.skipped, "authors", "drafts", Referrer::Archived).expect("draft");
+        assert_eq!((draft.ids.clone(), draft.via.foreign_key.clone()), (vec!["6".to_owned()], None));
+        let reply = skipped(&report.skipped, "comments", "comments", Referrer::Live).expect("reply");
+        assert_eq!((reply.ids.clone(), reply.columns.clone()), (vec!["204".to_owned()], vec!["parent_id".to_owned()]));
+        assert_eq!(report.skipped.len(), 6, "{report}");
+        assert!(report.to_string().contains("1 row of `authors` kept: referenced by live rows of `posts`"), "{report}");
+
+        // nothing is left to do
+        let again = Purge::before(authors::table, cutoff()).run(conn)?;
+        assert_eq!((again.deleted(), again.kept()), (0, 6));
+        Ok(())
+    }
+
+    fn batches_honour_the_batch_size(db) {
+        create(db);
+        let conn = db.conn();
+        insert_authors!(&mut *conn, 1..=25, old());
+        insert_authors!(&mut *conn, [26], None::<chrono::NaiveDateTime>);
+        let statements = record_statements(conn);
+        let progress = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&progress);
+
+        let report = Purge::before(authors::table, cutoff())
+            .batch_size(10)
+            .on_progress(move |p| seen.lock().expect("not poisoned").push((p.deleted, p.estimated, p.batches)))
+            .run(conn)?;
+
+        let deletes = statements
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("DELETE"))
+            .count();
+        assert_eq!(deletes, 3);
+        assert_eq!(report.batches, 3);
+        assert_eq!(report.table("authors").map(|t| t.batches), Some(3));
+        assert_eq!(*progress.lock().expect("not poisoned"), [(10, 25, 1), (20, 25, 2), (25, 25, 3)]);
+        assert_eq!(ids!(conn, authors), [26]);
+        assert!(report.longest_batch <= report.elapsed);
+        Ok(())
+    }
+
+    fn dry_run_writes_nothing_and_matches_the_run(db) {
+        seed_references(db)?;
+        let conn = db.conn();
+        let before = (rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>));
+
+        let dry = Purge::before(authors::table, cutoff()).batch_size(2).dry_run(conn)?;
+
+        assert!(dry.dry_run);
+        assert_eq!((rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>)), before);
+        let report = Purge::before(authors::table, cutoff()).batch_size(2).run(conn)?;
+        assert!(!report.dry_run);
+        assert_eq!(dry.tables, report.tables);
+        assert_eq!(dry.skipped, report.skipped);
+        assert_eq!(dry.deleted(), 7);
+        Ok(())
+    }
+
+    fn interrupted_purge_keeps_earlier_batches_and_a_rerun_finishes(db) {
+        create(db);
+        let trigger = match db.backend() {
+            Backend::Sqlite => "CREATE TRIGGER authors_fail BEFORE DELETE ON authors WHEN OLD.id = 25 \
+                                BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            Backend::Postgres => "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+                                  BEGIN IF OLD.id = 25 THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN OLD; END $$ \
+                                  LANGUAGE plpgsql; \
+                                  CREATE TRIGGER authors_fail BEFORE DELETE ON authors \
+                                  FOR EACH ROW EXECUTE FUNCTION injected_failure();",
+            Backend::Mysql => "CREATE TRIGGER authors_fail BEFORE DELETE ON authors FOR EACH ROW \
+                               BEGIN IF OLD.id = 25 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'; END IF; END",
+        };
+        db.conn().batch_execute(trigger)?;
+        let conn = db.conn();
+        insert_authors!(&mut *conn, 1..=30, old());
+        insert_authors!(&mut *conn, [31], None::<chrono::NaiveDateTime>);
+
+        let error = Purge::before(authors::table, cutoff()).batch_size(10).run(conn).unwrap_err();
+
+        let Error::PurgeInterrupted { report, source } = &error else {
+            panic!("expected PurgeInterrupted, got {error:?}");
+        };
+        assert_eq!((report.deleted(), report.batches), (20, 2));
+        assert!(source.to_string().contains("injected failure"), "{source}");
+        assert!(error.to_string().contains("run it again"), "{error}");
+        assert_eq!(ids!(conn, authors), (21..=31).collect::<Vec<_>>());
+        assert_eq!(authors::table.active().select(authors::id).load::<i32>(conn)?, [31]);
+
+        let drop = match db.backend() {
+            Backend::Postgres => "DROP TRIGGER authors_fail ON authors",
+            Backend::Sqlite | Backend::Mysql => "DROP TRIGGER authors_fail",
+        };
+        let conn = db.conn();
+        conn.batch_execute(drop)?;
+        let report = Purge::before(authors::table, cutoff()).batch_size(10).run(conn)?;
+        assert_eq!((report.deleted(), report.batches), (10, 1));
+        assert_eq!(ids!(conn, authors), [31]);
+        Ok(())
+    }
+
+    fn a_table_without_deletion_time_is_refused(db) {
+        create(db);
+        let conn = db.conn();
+        conn.batch_execute("INSERT INTO drafts (id, author_id, deleted) VALUES (1, 1, TRUE)")?;
+
+        let error = Purge::older_than(drafts::table, Duration::days(30)).run(conn).unwrap_err();
+
+        assert!(matches!(&error, Error::NoDeletionTime { table } if table.name == "drafts"), "{error:?}");
+        assert!(error.to_string().contains("#[soft_delete(deleted_at)]"), "{error}");
+        assert_eq!(ids!(conn, drafts), [1]);
+        let error = Purge::before(authors::table, cutoff()).batch_size(0).dry_run(conn).unwrap_err();
+        assert!(matches!(error, Error::InvalidArgument { name: "batch_size", .. }), "{error:?}");
+        Ok(())
+    }
+}
