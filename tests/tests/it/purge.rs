@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Duration;
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
-use soft_delete_runtime::collector::Rule;
+use soft_delete_runtime::collector::{Collector, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
 use soft_delete_runtime::Error;
@@ -254,6 +254,39 @@ backend_tests! {
         assert_eq!(ids!(conn, drafts), [1]);
         let error = Purge::before(authors::table, cutoff()).batch_size(0).dry_run(conn).unwrap_err();
         assert!(matches!(error, Error::InvalidArgument { name: "batch_size", .. }), "{error:?}");
+        Ok(())
+    }
+
+    fn journal_entries_of_purged_rows_are_dropped(db) {
+        create(db);
+        crate::collector_schema::create_journal(db);
+        let conn = db.conn();
+        conn.batch_execute(
+            "INSERT INTO teams (id, name) VALUES (1, 'red'), (2, 'blue');
+             INSERT INTO players (id, team_id) VALUES (1, 1), (2, 1), (3, 2);",
+        )?;
+        let red = Collector::new(teams::table.find(1)).archive(conn)?;
+        std::thread::sleep(std::time::Duration::from_millis(2)); // a later stamp
+        let blue = Collector::new(teams::table.find(2)).archive(conn)?;
+        let journal = |conn: &mut Conn| {
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM soft_delete_journal")
+                .get_result::<i64>(conn)
+        };
+        assert_eq!(journal(conn)?, 3);
+
+        // red was archived before the cutoff, blue after it
+        let stamp = red.batch().stamp();
+        let report = Purge::before(teams::table, stamp + Duration::microseconds(1)).run(conn)?;
+        assert!(blue.batch().stamp() > stamp + Duration::microseconds(1));
+        assert_eq!(report.deleted_from("teams"), 1);
+        assert_eq!(ids!(conn, teams), [2]);
+        // red's two cut links went with it; blue's stays, and its batch restores
+        assert_eq!(journal(conn)?, 1);
+        let restored = red.batch().restore(conn)?;
+        assert_eq!((restored.total_rows(), restored.links_of("players", "team_id")), (0, 0));
+        assert_eq!(blue.batch().restore(conn)?.links_of("players", "team_id"), 1);
+        let links = players::table.select((players::id, players::team_id)).order(players::id).load::<(i32, Option<i32>)>(conn)?;
+        assert_eq!(links, [(1, None), (2, None), (3, Some(2))]);
         Ok(())
     }
 }

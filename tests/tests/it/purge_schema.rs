@@ -73,6 +73,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags
 );
 
+diesel::table! {
+    teams (id) {
+        id -> Integer,
+        name -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    players (id) {
+        id -> Integer,
+        team_id -> Nullable<Integer>,
+    }
+}
+
 /// The root of the purge tests.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
 #[diesel(table_name = authors)]
@@ -120,6 +135,16 @@ pub struct Draft {
     pub deleted: bool,
 }
 
+/// Archiving a team cuts its players' links, which the journal keeps for a restore.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = teams)]
+#[soft_delete(children(players::team_id = set_null))]
+pub struct Team {
+    pub id: i32,
+    pub name: String,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
 /// The purge tests' cutoff: 2024-06-01 00:00:00 UTC.
 pub(crate) fn cutoff() -> chrono::DateTime<chrono::Utc> {
     at(2024, 6, 1).and_utc()
@@ -156,7 +181,10 @@ pub(crate) fn create<C: TestConnection>(db: &mut TestDb<C>) {
          CREATE TABLE subscriptions (id {pk}, author_id {int} NOT NULL,
              CONSTRAINT subscriptions_author_fk FOREIGN KEY (author_id) REFERENCES authors (id));
          CREATE TABLE tags (id {pk}, author_id {int} NOT NULL,
-             CONSTRAINT tags_author_fk FOREIGN KEY (author_id) REFERENCES authors (id));",
+             CONSTRAINT tags_author_fk FOREIGN KEY (author_id) REFERENCES authors (id));
+         CREATE TABLE teams (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL);
+         CREATE TABLE players (id {pk}, team_id {int} NULL,
+             CONSTRAINT players_team_fk FOREIGN KEY (team_id) REFERENCES teams (id));",
     );
 }
 
