@@ -76,17 +76,31 @@ impl fmt::Display for Referrer {
 pub struct Via {
     /// The rule of the edge declared with `#[soft_delete(children(...))]`, if there is one.
     pub rule: Option<Rule>,
-    /// The foreign-key constraint's name (SQLite: its number), if there is one.
+    /// The foreign-key constraint's name (SQLite, whose foreign keys have no names: its
+    /// number in `PRAGMA foreign_key_list`), if there is one.
     pub foreign_key: Option<String>,
 }
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.rule, &self.foreign_key) {
-            (Some(rule), Some(fk)) => write!(f, "declared `{rule}`, foreign key `{fk}`"),
+            (Some(rule), Some(fk)) => write!(f, "declared `{rule}`, {}", ForeignKey(fk)),
             (Some(rule), None) => write!(f, "declared `{rule}`"),
-            (None, Some(fk)) => write!(f, "foreign key `{fk}`"),
+            (None, Some(fk)) => write!(f, "{}", ForeignKey(fk)),
             (None, None) => f.write_str("reference"),
+        }
+    }
+}
+
+/// A foreign key by name; SQLite's have none, only a number, which is left out.
+struct ForeignKey<'a>(&'a str);
+
+impl fmt::Display for ForeignKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.bytes().all(|b| b.is_ascii_digit()) {
+            f.write_str("foreign key")
+        } else {
+            write!(f, "foreign key `{}`", self.0)
         }
     }
 }
@@ -221,11 +235,16 @@ impl fmt::Display for PurgeReport {
         for table in &self.tables {
             writeln!(
                 f,
-                "  {:<24} {:>10} deleted {:>8} kept {:>6} batches",
+                "  {:<24} {:>10} deleted {:>8} kept {:>6} {}",
                 table.table.to_string(),
                 table.deleted,
                 table.kept,
-                table.batches
+                table.batches,
+                if table.batches == 1 {
+                    "batch"
+                } else {
+                    "batches"
+                }
             )?;
         }
         for table in &self.not_purged {
