@@ -18,9 +18,10 @@ pub struct Progress<'p> {
     pub table: &'p TableName,
     /// Rows deleted so far, in every table.
     pub deleted: u64,
-    /// Rows that were soft-deleted before the cutoff when the purge started, in every table:
-    /// what the purge would delete if nothing kept any. Rows kept because they are still
-    /// referenced are counted here but never in [`deleted`](Self::deleted).
+    /// Rows that were soft-deleted before the cutoff when the purge started, in every table
+    /// (counted once, before the first batch, because a callback was given): what the purge
+    /// would delete if nothing kept any. Rows kept because they are still referenced are
+    /// counted here but never in [`deleted`](Self::deleted).
     pub estimated: u64,
     /// Batches run so far.
     pub batches: u64,
@@ -34,12 +35,10 @@ pub struct Progress<'p> {
 pub struct TableReport {
     /// The table.
     pub table: TableName,
-    /// Rows that were soft-deleted before the cutoff when the purge started.
-    pub estimated: u64,
     /// Rows deleted (for a dry run: that would be deleted).
     pub deleted: u64,
-    /// Rows soft-deleted before the cutoff that are still there because rows reference them
-    /// ([`PurgeReport::skipped`] says which).
+    /// Rows soft-deleted before the cutoff that the purge's last pass over the table found
+    /// still referenced, and left ([`PurgeReport::skipped`] says by what).
     pub kept: u64,
     /// Batches run on this table.
     pub batches: u64,

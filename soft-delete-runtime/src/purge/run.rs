@@ -19,7 +19,7 @@
 //! so a parent's dead children are gone before the parent's own turn.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::connection::LoadConnection;
@@ -27,13 +27,15 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::RunQueryDsl;
 
 use super::report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
-use crate::backend::{SupportedBackend, TableName};
+use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::collector::check::same_table;
-use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
+use crate::collector::graph::{Graph, KeyKind, Node, SoftInfo, StampColumn};
 use crate::collector::sql::{CollectorBackend, Dialected, Sql};
 use crate::collector::Rule;
 use crate::ddl::journal;
 use crate::Error;
+
+mod pages;
 
 /// How many times a batch refused by a foreign key (a referencing row written after the
 /// batch's check) is tried again before the purge gives up.
@@ -80,6 +82,8 @@ pub(crate) struct Run<'s, 'a> {
     /// parent: links into a purged row are dropped from the journal.
     cut_links: Vec<(TableName, TableName, &'static str)>,
     started: Instant,
+    /// The candidates counted before the first batch (only for a progress callback).
+    estimated: u64,
     pub(crate) report: PurgeReport,
 }
 
@@ -139,7 +143,6 @@ impl<'s, 'a> Run<'s, 'a> {
                 self_referencing,
                 report: TableReport {
                     table: node.name.clone(),
-                    estimated: 0,
                     deleted: 0,
                     kept: 0,
                     batches: 0,
@@ -166,6 +169,7 @@ impl<'s, 'a> Run<'s, 'a> {
             repeats,
             cut_links,
             started,
+            estimated: 0,
             report,
         })
     }
@@ -176,9 +180,11 @@ impl<'s, 'a> Run<'s, 'a> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        for i in 0..self.targets.len() {
-            let estimated = self.count_candidates(conn, i)?;
-            self.targets[i].report.estimated = estimated;
+        // The estimate costs a count per table, so only a progress callback pays for it.
+        if self.settings.progress.is_some() {
+            for i in 0..self.targets.len() {
+                self.estimated += self.count_candidates(conn, i)?;
+            }
         }
         loop {
             let (mut deleted, mut kept) = (0, 0);
@@ -199,7 +205,6 @@ impl<'s, 'a> Run<'s, 'a> {
             }
         }
         for i in 0..self.targets.len() {
-            self.targets[i].report.kept = self.count_candidates(conn, i)?;
             self.explain_kept(conn, i)?;
         }
         self.finish();
@@ -212,9 +217,45 @@ impl<'s, 'a> Run<'s, 'a> {
         self.report.elapsed = self.started.elapsed();
     }
 
-    /// Purges table `i` in batches, from its first key to its last. Returns the rows deleted
-    /// and the rows its batches passed over.
+    /// Purges table `i` in batches, from its first row to its last. Returns the rows deleted
+    /// and the rows its batches passed over (still referenced).
     fn purge_table<C>(&mut self, conn: &mut C, i: usize) -> Result<(u64, u64), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let (deleted, kept) = match pages::table_pages(
+            conn,
+            self.d,
+            &self.targets[i].node,
+            self.settings.batch_size,
+        )? {
+            Some(pages) => {
+                let deleted = self.purge_pages(conn, i, pages)?;
+                // Page batches do not count what they pass over; only references keep rows.
+                let kept = if self.targets[i].references.is_empty() {
+                    0
+                } else {
+                    self.count_candidates(conn, i)?
+                };
+                (deleted, kept)
+            }
+            None => self.purge_keys(conn, i, None)?,
+        };
+        // What this pass passed over is what the table keeps (a later pass may still free it).
+        self.targets[i].report.kept = kept;
+        conn.transaction(|conn| self.clean_journal(conn, i))?;
+        Ok((deleted, kept))
+    }
+
+    /// Purges table `i` (or only its page `page`) in key order: each batch a window of the
+    /// next candidates by key. Returns the rows deleted and passed over.
+    fn purge_keys<C>(
+        &mut self,
+        conn: &mut C,
+        i: usize,
+        page: Option<u64>,
+    ) -> Result<(u64, u64), Error>
     where
         C: LoadConnection,
         C::Backend: CollectorBackend,
@@ -223,44 +264,42 @@ impl<'s, 'a> Run<'s, 'a> {
         let mut last: Option<String> = None;
         loop {
             let started = Instant::now();
-            let mut attempt = 1;
-            let outcome = loop {
-                match conn.transaction(|conn| self.batch(conn, i, last.as_deref())) {
-                    Err(Error::Diesel(DieselError::DatabaseError(
-                        DatabaseErrorKind::ForeignKeyViolation,
-                        _,
-                    ))) if attempt < FOREIGN_KEY_ATTEMPTS => attempt += 1,
-                    other => break other?,
-                }
-            };
+            let outcome = retry_foreign_key(|| {
+                conn.transaction(|conn| self.batch(conn, i, last.as_deref(), page))
+            })?;
             let Some((end, window, n)) = outcome else {
                 break;
             };
-            let took = started.elapsed();
             deleted += n;
             kept += window - n;
-            let target = &mut self.targets[i];
-            target.report.deleted += n;
-            target.report.batches += 1;
-            self.report.batches += 1;
-            self.report.longest_batch = self.report.longest_batch.max(took);
-            self.notify(i);
+            self.record_batch(i, n, started.elapsed());
             last = Some(end);
             if window < self.settings.batch_size as u64 {
                 break;
             }
         }
-        conn.transaction(|conn| self.clean_journal(conn, i))?;
         Ok((deleted, kept))
     }
 
-    /// One batch: the next window of candidates after `last`, and the delete. Returns the
-    /// window's last key, its size and the rows deleted; `None` when no candidate is left.
+    /// Counts a committed batch of table `i` and tells the progress callback.
+    fn record_batch(&mut self, i: usize, deleted: u64, took: Duration) {
+        let target = &mut self.targets[i];
+        target.report.deleted += deleted;
+        target.report.batches += 1;
+        self.report.batches += 1;
+        self.report.longest_batch = self.report.longest_batch.max(took);
+        self.notify(i);
+    }
+
+    /// One batch: the next window of candidates after `last` (on page `page` only, if given),
+    /// and the delete. Returns the window's last key, its size and the rows deleted; `None`
+    /// when no candidate is left.
     fn batch<C>(
         &self,
         conn: &mut C,
         i: usize,
         last: Option<&str>,
+        page: Option<u64>,
     ) -> Result<Option<(String, u64, u64)>, Error>
     where
         C: LoadConnection,
@@ -269,26 +308,34 @@ impl<'s, 'a> Run<'s, 'a> {
         let target = &self.targets[i];
         let d = self.d;
         let key = d.quote(target.node.key);
+        // PostgreSQL has no MAX(uuid); a uuid's text in byte order sorts like the uuid.
+        let end = match (d.0, target.node.key_kind) {
+            (Dialect::Postgres, KeyKind::Uuid) => {
+                "MAX(CAST(sd_w.sd_k AS TEXT) COLLATE \"C\")".to_owned()
+            }
+            _ => d.cast_to_text("MAX(sd_w.sd_k)"),
+        };
         let mut window = Sql::<C::Backend>::new();
         window.push(&format!(
-            "SELECT {}, COUNT(*) OVER () FROM (SELECT {key} AS sd_k FROM {} WHERE ",
-            d.cast_to_text("sd_w.sd_k"),
+            "SELECT COALESCE({end}, ''), COUNT(*) FROM (SELECT {key} AS sd_k FROM {} WHERE ",
             d.table(&target.node)
         ));
         self.after(&mut window, target, last);
+        pages::on_page(&mut window, page);
         self.candidate(&mut window, target)?;
         window.push(&format!(" ORDER BY {key} LIMIT "));
         let size = i64::try_from(self.settings.batch_size).unwrap_or(i64::MAX);
         window.bind(<C::Backend as CollectorBackend>::bind_i64(size));
-        window.push(") AS sd_w ORDER BY sd_w.sd_k DESC LIMIT 1");
+        window.push(") AS sd_w");
         let found = <C::Backend as CollectorBackend>::load_keys(conn, window)?;
-        let Some((end, count)) = found.into_iter().next() else {
+        let Some((end, count)) = found.into_iter().next().filter(|(_, count)| *count > 0) else {
             return Ok(None);
         };
 
         let mut delete = Sql::<C::Backend>::new();
         delete.push(&format!("DELETE FROM {} WHERE ", d.table(&target.node)));
         self.after(&mut delete, target, last);
+        pages::on_page(&mut delete, page);
         delete.push(&format!("{key} <= "));
         self.key_value(&mut delete, target, &end);
         delete.push(" AND ");
@@ -501,10 +548,25 @@ impl<'s, 'a> Run<'s, 'a> {
             callback(&Progress {
                 table: &self.targets[i].node.name,
                 deleted: self.targets.iter().map(|t| t.report.deleted).sum(),
-                estimated: self.targets.iter().map(|t| t.report.estimated).sum(),
+                estimated: self.estimated,
                 batches: self.report.batches,
                 elapsed: self.started.elapsed(),
             });
+        }
+    }
+}
+
+/// Runs `batch` again when a foreign key refused it: a referencing row was written after
+/// the batch's check, and the next try keeps the row it references.
+fn retry_foreign_key<T>(mut batch: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let mut attempt = 1;
+    loop {
+        match batch() {
+            Err(Error::Diesel(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ))) if attempt < FOREIGN_KEY_ATTEMPTS => attempt += 1,
+            other => return other,
         }
     }
 }

@@ -289,4 +289,53 @@ backend_tests! {
         assert_eq!(links, [(1, None), (2, None), (3, Some(2))]);
         Ok(())
     }
+
+    fn no_committed_batch_exceeds_the_batch_size_when_deleted_rows_get_denser(db) {
+        create(db);
+        let conn = db.conn();
+        // 3000 rows with every tenth deleted, then 1000 deleted rows in a row: on PostgreSQL
+        // the page batches grow over the sparse rows and meet the dense ones with too many
+        // pages, which must be rolled back and retried smaller.
+        let rows: Vec<_> = (1..=4000)
+            .map(|id| {
+                let deleted = id > 3000 || id % 10 == 0;
+                (authors::id.eq(id), authors::name.eq(format!("author {id}")), authors::deleted_at.eq(if deleted { old() } else { None }))
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            diesel::insert_into(authors::table).values(chunk.to_vec()).execute(conn)?;
+        }
+        let statements = record_statements(conn);
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sizes);
+        let mut done = 0;
+
+        let report = Purge::before(authors::table, cutoff())
+            .batch_size(300)
+            .on_progress(move |p| {
+                seen.lock().expect("not poisoned").push(p.deleted - done);
+                done = p.deleted;
+            })
+            .run(conn)?;
+
+        let sizes = sizes.lock().expect("not poisoned").clone();
+        assert_eq!(report.deleted(), 1300);
+        assert_eq!(sizes.iter().sum::<u64>(), 1300);
+        assert!(sizes.iter().all(|&n| n <= 300), "{sizes:?}");
+        assert_eq!(sizes.len() as u64, report.batches);
+        assert_eq!(authors::table.count().get_result::<i64>(conn)?, 2700);
+        assert_eq!(authors::table.active().count().get_result::<i64>(conn)?, 2700);
+        let deletes = statements
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("DELETE"))
+            .count() as u64;
+        if db.backend() == Backend::Postgres {
+            assert!(deletes > report.batches, "no batch was rolled back: {deletes} deletes, {sizes:?}");
+        } else {
+            assert_eq!(deletes, report.batches);
+        }
+        Ok(())
+    }
 }

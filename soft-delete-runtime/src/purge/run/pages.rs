@@ -1,0 +1,207 @@
+//! PostgreSQL: batches by ranges of heap pages.
+//!
+//! A window of keys costs a second visit to every row a batch deletes (once to find the
+//! window's end, once to delete), which on PostgreSQL is as much work as the delete itself.
+//! There a batch is instead a range of physical pages, read by a TID range scan (PostgreSQL
+//! 14 and later): one `DELETE` of the rows of pages `[first, first + span)` that the purge
+//! is after. The first span cannot hold more rows than a batch may delete
+//! (`batch size / 291` pages, 291 being the most rows an 8 kB page holds); later spans are
+//! sized from the candidates per page the last batch found, aiming at 90% of the batch size
+//! and at most doubling. A batch that deletes more than the batch size anyway (the rows got
+//! denser) is rolled back before it commits and tried again on fewer pages, so no committed
+//! batch is larger than the batch size. Batches smaller than a page can hold use key windows
+//! instead; a single page holding more candidates than a batch may delete (a build with
+//! larger pages) is purged by key windows confined to that page.
+//!
+//! Each page batch commits with `synchronous_commit = off`: a crash right after a commit can
+//! undo the last batches, which leaves their rows soft-deleted as they were, for the next
+//! run to delete; it saves a WAL flush per batch.
+
+use std::time::Instant;
+
+use diesel::connection::LoadConnection;
+use diesel::RunQueryDsl;
+
+use super::{retry_foreign_key, Run};
+use crate::backend::Dialect;
+use crate::collector::graph::Node;
+use crate::collector::sql::{CollectorBackend, Dialected, Sql};
+use crate::Error;
+
+/// The most rows an 8 kB PostgreSQL heap page can hold (`MaxHeapTuplesPerPage`): a first
+/// span of `batch size / 291` pages cannot hold more rows than a batch may delete.
+const MAX_ROWS_PER_PAGE: u64 = 291;
+
+/// The first PostgreSQL version with TID range scans (`server_version_num`).
+const TID_RANGE_SCAN: i64 = 140_000;
+
+/// The number of heap pages of `node`'s table, when the purge batches it by pages: on
+/// PostgreSQL 14 or later, with batches of at least [`MAX_ROWS_PER_PAGE`] rows. `None`
+/// otherwise.
+pub(super) fn table_pages<C>(
+    conn: &mut C,
+    d: Dialected,
+    node: &Node,
+    batch_size: usize,
+) -> Result<Option<u64>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if d.0 != Dialect::Postgres || (batch_size as u64) < MAX_ROWS_PER_PAGE {
+        return Ok(None);
+    }
+    let mut sql = Sql::<C::Backend>::new();
+    sql.push(
+        "SELECT current_setting('server_version_num'), \
+         pg_relation_size(CAST(",
+    )
+    .bind(C::Backend::bind_text(Some(d.table(node))))
+    .push(" AS regclass)) / CAST(current_setting('block_size') AS BIGINT)");
+    let rows = C::Backend::load_keys(conn, sql)?;
+    Ok(rows.into_iter().next().and_then(|(version, pages)| {
+        (version.parse::<i64>().ok()? >= TID_RANGE_SCAN).then_some(pages.max(0) as u64)
+    }))
+}
+
+/// `ctid >= '(first,0)' AND ctid < '(first + span,0)' AND `.
+fn on_pages<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, first: u64, span: u64) {
+    sql.push("ctid >= CAST(")
+        .bind(DB::bind_text(Some(format!("({first},0)"))))
+        .push(" AS tid) AND ctid < CAST(")
+        .bind(DB::bind_text(Some(format!(
+            "({},0)",
+            first.saturating_add(span)
+        ))))
+        .push(" AS tid) AND ");
+}
+
+/// Confines a key window to page `page`, when given.
+pub(super) fn on_page<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, page: Option<u64>) {
+    if let Some(page) = page {
+        on_pages(sql, page, 1);
+    }
+}
+
+/// The span of pages that holds 90% of `limit` candidates, if `span` pages held `found`.
+fn aim(span: u64, found: u64, limit: u64) -> u64 {
+    if found == 0 {
+        return u64::MAX;
+    }
+    (span as f64 * 0.9 * limit as f64 / found as f64) as u64
+}
+
+/// Why a page batch wrote nothing.
+enum PageBatch {
+    /// The pages held this many candidates, more than a batch may delete.
+    TooMany(u64),
+    Failed(Error),
+}
+
+impl From<diesel::result::Error> for PageBatch {
+    fn from(error: diesel::result::Error) -> Self {
+        PageBatch::Failed(error.into())
+    }
+}
+
+impl From<Error> for PageBatch {
+    fn from(error: Error) -> Self {
+        PageBatch::Failed(error)
+    }
+}
+
+impl Run<'_, '_> {
+    /// Purges table `i`, of `pages` heap pages, by page ranges. Returns the rows deleted.
+    pub(super) fn purge_pages<C>(
+        &mut self,
+        conn: &mut C,
+        i: usize,
+        mut pages: u64,
+    ) -> Result<u64, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let limit = self.settings.batch_size as u64;
+        let mut span = (limit / MAX_ROWS_PER_PAGE).max(1);
+        let (mut page, mut deleted) = (0, 0);
+        loop {
+            if page >= pages {
+                // Rows written since the purge started may have added pages: go on to the end.
+                let now = table_pages(
+                    conn,
+                    self.d,
+                    &self.targets[i].node,
+                    self.settings.batch_size,
+                )?
+                .unwrap_or(0);
+                if now <= pages {
+                    break;
+                }
+                pages = now;
+            }
+            let started = Instant::now();
+            let outcome = retry_foreign_key(|| {
+                match conn.transaction(|conn| self.delete_pages(conn, i, page, span, limit)) {
+                    Ok(n) => Ok(Ok(n)),
+                    Err(PageBatch::TooMany(count)) => Ok(Err(count)),
+                    Err(PageBatch::Failed(error)) => Err(error),
+                }
+            })?;
+            match outcome {
+                Ok(n) => {
+                    deleted += n;
+                    self.record_batch(i, n, started.elapsed());
+                    page = page.saturating_add(span);
+                    span = aim(span, n, limit).clamp(1, span.saturating_mul(2));
+                }
+                Err(count) if span > 1 => span = aim(span, count, limit).clamp(1, span - 1),
+                Err(_) => {
+                    // One page holds more candidates than a batch may delete.
+                    deleted += self.purge_keys(conn, i, Some(page))?.0;
+                    page += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the rows of pages `[first, first + span)` the purge is after. More than
+    /// `limit` is [`PageBatch::TooMany`], which rolls the batch back.
+    fn delete_pages<C>(
+        &self,
+        conn: &mut C,
+        i: usize,
+        first: u64,
+        span: u64,
+        limit: u64,
+    ) -> Result<u64, PageBatch>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        // A batch lost in a crash is rows still soft-deleted, which the next run deletes: not
+        // worth a WAL flush per batch.
+        let mut relax = Sql::<C::Backend>::new();
+        relax.push("SET LOCAL synchronous_commit = off");
+        relax.execute(conn)?;
+        let mut delete = Sql::<C::Backend>::new();
+        delete.push(&format!(
+            "DELETE FROM {} WHERE ",
+            self.d.table(&target.node)
+        ));
+        on_pages(&mut delete, first, span);
+        self.candidate(&mut delete, target)?;
+        for reference in &target.references {
+            delete.push(&format!(
+                " AND NOT {}",
+                self.referenced(target, reference, None)
+            ));
+        }
+        match delete.execute(conn)? as u64 {
+            deleted if deleted > limit => Err(PageBatch::TooMany(deleted)),
+            deleted => Ok(deleted),
+        }
+    }
+}
