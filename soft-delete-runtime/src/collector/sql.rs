@@ -603,8 +603,8 @@ pub(crate) fn unmark(d: Dialected, soft: &SoftInfo) -> String {
     sets.join(", ")
 }
 
-/// The condition that holds for the rows of `soft` archived by `batch` (unqualified), or
-/// `None` when the table cannot tell one batch's rows from another's.
+/// The condition that holds for the rows of `soft` archived by `batch` and still archived
+/// (unqualified), or `None` when the table cannot tell one batch's rows from another's.
 pub(crate) fn in_batch<'a, DB: CollectorBackend>(
     d: Dialected,
     soft: &SoftInfo,
@@ -612,7 +612,13 @@ pub(crate) fn in_batch<'a, DB: CollectorBackend>(
 ) -> Result<Option<Sql<'a, DB>>, Error> {
     let mut sql = Sql::new();
     if let Some(column) = soft.columns.batch {
-        sql.push(&format!("{} = ", d.quote(column)));
+        // Only archived rows: a row of the batch brought back since (behind the library's
+        // back, keeping its id) is not the batch's to restore again.
+        sql.push(&format!(
+            "{} AND {} = ",
+            (soft.deleted)(d.0),
+            d.quote(column)
+        ));
         sql.bind(DB::bind_i64(batch.id));
         return Ok(Some(sql));
     }

@@ -57,6 +57,57 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_row_hidden_again_on_its_own_stays_hidden_when_its_batch_is_restored(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let batch = archived.batch();
+        let in_batch = order_items::archive_batch.eq(batch.id());
+        assert_eq!(
+            order_items::table.filter(in_batch).select(order_items::id).order(order_items::id).load::<i32>(conn)?,
+            [1, 2, 3, 6]
+        );
+
+        // Item 2 comes back on its own: a restore by value detaches it from the batch...
+        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        assert_eq!(item.restore(conn)?, 1);
+        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (true, None));
+        // ...and is hidden again later, on its own.
+        assert_eq!(item.soft_delete(conn)?, 1);
+        // Item 3 was brought back behind the library's back, keeping the batch id, and is
+        // hidden again by a plain soft delete, which detaches it from any earlier batch.
+        conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 3")?;
+        assert_eq!(soft_delete_runtime::soft_delete(order_items::table.find(3)).execute(conn)?, 1);
+        let item: OrderItem = order_items::table.find(3).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (false, None));
+
+        // The batch brings back what it still holds, items 1 and 6; items 2 and 3 were hidden
+        // by plain soft deletes after it and stay hidden.
+        let restored = batch.restore(conn)?;
+        assert_eq!(restored.rows_of("order_items"), 2);
+        let hidden: Vec<i32> =
+            order_items::table.only_deleted().select(order_items::id).order(order_items::id).load(conn)?;
+        assert_eq!(hidden, [2, 3]);
+        Ok(())
+    }
+
+    fn a_row_of_the_batch_already_live_is_not_restored_again(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        // Item 6 is brought back behind the library's back, keeping the batch id.
+        conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 6")?;
+        let restored = archived.batch().restore(conn)?;
+        // Items 1, 2 and 3 come back; item 6 was live already, so the batch leaves it alone.
+        assert_eq!(restored.rows_of("order_items"), 3);
+        let item: OrderItem = order_items::table.find(6).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (true, Some(archived.batch().id())));
+        Ok(())
+    }
+
     fn set_null_and_set_default_links_come_back_unless_changed_since(db) {
         seed(db)?;
         create_journal(db);
