@@ -182,6 +182,26 @@ pub enum Error {
         table: String,
     },
 
+    /// A table an archive would hide rows of tells its batches apart by their deletion time
+    /// alone, and its column keeps fewer than six fractional digits (MySQL/MariaDB `DATETIME`
+    /// without a fraction, PostgreSQL `timestamp(0)`): the batch's stamp, to the microsecond,
+    /// would be rounded, and neither the archive's walk nor a restore could find the rows
+    /// again. Found in the catalog before anything is written; nothing was.
+    #[error(
+        "`{table}`.`{column}` keeps {precision} fractional digits of a second, too few for an \
+         archive batch's stamp (microseconds): declare it `DATETIME(6)` (MySQL/MariaDB) or \
+         `timestamp(6)` (PostgreSQL), or give the model a `#[soft_delete(batch)]` column; \
+         nothing was written"
+    )]
+    StampPrecision {
+        /// The table.
+        table: String,
+        /// Its deletion time column.
+        column: &'static str,
+        /// The fractional digits the column keeps.
+        precision: u32,
+    },
+
     /// [`Batch::restore`](crate::collector::Batch::restore) was refused by a unique key that no
     /// model declares with `#[active_unique]` (a plain unique index or constraint, or a partial
     /// one the models do not know about), when bringing back rows of `table` or putting back

@@ -62,8 +62,9 @@ pub(crate) enum OnBlockers {
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
 ///
-/// The `protect` edges of the root table are checked against the live roots before anything
-/// is written, so an archive that the roots' own children refuse writes nothing at all; deeper
+/// A table that identifies its batch by a deletion time its column rounds is refused first
+/// ([`Error::StampPrecision`]). The `protect` edges of the root table are checked against the
+/// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
 pub(crate) fn run<C>(
@@ -88,6 +89,8 @@ where
         blockers: vec![None; graph.edges.len()],
         defaults: HashMap::new(),
     };
+
+    check_stamps(conn, graph)?;
 
     let root = &graph.nodes[0];
     let soft = root
@@ -155,6 +158,36 @@ where
     }
 
     Ok(walk.into_plan(root_rows))
+}
+
+/// Refuses, before anything is written, a graph in which a table that an archive hides rows
+/// of tells its batches apart by a deletion time alone, when its column keeps fewer than six
+/// fractional digits: the rounded stamp would match none of the rows just archived, and the
+/// walk would stop at that table (and a restore find nothing). One catalog query per such
+/// table; a batch column identifies the batch whatever the stamp keeps.
+fn check_stamps<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) else {
+            continue;
+        };
+        let precision =
+            <C::Backend as CollectorBackend>::stamp_precision(conn, &node.name, stamp.name)?;
+        if let Some(precision) = precision.filter(|&digits| digits < 6) {
+            return Err(Error::StampPrecision {
+                table: node.name.to_string(),
+                column: stamp.name,
+                precision,
+            });
+        }
+    }
+    Ok(())
 }
 
 struct Walk<'g> {
