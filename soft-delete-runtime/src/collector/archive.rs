@@ -113,15 +113,7 @@ where
     update.push(&format!("UPDATE {} SET ", d.table(root)));
     sql::mark(&mut update, d, soft, batch)?;
     update.push(&format!(" WHERE {} IN (", d.quote(root.key)));
-    if d.0 == Dialect::Mysql {
-        // MySQL refuses a subquery on the table being updated unless it is a derived table.
-        update
-            .push("SELECT * FROM (")
-            .fragment(roots)
-            .push(") AS sd_roots");
-    } else {
-        update.fragment(roots);
-    }
+    push_roots(&mut update, roots);
     update.push(&format!(") AND {}", (soft.live)(d.0)));
     let root_rows = update.execute(conn)? as u64;
 
@@ -158,6 +150,16 @@ where
     }
 
     Ok(walk.into_plan(root_rows))
+}
+
+/// `SELECT * FROM (<roots>) AS sd_roots`: the query selecting the roots, as it goes inside
+/// `IN (...)` / `NOT IN (...)`, on every backend. As a derived table it may have a `LIMIT`
+/// (MariaDB and MySQL refuse one directly inside `IN`) and may read the table being updated
+/// (MySQL refuses a subquery on it otherwise).
+fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn QueryFragment<DB>) {
+    sql.push("SELECT * FROM (")
+        .fragment(roots)
+        .push(") AS sd_roots");
 }
 
 /// Refuses, before anything is written, a graph in which a table that an archive hides rows
@@ -244,10 +246,9 @@ impl Walk<'_> {
                 select.append(self.references_roots(edge, roots));
                 if edge.child == edge.parent {
                     // A root referencing another root is archived with it, not a blocker.
-                    select
-                        .push(&format!(" AND {key} NOT IN ("))
-                        .fragment(roots)
-                        .push(")");
+                    select.push(&format!(" AND {key} NOT IN ("));
+                    push_roots(&mut select, roots);
+                    select.push(")");
                 }
             }
             None => {
@@ -277,7 +278,7 @@ impl Walk<'_> {
     }
 
     /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
-    /// they are marked.
+    /// they are marked (`<roots>` as [`push_roots`] renders it).
     fn references_roots<'a, DB: CollectorBackend>(
         &self,
         edge: GraphEdge,
@@ -292,7 +293,8 @@ impl Walk<'_> {
             d.quote(edge.column),
             d.table(parent)
         ));
-        sql.fragment(roots).push(")");
+        push_roots(&mut sql, roots);
+        sql.push(")");
         if let Some(soft) = &parent.soft {
             sql.push(&format!(" AND {}", (soft.live)(d.0)));
         }

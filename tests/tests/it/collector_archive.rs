@@ -307,6 +307,32 @@ backend_tests! {
         Ok(())
     }
 
+    fn roots_can_be_an_ordered_query_with_a_limit(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // The first two members by name, ann and bob (MariaDB refuses a LIMIT inside `IN (...)`
+        // unless the query is a derived table).
+        let first_two = || members::table.order(members::name.asc()).limit(2).select(members::id);
+        // bob's invoice refuses, found against exactly those roots
+        let error = Collector::<members::table, _>::from_query(first_two())
+            .archive(conn)
+            .expect_err("invoice 1 protects bob");
+        let Error::Protected { blockers } = &error else {
+            panic!("expected Error::Protected, got {error:?}");
+        };
+        assert_eq!((blockers[0].table.name.as_str(), blockers[0].ids.clone()), ("invoices", vec!["1".to_owned()]));
+        assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 2, 3, 4]);
+
+        // settled: ann and bob are archived, with their subtrees
+        conn.batch_execute("DELETE FROM invoices")?;
+        let archived = Collector::<members::table, _>::from_query(first_two()).archive(conn)?;
+        assert_eq!(archived.plan().archived("members"), 2);
+        assert_eq!(archived.plan().archived("orders"), 4);
+        assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 4]);
+        Ok(())
+    }
+
     fn archived_roots_and_missing_roots_archive_nothing(db) {
         seed(db)?;
         create_journal(db);
@@ -444,9 +470,21 @@ mod self_protect {
                 panic!("expected Error::Protected, got {error:?}");
             };
             assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the same roots as an ordered query with a limit
+            let first_two = categories::table.order(categories::id.asc()).limit(2).select(categories::id);
+            let error = Collector::<categories::table, _>::from_query(first_two).archive(conn).expect_err("3 protects 2");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the last one by id: a leaf, nothing refuses
+            let last = categories::table.order(categories::id.desc()).limit(1).select(categories::id);
+            let archived = Collector::<categories::table, _>::from_query(last).archive(conn)?;
+            assert_eq!(archived.plan().archived("categories"), 1);
+            assert_eq!(categories::table.only_deleted().select(categories::id).load::<i32>(conn)?, [3]);
             // the whole chain: nothing left to refuse
             let archived = Collector::new(categories::table).archive(conn)?;
-            assert_eq!(archived.plan().archived("categories"), 3);
+            assert_eq!(archived.plan().archived("categories"), 2);
             Ok(())
         }
     }
