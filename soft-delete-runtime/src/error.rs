@@ -203,9 +203,10 @@ pub enum Error {
     },
 
     /// [`Batch::restore`](crate::collector::Batch::restore) was refused by a unique key that no
-    /// model declares with `#[active_unique]` (a plain unique index or constraint, or a partial
-    /// one the models do not know about), when bringing back rows of `table` or putting back
-    /// their links; nothing was restored. The library cannot name the row holding such a key,
+    /// model declares with `#[active_unique]` (a plain unique index or constraint, a partial
+    /// one the models do not know about, a PostgreSQL exclusion constraint), when bringing back
+    /// rows of `table` or putting back their links, or at the restore's `COMMIT` for a deferred
+    /// constraint; nothing was restored. The library cannot name the row holding such a key,
     /// so this carries what the database said. Keys the models declare are checked before
     /// writing and reported as [`Error::Conflict`].
     #[error("restoring rows of `{table}` conflicts with a live row on {}: {message}", key.as_deref().map_or_else(|| "a unique key".to_owned(), |k| format!("unique key `{k}`")))]

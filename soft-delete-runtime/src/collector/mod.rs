@@ -346,8 +346,12 @@ impl<T: ArchiveTable> Batch<T> {
     /// into a key's column is checked the same way before it is written.
     ///
     /// A unique key no model declares (a plain unique index, a partial index without
-    /// `#[active_unique]`) is left to the database: its violation rolls everything back and
-    /// returns [`Error::RestoreConflict`] with the database's message. If a declared key's
+    /// `#[active_unique]`, a PostgreSQL exclusion constraint) is left to the database: its
+    /// violation rolls everything back and returns [`Error::RestoreConflict`] with the
+    /// database's message, also when the constraint is `DEFERRABLE INITIALLY DEFERRED` and
+    /// refuses at the restore's `COMMIT`. (Called inside a transaction of the caller's, the
+    /// restore commits nothing itself: a deferred check then fails the caller's `COMMIT`, as a
+    /// plain Diesel error.) If a declared key's
     /// index refuses a row anyway (a live row committed by another transaction after the
     /// check), the batch's rows are checked again after the rollback, and a live row found
     /// holding one of their keys is named in an [`Error::Conflict`].
@@ -357,7 +361,18 @@ impl<T: ArchiveTable> Batch<T> {
         C::Backend: CollectorBackend,
     {
         let graph = Graph::build(T::node());
-        let error = match conn.transaction(|conn| restore::run(conn, &graph, self.values)) {
+        let mut statements_succeeded = false;
+        let outcome = conn.transaction(|conn| {
+            let restored = restore::run(conn, &graph, self.values)?;
+            statements_succeeded = true;
+            Ok(restored)
+        });
+        // An error after every statement succeeded is the COMMIT's: a deferred constraint.
+        let outcome = match outcome {
+            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, &graph)),
+            other => other,
+        };
+        let error = match outcome {
             Err(error @ Error::RestoreConflict { .. }) => error,
             other => return other,
         };

@@ -276,3 +276,91 @@ mod unidentifiable {
         }
     }
 }
+
+/// PostgreSQL's own ways to refuse a second live row that no model declares: an exclusion
+/// constraint, and a unique constraint whose check is deferred to the commit.
+#[cfg(feature = "postgres")]
+mod postgres_constraints {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::PgConnection;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::{TestDb, TestResult};
+
+    use crate::collector_schema::*;
+    use crate::shop_dump;
+
+    /// Archives order 1 (code A-1), gives a new live order its code, and checks that restoring
+    /// the batch is refused by `orders_live_code` as a [`Error::RestoreConflict`], writing
+    /// nothing.
+    fn restore_is_refused_by(db: &mut TestDb<PgConnection>, constraint: &str) -> TestResult {
+        seed(db)?;
+        create_journal(db);
+        db.conn().batch_execute(constraint)?;
+        let conn = db.conn();
+        let archived = Collector::new(orders::table.find(1)).archive(conn)?;
+        conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
+        let before = shop_dump!(&mut *conn);
+
+        let error = archived
+            .batch()
+            .restore(conn)
+            .expect_err("code A-1 is live again");
+        let Error::RestoreConflict { table, key, .. } = &error else {
+            panic!("expected Error::RestoreConflict, got {error:?}");
+        };
+        assert_eq!(
+            (table.as_str(), key.as_deref()),
+            ("orders", Some("orders_live_code"))
+        );
+        assert_eq!(shop_dump!(&mut *conn), before);
+        Ok(())
+    }
+
+    #[test]
+    fn an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted)",
+            )
+        });
+    }
+
+    #[test]
+    fn a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders \
+                 ADD COLUMN live_code TEXT GENERATED ALWAYS AS (CASE WHEN deleted THEN NULL ELSE code END) STORED, \
+                 ADD CONSTRAINT orders_live_code UNIQUE (live_code) DEFERRABLE INITIALLY DEFERRED",
+            )
+        });
+    }
+
+    #[test]
+    fn a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted) DEFERRABLE INITIALLY DEFERRED",
+            )
+        });
+    }
+}
