@@ -172,6 +172,8 @@ pub enum Error {
 
     /// The rows of `table` one archive batch changed cannot be told from rows other batches
     /// (or plain soft deletes) changed, so they can be neither followed nor restored as a batch.
+    /// An archive (or preview) that would hide rows of such a table, as the root or through a
+    /// `cascade` edge, is refused before anything is written; so is a restore.
     #[error(
         "the rows of `{table}` one archive changed cannot be told from rows archived by others: \
          give its model a timestamp marker, a `#[soft_delete(deleted_at)]` column or a \

@@ -62,8 +62,8 @@ pub(crate) enum OnBlockers {
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
 ///
-/// A table that identifies its batch by a deletion time its column rounds is refused first
-/// ([`Error::StampPrecision`]). The `protect` edges of the root table are checked against the
+/// A graph with a table whose batch could not be found again is refused first
+/// ([`Error::BatchNotIdentifiable`], [`Error::StampPrecision`]). The `protect` edges of the root table are checked against the
 /// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
@@ -90,7 +90,7 @@ where
         defaults: HashMap::new(),
     };
 
-    check_stamps(conn, graph)?;
+    check_batch_identity(conn, graph)?;
 
     let root = &graph.nodes[0];
     let soft = root
@@ -162,16 +162,32 @@ fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn Qu
         .push(") AS sd_roots");
 }
 
-/// Refuses, before anything is written, a graph in which a table that an archive hides rows
-/// of tells its batches apart by a deletion time alone, when its column keeps fewer than six
-/// fractional digits: the rounded stamp would match none of the rows just archived, and the
-/// walk would stop at that table (and a restore find nothing). One catalog query per such
-/// table; a batch column identifies the batch whatever the stamp keeps.
-fn check_stamps<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
+/// Refuses, before anything is written, a graph with a table whose batch could not be found
+/// again, of those an archive hides rows of (the root and every `cascade` child):
+///
+/// - one with neither a deletion time nor a batch column (a flag marker alone) cannot tell
+///   this batch's rows from others', so neither the walk below it nor a restore could find
+///   them: [`Error::BatchNotIdentifiable`];
+/// - one that tells its batches apart by a deletion time alone, when its column keeps fewer
+///   than six fractional digits: the rounded stamp would match none of the rows just
+///   archived, and the walk would stop at that table (and a restore find nothing):
+///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
+///   the batch whatever the stamp keeps.
+fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if !soft.columns.identifies_batch() {
+            return Err(Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            });
+        }
+    }
     for (i, node) in graph.nodes.iter().enumerate() {
         let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
             continue;

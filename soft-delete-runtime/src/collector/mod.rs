@@ -183,12 +183,13 @@ impl<T, R> Collector<T, R> {
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
     ///
-    /// Before anything is written, each table the archive can hide rows of that tells its
-    /// batches apart by the deletion time alone (no `#[soft_delete(batch)]` column) has its
-    /// column's precision read from the catalog: one that keeps fewer than six fractional
-    /// digits (MySQL `DATETIME`, PostgreSQL `timestamp(0)`) would round the batch's stamp, so
-    /// the archive is refused with [`Error::StampPrecision`]. A [`preview`](Self::preview)
-    /// returns the same error.
+    /// Before anything is written, each table the archive can hide rows of (the root and
+    /// every `cascade` child) must be able to tell its batches apart, or the archive is
+    /// refused with [`Error::BatchNotIdentifiable`]. One that tells them apart by the deletion
+    /// time alone (no `#[soft_delete(batch)]` column) has its column's precision read from the
+    /// catalog: one that keeps fewer than six fractional digits (MySQL `DATETIME`, PostgreSQL
+    /// `timestamp(0)`) would round the batch's stamp, so the archive is refused with
+    /// [`Error::StampPrecision`]. A [`preview`](Self::preview) returns the same errors.
     ///
     /// `protect` edges of the root table are checked before anything is written; a deeper
     /// one is checked when the walk reaches its level, which stops there and rolls back, so
