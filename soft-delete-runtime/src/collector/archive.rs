@@ -32,7 +32,8 @@ use crate::ddl::journal;
 use crate::Error;
 
 /// A new batch: a timestamp to the microsecond, strictly later than every earlier batch of
-/// this process (so two archives in the same microsecond still differ), and its id.
+/// this process (so two archives of this process in the same microsecond still differ; two
+/// processes' may not, see the [module docs](super#concurrency)), and its id.
 pub(crate) fn next_batch() -> BatchValues {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = Utc::now().timestamp_micros();

@@ -16,6 +16,34 @@
 //!   a second live row;
 //! - [`check_schema`] compares the declared edges with the database's foreign keys.
 //!
+//! # Concurrency
+//!
+//! - **Batch ids are timestamps.** A batch's id is the archive's timestamp in microseconds
+//!   since the Unix epoch, and its stamp the same instant. Within one process every archive
+//!   gets a later one than the one before, so two archives of a process never share a batch.
+//!   Two processes (or hosts) archiving in the same microsecond would get the same id, and a
+//!   restore of either would bring back the rows of both. Where that matters, let one process
+//!   archive at a time (a lock around the call), or give each process its own clock slot.
+//! - **`protect` sees what was committed before its check.** The checks run inside the
+//!   archive's transaction, at its isolation level; a protecting row that another transaction
+//!   commits after the check is not seen, and the archive hides its parent anyway (the
+//!   database's foreign keys do not object: the parent is updated, not deleted). On PostgreSQL
+//!   even the archive's own `UPDATE` of a parent does not stop such an insert, since it leaves
+//!   the key alone. To close the window for the roots, lock them before archiving, in a
+//!   transaction of yours around the call: an insert whose foreign key references a row locked
+//!   `FOR UPDATE` waits until that transaction ends (PostgreSQL and MySQL/MariaDB);
+//!
+//!   ```text
+//!   conn.transaction(|conn| {
+//!       users::table.filter(users::id.eq(id)).select(users::id).for_update().load::<i32>(conn)?;
+//!       Collector::new(users::table.find(id)).archive(conn)
+//!   })
+//!   ```
+//!
+//!   a `protect` edge deeper in the graph needs its parents locked the same way. On SQLite a
+//!   writer cannot commit between the check and the archive's writes without one of the two
+//!   failing with "database is locked", so there is no window.
+//!
 //! ```
 //! use diesel::prelude::*;
 //! use soft_delete_runtime::collector::Collector;
@@ -289,7 +317,9 @@ where
 /// timestamp (to the microsecond) and id.
 ///
 /// The id is the timestamp in microseconds since the Unix epoch; store it and rebuild the
-/// batch later with [`Batch::from_id`].
+/// batch later with [`Batch::from_id`]. Ids are unique within a process, not across
+/// processes: two archives in the same microsecond from two processes share one (see
+/// [Concurrency](self#concurrency)).
 pub struct Batch<T> {
     values: BatchValues,
     _table: PhantomData<fn() -> T>,
