@@ -311,6 +311,7 @@ fn digits(rows: Vec<PrecisionRow>) -> Option<u32> {
 }
 
 #[derive(diesel::QueryableByName)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 struct DefaultRow {
     #[diesel(sql_type = Nullable<Text>)]
     dflt_value: Option<String>,
