@@ -172,6 +172,8 @@ pub enum Error {
 
     /// The rows of `table` one archive batch changed cannot be told from rows other batches
     /// (or plain soft deletes) changed, so they can be neither followed nor restored as a batch.
+    /// An archive (or preview) that would hide rows of such a table, as the root or through a
+    /// `cascade` edge, is refused before anything is written; so is a restore.
     #[error(
         "the rows of `{table}` one archive changed cannot be told from rows archived by others: \
          give its model a timestamp marker, a `#[soft_delete(deleted_at)]` column or a \
@@ -182,10 +184,31 @@ pub enum Error {
         table: String,
     },
 
+    /// A table an archive would hide rows of tells its batches apart by their deletion time
+    /// alone, and its column keeps fewer than six fractional digits (MySQL/MariaDB `DATETIME`
+    /// without a fraction, PostgreSQL `timestamp(0)`): the batch's stamp, to the microsecond,
+    /// would be rounded, and neither the archive's walk nor a restore could find the rows
+    /// again. Found in the catalog before anything is written; nothing was.
+    #[error(
+        "`{table}`.`{column}` keeps {precision} fractional digits of a second, too few for an \
+         archive batch's stamp (microseconds): declare it `DATETIME(6)` (MySQL/MariaDB) or \
+         `timestamp(6)` (PostgreSQL), or give the model a `#[soft_delete(batch)]` column; \
+         nothing was written"
+    )]
+    StampPrecision {
+        /// The table.
+        table: String,
+        /// Its deletion time column.
+        column: &'static str,
+        /// The fractional digits the column keeps.
+        precision: u32,
+    },
+
     /// [`Batch::restore`](crate::collector::Batch::restore) was refused by a unique key that no
-    /// model declares with `#[active_unique]` (a plain unique index or constraint, or a partial
-    /// one the models do not know about), when bringing back rows of `table` or putting back
-    /// their links; nothing was restored. The library cannot name the row holding such a key,
+    /// model declares with `#[active_unique]` (a plain unique index or constraint, a partial
+    /// one the models do not know about, a PostgreSQL exclusion constraint), when bringing back
+    /// rows of `table` or putting back their links, or at the restore's `COMMIT` for a deferred
+    /// constraint; nothing was restored. The library cannot name the row holding such a key,
     /// so this carries what the database said. Keys the models declare are checked before
     /// writing and reported as [`Error::Conflict`].
     #[error("restoring rows of `{table}` conflicts with a live row on {}: {message}", key.as_deref().map_or_else(|| "a unique key".to_owned(), |k| format!("unique key `{k}`")))]

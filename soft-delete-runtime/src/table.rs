@@ -34,9 +34,11 @@ pub trait SoftDeleteTable: Table + Default + Copy {
     type DeletedBy;
     /// The value type of the "deletion reason" audit column, or [`NoReasonColumn`].
     type Reason;
-    /// What a soft delete writes: the marker and every audit column.
+    /// What a soft delete writes: the marker, every audit column, and `NULL` into the batch
+    /// column (`#[soft_delete(batch)]`) if there is one.
     type SoftDeleteChanges: AsChangeset<Target = Self>;
-    /// What a restore writes: the marker back to live and the audit columns cleared.
+    /// What a restore writes: the marker back to live, the audit columns and the batch column
+    /// cleared.
     type RestoreChanges: AsChangeset<Target = Self>;
 
     /// The changes that soft-delete a row as `deletion` describes.
@@ -235,6 +237,24 @@ impl<T> AuditField for Option<T> {
     }
 }
 
+/// The type a `#[soft_delete(batch)]` field may have: an `Option` (`Option<i64>` for the
+/// column's `Nullable<BigInt>`), since only rows an archive hid carry a batch id.
+#[diagnostic::on_unimplemented(
+    message = "a batch column must be an `Option<_>`, not `{Self}`",
+    label = "expected `Option<i64>`: live rows, and rows hidden or restored on their own, have no batch"
+)]
+pub trait BatchField: Sized {
+    /// The value a plain soft delete and a restore write: no batch. A row hidden on its own
+    /// is not part of an earlier archive, so restoring that archive leaves it hidden.
+    fn detached() -> Self;
+}
+
+impl<T> BatchField for Option<T> {
+    fn detached() -> Self {
+        None
+    }
+}
+
 /// The SQL type a timestamp marker's column may have: a nullable one, since `NULL` is live.
 #[diagnostic::on_unimplemented(
     message = "a timestamp marker's column must be nullable, but its SQL type is `{Self}`",
@@ -324,8 +344,9 @@ pub trait SoftDelete {
         )?)
     }
 
-    /// Brings this row back to life and clears its audit columns. Restoring a live row
-    /// changes nothing (returns `0`).
+    /// Brings this row back to life and clears its audit columns and its batch column (so a
+    /// later restore of the archive that hid it leaves it alone). Restoring a live row changes
+    /// nothing (returns `0`).
     ///
     /// For a model with active-unique keys, the restore runs in a transaction that first
     /// checks each key of the row: when another live row holds one, it returns

@@ -174,7 +174,9 @@ where
 /// WHERE <target's filter> AND <live>`.
 ///
 /// Rows already deleted are left alone, so they keep their first deletion time and audit
-/// values. Returns Diesel's update statement; `.execute(conn)` gives the number of rows
+/// values. A `#[soft_delete(batch)]` column is set to `NULL`: a row hidden on its own belongs
+/// to no [archive batch](crate::collector::Batch), so restoring an earlier batch leaves it
+/// hidden. Returns Diesel's update statement; `.execute(conn)` gives the number of rows
 /// deleted.
 pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> dsl::SoftDelete<Target> {
     target.into_soft_delete(Deletion::now())
@@ -210,7 +212,8 @@ pub fn soft_delete_with<Target: SoftDeleteTarget>(
     target.into_soft_delete(deletion)
 }
 
-/// Restores the soft-deleted rows of `target`: marker back to live, audit columns cleared:
+/// Restores the soft-deleted rows of `target`: marker back to live, audit columns and the
+/// `#[soft_delete(batch)]` column cleared:
 /// `UPDATE t SET <marker> = <live>, <audit> = NULL WHERE <target's filter> AND <deleted>`.
 ///
 /// Live rows are left alone. Returns Diesel's update statement.

@@ -53,6 +53,12 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         None => quote!(type Reason = #krate::table::NoReasonColumn;),
     };
 
+    // Both writes clear the batch column: a row hidden or brought back on its own no longer
+    // belongs to the archive that once hid it, so restoring that archive leaves it alone.
+    if let Some(field) = model.batch {
+        assignments.push(batch_assignment(input, field));
+    }
+
     let types = tuple(assignments.iter().map(|a| &a.ty));
     let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
     let restore = tuple(assignments.iter().map(|a| &a.restore));
@@ -133,6 +139,17 @@ fn audit_assignment(input: &Input<'_>, field: &Field<'_>, value: &TokenStream) -
         field,
         quote!(#convert::recorded(#value)),
         quote!(#convert::recorded(::core::option::Option::None)),
+    )
+}
+
+/// The `#[soft_delete(batch)]` column: `None` on both writes (only an archive sets it).
+fn batch_assignment(input: &Input<'_>, field: &Field<'_>) -> Assignment {
+    let convert = field_trait(input, field, quote!(BatchField));
+    assignment(
+        input,
+        field,
+        quote!(#convert::detached()),
+        quote!(#convert::detached()),
     )
 }
 

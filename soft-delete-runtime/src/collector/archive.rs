@@ -32,7 +32,8 @@ use crate::ddl::journal;
 use crate::Error;
 
 /// A new batch: a timestamp to the microsecond, strictly later than every earlier batch of
-/// this process (so two archives in the same microsecond still differ), and its id.
+/// this process (so two archives of this process in the same microsecond still differ; two
+/// processes' may not, see the [module docs](super#concurrency)), and its id.
 pub(crate) fn next_batch() -> BatchValues {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = Utc::now().timestamp_micros();
@@ -62,8 +63,9 @@ pub(crate) enum OnBlockers {
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
 ///
-/// The `protect` edges of the root table are checked against the live roots before anything
-/// is written, so an archive that the roots' own children refuse writes nothing at all; deeper
+/// A graph with a table whose batch could not be found again is refused first
+/// ([`Error::BatchNotIdentifiable`], [`Error::StampPrecision`]). The `protect` edges of the root table are checked against the
+/// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
 pub(crate) fn run<C>(
@@ -89,6 +91,8 @@ where
         defaults: HashMap::new(),
     };
 
+    check_batch_identity(conn, graph)?;
+
     let root = &graph.nodes[0];
     let soft = root
         .soft
@@ -110,15 +114,7 @@ where
     update.push(&format!("UPDATE {} SET ", d.table(root)));
     sql::mark(&mut update, d, soft, batch)?;
     update.push(&format!(" WHERE {} IN (", d.quote(root.key)));
-    if d.0 == Dialect::Mysql {
-        // MySQL refuses a subquery on the table being updated unless it is a derived table.
-        update
-            .push("SELECT * FROM (")
-            .fragment(roots)
-            .push(") AS sd_roots");
-    } else {
-        update.fragment(roots);
-    }
+    push_roots(&mut update, roots);
     update.push(&format!(") AND {}", (soft.live)(d.0)));
     let root_rows = update.execute(conn)? as u64;
 
@@ -155,6 +151,62 @@ where
     }
 
     Ok(walk.into_plan(root_rows))
+}
+
+/// `SELECT * FROM (<roots>) AS sd_roots`: the query selecting the roots, as it goes inside
+/// `IN (...)` / `NOT IN (...)`, on every backend. As a derived table it may have a `LIMIT`
+/// (MariaDB and MySQL refuse one directly inside `IN`) and may read the table being updated
+/// (MySQL refuses a subquery on it otherwise).
+fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn QueryFragment<DB>) {
+    sql.push("SELECT * FROM (")
+        .fragment(roots)
+        .push(") AS sd_roots");
+}
+
+/// Refuses, before anything is written, a graph with a table whose batch could not be found
+/// again, of those an archive hides rows of (the root and every `cascade` child):
+///
+/// - one with neither a deletion time nor a batch column (a flag marker alone) cannot tell
+///   this batch's rows from others', so neither the walk below it nor a restore could find
+///   them: [`Error::BatchNotIdentifiable`];
+/// - one that tells its batches apart by a deletion time alone, when its column keeps fewer
+///   than six fractional digits: the rounded stamp would match none of the rows just
+///   archived, and the walk would stop at that table (and a restore find nothing):
+///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
+///   the batch whatever the stamp keeps.
+fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if !soft.columns.identifies_batch() {
+            return Err(Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            });
+        }
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) else {
+            continue;
+        };
+        let precision =
+            <C::Backend as CollectorBackend>::stamp_precision(conn, &node.name, stamp.name)?;
+        if let Some(precision) = precision.filter(|&digits| digits < 6) {
+            return Err(Error::StampPrecision {
+                table: node.name.to_string(),
+                column: stamp.name,
+                precision,
+            });
+        }
+    }
+    Ok(())
 }
 
 struct Walk<'g> {
@@ -211,10 +263,9 @@ impl Walk<'_> {
                 select.append(self.references_roots(edge, roots));
                 if edge.child == edge.parent {
                     // A root referencing another root is archived with it, not a blocker.
-                    select
-                        .push(&format!(" AND {key} NOT IN ("))
-                        .fragment(roots)
-                        .push(")");
+                    select.push(&format!(" AND {key} NOT IN ("));
+                    push_roots(&mut select, roots);
+                    select.push(")");
                 }
             }
             None => {
@@ -244,7 +295,7 @@ impl Walk<'_> {
     }
 
     /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
-    /// they are marked.
+    /// they are marked (`<roots>` as [`push_roots`] renders it).
     fn references_roots<'a, DB: CollectorBackend>(
         &self,
         edge: GraphEdge,
@@ -259,7 +310,8 @@ impl Walk<'_> {
             d.quote(edge.column),
             d.table(parent)
         ));
-        sql.fragment(roots).push(")");
+        push_roots(&mut sql, roots);
+        sql.push(")");
         if let Some(soft) = &parent.soft {
             sql.push(&format!(" AND {}", (soft.live)(d.0)));
         }

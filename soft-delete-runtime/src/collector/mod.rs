@@ -16,6 +16,34 @@
 //!   a second live row;
 //! - [`check_schema`] compares the declared edges with the database's foreign keys.
 //!
+//! # Concurrency
+//!
+//! - **Batch ids are timestamps.** A batch's id is the archive's timestamp in microseconds
+//!   since the Unix epoch, and its stamp the same instant. Within one process every archive
+//!   gets a later one than the one before, so two archives of a process never share a batch.
+//!   Two processes (or hosts) archiving in the same microsecond would get the same id, and a
+//!   restore of either would bring back the rows of both. Where that matters, let one process
+//!   archive at a time (a lock around the call), or give each process its own clock slot.
+//! - **`protect` sees what was committed before its check.** The checks run inside the
+//!   archive's transaction, at its isolation level; a protecting row that another transaction
+//!   commits after the check is not seen, and the archive hides its parent anyway (the
+//!   database's foreign keys do not object: the parent is updated, not deleted). On PostgreSQL
+//!   even the archive's own `UPDATE` of a parent does not stop such an insert, since it leaves
+//!   the key alone. To close the window for the roots, lock them before archiving, in a
+//!   transaction of yours around the call: an insert whose foreign key references a row locked
+//!   `FOR UPDATE` waits until that transaction ends (PostgreSQL and MySQL/MariaDB);
+//!
+//!   ```text
+//!   conn.transaction(|conn| {
+//!       users::table.filter(users::id.eq(id)).select(users::id).for_update().load::<i32>(conn)?;
+//!       Collector::new(users::table.find(id)).archive(conn)
+//!   })
+//!   ```
+//!
+//!   a `protect` edge deeper in the graph needs its parents locked the same way. On SQLite a
+//!   writer cannot commit between the check and the archive's writes without one of the two
+//!   failing with "database is locked", so there is no window.
+//!
 //! ```
 //! use diesel::prelude::*;
 //! use soft_delete_runtime::collector::Collector;
@@ -183,6 +211,14 @@ impl<T, R> Collector<T, R> {
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
     ///
+    /// Before anything is written, each table the archive can hide rows of (the root and
+    /// every `cascade` child) must be able to tell its batches apart, or the archive is
+    /// refused with [`Error::BatchNotIdentifiable`]. One that tells them apart by the deletion
+    /// time alone (no `#[soft_delete(batch)]` column) has its column's precision read from the
+    /// catalog: one that keeps fewer than six fractional digits (MySQL `DATETIME`, PostgreSQL
+    /// `timestamp(0)`) would round the batch's stamp, so the archive is refused with
+    /// [`Error::StampPrecision`]. A [`preview`](Self::preview) returns the same errors.
+    ///
     /// `protect` edges of the root table are checked before anything is written; a deeper
     /// one is checked when the walk reaches its level, which stops there and rolls back, so
     /// the error lists the blockers of the first level that has any (a
@@ -281,7 +317,9 @@ where
 /// timestamp (to the microsecond) and id.
 ///
 /// The id is the timestamp in microseconds since the Unix epoch; store it and rebuild the
-/// batch later with [`Batch::from_id`].
+/// batch later with [`Batch::from_id`]. Ids are unique within a process, not across
+/// processes: two archives in the same microsecond from two processes share one (see
+/// [Concurrency](self#concurrency)).
 pub struct Batch<T> {
     values: BatchValues,
     _table: PhantomData<fn() -> T>,
@@ -339,8 +377,12 @@ impl<T: ArchiveTable> Batch<T> {
     /// into a key's column is checked the same way before it is written.
     ///
     /// A unique key no model declares (a plain unique index, a partial index without
-    /// `#[active_unique]`) is left to the database: its violation rolls everything back and
-    /// returns [`Error::RestoreConflict`] with the database's message. If a declared key's
+    /// `#[active_unique]`, a PostgreSQL exclusion constraint) is left to the database: its
+    /// violation rolls everything back and returns [`Error::RestoreConflict`] with the
+    /// database's message, also when the constraint is `DEFERRABLE INITIALLY DEFERRED` and
+    /// refuses at the restore's `COMMIT`. (Called inside a transaction of the caller's, the
+    /// restore commits nothing itself: a deferred check then fails the caller's `COMMIT`, as a
+    /// plain Diesel error.) If a declared key's
     /// index refuses a row anyway (a live row committed by another transaction after the
     /// check), the batch's rows are checked again after the rollback, and a live row found
     /// holding one of their keys is named in an [`Error::Conflict`].
@@ -350,7 +392,18 @@ impl<T: ArchiveTable> Batch<T> {
         C::Backend: CollectorBackend,
     {
         let graph = Graph::build(T::node());
-        let error = match conn.transaction(|conn| restore::run(conn, &graph, self.values)) {
+        let mut statements_succeeded = false;
+        let outcome = conn.transaction(|conn| {
+            let restored = restore::run(conn, &graph, self.values)?;
+            statements_succeeded = true;
+            Ok(restored)
+        });
+        // An error after every statement succeeded is the COMMIT's: a deferred constraint.
+        let outcome = match outcome {
+            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, &graph)),
+            other => other,
+        };
+        let error = match outcome {
             Err(error @ Error::RestoreConflict { .. }) => error,
             other => return other,
         };

@@ -11,9 +11,10 @@
 //! become a second live row of a key, it returns [`Error::Conflict`] naming the live row (or
 //! the other row of the batch with the same key), having written nothing. Links are checked
 //! the same way before each is put back. A unique key the models do not declare (a plain
-//! unique index, or a partial one without `#[active_unique]`) is the database's to enforce:
-//! its violation is returned as [`Error::RestoreConflict`] with the database's message, and
-//! the caller rolls everything back.
+//! unique index, a partial one without `#[active_unique]`, a PostgreSQL exclusion
+//! constraint) is the database's to enforce: its violation is returned as
+//! [`Error::RestoreConflict`] with the database's message, and the caller rolls everything
+//! back; so is one a deferred constraint reports at the `COMMIT` ([`commit_conflict`]).
 
 use diesel::connection::LoadConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -205,22 +206,53 @@ where
     Ok(None)
 }
 
-/// A unique violation while bringing rows of `table` back (or putting its links back) is a
-/// conflict with a live row on a unique key the models do not declare, since the declared
-/// ones were checked before the write; anything else is passed on.
+/// A unique or exclusion violation while bringing rows of `table` back (or putting its links
+/// back) is a conflict with a live row on a unique key the models do not declare, since the
+/// declared ones were checked before the write; anything else is passed on.
 fn conflict_or(error: DieselError, table: &TableName) -> Error {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            Error::RestoreConflict {
-                table: table.to_string(),
-                key: info
-                    .constraint_name()
-                    .map(str::to_owned)
-                    .or_else(|| key_from_message(info.message())),
-                message: info.message().to_owned(),
-            }
-        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ExclusionViolation,
+            info,
+        ) => Error::RestoreConflict {
+            table: table.to_string(),
+            key: info
+                .constraint_name()
+                .map(str::to_owned)
+                .or_else(|| key_from_message(info.message())),
+            message: info.message().to_owned(),
+        },
         other => Error::Diesel(other),
+    }
+}
+
+/// An error of the restore's `COMMIT`, after every statement succeeded: a unique or exclusion
+/// constraint whose check is deferred (PostgreSQL's `DEFERRABLE INITIALLY DEFERRED`) refused
+/// it there, which is a conflict like one refused by a statement. The table is the one the
+/// database names (its node's name when it is in the graph).
+pub(crate) fn commit_conflict(error: Error, graph: &Graph) -> Error {
+    let Error::Diesel(error) = error else {
+        return error;
+    };
+    let table = match &error {
+        DieselError::DatabaseError(_, info) => info.table_name().map(|name| {
+            graph
+                .nodes
+                .iter()
+                .find(|node| node.name.name == name)
+                .map_or_else(
+                    || TableName {
+                        schema: None,
+                        name: name.to_owned(),
+                    },
+                    |node| node.name.clone(),
+                )
+        }),
+        _ => None,
+    };
+    match table {
+        Some(table) => conflict_or(error, &table),
+        None => Error::Diesel(error),
     }
 }
 

@@ -207,6 +207,16 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
         conn: &mut C,
         table: &TableName,
     ) -> QueryResult<Vec<CatalogForeignKey>>;
+
+    /// The fractional digits of a second that timestamp column `table.column` keeps, from the
+    /// catalog; `None` when every value is kept as written (SQLite stores text) or the catalog
+    /// does not know the column.
+    #[doc(hidden)]
+    fn stamp_precision<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+        column: &str,
+    ) -> QueryResult<Option<u32>>;
 }
 
 fn bind<'a, DB, ST, V>(value: V) -> Bind<'a, DB>
@@ -285,6 +295,23 @@ impl CatalogRow {
 }
 
 #[derive(diesel::QueryableByName)]
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+struct PrecisionRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    digits: Option<i64>,
+}
+
+/// The first row's digits, if any, as a count of digits.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn digits(rows: Vec<PrecisionRow>) -> Option<u32> {
+    rows.into_iter()
+        .next()
+        .and_then(|row| row.digits)
+        .and_then(|digits| u32::try_from(digits).ok())
+}
+
+#[derive(diesel::QueryableByName)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 struct DefaultRow {
     #[diesel(sql_type = Nullable<Text>)]
     dflt_value: Option<String>,
@@ -342,6 +369,15 @@ impl CollectorBackend for diesel::sqlite::Sqlite {
         .load(conn)?;
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
     }
+
+    fn stamp_precision<C: LoadConnection<Backend = Self>>(
+        _: &mut C,
+        _: &TableName,
+        _: &str,
+    ) -> QueryResult<Option<u32>> {
+        // Diesel writes a timestamp as text with every fractional digit, and text keeps it.
+        Ok(None)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -392,6 +428,27 @@ impl CollectorBackend for diesel::pg::Pg {
         .load(conn)?;
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
     }
+
+    fn stamp_precision<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+        column: &str,
+    ) -> QueryResult<Option<u32>> {
+        // The table is resolved as the statements name it (through the search path when it has
+        // no schema); `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
+        let rows: Vec<PrecisionRow> = diesel::sql_query(
+            "SELECT CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) AS digits \
+             FROM pg_attribute AS a \
+             WHERE a.attrelid = to_regclass(CASE WHEN $2 IS NULL THEN quote_ident($1) \
+                                             ELSE quote_ident($2) || '.' || quote_ident($1) END) \
+               AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped",
+        )
+        .bind::<Text, _>(&table.name)
+        .bind::<Nullable<Text>, _>(&table.schema)
+        .bind::<Text, _>(column)
+        .load(conn)?;
+        Ok(digits(rows))
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -441,6 +498,23 @@ impl CollectorBackend for diesel::mysql::Mysql {
         .bind::<Text, _>(&table.name)
         .load(conn)?;
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
+    }
+
+    fn stamp_precision<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+        column: &str,
+    ) -> QueryResult<Option<u32>> {
+        let rows: Vec<PrecisionRow> = diesel::sql_query(
+            "SELECT CAST(c.DATETIME_PRECISION AS SIGNED) AS digits \
+             FROM information_schema.COLUMNS AS c \
+             WHERE c.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND c.TABLE_NAME = ? AND c.COLUMN_NAME = ?",
+        )
+        .bind::<Nullable<Text>, _>(&table.schema)
+        .bind::<Text, _>(&table.name)
+        .bind::<Text, _>(column)
+        .load(conn)?;
+        Ok(digits(rows))
     }
 }
 
@@ -607,8 +681,8 @@ pub(crate) fn unmark(d: Dialected, soft: &SoftInfo) -> String {
     sets.join(", ")
 }
 
-/// The condition that holds for the rows of `soft` archived by `batch` (unqualified), or
-/// `None` when the table cannot tell one batch's rows from another's.
+/// The condition that holds for the rows of `soft` archived by `batch` and still archived
+/// (unqualified), or `None` when the table cannot tell one batch's rows from another's.
 pub(crate) fn in_batch<'a, DB: CollectorBackend>(
     d: Dialected,
     soft: &SoftInfo,
@@ -616,7 +690,13 @@ pub(crate) fn in_batch<'a, DB: CollectorBackend>(
 ) -> Result<Option<Sql<'a, DB>>, Error> {
     let mut sql = Sql::new();
     if let Some(column) = soft.columns.batch {
-        sql.push(&format!("{} = ", d.quote(column)));
+        // Only archived rows: a row of the batch brought back since (behind the library's
+        // back, keeping its id) is not the batch's to restore again.
+        sql.push(&format!(
+            "{} AND {} = ",
+            (soft.deleted)(d.0),
+            d.quote(column)
+        ));
         sql.bind(DB::bind_i64(batch.id));
         return Ok(Some(sql));
     }

@@ -307,6 +307,32 @@ backend_tests! {
         Ok(())
     }
 
+    fn roots_can_be_an_ordered_query_with_a_limit(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // The first two members by name, ann and bob (MariaDB refuses a LIMIT inside `IN (...)`
+        // unless the query is a derived table).
+        let first_two = || members::table.order(members::name.asc()).limit(2).select(members::id);
+        // bob's invoice refuses, found against exactly those roots
+        let error = Collector::<members::table, _>::from_query(first_two())
+            .archive(conn)
+            .expect_err("invoice 1 protects bob");
+        let Error::Protected { blockers } = &error else {
+            panic!("expected Error::Protected, got {error:?}");
+        };
+        assert_eq!((blockers[0].table.name.as_str(), blockers[0].ids.clone()), ("invoices", vec!["1".to_owned()]));
+        assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 2, 3, 4]);
+
+        // settled: ann and bob are archived, with their subtrees
+        conn.batch_execute("DELETE FROM invoices")?;
+        let archived = Collector::<members::table, _>::from_query(first_two()).archive(conn)?;
+        assert_eq!(archived.plan().archived("members"), 2);
+        assert_eq!(archived.plan().archived("orders"), 4);
+        assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 4]);
+        Ok(())
+    }
+
     fn archived_roots_and_missing_roots_archive_nothing(db) {
         seed(db)?;
         create_journal(db);
@@ -444,9 +470,170 @@ mod self_protect {
                 panic!("expected Error::Protected, got {error:?}");
             };
             assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the same roots as an ordered query with a limit
+            let first_two = categories::table.order(categories::id.asc()).limit(2).select(categories::id);
+            let error = Collector::<categories::table, _>::from_query(first_two).archive(conn).expect_err("3 protects 2");
+            let Error::Protected { blockers } = &error else {
+                panic!("expected Error::Protected, got {error:?}");
+            };
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            // the last one by id: a leaf, nothing refuses
+            let last = categories::table.order(categories::id.desc()).limit(1).select(categories::id);
+            let archived = Collector::<categories::table, _>::from_query(last).archive(conn)?;
+            assert_eq!(archived.plan().archived("categories"), 1);
+            assert_eq!(categories::table.only_deleted().select(categories::id).load::<i32>(conn)?, [3]);
             // the whole chain: nothing left to refuse
             let archived = Collector::new(categories::table).archive(conn)?;
-            assert_eq!(archived.plan().archived("categories"), 3);
+            assert_eq!(archived.plan().archived("categories"), 2);
+            Ok(())
+        }
+    }
+}
+
+/// Deletion times kept to fewer than six fractional digits (MySQL/MariaDB `DATETIME`,
+/// PostgreSQL `timestamp(0)`) cannot hold a batch's microsecond stamp, so a table that
+/// identifies its batch by that stamp alone is refused before anything is written; a batch
+/// column identifies it whatever the stamp's precision. SQLite keeps the text as written.
+mod stamp_precision {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::{backend_tests, Backend};
+
+    use super::{record_statements, writes};
+
+    diesel::table! {
+        folders (id) {
+            id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        notes (id) {
+            id -> Integer,
+            folder_id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        tags (id) {
+            id -> Integer,
+            folder_id -> Integer,
+            deleted -> Bool,
+            deleted_at -> Nullable<Timestamp>,
+            archive_batch -> Nullable<BigInt>,
+        }
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    #[soft_delete(children(notes::folder_id = cascade, tags::folder_id = cascade))]
+    struct Folder {
+        id: i32,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    struct Note {
+        id: i32,
+        folder_id: i32,
+        deleted_at: Option<NaiveDateTime>,
+    }
+
+    #[allow(dead_code)] // the models are here for their derive
+    #[derive(Queryable, SoftDelete)]
+    struct Tag {
+        id: i32,
+        folder_id: i32,
+        #[soft_delete(marker = deleted)]
+        deleted: bool,
+        deleted_at: Option<NaiveDateTime>,
+        #[soft_delete(batch)]
+        archive_batch: Option<i64>,
+    }
+
+    /// A timestamp column keeping `digits` fractional digits on `backend`.
+    fn timestamp(backend: Backend, digits: u32) -> String {
+        match backend {
+            Backend::Sqlite => "TIMESTAMP".to_owned(),
+            Backend::Postgres => format!("TIMESTAMP({digits})"),
+            Backend::Mysql => format!("DATETIME({digits})"),
+        }
+    }
+
+    /// The tables, with the deletion times of folders, notes and tags of the given types.
+    fn ddl(folders: &str, notes: &str, tags: &str) -> String {
+        format!(
+            "CREATE TABLE folders (id {{pk}}, deleted_at {folders} NULL);
+             CREATE TABLE notes (id {{pk}}, folder_id {{int}} NOT NULL, deleted_at {notes} NULL);
+             CREATE TABLE tags (id {{pk}}, folder_id {{int}} NOT NULL, deleted {{bool}} NOT NULL DEFAULT FALSE,
+               deleted_at {tags} NULL, archive_batch BIGINT NULL);
+             INSERT INTO folders (id) VALUES (1), (2);
+             INSERT INTO notes (id, folder_id) VALUES (1, 1), (2, 1), (3, 2);
+             INSERT INTO tags (id, folder_id) VALUES (1, 1), (2, 2);"
+        )
+    }
+
+    backend_tests! {
+        fn a_child_stamped_to_the_second_is_refused_before_anything_is_written(db) {
+            let backend = db.backend();
+            db.create(&ddl("{ts}", &timestamp(backend, 0), "{ts}"));
+            let conn = db.conn();
+            let statements = record_statements(conn);
+            let result = Collector::new(folders::table.find(1)).archive(conn);
+            if backend == Backend::Sqlite {
+                // Text keeps every digit: nothing to refuse.
+                assert_eq!(result?.plan().archived("notes"), 2);
+                return Ok(());
+            }
+            let error = result.expect_err("notes keep whole seconds");
+            let Error::StampPrecision { table, column, precision } = &error else {
+                panic!("expected Error::StampPrecision, got {error:?}");
+            };
+            assert_eq!((table.as_str(), *column, *precision), ("notes", "deleted_at", 0));
+            assert!(error.to_string().contains("#[soft_delete(batch)]"), "{error}");
+            let statements = statements.lock().expect("not poisoned").clone();
+            assert!(!statements.iter().any(|sql| writes(sql)), "{statements:#?}");
+            let counts = (
+                folders::table.active().count().get_result::<i64>(conn)?,
+                notes::table.active().count().get_result::<i64>(conn)?,
+                tags::table.active().count().get_result::<i64>(conn)?,
+            );
+            assert_eq!(counts, (2, 3, 2));
+            Ok(())
+        }
+
+        fn a_root_stamped_to_the_millisecond_is_refused_too(db) {
+            let backend = db.backend();
+            db.create(&ddl(&timestamp(backend, 3), "{ts}", "{ts}"));
+            let conn = db.conn();
+            let result = Collector::new(folders::table.find(1)).preview(conn);
+            if backend == Backend::Sqlite {
+                assert_eq!(result?.archived("folders"), 1);
+                return Ok(());
+            }
+            let error = result.expect_err("folders keep milliseconds");
+            let Error::StampPrecision { table, precision, .. } = &error else {
+                panic!("expected Error::StampPrecision, got {error:?}");
+            };
+            assert_eq!((table.as_str(), *precision), ("folders", 3));
+            Ok(())
+        }
+
+        fn a_batch_column_identifies_the_batch_whatever_the_stamp_keeps(db) {
+            let backend = db.backend();
+            db.create(&ddl("{ts}", "{ts}", &timestamp(backend, 0)));
+            let conn = db.conn();
+            let archived = Collector::new(folders::table.find(1)).archive(conn)?;
+            assert_eq!(archived.plan().archived("tags"), 1);
+            let restored = archived.batch().restore(conn)?;
+            assert_eq!((restored.rows_of("folders"), restored.rows_of("notes"), restored.rows_of("tags")), (1, 2, 1));
+            assert_eq!(tags::table.active().count().get_result::<i64>(conn)?, 2);
             Ok(())
         }
     }

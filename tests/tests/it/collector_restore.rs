@@ -57,6 +57,57 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_row_hidden_again_on_its_own_stays_hidden_when_its_batch_is_restored(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let batch = archived.batch();
+        let in_batch = order_items::archive_batch.eq(batch.id());
+        assert_eq!(
+            order_items::table.filter(in_batch).select(order_items::id).order(order_items::id).load::<i32>(conn)?,
+            [1, 2, 3, 6]
+        );
+
+        // Item 2 comes back on its own: a restore by value detaches it from the batch...
+        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        assert_eq!(item.restore(conn)?, 1);
+        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (true, None));
+        // ...and is hidden again later, on its own.
+        assert_eq!(item.soft_delete(conn)?, 1);
+        // Item 3 was brought back behind the library's back, keeping the batch id, and is
+        // hidden again by a plain soft delete, which detaches it from any earlier batch.
+        conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 3")?;
+        assert_eq!(soft_delete_runtime::soft_delete(order_items::table.find(3)).execute(conn)?, 1);
+        let item: OrderItem = order_items::table.find(3).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (false, None));
+
+        // The batch brings back what it still holds, items 1 and 6; items 2 and 3 were hidden
+        // by plain soft deletes after it and stay hidden.
+        let restored = batch.restore(conn)?;
+        assert_eq!(restored.rows_of("order_items"), 2);
+        let hidden: Vec<i32> =
+            order_items::table.only_deleted().select(order_items::id).order(order_items::id).load(conn)?;
+        assert_eq!(hidden, [2, 3]);
+        Ok(())
+    }
+
+    fn a_row_of_the_batch_already_live_is_not_restored_again(db) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        // Item 6 is brought back behind the library's back, keeping the batch id.
+        conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 6")?;
+        let restored = archived.batch().restore(conn)?;
+        // Items 1, 2 and 3 come back; item 6 was live already, so the batch leaves it alone.
+        assert_eq!(restored.rows_of("order_items"), 3);
+        let item: OrderItem = order_items::table.find(6).first(conn)?;
+        assert_eq!((item.active, item.archive_batch), (true, Some(archived.batch().id())));
+        Ok(())
+    }
+
     fn set_null_and_set_default_links_come_back_unless_changed_since(db) {
         seed(db)?;
         create_journal(db);
@@ -162,11 +213,12 @@ backend_tests! {
 }
 
 /// A flag marker with neither a deletion time nor a batch column cannot tell one batch's
-/// rows from another's.
+/// rows from another's, so an archive that would hide rows of it is refused.
 mod unidentifiable {
     use chrono::NaiveDateTime;
+    use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
-    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::collector::{Batch, Collector};
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
@@ -203,7 +255,7 @@ mod unidentifiable {
     }
 
     backend_tests! {
-        fn restoring_rows_that_cannot_be_told_apart_is_a_typed_error(db) {
+        fn archiving_rows_that_cannot_be_told_apart_is_refused_before_writing(db) {
             db.create(
                 "CREATE TABLE boards (id {pk}, deleted_at {ts} NULL);
                  CREATE TABLE pins (id {pk}, board_id {int} NOT NULL, deleted {bool} NOT NULL DEFAULT FALSE);
@@ -211,17 +263,117 @@ mod unidentifiable {
                  INSERT INTO pins (id, board_id) VALUES (1, 1), (2, 1);",
             );
             let conn = db.conn();
-            let archived = Collector::new(boards::table.find(1)).archive(conn)?;
-            assert_eq!(archived.plan().archived("pins"), 2);
-            let error = archived.batch().restore(conn).expect_err("pins cannot be told apart");
-            let Error::BatchNotIdentifiable { table } = &error else {
-                panic!("expected Error::BatchNotIdentifiable, got {error:?}");
+            let not_identifiable = |error: Error| match error {
+                Error::BatchNotIdentifiable { table } => Ok(table),
+                other => Err(other),
             };
-            assert_eq!(table, "pins");
-            // nothing was restored, not even the board
-            assert_eq!(boards::table.active().count().get_result::<i64>(conn)?, 0);
+            // Through a cascade edge: the batch could be archived, but never restored.
+            let error = Collector::new(boards::table.find(1)).archive(conn).expect_err("pins cannot be told apart");
+            assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
+            let error = Collector::new(boards::table.find(1)).preview(conn).expect_err("the preview says so too");
+            assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
+            // As the root.
+            let error = Collector::new(pins::table.find(1)).archive(conn).expect_err("pins cannot be told apart");
+            assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
+            // Nothing was written, not even the board.
+            assert_eq!(boards::table.active().count().get_result::<i64>(conn)?, 1);
+            assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 2);
+
+            // A batch rebuilt from an id is refused by its restore too, before writing.
+            conn.batch_execute("UPDATE boards SET deleted_at = '2026-01-01 00:00:00'; UPDATE pins SET deleted = TRUE")?;
+            let batch = Batch::<boards::table>::from_id(0).expect("a valid id");
+            let error = batch.restore(conn).expect_err("pins cannot be told apart");
+            assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
             assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 0);
             Ok(())
         }
+    }
+}
+
+/// PostgreSQL's own ways to refuse a second live row that no model declares: an exclusion
+/// constraint, and a unique constraint whose check is deferred to the commit.
+#[cfg(feature = "postgres")]
+mod postgres_constraints {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::PgConnection;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::{TestDb, TestResult};
+
+    use crate::collector_schema::*;
+    use crate::shop_dump;
+
+    /// Archives order 1 (code A-1), gives a new live order its code, and checks that restoring
+    /// the batch is refused by `orders_live_code` as a [`Error::RestoreConflict`], writing
+    /// nothing.
+    fn restore_is_refused_by(db: &mut TestDb<PgConnection>, constraint: &str) -> TestResult {
+        seed(db)?;
+        create_journal(db);
+        db.conn().batch_execute(constraint)?;
+        let conn = db.conn();
+        let archived = Collector::new(orders::table.find(1)).archive(conn)?;
+        conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
+        let before = shop_dump!(&mut *conn);
+
+        let error = archived
+            .batch()
+            .restore(conn)
+            .expect_err("code A-1 is live again");
+        let Error::RestoreConflict { table, key, .. } = &error else {
+            panic!("expected Error::RestoreConflict, got {error:?}");
+        };
+        assert_eq!(
+            (table.as_str(), key.as_deref()),
+            ("orders", Some("orders_live_code"))
+        );
+        assert_eq!(shop_dump!(&mut *conn), before);
+        Ok(())
+    }
+
+    #[test]
+    fn an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted)",
+            )
+        });
+    }
+
+    #[test]
+    fn a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders \
+                 ADD COLUMN live_code TEXT GENERATED ALWAYS AS (CASE WHEN deleted THEN NULL ELSE code END) STORED, \
+                 ADD CONSTRAINT orders_live_code UNIQUE (live_code) DEFERRABLE INITIALLY DEFERRED",
+            )
+        });
+    }
+
+    #[test]
+    fn a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict() {
+        let test = concat!(
+            module_path!(),
+            "::a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict"
+        );
+        soft_delete_tests::run::<PgConnection>(test, |db| {
+            restore_is_refused_by(
+                db,
+                "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted) DEFERRABLE INITIALLY DEFERRED",
+            )
+        });
     }
 }
