@@ -79,6 +79,9 @@ use crate::collector::{ArchiveTable, CollectorBackend};
 use crate::Error;
 use run::{Run, Settings};
 
+/// A boxed [`Purge::on_progress`] callback.
+pub(crate) type ProgressCallback<'a> = Box<dyn FnMut(&Progress<'_>) + 'a>;
+
 /// The batch size a purge uses unless [`Purge::batch_size`] says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 
@@ -92,7 +95,7 @@ pub struct Purge<'a, T> {
     cutoff: DateTime<Utc>,
     batch_size: usize,
     skipped_ids: usize,
-    progress: Option<Box<dyn FnMut(&Progress<'_>) + 'a>>,
+    progress: Option<ProgressCallback<'a>>,
     _table: PhantomData<fn() -> T>,
 }
 
@@ -193,10 +196,10 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         let outcome = conn.transaction::<(), DryRun, _>(|conn| {
             let mut run = Run::plan(conn, &graph, settings, true)?;
             run.execute(conn)?;
-            Err(DryRun::Done(run.report))
+            Err(DryRun::Done(Box::new(run.report)))
         });
         match outcome {
-            Err(DryRun::Done(report)) => Ok(report),
+            Err(DryRun::Done(report)) => Ok(*report),
             Err(DryRun::Failed(error)) => Err(error),
             Ok(()) => unreachable!("a dry run always rolls back"),
         }
@@ -223,7 +226,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
 }
 
 enum DryRun {
-    Done(PurgeReport),
+    Done(Box<PurgeReport>),
     Failed(Error),
 }
 

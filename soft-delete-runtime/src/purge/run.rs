@@ -46,7 +46,7 @@ pub(crate) struct Settings<'s, 'a> {
     pub(crate) cutoff: DateTime<Utc>,
     pub(crate) batch_size: usize,
     pub(crate) skipped_ids: usize,
-    pub(crate) progress: &'s mut Option<Box<dyn FnMut(&Progress<'_>) + 'a>>,
+    pub(crate) progress: &'s mut Option<super::ProgressCallback<'a>>,
 }
 
 /// Rows of a purged table that keep the rows they reference.

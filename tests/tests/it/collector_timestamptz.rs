@@ -1,5 +1,6 @@
 //! A cascade archive whose stamp columns hold `DateTime<Utc>` (`Timestamptz` on PostgreSQL,
-//! `TimestamptzSqlite` on SQLite), next to a `NaiveDateTime` one: one batch, one instant.
+//! `TimestamptzSqlite` on SQLite), next to a `NaiveDateTime` one: one batch, one instant, and
+//! one purge cutoff for both.
 //! (Diesel has no mapping of `DateTime<Utc>` for MySQL.)
 
 macro_rules! collector_timestamptz_tests {
@@ -10,6 +11,7 @@ macro_rules! collector_timestamptz_tests {
             use diesel::prelude::*;
             use soft_delete_runtime::collector::Collector;
             use soft_delete_runtime::prelude::*;
+            use soft_delete_runtime::purge::Purge;
             use soft_delete_tests::TestDb;
 
             diesel::table! {
@@ -67,6 +69,30 @@ macro_rules! collector_timestamptz_tests {
                     let restored = archived.batch().restore(conn)?;
                     assert_eq!((restored.rows_of("events"), restored.rows_of("tickets")), (1, 2));
                     assert_eq!(tickets::table.active().count().get_result::<i64>(conn)?, 3);
+                    Ok(())
+                });
+            }
+
+            #[test]
+            fn a_purge_cuts_utc_and_naive_stamps_at_one_instant() {
+                soft_delete_tests::run::<$conn>(module_path!(), |db: &mut TestDb<$conn>| {
+                    db.create(
+                        "CREATE TABLE events (id {pk}, cancelled_at {tstz} NULL);
+                         CREATE TABLE tickets (id {pk}, event_id {int} NOT NULL, deleted_at {ts} NULL);
+                         INSERT INTO events (id) VALUES (1), (2);
+                         INSERT INTO tickets (id, event_id) VALUES (1, 1), (2, 1), (3, 2);",
+                    );
+                    let conn = db.conn();
+                    let first = Collector::new(events::table.find(1)).archive(conn)?;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    let second = Collector::new(events::table.find(2)).archive(conn)?;
+
+                    let report = Purge::before(events::table, second.batch().stamp()).run(conn)?;
+
+                    assert!(first.batch().stamp() < second.batch().stamp());
+                    assert_eq!((report.deleted_from("events"), report.deleted_from("tickets")), (1, 2));
+                    assert_eq!(events::table.select(events::id).load::<i32>(conn)?, [2]);
+                    assert_eq!(tickets::table.select(tickets::id).load::<i32>(conn)?, [3]);
                     Ok(())
                 });
             }
