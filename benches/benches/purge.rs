@@ -4,6 +4,8 @@
 //!
 //! Each round loads the table afresh (every other row deleted before the cutoff), runs
 //! `VACUUM ANALYZE` and a `CHECKPOINT` (none of it timed), and times one of the two; the
+//! table's autovacuum is off, since it would start in the middle of the purge (whose batches
+//! commit as they go) but only after the single DELETE, and weigh on one side only; the
 //! rounds alternate which goes first, so neither always meets a warmer cache. It prints, per
 //! round and as medians, the throughput ratio (DELETE time / purge time: 1.00 = as fast as
 //! one statement) and the purge's longest batch, which is how long it held its locks at most
@@ -57,7 +59,8 @@ fn cutoff() -> NaiveDateTime {
 fn load(conn: &mut PgConnection, rows: usize) {
     conn.batch_execute(&format!(
         "DROP TABLE IF EXISTS events;
-         CREATE TABLE events (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, deleted_at TIMESTAMP NULL);
+         CREATE TABLE events (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, deleted_at TIMESTAMP NULL)
+             WITH (autovacuum_enabled = off);
          INSERT INTO events (payload, deleted_at)
          SELECT md5(g::text),
                 CASE WHEN g % 2 = 0 THEN TIMESTAMP '2023-01-01' + (g % 365) * INTERVAL '1 day' END
