@@ -419,8 +419,9 @@ impl CollectorBackend for diesel::pg::Pg {
              JOIN pg_attribute AS ca ON ca.attrelid = con.conrelid AND ca.attnum = k.child_att \
              JOIN pg_attribute AS pa ON pa.attrelid = con.confrelid AND pa.attnum = k.parent_att \
              WHERE con.contype = 'f' \
-               AND ((c.relname = $1 AND cn.nspname = COALESCE($2, current_schema())) \
-                 OR (p.relname = $1 AND pn.nspname = COALESCE($2, current_schema()))) \
+               AND to_regclass(CASE WHEN $2 IS NULL THEN quote_ident($1) \
+                                    ELSE quote_ident($2) || '.' || quote_ident($1) END) \
+                   IN (con.conrelid, con.confrelid) \
              ORDER BY cn.nspname, c.relname, con.conname, k.ord",
         )
         .bind::<Text, _>(&table.name)

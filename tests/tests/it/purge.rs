@@ -339,3 +339,64 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// PostgreSQL resolves an unqualified table through the whole search path, and so must the
+/// purge's catalog read: a foreign key into a table found in the path's second schema still
+/// keeps the rows it references.
+#[cfg(feature = "postgres")]
+mod search_path {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    use soft_delete_runtime::purge::{Purge, Referrer};
+    use soft_delete_tests::TestDb;
+
+    use crate::purge_schema::*;
+
+    #[test]
+    fn a_foreign_key_into_a_table_of_the_second_schema_keeps_its_rows() {
+        soft_delete_tests::run::<PgConnection>(module_path!(), |db: &mut TestDb<PgConnection>| {
+            let conn = db.conn();
+            let own: String =
+                diesel::select(diesel::dsl::sql::<Text>("current_schema()")).get_result(conn)?;
+            let extra = format!("{own}_extra");
+            conn.batch_execute(&format!(
+                "CREATE SCHEMA {extra};
+                 CREATE TABLE {extra}.authors (id SERIAL PRIMARY KEY, name TEXT NOT NULL, deleted_at TIMESTAMP NULL);
+                 CREATE TABLE tags (id SERIAL PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES {extra}.authors (id));
+                 CREATE TABLE posts (id SERIAL PRIMARY KEY, author_id INTEGER NOT NULL, title TEXT NOT NULL,
+                     deleted BOOLEAN NOT NULL DEFAULT FALSE, deleted_at TIMESTAMP NULL);
+                 CREATE TABLE comments (id SERIAL PRIMARY KEY, post_id INTEGER NOT NULL, parent_id INTEGER NULL, deleted_at TIMESTAMP NULL);
+                 CREATE TABLE drafts (id SERIAL PRIMARY KEY, author_id INTEGER NOT NULL, deleted BOOLEAN NOT NULL DEFAULT FALSE);
+                 CREATE TABLE subscriptions (id SERIAL PRIMARY KEY, author_id INTEGER NOT NULL);
+                 SET search_path = {own}, {extra};
+                 INSERT INTO authors (id, name, deleted_at) VALUES (1, 'tagged', '2024-01-01'), (2, 'untagged', '2024-01-01');
+                 INSERT INTO tags (author_id) VALUES (1);"
+            ))?;
+
+            let report = Purge::before(authors::table, cutoff()).run(conn);
+
+            let outcome = report.map(|report| {
+                let tag = report
+                    .skipped
+                    .iter()
+                    .find(|s| s.referenced_by.name == "tags")
+                    .cloned();
+                (
+                    report.deleted_from("authors"),
+                    report.kept_in("authors"),
+                    tag,
+                )
+            });
+            conn.batch_execute(&format!("DROP SCHEMA {extra} CASCADE"))?;
+            let (deleted, kept, tag) = outcome?;
+            assert_eq!((deleted, kept), (1, 1));
+            let tag = tag.expect("the tag is reported");
+            assert_eq!(
+                (tag.referrer, tag.ids),
+                (Referrer::Row, vec!["1".to_owned()])
+            );
+            Ok(())
+        });
+    }
+}
