@@ -341,10 +341,14 @@ impl<'s, 'a> Run<'s, 'a> {
         delete.push(" AND ");
         self.candidate(&mut delete, target)?;
         for reference in &target.references {
-            delete.push(&format!(
-                " AND NOT {}",
-                self.referenced(target, reference, None)
-            ));
+            if d.0 == Dialect::Mysql && same_table(&target.node.name, &reference.child) {
+                self.unreferenced_in_own_table(&mut delete, target, reference, last, &end);
+            } else {
+                delete.push(&format!(
+                    " AND NOT {}",
+                    self.referenced(target, reference, None)
+                ));
+            }
         }
         let deleted = delete.execute(conn)? as u64;
         Ok(Some((end, count as u64, deleted)))
@@ -394,8 +398,24 @@ impl<'s, 'a> Run<'s, 'a> {
         referrer: Option<Referrer>,
     ) -> String {
         let d = self.d;
+        // The state's columns are unqualified: inside the subquery they name the child's.
+        let state = match (referrer, &reference.child_soft) {
+            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
+            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
+            _ => String::new(),
+        };
+        format!(
+            "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
+            d.0.quote_table(&reference.child),
+            self.matches(target, reference)
+        )
+    }
+
+    /// `sd_r.fk = t.key [AND ...]`: the referencing row `sd_r` points at the row of `t`.
+    fn matches(&self, target: &Target, reference: &Reference) -> String {
+        let d = self.d;
         let parent = d.0.quote_table(&target.node.name);
-        let matches: Vec<String> = reference
+        let pairs: Vec<String> = reference
             .columns
             .iter()
             .map(|(child, parent_column)| {
@@ -406,17 +426,43 @@ impl<'s, 'a> Run<'s, 'a> {
                 )
             })
             .collect();
-        // The state's columns are unqualified: inside the subquery they name the child's.
-        let state = match (referrer, &reference.child_soft) {
-            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
-            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
-            _ => String::new(),
-        };
-        format!(
-            "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
-            d.0.quote_table(&reference.child),
-            matches.join(" AND ")
-        )
+        pairs.join(" AND ")
+    }
+
+    /// ` AND NOT EXISTS (...)` for a reference from the table being deleted from, on MySQL,
+    /// which refuses a subquery on the table a `DELETE` deletes from unless it is a derived
+    /// table: the referencing column is read into one, bounded by the window's keys when it
+    /// references the primary key.
+    fn unreferenced_in_own_table<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+        reference: &Reference,
+        last: Option<&str>,
+        end: &str,
+    ) {
+        let d = self.d;
+        let parent = d.0.quote_table(&target.node.name);
+        let columns: Vec<String> = reference.columns.iter().map(|(c, _)| d.quote(c)).collect();
+        sql.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM (SELECT {} FROM {parent}",
+            columns.join(", ")
+        ));
+        if let [(column, referenced)] = reference.columns.as_slice() {
+            if referenced == target.node.key {
+                let column = d.quote(column);
+                sql.push(&format!(" WHERE {column} <= "));
+                self.key_value(sql, target, end);
+                if let Some(last) = last {
+                    sql.push(&format!(" AND {column} > "));
+                    self.key_value(sql, target, last);
+                }
+            }
+        }
+        sql.push(&format!(
+            ") AS sd_r WHERE {})",
+            self.matches(target, reference)
+        ));
     }
 
     /// The candidates of table `i` (soft-deleted before the cutoff), counted.
