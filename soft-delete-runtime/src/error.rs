@@ -233,6 +233,15 @@ pub enum Error {
         table: crate::backend::TableName,
     },
 
+    /// An operation that commits step by step (a [`Purge::run`](crate::purge::Purge::run))
+    /// was called inside a transaction, which would hold every step's locks until the caller
+    /// commits. Nothing was written.
+    #[error("{operation} commits batch by batch, so it cannot run inside a transaction: call it outside one")]
+    InTransaction {
+        /// What was called.
+        operation: &'static str,
+    },
+
     /// An argument is out of range (a purge's batch size of 0). Nothing was written.
     #[error("`{name}` {problem}")]
     InvalidArgument {

@@ -70,7 +70,7 @@ mod run;
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Duration as Age, Utc};
-use diesel::connection::LoadConnection;
+use diesel::connection::{LoadConnection, TransactionManager};
 
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
@@ -96,6 +96,8 @@ pub struct Purge<'a, T> {
     batch_size: usize,
     skipped_ids: usize,
     progress: Option<ProgressCallback<'a>>,
+    /// `older_than` was given an age before the start of the calendar.
+    age_out_of_range: bool,
     _table: PhantomData<fn() -> T>,
 }
 
@@ -119,14 +121,23 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
             batch_size: DEFAULT_BATCH_SIZE,
             skipped_ids: DEFAULT_SKIPPED_IDS,
             progress: None,
+            age_out_of_range: false,
             _table: PhantomData,
         }
     }
 
     /// Purges the rows of `table` soft-deleted more than `age` ago (cutoff: now minus `age`,
-    /// by this machine's clock, as this crate stamps deletions).
+    /// by this machine's clock, as this crate stamps deletions). An age reaching back before
+    /// the calendar `chrono` knows is refused with [`Error::InvalidArgument`] when the purge
+    /// runs.
     pub fn older_than(table: T, age: Age) -> Self {
-        Self::before(table, Utc::now() - age)
+        match Utc::now().checked_sub_signed(age) {
+            Some(cutoff) => Self::before(table, cutoff),
+            None => Purge {
+                age_out_of_range: true,
+                ..Self::before(table, DateTime::<Utc>::MIN_UTC)
+            },
+        }
     }
 
     /// Deletes at most `rows` rows per batch (default [`DEFAULT_BATCH_SIZE`]). Each batch is
@@ -153,7 +164,10 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         self
     }
 
-    /// Runs the purge: batch after batch, each committed on its own.
+    /// Runs the purge: batch after batch, each committed on its own. It must run outside a
+    /// transaction ([`Error::InTransaction`] otherwise), since its batches commit one by one.
+    /// On MySQL, a table whose engine has no transactions (MyISAM) cannot roll a failed batch
+    /// back.
     ///
     /// Returns the [`PurgeReport`]. If a batch fails, it is rolled back, the batches before
     /// it stay committed and [`Error::PurgeInterrupted`] returns the report of what was done
@@ -166,6 +180,16 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C::Backend: CollectorBackend,
     {
         self.check()?;
+        // Inside a transaction the batches would be savepoints, committed all at once (or
+        // not at all) with the caller's transaction: the locks of every batch held together.
+        if C::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .is_some()
+        {
+            return Err(Error::InTransaction {
+                operation: "a purge",
+            });
+        }
         let graph = Graph::build(T::node());
         let mut run = Run::plan(conn, &graph, self.settings(), false)?;
         match run.execute(conn) {
@@ -185,6 +209,9 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
     /// batches run in one transaction that is always rolled back, so the report is exactly
     /// what a purge at this moment would do (and the progress callback sees the same
     /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak.
+    /// It may run inside the caller's transaction (it rolls back to a savepoint). On MySQL,
+    /// a table whose engine has no transactions (MyISAM, Aria, MEMORY) would keep the deletes:
+    /// the dry run refuses it with [`Error::Unsupported`] before writing anything.
     pub fn dry_run<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
     where
         C: LoadConnection,
@@ -206,6 +233,12 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
     }
 
     fn check(&self) -> Result<(), Error> {
+        if self.age_out_of_range {
+            return Err(Error::InvalidArgument {
+                name: "age",
+                problem: "reaches back before the start of the calendar",
+            });
+        }
         if self.batch_size == 0 {
             return Err(Error::InvalidArgument {
                 name: "batch_size",

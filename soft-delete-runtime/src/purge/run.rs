@@ -28,7 +28,6 @@ use diesel::RunQueryDsl;
 
 use super::report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
-use crate::collector::check::same_table;
 use crate::collector::graph::{Graph, KeyKind, Node, SoftInfo, StampColumn};
 use crate::collector::sql::{CollectorBackend, Dialected, Sql};
 use crate::collector::Rule;
@@ -52,6 +51,8 @@ pub(crate) struct Settings<'s, 'a> {
 /// Rows of a purged table that keep the rows they reference.
 struct Reference {
     child: TableName,
+    /// `child` as the database resolves it (with its schema).
+    resolved: TableName,
     /// The child's soft-delete columns, when a model of the graph describes it.
     child_soft: Option<SoftInfo>,
     /// `(referencing column, referenced column)` pairs.
@@ -62,6 +63,8 @@ struct Reference {
 /// A table the purge deletes from.
 struct Target {
     node: Node,
+    /// The table's name as the database resolves it (with its schema).
+    resolved: TableName,
     soft: SoftInfo,
     stamp: StampColumn,
     references: Vec<Reference>,
@@ -102,6 +105,13 @@ impl<'s, 'a> Run<'s, 'a> {
         let started = Instant::now();
         let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
         let mut report = PurgeReport::new(settings.cutoff, dry_run);
+        // Names as the database resolves them, so that a table is told from a same-named one
+        // in another schema.
+        let resolved = graph
+            .nodes
+            .iter()
+            .map(|node| resolve::<C>(conn, d, &node.name))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut targets = Vec::new();
         for (index, node) in graph.nodes.iter().enumerate() {
             let Some(soft) = node.soft.filter(|_| graph.archived[index]) else {
@@ -124,6 +134,7 @@ impl<'s, 'a> Run<'s, 'a> {
                     let child = &graph.nodes[edge.child];
                     Reference {
                         child: child.name.clone(),
+                        resolved: resolved[edge.child].clone(),
                         child_soft: child.soft,
                         columns: vec![(edge.column.to_owned(), node.key.to_owned())],
                         via: Via {
@@ -133,10 +144,11 @@ impl<'s, 'a> Run<'s, 'a> {
                     }
                 })
                 .collect();
-            add_foreign_keys::<C>(conn, graph, node, &mut references)?;
-            let self_referencing = references.iter().any(|r| same_table(&node.name, &r.child));
+            add_foreign_keys::<C>(conn, graph, &resolved, index, &mut references)?;
+            let self_referencing = references.iter().any(|r| r.resolved == resolved[index]);
             targets.push(Target {
                 node: node.clone(),
+                resolved: resolved[index].clone(),
                 soft,
                 stamp,
                 references,
@@ -149,8 +161,13 @@ impl<'s, 'a> Run<'s, 'a> {
                 },
             });
         }
+        if dry_run && d.0 == Dialect::Mysql {
+            for target in &targets {
+                refuse_without_transactions::<C>(conn, &target.resolved)?;
+            }
+        }
         let (targets, repeats) = children_first(targets);
-        let cut_links = graph
+        let cut_links: Vec<_> = graph
             .edges
             .iter()
             .filter(|edge| matches!(edge.rule, Rule::SetNull | Rule::SetDefault))
@@ -162,6 +179,13 @@ impl<'s, 'a> Run<'s, 'a> {
                 )
             })
             .collect();
+        // A graph with such edges needs the journal only for archives; without one there is
+        // nothing to clean.
+        let cut_links = if cut_links.is_empty() || journal_exists::<C>(conn, d)? {
+            cut_links
+        } else {
+            Vec::new()
+        };
         Ok(Run {
             d,
             settings,
@@ -183,7 +207,7 @@ impl<'s, 'a> Run<'s, 'a> {
         // The estimate costs a count per table, so only a progress callback pays for it.
         if self.settings.progress.is_some() {
             for i in 0..self.targets.len() {
-                self.estimated += self.count_candidates(conn, i)?;
+                self.estimated += self.count_candidates(conn, i, false)?;
             }
         }
         loop {
@@ -232,11 +256,12 @@ impl<'s, 'a> Run<'s, 'a> {
         )? {
             Some(pages) => {
                 let deleted = self.purge_pages(conn, i, pages)?;
-                // Page batches do not count what they pass over; only references keep rows.
+                // Page batches do not count what they pass over: what is kept is what is
+                // still referenced.
                 let kept = if self.targets[i].references.is_empty() {
                     0
                 } else {
-                    self.count_candidates(conn, i)?
+                    self.count_candidates(conn, i, true)?
                 };
                 (deleted, kept)
             }
@@ -271,7 +296,9 @@ impl<'s, 'a> Run<'s, 'a> {
                 break;
             };
             deleted += n;
-            kept += window - n;
+            // A row soft-deleted before the cutoff by another transaction during the batch can
+            // join the delete and not the window.
+            kept += window.saturating_sub(n);
             self.record_batch(i, n, started.elapsed());
             last = Some(end);
             if window < self.settings.batch_size as u64 {
@@ -341,7 +368,7 @@ impl<'s, 'a> Run<'s, 'a> {
         delete.push(" AND ");
         self.candidate(&mut delete, target)?;
         for reference in &target.references {
-            if d.0 == Dialect::Mysql && same_table(&target.node.name, &reference.child) {
+            if d.0 == Dialect::Mysql && reference.resolved == target.resolved {
                 self.unreferenced_in_own_table(&mut delete, target, reference, last, &end);
             } else {
                 delete.push(&format!(
@@ -411,7 +438,9 @@ impl<'s, 'a> Run<'s, 'a> {
         )
     }
 
-    /// `sd_r.fk = t.key [AND ...]`: the referencing row `sd_r` points at the row of `t`.
+    /// `sd_r.fk = t.key [AND ...]`: the referencing row `sd_r` points at the row of `t`; in
+    /// a table referencing itself, another row than `t`'s own (a row referencing itself does
+    /// not keep itself, except on MySQL).
     fn matches(&self, target: &Target, reference: &Reference) -> String {
         let d = self.d;
         let parent = d.0.quote_table(&target.node.name);
@@ -426,7 +455,14 @@ impl<'s, 'a> Run<'s, 'a> {
                 )
             })
             .collect();
-        pairs.join(" AND ")
+        let mut matches = pairs.join(" AND ");
+        // InnoDB checks a foreign key row by row, and refuses to delete a row that references
+        // itself: there it keeps itself.
+        if reference.resolved == target.resolved && d.0 != Dialect::Mysql {
+            let key = d.quote(target.node.key);
+            matches.push_str(&format!(" AND sd_r.{key} <> {parent}.{key}"));
+        }
+        matches
     }
 
     /// ` AND NOT EXISTS (...)` for a reference from the table being deleted from, on MySQL,
@@ -443,7 +479,11 @@ impl<'s, 'a> Run<'s, 'a> {
     ) {
         let d = self.d;
         let parent = d.0.quote_table(&target.node.name);
-        let columns: Vec<String> = reference.columns.iter().map(|(c, _)| d.quote(c)).collect();
+        let mut columns: Vec<String> = reference.columns.iter().map(|(c, _)| d.quote(c)).collect();
+        let key = d.quote(target.node.key);
+        if !columns.contains(&key) {
+            columns.push(key);
+        }
         sql.push(&format!(
             " AND NOT EXISTS (SELECT 1 FROM (SELECT {} FROM {parent}",
             columns.join(", ")
@@ -465,8 +505,9 @@ impl<'s, 'a> Run<'s, 'a> {
         ));
     }
 
-    /// The candidates of table `i` (soft-deleted before the cutoff), counted.
-    fn count_candidates<C>(&self, conn: &mut C, i: usize) -> Result<u64, Error>
+    /// The candidates of table `i` (soft-deleted before the cutoff), counted; only those
+    /// still referenced, if `referenced`.
+    fn count_candidates<C>(&self, conn: &mut C, i: usize, referenced: bool) -> Result<u64, Error>
     where
         C: LoadConnection,
         C::Backend: CollectorBackend,
@@ -479,6 +520,14 @@ impl<'s, 'a> Run<'s, 'a> {
             self.d.table(&target.node)
         ));
         self.candidate(&mut count, target)?;
+        if referenced {
+            let any: Vec<String> = target
+                .references
+                .iter()
+                .map(|reference| self.referenced(target, reference, None))
+                .collect();
+            count.push(&format!(" AND ({})", any.join(" OR ")));
+        }
         let rows = <C::Backend as CollectorBackend>::load_keys(conn, count)?;
         Ok(rows.first().map_or(0, |(_, n)| *n as u64))
     }
@@ -546,46 +595,66 @@ impl<'s, 'a> Run<'s, 'a> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        let d = self.d;
         let target = &self.targets[i];
-        let table = d.table(&target.node);
-        let key = d.cast_to_text(&format!("{table}.{}", d.quote(target.node.key)));
-        let journal_table = d.quote(journal::TABLE);
-        let gone = |column: &str| {
-            format!(
-                "NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = {journal_table}.{})",
-                d.quote(column)
-            )
-        };
         let name = &target.node.name;
         if self.cut_links.iter().any(|(_, child, _)| child == name) {
-            let mut delete = Sql::<C::Backend>::new();
-            delete.push(&format!(
-                "DELETE FROM {journal_table} WHERE {} = ",
-                d.quote(journal::TABLE_NAME)
-            ));
-            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
-                name.to_string(),
-            )));
-            delete.push(&format!(" AND {}", gone(journal::ROW_KEY)));
-            delete.execute(conn)?;
+            self.drop_entries(conn, target, name, None, journal::ROW_KEY)?;
         }
         for (_, child, column) in self.cut_links.iter().filter(|(parent, ..)| parent == name) {
-            let mut delete = Sql::<C::Backend>::new();
-            delete.push(&format!(
-                "DELETE FROM {journal_table} WHERE {} = ",
-                d.quote(journal::TABLE_NAME)
-            ));
-            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
-                child.to_string(),
-            )));
-            delete.push(&format!(" AND {} = ", d.quote(journal::COLUMN_NAME)));
-            delete.bind(<C::Backend as CollectorBackend>::bind_text(Some(
-                (*column).to_owned(),
-            )));
-            delete.push(&format!(" AND {}", gone(journal::OLD_VALUE)));
-            delete.execute(conn)?;
+            self.drop_entries(conn, target, child, Some(column), journal::OLD_VALUE)?;
         }
+        Ok(())
+    }
+
+    /// Deletes the journal's entries of `child` (and `column`) whose `value_column` names a
+    /// row of `target` that is gone.
+    fn drop_entries<C>(
+        &self,
+        conn: &mut C,
+        target: &Target,
+        child: &TableName,
+        column: Option<&str>,
+        value_column: &str,
+    ) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let d = self.d;
+        let journal_table = d.quote(journal::TABLE);
+        let entries = |sql: &mut Sql<'_, C::Backend>| {
+            sql.push(&format!(
+                "{journal_table}.{} = ",
+                d.quote(journal::TABLE_NAME)
+            ))
+            .bind(C::Backend::bind_text(Some(child.to_string())));
+            if let Some(column) = column {
+                sql.push(&format!(
+                    " AND {journal_table}.{} = ",
+                    d.quote(journal::COLUMN_NAME)
+                ))
+                .bind(C::Backend::bind_text(Some(column.to_owned())));
+            }
+        };
+        // The value is cast to the key's type (not the key to text), so the lookup uses the
+        // key's index; the CASE casts only this table's entries, whose values are its keys.
+        let table = d.table(&target.node);
+        let mut delete = Sql::<C::Backend>::new();
+        delete.push(&format!("DELETE FROM {journal_table} WHERE "));
+        entries(&mut delete);
+        delete.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM {table} WHERE {table}.{} = CASE WHEN ",
+            d.quote(target.node.key)
+        ));
+        entries(&mut delete);
+        delete.push(&format!(
+            " THEN {} END)",
+            d.cast_from_text(
+                &format!("{journal_table}.{}", d.quote(value_column)),
+                target.node.key_kind
+            )
+        ));
+        delete.execute(conn)?;
         Ok(())
     }
 
@@ -617,22 +686,25 @@ fn retry_foreign_key<T>(mut batch: impl FnMut() -> Result<T, Error>) -> Result<T
     }
 }
 
-/// Adds the database's foreign keys into `node` to its references: a key that matches a
-/// declared edge is named on it, the others become references of their own.
+/// Adds the database's foreign keys into node `index` to its references: a key that matches
+/// a declared edge is named on it, the others become references of their own. `resolved`
+/// holds the graph's table names as the database resolves them.
 fn add_foreign_keys<C>(
     conn: &mut C,
     graph: &Graph,
-    node: &Node,
+    resolved: &[TableName],
+    index: usize,
     references: &mut Vec<Reference>,
 ) -> Result<(), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
+    let node = &graph.nodes[index];
     let keys = <C::Backend as CollectorBackend>::foreign_keys(conn, &node.name)?;
     let into_node: Vec<_> = keys
         .into_iter()
-        .filter(|fk| same_table(&node.name, &fk.parent))
+        .filter(|fk| fk.parent == resolved[index])
         .collect();
     let mut seen = HashSet::new();
     for fk in &into_node {
@@ -653,17 +725,17 @@ where
         columns.sort();
         let columns: Vec<(String, String)> = columns.into_iter().map(|(_, c, p)| (c, p)).collect();
         let declared = references.iter_mut().find(|r| {
-            r.via.foreign_key.is_none() && same_table(&r.child, &fk.child) && r.columns == columns
+            r.via.foreign_key.is_none() && r.resolved == fk.child && r.columns == columns
         });
         match declared {
             Some(reference) => reference.via.foreign_key = Some(fk.constraint.clone()),
             None => references.push(Reference {
-                child_soft: graph
-                    .nodes
+                child_soft: resolved
                     .iter()
-                    .find(|n| same_table(&n.name, &fk.child))
-                    .and_then(|n| n.soft),
+                    .position(|name| *name == fk.child)
+                    .and_then(|i| graph.nodes[i].soft),
                 child: fk.child.clone(),
+                resolved: fk.child.clone(),
                 columns,
                 via: Via {
                     rule: None,
@@ -675,15 +747,107 @@ where
     Ok(())
 }
 
+/// `name` as the database resolves it: with the schema an unqualified name stands for
+/// (PostgreSQL: the first schema of the search path holding it; MySQL: the current
+/// database). SQLite's catalog names tables of the main database without a schema, so a name
+/// stays as it is there, and so does a table that does not exist.
+fn resolve<C>(conn: &mut C, d: Dialected, name: &TableName) -> Result<TableName, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let mut sql = Sql::<C::Backend>::new();
+    match d.0 {
+        Dialect::Sqlite => return Ok(name.clone()),
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT n.nspname::text, 0::bigint FROM pg_class AS c \
+                 JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(",
+            )
+            .bind(C::Backend::bind_text(Some(d.0.quote_table(name))))
+            .push(")");
+        }
+        Dialect::Mysql => {
+            sql.push("SELECT CONVERT(COALESCE(")
+                .bind(C::Backend::bind_text(name.schema.clone()))
+                .push(", DATABASE()) USING utf8mb4), CAST(0 AS SIGNED)");
+        }
+    }
+    let rows = C::Backend::load_keys(conn, sql)?;
+    Ok(match rows.into_iter().next() {
+        Some((schema, _)) => TableName {
+            schema: Some(schema),
+            name: name.name.clone(),
+        },
+        None => name.clone(),
+    })
+}
+
+/// Refuses a dry run on a MySQL table whose engine ignores a rollback (MyISAM, Aria,
+/// MEMORY, ...): the dry run's deletes would stay.
+fn refuse_without_transactions<C>(conn: &mut C, table: &TableName) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let mut sql = Sql::<C::Backend>::new();
+    sql.push(
+        "SELECT CONVERT(COALESCE(ENGINE, '') USING utf8mb4), CAST(0 AS SIGNED) \
+         FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(",
+    )
+    .bind(C::Backend::bind_text(table.schema.clone()))
+    .push(", DATABASE()) AND TABLE_NAME = ")
+    .bind(C::Backend::bind_text(Some(table.name.clone())));
+    let rows = C::Backend::load_keys(conn, sql)?;
+    let transactional = |engine: &str| {
+        ["InnoDB", "RocksDB", "TokuDB"]
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(engine))
+    };
+    match rows.first() {
+        Some((engine, _)) if !transactional(engine) => Err(Error::Unsupported {
+            feature: "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
+            dialect: Dialect::Mysql,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the archive journal's table exists (on the connection's search path or database).
+fn journal_exists<C>(conn: &mut C, d: Dialected) -> Result<bool, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let mut sql = Sql::<C::Backend>::new();
+    sql.push(match d.0 {
+        Dialect::Sqlite => {
+            "SELECT '', COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = "
+        }
+        Dialect::Postgres => {
+            "SELECT '', COUNT(*) FROM pg_class WHERE oid = to_regclass(quote_ident("
+        }
+        Dialect::Mysql => {
+            "SELECT '', COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+        }
+    })
+    .bind(C::Backend::bind_text(Some(journal::TABLE.to_owned())))
+    .push(if d.0 == Dialect::Postgres { "))" } else { "" });
+    let rows = C::Backend::load_keys(conn, sql)?;
+    Ok(rows.first().is_some_and(|(_, n)| *n > 0))
+}
+
 /// Orders the targets so that a table comes after every other target that references it
 /// (children first); in a cycle the earlier-declared table goes first. Returns whether some
 /// reference comes from a table purged later (a cycle between tables; a table referencing
 /// itself repeats on its own), so that a pass can leave rows a later pass deletes.
 fn children_first(mut targets: Vec<Target>) -> (Vec<Target>, bool) {
     let references = |parent: &Target, child: &Target| {
-        parent.references.iter().any(|r| {
-            same_table(&child.node.name, &r.child) || same_table(&r.child, &child.node.name)
-        })
+        parent
+            .references
+            .iter()
+            .any(|r| r.resolved == child.resolved)
     };
     let mut ordered = Vec::with_capacity(targets.len());
     while !targets.is_empty() {

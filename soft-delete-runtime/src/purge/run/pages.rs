@@ -6,10 +6,12 @@
 //! 14 and later): one `DELETE` of the rows of pages `[first, first + span)` that the purge
 //! is after. The first span cannot hold more rows than a batch may delete
 //! (`batch size / 291` pages, 291 being the most rows an 8 kB page holds); later spans are
-//! sized from the candidates per page the last batch found, aiming at 90% of the batch size
-//! and at most doubling. A batch that deletes more than the batch size anyway (the rows got
-//! denser) is rolled back before it commits and tried again on fewer pages, so no committed
-//! batch is larger than the batch size. Batches smaller than a page can hold use key windows
+//! sized from the candidates per page the last batch found, aiming at 90% of the batch size,
+//! at most doubling, and never spanning more than about twice the batch size in rows (by the
+//! planner's rows per page). A batch that deletes more than the batch size anyway (the rows
+//! got denser) is rolled back before it commits and tried again on fewer pages, so no
+//! committed batch is larger than the batch size. Partitioned tables and tables with
+//! inheritance children keep their rows in other tables' pages: they use key windows. Batches smaller than a page can hold use key windows
 //! instead; a single page holding more candidates than a batch may delete (a build with
 //! larger pages) is purged by key windows confined to that page.
 //!
@@ -35,15 +37,17 @@ const MAX_ROWS_PER_PAGE: u64 = 291;
 /// The first PostgreSQL version with TID range scans (`server_version_num`).
 const TID_RANGE_SCAN: i64 = 140_000;
 
-/// The number of heap pages of `node`'s table, when the purge batches it by pages: on
-/// PostgreSQL 14 or later, with batches of at least [`MAX_ROWS_PER_PAGE`] rows. `None`
-/// otherwise.
+/// The size of `node`'s table in heap pages, and the rows a page holds by the planner's
+/// statistics (at most [`MAX_ROWS_PER_PAGE`] when there are none), when the purge batches
+/// it by pages: a plain table (not partitioned, no inheritance children, whose rows are not
+/// in its own pages) on PostgreSQL 14 or later, with batches of at least
+/// [`MAX_ROWS_PER_PAGE`] rows. `None` otherwise.
 pub(super) fn table_pages<C>(
     conn: &mut C,
     d: Dialected,
     node: &Node,
     batch_size: usize,
-) -> Result<Option<u64>, Error>
+) -> Result<Option<(u64, u64)>, Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
@@ -52,16 +56,27 @@ where
         return Ok(None);
     }
     let mut sql = Sql::<C::Backend>::new();
-    sql.push(
+    sql.push(&format!(
         "SELECT current_setting('server_version_num'), \
-         pg_relation_size(CAST(",
-    )
+                CAST(CASE WHEN c.relpages > 0 AND c.reltuples > 0 \
+                          THEN LEAST(ceil(c.reltuples / c.relpages), {MAX_ROWS_PER_PAGE}) \
+                          ELSE {MAX_ROWS_PER_PAGE} END AS BIGINT)::text, '', \
+                CASE WHEN c.relkind = 'r' AND NOT c.relhassubclass \
+                     THEN pg_relation_size(c.oid) / CAST(current_setting('block_size') AS BIGINT) \
+                     ELSE -1 END \
+         FROM pg_class AS c WHERE c.oid = to_regclass("
+    ))
     .bind(C::Backend::bind_text(Some(d.table(node))))
-    .push(" AS regclass)) / CAST(current_setting('block_size') AS BIGINT)");
-    let rows = C::Backend::load_keys(conn, sql)?;
-    Ok(rows.into_iter().next().and_then(|(version, pages)| {
-        (version.parse::<i64>().ok()? >= TID_RANGE_SCAN).then_some(pages.max(0) as u64)
-    }))
+    .push(")");
+    let rows = C::Backend::load_clashes(conn, sql)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|(version, per_page, _, pages)| {
+            let version = version.parse::<i64>().ok()?;
+            let per_page = per_page.parse::<u64>().ok()?.max(1);
+            (version >= TID_RANGE_SCAN && pages >= 0).then_some((pages as u64, per_page))
+        }))
 }
 
 /// `ctid >= '(first,0)' AND ctid < '(first + span,0)' AND `.
@@ -116,7 +131,7 @@ impl Run<'_, '_> {
         &mut self,
         conn: &mut C,
         i: usize,
-        mut pages: u64,
+        (mut pages, per_page): (u64, u64),
     ) -> Result<u64, Error>
     where
         C: LoadConnection,
@@ -124,6 +139,9 @@ impl Run<'_, '_> {
     {
         let limit = self.settings.batch_size as u64;
         let mut span = (limit / MAX_ROWS_PER_PAGE).max(1);
+        // However sparse the candidates, a span holds at most about twice the batch size in
+        // rows, so a batch that meets denser rows and is rolled back stays short too.
+        let widest = (2 * limit / per_page).max(span);
         let (mut page, mut deleted) = (0, 0);
         loop {
             if page >= pages {
@@ -134,7 +152,7 @@ impl Run<'_, '_> {
                     &self.targets[i].node,
                     self.settings.batch_size,
                 )?
-                .unwrap_or(0);
+                .map_or(0, |(now, _)| now);
                 if now <= pages {
                     break;
                 }
@@ -153,10 +171,16 @@ impl Run<'_, '_> {
                     deleted += n;
                     self.record_batch(i, n, started.elapsed());
                     page = page.saturating_add(span);
-                    span = aim(span, n, limit).clamp(1, span.saturating_mul(2));
+                    span = aim(span, n, limit).clamp(1, span.saturating_mul(2).min(widest));
                 }
-                Err(count) if span > 1 => span = aim(span, count, limit).clamp(1, span - 1),
-                Err(_) => {
+                Err(count) => {
+                    // Rolled back, but it held its locks while it ran.
+                    let took = started.elapsed();
+                    self.report.longest_batch = self.report.longest_batch.max(took);
+                    if span > 1 {
+                        span = aim(span, count, limit).clamp(1, span - 1);
+                        continue;
+                    }
                     // One page holds more candidates than a batch may delete.
                     deleted += self.purge_keys(conn, i, Some(page))?.0;
                     page += 1;
