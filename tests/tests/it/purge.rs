@@ -356,6 +356,42 @@ backend_tests! {
         Ok(())
     }
 
+    fn text_keys_are_walked_in_key_order(db) {
+        create(db);
+        let conn = db.conn();
+        conn.batch_execute(&format!(
+            "INSERT INTO codes (code, deleted_at) VALUES
+                 ('b', '{old}'), ('a', '{old}'), ('e', '{old}'), ('c', NULL), ('d', '{old}'), ('f', '{old}');",
+            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+        ))?;
+
+        let report = Purge::before(codes::table, cutoff()).batch_size(2).run(conn)?;
+
+        assert_eq!((report.deleted(), report.batches), (5, 3));
+        assert_eq!(codes::table.select(codes::code).load::<String>(conn)?, ["c"]);
+        Ok(())
+    }
+
+    fn a_cycle_between_two_tables_is_purged_in_passes(db) {
+        create(db);
+        let conn = db.conn();
+        // a2 -> b1 -> a1: a1 cannot go before b1, nor b1 before a2
+        conn.batch_execute(&format!(
+            "INSERT INTO nodes_a (id, b_id, deleted_at) VALUES (1, NULL, '{old}');
+             INSERT INTO nodes_b (id, a_id, deleted_at) VALUES (1, 1, '{old}');
+             INSERT INTO nodes_a (id, b_id, deleted_at) VALUES (2, 1, '{old}'), (3, NULL, NULL);",
+            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+        ))?;
+
+        let report = Purge::before(nodes_a::table, cutoff()).run(conn)?;
+
+        assert_eq!((report.deleted_from("nodes_a"), report.deleted_from("nodes_b")), (2, 1));
+        assert_eq!(report.kept(), 0);
+        assert_eq!(ids!(conn, nodes_a), [3]);
+        assert_eq!(ids!(conn, nodes_b), Vec::<i32>::new());
+        Ok(())
+    }
+
     fn no_committed_batch_exceeds_the_batch_size_when_deleted_rows_get_denser(db) {
         create(db);
         let conn = db.conn();

@@ -88,6 +88,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    codes (code) {
+        code -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    nodes_a (id) {
+        id -> Integer,
+        b_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    nodes_b (id) {
+        id -> Integer,
+        a_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// A text primary key.
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, SoftDelete)]
+#[diesel(table_name = codes, primary_key(code))]
+pub struct Code {
+    pub code: String,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// Two tables referencing each other: a cycle of `cascade` edges.
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, SoftDelete)]
+#[diesel(table_name = nodes_a)]
+#[soft_delete(children(nodes_b::a_id = cascade))]
+pub struct NodeA {
+    pub id: i32,
+    pub b_id: Option<i32>,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// The other half of the cycle.
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, SoftDelete)]
+#[diesel(table_name = nodes_b)]
+#[soft_delete(children(nodes_a::b_id = cascade))]
+pub struct NodeB {
+    pub id: i32,
+    pub a_id: Option<i32>,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
 /// The root of the purge tests.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
 #[diesel(table_name = authors)]
@@ -182,6 +233,10 @@ pub(crate) fn create<C: TestConnection>(db: &mut TestDb<C>) {
              CONSTRAINT subscriptions_author_fk FOREIGN KEY (author_id) REFERENCES authors (id));
          CREATE TABLE tags (id {pk}, author_id {int} NOT NULL,
              CONSTRAINT tags_author_fk FOREIGN KEY (author_id) REFERENCES authors (id));
+         CREATE TABLE codes (code {text} NOT NULL PRIMARY KEY, deleted_at {ts} NULL);
+         CREATE TABLE nodes_a (id {pk}, b_id {int} NULL, deleted_at {ts} NULL);
+         CREATE TABLE nodes_b (id {pk}, a_id {int} NULL, deleted_at {ts} NULL,
+             CONSTRAINT nodes_b_a_fk FOREIGN KEY (a_id) REFERENCES nodes_a (id));
          CREATE TABLE teams (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL);
          CREATE TABLE players (id {pk}, team_id {int} NULL,
              CONSTRAINT players_team_fk FOREIGN KEY (team_id) REFERENCES teams (id));",
