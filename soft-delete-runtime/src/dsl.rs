@@ -31,7 +31,7 @@
 //! }
 //! ```
 //!
-//! For joins, [`live`] and [`deleted`] give the predicates as values. Put them in a left
+//! For joins, [`live`](fn@live) and [`deleted`](fn@deleted) give the predicates as values. Put them in a left
 //! join's `ON` clause, where a `WHERE` would turn the join into an inner join:
 //!
 //! ```

@@ -7,8 +7,8 @@
 //! - [`.active()`](query::SoftDeleteQueryDsl::active), [`.only_deleted()`](query::SoftDeleteQueryDsl::only_deleted)
 //!   and [`.with_deleted()`](query::SoftDeleteQueryDsl::with_deleted) on a table, a filtered or
 //!   ordered statement, or a boxed query;
-//! - [`dsl::live`] and [`dsl::deleted`]: the same predicates as plain Diesel expressions, for
-//!   joins (a left join's `ON` clause) and hand-built filters;
+//! - [`dsl::live`](fn@dsl::live) and [`dsl::deleted`](fn@dsl::deleted): the same predicates
+//!   as plain Diesel expressions, for joins (a left join's `ON` clause) and hand-built filters;
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
 //!   through the [`SoftDelete`] trait;

@@ -10,7 +10,7 @@
 //!   `users::table.into_boxed().active()` or `users::table.active().into_boxed()`.
 //!
 //! A join has more than one table, so it has no single marker to scope by; filter a join
-//! with [`dsl::live`](crate::dsl::live) and [`dsl::deleted`](crate::dsl::deleted) instead.
+//! with [`dsl::live`](fn@crate::dsl::live) and [`dsl::deleted`](fn@crate::dsl::deleted) instead.
 //!
 //! Diesel has no default scope, so a query without a scope sees every row.
 //! `.with_deleted()` returns its input unchanged: it says, where the reader can see it,

@@ -12,7 +12,7 @@
 //! SQL names the generated code read from Diesel's types (the table, its key, its marker
 //! columns, and its model's active-unique keys, which a batch restore checks), and function
 //! pointers to the children's nodes. A graph with cycles (a table referencing itself, two tables
-//! referencing each other) is a finite set of nodes; [`Graph::build`] visits each once.
+//! referencing each other) is a finite set of nodes; `Graph::build` visits each once.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
