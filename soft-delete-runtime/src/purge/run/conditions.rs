@@ -1,0 +1,229 @@
+//! The conditions a purge's statements share: which rows it is after, which references keep
+//! a row, and, at the end, what kept the rows it left.
+
+use diesel::connection::LoadConnection;
+
+use super::{Reference, Run, Target};
+use crate::backend::Dialect;
+use crate::collector::sql::{CollectorBackend, Sql};
+use crate::purge::report::{Referrer, Skipped};
+use crate::Error;
+
+impl Run<'_, '_> {
+    /// `key > CAST(<last> AS <key type>) AND `, when there is a last key.
+    pub(super) fn after<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+        last: Option<&str>,
+    ) {
+        if let Some(last) = last {
+            sql.push(&format!("{} > ", self.d.quote(target.node.key)));
+            self.key_value(sql, target, last);
+            sql.push(" AND ");
+        }
+    }
+
+    /// A key read back as text, bound and cast to the key's type.
+    pub(super) fn key_value<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+        text: &str,
+    ) {
+        sql.push("CAST(")
+            .bind(DB::bind_text(Some(text.to_owned())))
+            .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
+    }
+
+    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after.
+    pub(super) fn candidate<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+    ) -> Result<(), Error> {
+        sql.push(&format!(
+            "{} AND {} < ",
+            (target.soft.deleted)(self.d.0),
+            self.d.quote(target.stamp.name)
+        ));
+        sql.bind(DB::bind_stamp(target.stamp.kind, self.settings.cutoff)?);
+        Ok(())
+    }
+
+    /// `EXISTS (SELECT 1 FROM child AS sd_r WHERE sd_r.fk = t.key [AND <referrer state>])`.
+    pub(super) fn referenced(
+        &self,
+        target: &Target,
+        reference: &Reference,
+        referrer: Option<Referrer>,
+    ) -> String {
+        let d = self.d;
+        // The state's columns are unqualified: inside the subquery they name the child's.
+        let state = match (referrer, &reference.child_soft) {
+            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
+            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
+            _ => String::new(),
+        };
+        format!(
+            "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
+            d.0.quote_table(&reference.child),
+            self.matches(target, reference)
+        )
+    }
+
+    /// `sd_r.fk = t.key [AND ...]`: the referencing row `sd_r` points at the row of `t`; in
+    /// a table referencing itself, another row than `t`'s own (a row referencing itself does
+    /// not keep itself, except on MySQL).
+    pub(super) fn matches(&self, target: &Target, reference: &Reference) -> String {
+        let d = self.d;
+        let parent = d.0.quote_table(&target.node.name);
+        let pairs: Vec<String> = reference
+            .columns
+            .iter()
+            .map(|(child, parent_column)| {
+                format!(
+                    "sd_r.{} = {parent}.{}",
+                    d.quote(child),
+                    d.quote(parent_column)
+                )
+            })
+            .collect();
+        let mut matches = pairs.join(" AND ");
+        // InnoDB checks a foreign key row by row, and refuses to delete a row that references
+        // itself: there it keeps itself.
+        if reference.resolved == target.resolved && d.0 != Dialect::Mysql {
+            let key = d.quote(target.node.key);
+            matches.push_str(&format!(" AND sd_r.{key} <> {parent}.{key}"));
+        }
+        matches
+    }
+
+    /// ` AND NOT EXISTS (...)` for a reference from the table being deleted from, on MySQL,
+    /// which refuses a subquery on the table a `DELETE` deletes from unless it is a derived
+    /// table: the referencing column is read into one, bounded by the window's keys when it
+    /// references the primary key.
+    pub(super) fn unreferenced_in_own_table<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        target: &Target,
+        reference: &Reference,
+        last: Option<&str>,
+        end: &str,
+    ) {
+        let d = self.d;
+        let parent = d.0.quote_table(&target.node.name);
+        let mut columns: Vec<String> = reference.columns.iter().map(|(c, _)| d.quote(c)).collect();
+        let key = d.quote(target.node.key);
+        if !columns.contains(&key) {
+            columns.push(key);
+        }
+        sql.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM (SELECT {} FROM {parent}",
+            columns.join(", ")
+        ));
+        if let [(column, referenced)] = reference.columns.as_slice() {
+            if referenced == target.node.key {
+                let column = d.quote(column);
+                sql.push(&format!(" WHERE {column} <= "));
+                self.key_value(sql, target, end);
+                if let Some(last) = last {
+                    sql.push(&format!(" AND {column} > "));
+                    self.key_value(sql, target, last);
+                }
+            }
+        }
+        sql.push(&format!(
+            ") AS sd_r WHERE {})",
+            self.matches(target, reference)
+        ));
+    }
+
+    /// The candidates of table `i` (soft-deleted before the cutoff), counted; only those
+    /// still referenced, if `referenced`.
+    pub(super) fn count_candidates<C>(
+        &self,
+        conn: &mut C,
+        i: usize,
+        referenced: bool,
+    ) -> Result<u64, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        let mut count = Sql::<C::Backend>::new();
+        count.push(&format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE ",
+            self.d.cast_to_text("COUNT(*)"),
+            self.d.table(&target.node)
+        ));
+        self.candidate(&mut count, target)?;
+        if referenced {
+            let any: Vec<String> = target
+                .references
+                .iter()
+                .map(|reference| self.referenced(target, reference, None))
+                .collect();
+            count.push(&format!(" AND ({})", any.join(" OR ")));
+        }
+        let rows = <C::Backend as CollectorBackend>::load_keys(conn, count)?;
+        Ok(rows.first().map_or(0, |(_, n)| *n as u64))
+    }
+
+    /// Why the candidates left in table `i` were kept: per reference and state of the
+    /// referencing rows, how many and which.
+    pub(super) fn explain_kept<C>(&mut self, conn: &mut C, i: usize) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        if target.report.kept == 0 {
+            return Ok(());
+        }
+        let key = self.d.quote(target.node.key);
+        let mut skipped = Vec::new();
+        for reference in &target.references {
+            let states: &[Referrer] = match &reference.child_soft {
+                Some(_) => &[Referrer::Live, Referrer::Archived],
+                None if reference.via.rule.is_some() => &[Referrer::Live],
+                None => &[Referrer::Row],
+            };
+            for &state in states {
+                let mut select = Sql::<C::Backend>::new();
+                select.push(&format!(
+                    "SELECT {}, COUNT(*) OVER () FROM {} WHERE ",
+                    self.d.cast_to_text(&key),
+                    self.d.table(&target.node)
+                ));
+                self.candidate(&mut select, target)?;
+                select.push(&format!(
+                    " AND {} ORDER BY {key} LIMIT ",
+                    self.referenced(target, reference, Some(state))
+                ));
+                let cap = i64::try_from(self.settings.skipped_ids.max(1)).unwrap_or(i64::MAX);
+                select.bind(<C::Backend as CollectorBackend>::bind_i64(cap));
+                let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+                let Some(&(_, count)) = found.first() else {
+                    continue;
+                };
+                skipped.push(Skipped {
+                    table: target.node.name.clone(),
+                    referenced_by: reference.child.clone(),
+                    columns: reference.columns.iter().map(|(c, _)| c.clone()).collect(),
+                    via: reference.via.clone(),
+                    referrer: state,
+                    count: count as u64,
+                    ids: found
+                        .into_iter()
+                        .take(self.settings.skipped_ids)
+                        .map(|(id, _)| id)
+                        .collect(),
+                });
+            }
+        }
+        self.report.skipped.extend(skipped);
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The archive journal's entries a purge makes useless: links of purged rows, and links into
+//! purged rows, which a batch restore could no longer put back.
+
+use diesel::connection::LoadConnection;
+use diesel::RunQueryDsl;
+
+use super::{Run, Target};
+use crate::backend::TableName;
+use crate::collector::sql::{CollectorBackend, Sql};
+use crate::ddl::journal;
+use crate::Error;
+
+impl Run<'_, '_> {
+    /// Drops the journal's entries that can no longer be restored: links of purged rows of
+    /// table `i`, and links into purged rows of it.
+    pub(super) fn clean_journal<C>(&self, conn: &mut C, i: usize) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let target = &self.targets[i];
+        let name = &target.node.name;
+        if self.cut_links.iter().any(|(_, child, _)| child == name) {
+            self.drop_entries(conn, target, name, None, journal::ROW_KEY)?;
+        }
+        for (_, child, column) in self.cut_links.iter().filter(|(parent, ..)| parent == name) {
+            self.drop_entries(conn, target, child, Some(column), journal::OLD_VALUE)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the journal's entries of `child` (and `column`) whose `value_column` names a
+    /// row of `target` that is gone.
+    pub(super) fn drop_entries<C>(
+        &self,
+        conn: &mut C,
+        target: &Target,
+        child: &TableName,
+        column: Option<&str>,
+        value_column: &str,
+    ) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let d = self.d;
+        let journal_table = d.quote(journal::TABLE);
+        let entries = |sql: &mut Sql<'_, C::Backend>| {
+            sql.push(&format!(
+                "{journal_table}.{} = ",
+                d.quote(journal::TABLE_NAME)
+            ))
+            .bind(C::Backend::bind_text(Some(child.to_string())));
+            if let Some(column) = column {
+                sql.push(&format!(
+                    " AND {journal_table}.{} = ",
+                    d.quote(journal::COLUMN_NAME)
+                ))
+                .bind(C::Backend::bind_text(Some(column.to_owned())));
+            }
+        };
+        // The value is cast to the key's type (not the key to text), so the lookup uses the
+        // key's index; the CASE casts only this table's entries, whose values are its keys.
+        let table = d.table(&target.node);
+        let mut delete = Sql::<C::Backend>::new();
+        delete.push(&format!("DELETE FROM {journal_table} WHERE "));
+        entries(&mut delete);
+        delete.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM {table} WHERE {table}.{} = CASE WHEN ",
+            d.quote(target.node.key)
+        ));
+        entries(&mut delete);
+        delete.push(&format!(
+            " THEN {} END)",
+            d.cast_from_text(
+                &format!("{journal_table}.{}", d.quote(value_column)),
+                target.node.key_kind
+            )
+        ));
+        delete.execute(conn)?;
+        Ok(())
+    }
+}
