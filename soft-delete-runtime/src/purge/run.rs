@@ -1,13 +1,13 @@
 //! The purge's statements: which tables it deletes from, which references keep a row, and
 //! the batches.
 //!
-//! One batch is one short transaction of two statements on one table:
+//! One batch is one short transaction on one table. By key windows (SQLite, MySQL, and
+//! PostgreSQL where page batches do not apply), two statements:
 //!
 //! ```text
-//! SELECT CAST(sd_k AS TEXT), COUNT(*) OVER () FROM (
+//! SELECT CAST(MAX(sd_w.sd_k) AS TEXT), COUNT(*) FROM (
 //!     SELECT key AS sd_k FROM t WHERE key > <last> AND <deleted> AND stamp < <cutoff>
-//!     ORDER BY key LIMIT <batch size>) AS sd_w
-//! ORDER BY sd_w.sd_k DESC LIMIT 1                         -- the window's last key
+//!     ORDER BY key LIMIT <batch size>) AS sd_w                 -- the window's last key
 //! DELETE FROM t WHERE key > <last> AND key <= <window's last key>
 //!     AND <deleted> AND stamp < <cutoff>
 //!     AND NOT EXISTS (SELECT 1 FROM child AS sd_r WHERE sd_r.fk = t.key)   -- per reference
@@ -16,7 +16,11 @@
 //! The window walks the table in key order, so each batch starts where the last one ended
 //! and the whole purge reads every candidate once; a batch deletes at most the window's
 //! rows. Rows a reference keeps are passed over and stay; tables are purged children first,
-//! so a parent's dead children are gone before the parent's own turn.
+//! so a parent's dead children are gone before the parent's own turn. On PostgreSQL a batch
+//! is one `DELETE` over a range of heap pages instead ([`pages`]).
+//!
+//! [`catalog`] reads what the statements need to know, [`conditions`] writes their shared
+//! parts, [`journal_cleanup`] drops the archive journal's entries of purged rows.
 
 use std::time::{Duration, Instant};
 
