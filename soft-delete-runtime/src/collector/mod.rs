@@ -178,7 +178,9 @@ impl<T, R> Collector<T, R> {
     /// What [`archive`](Self::archive) would do, without doing it: the same statements run in
     /// a transaction that is always rolled back, so the plan is exactly what an archive at
     /// this moment would do. A plan refused by `protect` is returned (not an error): see
-    /// [`Plan::blockers`].
+    /// [`Plan::blockers`]. On MySQL, a table of the graph whose engine has no transactions
+    /// (MyISAM) would keep the preview's writes: the preview refuses it with
+    /// [`Error::Unsupported`] before writing anything.
     pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
         T: ArchiveTable,
@@ -187,6 +189,28 @@ impl<T, R> Collector<T, R> {
         R: QueryFragment<C::Backend>,
     {
         let graph = Graph::build(T::node());
+        // A preview writes and rolls back: on a table that cannot roll back it would archive.
+        let written = (0..graph.nodes.len()).filter(|&i| {
+            graph.archived[i]
+                || graph.edges.iter().any(|e| {
+                    e.child == i
+                        && matches!(e.rule, Rule::HardDelete | Rule::SetNull | Rule::SetDefault)
+                })
+        });
+        let journal = graph.needs_journal().then(|| crate::backend::TableName {
+            schema: None,
+            name: crate::ddl::journal::TABLE.to_owned(),
+        });
+        for table in written
+            .map(|i| &graph.nodes[i].name)
+            .chain(journal.as_ref())
+        {
+            sql::refuse_without_transactions(
+                conn,
+                table,
+                "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
+            )?;
+        }
         let batch = archive::next_batch();
         let result = conn.transaction::<(), Abort, _>(|conn| {
             let plan = archive::run(

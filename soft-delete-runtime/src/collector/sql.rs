@@ -551,6 +551,44 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
     Some(ColumnDefault::Text(value))
 }
 
+/// Refuses `feature` (something that writes and then rolls back, like a preview or a dry run)
+/// on a MySQL table whose engine ignores a rollback (MyISAM, Aria, MEMORY, ...), where its
+/// writes would stay. Other backends always roll back.
+pub(crate) fn refuse_without_transactions<C>(
+    conn: &mut C,
+    table: &TableName,
+    feature: &'static str,
+) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if C::Backend::DIALECT != Dialect::Mysql {
+        return Ok(());
+    }
+    let mut sql = Sql::<C::Backend>::new();
+    sql.push(
+        "SELECT CONVERT(COALESCE(ENGINE, '') USING utf8mb4), CAST(0 AS SIGNED) \
+         FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(",
+    )
+    .bind(C::Backend::bind_text(table.schema.clone()))
+    .push(", DATABASE()) AND TABLE_NAME = ")
+    .bind(C::Backend::bind_text(Some(table.name.clone())));
+    let rows = C::Backend::load_keys(conn, sql)?;
+    let transactional = |engine: &str| {
+        ["InnoDB", "RocksDB", "TokuDB"]
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(engine))
+    };
+    match rows.first() {
+        Some((engine, _)) if !transactional(engine) => Err(Error::Unsupported {
+            feature,
+            dialect: Dialect::Mysql,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// SQL text pieces for one dialect.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dialected(pub(crate) Dialect);

@@ -32,7 +32,7 @@ use diesel::RunQueryDsl;
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::collector::graph::{Graph, KeyKind, Node, SoftInfo, StampColumn};
-use crate::collector::sql::{CollectorBackend, Dialected, Sql};
+use crate::collector::sql::{refuse_without_transactions, CollectorBackend, Dialected, Sql};
 use crate::collector::Rule;
 use crate::Error;
 
@@ -41,9 +41,7 @@ mod conditions;
 mod journal_cleanup;
 mod pages;
 
-use catalog::{
-    add_foreign_keys, children_first, journal_exists, refuse_without_transactions, resolve,
-};
+use catalog::{add_foreign_keys, children_first, journal_exists, resolve};
 
 /// How many times a batch refused by a foreign key (a referencing row written after the
 /// batch's check) is tried again before the purge gives up.
@@ -172,7 +170,11 @@ impl<'s, 'a> Run<'s, 'a> {
         }
         if dry_run && d.0 == Dialect::Mysql {
             for target in &targets {
-                refuse_without_transactions::<C>(conn, &target.resolved)?;
+                refuse_without_transactions::<C>(
+                    conn,
+                    &target.resolved,
+                    "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
+                )?;
             }
         }
         let (targets, repeats) = children_first(targets);

@@ -630,12 +630,13 @@ mod postgres_only {
     }
 }
 
-/// MySQL only: an engine without transactions.
+/// MySQL only: an engine without transactions, under a dry run and a collector's preview.
 #[cfg(feature = "mysql")]
 mod mysql_only {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use soft_delete_runtime::backend::Dialect;
+    use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::purge::Purge;
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
@@ -670,6 +671,43 @@ mod mysql_only {
                     "{error:?}"
                 );
                 assert_eq!(comments::table.count().get_result::<i64>(conn)?, 2);
+                Ok(())
+            },
+        );
+    }
+
+    /// A collector's preview archives and rolls back: on MyISAM it would archive for real.
+    #[test]
+    fn a_preview_on_a_table_without_transactions_is_refused() {
+        soft_delete_tests::run::<MysqlConnection>(
+            module_path!(),
+            |db: &mut TestDb<MysqlConnection>| {
+                let conn = db.conn();
+                conn.batch_execute(
+                    "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
+                         parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = MyISAM;
+                     INSERT INTO comments (id, post_id, parent_id) VALUES (1, 1, NULL), (2, 1, 1);",
+                )?;
+
+                let error = Collector::new(comments::table.find(1))
+                    .preview(conn)
+                    .unwrap_err();
+
+                assert!(
+                    matches!(
+                        error,
+                        Error::Unsupported {
+                            dialect: Dialect::Mysql,
+                            ..
+                        }
+                    ),
+                    "{error:?}"
+                );
+                let live: i64 = comments::table
+                    .filter(comments::deleted_at.is_null())
+                    .count()
+                    .get_result(conn)?;
+                assert_eq!(live, 2);
                 Ok(())
             },
         );

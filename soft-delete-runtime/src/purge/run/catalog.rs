@@ -111,36 +111,6 @@ where
     })
 }
 
-/// Refuses a dry run on a MySQL table whose engine ignores a rollback (MyISAM, Aria,
-/// MEMORY, ...): the dry run's deletes would stay.
-pub(super) fn refuse_without_transactions<C>(conn: &mut C, table: &TableName) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let mut sql = Sql::<C::Backend>::new();
-    sql.push(
-        "SELECT CONVERT(COALESCE(ENGINE, '') USING utf8mb4), CAST(0 AS SIGNED) \
-         FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(",
-    )
-    .bind(C::Backend::bind_text(table.schema.clone()))
-    .push(", DATABASE()) AND TABLE_NAME = ")
-    .bind(C::Backend::bind_text(Some(table.name.clone())));
-    let rows = C::Backend::load_keys(conn, sql)?;
-    let transactional = |engine: &str| {
-        ["InnoDB", "RocksDB", "TokuDB"]
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case(engine))
-    };
-    match rows.first() {
-        Some((engine, _)) if !transactional(engine) => Err(Error::Unsupported {
-            feature: "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
-            dialect: Dialect::Mysql,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// Whether the archive journal's table exists (on the connection's search path or database).
 pub(super) fn journal_exists<C>(conn: &mut C, d: Dialected) -> Result<bool, Error>
 where
