@@ -679,7 +679,13 @@ backend_tests! {
                     Err(other) => panic!("a racing retry failed with {other:?}"),
                 }
             }
-            assert!(succeeded > 0, "round {round}: nobody succeeded");
+            // Losers re-read and retry: giving up (`Contended`) is the exception, not the rule
+            // (every one of the 40 succeeds in local runs).
+            assert!(
+                succeeded as usize * 4 >= outcomes.len() * 3,
+                "round {round}: only {succeeded} of {} retries succeeded",
+                outcomes.len()
+            );
 
             let conn = db.conn();
             let history = ExamAttempt::history(conn, key)?;
