@@ -11,8 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use soft_delete_tests::TestConnection;
 
 /// The PostgreSQL server benchmarks run against.
 pub fn pg_url() -> String {
@@ -21,7 +21,8 @@ pub fn pg_url() -> String {
 }
 
 /// A schema of its own on the benchmark server, dropped on drop; connections made through
-/// [`BenchSchema::connect`] have it as their `search_path`.
+/// [`BenchSchema::connect`] have it as their `search_path`. The same isolation the tests
+/// use ([`TestConnection::create_isolated`]), under a fixed name.
 pub struct BenchSchema {
     server: String,
     name: String,
@@ -32,15 +33,7 @@ impl BenchSchema {
     /// Creates (or recreates) schema `name`.
     pub fn create(name: &str) -> BenchSchema {
         let server = pg_url();
-        let mut admin = PgConnection::establish(&server)
-            .unwrap_or_else(|e| panic!("benchmarks need PostgreSQL at {server}: {e}"));
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-            ))
-            .expect("create the benchmark schema");
-        let separator = if server.contains('?') { '&' } else { '?' };
-        let url = format!("{server}{separator}options=-csearch_path%3D{name}");
+        let url = PgConnection::create_isolated(&server, name);
         BenchSchema {
             server,
             name: name.to_owned(),
@@ -61,9 +54,7 @@ impl BenchSchema {
 
 impl Drop for BenchSchema {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.server) {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
+        PgConnection::drop_isolated(&self.server, &self.name, &self.url);
     }
 }
 
