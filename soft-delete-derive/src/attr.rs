@@ -345,34 +345,44 @@ where
     items
 }
 
+/// Every top-level `key ...` item of the `#[diesel(...)]` attributes: the key's identifier
+/// and the tokens after it. Items that do not start with an identifier are left to Diesel.
+fn diesel_items(
+    attrs: &[Attribute],
+) -> impl Iterator<Item = (Ident, std::vec::IntoIter<TokenTree>)> + '_ {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident(DIESEL))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::List(list) => Some(split_top_level_commas(list.tokens.clone())),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|item| {
+            let mut tokens = item.into_iter();
+            match tokens.next() {
+                Some(TokenTree::Ident(ident)) => Some((ident, tokens)),
+                _ => None,
+            }
+        })
+}
+
 /// `table_name` or `column_name` from `#[diesel(...)]`, tolerating every other key Diesel's
 /// derives accept (this derive does not own that attribute).
 pub(crate) fn diesel_key(attrs: &[Attribute], key: &str) -> syn::Result<Option<DieselValue>> {
     let mut found = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident(DIESEL)) {
-        let syn::Meta::List(list) = &attr.meta else {
-            continue;
-        };
-        for item in split_top_level_commas(list.tokens.clone()) {
-            let mut tokens = item.into_iter();
-            let Some(TokenTree::Ident(ident)) = tokens.next() else {
-                continue;
-            };
-            if ident != key {
-                continue;
+    for (ident, mut tokens) in diesel_items(attrs).filter(|(ident, _)| ident == key) {
+        match tokens.next() {
+            Some(TokenTree::Punct(p)) if p.as_char() == '=' => {}
+            _ => {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    format!("expected `{key} = ...` in `#[diesel(...)]`"),
+                ))
             }
-            match tokens.next() {
-                Some(TokenTree::Punct(p)) if p.as_char() == '=' => {}
-                _ => {
-                    return Err(syn::Error::new(
-                        ident.span(),
-                        format!("expected `{key} = ...` in `#[diesel(...)]`"),
-                    ))
-                }
-            }
-            let rest: TokenStream = tokens.collect();
-            found = Some(DieselValue::parse(rest, ident.span())?);
         }
+        let rest: TokenStream = tokens.collect();
+        found = Some(DieselValue::parse(rest, ident.span())?);
     }
     Ok(found)
 }
@@ -623,27 +633,15 @@ pub(crate) fn parse_active_unique(attrs: &[Attribute], errors: &mut Errors) -> V
 /// `primary_key(a, b)` from `#[diesel(...)]`: the primary key's fields, when not `id`.
 pub(crate) fn diesel_primary_key(attrs: &[Attribute]) -> syn::Result<Option<Vec<Ident>>> {
     let mut found = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident(DIESEL)) {
-        let syn::Meta::List(list) = &attr.meta else {
-            continue;
+    for (ident, mut tokens) in diesel_items(attrs).filter(|(ident, _)| ident == "primary_key") {
+        let Some(TokenTree::Group(group)) = tokens.next() else {
+            return Err(syn::Error::new(
+                ident.span(),
+                "expected `primary_key(field, ...)` in `#[diesel(...)]`",
+            ));
         };
-        for item in split_top_level_commas(list.tokens.clone()) {
-            let mut tokens = item.into_iter();
-            let Some(TokenTree::Ident(ident)) = tokens.next() else {
-                continue;
-            };
-            if ident != "primary_key" {
-                continue;
-            }
-            let Some(TokenTree::Group(group)) = tokens.next() else {
-                return Err(syn::Error::new(
-                    ident.span(),
-                    "expected `primary_key(field, ...)` in `#[diesel(...)]`",
-                ));
-            };
-            let fields = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(group.stream())?;
-            found = Some(fields.into_iter().collect());
-        }
+        let fields = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(group.stream())?;
+        found = Some(fields.into_iter().collect());
     }
     Ok(found)
 }
