@@ -392,6 +392,34 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_reference_written_between_batches_keeps_its_row(db) {
+        create(db);
+        let mut other = db.connect();
+        let conn = db.conn();
+        insert_authors!(&mut *conn, 1..=30, old());
+        let mut written = false;
+
+        let report = Purge::before(authors::table, cutoff())
+            .batch_size(10)
+            .on_progress(move |_| {
+                // After the first batch another connection gives author 25 a live post.
+                if !written {
+                    written = true;
+                    diesel::insert_into(posts::table)
+                        .values((posts::id.eq(1), posts::author_id.eq(25), posts::title.eq("late")))
+                        .execute(&mut other)
+                        .expect("another connection writes between batches");
+                }
+            })
+            .run(conn)?;
+
+        assert_eq!((report.deleted_from("authors"), report.kept_in("authors")), (29, 1));
+        assert_eq!(ids!(conn, authors), [25]);
+        let kept = skipped(&report.skipped, "authors", "posts", Referrer::Live).expect("the late post");
+        assert_eq!(kept.ids, ["25"]);
+        Ok(())
+    }
+
     fn no_committed_batch_exceeds_the_batch_size_when_deleted_rows_get_denser(db) {
         create(db);
         let conn = db.conn();
