@@ -190,27 +190,11 @@ impl<T, R> Collector<T, R> {
     {
         let graph = Graph::build(T::node());
         // A preview writes and rolls back: on a table that cannot roll back it would archive.
-        let written = (0..graph.nodes.len()).filter(|&i| {
-            graph.archived[i]
-                || graph.edges.iter().any(|e| {
-                    e.child == i
-                        && matches!(e.rule, Rule::HardDelete | Rule::SetNull | Rule::SetDefault)
-                })
-        });
-        let journal = graph.needs_journal().then(|| crate::backend::TableName {
-            schema: None,
-            name: crate::ddl::journal::TABLE.to_owned(),
-        });
-        for table in written
-            .map(|i| &graph.nodes[i].name)
-            .chain(journal.as_ref())
-        {
-            sql::refuse_without_transactions(
-                conn,
-                table,
-                "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
-            )?;
-        }
+        refuse_without_transactions(
+            conn,
+            &graph,
+            "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
+        )?;
         let batch = archive::next_batch();
         let result = conn.transaction::<(), Abort, _>(|conn| {
             let plan = archive::run(
@@ -235,6 +219,11 @@ impl<T, R> Collector<T, R> {
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
     ///
+    /// On MySQL a table it would write whose engine has no transactions (MyISAM, Aria,
+    /// MEMORY) is refused with [`Error::Unsupported`] before anything is written: a
+    /// rollback there would leave half an archive behind. The same holds for
+    /// [`preview`](Self::preview) and [`Batch::restore`].
+    ///
     /// Before anything is written, each table the archive can hide rows of (the root and
     /// every `cascade` child) must be able to tell its batches apart, or the archive is
     /// refused with [`Error::BatchNotIdentifiable`]. One that tells them apart by the deletion
@@ -255,6 +244,12 @@ impl<T, R> Collector<T, R> {
         R: QueryFragment<C::Backend>,
     {
         let graph = Graph::build(T::node());
+        // A refused or failed archive rolls back: a table that cannot would keep half of it.
+        refuse_without_transactions(
+            conn,
+            &graph,
+            "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
+        )?;
         let batch = archive::next_batch();
         let plan = conn.transaction::<Plan, Error, _>(|conn| {
             let plan = archive::run(
@@ -280,6 +275,35 @@ impl<T, R> Collector<T, R> {
             plan,
         })
     }
+}
+
+/// Refuses `feature` when a table the archive or restore of `graph` writes (its archived
+/// tables, the children whose links it cuts or whose rows it deletes, the journal) is a
+/// MySQL table that cannot roll back.
+fn refuse_without_transactions<C>(
+    conn: &mut C,
+    graph: &Graph,
+    feature: &'static str,
+) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let written = (0..graph.nodes.len()).filter(|&i| {
+        graph.archived[i]
+            || graph.edges.iter().any(|e| {
+                e.child == i
+                    && matches!(e.rule, Rule::HardDelete | Rule::SetNull | Rule::SetDefault)
+            })
+    });
+    let journal = graph.needs_journal().then(|| crate::backend::TableName {
+        schema: None,
+        name: crate::ddl::journal::TABLE.to_owned(),
+    });
+    let tables = written
+        .map(|i| &graph.nodes[i].name)
+        .chain(journal.as_ref());
+    sql::refuse_without_transactions(conn, tables, feature)
 }
 
 enum Abort {
@@ -416,6 +440,12 @@ impl<T: ArchiveTable> Batch<T> {
         C::Backend: CollectorBackend,
     {
         let graph = Graph::build(T::node());
+        // A refused restore rolls back: a table that cannot would keep half of it.
+        refuse_without_transactions(
+            conn,
+            &graph,
+            "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
+        )?;
         let mut statements_succeeded = false;
         let outcome = conn.transaction(|conn| {
             let restored = restore::run(conn, &graph, self.values)?;

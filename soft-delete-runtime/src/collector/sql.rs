@@ -551,12 +551,13 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
     Some(ColumnDefault::Text(value))
 }
 
-/// Refuses `feature` (something that writes and then rolls back, like a preview or a dry run)
-/// on a MySQL table whose engine ignores a rollback (MyISAM, Aria, MEMORY, ...), where its
-/// writes would stay. Other backends always roll back.
-pub(crate) fn refuse_without_transactions<C>(
+/// Refuses `feature` (something that must roll back as a whole: a preview, an archive, a
+/// restore, a dry run) when one of `tables` is a MySQL table whose engine ignores a rollback
+/// (MyISAM, Aria, MEMORY, ...), where its writes would stay. One catalog query for all of
+/// them; other backends always roll back.
+pub(crate) fn refuse_without_transactions<'t, C>(
     conn: &mut C,
-    table: &TableName,
+    tables: impl IntoIterator<Item = &'t TableName>,
     feature: &'static str,
 ) -> Result<(), Error>
 where
@@ -568,24 +569,25 @@ where
     }
     let mut sql = Sql::<C::Backend>::new();
     sql.push(
-        "SELECT CONVERT(COALESCE(ENGINE, '') USING utf8mb4), CAST(0 AS SIGNED) \
-         FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(",
-    )
-    .bind(C::Backend::bind_text(table.schema.clone()))
-    .push(", DATABASE()) AND TABLE_NAME = ")
-    .bind(C::Backend::bind_text(Some(table.name.clone())));
-    let rows = C::Backend::load_keys(conn, sql)?;
-    let transactional = |engine: &str| {
-        ["InnoDB", "RocksDB", "TokuDB"]
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case(engine))
-    };
-    match rows.first() {
-        Some((engine, _)) if !transactional(engine) => Err(Error::Unsupported {
+        "SELECT CONVERT(TABLE_NAME USING utf8mb4), CAST(0 AS SIGNED) \
+         FROM information_schema.TABLES WHERE ENGINE IS NOT NULL \
+         AND ENGINE NOT IN ('InnoDB', 'RocksDB', 'TokuDB') AND (FALSE",
+    );
+    for table in tables {
+        sql.push(" OR (TABLE_SCHEMA = COALESCE(")
+            .bind(C::Backend::bind_text(table.schema.clone()))
+            .push(", DATABASE()) AND TABLE_NAME = ")
+            .bind(C::Backend::bind_text(Some(table.name.clone())))
+            .push(")");
+    }
+    sql.push(")");
+    if C::Backend::load_keys(conn, sql)?.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
             feature,
             dialect: Dialect::Mysql,
-        }),
-        _ => Ok(()),
+        })
     }
 }
 

@@ -168,14 +168,12 @@ impl<'s, 'a> Run<'s, 'a> {
                 },
             });
         }
-        if dry_run && d.0 == Dialect::Mysql {
-            for target in &targets {
-                refuse_without_transactions::<C>(
-                    conn,
-                    &target.resolved,
-                    "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
-                )?;
-            }
+        if dry_run {
+            refuse_without_transactions::<C>(
+                conn,
+                targets.iter().map(|t| &t.resolved),
+                "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
+            )?;
         }
         let (targets, repeats) = children_first(targets);
         let cut_links: Vec<_> = graph
