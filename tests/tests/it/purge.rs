@@ -320,6 +320,26 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_link_column_shared_by_two_parents_keeps_the_other_parents_entries(db) {
+        create(db);
+        crate::collector_schema::create_journal(db);
+        let conn = db.conn();
+        conn.batch_execute(
+            "INSERT INTO teams (id, name) VALUES (1, 'red');
+             INSERT INTO clubs (id) VALUES (7);
+             INSERT INTO labels (id, target_id) VALUES (1, 7);",
+        )?;
+        let club = Collector::new(clubs::table.find(7)).archive(conn)?;
+
+        // nothing of teams goes, and the club's cut link is none of its business
+        Purge::before(teams::table, club.batch().stamp() + Duration::seconds(1)).run(conn)?;
+
+        assert_eq!(club.batch().restore(conn)?.links_of("labels", "target_id"), 1);
+        let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
+        assert_eq!(target, Some(7));
+        Ok(())
+    }
+
     fn a_set_null_edge_without_a_journal_table_does_not_stop_a_purge(db) {
         create(db);
         let conn = db.conn();
@@ -353,6 +373,10 @@ backend_tests! {
         });
         assert!(matches!(inside, Err(Error::InTransaction { .. })), "{inside:?}");
         assert_eq!(ids!(conn, authors), [1]);
+
+        // the largest batch size there is: one batch, nothing out of range
+        let report = Purge::before(authors::table, cutoff()).batch_size(usize::MAX).run(conn)?;
+        assert_eq!((report.deleted(), report.batches), (1, 1));
         Ok(())
     }
 

@@ -111,6 +111,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    clubs (id) {
+        id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> Integer,
+        target_id -> Nullable<Integer>,
+    }
+}
+
+/// Labels point at a team or at a club (no foreign key): both cut the link when archived.
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, SoftDelete)]
+#[diesel(table_name = clubs)]
+#[soft_delete(children(labels::target_id = set_null))]
+pub struct Club {
+    pub id: i32,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
 /// A text primary key.
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, SoftDelete)]
 #[diesel(table_name = codes, primary_key(code))]
@@ -189,7 +212,7 @@ pub struct Draft {
 /// Archiving a team cuts its players' links, which the journal keeps for a restore.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
 #[diesel(table_name = teams)]
-#[soft_delete(children(players::team_id = set_null))]
+#[soft_delete(children(players::team_id = set_null, labels::target_id = set_null))]
 pub struct Team {
     pub id: i32,
     pub name: String,
@@ -238,6 +261,8 @@ pub(crate) fn create<C: TestConnection>(db: &mut TestDb<C>) {
          CREATE TABLE nodes_b (id {pk}, a_id {int} NULL, deleted_at {ts} NULL,
              CONSTRAINT nodes_b_a_fk FOREIGN KEY (a_id) REFERENCES nodes_a (id));
          CREATE TABLE teams (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL);
+         CREATE TABLE clubs (id {pk}, deleted_at {ts} NULL);
+         CREATE TABLE labels (id {pk}, target_id {int} NULL);
          CREATE TABLE players (id {pk}, team_id {int} NULL,
              CONSTRAINT players_team_fk FOREIGN KEY (team_id) REFERENCES teams (id));",
     );

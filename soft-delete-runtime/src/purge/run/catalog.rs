@@ -96,9 +96,24 @@ where
             .push(")");
         }
         Dialect::Mysql => {
-            sql.push("SELECT CONVERT(COALESCE(")
-                .bind(C::Backend::bind_text(name.schema.clone()))
-                .push(", DATABASE()) USING utf8mb4), CAST(0 AS SIGNED)");
+            // The catalog's spelling: with `lower_case_table_names` it differs from the
+            // model's, and the foreign keys are read in the catalog's.
+            sql.push(
+                "SELECT CONVERT(TABLE_SCHEMA USING utf8mb4), CONVERT(TABLE_NAME USING utf8mb4), \
+                 '', CAST(0 AS SIGNED) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = COALESCE(",
+            )
+            .bind(C::Backend::bind_text(name.schema.clone()))
+            .push(", DATABASE()) AND TABLE_NAME = ")
+            .bind(C::Backend::bind_text(Some(name.name.clone())));
+            let rows = C::Backend::load_clashes(conn, sql)?;
+            return Ok(match rows.into_iter().next() {
+                Some((schema, table, ..)) => TableName {
+                    schema: Some(schema),
+                    name: table,
+                },
+                None => name.clone(),
+            });
         }
     }
     let rows = C::Backend::load_keys(conn, sql)?;

@@ -12,7 +12,7 @@ use crate::Error;
 
 impl Run<'_, '_> {
     /// Drops the journal's entries that can no longer be restored: links of purged rows of
-    /// table `i`, and links into purged rows of it.
+    /// table `i`, and links into purged rows of it through a column a foreign key ties to it.
     pub(super) fn clean_journal<C>(&self, conn: &mut C, i: usize) -> Result<(), Error>
     where
         C: LoadConnection,
@@ -23,8 +23,18 @@ impl Run<'_, '_> {
         if self.cut_links.iter().any(|(_, child, _)| child == name) {
             self.drop_entries(conn, target, name, None, journal::ROW_KEY)?;
         }
+        // The journal does not record which table a cut link pointed at: only a foreign key
+        // of the database says the column can point at this table alone (without one, a
+        // column shared by two parents' `set_null` edges would lose the other's entries).
         for (_, child, column) in self.cut_links.iter().filter(|(parent, ..)| parent == name) {
-            self.drop_entries(conn, target, child, Some(column), journal::OLD_VALUE)?;
+            let tied_by_foreign_key = target.references.iter().any(|r| {
+                r.child == *child
+                    && r.via.foreign_key.is_some()
+                    && matches!(r.columns.as_slice(), [(c, _)] if c == column)
+            });
+            if tied_by_foreign_key {
+                self.drop_entries(conn, target, child, Some(column), journal::OLD_VALUE)?;
+            }
         }
         Ok(())
     }

@@ -81,12 +81,14 @@ where
 
 /// `ctid >= '(first,0)' AND ctid < '(first + span,0)' AND `.
 fn on_pages<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, first: u64, span: u64) {
+    // Block numbers are 32-bit: no table has pages beyond.
+    let block = |page: u64| page.min(u64::from(u32::MAX));
     sql.push("ctid >= CAST(")
-        .bind(DB::bind_text(Some(format!("({first},0)"))))
+        .bind(DB::bind_text(Some(format!("({},0)", block(first)))))
         .push(" AS tid) AND ctid < CAST(")
         .bind(DB::bind_text(Some(format!(
             "({},0)",
-            first.saturating_add(span)
+            block(first.saturating_add(span))
         ))))
         .push(" AS tid) AND ");
 }
@@ -141,7 +143,9 @@ impl Run<'_, '_> {
         let mut span = (limit / MAX_ROWS_PER_PAGE).max(1);
         // However sparse the candidates, a span holds at most about twice the batch size in
         // rows, so a batch that meets denser rows and is rolled back stays short too.
-        let widest = (2 * limit / per_page).max(span);
+        let mut per_page = per_page;
+        let widest = |per_page: u64, span: u64| (limit.saturating_mul(2) / per_page).max(span);
+        let first_span = span;
         let (mut page, mut deleted) = (0, 0);
         loop {
             if page >= pages {
@@ -171,12 +175,15 @@ impl Run<'_, '_> {
                     deleted += n;
                     self.record_batch(i, n, started.elapsed());
                     page = page.saturating_add(span);
-                    span = aim(span, n, limit).clamp(1, span.saturating_mul(2).min(widest));
+                    let cap = span.saturating_mul(2).min(widest(per_page, first_span));
+                    span = aim(span, n, limit).clamp(1, cap.max(1));
                 }
                 Err(count) => {
                     // Rolled back, but it held its locks while it ran.
                     let took = started.elapsed();
                     self.report.longest_batch = self.report.longest_batch.max(took);
+                    // The statistics were stale: these pages hold at least this many rows each.
+                    per_page = per_page.max(count.div_ceil(span));
                     if span > 1 {
                         span = aim(span, count, limit).clamp(1, span - 1);
                         continue;
