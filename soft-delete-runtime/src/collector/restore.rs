@@ -3,8 +3,9 @@
 //! A batch's rows are found by the batch itself (its timestamp or batch id), so rows that an
 //! earlier archive (or a plain soft delete) hid stay hidden. Links cut by `set_null` or
 //! `set_default` are read back from the [journal](crate::ddl::journal), and only put back
-//! where the row still holds what the archive left there: a link the application changed
-//! since is the application's. Rows deleted by `cascade(hard_delete)` are gone.
+//! where the row still holds what the archive left there (a link the application changed
+//! since is the application's) and the row it pointed at is still there (a
+//! [purge](crate::purge) may have deleted it). Rows deleted by `cascade(hard_delete)` are gone.
 //!
 //! The restore runs in one transaction. Before it brings back any row it checks the
 //! active-unique keys the models declare ([`keys`](super::keys)): if a row of the batch would
@@ -144,6 +145,31 @@ where
                 child.key_kind,
             );
             let still_cut = d.same(&format!("sd_row.{fk}"), &new);
+            // A link goes back only to a row that is still there (a purge may have deleted
+            // it): a row of any parent whose cut links share this column.
+            let parents: Vec<String> = graph
+                .edges
+                .iter()
+                .filter(|e| {
+                    e.child == edge.child
+                        && e.column == edge.column
+                        && matches!(e.rule, Rule::SetNull | Rule::SetDefault)
+                        && graph.archived[e.parent]
+                })
+                .map(|e| {
+                    let parent = &graph.nodes[e.parent];
+                    let key = d.quote(parent.key);
+                    // MySQL refuses a subquery on the table being updated unless it is a
+                    // derived table.
+                    let from = if d.0 == Dialect::Mysql && e.parent == edge.child {
+                        format!("(SELECT {key} FROM {}) AS sd_p", d.table(parent))
+                    } else {
+                        format!("{} AS sd_p", d.table(parent))
+                    };
+                    format!("EXISTS (SELECT 1 FROM {from} WHERE sd_p.{key} = {old})")
+                })
+                .collect();
+            let parent_exists = format!("({})", parents.join(" OR "));
             let mut update = Sql::<C::Backend>::new();
             match d.0 {
                 Dialect::Mysql => {
@@ -152,14 +178,16 @@ where
                          SET sd_row.{fk} = {old} WHERE "
                     ));
                     journal_match(&mut update, d, batch.id, child, edge.column, "sd_j.");
-                    update.push(&format!(" AND {still_cut}"));
+                    update.push(&format!(" AND {still_cut} AND {parent_exists}"));
                 }
                 Dialect::Sqlite | Dialect::Postgres => {
                     update.push(&format!(
                         "UPDATE {table} AS sd_row SET {fk} = {old} FROM {journal_table} AS sd_j WHERE "
                     ));
                     journal_match(&mut update, d, batch.id, child, edge.column, "sd_j.");
-                    update.push(&format!(" AND sd_row.{key} = {row_key} AND {still_cut}"));
+                    update.push(&format!(
+                        " AND sd_row.{key} = {row_key} AND {still_cut} AND {parent_exists}"
+                    ));
                 }
             }
             let n = update

@@ -340,6 +340,27 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_restore_does_not_link_back_to_a_purged_row(db) {
+        create(db);
+        crate::collector_schema::create_journal(db);
+        let conn = db.conn();
+        conn.batch_execute(
+            "INSERT INTO teams (id, name) VALUES (1, 'red');
+             INSERT INTO labels (id, target_id) VALUES (1, 1);",
+        )?;
+        let red = Collector::new(teams::table.find(1)).archive(conn)?;
+        // labels.target_id has no foreign key: the purge cannot tell its entry is red's
+        let report = Purge::before(teams::table, red.batch().stamp() + Duration::seconds(1)).run(conn)?;
+        assert_eq!(report.deleted_from("teams"), 1);
+
+        let restored = red.batch().restore(conn)?;
+
+        assert_eq!((restored.total_rows(), restored.links_of("labels", "target_id")), (0, 0));
+        let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
+        assert_eq!(target, None);
+        Ok(())
+    }
+
     fn a_set_null_edge_without_a_journal_table_does_not_stop_a_purge(db) {
         create(db);
         let conn = db.conn();
