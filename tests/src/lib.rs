@@ -10,8 +10,9 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::Connection;
 
 /// What a test body returns; `?` works on Diesel's and the runtime's errors.
@@ -162,6 +163,27 @@ fn replace_database(url: &str, name: &str) -> String {
 
 fn establish<C: Connection>(url: &str) -> C {
     C::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// Records the SQL of every statement `conn` runs from now on (until its instrumentation is
+/// replaced).
+pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            sink.lock().expect("not poisoned").push(query.to_string());
+        }
+    });
+    seen
+}
+
+/// The statement's verb, upper-cased: `SELECT`, `DELETE`, ...
+pub fn verb(sql: &str) -> String {
+    sql.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
 }
 
 /// Whether this run is CI, where every backend must run.

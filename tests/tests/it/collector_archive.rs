@@ -1,39 +1,20 @@
 //! Cascade archive: every rule, three levels deep, protect at the root and below it,
 //! cycles, the plan as data and as a tree, and a failure injected mid-archive.
 
-use std::sync::{Arc, Mutex};
-
-use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
 use soft_delete_runtime::collector::{Collector, Repeat, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
-use soft_delete_tests::{backend_tests, Backend};
+use soft_delete_tests::{backend_tests, record_statements, verb, Backend};
 
 use crate::collector_schema::*;
 use crate::shop_dump;
 
-/// Records the SQL of every statement `conn` runs from now on.
-fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            sink.lock().expect("not poisoned").push(query.to_string());
-        }
-    });
-    seen
-}
-
 /// Whether `sql` writes (ignoring transaction control).
 fn writes(sql: &str) -> bool {
-    let verb = sql
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    matches!(verb.as_str(), "UPDATE" | "INSERT" | "DELETE")
+    matches!(verb(sql).as_str(), "UPDATE" | "INSERT" | "DELETE")
 }
 
 /// The ids of the rows of `$table` that `$filter` selects, in order.

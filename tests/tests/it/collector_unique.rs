@@ -326,13 +326,7 @@ backend_tests! {
         let archived = Collector::new(teams::table.find(1)).archive(conn)?;
         assert_eq!(archived.plan().archived("players"), 22);
 
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                sink.lock().expect("not poisoned").push(query.to_string());
-            }
-        });
+        let seen = soft_delete_tests::record_statements(conn);
         let restored = archived.batch().restore(conn)?;
         conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
         assert_eq!(restored.rows_of("teams"), 1);
@@ -345,7 +339,7 @@ backend_tests! {
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("SELECT"))
+            .filter(|sql| soft_delete_tests::verb(sql) == "SELECT")
             // (MySQL also reads the tables' engines, once: not a key check.)
             .filter(|sql| !sql.contains("information_schema"))
             .cloned()

@@ -5,13 +5,15 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
-use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::collector::{Collector, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
 use soft_delete_runtime::Error;
-use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
+use soft_delete_tests::{
+    backend_tests, record_statements, verb, Backend, TestConnection, TestDb, TestResult,
+};
 
 use crate::purge_schema::*;
 
@@ -35,18 +37,6 @@ macro_rules! ids {
     };
 }
 
-/// The SQL of every statement `conn` runs from now on.
-fn record_statements<C: diesel::Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            sink.lock().expect("not poisoned").push(query.to_string());
-        }
-    });
-    seen
-}
-
 /// Every kind of reference that keeps a row, and a reply chain that goes leaves first.
 fn seed_references<C: TestConnection>(db: &mut TestDb<C>) -> TestResult {
     create(db);
@@ -66,8 +56,8 @@ fn seed_references<C: TestConnection>(db: &mut TestDb<C>) -> TestResult {
          INSERT INTO subscriptions (id, author_id) VALUES (1, 4);
          INSERT INTO tags (id, author_id) VALUES (1, 5);
          INSERT INTO drafts (id, author_id, deleted) VALUES (1, 6, TRUE);",
-        old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
-        recent = recent().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+        old = sql_time(old()),
+        recent = sql_time(recent()),
     ))?;
     Ok(())
 }
@@ -173,7 +163,7 @@ backend_tests! {
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("DELETE"))
+            .filter(|sql| verb(sql) == "DELETE")
             .count();
         assert_eq!(deletes, 3);
         assert_eq!(report.batches, 3);
@@ -299,7 +289,7 @@ backend_tests! {
                  (1, 1, NULL, '{old}'), (2, 1, NULL, '{old}'), (3, 1, 2, '{old}');
              UPDATE comments SET parent_id = 1 WHERE id = 1;
              UPDATE comments SET parent_id = 3 WHERE id = 2;",
-            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+            old = sql_time(old()),
         ))?;
 
         let report = Purge::before(comments::table, cutoff()).run(conn)?;
@@ -367,7 +357,7 @@ backend_tests! {
         conn.batch_execute(&format!(
             "INSERT INTO teams (id, name, deleted_at) VALUES (1, 'red', '{old}'), (2, 'blue', '{old}');
              INSERT INTO players (id, team_id) VALUES (1, NULL), (2, 2);",
-            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+            old = sql_time(old()),
         ))?;
 
         let dry = Purge::before(teams::table, cutoff()).dry_run(conn)?;
@@ -407,7 +397,7 @@ backend_tests! {
         conn.batch_execute(&format!(
             "INSERT INTO codes (code, deleted_at) VALUES
                  ('b', '{old}'), ('a', '{old}'), ('e', '{old}'), ('c', NULL), ('d', '{old}'), ('f', '{old}');",
-            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+            old = sql_time(old()),
         ))?;
 
         let report = Purge::before(codes::table, cutoff()).batch_size(2).run(conn)?;
@@ -425,7 +415,7 @@ backend_tests! {
             "INSERT INTO nodes_a (id, b_id, deleted_at) VALUES (1, NULL, '{old}');
              INSERT INTO nodes_b (id, a_id, deleted_at) VALUES (1, 1, '{old}');
              INSERT INTO nodes_a (id, b_id, deleted_at) VALUES (2, 1, '{old}'), (3, NULL, NULL);",
-            old = old().expect("a time").format("%Y-%m-%d %H:%M:%S"),
+            old = sql_time(old()),
         ))?;
 
         let report = Purge::before(nodes_a::table, cutoff()).run(conn)?;
@@ -504,7 +494,7 @@ backend_tests! {
             .lock()
             .expect("not poisoned")
             .iter()
-            .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("DELETE"))
+            .filter(|sql| verb(sql) == "DELETE")
             .count() as u64;
         if db.backend() == Backend::Postgres {
             assert!(deletes > report.batches, "no batch was rolled back: {deletes} deletes, {sizes:?}");

@@ -241,6 +241,13 @@ pub(crate) fn recent() -> Option<NaiveDateTime> {
     Some(at(2024, 7, 1))
 }
 
+/// A time as an SQL literal's text, for seeding rows in SQL.
+pub(crate) fn sql_time(time: Option<NaiveDateTime>) -> String {
+    time.expect("a time")
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 /// Creates the tables.
 pub(crate) fn create<C: TestConnection>(db: &mut TestDb<C>) {
     db.create(
