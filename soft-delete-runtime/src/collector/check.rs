@@ -145,7 +145,7 @@ impl fmt::Display for SchemaReport {
 
 /// Same table: the names match, and the schemas too when the declaration names one (an
 /// unqualified `table!` means the connection's default schema).
-pub(crate) fn same_table(declared: &TableName, catalog: &TableName) -> bool {
+fn same_table(declared: &TableName, catalog: &TableName) -> bool {
     declared.name == catalog.name
         && declared
             .schema

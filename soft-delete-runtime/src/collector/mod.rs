@@ -77,7 +77,7 @@
 //! ```
 
 mod archive;
-pub(crate) mod check;
+mod check;
 pub mod graph;
 mod keys;
 mod plan;

@@ -7,7 +7,10 @@
 //! [`QueryFragment`], so Diesel numbers the placeholders and caches the prepared statement.
 //!
 //! [`CollectorBackend`] is the one place where a backend's Rust types matter: how a batch's
-//! timestamp is bound, how rows are loaded, and how the catalog is read.
+//! timestamp is bound, how rows are loaded, and how the catalog is read. Catalog reads that
+//! differ only in their SQL text (where a name resolves, whether the journal exists, whether
+//! a MySQL table can roll back), used by the collector and the [purge](crate::purge) alike,
+//! are functions here over `load_keys`.
 
 use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
@@ -589,6 +592,84 @@ where
             dialect: Dialect::Mysql,
         })
     }
+}
+
+/// `name` as the database resolves it: with the schema an unqualified name stands for
+/// (PostgreSQL: the first schema of the search path holding it; MySQL: the current
+/// database). SQLite's catalog names tables of the main database without a schema, so a name
+/// stays as it is there, and so does a table that does not exist.
+pub(crate) fn resolve<C>(conn: &mut C, d: Dialected, name: &TableName) -> Result<TableName, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let mut sql = Sql::<C::Backend>::new();
+    match d.0 {
+        Dialect::Sqlite => return Ok(name.clone()),
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT n.nspname::text, 0::bigint FROM pg_class AS c \
+                 JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(",
+            )
+            .bind(C::Backend::bind_text(Some(d.0.quote_table(name))))
+            .push(")");
+        }
+        Dialect::Mysql => {
+            // The catalog's spelling: with `lower_case_table_names` it differs from the
+            // model's, and the foreign keys are read in the catalog's.
+            sql.push(
+                "SELECT CONVERT(TABLE_SCHEMA USING utf8mb4), CONVERT(TABLE_NAME USING utf8mb4), \
+                 '', CAST(0 AS SIGNED) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = COALESCE(",
+            )
+            .bind(C::Backend::bind_text(name.schema.clone()))
+            .push(", DATABASE()) AND TABLE_NAME = ")
+            .bind(C::Backend::bind_text(Some(name.name.clone())));
+            let rows = C::Backend::load_clashes(conn, sql)?;
+            return Ok(match rows.into_iter().next() {
+                Some((schema, table, ..)) => TableName {
+                    schema: Some(schema),
+                    name: table,
+                },
+                None => name.clone(),
+            });
+        }
+    }
+    let rows = C::Backend::load_keys(conn, sql)?;
+    Ok(match rows.into_iter().next() {
+        Some((schema, _)) => TableName {
+            schema: Some(schema),
+            name: name.name.clone(),
+        },
+        None => name.clone(),
+    })
+}
+
+/// Whether the archive journal's table exists (on the connection's search path or database).
+pub(crate) fn journal_exists<C>(conn: &mut C, d: Dialected) -> Result<bool, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let mut sql = Sql::<C::Backend>::new();
+    sql.push(match d.0 {
+        Dialect::Sqlite => {
+            "SELECT '', COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = "
+        }
+        Dialect::Postgres => {
+            "SELECT '', COUNT(*) FROM pg_class WHERE oid = to_regclass(quote_ident("
+        }
+        Dialect::Mysql => {
+            "SELECT '', COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+        }
+    })
+    .bind(C::Backend::bind_text(Some(
+        crate::ddl::journal::TABLE.to_owned(),
+    )))
+    .push(if d.0 == Dialect::Postgres { "))" } else { "" });
+    let rows = C::Backend::load_keys(conn, sql)?;
+    Ok(rows.first().is_some_and(|(_, n)| *n > 0))
 }
 
 /// SQL text pieces for one dialect.

@@ -32,7 +32,9 @@ use diesel::RunQueryDsl;
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::collector::graph::{Graph, KeyKind, Node, SoftInfo, StampColumn};
-use crate::collector::sql::{refuse_without_transactions, CollectorBackend, Dialected, Sql};
+use crate::collector::sql::{
+    journal_exists, refuse_without_transactions, resolve, CollectorBackend, Dialected, Sql,
+};
 use crate::collector::Rule;
 use crate::Error;
 
@@ -41,7 +43,7 @@ mod conditions;
 mod journal_cleanup;
 mod pages;
 
-use catalog::{add_foreign_keys, children_first, journal_exists, resolve};
+use catalog::{add_foreign_keys, children_first};
 
 /// How many times a batch refused by a foreign key (a referencing row written after the
 /// batch's check) is tried again before the purge gives up.

@@ -1,16 +1,15 @@
-//! What a purge reads from the catalog: the foreign keys into a table, the schema a name
-//! resolves to, whether the journal exists, a MySQL table's engine; and the order of the
-//! tables it follows from them.
+//! What a purge makes of the catalog: the references into a table (declared edges and the
+//! database's foreign keys), and the order of the tables that follows from them. The
+//! catalog reads themselves are the collector's ([`crate::collector::sql`]).
 
 use std::collections::HashSet;
 
 use diesel::connection::LoadConnection;
 
 use super::{Reference, Target};
-use crate::backend::{Dialect, TableName};
+use crate::backend::TableName;
 use crate::collector::graph::Graph;
-use crate::collector::sql::{CollectorBackend, Dialected, Sql};
-use crate::ddl::journal;
+use crate::collector::sql::CollectorBackend;
 use crate::purge::report::Via;
 use crate::Error;
 
@@ -73,82 +72,6 @@ where
         }
     }
     Ok(())
-}
-
-/// `name` as the database resolves it: with the schema an unqualified name stands for
-/// (PostgreSQL: the first schema of the search path holding it; MySQL: the current
-/// database). SQLite's catalog names tables of the main database without a schema, so a name
-/// stays as it is there, and so does a table that does not exist.
-pub(super) fn resolve<C>(conn: &mut C, d: Dialected, name: &TableName) -> Result<TableName, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let mut sql = Sql::<C::Backend>::new();
-    match d.0 {
-        Dialect::Sqlite => return Ok(name.clone()),
-        Dialect::Postgres => {
-            sql.push(
-                "SELECT n.nspname::text, 0::bigint FROM pg_class AS c \
-                 JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(",
-            )
-            .bind(C::Backend::bind_text(Some(d.0.quote_table(name))))
-            .push(")");
-        }
-        Dialect::Mysql => {
-            // The catalog's spelling: with `lower_case_table_names` it differs from the
-            // model's, and the foreign keys are read in the catalog's.
-            sql.push(
-                "SELECT CONVERT(TABLE_SCHEMA USING utf8mb4), CONVERT(TABLE_NAME USING utf8mb4), \
-                 '', CAST(0 AS SIGNED) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = COALESCE(",
-            )
-            .bind(C::Backend::bind_text(name.schema.clone()))
-            .push(", DATABASE()) AND TABLE_NAME = ")
-            .bind(C::Backend::bind_text(Some(name.name.clone())));
-            let rows = C::Backend::load_clashes(conn, sql)?;
-            return Ok(match rows.into_iter().next() {
-                Some((schema, table, ..)) => TableName {
-                    schema: Some(schema),
-                    name: table,
-                },
-                None => name.clone(),
-            });
-        }
-    }
-    let rows = C::Backend::load_keys(conn, sql)?;
-    Ok(match rows.into_iter().next() {
-        Some((schema, _)) => TableName {
-            schema: Some(schema),
-            name: name.name.clone(),
-        },
-        None => name.clone(),
-    })
-}
-
-/// Whether the archive journal's table exists (on the connection's search path or database).
-pub(super) fn journal_exists<C>(conn: &mut C, d: Dialected) -> Result<bool, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let mut sql = Sql::<C::Backend>::new();
-    sql.push(match d.0 {
-        Dialect::Sqlite => {
-            "SELECT '', COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = "
-        }
-        Dialect::Postgres => {
-            "SELECT '', COUNT(*) FROM pg_class WHERE oid = to_regclass(quote_ident("
-        }
-        Dialect::Mysql => {
-            "SELECT '', COUNT(*) FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
-        }
-    })
-    .bind(C::Backend::bind_text(Some(journal::TABLE.to_owned())))
-    .push(if d.0 == Dialect::Postgres { "))" } else { "" });
-    let rows = C::Backend::load_keys(conn, sql)?;
-    Ok(rows.first().is_some_and(|(_, n)| *n > 0))
 }
 
 /// Orders the targets so that a table comes after every other target that references it
