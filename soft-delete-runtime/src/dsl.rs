@@ -58,6 +58,7 @@
 pub use diesel::dsl::*;
 
 use crate::query::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
+use crate::query::SoftDeleteAlias;
 use crate::table::{SoftDeleteTable, Strategy};
 use crate::write::SoftDeleteTarget;
 
@@ -82,6 +83,31 @@ pub fn live<T: SoftDeleteTable>() -> live<T> {
 /// `"users"."deleted_at" IS NOT NULL`.
 pub fn deleted<T: SoftDeleteTable>() -> deleted<T> {
     T::deleted()
+}
+
+/// The type of [`live_in(alias)`](live_in()): the predicate that holds for live rows of the
+/// alias `A` (`Alias<S>`, as `diesel::alias!` declares it).
+#[allow(non_camel_case_types)]
+pub type live_in<A> = <A as SoftDeleteAlias>::Live;
+
+/// The type of [`deleted_in(alias)`](deleted_in()): the predicate that holds for soft-deleted
+/// rows of the alias `A`.
+#[allow(non_camel_case_types)]
+pub type deleted_in<A> = <A as SoftDeleteAlias>::Deleted;
+
+/// The predicate that holds for live rows of an alias of a soft-deletable table, e.g.
+/// `"person1"."deleted_at" IS NULL` for `diesel::alias!(person as person1)`.
+///
+/// The same as `alias.live()` (with [`SoftDeleteAliasDsl`](crate::query::SoftDeleteAliasDsl)
+/// in scope); this form is the one `#[auto_type]` can name.
+pub fn live_in<A: SoftDeleteAlias>(alias: A) -> live_in<A> {
+    alias.live_predicate()
+}
+
+/// The predicate that holds for soft-deleted rows of an alias of a soft-deletable table, e.g.
+/// `"person1"."deleted_at" IS NOT NULL`.
+pub fn deleted_in<A: SoftDeleteAlias>(alias: A) -> deleted_in<A> {
+    alias.deleted_predicate()
 }
 
 /// The return type of [`.active()`](crate::query::SoftDeleteQueryDsl::active).

@@ -9,6 +9,8 @@
 //!   ordered statement, or a boxed query;
 //! - [`dsl::live`](fn@dsl::live) and [`dsl::deleted`](fn@dsl::deleted): the same predicates
 //!   as plain Diesel expressions, for joins (a left join's `ON` clause) and hand-built filters;
+//!   for an alias of the table (`diesel::alias!`), `person1.live()` and `person1.deleted()`
+//!   ([`query::SoftDeleteAliasDsl`]), and the scopes on the alias (`person1.active()`);
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
 //!   through the [`SoftDelete`] trait;
@@ -123,6 +125,7 @@ pub mod __private {
     use diesel::backend::Backend;
     use diesel::expression::{is_aggregate, AppearsOnTable, ValidGrouping};
     use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+    use diesel::query_source::{AliasSource, AliasedField};
     use diesel::{Column, QueryResult, Table};
 
     use crate::table::{Strategy, StrategyKind};
@@ -147,6 +150,22 @@ pub mod __private {
         }
 
         fn deleted(column: C) -> Self::Deleted {
+            diesel::ExpressionMethods::is_not_null(column)
+        }
+
+        type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNull<AliasedField<S, C>>;
+        type DeletedIn<S: AliasSource<Target = C::Table>> =
+            diesel::dsl::IsNotNull<AliasedField<S, C>>;
+
+        fn live_in<S: AliasSource<Target = C::Table>>(
+            column: AliasedField<S, C>,
+        ) -> Self::LiveIn<S> {
+            diesel::ExpressionMethods::is_null(column)
+        }
+
+        fn deleted_in<S: AliasSource<Target = C::Table>>(
+            column: AliasedField<S, C>,
+        ) -> Self::DeletedIn<S> {
             diesel::ExpressionMethods::is_not_null(column)
         }
     }

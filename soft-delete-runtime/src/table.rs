@@ -9,6 +9,7 @@ use diesel::connection::Connection;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
 use diesel::query_builder::{AsChangeset, IntoUpdateTarget, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_source::{AliasSource, AliasedField};
 use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
@@ -66,6 +67,9 @@ pub trait SoftDeleteTable: Table + Default + Copy {
 /// hand-written filter costs. Flag strategies compare against the column itself
 /// (`"active"`, `NOT ("deleted")`) rather than a bound `= $1`, so the query planner can match
 /// them against a partial index declared with the same condition.
+///
+/// Each predicate comes in two forms: on the column `C` of the table, and on the same column
+/// of an alias `S` of the table (`diesel::alias!`), which reads `"person1"."deleted_at"`.
 pub trait Strategy<C: Column> {
     /// The kind, for code that renders SQL itself (DDL).
     const KIND: StrategyKind;
@@ -85,6 +89,17 @@ pub trait Strategy<C: Column> {
     fn live(column: C) -> Self::Live;
     /// The deleted predicate on `column`.
     fn deleted(column: C) -> Self::Deleted;
+
+    /// Predicate type for live rows of the alias `S`.
+    type LiveIn<S: AliasSource<Target = C::Table>>: Expression<SqlType = Bool> + NonAggregate;
+    /// Predicate type for soft-deleted rows of the alias `S`.
+    type DeletedIn<S: AliasSource<Target = C::Table>>: Expression<SqlType = Bool> + NonAggregate;
+    /// The live predicate on `column` of an alias.
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S>;
+    /// The deleted predicate on `column` of an alias.
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S>;
 }
 
 /// The three marker strategies, as a value.
@@ -127,6 +142,19 @@ where
     fn deleted(column: C) -> Self::Deleted {
         diesel::ExpressionMethods::is_not_null(column)
     }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNull<AliasedField<S, C>>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNotNull<AliasedField<S, C>>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        diesel::ExpressionMethods::is_null(column)
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
+        diesel::ExpressionMethods::is_not_null(column)
+    }
 }
 
 impl<C> Strategy<C> for DeletedFlag
@@ -145,6 +173,19 @@ where
     fn deleted(column: C) -> Self::Deleted {
         column
     }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::not<AliasedField<S, C>>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = AliasedField<S, C>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        diesel::dsl::not(column)
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
+        column
+    }
 }
 
 impl<C> Strategy<C> for ActiveFlag
@@ -161,6 +202,19 @@ where
     }
 
     fn deleted(column: C) -> Self::Deleted {
+        diesel::dsl::not(column)
+    }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = AliasedField<S, C>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = diesel::dsl::not<AliasedField<S, C>>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        column
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
         diesel::dsl::not(column)
     }
 }
