@@ -60,7 +60,7 @@ pub use diesel::dsl::*;
 use crate::query::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
 use crate::query::SoftDeleteAlias;
 use crate::table::{SoftDeleteTable, Strategy};
-use crate::write::SoftDeleteTarget;
+use crate::write::{AlsoSet, SoftDeleteTarget};
 
 /// The type of [`live::<T>()`](live()): the predicate that holds for live rows of `T`.
 #[allow(non_camel_case_types)] // named after the function, as `#[auto_type]` expects
@@ -125,6 +125,13 @@ pub type SoftDelete<Target> = <Target as SoftDeleteTarget>::SoftDelete;
 
 /// The statement [`restore(target)`](crate::restore) builds.
 pub type Restore<Target> = <Target as SoftDeleteTarget>::Restore;
+
+/// The statement [`soft_delete_and_set(target, deletion, changes)`](crate::soft_delete_and_set)
+/// builds.
+pub type SoftDeleteAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::SoftDelete;
+
+/// The statement [`restore_and_set(target, changes)`](crate::restore_and_set) builds.
+pub type RestoreAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::Restore;
 
 /// The statement [`hard_delete(target)`](crate::hard_delete) builds.
 pub type HardDelete<Target> = delete<Target>;

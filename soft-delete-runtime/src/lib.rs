@@ -13,7 +13,8 @@
 //!   ([`query::SoftDeleteAliasDsl`]), and the scopes on the alias (`person1.active()`);
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
-//!   through the [`SoftDelete`] trait;
+//!   through the [`SoftDelete`] trait; [`soft_delete_and_set`] and [`restore_and_set`] write
+//!   other columns (`updated_at`) in the same statement;
 //! - [`unique`]: active-unique keys (`#[active_unique(fields = "exam_id, learner_id")]`): one
 //!   live row per key, every earlier row kept as history, with
 //!   [`start`](unique::ActiveUnique::start) and an atomic [`retry`](unique::ActiveUnique::retry),
@@ -85,7 +86,10 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
-pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, DeletionOf};
+pub use write::{
+    hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
+    Deletion, DeletionOf,
+};
 
 /// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and
 /// [`collector::Archivable`] for its table.

@@ -14,7 +14,7 @@ use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
 use crate::unique::KeyGuard;
-use crate::write::{self, Deletion, SoftDeleteTarget};
+use crate::write::{self, AlsoSet, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
 /// A Diesel table whose rows are soft-deleted through a marker column.
@@ -398,6 +398,50 @@ pub trait SoftDelete {
         )?)
     }
 
+    /// Soft-deletes this row as `deletion` says and writes `changes` to other columns of it, in
+    /// the same `UPDATE` (see [`soft_delete_and_set`](crate::soft_delete_and_set)). A row that is
+    /// already deleted keeps its values, `changes` included (returns `0`).
+    ///
+    /// ```
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { posts (id) { id -> Integer, deleted_at -> Nullable<Timestamp>, version -> Integer } }
+    /// # #[derive(Queryable, Identifiable, SoftDelete)]
+    /// # struct Post { id: i32, deleted_at: Option<chrono::NaiveDateTime>, version: i32 }
+    /// # fn main() -> Result<(), soft_delete_runtime::Error> {
+    /// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+    /// # diesel::sql_query("CREATE TABLE posts (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP, version INTEGER NOT NULL)").execute(conn)?;
+    /// # diesel::sql_query("INSERT INTO posts (id, version) VALUES (1, 1)").execute(conn)?;
+    /// let post: Post = posts::table.find(1).first(conn)?;
+    /// post.soft_delete_and_set(conn, Deletion::now(), posts::version.eq(posts::version + 1))?;
+    /// post.restore_and_set(conn, posts::version.eq(posts::version + 1))?;
+    ///
+    /// let post: Post = posts::table.find(1).first(conn)?;
+    /// assert_eq!((post.deleted_at, post.version), (None, 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn soft_delete_and_set<'a, C, Changes>(
+        &'a self,
+        conn: &mut C,
+        deletion: Deletion<
+            <Self::Table as SoftDeleteTable>::DeletedBy,
+            <Self::Table as SoftDeleteTable>::Reason,
+        >,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        Changes: AlsoSet<&'a Self>,
+        dsl::SoftDeleteAndSet<&'a Self, Changes>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(
+            write::soft_delete_and_set(self, deletion, changes),
+            conn,
+        )?)
+    }
+
     /// Brings this row back to life and clears its audit columns and its batch column (so a
     /// later restore of the archive that hid it leaves it alone). Restoring a live row changes
     /// nothing (returns `0`).
@@ -414,6 +458,29 @@ pub trait SoftDelete {
     {
         <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
             Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+        })
+    }
+
+    /// Restores this row as [`restore`](Self::restore) does (respecting its active-unique
+    /// keys) and writes `changes` to other columns of it, in the same `UPDATE` (see
+    /// [`restore_and_set`](crate::restore_and_set)). A live row keeps its values, `changes`
+    /// included (returns `0`). `changes` is `Clone` because the active-unique check retries
+    /// the restore when a concurrent writer made it fail.
+    fn restore_and_set<'a, C, Changes>(
+        &'a self,
+        conn: &mut C,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        Changes: AlsoSet<&'a Self> + Clone,
+        dsl::RestoreAndSet<&'a Self, Changes>: ExecuteDsl<C>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, C>,
+    {
+        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
+            let statement = write::restore_and_set(self, changes.clone());
+            Ok(ExecuteDsl::execute(statement, conn)?)
         })
     }
 
