@@ -58,8 +58,9 @@
 pub use diesel::dsl::*;
 
 use crate::query::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
+use crate::query::SoftDeleteAlias;
 use crate::table::{SoftDeleteTable, Strategy};
-use crate::write::SoftDeleteTarget;
+use crate::write::{AlsoSet, SoftDeleteTarget};
 
 /// The type of [`live::<T>()`](live()): the predicate that holds for live rows of `T`.
 #[allow(non_camel_case_types)] // named after the function, as `#[auto_type]` expects
@@ -84,6 +85,31 @@ pub fn deleted<T: SoftDeleteTable>() -> deleted<T> {
     T::deleted()
 }
 
+/// The type of [`live_in(alias)`](live_in()): the predicate that holds for live rows of the
+/// alias `A` (`Alias<S>`, as `diesel::alias!` declares it).
+#[allow(non_camel_case_types)]
+pub type live_in<A> = <A as SoftDeleteAlias>::Live;
+
+/// The type of [`deleted_in(alias)`](deleted_in()): the predicate that holds for soft-deleted
+/// rows of the alias `A`.
+#[allow(non_camel_case_types)]
+pub type deleted_in<A> = <A as SoftDeleteAlias>::Deleted;
+
+/// The predicate that holds for live rows of an alias of a soft-deletable table, e.g.
+/// `"person1"."deleted_at" IS NULL` for `diesel::alias!(person as person1)`.
+///
+/// The same as `alias.live()` (with [`SoftDeleteAliasDsl`](crate::query::SoftDeleteAliasDsl)
+/// in scope); this form is the one `#[auto_type]` can name.
+pub fn live_in<A: SoftDeleteAlias>(alias: A) -> live_in<A> {
+    alias.live_predicate()
+}
+
+/// The predicate that holds for soft-deleted rows of an alias of a soft-deletable table, e.g.
+/// `"person1"."deleted_at" IS NOT NULL`.
+pub fn deleted_in<A: SoftDeleteAlias>(alias: A) -> deleted_in<A> {
+    alias.deleted_predicate()
+}
+
 /// The return type of [`.active()`](crate::query::SoftDeleteQueryDsl::active).
 pub type Active<Q> = <Q as ActiveDsl>::Output;
 
@@ -99,6 +125,13 @@ pub type SoftDelete<Target> = <Target as SoftDeleteTarget>::SoftDelete;
 
 /// The statement [`restore(target)`](crate::restore) builds.
 pub type Restore<Target> = <Target as SoftDeleteTarget>::Restore;
+
+/// The statement [`soft_delete_and_set(target, deletion, changes)`](crate::soft_delete_and_set)
+/// builds.
+pub type SoftDeleteAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::SoftDelete;
+
+/// The statement [`restore_and_set(target, changes)`](crate::restore_and_set) builds.
+pub type RestoreAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::Restore;
 
 /// The statement [`hard_delete(target)`](crate::hard_delete) builds.
 pub type HardDelete<Target> = delete<Target>;

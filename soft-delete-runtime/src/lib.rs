@@ -9,9 +9,12 @@
 //!   ordered statement, or a boxed query;
 //! - [`dsl::live`](fn@dsl::live) and [`dsl::deleted`](fn@dsl::deleted): the same predicates
 //!   as plain Diesel expressions, for joins (a left join's `ON` clause) and hand-built filters;
+//!   for an alias of the table (`diesel::alias!`), `person1.live()` and `person1.deleted()`
+//!   ([`query::SoftDeleteAliasDsl`]), and the scopes on the alias (`person1.active()`);
 //! - [`soft_delete`], [`soft_delete_with`], [`restore`] and [`hard_delete`]: statement builders
 //!   that are `.execute(conn)`-ed like [`diesel::update`], and the same writes on a model value
-//!   through the [`SoftDelete`] trait;
+//!   through the [`SoftDelete`] trait; [`soft_delete_and_set`] and [`restore_and_set`] write
+//!   other columns (`updated_at`) in the same statement;
 //! - [`unique`]: active-unique keys (`#[active_unique(fields = "exam_id, learner_id")]`): one
 //!   live row per key, every earlier row kept as history, with
 //!   [`start`](unique::ActiveUnique::start) and an atomic [`retry`](unique::ActiveUnique::retry),
@@ -83,7 +86,10 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
-pub use write::{hard_delete, restore, soft_delete, soft_delete_with, Deletion, DeletionOf};
+pub use write::{
+    hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
+    Deletion, DeletionOf,
+};
 
 /// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and
 /// [`collector::Archivable`] for its table.
@@ -123,6 +129,7 @@ pub mod __private {
     use diesel::backend::Backend;
     use diesel::expression::{is_aggregate, AppearsOnTable, ValidGrouping};
     use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+    use diesel::query_source::{AliasSource, AliasedField};
     use diesel::{Column, QueryResult, Table};
 
     use crate::table::{Strategy, StrategyKind};
@@ -147,6 +154,22 @@ pub mod __private {
         }
 
         fn deleted(column: C) -> Self::Deleted {
+            diesel::ExpressionMethods::is_not_null(column)
+        }
+
+        type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNull<AliasedField<S, C>>;
+        type DeletedIn<S: AliasSource<Target = C::Table>> =
+            diesel::dsl::IsNotNull<AliasedField<S, C>>;
+
+        fn live_in<S: AliasSource<Target = C::Table>>(
+            column: AliasedField<S, C>,
+        ) -> Self::LiveIn<S> {
+            diesel::ExpressionMethods::is_null(column)
+        }
+
+        fn deleted_in<S: AliasSource<Target = C::Table>>(
+            column: AliasedField<S, C>,
+        ) -> Self::DeletedIn<S> {
             diesel::ExpressionMethods::is_not_null(column)
         }
     }

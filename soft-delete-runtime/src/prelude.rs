@@ -1,7 +1,8 @@
-//! `use soft_delete_runtime::prelude::*;` brings the scopes, the model traits and the derive.
+//! `use soft_delete_runtime::prelude::*;` brings the scopes, the alias predicates, the model
+//! traits and the derive.
 
 #[doc(no_inline)]
-pub use crate::query::SoftDeleteQueryDsl;
+pub use crate::query::{SoftDeleteAliasDsl, SoftDeleteQueryDsl};
 #[doc(no_inline)]
 pub use crate::table::{SoftDelete, SoftDeleteTable};
 #[doc(no_inline)]

@@ -1,4 +1,5 @@
-//! The scopes: `.active()`, `.only_deleted()` and `.with_deleted()`.
+//! The scopes: `.active()`, `.only_deleted()` and `.with_deleted()`, and the predicates of an
+//! alias.
 //!
 //! Each scope is one `.filter(...)` with the table's live or deleted predicate, so the SQL
 //! is exactly what the hand-written filter produces. They work on
@@ -7,10 +8,14 @@
 //! - a statement that already has `filter`, `order`, `select`, `limit`, ...:
 //!   `users::table.filter(users::name.eq("ann")).order(users::id).active()`;
 //! - a boxed query, boxed before or after the scope:
-//!   `users::table.into_boxed().active()` or `users::table.active().into_boxed()`.
+//!   `users::table.into_boxed().active()` or `users::table.active().into_boxed()`;
+//! - the same three shapes on an alias of the table (`diesel::alias!`): `person1.active()`
+//!   filters on `"person1"."deleted_at"`.
 //!
 //! A join has more than one table, so it has no single marker to scope by; filter a join
-//! with [`dsl::live`](fn@crate::dsl::live) and [`dsl::deleted`](fn@crate::dsl::deleted) instead.
+//! with [`dsl::live`](fn@crate::dsl::live) and [`dsl::deleted`](fn@crate::dsl::deleted) instead,
+//! and an alias in it with [`SoftDeleteAliasDsl::live`] and [`SoftDeleteAliasDsl::deleted`]
+//! (`person1.live()`, or [`dsl::live_in(person1)`](fn@crate::dsl::live_in)).
 //!
 //! Diesel has no default scope, so a query without a scope sees every row.
 //! `.with_deleted()` returns its input unchanged: it says, where the reader can see it,
@@ -21,21 +26,26 @@
 //! own `table!` expansion uses for `BoxedQuery`). That is why this crate pins `diesel = "~2.3"`.
 //! The alternative, Diesel's `i-implement-a-third-party-backend-and-opt-into-breaking-changes`
 //! feature, is documented as "do not use for any other use case" and would be switched on for
-//! every crate in the user's build.
+//! every crate in the user's build. An alias needs nothing more: `Alias`, `AliasSource` and
+//! `AliasedField` are public, and a statement reading an alias is the same `SelectStatement`
+//! with `FromClause<Alias<S>>`.
 
+use diesel::expression::{Expression, NonAggregate};
 use diesel::internal::table_macro::{BoxedSelectStatement, FromClause, SelectStatement};
 use diesel::query_dsl::methods::FilterDsl;
+use diesel::query_source::{Alias, AliasSource, QuerySource};
+use diesel::sql_types::Bool;
 
 use crate::dsl;
-use crate::table::SoftDeleteTable;
+use crate::table::{SoftDeleteTable, Strategy};
 
 /// One trait per scope, with the type each returns, as in `diesel::query_dsl::methods`.
 pub mod methods {
     /// The `.active()` scope: keep live rows only.
     #[diagnostic::on_unimplemented(
         message = "`.active()` needs a query on one soft-deletable table, not `{Self}`",
-        note = "a scope applies to a table, a statement selecting from one table, or a boxed query of one; \
-                for joins put `soft_delete_runtime::dsl::live::<T>()` in `.filter()` or the `ON` clause"
+        note = "a scope applies to a table or an alias of one, a statement selecting from one, or a boxed query of one; \
+                for joins put `soft_delete_runtime::dsl::live::<T>()` (`alias.live()` for an alias) in `.filter()` or the `ON` clause"
     )]
     pub trait ActiveDsl {
         /// The query with the live filter added.
@@ -47,8 +57,8 @@ pub mod methods {
     /// The `.only_deleted()` scope: keep soft-deleted rows only.
     #[diagnostic::on_unimplemented(
         message = "`.only_deleted()` needs a query on one soft-deletable table, not `{Self}`",
-        note = "a scope applies to a table, a statement selecting from one table, or a boxed query of one; \
-                for joins put `soft_delete_runtime::dsl::deleted::<T>()` in `.filter()` or the `ON` clause"
+        note = "a scope applies to a table or an alias of one, a statement selecting from one, or a boxed query of one; \
+                for joins put `soft_delete_runtime::dsl::deleted::<T>()` (`alias.deleted()` for an alias) in `.filter()` or the `ON` clause"
     )]
     pub trait OnlyDeletedDsl {
         /// The query with the deleted filter added.
@@ -101,36 +111,146 @@ pub trait SoftDeleteQueryDsl: Sized {
 
 impl<Q> SoftDeleteQueryDsl for Q {}
 
-/// Implements the three scope traits for one query shape whose table is `$table`.
+/// The predicates of an alias (`diesel::alias!`) as methods: `person1.live()` and
+/// `person1.deleted()`. Import it with the [`prelude`](crate::prelude).
+///
+/// A self-join reads the same table twice, so `dsl::live::<person::table>()` cannot tell the
+/// two apart; the alias's predicate names the alias (`"person1"."deleted_at" IS NULL`). Put it
+/// in `.filter()`, or in a left join's `ON` clause where a `WHERE` would drop the unmatched rows:
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// # diesel::table! { person (id) { id -> Integer, name -> Text, deleted_at -> Nullable<Timestamp> } }
+/// # diesel::table! { comment (id) { id -> Integer, creator_id -> Integer, recipient_id -> Integer } }
+/// # diesel::joinable!(comment -> person (creator_id));
+/// # diesel::allow_tables_to_appear_in_same_query!(person, comment);
+/// # #[derive(Queryable, SoftDelete)]
+/// # #[diesel(table_name = person)]
+/// # struct Person { id: i32, name: String, deleted_at: Option<chrono::NaiveDateTime> }
+/// use soft_delete_runtime::dsl::live;
+///
+/// diesel::alias!(person as person1: RecipientAlias);
+///
+/// // each comment by a live author, with its recipient if the recipient is live
+/// let query = comment::table
+///     .inner_join(person::table)
+///     .left_join(
+///         person1.on(comment::recipient_id
+///             .eq(person1.field(person::id))
+///             .and(person1.live())),
+///     )
+///     .filter(live::<person::table>())
+///     .select((person::name, person1.field(person::name).nullable()));
+/// let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
+/// assert!(sql.contains("AND (`person1`.`deleted_at` IS NULL)"), "{sql}");
+/// ```
+///
+/// The scopes apply to the alias too: `person1.active()`.
+pub trait SoftDeleteAliasDsl: Sized {
+    /// The predicate that holds for live rows of this alias, e.g. `"person1"."deleted_at" IS NULL`.
+    fn live(self) -> dsl::live_in<Self>
+    where
+        Self: SoftDeleteAlias,
+    {
+        SoftDeleteAlias::live_predicate(self)
+    }
+
+    /// The predicate that holds for soft-deleted rows of this alias, e.g.
+    /// `"person1"."deleted_at" IS NOT NULL`.
+    fn deleted(self) -> dsl::deleted_in<Self>
+    where
+        Self: SoftDeleteAlias,
+    {
+        SoftDeleteAlias::deleted_predicate(self)
+    }
+}
+
+impl<S> SoftDeleteAliasDsl for Alias<S> {}
+
+/// An alias of a soft-deletable table: the types of its predicates, and how to build them.
+/// Implemented for every `Alias<S>` of a table with a `#[derive(SoftDelete)]` model; use it
+/// through [`SoftDeleteAliasDsl`] or [`dsl::live_in`](fn@crate::dsl::live_in).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an alias of a soft-deletable table",
+    label = "expected `Alias<_>` of a table with a `#[derive(SoftDelete)]` model",
+    note = "declare it with `diesel::alias!(table as name)`; for the table itself use `soft_delete_runtime::dsl::live::<T>()`"
+)]
+pub trait SoftDeleteAlias: Sized {
+    /// The aliased table.
+    type Table: SoftDeleteTable;
+    /// The type of the live predicate: [`dsl::live_in`](type@crate::dsl::live_in).
+    type Live: Expression<SqlType = Bool> + NonAggregate;
+    /// The type of the deleted predicate: [`dsl::deleted_in`](type@crate::dsl::deleted_in).
+    type Deleted: Expression<SqlType = Bool> + NonAggregate;
+
+    /// The live predicate on this alias's marker column.
+    fn live_predicate(self) -> Self::Live;
+
+    /// The deleted predicate on this alias's marker column.
+    fn deleted_predicate(self) -> Self::Deleted;
+}
+
+impl<S> SoftDeleteAlias for Alias<S>
+where
+    S: AliasSource,
+    S::Target: SoftDeleteTable,
+{
+    type Table = S::Target;
+    type Live = <<S::Target as SoftDeleteTable>::Strategy as Strategy<
+        <S::Target as SoftDeleteTable>::Marker,
+    >>::LiveIn<S>;
+    type Deleted = <<S::Target as SoftDeleteTable>::Strategy as Strategy<
+        <S::Target as SoftDeleteTable>::Marker,
+    >>::DeletedIn<S>;
+
+    fn live_predicate(self) -> Self::Live {
+        let marker = self.field(<S::Target as SoftDeleteTable>::Marker::default());
+        <S::Target as SoftDeleteTable>::Strategy::live_in(marker)
+    }
+
+    fn deleted_predicate(self) -> Self::Deleted {
+        let marker = self.field(<S::Target as SoftDeleteTable>::Marker::default());
+        <S::Target as SoftDeleteTable>::Strategy::deleted_in(marker)
+    }
+}
+
+/// Implements the three scope traits for one query shape, given the bounds under which it reads
+/// one soft-deletable table or alias, and that source's predicates (their types and how to
+/// build them).
 macro_rules! impl_scopes {
-    (impl[$($generics:tt)*] for $query:ty, table = $table:ty) => {
+    (
+        impl[$($generics:tt)*] for $query:ty where [$($source:tt)*],
+        live: $live:ty = $make_live:expr,
+        deleted: $deleted:ty = $make_deleted:expr $(,)?
+    ) => {
         impl<$($generics)*> ActiveDsl for $query
         where
-            $table: SoftDeleteTable,
-            Self: FilterDsl<dsl::live<$table>>,
+            $($source)*
+            Self: FilterDsl<$live>,
         {
-            type Output = dsl::Filter<Self, dsl::live<$table>>;
+            type Output = dsl::Filter<Self, $live>;
 
             fn active(self) -> Self::Output {
-                FilterDsl::filter(self, <$table as SoftDeleteTable>::live())
+                FilterDsl::filter(self, $make_live)
             }
         }
 
         impl<$($generics)*> OnlyDeletedDsl for $query
         where
-            $table: SoftDeleteTable,
-            Self: FilterDsl<dsl::deleted<$table>>,
+            $($source)*
+            Self: FilterDsl<$deleted>,
         {
-            type Output = dsl::Filter<Self, dsl::deleted<$table>>;
+            type Output = dsl::Filter<Self, $deleted>;
 
             fn only_deleted(self) -> Self::Output {
-                FilterDsl::filter(self, <$table as SoftDeleteTable>::deleted())
+                FilterDsl::filter(self, $make_deleted)
             }
         }
 
         impl<$($generics)*> WithDeletedDsl for $query
         where
-            $table: SoftDeleteTable,
+            $($source)*
         {
             type Output = Self;
 
@@ -141,12 +261,52 @@ macro_rules! impl_scopes {
     };
 }
 
-impl_scopes!(impl[T] for T, table = T);
-impl_scopes!(
+/// The scopes of the queries that read table `$table` (a table type or a type parameter).
+macro_rules! impl_table_scopes {
+    (impl[$($generics:tt)*] for $query:ty, table = $table:ty) => {
+        impl_scopes!(
+            impl[$($generics)*] for $query where [$table: SoftDeleteTable,],
+            live: dsl::live<$table> = <$table as SoftDeleteTable>::live(),
+            deleted: dsl::deleted<$table> = <$table as SoftDeleteTable>::deleted(),
+        );
+    };
+}
+
+/// The scopes of the queries that read `Alias<$source>`. The alias is rebuilt from its
+/// `Default` (which `diesel::alias!` implements): a statement does not hand it back.
+macro_rules! impl_alias_scopes {
+    (impl[$($generics:tt)*] for $query:ty, alias = $source:ty) => {
+        impl_scopes!(
+            impl[$($generics)*] for $query
+            where [
+                $source: AliasSource + Default,
+                Alias<$source>: SoftDeleteAlias + QuerySource,
+            ],
+            live: dsl::live_in<Alias<$source>> =
+                SoftDeleteAlias::live_predicate(Alias::<$source>::default()),
+            deleted: dsl::deleted_in<Alias<$source>> =
+                SoftDeleteAlias::deleted_predicate(Alias::<$source>::default()),
+        );
+    };
+}
+
+impl_table_scopes!(impl[T] for T, table = T);
+impl_table_scopes!(
     impl[T, S, D, W, O, LOf, G, H, LC] for SelectStatement<FromClause<T>, S, D, W, O, LOf, G, H, LC>,
     table = T
 );
-impl_scopes!(
+impl_table_scopes!(
     impl['a, ST, T, DB, GB] for BoxedSelectStatement<'a, ST, FromClause<T>, DB, GB>,
     table = T
+);
+
+impl_alias_scopes!(impl[A] for Alias<A>, alias = A);
+impl_alias_scopes!(
+    impl[A, S, D, W, O, LOf, G, H, LC]
+        for SelectStatement<FromClause<Alias<A>>, S, D, W, O, LOf, G, H, LC>,
+    alias = A
+);
+impl_alias_scopes!(
+    impl['a, ST, A, DB, GB] for BoxedSelectStatement<'a, ST, FromClause<Alias<A>>, DB, GB>,
+    alias = A
 );

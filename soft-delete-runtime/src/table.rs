@@ -9,11 +9,12 @@ use diesel::connection::Connection;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
 use diesel::query_builder::{AsChangeset, IntoUpdateTarget, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_source::{AliasSource, AliasedField};
 use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
 use crate::unique::KeyGuard;
-use crate::write::{self, Deletion, SoftDeleteTarget};
+use crate::write::{self, AlsoSet, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
 /// A Diesel table whose rows are soft-deleted through a marker column.
@@ -66,6 +67,9 @@ pub trait SoftDeleteTable: Table + Default + Copy {
 /// hand-written filter costs. Flag strategies compare against the column itself
 /// (`"active"`, `NOT ("deleted")`) rather than a bound `= $1`, so the query planner can match
 /// them against a partial index declared with the same condition.
+///
+/// Each predicate comes in two forms: on the column `C` of the table, and on the same column
+/// of an alias `S` of the table (`diesel::alias!`), which reads `"person1"."deleted_at"`.
 pub trait Strategy<C: Column> {
     /// The kind, for code that renders SQL itself (DDL).
     const KIND: StrategyKind;
@@ -85,6 +89,17 @@ pub trait Strategy<C: Column> {
     fn live(column: C) -> Self::Live;
     /// The deleted predicate on `column`.
     fn deleted(column: C) -> Self::Deleted;
+
+    /// Predicate type for live rows of the alias `S`.
+    type LiveIn<S: AliasSource<Target = C::Table>>: Expression<SqlType = Bool> + NonAggregate;
+    /// Predicate type for soft-deleted rows of the alias `S`.
+    type DeletedIn<S: AliasSource<Target = C::Table>>: Expression<SqlType = Bool> + NonAggregate;
+    /// The live predicate on `column` of an alias.
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S>;
+    /// The deleted predicate on `column` of an alias.
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S>;
 }
 
 /// The three marker strategies, as a value.
@@ -127,6 +142,19 @@ where
     fn deleted(column: C) -> Self::Deleted {
         diesel::ExpressionMethods::is_not_null(column)
     }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNull<AliasedField<S, C>>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = diesel::dsl::IsNotNull<AliasedField<S, C>>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        diesel::ExpressionMethods::is_null(column)
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
+        diesel::ExpressionMethods::is_not_null(column)
+    }
 }
 
 impl<C> Strategy<C> for DeletedFlag
@@ -145,6 +173,19 @@ where
     fn deleted(column: C) -> Self::Deleted {
         column
     }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = diesel::dsl::not<AliasedField<S, C>>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = AliasedField<S, C>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        diesel::dsl::not(column)
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
+        column
+    }
 }
 
 impl<C> Strategy<C> for ActiveFlag
@@ -161,6 +202,19 @@ where
     }
 
     fn deleted(column: C) -> Self::Deleted {
+        diesel::dsl::not(column)
+    }
+
+    type LiveIn<S: AliasSource<Target = C::Table>> = AliasedField<S, C>;
+    type DeletedIn<S: AliasSource<Target = C::Table>> = diesel::dsl::not<AliasedField<S, C>>;
+
+    fn live_in<S: AliasSource<Target = C::Table>>(column: AliasedField<S, C>) -> Self::LiveIn<S> {
+        column
+    }
+
+    fn deleted_in<S: AliasSource<Target = C::Table>>(
+        column: AliasedField<S, C>,
+    ) -> Self::DeletedIn<S> {
         diesel::dsl::not(column)
     }
 }
@@ -344,6 +398,50 @@ pub trait SoftDelete {
         )?)
     }
 
+    /// Soft-deletes this row as `deletion` says and writes `changes` to other columns of it, in
+    /// the same `UPDATE` (see [`soft_delete_and_set`](crate::soft_delete_and_set)). A row that is
+    /// already deleted keeps its values, `changes` included (returns `0`).
+    ///
+    /// ```
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { posts (id) { id -> Integer, deleted_at -> Nullable<Timestamp>, version -> Integer } }
+    /// # #[derive(Queryable, Identifiable, SoftDelete)]
+    /// # struct Post { id: i32, deleted_at: Option<chrono::NaiveDateTime>, version: i32 }
+    /// # fn main() -> Result<(), soft_delete_runtime::Error> {
+    /// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+    /// # diesel::sql_query("CREATE TABLE posts (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP, version INTEGER NOT NULL)").execute(conn)?;
+    /// # diesel::sql_query("INSERT INTO posts (id, version) VALUES (1, 1)").execute(conn)?;
+    /// let post: Post = posts::table.find(1).first(conn)?;
+    /// post.soft_delete_and_set(conn, Deletion::now(), posts::version.eq(posts::version + 1))?;
+    /// post.restore_and_set(conn, posts::version.eq(posts::version + 1))?;
+    ///
+    /// let post: Post = posts::table.find(1).first(conn)?;
+    /// assert_eq!((post.deleted_at, post.version), (None, 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn soft_delete_and_set<'a, C, Changes>(
+        &'a self,
+        conn: &mut C,
+        deletion: Deletion<
+            <Self::Table as SoftDeleteTable>::DeletedBy,
+            <Self::Table as SoftDeleteTable>::Reason,
+        >,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        Changes: AlsoSet<&'a Self>,
+        dsl::SoftDeleteAndSet<&'a Self, Changes>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(
+            write::soft_delete_and_set(self, deletion, changes),
+            conn,
+        )?)
+    }
+
     /// Brings this row back to life and clears its audit columns and its batch column (so a
     /// later restore of the archive that hid it leaves it alone). Restoring a live row changes
     /// nothing (returns `0`).
@@ -360,6 +458,29 @@ pub trait SoftDelete {
     {
         <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
             Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+        })
+    }
+
+    /// Restores this row as [`restore`](Self::restore) does (respecting its active-unique
+    /// keys) and writes `changes` to other columns of it, in the same `UPDATE` (see
+    /// [`restore_and_set`](crate::restore_and_set)). A live row keeps its values, `changes`
+    /// included (returns `0`). `changes` is `Clone` because the active-unique check retries
+    /// the restore when a concurrent writer made it fail.
+    fn restore_and_set<'a, C, Changes>(
+        &'a self,
+        conn: &mut C,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        Changes: AlsoSet<&'a Self> + Clone,
+        dsl::RestoreAndSet<&'a Self, Changes>: ExecuteDsl<C>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, C>,
+    {
+        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
+            let statement = write::restore_and_set(self, changes.clone());
+            Ok(ExecuteDsl::execute(statement, conn)?)
         })
     }
 

@@ -27,10 +27,13 @@
 //! # }
 //! ```
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use diesel::associations::HasTable;
-use diesel::query_builder::{AsQuery, IntoUpdateTarget, UpdateStatement};
+use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, UpdateStatement};
 use diesel::query_dsl::methods::FilterDsl;
+use diesel::QuerySource;
 
 use crate::dsl;
 use crate::table::{NoDeletedByColumn, NoReasonColumn, SoftDeleteTable};
@@ -155,16 +158,115 @@ where
 
     fn into_soft_delete(self, deletion: DeletionOf<Self::Table>) -> Self::SoftDelete {
         let changes = <Target::Table as SoftDeleteTable>::soft_delete_changes(deletion);
-        FilterDsl::filter(
-            update(self).set(changes),
-            <Target::Table as SoftDeleteTable>::live(),
-        )
+        guarded_update(self, changes, <Target::Table as SoftDeleteTable>::live())
     }
 
     fn into_restore(self) -> Self::Restore {
         let changes = <Target::Table as SoftDeleteTable>::restore_changes();
-        FilterDsl::filter(
-            update(self).set(changes),
+        guarded_update(self, changes, <Target::Table as SoftDeleteTable>::deleted())
+    }
+}
+
+/// Changes that a soft delete or restore of `Target` also writes, in its own `UPDATE`: what
+/// [`diesel::update(...).set(...)`](diesel::update) takes (`column.eq(value)`, a tuple of
+/// those, an `AsChangeset` struct) on columns of the target's table. See
+/// [`soft_delete_and_set`] and [`restore_and_set`].
+pub trait AlsoSet<Target: SoftDeleteTarget>: Sized {
+    /// The soft delete statement: see [`dsl::SoftDeleteAndSet`].
+    type SoftDelete;
+    /// The restore statement: see [`dsl::RestoreAndSet`].
+    type Restore;
+
+    /// See [`soft_delete_and_set`].
+    fn soft_delete(self, target: Target, deletion: DeletionOf<Target::Table>) -> Self::SoftDelete;
+
+    /// See [`restore_and_set`].
+    fn restore(self, target: Target) -> Self::Restore;
+}
+
+/// Holds when `Self` and `T` are the same table: the changes a soft delete or restore also
+/// writes must be to the table whose rows it writes.
+#[diagnostic::on_unimplemented(
+    message = "these changes are to `{Self}`, but the rows written are rows of `{T}`",
+    label = "changes of another table",
+    note = "a soft delete or restore of `{T}` can also set other columns of `{T}`, as `diesel::update(...).set(...)` would"
+)]
+pub trait SameTable<T> {}
+
+impl<T> SameTable<T> for T {}
+
+/// The caller's `Changes`, checked to be changes of table `T` (through [`SameTable`]), as the
+/// second half of the changeset of [`soft_delete_and_set`] and [`restore_and_set`].
+#[derive(Debug, Clone, Copy)]
+pub struct SetAlso<Changes, T> {
+    changes: Changes,
+    table: PhantomData<T>,
+}
+
+impl<Changes, T> AsChangeset for SetAlso<Changes, T>
+where
+    Changes: AsChangeset,
+    Changes::Target: SameTable<T>,
+    T: QuerySource,
+{
+    type Target = T;
+    type Changeset = Changes::Changeset;
+
+    fn as_changeset(self) -> Self::Changeset {
+        self.changes.as_changeset()
+    }
+}
+
+/// The changeset of a soft delete of `T` that also writes `Changes`.
+type SoftDeleteAnd<T, Changes> = (
+    <T as SoftDeleteTable>::SoftDeleteChanges,
+    SetAlso<Changes, T>,
+);
+
+/// The changeset of a restore of `T` that also writes `Changes`.
+type RestoreAnd<T, Changes> = (<T as SoftDeleteTable>::RestoreChanges, SetAlso<Changes, T>);
+
+impl<Changes, Target> AlsoSet<Target> for Changes
+where
+    Target: SoftDeleteTarget,
+    Changes: AsChangeset,
+    Changes::Target: SameTable<Target::Table>,
+    dsl::Update<Target, SoftDeleteAnd<Target::Table, Changes>>:
+        AsQuery + FilterDsl<dsl::live<Target::Table>>,
+    dsl::Update<Target, RestoreAnd<Target::Table, Changes>>:
+        AsQuery + FilterDsl<dsl::deleted<Target::Table>>,
+{
+    type SoftDelete = dsl::Filter<
+        dsl::Update<Target, SoftDeleteAnd<Target::Table, Changes>>,
+        dsl::live<Target::Table>,
+    >;
+    type Restore = dsl::Filter<
+        dsl::Update<Target, RestoreAnd<Target::Table, Changes>>,
+        dsl::deleted<Target::Table>,
+    >;
+
+    fn soft_delete(self, target: Target, deletion: DeletionOf<Target::Table>) -> Self::SoftDelete {
+        let marker = <Target::Table as SoftDeleteTable>::soft_delete_changes(deletion);
+        let also = SetAlso {
+            changes: self,
+            table: PhantomData,
+        };
+        guarded_update(
+            target,
+            (marker, also),
+            <Target::Table as SoftDeleteTable>::live(),
+        )
+    }
+
+    fn restore(self, target: Target) -> Self::Restore {
+        let marker = <Target::Table as SoftDeleteTable>::restore_changes();
+        let also = SetAlso {
+            changes: self,
+            table: PhantomData,
+        };
+        guarded_update(
+            target,
+            (marker, also),
             <Target::Table as SoftDeleteTable>::deleted(),
         )
     }
@@ -221,6 +323,73 @@ pub fn restore<Target: SoftDeleteTarget>(target: Target) -> dsl::Restore<Target>
     target.into_restore()
 }
 
+/// Like [`soft_delete_with`], writing `changes` to other columns of the same rows in the same
+/// `UPDATE`: `UPDATE t SET <marker> = <deleted>, <audit> = ..., <changes> WHERE <target's filter>
+/// AND <live>`.
+///
+/// The changes are what [`diesel::update(...).set(...)`](diesel::update) takes, on columns of
+/// the target's table (anything else does not compile), typically an `updated_at` or a version
+/// counter. They are written only to the rows the soft delete changes: a row that was already
+/// deleted keeps its values. They must not set the marker or audit columns, which the
+/// statement already sets (PostgreSQL refuses such a statement; SQLite and MySQL keep the
+/// last value).
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// # diesel::table! { posts (id) { id -> Integer, deleted_at -> Nullable<Timestamp>, updated_at -> Timestamp, version -> Integer } }
+/// # #[derive(Queryable, SoftDelete)]
+/// # struct Post { id: i32, deleted_at: Option<chrono::NaiveDateTime>, updated_at: chrono::NaiveDateTime, version: i32 }
+/// # fn main() -> diesel::QueryResult<()> {
+/// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+/// # diesel::sql_query("CREATE TABLE posts (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP, updated_at TIMESTAMP NOT NULL, version INTEGER NOT NULL)").execute(conn)?;
+/// # diesel::sql_query("INSERT INTO posts (id, updated_at, version) VALUES (1, '2026-01-01 00:00:00', 1)").execute(conn)?;
+/// use soft_delete_runtime as sd;
+///
+/// let deletion = Deletion::now();
+/// let at = deletion.timestamp().naive_utc();
+/// let hidden = sd::soft_delete_and_set(
+///     posts::table.find(1),
+///     deletion,
+///     (posts::updated_at.eq(at), posts::version.eq(posts::version + 1)),
+/// )
+/// .execute(conn)?;
+/// assert_eq!(hidden, 1);
+/// let (deleted_at, updated_at, version) = posts::table
+///     .find(1)
+///     .select((posts::deleted_at, posts::updated_at, posts::version))
+///     .first::<(Option<chrono::NaiveDateTime>, chrono::NaiveDateTime, i32)>(conn)?;
+/// assert_eq!((deleted_at, updated_at, version), (Some(at), at, 2));
+/// # Ok(())
+/// # }
+/// ```
+pub fn soft_delete_and_set<Target, Changes>(
+    target: Target,
+    deletion: DeletionOf<Target::Table>,
+    changes: Changes,
+) -> dsl::SoftDeleteAndSet<Target, Changes>
+where
+    Target: SoftDeleteTarget,
+    Changes: AlsoSet<Target>,
+{
+    changes.soft_delete(target, deletion)
+}
+
+/// Like [`restore`], writing `changes` to other columns of the restored rows in the same
+/// `UPDATE`: `UPDATE t SET <marker> = <live>, <audit> = NULL, <changes> WHERE <target's filter>
+/// AND <deleted>`. Live rows keep their values. See [`soft_delete_and_set`] for what `changes`
+/// may be.
+pub fn restore_and_set<Target, Changes>(
+    target: Target,
+    changes: Changes,
+) -> dsl::RestoreAndSet<Target, Changes>
+where
+    Target: SoftDeleteTarget,
+    Changes: AlsoSet<Target>,
+{
+    changes.restore(target)
+}
+
 /// Deletes the rows of `target` for good, live or soft-deleted: Diesel's
 /// [`delete`](diesel::delete), limited to soft-deletable tables so the intent is explicit.
 pub fn hard_delete<Target>(target: Target) -> dsl::HardDelete<Target>
@@ -228,6 +397,22 @@ where
     Target: IntoUpdateTarget<Table: SoftDeleteTable>,
 {
     diesel::delete(target)
+}
+
+/// `UPDATE <target> SET <changes> WHERE <target's filter> AND <guard>`: every write of this
+/// module, whose guard keeps it to the rows it is meant for (live ones for a soft delete,
+/// deleted ones for a restore).
+fn guarded_update<Target, Changes, Guard>(
+    target: Target,
+    changes: Changes,
+    guard: Guard,
+) -> dsl::Filter<dsl::Update<Target, Changes>, Guard>
+where
+    Target: IntoUpdateTarget,
+    Changes: AsChangeset<Target = Target::Table>,
+    dsl::Update<Target, Changes>: AsQuery + FilterDsl<Guard>,
+{
+    FilterDsl::filter(update(target).set(changes), guard)
 }
 
 fn update<Target: IntoUpdateTarget>(

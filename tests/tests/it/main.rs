@@ -1,6 +1,7 @@
 //! Integration tests on SQLite, PostgreSQL and MySQL/MariaDB: every test in these modules
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
+mod aliases;
 mod collector_archive;
 mod collector_check;
 mod collector_restore;
@@ -10,6 +11,7 @@ mod collector_unique;
 mod ddl;
 mod deferred;
 mod deferred_schema;
+mod forum_schema;
 mod joins;
 mod odd_names;
 mod purge;

@@ -4,9 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
-use soft_delete_runtime::{hard_delete, restore, soft_delete, soft_delete_with};
-use soft_delete_tests::{backend_tests, per_backend};
+use soft_delete_runtime::{
+    hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
+};
+use soft_delete_tests::{backend_tests, per_backend, record_statements, verb};
 
+use crate::forum_schema::{self as forum, comment, person, Comment, Person, PersonId};
 use crate::schema::*;
 
 /// Loads user `id`, live or not.
@@ -182,9 +185,165 @@ backend_tests! {
     }
 }
 
+/// Other columns written by the soft delete's and the restore's own `UPDATE`.
+mod and_set {
+    use super::*;
+
+    /// What `f` returned, and the verbs of the statements `conn` ran meanwhile.
+    fn verbs_of<C: Connection, T>(
+        conn: &mut C,
+        f: impl FnOnce(&mut C) -> Result<T, Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<(T, Vec<String>), Box<dyn std::error::Error + Send + Sync>> {
+        let seen = record_statements(conn);
+        let out = f(conn)?;
+        let verbs = seen
+            .lock()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|q| verb(q))
+            .collect();
+        Ok((out, verbs))
+    }
+
+    backend_tests! {
+        fn soft_delete_and_set_writes_other_columns_in_the_same_update(db) {
+            forum::seed(db)?;
+            let conn = db.conn();
+            let when = at(8, 0, 0, 250);
+            let (n, verbs) = verbs_of(conn, |conn| {
+                Ok(soft_delete_and_set(
+                    comment::table.filter(comment::creator_id.eq(PersonId(1))),
+                    Deletion::at(when).by(PersonId(3)).reason("spam"),
+                    (comment::updated_at.eq(Some(when)), comment::version.eq(comment::version + 1)),
+                )
+                .execute(conn)?)
+            })?;
+            assert_eq!((n, verbs), (2, vec!["UPDATE".to_owned()]));
+
+            let removed: Vec<Comment> = comment::table.only_deleted().order(comment::id).load(conn)?;
+            assert_eq!(removed.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 4]);
+            for c in &removed {
+                assert_eq!((c.removed_at, c.updated_at, c.version), (Some(when), Some(when), 2));
+                assert_eq!((c.removed_by, c.removal_reason.as_deref()), (Some(PersonId(3)), Some("spam")));
+            }
+            let untouched: Vec<Comment> = comment::table.active().load(conn)?;
+            assert!(untouched.iter().all(|c| c.updated_at.is_none() && c.version == 1));
+
+            // the changes follow the live guard: a second soft delete changes nothing at all
+            let again = soft_delete_and_set(
+                comment::table.find(1),
+                Deletion::now(),
+                comment::version.eq(comment::version + 1),
+            )
+            .execute(conn)?;
+            assert_eq!(again, 0);
+            assert_eq!(comment::table.find(1).first::<Comment>(conn)?.version, 2);
+            Ok(())
+        }
+
+        fn restore_and_set_writes_other_columns_only_on_the_rows_it_restores(db) {
+            forum::seed(db)?;
+            let conn = db.conn();
+            soft_delete_with(comment::table.find(2), Deletion::now().by(PersonId(1)))
+                .execute(conn)?;
+            let when = at(9, 30, 0, 0);
+            let (n, verbs) = verbs_of(conn, |conn| {
+                Ok(restore_and_set(
+                    comment::table.filter(comment::id.le(3)),
+                    (comment::updated_at.eq(Some(when)), comment::version.eq(comment::version + 1)),
+                )
+                .execute(conn)?)
+            })?;
+            assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
+
+            let all: Vec<Comment> = comment::table.order(comment::id).load(conn)?;
+            let touched: Vec<(i32, Option<chrono::DateTime<Utc>>, i32)> =
+                all.iter().map(|c| (c.id, c.updated_at, c.version)).collect();
+            assert_eq!(touched, [(1, None, 1), (2, Some(when), 2), (3, None, 1), (4, None, 1)]);
+            let back = &all[1];
+            assert_eq!((back.removed_at, back.removed_by, back.removal_reason.clone()), (None, None, None));
+            Ok(())
+        }
+
+        fn by_value_writes_take_other_columns_in_their_one_statement(db) {
+            forum::seed(db)?;
+            let conn = db.conn();
+            let reply: Comment = comment::table.find(3).first(conn)?;
+            let removed_then = at(10, 0, 0, 0);
+            let bump = || (comment::updated_at.eq(Some(removed_then)), comment::version.eq(comment::version + 1));
+            let (n, verbs) = verbs_of(conn, |conn| {
+                let deletion = Deletion::at(removed_then).by(PersonId(1)).reason("off topic");
+                Ok(reply.soft_delete_and_set(conn, deletion, bump())?)
+            })?;
+            assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
+            let removed: Comment = comment::table.find(3).first(conn)?;
+            assert_eq!((removed.removed_at, removed.removed_by), (Some(removed_then), Some(PersonId(1))));
+            assert_eq!((removed.updated_at, removed.version), (Some(removed_then), 2));
+
+            // already removed: neither the marker nor the other columns change
+            assert_eq!(reply.soft_delete_and_set(conn, Deletion::now(), bump())?, 0);
+            assert_eq!(comment::table.find(3).first::<Comment>(conn)?, removed);
+
+            let restored_then = at(11, 0, 0, 0);
+            let (n, verbs) = verbs_of(conn, |conn| {
+                Ok(reply.restore_and_set(conn, (
+                    comment::updated_at.eq(Some(restored_then)),
+                    comment::version.eq(comment::version + 1),
+                ))?)
+            })?;
+            assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
+            let back: Comment = comment::table.find(3).first(conn)?;
+            assert_eq!((back.removed_at, back.removed_by, back.removal_reason.clone()), (None, None, None));
+            assert_eq!((back.updated_at, back.version), (Some(restored_then), 3));
+            assert_eq!(reply.restore_and_set(conn, comment::version.eq(0))?, 0);
+            assert_eq!(comment::table.find(3).first::<Comment>(conn)?, back);
+            Ok(())
+        }
+
+        fn a_restore_that_also_sets_respects_active_unique_keys(db) {
+            forum::seed(db)?;
+            let conn = db.conn();
+            let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+            assert_eq!(bob.soft_delete_and_set(conn, Deletion::now(), person::updated_at.eq(Some(at(12, 0, 0, 0))))?, 1);
+            diesel::insert_into(person::table)
+                .values((person::id.eq(PersonId(4)), person::name.eq("bob")))
+                .execute(conn)?;
+            let gone: Person = person::table.find(PersonId(2)).first(conn)?;
+
+            let err = bob
+                .restore_and_set(conn, person::updated_at.eq(Some(at(13, 0, 0, 0))))
+                .expect_err("another live bob holds the name");
+            let holder = err.conflict().and_then(|c| c.live_id().get::<PersonId>().copied());
+            assert_eq!(holder, Some(PersonId(4)), "{err}");
+            assert_eq!(person::table.find(PersonId(2)).first::<Person>(conn)?, gone, "nothing changed");
+
+            // with the name free again, the restore and its changes go through together
+            soft_delete(person::table.find(PersonId(4))).execute(conn)?;
+            assert_eq!(bob.restore_and_set(conn, person::updated_at.eq(Some(at(14, 0, 0, 0))))?, 1);
+            let back: Person = person::table.find(PersonId(2)).first(conn)?;
+            assert_eq!((back.deleted_at, back.updated_at), (None, Some(at(14, 0, 0, 0))));
+            Ok(())
+        }
+    }
+}
+
 /// SQL text only: runs for every compiled backend, with or without a server.
 mod sql {
     use super::*;
+
+    /// The SQL of `query` on backend `DB`, without its bind values.
+    fn text<DB, Q>(query: &Q) -> String
+    where
+        DB: diesel::backend::Backend + Default,
+        DB::QueryBuilder: Default,
+        Q: diesel::query_builder::QueryFragment<DB>,
+    {
+        let text = diesel::debug_query::<DB, _>(query).to_string();
+        text.split(" -- binds")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
 
     per_backend! {
         fn write_sql_is_one_update_guarded_by_the_marker() {
@@ -201,6 +360,36 @@ mod sql {
                 .filter(users::deleted_at.is_null());
             let expected_text = diesel::debug_query::<Db, _>(&expected).to_string();
             assert_eq!(sql, expected_text.split(" -- binds").next().unwrap_or_default());
+        }
+
+        fn and_set_sql_is_one_update_with_the_changes_after_the_marker() {
+            type Db = <Conn as Connection>::Backend;
+            let target = || comment::table.filter(comment::creator_id.eq(PersonId(1)));
+            let stmt = soft_delete_and_set(target(), Deletion::now(), comment::version.eq(comment::version + 1));
+            let expected = diesel::update(target())
+                .set((
+                    (
+                        comment::removed_at.eq(Some(chrono::Utc::now())),
+                        comment::removed_by.eq(None::<PersonId>),
+                        comment::removal_reason.eq(None::<String>),
+                    ),
+                    comment::version.eq(comment::version + 1),
+                ))
+                .filter(comment::removed_at.is_null());
+            assert_eq!(text::<Db, _>(&stmt), text::<Db, _>(&expected));
+
+            let stmt = restore_and_set(target(), comment::version.eq(comment::version + 1));
+            let expected = diesel::update(target())
+                .set((
+                    (
+                        comment::removed_at.eq(None::<chrono::DateTime<Utc>>),
+                        comment::removed_by.eq(None::<PersonId>),
+                        comment::removal_reason.eq(None::<String>),
+                    ),
+                    comment::version.eq(comment::version + 1),
+                ))
+                .filter(comment::removed_at.is_not_null());
+            assert_eq!(text::<Db, _>(&stmt), text::<Db, _>(&expected));
         }
     }
 }
