@@ -74,6 +74,7 @@ use diesel::connection::{LoadConnection, TransactionManager};
 
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
+use crate::backend::{Dialect, SupportedBackend};
 use crate::collector::graph::Graph;
 use crate::collector::{ArchiveTable, CollectorBackend};
 use crate::Error;
@@ -95,6 +96,7 @@ pub struct Purge<'a, T> {
     cutoff: DateTime<Utc>,
     batch_size: usize,
     skipped_ids: usize,
+    asynchronous_commit: bool,
     progress: Option<ProgressCallback<'a>>,
     /// `older_than` was given an age before the start of the calendar.
     age_out_of_range: bool,
@@ -107,6 +109,7 @@ impl<T> std::fmt::Debug for Purge<'_, T> {
             .field("cutoff", &self.cutoff)
             .field("batch_size", &self.batch_size)
             .field("skipped_ids", &self.skipped_ids)
+            .field("asynchronous_commit", &self.asynchronous_commit)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -120,6 +123,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
             cutoff,
             batch_size: DEFAULT_BATCH_SIZE,
             skipped_ids: DEFAULT_SKIPPED_IDS,
+            asynchronous_commit: false,
             progress: None,
             age_out_of_range: false,
             _table: PhantomData,
@@ -157,6 +161,27 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         self
     }
 
+    /// PostgreSQL: commits every batch without waiting for its WAL record to reach disk (or a
+    /// synchronous standby): `SET LOCAL synchronous_commit = off` in each batch's transaction,
+    /// which saves a flush per batch.
+    ///
+    /// The cost is durability. After a crash of the server, or a failover to a standby, the
+    /// last batches reported as committed (up to three times `wal_writer_delay`, 600 ms by
+    /// default) may be undone: their rows come back, soft-deleted as they were, for the next
+    /// run to delete. The report of the run that deleted them does not say so, and a
+    /// `synchronous_commit` the DBA set for the server, the database or the role (a synchronous
+    /// standby, `remote_apply`) does not hold for these commits. Opt in only where that is
+    /// acceptable. Without it (the default) each batch commits as the server's
+    /// `synchronous_commit` says.
+    ///
+    /// SQLite and MySQL/MariaDB have no per-transaction durability setting: a purge asked for
+    /// this there fails with [`Error::Unsupported`] before its first batch.
+    #[must_use]
+    pub fn asynchronous_commit(mut self) -> Self {
+        self.asynchronous_commit = true;
+        self
+    }
+
     /// Calls `callback` after every batch with the rows deleted so far and the estimate.
     #[must_use]
     pub fn on_progress(mut self, callback: impl FnMut(&Progress<'_>) + 'a) -> Self {
@@ -179,7 +204,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        self.check()?;
+        self.check(<C::Backend as SupportedBackend>::DIALECT)?;
         // Inside a transaction the batches would be savepoints, committed all at once (or
         // not at all) with the caller's transaction: the locks of every batch held together.
         if C::TransactionManager::transaction_manager_status_mut(conn)
@@ -191,7 +216,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
             });
         }
         let graph = Graph::build(T::node());
-        let mut run = Run::plan(conn, &graph, self.settings(), false)?;
+        let mut run = Run::plan(conn, &graph, self.settings(false), false)?;
         match run.execute(conn) {
             Ok(()) => Ok(run.report),
             Err(source) if run.report.batches > 0 => {
@@ -217,9 +242,10 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        self.check()?;
+        self.check(<C::Backend as SupportedBackend>::DIALECT)?;
         let graph = Graph::build(T::node());
-        let settings = self.settings();
+        // Nothing commits: durability settings have nothing to relax.
+        let settings = self.settings(true);
         let outcome = conn.transaction::<(), DryRun, _>(|conn| {
             let mut run = Run::plan(conn, &graph, settings, true)?;
             run.execute(conn)?;
@@ -232,7 +258,13 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         }
     }
 
-    fn check(&self) -> Result<(), Error> {
+    fn check(&self, dialect: Dialect) -> Result<(), Error> {
+        if self.asynchronous_commit && dialect != Dialect::Postgres {
+            return Err(Error::Unsupported {
+                feature: "a purge with asynchronous commits",
+                dialect,
+            });
+        }
         if self.age_out_of_range {
             return Err(Error::InvalidArgument {
                 name: "age",
@@ -248,11 +280,12 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         Ok(())
     }
 
-    fn settings(&mut self) -> Settings<'_, 'a> {
+    fn settings(&mut self, dry_run: bool) -> Settings<'_, 'a> {
         Settings {
             cutoff: self.cutoff,
             batch_size: self.batch_size,
             skipped_ids: self.skipped_ids,
+            asynchronous_commit: self.asynchronous_commit && !dry_run,
             progress: &mut self.progress,
         }
     }

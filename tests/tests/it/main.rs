@@ -14,6 +14,7 @@ mod joins;
 mod odd_names;
 mod purge;
 mod purge_schema;
+mod purge_settings;
 mod reassign;
 mod schema;
 mod scopes;
