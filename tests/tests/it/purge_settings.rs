@@ -1,11 +1,12 @@
 //! A purge's settings over time: its batches commit as durably as the server says unless
 //! the caller opts out, and a purge kept and run again (a daily job) moves its cutoff.
 
+use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use soft_delete_runtime::purge::Purge;
-use soft_delete_runtime::Error;
+use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::{backend_tests, record_statements, Backend, TestConnection, TestDb};
 
 use crate::purge_schema::*;
@@ -110,6 +111,29 @@ backend_tests! {
             assert!(matches!(dry, Err(Error::Unsupported { .. })), "{dry:?}");
             assert_eq!(authors::table.count().get_result::<i64>(conn)?, 1000, "nothing was deleted");
         }
+        Ok(())
+    }
+
+    fn a_purge_kept_and_run_again_moves_its_cutoff(db) {
+        create(db);
+        let conn = db.conn();
+        insert_authors!(&mut *conn, [1], old());
+        insert_authors!(&mut *conn, [2], None::<chrono::NaiveDateTime>);
+        // a daily job, in seconds: one purge value, run again and again
+        let age = Duration::seconds(3);
+        let mut purge = Purge::older_than(authors::table, age);
+
+        let first = purge.run(conn)?;
+        assert_eq!(first.deleted(), 1);
+        // author 2 is soft-deleted after the first run: not old enough yet
+        assert_eq!(soft_delete(authors::table.find(2)).execute(conn)?, 1);
+        assert_eq!(purge.run(conn)?.deleted(), 0, "deleted less than `age` ago");
+
+        std::thread::sleep(std::time::Duration::from_millis(3_200));
+        let later = purge.run(conn)?;
+        assert_eq!(later.deleted(), 1, "older than `age` at this run");
+        assert!(later.cutoff > first.cutoff, "{} then {}", first.cutoff, later.cutoff);
+        assert_eq!(authors::table.count().get_result::<i64>(conn)?, 0);
         Ok(())
     }
 }
