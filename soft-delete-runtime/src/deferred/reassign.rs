@@ -157,8 +157,8 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// ([`Error::DuplicateTarget`]) or one row given twice ([`Error::DuplicateRow`]) are
     /// rejected. Then, in the transaction:
     ///
-    /// 1. one `SELECT` reads the moved rows' current values and the rows of the scope
-    ///    already holding a new value: a moved row missing from the scope is
+    /// 1. one `SELECT ... FOR UPDATE` reads and locks the moved rows' current values and the
+    ///    rows of the scope already holding a new value: a moved row missing from the scope is
     ///    [`Error::NotInScope`], a new value held by a row that is not moved is
     ///    [`Error::ValueTaken`] (with [`live_only`](Self::live_only), soft-deleted holders
     ///    do not count);
@@ -181,8 +181,16 @@ impl<Col: Column, S> Reassign<Col, S> {
     ///      [`Error::NoTemporaryValues`]. When no row is in the way there is only the
     ///      final `UPDATE`.
     ///
-    /// The writes name rows by primary key only (the check found them in the scope, in
-    /// the same transaction), so a scope may depend on the reassigned column itself.
+    /// The writes name rows by primary key only (the check found them in the scope and locked
+    /// them, in the same transaction), so a scope may depend on the reassigned column itself.
+    /// The lock is what makes that safe against other writers: a row another transaction moves
+    /// out of the scope is either moved before the check, which then reports it
+    /// ([`Error::NotInScope`]), or waits until this transaction ends. On PostgreSQL and
+    /// MySQL/MariaDB that is `FOR UPDATE` (on MySQL at `REPEATABLE READ`, an unindexed scope
+    /// locks every row the read scans); SQLite has no row locks and needs none, as a
+    /// transaction that has read the database keeps every other connection from committing a
+    /// write until it ends (the other writer gets `database is locked`, or waits for its busy
+    /// timeout).
     ///
     /// The final `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs. A
     /// statement binds at most two values per row and takes up to 16 000 rows on SQLite,

@@ -136,8 +136,14 @@ where
     }
 }
 
-/// The rows being reassigned and the rows holding one of the new values:
-/// `SELECT pk, col FROM t WHERE (pk IN (...) OR [<live> AND] col IN (...)) AND (<scope>)`.
+/// The rows being reassigned and the rows holding one of the new values, locked:
+/// `SELECT pk, col FROM t WHERE (pk IN (...) OR [<live> AND] col IN (...)) AND (<scope>) FOR UPDATE`.
+///
+/// The lock keeps what the check found true until the writes, which name rows by primary key
+/// only: another transaction cannot move a row out of the scope in between (PostgreSQL and
+/// MySQL/MariaDB; a row moved before the lock is taken is read as it is now, out of the scope).
+/// SQLite has no `FOR UPDATE` and needs none: the transaction's read keeps every other
+/// connection from committing a write until it ends.
 pub struct CurrentValues<Col: Column, Id, V, S> {
     pub(crate) from: FromClauseOf<Col>,
     pub(crate) ids: Vec<Id>,
@@ -202,7 +208,11 @@ where
             out.push_bind_param::<Col::SqlType, V>(value)?;
         }
         out.push_sql("))");
-        self.scope.walk_ast(out.reborrow())
+        self.scope.walk_ast(out.reborrow())?;
+        if DB::DIALECT != Dialect::Sqlite {
+            out.push_sql(" FOR UPDATE");
+        }
+        Ok(())
     }
 }
 

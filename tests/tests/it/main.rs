@@ -16,6 +16,7 @@ mod purge;
 mod purge_schema;
 mod purge_settings;
 mod reassign;
+mod reassign_races;
 mod schema;
 mod scopes;
 mod timestamptz;
