@@ -266,7 +266,9 @@ impl<Col: Column, S> Reassign<Col, S> {
             (Method::Temporaries, _) | (Method::Auto, Dialect::Sqlite | Dialect::Mysql) => {
                 Plan::Temporaries
             }
-            (Method::Deferred | Method::Auto, _) => ask_catalog::<Col, C>(conn, table, self.method)?,
+            (Method::Deferred | Method::Auto, _) => {
+                ask_catalog::<Col, C>(conn, table, self.method)?
+            }
         };
 
         let current = self.current_values(conn, table, moves)?;

@@ -281,14 +281,12 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         }
         match self.cutoff {
             Cutoff::At(cutoff) => Ok(cutoff),
-            Cutoff::Age(age) => {
-                Utc::now()
-                    .checked_sub_signed(age)
-                    .ok_or(Error::InvalidArgument {
-                        name: "age",
-                        problem: "reaches back before the start of the calendar",
-                    })
-            }
+            Cutoff::Age(age) => Utc::now()
+                .checked_sub_signed(age)
+                .ok_or(Error::InvalidArgument {
+                    name: "age",
+                    problem: "reaches back before the start of the calendar",
+                }),
         }
     }
 

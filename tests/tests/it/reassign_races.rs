@@ -56,8 +56,14 @@ where
 
 /// The other connection's outcome, once it is done.
 fn other_outcome(handle: &Other) -> QueryResult<usize> {
-    let thread = handle.lock().expect("not poisoned").take().expect("reassign wrote");
-    thread.join().expect("the other connection's thread does not panic")
+    let thread = handle
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("reassign wrote");
+    thread
+        .join()
+        .expect("the other connection's thread does not panic")
 }
 
 /// `(team, number)` of player 2.
