@@ -15,11 +15,14 @@ use diesel::query_builder::QueryFragment;
 use diesel::Column;
 
 mod active_unique;
+pub mod marker_sync;
 pub mod unique;
 
 pub use active_unique::{
     active_unique, active_unique_key, active_unique_with, drop_active_unique, KeyForm,
 };
+
+pub use marker_sync::{drop_marker_sync, marker_sync};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};

@@ -77,9 +77,12 @@ pub enum Method {
     /// temporary values. SQLite, MySQL/MariaDB: temporary values.
     #[default]
     Auto,
-    /// PostgreSQL only: `SET CONSTRAINTS ALL DEFERRED`, write the final values directly, and
-    /// check at the end (without asking the catalog). A key that is not deferrable then
-    /// fails the call. Elsewhere: [`Error::Unsupported`].
+    /// PostgreSQL only: defer the constraints of the unique and exclusion indexes covering the
+    /// column (by name, read from the catalog as [`Auto`](Self::Auto) does), write the final
+    /// values directly, and check them at the end. One that cannot be deferred (a constraint
+    /// not declared `DEFERRABLE`, or a plain unique index) is [`Error::NotDeferrable`] naming
+    /// it, before anything is written, rather than a fall back to temporary values. Elsewhere:
+    /// [`Error::Unsupported`].
     Deferred,
     /// Move the rows that need it through temporary values first, on any backend.
     Temporaries,
@@ -157,16 +160,20 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// ([`Error::DuplicateTarget`]) or one row given twice ([`Error::DuplicateRow`]) are
     /// rejected. Then, in the transaction:
     ///
-    /// 1. one `SELECT` reads the moved rows' current values and the rows of the scope
-    ///    already holding a new value: a moved row missing from the scope is
+    /// 1. one `SELECT ... FOR UPDATE` reads and locks the moved rows' current values and the
+    ///    rows of the scope already holding a new value: a moved row missing from the scope is
     ///    [`Error::NotInScope`], a new value held by a row that is not moved is
     ///    [`Error::ValueTaken`] (with [`live_only`](Self::live_only), soft-deleted holders
     ///    do not count);
     /// 2. rows given the value they have are left alone;
     /// 3. the rest is written, by the [`Method`]:
-    ///    - deferred (PostgreSQL, deferrable key): `SET CONSTRAINTS ... DEFERRED`, one
-    ///      `UPDATE` to the final values, then `SET CONSTRAINTS ... IMMEDIATE`, which checks
-    ///      the key now; a violation is [`Error::DeferredViolation`];
+    ///    - deferred (PostgreSQL, deferrable key): `SET CONSTRAINTS <the key's constraints>
+    ///      DEFERRED`, one `UPDATE` to the final values, then `SET CONSTRAINTS <the same>
+    ///      IMMEDIATE`, which checks the key now; a violation is [`Error::DeferredViolation`].
+    ///      The constraints are named (schema-qualified), never `ALL`: the caller's other
+    ///      deferred constraints (a foreign key checked at commit) keep their mode and their
+    ///      pending checks. Inside an outer transaction the key's own constraints stay
+    ///      `IMMEDIATE` for the rest of it;
     ///    - temporary values (SQLite, MySQL/MariaDB, PostgreSQL with a key that is not
     ///      deferrable): the rows whose value is another row's new value (in swaps and
     ///      rotations every row, in a chain of moves ending on a free value all but the
@@ -181,8 +188,16 @@ impl<Col: Column, S> Reassign<Col, S> {
     ///      [`Error::NoTemporaryValues`]. When no row is in the way there is only the
     ///      final `UPDATE`.
     ///
-    /// The writes name rows by primary key only (the check found them in the scope, in
-    /// the same transaction), so a scope may depend on the reassigned column itself.
+    /// The writes name rows by primary key only (the check found them in the scope and locked
+    /// them, in the same transaction), so a scope may depend on the reassigned column itself.
+    /// The lock is what makes that safe against other writers: a row another transaction moves
+    /// out of the scope is either moved before the check, which then reports it
+    /// ([`Error::NotInScope`]), or waits until this transaction ends. On PostgreSQL and
+    /// MySQL/MariaDB that is `FOR UPDATE` (on MySQL at `REPEATABLE READ`, an unindexed scope
+    /// locks every row the read scans); SQLite has no row locks and needs none, as a
+    /// transaction that has read the database keeps every other connection from committing a
+    /// write until it ends (the other writer gets `database is locked`, or waits for its busy
+    /// timeout).
     ///
     /// The final `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs. A
     /// statement binds at most two values per row and takes up to 16 000 rows on SQLite,
@@ -208,7 +223,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         S: Clone,
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
+        UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
         Shift<Col, Id, V>: ExecuteDsl<C>,
         Assign<Col, Id, V>: ExecuteDsl<C>,
     {
@@ -242,7 +257,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         S: Clone,
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
+        UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
         Shift<Col, Id, V>: ExecuteDsl<C>,
         Assign<Col, Id, V>: ExecuteDsl<C>,
     {
@@ -251,8 +266,9 @@ impl<Col: Column, S> Reassign<Col, S> {
             (Method::Temporaries, _) | (Method::Auto, Dialect::Sqlite | Dialect::Mysql) => {
                 Plan::Temporaries
             }
-            (Method::Deferred, _) => Plan::Deferred("ALL".to_owned()),
-            (Method::Auto, Dialect::Postgres) => ask_catalog::<Col, C>(conn, table)?,
+            (Method::Deferred | Method::Auto, _) => {
+                ask_catalog::<Col, C>(conn, table, self.method)?
+            }
         };
 
         let current = self.current_values(conn, table, moves)?;
@@ -520,33 +536,37 @@ enum Plan {
     Temporaries,
 }
 
-/// Decides the plan on PostgreSQL from the unique and exclusion indexes on the column.
-fn ask_catalog<'q, Col, C>(conn: &mut C, table: &TableName) -> Result<Plan>
+/// Decides the plan on PostgreSQL from the unique and exclusion indexes on the column: the
+/// constraints to defer are named (schema-qualified), so the caller's other constraints keep
+/// their mode. With [`Method::Auto`], an index that cannot be deferred means temporary
+/// values; with [`Method::Deferred`], it is [`Error::NotDeferrable`].
+fn ask_catalog<'q, Col, C>(conn: &mut C, table: &TableName, method: Method) -> Result<Plan>
 where
     Col: Column,
     C: LoadConnection,
-    UniqueIndexLookup: LoadQuery<'q, C, (Option<String>, Option<String>, Option<bool>)>,
+    UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
 {
     let lookup = UniqueIndexLookup {
         table: Dialect::Postgres.quote_table(table),
         column: Col::NAME.to_owned(),
     };
-    let indexes = lookup.load::<(Option<String>, Option<String>, Option<bool>)>(conn)?;
+    let indexes = lookup.load::<(String, String, bool)>(conn)?;
     if indexes.is_empty() {
         return Ok(Plan::Direct);
     }
     let mut deferrable = BTreeSet::new();
-    for index in indexes {
-        match index {
-            (Some(schema), Some(name), Some(true)) => {
-                let schema = TableName {
-                    schema: Some(schema),
-                    name,
-                };
-                deferrable.insert(Dialect::Postgres.quote_table(&schema));
-            }
-            // A plain unique index, or a constraint checked per row.
-            _ => return Ok(Plan::Temporaries),
+    for (schema, name, is_deferrable) in indexes {
+        if is_deferrable {
+            let constraint = TableName {
+                schema: Some(schema),
+                name,
+            };
+            deferrable.insert(Dialect::Postgres.quote_table(&constraint));
+        } else if method == Method::Deferred {
+            // A plain unique index, or a constraint checked per row: no way to defer it.
+            return Err(Error::NotDeferrable { constraint: name });
+        } else {
+            return Ok(Plan::Temporaries);
         }
     }
     Ok(Plan::Deferred(

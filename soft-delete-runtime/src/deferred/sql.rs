@@ -97,9 +97,10 @@ where
     }
 }
 
-/// PostgreSQL: the unique and exclusion indexes of a table that cover a column, with the
-/// constraint behind each (none for a plain `CREATE UNIQUE INDEX`) and whether it is
-/// `DEFERRABLE`. Rows: `(schema, constraint, deferrable)`.
+/// PostgreSQL: the unique and exclusion indexes of a table that cover a column: for each, its
+/// schema, the name of the constraint behind it (of the index itself for a plain
+/// `CREATE UNIQUE INDEX`, which no constraint owns) and whether that constraint is
+/// `DEFERRABLE` (never, for a plain index). Rows: `(schema, name, deferrable)`.
 #[derive(Debug, Clone)]
 pub struct UniqueIndexLookup {
     pub(crate) table: String,
@@ -107,7 +108,7 @@ pub struct UniqueIndexLookup {
 }
 
 impl Query for UniqueIndexLookup {
-    type SqlType = (Nullable<Text>, Nullable<Text>, Nullable<Bool>);
+    type SqlType = (Text, Text, Bool);
 }
 
 dynamic_statement!(UniqueIndexLookup);
@@ -120,12 +121,14 @@ where
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
         out.push_sql(
-            "SELECT n.nspname::text, c.conname::text, c.condeferrable \
+            "SELECT n.nspname::text, COALESCE(c.conname, ic.relname)::text, \
+                    COALESCE(c.condeferrable, FALSE) \
              FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
              LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid \
              AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x') \
-             LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
              WHERE i.indrelid = to_regclass(",
         );
         out.push_bind_param::<Text, String>(&self.table)?;
@@ -136,8 +139,14 @@ where
     }
 }
 
-/// The rows being reassigned and the rows holding one of the new values:
-/// `SELECT pk, col FROM t WHERE (pk IN (...) OR [<live> AND] col IN (...)) AND (<scope>)`.
+/// The rows being reassigned and the rows holding one of the new values, locked:
+/// `SELECT pk, col FROM t WHERE (pk IN (...) OR [<live> AND] col IN (...)) AND (<scope>) FOR UPDATE`.
+///
+/// The lock keeps what the check found true until the writes, which name rows by primary key
+/// only: another transaction cannot move a row out of the scope in between (PostgreSQL and
+/// MySQL/MariaDB; a row moved before the lock is taken is read as it is now, out of the scope).
+/// SQLite has no `FOR UPDATE` and needs none: the transaction's read keeps every other
+/// connection from committing a write until it ends.
 pub struct CurrentValues<Col: Column, Id, V, S> {
     pub(crate) from: FromClauseOf<Col>,
     pub(crate) ids: Vec<Id>,
@@ -202,7 +211,11 @@ where
             out.push_bind_param::<Col::SqlType, V>(value)?;
         }
         out.push_sql("))");
-        self.scope.walk_ast(out.reborrow())
+        self.scope.walk_ast(out.reborrow())?;
+        if DB::DIALECT != Dialect::Sqlite {
+            out.push_sql(" FOR UPDATE");
+        }
+        Ok(())
     }
 }
 

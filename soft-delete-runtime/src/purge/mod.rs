@@ -74,6 +74,7 @@ use diesel::connection::{LoadConnection, TransactionManager};
 
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
+use crate::backend::{Dialect, SupportedBackend};
 use crate::collector::graph::Graph;
 use crate::collector::{ArchiveTable, CollectorBackend};
 use crate::Error;
@@ -92,13 +93,21 @@ pub const DEFAULT_SKIPPED_IDS: usize = 10;
 /// Hard-deletes the rows of a table (and of the tables its `cascade` edges reach) that were
 /// soft-deleted before a cutoff, in batches. See the [module docs](self).
 pub struct Purge<'a, T> {
-    cutoff: DateTime<Utc>,
+    cutoff: Cutoff,
     batch_size: usize,
     skipped_ids: usize,
+    asynchronous_commit: bool,
     progress: Option<ProgressCallback<'a>>,
-    /// `older_than` was given an age before the start of the calendar.
-    age_out_of_range: bool,
     _table: PhantomData<fn() -> T>,
+}
+
+/// Where a purge's cutoff comes from.
+#[derive(Debug, Clone, Copy)]
+enum Cutoff {
+    /// [`Purge::before`]: a fixed time.
+    At(DateTime<Utc>),
+    /// [`Purge::older_than`]: this long before each run starts.
+    Age(Age),
 }
 
 impl<T> std::fmt::Debug for Purge<'_, T> {
@@ -107,36 +116,38 @@ impl<T> std::fmt::Debug for Purge<'_, T> {
             .field("cutoff", &self.cutoff)
             .field("batch_size", &self.batch_size)
             .field("skipped_ids", &self.skipped_ids)
+            .field("asynchronous_commit", &self.asynchronous_commit)
             .field("progress", &self.progress.is_some())
             .finish()
     }
 }
 
 impl<'a, T: ArchiveTable> Purge<'a, T> {
-    /// Purges the rows of `table` soft-deleted strictly before `cutoff`.
+    /// Purges the rows of `table` soft-deleted strictly before `cutoff`: the same time at
+    /// every [`run`](Self::run) of this value.
     pub fn before(table: T, cutoff: DateTime<Utc>) -> Self {
+        Self::with_cutoff(table, Cutoff::At(cutoff))
+    }
+
+    /// Purges the rows of `table` soft-deleted more than `age` ago. The cutoff is taken when
+    /// the purge runs (now minus `age`, by this machine's clock, as this crate stamps
+    /// deletions), at every [`run`](Self::run) and [`dry_run`](Self::dry_run): a purge value
+    /// kept and run again (a daily job) moves its cutoff with the clock. The report says which
+    /// cutoff a run used ([`PurgeReport::cutoff`]). An age reaching back before the calendar
+    /// `chrono` knows is refused with [`Error::InvalidArgument`] when the purge runs.
+    pub fn older_than(table: T, age: Age) -> Self {
+        Self::with_cutoff(table, Cutoff::Age(age))
+    }
+
+    fn with_cutoff(table: T, cutoff: Cutoff) -> Self {
         let _ = table;
         Purge {
             cutoff,
             batch_size: DEFAULT_BATCH_SIZE,
             skipped_ids: DEFAULT_SKIPPED_IDS,
+            asynchronous_commit: false,
             progress: None,
-            age_out_of_range: false,
             _table: PhantomData,
-        }
-    }
-
-    /// Purges the rows of `table` soft-deleted more than `age` ago (cutoff: now minus `age`,
-    /// by this machine's clock, as this crate stamps deletions). An age reaching back before
-    /// the calendar `chrono` knows is refused with [`Error::InvalidArgument`] when the purge
-    /// runs.
-    pub fn older_than(table: T, age: Age) -> Self {
-        match Utc::now().checked_sub_signed(age) {
-            Some(cutoff) => Self::before(table, cutoff),
-            None => Purge {
-                age_out_of_range: true,
-                ..Self::before(table, DateTime::<Utc>::MIN_UTC)
-            },
         }
     }
 
@@ -154,6 +165,27 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
     #[must_use]
     pub fn skipped_ids(mut self, cap: usize) -> Self {
         self.skipped_ids = cap;
+        self
+    }
+
+    /// PostgreSQL: commits every batch without waiting for its WAL record to reach disk (or a
+    /// synchronous standby): `SET LOCAL synchronous_commit = off` in each batch's transaction,
+    /// which saves a flush per batch.
+    ///
+    /// The cost is durability. After a crash of the server, or a failover to a standby, the
+    /// last batches reported as committed (up to three times `wal_writer_delay`, 600 ms by
+    /// default) may be undone: their rows come back, soft-deleted as they were, for the next
+    /// run to delete. The report of the run that deleted them does not say so, and a
+    /// `synchronous_commit` the DBA set for the server, the database or the role (a synchronous
+    /// standby, `remote_apply`) does not hold for these commits. Opt in only where that is
+    /// acceptable. Without it (the default) each batch commits as the server's
+    /// `synchronous_commit` says.
+    ///
+    /// SQLite and MySQL/MariaDB have no per-transaction durability setting: a purge asked for
+    /// this there fails with [`Error::Unsupported`] before its first batch.
+    #[must_use]
+    pub fn asynchronous_commit(mut self) -> Self {
+        self.asynchronous_commit = true;
         self
     }
 
@@ -179,7 +211,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        self.check()?;
+        let cutoff = self.check(<C::Backend as SupportedBackend>::DIALECT)?;
         // Inside a transaction the batches would be savepoints, committed all at once (or
         // not at all) with the caller's transaction: the locks of every batch held together.
         if C::TransactionManager::transaction_manager_status_mut(conn)
@@ -191,7 +223,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
             });
         }
         let graph = Graph::build(T::node());
-        let mut run = Run::plan(conn, &graph, self.settings(), false)?;
+        let mut run = Run::plan(conn, &graph, self.settings(cutoff, false), false)?;
         match run.execute(conn) {
             Ok(()) => Ok(run.report),
             Err(source) if run.report.batches > 0 => {
@@ -217,9 +249,10 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        self.check()?;
+        let cutoff = self.check(<C::Backend as SupportedBackend>::DIALECT)?;
         let graph = Graph::build(T::node());
-        let settings = self.settings();
+        // Nothing commits: durability settings have nothing to relax.
+        let settings = self.settings(cutoff, true);
         let outcome = conn.transaction::<(), DryRun, _>(|conn| {
             let mut run = Run::plan(conn, &graph, settings, true)?;
             run.execute(conn)?;
@@ -232,11 +265,12 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         }
     }
 
-    fn check(&self) -> Result<(), Error> {
-        if self.age_out_of_range {
-            return Err(Error::InvalidArgument {
-                name: "age",
-                problem: "reaches back before the start of the calendar",
+    /// Checks the settings before anything runs, and returns this run's cutoff.
+    fn check(&self, dialect: Dialect) -> Result<DateTime<Utc>, Error> {
+        if self.asynchronous_commit && dialect != Dialect::Postgres {
+            return Err(Error::Unsupported {
+                feature: "a purge with asynchronous commits",
+                dialect,
             });
         }
         if self.batch_size == 0 {
@@ -245,14 +279,23 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
                 problem: "must be at least 1",
             });
         }
-        Ok(())
+        match self.cutoff {
+            Cutoff::At(cutoff) => Ok(cutoff),
+            Cutoff::Age(age) => Utc::now()
+                .checked_sub_signed(age)
+                .ok_or(Error::InvalidArgument {
+                    name: "age",
+                    problem: "reaches back before the start of the calendar",
+                }),
+        }
     }
 
-    fn settings(&mut self) -> Settings<'_, 'a> {
+    fn settings(&mut self, cutoff: DateTime<Utc>, dry_run: bool) -> Settings<'_, 'a> {
         Settings {
-            cutoff: self.cutoff,
+            cutoff,
             batch_size: self.batch_size,
             skipped_ids: self.skipped_ids,
+            asynchronous_commit: self.asynchronous_commit && !dry_run,
             progress: &mut self.progress,
         }
     }

@@ -54,6 +54,8 @@ pub(crate) struct Settings<'s, 'a> {
     pub(crate) cutoff: DateTime<Utc>,
     pub(crate) batch_size: usize,
     pub(crate) skipped_ids: usize,
+    /// PostgreSQL: each batch runs `SET LOCAL synchronous_commit = off` first.
+    pub(crate) asynchronous_commit: bool,
     pub(crate) progress: &'s mut Option<super::ProgressCallback<'a>>,
 }
 
@@ -343,6 +345,7 @@ impl<'s, 'a> Run<'s, 'a> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
+        self.begin_batch(conn)?;
         let target = &self.targets[i];
         let d = self.d;
         let key = d.quote(target.node.key);
@@ -390,6 +393,22 @@ impl<'s, 'a> Run<'s, 'a> {
         }
         let deleted = delete.execute(conn)? as u64;
         Ok(Some((end, count as u64, deleted)))
+    }
+
+    /// What a batch's transaction runs first: with [`asynchronous_commit`](
+    /// super::Purge::asynchronous_commit) (PostgreSQL), `SET LOCAL synchronous_commit = off`;
+    /// otherwise nothing, so the batch commits as durably as the server is set to.
+    fn begin_batch<C>(&self, conn: &mut C) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        if self.settings.asynchronous_commit {
+            let mut relax = Sql::<C::Backend>::new();
+            relax.push("SET LOCAL synchronous_commit = off");
+            relax.execute(conn)?;
+        }
+        Ok(())
     }
 
     fn notify(&mut self, i: usize) {

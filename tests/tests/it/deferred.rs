@@ -286,15 +286,71 @@ backend_tests! {
             .method(Method::Deferred)
             .run(conn, [(1, 2), (2, 1)]);
         if postgres {
-            // asked to defer a key that cannot be deferred: the database refuses the swap
+            // asked to defer a key that cannot be deferred: refused, naming it, before writing
             assert!(
-                matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
+                matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY),
                 "{outcome:?}"
             );
         } else {
             assert_unsupported!(outcome, backend);
         }
         assert_eq!(numbers_of!(conn, 1)?, START);
+        if postgres {
+            // a plain unique index is named the same way, and a key-less column is written
+            conn.batch_execute(&format!(
+                "DROP TABLE players; CREATE TABLE players (id SERIAL PRIMARY KEY, team_id INTEGER NOT NULL,
+                     name TEXT NOT NULL, squad_number INTEGER NOT NULL, deleted_at TIMESTAMP NULL);
+                 INSERT INTO players (id, team_id, name, squad_number) VALUES (1, 1, 'p1', 1), (2, 1, 'p2', 2);
+                 CREATE UNIQUE INDEX {KEY} ON players (team_id, squad_number) WHERE deleted_at IS NULL"
+            ))?;
+            let outcome = reassign(players::squad_number).method(Method::Deferred).run(conn, [(1, 2), (2, 1)]);
+            assert!(matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY), "{outcome:?}");
+            conn.batch_execute(&format!("DROP INDEX {KEY}"))?;
+            let done = reassign(players::squad_number).method(Method::Deferred).run(conn, [(1, 2), (2, 1)])?;
+            assert_eq!((done.changed, done.deferred, done.temporaries), (2, false, 0));
+        }
+        Ok(())
+    }
+
+    fn a_reassign_leaves_the_callers_other_deferred_constraints_deferred(db) {
+        let backend = db.backend();
+        if backend != Backend::Postgres {
+            create_players(db, Key::Plain)?;
+            let outcome = reassign(players::squad_number).method(Method::Deferred).run(db.conn(), [(1, 2), (2, 1)]);
+            assert_unsupported!(outcome, backend);
+            return Ok(());
+        }
+        for method in [Method::Deferred, Method::Auto] {
+            create_players(db, Key::Deferrable(Deferral::InitiallyImmediate))?;
+            let conn = db.conn();
+            // Two constraints of the caller's that have nothing to do with squad numbers: a
+            // foreign key checked at commit, and a unique name the caller defers for a while.
+            conn.batch_execute(
+                "CREATE TABLE rosters (id SERIAL PRIMARY KEY, player_id INTEGER NOT NULL
+                     REFERENCES players (id) DEFERRABLE INITIALLY DEFERRED);
+                 ALTER TABLE players ADD CONSTRAINT players_name_key UNIQUE (name) DEFERRABLE INITIALLY IMMEDIATE;",
+            )?;
+            conn.transaction::<_, Error, _>(|conn| {
+                conn.batch_execute(
+                    "SET CONSTRAINTS players_name_key DEFERRED;
+                     INSERT INTO rosters (player_id) VALUES (99);
+                     UPDATE players SET name = 'p4' WHERE id = 3;",
+                )?;
+                let done = reassign(players::squad_number)
+                    .within(players::team_id.eq(1))
+                    .method(method)
+                    .run(conn, [(1, 2), (2, 1)])?;
+                assert!(done.deferred, "{method:?}");
+                // the caller's constraints are as the caller left them: still deferred
+                conn.batch_execute(
+                    "UPDATE players SET name = 'p3' WHERE id = 4;
+                     INSERT INTO players (id, team_id, name, squad_number) VALUES (99, 3, 'p99', 1);",
+                )?;
+                Ok(())
+            })?;
+            assert_eq!(numbers_of!(conn, 1)?, SWAPPED, "{method:?}");
+            conn.batch_execute("DROP TABLE rosters; DROP TABLE players")?;
+        }
         Ok(())
     }
 }

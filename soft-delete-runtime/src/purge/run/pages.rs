@@ -14,10 +14,6 @@
 //! inheritance children keep their rows in other tables' pages: they use key windows. Batches smaller than a page can hold use key windows
 //! instead; a single page holding more candidates than a batch may delete (a build with
 //! larger pages) is purged by key windows confined to that page.
-//!
-//! Each page batch commits with `synchronous_commit = off`: a crash right after a commit can
-//! undo the last batches, which leaves their rows soft-deleted as they were, for the next
-//! run to delete; it saves a WAL flush per batch.
 
 use std::time::Instant;
 
@@ -211,12 +207,8 @@ impl Run<'_, '_> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
+        self.begin_batch(conn)?;
         let target = &self.targets[i];
-        // A batch lost in a crash is rows still soft-deleted, which the next run deletes: not
-        // worth a WAL flush per batch.
-        let mut relax = Sql::<C::Backend>::new();
-        relax.push("SET LOCAL synchronous_commit = off");
-        relax.execute(conn)?;
         let mut delete = Sql::<C::Backend>::new();
         delete.push(&format!(
             "DELETE FROM {} WHERE ",
