@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | PostgreSQL | [`KeyForm::Index`] | `CREATE UNIQUE INDEX "k" ON "t" ("a", "b") WHERE <live>` |
 //! | PostgreSQL | [`KeyForm::Exclusion`] | `ALTER TABLE "t" ADD CONSTRAINT "k" EXCLUDE USING btree ("a" WITH =, "b" WITH =) WHERE (<live>) DEFERRABLE INITIALLY DEFERRED` |
-//! | SQLite | [`KeyForm::Index`] | `CREATE UNIQUE INDEX "k" ON "t" ("a", "b") WHERE <live>` |
+//! | SQLite | [`KeyForm::Index`] | ``CREATE UNIQUE INDEX `k` ON `t` (`a`, `b`) WHERE <live>`` |
 //! | MySQL/MariaDB | [`KeyForm::Index`] | ``ALTER TABLE `t` ADD COLUMN `k` TINYINT GENERATED ALWAYS AS (CASE WHEN <live> THEN 1 END) VIRTUAL, ADD UNIQUE KEY `k` (`a`, `b`, `k`)`` |
 //!
 //! MySQL and MariaDB have no partial indexes, so the key gets a generated column that is `1`
@@ -223,7 +223,7 @@ mod tests {
             name: "attempts".into(),
         };
         assert_eq!(created_index(Dialect::Postgres, &table, "k"), r#""k""#);
-        assert_eq!(created_index(Dialect::Sqlite, &table, "k"), r#""app"."k""#);
+        assert_eq!(created_index(Dialect::Sqlite, &table, "k"), "`app`.`k`");
         assert_eq!(
             qualified_index(Dialect::Postgres, &table, "k"),
             r#""app"."k""#
@@ -232,11 +232,11 @@ mod tests {
             index_table(Dialect::Postgres, &table),
             r#""app"."attempts""#
         );
-        assert_eq!(index_table(Dialect::Sqlite, &table), r#""attempts""#);
+        assert_eq!(index_table(Dialect::Sqlite, &table), "`attempts`");
         let plain = TableName {
             schema: None,
             name: "attempts".into(),
         };
-        assert_eq!(qualified_index(Dialect::Sqlite, &plain, "k"), r#""k""#);
+        assert_eq!(qualified_index(Dialect::Sqlite, &plain, "k"), "`k`");
     }
 }

@@ -72,6 +72,6 @@ mod tests {
              `column_name` VARCHAR(64) NOT NULL, `row_key` VARCHAR(191) NOT NULL, `old_value` TEXT NULL, \
              `new_value` TEXT NULL, PRIMARY KEY (`batch_id`, `table_name`, `column_name`, `row_key`))"
         );
-        assert!(create_table(Dialect::Sqlite).contains(r#""row_key" TEXT NOT NULL"#));
+        assert!(create_table(Dialect::Sqlite).contains("`row_key` TEXT NOT NULL"));
     }
 }

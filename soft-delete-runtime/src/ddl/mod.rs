@@ -24,7 +24,8 @@ pub use active_unique::{
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
 
-/// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"`, `` `users` ``.
+/// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"` (PostgreSQL), `` `users` ``
+/// (SQLite, MySQL).
 pub fn quoted_table<T>(dialect: Dialect) -> String
 where
     T: diesel::Table + Default,
@@ -39,7 +40,7 @@ pub fn quoted_column<C: Column>(dialect: Dialect) -> String {
 }
 
 /// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
-/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"`.
+/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"` (quoted for `dialect`).
 ///
 /// It is the same predicate the scopes put in queries (there qualified with the table), so
 /// a partial index declared with it serves `.active()`.

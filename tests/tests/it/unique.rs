@@ -204,9 +204,7 @@ fn ddl_for_every_backend_quotes_every_identifier() {
     );
     assert_eq!(
         ddl::active_unique::<ExamAttempt>(Dialect::Sqlite),
-        [
-            r#"CREATE UNIQUE INDEX "exam_attempts_exam_id_learner_id_live_key" ON "exam_attempts" ("exam_id", "learner_id") WHERE "active""#
-        ]
+        ["CREATE UNIQUE INDEX `exam_attempts_exam_id_learner_id_live_key` ON `exam_attempts` (`exam_id`, `learner_id`) WHERE `active`"]
     );
     assert_eq!(
         ddl::active_unique::<ExamAttempt>(Dialect::Mysql),
@@ -223,8 +221,8 @@ fn ddl_for_every_backend_quotes_every_identifier() {
     assert_eq!(
         ddl::active_unique::<Seat>(Dialect::Sqlite),
         [
-            r#"CREATE UNIQUE INDEX "one_live_seat" ON "seats" ("room", "seat_no") WHERE NOT "deleted""#,
-            r#"CREATE UNIQUE INDEX "one_seat_per_holder" ON "seats" ("holder") WHERE NOT "deleted""#,
+            "CREATE UNIQUE INDEX `one_live_seat` ON `seats` (`room`, `seat_no`) WHERE NOT `deleted`",
+            "CREATE UNIQUE INDEX `one_seat_per_holder` ON `seats` (`holder`) WHERE NOT `deleted`",
         ]
     );
     assert_eq!(
