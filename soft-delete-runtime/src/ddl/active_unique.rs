@@ -17,7 +17,7 @@
 use diesel::query_builder::QueryFragment;
 use diesel::QuerySource;
 
-use super::{live_condition, postgres_exclude_unique, Deferral};
+use super::{derived_name, live_condition, mysql, postgres_exclude_unique, Deferral};
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDelete, SoftDeleteTable};
 use crate::unique::{ActiveUnique, KeyInfo, KeyList};
@@ -97,6 +97,38 @@ where
 }
 
 /// The statements dropping what [`active_unique_with`] creates, for a down migration.
+///
+/// On MySQL/MariaDB the generated unique key starts with the key's first column, so when that
+/// column is a foreign key (`exam_id`), InnoDB drops the index it made for the foreign key
+/// and uses the unique key instead, and a plain `DROP INDEX` would then fail ("Foreign key
+/// constraint is incorrectly formed"). The statement for MySQL is therefore a short script,
+/// to run with `batch_execute` or in a migration file: it reads the catalog and, when a
+/// foreign key starts with the key's first column and the index `<key>_fk` does not exist
+/// yet, adds `<key>_fk` on the key's columns in the same `ALTER TABLE` that drops the key.
+/// That index stays for the foreign key; a later up and down leave it alone.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::ddl::{self, KeyForm};
+///
+/// diesel::table! { users (id) { id -> Integer, email -> Text, deleted_at -> Nullable<Timestamp> } }
+///
+/// #[derive(Queryable, Selectable, SoftDelete)]
+/// #[active_unique(fields = "email", name = "one_live_email")]
+/// struct User { id: i32, email: String, deleted_at: Option<chrono::NaiveDateTime> }
+///
+/// assert_eq!(
+///     ddl::drop_active_unique::<User>(Dialect::Sqlite, KeyForm::Index)?,
+///     ["DROP INDEX `one_live_email`"]
+/// );
+/// let mysql = &ddl::drop_active_unique::<User>(Dialect::Mysql, KeyForm::Index)?[0];
+/// assert!(mysql.starts_with("SET @sd_ddl = IF(EXISTS (SELECT 1 FROM information_schema.KEY_COLUMN_USAGE"));
+/// assert!(mysql.contains("'ALTER TABLE `users` ADD INDEX `one_live_email_fk` (`email`), DROP INDEX `one_live_email`, DROP COLUMN `one_live_email`'"));
+/// assert!(mysql.ends_with("EXECUTE sd_ddl; DEALLOCATE PREPARE sd_ddl"));
+/// # Ok::<(), soft_delete_runtime::Error>(())
+/// ```
 pub fn drop_active_unique<M>(dialect: Dialect, form: KeyForm) -> Result<Vec<String>, Error>
 where
     M: SoftDelete,
@@ -116,10 +148,7 @@ where
                     "ALTER TABLE {} DROP CONSTRAINT {name}",
                     dialect.quote_table(&table)
                 ),
-                (Dialect::Mysql, KeyForm::Index) => format!(
-                    "ALTER TABLE {} DROP INDEX {name}, DROP COLUMN {name}",
-                    dialect.quote_table(&table)
-                ),
+                (Dialect::Mysql, KeyForm::Index) => mysql_drop(&table, key),
                 (_, KeyForm::Exclusion(_)) => return Err(exclusion_unsupported(dialect)),
             })
         })
@@ -185,6 +214,36 @@ where
             )
         }
     }
+}
+
+/// The MySQL/MariaDB down script of `key`: drops its unique key and generated column, and
+/// gives a foreign key that starts with the key's first column an index of its own first
+/// (see [`drop_active_unique`]).
+fn mysql_drop(table: &TableName, key: &KeyInfo) -> String {
+    let d = Dialect::Mysql;
+    let name = d.quote(key.name);
+    let drops = format!("DROP INDEX {name}, DROP COLUMN {name}");
+    let helper = derived_name(key.name, "_fk");
+    let columns: Vec<String> = key.columns.iter().map(|c| d.quote(c)).collect();
+    let table_sql = d.quote_table(table);
+    let first = key.columns.first().copied().unwrap_or_default();
+    let catalog = mysql::catalog_table(table);
+    let condition = format!(
+        "EXISTS (SELECT 1 FROM information_schema.KEY_COLUMN_USAGE WHERE {catalog} \
+         AND REFERENCED_TABLE_NAME IS NOT NULL AND ORDINAL_POSITION = 1 AND COLUMN_NAME = {}) \
+         AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS WHERE {catalog} AND INDEX_NAME = {})",
+        mysql::literal(first),
+        mysql::literal(&helper),
+    );
+    mysql::choose(
+        &condition,
+        &format!(
+            "ALTER TABLE {table_sql} ADD INDEX {} ({}), {drops}",
+            d.quote(&helper),
+            columns.join(", ")
+        ),
+        &format!("ALTER TABLE {table_sql} {drops}"),
+    )
 }
 
 /// An index's name in `CREATE INDEX`: SQLite qualifies the index with the schema;

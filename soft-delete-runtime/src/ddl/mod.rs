@@ -15,6 +15,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::Column;
 
 mod active_unique;
+mod mysql;
 pub mod unique;
 
 pub use active_unique::{
@@ -37,6 +38,27 @@ where
 /// Column `C`'s name, unqualified and quoted for `dialect`.
 pub fn quoted_column<C: Column>(dialect: Dialect) -> String {
     dialect.quote(C::NAME)
+}
+
+/// The longest identifier every backend keeps whole (PostgreSQL's limit; MySQL's is 64).
+pub(crate) const MAX_IDENTIFIER: usize = 63;
+
+/// The name of an object that belongs to the object `name`: `name` + `suffix`, or, past
+/// [`MAX_IDENTIFIER`] bytes, `name` cut short, a hash of the whole and `suffix`, so two
+/// long names stay apart. The hash (FNV-1a) is the same on every build.
+pub(crate) fn derived_name(name: &str, suffix: &str) -> String {
+    let full = format!("{name}{suffix}");
+    if full.len() <= MAX_IDENTIFIER {
+        return full;
+    }
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut cut = MAX_IDENTIFIER.saturating_sub(suffix.len() + 9);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{:08x}{suffix}", &name[..cut], hash as u32)
 }
 
 /// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
@@ -120,6 +142,17 @@ pub fn postgres_exclude_unique(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_names_stay_within_the_identifier_limit() {
+        assert_eq!(derived_name("one_live_seat", "_fk"), "one_live_seat_fk");
+        let long = "k".repeat(63);
+        let derived = derived_name(&long, "_fk");
+        assert_eq!(derived.len(), MAX_IDENTIFIER);
+        assert!(derived.ends_with("_fk"));
+        assert_ne!(derived, derived_name(&"k".repeat(62), "_fk"));
+        assert_eq!(derived, derived_name(&long, "_fk"), "stable");
+    }
 
     #[test]
     fn exclusion_constraints_quote_everything() {
