@@ -221,6 +221,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A cascade archive would cut a `set_null` / `set_default` link of a row whose key, as
+    /// text, is longer than the archive journal keeps (on MySQL/MariaDB,
+    /// [`MYSQL_ROW_KEY_CHARS`](crate::ddl::journal::MYSQL_ROW_KEY_CHARS) characters: see
+    /// [the journal's sizes](crate::ddl::journal#sizes-on-mysqlmariadb)), so a restore could
+    /// not find it again. Refused by the journal table's `CHECK`, whatever the `sql_mode`;
+    /// the archive was rolled back and nothing was written.
+    #[error("a row of `{table}` has a key longer than the {limit} characters the archive journal keeps, so its `{column}` link cannot be cut and later restored; nothing was written")]
+    JournalKeyTooLong {
+        /// The child table.
+        table: String,
+        /// The link's column.
+        column: String,
+        /// The longest key the journal keeps, in characters.
+        limit: usize,
+    },
+
     /// A [`Purge`](crate::purge::Purge) was asked of a table whose model records no deletion
     /// time (a flag marker without a `#[soft_delete(deleted_at)]` column), so it cannot tell
     /// how long a row has been deleted. Nothing was read or written.

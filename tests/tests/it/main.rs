@@ -11,6 +11,7 @@ mod ddl;
 mod deferred;
 mod deferred_schema;
 mod joins;
+mod journal;
 mod odd_names;
 mod purge;
 mod purge_schema;
