@@ -2,9 +2,9 @@
 //!
 //! Use it through the runtime crate, which re-exports it and provides every item the
 //! generated code refers to. The pipeline is the one thiserror and diesel_derives use:
-//! [`ast`] reads the input once, [`valid`] applies the rules that span several
-//! attributes or fields (reporting every mistake at once), and [`expand`] only generates.
-//! When the input has mistakes, [`fallback`] emits the errors together with stub impls so
+//! `ast` reads the input once, `valid` applies the rules that span several
+//! attributes or fields (reporting every mistake at once), and `expand` only generates.
+//! When the input has mistakes, `fallback` emits the errors together with stub impls so
 //! the rest of the user's code still type-checks and the mistake is reported once.
 #![warn(missing_docs)]
 

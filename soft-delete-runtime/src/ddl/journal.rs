@@ -26,7 +26,7 @@
 //! (8 + 4 × (129 + 64 + 573) = 3072), and a `CHECK` constraint keeps it within them, so the
 //! index is exact. A child row whose key is longer is refused whatever the `sql_mode` (strict
 //! or not, nothing is truncated): the archive fails with
-//! [`Error::JournalKeyTooLong`](crate::Error::JournalKeyTooLong) and writes nothing. Integer
+//! [`Error::JournalKeyTooLong`] and writes nothing. Integer
 //! and UUID keys always fit; on SQLite and PostgreSQL every column is `TEXT`.
 //!
 //! A journal created by an earlier version (`table_name VARCHAR(128)`, `row_key VARCHAR(191)`)
