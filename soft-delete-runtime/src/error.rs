@@ -150,6 +150,21 @@ pub enum Error {
         attempts: u32,
     },
 
+    /// A key value with `None` in an `Option` field of a key whose `NULL`s are distinct (the
+    /// default, as in a unique index) was given to `start`, `retry`, `upsert`, `find_live` or
+    /// `history`: rows with a `NULL` there are not unique, so the value has no one live row.
+    /// Declare the key `nulls = not_distinct` to make `None` a value of the key. Nothing was
+    /// read or written.
+    #[error("key `{key}` of `{table}` has `NULL` in `{column}`, and its `NULL`s are distinct: rows with it are not unique and have no one live row (declare the key `nulls = not_distinct` to make `None` a value of the key); nothing was written")]
+    NullKeyPart {
+        /// The table.
+        table: crate::backend::TableName,
+        /// The key's name.
+        key: &'static str,
+        /// The column whose value is `None`.
+        column: &'static str,
+    },
+
     /// The row built by the closure of [`start`](crate::unique::ActiveUnique::start) or
     /// [`retry`](crate::unique::ActiveUnique::retry) is not a new live row of the key; the
     /// transaction was rolled back.

@@ -122,11 +122,23 @@ pub fn postgres_exclude_unique(
     condition: Option<&str>,
     deferral: Deferral,
 ) -> String {
-    let dialect = Dialect::Postgres;
     let elements: Vec<String> = columns
         .iter()
-        .map(|column| format!("{} WITH =", dialect.quote(column)))
+        .map(|column| Dialect::Postgres.quote(column))
         .collect();
+    exclude_unique(table, name, &elements, condition, deferral)
+}
+
+/// [`postgres_exclude_unique`] on `elements`: quoted columns, or expressions in parentheses.
+pub(crate) fn exclude_unique(
+    table: &TableName,
+    name: &str,
+    elements: &[String],
+    condition: Option<&str>,
+    deferral: Deferral,
+) -> String {
+    let dialect = Dialect::Postgres;
+    let elements: Vec<String> = elements.iter().map(|e| format!("{e} WITH =")).collect();
     let condition = condition
         .map(|c| format!(" WHERE ({c})"))
         .unwrap_or_default();

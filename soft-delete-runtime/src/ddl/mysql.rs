@@ -29,15 +29,14 @@ pub(crate) fn catalog_table(table: &TableName) -> String {
     )
 }
 
-/// A script that runs `then` when `condition` holds when it runs, else `otherwise`:
-/// `SET @sd_ddl = IF(<condition>, '<then>', '<otherwise>'); PREPARE ...; EXECUTE ...;
-/// DEALLOCATE PREPARE ...`. Several statements: run it with `batch_execute` (or in a
-/// migration file), not as one prepared statement.
-pub(crate) fn choose(condition: &str, then: &str, otherwise: &str) -> String {
+/// A script that runs `statement` only if `condition` holds when it runs:
+/// `SET @sd_ddl = IF(<condition>, '<statement>', 'DO 0'); PREPARE sd_ddl FROM @sd_ddl;
+/// EXECUTE sd_ddl; DEALLOCATE PREPARE sd_ddl`. Several statements: run it with
+/// `batch_execute` (or in a migration file), not as one prepared statement.
+pub(crate) fn when(condition: &str, statement: &str) -> String {
     format!(
-        "SET @sd_ddl = IF({condition}, {}, {}); PREPARE sd_ddl FROM @sd_ddl; EXECUTE sd_ddl; DEALLOCATE PREPARE sd_ddl",
-        literal(then),
-        literal(otherwise)
+        "SET @sd_ddl = IF({condition}, {}, 'DO 0'); PREPARE sd_ddl FROM @sd_ddl; EXECUTE sd_ddl; DEALLOCATE PREPARE sd_ddl",
+        literal(statement)
     )
 }
 

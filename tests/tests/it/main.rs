@@ -20,4 +20,5 @@ mod schema;
 mod scopes;
 mod timestamptz;
 mod unique;
+mod unique_nullable;
 mod writes;
