@@ -23,7 +23,9 @@ const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at", "b
 /// Values of `marker = ...`.
 const STRATEGIES: &[&str] = &["timestamp", "deleted", "active"];
 /// Keys of `#[active_unique(...)]`.
-const ACTIVE_UNIQUE_KEYS: &[&str] = &["fields", "counter", "name"];
+const ACTIVE_UNIQUE_KEYS: &[&str] = &["fields", "counter", "name", "nulls"];
+/// Values of `nulls = ...` in `#[active_unique(...)]`.
+const NULLS_MODES: &[&str] = &["distinct", "not_distinct"];
 /// The correct form of `#[active_unique(...)]`, for help lines.
 const ACTIVE_UNIQUE_FORM: &str =
     "#[active_unique(fields = \"exam_id, learner_id\", counter = retry)]";
@@ -458,6 +460,8 @@ pub(crate) enum KeyItem {
     Counter(Ident),
     /// `name = "one_live_attempt"`: the index (or constraint) name in the DDL.
     Name(LitStr),
+    /// `nulls = distinct | not_distinct`: how the `NULL`s of `Option` fields compare.
+    Nulls(Spanned<NullsMode>),
 }
 
 impl KeyItem {
@@ -466,8 +470,19 @@ impl KeyItem {
             KeyItem::Fields(_) => "fields",
             KeyItem::Counter(_) => "counter",
             KeyItem::Name(_) => "name",
+            KeyItem::Nulls(_) => "nulls",
         }
     }
+}
+
+/// `nulls = ...` of `#[active_unique(...)]`, as PostgreSQL's `NULLS [NOT] DISTINCT` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NullsMode {
+    /// `nulls = distinct` (the default): a `NULL` equals nothing, as in a unique index, so rows
+    /// with one are not unique.
+    Distinct,
+    /// `nulls = not_distinct`: `NULL` is a value of the key like any other.
+    NotDistinct,
 }
 
 /// The fields of `fields = "a, b"`, each ident spanned at the string literal (a literal has
@@ -545,6 +560,32 @@ impl Parse for Spanned<KeyItem> {
                 };
                 KeyItem::Counter(ident)
             }
+            "nulls" => {
+                let ident = Ident::parse_any(input).map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "`nulls` takes `distinct` or `not_distinct`\nhelp: the correct format looks like `nulls = not_distinct`",
+                    )
+                })?;
+                let mode = match ident.to_string().as_str() {
+                    "distinct" => NullsMode::Distinct,
+                    "not_distinct" => NullsMode::NotDistinct,
+                    other => {
+                        return Err(syn::Error::new(
+                            ident.span(),
+                            format!(
+                                "unknown `nulls = {other}`; expected one of {}\n\
+                                 help: `not_distinct` makes `None` a value of the key; `distinct` (the default) lets rows with a `NULL` repeat",
+                                expected_one_of(NULLS_MODES)
+                            ),
+                        ))
+                    }
+                };
+                KeyItem::Nulls(Spanned {
+                    item: mode,
+                    span: ident.span(),
+                })
+            }
             _ => KeyItem::Name(input.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
@@ -564,6 +605,7 @@ pub(crate) struct KeyAttr {
     pub(crate) fields: Option<FieldList>,
     pub(crate) counter: Option<Ident>,
     pub(crate) name: Option<LitStr>,
+    pub(crate) nulls: Option<Spanned<NullsMode>>,
 }
 
 /// Parses every `#[active_unique(...)]` among the struct's `attrs`. Errors are collected in
@@ -597,12 +639,14 @@ pub(crate) fn parse_active_unique(attrs: &[Attribute], errors: &mut Errors) -> V
             fields: None,
             counter: None,
             name: None,
+            nulls: None,
         };
         for Spanned { item, span } in items {
             let duplicate = match item.clone() {
                 KeyItem::Fields(list) => key.fields.replace(list).is_some(),
                 KeyItem::Counter(ident) => key.counter.replace(ident).is_some(),
                 KeyItem::Name(lit) => key.name.replace(lit).is_some(),
+                KeyItem::Nulls(mode) => key.nulls.replace(mode).is_some(),
             };
             if duplicate {
                 errors.error(

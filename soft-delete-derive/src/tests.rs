@@ -101,6 +101,23 @@ fn active_unique_keys_with_counter_name_and_composite_primary_key() {
 }
 
 #[test]
+fn active_unique_key_with_option_fields() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[active_unique(fields = "owner_id, folder_id, label", name = "one_live_draft", nulls = not_distinct)]
+        #[active_unique(fields = "owner_id, slot")]
+        struct Draft {
+            id: i32,
+            owner_id: i32,
+            folder_id: Option<i32>,
+            label: std::option::Option<String>,
+            slot: Option<i16>,
+            deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}
+
+#[test]
 fn relations_of_every_rule_with_a_batch_column() {
     insta::assert_snapshot!(expand(quote! {
         #[derive(SoftDelete)]

@@ -17,7 +17,10 @@
 //! - `#[active_unique(fields = "...")]`: every listed field exists, none twice, at least one,
 //!   not the marker (the key already applies to live rows only); the `counter` field exists
 //!   and is neither in the key nor the marker; no two keys list the same fields; key names are
-//!   unique; a model with keys has its primary key's fields.
+//!   unique; a model with keys has its primary key's fields. A key field typed `Option<...>`
+//!   is a nullable part of the key (its `NULL`s distinct, or with `nulls = not_distinct` a value
+//!   of the key); `nulls` is only for keys with such a field; every other key field's column
+//!   must be `NOT NULL`, which the generated code asks of the compiler.
 //!
 //! Types are checked by the compiler, not here: the generated code asks for
 //! `TimestampField`, `FlagField` or `AuditField` on the field's type, spanned at that type,
@@ -27,7 +30,7 @@ use proc_macro2::Span;
 use syn::{Ident, Type};
 
 use crate::ast::{Field, Input};
-use crate::attr::{EdgeAttr, Errors, FieldAttr, KeyAttr, Spanned, StrategyName};
+use crate::attr::{EdgeAttr, Errors, FieldAttr, KeyAttr, NullsMode, Spanned, StrategyName};
 
 /// The validated model: which field plays which role.
 pub(crate) struct Model<'a> {
@@ -56,6 +59,11 @@ pub(crate) struct Key<'a> {
     pub(crate) counter: Option<&'a Field<'a>>,
     /// The index (or constraint) name in the DDL.
     pub(crate) name: String,
+    /// The key's fields whose type is written `Option<...>`.
+    pub(crate) nullable: Vec<&'a Field<'a>>,
+    /// `nulls = not_distinct`: `None` is a value of the key in the `nullable` fields. Else
+    /// (`distinct`, the default) a row with a `NULL` there is not unique, as in a unique index.
+    pub(crate) nulls_not_distinct: bool,
 }
 
 /// PostgreSQL truncates identifiers at 63 bytes, MySQL refuses more than 64.
@@ -353,12 +361,46 @@ fn active_unique_key<'a>(
         }
         None => default_name(input, &fields),
     };
+    let nullable: Vec<&Field<'_>> = fields.iter().copied().filter(|f| is_option(f.ty)).collect();
+    let nulls_not_distinct = match &decl.nulls {
+        Some(nulls) if nullable.is_empty() => {
+            errors.error(
+                nulls.span,
+                "`nulls` says how the `NULL`s of the key's `Option` fields compare, and this key has none\n\
+                 help: leave it out, or list the `Option` field in `fields`",
+            );
+            ok = false;
+            false
+        }
+        Some(nulls) => nulls.item == NullsMode::NotDistinct,
+        None => false,
+    };
     ok.then_some(Key {
         fields,
         span: list.span,
         counter,
         name,
+        nullable,
+        nulls_not_distinct,
     })
+}
+
+/// Whether `ty` is written `Option<T>` (or `std::option::Option<T>`, `core::option::Option<T>`),
+/// the way Diesel's own derives recognise an optional field. A nullable column behind an alias
+/// is caught by the compiler instead: the generated code asks every other key column to be
+/// `NOT NULL`.
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Group(group) => is_option(&group.elem),
+        Type::Paren(paren) => is_option(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|last| {
+                last.ident == "Option"
+                    && matches!(&last.arguments, syn::PathArguments::AngleBracketed(args) if args.args.len() == 1)
+            })
+        }
+        _ => false,
+    }
 }
 
 /// `<table>_<column>_..._live_key`, shortened with a hash past the identifier limit.

@@ -34,17 +34,24 @@ impl Dialect {
         }
     }
 
-    /// `ident` quoted for this dialect: `"a""b"` on SQLite and PostgreSQL, `` `a``b` `` on MySQL.
+    /// `ident` quoted for this dialect, as Diesel's query builder quotes it: `"a""b"` on
+    /// PostgreSQL, `` `a``b` `` on SQLite and MySQL.
+    ///
+    /// SQLite takes a double-quoted name that resolves to no column for a string literal, so
+    /// `CREATE UNIQUE INDEX ... ON t ("no_such_column") WHERE "no_such_marker" IS NULL` would
+    /// succeed and enforce nothing; a backquoted name is always an identifier, and a missing
+    /// one is an error.
     ///
     /// ```
     /// use soft_delete_runtime::backend::Dialect;
     /// assert_eq!(Dialect::Postgres.quote("order"), r#""order""#);
+    /// assert_eq!(Dialect::Sqlite.quote("order"), "`order`");
     /// assert_eq!(Dialect::Mysql.quote("we`ird"), "`we``ird`");
     /// ```
     pub fn quote(self, ident: &str) -> String {
         let q = match self {
-            Dialect::Sqlite | Dialect::Postgres => '"',
-            Dialect::Mysql => '`',
+            Dialect::Postgres => '"',
+            Dialect::Sqlite | Dialect::Mysql => '`',
         };
         let mut out = String::with_capacity(ident.len() + 2);
         out.push(q);
@@ -235,7 +242,8 @@ mod tests {
 
     #[test]
     fn quoting_doubles_the_quote_character() {
-        assert_eq!(Dialect::Sqlite.quote(r#"a"b"#), r#""a""b""#);
+        assert_eq!(Dialect::Sqlite.quote(r#"a"b"#), r#"`a"b`"#);
+        assert_eq!(Dialect::Sqlite.quote("a`b"), "`a``b`");
         assert_eq!(Dialect::Mysql.quote("a`b"), "`a``b`");
         let table = TableName {
             schema: Some("app".into()),

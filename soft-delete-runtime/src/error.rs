@@ -150,6 +150,21 @@ pub enum Error {
         attempts: u32,
     },
 
+    /// A key value with `None` in an `Option` field of a key whose `NULL`s are distinct (the
+    /// default, as in a unique index) was given to `start`, `retry`, `upsert`, `find_live` or
+    /// `history`: rows with a `NULL` there are not unique, so the value has no one live row.
+    /// Declare the key `nulls = not_distinct` to make `None` a value of the key. Nothing was
+    /// read or written.
+    #[error("key `{key}` of `{table}` has `NULL` in `{column}`, and its `NULL`s are distinct: rows with it are not unique and have no one live row (declare the key `nulls = not_distinct` to make `None` a value of the key); nothing was written")]
+    NullKeyPart {
+        /// The table.
+        table: crate::backend::TableName,
+        /// The key's name.
+        key: &'static str,
+        /// The column whose value is `None`.
+        column: &'static str,
+    },
+
     /// The row built by the closure of [`start`](crate::unique::ActiveUnique::start) or
     /// [`retry`](crate::unique::ActiveUnique::retry) is not a new live row of the key; the
     /// transaction was rolled back.
@@ -219,6 +234,22 @@ pub enum Error {
         key: Option<String>,
         /// The database's message.
         message: String,
+    },
+
+    /// A cascade archive would cut a `set_null` / `set_default` link of a row whose key, as
+    /// text, is longer than the archive journal keeps (on MySQL/MariaDB,
+    /// [`MYSQL_ROW_KEY_CHARS`](crate::ddl::journal::MYSQL_ROW_KEY_CHARS) characters: see
+    /// [the journal's sizes](crate::ddl::journal#sizes-on-mysqlmariadb)), so a restore could
+    /// not find it again. Refused by the journal table's `CHECK`, whatever the `sql_mode`;
+    /// the archive was rolled back and nothing was written.
+    #[error("a row of `{table}` has a key longer than the {limit} characters the archive journal keeps, so its `{column}` link cannot be cut and later restored; nothing was written")]
+    JournalKeyTooLong {
+        /// The child table.
+        table: String,
+        /// The link's column.
+        column: String,
+        /// The longest key the journal keeps, in characters.
+        limit: usize,
     },
 
     /// A [`Purge`](crate::purge::Purge) was asked of a table whose model records no deletion

@@ -34,12 +34,14 @@ pub(crate) fn key_infos(model: &Model<'_>) -> TokenStream {
         let KeyConsts {
             name,
             columns,
+            nulls_not_distinct,
             counter_column,
         } = key_consts(model, key);
         quote! {
             #krate::unique::KeyInfo {
                 name: #name,
                 columns: &[#(#columns),*],
+                nulls_not_distinct: &[#(#nulls_not_distinct),*],
                 counter: #counter_column,
             }
         }
@@ -47,24 +49,27 @@ pub(crate) fn key_infos(model: &Model<'_>) -> TokenStream {
     quote!(&[#(#infos),*])
 }
 
-/// What names a key in SQL: its name, its columns' names and its counter column's name.
+/// What names a key in SQL: its name, its columns' names (all, and those where `NULL` is a
+/// value of the key) and its counter column's name.
 struct KeyConsts<'k> {
     name: &'k str,
     columns: Vec<TokenStream>,
+    nulls_not_distinct: Vec<TokenStream>,
     counter_column: TokenStream,
 }
 
 fn key_consts<'k>(model: &Model<'_>, key: &'k Key<'_>) -> KeyConsts<'k> {
     let krate = &model.input.krate;
     let diesel = quote!(#krate::__private::diesel);
-    let columns = key
-        .fields
-        .iter()
-        .map(|f| {
-            let column = column_at(model, f, key.span);
-            quote!(<#column as #diesel::Column>::NAME)
-        })
-        .collect();
+    let name_of = |f: &Field<'_>| {
+        let column = column_at(model, f, key.span);
+        quote!(<#column as #diesel::Column>::NAME)
+    };
+    let columns = key.fields.iter().map(|f| name_of(f)).collect();
+    let nulls_not_distinct = match key.nulls_not_distinct {
+        true => key.nullable.iter().map(|f| name_of(f)).collect(),
+        false => Vec::new(),
+    };
     let counter_column = match key.counter {
         Some(field) => {
             let column = column(model, field);
@@ -75,6 +80,7 @@ fn key_consts<'k>(model: &Model<'_>, key: &'k Key<'_>) -> KeyConsts<'k> {
     KeyConsts {
         name: &key.name,
         columns,
+        nulls_not_distinct,
         counter_column,
     }
 }
@@ -141,13 +147,28 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
         [single] => quote!(let #single = value;),
         _ => quote!(let (#(#bindings,)*) = value;),
     };
+    // `a = $1`, or for an `Option` field `b IS NULL` / `b = $2` as the value says; every
+    // other field's column must be `NOT NULL`, asked of the compiler at the field's type.
     let mut filter_ty = TokenStream::new();
     let mut filter = TokenStream::new();
+    let mut not_null = TokenStream::new();
     for ((field, value_ty), binding) in key.fields.iter().zip(&value_types).zip(&bindings) {
         let column = column_at(model, field, key.span);
-        let eq_ty = quote_spanned!(field.ty.span()=> #diesel::dsl::Eq<#column, #value_ty>);
-        let eq =
-            quote_spanned!(field.ty.span()=> #diesel::ExpressionMethods::eq(#column, #binding));
+        let nullable = key.nullable.iter().any(|f| f.ident == field.ident);
+        let (eq_ty, eq) = if nullable {
+            (
+                quote_spanned!(field.ty.span()=> #krate::unique::NullSafeEq<#column, #value_ty>),
+                quote_spanned!(field.ty.span()=> #krate::unique::NullSafeEq::new(#column, #binding)),
+            )
+        } else {
+            not_null.extend(quote_spanned!(field.ty.span()=>
+                __not_null::<<<#column as #diesel::Expression>::SqlType as #diesel::sql_types::SqlType>::IsNull>();
+            ));
+            (
+                quote_spanned!(field.ty.span()=> #diesel::dsl::Eq<#column, #value_ty>),
+                quote_spanned!(field.ty.span()=> #diesel::ExpressionMethods::eq(#column, #binding)),
+            )
+        };
         if filter.is_empty() {
             filter_ty = eq_ty;
             filter = eq;
@@ -159,8 +180,41 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
     let KeyConsts {
         name,
         columns,
+        nulls_not_distinct,
         counter_column,
     } = key_consts(model, key);
+
+    // With distinct `NULL`s, the first `Option` field of a key value that is `None`: such a
+    // value has no one live row.
+    let null_part: TokenStream = match key.nulls_not_distinct {
+        true => TokenStream::new(),
+        false => key
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| key.nullable.iter().any(|n| n.ident == f.ident))
+            .map(|(i, f)| {
+                let part = match key.fields.len() {
+                    1 => quote!(value),
+                    _ => {
+                        let i = syn::Index::from(i);
+                        quote!(&value.#i)
+                    }
+                };
+                let column = column_at(model, f, key.span);
+                quote! {
+                    if ::core::option::Option::is_none(#part) {
+                        return ::core::option::Option::Some(<#column as #diesel::Column>::NAME);
+                    }
+                }
+            })
+            .collect(),
+    };
+
+    let value_param = match null_part.is_empty() {
+        true => quote!(_),
+        false => quote!(value),
+    };
 
     // The primary key: its value names rows in errors; it orders the history.
     let id_types: Vec<TokenStream> = model.primary_key.iter().map(|f| field_type(f)).collect();
@@ -205,6 +259,13 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_qualifications)]
         const _: () = {
+            #[allow(dead_code)]
+            fn __not_null<T: #krate::unique::NotNullKeyColumn>() {}
+            #[allow(dead_code)]
+            fn __key_columns_not_null() {
+                #not_null
+            }
+
             #[automatically_derived]
             impl #impl_generics #krate::unique::ActiveUnique<#key_ty> for #ident #ty_generics #where_clause {
                 type Value = #value_ty;
@@ -215,6 +276,7 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
 
                 const NAME: &'static str = #name;
                 const COLUMNS: &'static [&'static str] = &[#(#columns),*];
+                const NULLS_NOT_DISTINCT: &'static [&'static str] = &[#(#nulls_not_distinct),*];
                 const COUNTER_COLUMN: ::core::option::Option<&'static str> = #counter_column;
 
                 fn key(&self) -> Self::Value {
@@ -231,6 +293,11 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
 
                 fn counter(&self) -> Self::Counter {
                     #counter
+                }
+
+                fn null_part(#value_param: &Self::Value) -> ::core::option::Option<&'static str> {
+                    #null_part
+                    ::core::option::Option::None
                 }
 
                 fn key_filter(value: Self::Value) -> Self::Filter {

@@ -379,7 +379,8 @@ impl Walk<'_> {
                     d.cast_to_text(&fk)
                 ));
                 keep.append(self.references(edge)?);
-                keep.execute(conn)?;
+                keep.execute(conn)
+                    .map_err(|error| journal::write_error(error, &child.name, edge.column))?;
 
                 let mut update = Sql::<C::Backend>::new();
                 update.push(&format!("UPDATE {table} SET {fk} = "));

@@ -5,7 +5,9 @@
 //! [`KeyInfo`]s its model's `#[active_unique(...)]` attributes declare (the derive puts them in
 //! [`Archivable::ACTIVE_UNIQUE_KEYS`](super::Archivable::ACTIVE_UNIQUE_KEYS)). A restore
 //! breaks a key when, afterwards, two live rows would have the same values on all its columns
-//! (`NULL` never equals anything, as in the database's unique index). Two checks say whether
+//! (`NULL` equals nothing, as in the database's unique index, except in the columns of a key
+//! declared `nulls = not_distinct`, where it equals `NULL`, as that key's DDL makes the
+//! database agree). Two checks say whether
 //! it would:
 //!
 //! - [`rows`], before any row is brought back: each archived row of the batch against the live
@@ -81,7 +83,7 @@ where
             (soft.live)(d.0)
         );
         let pk = d.quote(node.key);
-        let same_key = equal(d, key.columns, "sd_a", "sd_b");
+        let same_key = equal(d, key, "sd_a", "sd_b");
 
         let mut select = Sql::<C::Backend>::new();
         select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
@@ -90,7 +92,7 @@ where
             "SELECT {} AS sd_restored, {} AS sd_holder, {} AS sd_values, {} AS sd_live FROM ",
             d.cast_to_text(&format!("sd_a.{pk}")),
             d.cast_to_text(&format!("sd_b.{pk}")),
-            values(d, key.columns, "sd_a", None),
+            values(d, key, "sd_a", None),
             d.bigint(1),
         ));
         select.append(restored()?);
@@ -100,7 +102,7 @@ where
             " UNION ALL SELECT {}, {}, {}, {} FROM ",
             d.cast_to_text(&format!("sd_b.{pk}")),
             d.cast_to_text(&format!("sd_a.{pk}")),
-            values(d, key.columns, "sd_a", None),
+            values(d, key, "sd_a", None),
             d.bigint(0),
         ));
         select.append(restored()?);
@@ -179,7 +181,7 @@ where
             ));
         };
         let old_text = format!("sd_j.{}", d.quote(journal::OLD_VALUE));
-        let shown = values(d, key.columns, "sd_a", Some((edge.column, &old_text)));
+        let shown = values(d, key, "sd_a", Some((edge.column, &old_text)));
 
         let mut select = Sql::<C::Backend>::new();
         select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
@@ -197,8 +199,10 @@ where
             old("sd_j")
         ));
         for column in &others {
-            let column = d.quote(column);
-            select.push(&format!(" AND sd_b.{column} = sd_a.{column}"));
+            select.push(&format!(
+                " AND {}",
+                same_column(d, key, column, "sd_a", "sd_b")
+            ));
         }
         // Two rows whose links come back with the same value.
         select.push(&format!(
@@ -210,8 +214,10 @@ where
         comes_back(&mut select, "sd_j", "sd_a");
         select.push(&format!(" JOIN {live} AS sd_b ON sd_a.{pk} < sd_b.{pk}"));
         for column in &others {
-            let column = d.quote(column);
-            select.push(&format!(" AND sd_b.{column} = sd_a.{column}"));
+            select.push(&format!(
+                " AND {}",
+                same_column(d, key, column, "sd_a", "sd_b")
+            ));
         }
         select.push(" JOIN ");
         comes_back(&mut select, "sd_k", "sd_b");
@@ -236,25 +242,40 @@ fn columns(d: Dialected, node: &Node, key: &KeyInfo) -> String {
         .join(", ")
 }
 
-/// `a.c1 = b.c1 AND a.c2 = b.c2`.
-fn equal(d: Dialected, columns: &[&str], a: &str, b: &str) -> String {
-    columns
+/// `b.c1 = a.c1 AND b.c2 IS NOT DISTINCT FROM a.c2`: rows `a` and `b` have the same key.
+fn equal(d: Dialected, key: &KeyInfo, a: &str, b: &str) -> String {
+    key.columns
         .iter()
-        .map(|c| {
-            let c = d.quote(c);
-            format!("{b}.{c} = {a}.{c}")
-        })
+        .map(|c| same_column(d, key, c, a, b))
         .collect::<Vec<_>>()
         .join(" AND ")
 }
 
-/// The key's values of row `alias` as one text: `v` for one column, `(v1, v2)` for several;
-/// `replace` gives one column's value as a text expression instead.
-fn values(d: Dialected, columns: &[&str], alias: &str, replace: Option<(&str, &str)>) -> String {
-    let texts: Vec<String> = columns
+/// `b.c = a.c`, or, for a column where `NULL` is a value of the key (`nulls = not_distinct`),
+/// `b.c IS NOT DISTINCT FROM a.c` (`IS` on SQLite, `<=>` on MySQL).
+fn same_column(d: Dialected, key: &KeyInfo, column: &str, a: &str, b: &str) -> String {
+    let c = d.quote(column);
+    let (left, right) = (format!("{b}.{c}"), format!("{a}.{c}"));
+    if key.null_is_a_value(column) {
+        d.same(&left, &right)
+    } else {
+        format!("{left} = {right}")
+    }
+}
+
+/// The key's values of row `alias` as one text: `v` for one column, `(v1, v2)` for several,
+/// `NULL` for a `NULL` that is a value of the key; `replace` gives one column's value as a text
+/// expression instead.
+fn values(d: Dialected, key: &KeyInfo, alias: &str, replace: Option<(&str, &str)>) -> String {
+    let texts: Vec<String> = key
+        .columns
         .iter()
         .map(|c| match replace {
             Some((column, text)) if column == *c => text.to_owned(),
+            _ if key.null_is_a_value(c) => format!(
+                "COALESCE({}, 'NULL')",
+                d.cast_to_text(&format!("{alias}.{}", d.quote(c)))
+            ),
             _ => d.cast_to_text(&format!("{alias}.{}", d.quote(c))),
         })
         .collect();
@@ -310,25 +331,35 @@ mod tests {
     use super::*;
     use crate::backend::Dialect;
 
+    fn key(columns: &'static [&'static str], nulls: &'static [&'static str]) -> KeyInfo {
+        KeyInfo {
+            name: "k",
+            columns,
+            nulls_not_distinct: nulls,
+            counter: None,
+        }
+    }
+
     #[test]
     fn values_are_one_text_per_key() {
         let pg = Dialected(Dialect::Postgres);
         assert_eq!(
-            values(pg, &["email"], "sd_a", None),
+            values(pg, &key(&["email"], &[]), "sd_a", None),
             r#"CAST(sd_a."email" AS TEXT)"#
         );
         assert_eq!(
-            values(pg, &["a", "b"], "sd_a", Some(("b", "sd_j.old"))),
+            values(pg, &key(&["a", "b"], &[]), "sd_a", Some(("b", "sd_j.old"))),
             r#"'(' || CAST(sd_a."a" AS TEXT) || ', ' || sd_j.old || ')'"#
         );
         let my = Dialected(Dialect::Mysql);
         assert_eq!(
-            values(my, &["a", "b"], "sd_a", None),
-            "CONCAT('(', CAST(sd_a.`a` AS CHAR), ', ', CAST(sd_a.`b` AS CHAR), ')')"
+            values(my, &key(&["a", "b"], &["b"]), "sd_a", None),
+            "CONCAT('(', CAST(sd_a.`a` AS CHAR), ', ', COALESCE(CAST(sd_a.`b` AS CHAR), 'NULL'), ')')"
         );
+        let key = key(&["a", "b"], &["b"]);
         assert_eq!(
-            equal(pg, &["a", "b"], "x", "y"),
-            r#"y."a" = x."a" AND y."b" = x."b""#
+            equal(pg, &key, "x", "y"),
+            r#"y."a" = x."a" AND y."b" IS NOT DISTINCT FROM x."b""#
         );
     }
 }

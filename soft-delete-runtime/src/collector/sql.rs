@@ -360,11 +360,11 @@ impl CollectorBackend for diesel::sqlite::Sqlite {
         // catalog as values and are never put into the SQL text.
         let rows: Vec<CatalogRow> = diesel::sql_query(
             "SELECT CAST(f.id AS TEXT) AS constraint_name, NULL AS child_schema, \
-                    m.name AS child_table, f.\"from\" AS child_column, \
-                    NULL AS parent_schema, f.\"table\" AS parent_table, \
-                    f.\"to\" AS parent_column, f.seq AS position \
+                    m.name AS child_table, f.`from` AS child_column, \
+                    NULL AS parent_schema, f.`table` AS parent_table, \
+                    f.`to` AS parent_column, f.seq AS position \
              FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f \
-             WHERE m.type = 'table' AND (m.name = ? OR f.\"table\" = ?) \
+             WHERE m.type = 'table' AND (m.name = ? OR f.`table` = ?) \
              ORDER BY m.name, f.id, f.seq",
         )
         .bind::<Text, _>(&table.name)

@@ -15,8 +15,25 @@
 //! One row per cut link: the batch's id, the child table and column, the child row's key
 //! and the value the link had (and, for `set_default`, the value it was given), all as
 //! text so one table serves keys of every type. Restoring a batch deletes its rows.
+//!
+//! # Sizes on MySQL/MariaDB
+//!
+//! The primary key (batch, table, column, row key) is also the index a restore reads by, and
+//! InnoDB keeps at most 3072 bytes in one (`DYNAMIC` rows), 4 bytes a character in `utf8mb4`.
+//! `table_name` holds the longest `schema.table` (64 + 1 + 64 characters) and `column_name`
+//! the longest column name (64), whole; the row key is `TEXT`, indexed on its first
+//! [`MYSQL_ROW_KEY_CHARS`] characters, what is left of the 3072 bytes
+//! (8 + 4 × (129 + 64 + 573) = 3072), and a `CHECK` constraint keeps it within them, so the
+//! index is exact. A child row whose key is longer is refused whatever the `sql_mode` (strict
+//! or not, nothing is truncated): the archive fails with
+//! [`Error::JournalKeyTooLong`] and writes nothing. Integer
+//! and UUID keys always fit; on SQLite and PostgreSQL every column is `TEXT`.
+//!
+//! A journal created by an earlier version (`table_name VARCHAR(128)`, `row_key VARCHAR(191)`)
+//! truncates long names and keys on MySQL; create it again with this DDL.
 
-use crate::backend::Dialect;
+use crate::backend::{Dialect, TableName};
+use crate::Error;
 
 /// The journal table's name.
 pub const TABLE: &str = "soft_delete_journal";
@@ -33,45 +50,147 @@ pub const OLD_VALUE: &str = "old_value";
 /// The link's value after the archive (`NULL` for `set_null`), as text.
 pub const NEW_VALUE: &str = "new_value";
 
+/// The longest row key, in characters, the journal keeps on MySQL/MariaDB.
+pub const MYSQL_ROW_KEY_CHARS: usize = 573;
+/// The `CHECK` constraint that keeps row keys within [`MYSQL_ROW_KEY_CHARS`] on MySQL/MariaDB.
+pub const ROW_KEY_CHECK: &str = "soft_delete_journal_row_key_fits";
+
+/// The longest `schema.table`, in characters, MySQL allows: two 64-character names and a dot.
+const MYSQL_TABLE_NAME_CHARS: usize = 64 + 1 + 64;
+/// The longest column name, in characters, MySQL allows.
+const MYSQL_COLUMN_NAME_CHARS: usize = 64;
+/// InnoDB's limit on one index's key, in bytes (`DYNAMIC` and `COMPRESSED` rows).
+const INNODB_KEY_BYTES: usize = 3072;
+/// `BIGINT`'s bytes, and `utf8mb4`'s bytes per character.
+const BIGINT_BYTES: usize = 8;
+const UTF8MB4_BYTES: usize = 4;
+
+// The primary key takes InnoDB's limit exactly.
+const _: () = assert!(
+    BIGINT_BYTES
+        + UTF8MB4_BYTES * (MYSQL_TABLE_NAME_CHARS + MYSQL_COLUMN_NAME_CHARS + MYSQL_ROW_KEY_CHARS)
+        == INNODB_KEY_BYTES
+);
+
 /// `CREATE TABLE soft_delete_journal (...)` for `dialect`, every identifier quoted.
 ///
 /// The primary key (batch, table, column, row) is also the index a restore reads by. On
-/// MySQL the key columns are `VARCHAR`s short enough for InnoDB's index limit.
+/// MySQL/MariaDB see [Sizes on MySQL/MariaDB](self#sizes-on-mysqlmariadb).
+///
+/// ```
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::ddl::journal;
+///
+/// assert_eq!(
+///     journal::create_table(Dialect::Mysql),
+///     "CREATE TABLE `soft_delete_journal` (`batch_id` BIGINT NOT NULL, \
+///      `table_name` VARCHAR(129) NOT NULL, `column_name` VARCHAR(64) NOT NULL, \
+///      `row_key` TEXT NOT NULL, `old_value` TEXT NULL, `new_value` TEXT NULL, \
+///      PRIMARY KEY (`batch_id`, `table_name`, `column_name`, `row_key`(573)), \
+///      CONSTRAINT `soft_delete_journal_row_key_fits` CHECK (CHAR_LENGTH(`row_key`) <= 573)) \
+///      ENGINE = InnoDB ROW_FORMAT = DYNAMIC CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+/// );
+/// ```
 pub fn create_table(dialect: Dialect) -> String {
     let q = |ident: &str| dialect.quote(ident);
-    let (table_ty, column_ty, key_ty, value_ty) = match dialect {
-        Dialect::Mysql => ("VARCHAR(128)", "VARCHAR(64)", "VARCHAR(191)", "TEXT"),
-        Dialect::Sqlite | Dialect::Postgres => ("TEXT", "TEXT", "TEXT", "TEXT"),
+    let columns = format!(
+        "{} BIGINT NOT NULL, {} {} NOT NULL, {} {} NOT NULL, {} TEXT NOT NULL, {} TEXT NULL, {} TEXT NULL",
+        q(BATCH_ID),
+        q(TABLE_NAME),
+        match dialect {
+            Dialect::Mysql => format!("VARCHAR({MYSQL_TABLE_NAME_CHARS})"),
+            Dialect::Sqlite | Dialect::Postgres => "TEXT".to_owned(),
+        },
+        q(COLUMN_NAME),
+        match dialect {
+            Dialect::Mysql => format!("VARCHAR({MYSQL_COLUMN_NAME_CHARS})"),
+            Dialect::Sqlite | Dialect::Postgres => "TEXT".to_owned(),
+        },
+        q(ROW_KEY),
+        q(OLD_VALUE),
+        q(NEW_VALUE),
+    );
+    let (key, check, options) = match dialect {
+        Dialect::Mysql => (
+            format!("{}({MYSQL_ROW_KEY_CHARS})", q(ROW_KEY)),
+            format!(
+                ", CONSTRAINT {} CHECK (CHAR_LENGTH({}) <= {MYSQL_ROW_KEY_CHARS})",
+                q(ROW_KEY_CHECK),
+                q(ROW_KEY)
+            ),
+            " ENGINE = InnoDB ROW_FORMAT = DYNAMIC CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        ),
+        Dialect::Sqlite | Dialect::Postgres => (q(ROW_KEY), String::new(), ""),
     };
     format!(
-        "CREATE TABLE {} ({} BIGINT NOT NULL, {} {table_ty} NOT NULL, {} {column_ty} NOT NULL, \
-         {} {key_ty} NOT NULL, {} {value_ty} NULL, {} {value_ty} NULL, PRIMARY KEY ({}, {}, {}, {}))",
+        "CREATE TABLE {} ({columns}, PRIMARY KEY ({}, {}, {}, {key}){check}){options}",
         q(TABLE),
         q(BATCH_ID),
         q(TABLE_NAME),
         q(COLUMN_NAME),
-        q(ROW_KEY),
-        q(OLD_VALUE),
-        q(NEW_VALUE),
-        q(BATCH_ID),
-        q(TABLE_NAME),
-        q(COLUMN_NAME),
-        q(ROW_KEY),
     )
+}
+
+/// The error for a write of journal rows for the links of `table`.`column`: the typed
+/// [`Error::JournalKeyTooLong`] when the database refused it through [`ROW_KEY_CHECK`] (a row
+/// key longer than the journal keeps), else the database's error unchanged. The write wrote
+/// nothing: the statement failed as a whole.
+pub(crate) fn write_error(error: diesel::result::Error, table: &TableName, column: &str) -> Error {
+    use diesel::result::Error as DieselError;
+    match &error {
+        // MySQL 3819 "Check constraint '...' is violated", MariaDB 4025 "CONSTRAINT `...` failed".
+        DieselError::DatabaseError(_, info) if info.message().contains(ROW_KEY_CHECK) => {
+            Error::JournalKeyTooLong {
+                table: table.to_string(),
+                column: column.to_owned(),
+                limit: MYSQL_ROW_KEY_CHARS,
+            }
+        }
+        _ => Error::Diesel(error),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
     #[test]
     fn journal_ddl_quotes_every_identifier() {
-        assert_eq!(
-            create_table(Dialect::Mysql),
-            "CREATE TABLE `soft_delete_journal` (`batch_id` BIGINT NOT NULL, `table_name` VARCHAR(128) NOT NULL, \
-             `column_name` VARCHAR(64) NOT NULL, `row_key` VARCHAR(191) NOT NULL, `old_value` TEXT NULL, \
-             `new_value` TEXT NULL, PRIMARY KEY (`batch_id`, `table_name`, `column_name`, `row_key`))"
+        let sqlite = create_table(Dialect::Sqlite);
+        assert!(sqlite.contains("`row_key` TEXT NOT NULL"), "{sqlite}");
+        assert!(
+            sqlite.ends_with("PRIMARY KEY (`batch_id`, `table_name`, `column_name`, `row_key`))"),
+            "{sqlite}"
         );
-        assert!(create_table(Dialect::Sqlite).contains(r#""row_key" TEXT NOT NULL"#));
+        assert!(create_table(Dialect::Postgres)
+            .starts_with(r#"CREATE TABLE "soft_delete_journal" ("batch_id" BIGINT NOT NULL"#));
+    }
+
+    #[test]
+    fn a_refusal_by_the_row_key_check_is_typed() {
+        let table = TableName {
+            schema: Some("app".into()),
+            name: "tags".into(),
+        };
+        let refused = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(format!(
+                "CONSTRAINT `{ROW_KEY_CHECK}` failed for `db`.`soft_delete_journal`"
+            )),
+        );
+        assert!(matches!(
+            write_error(refused, &table, "owner_id"),
+            Error::JournalKeyTooLong { table, column, limit: MYSQL_ROW_KEY_CHARS }
+                if table == "app.tags" && column == "owner_id"
+        ));
+        let other = DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("dup".to_owned()),
+        );
+        assert!(matches!(
+            write_error(other, &table, "owner_id"),
+            Error::Diesel(_)
+        ));
     }
 }

@@ -16,6 +16,7 @@ use diesel::Column;
 
 mod active_unique;
 pub mod marker_sync;
+mod mysql;
 pub mod unique;
 
 pub use active_unique::{
@@ -27,7 +28,8 @@ pub use marker_sync::{drop_marker_sync, marker_sync};
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
 
-/// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"`, `` `users` ``.
+/// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"` (PostgreSQL), `` `users` ``
+/// (SQLite, MySQL).
 pub fn quoted_table<T>(dialect: Dialect) -> String
 where
     T: diesel::Table + Default,
@@ -41,8 +43,29 @@ pub fn quoted_column<C: Column>(dialect: Dialect) -> String {
     dialect.quote(C::NAME)
 }
 
+/// The longest identifier every backend keeps whole (PostgreSQL's limit; MySQL's is 64).
+pub(crate) const MAX_IDENTIFIER: usize = 63;
+
+/// The name of an object that belongs to the object `name`: `name` + `suffix`, or, past
+/// [`MAX_IDENTIFIER`] bytes, `name` cut short, a hash of the whole and `suffix`, so two
+/// long names stay apart. The hash (FNV-1a) is the same on every build.
+pub(crate) fn derived_name(name: &str, suffix: &str) -> String {
+    let full = format!("{name}{suffix}");
+    if full.len() <= MAX_IDENTIFIER {
+        return full;
+    }
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut cut = MAX_IDENTIFIER.saturating_sub(suffix.len() + 9);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{:08x}{suffix}", &name[..cut], hash as u32)
+}
+
 /// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
-/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"`.
+/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"` (quoted for `dialect`).
 ///
 /// It is the same predicate the scopes put in queries (there qualified with the table), so
 /// a partial index declared with it serves `.active()`.
@@ -102,11 +125,23 @@ pub fn postgres_exclude_unique(
     condition: Option<&str>,
     deferral: Deferral,
 ) -> String {
-    let dialect = Dialect::Postgres;
     let elements: Vec<String> = columns
         .iter()
-        .map(|column| format!("{} WITH =", dialect.quote(column)))
+        .map(|column| Dialect::Postgres.quote(column))
         .collect();
+    exclude_unique(table, name, &elements, condition, deferral)
+}
+
+/// [`postgres_exclude_unique`] on `elements`: quoted columns, or expressions in parentheses.
+pub(crate) fn exclude_unique(
+    table: &TableName,
+    name: &str,
+    elements: &[String],
+    condition: Option<&str>,
+    deferral: Deferral,
+) -> String {
+    let dialect = Dialect::Postgres;
+    let elements: Vec<String> = elements.iter().map(|e| format!("{e} WITH =")).collect();
     let condition = condition
         .map(|c| format!(" WHERE ({c})"))
         .unwrap_or_default();
@@ -122,6 +157,17 @@ pub fn postgres_exclude_unique(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_names_stay_within_the_identifier_limit() {
+        assert_eq!(derived_name("one_live_seat", "_fk"), "one_live_seat_fk");
+        let long = "k".repeat(63);
+        let derived = derived_name(&long, "_fk");
+        assert_eq!(derived.len(), MAX_IDENTIFIER);
+        assert!(derived.ends_with("_fk"));
+        assert_ne!(derived, derived_name(&"k".repeat(62), "_fk"));
+        assert_eq!(derived, derived_name(&long, "_fk"), "stable");
+    }
 
     #[test]
     fn exclusion_constraints_quote_everything() {

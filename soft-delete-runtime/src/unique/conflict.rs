@@ -89,7 +89,8 @@ impl KeyConflict {
 
     /// The key's values: as `Debug` prints them for `start` and a by-value `restore`; as the
     /// database writes them as text for a batch restore, which never loads the rows
-    /// (`7`, `ann@example.com`, `(1, 7)` for a key of two columns).
+    /// (`7`, `ann@example.com`, `(1, 7)` for a key of two columns, `(1, NULL)` for a `NULL` in a
+    /// nullable column).
     pub fn values(&self) -> &str {
         &self.values
     }

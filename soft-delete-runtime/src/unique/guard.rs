@@ -73,6 +73,10 @@ where
 
     fn held(row: &M, conn: &mut C, lock: bool) -> diesel::QueryResult<Option<Error>> {
         let key = row.key();
+        if M::null_part(&key).is_some() {
+            // Its `NULL`s are distinct: no other row holds this value of the key.
+            return Rest::held(row, conn, lock);
+        }
         let live = match lock {
             true => M::lock_live(conn, key.clone())?,
             false => M::load_live(conn, key.clone())?,
@@ -94,6 +98,10 @@ pub struct KeyInfo {
     pub name: &'static str,
     /// The key's columns, their SQL names.
     pub columns: &'static [&'static str],
+    /// The key's columns in which `NULL` is a value of the key (`nulls = not_distinct`), in
+    /// key order: two live rows with `NULL` in the same ones of them and equal values in the
+    /// others collide. Empty when the key's `NULL`s are distinct, as in a unique index.
+    pub nulls_not_distinct: &'static [&'static str],
     /// The counter's column, if the key has one.
     pub counter: Option<&'static str>,
 }
@@ -104,8 +112,14 @@ impl KeyInfo {
         KeyInfo {
             name: M::NAME,
             columns: M::COLUMNS,
+            nulls_not_distinct: M::NULLS_NOT_DISTINCT,
             counter: M::COUNTER_COLUMN,
         }
+    }
+
+    /// Whether `NULL` is a value of the key in `column`, equal to another `NULL` there.
+    pub fn null_is_a_value(&self, column: &str) -> bool {
+        self.nulls_not_distinct.contains(&column)
     }
 }
 

@@ -16,6 +16,13 @@
 //!   it (soft delete) and inserts its successor, built by a closure from the retired row and
 //!   the next counter value. Rows that reference the retired row keep referencing it.
 //!
+//! A key field typed `Option<T>` is a nullable part of the key. By default its `NULL`s are
+//! distinct, as in any unique index: rows with one are not unique, and the operations above
+//! refuse such a key value with [`Error::NullKeyPart`]. With
+//! `#[active_unique(..., nulls = not_distinct)]`, `None` is a value of the key: `(7, None)` has
+//! at most one live row, read with `folder_id IS NULL` ([`NullSafeEq`]), and the DDL makes the
+//! database agree (see [`ddl::active_unique`](crate::ddl::active_unique)).
+//!
 //! The database enforces the key: [`ddl::active_unique`](crate::ddl::active_unique) generates
 //! the index (or generated column and unique key) for each backend. And the by-value
 //! [`SoftDelete::restore`] checks every key of the model: restoring a row whose key has a
@@ -86,6 +93,7 @@
 mod backend;
 mod conflict;
 mod guard;
+mod nullable;
 mod ops;
 
 use std::fmt::Debug;
@@ -98,6 +106,7 @@ use crate::{dsl, Error};
 pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
 pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
+pub use nullable::{NotNullKeyColumn, NullSafeEq};
 pub use ops::{KeyInsert, KeyOps, KeyUpdate, UniqueConnection, ATTEMPTS};
 
 /// The table of model `M`.
@@ -126,7 +135,8 @@ pub type History<M, K> = dsl::Order<KeyRows<M, K>, <M as ActiveUnique<K>>::Histo
 pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// The key's values as the model holds them: the field's type, or a tuple of them.
     type Value: Clone + PartialEq + Debug + Send + Sync + 'static;
-    /// The filter `a = $1 AND b = $2` for one value of the key.
+    /// The filter `a = $1 AND b = $2` for one value of the key (`b IS NULL` for a `None`
+    /// part: see [`NullSafeEq`]).
     type Filter;
     /// The counter's type (`#[active_unique(..., counter = retry)]`), or [`NoCounter`].
     type Counter: CounterValue;
@@ -139,11 +149,19 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     const NAME: &'static str;
     /// The key's columns, their SQL names.
     const COLUMNS: &'static [&'static str];
+    /// The key's columns in which `NULL` is a value of the key (`Option` fields of a key
+    /// declared `nulls = not_distinct`): the key has at most one live row with `None` there.
+    /// Empty for a key whose `NULL`s are distinct (the default).
+    const NULLS_NOT_DISTINCT: &'static [&'static str];
     /// The counter's column, if the key has one.
     const COUNTER_COLUMN: Option<&'static str>;
 
     /// This row's values of the key.
     fn key(&self) -> Self::Value;
+    /// For a key whose `NULL`s are distinct (the default), the column of the first `Option`
+    /// field that is `None` in `value`: rows with such a value are not unique, and have no one
+    /// live row. `None` otherwise.
+    fn null_part(value: &Self::Value) -> Option<&'static str>;
     /// This row's primary key.
     fn row_id(&self) -> Self::Id;
     /// Whether this row is live, as its marker field says.
@@ -177,6 +195,7 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     where
         Self: KeyOps<K, C>,
     {
+        ops::refuse_null_part::<Self, K, C>(&key)?;
         Ok(<Self as KeyOps<K, C>>::load_live(conn, key)?)
     }
 
@@ -186,6 +205,7 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     where
         Self: KeyOps<K, C>,
     {
+        ops::refuse_null_part::<Self, K, C>(&key)?;
         Ok(<Self as KeyOps<K, C>>::load_history(conn, key)?)
     }
 

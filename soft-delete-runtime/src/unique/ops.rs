@@ -332,6 +332,18 @@ pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(
     }))
 }
 
+/// [`Error::NullKeyPart`] when `key` has `None` in a field whose `NULL`s are distinct.
+pub(crate) fn refuse_null_part<M: KeyOps<K, C>, K, C>(key: &M::Value) -> Result<(), Error> {
+    match M::null_part(key) {
+        Some(column) => Err(Error::NullKeyPart {
+            table: M::table_name(),
+            key: M::NAME,
+            column,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn invalid<M: KeyOps<K, C>, K, C>(problem: &'static str) -> Failure {
     Failure::Fatal(Error::InvalidNewRow {
         table: M::table_name(),
@@ -385,6 +397,7 @@ where
     M: KeyInsert<K, C, N>,
     C: UniqueConnection,
 {
+    refuse_null_part::<M, K, C>(&key)?;
     let body = |conn: &mut C| -> Result<M, Failure> {
         if let Some(live) = M::lock_live(conn, key.clone())? {
             return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live, None)));
@@ -413,6 +426,7 @@ where
     M: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
     C: UniqueConnection,
 {
+    refuse_null_part::<M, K, C>(&key)?;
     let body = |conn: &mut C| -> Result<M, Failure> {
         let Some(live) = M::lock_live(conn, key.clone())? else {
             let counter = first_counter::<M, K, C>(conn, &key)?;
@@ -446,6 +460,7 @@ where
     M: KeyInsert<K, C, N>,
     C: UniqueConnection,
 {
+    refuse_null_part::<M, K, C>(&key)?;
     // The row the last run locked: if a unique violation leaves it live, nobody else changed
     // the key and the violation is the new row's own (another unique constraint).
     let locked: RefCell<Option<M::Id>> = RefCell::new(None);

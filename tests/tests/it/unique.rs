@@ -141,6 +141,26 @@ fn seat(room: &str, seat_no: i32, holder: &str, revision: i64) -> NewSeat {
     }
 }
 
+diesel::table! {
+    #[sql_name = "it's a \\ table"]
+    odd_keys (id) {
+        id -> Integer,
+        #[sql_name = "code's \\ part"]
+        code -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// Names with a quote and a backslash, which the MySQL down script writes in string literals.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = odd_keys)]
+#[active_unique(fields = "code", name = "it's \\ key")]
+pub struct OddKey {
+    pub id: i32,
+    pub code: String,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
 type SeatKey = (seats::room, seats::seat_no);
 type HolderKey = seats::holder;
 
@@ -204,9 +224,7 @@ fn ddl_for_every_backend_quotes_every_identifier() {
     );
     assert_eq!(
         ddl::active_unique::<ExamAttempt>(Dialect::Sqlite),
-        [
-            r#"CREATE UNIQUE INDEX "exam_attempts_exam_id_learner_id_live_key" ON "exam_attempts" ("exam_id", "learner_id") WHERE "active""#
-        ]
+        ["CREATE UNIQUE INDEX `exam_attempts_exam_id_learner_id_live_key` ON `exam_attempts` (`exam_id`, `learner_id`) WHERE `active`"]
     );
     assert_eq!(
         ddl::active_unique::<ExamAttempt>(Dialect::Mysql),
@@ -223,8 +241,8 @@ fn ddl_for_every_backend_quotes_every_identifier() {
     assert_eq!(
         ddl::active_unique::<Seat>(Dialect::Sqlite),
         [
-            r#"CREATE UNIQUE INDEX "one_live_seat" ON "seats" ("room", "seat_no") WHERE NOT "deleted""#,
-            r#"CREATE UNIQUE INDEX "one_seat_per_holder" ON "seats" ("holder") WHERE NOT "deleted""#,
+            "CREATE UNIQUE INDEX `one_live_seat` ON `seats` (`room`, `seat_no`) WHERE NOT `deleted`",
+            "CREATE UNIQUE INDEX `one_seat_per_holder` ON `seats` (`holder`) WHERE NOT `deleted`",
         ]
     );
     assert_eq!(
@@ -249,11 +267,14 @@ fn ddl_for_every_backend_quotes_every_identifier() {
          (CASE WHEN NOT `deleted` THEN 1 END) VIRTUAL, ADD UNIQUE KEY `one_seat_per_holder` (`holder`, `one_seat_per_holder`)"
     );
     assert_eq!(
-        ddl::drop_active_unique::<Seat>(Dialect::Mysql, KeyForm::Index).unwrap(),
-        [
-            "ALTER TABLE `seats` DROP INDEX `one_live_seat`, DROP COLUMN `one_live_seat`",
-            "ALTER TABLE `seats` DROP INDEX `one_seat_per_holder`, DROP COLUMN `one_seat_per_holder`",
-        ]
+        ddl::drop_active_unique::<Seat>(Dialect::Mysql, KeyForm::Index).unwrap()[0],
+        "SET @sd_ddl = IF(EXISTS (SELECT 1 FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'seats' AND REFERENCED_TABLE_NAME IS NOT NULL \
+         AND ORDINAL_POSITION = 1 AND COLUMN_NAME = 'room') AND NOT EXISTS (SELECT 1 FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'seats' AND INDEX_NAME = 'one_live_seat_fk'), \
+         'ALTER TABLE `seats` ADD INDEX `one_live_seat_fk` (`room`, `seat_no`)', 'DO 0'); \
+         PREPARE sd_ddl FROM @sd_ddl; EXECUTE sd_ddl; DEALLOCATE PREPARE sd_ddl; \
+         ALTER TABLE `seats` DROP INDEX `one_live_seat`, DROP COLUMN `one_live_seat`"
     );
     assert_eq!(
         ddl::drop_active_unique::<Account>(
@@ -357,8 +378,93 @@ backend_tests! {
         for statement in ddl::drop_active_unique::<Account>(dialect, KeyForm::Index)? {
             conn.batch_execute(&statement)?;
         }
+        // Without a foreign key, the down leaves no index behind.
+        if dialect == Dialect::Mysql {
+            let helper: i64 = diesel::select(index_columns("accounts", "accounts_email_live_key_fk")).get_result(conn)?;
+            assert_eq!(helper, 0);
+        }
         diesel::insert_into(accounts::table).values(account("a@x")).execute(conn)?;
         diesel::insert_into(accounts::table).values(account("a@x")).execute(conn)?;
+        Ok(())
+    }
+
+    /// A migration's up, down, up and down again, on a key whose first column is a real
+    /// foreign key (the common case: `exam_id`). On MySQL/MariaDB the generated unique key
+    /// can serve the foreign key, and InnoDB then drops the index it made for it, so a down
+    /// that only drops the key must leave the foreign key another index.
+    fn up_down_up_of_a_key_that_starts_with_a_foreign_key(db) {
+        db.create(
+            "CREATE TABLE exams (id {pk}, title {text} NOT NULL);
+             CREATE TABLE exam_attempts (id {pk}, exam_id {int} NOT NULL, learner_id {int} NOT NULL,
+                 active {bool} NOT NULL DEFAULT TRUE, retry {int} NOT NULL DEFAULT 0,
+                 FOREIGN KEY (exam_id) REFERENCES exams (id));
+             INSERT INTO exams (id, title) VALUES (1, 'algebra');",
+        );
+        let dialect = dialect_of::<Conn>();
+        let sqlite = db.backend() == Backend::Sqlite;
+        let conn = db.conn();
+        if sqlite {
+            conn.batch_execute("PRAGMA foreign_keys = ON")?;
+        }
+        let up = ddl::active_unique_with::<ExamAttempt>(dialect, KeyForm::Index)?;
+        let down = ddl::drop_active_unique::<ExamAttempt>(dialect, KeyForm::Index)?;
+        for round in 0..2 {
+            for statement in &up {
+                conn.batch_execute(statement)?;
+            }
+            diesel::insert_into(exam_attempts::table).values(attempt(1, 7, 0)).execute(conn)?;
+            let second = diesel::insert_into(exam_attempts::table).values(attempt(1, 7, 1)).execute(conn);
+            assert!(second.as_ref().is_err_and(is_unique_violation), "round {round}: {second:?}");
+            for statement in &down {
+                conn.batch_execute(statement)
+                    .map_err(|e| format!("round {round}: down failed on {dialect}: {e}\n{statement}"))?;
+            }
+            if dialect == Dialect::Mysql {
+                let helper = index_columns("exam_attempts", "exam_attempts_exam_id_learner_id_live_key_fk");
+                let helper: i64 = diesel::select(helper).get_result(conn)?;
+                assert_eq!(helper, 2, "round {round}: the foreign key keeps an index on the key's two columns");
+            }
+            // The key is gone, the foreign key is still enforced.
+            diesel::insert_into(exam_attempts::table).values(attempt(1, 7, 1)).execute(conn)?;
+            let orphan = diesel::insert_into(exam_attempts::table).values(attempt(2, 7, 0)).execute(conn);
+            assert!(
+                matches!(orphan, Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _))),
+                "round {round}: {orphan:?}"
+            );
+            diesel::delete(exam_attempts::table).execute(conn)?;
+        }
+        Ok(())
+    }
+
+    /// The down script quotes names holding `'` and `\` whatever MySQL's backslash mode.
+    fn up_and_down_of_a_key_with_quotes_and_backslashes_in_its_names(db) {
+        let dialect = dialect_of::<Conn>();
+        let q = |name: &str| dialect.quote(name);
+        let table = format!(
+            "CREATE TABLE {} (id {{pk}}, {} {{text}} NOT NULL, deleted_at {{ts}} NULL)",
+            q("it's a \\ table"),
+            q("code's \\ part")
+        );
+        db.create(&table);
+        let mysql = db.backend() == Backend::Mysql;
+        let conn = db.conn();
+        for backslash_mode in [false, true] {
+            if mysql {
+                let mode = if backslash_mode { "CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')" } else { "REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')" };
+                conn.batch_execute(&format!("SET SESSION sql_mode = {mode}"))?;
+            }
+            for statement in ddl::active_unique::<OddKey>(dialect) {
+                conn.batch_execute(&statement)?;
+            }
+            diesel::insert_into(odd_keys::table).values(odd_keys::code.eq("a")).execute(conn)?;
+            let second = diesel::insert_into(odd_keys::table).values(odd_keys::code.eq("a")).execute(conn);
+            assert!(second.as_ref().is_err_and(is_unique_violation), "{second:?}");
+            for statement in ddl::drop_active_unique::<OddKey>(dialect, KeyForm::Index)? {
+                conn.batch_execute(&statement)?;
+            }
+            diesel::insert_into(odd_keys::table).values(odd_keys::code.eq("a")).execute(conn)?;
+            diesel::delete(odd_keys::table).execute(conn)?;
+        }
         Ok(())
     }
 
@@ -769,6 +875,18 @@ backend_tests! {
         }
         Ok(())
     }
+}
+
+/// The query counting the columns of index `index` of `table` (0 when it does not exist), on
+/// MySQL/MariaDB.
+fn index_columns(
+    table: &str,
+    index: &str,
+) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql(&format!(
+        "(SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+         AND TABLE_NAME = '{table}' AND INDEX_NAME = '{index}')"
+    ))
 }
 
 /// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection,

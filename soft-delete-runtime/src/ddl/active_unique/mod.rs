@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | PostgreSQL | [`KeyForm::Index`] | `CREATE UNIQUE INDEX "k" ON "t" ("a", "b") WHERE <live>` |
 //! | PostgreSQL | [`KeyForm::Exclusion`] | `ALTER TABLE "t" ADD CONSTRAINT "k" EXCLUDE USING btree ("a" WITH =, "b" WITH =) WHERE (<live>) DEFERRABLE INITIALLY DEFERRED` |
-//! | SQLite | [`KeyForm::Index`] | `CREATE UNIQUE INDEX "k" ON "t" ("a", "b") WHERE <live>` |
+//! | SQLite | [`KeyForm::Index`] | ``CREATE UNIQUE INDEX `k` ON `t` (`a`, `b`) WHERE <live>`` |
 //! | MySQL/MariaDB | [`KeyForm::Index`] | ``ALTER TABLE `t` ADD COLUMN `k` TINYINT GENERATED ALWAYS AS (CASE WHEN <live> THEN 1 END) VIRTUAL, ADD UNIQUE KEY `k` (`a`, `b`, `k`)`` |
 //!
 //! MySQL and MariaDB have no partial indexes, so the key gets a generated column that is `1`
@@ -17,7 +17,11 @@
 use diesel::query_builder::QueryFragment;
 use diesel::QuerySource;
 
-use super::{live_condition, postgres_exclude_unique, Deferral};
+mod render;
+
+use render::KeyDdl;
+
+use super::{live_condition, Deferral};
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::table::{SoftDelete, SoftDeleteTable};
 use crate::unique::{ActiveUnique, KeyInfo, KeyList};
@@ -36,7 +40,8 @@ pub enum KeyForm {
 }
 
 /// The statements creating every active-unique key of model `M` for `dialect`, one per key,
-/// in declaration order; empty for a model without keys.
+/// in declaration order; empty for a model without keys. (A key with `Option` fields may need
+/// several statements on SQLite and MySQL, joined by `; `: see below.)
 ///
 /// ```
 /// # use diesel::prelude::*;
@@ -61,6 +66,22 @@ pub enum KeyForm {
 ///       ADD UNIQUE KEY `one_live_email` (`email`, `one_live_email`)"]
 /// );
 /// ```
+///
+/// # Keys with `Option` fields
+///
+/// By default (`nulls = distinct`) the `NULL`s of a key's `Option` fields are distinct, as in
+/// any unique index, and the DDL is the same as for any key. With `nulls = not_distinct`,
+/// `None` is a value of the key: a key has at most one live row with a `NULL` in a given
+/// column, the library's reads select it with `col IS NULL`, and the DDL makes the database
+/// agree, although unique indexes let `NULL`s repeat:
+///
+/// - PostgreSQL (15 or later): the index says `NULLS NOT DISTINCT`;
+/// - SQLite, MySQL/MariaDB and PostgreSQL's exclusion form: each pattern of `NULL`s gets an
+///   index (constraint, generated column and unique key) of its own, `<key>_n<mask>`, unique on
+///   the key's other columns among the live rows with those columns `NULL`:
+///   ``CREATE UNIQUE INDEX `k_n1` ON `t` (`a`) WHERE (<live>) AND `b` IS NULL``. A key with
+///   `n` nullable columns has `2^n - 1` of them; the statement for such a key holds several,
+///   joined by `; `: run it with `batch_execute`.
 pub fn active_unique<M>(dialect: Dialect) -> Vec<String>
 where
     M: SoftDelete,
@@ -69,7 +90,7 @@ where
 {
     keys::<M>()
         .iter()
-        .map(|key| create_index::<M::Table>(dialect, key))
+        .map(|key| key_ddl::<M::Table>(dialect, key).create_index())
         .collect()
 }
 
@@ -97,31 +118,54 @@ where
 }
 
 /// The statements dropping what [`active_unique_with`] creates, for a down migration.
+///
+/// On MySQL/MariaDB the generated unique key starts with the key's first column, so when that
+/// column is a foreign key (`exam_id`), InnoDB drops the index it made for the foreign key
+/// and uses the unique key instead, and a plain `DROP INDEX` would then fail ("Foreign key
+/// constraint is incorrectly formed"). The statement for MySQL is therefore a short script,
+/// to run with `batch_execute` or in a migration file: it reads the catalog and, when a
+/// foreign key starts with the key's first column and the index `<key>_fk` does not exist
+/// yet, adds `<key>_fk` on the key's columns, then drops the key. That index stays for the
+/// foreign key; a later up and down leave it alone. (The same holds for the unique key of a
+/// pattern of `NULL`s that starts with another column.)
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::ddl::{self, KeyForm};
+///
+/// diesel::table! { users (id) { id -> Integer, email -> Text, deleted_at -> Nullable<Timestamp> } }
+///
+/// #[derive(Queryable, Selectable, SoftDelete)]
+/// #[active_unique(fields = "email", name = "one_live_email")]
+/// struct User { id: i32, email: String, deleted_at: Option<chrono::NaiveDateTime> }
+///
+/// assert_eq!(
+///     ddl::drop_active_unique::<User>(Dialect::Sqlite, KeyForm::Index)?,
+///     ["DROP INDEX `one_live_email`"]
+/// );
+/// let mysql = &ddl::drop_active_unique::<User>(Dialect::Mysql, KeyForm::Index)?[0];
+/// assert!(mysql.starts_with("SET @sd_ddl = IF(EXISTS (SELECT 1 FROM information_schema.KEY_COLUMN_USAGE"));
+/// assert!(mysql.contains("'ALTER TABLE `users` ADD INDEX `one_live_email_fk` (`email`)', 'DO 0')"));
+/// assert!(mysql.ends_with("; ALTER TABLE `users` DROP INDEX `one_live_email`, DROP COLUMN `one_live_email`"));
+/// # Ok::<(), soft_delete_runtime::Error>(())
+/// ```
 pub fn drop_active_unique<M>(dialect: Dialect, form: KeyForm) -> Result<Vec<String>, Error>
 where
     M: SoftDelete,
     M::ActiveUniqueKeys: KeyList<M>,
     <M::Table as QuerySource>::FromClause: QueryFragment<RenderBackend>,
 {
-    let table = TableName::of::<M::Table>();
     keys::<M>()
         .iter()
         .map(|key| {
-            let name = dialect.quote(key.name);
-            Ok(match (dialect, form) {
-                (Dialect::Postgres | Dialect::Sqlite, KeyForm::Index) => {
-                    format!("DROP INDEX {}", qualified_index(dialect, &table, key.name))
-                }
-                (Dialect::Postgres, KeyForm::Exclusion(_)) => format!(
-                    "ALTER TABLE {} DROP CONSTRAINT {name}",
-                    dialect.quote_table(&table)
-                ),
-                (Dialect::Mysql, KeyForm::Index) => format!(
-                    "ALTER TABLE {} DROP INDEX {name}, DROP COLUMN {name}",
-                    dialect.quote_table(&table)
-                ),
-                (_, KeyForm::Exclusion(_)) => return Err(exclusion_unsupported(dialect)),
-            })
+            let ddl = key_ddl::<M::Table>(dialect, key);
+            match (dialect, form) {
+                (_, KeyForm::Index) => Ok(ddl.drop_index()),
+                (Dialect::Postgres, KeyForm::Exclusion(_)) => Ok(ddl.drop_exclusion()),
+                (_, KeyForm::Exclusion(_)) => Err(exclusion_unsupported(dialect)),
+            }
         })
         .collect()
 }
@@ -143,100 +187,29 @@ fn exclusion_unsupported(dialect: Dialect) -> Error {
     }
 }
 
+/// Key `key` of table `T`, ready to render for `dialect`.
+fn key_ddl<T>(dialect: Dialect, key: &KeyInfo) -> KeyDdl<'_>
+where
+    T: SoftDeleteTable,
+    T::FromClause: QueryFragment<RenderBackend>,
+{
+    KeyDdl {
+        dialect,
+        table: TableName::of::<T>(),
+        live: live_condition::<T>(dialect),
+        key,
+    }
+}
+
 fn create<T>(dialect: Dialect, form: KeyForm, key: &KeyInfo) -> Result<String, Error>
 where
     T: SoftDeleteTable,
     T::FromClause: QueryFragment<RenderBackend>,
 {
+    let ddl = key_ddl::<T>(dialect, key);
     match (dialect, form) {
-        (_, KeyForm::Index) => Ok(create_index::<T>(dialect, key)),
-        (Dialect::Postgres, KeyForm::Exclusion(deferral)) => Ok(postgres_exclude_unique(
-            &TableName::of::<T>(),
-            key.name,
-            key.columns,
-            Some(&live_condition::<T>(dialect)),
-            deferral,
-        )),
+        (_, KeyForm::Index) => Ok(ddl.create_index()),
+        (Dialect::Postgres, KeyForm::Exclusion(deferral)) => Ok(ddl.create_exclusion(deferral)),
         (_, KeyForm::Exclusion(_)) => Err(exclusion_unsupported(dialect)),
-    }
-}
-
-fn create_index<T>(dialect: Dialect, key: &KeyInfo) -> String
-where
-    T: SoftDeleteTable,
-    T::FromClause: QueryFragment<RenderBackend>,
-{
-    let table = TableName::of::<T>();
-    let live = live_condition::<T>(dialect);
-    let columns: Vec<String> = key.columns.iter().map(|c| dialect.quote(c)).collect();
-    let columns = columns.join(", ");
-    match dialect {
-        Dialect::Postgres | Dialect::Sqlite => format!(
-            "CREATE UNIQUE INDEX {} ON {} ({columns}) WHERE {live}",
-            created_index(dialect, &table, key.name),
-            index_table(dialect, &table),
-        ),
-        Dialect::Mysql => {
-            let name = dialect.quote(key.name);
-            format!(
-                "ALTER TABLE {} ADD COLUMN {name} TINYINT GENERATED ALWAYS AS (CASE WHEN {live} THEN 1 END) VIRTUAL, \
-                 ADD UNIQUE KEY {name} ({columns}, {name})",
-                dialect.quote_table(&table)
-            )
-        }
-    }
-}
-
-/// An index's name in `CREATE INDEX`: SQLite qualifies the index with the schema;
-/// PostgreSQL puts it in the table's schema by itself and refuses a qualified name.
-fn created_index(dialect: Dialect, table: &TableName, name: &str) -> String {
-    match dialect {
-        Dialect::Sqlite => qualified_index(dialect, table, name),
-        _ => dialect.quote(name),
-    }
-}
-
-/// An index's name in `DROP INDEX`: in the table's schema.
-fn qualified_index(dialect: Dialect, table: &TableName, name: &str) -> String {
-    match &table.schema {
-        Some(schema) => format!("{}.{}", dialect.quote(schema), dialect.quote(name)),
-        None => dialect.quote(name),
-    }
-}
-
-/// The table in `CREATE INDEX ... ON <table>`: SQLite names it unqualified.
-fn index_table(dialect: Dialect, table: &TableName) -> String {
-    match dialect {
-        Dialect::Sqlite => dialect.quote(&table.name),
-        _ => dialect.quote_table(table),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_names_follow_each_backend_rules_for_schemas() {
-        let table = TableName {
-            schema: Some("app".into()),
-            name: "attempts".into(),
-        };
-        assert_eq!(created_index(Dialect::Postgres, &table, "k"), r#""k""#);
-        assert_eq!(created_index(Dialect::Sqlite, &table, "k"), r#""app"."k""#);
-        assert_eq!(
-            qualified_index(Dialect::Postgres, &table, "k"),
-            r#""app"."k""#
-        );
-        assert_eq!(
-            index_table(Dialect::Postgres, &table),
-            r#""app"."attempts""#
-        );
-        assert_eq!(index_table(Dialect::Sqlite, &table), r#""attempts""#);
-        let plain = TableName {
-            schema: None,
-            name: "attempts".into(),
-        };
-        assert_eq!(qualified_index(Dialect::Sqlite, &plain, "k"), r#""k""#);
     }
 }
