@@ -305,7 +305,7 @@ fn postgres_and_sqlite_sql() {
     assert_eq!(
         ddl::marker_sync::<tags::table>(Dialect::Sqlite),
         [
-            r#"CREATE TRIGGER "tags_marker_sync" AFTER UPDATE OF "deleted_at" ON "tags" FOR EACH ROW WHEN (OLD."deleted_at" IS NOT NULL) <> (NEW."deleted_at" IS NOT NULL) BEGIN UPDATE "tags" SET "archive_batch" = NULL WHERE "id" = NEW."id" AND NOT (NEW."deleted_at" IS NOT NULL); UPDATE "tags" SET "archive_batch" = NULL WHERE "id" = NEW."id" AND NEW."deleted_at" IS NOT NULL AND NEW."archive_batch" = OLD."archive_batch"; END"#
+            "CREATE TRIGGER `tags_marker_sync` AFTER UPDATE OF `deleted_at` ON `tags` FOR EACH ROW WHEN (OLD.`deleted_at` IS NOT NULL) <> (NEW.`deleted_at` IS NOT NULL) BEGIN UPDATE `tags` SET `archive_batch` = NULL WHERE `id` = NEW.`id` AND NOT (NEW.`deleted_at` IS NOT NULL); UPDATE `tags` SET `archive_batch` = NULL WHERE `id` = NEW.`id` AND NEW.`deleted_at` IS NOT NULL AND NEW.`archive_batch` = OLD.`archive_batch`; END"
         ]
     );
 }
