@@ -163,6 +163,18 @@ pub enum Error {
         problem: &'static str,
     },
 
+    /// Two `table!` declarations name the same SQL table but describe it differently (one
+    /// plain and one soft-deletable, other keys, other children), and both are reached by one
+    /// relation graph: the collector could follow only one of them. Found before anything is
+    /// read or written. Declare the table once, or make the declarations agree.
+    #[error("two `table!` declarations reached by one relation graph name the SQL table `{table}` but differ in {difference}; nothing was written")]
+    ConflictingDeclarations {
+        /// The SQL table.
+        table: String,
+        /// What differs.
+        difference: &'static str,
+    },
+
     /// Live rows refuse a cascade archive through `protect` edges; nothing was written.
     #[error("{}", protected(blockers))]
     Protected {

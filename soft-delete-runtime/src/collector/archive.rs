@@ -94,10 +94,7 @@ where
     check_batch_identity(conn, graph)?;
 
     let root = &graph.nodes[0];
-    let soft = root
-        .soft
-        .as_ref()
-        .expect("the root of a collector is an Archivable table");
+    let soft = graph.soft(0)?;
     let root_protects: Vec<usize> = graph.outgoing[0]
         .iter()
         .copied()
@@ -338,10 +335,7 @@ impl Walk<'_> {
                 Ok(false)
             }
             Rule::Cascade => {
-                let soft = child
-                    .soft
-                    .as_ref()
-                    .expect("a cascade child is an Archivable table");
+                let soft = self.graph.soft(edge.child)?;
                 let mut update = Sql::<C::Backend>::new();
                 update.push(&format!("UPDATE {table} SET "));
                 sql::mark(&mut update, d, soft, self.batch)?;

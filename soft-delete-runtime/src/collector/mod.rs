@@ -188,7 +188,7 @@ impl<T, R> Collector<T, R> {
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         // A preview writes and rolls back: on a table that cannot roll back it would archive.
         refuse_without_transactions(
             conn,
@@ -243,7 +243,7 @@ impl<T, R> Collector<T, R> {
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
             conn,
@@ -439,7 +439,7 @@ impl<T: ArchiveTable> Batch<T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         // A refused restore rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
             conn,

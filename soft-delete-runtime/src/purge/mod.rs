@@ -190,7 +190,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
                 operation: "a purge",
             });
         }
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         let mut run = Run::plan(conn, &graph, self.settings(), false)?;
         match run.execute(conn) {
             Ok(()) => Ok(run.report),
@@ -218,7 +218,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C::Backend: CollectorBackend,
     {
         self.check()?;
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         let settings = self.settings();
         let outcome = conn.transaction::<(), DryRun, _>(|conn| {
             let mut run = Run::plan(conn, &graph, settings, true)?;
