@@ -10,6 +10,12 @@
 //! UPDATE child SET <archived by this batch> WHERE fk IN (SELECT key FROM parent WHERE <in this batch>) AND <live>
 //! ```
 //!
+//! A `set_null` / `set_default` edge first records the links it will cut in the
+//! [journal](crate::ddl::journal) (`INSERT ... SELECT`), then cuts exactly the links the journal
+//! recorded, still holding the recorded value: at READ COMMITTED the second statement sees rows
+//! other transactions committed after the first, and such a row is left as it is (like a row
+//! inserted after the archive) rather than cut with no journal row to put it back from.
+//!
 //! A table whose batch grew is visited again (a queue of tables, not of rows), so a table
 //! that references itself, or two tables that reference each other, are walked level by level
 //! until an `UPDATE` finds nothing left: each pass only touches rows that are still live, so
@@ -382,8 +388,22 @@ impl Walk<'_> {
                 } else {
                     self.push_default(conn, &mut update, e, child, edge)?;
                 }
+                // Only the links the journal just recorded, holding the value it recorded: at
+                // READ COMMITTED this statement sees rows committed since the journal's
+                // INSERT, and a link cut without a journal row would never come back.
                 update.push(" WHERE ");
                 update.append(self.references(edge)?);
+                update.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM {journal_table} AS sd_j WHERE "
+                ));
+                self.journal_match_as(&mut update, child, edge, "sd_j.");
+                update.push(&format!(
+                    " AND sd_j.{} = {} AND sd_j.{} = {})",
+                    d.quote(journal::ROW_KEY),
+                    d.cast_to_text(&format!("{table}.{key}")),
+                    d.quote(journal::OLD_VALUE),
+                    d.cast_to_text(&format!("{table}.{fk}")),
+                ));
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
 
@@ -458,7 +478,18 @@ impl Walk<'_> {
         child: &Node,
         edge: GraphEdge,
     ) {
-        journal_match(sql, self.d, self.batch.id, child, edge.column, "");
+        self.journal_match_as(sql, child, edge, "");
+    }
+
+    /// [`journal_match`](Self::journal_match) on the journal aliased by `alias` (`"sd_j."`).
+    fn journal_match_as<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        child: &Node,
+        edge: GraphEdge,
+        alias: &str,
+    ) {
+        journal_match(sql, self.d, self.batch.id, child, edge.column, alias);
     }
 
     fn push_default<C>(

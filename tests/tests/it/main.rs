@@ -4,6 +4,7 @@
 mod collector_archive;
 mod collector_check;
 mod collector_graph;
+mod collector_races;
 mod collector_restore;
 mod collector_schema;
 mod collector_timestamptz;
