@@ -251,21 +251,23 @@ impl<T, R> Collector<T, R> {
             "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
         let batch = archive::next_batch();
-        let plan = conn.transaction::<Plan, Error, _>(|conn| {
-            let plan = archive::run(
-                conn,
-                &graph,
-                &self.roots,
-                batch,
-                self.blocker_ids,
-                archive::OnBlockers::Stop,
-            )?;
-            if plan.is_blocked() {
-                return Err(Error::Protected {
-                    blockers: plan.blockers().to_vec(),
-                });
-            }
-            Ok(plan)
+        let plan = sql::in_utc(conn, |conn| {
+            conn.transaction::<Plan, Error, _>(|conn| {
+                let plan = archive::run(
+                    conn,
+                    &graph,
+                    &self.roots,
+                    batch,
+                    self.blocker_ids,
+                    archive::OnBlockers::Stop,
+                )?;
+                if plan.is_blocked() {
+                    return Err(Error::Protected {
+                        blockers: plan.blockers().to_vec(),
+                    });
+                }
+                Ok(plan)
+            })
         })?;
         Ok(Archived {
             batch: Batch {
@@ -446,15 +448,23 @@ impl<T: ArchiveTable> Batch<T> {
             &graph,
             "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
+        sql::in_utc(conn, |conn| self.restore_in_utc(conn, &graph))
+    }
+
+    fn restore_in_utc<C>(&self, conn: &mut C, graph: &Graph) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
         let mut statements_succeeded = false;
         let outcome = conn.transaction(|conn| {
-            let restored = restore::run(conn, &graph, self.values)?;
+            let restored = restore::run(conn, graph, self.values)?;
             statements_succeeded = true;
             Ok(restored)
         });
         // An error after every statement succeeded is the COMMIT's: a deferred constraint.
         let outcome = match outcome {
-            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, &graph)),
+            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, graph)),
             other => other,
         };
         let error = match outcome {
@@ -463,7 +473,7 @@ impl<T: ArchiveTable> Batch<T> {
         };
         // Rolled back: the batch's rows are archived again, and a live row that a concurrent
         // transaction committed after the check is visible now.
-        match conn.transaction(|conn| restore::rows_conflict(conn, &graph, self.values)) {
+        match conn.transaction(|conn| restore::rows_conflict(conn, graph, self.values)) {
             Ok(Some(conflict)) => Err(conflict),
             Ok(None) | Err(_) => Err(error),
         }

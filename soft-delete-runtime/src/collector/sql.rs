@@ -594,6 +594,49 @@ where
     }
 }
 
+/// Runs `f` with the session's time zone set to UTC on MySQL/MariaDB, and sets it back
+/// afterwards, also when `f` fails; on other backends just runs `f`.
+///
+/// A batch's stamp is a UTC instant bound as a wall-clock time. A MySQL `DATETIME` keeps it
+/// as it is, but a `TIMESTAMP` reads it in the session's time zone: in a zone with daylight
+/// saving time a stamp in the spring-forward gap does not exist (MariaDB refuses it, MySQL
+/// shifts it, and `deleted_at = ?` then misses the rows just archived), and two sessions in
+/// different zones would store and look for different instants. In UTC every stamp exists
+/// and means one instant.
+pub(crate) fn in_utc<C, R>(
+    conn: &mut C,
+    f: impl FnOnce(&mut C) -> Result<R, Error>,
+) -> Result<R, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if C::Backend::DIALECT != Dialect::Mysql {
+        return f(conn);
+    }
+    let mut read = Sql::<C::Backend>::new();
+    read.push("SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)");
+    let zone = C::Backend::load_keys(conn, read)?
+        .into_iter()
+        .next()
+        .map(|(zone, _)| zone)
+        .unwrap_or_default();
+    if zone == "+00:00" {
+        return f(conn);
+    }
+    let mut utc = Sql::<C::Backend>::new();
+    utc.push("SET time_zone = '+00:00'");
+    utc.execute(conn)?;
+    let result = f(conn);
+    let mut back = Sql::<C::Backend>::new();
+    back.push("SET time_zone = ")
+        .bind(C::Backend::bind_text(Some(zone)));
+    let restored = back.execute(conn);
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
 /// `name` as the database resolves it: with the schema an unqualified name stands for
 /// (PostgreSQL: the first schema of the search path holding it; MySQL: the current
 /// database). SQLite's catalog names tables of the main database without a schema, so a name

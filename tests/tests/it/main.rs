@@ -7,6 +7,7 @@ mod collector_graph;
 mod collector_races;
 mod collector_restore;
 mod collector_schema;
+mod collector_time_zone;
 mod collector_timestamptz;
 mod collector_unique;
 mod ddl;
