@@ -37,24 +37,51 @@ use crate::backend::Dialect;
 use crate::ddl::journal;
 use crate::Error;
 
-/// A new batch: a timestamp to the microsecond, strictly later than every earlier batch of
-/// this process (so two archives of this process in the same microsecond still differ; two
-/// processes' may not, see the [module docs](super#concurrency)), and its id.
-pub(crate) fn next_batch() -> BatchValues {
+/// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
+/// this process (so the archives of one process do not even try the same stamp). Unique across
+/// processes only once [reserved](super::log::reserve) in the archive log.
+pub(crate) fn next_stamp() -> DateTime<Utc> {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = Utc::now().timestamp_micros();
     let mut last = LAST.load(Ordering::Relaxed);
-    let id = loop {
+    let micros = loop {
         let next = now.max(last.saturating_add(1));
         match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => break next,
             Err(actual) => last = actual,
         }
     };
-    BatchValues {
-        stamp: DateTime::from_timestamp_micros(id).unwrap_or(DateTime::UNIX_EPOCH),
-        id,
-    }
+    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// The key of the only root archived by `batch`, as text (call it when the plan has one root).
+pub(crate) fn root_key<C>(
+    conn: &mut C,
+    graph: &Graph,
+    batch: BatchValues,
+) -> Result<Option<String>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    let root = &graph.nodes[0];
+    let Some(in_batch) = sql::in_batch::<C::Backend>(d, graph.soft(0)?, batch)? else {
+        return Ok(None);
+    };
+    let mut select = Sql::<C::Backend>::new();
+    select.push(&format!(
+        "SELECT {}, {} FROM {} WHERE ",
+        d.cast_to_text(&d.quote(root.key)),
+        d.bigint(0),
+        d.table(root)
+    ));
+    select.append(in_batch);
+    select.push(" LIMIT 1");
+    Ok(<C::Backend as CollectorBackend>::load_keys(conn, select)?
+        .into_iter()
+        .next()
+        .map(|(key, _)| key))
 }
 
 /// What to do when `protect` finds live rows.
@@ -74,30 +101,36 @@ pub(crate) enum OnBlockers {
 /// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
+///
+/// `reserve` gives the batch (its [log](super::log) row), called once the checks that write
+/// nothing have passed: an archive refused by them leaves no log row, and the batch is `None`.
 pub(crate) fn run<C>(
     conn: &mut C,
     graph: &Graph,
     roots: &dyn QueryFragment<C::Backend>,
-    batch: BatchValues,
+    reserve: impl FnOnce(&mut C) -> Result<BatchValues, Error>,
     blocker_ids: usize,
     on_blockers: OnBlockers,
-) -> Result<Plan, Error>
+) -> Result<(Plan, Option<BatchValues>), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    check_batch_identity(conn, graph)?;
     let mut walk = Walk {
         graph,
         d,
-        batch,
+        // Replaced by the reserved batch before anything is written.
+        batch: BatchValues {
+            stamp: DateTime::UNIX_EPOCH,
+            id: 0,
+        },
         blocker_ids,
         rows: vec![0; graph.edges.len()],
         blockers: vec![None; graph.edges.len()],
         defaults: HashMap::new(),
     };
-
-    check_batch_identity(conn, graph)?;
 
     let root = &graph.nodes[0];
     let soft = graph.soft(0)?;
@@ -110,8 +143,10 @@ where
         walk.protect(conn, e, Some(roots))?;
     }
     if on_blockers == OnBlockers::Stop && walk.blocked() {
-        return Ok(walk.into_plan(0));
+        return Ok((walk.into_plan(0), None));
     }
+    let batch = reserve(conn)?;
+    walk.batch = batch;
 
     let mut update = Sql::<C::Backend>::new();
     update.push(&format!("UPDATE {} SET ", d.table(root)));
@@ -153,7 +188,7 @@ where
         }
     }
 
-    Ok(walk.into_plan(root_rows))
+    Ok((walk.into_plan(root_rows), Some(batch)))
 }
 
 /// `SELECT * FROM (<roots>) AS sd_roots`: the query selecting the roots, as it goes inside

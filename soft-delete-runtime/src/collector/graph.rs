@@ -64,6 +64,22 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// The rule [`name`](Rule::name) gives, read back.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        [
+            Rule::Cascade,
+            Rule::HardDelete,
+            Rule::Protect,
+            Rule::SetNull,
+            Rule::SetDefault,
+            Rule::DoNothing,
+        ]
+        .into_iter()
+        .find(|rule| rule.name() == name)
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

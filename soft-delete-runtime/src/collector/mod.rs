@@ -80,6 +80,7 @@ mod archive;
 mod check;
 pub mod graph;
 mod keys;
+mod log;
 mod plan;
 mod preview;
 mod restore;
@@ -96,6 +97,7 @@ use diesel::{QueryResult, QuerySource, Table};
 
 pub use check::{check_schema, ForeignKey, SchemaIssue, SchemaReport};
 pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
+pub use log::{find_archive, ArchiveEntry, ArchiveList};
 pub use plan::{Blocker, Plan, Repeat, Step};
 pub use restore::Restored;
 pub use sql::CollectorBackend;
@@ -120,6 +122,8 @@ pub const DEFAULT_BLOCKER_IDS: usize = 10;
 pub struct Collector<T, R> {
     roots: R,
     blocker_ids: usize,
+    by: Option<String>,
+    reason: Option<String>,
     _table: PhantomData<fn() -> T>,
 }
 
@@ -140,6 +144,8 @@ impl Collector<(), ()> {
                 where_clause: target.where_clause,
             },
             blocker_ids: DEFAULT_BLOCKER_IDS,
+            by: None,
+            reason: None,
             _table: PhantomData,
         }
     }
@@ -159,6 +165,8 @@ impl<T: Table> Collector<T, ()> {
         Collector {
             roots: QueryRoots(query),
             blocker_ids: DEFAULT_BLOCKER_IDS,
+            by: None,
+            reason: None,
             _table: PhantomData,
         }
     }
@@ -172,6 +180,20 @@ impl<T, R> Collector<T, R> {
     #[must_use]
     pub fn blocker_ids(mut self, cap: usize) -> Self {
         self.blocker_ids = cap;
+        self
+    }
+
+    /// Records who archives, in the [archive log](crate::ddl::archive_log).
+    #[must_use]
+    pub fn by(mut self, by: impl Into<String>) -> Self {
+        self.by = Some(by.into());
+        self
+    }
+
+    /// Records why, in the [archive log](crate::ddl::archive_log).
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
         self
     }
 
@@ -195,13 +217,13 @@ impl<T, R> Collector<T, R> {
             &graph,
             "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
-        let batch = archive::next_batch();
+        let stamp = archive::next_stamp();
         let result = conn.transaction::<(), Abort, _>(|conn| {
-            let plan = archive::run(
+            let (plan, _) = archive::run(
                 conn,
                 &graph,
                 &self.roots,
-                batch,
+                |conn: &mut C| log::reserve(conn, &graph.nodes[0].name, stamp, None, None),
                 self.blocker_ids,
                 archive::OnBlockers::Continue,
             )?;
@@ -250,32 +272,68 @@ impl<T, R> Collector<T, R> {
             &graph,
             "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
-        let batch = archive::next_batch();
-        let plan = sql::in_utc(conn, |conn| {
-            conn.transaction::<Plan, Error, _>(|conn| {
-                let plan = archive::run(
+        let stamp = archive::next_stamp();
+        let result = sql::in_utc(conn, |conn| {
+            conn.transaction::<(Plan, BatchValues), Error, _>(|conn| {
+                let reserve = |conn: &mut C| {
+                    log::reserve(
+                        conn,
+                        &graph.nodes[0].name,
+                        stamp,
+                        self.by.as_deref(),
+                        self.reason.as_deref(),
+                    )
+                };
+                let (plan, batch) = archive::run(
                     conn,
                     &graph,
                     &self.roots,
-                    batch,
+                    reserve,
                     self.blocker_ids,
                     archive::OnBlockers::Stop,
                 )?;
-                if plan.is_blocked() {
-                    return Err(Error::Protected {
-                        blockers: plan.blockers().to_vec(),
-                    });
-                }
-                Ok(plan)
+                let batch = match batch {
+                    Some(batch) if !plan.is_blocked() => batch,
+                    _ => {
+                        return Err(Error::Protected {
+                            blockers: plan.blockers().to_vec(),
+                        })
+                    }
+                };
+                let root_key = if plan.roots() == 1 {
+                    archive::root_key(conn, &graph, batch)?
+                } else {
+                    None
+                };
+                log::finish(conn, batch.id, &plan, root_key)?;
+                Ok((plan, batch))
             })
-        })?;
+        });
+        let (plan, batch) = result.map_err(|error| missing_log(conn, error))?;
         Ok(Archived {
-            batch: Batch {
-                values: batch,
-                _table: PhantomData,
-            },
+            batch: Batch::new(batch),
             plan,
         })
+    }
+}
+
+/// `error`, or [`Error::NoArchiveLog`] when it is a database error and the log table does not
+/// exist (asked after the transaction rolled back, as PostgreSQL refuses statements before).
+fn missing_log<C>(conn: &mut C, error: Error) -> Error
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if !matches!(
+        error,
+        Error::Diesel(diesel::result::Error::DatabaseError(..))
+    ) {
+        return error;
+    }
+    let d = sql::Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    match sql::table_exists(conn, d, crate::ddl::archive_log::TABLE) {
+        Ok(false) => Error::NoArchiveLog,
+        _ => error,
     }
 }
 
@@ -400,23 +458,46 @@ impl<T> PartialEq for Batch<T> {
 
 impl<T> Eq for Batch<T> {}
 
-impl<T: ArchiveTable> Batch<T> {
-    /// The batch with id `id`, archived from root table `T`; `None` if `id` is not a
-    /// timestamp's microseconds.
-    pub fn from_id(id: i64) -> Option<Self> {
-        Some(Batch {
-            values: BatchValues {
-                stamp: DateTime::from_timestamp_micros(id)?,
-                id,
-            },
+impl<T> Batch<T> {
+    pub(crate) fn new(values: BatchValues) -> Self {
+        Batch {
+            values,
             _table: PhantomData,
-        })
+        }
+    }
+}
+
+impl<T: ArchiveTable> Batch<T> {
+    /// The archive with id `id` from the [archive log](crate::ddl::archive_log), as a batch of
+    /// root table `T`: [`Error::ArchiveNotFound`] if the log has no such archive, and
+    /// [`Error::WrongRoot`] if it was archived from another root table, so an id cannot be
+    /// restored as the wrong root. (A restored archive is found too; restoring it again is
+    /// [`Error::AlreadyRestored`].)
+    pub fn find<C>(conn: &mut C, id: i64) -> Result<Self, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        log::find_archive(conn, id)?.batch::<T>()
+    }
+
+    /// [`restore`](Self::restore), recording who restored it in the archive log.
+    pub fn restore_by<C>(&self, conn: &mut C, by: impl Into<String>) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        self.restore_as(conn, Some(by.into()))
     }
 
     /// Brings back exactly what this batch archived, and puts back the links it cut, in one
     /// transaction. Rows other batches archived stay archived; a link changed since the
-    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone. Restoring twice
-    /// restores nothing the second time.
+    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone.
+    ///
+    /// The restore is recorded in the [archive log](crate::ddl::archive_log) (when, and by whom
+    /// with [`restore_by`](Self::restore_by)), in the same transaction, and happens once: a
+    /// second restore of the batch, also a concurrent one, returns [`Error::AlreadyRestored`];
+    /// a batch the log does not have, [`Error::ArchiveNotFound`].
     ///
     /// Active-unique keys (`#[active_unique(...)]` on the models of the graph) are checked
     /// before anything is written, with one query per key per table: when a row of the batch
@@ -441,6 +522,14 @@ impl<T: ArchiveTable> Batch<T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
+        self.restore_as(conn, None)
+    }
+
+    fn restore_as<C>(&self, conn: &mut C, by: Option<String>) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
         let graph = Graph::build(T::node())?;
         // A refused restore rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
@@ -448,16 +537,25 @@ impl<T: ArchiveTable> Batch<T> {
             &graph,
             "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
-        sql::in_utc(conn, |conn| self.restore_in_utc(conn, &graph))
+        sql::in_utc(conn, |conn| {
+            self.restore_in_utc(conn, &graph, by.as_deref())
+        })
+        .map_err(|error| missing_log(conn, error))
     }
 
-    fn restore_in_utc<C>(&self, conn: &mut C, graph: &Graph) -> Result<Restored, Error>
+    fn restore_in_utc<C>(
+        &self,
+        conn: &mut C,
+        graph: &Graph,
+        by: Option<&str>,
+    ) -> Result<Restored, Error>
     where
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
         let mut statements_succeeded = false;
         let outcome = conn.transaction(|conn| {
+            log::claim(conn, self.values, &graph.nodes[0].name, by)?;
             let restored = restore::run(conn, graph, self.values)?;
             statements_succeeded = true;
             Ok(restored)

@@ -196,6 +196,13 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
         sql: Sql<'_, Self>,
     ) -> QueryResult<Vec<(String, String, String, i64)>>;
 
+    /// Loads rows of the archive log.
+    #[doc(hidden)]
+    fn load_log<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        sql: Sql<'_, Self>,
+    ) -> QueryResult<Vec<super::log::LogRow>>;
+
     /// Reads the default of `table.column` (SQLite: from `PRAGMA table_info`).
     #[doc(hidden)]
     fn column_default<C: LoadConnection<Backend = Self>>(
@@ -254,6 +261,29 @@ macro_rules! common_binds {
             sql: Sql<'_, Self>,
         ) -> QueryResult<Vec<(String, String, String, i64)>> {
             Typed::<Self, (Text, Text, Text, BigInt)>::new(sql).load(conn)
+        }
+
+        fn load_log<C: LoadConnection<Backend = Self>>(
+            conn: &mut C,
+            sql: Sql<'_, Self>,
+        ) -> QueryResult<Vec<super::log::LogRow>> {
+            use diesel::sql_types::Timestamp;
+            Typed::<
+                Self,
+                (
+                    BigInt,
+                    Timestamp,
+                    Text,
+                    Nullable<Text>,
+                    BigInt,
+                    Nullable<Text>,
+                    Nullable<Text>,
+                    Text,
+                    Nullable<Timestamp>,
+                    Nullable<Text>,
+                ),
+            >::new(sql)
+            .load(conn)
         }
     };
 }
@@ -694,6 +724,15 @@ where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
+    table_exists(conn, d, crate::ddl::journal::TABLE)
+}
+
+/// Whether table `name` exists (on the connection's search path or database).
+pub(crate) fn table_exists<C>(conn: &mut C, d: Dialected, name: &str) -> Result<bool, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
     let mut sql = Sql::<C::Backend>::new();
     sql.push(match d.0 {
         Dialect::Sqlite => {
@@ -707,9 +746,7 @@ where
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
         }
     })
-    .bind(C::Backend::bind_text(Some(
-        crate::ddl::journal::TABLE.to_owned(),
-    )))
+    .bind(C::Backend::bind_text(Some(name.to_owned())))
     .push(if d.0 == Dialect::Postgres { "))" } else { "" });
     let rows = C::Backend::load_keys(conn, sql)?;
     Ok(rows.first().is_some_and(|(_, n)| *n > 0))

@@ -7,6 +7,8 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 use soft_delete_tests::backend_tests;
 
+use crate::collector_schema::create_archive_log;
+
 diesel::table! {
     shelves (id) {
         id -> Integer,
@@ -98,6 +100,7 @@ INSERT INTO books (id, shelf_id) VALUES (1, 1), (2, 1);
 backend_tests! {
     fn two_declarations_of_one_table_that_disagree_are_refused(db) {
         db.create(DDL);
+        create_archive_log(db);
         let conn = db.conn();
         for result in [
             Collector::new(shelves::table.find(1)).archive(conn).map(|_| ()),
@@ -118,6 +121,7 @@ backend_tests! {
 
     fn two_declarations_of_one_table_that_agree_are_one_table(db) {
         db.create(DDL);
+        create_archive_log(db);
         let conn = db.conn();
         let archived = Collector::new(racks::table.find(1)).archive(conn)?;
         assert_eq!(archived.plan().archived("books"), 2);

@@ -18,6 +18,8 @@ mod mysql {
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
 
+    use crate::collector_schema::create_archive_log;
+
     diesel::table! {
         folders (id) {
             id -> Integer,
@@ -124,6 +126,7 @@ mod mysql {
                  INSERT INTO notes (id, folder_id) VALUES (1, 1), (2, 1), (3, 2);
                  INSERT INTO pins (id, folder_id) VALUES (1, 2);",
             );
+                create_archive_log(db);
                 let url = db.url().to_owned();
                 let zone = GapZone::create(db.conn(), &url)?;
                 let conn = db.conn();

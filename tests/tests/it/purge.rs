@@ -249,6 +249,7 @@ backend_tests! {
     fn journal_entries_of_purged_rows_are_dropped(db) {
         create(db);
         crate::collector_schema::create_journal(db);
+        crate::collector_schema::create_archive_log(db);
         let conn = db.conn();
         conn.batch_execute(
             "INSERT INTO teams (id, name) VALUES (1, 'red'), (2, 'blue');
@@ -313,6 +314,7 @@ backend_tests! {
     fn a_link_column_shared_by_two_parents_keeps_the_other_parents_entries(db) {
         create(db);
         crate::collector_schema::create_journal(db);
+        crate::collector_schema::create_archive_log(db);
         let conn = db.conn();
         conn.batch_execute(
             "INSERT INTO teams (id, name) VALUES (1, 'red');
@@ -333,6 +335,7 @@ backend_tests! {
     fn a_restore_does_not_link_back_to_a_purged_row(db) {
         create(db);
         crate::collector_schema::create_journal(db);
+        crate::collector_schema::create_archive_log(db);
         let conn = db.conn();
         conn.batch_execute(
             "INSERT INTO teams (id, name) VALUES (1, 'red');
