@@ -4,6 +4,8 @@
 mod collector_archive;
 mod collector_check;
 mod collector_graph;
+mod collector_log;
+mod collector_processes;
 mod collector_races;
 mod collector_restore;
 mod collector_schema;
