@@ -84,15 +84,6 @@ where
         .map(|(key, _)| key))
 }
 
-/// What to do when `protect` finds live rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnBlockers {
-    /// Stop at the end of the pass that found them (an archive, which will roll back).
-    Stop,
-    /// Walk on, to show the whole plan (a preview).
-    Continue,
-}
-
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
 /// what they did.
 ///
@@ -110,7 +101,6 @@ pub(crate) fn run<C>(
     roots: &dyn QueryFragment<C::Backend>,
     reserve: impl FnOnce(&mut C) -> Result<BatchValues, Error>,
     blocker_ids: usize,
-    on_blockers: OnBlockers,
 ) -> Result<(Plan, Option<BatchValues>), Error>
 where
     C: LoadConnection,
@@ -128,6 +118,7 @@ where
         },
         blocker_ids,
         rows: vec![0; graph.edges.len()],
+        tables: vec![0; graph.nodes.len()],
         blockers: vec![None; graph.edges.len()],
         defaults: HashMap::new(),
     };
@@ -142,7 +133,7 @@ where
     for &e in &root_protects {
         walk.protect(conn, e, Some(roots))?;
     }
-    if on_blockers == OnBlockers::Stop && walk.blocked() {
+    if walk.blocked() {
         return Ok((walk.into_plan(0), None));
     }
     let batch = reserve(conn)?;
@@ -155,6 +146,7 @@ where
     push_roots(&mut update, roots);
     update.push(&format!(") AND {}", (soft.live)(d.0)));
     let root_rows = update.execute(conn)? as u64;
+    walk.tables[0] = root_rows;
 
     let mut queue = VecDeque::new();
     let mut queued = vec![false; graph.nodes.len()];
@@ -175,7 +167,7 @@ where
                 walk.protect(conn, e, None)?;
             }
         }
-        if on_blockers == OnBlockers::Stop && walk.blocked() {
+        if walk.blocked() {
             break;
         }
         for e in others {
@@ -188,6 +180,9 @@ where
         }
     }
 
+    if !walk.blocked() {
+        walk.count_reach(conn)?;
+    }
     Ok((walk.into_plan(root_rows), Some(batch)))
 }
 
@@ -212,7 +207,7 @@ fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn Qu
 ///   archived, and the walk would stop at that table (and a restore find nothing):
 ///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
 ///   the batch whatever the stamp keeps.
-fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
+pub(crate) fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
@@ -252,8 +247,11 @@ struct Walk<'g> {
     d: Dialected,
     batch: BatchValues,
     blocker_ids: usize,
-    /// Rows changed per edge, over all passes.
+    /// Rows changed per edge, over all passes (for `cascade` edges, once the walk is done:
+    /// the rows each edge reaches, see [`Walk::count_reach`]).
     rows: Vec<u64>,
+    /// Rows archived per node, each once.
+    tables: Vec<u64>,
     /// The blockers per `protect` edge, from its latest pass (each pass sees every parent
     /// of the batch so far, so the latest is the complete one).
     blockers: Vec<Option<Blocker>>,
@@ -270,8 +268,55 @@ impl Walk<'_> {
             self.graph,
             root_rows,
             self.rows,
+            self.tables,
             self.blockers.into_iter().flatten().collect(),
         )
+    }
+
+    /// Replaces the count of each `cascade` edge into a table that more than one way leads to
+    /// (two edges, or the roots and an edge) with the rows that edge reaches: the rows of the
+    /// batch whose key references a row of the batch, whichever edge's `UPDATE` marked them.
+    /// One `SELECT` per such edge; an edge that is the only way into its table reached exactly
+    /// the rows its `UPDATE`s marked.
+    fn count_reach<C>(&mut self, conn: &mut C) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let graph = self.graph;
+        for (e, edge) in graph.edges.iter().enumerate() {
+            if edge.rule != Rule::Cascade {
+                continue;
+            }
+            let ways = graph
+                .edges
+                .iter()
+                .filter(|other| other.rule == Rule::Cascade && other.child == edge.child)
+                .count()
+                + usize::from(edge.child == 0);
+            if ways < 2 {
+                continue;
+            }
+            let child = &graph.nodes[edge.child];
+            let Some(in_batch) =
+                sql::in_batch::<C::Backend>(self.d, graph.soft(edge.child)?, self.batch)?
+            else {
+                continue;
+            };
+            let mut select = Sql::<C::Backend>::new();
+            select.push(&format!(
+                "SELECT '', COUNT(*) FROM {} WHERE ",
+                self.d.table(child)
+            ));
+            select.append(in_batch);
+            select.push(" AND ");
+            select.append(self.references(*edge)?);
+            let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+            self.rows[e] = found
+                .first()
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+        }
+        Ok(())
     }
 
     /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
@@ -385,6 +430,7 @@ impl Walk<'_> {
                 update.push(&format!(" AND {}", (soft.live)(d.0)));
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
+                self.tables[edge.child] += n;
                 Ok(n > 0)
             }
             Rule::HardDelete => {

@@ -18,12 +18,31 @@
 //!
 //! # Concurrency
 //!
-//! - **Batch ids are timestamps.** A batch's id is the archive's timestamp in microseconds
-//!   since the Unix epoch, and its stamp the same instant. Within one process every archive
-//!   gets a later one than the one before, so two archives of a process never share a batch.
-//!   Two processes (or hosts) archiving in the same microsecond would get the same id, and a
-//!   restore of either would bring back the rows of both. Where that matters, let one process
-//!   archive at a time (a lock around the call), or give each process its own clock slot.
+//! - **Batch ids and stamps come from the database.** Every archive first inserts its row in
+//!   the [archive log](crate::ddl::archive_log), in its own transaction: the row's id (a
+//!   sequence) is the batch id, and its `archived_at`, reserved under a `UNIQUE` constraint, is
+//!   the stamp written to deletion time columns. Two archives never share either, whatever the
+//!   process, host or clock skew; a rolled-back archive leaves no row. A restore marks the row
+//!   restored first, so it happens once ([`Error::AlreadyRestored`]); a concurrent second
+//!   restore waits for the first and then finds it done. A stamp already reserved by another
+//!   archive makes this one take the next microsecond (an uncommitted reservation makes it
+//!   wait for that archive's outcome). What remains: a row hidden by a plain soft delete (not
+//!   through the collector) in the very microsecond an archive reserved, in a table without a
+//!   `#[soft_delete(batch)]` column, cannot be told from that archive's rows and comes back
+//!   with its restore; a batch column rules that out for its table.
+//! - **`set_null` / `set_default` cut what they journaled.** The links an edge cuts are
+//!   recorded in the journal first, and the cut is driven from those journal rows, so a link
+//!   committed by another transaction between the two statements (READ COMMITTED) is left as it
+//!   is instead of cut without a record.
+//! - **Stamps are bound in UTC.** On MySQL/MariaDB the session's time zone is set to UTC around
+//!   an archive and a restore (and set back after, also on error), so `TIMESTAMP` stamp columns
+//!   hold the archive's instant even where the session's zone skips an hour.
+//! - **MySQL/MariaDB under concurrent archives.** At `REPEATABLE READ` InnoDB share-locks every
+//!   row an `UPDATE`'s subquery reads (the parent rows of the batch, found by a scan when the
+//!   stamp is not indexed), so concurrent archives deadlock; run archives at `READ COMMITTED`
+//!   (`SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED`), index the stamp and batch
+//!   columns, and retry on a deadlock (the archive rolls back as a whole). On SQLite run
+//!   concurrent archives in `immediate_transaction`.
 //! - **`protect` sees what was committed before its check.** The checks run inside the
 //!   archive's transaction, at its isolation level; a protecting row that another transaction
 //!   commits after the check is not seen, and the archive hides its parent anyway (the
@@ -44,6 +63,23 @@
 //!   writer cannot commit between the check and the archive's writes without one of the two
 //!   failing with "database is locked", so there is no window.
 //!
+//! # The preview reads only
+//!
+//! [`Collector::preview`] does not run the archive: it writes the set of rows the archive would
+//! reach down as SQL (nested subqueries, and a recursive common table expression for a cycle of
+//! `cascade` edges) and counts through it, one `SELECT` per table and per edge. It takes no
+//! locks, so it works in a `READ ONLY` transaction, on a replica, and next to writers. Its plan
+//! is the plan the archive carries out (tested over every shape of graph), with one exception:
+//! a `protect` edge into a table the same archive also cascades to; the preview excuses the
+//! rows the archive hides, the archive counts those still live when it checks the level.
+//!
+//! # Counting
+//!
+//! A [`Step`] counts the rows its edge reaches, so a row reached through two edges (a comment
+//! of a post of the community being archived, reached from the post and from the community)
+//! counts under both; [`Plan::archived`], [`Plan::total_archived`] and [`Plan::counts`] count
+//! each row once.
+//!
 //! ```
 //! use diesel::prelude::*;
 //! use soft_delete_runtime::collector::Collector;
@@ -63,6 +99,7 @@
 //! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
 //! # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
 //! # diesel::sql_query("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query(soft_delete_runtime::ddl::archive_log::create_table(soft_delete_runtime::backend::Dialect::Sqlite)).execute(conn)?;
 //! # diesel::sql_query("INSERT INTO users (id) VALUES (1), (2)").execute(conn)?;
 //! # diesel::sql_query("INSERT INTO orders (user_id) VALUES (1), (1), (2)").execute(conn)?;
 //! let ann: User = users::table.find(1).first(conn)?;
@@ -83,6 +120,7 @@ mod keys;
 mod log;
 mod plan;
 mod preview;
+mod reach;
 mod restore;
 pub(crate) mod sql;
 
@@ -197,12 +235,17 @@ impl<T, R> Collector<T, R> {
         self
     }
 
-    /// What [`archive`](Self::archive) would do, without doing it: the same statements run in
-    /// a transaction that is always rolled back, so the plan is exactly what an archive at
-    /// this moment would do. A plan refused by `protect` is returned (not an error): see
-    /// [`Plan::blockers`]. On MySQL, a table of the graph whose engine has no transactions
-    /// (MyISAM) would keep the preview's writes: the preview refuses it with
-    /// [`Error::Unsupported`] before writing anything.
+    /// What [`archive`](Self::archive) would do, without doing it: the [`Plan`] an archive
+    /// at this moment would carry out, found with `SELECT`s only (see
+    /// [how](self#the-preview-reads-only)). It takes no lock and writes nothing, so it runs in a
+    /// `READ ONLY` transaction or on a read replica, and never waits for a writer. A plan
+    /// refused by `protect` is returned (not an error): see [`Plan::blockers`]; it lists the
+    /// blockers of every level, where an archive stops at the first refused level.
+    ///
+    /// The statements run one after the other, each on the database as it is then: run the
+    /// preview inside a transaction with one snapshot (`REPEATABLE READ`) for counts that
+    /// agree with each other under concurrent writes. The same errors as
+    /// [`archive`](Self::archive) are returned for graphs it would refuse before writing.
     pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
         T: ArchiveTable,
@@ -211,29 +254,7 @@ impl<T, R> Collector<T, R> {
         R: QueryFragment<C::Backend>,
     {
         let graph = Graph::build(T::node())?;
-        // A preview writes and rolls back: on a table that cannot roll back it would archive.
-        refuse_without_transactions(
-            conn,
-            &graph,
-            "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
-        )?;
-        let stamp = archive::next_stamp();
-        let result = conn.transaction::<(), Abort, _>(|conn| {
-            let (plan, _) = archive::run(
-                conn,
-                &graph,
-                &self.roots,
-                |conn: &mut C| log::reserve(conn, &graph.nodes[0].name, stamp, None, None),
-                self.blocker_ids,
-                archive::OnBlockers::Continue,
-            )?;
-            Err(Abort::Preview(plan))
-        });
-        match result {
-            Err(Abort::Preview(plan)) => Ok(plan),
-            Err(Abort::Error(error)) => Err(error),
-            Ok(()) => unreachable!("a preview always rolls back"),
-        }
+        reach::preview(conn, &graph, &self.roots, self.blocker_ids)
     }
 
     /// Archives the roots and everything the relations cascade to, in one transaction:
@@ -284,14 +305,8 @@ impl<T, R> Collector<T, R> {
                         self.reason.as_deref(),
                     )
                 };
-                let (plan, batch) = archive::run(
-                    conn,
-                    &graph,
-                    &self.roots,
-                    reserve,
-                    self.blocker_ids,
-                    archive::OnBlockers::Stop,
-                )?;
+                let (plan, batch) =
+                    archive::run(conn, &graph, &self.roots, reserve, self.blocker_ids)?;
                 let batch = match batch {
                     Some(batch) if !plan.is_blocked() => batch,
                     _ => {
@@ -366,23 +381,6 @@ where
     sql::refuse_without_transactions(conn, tables, feature)
 }
 
-enum Abort {
-    Preview(Plan),
-    Error(Error),
-}
-
-impl From<Error> for Abort {
-    fn from(error: Error) -> Self {
-        Abort::Error(error)
-    }
-}
-
-impl From<diesel::result::Error> for Abort {
-    fn from(error: diesel::result::Error) -> Self {
-        Abort::Error(error.into())
-    }
-}
-
 /// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE>`.
 pub struct TargetRoots<T: Table, W> {
     key: T::PrimaryKey,
@@ -421,13 +419,12 @@ where
     }
 }
 
-/// One archive: the rows one [`Collector::archive`] call changed, identified by its
-/// timestamp (to the microsecond) and id.
+/// One archive: the rows one [`Collector::archive`] call changed, identified by its id and
+/// its timestamp (to the microsecond), both from its row in the
+/// [archive log](crate::ddl::archive_log) and unique across processes.
 ///
-/// The id is the timestamp in microseconds since the Unix epoch; store it and rebuild the
-/// batch later with [`Batch::from_id`]. Ids are unique within a process, not across
-/// processes: two archives in the same microsecond from two processes share one (see
-/// [Concurrency](self#concurrency)).
+/// Store the id and find the batch again later with [`Batch::find`], which refuses an id
+/// archived from another root table.
 pub struct Batch<T> {
     values: BatchValues,
     _table: PhantomData<fn() -> T>,
@@ -579,8 +576,8 @@ impl<T: ArchiveTable> Batch<T> {
 }
 
 impl<T> Batch<T> {
-    /// The batch's id (its timestamp in microseconds since the Unix epoch), also written to
-    /// `#[soft_delete(batch)]` columns.
+    /// The batch's id (its archive log row's id), also written to `#[soft_delete(batch)]`
+    /// columns and to the journal.
     pub fn id(&self) -> i64 {
         self.values.id
     }

@@ -5,6 +5,7 @@ mod collector_archive;
 mod collector_check;
 mod collector_graph;
 mod collector_log;
+mod collector_preview;
 mod collector_processes;
 mod collector_races;
 mod collector_restore;
