@@ -262,10 +262,17 @@ impl<T, R> Collector<T, R> {
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
     ///
+    /// The batch comes from the archive's row in the
+    /// [archive log](crate::ddl::archive_log), inserted in the same transaction once the
+    /// checks that write nothing have passed, with who and why ([`by`](Self::by),
+    /// [`reason`](Self::reason)) and, at the end, the plan's counts; without the log table the
+    /// archive is refused with [`Error::NoArchiveLog`]. On MySQL/MariaDB the session's time
+    /// zone is UTC for the transaction (and set back after).
+    ///
     /// On MySQL a table it would write whose engine has no transactions (MyISAM, Aria,
     /// MEMORY) is refused with [`Error::Unsupported`] before anything is written: a
     /// rollback there would leave half an archive behind. The same holds for
-    /// [`preview`](Self::preview) and [`Batch::restore`].
+    /// [`Batch::restore`].
     ///
     /// Before anything is written, each table the archive can hide rows of (the root and
     /// every `cascade` child) must be able to tell its batches apart, or the archive is
@@ -353,8 +360,8 @@ where
 }
 
 /// Refuses `feature` when a table the archive or restore of `graph` writes (its archived
-/// tables, the children whose links it cuts or whose rows it deletes, the journal) is a
-/// MySQL table that cannot roll back.
+/// tables, the children whose links it cuts or whose rows it deletes, the journal, the
+/// archive log) is a MySQL table that cannot roll back.
 fn refuse_without_transactions<C>(
     conn: &mut C,
     graph: &Graph,
@@ -375,9 +382,14 @@ where
         schema: None,
         name: crate::ddl::journal::TABLE.to_owned(),
     });
+    let log = crate::backend::TableName {
+        schema: None,
+        name: crate::ddl::archive_log::TABLE.to_owned(),
+    };
     let tables = written
         .map(|i| &graph.nodes[i].name)
-        .chain(journal.as_ref());
+        .chain(journal.as_ref())
+        .chain(std::iter::once(&log));
     sql::refuse_without_transactions(conn, tables, feature)
 }
 
