@@ -8,6 +8,8 @@
 //! A backend whose URL is unset is skipped with a printed reason, unless `CI` is set, in
 //! which case the test fails: CI must run every backend.
 
+pub mod archive_stress;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
