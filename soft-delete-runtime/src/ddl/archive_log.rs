@@ -116,7 +116,7 @@ mod tests {
         assert!(
             mysql.ends_with("CONSTRAINT `soft_delete_archive_log_stamp` UNIQUE (`archived_at`))")
         );
-        assert!(create_table(Dialect::Sqlite).contains(r#""id" INTEGER PRIMARY KEY AUTOINCREMENT"#));
+        assert!(create_table(Dialect::Sqlite).contains("`id` INTEGER PRIMARY KEY AUTOINCREMENT"));
         assert!(create_table(Dialect::Postgres).contains(r#""restored_at" TIMESTAMP(6) NULL"#));
     }
 }
