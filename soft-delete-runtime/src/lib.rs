@@ -76,6 +76,7 @@ pub mod collector;
 pub mod ddl;
 pub mod deferred;
 pub mod dsl;
+pub mod exec;
 mod error;
 pub mod prelude;
 pub mod purge;

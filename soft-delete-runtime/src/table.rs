@@ -13,6 +13,7 @@ use diesel::query_source::{AliasSource, AliasedField};
 use diesel::sql_types::{Bool, SingleValue};
 use diesel::{Column, Table};
 
+use crate::exec::{drive, Blocking, Execute};
 use crate::unique::KeyGuard;
 use crate::write::{self, AlsoSet, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
@@ -451,14 +452,16 @@ pub trait SoftDelete {
     /// [`Error::Conflict`] naming that row and changes nothing.
     fn restore<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
-        C: Connection,
+        Self: Sized,
+        C: Execute<Blocking, dsl::Restore<&'a Self>>,
         &'a Self: SoftDeleteTarget<Table = Self::Table>,
-        dsl::Restore<&'a Self>: ExecuteDsl<C>,
-        Self::ActiveUniqueKeys: KeyGuard<Self, C>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, Blocking, C>,
     {
-        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
-            Ok(ExecuteDsl::execute(write::restore(self), conn)?)
-        })
+        drive(<Self::ActiveUniqueKeys as KeyGuard<Self, Blocking, C>>::guard(
+            self,
+            conn,
+            || write::restore(self),
+        ))
     }
 
     /// Restores this row as [`restore`](Self::restore) does (respecting its active-unique
@@ -472,16 +475,17 @@ pub trait SoftDelete {
         changes: Changes,
     ) -> Result<usize, Error>
     where
-        C: Connection,
+        Self: Sized,
+        C: Execute<Blocking, dsl::RestoreAndSet<&'a Self, Changes>>,
         &'a Self: SoftDeleteTarget<Table = Self::Table>,
         Changes: AlsoSet<&'a Self> + Clone,
-        dsl::RestoreAndSet<&'a Self, Changes>: ExecuteDsl<C>,
-        Self::ActiveUniqueKeys: KeyGuard<Self, C>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, Blocking, C>,
     {
-        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
-            let statement = write::restore_and_set(self, changes.clone());
-            Ok(ExecuteDsl::execute(statement, conn)?)
-        })
+        drive(<Self::ActiveUniqueKeys as KeyGuard<Self, Blocking, C>>::guard(
+            self,
+            conn,
+            || write::restore_and_set(self, changes.clone()),
+        ))
     }
 
     /// Deletes this row for good, live or not.

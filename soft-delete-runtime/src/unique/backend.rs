@@ -1,26 +1,20 @@
 //! What differs between backends for active-unique writes: how the live row is locked, how a
 //! write transaction starts, and how the inserted row is read back.
 
+use std::future::Future;
+
 use diesel::backend::Backend;
-use diesel::connection::Connection;
 use diesel::query_builder::{AstPass, InsertStatement, Query, QueryFragment, QueryId};
-use diesel::query_dsl::methods::ExecuteDsl;
-use diesel::query_dsl::{LoadQuery, RunQueryDsl};
+use diesel::query_dsl::RunQueryDsl;
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
+use crate::exec::{BackendOf, Execute, Executor, Load};
 use crate::dsl;
 
 /// A backend's way of running active-unique writes.
 pub trait UniqueBackend: SupportedBackend {
-    /// The statement that starts a write transaction: `BEGIN` on PostgreSQL (which reads
-    /// at `READ COMMITTED` by default); `BEGIN IMMEDIATE` on SQLite, which takes the
-    /// database's write lock at once so two writers never both read the same live row; and
-    /// on MySQL/MariaDB a `READ COMMITTED` transaction, in which a locking read locks the
-    /// live row only, not the gaps beside the key's history rows, so racing writers deadlock
-    /// far less often than at the default `REPEATABLE READ`.
-    const BEGIN: &'static str;
     /// What is appended to the statement reading the live row: ` FOR UPDATE`, or nothing on
     /// SQLite (the transaction holds the write lock already).
     const LOCK: &'static str;
@@ -34,7 +28,6 @@ pub trait UniqueBackend: SupportedBackend {
 
 #[cfg(feature = "sqlite")]
 impl UniqueBackend for diesel::sqlite::Sqlite {
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const LOCK: &'static str = "";
     const CACHE_LOCKING_READ: bool = true;
     type Fetch = Reread;
@@ -42,7 +35,6 @@ impl UniqueBackend for diesel::sqlite::Sqlite {
 
 #[cfg(feature = "postgres")]
 impl UniqueBackend for diesel::pg::Pg {
-    const BEGIN: &'static str = "BEGIN";
     const LOCK: &'static str = " FOR UPDATE";
     const CACHE_LOCKING_READ: bool = true;
     type Fetch = Returning;
@@ -50,7 +42,6 @@ impl UniqueBackend for diesel::pg::Pg {
 
 #[cfg(feature = "mysql")]
 impl UniqueBackend for diesel::mysql::Mysql {
-    const BEGIN: &'static str = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN";
     const LOCK: &'static str = " FOR UPDATE";
     const CACHE_LOCKING_READ: bool = false;
     type Fetch = Reread;
@@ -102,42 +93,47 @@ pub enum Returning {}
 pub enum Reread {}
 
 /// Inserts a new row and reads it back; see [`UniqueBackend::Fetch`].
-pub trait InsertNew<M: ActiveUnique<K>, K, C, N> {
+pub trait InsertNew<M: ActiveUnique<K>, K, Mo, C, N> {
     /// Inserts `new` and returns the row inserted, or `None` when it cannot be found as the
     /// live row of `key` (then it is not one, and the caller rolls back).
-    fn insert_new(conn: &mut C, key: M::Value, new: N) -> QueryResult<Option<M>>;
+    fn insert_new(
+        conn: &mut C,
+        key: M::Value,
+        new: N,
+    ) -> impl Future<Output = QueryResult<Option<M>>>;
 }
 
 /// The `INSERT` statement of `N` into `M`'s table.
 pub type InsertOf<M, N> = InsertStatement<TableOf<M>, <N as Insertable<TableOf<M>>>::Values>;
 
-impl<M, K, C, N> InsertNew<M, K, C, N> for Returning
+/// The `INSERT ... RETURNING` of `N` into `M`'s table, returning `M` on backend `DB`.
+type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, DB>>;
+
+impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Returning
 where
+    C: Executor<Mo>,
     M: ActiveUnique<K> + Selectable<C::Backend>,
-    C: Connection,
     N: Insertable<TableOf<M>>,
-    dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, C::Backend>>: Query + LoadQuery<'static, C, M>,
+    InsertReturning<M, N, BackendOf<Mo, C>>: Query,
+    C: Load<'static, Mo, InsertReturning<M, N, BackendOf<Mo, C>>, M>,
 {
-    fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
-        diesel::insert_into(TableOf::<M>::default())
+    async fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
+        let insert = diesel::insert_into(TableOf::<M>::default())
             .values(new)
-            .returning(M::as_returning())
-            .get_result(conn)
-            .map(Some)
+            .returning(M::as_returning());
+        Ok(conn.load(insert).await?.into_iter().next())
     }
 }
 
-impl<M, K, C, N> InsertNew<M, K, C, N> for Reread
+impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Reread
 where
-    M: KeyOps<K, C>,
+    M: KeyOps<K, Mo, C>,
     N: Insertable<TableOf<M>>,
-    InsertOf<M, N>: ExecuteDsl<C>,
-    C: Connection,
+    C: Execute<Mo, InsertOf<M, N>>,
 {
-    fn insert_new(conn: &mut C, key: M::Value, new: N) -> QueryResult<Option<M>> {
-        diesel::insert_into(TableOf::<M>::default())
-            .values(new)
-            .execute(conn)?;
-        M::lock_live(conn, key)
+    async fn insert_new(conn: &mut C, key: M::Value, new: N) -> QueryResult<Option<M>> {
+        conn.execute(diesel::insert_into(TableOf::<M>::default()).values(new))
+            .await?;
+        M::lock_live(conn, key).await
     }
 }

@@ -2,91 +2,122 @@
 //! without keys, `(K1, (K2, ()))` for keys `K1` and `K2`. Walking it checks every key before
 //! a restore ([`KeyGuard`]) and lists the keys for the DDL ([`KeyList`]).
 
-use super::ops::{self, Failure, KeyOps, UniqueConnection, Violation};
+use std::future::Future;
+
+use super::ops::{self, Body, Failure, KeyOps, Violation};
 use super::ActiveUnique;
+use crate::exec::{Execute, Executor};
 use crate::Error;
 
-/// Restores that respect a model's active-unique keys.
+/// Restores that respect a model's active-unique keys, on connection `C` in mode `Mo`.
 ///
 /// For `()` (no keys) the restore is the plain `UPDATE`. For a list of keys, the restore runs
 /// in a write transaction that first reads, with a lock, the live row of each key of the row
 /// being restored: when another row holds one, the transaction is rolled back and
 /// [`Error::Conflict`] names it.
-pub trait KeyGuard<M: ?Sized, C> {
-    /// Runs `write` (which restores `row`) once every key of `row` is free.
-    fn guard(
+pub trait KeyGuard<M, Mo, C> {
+    /// Runs the statement `write` builds (which restores `row`) once every key of `row` is
+    /// free; `write` builds it again for each run of the transaction.
+    fn guard<S>(
         row: &M,
         conn: &mut C,
-        write: &mut dyn FnMut(&mut C) -> Result<usize, Error>,
-    ) -> Result<usize, Error>;
+        write: impl FnMut() -> S,
+    ) -> impl Future<Output = Result<usize, Error>>
+    where
+        C: Execute<Mo, S>;
 
     /// The conflict on the first key of `row` held by another live row, if any; `lock` reads
     /// the live rows with the backend's lock.
-    fn held(row: &M, conn: &mut C, lock: bool) -> diesel::QueryResult<Option<Error>>;
+    fn held(
+        row: &M,
+        conn: &mut C,
+        lock: bool,
+    ) -> impl Future<Output = diesel::QueryResult<Option<Error>>>;
 }
 
-impl<M: ?Sized, C> KeyGuard<M, C> for () {
-    fn guard(
-        _: &M,
-        conn: &mut C,
-        write: &mut dyn FnMut(&mut C) -> Result<usize, Error>,
-    ) -> Result<usize, Error> {
-        write(conn)
+impl<M, Mo, C> KeyGuard<M, Mo, C> for () {
+    async fn guard<S>(_: &M, conn: &mut C, mut write: impl FnMut() -> S) -> Result<usize, Error>
+    where
+        C: Execute<Mo, S>,
+    {
+        Ok(conn.execute(write()).await?)
     }
 
-    fn held(_: &M, _: &mut C, _: bool) -> diesel::QueryResult<Option<Error>> {
+    async fn held(_: &M, _: &mut C, _: bool) -> diesel::QueryResult<Option<Error>> {
         Ok(None)
     }
 }
 
-impl<M, C, K, Rest> KeyGuard<M, C> for (K, Rest)
+impl<M, Mo, C, K, Rest> KeyGuard<M, Mo, C> for (K, Rest)
 where
-    M: KeyOps<K, C>,
-    Rest: KeyGuard<M, C>,
-    C: UniqueConnection,
+    M: KeyOps<K, Mo, C>,
+    Rest: KeyGuard<M, Mo, C>,
+    C: Executor<Mo>,
 {
-    fn guard(
-        row: &M,
-        conn: &mut C,
-        write: &mut dyn FnMut(&mut C) -> Result<usize, Error>,
-    ) -> Result<usize, Error> {
-        let body = |conn: &mut C| -> Result<usize, Failure> {
-            if let Some(conflict) = Self::held(row, conn, true)? {
-                return Err(Failure::Fatal(conflict));
-            }
-            Ok(write(conn)?)
+    async fn guard<S>(row: &M, conn: &mut C, write: impl FnMut() -> S) -> Result<usize, Error>
+    where
+        C: Execute<Mo, S>,
+    {
+        let body = Guarded::<'_, M, K, Rest, _> {
+            row,
+            write,
+            _keys: std::marker::PhantomData,
         };
-        // A live row appeared for one of the keys after it was checked.
-        let on_violation = |conn: &mut C| -> Result<Violation, Error> {
-            Ok(match Self::held(row, conn, false)? {
-                Some(conflict) => Violation::Conflict(conflict),
-                None => Violation::Raw,
-            })
-        };
-        let contended = |attempts| Error::Contended {
-            table: M::table_name(),
-            key: M::NAME,
-            attempts,
-        };
-        ops::run(conn, contended, body, on_violation)
+        ops::run(conn, body).await
     }
 
-    fn held(row: &M, conn: &mut C, lock: bool) -> diesel::QueryResult<Option<Error>> {
+    async fn held(row: &M, conn: &mut C, lock: bool) -> diesel::QueryResult<Option<Error>> {
         let key = row.key();
         if M::null_part(&key).is_some() {
             // Its `NULL`s are distinct: no other row holds this value of the key.
-            return Rest::held(row, conn, lock);
+            return Rest::held(row, conn, lock).await;
         }
         let live = match lock {
-            true => M::lock_live(conn, key.clone())?,
-            false => M::load_live(conn, key.clone())?,
+            true => M::lock_live(conn, key.clone()).await?,
+            false => M::load_live(conn, key.clone()).await?,
         };
         match live {
             Some(live) if live.row_id() != row.row_id() => {
-                Ok(Some(ops::conflict::<M, K, C>(&key, &live, Some(row))))
+                Ok(Some(ops::conflict::<M, K>(&key, &live, Some(row))))
             }
-            _ => Rest::held(row, conn, lock),
+            _ => Rest::held(row, conn, lock).await,
         }
+    }
+}
+
+/// The restore of `row` under the keys `(K, Rest)`, as a [`Body`] of a write transaction.
+struct Guarded<'r, M, K, Rest, W> {
+    row: &'r M,
+    write: W,
+    _keys: std::marker::PhantomData<fn() -> (K, Rest)>,
+}
+
+impl<M, Mo, C, K, Rest, S, W> Body<Mo, C> for Guarded<'_, M, K, Rest, W>
+where
+    M: KeyOps<K, Mo, C>,
+    Rest: KeyGuard<M, Mo, C>,
+    C: Executor<Mo> + Execute<Mo, S>,
+    W: FnMut() -> S,
+{
+    type Output = usize;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<usize, Failure> {
+        if let Some(conflict) = <(K, Rest)>::held(self.row, conn, true).await? {
+            return Err(Failure::Fatal(conflict));
+        }
+        Ok(conn.execute((self.write)()).await?)
+    }
+
+    // A live row appeared for one of the keys after it was checked.
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        Ok(match <(K, Rest)>::held(self.row, conn, false).await? {
+            Some(conflict) => Violation::Conflict(conflict),
+            None => Violation::Raw,
+        })
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        ops::contended::<M, K>(attempts)
     }
 }
 

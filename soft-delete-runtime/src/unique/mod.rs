@@ -100,6 +100,7 @@ use std::fmt::Debug;
 
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 
+use crate::exec::{drive, Blocking, Executor};
 use crate::table::{SoftDelete, SoftDeleteTable};
 use crate::{dsl, Error};
 
@@ -107,7 +108,7 @@ pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend}
 pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
-pub use ops::{KeyInsert, KeyOps, KeyUpdate, UniqueConnection, ATTEMPTS};
+pub use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate, ATTEMPTS};
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;
@@ -193,20 +194,20 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// The live row of `key`, if there is one.
     fn find_live<C>(conn: &mut C, key: Self::Value) -> Result<Option<Self>, Error>
     where
-        Self: KeyOps<K, C>,
+        Self: KeyOps<K, Blocking, C>,
     {
-        ops::refuse_null_part::<Self, K, C>(&key)?;
-        Ok(<Self as KeyOps<K, C>>::load_live(conn, key)?)
+        ops::refuse_null_part::<Self, K>(&key)?;
+        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_live(conn, key))?)
     }
 
     /// Every row of `key`, live and retired, newest first (by the counter when the key has
     /// one, then by primary key).
     fn history<C>(conn: &mut C, key: Self::Value) -> Result<Vec<Self>, Error>
     where
-        Self: KeyOps<K, C>,
+        Self: KeyOps<K, Blocking, C>,
     {
-        ops::refuse_null_part::<Self, K, C>(&key)?;
-        Ok(<Self as KeyOps<K, C>>::load_history(conn, key)?)
+        ops::refuse_null_part::<Self, K>(&key)?;
+        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_history(conn, key))?)
     }
 
     /// Inserts the first live row of `key`, built by `build` from the counter's first value
@@ -223,10 +224,10 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         build: impl FnMut(Self::Counter) -> N,
     ) -> Result<Self, Error>
     where
-        Self: KeyInsert<K, C, N>,
-        C: UniqueConnection,
+        Self: KeyInsert<K, Blocking, C, N>,
+        C: Executor<Blocking>,
     {
-        ops::start::<Self, K, C, N>(conn, key, build)
+        drive(ops::start::<Self, K, Blocking, C, N>(conn, key, build))
     }
 
     /// Updates the live row of `key` with the changes `update` builds from it, or, when the
@@ -244,10 +245,12 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         update: impl FnMut(&Self) -> U,
     ) -> Result<Self, Error>
     where
-        Self: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
-        C: UniqueConnection,
+        Self: KeyInsert<K, Blocking, C, N> + KeyUpdate<K, Blocking, C, U>,
+        C: Executor<Blocking>,
     {
-        ops::upsert::<Self, K, C, N, U>(conn, key, insert, update)
+        drive(ops::upsert::<Self, K, Blocking, C, N, U>(
+            conn, key, insert, update,
+        ))
     }
 
     /// Replaces the live row of `key` by a new one, in one transaction: locks the live row,
@@ -265,10 +268,10 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         build: impl FnMut(&Self, Self::Counter) -> N,
     ) -> Result<Self, Error>
     where
-        Self: KeyInsert<K, C, N>,
-        C: UniqueConnection,
+        Self: KeyInsert<K, Blocking, C, N>,
+        C: Executor<Blocking>,
     {
-        ops::retry::<Self, K, C, N>(conn, key, build)
+        drive(ops::retry::<Self, K, Blocking, C, N>(conn, key, build))
     }
 }
 

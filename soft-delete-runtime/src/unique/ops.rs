@@ -1,22 +1,24 @@
-//! `start` and `retry`, the statements they run, and the write transaction both run in:
-//! begun with the backend's [`UniqueBackend::BEGIN`], rolled back on any error, and run again
-//! when a concurrent writer made it fail.
+//! `start`, `upsert` and `retry`, the statements they run, and the write transaction they run
+//! in: begun with the backend's [`BEGIN_WRITE`](crate::backend::SupportedBackend::BEGIN_WRITE),
+//! rolled back on any error, and run again when a concurrent writer made it fail.
+//!
+//! Written once for both executors (see [`exec`](crate::exec)): the sync API drives these
+//! functions in [`Blocking`](crate::exec::Blocking) mode, the async one awaits them.
 
-use std::cell::RefCell;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
-use diesel::query_dsl::methods::{ExecuteDsl, FindDsl, LimitDsl, SelectDsl};
-use diesel::query_dsl::{LoadQuery, RunQueryDsl};
-use diesel::result::{DatabaseErrorKind, Error as DieselError, OptionalExtension};
+use diesel::query_dsl::methods::{FindDsl, LimitDsl, SelectDsl};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, Locked, UniqueBackend};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
 use crate::backend::{RenderBackend, TableName};
+use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Transaction};
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -25,138 +27,146 @@ use crate::{dsl, Error};
 /// [`Error::Contended`].
 pub const ATTEMPTS: u32 = 100;
 
-/// A connection `start`, `retry` and guarded restores run on: one of Diesel's (they use
-/// [`AnsiTransactionManager`]) for a backend with a [`UniqueBackend`] implementation.
-///
-/// A pooled connection (r2d2's `PooledConnection`) has a transaction manager of its own; pass
-/// the connection inside it, `&mut *pooled`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot run active-unique writes",
-    label = "expected `SqliteConnection`, `PgConnection` or `MysqlConnection`",
-    note = "for a pooled connection pass the connection inside it: `&mut *pooled`"
-)]
-pub trait UniqueConnection:
-    Connection<TransactionManager = AnsiTransactionManager, Backend: UniqueBackend>
-{
-}
-
-impl<C> UniqueConnection for C
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-    C::Backend: UniqueBackend,
-{
-}
-
-/// The reads and the retire of key `K` on connection `C`; implemented for every
-/// [`ActiveUnique<K>`] model that is [`Selectable`] on `C`'s backend.
-pub trait KeyOps<K, C>: KeyQueries<K> {
-    /// The live row of `key`, read without a lock.
-    fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>>;
-    /// The live row of `key`, locked for the rest of the transaction
-    /// ([`UniqueBackend::LOCK`]).
-    fn lock_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>>;
-    /// Every row of `key`, newest first.
-    fn load_history(conn: &mut C, key: Self::Value) -> QueryResult<Vec<Self>>;
-    /// The newest row of `key`, live or not.
-    fn load_newest(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>>;
-    /// Soft-deletes the row `id` if it is live; returns the rows changed.
-    fn retire(conn: &mut C, id: Self::Id) -> QueryResult<usize>;
-    /// The table's SQL name, for errors.
+/// The SQL name of a model's table, for errors; implemented for every model whose table
+/// Diesel can name.
+pub trait KeyTable<K>: ActiveUnique<K> {
+    /// The table's SQL name.
     fn table_name() -> TableName;
 }
 
-/// The `SELECT` of a key's live row, as the model.
-type SelectLive<M, K, DB> = dsl::Select<<M as KeyQueries<K>>::LiveRows, dsl::AsSelect<M, DB>>;
-/// The `SELECT` of a key's history, as the model.
-type SelectHistory<M, K, DB> = dsl::Select<<M as KeyQueries<K>>::HistoryRows, dsl::AsSelect<M, DB>>;
-/// The soft delete of one row by primary key.
-type RetireById<M, K> = dsl::SoftDelete<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>>;
-
-impl<M, K, C> KeyOps<K, C> for M
+impl<M, K> KeyTable<K> for M
 where
-    C: UniqueConnection,
-    M: KeyQueries<K> + Selectable<C::Backend>,
-    dsl::AsSelect<M, C::Backend>: Expression,
-    M::LiveRows: SelectDsl<dsl::AsSelect<M, C::Backend>>,
-    SelectLive<M, K, C::Backend>: LoadQuery<'static, C, M>,
-    Locked<SelectLive<M, K, C::Backend>>: LoadQuery<'static, C, M>,
-    M::HistoryRows: SelectDsl<dsl::AsSelect<M, C::Backend>>,
-    SelectHistory<M, K, C::Backend>: LoadQuery<'static, C, M> + LimitDsl,
-    dsl::Limit<SelectHistory<M, K, C::Backend>>: LoadQuery<'static, C, M>,
-    TableOf<M>: FindDsl<M::Id>,
-    dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
-    RetireById<M, K>: ExecuteDsl<C>,
+    M: ActiveUnique<K>,
     <TableOf<M> as QuerySource>::FromClause: QueryFragment<RenderBackend>,
 {
-    fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
-        SelectDsl::select(M::live_rows(key), M::as_select())
-            .get_result(conn)
-            .optional()
-    }
-
-    fn lock_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
-        Locked(SelectDsl::select(M::live_rows(key), M::as_select()))
-            .get_result(conn)
-            .optional()
-    }
-
-    fn load_history(conn: &mut C, key: Self::Value) -> QueryResult<Vec<Self>> {
-        SelectDsl::select(M::history_rows(key), M::as_select()).load(conn)
-    }
-
-    fn load_newest(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
-        LimitDsl::limit(SelectDsl::select(M::history_rows(key), M::as_select()), 1)
-            .get_result(conn)
-            .optional()
-    }
-
-    fn retire(conn: &mut C, id: Self::Id) -> QueryResult<usize> {
-        let row = FindDsl::find(TableOf::<M>::default(), id);
-        ExecuteDsl::execute(write::soft_delete_with(row, Deletion::now()), conn)
-    }
-
     fn table_name() -> TableName {
         TableName::of::<TableOf<M>>()
     }
 }
 
-/// Inserting a new row `N` for key `K` on connection `C` and reading it back, the way the
-/// backend does it ([`UniqueBackend::Fetch`]).
-pub trait KeyInsert<K, C, N>: KeyOps<K, C> {
-    /// Inserts `new`; returns it as read back, or `None` when it is not the live row of `key`.
-    fn insert_new(conn: &mut C, key: Self::Value, new: N) -> QueryResult<Option<Self>>;
+/// The reads and the retire of key `K` on connection `C` in mode `Mo`; implemented for every
+/// [`ActiveUnique<K>`] model that is [`Selectable`] on `C`'s backend.
+pub trait KeyOps<K, Mo, C>: KeyQueries<K> + KeyTable<K> {
+    /// The live row of `key`, read without a lock.
+    fn load_live(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    /// The live row of `key`, locked for the rest of the transaction
+    /// ([`UniqueBackend::LOCK`]).
+    fn lock_live(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    /// Every row of `key`, newest first.
+    fn load_history(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Vec<Self>>>;
+    /// The newest row of `key`, live or not.
+    fn load_newest(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    /// Soft-deletes the row `id` if it is live; returns the rows changed.
+    fn retire(conn: &mut C, id: Self::Id) -> impl Future<Output = QueryResult<usize>>;
 }
 
-impl<M, K, C, N> KeyInsert<K, C, N> for M
+/// The `SELECT` of a key's live row, as the model.
+pub(crate) type SelectLive<M, K, DB> =
+    dsl::Select<<M as KeyQueries<K>>::LiveRows, dsl::AsSelect<M, DB>>;
+/// The `SELECT` of a key's history, as the model.
+pub(crate) type SelectHistory<M, K, DB> =
+    dsl::Select<<M as KeyQueries<K>>::HistoryRows, dsl::AsSelect<M, DB>>;
+/// The soft delete of one row by primary key.
+type RetireById<M, K> = dsl::SoftDelete<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>>;
+
+impl<M, K, Mo, C> KeyOps<K, Mo, C> for M
 where
-    M: KeyOps<K, C>,
-    C: UniqueConnection,
-    <C::Backend as UniqueBackend>::Fetch: InsertNew<M, K, C, N>,
+    C: Executor<Mo>,
+    M: KeyQueries<K> + KeyTable<K> + Selectable<C::Backend>,
+    dsl::AsSelect<M, BackendOf<Mo, C>>: Expression,
+    M::LiveRows: SelectDsl<dsl::AsSelect<M, BackendOf<Mo, C>>>,
+    M::HistoryRows: SelectDsl<dsl::AsSelect<M, BackendOf<Mo, C>>>,
+    SelectHistory<M, K, BackendOf<Mo, C>>: LimitDsl,
+    C: Load<'static, Mo, SelectLive<M, K, BackendOf<Mo, C>>, M>
+        + Load<'static, Mo, Locked<SelectLive<M, K, BackendOf<Mo, C>>>, M>
+        + Load<'static, Mo, SelectHistory<M, K, BackendOf<Mo, C>>, M>
+        + Load<'static, Mo, dsl::Limit<SelectHistory<M, K, BackendOf<Mo, C>>>, M>
+        + Execute<Mo, RetireById<M, K>>,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
 {
-    fn insert_new(conn: &mut C, key: Self::Value, new: N) -> QueryResult<Option<Self>> {
-        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, C, N>>::insert_new(conn, key, new)
+    async fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
+        let query = SelectDsl::select(M::live_rows(key), M::as_select());
+        Ok(conn.load(query).await?.into_iter().next())
+    }
+
+    async fn lock_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
+        let query = Locked(SelectDsl::select(M::live_rows(key), M::as_select()));
+        Ok(conn.load(query).await?.into_iter().next())
+    }
+
+    async fn load_history(conn: &mut C, key: Self::Value) -> QueryResult<Vec<Self>> {
+        conn.load(SelectDsl::select(M::history_rows(key), M::as_select()))
+            .await
+    }
+
+    async fn load_newest(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
+        let query = LimitDsl::limit(SelectDsl::select(M::history_rows(key), M::as_select()), 1);
+        Ok(conn.load(query).await?.into_iter().next())
+    }
+
+    async fn retire(conn: &mut C, id: Self::Id) -> QueryResult<usize> {
+        let row = FindDsl::find(TableOf::<M>::default(), id);
+        conn.execute(write::soft_delete_with(row, Deletion::now()))
+            .await
     }
 }
 
-/// Updating the row `id` of key `K` on connection `C` with changes `U`; implemented for every
-/// model whose table takes `U` in `diesel::update(table.find(id)).set(U)`.
-pub trait KeyUpdate<K, C, U>: KeyOps<K, C> {
-    /// Applies `changes` to the row `id`; returns the rows changed.
-    fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize>;
+/// Inserting a new row `N` for key `K` on connection `C` in mode `Mo` and reading it back, the
+/// way the backend does it ([`UniqueBackend::Fetch`]).
+pub trait KeyInsert<K, Mo, C, N>: KeyOps<K, Mo, C> {
+    /// Inserts `new`; returns it as read back, or `None` when it is not the live row of `key`.
+    fn insert_new(
+        conn: &mut C,
+        key: Self::Value,
+        new: N,
+    ) -> impl Future<Output = QueryResult<Option<Self>>>;
 }
 
-impl<M, K, C, U> KeyUpdate<K, C, U> for M
+impl<M, K, Mo, C, N> KeyInsert<K, Mo, C, N> for M
 where
-    C: UniqueConnection,
-    M: KeyOps<K, C>,
+    M: KeyOps<K, Mo, C>,
+    C: Executor<Mo>,
+    BackendOf<Mo, C>: UniqueBackend,
+    <C::Backend as UniqueBackend>::Fetch: InsertNew<M, K, Mo, C, N>,
+{
+    fn insert_new(
+        conn: &mut C,
+        key: Self::Value,
+        new: N,
+    ) -> impl Future<Output = QueryResult<Option<Self>>> {
+        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::insert_new(
+            conn, key, new,
+        )
+    }
+}
+
+/// The update of the row `id` with changes `U`, as Diesel writes it.
+type UpdateRow<M, K, U> = dsl::Update<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, U>;
+
+/// Updating the row `id` of key `K` with changes `U`, on connection `C` in mode `Mo`;
+/// implemented for every model whose table takes `U` in `diesel::update(table.find(id)).set(U)`.
+pub trait KeyUpdate<K, Mo, C, U>: KeyOps<K, Mo, C> {
+    /// Applies `changes` to the row `id`; returns the rows changed.
+    fn update_row(
+        conn: &mut C,
+        id: Self::Id,
+        changes: U,
+    ) -> impl Future<Output = QueryResult<usize>>;
+}
+
+impl<M, K, Mo, C, U> KeyUpdate<K, Mo, C, U> for M
+where
+    M: KeyOps<K, Mo, C>,
+    C: Execute<Mo, UpdateRow<M, K, U>>,
+    UpdateRow<M, K, U>: AsQuery,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: IntoUpdateTarget<Table = TableOf<M>>,
     U: AsChangeset<Target = TableOf<M>>,
-    dsl::Update<dsl::Find<TableOf<M>, M::Id>, U>: AsQuery + ExecuteDsl<C>,
 {
-    fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize> {
+    async fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize> {
         let row = FindDsl::find(TableOf::<M>::default(), id);
-        ExecuteDsl::execute(diesel::update(row).set(changes), conn)
+        conn.execute(diesel::update(row).set(changes)).await
     }
 }
 
@@ -219,6 +229,7 @@ fn classify(error: &DieselError) -> Class {
                 "deadlock detected",          // PostgreSQL 40P01
                 "due to lock timeout",        // PostgreSQL 55P03, `lock_timeout`
                 "Lock wait timeout exceeded", // MySQL/MariaDB 1205
+                "Deadlock found",             // MySQL/MariaDB 1213 through mysql_async
                 "database is locked",         // SQLite BUSY
                 "database table is locked",   // SQLite LOCKED
             ];
@@ -232,53 +243,51 @@ fn classify(error: &DieselError) -> Class {
     }
 }
 
+/// The body of a write transaction that [`run`] runs until it succeeds: one run, and the
+/// judgement of a unique violation that ended one.
+pub(crate) trait Body<Mo, C> {
+    /// What a successful run returns.
+    type Output;
+
+    /// One run, inside the transaction.
+    fn attempt(&mut self, conn: &mut C) -> impl Future<Output = Result<Self::Output, Failure>>;
+
+    /// What the unique violation that ended a run means, read after its rollback.
+    fn judge(&mut self, conn: &mut C) -> impl Future<Output = Result<Violation, Error>>;
+
+    /// The error when concurrent writers won `attempts` times.
+    fn contended(&self, attempts: u32) -> Error;
+}
+
 /// Runs `body` once in a write transaction: its own transaction begun with
-/// [`UniqueBackend::BEGIN`] when the connection is not in one, else a savepoint. Returns the
-/// result and whether it ran nested.
-fn run_once<C, T>(
-    conn: &mut C,
-    body: &mut impl FnMut(&mut C) -> Result<T, Failure>,
-) -> (Result<T, Failure>, bool)
+/// [`Begin::Write`] when the connection is not in one, else a savepoint. Returns the result
+/// and whether it ran nested.
+async fn run_once<Mo, C, B>(conn: &mut C, body: &mut B) -> (Result<B::Output, Failure>, bool)
 where
-    C: UniqueConnection,
+    C: Executor<Mo>,
+    B: Body<Mo, C>,
 {
-    match AnsiTransactionManager::begin_transaction_sql(conn, <C::Backend as UniqueBackend>::BEGIN)
-    {
-        Ok(()) => {}
-        Err(DieselError::AlreadyInTransaction) => {
-            // Inside the caller's transaction: a savepoint, which Diesel manages.
-            return (conn.transaction(|conn| body(conn)), true);
-        }
-        Err(error) => return (Err(Failure::Db(error)), false),
-    }
-    let result = match body(conn) {
-        Ok(value) => AnsiTransactionManager::commit_transaction(conn)
-            .map(|()| value)
-            .map_err(Failure::Db),
-        Err(failure) => match AnsiTransactionManager::rollback_transaction(conn) {
-            Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(failure),
-            Err(error) => Err(Failure::Db(error)),
-        },
+    let nested = conn.in_transaction();
+    let mut transaction = match Transaction::begin(conn, Begin::Write).await {
+        Ok(transaction) => transaction,
+        Err(error) => return (Err(Failure::Db(error)), nested),
     };
-    (result, false)
+    let outcome = body.attempt(transaction.conn()).await;
+    (transaction.finish(outcome).await, nested)
 }
 
 /// Runs `body` in a write transaction until it succeeds, fails for a reason of its own, or
-/// has run [`ATTEMPTS`] times. A unique violation is judged by `on_violation` after the
-/// rollback; contention runs again after a short random pause, except inside the caller's
-/// transaction, which the error may have doomed (MySQL rolls back the whole transaction on
-/// a deadlock), so it returns [`Error::Contended`] for the caller to retry.
-pub(crate) fn run<C, T>(
-    conn: &mut C,
-    contended: impl Fn(u32) -> Error,
-    mut body: impl FnMut(&mut C) -> Result<T, Failure>,
-    mut on_violation: impl FnMut(&mut C) -> Result<Violation, Error>,
-) -> Result<T, Error>
+/// has run [`ATTEMPTS`] times. A unique violation is judged by the body after the rollback;
+/// contention runs again after a short random pause, except inside the caller's transaction,
+/// which the error may have doomed (MySQL rolls back the whole transaction on a deadlock), so
+/// it returns [`Error::Contended`] for the caller to retry.
+pub(crate) async fn run<Mo, C, B>(conn: &mut C, mut body: B) -> Result<B::Output, Error>
 where
-    C: UniqueConnection,
+    C: Executor<Mo>,
+    B: Body<Mo, C>,
 {
     for attempt in 1..=ATTEMPTS {
-        let (result, nested) = run_once(conn, &mut body);
+        let (result, nested) = run_once(conn, &mut body).await;
         let error = match result {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(error)) => return Err(error),
@@ -286,27 +295,28 @@ where
             Err(Failure::Db(error)) => error,
         };
         match classify(&error) {
-            Class::Violation => match on_violation(conn)? {
+            Class::Violation => match body.judge(conn).await? {
                 Violation::Conflict(typed) => return Err(typed),
                 Violation::Retry => {}
                 Violation::Raw => return Err(error.into()),
             },
-            Class::Contention if nested => return Err(contended(attempt)),
-            Class::Contention => pause(attempt),
+            Class::Contention if nested => return Err(body.contended(attempt)),
+            Class::Contention => conn.pause(pause(attempt)).await,
             Class::Other => return Err(error.into()),
         }
     }
-    Err(contended(ATTEMPTS))
+    Err(body.contended(ATTEMPTS))
 }
 
-/// Waits up to `min(2^attempt, 32)` ms, at random, so writers that collided spread out.
-fn pause(attempt: u32) {
+/// Up to `min(2^attempt, 32)` ms, at random, so writers that collided spread out.
+fn pause(attempt: u32) -> Duration {
     let cap_ms = 1u64 << attempt.min(5);
     let random = RandomState::new().hash_one(std::thread::current().id());
-    std::thread::sleep(Duration::from_micros(random % (cap_ms * 1000)));
+    Duration::from_micros(random % (cap_ms * 1000))
 }
 
-fn contended<M: KeyOps<K, C>, K, C>(attempts: u32) -> Error {
+/// [`Error::Contended`] on key `K` of `M`.
+pub(crate) fn contended<M: KeyTable<K>, K>(attempts: u32) -> Error {
     Error::Contended {
         table: M::table_name(),
         key: M::NAME,
@@ -316,11 +326,7 @@ fn contended<M: KeyOps<K, C>, K, C>(attempts: u32) -> Error {
 
 /// The typed error for a key held by `live`; `restored` is the row a restore was to bring
 /// back.
-pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(
-    key: &M::Value,
-    live: &M,
-    restored: Option<&M>,
-) -> Error {
+pub(crate) fn conflict<M: KeyTable<K>, K>(key: &M::Value, live: &M, restored: Option<&M>) -> Error {
     Error::Conflict(Box::new(KeyConflict {
         table: M::table_name(),
         key: M::NAME,
@@ -333,7 +339,7 @@ pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(
 }
 
 /// [`Error::NullKeyPart`] when `key` has `None` in a field whose `NULL`s are distinct.
-pub(crate) fn refuse_null_part<M: KeyOps<K, C>, K, C>(key: &M::Value) -> Result<(), Error> {
+pub(crate) fn refuse_null_part<M: KeyTable<K>, K>(key: &M::Value) -> Result<(), Error> {
     match M::null_part(key) {
         Some(column) => Err(Error::NullKeyPart {
             table: M::table_name(),
@@ -344,7 +350,7 @@ pub(crate) fn refuse_null_part<M: KeyOps<K, C>, K, C>(key: &M::Value) -> Result<
     }
 }
 
-fn invalid<M: KeyOps<K, C>, K, C>(problem: &'static str) -> Failure {
+fn invalid<M: KeyTable<K>, K>(problem: &'static str) -> Failure {
     Failure::Fatal(Error::InvalidNewRow {
         table: M::table_name(),
         key: M::NAME,
@@ -353,145 +359,233 @@ fn invalid<M: KeyOps<K, C>, K, C>(problem: &'static str) -> Failure {
 }
 
 /// The inserted row, if it is a live row of `key`.
-fn check_new<M: KeyOps<K, C>, K, C>(new: Option<M>, key: &M::Value) -> Result<M, Failure> {
+fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Result<M, Failure> {
     match new {
-        None => Err(invalid::<M, K, C>(
+        None => Err(invalid::<M, K>(
             "is not a live row of the key: the closure must build a live row with the key's values",
         )),
-        Some(new) if new.key() != *key => Err(invalid::<M, K, C>(
+        Some(new) if new.key() != *key => Err(invalid::<M, K>(
             "has other values for the key's fields than the key it was built for",
         )),
-        Some(new) if !new.is_live() => Err(invalid::<M, K, C>(
+        Some(new) if !new.is_live() => Err(invalid::<M, K>(
             "is not live: the closure must build a row whose marker says live",
         )),
         Some(new) => Ok(new),
     }
 }
 
-fn next_counter<M: KeyOps<K, C>, K, C>(counter: &M::Counter) -> Result<M::Counter, Failure> {
+fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M::Counter, Failure> {
     counter
         .next()
-        .ok_or_else(|| invalid::<M, K, C>("would need a counter past its type's maximum"))
+        .ok_or_else(|| invalid::<M, K>("would need a counter past its type's maximum"))
 }
 
 /// The counter of a key's new first live row: `0`, or one past its newest row's.
-fn first_counter<M: KeyOps<K, C>, K, C>(
-    conn: &mut C,
-    key: &M::Value,
-) -> Result<M::Counter, Failure> {
+async fn first_counter<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M::Counter, Failure>
+where
+    M: KeyOps<K, Mo, C>,
+{
     if !M::Counter::ENABLED {
         return Ok(M::Counter::first());
     }
-    match M::load_newest(conn, key.clone())? {
-        Some(newest) => next_counter::<M, K, C>(&newest.counter()),
+    match M::load_newest(conn, key.clone()).await? {
+        Some(newest) => next_counter::<M, K>(&newest.counter()),
         None => Ok(M::Counter::first()),
     }
 }
 
-pub(crate) fn start<M, K, C, N>(
-    conn: &mut C,
+/// Marks the generic parameters of a [`Body`] that its fields do not hold.
+type Params<K, Mo, C, N> = std::marker::PhantomData<fn() -> (K, Mo, C, N)>;
+
+/// [`ActiveUnique::start`](super::ActiveUnique::start).
+pub(crate) struct Start<M: ActiveUnique<K>, K, Mo, C, N, F> {
     key: M::Value,
-    mut build: impl FnMut(M::Counter) -> N,
-) -> Result<M, Error>
-where
-    M: KeyInsert<K, C, N>,
-    C: UniqueConnection,
-{
-    refuse_null_part::<M, K, C>(&key)?;
-    let body = |conn: &mut C| -> Result<M, Failure> {
-        if let Some(live) = M::lock_live(conn, key.clone())? {
-            return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live, None)));
-        }
-        let counter = first_counter::<M, K, C>(conn, &key)?;
-        let new = M::insert_new(conn, key.clone(), build(counter))?;
-        check_new::<M, K, C>(new, &key)
-    };
-    // A concurrent `start` inserted first: its row is live now.
-    let on_violation = |conn: &mut C| -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, key.clone())? {
-            Some(live) => Violation::Conflict(conflict::<M, K, C>(&key, &live, None)),
-            None => Violation::Raw,
-        })
-    };
-    run(conn, contended::<M, K, C>, body, on_violation)
+    build: F,
+    _params: Params<K, Mo, C, N>,
 }
 
-pub(crate) fn upsert<M, K, C, N, U>(
+impl<M, K, Mo, C, N, F> Body<Mo, C> for Start<M, K, Mo, C, N, F>
+where
+    M: KeyInsert<K, Mo, C, N>,
+    F: FnMut(M::Counter) -> N,
+{
+    type Output = M;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        if let Some(live) = M::lock_live(conn, self.key.clone()).await? {
+            return Err(Failure::Fatal(conflict::<M, K>(&self.key, &live, None)));
+        }
+        let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
+        let new = M::insert_new(conn, self.key.clone(), (self.build)(counter)).await?;
+        check_new::<M, K>(new, &self.key)
+    }
+
+    // A concurrent `start` inserted first: its row is live now.
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        Ok(match M::load_live(conn, self.key.clone()).await? {
+            Some(live) => Violation::Conflict(conflict::<M, K>(&self.key, &live, None)),
+            None => Violation::Raw,
+        })
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        contended::<M, K>(attempts)
+    }
+}
+
+pub(crate) async fn start<M, K, Mo, C, N>(
     conn: &mut C,
     key: M::Value,
-    mut insert: impl FnMut(M::Counter) -> N,
-    mut update: impl FnMut(&M) -> U,
+    build: impl FnMut(M::Counter) -> N,
 ) -> Result<M, Error>
 where
-    M: KeyInsert<K, C, N> + KeyUpdate<K, C, U>,
-    C: UniqueConnection,
+    M: KeyInsert<K, Mo, C, N>,
+    C: Executor<Mo>,
 {
-    refuse_null_part::<M, K, C>(&key)?;
-    let body = |conn: &mut C| -> Result<M, Failure> {
-        let Some(live) = M::lock_live(conn, key.clone())? else {
-            let counter = first_counter::<M, K, C>(conn, &key)?;
-            let new = M::insert_new(conn, key.clone(), insert(counter))?;
-            return check_new::<M, K, C>(new, &key);
+    refuse_null_part::<M, K>(&key)?;
+    let body = Start::<M, K, Mo, C, N, _> {
+        key,
+        build,
+        _params: Params::default(),
+    };
+    run(conn, body).await
+}
+
+/// [`ActiveUnique::upsert`](super::ActiveUnique::upsert).
+pub(crate) struct Upsert<M: ActiveUnique<K>, K, Mo, C, N, U, I, F> {
+    key: M::Value,
+    insert: I,
+    update: F,
+    _params: Params<K, Mo, C, (N, U)>,
+}
+
+impl<M, K, Mo, C, N, U, I, F> Body<Mo, C> for Upsert<M, K, Mo, C, N, U, I, F>
+where
+    M: KeyInsert<K, Mo, C, N> + KeyUpdate<K, Mo, C, U>,
+    I: FnMut(M::Counter) -> N,
+    F: FnMut(&M) -> U,
+{
+    type Output = M;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        let Some(live) = M::lock_live(conn, self.key.clone()).await? else {
+            let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
+            let new = M::insert_new(conn, self.key.clone(), (self.insert)(counter)).await?;
+            return check_new::<M, K>(new, &self.key);
         };
-        M::update_row(conn, live.row_id(), update(&live))?;
-        match M::lock_live(conn, key.clone())? {
+        M::update_row(conn, live.row_id(), (self.update)(&live)).await?;
+        match M::lock_live(conn, self.key.clone()).await? {
             Some(updated) if updated.row_id() == live.row_id() => Ok(updated),
-            _ => Err(invalid::<M, K, C>(
+            _ => Err(invalid::<M, K>(
                 "is no longer the key's live row after the update: the changes must keep the key's fields and the marker",
             )),
         }
-    };
+    }
+
     // A concurrent writer inserted the key's live row first: update that one.
-    let on_violation = |conn: &mut C| -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, key.clone())? {
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        Ok(match M::load_live(conn, self.key.clone()).await? {
             Some(_) => Violation::Retry,
             None => Violation::Raw,
         })
-    };
-    run(conn, contended::<M, K, C>, body, on_violation)
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        contended::<M, K>(attempts)
+    }
 }
 
-pub(crate) fn retry<M, K, C, N>(
+pub(crate) async fn upsert<M, K, Mo, C, N, U>(
     conn: &mut C,
     key: M::Value,
-    mut build: impl FnMut(&M, M::Counter) -> N,
+    insert: impl FnMut(M::Counter) -> N,
+    update: impl FnMut(&M) -> U,
 ) -> Result<M, Error>
 where
-    M: KeyInsert<K, C, N>,
-    C: UniqueConnection,
+    M: KeyInsert<K, Mo, C, N> + KeyUpdate<K, Mo, C, U>,
+    C: Executor<Mo>,
 {
-    refuse_null_part::<M, K, C>(&key)?;
-    // The row the last run locked: if a unique violation leaves it live, nobody else changed
-    // the key and the violation is the new row's own (another unique constraint).
-    let locked: RefCell<Option<M::Id>> = RefCell::new(None);
-    let body = |conn: &mut C| -> Result<M, Failure> {
-        let current = lock_current::<M, K, C>(conn, &key)?;
-        *locked.borrow_mut() = Some(current.row_id());
-        let next = next_counter::<M, K, C>(&current.counter())?;
-        if M::retire(conn, current.row_id())? != 1 {
+    refuse_null_part::<M, K>(&key)?;
+    let body = Upsert::<M, K, Mo, C, N, U, _, _> {
+        key,
+        insert,
+        update,
+        _params: Params::default(),
+    };
+    run(conn, body).await
+}
+
+/// [`ActiveUnique::retry`](super::ActiveUnique::retry).
+pub(crate) struct Retry<M: ActiveUnique<K>, K, Mo, C, N, F> {
+    key: M::Value,
+    build: F,
+    /// The row the last run locked: if a unique violation leaves it live, nobody else changed
+    /// the key and the violation is the new row's own (another unique constraint).
+    locked: Option<M::Id>,
+    _params: Params<K, Mo, C, N>,
+}
+
+impl<M, K, Mo, C, N, F> Body<Mo, C> for Retry<M, K, Mo, C, N, F>
+where
+    M: KeyInsert<K, Mo, C, N>,
+    F: FnMut(&M, M::Counter) -> N,
+{
+    type Output = M;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        let current = lock_current::<M, K, Mo, C>(conn, &self.key).await?;
+        self.locked = Some(current.row_id());
+        let next = next_counter::<M, K>(&current.counter())?;
+        if M::retire(conn, current.row_id()).await? != 1 {
             return Err(Failure::Lost);
         }
-        let new = M::insert_new(conn, key.clone(), build(&current, next))?;
-        check_new::<M, K, C>(new, &key)
-    };
-    let on_violation = |conn: &mut C| -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, key.clone())? {
-            Some(live) if locked.borrow().as_ref() != Some(&live.row_id()) => Violation::Retry,
+        let new = M::insert_new(conn, self.key.clone(), (self.build)(&current, next)).await?;
+        check_new::<M, K>(new, &self.key)
+    }
+
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        Ok(match M::load_live(conn, self.key.clone()).await? {
+            Some(live) if self.locked.as_ref() != Some(&live.row_id()) => Violation::Retry,
             _ => Violation::Raw,
         })
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        contended::<M, K>(attempts)
+    }
+}
+
+pub(crate) async fn retry<M, K, Mo, C, N>(
+    conn: &mut C,
+    key: M::Value,
+    build: impl FnMut(&M, M::Counter) -> N,
+) -> Result<M, Error>
+where
+    M: KeyInsert<K, Mo, C, N>,
+    C: Executor<Mo>,
+{
+    refuse_null_part::<M, K>(&key)?;
+    let body = Retry::<M, K, Mo, C, N, _> {
+        key,
+        build,
+        locked: None,
+        _params: Params::default(),
     };
-    run(conn, contended::<M, K, C>, body, on_violation)
+    run(conn, body).await
 }
 
 /// Locks the live row of `key`. On PostgreSQL a `SELECT ... FOR UPDATE` that waited for a
 /// concurrent `retry` finds its row retired and returns nothing, while the successor, inserted
 /// after the statement began, is invisible to it; a new statement sees it, so read again.
-fn lock_current<M: KeyOps<K, C>, K, C>(conn: &mut C, key: &M::Value) -> Result<M, Failure> {
+async fn lock_current<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M, Failure>
+where
+    M: KeyOps<K, Mo, C>,
+{
     for _ in 0..ATTEMPTS {
-        if let Some(row) = M::lock_live(conn, key.clone())? {
+        if let Some(row) = M::lock_live(conn, key.clone()).await? {
             return Ok(row);
         }
-        if M::load_live(conn, key.clone())?.is_none() {
+        if M::load_live(conn, key.clone()).await?.is_none() {
             return Err(Failure::Fatal(Error::NoLiveRow {
                 table: M::table_name(),
                 key: M::NAME,
@@ -499,7 +593,7 @@ fn lock_current<M: KeyOps<K, C>, K, C>(conn: &mut C, key: &M::Value) -> Result<M
             }));
         }
     }
-    Err(Failure::Fatal(contended::<M, K, C>(ATTEMPTS)))
+    Err(Failure::Fatal(contended::<M, K>(ATTEMPTS)))
 }
 
 #[cfg(test)]
@@ -547,10 +641,8 @@ mod tests {
 
     #[test]
     fn pauses_stay_short() {
-        let start = std::time::Instant::now();
         for attempt in 1..=8 {
-            pause(attempt);
+            assert!(pause(attempt) < Duration::from_millis(32));
         }
-        assert!(start.elapsed() < Duration::from_millis(8 * 32 + 200));
     }
 }

@@ -1,0 +1,103 @@
+//! [`Blocking`] mode: Diesel's sync connections. Every method runs its statement at once and
+//! returns a ready future.
+
+use std::future::{ready, Future};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, Connection, LoadConnection, TransactionManager};
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_dsl::LoadQuery;
+use diesel::QueryResult;
+
+use super::{Begin, Blocking, Execute, Executor, Load};
+use crate::backend::SupportedBackend;
+
+/// A Diesel connection whose transactions Diesel's [`AnsiTransactionManager`] manages: the
+/// connections the sync API runs on in [`Blocking`] mode.
+///
+/// Implemented for Diesel's `SqliteConnection`, `PgConnection` and `MysqlConnection` (per
+/// backend feature). A connection type of your own with that transaction manager (a
+/// `#[derive(MultiConnection)]` enum, a wrapper) opts in with an empty impl. For an r2d2
+/// pooled connection pass the connection inside it: `&mut *pooled`.
+pub trait AnsiConnection: Connection<TransactionManager = AnsiTransactionManager> {}
+
+#[cfg(feature = "sqlite")]
+impl AnsiConnection for diesel::SqliteConnection {}
+#[cfg(feature = "postgres")]
+impl AnsiConnection for diesel::PgConnection {}
+#[cfg(feature = "mysql")]
+impl AnsiConnection for diesel::MysqlConnection {}
+
+impl<C> Executor<Blocking> for C
+where
+    C: AnsiConnection,
+    C::Backend: SupportedBackend,
+{
+    type Backend = C::Backend;
+
+    fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>> {
+        ready(match begin {
+            Begin::Write if !Executor::<Blocking>::in_transaction(self) => {
+                AnsiTransactionManager::begin_transaction_sql(
+                    self,
+                    <C::Backend as SupportedBackend>::BEGIN_WRITE,
+                )
+            }
+            _ => AnsiTransactionManager::begin_transaction(self),
+        })
+    }
+
+    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> {
+        ready(AnsiTransactionManager::commit_transaction(self))
+    }
+
+    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> {
+        ready(AnsiTransactionManager::rollback_transaction(self))
+    }
+
+    fn in_transaction(&mut self) -> bool {
+        in_transaction(AnsiTransactionManager::transaction_manager_status_mut(self))
+    }
+
+    fn mark_broken(&mut self) {
+        AnsiTransactionManager::transaction_manager_status_mut(self).set_in_error();
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
+        ready(diesel::connection::SimpleConnection::batch_execute(self, sql))
+    }
+
+    fn pause(&mut self, duration: Duration) -> impl Future<Output = ()> {
+        std::thread::sleep(duration);
+        ready(())
+    }
+}
+
+impl<C, Q> Execute<Blocking, Q> for C
+where
+    C: Executor<Blocking> + Connection,
+    Q: ExecuteDsl<C>,
+{
+    fn execute<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<usize>> + 'a
+    where
+        Q: 'a,
+    {
+        ready(ExecuteDsl::execute(query, self))
+    }
+}
+
+impl<'q, C, Q, U> Load<'q, Blocking, Q, U> for C
+where
+    C: Executor<Blocking> + LoadConnection,
+    Q: LoadQuery<'q, C, U>,
+{
+    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
+        ready(diesel::RunQueryDsl::load(query, self))
+    }
+}
+
+/// Whether a transaction manager's status says a transaction is open (a broken one counts as
+/// open: nothing may be begun on it).
+pub(super) fn in_transaction(status: &mut diesel::connection::TransactionManagerStatus) -> bool {
+    status.transaction_depth().map_or(true, |depth| depth.is_some())
+}

@@ -1,0 +1,242 @@
+//! [`NonBlocking`] mode: diesel-async's connections, their pooled connections, and the
+//! [`Blocking`] bridge for [`AsyncConnectionWrapper`].
+
+use std::future::{ready, Future};
+use std::time::Duration;
+
+use diesel::connection::{TransactionDepthChange, TransactionManager as _};
+use diesel::QueryResult;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncConnection, TransactionManager};
+
+use super::blocking::in_transaction;
+use super::{Begin, Blocking, Execute, Executor, Load, NonBlocking};
+use crate::backend::SupportedBackend;
+
+/// A diesel-async connection this crate runs on, reached through what the caller holds: the
+/// connection itself, or a pooled connection that derefs to it.
+///
+/// Implemented for `AsyncPgConnection`, `AsyncMysqlConnection` and
+/// `SyncConnectionWrapper<SqliteConnection>` (per backend feature), and for the connections of
+/// diesel-async's deadpool (`Object<C>`, feature `deadpool`) and bb8 (`PooledConnection<'_, C>`,
+/// feature `bb8`) pools over them.
+pub trait AsyncTarget: Send {
+    /// The connection underneath.
+    type Target: AsyncConnection<Backend: SupportedBackend> + Send;
+
+    /// The connection underneath.
+    fn target(&mut self) -> &mut Self::Target;
+
+    /// Begins a transaction with the statement `sql` (the connection is in none).
+    fn begin_with(
+        target: &mut Self::Target,
+        sql: &'static str,
+    ) -> impl Future<Output = QueryResult<()>> + Send;
+}
+
+macro_rules! ansi_target {
+    ($feature:literal, $conn:ty) => {
+        #[cfg(feature = $feature)]
+        impl AsyncTarget for $conn {
+            type Target = Self;
+
+            fn target(&mut self) -> &mut Self {
+                self
+            }
+
+            fn begin_with(
+                target: &mut Self,
+                sql: &'static str,
+            ) -> impl Future<Output = QueryResult<()>> + Send {
+                diesel_async::AnsiTransactionManager::begin_transaction_sql(target, sql)
+            }
+        }
+    };
+}
+
+ansi_target!("postgres", diesel_async::AsyncPgConnection);
+ansi_target!("mysql", diesel_async::AsyncMysqlConnection);
+
+#[cfg(feature = "sqlite")]
+impl AsyncTarget
+    for diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
+{
+    type Target = Self;
+
+    fn target(&mut self) -> &mut Self {
+        self
+    }
+
+    fn begin_with(
+        target: &mut Self,
+        sql: &'static str,
+    ) -> impl Future<Output = QueryResult<()>> + Send {
+        // The wrapper's transaction manager keeps its state in the inner connection's: begin
+        // there, on the blocking pool the wrapper runs every statement on.
+        target.spawn_blocking(move |conn| {
+            diesel::connection::AnsiTransactionManager::begin_transaction_sql(conn, sql)
+        })
+    }
+}
+
+#[cfg(feature = "deadpool")]
+impl<C> AsyncTarget for deadpool::managed::Object<diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
+where
+    C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
+    C: AsyncConnection<Backend: SupportedBackend>,
+    diesel_async::pooled_connection::AsyncDieselConnectionManager<C>:
+        deadpool::managed::Manager<Type = C>,
+{
+    type Target = C;
+
+    fn target(&mut self) -> &mut C {
+        self
+    }
+
+    fn begin_with(target: &mut C, sql: &'static str) -> impl Future<Output = QueryResult<()>> + Send {
+        C::begin_with(target, sql)
+    }
+}
+
+#[cfg(feature = "bb8")]
+impl<C> AsyncTarget for bb8::PooledConnection<'_, diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
+where
+    C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
+    C: AsyncConnection<Backend: SupportedBackend>,
+    diesel_async::pooled_connection::AsyncDieselConnectionManager<C>:
+        bb8::ManageConnection<Connection = C>,
+{
+    type Target = C;
+
+    fn target(&mut self) -> &mut C {
+        self
+    }
+
+    fn begin_with(target: &mut C, sql: &'static str) -> impl Future<Output = QueryResult<()>> + Send {
+        C::begin_with(target, sql)
+    }
+}
+
+type Manager<C> = <<C as AsyncTarget>::Target as AsyncConnection>::TransactionManager;
+
+impl<C: AsyncTarget> Executor<NonBlocking> for C {
+    type Backend = <C::Target as diesel_async::AsyncConnectionCore>::Backend;
+
+    async fn begin(&mut self, begin: Begin) -> QueryResult<()> {
+        let write = begin == Begin::Write && !Executor::<NonBlocking>::in_transaction(self);
+        let target = self.target();
+        if write {
+            C::begin_with(target, <Self::Backend as SupportedBackend>::BEGIN_WRITE).await
+        } else {
+            Manager::<C>::begin_transaction(target).await
+        }
+    }
+
+    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> {
+        Manager::<C>::commit_transaction(self.target())
+    }
+
+    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> {
+        Manager::<C>::rollback_transaction(self.target())
+    }
+
+    fn in_transaction(&mut self) -> bool {
+        Manager::<C>::is_broken_transaction_manager(self.target())
+            || in_transaction(Manager::<C>::transaction_manager_status_mut(
+                self.target(),
+            ))
+    }
+
+    fn mark_broken(&mut self) {
+        Manager::<C>::transaction_manager_status_mut(self.target()).set_in_error();
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
+        diesel_async::SimpleAsyncConnection::batch_execute(self.target(), sql)
+    }
+
+    fn pause(&mut self, duration: Duration) -> impl Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
+}
+
+impl<C, Q> Execute<NonBlocking, Q> for C
+where
+    C: AsyncTarget,
+    Q: diesel_async::methods::ExecuteDsl<C::Target>,
+{
+    fn execute<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<usize>> + 'a
+    where
+        Q: 'a,
+    {
+        diesel_async::RunQueryDsl::execute(query, self.target())
+    }
+}
+
+impl<'q, C, Q, U> Load<'q, NonBlocking, Q, U> for C
+where
+    C: AsyncTarget,
+    Q: diesel_async::methods::LoadQuery<'q, C::Target, U> + 'q,
+    U: Send,
+{
+    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
+        diesel_async::RunQueryDsl::load(query, self.target())
+    }
+}
+
+/// Sync code on a diesel-async connection (`AsyncConnectionWrapper`, as diesel-async's own
+/// migrations use) runs the sync API's operations through it: statements and transactions go
+/// through the wrapper's sync `Connection`, which runs them on the async connection inside.
+impl<X, B> Executor<Blocking> for AsyncConnectionWrapper<X, B>
+where
+    AsyncConnectionWrapper<X, B>: diesel::Connection<Backend: SupportedBackend>,
+{
+    type Backend = <Self as diesel::Connection>::Backend;
+
+    fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>> {
+        let write = begin == Begin::Write && !Executor::<Blocking>::in_transaction(self);
+        ready(if write {
+            // What `begin_transaction_sql` does: the statement, then one level deeper.
+            diesel::connection::SimpleConnection::batch_execute(
+                self,
+                <Self::Backend as SupportedBackend>::BEGIN_WRITE,
+            )
+            .and_then(|()| {
+                WrapperManager::<X, B>::transaction_manager_status_mut(self)
+                    .transaction_state()?
+                    .change_transaction_depth(TransactionDepthChange::IncreaseDepth)
+            })
+        } else {
+            WrapperManager::<X, B>::begin_transaction(self)
+        })
+    }
+
+    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> {
+        ready(WrapperManager::<X, B>::commit_transaction(self))
+    }
+
+    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> {
+        ready(WrapperManager::<X, B>::rollback_transaction(self))
+    }
+
+    fn in_transaction(&mut self) -> bool {
+        in_transaction(WrapperManager::<X, B>::transaction_manager_status_mut(self))
+    }
+
+    fn mark_broken(&mut self) {
+        WrapperManager::<X, B>::transaction_manager_status_mut(self).set_in_error();
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
+        ready(diesel::connection::SimpleConnection::batch_execute(self, sql))
+    }
+
+    fn pause(&mut self, duration: Duration) -> impl Future<Output = ()> {
+        std::thread::sleep(duration);
+        ready(())
+    }
+}
+
+/// The sync transaction manager of an `AsyncConnectionWrapper`.
+type WrapperManager<X, B> =
+    <AsyncConnectionWrapper<X, B> as diesel::Connection>::TransactionManager;
