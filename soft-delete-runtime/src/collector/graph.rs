@@ -158,41 +158,59 @@ fn row_id_from_text<ST: KeySqlType>(text: &str) -> RowId {
 }
 
 /// How a batch's timestamp is bound for a column: without time zone (`TIMESTAMP`,
-/// `DATETIME`), or with one (`TIMESTAMPTZ`).
+/// `DATETIME`), or as an instant (`TIMESTAMPTZ`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StampKind {
     /// A timestamp without time zone, written in UTC.
     Naive,
-    /// A timestamp with time zone.
+    /// An instant: a timestamp with time zone on PostgreSQL and SQLite. MySQL/MariaDB have no
+    /// such type, and a column holding instants there (`DATETIME` in UTC, `TIMESTAMP`) gets the
+    /// UTC wall-clock time, the session's time zone being UTC while an archive or restore runs.
     Utc,
 }
 
-/// A Diesel SQL type that can hold the timestamp identifying a batch.
+/// A Diesel SQL type that can hold the timestamp identifying a batch; a deletion time column
+/// is `Nullable` of one.
+///
+/// Implemented for Diesel's `Timestamp`, `Timestamptz` (PostgreSQL), `TimestamptzSqlite` and
+/// `Datetime` (MySQL). An application that declares its own SQL type for instants (one that
+/// maps `DateTime<Utc>` on every backend, say) implements it with [`StampKind::Utc`]:
+///
+/// ```text
+/// impl soft_delete_runtime::collector::graph::StampSqlType for UtcTime {
+///     const KIND: StampKind = StampKind::Utc;
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot hold the timestamp of an archive batch",
-    note = "a deletion time column must be `Nullable<Timestamp>`, `Nullable<Timestamptz>` or `Nullable<Datetime>`"
+    note = "a deletion time column must be `Nullable<Timestamp>`, `Nullable<Timestamptz>` or `Nullable<Datetime>`, \
+            or `Nullable` of a SQL type of yours that implements `StampSqlType`"
 )]
 pub trait StampSqlType {
     /// How a stamp is bound for this type.
     const KIND: StampKind;
 }
 
-impl StampSqlType for Nullable<diesel::sql_types::Timestamp> {
+impl<ST: StampSqlType> StampSqlType for Nullable<ST> {
+    const KIND: StampKind = ST::KIND;
+}
+
+impl StampSqlType for diesel::sql_types::Timestamp {
     const KIND: StampKind = StampKind::Naive;
 }
 
 #[cfg(feature = "postgres")]
-impl StampSqlType for Nullable<diesel::sql_types::Timestamptz> {
+impl StampSqlType for diesel::sql_types::Timestamptz {
     const KIND: StampKind = StampKind::Utc;
 }
 
 #[cfg(feature = "sqlite")]
-impl StampSqlType for Nullable<diesel::sql_types::TimestamptzSqlite> {
+impl StampSqlType for diesel::sql_types::TimestamptzSqlite {
     const KIND: StampKind = StampKind::Utc;
 }
 
 #[cfg(feature = "mysql")]
-impl StampSqlType for Nullable<diesel::sql_types::Datetime> {
+impl StampSqlType for diesel::sql_types::Datetime {
     const KIND: StampKind = StampKind::Naive;
 }
 
