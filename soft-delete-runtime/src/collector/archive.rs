@@ -355,8 +355,9 @@ impl Walk<'_> {
                 select.append(self.references(edge)?);
             }
         }
+        // Visible rows protect: a row some marker hides already does not.
         if let Some(soft) = &child.soft {
-            select.push(&format!(" AND {}", (soft.live)(d.0)));
+            select.push(&format!(" AND {}", (soft.visible)(d.0)));
         }
         select.push(&format!(" ORDER BY {key} LIMIT "));
         let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);

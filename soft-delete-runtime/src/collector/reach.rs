@@ -102,8 +102,9 @@ where
                     d.table(child)
                 ));
                 select.append(reach.references(*edge)?);
-                if let Some(live) = &live {
-                    select.push(&format!(" AND {live}"));
+                // Visible rows protect: a row some marker hides already does not.
+                if let Some(soft) = &child.soft {
+                    select.push(&format!(" AND {}", (soft.visible)(d.0)));
                 }
                 if graph.archived[edge.child] {
                     // What the same archive hides does not refuse it.

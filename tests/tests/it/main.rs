@@ -21,6 +21,8 @@ mod forum_schema;
 mod joins;
 mod journal;
 mod marker_sync;
+mod markers;
+mod markers_schema;
 mod odd_names;
 mod purge;
 mod purge_schema;
