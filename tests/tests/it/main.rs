@@ -22,6 +22,7 @@ mod joins;
 mod journal;
 mod marker_sync;
 mod odd_names;
+mod plans;
 mod purge;
 mod purge_schema;
 mod purge_settings;
