@@ -195,6 +195,22 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_preview_uses_the_indexes(db) {
+        seed_large(db)?;
+        let conn = db.conn();
+        let recorded = record_statements(conn);
+
+        let plan = Collector::new(members::table.find(1011)).preview(conn)?;
+        assert!(!plan.is_blocked(), "{plan}");
+        assert_eq!(plan.archived("comments"), 3);
+        let refused = Collector::new(members::table.find(1012)).preview(conn)?;
+        assert_eq!(refused.blockers().len(), 2, "{refused}");
+
+        let statements = taken(&recorded);
+        PlanCheck::new(SHOP).assert(conn, &statements)?;
+        Ok(())
+    }
+
     fn a_restore_checks_its_keys_through_the_indexes(db) {
         use crate::collector_unique::*;
         seed(db, true)?;
