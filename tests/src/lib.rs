@@ -9,6 +9,7 @@
 //! which case the test fails: CI must run every backend.
 
 pub mod archive_stress;
+pub mod plans;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

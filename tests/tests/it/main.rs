@@ -24,6 +24,7 @@ mod marker_sync;
 mod markers;
 mod markers_schema;
 mod odd_names;
+mod plans;
 mod purge;
 mod purge_schema;
 mod purge_settings;
