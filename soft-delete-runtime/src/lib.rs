@@ -71,13 +71,15 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "async")]
+pub mod asynchronous;
 pub mod backend;
 pub mod collector;
 pub mod ddl;
 pub mod deferred;
 pub mod dsl;
-pub mod exec;
 mod error;
+pub mod exec;
 pub mod prelude;
 pub mod purge;
 pub mod query;
@@ -88,8 +90,8 @@ pub mod write;
 pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{
-    hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
-    Deletion, DeletionOf,
+    hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
+    soft_delete_with, Deletion, DeletionOf, Marked,
 };
 
 /// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and

@@ -9,6 +9,9 @@
 //! which case the test fails: CI must run every backend.
 
 pub mod archive_stress;
+#[cfg(feature = "async")]
+pub mod asynchronous;
+pub mod plans;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -145,46 +148,6 @@ impl TestConnection for diesel::MysqlConnection {
         }
     }
 }
-
-/// diesel-async's connection of a backend, behind diesel-async's sync wrapper: the tests'
-/// own statements run through the wrapper, and the library's operations run on the async
-/// connection inside it (see `soft_delete_runtime::exec`). The `*_async` copies of every test
-/// run on these.
-#[cfg(feature = "async")]
-pub type AsyncConn<C> = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<C>;
-
-/// SQLite through diesel-async: the sync connection on tokio's blocking pool.
-#[cfg(all(feature = "async", feature = "sqlite"))]
-pub type AsyncSqlite =
-    AsyncConn<diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>>;
-/// PostgreSQL through diesel-async (tokio-postgres).
-#[cfg(all(feature = "async", feature = "postgres"))]
-pub type AsyncPg = AsyncConn<diesel_async::AsyncPgConnection>;
-/// MySQL/MariaDB through diesel-async (mysql_async).
-#[cfg(all(feature = "async", feature = "mysql"))]
-pub type AsyncMysql = AsyncConn<diesel_async::AsyncMysqlConnection>;
-
-/// The isolated databases of a diesel-async connection are the sync connection's.
-macro_rules! async_test_connection {
-    ($feature:literal, $async:ty, $sync:ty) => {
-        #[cfg(all(feature = "async", feature = $feature))]
-        impl TestConnection for $async {
-            const BACKEND: Backend = <$sync as TestConnection>::BACKEND;
-
-            fn create_isolated(server: &str, name: &str) -> String {
-                <$sync as TestConnection>::create_isolated(server, name)
-            }
-
-            fn drop_isolated(server: &str, name: &str, url: &str) {
-                <$sync as TestConnection>::drop_isolated(server, name, url)
-            }
-        }
-    };
-}
-
-async_test_connection!("sqlite", AsyncSqlite, diesel::SqliteConnection);
-async_test_connection!("postgres", AsyncPg, diesel::PgConnection);
-async_test_connection!("mysql", AsyncMysql, diesel::MysqlConnection);
 
 /// `mysql://user@host:port/db?x` with `db` replaced by `name`.
 #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
@@ -362,13 +325,6 @@ macro_rules! backend_tests {
         $crate::backend_tests!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* fn $name($db) $body)*);
         $crate::backend_tests!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* fn $name($db) $body)*);
         $crate::backend_tests!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* fn $name($db) $body)*);
-        $crate::backend_tests!(@async "sqlite", sqlite_async, $crate::AsyncSqlite, $($(#[$attr])* fn $name($db) $body)*);
-        $crate::backend_tests!(@async "postgres", postgres_async, $crate::AsyncPg, $($(#[$attr])* fn $name($db) $body)*);
-        $crate::backend_tests!(@async "mysql", mysql_async, $crate::AsyncMysql, $($(#[$attr])* fn $name($db) $body)*);
-    };
-    (@async $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
-        #[cfg(all(feature = "async", feature = $feature))]
-        $crate::backend_tests!(@module $module, $conn, $($(#[$attr])* fn $name($db) $body)*);
     };
     (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
         #[cfg(feature = $feature)]

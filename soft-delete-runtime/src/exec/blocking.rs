@@ -63,8 +63,10 @@ where
         AnsiTransactionManager::transaction_manager_status_mut(self).set_in_error();
     }
 
-    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
-        ready(diesel::connection::SimpleConnection::batch_execute(self, sql))
+    fn batch_execute<'a>(&'a mut self, sql: &'a str) -> impl Future<Output = QueryResult<()>> + 'a {
+        ready(diesel::connection::SimpleConnection::batch_execute(
+            self, sql,
+        ))
     }
 
     fn pause(&mut self, duration: Duration) -> impl Future<Output = ()> {
@@ -86,12 +88,16 @@ where
     }
 }
 
-impl<'q, C, Q, U> Load<'q, Blocking, Q, U> for C
+impl<C, Q, U> Load<Blocking, Q, U> for C
 where
     C: Executor<Blocking> + LoadConnection,
-    Q: LoadQuery<'q, C, U>,
+    Q: for<'q> LoadQuery<'q, C, U>,
 {
-    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
+    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
+    where
+        Q: 'a,
+        U: 'a,
+    {
         ready(diesel::RunQueryDsl::load(query, self))
     }
 }
@@ -99,5 +105,7 @@ where
 /// Whether a transaction manager's status says a transaction is open (a broken one counts as
 /// open: nothing may be begun on it).
 pub(super) fn in_transaction(status: &mut diesel::connection::TransactionManagerStatus) -> bool {
-    status.transaction_depth().map_or(true, |depth| depth.is_some())
+    status
+        .transaction_depth()
+        .map_or(true, |depth| depth.is_some())
 }

@@ -66,8 +66,8 @@ pub enum Begin {
 /// Implemented for Diesel's connections whose transactions are Diesel's
 /// [`AnsiTransactionManager`](diesel::connection::AnsiTransactionManager) (all of Diesel's
 /// own; for an r2d2 pooled connection pass the connection inside it, `&mut *pooled`), and
-/// with the feature `async` for diesel-async's connections, their pooled connections (deadpool,
-/// bb8) and [`AsyncConnectionWrapper`](diesel_async::async_connection_wrapper::AsyncConnectionWrapper).
+/// with the feature `async` for diesel-async's connections and their pooled connections
+/// (deadpool, bb8).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot run this crate's operations in this mode",
     label = "expected a Diesel connection (`SqliteConnection`, `PgConnection`, `MysqlConnection`), or with the feature `async` and `soft_delete_runtime::asynchronous` a diesel-async one",
@@ -88,7 +88,7 @@ pub trait Executor<Mo>: Sized {
     /// Marks the connection's transaction manager broken: its transaction was abandoned.
     fn mark_broken(&mut self);
     /// Runs SQL text without binds (one statement or several separated by `;`).
-    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>>;
+    fn batch_execute<'a>(&'a mut self, sql: &'a str) -> impl Future<Output = QueryResult<()>> + 'a;
     /// Waits `duration` (between retries): the thread sleeps in [`Blocking`] mode, a timer
     /// runs in [`NonBlocking`] mode.
     fn pause(&mut self, duration: Duration) -> impl Future<Output = ()>;
@@ -106,9 +106,16 @@ pub trait Execute<Mo, Q>: Executor<Mo> {
 }
 
 /// Loading rows `U` of query `Q` on a connection in mode `Mo`.
-pub trait Load<'q, Mo, Q, U>: Executor<Mo> {
+///
+/// No lifetime of the query appears in this trait: a future that must be `Send` may hold
+/// `<C as Load<..>>`'s future across an `.await`, and rustc proves that future `Send` for every
+/// lifetime it erased there, which a `Load<'static, ..>` bound could not satisfy.
+pub trait Load<Mo, Q, U>: Executor<Mo> {
     /// Runs `query`; returns its rows.
-    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>>;
+    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
+    where
+        Q: 'a,
+        U: 'a;
 }
 
 /// Runs an operation of [`Blocking`] mode to its end: every future of a blocking connection is

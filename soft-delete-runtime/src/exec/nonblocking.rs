@@ -1,16 +1,13 @@
-//! [`NonBlocking`] mode: diesel-async's connections, their pooled connections, and the
-//! [`Blocking`] bridge for [`AsyncConnectionWrapper`].
+//! [`NonBlocking`] mode: diesel-async's connections and their pooled connections.
 
-use std::future::{ready, Future};
+use std::future::Future;
 use std::time::Duration;
 
-use diesel::connection::{TransactionDepthChange, TransactionManager as _};
 use diesel::QueryResult;
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncConnection, TransactionManager};
 
 use super::blocking::in_transaction;
-use super::{Begin, Blocking, Execute, Executor, Load, NonBlocking};
+use super::{Begin, Execute, Executor, Load, NonBlocking};
 use crate::backend::SupportedBackend;
 
 /// A diesel-async connection this crate runs on, reached through what the caller holds: the
@@ -80,7 +77,8 @@ impl AsyncTarget
 }
 
 #[cfg(feature = "deadpool")]
-impl<C> AsyncTarget for deadpool::managed::Object<diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
+impl<C> AsyncTarget
+    for deadpool::managed::Object<diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
 where
     C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
     C: AsyncConnection<Backend: SupportedBackend>,
@@ -93,13 +91,17 @@ where
         self
     }
 
-    fn begin_with(target: &mut C, sql: &'static str) -> impl Future<Output = QueryResult<()>> + Send {
+    fn begin_with(
+        target: &mut C,
+        sql: &'static str,
+    ) -> impl Future<Output = QueryResult<()>> + Send {
         C::begin_with(target, sql)
     }
 }
 
 #[cfg(feature = "bb8")]
-impl<C> AsyncTarget for bb8::PooledConnection<'_, diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
+impl<C> AsyncTarget
+    for bb8::PooledConnection<'_, diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
 where
     C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
     C: AsyncConnection<Backend: SupportedBackend>,
@@ -112,7 +114,10 @@ where
         self
     }
 
-    fn begin_with(target: &mut C, sql: &'static str) -> impl Future<Output = QueryResult<()>> + Send {
+    fn begin_with(
+        target: &mut C,
+        sql: &'static str,
+    ) -> impl Future<Output = QueryResult<()>> + Send {
         C::begin_with(target, sql)
     }
 }
@@ -142,16 +147,14 @@ impl<C: AsyncTarget> Executor<NonBlocking> for C {
 
     fn in_transaction(&mut self) -> bool {
         Manager::<C>::is_broken_transaction_manager(self.target())
-            || in_transaction(Manager::<C>::transaction_manager_status_mut(
-                self.target(),
-            ))
+            || in_transaction(Manager::<C>::transaction_manager_status_mut(self.target()))
     }
 
     fn mark_broken(&mut self) {
         Manager::<C>::transaction_manager_status_mut(self.target()).set_in_error();
     }
 
-    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
+    fn batch_execute<'a>(&'a mut self, sql: &'a str) -> impl Future<Output = QueryResult<()>> + 'a {
         diesel_async::SimpleAsyncConnection::batch_execute(self.target(), sql)
     }
 
@@ -173,70 +176,17 @@ where
     }
 }
 
-impl<'q, C, Q, U> Load<'q, NonBlocking, Q, U> for C
+impl<C, Q, U> Load<NonBlocking, Q, U> for C
 where
     C: AsyncTarget,
-    Q: diesel_async::methods::LoadQuery<'q, C::Target, U> + 'q,
+    Q: for<'q> diesel_async::methods::LoadQuery<'q, C::Target, U>,
     U: Send,
 {
-    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
+    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
+    where
+        Q: 'a,
+        U: 'a,
+    {
         diesel_async::RunQueryDsl::load(query, self.target())
     }
 }
-
-/// Sync code on a diesel-async connection (`AsyncConnectionWrapper`, as diesel-async's own
-/// migrations use) runs the sync API's operations through it: statements and transactions go
-/// through the wrapper's sync `Connection`, which runs them on the async connection inside.
-impl<X, B> Executor<Blocking> for AsyncConnectionWrapper<X, B>
-where
-    AsyncConnectionWrapper<X, B>: diesel::Connection<Backend: SupportedBackend>,
-{
-    type Backend = <Self as diesel::Connection>::Backend;
-
-    fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>> {
-        let write = begin == Begin::Write && !Executor::<Blocking>::in_transaction(self);
-        ready(if write {
-            // What `begin_transaction_sql` does: the statement, then one level deeper.
-            diesel::connection::SimpleConnection::batch_execute(
-                self,
-                <Self::Backend as SupportedBackend>::BEGIN_WRITE,
-            )
-            .and_then(|()| {
-                WrapperManager::<X, B>::transaction_manager_status_mut(self)
-                    .transaction_state()?
-                    .change_transaction_depth(TransactionDepthChange::IncreaseDepth)
-            })
-        } else {
-            WrapperManager::<X, B>::begin_transaction(self)
-        })
-    }
-
-    fn commit(&mut self) -> impl Future<Output = QueryResult<()>> {
-        ready(WrapperManager::<X, B>::commit_transaction(self))
-    }
-
-    fn rollback(&mut self) -> impl Future<Output = QueryResult<()>> {
-        ready(WrapperManager::<X, B>::rollback_transaction(self))
-    }
-
-    fn in_transaction(&mut self) -> bool {
-        in_transaction(WrapperManager::<X, B>::transaction_manager_status_mut(self))
-    }
-
-    fn mark_broken(&mut self) {
-        WrapperManager::<X, B>::transaction_manager_status_mut(self).set_in_error();
-    }
-
-    fn batch_execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> {
-        ready(diesel::connection::SimpleConnection::batch_execute(self, sql))
-    }
-
-    fn pause(&mut self, duration: Duration) -> impl Future<Output = ()> {
-        std::thread::sleep(duration);
-        ready(())
-    }
-}
-
-/// The sync transaction manager of an `AsyncConnectionWrapper`.
-type WrapperManager<X, B> =
-    <AsyncConnectionWrapper<X, B> as diesel::Connection>::TransactionManager;

@@ -10,8 +10,8 @@ use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
-use crate::exec::{BackendOf, Execute, Executor, Load};
 use crate::dsl;
+use crate::exec::{BackendOf, Execute, Executor, Load};
 
 /// A backend's way of running active-unique writes.
 pub trait UniqueBackend: SupportedBackend {
@@ -115,7 +115,7 @@ where
     M: ActiveUnique<K> + Selectable<C::Backend>,
     N: Insertable<TableOf<M>>,
     InsertReturning<M, N, BackendOf<Mo, C>>: Query,
-    C: Load<'static, Mo, InsertReturning<M, N, BackendOf<Mo, C>>, M>,
+    C: Load<Mo, InsertReturning<M, N, BackendOf<Mo, C>>, M>,
 {
     async fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
         let insert = diesel::insert_into(TableOf::<M>::default())

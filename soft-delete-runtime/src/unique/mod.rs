@@ -94,7 +94,7 @@ mod backend;
 mod conflict;
 mod guard;
 mod nullable;
-mod ops;
+pub(crate) mod ops;
 
 use std::fmt::Debug;
 
@@ -197,7 +197,9 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         Self: KeyOps<K, Blocking, C>,
     {
         ops::refuse_null_part::<Self, K>(&key)?;
-        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_live(conn, key))?)
+        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_live(
+            conn, key,
+        ))?)
     }
 
     /// Every row of `key`, live and retired, newest first (by the counter when the key has
@@ -207,7 +209,9 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         Self: KeyOps<K, Blocking, C>,
     {
         ops::refuse_null_part::<Self, K>(&key)?;
-        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_history(conn, key))?)
+        Ok(drive(<Self as KeyOps<K, Blocking, C>>::load_history(
+            conn, key,
+        ))?)
     }
 
     /// Inserts the first live row of `key`, built by `build` from the counter's first value

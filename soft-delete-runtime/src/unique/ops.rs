@@ -48,14 +48,20 @@ where
 /// [`ActiveUnique<K>`] model that is [`Selectable`] on `C`'s backend.
 pub trait KeyOps<K, Mo, C>: KeyQueries<K> + KeyTable<K> {
     /// The live row of `key`, read without a lock.
-    fn load_live(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    fn load_live(conn: &mut C, key: Self::Value)
+        -> impl Future<Output = QueryResult<Option<Self>>>;
     /// The live row of `key`, locked for the rest of the transaction
     /// ([`UniqueBackend::LOCK`]).
-    fn lock_live(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    fn lock_live(conn: &mut C, key: Self::Value)
+        -> impl Future<Output = QueryResult<Option<Self>>>;
     /// Every row of `key`, newest first.
-    fn load_history(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Vec<Self>>>;
+    fn load_history(conn: &mut C, key: Self::Value)
+        -> impl Future<Output = QueryResult<Vec<Self>>>;
     /// The newest row of `key`, live or not.
-    fn load_newest(conn: &mut C, key: Self::Value) -> impl Future<Output = QueryResult<Option<Self>>>;
+    fn load_newest(
+        conn: &mut C,
+        key: Self::Value,
+    ) -> impl Future<Output = QueryResult<Option<Self>>>;
     /// Soft-deletes the row `id` if it is live; returns the rows changed.
     fn retire(conn: &mut C, id: Self::Id) -> impl Future<Output = QueryResult<usize>>;
 }
@@ -77,10 +83,10 @@ where
     M::LiveRows: SelectDsl<dsl::AsSelect<M, BackendOf<Mo, C>>>,
     M::HistoryRows: SelectDsl<dsl::AsSelect<M, BackendOf<Mo, C>>>,
     SelectHistory<M, K, BackendOf<Mo, C>>: LimitDsl,
-    C: Load<'static, Mo, SelectLive<M, K, BackendOf<Mo, C>>, M>
-        + Load<'static, Mo, Locked<SelectLive<M, K, BackendOf<Mo, C>>>, M>
-        + Load<'static, Mo, SelectHistory<M, K, BackendOf<Mo, C>>, M>
-        + Load<'static, Mo, dsl::Limit<SelectHistory<M, K, BackendOf<Mo, C>>>, M>
+    C: Load<Mo, SelectLive<M, K, BackendOf<Mo, C>>, M>
+        + Load<Mo, Locked<SelectLive<M, K, BackendOf<Mo, C>>>, M>
+        + Load<Mo, SelectHistory<M, K, BackendOf<Mo, C>>, M>
+        + Load<Mo, dsl::Limit<SelectHistory<M, K, BackendOf<Mo, C>>>, M>
         + Execute<Mo, RetireById<M, K>>,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,

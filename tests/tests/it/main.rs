@@ -2,6 +2,8 @@
 //! runs once per backend enabled by the crate's features (see `soft_delete_tests::backend_tests!`).
 
 mod aliases;
+#[cfg(feature = "async")]
+mod asynchronous;
 mod collector_archive;
 mod collector_check;
 mod collector_graph;
@@ -21,7 +23,10 @@ mod forum_schema;
 mod joins;
 mod journal;
 mod marker_sync;
+mod markers;
+mod markers_schema;
 mod odd_names;
+mod plans;
 mod purge;
 mod purge_schema;
 mod purge_settings;

@@ -73,7 +73,7 @@ pub struct NewAttempt {
     pub retry: i32,
 }
 
-fn attempt(exam_id: i32, learner_id: i32, retry: i32) -> NewAttempt {
+pub(crate) fn attempt(exam_id: i32, learner_id: i32, retry: i32) -> NewAttempt {
     NewAttempt {
         exam_id,
         learner_id,
@@ -179,7 +179,7 @@ where
 }
 
 /// Creates the tables and the keys' DDL, generated for the backend.
-fn create_with_keys<C>(db: &mut soft_delete_tests::TestDb<C>) -> QueryResult<()>
+pub(crate) fn create_with_keys<C>(db: &mut soft_delete_tests::TestDb<C>) -> QueryResult<()>
 where
     C: soft_delete_tests::TestConnection,
     C::Backend: SupportedBackend,
@@ -204,7 +204,7 @@ fn is_unique_violation(error: &DieselError) -> bool {
     )
 }
 
-fn live_id_of(error: &Error) -> Option<i32> {
+pub(crate) fn live_id_of(error: &Error) -> Option<i32> {
     error
         .conflict()
         .and_then(|c| c.live_id().get::<i32>().copied())

@@ -36,7 +36,8 @@ impl Run<'_, '_> {
             .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
     }
 
-    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after.
+    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after, hidden by the table's
+    /// primary marker (the one an archive sets) before the cutoff by that marker's deletion time.
     pub(super) fn candidate<DB: CollectorBackend>(
         &self,
         sql: &mut Sql<'_, DB>,
@@ -61,8 +62,8 @@ impl Run<'_, '_> {
         let d = self.d;
         // The state's columns are unqualified: inside the subquery they name the child's.
         let state = match (referrer, &reference.child_soft) {
-            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
-            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
+            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.visible)(d.0)),
+            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.hidden)(d.0)),
             _ => String::new(),
         };
         format!(

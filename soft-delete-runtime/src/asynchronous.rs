@@ -1,0 +1,244 @@
+//! The operations on diesel-async's connections (feature `async`).
+//!
+//! The same operations as the sync API, with the same errors and guarantees (one transaction
+//! per operation, typed conflicts, no raw constraint error): the sync API and this module run
+//! one implementation (see [`crate::exec`]). Bring the traits into scope with
+//! `use soft_delete_runtime::asynchronous::*;` and await:
+//!
+//! | sync (`prelude`) | async (this module) |
+//! | --- | --- |
+//! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
+//! | `start`, `upsert`, `find_live`, `history` | `start_async`, `upsert_async`, `find_live_async`, `history_async` |
+//! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
+//!
+//! The connection is any [`AsyncTarget`]: `AsyncPgConnection`, `AsyncMysqlConnection`,
+//! `SyncConnectionWrapper<SqliteConnection>` (per backend feature), or a connection of
+//! diesel-async's deadpool (feature `deadpool`) or bb8 (feature `bb8`) pool over one of them.
+//! The scopes and bulk writes need nothing from here: they are Diesel statements, which
+//! `diesel_async::RunQueryDsl` runs.
+//!
+//! `retry` and friends wait between attempts with `tokio::time::sleep`, which yields to the
+//! runtime rather than blocking its thread (diesel-async itself runs on tokio).
+//!
+//! **Cancellation.** An operation's future may be dropped at any `.await` (a request timeout,
+//! `tokio::select!`). A transaction it had begun then is still open on the server: the
+//! operation marks the connection's transaction manager broken, so diesel-async's pools drop
+//! that connection instead of handing it out again (closing it rolls the transaction back),
+//! and a connection you hold yourself refuses further transactions with
+//! `BrokenTransactionManager` rather than running statements inside the abandoned one.
+//!
+//! Each async method is its sync twin's name with `_async`: the sync traits are in
+//! [`crate::prelude`], which async code imports too (for the scopes), and a second trait with
+//! methods of the same names would make every call ambiguous (E0034) wherever both are in
+//! scope. The suffix keeps both usable side by side and makes a blocking call easy to spot in
+//! async code.
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # mod example {
+//! use diesel::prelude::*;
+//! use soft_delete_runtime::asynchronous::*;
+//! use soft_delete_runtime::SoftDelete;
+//!
+//! diesel::table! {
+//!     attempts (id) {
+//!         id -> Integer,
+//!         exam_id -> Integer,
+//!         learner_id -> Integer,
+//!         retry_number -> Integer,
+//!         deleted_at -> Nullable<Timestamp>,
+//!     }
+//! }
+//!
+//! #[derive(Queryable, Selectable, Identifiable, SoftDelete, Debug)]
+//! #[diesel(table_name = attempts)]
+//! #[active_unique(name = one_active_attempt, fields = "exam_id, learner_id", counter = "retry_number")]
+//! pub struct Attempt {
+//!     pub id: i32,
+//!     pub exam_id: i32,
+//!     pub learner_id: i32,
+//!     pub retry_number: i32,
+//!     pub deleted_at: Option<chrono::NaiveDateTime>,
+//! }
+//!
+//! #[derive(Insertable)]
+//! #[diesel(table_name = attempts)]
+//! pub struct NewAttempt {
+//!     pub exam_id: i32,
+//!     pub learner_id: i32,
+//!     pub retry_number: i32,
+//! }
+//!
+//! async fn retake(
+//!     pool: &diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncPgConnection>,
+//! ) -> Result<Attempt, Box<dyn std::error::Error + Send + Sync>> {
+//!     let mut conn = pool.get().await?;
+//!     let next = Attempt::retry_async(&mut conn, (1, 7), |_old: &Attempt, retry_number| NewAttempt {
+//!         exam_id: 1,
+//!         learner_id: 7,
+//!         retry_number,
+//!     })
+//!     .await?;
+//!     Ok(next)
+//! }
+//! # }
+//! ```
+
+use std::future::Future;
+
+use crate::exec::{Execute, NonBlocking};
+use crate::table::guarded_restore;
+use crate::table::PrimaryMarker;
+use crate::unique::{ops, ActiveUnique, KeyGuard, KeyInsert, KeyOps, KeyUpdate};
+use crate::write::{self, AlsoSet, SoftDeleteTarget};
+use crate::{dsl, Error, SoftDelete};
+
+pub use crate::exec::AsyncTarget;
+
+/// The operations of [`ActiveUnique`] on a diesel-async connection `C` ([`AsyncTarget`]),
+/// awaited. Implemented for every model with an active-unique key.
+pub trait ActiveUniqueAsync<K>: ActiveUnique<K> {
+    /// [`ActiveUnique::find_live`], awaited.
+    fn find_live_async<C>(
+        conn: &mut C,
+        key: Self::Value,
+    ) -> impl Future<Output = Result<Option<Self>, Error>>
+    where
+        Self: KeyOps<K, NonBlocking, C>;
+
+    /// [`ActiveUnique::history`], awaited.
+    fn history_async<C>(
+        conn: &mut C,
+        key: Self::Value,
+    ) -> impl Future<Output = Result<Vec<Self>, Error>>
+    where
+        Self: KeyOps<K, NonBlocking, C>;
+
+    /// [`ActiveUnique::start`], awaited.
+    fn start_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(Self::Counter) -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N>,
+        C: AsyncTarget;
+
+    /// [`ActiveUnique::upsert`], awaited.
+    fn upsert_async<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut(Self::Counter) -> N,
+        update: impl FnMut(&Self) -> U,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N> + KeyUpdate<K, NonBlocking, C, U>,
+        C: AsyncTarget;
+
+    /// [`ActiveUnique::retry`], awaited; waits between attempts with `tokio::time::sleep`.
+    fn retry_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(&Self, Self::Counter) -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N>,
+        C: AsyncTarget;
+}
+
+impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
+    async fn find_live_async<C>(conn: &mut C, key: Self::Value) -> Result<Option<Self>, Error>
+    where
+        Self: KeyOps<K, NonBlocking, C>,
+    {
+        ops::refuse_null_part::<Self, K>(&key)?;
+        Ok(<Self as KeyOps<K, NonBlocking, C>>::load_live(conn, key).await?)
+    }
+
+    async fn history_async<C>(conn: &mut C, key: Self::Value) -> Result<Vec<Self>, Error>
+    where
+        Self: KeyOps<K, NonBlocking, C>,
+    {
+        ops::refuse_null_part::<Self, K>(&key)?;
+        Ok(<Self as KeyOps<K, NonBlocking, C>>::load_history(conn, key).await?)
+    }
+
+    fn start_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(Self::Counter) -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N>,
+        C: AsyncTarget,
+    {
+        ops::start::<Self, K, NonBlocking, C, N>(conn, key, build)
+    }
+
+    fn upsert_async<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut(Self::Counter) -> N,
+        update: impl FnMut(&Self) -> U,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N> + KeyUpdate<K, NonBlocking, C, U>,
+        C: AsyncTarget,
+    {
+        ops::upsert::<Self, K, NonBlocking, C, N, U>(conn, key, insert, update)
+    }
+
+    fn retry_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut(&Self, Self::Counter) -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        Self: KeyInsert<K, NonBlocking, C, N>,
+        C: AsyncTarget,
+    {
+        ops::retry::<Self, K, NonBlocking, C, N>(conn, key, build)
+    }
+}
+
+/// The by-value restores of [`SoftDelete`] on a diesel-async connection, awaited: they check
+/// the row's active-unique keys in the same transaction, as the sync ones do. Implemented for
+/// every model.
+pub trait SoftDeleteAsync: SoftDelete + Sized {
+    /// [`SoftDelete::restore`], awaited.
+    fn restore_async<'a, C>(&'a self, conn: &mut C) -> impl Future<Output = Result<usize, Error>>
+    where
+        C: Execute<NonBlocking, dsl::Restore<&'a Self>>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
+        Self::ActiveUniqueKeys: KeyGuard<Self, NonBlocking, C>,
+    {
+        guarded_restore(
+            self,
+            crate::table::primary_name::<Self>(),
+            conn,
+            move || write::restore(self),
+        )
+    }
+
+    /// [`SoftDelete::restore_and_set`], awaited.
+    fn restore_and_set_async<'a, C, Changes>(
+        &'a self,
+        conn: &mut C,
+        changes: Changes,
+    ) -> impl Future<Output = Result<usize, Error>>
+    where
+        C: Execute<NonBlocking, dsl::RestoreAndSet<&'a Self, Changes>>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
+        Changes: AlsoSet<&'a Self> + Clone,
+        Self::ActiveUniqueKeys: KeyGuard<Self, NonBlocking, C>,
+    {
+        guarded_restore(
+            self,
+            crate::table::primary_name::<Self>(),
+            conn,
+            move || write::restore_and_set(self, changes.clone()),
+        )
+    }
+}
+
+impl<M: SoftDelete> SoftDeleteAsync for M {}

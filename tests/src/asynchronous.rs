@@ -1,0 +1,79 @@
+//! The harness of the async API's tests (feature `async`): each backend's diesel-async
+//! connection, a tokio runtime, and [`async_backend_tests!`](crate::async_backend_tests).
+
+use diesel_async::pooled_connection::PoolableConnection;
+use diesel_async::AsyncConnection;
+
+use crate::TestConnection;
+
+/// A backend's test connection and its diesel-async counterpart.
+pub trait AsyncTwin: TestConnection {
+    /// diesel-async's connection of the backend.
+    type Async: AsyncConnection + PoolableConnection + Send + 'static;
+}
+
+#[cfg(feature = "sqlite")]
+impl AsyncTwin for diesel::SqliteConnection {
+    type Async =
+        diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+}
+
+#[cfg(feature = "postgres")]
+impl AsyncTwin for diesel::PgConnection {
+    type Async = diesel_async::AsyncPgConnection;
+}
+
+#[cfg(feature = "mysql")]
+impl AsyncTwin for diesel::MysqlConnection {
+    type Async = diesel_async::AsyncMysqlConnection;
+}
+
+/// A multi-threaded tokio runtime, as a service runs one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// An async connection to `url`.
+pub async fn connect<C: AsyncTwin>(url: &str) -> C::Async {
+    C::Async::establish(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// Stamps each async test body out once per enabled backend, like
+/// [`backend_tests!`](crate::backend_tests): the body is `async`, runs on [`runtime`], gets the
+/// isolated database `db` (`TestDb<Conn>`, its main connection sync, for set-up and checks) and
+/// connects with `asynchronous::connect::<Conn>(db.url())`.
+#[macro_export]
+macro_rules! async_backend_tests {
+    ($($(#[$attr:meta])* async fn $name:ident($db:ident) $body:block)*) => {
+        $crate::async_backend_tests!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* async fn $name($db) $body)*);
+        $crate::async_backend_tests!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* async fn $name($db) $body)*);
+        $crate::async_backend_tests!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* async fn $name($db) $body)*);
+    };
+    (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* async fn $name:ident($db:ident) $body:block)*) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(dead_code)]
+            type Conn = $conn;
+            $(
+                #[test]
+                $(#[$attr])*
+                fn $name() {
+                    $crate::run::<Conn>(
+                        concat!(module_path!(), "::", stringify!($name)),
+                        |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult {
+                            $crate::asynchronous::runtime().block_on(async move { $body })
+                        },
+                    );
+                }
+            )*
+        }
+    };
+}
