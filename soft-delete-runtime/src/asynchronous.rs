@@ -17,6 +17,11 @@
 //! The scopes and bulk writes need nothing from here: they are Diesel statements, which
 //! `diesel_async::RunQueryDsl` runs.
 //!
+//! The futures are `Send` when the connection is (every [`AsyncTarget`]), so they can be
+//! spawned and awaited in an axum handler. What they send must be owned (`'static`): the
+//! changes an `upsert_async` closure returns, and the primary key `restore_async` copies out of
+//! the row.
+//!
 //! `retry` and friends wait between attempts with `tokio::time::sleep`, which yields to the
 //! runtime rather than blocking its thread (diesel-async itself runs on tokio).
 //!
@@ -85,6 +90,9 @@
 //! ```
 
 use std::future::Future;
+
+use diesel::query_dsl::methods::FindDsl;
+use diesel::Identifiable;
 
 use crate::exec::{Execute, NonBlocking};
 use crate::table::guarded_restore;
@@ -204,39 +212,62 @@ impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
 /// The by-value restores of [`SoftDelete`] on a diesel-async connection, awaited: they check
 /// the row's active-unique keys in the same transaction, as the sync ones do. Implemented for
 /// every model.
+///
+/// The statement finds the row by its primary key, copied out of the model (`Id`, an `i32`,
+/// a newtype, ...), so that the future owns what it sends: diesel-async's statements must be
+/// `'static` here. A model whose primary key has several columns restores through
+/// [`restore`](crate::restore) on `table.find((a, b))` instead.
 pub trait SoftDeleteAsync: SoftDelete + Sized {
     /// [`SoftDelete::restore`], awaited.
-    fn restore_async<'a, C>(&'a self, conn: &mut C) -> impl Future<Output = Result<usize, Error>>
+    fn restore_async<'a, C, Id>(
+        &'a self,
+        conn: &mut C,
+    ) -> impl Future<Output = Result<usize, Error>>
     where
-        C: Execute<NonBlocking, dsl::Restore<&'a Self>>,
-        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
+        &'a Self: Identifiable<Id = &'a Id>,
+        Id: Clone + 'a,
+        Self::Table: FindDsl<Id> + Default,
+        dsl::Find<Self::Table, Id>:
+            SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
+        C: Execute<NonBlocking, dsl::Restore<dsl::Find<Self::Table, Id>>>,
         Self::ActiveUniqueKeys: KeyGuard<Self, NonBlocking, C>,
     {
+        let id: Id = self.id().clone();
         guarded_restore(
             self,
             crate::table::primary_name::<Self>(),
             conn,
-            move || write::restore(self),
+            move || write::restore(FindDsl::find(Self::Table::default(), id.clone())),
         )
     }
 
     /// [`SoftDelete::restore_and_set`], awaited.
-    fn restore_and_set_async<'a, C, Changes>(
+    fn restore_and_set_async<'a, C, Id, Changes>(
         &'a self,
         conn: &mut C,
         changes: Changes,
     ) -> impl Future<Output = Result<usize, Error>>
     where
-        C: Execute<NonBlocking, dsl::RestoreAndSet<&'a Self, Changes>>,
-        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
-        Changes: AlsoSet<&'a Self> + Clone,
+        &'a Self: Identifiable<Id = &'a Id>,
+        Id: Clone + 'a,
+        Self::Table: FindDsl<Id> + Default,
+        dsl::Find<Self::Table, Id>:
+            SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
+        Changes: AlsoSet<dsl::Find<Self::Table, Id>> + Clone,
+        C: Execute<NonBlocking, dsl::RestoreAndSet<dsl::Find<Self::Table, Id>, Changes>>,
         Self::ActiveUniqueKeys: KeyGuard<Self, NonBlocking, C>,
     {
+        let id: Id = self.id().clone();
         guarded_restore(
             self,
             crate::table::primary_name::<Self>(),
             conn,
-            move || write::restore_and_set(self, changes.clone()),
+            move || {
+                write::restore_and_set(
+                    FindDsl::find(Self::Table::default(), id.clone()),
+                    changes.clone(),
+                )
+            },
         )
     }
 }

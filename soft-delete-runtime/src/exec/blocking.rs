@@ -80,10 +80,7 @@ where
     C: Executor<Blocking> + Connection,
     Q: ExecuteDsl<C>,
 {
-    fn execute<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<usize>> + 'a
-    where
-        Q: 'a,
-    {
+    fn execute(&mut self, query: Q) -> impl Future<Output = QueryResult<usize>> {
         ready(ExecuteDsl::execute(query, self))
     }
 }
@@ -93,11 +90,7 @@ where
     C: Executor<Blocking> + LoadConnection,
     Q: for<'q> LoadQuery<'q, C, U>,
 {
-    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
-    where
-        Q: 'a,
-        U: 'a,
-    {
+    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
         ready(diesel::RunQueryDsl::load(query, self))
     }
 }

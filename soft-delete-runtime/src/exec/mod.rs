@@ -98,24 +98,21 @@ pub trait Executor<Mo>: Sized {
 pub type BackendOf<Mo, C> = <C as Executor<Mo>>::Backend;
 
 /// Running statement `Q`, which returns no rows, on a connection in mode `Mo`.
+///
+/// Neither this trait nor [`Load`] has a lifetime parameter or a method with a lifetime bound
+/// (`where Q: 'a`): an operation's future holds theirs across `.await`s, and rustc proves such
+/// a future `Send` for every lifetime it erased there, which a bound on one lifetime fails
+/// (rust-lang/rust#100013: "implementation of `Send` is not general enough"). The
+/// [`NonBlocking`] impls ask for `Q: 'static` instead, where the statement's type is concrete.
 pub trait Execute<Mo, Q>: Executor<Mo> {
     /// Runs `query`; returns the rows it changed.
-    fn execute<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<usize>> + 'a
-    where
-        Q: 'a;
+    fn execute(&mut self, query: Q) -> impl Future<Output = QueryResult<usize>>;
 }
 
-/// Loading rows `U` of query `Q` on a connection in mode `Mo`.
-///
-/// No lifetime of the query appears in this trait: a future that must be `Send` may hold
-/// `<C as Load<..>>`'s future across an `.await`, and rustc proves that future `Send` for every
-/// lifetime it erased there, which a `Load<'static, ..>` bound could not satisfy.
+/// Loading rows `U` of query `Q` on a connection in mode `Mo` (see [`Execute`] on lifetimes).
 pub trait Load<Mo, Q, U>: Executor<Mo> {
     /// Runs `query`; returns its rows.
-    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
-    where
-        Q: 'a,
-        U: 'a;
+    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>>;
 }
 
 /// Runs an operation of [`Blocking`] mode to its end: every future of a blocking connection is

@@ -166,12 +166,10 @@ impl<C: AsyncTarget> Executor<NonBlocking> for C {
 impl<C, Q> Execute<NonBlocking, Q> for C
 where
     C: AsyncTarget,
+    Q: 'static,
     Q: diesel_async::methods::ExecuteDsl<C::Target>,
 {
-    fn execute<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<usize>> + 'a
-    where
-        Q: 'a,
-    {
+    fn execute(&mut self, query: Q) -> impl Future<Output = QueryResult<usize>> {
         diesel_async::RunQueryDsl::execute(query, self.target())
     }
 }
@@ -179,14 +177,11 @@ where
 impl<C, Q, U> Load<NonBlocking, Q, U> for C
 where
     C: AsyncTarget,
+    Q: 'static,
     Q: for<'q> diesel_async::methods::LoadQuery<'q, C::Target, U>,
-    U: Send,
+    U: Send + 'static,
 {
-    fn load<'a>(&'a mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> + 'a
-    where
-        Q: 'a,
-        U: 'a,
-    {
+    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
         diesel_async::RunQueryDsl::load(query, self.target())
     }
 }

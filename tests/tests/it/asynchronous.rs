@@ -63,13 +63,38 @@ async_backend_tests! {
         );
         Ok(())
     }
+
+    async fn every_operation_runs_on_a_spawned_task(db) {
+        create_with_keys(db)?;
+        let url = db.url().to_owned();
+        // `tokio::spawn` (what an axum handler needs too) takes only `Send` futures: the
+        // operations' futures are, on each backend.
+        let task = tokio::spawn(async move {
+            let mut conn = asynchronous::connect::<Conn>(&url).await;
+            let first = ExamAttempt::start_async(&mut conn, (3, 7), |n| attempt(3, 7, n)).await?;
+            ExamAttempt::retry_async(&mut conn, (3, 7), |old, n| attempt(old.exam_id, old.learner_id, n)).await?;
+            let live = ExamAttempt::upsert_async(&mut conn, (3, 7), |n| attempt(3, 7, n), |live: &ExamAttempt| {
+                exam_attempts::retry.eq(live.retry + 1)
+            })
+            .await?;
+            let refused = first.restore_async(&mut conn).await;
+            let found = ExamAttempt::find_live_async(&mut conn, (3, 7)).await?;
+            let history = ExamAttempt::history_async(&mut conn, (3, 7)).await?;
+            Ok::<_, Error>((live, refused, found, history))
+        });
+        let (live, refused, found, history) = task.await??;
+        assert_eq!(live.retry, 2);
+        assert_eq!(live_id_of(&refused.unwrap_err()), Some(live.id));
+        assert_eq!(found.map(|a| a.id), Some(live.id));
+        assert_eq!(history.len(), 2);
+        Ok(())
+    }
 }
 
 /// Retries of one key by 8 tasks through `$pool` (8 connections, each handed out by
 /// `$pool.$get()` and passed to the operation as the pool's own connection type): exactly one
 /// live row, no retired row lost, counters without gaps, and only typed outcomes. The tasks
-/// run concurrently on one thread (`spawn_local`): the operations' futures are not `Send` yet
-/// (see the README's async section).
+/// run on a multi-threaded runtime (`tokio::spawn`).
 macro_rules! retries_race {
     ($db:ident, $pool:ident, $get:ident) => {{
         let key = (100, 7);
@@ -77,7 +102,7 @@ macro_rules! retries_race {
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let pool = $pool.clone();
-                tokio::task::spawn_local(async move {
+                tokio::spawn(async move {
                     let mut outcomes = Vec::new();
                     for _ in 0..5 {
                         let mut conn = pool.$get().await.expect("a pooled connection");
@@ -167,8 +192,7 @@ macro_rules! server_tests {
             #[test]
             fn retries_race_through_a_deadpool_pool() {
                 run("retries_race_through_a_deadpool_pool", |db| {
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&asynchronous::runtime(), async {
+                    asynchronous::runtime().block_on(async {
                         create_with_keys(db)?;
                         let pool = deadpool(db.url(), 8);
                         retries_race!(db, pool, get)
@@ -179,8 +203,7 @@ macro_rules! server_tests {
             #[test]
             fn retries_race_through_a_bb8_pool() {
                 run("retries_race_through_a_bb8_pool", |db| {
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&asynchronous::runtime(), async {
+                    asynchronous::runtime().block_on(async {
                         create_with_keys(db)?;
                         let pool = bb8(db.url(), 8).await;
                         retries_race!(db, pool, get_owned)
