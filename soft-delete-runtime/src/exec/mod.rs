@@ -8,14 +8,14 @@
 //! - [`Blocking`]: Diesel's own connections ([`SqliteConnection`](diesel::SqliteConnection),
 //!   [`PgConnection`](diesel::PgConnection), [`MysqlConnection`](diesel::MysqlConnection)). Each
 //!   statement runs when it is called, and the future that stands for it is ready at once, so
-//!   the sync API drives an operation to its end by polling it once ([`drive`]): no runtime, no
+//!   the sync API drives an operation to its end by polling it once (`drive`): no runtime, no
 //!   thread, nothing allocated for it.
 //! - [`NonBlocking`] (feature `async`): diesel-async's connections, awaited by the caller through
 //!   [`crate::asynchronous`].
 //!
 //! An operation reaches the database only through the methods of [`Executor`], [`Execute`] and
 //! [`Load`], so the two modes run the same statements, in the same transactions, with the same
-//! errors. The transaction is [`Transaction`]: begun, committed or rolled back through the
+//! errors. The transaction is `Transaction`: begun, committed or rolled back through the
 //! connection's own transaction manager (a savepoint inside a transaction of the caller's), and
 //! marked broken if the operation is dropped half way (an `async` caller cancelled it), so that
 //! a pool discards the connection instead of handing out one with a transaction left open.
