@@ -84,7 +84,7 @@ pub mod table;
 pub mod unique;
 pub mod write;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, RowId, RowIdError};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
