@@ -77,9 +77,9 @@ where
             false => M::load_live(conn, key.clone()).await?,
         };
         match live {
-            Some(live) if live.row_id() != row.row_id() => {
-                Ok(Some(ops::conflict::<M, K>(&key, &live, Some(row))))
-            }
+            Some(live) if live.row_id() != row.row_id() => Ok(Some(
+                ops::conflict::<M, K, Mo, C>(conn, &key, &live, Some(row)).await?,
+            )),
             _ => Rest::held(row, conn, lock).await,
         }
     }

@@ -9,15 +9,17 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
+use diesel::expression::SqlLiteral;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
 use diesel::query_dsl::methods::{FindDsl, LimitDsl, SelectDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::Text;
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, Locked, UniqueBackend};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
-use crate::backend::{RenderBackend, TableName};
+use crate::backend::{RenderBackend, SupportedBackend, TableName};
 use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Transaction};
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
@@ -64,6 +66,8 @@ pub trait KeyOps<K, Mo, C>: KeyQueries<K> + KeyTable<K> {
     ) -> impl Future<Output = QueryResult<Option<Self>>>;
     /// Soft-deletes the row `id` if it is live; returns the rows changed.
     fn retire(conn: &mut C, id: Self::Id) -> impl Future<Output = QueryResult<usize>>;
+    /// The primary key of row `id` as the database writes it as text: how an error names it.
+    fn id_text(conn: &mut C, id: Self::Id) -> impl Future<Output = QueryResult<RowId>>;
 }
 
 /// The `SELECT` of a key's live row, as the model.
@@ -74,6 +78,9 @@ pub(crate) type SelectHistory<M, K, DB> =
     dsl::Select<<M as KeyQueries<K>>::HistoryRows, dsl::AsSelect<M, DB>>;
 /// The soft delete of one row by primary key.
 type RetireById<M, K> = dsl::SoftDelete<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>>;
+/// One column of the primary key of one row, as text.
+type IdText<M, K> =
+    dsl::Select<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, SqlLiteral<Text>>;
 
 impl<M, K, Mo, C> KeyOps<K, Mo, C> for M
 where
@@ -87,9 +94,11 @@ where
         + Load<Mo, Locked<SelectLive<M, K, BackendOf<Mo, C>>>, M>
         + Load<Mo, SelectHistory<M, K, BackendOf<Mo, C>>, M>
         + Load<Mo, dsl::Limit<SelectHistory<M, K, BackendOf<Mo, C>>>, M>
+        + Load<Mo, IdText<M, K>, String>
         + Execute<Mo, RetireById<M, K>>,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
+    dsl::Find<TableOf<M>, M::Id>: SelectDsl<SqlLiteral<Text>>,
 {
     async fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
         let query = SelectDsl::select(M::live_rows(key), M::as_select());
@@ -115,6 +124,19 @@ where
         let row = FindDsl::find(TableOf::<M>::default(), id);
         conn.execute(write::soft_delete_with(row, Deletion::now()))
             .await
+    }
+
+    async fn id_text(conn: &mut C, id: Self::Id) -> QueryResult<RowId> {
+        let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
+        let mut parts = Vec::with_capacity(M::ID_COLUMNS.len());
+        for column in M::ID_COLUMNS {
+            let text = diesel::dsl::sql::<Text>(&dialect.cast_to_text(&dialect.quote(column)));
+            let row = FindDsl::find(TableOf::<M>::default(), id.clone());
+            let found = conn.load(SelectDsl::select(row, text)).await?;
+            let part = found.into_iter().next().ok_or(DieselError::NotFound)?;
+            parts.push(part);
+        }
+        Ok(RowId::from_parts(parts))
     }
 }
 
@@ -331,17 +353,30 @@ pub(crate) fn contended<M: KeyTable<K>, K>(attempts: u32) -> Error {
 }
 
 /// The typed error for a key held by `live`; `restored` is the row a restore was to bring
-/// back.
-pub(crate) fn conflict<M: KeyTable<K>, K>(key: &M::Value, live: &M, restored: Option<&M>) -> Error {
-    Error::Conflict(Box::new(KeyConflict {
+/// back. Reads the two rows' keys as text (the error path only).
+pub(crate) async fn conflict<M, K, Mo, C>(
+    conn: &mut C,
+    key: &M::Value,
+    live: &M,
+    restored: Option<&M>,
+) -> QueryResult<Error>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    let live_id = M::id_text(conn, live.row_id()).await?;
+    let restored_id = match restored {
+        Some(row) => Some(M::id_text(conn, row.row_id()).await?),
+        None => None,
+    };
+    Ok(Error::Conflict(Box::new(KeyConflict {
         table: M::table_name(),
         key: M::NAME,
         columns: M::COLUMNS,
         values: format!("{key:?}"),
-        live_id: RowId::new(live.row_id()),
+        live_id,
         holder: Holder::Live,
-        restored_id: restored.map(|row| RowId::new(row.row_id())),
-    }))
+        restored_id,
+    })))
 }
 
 /// [`Error::NullKeyPart`] when `key` has `None` in a field whose `NULL`s are distinct.
@@ -419,7 +454,8 @@ where
 
     async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
         if let Some(live) = M::lock_live(conn, self.key.clone()).await? {
-            return Err(Failure::Fatal(conflict::<M, K>(&self.key, &live, None)));
+            let error = conflict::<M, K, Mo, C>(conn, &self.key, &live, None).await?;
+            return Err(Failure::Fatal(error));
         }
         let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
         let new = M::insert_new(conn, self.key.clone(), (self.build)(counter)).await?;
@@ -429,7 +465,9 @@ where
     // A concurrent `start` inserted first: its row is live now.
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
         Ok(match M::load_live(conn, self.key.clone()).await? {
-            Some(live) => Violation::Conflict(conflict::<M, K>(&self.key, &live, None)),
+            Some(live) => {
+                Violation::Conflict(conflict::<M, K, Mo, C>(conn, &self.key, &live, None).await?)
+            }
             None => Violation::Raw,
         })
     }
