@@ -575,6 +575,11 @@ impl CollectorBackend for diesel::mysql::Mysql {
         conn: &mut C,
         table: &TableName,
     ) -> QueryResult<Vec<CatalogForeignKey>> {
+        // Only the keys of tables in the table's own database: with the referencing table's
+        // schema a constant, MariaDB opens the tables of that database alone. A search by
+        // the referenced table over every database opens every table of the server, and so
+        // waits for any DDL pending anywhere on it (a `DROP DATABASE` queued behind an open
+        // transaction holds every such read until that transaction ends).
         let rows: Vec<CatalogRow> = diesel::sql_query(
             "SELECT CONVERT(k.CONSTRAINT_NAME USING utf8mb4) AS constraint_name, \
                     CONVERT(k.TABLE_SCHEMA USING utf8mb4) AS child_schema, \
@@ -586,7 +591,8 @@ impl CollectorBackend for diesel::mysql::Mysql {
                     CAST(k.ORDINAL_POSITION - 1 AS SIGNED) AS position \
              FROM information_schema.KEY_COLUMN_USAGE AS k \
              WHERE k.REFERENCED_TABLE_NAME IS NOT NULL \
-               AND ((k.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.TABLE_NAME = ?) \
+               AND k.TABLE_SCHEMA = COALESCE(?, DATABASE()) \
+               AND (k.TABLE_NAME = ? \
                  OR (k.REFERENCED_TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.REFERENCED_TABLE_NAME = ?)) \
              ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
         )
