@@ -175,7 +175,7 @@ fn fill_shop(conn: &mut MysqlConnection, items: i32) -> QueryResult<()> {
            FOREIGN KEY (user_id) REFERENCES users (id));
          INSERT INTO users (id) SELECT n FROM {SEQ} WHERE n <= {users};
          INSERT INTO orders (id, user_id) SELECT n, 1 + (n - 1) % {users} FROM {SEQ} WHERE n <= {orders};
-         INSERT INTO order_items (id, order_id) SELECT n, 1 + (n - 1) % {orders} FROM {SEQ} WHERE n <= {orders} * {ITEMS_PER_ORDER};
+         INSERT INTO order_items (id, order_id) SELECT (o.id - 1) * {ITEMS_PER_ORDER} + k.n + 1, o.id FROM orders AS o, bench_digits AS k WHERE k.n < {ITEMS_PER_ORDER};
          INSERT INTO invoices (id, user_id) SELECT n, n FROM {SEQ} WHERE n <= {users} AND n <> {TARGET};
          ANALYZE TABLE users, orders, order_items, invoices;",
         log = archive_log::create_table(Dialect::Mysql),
@@ -317,8 +317,11 @@ fn fill_library(conn: &mut MysqlConnection, members: i32) -> QueryResult<()> {
 /// In a worker process: archives members `from..=to`, one archive each, and prints the time.
 fn worker(url: &str, from: i32, to: i32) {
     let mut conn = MysqlConnection::establish(url).expect("connect");
-    conn.batch_execute(&format!("SET SESSION TRANSACTION ISOLATION LEVEL {}", isolation()))
-        .expect("isolation");
+    conn.batch_execute(&format!(
+        "SET SESSION TRANSACTION ISOLATION LEVEL {}",
+        isolation()
+    ))
+    .expect("isolation");
     let start = Instant::now();
     for id in from..=to {
         let archived = Collector::new(members::table.find(id))
@@ -341,10 +344,9 @@ fn row_lock_waits(conn: &mut MysqlConnection) -> i64 {
         #[diesel(sql_type = Text, column_name = "Value")]
         value: String,
     }
-    let rows: Vec<Status> =
-        diesel::sql_query("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_waits'")
-            .load(conn)
-            .expect("the status");
+    let rows: Vec<Status> = diesel::sql_query("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_waits'")
+        .load(conn)
+        .expect("the status");
     rows.first().and_then(|r| r.value.parse().ok()).unwrap_or(0)
 }
 
@@ -380,7 +382,10 @@ fn concurrent(conn: &mut MysqlConnection, url: &str) {
     let before = row_lock_waits(conn);
     let four = processes(url, &ranges);
     let waits_four = row_lock_waits(conn) - before;
-    let (t1, t4) = (per as f64 / one.as_secs_f64(), 4.0 * per as f64 / four.as_secs_f64());
+    let (t1, t4) = (
+        per as f64 / one.as_secs_f64(),
+        4.0 * per as f64 / four.as_secs_f64(),
+    );
     println!(
         "CONCURRENT mariadb lending library ({members} members, {}): 1 process {t1:.0} archives/s \
          (Innodb_row_lock_waits +{waits_one}), 4 processes {t4:.0} archives/s \
@@ -392,7 +397,12 @@ fn concurrent(conn: &mut MysqlConnection, url: &str) {
     fill_library(conn, members).expect("fill the library again");
     let quarter = members / 4;
     let ranges: Vec<(i32, i32)> = (0..4)
-        .map(|k| (k * quarter + 1, if k == 3 { members } else { (k + 1) * quarter }))
+        .map(|k| {
+            (
+                k * quarter + 1,
+                if k == 3 { members } else { (k + 1) * quarter },
+            )
+        })
         .collect();
     let before = row_lock_waits(conn);
     let all = processes(url, &ranges);
@@ -429,8 +439,11 @@ fn main() {
     if only == "trace" {
         // The statements of one archive of a member, with their time.
         fill_library(&mut conn, 2_000).expect("fill the library");
-        conn.batch_execute(&format!("SET SESSION TRANSACTION ISOLATION LEVEL {}", isolation()))
-            .expect("isolation");
+        conn.batch_execute(&format!(
+            "SET SESSION TRANSACTION ISOLATION LEVEL {}",
+            isolation()
+        ))
+        .expect("isolation");
         let recorded = soft_delete_tests::record_statements(&mut conn);
         let start = Instant::now();
         Collector::new(members::table.find(7))
