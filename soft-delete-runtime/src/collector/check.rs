@@ -11,7 +11,11 @@
 //!   reaches) but is not declared as an edge of it: the archive would leave those rows
 //!   pointing at archived ones without a rule saying that is intended;
 //! - a declared edge whose column has no foreign key in the database, or one to another
-//!   table or column.
+//!   table or column;
+//! - a column the library reads rows by with no index leading with it
+//!   ([`SchemaIssue::MissingIndex`]): the column of every edge but `do_nothing`, and the batch
+//!   column (or else the deletion time) of every table an archive hides rows of. Without it
+//!   each archive, restore or purge reads the whole table (and on MySQL/MariaDB locks it).
 
 use std::fmt;
 
@@ -65,6 +69,32 @@ pub enum SchemaIssue {
         /// What the database says the column references: table, and column when named.
         references: (TableName, Option<String>),
     },
+    /// No index of `table` (primary key, unique key or plain index; a partial index does
+    /// not count) starts with `column`, and the library finds rows by it.
+    MissingIndex {
+        /// The table.
+        table: TableName,
+        /// The column an index should start with.
+        column: &'static str,
+        /// What reads rows by it.
+        used_by: IndexUse,
+    },
+}
+
+/// What reads rows by a column [`SchemaIssue::MissingIndex`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexUse {
+    /// A declared edge: an archive, preview, restore or purge finds the children of a parent
+    /// by it.
+    Edge {
+        /// The table the edge hangs off.
+        parent: TableName,
+        /// The edge's rule.
+        rule: Rule,
+    },
+    /// The column that tells an archive's rows apart (the batch column, or else the
+    /// deletion time): a restore finds the batch's rows by it, and a purge its candidates.
+    Batch,
 }
 
 impl fmt::Display for SchemaIssue {
@@ -107,6 +137,26 @@ impl fmt::Display for SchemaIssue {
                 }
                 Ok(())
             }
+            SchemaIssue::MissingIndex {
+                table,
+                column,
+                used_by,
+            } => {
+                write!(f, "no index of `{table}` starts with `{column}`, ")?;
+                match used_by {
+                    IndexUse::Edge { parent, rule } => write!(
+                        f,
+                        "the column of `{}::{column} = {rule}` under `{parent}`",
+                        table.name
+                    )?,
+                    IndexUse::Batch => write!(f, "by which a restore finds an archive's rows")?,
+                }
+                write!(
+                    f,
+                    "; without one each archive reads the whole table: add `CREATE INDEX ... ON {} ({column})`",
+                    table.name
+                )
+            }
         }
     }
 }
@@ -130,7 +180,7 @@ impl fmt::Display for SchemaReport {
         if self.issues.is_empty() {
             return write!(
                 f,
-                "the declared relations match the database's foreign keys"
+                "the declared relations match the database's foreign keys, and an index serves every column rows are found by"
             );
         }
         for (i, issue) in self.issues.iter().enumerate() {
@@ -153,7 +203,8 @@ fn same_table(declared: &TableName, catalog: &TableName) -> bool {
             .is_none_or(|schema| catalog.schema.as_ref() == Some(schema))
 }
 
-/// Compares the relation graph reachable from `T` with the database's foreign keys.
+/// Compares the relation graph reachable from `T` with the database's foreign keys, and
+/// reports a column the library finds rows by that no index starts with.
 ///
 /// ```
 /// # use diesel::prelude::*;
@@ -170,6 +221,9 @@ fn same_table(declared: &TableName, catalog: &TableName) -> bool {
 /// let conn = &mut SqliteConnection::establish(":memory:").unwrap();
 /// diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
 /// diesel::sql_query("CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id), deleted_at TIMESTAMP)").execute(conn)?;
+/// diesel::sql_query("CREATE INDEX posts_user_id ON posts (user_id)").execute(conn)?;
+/// diesel::sql_query("CREATE INDEX posts_deleted_at ON posts (deleted_at)").execute(conn)?;
+/// diesel::sql_query("CREATE INDEX users_deleted_at ON users (deleted_at)").execute(conn)?;
 /// let report = soft_delete_runtime::collector::check_schema::<users::table, _>(conn)?;
 /// assert!(report.is_clean(), "{report}");
 /// # Ok(())
@@ -265,6 +319,57 @@ where
                 column: edge.column,
                 rule: edge.rule,
                 references: (wrong.parent.clone(), wrong.parent_column.clone()),
+            });
+        }
+    }
+
+    // The columns rows are found by, each once: the edges' (but `do_nothing`, which sends
+    // nothing), then the batch identity of every table an archive hides rows of.
+    let mut wanted: Vec<(usize, &'static str, IndexUse)> = Vec::new();
+    for edge in graph.edges.iter().filter(|e| e.rule != Rule::DoNothing) {
+        if !wanted
+            .iter()
+            .any(|(n, c, _)| *n == edge.child && *c == edge.column)
+        {
+            wanted.push((
+                edge.child,
+                edge.column,
+                IndexUse::Edge {
+                    parent: graph.nodes[edge.parent].name.clone(),
+                    rule: edge.rule,
+                },
+            ));
+        }
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        let column = soft.columns.batch.or(soft.columns.stamp.map(|s| s.name));
+        if let Some(column) = column {
+            if !wanted.iter().any(|(n, c, _)| *n == i && *c == column) {
+                wanted.push((i, column, IndexUse::Batch));
+            }
+        }
+    }
+    let mut indexed: Vec<(usize, Vec<String>)> = Vec::new();
+    for (node, column, used_by) in wanted {
+        let columns = match indexed.iter().position(|(n, _)| *n == node) {
+            Some(at) => &indexed[at].1,
+            None => {
+                let read = <C::Backend as CollectorBackend>::leading_index_columns(
+                    conn,
+                    &graph.nodes[node].name,
+                )?;
+                indexed.push((node, read));
+                &indexed[indexed.len() - 1].1
+            }
+        };
+        if !columns.iter().any(|c| c == column) {
+            report.issues.push(SchemaIssue::MissingIndex {
+                table: graph.nodes[node].name.clone(),
+                column,
+                used_by,
             });
         }
     }

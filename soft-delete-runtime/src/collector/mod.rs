@@ -14,7 +14,8 @@
 //!   exactly those rows and puts back the links `set_null`/`set_default` cut, refusing with
 //!   [`Error::Conflict`] (before writing anything) when that would give an active-unique key
 //!   a second live row;
-//! - [`check_schema`] compares the declared edges with the database's foreign keys.
+//! - [`check_schema`] compares the declared edges with the database's foreign keys, and
+//!   reports a column rows are found by that no index starts with.
 //!
 //! # Concurrency
 //!
@@ -133,7 +134,7 @@ use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
 use diesel::{QueryResult, QuerySource, Table};
 
-pub use check::{check_schema, ForeignKey, SchemaIssue, SchemaReport};
+pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
 pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
 pub use log::{find_archive, ArchiveEntry, ArchiveList};
 pub use plan::{Blocker, Plan, Repeat, Step};

@@ -218,6 +218,15 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
         table: &TableName,
     ) -> QueryResult<Vec<CatalogForeignKey>>;
 
+    /// The first column of every index of `table` that covers all its rows (its primary
+    /// key, unique keys and plain indexes; not a partial index), from the catalog: the
+    /// columns a lookup by value can be served by.
+    #[doc(hidden)]
+    fn leading_index_columns<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+    ) -> QueryResult<Vec<String>>;
+
     /// The fractional digits of a second that timestamp column `table.column` keeps, from the
     /// catalog; `None` when every value is kept as written (SQLite stores text) or the catalog
     /// does not know the column.
@@ -327,6 +336,24 @@ impl CatalogRow {
     }
 }
 
+/// A column read from the catalog (NULL for an expression's part of an index).
+#[derive(diesel::QueryableByName)]
+struct IndexColumnRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    column_name: Option<String>,
+}
+
+/// The columns of `rows`, once each.
+fn index_columns(rows: Vec<IndexColumnRow>) -> Vec<String> {
+    let mut columns: Vec<String> = Vec::new();
+    for column in rows.into_iter().filter_map(|r| r.column_name) {
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    columns
+}
+
 #[derive(diesel::QueryableByName)]
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 struct PrecisionRow {
@@ -403,6 +430,24 @@ impl CollectorBackend for diesel::sqlite::Sqlite {
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
     }
 
+    fn leading_index_columns<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+    ) -> QueryResult<Vec<String>> {
+        // An `INTEGER PRIMARY KEY` is the rowid, listed by `table_info` but by no index.
+        let rows: Vec<IndexColumnRow> = diesel::sql_query(
+            "SELECT i.name AS column_name \
+             FROM pragma_index_list(?) AS l JOIN pragma_index_info(l.name) AS i \
+             WHERE i.seqno = 0 AND l.partial = 0 \
+             UNION ALL \
+             SELECT c.name AS column_name FROM pragma_table_info(?) AS c WHERE c.pk = 1",
+        )
+        .bind::<Text, _>(&table.name)
+        .bind::<Text, _>(&table.name)
+        .load(conn)?;
+        Ok(index_columns(rows))
+    }
+
     fn stamp_precision<C: LoadConnection<Backend = Self>>(
         _: &mut C,
         _: &TableName,
@@ -463,6 +508,24 @@ impl CollectorBackend for diesel::pg::Pg {
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
     }
 
+    fn leading_index_columns<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+    ) -> QueryResult<Vec<String>> {
+        let rows: Vec<IndexColumnRow> = diesel::sql_query(
+            "SELECT a.attname::text AS column_name \
+             FROM pg_index AS i \
+             JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = to_regclass(CASE WHEN $2 IS NULL THEN quote_ident($1) \
+                                          ELSE quote_ident($2) || '.' || quote_ident($1) END) \
+               AND i.indpred IS NULL AND i.indisvalid",
+        )
+        .bind::<Text, _>(&table.name)
+        .bind::<Nullable<Text>, _>(&table.schema)
+        .load(conn)?;
+        Ok(index_columns(rows))
+    }
+
     fn stamp_precision<C: LoadConnection<Backend = Self>>(
         conn: &mut C,
         table: &TableName,
@@ -512,6 +575,11 @@ impl CollectorBackend for diesel::mysql::Mysql {
         conn: &mut C,
         table: &TableName,
     ) -> QueryResult<Vec<CatalogForeignKey>> {
+        // Only the keys of tables in the table's own database: with the referencing table's
+        // schema a constant, MariaDB opens the tables of that database alone. A search by
+        // the referenced table over every database opens every table of the server, and so
+        // waits for any DDL pending anywhere on it (a `DROP DATABASE` queued behind an open
+        // transaction holds every such read until that transaction ends).
         let rows: Vec<CatalogRow> = diesel::sql_query(
             "SELECT CONVERT(k.CONSTRAINT_NAME USING utf8mb4) AS constraint_name, \
                     CONVERT(k.TABLE_SCHEMA USING utf8mb4) AS child_schema, \
@@ -523,7 +591,8 @@ impl CollectorBackend for diesel::mysql::Mysql {
                     CAST(k.ORDINAL_POSITION - 1 AS SIGNED) AS position \
              FROM information_schema.KEY_COLUMN_USAGE AS k \
              WHERE k.REFERENCED_TABLE_NAME IS NOT NULL \
-               AND ((k.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.TABLE_NAME = ?) \
+               AND k.TABLE_SCHEMA = COALESCE(?, DATABASE()) \
+               AND (k.TABLE_NAME = ? \
                  OR (k.REFERENCED_TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.REFERENCED_TABLE_NAME = ?)) \
              ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
         )
@@ -533,6 +602,24 @@ impl CollectorBackend for diesel::mysql::Mysql {
         .bind::<Text, _>(&table.name)
         .load(conn)?;
         Ok(rows.into_iter().map(CatalogRow::into_foreign_key).collect())
+    }
+
+    fn leading_index_columns<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        table: &TableName,
+    ) -> QueryResult<Vec<String>> {
+        // InnoDB indexes every foreign key's columns (creating an index when none leads
+        // with them), so a foreign key's column is listed here.
+        let rows: Vec<IndexColumnRow> = diesel::sql_query(
+            "SELECT CONVERT(s.COLUMN_NAME USING utf8mb4) AS column_name \
+             FROM information_schema.STATISTICS AS s \
+             WHERE s.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND s.TABLE_NAME = ? \
+               AND s.SEQ_IN_INDEX = 1",
+        )
+        .bind::<Nullable<Text>, _>(&table.schema)
+        .bind::<Text, _>(&table.name)
+        .load(conn)?;
+        Ok(index_columns(rows))
     }
 
     fn stamp_precision<C: LoadConnection<Backend = Self>>(

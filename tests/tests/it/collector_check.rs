@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
-use soft_delete_runtime::collector::{check_schema, Rule, SchemaIssue};
+use soft_delete_runtime::collector::{check_schema, IndexUse, Rule, SchemaIssue, SchemaReport};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::backend_tests;
 
@@ -50,6 +50,16 @@ struct Book {
     deleted_at: Option<NaiveDateTime>,
 }
 
+/// The report's findings about foreign keys, leaving out the missing indexes.
+fn key_issues(report: &SchemaReport) -> Vec<SchemaIssue> {
+    report
+        .issues
+        .iter()
+        .filter(|issue| !matches!(issue, SchemaIssue::MissingIndex { .. }))
+        .cloned()
+        .collect()
+}
+
 fn table(name: &str) -> TableName {
     TableName {
         schema: None,
@@ -60,10 +70,11 @@ fn table(name: &str) -> TableName {
 backend_tests! {
     fn the_declared_shop_matches_its_foreign_keys(db) {
         seed(db)?;
+        db.create(crate::plans::SHOP_INDEXES);
         let conn = db.conn();
         let report = check_schema::<members::table, _>(conn)?;
         assert!(report.is_clean(), "{report}");
-        assert_eq!(report.to_string(), "the declared relations match the database's foreign keys");
+        assert_eq!(report.to_string(), "the declared relations match the database's foreign keys, and an index serves every column rows are found by");
         Ok(())
     }
 
@@ -77,8 +88,7 @@ backend_tests! {
         );
         let conn = db.conn();
         let report = check_schema::<members::table, _>(conn)?;
-        let undeclared: Vec<(String, Vec<String>, String)> = report
-            .issues
+        let undeclared: Vec<(String, Vec<String>, String)> = key_issues(&report)
             .iter()
             .map(|issue| match issue {
                 SchemaIssue::Undeclared(fk) => {
@@ -100,7 +110,7 @@ backend_tests! {
 
         // A graph rooted lower down does not see the members key.
         let report = check_schema::<order_items::table, _>(conn)?;
-        assert_eq!(report.issues.len(), 1, "{report}");
+        assert_eq!(key_issues(&report).len(), 1, "{report}");
         Ok(())
     }
 
@@ -114,7 +124,7 @@ backend_tests! {
         );
         let conn = db.conn();
         let report = check_schema::<shelves::table, _>(conn)?;
-        let mut issues = report.issues.clone();
+        let mut issues = key_issues(&report);
         for issue in &mut issues {
             // the catalog's schema name differs per backend; the test compares names
             if let SchemaIssue::WrongTarget { references, .. } = issue {
@@ -140,7 +150,7 @@ backend_tests! {
             ]
         );
         assert_eq!(
-            report.issues[1].to_string(),
+            issues[1].to_string(),
             "declared `labels`.`shelf_id` = do_nothing under `shelves`, but the database has no foreign key on `labels`.`shelf_id`"
         );
         Ok(())
@@ -160,12 +170,71 @@ backend_tests! {
         db.conn().batch_execute(quoted)?;
         let conn = db.conn();
         let report = check_schema::<shelves::table, _>(conn)?;
-        assert_eq!(report.issues.len(), 1, "{report}");
-        let SchemaIssue::Undeclared(fk) = &report.issues[0] else {
-            panic!("expected an undeclared key, got {}", report.issues[0]);
+        let issues = key_issues(&report);
+        assert_eq!(issues.len(), 1, "{report}");
+        let SchemaIssue::Undeclared(fk) = &issues[0] else {
+            panic!("expected an undeclared key, got {}", issues[0]);
         };
         assert_eq!(fk.child.name, "we'ird; DROP TABLE shelves; --");
         assert_eq!(shelves::table.count().get_result::<i64>(conn)?, 0);
+        Ok(())
+    }
+
+    fn a_column_rows_are_found_by_without_an_index_is_reported(db) {
+        db.create(
+            "CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);
+             CREATE TABLE books (id {pk}, shelf_id {int} NOT NULL, deleted_at {ts} NULL,
+               FOREIGN KEY (shelf_id) REFERENCES shelves (id));
+             CREATE TABLE labels (id {pk}, shelf_id {int} NOT NULL,
+               FOREIGN KEY (shelf_id) REFERENCES shelves (id));",
+        );
+        let conn = db.conn();
+        let report = check_schema::<shelves::table, _>(conn)?;
+        let missing: Vec<(String, &str, IndexUse)> = report
+            .issues
+            .iter()
+            .map(|issue| match issue {
+                SchemaIssue::MissingIndex { table, column, used_by } => {
+                    let mut used_by = used_by.clone();
+                    if let IndexUse::Edge { parent, .. } = &mut used_by {
+                        parent.schema = None;
+                    }
+                    (table.name.clone(), *column, used_by)
+                }
+                other => panic!("only missing indexes expected, got {other}"),
+            })
+            .collect();
+        let edge = (
+            "books".to_owned(),
+            "shelf_id",
+            IndexUse::Edge { parent: table("shelves"), rule: Rule::Cascade },
+        );
+        let stamps = [
+            ("shelves".to_owned(), "deleted_at", IndexUse::Batch),
+            ("books".to_owned(), "deleted_at", IndexUse::Batch),
+        ];
+        // InnoDB indexes a foreign key's column itself; `labels` is `do_nothing`, never read.
+        let expected: Vec<_> = if db.backend() == soft_delete_tests::Backend::Mysql {
+            stamps.to_vec()
+        } else {
+            std::iter::once(edge).chain(stamps).collect()
+        };
+        assert_eq!(missing, expected, "{report}");
+        let text = report.to_string();
+        assert!(
+            text.contains("no index of `shelves` starts with `deleted_at`, by which a restore finds an archive's rows"),
+            "{text}"
+        );
+
+        // A unique key or primary key that leads with the column serves as well; a
+        // multi-column index serves only by its first column.
+        db.create(
+            "CREATE INDEX shelves_deleted_at ON shelves (deleted_at);
+             CREATE INDEX books_shelf ON books (shelf_id, deleted_at);
+             CREATE INDEX books_deleted_at_id ON books (deleted_at, id);",
+        );
+        let report = check_schema::<shelves::table, _>(db.conn())?;
+        assert!(report.is_clean(), "{report}");
         Ok(())
     }
 }

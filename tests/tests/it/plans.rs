@@ -9,7 +9,10 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use soft_delete_runtime::collector::{check_schema, ArchiveList, Batch, Collector};
+use soft_delete_runtime::collector::{check_schema, find_archive, ArchiveList, Batch, Collector};
+use soft_delete_runtime::deferred::reassign;
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::ActiveUnique;
 use soft_delete_tests::plans::{Explain, PlanCheck};
 use soft_delete_tests::{backend_tests, record_statements, TestDb, TestResult};
@@ -50,6 +53,35 @@ CREATE INDEX badges_member_id ON badges (member_id);
 CREATE INDEX invoices_member_id ON invoices (member_id);
 CREATE INDEX sessions_member_id ON sessions (member_id);
 CREATE INDEX audit_log_member_id ON audit_log (member_id);
+";
+
+/// The purge test's large tables.
+const PURGE_LARGE: &[&str] = &[
+    "authors",
+    "posts",
+    "comments",
+    "subscriptions",
+    "tags",
+    "teams",
+    "players",
+    "labels",
+];
+
+/// The indexes the README asks for, for the purge test: every edge's and foreign key's
+/// column, and the deletion time of every table a purge reads by its cutoff.
+const PURGE_INDEXES: &str = "
+CREATE INDEX authors_deleted_at ON authors (deleted_at);
+CREATE INDEX posts_author_id ON posts (author_id);
+CREATE INDEX posts_deleted_at ON posts (deleted_at);
+CREATE INDEX comments_post_id ON comments (post_id);
+CREATE INDEX comments_parent_id ON comments (parent_id);
+CREATE INDEX comments_deleted_at ON comments (deleted_at);
+CREATE INDEX drafts_author_id ON drafts (author_id);
+CREATE INDEX subscriptions_author_id ON subscriptions (author_id);
+CREATE INDEX tags_author_id ON tags (author_id);
+CREATE INDEX teams_deleted_at ON teams (deleted_at);
+CREATE INDEX players_team_id ON players (team_id);
+CREATE INDEX labels_target_id ON labels (target_id);
 ";
 
 /// `x` from 0 to `10^4 * limit / 10 - 1` over a table of the digits: `FROM <DIGITS> WHERE
@@ -188,6 +220,11 @@ backend_tests! {
         let restored = batch.restore(conn)?;
         assert_eq!(restored.rows_of("order_items"), 4);
         assert_eq!(restored.links_of("reviews", "author_id"), 2);
+        // The batch of several roots, found in the log by its id and restored.
+        let entry = find_archive(conn, several.batch().id())?;
+        assert_eq!(entry.roots(), 2);
+        let both = Batch::<members::table>::find(conn, entry.id())?.restore(conn)?;
+        assert_eq!(both.rows_of("members"), 2);
 
         let statements = taken(&recorded);
         let explained = PlanCheck::new(SHOP).assert(conn, &statements)?;
@@ -286,10 +323,108 @@ backend_tests! {
         let upserted = ExamAttempt::upsert(conn, (2, 9), |n| new(2, 9, n), bump)?;
         assert_eq!(upserted.retry, 11);
         assert_eq!(ExamAttempt::history(conn, (2, 9))?.len(), 2);
-        assert!(ExamAttempt::find_live(conn, (1, 5000))?.is_some());
+        let live = ExamAttempt::find_live(conn, (1, 5000))?.expect("started");
+        // A guarded restore: the keys are checked before the row comes back.
+        live.clone().soft_delete(conn)?;
+        assert_eq!(live.restore(conn)?, 1);
+        let retired = exam_attempts::table.find(1013).first::<ExamAttempt>(conn)?;
+        assert!(retired.restore(conn).is_err(), "learner 7 has a live attempt at exam 1");
 
         let statements = taken(&recorded);
         PlanCheck::new(&["exam_attempts"]).assert(conn, &statements)?;
+        Ok(())
+    }
+
+    fn a_purge_and_its_journal_clean_up_use_the_indexes(db) {
+        use crate::purge_schema::{authors, cutoff, old, sql_time, teams};
+        crate::purge_schema::create(db);
+        crate::collector_schema::create_journal(db);
+        crate::collector_schema::create_archive_log(db);
+        digits(db)?;
+        db.create(PURGE_INDEXES);
+        // 2,000 authors, 4,000 posts, 8,000 comments (two to a post); one author in a hundred (and their
+        // posts and comments) deleted before the cutoff, the other authors subscribed and
+        // tagged; 2,000 teams with four players and a label each.
+        let old = sql_time(old());
+        let mut sql = String::new();
+        let deleted = |x: &str| format!("CASE WHEN {x} % 100 = 0 THEN '{old}' END");
+        sql += &thousands(2, "authors (id, name, deleted_at)", &format!("1 + {{x}}, 'a', {}", deleted("{x}")));
+        sql += &thousands(4, "posts (id, author_id, title, deleted, deleted_at)", &format!("1 + {{x}}, 1 + ({{x}} % 2000), 't', {{x}} % 100 = 0, {}", deleted("{x}")));
+        // Comments 1 to 4,000 start threads, 4,001 to 8,000 reply to them.
+        sql += &thousands(4, "comments (id, post_id, parent_id, deleted_at)", &format!("1 + {{x}}, 1 + {{x}}, NULL, {}", deleted("{x}")));
+        sql += &thousands(4, "comments (id, post_id, parent_id, deleted_at)", &format!("4001 + {{x}}, 1 + {{x}}, 1 + {{x}}, {}", deleted("{x}")));
+        sql += &format!("INSERT INTO subscriptions (id, author_id) SELECT 1 + {X}, 1 + {X} FROM {DIGITS} WHERE d.n < 2 AND a.n <> 0;\n");
+        sql += &format!("INSERT INTO tags (id, author_id) SELECT 1 + {X}, 1 + {X} FROM {DIGITS} WHERE d.n < 2 AND a.n <> 0;\n");
+        sql += &thousands(2, "teams (id, name)", "1 + {x}, 't'");
+        sql += &thousands(8, "players (id, team_id)", "1 + {x}, 1 + ({x} % 2000)");
+        sql += &thousands(2, "labels (id, target_id)", "1 + {x}, 1 + {x}");
+        match db.backend() {
+            soft_delete_tests::Backend::Sqlite => {
+                sql = sql.replace("% 100 = 0, CASE", "% 100 = 0 AND TRUE, CASE");
+            }
+            soft_delete_tests::Backend::Postgres => sql = sql.replace("' END", "'::timestamp END"),
+            soft_delete_tests::Backend::Mysql => {}
+        }
+        db.conn().batch_execute(&sql)?;
+        db.conn().analyze(PURGE_LARGE)?;
+        let conn = db.conn();
+        let recorded = record_statements(conn);
+
+        let report = Purge::before(authors::table, cutoff()).batch_size(7).run(conn)?;
+        assert_eq!(report.deleted_from("authors"), 20, "{report}");
+        assert_eq!(report.deleted_from("posts"), 40, "{report}");
+        assert_eq!(report.deleted_from("comments"), 80, "{report}");
+        // Two teams archived (their players' and labels' links cut into the journal), then
+        // purged with their journal entries.
+        let red = Collector::new(teams::table.find(11)).archive(conn)?;
+        Collector::new(teams::table.find(21)).archive(conn)?;
+        let journal = |conn: &mut _| {
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM soft_delete_journal")
+                .get_result::<i64>(conn)
+        };
+        assert_eq!(journal(conn)?, 10);
+        let stamp = red.batch().stamp() + chrono::Duration::seconds(5);
+        let report = Purge::before(teams::table, stamp).run(conn)?;
+        assert_eq!(report.deleted_from("teams"), 2, "{report}");
+        // The players' entries go with their teams; the labels' stay, as `labels.target_id`
+        // also points at clubs (see the purge tests).
+        assert_eq!(journal(conn)?, 2);
+
+        let statements = taken(&recorded);
+        PlanCheck::new(PURGE_LARGE).assert(conn, &statements)?;
+        Ok(())
+    }
+
+    fn a_reassign_reads_its_scope_by_the_key(db) {
+        use crate::deferred_schema::{create_players, players, Key};
+        create_players(db, Key::Plain)?;
+        digits(db)?;
+        // 8,000 more players, in 2,000 more teams.
+        let sql = thousands(
+            8,
+            "players (id, team_id, name, squad_number)",
+            "1001 + {x}, 3 + ({x} % 2000), 'p', 1 + {x} / 2000",
+        );
+        db.conn().batch_execute(&sql)?;
+        db.conn().analyze(&["players"])?;
+        let conn = db.conn();
+        let recorded = record_statements(conn);
+
+        let done = reassign(players::squad_number)
+            .within(players::team_id.eq(1))
+            .run(conn, [(1, 2), (2, 1), (3, 9)])?;
+        assert_eq!(done.changed, 3);
+
+        let statements = taken(&recorded);
+        PlanCheck::new(&["players"])
+            .allow(
+                "MIN(",
+                "players",
+                "temporary values lie beyond the column's range over the whole table, as the \
+                 library does not know which other columns the key compares; an index led by \
+                 the column serves it on PostgreSQL and MySQL",
+            )
+            .assert(conn, &statements)?;
         Ok(())
     }
 }

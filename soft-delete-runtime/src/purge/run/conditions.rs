@@ -43,10 +43,13 @@ impl Run<'_, '_> {
         sql: &mut Sql<'_, DB>,
         target: &Target,
     ) -> Result<(), Error> {
+        // `stamp IS NOT NULL` bounds the range from below: with a flag marker, SQLite
+        // otherwise walks the table in key order for the window's `ORDER BY key LIMIT`
+        // instead of reading the few candidates by the stamp's index.
+        let stamp = self.d.quote(target.stamp.name);
         sql.push(&format!(
-            "{} AND {} < ",
+            "{} AND {stamp} IS NOT NULL AND {stamp} < ",
             (target.soft.deleted)(self.d.0),
-            self.d.quote(target.stamp.name)
         ));
         sql.bind(DB::bind_stamp(target.stamp.kind, self.settings.cutoff)?);
         Ok(())
