@@ -158,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "2. cannot start twice: attempt {} is live",
                 conflict.live_id()
             );
-            assert_eq!(conflict.live_id().get::<i32>(), Some(&first.id));
+            assert_eq!(conflict.live_id().parse::<i32>(), Ok(first.id));
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -233,8 +233,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let err = first.restore(conn).unwrap_err();
     println!("7. {err}");
     assert_eq!(
-        err.conflict().and_then(|c| c.live_id().get::<i32>()),
-        Some(&third.id)
+        err.conflict().map(|c| c.live_id().parse::<i32>()),
+        Some(Ok(third.id))
     );
 
     // 8. Ada gets five more minutes: an upsert on the live-only key updates the live attempt

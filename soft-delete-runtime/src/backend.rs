@@ -65,6 +65,15 @@ impl Dialect {
         out
     }
 
+    /// `CAST(expr AS TEXT)` (`CAST(expr AS CHAR)` on MySQL): how a key is read as text, the
+    /// text a [`RowId`](crate::RowId) holds.
+    pub(crate) fn cast_to_text(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
     /// A possibly schema-qualified name, quoted: `"app"."users"` or `"users"`.
     pub fn quote_table(self, table: &TableName) -> String {
         match &table.schema {

@@ -1,4 +1,7 @@
-//! The crate's one error type.
+//! The crate's one error type, and [`RowId`], how every error of it names a row.
+
+use std::fmt;
+use std::str::FromStr;
 
 /// What can go wrong in this crate, as values a caller can match on.
 ///
@@ -51,7 +54,7 @@ pub enum Error {
     },
 
     /// [`reassign`](crate::deferred::reassign) was given two rows with the same new value.
-    /// Found before the database was touched.
+    /// Found before any row was read or written.
     #[error("{table}.{column}: rows {first} and {second} were both given the value {value}; nothing was written")]
     DuplicateTarget {
         /// The table.
@@ -61,19 +64,19 @@ pub enum Error {
         /// The value given twice (`Debug` of the Rust value).
         value: String,
         /// The primary key of the first row given it.
-        first: String,
+        first: RowId,
         /// The primary key of the second row given it.
-        second: String,
+        second: RowId,
     },
 
-    /// [`reassign`](crate::deferred::reassign) was given one row twice. Found before the
-    /// database was touched.
+    /// [`reassign`](crate::deferred::reassign) was given one row twice. Found before any row
+    /// was read or written.
     #[error("{table}: row {row} was given two new values; nothing was written")]
     DuplicateRow {
         /// The table.
         table: String,
         /// The row's primary key.
-        row: String,
+        row: RowId,
     },
 
     /// A new value given to [`reassign`](crate::deferred::reassign) is held by a row of the
@@ -87,17 +90,20 @@ pub enum Error {
         /// The value (`Debug` of the Rust value).
         value: String,
         /// The primary key of the row holding it.
-        holder: String,
+        holder: RowId,
     },
 
     /// Rows given to [`reassign`](crate::deferred::reassign) are not in its scope (or do not
     /// exist). The transaction was rolled back.
-    #[error("{table}: rows {} are not in the scope of the reassignment; nothing was written", rows.join(", "))]
+    #[error(
+        "{table}: rows {} are not in the scope of the reassignment; nothing was written",
+        RowId::list(rows)
+    )]
     NotInScope {
         /// The table.
         table: String,
         /// The primary keys not found.
-        rows: Vec<String>,
+        rows: Vec<RowId>,
     },
 
     /// [`reassign`](crate::deferred::reassign) needed temporary values beyond the column's
@@ -384,3 +390,214 @@ fn protected(blockers: &[crate::collector::Blocker]) -> String {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The primary key of a row an error names, as the database writes it as text: `7`,
+/// `ann@example.com`, `0b7f...` for a UUID, `(1, 7)` for a key of two columns.
+///
+/// It is the one way every error of the crate names a row, whatever found it: a conflict on an
+/// active-unique key ([`KeyConflict::live_id`](crate::unique::KeyConflict::live_id)), the rows
+/// that protect an archive ([`Blocker::ids`](crate::collector::Blocker::ids)), the rows a purge
+/// kept ([`Skipped::ids`](crate::purge::Skipped::ids)), the rows a
+/// [`reassign`](crate::deferred::reassign) refused. The text comes from the database (a cast
+/// of the key to text), so a newtype id (`PersonId(7)`) and a plain one read the same.
+///
+/// Read it as the key's type with [`parse`](Self::parse): `id.parse::<i32>()`, or
+/// `id.parse::<uuid::Uuid>()`; a newtype without `FromStr` wraps the parsed value,
+/// `id.parse::<i32>().map(PersonId)`. A key of several columns is read part by part
+/// ([`part`](Self::part), [`parse_part`](Self::parse_part)).
+///
+/// ```
+/// use soft_delete_runtime::RowId;
+///
+/// # fn main() -> Result<(), soft_delete_runtime::RowIdError> {
+/// let id = RowId::from_text("7");
+/// assert_eq!(id.parse::<i32>()?, 7);
+/// assert_eq!(id.to_string(), "7");
+/// assert!(id.parse::<bool>().is_err());
+///
+/// let pair = RowId::from_parts(["1", "7"]);
+/// assert_eq!(pair.to_string(), "(1, 7)");
+/// assert_eq!((pair.parse_part::<i32>(0)?, pair.parse_part::<i64>(1)?), (1, 7));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowId {
+    parts: Box<[Box<str>]>,
+}
+
+impl RowId {
+    /// The key of one column, `text` as the database writes it.
+    pub fn from_text(text: impl Into<String>) -> Self {
+        RowId {
+            parts: Box::new([text.into().into_boxed_str()]),
+        }
+    }
+
+    /// The key of several columns, each as the database writes it, in key order.
+    pub fn from_parts<I, S>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RowId {
+            parts: parts
+                .into_iter()
+                .map(|part| part.into().into_boxed_str())
+                .collect(),
+        }
+    }
+
+    /// The key as the key's type `T` (`i32`, `i64`, `String`, `uuid::Uuid`, or a type of yours
+    /// that implements `FromStr`). [`RowIdError`] when the text is not a `T`, or the key has
+    /// several columns.
+    pub fn parse<T: FromStr>(&self) -> Result<T, RowIdError> {
+        match &*self.parts {
+            [only] => only.parse().map_err(|_| self.error::<T>(None)),
+            _ => Err(self.error::<T>(None)),
+        }
+    }
+
+    /// Column `i` of the key, as text (`None` past the key's last column).
+    pub fn part(&self, i: usize) -> Option<&str> {
+        self.parts.get(i).map(|part| &**part)
+    }
+
+    /// Column `i` of the key as the type `T`.
+    pub fn parse_part<T: FromStr>(&self, i: usize) -> Result<T, RowIdError> {
+        self.part(i)
+            .and_then(|part| part.parse().ok())
+            .ok_or_else(|| self.error::<T>(Some(i)))
+    }
+
+    /// How many columns the key has.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Whether the key has no column (never, for a key read from the database).
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// `ids` as text, separated by commas: `3, 7, 12`.
+    pub(crate) fn list(ids: &[RowId]) -> String {
+        let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        texts.join(", ")
+    }
+
+    fn error<T>(&self, part: Option<usize>) -> RowIdError {
+        RowIdError {
+            id: self.clone(),
+            part,
+            expected: std::any::type_name::<T>(),
+        }
+    }
+}
+
+impl fmt::Display for RowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.parts {
+            [only] => f.write_str(only),
+            parts => write!(f, "({})", parts.join(", ")),
+        }
+    }
+}
+
+impl fmt::Debug for RowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl PartialEq<str> for RowId {
+    fn eq(&self, other: &str) -> bool {
+        match &*self.parts {
+            [only] => &**only == other,
+            _ => {
+                let shown = self.to_string();
+                shown.as_str() == other
+            }
+        }
+    }
+}
+
+impl PartialEq<&str> for RowId {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl PartialEq<String> for RowId {
+    fn eq(&self, other: &String) -> bool {
+        self == other.as_str()
+    }
+}
+
+/// A [`RowId`] that is not a value of the type it was read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowIdError {
+    id: RowId,
+    part: Option<usize>,
+    expected: &'static str,
+}
+
+impl RowIdError {
+    /// The id that did not parse.
+    pub fn id(&self) -> &RowId {
+        &self.id
+    }
+
+    /// The type it was read as.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+}
+
+impl fmt::Display for RowIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.part, self.id.len()) {
+            (Some(i), _) => write!(
+                f,
+                "column {i} of row id {} is not a `{}`",
+                self.id, self.expected
+            ),
+            (None, 1) => write!(f, "row id {} is not a `{}`", self.id, self.expected),
+            (None, n) => write!(
+                f,
+                "row id {} has {n} columns: read it part by part, not as one `{}`",
+                self.id, self.expected
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RowIdError {}
+
+#[cfg(test)]
+mod tests {
+    use super::RowId;
+
+    #[test]
+    fn a_row_id_parses_as_the_callers_type_or_says_why_not() {
+        let id = RowId::from_text("7");
+        assert_eq!(id.parse::<i64>(), Ok(7));
+        assert_eq!(id, "7");
+        let err = id.parse::<bool>().expect_err("not a bool");
+        assert_eq!(err.to_string(), "row id 7 is not a `bool`");
+
+        let pair = RowId::from_parts(["1", "ann"]);
+        assert_eq!(pair.to_string(), "(1, ann)");
+        assert_eq!(pair, "(1, ann)");
+        assert_eq!(pair.parse_part::<String>(1).as_deref(), Ok("ann"));
+        assert_eq!(
+            pair.parse::<i32>().expect_err("two columns").to_string(),
+            "row id (1, ann) has 2 columns: read it part by part, not as one `i32`"
+        );
+        assert_eq!(
+            pair.parse_part::<i32>(1).expect_err("text").to_string(),
+            "column 1 of row id (1, ann) is not a `i32`"
+        );
+        assert_eq!(pair.part(2), None);
+    }
+}

@@ -1,8 +1,8 @@
 //! Delete that keeps history, for Diesel 2.3.
 //!
-//! `#[derive(SoftDelete)]` on a Diesel model marks one column as the *marker* of a row's
-//! visibility. The crate then gives every query on that table three scopes and the writes
-//! that go with them:
+//! `#[derive(SoftDelete)]` on a Diesel model marks a column as the *marker* of a row's
+//! visibility (or several, for several reasons to hide a row: see below). The crate then gives
+//! every query on that table three scopes and the writes that go with them:
 //!
 //! - [`.active()`](query::SoftDeleteQueryDsl::active), [`.only_deleted()`](query::SoftDeleteQueryDsl::only_deleted)
 //!   and [`.with_deleted()`](query::SoftDeleteQueryDsl::with_deleted) on a table, a filtered or
@@ -23,6 +23,22 @@
 //!   previewed as a plan, restored by batch.
 //! - [`purge`]: retention: hard-delete what was soft-deleted before a cutoff, in short
 //!   batches, children first, keeping (and reporting) rows something still references.
+//!
+//! # Several reasons to hide
+//!
+//! A model may declare several markers (`deleted` by the author, `removed` by a moderator), each
+//! of any strategy, one of them `#[soft_delete(marker = deleted, primary)]`. A row is live when
+//! every marker is: `.active()` and [`dsl::live`](fn@dsl::live) test them all, `.only_deleted()`
+//! any. Plain writes, cascade archives and purges set and read the primary marker;
+//! [`marker(column, target)`](marker()) and [`SoftDelete::marker`] write another one, and
+//! restoring one marker leaves the others. [`dsl::marker_live`](fn@dsl::marker_live) and
+//! [`SoftDelete::hidden_by`] tell one marker from another.
+//!
+//! # Rows named in errors
+//!
+//! Every error and report that names rows (key conflicts, protect blockers, purge reports,
+//! refused reassignments) names them as a [`RowId`]: the primary key as the database writes it as
+//! text, read back with the key's type, `id.parse::<i32>()`.
 //!
 //! # Marker strategies
 //!
@@ -84,7 +100,7 @@ pub mod table;
 pub mod unique;
 pub mod write;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, RowId, RowIdError};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,

@@ -67,7 +67,7 @@ pub trait SoftDeleteTable: Table + Default + Copy {
 ///
 /// Implemented by `#[derive(SoftDelete)]` on the column type of each marker (`posts::deleted`,
 /// `posts::removed`). The column is the selector of the marker's own writes
-/// ([`write::marker`](crate::write::marker)) and predicates
+/// ([`write::marker`]) and predicates
 /// ([`dsl::marker_deleted`](fn@crate::dsl::marker_deleted)).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a marker column",

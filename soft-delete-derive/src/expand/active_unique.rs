@@ -224,6 +224,9 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
         _ => quote!((#(::core::clone::Clone::clone(&self.#id_idents),)*)),
     };
     let id_columns: Vec<TokenStream> = model.primary_key.iter().map(|f| column(model, f)).collect();
+    let id_names = id_columns
+        .iter()
+        .map(|column| quote!(<#column as #diesel::Column>::NAME));
 
     // The counter, and the history's order: newest first by the counter, then by id.
     let (counter_ty, counter, mut order_types, mut order) = match key.counter {
@@ -277,6 +280,7 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
                 const COLUMNS: &'static [&'static str] = &[#(#columns),*];
                 const NULLS_NOT_DISTINCT: &'static [&'static str] = &[#(#nulls_not_distinct),*];
                 const COUNTER_COLUMN: ::core::option::Option<&'static str> = #counter_column;
+                const ID_COLUMNS: &'static [&'static str] = &[#(#id_names),*];
 
                 fn key(&self) -> Self::Value {
                     #key_value

@@ -46,7 +46,7 @@ use super::plan::{Blocker, Plan};
 use super::sql::{self, BatchValues, CollectorBackend, ColumnDefault, Dialected, Sql};
 use crate::backend::Dialect;
 use crate::ddl::journal;
-use crate::Error;
+use crate::{Error, RowId};
 
 /// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
 /// this process (so the archives of one process do not even try the same stamp). Unique across
@@ -383,7 +383,7 @@ impl Walk<'_> {
             ids: found
                 .into_iter()
                 .take(self.blocker_ids)
-                .map(|(id, _)| id)
+                .map(|(id, _)| RowId::from_text(id))
                 .collect(),
         });
         Ok(())

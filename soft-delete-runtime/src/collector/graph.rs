@@ -17,7 +17,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::marker::PhantomData;
-use std::str::FromStr;
 
 use diesel::expression::Expression;
 use diesel::query_builder::QueryFragment;
@@ -27,7 +26,7 @@ use diesel::{Column, Table};
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
 use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
-use crate::unique::{KeyInfo, RowId};
+use crate::unique::KeyInfo;
 use crate::Error;
 
 /// What archiving a parent row does to the rows that reference it through one edge.
@@ -113,48 +112,34 @@ pub enum KeyKind {
 pub trait KeySqlType {
     /// The kind of key.
     const KIND: KeyKind;
-    /// The Rust type Diesel maps it to (`String` for `Uuid`, read as its text form): the type
-    /// of the ids an error names, read back from their text.
-    type Value: FromStr + Debug + Send + Sync + 'static;
 }
 
 macro_rules! key_sql_type {
-    ($($(#[$cfg:meta])* $ty:ty => $kind:ident as $value:ty,)*) => {$(
+    ($($(#[$cfg:meta])* $ty:ty => $kind:ident,)*) => {$(
         $(#[$cfg])*
         impl KeySqlType for $ty {
             const KIND: KeyKind = KeyKind::$kind;
-            type Value = $value;
         }
     )*};
 }
 
 key_sql_type! {
-    diesel::sql_types::SmallInt => SmallInt as i16,
-    diesel::sql_types::Integer => Integer as i32,
-    diesel::sql_types::BigInt => BigInt as i64,
-    diesel::sql_types::Text => Text as String,
+    diesel::sql_types::SmallInt => SmallInt,
+    diesel::sql_types::Integer => Integer,
+    diesel::sql_types::BigInt => BigInt,
+    diesel::sql_types::Text => Text,
     #[cfg(feature = "postgres")]
-    diesel::sql_types::Uuid => Uuid as String,
+    diesel::sql_types::Uuid => Uuid,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::SmallInt> => Unsigned as u16,
+    diesel::sql_types::Unsigned<diesel::sql_types::SmallInt> => Unsigned,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::Integer> => Unsigned as u32,
+    diesel::sql_types::Unsigned<diesel::sql_types::Integer> => Unsigned,
     #[cfg(feature = "mysql")]
-    diesel::sql_types::Unsigned<diesel::sql_types::BigInt> => Unsigned as u64,
+    diesel::sql_types::Unsigned<diesel::sql_types::BigInt> => Unsigned,
 }
 
 impl<ST: KeySqlType> KeySqlType for Nullable<ST> {
     const KIND: KeyKind = ST::KIND;
-    type Value = ST::Value;
-}
-
-/// A key read back as text, as a [`RowId`] of the key's Rust type (the text itself if it
-/// does not parse, which a key the database wrote never does).
-fn row_id_from_text<ST: KeySqlType>(text: &str) -> RowId {
-    match text.parse::<ST::Value>() {
-        Ok(value) => RowId::new(value),
-        Err(_) => RowId::new(text.to_owned()),
-    }
 }
 
 /// How a batch's timestamp is bound for a column: without time zone (`TIMESTAMP`,
@@ -307,8 +292,6 @@ pub trait GraphTable: Table + Default {
     fn sql_name() -> TableName;
     /// The primary key's column name and kind.
     fn key() -> (&'static str, KeyKind);
-    /// A primary key read back as text, as a value of its Rust type.
-    fn row_id(text: &str) -> RowId;
 }
 
 impl<T> GraphTable for T
@@ -327,10 +310,6 @@ where
             <T::PrimaryKey as Column>::NAME,
             <<T::PrimaryKey as Expression>::SqlType as KeySqlType>::KIND,
         )
-    }
-
-    fn row_id(text: &str) -> RowId {
-        row_id_from_text::<<T::PrimaryKey as Expression>::SqlType>(text)
     }
 }
 
@@ -576,7 +555,6 @@ pub struct Node {
     pub(crate) name: TableName,
     pub(crate) key: &'static str,
     pub(crate) key_kind: KeyKind,
-    pub(crate) row_id: fn(&str) -> RowId,
     pub(crate) soft: Option<SoftInfo>,
     pub(crate) edges: fn() -> Vec<Edge>,
 }
@@ -617,7 +595,6 @@ impl Node {
             name: T::sql_name(),
             key,
             key_kind,
-            row_id: T::row_id,
             soft: Some(SoftInfo {
                 marker: <T::Marker as Column>::NAME,
                 strategy: <<T::Marker as SoftDeleteMarker>::Strategy as Strategy<T::Marker>>::KIND,
@@ -644,7 +621,6 @@ impl Node {
             name: T::sql_name(),
             key,
             key_kind,
-            row_id: T::row_id,
             soft: None,
             edges: no_edges,
         }

@@ -36,7 +36,7 @@ use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
 use crate::backend::SupportedBackend;
 use crate::ddl::journal;
 use crate::unique::{Holder, KeyConflict, KeyInfo};
-use crate::Error;
+use crate::{Error, RowId};
 
 /// Two rows that would hold one key together: the row coming back, the one holding the key
 /// (live, or coming back too), and the key's values as text.
@@ -321,13 +321,13 @@ fn conflict(node: &Node, key: &KeyInfo, clash: Clash) -> Error {
         key: key.name,
         columns: key.columns,
         values: clash.values,
-        live_id: (node.row_id)(&clash.holder),
+        live_id: RowId::from_text(clash.holder),
         holder: if clash.holder_live {
             Holder::Live
         } else {
             Holder::SameRestore
         },
-        restored_id: Some((node.row_id)(&clash.restored)),
+        restored_id: Some(RowId::from_text(clash.restored)),
     }))
 }
 

@@ -7,6 +7,7 @@
 
 use super::graph::{Graph, Rule};
 use crate::backend::TableName;
+use crate::RowId;
 
 /// One edge of the relation graph, and what the archive did through it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +53,10 @@ pub struct Blocker {
     pub column: &'static str,
     /// How many live rows refuse it.
     pub count: u64,
-    /// Their primary keys, as text, in key order, at most as many as the collector's
-    /// [`blocker_ids`](super::Collector::blocker_ids) cap.
-    pub ids: Vec<String>,
+    /// Their primary keys, in key order, at most as many as the collector's
+    /// [`blocker_ids`](super::Collector::blocker_ids) cap: read one with
+    /// `id.parse::<i32>()` ([`RowId`]).
+    pub ids: Vec<RowId>,
 }
 
 impl std::fmt::Display for Blocker {
@@ -68,7 +70,7 @@ impl std::fmt::Display for Blocker {
             self.column
         )?;
         if !self.ids.is_empty() {
-            write!(f, ": {}", self.ids.join(", "))?;
+            write!(f, ": {}", RowId::list(&self.ids))?;
             if (self.ids.len() as u64) < self.count {
                 write!(f, ", ...")?;
             }
@@ -264,7 +266,6 @@ mod tests {
             },
             key: "id",
             key_kind: KeyKind::Integer,
-            row_id: |text| crate::unique::RowId::new(text.to_owned()),
             soft: None,
             edges: Vec::new,
         }
@@ -303,7 +304,7 @@ mod tests {
             table: node("invoices").name,
             column: "user_id",
             count,
-            ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            ids: ids.iter().map(|s| RowId::from_text(*s)).collect(),
         }
     }
 

@@ -49,7 +49,7 @@ fn outcome(plan: &Plan, step: &Step) -> String {
                     );
                     if !blocker.ids.is_empty() {
                         text.push_str(": ");
-                        text.push_str(&blocker.ids.join(", "));
+                        text.push_str(&crate::RowId::list(&blocker.ids));
                         if (blocker.ids.len() as u64) < blocker.count {
                             text.push_str(", ...");
                         }

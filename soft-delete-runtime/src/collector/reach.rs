@@ -28,7 +28,7 @@ use super::graph::{Graph, GraphEdge, KeyKind, Rule};
 use super::plan::{Blocker, Plan};
 use super::sql::{CollectorBackend, Dialected, Sql};
 use crate::backend::{Dialect, SupportedBackend};
-use crate::Error;
+use crate::{Error, RowId};
 
 /// The plan an archive of `roots` over `graph` would carry out now.
 pub(crate) fn preview<C>(
@@ -129,7 +129,7 @@ where
                         ids: found
                             .into_iter()
                             .take(blocker_ids)
-                            .map(|(id, _)| id)
+                            .map(|(id, _)| RowId::from_text(id))
                             .collect(),
                     });
                 }

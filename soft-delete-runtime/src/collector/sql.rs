@@ -855,10 +855,7 @@ impl Dialected {
 
     /// `CAST(expr AS TEXT)`.
     pub(crate) fn cast_to_text(self, expr: &str) -> String {
-        match self.0 {
-            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
-            Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
-        }
+        self.0.cast_to_text(expr)
     }
 
     /// The text expressions `parts` joined into one: `a || b` (`CONCAT(a, b)` on MySQL).

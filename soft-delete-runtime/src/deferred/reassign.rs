@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
 use diesel::connection::LoadConnection;
 use diesel::expression::{AppearsOnTable, Expression};
@@ -9,15 +10,16 @@ use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BoolOrNullableBool;
-use diesel::{Column, Connection, QuerySource, RunQueryDsl, Table};
+use diesel::{Column, QuerySource, RunQueryDsl, Table};
 
 use super::sql::{
-    Assign, ColumnRange, CurrentValues, FromClauseOf, Shift, UniqueIndexLookup, WholeTable, Within,
+    Assign, ColumnRange, CurrentValues, FromClauseOf, IdsAsText, Shift, UniqueIndexLookup,
+    WholeTable, Within,
 };
 use super::{finish_deferred, run_checked, set_constraints};
 use crate::backend::{Dialect, RenderBackend, SupportedBackend, TableName};
 use crate::table::SoftDeleteTable;
-use crate::{ddl, Error, Result};
+use crate::{ddl, Error, Result, RowId};
 
 /// Rows per statement on each backend. A row binds at most two values, which keeps a
 /// statement below the backend's limit on bind parameters (32766 on SQLite, 65535 on
@@ -226,10 +228,14 @@ impl<Col: Column, S> Reassign<Col, S> {
         UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
         Shift<Col, Id, V>: ExecuteDsl<C>,
         Assign<Col, Id, V>: ExecuteDsl<C>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
         let table = TableName::of::<Col::Table>();
-        let moves = validate::<Col, Id, V>(&table, moves)?;
+        let moves = match validate::<Id, V>(moves) {
+            Ok(moves) => moves,
+            Err(refusal) => return Err(refusal.into_error::<Col, _>(conn, &table)?),
+        };
         if moves.is_empty() {
             return Ok(Reassigned::default());
         }
@@ -260,6 +266,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
         Shift<Col, Id, V>: ExecuteDsl<C>,
         Assign<Col, Id, V>: ExecuteDsl<C>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
         let plan = match (self.method, dialect) {
@@ -330,6 +337,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         V: ReassignValue,
         S: Clone,
         CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let moves: Vec<(&Id, &V)> = moves.iter().collect();
         let mut current = BTreeMap::new();
@@ -360,23 +368,19 @@ impl<Col: Column, S> Reassign<Col, S> {
             false
         });
         if let Some((value, holder)) = taken.into_iter().next() {
-            return Err(Error::ValueTaken {
-                table: table.to_string(),
-                column: Col::NAME,
+            let refusal = Refusal::ValueTaken {
                 value: format!("{value:?}"),
-                holder: format!("{holder:?}"),
-            });
+                holder,
+            };
+            return Err(refusal.into_error::<Col, _>(conn, table)?);
         }
-        let missing: Vec<String> = ids
+        let missing: Vec<Id> = ids
             .iter()
             .filter(|id| !current.contains_key(**id))
-            .map(|id| format!("{id:?}"))
+            .map(|id| (*id).clone())
             .collect();
         if !missing.is_empty() {
-            return Err(Error::NotInScope {
-                table: table.to_string(),
-                rows: missing,
-            });
+            return Err(Refusal::NotInScope { rows: missing }.into_error::<Col, _>(conn, table)?);
         }
         Ok(current)
     }
@@ -407,6 +411,7 @@ impl<Col: Column, S> Reassign<Col, S> {
         ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
         Shift<Col, Id, V>: ExecuteDsl<C>,
         Assign<Col, Id, V>: ExecuteDsl<C>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let column = ColumnRange::<Col> {
             from: Col::Table::default().from_clause(),
@@ -443,7 +448,7 @@ impl<Col: Column, S> Reassign<Col, S> {
     }
 
     /// Moves the rows `ids` by `offset`, a statement per [`rows_per_statement`] rows.
-    fn shift<C, Id, V>(
+    fn shift<'q, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
@@ -451,12 +456,13 @@ impl<Col: Column, S> Reassign<Col, S> {
         offset: Offset<V>,
     ) -> Result<()>
     where
-        C: Connection,
+        C: LoadConnection,
         C::Backend: SupportedBackend,
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
         Shift<Col, Id, V>: ExecuteDsl<C>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let (offset, up) = match offset {
             Offset::Up(by) => (by, true),
@@ -471,26 +477,28 @@ impl<Col: Column, S> Reassign<Col, S> {
                 offset,
                 up,
             };
-            check_written(table, statement.execute(conn)?, chunk.iter())?;
+            let written = statement.execute(conn)?;
+            check_written::<Col, _, _>(conn, table, written, chunk.iter())?;
         }
         Ok(())
     }
 
     /// Writes `pairs`, a statement per [`rows_per_statement`] rows, and checks that each
     /// row was found.
-    fn assign<C, Id, V>(
+    fn assign<'q, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
         pairs: BTreeMap<Id, V>,
     ) -> Result<()>
     where
-        C: Connection,
+        C: LoadConnection,
         C::Backend: SupportedBackend,
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
         Assign<Col, Id, V>: ExecuteDsl<C>,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let pairs: Vec<(Id, V)> = pairs.into_iter().collect();
         for chunk in pairs.chunks(rows_per_statement(
@@ -500,11 +508,8 @@ impl<Col: Column, S> Reassign<Col, S> {
                 from: Col::Table::default().from_clause(),
                 pairs: chunk.to_vec(),
             };
-            check_written(
-                table,
-                statement.execute(conn)?,
-                chunk.iter().map(|(id, _)| id),
-            )?;
+            let written = statement.execute(conn)?;
+            check_written::<Col, _, _>(conn, table, written, chunk.iter().map(|(id, _)| id))?;
         }
         Ok(())
     }
@@ -512,18 +517,134 @@ impl<Col: Column, S> Reassign<Col, S> {
 
 /// Fails unless a statement wrote every row it named. Only a concurrent writer can make it
 /// fail: the rows were all found in the scope a moment before.
-fn check_written<'a, Id: Debug + 'a>(
+fn check_written<'a, 'q, Col, C, Id>(
+    conn: &mut C,
     table: &TableName,
     written: usize,
     ids: impl ExactSizeIterator<Item = &'a Id>,
-) -> Result<()> {
+) -> Result<()>
+where
+    Col: Column,
+    C: LoadConnection,
+    C::Backend: SupportedBackend,
+    Id: Clone + 'a,
+    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+{
     if written == ids.len() {
         return Ok(());
     }
-    Err(Error::NotInScope {
-        table: table.to_string(),
-        rows: ids.map(|id| format!("{id:?}")).collect(),
-    })
+    let rows = ids.cloned().collect();
+    Err(Refusal::NotInScope { rows }.into_error::<Col, _>(conn, table)?)
+}
+
+/// A refusal naming rows by the caller's ids, before they are read back as text for the
+/// [`Error`] (as every error names rows: [`RowId`]).
+enum Refusal<Id> {
+    DuplicateTarget {
+        value: String,
+        first: Id,
+        second: Id,
+    },
+    DuplicateRow {
+        row: Id,
+    },
+    ValueTaken {
+        value: String,
+        holder: Id,
+    },
+    NotInScope {
+        rows: Vec<Id>,
+    },
+}
+
+impl<Id> Refusal<Id> {
+    /// The error, with the ids as the database writes them as text (one `SELECT` of the bound
+    /// ids, which reads no table).
+    fn into_error<'q, Col, C>(self, conn: &mut C, table: &TableName) -> Result<Error>
+    where
+        Col: Column,
+        C: LoadConnection,
+        C::Backend: SupportedBackend,
+        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+    {
+        let table = table.to_string();
+        let column = Col::NAME;
+        Ok(match self {
+            Refusal::DuplicateTarget {
+                value,
+                first,
+                second,
+            } => {
+                let mut ids = row_ids::<Col, _, _>(conn, vec![first, second])?.into_iter();
+                let (Some(first), Some(second)) = (ids.next(), ids.next()) else {
+                    return Err(missing_id());
+                };
+                Error::DuplicateTarget {
+                    table,
+                    column,
+                    value,
+                    first,
+                    second,
+                }
+            }
+            Refusal::DuplicateRow { row } => Error::DuplicateRow {
+                table,
+                row: one_row_id::<Col, _, _>(conn, row)?,
+            },
+            Refusal::ValueTaken { value, holder } => Error::ValueTaken {
+                table,
+                column,
+                value,
+                holder: one_row_id::<Col, _, _>(conn, holder)?,
+            },
+            Refusal::NotInScope { rows } => Error::NotInScope {
+                table,
+                rows: row_ids::<Col, _, _>(conn, rows)?,
+            },
+        })
+    }
+}
+
+/// `ids` as the database writes them as text, in order, a statement per
+/// [`rows_per_statement`] ids.
+fn row_ids<'q, Col, C, Id>(conn: &mut C, ids: Vec<Id>) -> Result<Vec<RowId>>
+where
+    Col: Column,
+    C: LoadConnection,
+    C::Backend: SupportedBackend,
+    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+{
+    let per_statement = rows_per_statement(<C::Backend as SupportedBackend>::DIALECT);
+    let mut ids = ids.into_iter().peekable();
+    let mut texts = Vec::new();
+    while ids.peek().is_some() {
+        let chunk: Vec<Id> = ids.by_ref().take(per_statement).collect();
+        let query = IdsAsText::<Col, Id> {
+            ids: chunk,
+            _column: PhantomData,
+        };
+        let mut rows = query.load::<(i64, String)>(conn)?;
+        rows.sort_by_key(|(i, _)| *i);
+        texts.extend(rows.into_iter().map(|(_, text)| RowId::from_text(text)));
+    }
+    Ok(texts)
+}
+
+fn one_row_id<'q, Col, C, Id>(conn: &mut C, id: Id) -> Result<RowId>
+where
+    Col: Column,
+    C: LoadConnection,
+    C::Backend: SupportedBackend,
+    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+{
+    row_ids::<Col, _, _>(conn, vec![id])?
+        .pop()
+        .ok_or_else(missing_id)
+}
+
+/// The database returned fewer ids than it was given: it never does.
+fn missing_id() -> Error {
+    Error::Diesel(diesel::result::Error::NotFound)
 }
 
 /// How the final values get written.
@@ -574,13 +695,11 @@ where
     ))
 }
 
-/// Rejects a row given twice and a value given to two rows, before the database is touched.
-fn validate<Col, Id, V>(
-    table: &TableName,
+/// Rejects a row given twice and a value given to two rows, before any row is read.
+fn validate<Id, V>(
     moves: impl IntoIterator<Item = (Id, V)>,
-) -> Result<BTreeMap<Id, V>>
+) -> std::result::Result<BTreeMap<Id, V>, Refusal<Id>>
 where
-    Col: Column,
     Id: Ord + Clone + Debug,
     V: ReassignValue,
 {
@@ -588,19 +707,14 @@ where
     let mut by_value: BTreeMap<V, Id> = BTreeMap::new();
     for (id, new) in moves {
         if let Some(first) = by_value.insert(new, id.clone()) {
-            return Err(Error::DuplicateTarget {
-                table: table.to_string(),
-                column: Col::NAME,
+            return Err(Refusal::DuplicateTarget {
                 value: format!("{new:?}"),
-                first: format!("{first:?}"),
-                second: format!("{id:?}"),
+                first,
+                second: id,
             });
         }
         if by_row.insert(id.clone(), new).is_some() {
-            return Err(Error::DuplicateRow {
-                table: table.to_string(),
-                row: format!("{id:?}"),
-            });
+            return Err(Refusal::DuplicateRow { row: id });
         }
     }
     Ok(by_row)
@@ -694,30 +808,17 @@ mod tests {
         assert_eq!(i16::offset((0, 32767), (-1, 32767)), None);
     }
 
-    diesel::table! { players (id) { id -> Integer, squad_number -> Integer } }
-
-    fn table() -> TableName {
-        TableName::of::<players::table>()
-    }
-
     #[test]
     fn a_value_given_twice_is_rejected() {
-        let error = validate::<players::squad_number, i32, i32>(&table(), [(1, 7), (2, 8), (3, 7)])
-            .unwrap_err();
+        let refusal = validate::<i32, i32>([(1, 7), (2, 8), (3, 7)]);
         assert!(
-            matches!(&error, Error::DuplicateTarget { value, first, second, .. }
-                if value == "7" && first == "1" && second == "3"),
-            "{error}"
+            matches!(&refusal, Err(Refusal::DuplicateTarget { value, first: 1, second: 3 }) if value == "7"),
         );
     }
 
     #[test]
     fn a_row_given_twice_is_rejected() {
-        let error =
-            validate::<players::squad_number, i32, i32>(&table(), [(1, 7), (1, 8)]).unwrap_err();
-        assert!(
-            matches!(&error, Error::DuplicateRow { row, .. } if row == "1"),
-            "{error}"
-        );
+        let refusal = validate::<i32, i32>([(1, 7), (1, 8)]);
+        assert!(matches!(refusal, Err(Refusal::DuplicateRow { row: 1 })));
     }
 }

@@ -219,6 +219,49 @@ where
     }
 }
 
+/// Primary keys given by the caller, read back as the database writes them as text: how an
+/// error names them ([`RowId`](crate::RowId)). Touches no table:
+/// `SELECT 0, CAST($1 AS TEXT) UNION ALL SELECT 1, CAST($2 AS TEXT) ...`, rows `(index, text)`.
+pub struct IdsAsText<Col: Column, Id> {
+    pub(crate) ids: Vec<Id>,
+    pub(crate) _column: std::marker::PhantomData<Col>,
+}
+
+impl<Col: Column, Id> Query for IdsAsText<Col, Id> {
+    type SqlType = (diesel::sql_types::BigInt, Text);
+}
+
+impl<Col: Column, Id> QueryId for IdsAsText<Col, Id> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn, Col: Column, Id> RunQueryDsl<Conn> for IdsAsText<Col, Id> {}
+
+impl<DB, Col, Id> QueryFragment<DB> for IdsAsText<Col, Id>
+where
+    DB: SupportedBackend + HasSqlType<PrimaryKeySqlType<Col>>,
+    Col: Column<Table: Table<PrimaryKey: Column>>,
+    Id: ToSql<PrimaryKeySqlType<Col>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let (bigint, text) = match DB::DIALECT {
+            Dialect::Mysql => ("SIGNED", "CHAR"),
+            Dialect::Sqlite | Dialect::Postgres => ("BIGINT", "TEXT"),
+        };
+        for (i, id) in self.ids.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            out.push_sql(&format!("SELECT CAST({i} AS {bigint}), CAST("));
+            out.push_bind_param::<PrimaryKeySqlType<Col>, Id>(id)?;
+            out.push_sql(&format!(" AS {text})"));
+        }
+        Ok(())
+    }
+}
+
 /// The smallest and largest value of a column over the whole table:
 /// `SELECT MIN(col), MAX(col) FROM t`.
 pub struct ColumnRange<Col: Column> {

@@ -121,9 +121,10 @@ pub struct Skipped {
     pub referrer: Referrer,
     /// How many rows of `table` are referenced this way.
     pub count: u64,
-    /// Their primary keys, as text, in key order, at most as many as
-    /// [`skipped_ids`](super::Purge::skipped_ids) asks for.
-    pub ids: Vec<String>,
+    /// Their primary keys, in key order, at most as many as
+    /// [`skipped_ids`](super::Purge::skipped_ids) asks for: read one with `id.parse::<i32>()`
+    /// ([`RowId`](crate::RowId)).
+    pub ids: Vec<crate::RowId>,
 }
 
 impl fmt::Display for Skipped {
@@ -143,7 +144,7 @@ impl fmt::Display for Skipped {
             self.via
         )?;
         if !self.ids.is_empty() {
-            write!(f, ": {}", self.ids.join(", "))?;
+            write!(f, ": {}", crate::RowId::list(&self.ids))?;
             if (self.ids.len() as u64) < self.count {
                 f.write_str(", ...")?;
             }

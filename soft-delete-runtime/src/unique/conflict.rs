@@ -1,48 +1,10 @@
 //! What [`Error::Conflict`](crate::Error::Conflict) carries: the key, the row holding it,
 //! and the row that was to be brought back.
 
-use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::backend::TableName;
-
-/// The primary key of a row named in an error, of whatever type the model's is.
-///
-/// Read it back with its type: `conflict.live_id().get::<i32>()`.
-#[derive(Clone)]
-pub struct RowId {
-    value: Arc<dyn Any + Send + Sync>,
-    shown: String,
-}
-
-impl RowId {
-    /// Wraps a primary key value.
-    pub fn new<T: fmt::Debug + Send + Sync + 'static>(value: T) -> Self {
-        RowId {
-            shown: format!("{value:?}"),
-            value: Arc::new(value),
-        }
-    }
-
-    /// The value, if it is a `T` (the model's primary key type, e.g. `i32`, or a tuple of
-    /// them for a composite key).
-    pub fn get<T: 'static>(&self) -> Option<&T> {
-        self.value.downcast_ref()
-    }
-}
-
-impl fmt::Debug for RowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
-    }
-}
-
-impl fmt::Display for RowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
-    }
-}
+pub use crate::error::RowId;
 
 /// Who holds the key in a [`KeyConflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,9 +61,9 @@ impl KeyConflict {
     /// [`holder`](Self::holder) is [`Holder::SameRestore`], the other archived row of the batch
     /// that has the same key (the one with the smaller primary key).
     ///
-    /// A batch restore reads keys as text and gives them the Rust type Diesel maps the primary
-    /// key's SQL type to (`Integer`: `i32`, `BigInt`: `i64`, `Text`: `String`, ...), so
-    /// `live_id().get::<i32>()` works the same for every operation.
+    /// As every error of the crate names a row: a [`RowId`], the key as the database writes it
+    /// as text, read with `live_id().parse::<i32>()` (or the key's type) whichever operation
+    /// returned the conflict.
     pub fn live_id(&self) -> &RowId {
         &self.live_id
     }
@@ -148,14 +110,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_row_id_is_read_back_with_its_type() {
-        let id = RowId::new((7_i32, 12_i64));
-        assert_eq!(id.get::<(i32, i64)>(), Some(&(7, 12)));
-        assert_eq!(id.get::<i32>(), None);
-        assert_eq!(id.to_string(), "(7, 12)");
-    }
-
-    #[test]
     fn a_conflict_names_the_key_and_the_live_row() {
         let conflict = KeyConflict {
             table: TableName {
@@ -165,7 +119,7 @@ mod tests {
             key: "one_active_attempt",
             columns: &["exam_id", "learner_id"],
             values: "(1, 7)".into(),
-            live_id: RowId::new(3_i32),
+            live_id: RowId::from_text("3"),
             holder: Holder::Live,
             restored_id: None,
         };
@@ -174,7 +128,7 @@ mod tests {
             "`attempts` already has a live row for key `one_active_attempt` (exam_id, learner_id) = (1, 7): the row with id 3"
         );
         let restoring = KeyConflict {
-            restored_id: Some(RowId::new(1_i32)),
+            restored_id: Some(RowId::from_text("1")),
             ..conflict.clone()
         };
         assert_eq!(
@@ -183,7 +137,7 @@ mod tests {
         );
         let same_batch = KeyConflict {
             holder: Holder::SameRestore,
-            restored_id: Some(RowId::new(5_i32)),
+            restored_id: Some(RowId::from_text("5")),
             ..conflict
         };
         assert_eq!(

@@ -82,9 +82,12 @@ where
             false => M::load_live(conn, key.clone())?,
         };
         match live {
-            Some(live) if live.row_id() != row.row_id() => {
-                Ok(Some(ops::conflict::<M, K, C>(&key, &live, Some(row))))
-            }
+            Some(live) if live.row_id() != row.row_id() => Ok(Some(ops::conflict::<M, K, C>(
+                conn,
+                &key,
+                &live,
+                Some(row),
+            )?)),
             _ => Rest::held(row, conn, lock),
         }
     }

@@ -155,6 +155,8 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     const NULLS_NOT_DISTINCT: &'static [&'static str];
     /// The counter's column, if the key has one.
     const COUNTER_COLUMN: Option<&'static str>;
+    /// The primary key's columns, their SQL names: how errors read a row's key as text.
+    const ID_COLUMNS: &'static [&'static str];
 
     /// This row's values of the key.
     fn key(&self) -> Self::Value;

@@ -7,16 +7,18 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::expression::SqlLiteral;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
 use diesel::query_dsl::methods::{ExecuteDsl, FindDsl, LimitDsl, SelectDsl};
 use diesel::query_dsl::{LoadQuery, RunQueryDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError, OptionalExtension};
+use diesel::sql_types::Text;
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, Locked, UniqueBackend};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
-use crate::backend::{RenderBackend, TableName};
+use crate::backend::{RenderBackend, SupportedBackend, TableName};
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -61,6 +63,8 @@ pub trait KeyOps<K, C>: KeyQueries<K> {
     fn load_newest(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>>;
     /// Soft-deletes the row `id` if it is live; returns the rows changed.
     fn retire(conn: &mut C, id: Self::Id) -> QueryResult<usize>;
+    /// The primary key of row `id` as the database writes it as text: how an error names it.
+    fn id_text(conn: &mut C, id: Self::Id) -> QueryResult<RowId>;
     /// The table's SQL name, for errors.
     fn table_name() -> TableName;
 }
@@ -71,6 +75,9 @@ type SelectLive<M, K, DB> = dsl::Select<<M as KeyQueries<K>>::LiveRows, dsl::AsS
 type SelectHistory<M, K, DB> = dsl::Select<<M as KeyQueries<K>>::HistoryRows, dsl::AsSelect<M, DB>>;
 /// The soft delete of one row by primary key.
 type RetireById<M, K> = dsl::SoftDelete<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>>;
+/// One column of the primary key of one row, as text.
+type IdText<M, K> =
+    dsl::Select<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, SqlLiteral<Text>>;
 
 impl<M, K, C> KeyOps<K, C> for M
 where
@@ -86,6 +93,8 @@ where
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
     RetireById<M, K>: ExecuteDsl<C>,
+    dsl::Find<TableOf<M>, M::Id>: SelectDsl<SqlLiteral<Text>>,
+    IdText<M, K>: LoadQuery<'static, C, String>,
     <TableOf<M> as QuerySource>::FromClause: QueryFragment<RenderBackend>,
 {
     fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
@@ -113,6 +122,17 @@ where
     fn retire(conn: &mut C, id: Self::Id) -> QueryResult<usize> {
         let row = FindDsl::find(TableOf::<M>::default(), id);
         ExecuteDsl::execute(write::soft_delete_with(row, Deletion::now()), conn)
+    }
+
+    fn id_text(conn: &mut C, id: Self::Id) -> QueryResult<RowId> {
+        let dialect = <C::Backend as SupportedBackend>::DIALECT;
+        let mut parts = Vec::with_capacity(M::ID_COLUMNS.len());
+        for column in M::ID_COLUMNS {
+            let text = diesel::dsl::sql::<Text>(&dialect.cast_to_text(&dialect.quote(column)));
+            let row = FindDsl::find(TableOf::<M>::default(), id.clone());
+            parts.push(SelectDsl::select(row, text).get_result::<String>(conn)?);
+        }
+        Ok(RowId::from_parts(parts))
     }
 
     fn table_name() -> TableName {
@@ -315,21 +335,27 @@ fn contended<M: KeyOps<K, C>, K, C>(attempts: u32) -> Error {
 }
 
 /// The typed error for a key held by `live`; `restored` is the row a restore was to bring
-/// back.
+/// back. Reads the two rows' keys as text (the error path only).
 pub(crate) fn conflict<M: KeyOps<K, C>, K, C>(
+    conn: &mut C,
     key: &M::Value,
     live: &M,
     restored: Option<&M>,
-) -> Error {
-    Error::Conflict(Box::new(KeyConflict {
+) -> QueryResult<Error> {
+    let live_id = M::id_text(conn, live.row_id())?;
+    let restored_id = match restored {
+        Some(row) => Some(M::id_text(conn, row.row_id())?),
+        None => None,
+    };
+    Ok(Error::Conflict(Box::new(KeyConflict {
         table: M::table_name(),
         key: M::NAME,
         columns: M::COLUMNS,
         values: format!("{key:?}"),
-        live_id: RowId::new(live.row_id()),
+        live_id,
         holder: Holder::Live,
-        restored_id: restored.map(|row| RowId::new(row.row_id())),
-    }))
+        restored_id,
+    })))
 }
 
 /// [`Error::NullKeyPart`] when `key` has `None` in a field whose `NULL`s are distinct.
@@ -400,7 +426,9 @@ where
     refuse_null_part::<M, K, C>(&key)?;
     let body = |conn: &mut C| -> Result<M, Failure> {
         if let Some(live) = M::lock_live(conn, key.clone())? {
-            return Err(Failure::Fatal(conflict::<M, K, C>(&key, &live, None)));
+            return Err(Failure::Fatal(conflict::<M, K, C>(
+                conn, &key, &live, None,
+            )?));
         }
         let counter = first_counter::<M, K, C>(conn, &key)?;
         let new = M::insert_new(conn, key.clone(), build(counter))?;
@@ -409,7 +437,7 @@ where
     // A concurrent `start` inserted first: its row is live now.
     let on_violation = |conn: &mut C| -> Result<Violation, Error> {
         Ok(match M::load_live(conn, key.clone())? {
-            Some(live) => Violation::Conflict(conflict::<M, K, C>(&key, &live, None)),
+            Some(live) => Violation::Conflict(conflict::<M, K, C>(conn, &key, &live, None)?),
             None => Violation::Raw,
         })
     };

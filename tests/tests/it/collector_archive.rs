@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
 use soft_delete_runtime::collector::{Collector, Repeat, Rule};
 use soft_delete_runtime::prelude::*;
-use soft_delete_runtime::Error;
+use soft_delete_runtime::{Error, RowId};
 use soft_delete_tests::{backend_tests, record_statements, verb, Backend};
 
 use crate::collector_schema::*;
@@ -121,7 +121,7 @@ backend_tests! {
         assert_eq!(blockers[0].table.name, "invoices");
         assert_eq!(blockers[0].parent.name, "members");
         assert_eq!(blockers[0].column, "member_id");
-        assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["1".to_owned()]));
+        assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec![RowId::from_text("1")]));
         assert_eq!(
             error.to_string(),
             "archive refused: 1 live row protects it: 1 live row of `invoices` (by `member_id`): 1"
@@ -302,7 +302,7 @@ backend_tests! {
         let Error::Protected { blockers } = &error else {
             panic!("expected Error::Protected, got {error:?}");
         };
-        assert_eq!((blockers[0].table.name.as_str(), blockers[0].ids.clone()), ("invoices", vec!["1".to_owned()]));
+        assert_eq!((blockers[0].table.name.as_str(), blockers[0].ids.clone()), ("invoices", vec![RowId::from_text("1")]));
         assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 2, 3, 4]);
 
         // settled: ann and bob are archived, with their subtrees
@@ -452,14 +452,14 @@ mod self_protect {
             let Error::Protected { blockers } = &error else {
                 panic!("expected Error::Protected, got {error:?}");
             };
-            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec![soft_delete_runtime::RowId::from_text("3")]));
             // the same roots as an ordered query with a limit
             let first_two = categories::table.order(categories::id.asc()).limit(2).select(categories::id);
             let error = Collector::<categories::table, _>::from_query(first_two).archive(conn).expect_err("3 protects 2");
             let Error::Protected { blockers } = &error else {
                 panic!("expected Error::Protected, got {error:?}");
             };
-            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec!["3".to_owned()]));
+            assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec![soft_delete_runtime::RowId::from_text("3")]));
             // the last one by id: a leaf, nothing refuses
             let last = categories::table.order(categories::id.desc()).limit(1).select(categories::id);
             let archived = Collector::<categories::table, _>::from_query(last).archive(conn)?;

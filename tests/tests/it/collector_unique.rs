@@ -210,7 +210,7 @@ fn conflict_of(error: &Error) -> &KeyConflict {
 }
 
 fn id(id: Option<&soft_delete_runtime::unique::RowId>) -> Option<i32> {
-    id.and_then(|id| id.get::<i32>().copied())
+    id.and_then(|id| id.parse::<i32>().ok())
 }
 
 /// Archives team 1 (`red`): players 1 and 2, and cuts the links of its sponsorships and

@@ -30,6 +30,7 @@ mod purge_schema;
 mod purge_settings;
 mod reassign;
 mod reassign_races;
+mod row_ids;
 mod schema;
 mod scopes;
 mod timestamptz;

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use soft_delete_runtime::collector::{Collector, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
-use soft_delete_runtime::Error;
+use soft_delete_runtime::{Error, RowId};
 use soft_delete_tests::{
     backend_tests, record_statements, verb, Backend, TestConnection, TestDb, TestResult,
 };
@@ -123,19 +123,19 @@ backend_tests! {
         // why: a live post, a recently deleted post, a live subscription, a tag (foreign key
         // only), a deleted draft (declared only), a live reply
         let live_post = skipped(&report.skipped, "authors", "posts", Referrer::Live).expect("live post");
-        assert_eq!((live_post.count, live_post.ids.clone()), (1, vec!["1".to_owned()]));
+        assert_eq!((live_post.count, live_post.ids.clone()), (1, vec![RowId::from_text("1")]));
         assert_eq!(live_post.via.rule, Some(Rule::Cascade));
         assert!(live_post.via.foreign_key.is_some(), "{live_post:?}");
-        assert_eq!(skipped(&report.skipped, "authors", "posts", Referrer::Archived).map(|s| s.ids.clone()), Some(vec!["3".to_owned()]));
+        assert_eq!(skipped(&report.skipped, "authors", "posts", Referrer::Archived).map(|s| s.ids.clone()), Some(vec![RowId::from_text("3")]));
         let subscription = skipped(&report.skipped, "authors", "subscriptions", Referrer::Live).expect("subscription");
-        assert_eq!((subscription.ids.clone(), subscription.via.rule), (vec!["4".to_owned()], Some(Rule::Protect)));
+        assert_eq!((subscription.ids.clone(), subscription.via.rule), (vec![RowId::from_text("4")], Some(Rule::Protect)));
         let tag = skipped(&report.skipped, "authors", "tags", Referrer::Row).expect("tag");
-        assert_eq!((tag.ids.clone(), tag.via.rule), (vec!["5".to_owned()], None));
+        assert_eq!((tag.ids.clone(), tag.via.rule), (vec![RowId::from_text("5")], None));
         assert!(tag.via.foreign_key.is_some());
         let draft = skipped(&report.skipped, "authors", "drafts", Referrer::Archived).expect("draft");
-        assert_eq!((draft.ids.clone(), draft.via.foreign_key.clone()), (vec!["6".to_owned()], None));
+        assert_eq!((draft.ids.clone(), draft.via.foreign_key.clone()), (vec![RowId::from_text("6")], None));
         let reply = skipped(&report.skipped, "comments", "comments", Referrer::Live).expect("reply");
-        assert_eq!((reply.ids.clone(), reply.columns.clone()), (vec!["204".to_owned()], vec!["parent_id".to_owned()]));
+        assert_eq!((reply.ids.clone(), reply.columns.clone()), (vec![RowId::from_text("204")], vec!["parent_id".to_owned()]));
         assert_eq!(report.skipped.len(), 6, "{report}");
         assert!(report.to_string().contains("1 row of `authors` kept: referenced by live rows of `posts`"), "{report}");
 
@@ -566,7 +566,10 @@ mod postgres_only {
                 .expect("the other schema's posts are reported");
             assert_eq!(
                 (kept.referrer, kept.ids.clone()),
-                (Referrer::Row, vec!["1".to_owned()])
+                (
+                    Referrer::Row,
+                    vec![soft_delete_runtime::RowId::from_text("1")]
+                )
             );
             Ok(())
         });
@@ -689,7 +692,10 @@ mod postgres_only {
             let tag = tag.expect("the tag is reported");
             assert_eq!(
                 (tag.referrer, tag.ids),
-                (Referrer::Row, vec!["1".to_owned()])
+                (
+                    Referrer::Row,
+                    vec![soft_delete_runtime::RowId::from_text("1")]
+                )
             );
             Ok(())
         });

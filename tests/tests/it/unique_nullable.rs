@@ -196,7 +196,7 @@ fn is_unique_violation<T: std::fmt::Debug>(outcome: &QueryResult<T>) -> bool {
 fn live_id_of(error: &Error) -> Option<i32> {
     error
         .conflict()
-        .and_then(|c| c.live_id().get::<i32>().copied())
+        .and_then(|c| c.live_id().parse::<i32>().ok())
 }
 
 fn note<C: Connection>(

@@ -7,7 +7,7 @@ use super::{Reference, Run, Target};
 use crate::backend::Dialect;
 use crate::collector::sql::{CollectorBackend, Sql};
 use crate::purge::report::{Referrer, Skipped};
-use crate::Error;
+use crate::{Error, RowId};
 
 impl Run<'_, '_> {
     /// `key > CAST(<last> AS <key type>) AND `, when there is a last key.
@@ -222,7 +222,7 @@ impl Run<'_, '_> {
                     ids: found
                         .into_iter()
                         .take(self.settings.skipped_ids)
-                        .map(|(id, _)| id)
+                        .map(|(id, _)| RowId::from_text(id))
                         .collect(),
                 });
             }
