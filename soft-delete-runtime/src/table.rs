@@ -103,7 +103,7 @@ pub trait Strategy<C: Column> {
 }
 
 /// The three marker strategies, as a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StrategyKind {
     /// `NULL` = live, a timestamp = when it was deleted.
     Timestamp,

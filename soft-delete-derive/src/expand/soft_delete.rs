@@ -98,6 +98,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 type Table = #table;
                 type ActiveUniqueKeys = #keys;
             }
+
+            // The visibility guard's registry (`guard::registered`), filled at link time.
+            #krate::__private::inventory::submit! {
+                #krate::guard::Registration::of::<#table>()
+            }
         };
     }
 }
