@@ -119,7 +119,8 @@ fn fill(conn: &mut PgConnection, items: i32) -> QueryResult<()> {
     let users = 1 + OTHER_USERS;
     let orders_per_user = items / ITEMS_PER_ORDER;
     conn.batch_execute(&format!(
-        "DROP TABLE IF EXISTS order_items, orders, invoices, users;
+        "DROP TABLE IF EXISTS order_items, orders, invoices, users, soft_delete_archive_log;
+         {log};
          CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT NOT NULL, deleted_at TIMESTAMP);
          CREATE TABLE orders (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id),
                               code TEXT NOT NULL, deleted_at TIMESTAMP);
@@ -141,7 +142,11 @@ fn fill(conn: &mut PgConnection, items: i32) -> QueryResult<()> {
          -- an archive finds the rows of its batch by their stamp
          CREATE INDEX ON users (deleted_at);
          CREATE INDEX ON orders (deleted_at);
-         CREATE INDEX ON order_items (deleted_at);"
+         CREATE INDEX ON order_items (deleted_at);",
+        // every archive takes its batch from a row of the archive log
+        log = soft_delete_runtime::ddl::archive_log::create_table(
+            soft_delete_runtime::backend::Dialect::Postgres
+        ),
     ))?;
     // VACUUM cannot share a multi-statement batch (an implicit transaction)
     conn.batch_execute("VACUUM ANALYZE users, orders, order_items, invoices")

@@ -86,6 +86,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
          CREATE TABLE posts (id INTEGER PRIMARY KEY, blog_id INTEGER NOT NULL REFERENCES blogs (id),
              deleted BOOLEAN NOT NULL DEFAULT FALSE, deleted_at TIMESTAMP);",
     )?;
+    // Every archive is recorded in the archive log.
+    conn.batch_execute(&ddl::archive_log::create_table(Dialect::Sqlite))?;
 
     let revived = undelete_and_delete_by_hand(conn)?;
     println!("without the trigger, the archive's restore revives post 1: {revived}");

@@ -2,7 +2,8 @@
 //! user's comments (with every reply under them) are archived together, their reviews lose
 //! their author, and an unpaid invoice refuses the whole thing until it is settled. One call
 //! archives, one call restores exactly that, and an order archived earlier on its own stays
-//! archived; it cannot come back while another live order holds its code.
+//! archived; it cannot come back while another live order holds its code. The archive log
+//! lists every archive, who made it and why, and restores one by its id.
 //!
 //! Run with `cargo run --example shop_archive`. The README quotes its sections.
 
@@ -11,8 +12,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use soft_delete_runtime::backend::Dialect;
-use soft_delete_runtime::collector::{check_schema, Collector};
-use soft_delete_runtime::ddl::{self, journal};
+use soft_delete_runtime::collector::{check_schema, ArchiveList, Batch, Collector, Rule};
+use soft_delete_runtime::ddl::{self, archive_log, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 
@@ -150,6 +151,11 @@ fn setup() -> Result<SqliteConnection, Box<dyn std::error::Error + Send + Sync>>
     // restore can put them back; its DDL comes from the library (put it in a migration).
     conn.batch_execute(&journal::create_table(Dialect::Sqlite))?;
     // --- end journal ---
+    // --- archive log ---
+    // Every archive takes its batch id and stamp from its row in the archive log, which also
+    // records what it archived, when, by whom and why. Its DDL comes from the library too.
+    conn.batch_execute(&archive_log::create_table(Dialect::Sqlite))?;
+    // --- end archive log ---
     conn.batch_execute(
         "INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob');
          INSERT INTO orders (id, user_id, code) VALUES (1, 1, 'A-1'), (2, 1, 'A-2'), (3, 1, 'A-3'), (4, 2, 'B-1');
@@ -186,13 +192,13 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // --- preview ---
     let ann: User = users::table.find(1).first(conn)?;
-    let plan = Collector::new(&ann).preview(conn)?; // runs the archive, then rolls it back
+    let plan = Collector::new(&ann).preview(conn)?; // SELECTs only: writes and locks nothing
     println!("\npreview of archiving {}:\n{plan}", ann.name);
     // archive 1 row of `users`
     // ├── `orders`.`user_id` cascade: 2 rows archived
     // │   └── `order_items`.`order_id` cascade: 3 rows archived
     // ├── `comments`.`author_id` cascade: 2 rows archived
-    // │   └── `comments`.`parent_id` cascade: 2 rows archived (cycle back to `comments`, every level counted)
+    // │   └── `comments`.`parent_id` cascade: 3 rows archived (cycle back to `comments`, every level counted)
     // ├── `reviews`.`author_id` set_null: 2 links cut
     // └── `invoices`.`user_id` protect: 1 live row refuses: 1
     // refused: 1 live row protects what this archive would hide
@@ -216,7 +222,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // --- archive ---
     invoice.soft_delete(conn)?; // settled: no longer live, so no longer protecting
 
-    let archived = Collector::new(&ann).archive(conn)?; // one transaction, one batch
+    let archived = Collector::new(&ann) // one transaction, one batch
+        .by("support")
+        .reason("account closed on request")
+        .archive(conn)?;
     println!("\narchived:\n{}", archived.plan());
     assert_eq!(archived.plan().archived("order_items"), 3);
     assert_eq!(live_codes(conn)?, ["B-1"]);
@@ -225,7 +234,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // --- end archive ---
 
     // --- restore ---
-    let restored = archived.batch().restore(conn)?; // exactly that batch
+    let restored = archived.batch().restore_by(conn, "support")?; // exactly that batch
     println!(
         "\nrestored {} rows and {} links",
         restored.total_rows(),
@@ -236,6 +245,34 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let authors: Vec<Option<i32>> = reviews::table.select(reviews::author_id).load(conn)?;
     assert_eq!(authors, [Some(1), Some(1), Some(2)]);
     // --- end restore ---
+
+    // --- trash ---
+    // The archive log, newest first, a page at a time: an admin "trash" page.
+    for entry in ArchiveList::new().limit(20).load(conn)? {
+        let rows: u64 = entry
+            .counts()
+            .iter()
+            .filter(|(_, rule, _)| *rule == Rule::Cascade)
+            .map(|(_, _, rows)| rows)
+            .sum();
+        println!(
+            "#{} {} {} {}: {rows} rows, by {:?} ({:?}), restored: {:?}",
+            entry.id(),
+            entry.archived_at(),
+            entry.root_table(),
+            entry.root_key().unwrap_or("(several)"),
+            entry.by(),
+            entry.reason(),
+            entry.restored(),
+        );
+    }
+    // An id restores as a batch of its own root table only, and only once.
+    let id = archived.batch().id();
+    let wrong = Batch::<orders::table>::find(conn, id);
+    assert!(matches!(wrong, Err(Error::WrongRoot { .. })));
+    let again = Batch::<users::table>::find(conn, id)?.restore(conn);
+    assert!(matches!(again, Err(Error::AlreadyRestored { .. })));
+    // --- end trash ---
     let invoice: Invoice = invoices::table.find(1).first(conn)?;
     assert!(
         invoice.deleted_at.is_some(),
@@ -268,7 +305,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     assert_eq!(live_codes(conn)?, ["A-1", "A-2", "B-1", "A-3"]);
     bobs.soft_delete(conn)?; // bob cancels his; the code is free again
 
-    cancelled.batch().restore(conn)?;
+    // The cancelled order's archive, found again by its id (e.g. from the trash page).
+    Batch::<orders::table>::find(conn, cancelled.batch().id())?.restore(conn)?;
     println!("after restoring its own batch: {:?}", live_codes(conn)?);
     assert_eq!(live_codes(conn)?, ["A-1", "A-2", "A-3", "B-1"]);
 

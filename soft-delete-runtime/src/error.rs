@@ -178,6 +178,67 @@ pub enum Error {
         problem: &'static str,
     },
 
+    /// The archive log has no archive with this id (it was never archived, or the log row was
+    /// deleted). Nothing was written.
+    #[error("the archive log has no archive {id}; nothing was written")]
+    ArchiveNotFound {
+        /// The id asked for.
+        id: i64,
+    },
+
+    /// Archive `id` was archived from another root table than the one it was asked to be
+    /// restored as ([`Batch::find`](crate::collector::Batch::find),
+    /// [`ArchiveEntry::batch`](crate::collector::ArchiveEntry::batch)). Nothing was written.
+    #[error(
+        "archive {id} was archived from `{found}`, not from `{expected}`; nothing was written"
+    )]
+    WrongRoot {
+        /// The id.
+        id: i64,
+        /// The root table it was asked as.
+        expected: String,
+        /// The root table the log records.
+        found: String,
+    },
+
+    /// Archive `id` was restored already, at `at` (by `by`); a restore happens once. Nothing
+    /// was written.
+    #[error("archive {id} was restored already at {at}{}; nothing was written", by.as_deref().map_or_else(String::new, |by| format!(" by {by}")))]
+    AlreadyRestored {
+        /// The id.
+        id: i64,
+        /// When it was restored.
+        at: chrono::DateTime<chrono::Utc>,
+        /// Who restored it, if recorded.
+        by: Option<String>,
+    },
+
+    /// The archive log table (`soft_delete_archive_log`) does not exist; every archive needs
+    /// it. Create it with [`ddl::archive_log::create_table`](crate::ddl::archive_log::create_table).
+    /// Nothing was written.
+    #[error("the archive log table `soft_delete_archive_log` does not exist: create it with ddl::archive_log::create_table in a migration; nothing was written")]
+    NoArchiveLog,
+
+    /// Other archives held every stamp of `attempts` microseconds in a row, so this archive
+    /// could not reserve one. Nothing was written; try again.
+    #[error("other archives held {attempts} stamps in a row; nothing was written, try again")]
+    StampsTaken {
+        /// How many microseconds were tried.
+        attempts: u32,
+    },
+
+    /// Two `table!` declarations name the same SQL table but describe it differently (one
+    /// plain and one soft-deletable, other keys, other children), and both are reached by one
+    /// relation graph: the collector could follow only one of them. Found before anything is
+    /// read or written. Declare the table once, or make the declarations agree.
+    #[error("two `table!` declarations reached by one relation graph name the SQL table `{table}` but differ in {difference}; nothing was written")]
+    ConflictingDeclarations {
+        /// The SQL table.
+        table: String,
+        /// What differs.
+        difference: &'static str,
+    },
+
     /// Live rows refuse a cascade archive through `protect` edges; nothing was written.
     #[error("{}", protected(blockers))]
     Protected {

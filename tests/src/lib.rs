@@ -14,6 +14,8 @@
 
 pub mod guard;
 
+pub mod archive_stress;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

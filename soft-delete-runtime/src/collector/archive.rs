@@ -10,6 +10,12 @@
 //! UPDATE child SET <archived by this batch> WHERE fk IN (SELECT key FROM parent WHERE <in this batch>) AND <live>
 //! ```
 //!
+//! A `set_null` / `set_default` edge first records the links it will cut in the
+//! [journal](crate::ddl::journal) (`INSERT ... SELECT`), then cuts exactly the links the journal
+//! recorded, still holding the recorded value: at READ COMMITTED the second statement sees rows
+//! other transactions committed after the first, and such a row is left as it is (like a row
+//! inserted after the archive) rather than cut with no journal row to put it back from.
+//!
 //! A table whose batch grew is visited again (a queue of tables, not of rows), so a table
 //! that references itself, or two tables that reference each other, are walked level by level
 //! until an `UPDATE` finds nothing left: each pass only touches rows that are still live, so
@@ -31,33 +37,51 @@ use crate::backend::Dialect;
 use crate::ddl::journal;
 use crate::Error;
 
-/// A new batch: a timestamp to the microsecond, strictly later than every earlier batch of
-/// this process (so two archives of this process in the same microsecond still differ; two
-/// processes' may not, see the [module docs](super#concurrency)), and its id.
-pub(crate) fn next_batch() -> BatchValues {
+/// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
+/// this process (so the archives of one process do not even try the same stamp). Unique across
+/// processes only once [reserved](super::log::reserve) in the archive log.
+pub(crate) fn next_stamp() -> DateTime<Utc> {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = Utc::now().timestamp_micros();
     let mut last = LAST.load(Ordering::Relaxed);
-    let id = loop {
+    let micros = loop {
         let next = now.max(last.saturating_add(1));
         match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => break next,
             Err(actual) => last = actual,
         }
     };
-    BatchValues {
-        stamp: DateTime::from_timestamp_micros(id).unwrap_or(DateTime::UNIX_EPOCH),
-        id,
-    }
+    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-/// What to do when `protect` finds live rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnBlockers {
-    /// Stop at the end of the pass that found them (an archive, which will roll back).
-    Stop,
-    /// Walk on, to show the whole plan (a preview).
-    Continue,
+/// The key of the only root archived by `batch`, as text (call it when the plan has one root).
+pub(crate) fn root_key<C>(
+    conn: &mut C,
+    graph: &Graph,
+    batch: BatchValues,
+) -> Result<Option<String>, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    let root = &graph.nodes[0];
+    let Some(in_batch) = sql::in_batch::<C::Backend>(d, graph.soft(0)?, batch)? else {
+        return Ok(None);
+    };
+    let mut select = Sql::<C::Backend>::new();
+    select.push(&format!(
+        "SELECT {}, {} FROM {} WHERE ",
+        d.cast_to_text(&d.quote(root.key)),
+        d.bigint(0),
+        d.table(root)
+    ));
+    select.append(in_batch);
+    select.push(" LIMIT 1");
+    Ok(<C::Backend as CollectorBackend>::load_keys(conn, select)?
+        .into_iter()
+        .next()
+        .map(|(key, _)| key))
 }
 
 /// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
@@ -68,36 +92,39 @@ pub(crate) enum OnBlockers {
 /// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
+///
+/// `reserve` gives the batch (its [log](super::log) row), called once the checks that write
+/// nothing have passed: an archive refused by them leaves no log row, and the batch is `None`.
 pub(crate) fn run<C>(
     conn: &mut C,
     graph: &Graph,
     roots: &dyn QueryFragment<C::Backend>,
-    batch: BatchValues,
+    reserve: impl FnOnce(&mut C) -> Result<BatchValues, Error>,
     blocker_ids: usize,
-    on_blockers: OnBlockers,
-) -> Result<Plan, Error>
+) -> Result<(Plan, Option<BatchValues>), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    check_batch_identity(conn, graph)?;
     let mut walk = Walk {
         graph,
         d,
-        batch,
+        // Replaced by the reserved batch before anything is written.
+        batch: BatchValues {
+            stamp: DateTime::UNIX_EPOCH,
+            id: 0,
+        },
         blocker_ids,
         rows: vec![0; graph.edges.len()],
+        tables: vec![0; graph.nodes.len()],
         blockers: vec![None; graph.edges.len()],
         defaults: HashMap::new(),
     };
 
-    check_batch_identity(conn, graph)?;
-
     let root = &graph.nodes[0];
-    let soft = root
-        .soft
-        .as_ref()
-        .expect("the root of a collector is an Archivable table");
+    let soft = graph.soft(0)?;
     let root_protects: Vec<usize> = graph.outgoing[0]
         .iter()
         .copied()
@@ -106,9 +133,11 @@ where
     for &e in &root_protects {
         walk.protect(conn, e, Some(roots))?;
     }
-    if on_blockers == OnBlockers::Stop && walk.blocked() {
-        return Ok(walk.into_plan(0));
+    if walk.blocked() {
+        return Ok((walk.into_plan(0), None));
     }
+    let batch = reserve(conn)?;
+    walk.batch = batch;
 
     let mut update = Sql::<C::Backend>::new();
     update.push(&format!("UPDATE {} SET ", d.table(root)));
@@ -117,6 +146,7 @@ where
     push_roots(&mut update, roots);
     update.push(&format!(") AND {}", (soft.live)(d.0)));
     let root_rows = update.execute(conn)? as u64;
+    walk.tables[0] = root_rows;
 
     let mut queue = VecDeque::new();
     let mut queued = vec![false; graph.nodes.len()];
@@ -137,7 +167,7 @@ where
                 walk.protect(conn, e, None)?;
             }
         }
-        if on_blockers == OnBlockers::Stop && walk.blocked() {
+        if walk.blocked() {
             break;
         }
         for e in others {
@@ -150,7 +180,10 @@ where
         }
     }
 
-    Ok(walk.into_plan(root_rows))
+    if !walk.blocked() {
+        walk.count_reach(conn)?;
+    }
+    Ok((walk.into_plan(root_rows), Some(batch)))
 }
 
 /// `SELECT * FROM (<roots>) AS sd_roots`: the query selecting the roots, as it goes inside
@@ -174,7 +207,7 @@ fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn Qu
 ///   archived, and the walk would stop at that table (and a restore find nothing):
 ///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
 ///   the batch whatever the stamp keeps.
-fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
+pub(crate) fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
 where
     C: LoadConnection,
     C::Backend: CollectorBackend,
@@ -214,8 +247,11 @@ struct Walk<'g> {
     d: Dialected,
     batch: BatchValues,
     blocker_ids: usize,
-    /// Rows changed per edge, over all passes.
+    /// Rows changed per edge, over all passes (for `cascade` edges, once the walk is done:
+    /// the rows each edge reaches, see [`Walk::count_reach`]).
     rows: Vec<u64>,
+    /// Rows archived per node, each once.
+    tables: Vec<u64>,
     /// The blockers per `protect` edge, from its latest pass (each pass sees every parent
     /// of the batch so far, so the latest is the complete one).
     blockers: Vec<Option<Blocker>>,
@@ -232,8 +268,55 @@ impl Walk<'_> {
             self.graph,
             root_rows,
             self.rows,
+            self.tables,
             self.blockers.into_iter().flatten().collect(),
         )
+    }
+
+    /// Replaces the count of each `cascade` edge into a table that more than one way leads to
+    /// (two edges, or the roots and an edge) with the rows that edge reaches: the rows of the
+    /// batch whose key references a row of the batch, whichever edge's `UPDATE` marked them.
+    /// One `SELECT` per such edge; an edge that is the only way into its table reached exactly
+    /// the rows its `UPDATE`s marked.
+    fn count_reach<C>(&mut self, conn: &mut C) -> Result<(), Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let graph = self.graph;
+        for (e, edge) in graph.edges.iter().enumerate() {
+            if edge.rule != Rule::Cascade {
+                continue;
+            }
+            let ways = graph
+                .edges
+                .iter()
+                .filter(|other| other.rule == Rule::Cascade && other.child == edge.child)
+                .count()
+                + usize::from(edge.child == 0);
+            if ways < 2 {
+                continue;
+            }
+            let child = &graph.nodes[edge.child];
+            let Some(in_batch) =
+                sql::in_batch::<C::Backend>(self.d, graph.soft(edge.child)?, self.batch)?
+            else {
+                continue;
+            };
+            let mut select = Sql::<C::Backend>::new();
+            select.push(&format!(
+                "SELECT '', COUNT(*) FROM {} WHERE ",
+                self.d.table(child)
+            ));
+            select.append(in_batch);
+            select.push(" AND ");
+            select.append(self.references(*edge)?);
+            let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+            self.rows[e] = found
+                .first()
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+        }
+        Ok(())
     }
 
     /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
@@ -338,10 +421,7 @@ impl Walk<'_> {
                 Ok(false)
             }
             Rule::Cascade => {
-                let soft = child
-                    .soft
-                    .as_ref()
-                    .expect("a cascade child is an Archivable table");
+                let soft = self.graph.soft(edge.child)?;
                 let mut update = Sql::<C::Backend>::new();
                 update.push(&format!("UPDATE {table} SET "));
                 sql::mark(&mut update, d, soft, self.batch)?;
@@ -350,6 +430,7 @@ impl Walk<'_> {
                 update.push(&format!(" AND {}", (soft.live)(d.0)));
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
+                self.tables[edge.child] += n;
                 Ok(n > 0)
             }
             Rule::HardDelete => {
@@ -389,8 +470,22 @@ impl Walk<'_> {
                 } else {
                     self.push_default(conn, &mut update, e, child, edge)?;
                 }
+                // Only the links the journal just recorded, holding the value it recorded: at
+                // READ COMMITTED this statement sees rows committed since the journal's
+                // INSERT, and a link cut without a journal row would never come back.
                 update.push(" WHERE ");
                 update.append(self.references(edge)?);
+                update.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM {journal_table} AS sd_j WHERE "
+                ));
+                self.journal_match_as(&mut update, child, edge, "sd_j.");
+                update.push(&format!(
+                    " AND sd_j.{} = {} AND sd_j.{} = {})",
+                    d.quote(journal::ROW_KEY),
+                    d.cast_to_text(&format!("{table}.{key}")),
+                    d.quote(journal::OLD_VALUE),
+                    d.cast_to_text(&format!("{table}.{fk}")),
+                ));
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
 
@@ -465,7 +560,18 @@ impl Walk<'_> {
         child: &Node,
         edge: GraphEdge,
     ) {
-        journal_match(sql, self.d, self.batch.id, child, edge.column, "");
+        self.journal_match_as(sql, child, edge, "");
+    }
+
+    /// [`journal_match`](Self::journal_match) on the journal aliased by `alias` (`"sd_j."`).
+    fn journal_match_as<DB: CollectorBackend>(
+        &self,
+        sql: &mut Sql<'_, DB>,
+        child: &Node,
+        edge: GraphEdge,
+        alias: &str,
+    ) {
+        journal_match(sql, self.d, self.batch.id, child, edge.column, alias);
     }
 
     fn push_default<C>(

@@ -181,7 +181,7 @@ where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
-    let graph = Graph::build(T::node());
+    let graph = Graph::build(T::node())?;
 
     let mut keys: Vec<CatalogForeignKey> = Vec::new();
     for node in &graph.nodes {

@@ -28,6 +28,7 @@ use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
 use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
 use crate::unique::{KeyInfo, RowId};
+use crate::Error;
 
 /// What archiving a parent row does to the rows that reference it through one edge.
 ///
@@ -60,6 +61,22 @@ impl Rule {
             Rule::SetDefault => "set_default",
             Rule::DoNothing => "do_nothing",
         }
+    }
+}
+
+impl Rule {
+    /// The rule [`name`](Rule::name) gives, read back.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        [
+            Rule::Cascade,
+            Rule::HardDelete,
+            Rule::Protect,
+            Rule::SetNull,
+            Rule::SetDefault,
+            Rule::DoNothing,
+        ]
+        .into_iter()
+        .find(|rule| rule.name() == name)
     }
 }
 
@@ -579,6 +596,47 @@ impl Node {
         }
     }
 
+    /// What differs between two declarations of one SQL table, if anything: the key, whether
+    /// and how rows are soft-deleted, the active-unique keys, or the declared edges.
+    fn differs_from(&self, other: &Node) -> Option<&'static str> {
+        if (self.key, self.key_kind) != (other.key, other.key_kind) {
+            return Some("the primary key");
+        }
+        match (&self.soft, &other.soft) {
+            (None, None) => {}
+            (Some(a), Some(b)) => {
+                let shape = |s: &SoftInfo| {
+                    (
+                        s.marker,
+                        s.strategy,
+                        s.columns,
+                        (s.live)(Dialect::Postgres),
+                        s.keys
+                            .iter()
+                            .map(|k| (k.name, k.columns))
+                            .collect::<Vec<_>>(),
+                    )
+                };
+                if shape(a) != shape(b) {
+                    return Some(
+                        "how rows are soft-deleted (marker, archive columns or active-unique keys)",
+                    );
+                }
+            }
+            _ => return Some("whether the table is soft-deletable"),
+        }
+        let edges = |node: &Node| {
+            (node.edges)()
+                .into_iter()
+                .map(|e| ((e.child)().name, e.column, e.rule))
+                .collect::<Vec<_>>()
+        };
+        if edges(self) != edges(other) {
+            return Some("the declared children");
+        }
+        None
+    }
+
     /// The table's SQL name.
     pub fn name(&self) -> &TableName {
         &self.name
@@ -670,7 +728,12 @@ pub(crate) struct Graph {
 
 impl Graph {
     /// Walks the declared graph from `root`, visiting each table once.
-    pub(crate) fn build(root: Node) -> Graph {
+    ///
+    /// Tables are told apart by their SQL name: two `table!` declarations of one table are one
+    /// node when they agree (same key, same marker and archive columns, same edges), and
+    /// [`Error::ConflictingDeclarations`] when they do not, since the walk could only follow
+    /// one of them.
+    pub(crate) fn build(root: Node) -> Result<Graph, Error> {
         let mut graph = Graph {
             nodes: Vec::new(),
             outgoing: Vec::new(),
@@ -678,12 +741,12 @@ impl Graph {
             archived: Vec::new(),
         };
         let mut index: HashMap<TableName, usize> = HashMap::new();
-        let root = graph.intern(&mut index, root);
+        let root = graph.intern(&mut index, root)?;
         graph.archived[root] = true;
         let mut queue = VecDeque::from([root]);
         while let Some(parent) = queue.pop_front() {
             for edge in (graph.nodes[parent].edges)() {
-                let child = graph.intern(&mut index, (edge.child)());
+                let child = graph.intern(&mut index, (edge.child)())?;
                 let id = graph.edges.len();
                 graph.edges.push(GraphEdge {
                     parent,
@@ -699,19 +762,42 @@ impl Graph {
                 }
             }
         }
-        graph
+        Ok(graph)
     }
 
-    fn intern(&mut self, index: &mut HashMap<TableName, usize>, node: Node) -> usize {
+    fn intern(
+        &mut self,
+        index: &mut HashMap<TableName, usize>,
+        node: Node,
+    ) -> Result<usize, Error> {
         if let Some(&i) = index.get(&node.name) {
-            return i;
+            if let Some(difference) = self.nodes[i].differs_from(&node) {
+                return Err(Error::ConflictingDeclarations {
+                    table: node.name.to_string(),
+                    difference,
+                });
+            }
+            return Ok(i);
         }
         let i = self.nodes.len();
         index.insert(node.name.clone(), i);
         self.nodes.push(node);
         self.outgoing.push(Vec::new());
         self.archived.push(false);
-        i
+        Ok(i)
+    }
+
+    /// The soft-delete description of node `i`, which the graph archives (the root or a
+    /// `cascade` child). [`Graph::build`] refuses a graph where such a node has none, so this
+    /// only fails on a graph built by hand.
+    pub(crate) fn soft(&self, i: usize) -> Result<&SoftInfo, Error> {
+        self.nodes[i]
+            .soft
+            .as_ref()
+            .ok_or_else(|| Error::ConflictingDeclarations {
+                table: self.nodes[i].name.to_string(),
+                difference: "whether the table is soft-deletable",
+            })
     }
 
     /// Whether any edge needs the journal (links cut by `set_null` / `set_default`).

@@ -18,12 +18,31 @@
 //!
 //! # Concurrency
 //!
-//! - **Batch ids are timestamps.** A batch's id is the archive's timestamp in microseconds
-//!   since the Unix epoch, and its stamp the same instant. Within one process every archive
-//!   gets a later one than the one before, so two archives of a process never share a batch.
-//!   Two processes (or hosts) archiving in the same microsecond would get the same id, and a
-//!   restore of either would bring back the rows of both. Where that matters, let one process
-//!   archive at a time (a lock around the call), or give each process its own clock slot.
+//! - **Batch ids and stamps come from the database.** Every archive first inserts its row in
+//!   the [archive log](crate::ddl::archive_log), in its own transaction: the row's id (a
+//!   sequence) is the batch id, and its `archived_at`, reserved under a `UNIQUE` constraint, is
+//!   the stamp written to deletion time columns. Two archives never share either, whatever the
+//!   process, host or clock skew; a rolled-back archive leaves no row. A restore marks the row
+//!   restored first, so it happens once ([`Error::AlreadyRestored`]); a concurrent second
+//!   restore waits for the first and then finds it done. A stamp already reserved by another
+//!   archive makes this one take the next microsecond (an uncommitted reservation makes it
+//!   wait for that archive's outcome). What remains: a row hidden by a plain soft delete (not
+//!   through the collector) in the very microsecond an archive reserved, in a table without a
+//!   `#[soft_delete(batch)]` column, cannot be told from that archive's rows and comes back
+//!   with its restore; a batch column rules that out for its table.
+//! - **`set_null` / `set_default` cut what they journaled.** The links an edge cuts are
+//!   recorded in the journal first, and the cut is driven from those journal rows, so a link
+//!   committed by another transaction between the two statements (READ COMMITTED) is left as it
+//!   is instead of cut without a record.
+//! - **Stamps are bound in UTC.** On MySQL/MariaDB the session's time zone is set to UTC around
+//!   an archive and a restore (and set back after, also on error), so `TIMESTAMP` stamp columns
+//!   hold the archive's instant even where the session's zone skips an hour.
+//! - **MySQL/MariaDB under concurrent archives.** At `REPEATABLE READ` InnoDB share-locks every
+//!   row an `UPDATE`'s subquery reads (the parent rows of the batch, found by a scan when the
+//!   stamp is not indexed), so concurrent archives deadlock; run archives at `READ COMMITTED`
+//!   (`SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED`), index the stamp and batch
+//!   columns, and retry on a deadlock (the archive rolls back as a whole). On SQLite run
+//!   concurrent archives in `immediate_transaction`.
 //! - **`protect` sees what was committed before its check.** The checks run inside the
 //!   archive's transaction, at its isolation level; a protecting row that another transaction
 //!   commits after the check is not seen, and the archive hides its parent anyway (the
@@ -44,6 +63,23 @@
 //!   writer cannot commit between the check and the archive's writes without one of the two
 //!   failing with "database is locked", so there is no window.
 //!
+//! # The preview reads only
+//!
+//! [`Collector::preview`] does not run the archive: it writes the set of rows the archive would
+//! reach down as SQL (nested subqueries, and a recursive common table expression for a cycle of
+//! `cascade` edges) and counts through it, one `SELECT` per table and per edge. It takes no
+//! locks, so it works in a `READ ONLY` transaction, on a replica, and next to writers. Its plan
+//! is the plan the archive carries out (tested over every shape of graph), with one exception:
+//! a `protect` edge into a table the same archive also cascades to; the preview excuses the
+//! rows the archive hides, the archive counts those still live when it checks the level.
+//!
+//! # Counting
+//!
+//! A [`Step`] counts the rows its edge reaches, so a row reached through two edges (a comment
+//! of a post of the community being archived, reached from the post and from the community)
+//! counts under both; [`Plan::archived`], [`Plan::total_archived`] and [`Plan::counts`] count
+//! each row once.
+//!
 //! ```
 //! use diesel::prelude::*;
 //! use soft_delete_runtime::collector::Collector;
@@ -63,6 +99,7 @@
 //! let conn = &mut SqliteConnection::establish(":memory:").unwrap();
 //! # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
 //! # diesel::sql_query("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, deleted_at TIMESTAMP)").execute(conn)?;
+//! # diesel::sql_query(soft_delete_runtime::ddl::archive_log::create_table(soft_delete_runtime::backend::Dialect::Sqlite)).execute(conn)?;
 //! # diesel::sql_query("INSERT INTO users (id) VALUES (1), (2)").execute(conn)?;
 //! # diesel::sql_query("INSERT INTO orders (user_id) VALUES (1), (1), (2)").execute(conn)?;
 //! let ann: User = users::table.find(1).first(conn)?;
@@ -80,8 +117,10 @@ mod archive;
 mod check;
 pub mod graph;
 mod keys;
+mod log;
 mod plan;
 mod preview;
+mod reach;
 mod restore;
 pub(crate) mod sql;
 
@@ -96,6 +135,7 @@ use diesel::{QueryResult, QuerySource, Table};
 
 pub use check::{check_schema, ForeignKey, SchemaIssue, SchemaReport};
 pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
+pub use log::{find_archive, ArchiveEntry, ArchiveList};
 pub use plan::{Blocker, Plan, Repeat, Step};
 pub use restore::Restored;
 pub use sql::CollectorBackend;
@@ -120,6 +160,8 @@ pub const DEFAULT_BLOCKER_IDS: usize = 10;
 pub struct Collector<T, R> {
     roots: R,
     blocker_ids: usize,
+    by: Option<String>,
+    reason: Option<String>,
     _table: PhantomData<fn() -> T>,
 }
 
@@ -140,6 +182,8 @@ impl Collector<(), ()> {
                 where_clause: target.where_clause,
             },
             blocker_ids: DEFAULT_BLOCKER_IDS,
+            by: None,
+            reason: None,
             _table: PhantomData,
         }
     }
@@ -159,6 +203,8 @@ impl<T: Table> Collector<T, ()> {
         Collector {
             roots: QueryRoots(query),
             blocker_ids: DEFAULT_BLOCKER_IDS,
+            by: None,
+            reason: None,
             _table: PhantomData,
         }
     }
@@ -175,12 +221,31 @@ impl<T, R> Collector<T, R> {
         self
     }
 
-    /// What [`archive`](Self::archive) would do, without doing it: the same statements run in
-    /// a transaction that is always rolled back, so the plan is exactly what an archive at
-    /// this moment would do. A plan refused by `protect` is returned (not an error): see
-    /// [`Plan::blockers`]. On MySQL, a table of the graph whose engine has no transactions
-    /// (MyISAM) would keep the preview's writes: the preview refuses it with
-    /// [`Error::Unsupported`] before writing anything.
+    /// Records who archives, in the [archive log](crate::ddl::archive_log).
+    #[must_use]
+    pub fn by(mut self, by: impl Into<String>) -> Self {
+        self.by = Some(by.into());
+        self
+    }
+
+    /// Records why, in the [archive log](crate::ddl::archive_log).
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// What [`archive`](Self::archive) would do, without doing it: the [`Plan`] an archive
+    /// at this moment would carry out, found with `SELECT`s only (see
+    /// [how](self#the-preview-reads-only)). It takes no lock and writes nothing, so it runs in a
+    /// `READ ONLY` transaction or on a read replica, and never waits for a writer. A plan
+    /// refused by `protect` is returned (not an error): see [`Plan::blockers`]; it lists the
+    /// blockers of every level, where an archive stops at the first refused level.
+    ///
+    /// The statements run one after the other, each on the database as it is then: run the
+    /// preview inside a transaction with one snapshot (`REPEATABLE READ`) for counts that
+    /// agree with each other under concurrent writes. The same errors as
+    /// [`archive`](Self::archive) are returned for graphs it would refuse before writing.
     pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
         T: ArchiveTable,
@@ -188,30 +253,8 @@ impl<T, R> Collector<T, R> {
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(T::node());
-        // A preview writes and rolls back: on a table that cannot roll back it would archive.
-        refuse_without_transactions(
-            conn,
-            &graph,
-            "a preview of an archive on a table without transactions (MyISAM, Aria, MEMORY)",
-        )?;
-        let batch = archive::next_batch();
-        let result = conn.transaction::<(), Abort, _>(|conn| {
-            let plan = archive::run(
-                conn,
-                &graph,
-                &self.roots,
-                batch,
-                self.blocker_ids,
-                archive::OnBlockers::Continue,
-            )?;
-            Err(Abort::Preview(plan))
-        });
-        match result {
-            Err(Abort::Preview(plan)) => Ok(plan),
-            Err(Abort::Error(error)) => Err(error),
-            Ok(()) => unreachable!("a preview always rolls back"),
-        }
+        let graph = Graph::build(T::node())?;
+        reach::preview(conn, &graph, &self.roots, self.blocker_ids)
     }
 
     /// Archives the roots and everything the relations cascade to, in one transaction:
@@ -219,10 +262,17 @@ impl<T, R> Collector<T, R> {
     /// written and [`Error::Protected`] lists them; any other failure also rolls back
     /// everything.
     ///
+    /// The batch comes from the archive's row in the
+    /// [archive log](crate::ddl::archive_log), inserted in the same transaction once the
+    /// checks that write nothing have passed, with who and why ([`by`](Self::by),
+    /// [`reason`](Self::reason)) and, at the end, the plan's counts; without the log table the
+    /// archive is refused with [`Error::NoArchiveLog`]. On MySQL/MariaDB the session's time
+    /// zone is UTC for the transaction (and set back after).
+    ///
     /// On MySQL a table it would write whose engine has no transactions (MyISAM, Aria,
     /// MEMORY) is refused with [`Error::Unsupported`] before anything is written: a
     /// rollback there would leave half an archive behind. The same holds for
-    /// [`preview`](Self::preview) and [`Batch::restore`].
+    /// [`Batch::restore`].
     ///
     /// Before anything is written, each table the archive can hide rows of (the root and
     /// every `cascade` child) must be able to tell its batches apart, or the archive is
@@ -243,43 +293,75 @@ impl<T, R> Collector<T, R> {
         C::Backend: CollectorBackend,
         R: QueryFragment<C::Backend>,
     {
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
             conn,
             &graph,
             "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
-        let batch = archive::next_batch();
-        let plan = conn.transaction::<Plan, Error, _>(|conn| {
-            let plan = archive::run(
-                conn,
-                &graph,
-                &self.roots,
-                batch,
-                self.blocker_ids,
-                archive::OnBlockers::Stop,
-            )?;
-            if plan.is_blocked() {
-                return Err(Error::Protected {
-                    blockers: plan.blockers().to_vec(),
-                });
-            }
-            Ok(plan)
-        })?;
+        let stamp = archive::next_stamp();
+        let result = sql::in_utc(conn, |conn| {
+            conn.transaction::<(Plan, BatchValues), Error, _>(|conn| {
+                let reserve = |conn: &mut C| {
+                    log::reserve(
+                        conn,
+                        &graph.nodes[0].name,
+                        stamp,
+                        self.by.as_deref(),
+                        self.reason.as_deref(),
+                    )
+                };
+                let (plan, batch) =
+                    archive::run(conn, &graph, &self.roots, reserve, self.blocker_ids)?;
+                let batch = match batch {
+                    Some(batch) if !plan.is_blocked() => batch,
+                    _ => {
+                        return Err(Error::Protected {
+                            blockers: plan.blockers().to_vec(),
+                        })
+                    }
+                };
+                let root_key = if plan.roots() == 1 {
+                    archive::root_key(conn, &graph, batch)?
+                } else {
+                    None
+                };
+                log::finish(conn, batch.id, &plan, root_key)?;
+                Ok((plan, batch))
+            })
+        });
+        let (plan, batch) = result.map_err(|error| missing_log(conn, error))?;
         Ok(Archived {
-            batch: Batch {
-                values: batch,
-                _table: PhantomData,
-            },
+            batch: Batch::new(batch),
             plan,
         })
     }
 }
 
+/// `error`, or [`Error::NoArchiveLog`] when it is a database error and the log table does not
+/// exist (asked after the transaction rolled back, as PostgreSQL refuses statements before).
+fn missing_log<C>(conn: &mut C, error: Error) -> Error
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if !matches!(
+        error,
+        Error::Diesel(diesel::result::Error::DatabaseError(..))
+    ) {
+        return error;
+    }
+    let d = sql::Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+    match sql::table_exists(conn, d, crate::ddl::archive_log::TABLE) {
+        Ok(false) => Error::NoArchiveLog,
+        _ => error,
+    }
+}
+
 /// Refuses `feature` when a table the archive or restore of `graph` writes (its archived
-/// tables, the children whose links it cuts or whose rows it deletes, the journal) is a
-/// MySQL table that cannot roll back.
+/// tables, the children whose links it cuts or whose rows it deletes, the journal, the
+/// archive log) is a MySQL table that cannot roll back.
 fn refuse_without_transactions<C>(
     conn: &mut C,
     graph: &Graph,
@@ -300,27 +382,15 @@ where
         schema: None,
         name: crate::ddl::journal::TABLE.to_owned(),
     });
+    let log = crate::backend::TableName {
+        schema: None,
+        name: crate::ddl::archive_log::TABLE.to_owned(),
+    };
     let tables = written
         .map(|i| &graph.nodes[i].name)
-        .chain(journal.as_ref());
+        .chain(journal.as_ref())
+        .chain(std::iter::once(&log));
     sql::refuse_without_transactions(conn, tables, feature)
-}
-
-enum Abort {
-    Preview(Plan),
-    Error(Error),
-}
-
-impl From<Error> for Abort {
-    fn from(error: Error) -> Self {
-        Abort::Error(error)
-    }
-}
-
-impl From<diesel::result::Error> for Abort {
-    fn from(error: diesel::result::Error) -> Self {
-        Abort::Error(error.into())
-    }
 }
 
 /// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE>`.
@@ -361,13 +431,12 @@ where
     }
 }
 
-/// One archive: the rows one [`Collector::archive`] call changed, identified by its
-/// timestamp (to the microsecond) and id.
+/// One archive: the rows one [`Collector::archive`] call changed, identified by its id and
+/// its timestamp (to the microsecond), both from its row in the
+/// [archive log](crate::ddl::archive_log) and unique across processes.
 ///
-/// The id is the timestamp in microseconds since the Unix epoch; store it and rebuild the
-/// batch later with [`Batch::from_id`]. Ids are unique within a process, not across
-/// processes: two archives in the same microsecond from two processes share one (see
-/// [Concurrency](self#concurrency)).
+/// Store the id and find the batch again later with [`Batch::find`], which refuses an id
+/// archived from another root table.
 pub struct Batch<T> {
     values: BatchValues,
     _table: PhantomData<fn() -> T>,
@@ -398,23 +467,46 @@ impl<T> PartialEq for Batch<T> {
 
 impl<T> Eq for Batch<T> {}
 
-impl<T: ArchiveTable> Batch<T> {
-    /// The batch with id `id`, archived from root table `T`; `None` if `id` is not a
-    /// timestamp's microseconds.
-    pub fn from_id(id: i64) -> Option<Self> {
-        Some(Batch {
-            values: BatchValues {
-                stamp: DateTime::from_timestamp_micros(id)?,
-                id,
-            },
+impl<T> Batch<T> {
+    pub(crate) fn new(values: BatchValues) -> Self {
+        Batch {
+            values,
             _table: PhantomData,
-        })
+        }
+    }
+}
+
+impl<T: ArchiveTable> Batch<T> {
+    /// The archive with id `id` from the [archive log](crate::ddl::archive_log), as a batch of
+    /// root table `T`: [`Error::ArchiveNotFound`] if the log has no such archive, and
+    /// [`Error::WrongRoot`] if it was archived from another root table, so an id cannot be
+    /// restored as the wrong root. (A restored archive is found too; restoring it again is
+    /// [`Error::AlreadyRestored`].)
+    pub fn find<C>(conn: &mut C, id: i64) -> Result<Self, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        log::find_archive(conn, id)?.batch::<T>()
+    }
+
+    /// [`restore`](Self::restore), recording who restored it in the archive log.
+    pub fn restore_by<C>(&self, conn: &mut C, by: impl Into<String>) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        self.restore_as(conn, Some(by.into()))
     }
 
     /// Brings back exactly what this batch archived, and puts back the links it cut, in one
     /// transaction. Rows other batches archived stay archived; a link changed since the
-    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone. Restoring twice
-    /// restores nothing the second time.
+    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone.
+    ///
+    /// The restore is recorded in the [archive log](crate::ddl::archive_log) (when, and by whom
+    /// with [`restore_by`](Self::restore_by)), in the same transaction, and happens once: a
+    /// second restore of the batch, also a concurrent one, returns [`Error::AlreadyRestored`];
+    /// a batch the log does not have, [`Error::ArchiveNotFound`].
     ///
     /// Active-unique keys (`#[active_unique(...)]` on the models of the graph) are checked
     /// before anything is written, with one query per key per table: when a row of the batch
@@ -439,22 +531,47 @@ impl<T: ArchiveTable> Batch<T> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
-        let graph = Graph::build(T::node());
+        self.restore_as(conn, None)
+    }
+
+    fn restore_as<C>(&self, conn: &mut C, by: Option<String>) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let graph = Graph::build(T::node())?;
         // A refused restore rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
             conn,
             &graph,
             "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
         )?;
+        sql::in_utc(conn, |conn| {
+            self.restore_in_utc(conn, &graph, by.as_deref())
+        })
+        .map_err(|error| missing_log(conn, error))
+    }
+
+    fn restore_in_utc<C>(
+        &self,
+        conn: &mut C,
+        graph: &Graph,
+        by: Option<&str>,
+    ) -> Result<Restored, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
         let mut statements_succeeded = false;
         let outcome = conn.transaction(|conn| {
-            let restored = restore::run(conn, &graph, self.values)?;
+            log::claim(conn, self.values, &graph.nodes[0].name, by)?;
+            let restored = restore::run(conn, graph, self.values)?;
             statements_succeeded = true;
             Ok(restored)
         });
         // An error after every statement succeeded is the COMMIT's: a deferred constraint.
         let outcome = match outcome {
-            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, &graph)),
+            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, graph)),
             other => other,
         };
         let error = match outcome {
@@ -463,7 +580,7 @@ impl<T: ArchiveTable> Batch<T> {
         };
         // Rolled back: the batch's rows are archived again, and a live row that a concurrent
         // transaction committed after the check is visible now.
-        match conn.transaction(|conn| restore::rows_conflict(conn, &graph, self.values)) {
+        match conn.transaction(|conn| restore::rows_conflict(conn, graph, self.values)) {
             Ok(Some(conflict)) => Err(conflict),
             Ok(None) | Err(_) => Err(error),
         }
@@ -471,8 +588,8 @@ impl<T: ArchiveTable> Batch<T> {
 }
 
 impl<T> Batch<T> {
-    /// The batch's id (its timestamp in microseconds since the Unix epoch), also written to
-    /// `#[soft_delete(batch)]` columns.
+    /// The batch's id (its archive log row's id), also written to `#[soft_delete(batch)]`
+    /// columns and to the journal.
     pub fn id(&self) -> i64 {
         self.values.id
     }

@@ -19,9 +19,10 @@ pub struct Step {
     pub column: &'static str,
     /// The edge's rule.
     pub rule: Rule,
-    /// The rows changed through this edge: archived (`cascade`), deleted
-    /// (`cascade(hard_delete)`), nulled (`set_null`) or reset (`set_default`). Always 0 for
-    /// `protect` (see [`Plan::blockers`]) and `do_nothing`.
+    /// The rows this edge reaches: archived (`cascade`; a row that two edges reach counts
+    /// under both, and once in [`Plan::archived`]), deleted (`cascade(hard_delete)`), nulled
+    /// (`set_null`) or reset (`set_default`). Always 0 for `protect` (see [`Plan::blockers`])
+    /// and `do_nothing`.
     pub rows: u64,
     /// The depth in the tree: 1 for edges of the root table.
     pub depth: usize,
@@ -86,16 +87,29 @@ pub struct Plan {
     root: TableName,
     roots: u64,
     steps: Vec<Step>,
+    /// Rows archived per table (each row once), for the tables the archive can hide rows of.
+    tables: Vec<(TableName, u64)>,
     blockers: Vec<Blocker>,
 }
 
 impl Plan {
-    /// Puts the per-edge counts of a run in tree order.
-    pub(crate) fn new(graph: &Graph, roots: u64, rows: Vec<u64>, blockers: Vec<Blocker>) -> Plan {
+    /// Puts the per-edge counts of a run in tree order: `rows` per edge of the graph, `tables`
+    /// the rows archived per node (each row once).
+    pub(crate) fn new(
+        graph: &Graph,
+        roots: u64,
+        rows: Vec<u64>,
+        tables: Vec<u64>,
+        blockers: Vec<Blocker>,
+    ) -> Plan {
         let mut plan = Plan {
             root: graph.nodes[0].name.clone(),
             roots,
             steps: Vec::new(),
+            tables: (0..graph.nodes.len())
+                .filter(|&i| graph.archived[i])
+                .map(|i| (graph.nodes[i].name.clone(), tables[i]))
+                .collect(),
             blockers,
         };
         let mut expanded = vec![false; graph.nodes.len()];
@@ -173,14 +187,14 @@ impl Plan {
             .sum()
     }
 
-    /// Rows of `table` (its SQL name) archived: as roots and through `cascade` edges.
+    /// Rows of `table` (its SQL name) archived: as roots and through `cascade` edges, each
+    /// row once however many edges reach it.
     pub fn archived(&self, table: &str) -> u64 {
-        let roots = if self.root.name == table {
-            self.roots
-        } else {
-            0
-        };
-        roots + self.sum(table, None, Rule::Cascade)
+        self.tables
+            .iter()
+            .filter(|(t, _)| t.name == table)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Rows of `table` deleted for good through `cascade(hard_delete)` edges.
@@ -198,33 +212,38 @@ impl Plan {
         self.sum(table, Some(column), Rule::SetDefault)
     }
 
-    /// Rows archived in every table, roots included.
+    /// Rows archived in every table, roots included, each row once.
     pub fn total_archived(&self) -> u64 {
-        self.roots
-            + self
-                .steps
-                .iter()
-                .filter(|s| s.rule == Rule::Cascade)
-                .map(|s| s.rows)
-                .sum::<u64>()
+        self.tables.iter().map(|(_, n)| n).sum()
     }
 
     /// Per table and rule, the rows changed: `(table, rule, rows)` in tree order, the roots
-    /// counted as `cascade` rows of the root table. Tables and rules with nothing to do are
+    /// counted as `cascade` rows of the root table, and every archived row once (a table two
+    /// `cascade` edges reach is listed with its total). Tables and rules with nothing to do are
     /// listed with 0, `protect` and `do_nothing` are not (see [`blockers`](Self::blockers)).
     pub fn counts(&self) -> Vec<(TableName, Rule, u64)> {
+        let total = |table: &TableName| {
+            self.tables
+                .iter()
+                .find(|(t, _)| t == table)
+                .map_or(0, |(_, n)| *n)
+        };
         let mut counts: Vec<(TableName, Rule, u64)> =
-            vec![(self.root.clone(), Rule::Cascade, self.roots)];
+            vec![(self.root.clone(), Rule::Cascade, total(&self.root))];
         for step in &self.steps {
             if matches!(step.rule, Rule::Protect | Rule::DoNothing) {
                 continue;
             }
-            match counts
+            let existing = counts
                 .iter_mut()
-                .find(|(t, r, _)| *t == step.child && *r == step.rule)
-            {
-                Some((_, _, rows)) => *rows += step.rows,
-                None => counts.push((step.child.clone(), step.rule, step.rows)),
+                .find(|(t, r, _)| *t == step.child && *r == step.rule);
+            match (existing, step.rule) {
+                (Some(_), Rule::Cascade) => {}
+                (Some((_, _, rows)), _) => *rows += step.rows,
+                (None, Rule::Cascade) => {
+                    counts.push((step.child.clone(), Rule::Cascade, total(&step.child)));
+                }
+                (None, rule) => counts.push((step.child.clone(), rule, step.rows)),
             }
         }
         counts
@@ -294,6 +313,7 @@ mod tests {
             &graph(),
             1,
             vec![2, 1, 0, 5, 3, 4],
+            vec![1, 2, 1, 9, 0],
             vec![blocker(3, &["7", "9"])],
         );
         let steps: Vec<(&str, &str, usize, Option<Repeat>)> = plan
@@ -312,9 +332,10 @@ mod tests {
                 ("invoices", "user_id", 1, None),
             ]
         );
-        assert_eq!(plan.archived("items"), 5 + 3 + 4);
+        // Items reached through three edges (5 + 3 + 4) are 9 rows: some through two.
+        assert_eq!(plan.archived("items"), 9);
         assert_eq!(plan.archived("users"), 1);
-        assert_eq!(plan.total_archived(), 1 + 2 + 1 + 5 + 3 + 4);
+        assert_eq!(plan.total_archived(), 1 + 2 + 1 + 9);
         assert!(plan.is_blocked());
     }
 
@@ -324,6 +345,7 @@ mod tests {
             &graph(),
             1,
             vec![2, 1, 0, 5, 3, 4],
+            vec![1, 2, 1, 9, 0],
             vec![blocker(3, &["7", "9"])],
         );
         assert_eq!(

@@ -10,7 +10,8 @@
 //! refused: 1 live row protects what this archive would hide
 //! ```
 //!
-//! Each line is one [`Step`](super::Step) of the [`Plan`], in the same order.
+//! Each line is one [`Step`](super::Step) of the [`Plan`], in the same order, with the rows
+//! its edge reaches: a row that two edges reach is on both lines, and once in the total.
 
 use std::fmt;
 

@@ -85,7 +85,7 @@ where
         if !graph.archived[i] {
             continue;
         }
-        let soft = node.soft.as_ref().expect("archived tables are Archivable");
+        let soft = graph.soft(i)?;
         let condition = sql::in_batch::<C::Backend>(d, soft, batch)?.ok_or_else(|| {
             Error::BatchNotIdentifiable {
                 table: node.name.to_string(),

@@ -196,6 +196,13 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
         sql: Sql<'_, Self>,
     ) -> QueryResult<Vec<(String, String, String, i64)>>;
 
+    /// Loads rows of the archive log.
+    #[doc(hidden)]
+    fn load_log<C: LoadConnection<Backend = Self>>(
+        conn: &mut C,
+        sql: Sql<'_, Self>,
+    ) -> QueryResult<Vec<super::log::LogRow>>;
+
     /// Reads the default of `table.column` (SQLite: from `PRAGMA table_info`).
     #[doc(hidden)]
     fn column_default<C: LoadConnection<Backend = Self>>(
@@ -254,6 +261,29 @@ macro_rules! common_binds {
             sql: Sql<'_, Self>,
         ) -> QueryResult<Vec<(String, String, String, i64)>> {
             Typed::<Self, (Text, Text, Text, BigInt)>::new(sql).load(conn)
+        }
+
+        fn load_log<C: LoadConnection<Backend = Self>>(
+            conn: &mut C,
+            sql: Sql<'_, Self>,
+        ) -> QueryResult<Vec<super::log::LogRow>> {
+            use diesel::sql_types::Timestamp;
+            Typed::<
+                Self,
+                (
+                    BigInt,
+                    Timestamp,
+                    Text,
+                    Nullable<Text>,
+                    BigInt,
+                    Nullable<Text>,
+                    Nullable<Text>,
+                    Text,
+                    Nullable<Timestamp>,
+                    Nullable<Text>,
+                ),
+            >::new(sql)
+            .load(conn)
         }
     };
 }
@@ -594,6 +624,49 @@ where
     }
 }
 
+/// Runs `f` with the session's time zone set to UTC on MySQL/MariaDB, and sets it back
+/// afterwards, also when `f` fails; on other backends just runs `f`.
+///
+/// A batch's stamp is a UTC instant bound as a wall-clock time. A MySQL `DATETIME` keeps it
+/// as it is, but a `TIMESTAMP` reads it in the session's time zone: in a zone with daylight
+/// saving time a stamp in the spring-forward gap does not exist (MariaDB refuses it, MySQL
+/// shifts it, and `deleted_at = ?` then misses the rows just archived), and two sessions in
+/// different zones would store and look for different instants. In UTC every stamp exists
+/// and means one instant.
+pub(crate) fn in_utc<C, R>(
+    conn: &mut C,
+    f: impl FnOnce(&mut C) -> Result<R, Error>,
+) -> Result<R, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    if C::Backend::DIALECT != Dialect::Mysql {
+        return f(conn);
+    }
+    let mut read = Sql::<C::Backend>::new();
+    read.push("SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)");
+    let zone = C::Backend::load_keys(conn, read)?
+        .into_iter()
+        .next()
+        .map(|(zone, _)| zone)
+        .unwrap_or_default();
+    if zone == "+00:00" {
+        return f(conn);
+    }
+    let mut utc = Sql::<C::Backend>::new();
+    utc.push("SET time_zone = '+00:00'");
+    utc.execute(conn)?;
+    let result = f(conn);
+    let mut back = Sql::<C::Backend>::new();
+    back.push("SET time_zone = ")
+        .bind(C::Backend::bind_text(Some(zone)));
+    let restored = back.execute(conn);
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
 /// `name` as the database resolves it: with the schema an unqualified name stands for
 /// (PostgreSQL: the first schema of the search path holding it; MySQL: the current
 /// database). SQLite's catalog names tables of the main database without a schema, so a name
@@ -651,6 +724,15 @@ where
     C: LoadConnection,
     C::Backend: CollectorBackend,
 {
+    table_exists(conn, d, crate::ddl::journal::TABLE)
+}
+
+/// Whether table `name` exists (on the connection's search path or database).
+pub(crate) fn table_exists<C>(conn: &mut C, d: Dialected, name: &str) -> Result<bool, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
     let mut sql = Sql::<C::Backend>::new();
     sql.push(match d.0 {
         Dialect::Sqlite => {
@@ -664,9 +746,7 @@ where
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
         }
     })
-    .bind(C::Backend::bind_text(Some(
-        crate::ddl::journal::TABLE.to_owned(),
-    )))
+    .bind(C::Backend::bind_text(Some(name.to_owned())))
     .push(if d.0 == Dialect::Postgres { "))" } else { "" });
     let rows = C::Backend::load_keys(conn, sql)?;
     Ok(rows.first().is_some_and(|(_, n)| *n > 0))

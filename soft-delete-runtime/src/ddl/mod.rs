@@ -9,6 +9,7 @@
 //!
 //! This module holds what the generators share; each capability's DDL lives in a submodule.
 
+pub mod archive_log;
 pub mod journal;
 
 use diesel::query_builder::QueryFragment;

@@ -222,7 +222,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
                 operation: "a purge",
             });
         }
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         let mut run = Run::plan(conn, &graph, self.settings(cutoff, false), false)?;
         match run.execute(conn) {
             Ok(()) => Ok(run.report),
@@ -250,7 +250,7 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         C::Backend: CollectorBackend,
     {
         let cutoff = self.check(<C::Backend as SupportedBackend>::DIALECT)?;
-        let graph = Graph::build(T::node());
+        let graph = Graph::build(T::node())?;
         // Nothing commits: durability settings have nothing to relax.
         let settings = self.settings(cutoff, true);
         let outcome = conn.transaction::<(), DryRun, _>(|conn| {

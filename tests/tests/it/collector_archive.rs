@@ -379,6 +379,7 @@ mod mutual {
                 "CREATE TABLE teams (id {pk}, captain_id {int} NULL, deleted_at {ts} NULL);
                  CREATE TABLE players (id {pk}, team_id {int} NOT NULL, deleted_at {ts} NULL);",
             );
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             // team 1's player 2 captains team 2, whose player 3 captains team 1 (a loop)
             // and team 3, whose players are 4 and 5. Team 4 and player 6 are unrelated.
@@ -437,6 +438,7 @@ mod self_protect {
                 "CREATE TABLE categories (id {pk}, parent_id {int} NULL, deleted_at {ts} NULL);
                  INSERT INTO categories (id, parent_id) VALUES (1, NULL), (2, 1), (3, 2);",
             );
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             // 1 alone: its live child 2 refuses
             let error = Collector::new(categories::table.find(1)).archive(conn).expect_err("2 protects 1");
@@ -564,6 +566,7 @@ mod stamp_precision {
         fn a_child_stamped_to_the_second_is_refused_before_anything_is_written(db) {
             let backend = db.backend();
             db.create(&ddl("{ts}", &timestamp(backend, 0), "{ts}"));
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             let statements = record_statements(conn);
             let result = Collector::new(folders::table.find(1)).archive(conn);
@@ -592,6 +595,7 @@ mod stamp_precision {
         fn a_root_stamped_to_the_millisecond_is_refused_too(db) {
             let backend = db.backend();
             db.create(&ddl(&timestamp(backend, 3), "{ts}", "{ts}"));
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             let result = Collector::new(folders::table.find(1)).preview(conn);
             if backend == Backend::Sqlite {
@@ -609,6 +613,7 @@ mod stamp_precision {
         fn a_batch_column_identifies_the_batch_whatever_the_stamp_keeps(db) {
             let backend = db.backend();
             db.create(&ddl("{ts}", "{ts}", &timestamp(backend, 0)));
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             let archived = Collector::new(folders::table.find(1)).archive(conn)?;
             assert_eq!(archived.plan().archived("tags"), 1);

@@ -50,8 +50,9 @@ backend_tests! {
         let item6: OrderItem = order_items::table.find(6).first(conn)?;
         assert_eq!((item6.active, item6.archive_batch), (false, Some(earlier.batch().id())));
 
-        // Restoring twice restores nothing; the earlier batch restores its own rows.
-        assert_eq!(ann.batch().restore(conn)?.total_rows(), 0);
+        // Restoring twice is refused, saying when; the earlier batch restores its own rows.
+        let error = ann.batch().restore_by(conn, "bob").expect_err("restored already");
+        assert!(matches!(error, Error::AlreadyRestored { id, by: None, .. } if id == ann.batch().id()), "{error:?}");
         assert_eq!(earlier.batch().restore(conn)?.total_rows(), 3);
         assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 5);
         Ok(())
@@ -169,9 +170,17 @@ backend_tests! {
         let conn = db.conn();
         let id = Collector::new(members::table.find(2)).archive(conn)?.batch().id();
         // e.g. stored in an "undo" table, read back in another request
-        let batch = Batch::<members::table>::from_id(id).expect("a valid id");
+        let batch = Batch::<members::table>::find(conn, id)?;
         assert_eq!(batch.restore(conn)?.rows_of("members"), 1);
         assert_eq!(members::table.active().count().get_result::<i64>(conn)?, 4);
+        // An id is a batch of its own root table only.
+        let error = Batch::<orders::table>::find(conn, id).expect_err("archived from members");
+        let Error::WrongRoot { id: wrong, expected, found } = &error else {
+            panic!("expected Error::WrongRoot, got {error:?}");
+        };
+        assert_eq!((*wrong, expected.as_str(), found.as_str()), (id, "orders", "members"));
+        let error = Batch::<members::table>::find(conn, id + 1000).expect_err("no such archive");
+        assert!(matches!(error, Error::ArchiveNotFound { id: missing } if missing == id + 1000), "{error:?}");
         Ok(())
     }
 
@@ -262,6 +271,7 @@ mod unidentifiable {
                  INSERT INTO boards (id) VALUES (1);
                  INSERT INTO pins (id, board_id) VALUES (1, 1), (2, 1);",
             );
+            crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             let not_identifiable = |error: Error| match error {
                 Error::BatchNotIdentifiable { table } => Ok(table),
@@ -279,9 +289,14 @@ mod unidentifiable {
             assert_eq!(boards::table.active().count().get_result::<i64>(conn)?, 1);
             assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 2);
 
-            // A batch rebuilt from an id is refused by its restore too, before writing.
-            conn.batch_execute("UPDATE boards SET deleted_at = '2026-01-01 00:00:00'; UPDATE pins SET deleted = TRUE")?;
-            let batch = Batch::<boards::table>::from_id(0).expect("a valid id");
+            // A batch found in the log (here written by hand) is refused by its restore too,
+            // before writing.
+            conn.batch_execute(
+                "UPDATE boards SET deleted_at = '2026-01-01 00:00:00'; UPDATE pins SET deleted = TRUE;
+                 INSERT INTO soft_delete_archive_log (id, archived_at, root_table, root_count, counts)
+                   VALUES (7, '2026-01-01 00:00:00', 'boards', 1, '')",
+            )?;
+            let batch = Batch::<boards::table>::find(conn, 7)?;
             let error = batch.restore(conn).expect_err("pins cannot be told apart");
             assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
             assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 0);

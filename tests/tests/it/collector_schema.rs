@@ -18,7 +18,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::Dialect;
-use soft_delete_runtime::ddl::journal;
+use soft_delete_runtime::ddl::{archive_log, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
@@ -236,6 +236,7 @@ CREATE TABLE audit_log (id {pk}, member_id {int} NOT NULL, entry {text} NOT NULL
 /// - sessions 1, 2 of ann, 3 of bob; audit entries 1 of ann, 2 of cat.
 pub(crate) fn seed<C: TestConnection>(db: &mut TestDb<C>) -> QueryResult<()> {
     db.create(DDL);
+    create_archive_log(db);
     db.conn().batch_execute(
         "INSERT INTO members (id, name) VALUES (1, 'ghost'), (2, 'ann'), (3, 'bob'), (4, 'cat');
          INSERT INTO orders (id, member_id, code) VALUES (1, 2, 'A-1'), (2, 2, 'A-2'), (3, 3, 'B-1'), (4, 4, 'C-1'), (5, 2, 'A-3');
@@ -258,16 +259,27 @@ pub(crate) fn seed<C: TestConnection>(db: &mut TestDb<C>) -> QueryResult<()> {
     Ok(())
 }
 
-/// Creates the journal table the `set_null` / `set_default` edges need.
-pub(crate) fn create_journal<C: TestConnection>(db: &mut TestDb<C>) {
-    let dialect = match C::BACKEND {
+/// The dialect of the test's backend.
+pub(crate) fn dialect<C: TestConnection>() -> Dialect {
+    match C::BACKEND {
         Backend::Sqlite => Dialect::Sqlite,
         Backend::Postgres => Dialect::Postgres,
         Backend::Mysql => Dialect::Mysql,
-    };
+    }
+}
+
+/// Creates the journal table the `set_null` / `set_default` edges need.
+pub(crate) fn create_journal<C: TestConnection>(db: &mut TestDb<C>) {
     db.conn()
-        .batch_execute(&journal::create_table(dialect))
+        .batch_execute(&journal::create_table(dialect::<C>()))
         .expect("create the journal");
+}
+
+/// Creates the archive log every archive needs (`seed` creates it with the shop).
+pub(crate) fn create_archive_log<C: TestConnection>(db: &mut TestDb<C>) {
+    db.conn()
+        .batch_execute(&archive_log::create_table(dialect::<C>()))
+        .expect("create the archive log");
 }
 
 /// Every row of every shop table, in key order, as text: two dumps are equal when the

@@ -56,6 +56,7 @@ macro_rules! collector_timestamptz_tests {
                          INSERT INTO events (id) VALUES (1), (2);
                          INSERT INTO tickets (id, event_id) VALUES (1, 1), (2, 1), (3, 2);",
                     );
+                    crate::collector_schema::create_archive_log(db);
                     let conn = db.conn();
                     let archived = Collector::new(events::table.find(1)).archive(conn)?;
                     assert_eq!(archived.plan().archived("tickets"), 2);
@@ -82,6 +83,7 @@ macro_rules! collector_timestamptz_tests {
                          INSERT INTO events (id) VALUES (1), (2);
                          INSERT INTO tickets (id, event_id) VALUES (1, 1), (2, 1), (3, 2);",
                     );
+                    crate::collector_schema::create_archive_log(db);
                     let conn = db.conn();
                     let first = Collector::new(events::table.find(1)).archive(conn)?;
                     std::thread::sleep(std::time::Duration::from_millis(2));

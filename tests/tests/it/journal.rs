@@ -7,7 +7,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::SupportedBackend;
 use soft_delete_runtime::collector::Collector;
-use soft_delete_runtime::ddl::journal;
+use soft_delete_runtime::ddl::{archive_log, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -59,6 +59,7 @@ backend_tests! {
         let mysql = db.backend() == Backend::Mysql;
         let conn = db.conn();
         conn.batch_execute(&journal::create_table(dialect))?;
+        conn.batch_execute(&archive_log::create_table(dialect))?;
         let fits = "y".repeat(journal::MYSQL_ROW_KEY_CHARS);
         let too_long = "x".repeat(journal::MYSQL_ROW_KEY_CHARS + 1);
         for code in ["short", fits.as_str(), too_long.as_str()] {
@@ -155,6 +156,7 @@ macro_rules! long_names_test {
                          INSERT INTO {table} (id, owner_id) VALUES (1, 1), (2, 1);"
                     ))?;
                     conn.batch_execute(&journal::create_table(dialect))?;
+                    conn.batch_execute(&archive_log::create_table(dialect))?;
                     assert!(schema.len() + 1 + stringify!($table).len() > 126);
                     let archived = Collector::new(owners::table.find(1)).archive(conn)?;
                     assert_eq!(archived.plan().nulled(stringify!($table), "owner_id"), 2);

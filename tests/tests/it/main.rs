@@ -4,8 +4,14 @@
 mod aliases;
 mod collector_archive;
 mod collector_check;
+mod collector_graph;
+mod collector_log;
+mod collector_preview;
+mod collector_processes;
+mod collector_races;
 mod collector_restore;
 mod collector_schema;
+mod collector_time_zone;
 mod collector_timestamptz;
 mod collector_unique;
 mod ddl;

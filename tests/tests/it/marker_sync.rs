@@ -139,8 +139,10 @@ fn seed<C: TestConnection>(db: &mut TestDb<C>, trigger: bool) -> TestResult {
          INSERT INTO notes (id, blog_id) VALUES (1, 1), (2, 1);
          INSERT INTO tags (id, blog_id) VALUES (1, 1), (2, 1);",
     );
+    let dialect = dialect(db.backend());
+    db.conn()
+        .batch_execute(&ddl::archive_log::create_table(dialect))?;
     if trigger {
-        let dialect = dialect(db.backend());
         for statement in sync_ddl(dialect, true) {
             db.conn().batch_execute(&statement)?;
         }
@@ -236,7 +238,7 @@ backend_tests! {
                 assert_eq!((restored.rows_of("posts"), restored.rows_of("notes"), restored.rows_of("tags")), (2, 2, 2));
                 assert!(state_of!(conn, 1).iter().all(|(live, _, _)| *live), "{:?}", state_of!(conn, 1));
             }
-            conn.batch_execute("DROP TABLE tags; DROP TABLE notes; DROP TABLE posts; DROP TABLE blogs")?;
+            conn.batch_execute("DROP TABLE tags; DROP TABLE notes; DROP TABLE posts; DROP TABLE blogs; DROP TABLE soft_delete_archive_log")?;
         }
         Ok(())
     }

@@ -78,6 +78,7 @@ backend_tests! {
     fn quoted_names_work_through_ddl_scopes_archive_restore_and_purge(db) {
         let dialect = <<Conn as Connection>::Backend as SupportedBackend>::DIALECT;
         db.conn().batch_execute(&tables(dialect))?;
+        db.conn().batch_execute(&soft_delete_runtime::ddl::archive_log::create_table(dialect))?;
         for statement in ddl::active_unique::<OrderLine>(dialect) {
             db.conn().batch_execute(&statement)?;
         }

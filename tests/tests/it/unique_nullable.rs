@@ -19,7 +19,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use soft_delete_runtime::backend::{Dialect, SupportedBackend};
 use soft_delete_runtime::collector::Collector;
-use soft_delete_runtime::ddl::{self, journal, Deferral, KeyForm};
+use soft_delete_runtime::ddl::{self, archive_log, journal, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
@@ -173,6 +173,7 @@ where
     let dialect = dialect::<C>();
     let conn = db.conn();
     conn.batch_execute(&journal::create_table(dialect))?;
+    conn.batch_execute(&archive_log::create_table(dialect))?;
     for statement in ddl::active_unique::<Draft>(dialect)
         .iter()
         .chain(&ddl::active_unique::<Note>(dialect))
@@ -384,6 +385,7 @@ backend_tests! {
         let dialect = dialect::<Conn>();
         let conn = db.conn();
         conn.batch_execute(&journal::create_table(dialect))?;
+        conn.batch_execute(&archive_log::create_table(dialect))?;
         conn.batch_execute("INSERT INTO owners (id) VALUES (1), (2); INSERT INTO folders (id) VALUES (5);")?;
 
         // A row of the batch against a live row: (NULL, 'a') is held again.

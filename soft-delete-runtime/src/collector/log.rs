@@ -1,0 +1,552 @@
+//! The archive log's rows, read and written: an archive's identity reserved before it writes
+//! anything, its counts recorded when it is done, a restore claimed once, and the log listed
+//! and searched (see [`ddl::archive_log`](crate::ddl::archive_log) for the table).
+//!
+//! # What is guaranteed
+//!
+//! - **Batch ids are unique across processes and hosts**: they are the log's primary key,
+//!   handed out by the database's sequence, never by a clock.
+//! - **Stamps are unique across processes and hosts**: each is reserved under the log's
+//!   `UNIQUE (archived_at)` constraint by the archive's first statement (PostgreSQL and
+//!   SQLite: `INSERT ... ON CONFLICT DO NOTHING`, so the transaction is not aborted; MySQL: a
+//!   duplicate-key error, which rolls back only that statement). An archive whose stamp is
+//!   taken tries the next microsecond. A concurrent archive that inserted the same stamp and
+//!   has not committed yet makes the insert wait for its outcome, so two archives never both
+//!   hold one stamp. Rows of tables without a `#[soft_delete(batch)]` column are found by the
+//!   stamp, so no two archives' rows can be mistaken for each other's.
+//! - **A restore happens once**: it first sets `restored_at` where it is still `NULL` (a
+//!   conditional write, which a concurrent restore of the same archive waits on and then
+//!   finds done); a second restore returns [`Error::AlreadyRestored`].
+//!
+//! What remains: a row hidden by a plain soft delete (not through the collector) in the very
+//! microsecond an archive reserved, in a table that identifies batches by the stamp alone, is
+//! indistinguishable from the archive's own rows and comes back with its restore. A
+//! `#[soft_delete(batch)]` column rules that out for its table.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::LoadConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::RunQueryDsl;
+
+use super::graph::{ArchiveTable, GraphTable, Rule, StampKind};
+use super::plan::Plan;
+use super::sql::{BatchValues, CollectorBackend, Dialected, Sql};
+use super::Batch;
+use crate::backend::{Dialect, SupportedBackend, TableName};
+use crate::ddl::archive_log as log;
+use crate::Error;
+
+/// How many microseconds an archive tries after its first stamp before giving up.
+const STAMP_ATTEMPTS: u32 = 1000;
+
+/// A row of the log as loaded: see [`ArchiveEntry`].
+#[doc(hidden)]
+pub(crate) type LogRow = (
+    i64,
+    NaiveDateTime,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<NaiveDateTime>,
+    Option<String>,
+);
+
+fn d<C: LoadConnection>() -> Dialected
+where
+    C::Backend: SupportedBackend,
+{
+    Dialected(<C::Backend as SupportedBackend>::DIALECT)
+}
+
+/// Inserts the log row of a new archive of `root`, with the first free stamp from `first`
+/// on, and returns the batch: that stamp and the row's id.
+pub(crate) fn reserve<C>(
+    conn: &mut C,
+    root: &TableName,
+    first: DateTime<Utc>,
+    by: Option<&str>,
+    reason: Option<&str>,
+) -> Result<BatchValues, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = d::<C>();
+    for attempt in 0..STAMP_ATTEMPTS {
+        let stamp = first + chrono::TimeDelta::microseconds(i64::from(attempt));
+        let mut insert = Sql::<C::Backend>::new();
+        insert.push(&format!(
+            "INSERT INTO {} ({}, {}, {}, {}, {}, {}) VALUES (",
+            d.quote(log::TABLE),
+            d.quote(log::ARCHIVED_AT),
+            d.quote(log::ROOT_TABLE),
+            d.quote(log::ROOT_COUNT),
+            d.quote(log::ARCHIVED_BY),
+            d.quote(log::REASON),
+            d.quote(log::COUNTS),
+        ));
+        insert
+            .bind(C::Backend::bind_stamp(StampKind::Naive, stamp)?)
+            .push(", ")
+            .bind(C::Backend::bind_text(Some(root.to_string())))
+            .push(", 0, ")
+            .bind(C::Backend::bind_text(by.map(str::to_owned)))
+            .push(", ")
+            .bind(C::Backend::bind_text(reason.map(str::to_owned)))
+            .push(", '')");
+        let id = match d.0 {
+            Dialect::Sqlite | Dialect::Postgres => {
+                insert.push(&format!(
+                    " ON CONFLICT ({}) DO NOTHING RETURNING {}, {}",
+                    d.quote(log::ARCHIVED_AT),
+                    d.cast_to_text(&d.quote(log::ID)),
+                    d.quote(log::ID),
+                ));
+                C::Backend::load_keys(conn, insert)?
+                    .into_iter()
+                    .next()
+                    .map(|(_, id)| id)
+            }
+            Dialect::Mysql => match insert.execute(conn) {
+                Ok(_) => {
+                    let mut last = Sql::<C::Backend>::new();
+                    last.push("SELECT '', CAST(LAST_INSERT_ID() AS SIGNED)");
+                    C::Backend::load_keys(conn, last)?
+                        .into_iter()
+                        .next()
+                        .map(|(_, id)| id)
+                }
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => None,
+                Err(error) => return Err(error.into()),
+            },
+        };
+        if let Some(id) = id {
+            return Ok(BatchValues { stamp, id });
+        }
+    }
+    Err(Error::StampsTaken {
+        attempts: STAMP_ATTEMPTS,
+    })
+}
+
+/// Records what archive `id` did: its roots (the key, when there was one) and its counts.
+pub(crate) fn finish<C>(
+    conn: &mut C,
+    id: i64,
+    plan: &Plan,
+    root_key: Option<String>,
+) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = d::<C>();
+    let mut update = Sql::<C::Backend>::new();
+    update
+        .push(&format!(
+            "UPDATE {} SET {} = ",
+            d.quote(log::TABLE),
+            d.quote(log::ROOT_COUNT)
+        ))
+        .bind(C::Backend::bind_i64(
+            i64::try_from(plan.roots()).unwrap_or(i64::MAX),
+        ))
+        .push(&format!(", {} = ", d.quote(log::ROOT_KEY)))
+        .bind(C::Backend::bind_text(root_key))
+        .push(&format!(", {} = ", d.quote(log::COUNTS)))
+        .bind(C::Backend::bind_text(Some(encode_counts(&plan.counts()))))
+        .push(&format!(" WHERE {} = ", d.quote(log::ID)))
+        .bind(C::Backend::bind_i64(id));
+    update.execute(conn)?;
+    Ok(())
+}
+
+/// Marks archive `batch` of root table `root` restored (by `by`, now), or says why it cannot
+/// be: [`Error::ArchiveNotFound`], [`Error::WrongRoot`], [`Error::AlreadyRestored`]. The
+/// caller's transaction rolls the mark back if the restore fails.
+pub(crate) fn claim<C>(
+    conn: &mut C,
+    batch: BatchValues,
+    root: &TableName,
+    by: Option<&str>,
+) -> Result<(), Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = d::<C>();
+    let mut update = Sql::<C::Backend>::new();
+    update
+        .push(&format!(
+            "UPDATE {} SET {} = ",
+            d.quote(log::TABLE),
+            d.quote(log::RESTORED_AT)
+        ))
+        .bind(C::Backend::bind_stamp(StampKind::Naive, now_micros())?)
+        .push(&format!(", {} = ", d.quote(log::RESTORED_BY)))
+        .bind(C::Backend::bind_text(by.map(str::to_owned)))
+        .push(&format!(" WHERE {} = ", d.quote(log::ID)))
+        .bind(C::Backend::bind_i64(batch.id))
+        .push(&format!(" AND {} = ", d.quote(log::ROOT_TABLE)))
+        .bind(C::Backend::bind_text(Some(root.to_string())))
+        .push(&format!(" AND {} IS NULL", d.quote(log::RESTORED_AT)));
+    if update.execute(conn)? == 1 {
+        return Ok(());
+    }
+    let entry = find_entry(conn, batch.id)?;
+    if entry.root_table != root.to_string() {
+        return Err(Error::WrongRoot {
+            id: batch.id,
+            expected: root.to_string(),
+            found: entry.root_table,
+        });
+    }
+    match entry.restored {
+        Some((at, by)) => Err(Error::AlreadyRestored {
+            id: batch.id,
+            at,
+            by,
+        }),
+        // Not reachable through the conditional update above; said plainly if it ever is.
+        None => Err(Error::ArchiveNotFound { id: batch.id }),
+    }
+}
+
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// One archive, as the log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    id: i64,
+    archived_at: DateTime<Utc>,
+    root_table: String,
+    root_key: Option<String>,
+    roots: u64,
+    by: Option<String>,
+    reason: Option<String>,
+    counts: Vec<(TableName, Rule, u64)>,
+    restored: Option<(DateTime<Utc>, Option<String>)>,
+}
+
+impl ArchiveEntry {
+    fn from_row(row: LogRow) -> ArchiveEntry {
+        let (id, at, root_table, root_key, roots, by, reason, counts, restored_at, restored_by) =
+            row;
+        ArchiveEntry {
+            id,
+            archived_at: at.and_utc(),
+            root_table,
+            root_key,
+            roots: u64::try_from(roots).unwrap_or(0),
+            by,
+            reason,
+            counts: decode_counts(&counts),
+            restored: restored_at.map(|at| (at.and_utc(), restored_by)),
+        }
+    }
+
+    /// The archive's id: its batch id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// When it was archived: the batch's stamp.
+    pub fn archived_at(&self) -> DateTime<Utc> {
+        self.archived_at
+    }
+
+    /// The root table's SQL name (`schema.table` when `table!` names a schema).
+    pub fn root_table(&self) -> &str {
+        &self.root_table
+    }
+
+    /// The root's primary key, as text, when the archive had exactly one root.
+    pub fn root_key(&self) -> Option<&str> {
+        self.root_key.as_deref()
+    }
+
+    /// How many roots were archived.
+    pub fn roots(&self) -> u64 {
+        self.roots
+    }
+
+    /// Who archived ([`Collector::by`](super::Collector::by)).
+    pub fn by(&self) -> Option<&str> {
+        self.by.as_deref()
+    }
+
+    /// Why ([`Collector::reason`](super::Collector::reason)).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Rows changed per table and rule, as [`Plan::counts`] gave them when the archive ran.
+    pub fn counts(&self) -> &[(TableName, Rule, u64)] {
+        &self.counts
+    }
+
+    /// Rows of `table` (its SQL name) the archive archived, roots included.
+    pub fn archived(&self, table: &str) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(t, rule, _)| t.name == table && *rule == Rule::Cascade)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    /// When and by whom it was restored, once it is.
+    pub fn restored(&self) -> Option<(DateTime<Utc>, Option<&str>)> {
+        self.restored.as_ref().map(|(at, by)| (*at, by.as_deref()))
+    }
+
+    /// The batch, to restore it, if the archive's root table is `T`; otherwise
+    /// [`Error::WrongRoot`].
+    pub fn batch<T: ArchiveTable>(&self) -> Result<Batch<T>, Error> {
+        let expected = <T as GraphTable>::sql_name().to_string();
+        if self.root_table != expected {
+            return Err(Error::WrongRoot {
+                id: self.id,
+                expected,
+                found: self.root_table.clone(),
+            });
+        }
+        Ok(Batch::new(BatchValues {
+            stamp: self.archived_at,
+            id: self.id,
+        }))
+    }
+}
+
+/// The archive with id `id`, or [`Error::ArchiveNotFound`].
+pub fn find_archive<C>(conn: &mut C, id: i64) -> Result<ArchiveEntry, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    find_entry(conn, id)
+}
+
+fn find_entry<C>(conn: &mut C, id: i64) -> Result<ArchiveEntry, Error>
+where
+    C: LoadConnection,
+    C::Backend: CollectorBackend,
+{
+    let d = d::<C>();
+    let mut select = select_entries::<C::Backend>(d);
+    select
+        .push(&format!(" WHERE {} = ", d.quote(log::ID)))
+        .bind(C::Backend::bind_i64(id));
+    C::Backend::load_log(conn, select)?
+        .into_iter()
+        .next()
+        .map(ArchiveEntry::from_row)
+        .ok_or(Error::ArchiveNotFound { id })
+}
+
+fn select_entries<'a, DB: CollectorBackend>(d: Dialected) -> Sql<'a, DB> {
+    let columns = [
+        log::ID,
+        log::ARCHIVED_AT,
+        log::ROOT_TABLE,
+        log::ROOT_KEY,
+        log::ROOT_COUNT,
+        log::ARCHIVED_BY,
+        log::REASON,
+        log::COUNTS,
+        log::RESTORED_AT,
+        log::RESTORED_BY,
+    ]
+    .map(|c| d.quote(c))
+    .join(", ");
+    let mut sql = Sql::new();
+    sql.push(&format!("SELECT {columns} FROM {}", d.quote(log::TABLE)));
+    sql
+}
+
+/// The recent archives, newest first, a page at a time: an admin "trash" page.
+///
+/// ```text
+/// let page = ArchiveList::new().of::<users::table>().limit(20).load(conn)?;
+/// let next = ArchiveList::new().of::<users::table>().limit(20).before(page.last().unwrap().id()).load(conn)?;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveList {
+    root: Option<String>,
+    before: Option<i64>,
+    limit: u32,
+    pending: bool,
+}
+
+impl Default for ArchiveList {
+    fn default() -> Self {
+        ArchiveList::new()
+    }
+}
+
+impl ArchiveList {
+    /// Every archive, newest first, 50 per page.
+    pub fn new() -> Self {
+        ArchiveList {
+            root: None,
+            before: None,
+            limit: 50,
+            pending: false,
+        }
+    }
+
+    /// Only archives whose root table is `T`.
+    #[must_use]
+    pub fn of<T: ArchiveTable>(mut self) -> Self {
+        self.root = Some(<T as GraphTable>::sql_name().to_string());
+        self
+    }
+
+    /// Only archives older than archive `id` (the last one of the previous page).
+    #[must_use]
+    pub fn before(mut self, id: i64) -> Self {
+        self.before = Some(id);
+        self
+    }
+
+    /// At most `limit` archives.
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Only archives not restored yet.
+    #[must_use]
+    pub fn not_restored(mut self) -> Self {
+        self.pending = true;
+        self
+    }
+
+    /// Reads the page.
+    pub fn load<C>(&self, conn: &mut C) -> Result<Vec<ArchiveEntry>, Error>
+    where
+        C: LoadConnection,
+        C::Backend: CollectorBackend,
+    {
+        let d = d::<C>();
+        let mut select = select_entries::<C::Backend>(d);
+        select.push(" WHERE 1 = 1");
+        if let Some(root) = &self.root {
+            select
+                .push(&format!(" AND {} = ", d.quote(log::ROOT_TABLE)))
+                .bind(C::Backend::bind_text(Some(root.clone())));
+        }
+        if let Some(before) = self.before {
+            select
+                .push(&format!(" AND {} < ", d.quote(log::ID)))
+                .bind(C::Backend::bind_i64(before));
+        }
+        if self.pending {
+            select.push(&format!(" AND {} IS NULL", d.quote(log::RESTORED_AT)));
+        }
+        select
+            .push(&format!(" ORDER BY {} DESC LIMIT ", d.quote(log::ID)))
+            .bind(C::Backend::bind_i64(i64::from(self.limit)));
+        Ok(C::Backend::load_log(conn, select)?
+            .into_iter()
+            .map(ArchiveEntry::from_row)
+            .collect())
+    }
+}
+
+/// One line per count: `rule TAB rows TAB schema TAB table`, with `\`, tab and newline in
+/// names escaped.
+fn encode_counts(counts: &[(TableName, Rule, u64)]) -> String {
+    let escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n")
+    };
+    counts
+        .iter()
+        .map(|(table, rule, rows)| {
+            format!(
+                "{}\t{rows}\t{}\t{}",
+                rule.name(),
+                table.schema.as_deref().map(escape).unwrap_or_default(),
+                escape(&table.name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The counts [`encode_counts`] wrote; lines it did not write are skipped.
+fn decode_counts(text: &str) -> Vec<(TableName, Rule, u64)> {
+    let unescape = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('t') => out.push('\t'),
+                    Some('n') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split('\t');
+            let rule = Rule::from_name(fields.next()?)?;
+            let rows = fields.next()?.parse().ok()?;
+            let schema = fields.next()?;
+            let name = unescape(fields.next()?);
+            let schema = (!schema.is_empty()).then(|| unescape(schema));
+            Some((TableName { schema, name }, rule, rows))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_back_as_written() {
+        let counts = vec![
+            (
+                TableName {
+                    schema: None,
+                    name: "users".into(),
+                },
+                Rule::Cascade,
+                1,
+            ),
+            (
+                TableName {
+                    schema: Some("app".into()),
+                    name: "we\tird\\na\nme".into(),
+                },
+                Rule::HardDelete,
+                12,
+            ),
+            (
+                TableName {
+                    schema: None,
+                    name: "reviews".into(),
+                },
+                Rule::SetNull,
+                0,
+            ),
+        ];
+        assert_eq!(decode_counts(&encode_counts(&counts)), counts);
+        assert_eq!(decode_counts(""), []);
+    }
+}

@@ -1,0 +1,284 @@
+//! The preview: read-only (only SELECTs, so it runs in a read-only transaction, on a
+//! read-only connection, and next to a row another connection holds locked), and the plan it
+//! shows is the plan the archive then carries out, over every shape of graph: every rule,
+//! three levels, a self-reference, two tables referencing each other, `protect` at the root
+//! and below it, and a table reached through two `cascade` edges (counted per edge, and once
+//! in the total).
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::collector::{Collector, Plan, Rule};
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
+use soft_delete_tests::{backend_tests, record_statements, verb, Backend};
+
+use crate::collector_schema::*;
+
+diesel::table! {
+    communities (id) {
+        id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    posts (id) {
+        id -> Integer,
+        community_id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notes (id) {
+        id -> Integer,
+        community_id -> Integer,
+        post_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    crews (id) {
+        id -> Integer,
+        captain_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sailors (id) {
+        id -> Integer,
+        crew_id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// Notes hang off their community and, when they are about a post, off the post too.
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = communities)]
+#[soft_delete(children(posts::community_id = cascade, notes::community_id = cascade))]
+struct Community {
+    id: i32,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = posts)]
+#[soft_delete(children(notes::post_id = cascade))]
+struct Post {
+    id: i32,
+    community_id: i32,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = notes)]
+struct Note {
+    id: i32,
+    community_id: i32,
+    post_id: Option<i32>,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+/// Crews and sailors reference each other: a cycle between two tables.
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = crews)]
+#[soft_delete(children(sailors::crew_id = cascade))]
+struct Crew {
+    id: i32,
+    captain_id: Option<i32>,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = sailors)]
+#[soft_delete(children(crews::captain_id = cascade))]
+struct Sailor {
+    id: i32,
+    crew_id: i32,
+    deleted_at: Option<NaiveDateTime>,
+}
+
+const MORE: &str = "
+CREATE TABLE communities (id {pk}, deleted_at {ts} NULL);
+CREATE TABLE posts (id {pk}, community_id {int} NOT NULL, deleted_at {ts} NULL);
+CREATE TABLE notes (id {pk}, community_id {int} NOT NULL, post_id {int} NULL, deleted_at {ts} NULL);
+CREATE TABLE crews (id {pk}, captain_id {int} NULL, deleted_at {ts} NULL);
+CREATE TABLE sailors (id {pk}, crew_id {int} NOT NULL, deleted_at {ts} NULL);
+INSERT INTO communities (id) VALUES (1), (2);
+INSERT INTO posts (id, community_id) VALUES (1, 1), (2, 1), (3, 2);
+INSERT INTO notes (id, community_id, post_id) VALUES (1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 1, NULL), (5, 2, 3), (6, 2, NULL);
+INSERT INTO crews (id, captain_id) VALUES (1, 3), (2, 2), (3, 3), (4, 6);
+INSERT INTO sailors (id, crew_id) VALUES (1, 1), (2, 1), (3, 2), (4, 3), (5, 3), (6, 4);
+";
+
+/// The rows of `table` that `step`'s edge reached.
+fn step_rows(plan: &Plan, table: &str, column: &str) -> u64 {
+    plan.steps()
+        .iter()
+        .filter(|s| s.child.name == table && s.column == column)
+        .map(|s| s.rows)
+        .sum()
+}
+
+/// Previews, archives, and says whether the two agree; then restores.
+macro_rules! preview_then_archive {
+    ($conn:expr, $collector:expr) => {{
+        let conn = $conn;
+        let collector = $collector;
+        let preview = collector.preview(conn)?;
+        match collector.archive(conn) {
+            Ok(archived) => {
+                assert_eq!(&preview, archived.plan());
+                archived.batch().restore(conn)?;
+            }
+            Err(Error::Protected { blockers }) => {
+                // The archive stops at the first level that is refused; the preview walks on
+                // and lists them all.
+                assert!(preview.is_blocked());
+                assert!(
+                    blockers.iter().all(|b| preview.blockers().contains(b)),
+                    "{blockers:?} {preview:?}"
+                );
+            }
+            Err(other) => return Err(other.into()),
+        }
+        preview
+    }};
+}
+
+backend_tests! {
+    fn each_edge_shows_what_it_reaches_and_each_row_counts_once(db) {
+        db.create(MORE);
+        create_archive_log(db);
+        let conn = db.conn();
+        let plan = preview_then_archive!(conn, Collector::new(communities::table.find(1)));
+        // Notes 1, 2, 3 are reached from their post and from their community; note 4 from
+        // the community alone.
+        assert_eq!(step_rows(&plan, "notes", "community_id"), 4);
+        assert_eq!(step_rows(&plan, "notes", "post_id"), 3);
+        assert_eq!(plan.archived("notes"), 4);
+        assert_eq!(plan.total_archived(), 1 + 2 + 4);
+        assert!(plan.counts().contains(&(soft_delete_runtime::backend::TableName::of::<notes::table>(), Rule::Cascade, 4)));
+        let text = plan.to_string();
+        assert!(text.contains("`notes`.`post_id` cascade: 3 rows archived"), "{text}");
+        assert!(text.ends_with("7 rows archived in all"), "{text}");
+        Ok(())
+    }
+
+    fn the_preview_is_the_plan_the_archive_carries_out_over_every_graph_shape(db) {
+        seed(db)?;
+        create_journal(db);
+        db.create(MORE);
+        let conn = db.conn();
+        // Every rule, three levels, a self-reference: ann.
+        let ann = preview_then_archive!(&mut *conn, Collector::new(members::table.find(2)));
+        assert_eq!((ann.archived("comments"), ann.nulled("reviews", "author_id"), ann.deleted("sessions")), (5, 2, 2));
+        // Protect at the root: bob's invoice.
+        let bob = preview_then_archive!(&mut *conn, Collector::new(members::table.find(3)));
+        assert_eq!(bob.blockers().len(), 1);
+        // Protect below the root: cat's order's payment.
+        let cat = preview_then_archive!(&mut *conn, Collector::new(members::table.find(4)));
+        assert_eq!((cat.blockers().len(), cat.blockers()[0].table.name.as_str()), (1, "payments"));
+        // Every member at once: refused at the root and below, every blocker listed.
+        let all = preview_then_archive!(&mut *conn, Collector::new(members::table));
+        assert_eq!(all.blockers().len(), 2);
+        // A root below the top, and a reply thread as the root.
+        preview_then_archive!(&mut *conn, Collector::new(orders::table.find(1)));
+        let thread = preview_then_archive!(&mut *conn, Collector::new(comments::table.find(2)));
+        assert_eq!(thread.archived("comments"), 3);
+        // Two tables referencing each other: crew 1 -> sailors 1, 2 -> crew 2 (captain 2) ->
+        // sailor 3 -> crews 1, 3 -> sailors 4, 5.
+        let crews = preview_then_archive!(&mut *conn, Collector::new(crews::table.find(1)));
+        assert_eq!((crews.archived("crews"), crews.archived("sailors")), (3, 5));
+        // Roots that are archived already, or missing: nothing.
+        conn.batch_execute("UPDATE posts SET deleted_at = '2026-01-01 00:00:00' WHERE id = 3")?;
+        let none = preview_then_archive!(&mut *conn, Collector::new(posts::table.filter(posts::id.ge(3))));
+        assert_eq!(none.total_archived(), 0);
+        Ok(())
+    }
+
+    fn the_preview_only_reads(db) {
+        seed(db)?;
+        create_journal(db);
+        let backend = db.backend();
+        let url = db.url().to_owned();
+        let conn = db.conn();
+        let statements = record_statements(conn);
+        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        assert_eq!(plan.archived("orders"), 3);
+        let statements = statements.lock().expect("not poisoned").clone();
+        assert!(
+            statements.iter().all(|sql| ["SELECT", "WITH"].contains(&verb(sql).as_str())),
+            "{statements:#?}"
+        );
+
+        // In a read-only transaction, or on a read-only connection.
+        let plan = match backend {
+            Backend::Sqlite => {
+                let mut read_only = diesel::SqliteConnection::establish(&format!("file:{url}?mode=ro"))?;
+                let plan = Collector::new(members::table.find(2)).preview(&mut read_only)?;
+                let refused = diesel::sql_query("DELETE FROM audit_log").execute(&mut read_only);
+                assert!(refused.is_err(), "the connection is read-only");
+                plan
+            }
+            Backend::Mysql => {
+                conn.batch_execute("SET SESSION TRANSACTION READ ONLY")?;
+                let plan = conn.transaction(|conn| Collector::new(members::table.find(2)).preview(conn))?;
+                conn.batch_execute("SET SESSION TRANSACTION READ WRITE")?;
+                plan
+            }
+            Backend::Postgres => read_only_pg(conn)?,
+        };
+        assert_eq!(plan.archived("orders"), 3);
+        Ok(())
+    }
+
+    fn the_preview_does_not_wait_for_a_row_another_connection_holds(db) {
+        seed(db)?;
+        create_journal(db);
+        let backend = db.backend();
+        let mut other = db.connect();
+        let conn = db.conn();
+        // Fail fast instead of waiting (SQLite's default busy timeout is zero already).
+        match backend {
+            Backend::Postgres => conn.batch_execute("SET lock_timeout = '1s'")?,
+            Backend::Mysql => conn.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")?,
+            Backend::Sqlite => {}
+        }
+        // Another connection holds ann and one of her orders locked, mid-transaction (on
+        // SQLite: holds the database's write lock).
+        other.batch_execute(if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
+        other.batch_execute("UPDATE members SET name = 'ann (editing)' WHERE id = 2")?;
+        other.batch_execute("UPDATE orders SET code = 'A-1b' WHERE id = 1")?;
+        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        assert_eq!((plan.roots(), plan.archived("orders")), (1, 3));
+        other.batch_execute("ROLLBACK")?;
+        Ok(())
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn read_only_pg<C: 'static>(
+    conn: &mut C,
+) -> Result<Plan, Box<dyn std::error::Error + Send + Sync>> {
+    let conn = (conn as &mut dyn std::any::Any)
+        .downcast_mut::<diesel::PgConnection>()
+        .ok_or("a PostgreSQL connection")?;
+    Ok(conn
+        .build_transaction()
+        .read_only()
+        .run(|conn| Collector::new(members::table.find(2)).preview(conn))?)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn read_only_pg<C>(_: &mut C) -> Result<Plan, Box<dyn std::error::Error + Send + Sync>> {
+    Err("postgres is not compiled in".into())
+}

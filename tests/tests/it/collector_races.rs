@@ -1,0 +1,91 @@
+//! Races between an archive and other connections, made deterministic: a hook on the
+//! archiving connection (Diesel's `Instrumentation`) runs the other connection's statement at
+//! an exact point of the archive.
+
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use soft_delete_runtime::collector::Collector;
+use soft_delete_tests::{backend_tests, Backend};
+
+use crate::collector_schema::*;
+
+/// Runs `other`'s `sql` once, right after the archiving connection `conn` finishes its first
+/// statement whose SQL satisfies `after`; returns whether it succeeded (`None` until it ran).
+fn run_once_after<C, O>(
+    conn: &mut C,
+    mut other: O,
+    after: fn(&str) -> bool,
+    sql: &'static str,
+) -> Arc<Mutex<Option<Result<(), String>>>>
+where
+    C: Connection,
+    O: SimpleConnection + Send + 'static,
+{
+    let outcome = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&outcome);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::FinishQuery { query, .. } = event {
+            let mut done = sink.lock().expect("not poisoned");
+            if done.is_none() && after(&query.to_string()) {
+                *done = Some(other.batch_execute(sql).map_err(|e| e.to_string()));
+            }
+        }
+    });
+    outcome
+}
+
+backend_tests! {
+    fn a_link_committed_between_the_journal_and_the_cut_keeps_its_journal(db) {
+        seed(db)?;
+        create_journal(db);
+        let backend = db.backend();
+        let mut other = db.connect();
+        if backend == Backend::Mysql {
+            // The new review's foreign key check waits for the archive's lock on ann's row.
+            other.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")?;
+        }
+        let conn = db.conn();
+        if backend == Backend::Mysql {
+            // At READ COMMITTED InnoDB takes no gap locks: only the foreign key can block.
+            conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+        }
+        // Right after the journal has recorded ann's reviews, another connection commits a
+        // new review by ann.
+        let raced = run_once_after(
+            conn,
+            other,
+            |sql| sql.starts_with("INSERT INTO") && sql.contains("soft_delete_journal"),
+            "INSERT INTO reviews (id, author_id, body) VALUES (5, 2, 'racing')",
+        );
+        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let raced = raced.lock().expect("not poisoned").clone().expect("the hook ran");
+        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        match backend {
+            // SQLite lets one writer in at a time: the insert fails, there is no race.
+            Backend::Sqlite => assert!(raced.is_err(), "{raced:?}"),
+            // InnoDB's foreign key check locks ann's row in share mode, which the archive's
+            // update holds: the insert waits for the archive, there is no race either.
+            Backend::Mysql => assert!(
+                raced.as_ref().is_err_and(|e| e.contains("Lock wait timeout")),
+                "{raced:?}"
+            ),
+            // PostgreSQL's foreign key check takes a KEY SHARE lock, which an update of a
+            // non-key column does not block: the review commits in the middle of the archive.
+            Backend::Postgres => raced.map_err(|e| format!("the racing insert failed: {e}"))?,
+        }
+
+        archived.batch().restore(conn)?;
+        // Every review that was ann's is ann's again: the racing one was either left pointing
+        // at her (it was not journaled, so it was not cut) or cut and put back.
+        let ann: Vec<i32> = reviews::table
+            .filter(reviews::author_id.eq(2))
+            .select(reviews::id)
+            .order(reviews::id)
+            .load(conn)?;
+        let expected: &[i32] = if backend == Backend::Postgres { &[1, 2, 5] } else { &[1, 2] };
+        assert_eq!(ann, expected);
+        Ok(())
+    }
+}
