@@ -288,6 +288,7 @@ struct Walk<'c> {
 }
 
 impl<'c> Walk<'c> {
+    #[recursive::recursive]
     fn statement(&mut self, statement: &Statement, ctes: &[String]) {
         match statement {
             Statement::Query(query) => self.query(query, ctes),
@@ -296,6 +297,7 @@ impl<'c> Walk<'c> {
         }
     }
 
+    #[recursive::recursive]
     fn query(&mut self, query: &Query, ctes: &[String]) {
         if !self.seen.insert(query as *const Query as usize) {
             return;
@@ -320,6 +322,7 @@ impl<'c> Walk<'c> {
         self.subqueries(&query.limit_clause, &scope);
     }
 
+    #[recursive::recursive]
     fn set_expr(&mut self, body: &SetExpr, ctes: &[String]) {
         match body {
             SetExpr::Select(select) => self.select(select, ctes),
@@ -356,6 +359,7 @@ impl<'c> Walk<'c> {
         }
     }
 
+    #[recursive::recursive]
     fn select(&mut self, select: &Select, ctes: &[String]) {
         let mut places: Vec<Vec<&Expr>> = vec![Vec::new()];
         if let Some(selection) = &select.selection {
@@ -380,6 +384,7 @@ impl<'c> Walk<'c> {
 
     /// The references of one `FROM` item and its joins, each with the `ON` places that count
     /// for it (the caller adds `WHERE` for those not on a nullable side).
+    #[recursive::recursive]
     fn joined<'q>(
         &mut self,
         item: &'q TableWithJoins,
@@ -419,6 +424,7 @@ impl<'c> Walk<'c> {
         left
     }
 
+    #[recursive::recursive]
     fn factor<'q>(
         &mut self,
         factor: &'q TableFactor,
@@ -509,6 +515,7 @@ impl<'c> Walk<'c> {
 
     /// Checks every subquery under `node` (but not the subqueries of those: each checks its
     /// own), with the CTEs of the enclosing scope visible.
+    #[recursive::recursive]
     fn subqueries<V: Visit>(&mut self, node: &V, ctes: &[String]) {
         struct Finder<'w, 'c> {
             walk: &'w mut Walk<'c>,
@@ -609,5 +616,38 @@ fn join_kind(operator: &JoinOperator) -> (JoinKind, Option<&JoinConstraint>) {
         JoinOperator::CrossApply | JoinOperator::ArrayJoin | JoinOperator::InnerArrayJoin => {
             (JoinKind::Inner, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::StrategyKind;
+
+    fn checker() -> Checker {
+        Checker::new([TableInfo {
+            table: TableName {
+                schema: None,
+                name: "t".into(),
+            },
+            marker: "deleted_at",
+            strategy: StrategyKind::Timestamp,
+        }])
+    }
+
+    /// A reassignment's MySQL statement joins thousands of `UNION ALL` arms: a tree as deep as
+    /// it is long, which must not overflow a test thread's stack.
+    #[test]
+    fn deep_statements_are_checked_without_overflowing_the_stack() {
+        let arms = vec!["SELECT ? AS k, ? AS v"; 8000].join(" UNION ALL ");
+        let update = format!("UPDATE t INNER JOIN ({arms}) AS v ON t.id = v.k SET t.n = v.v");
+        assert_eq!(checker().check(&update, Dialect::Mysql), Ok(Vec::new()));
+
+        let conjuncts = vec!["id <> ?"; 8000].join(" AND ");
+        let select = format!("SELECT id FROM t WHERE {conjuncts}");
+        assert_eq!(
+            checker().check(&select, Dialect::Sqlite).map(|l| l.len()),
+            Ok(1)
+        );
     }
 }

@@ -16,6 +16,7 @@ use super::registry::TableInfo;
 use crate::table::StrategyKind;
 
 /// The conjuncts of `expr`: `a AND (b AND c)` is `[a, b, c]`, parentheses removed.
+#[recursive::recursive]
 pub(super) fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
     match expr {
         Expr::Nested(inner) => conjuncts(inner, out),
@@ -41,6 +42,7 @@ pub(super) fn unnest(mut expr: &Expr) -> &Expr {
 
 /// How a conjunct mentions a column: the column expression it tests, if it is one of the
 /// shapes a statement of visibility takes for `table`'s strategy.
+#[recursive::recursive]
 pub(super) fn tested_column<'e>(conjunct: &'e Expr, table: &TableInfo) -> Option<&'e Expr> {
     let conjunct = unnest(conjunct);
     let direct = match table.strategy {
