@@ -272,6 +272,13 @@ impl<P: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for WithDeletedTrace<P
     }
 }
 
+/// The same trace for SQL built by hand: `(<live> OR TRUE)` around an already rendered live
+/// predicate. The library's own statements that read deleted rows on purpose (a purge's
+/// reference checks, a restore's "does the parent still exist") carry it.
+pub(crate) fn with_deleted_sql(live: &str) -> String {
+    format!("({live} OR TRUE)")
+}
+
 /// Implements the three scope traits for one query shape, given the bounds under which it reads
 /// one soft-deletable table or alias, and that source's predicates (their types and how to
 /// build them).

@@ -518,6 +518,14 @@ pub(crate) struct SoftInfo {
     pub(crate) keys: &'static [KeyInfo],
 }
 
+impl SoftInfo {
+    /// The `.with_deleted()` trace, unqualified: `(<live> OR TRUE)`, for a statement that
+    /// reads every row of the table on purpose (see [`crate::guard`]).
+    pub(crate) fn every_row(&self, dialect: Dialect) -> String {
+        crate::query::with_deleted_sql(&(self.live)(dialect))
+    }
+}
+
 /// A table of the relation graph, as plain values: its SQL name, its primary key, how its
 /// rows are archived (for soft-deletable tables) and where its edges come from.
 #[derive(Clone)]
