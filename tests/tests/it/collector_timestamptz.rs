@@ -61,7 +61,7 @@ macro_rules! collector_timestamptz_tests {
                     let archived = Collector::new(events::table.find(1)).archive(conn)?;
                     assert_eq!(archived.plan().archived("tickets"), 2);
                     let stamp = archived.batch().stamp();
-                    let event: Event = events::table.find(1).first(conn)?;
+                    let event: Event = events::table.find(1).with_deleted().first(conn)?;
                     assert_eq!(event.cancelled_at, Some(stamp));
                     let tickets: Vec<Ticket> = tickets::table.only_deleted().order(tickets::id).load(conn)?;
                     assert_eq!(tickets.iter().map(|t| (t.id, t.event_id)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
@@ -93,8 +93,8 @@ macro_rules! collector_timestamptz_tests {
 
                     assert!(first.batch().stamp() < second.batch().stamp());
                     assert_eq!((report.deleted_from("events"), report.deleted_from("tickets")), (1, 2));
-                    assert_eq!(events::table.select(events::id).load::<i32>(conn)?, [2]);
-                    assert_eq!(tickets::table.select(tickets::id).load::<i32>(conn)?, [3]);
+                    assert_eq!(events::table.select(events::id).with_deleted().load::<i32>(conn)?, [2]);
+                    assert_eq!(tickets::table.select(tickets::id).with_deleted().load::<i32>(conn)?, [3]);
                     Ok(())
                 });
             }

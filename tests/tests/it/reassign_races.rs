@@ -95,7 +95,7 @@ backend_tests! {
                     .set(players::team_id.eq(3))
                     .execute(other)
             });
-            let swapped = reassign(players::squad_number)
+            let swapped = reassign(players::squad_number).with_deleted()
                 .within(players::team_id.eq(1))
                 .run(conn, [(1, 2), (2, 1)]);
             conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
@@ -130,7 +130,7 @@ backend_tests! {
         let mut other = db.connect();
         let conn = db.conn();
         other.batch_execute("UPDATE players SET team_id = 3 WHERE id = 2")?;
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1)])
             .unwrap_err();
