@@ -19,7 +19,14 @@ const DIESEL: &str = "diesel";
 /// Keys of `#[soft_delete(...)]` on the struct.
 const STRUCT_KEYS: &[&str] = &["crate", "children"];
 /// Keys of `#[soft_delete(...)]` on a field.
-const FIELD_KEYS: &[&str] = &["marker", "deleted_by", "reason", "deleted_at", "batch"];
+const FIELD_KEYS: &[&str] = &[
+    "marker",
+    "primary",
+    "deleted_by",
+    "reason",
+    "deleted_at",
+    "batch",
+];
 /// Values of `marker = ...`.
 const STRATEGIES: &[&str] = &["timestamp", "deleted", "active"];
 /// Keys of `#[active_unique(...)]`.
@@ -90,12 +97,17 @@ pub(crate) enum RuleName {
 pub(crate) enum FieldAttr {
     /// `marker` or `marker = timestamp | deleted | active`.
     Marker(Option<Spanned<StrategyName>>),
-    /// `deleted_by`: the audit column recording who deleted the row.
-    DeletedBy,
-    /// `reason`: the audit column recording why.
-    Reason,
-    /// `deleted_at`: when the row was deleted, for a model whose marker is a flag.
-    DeletedAt,
+    /// `primary`, beside `marker`: the marker plain writes, archives and purges use, on a model
+    /// with several.
+    Primary,
+    /// `deleted_by` or `deleted_by(marker)`: the audit column recording who deleted the row
+    /// (through the marker field named, on a model with several markers).
+    DeletedBy(Option<Ident>),
+    /// `reason` or `reason(marker)`: the audit column recording why.
+    Reason(Option<Ident>),
+    /// `deleted_at` or `deleted_at(marker)`: when the row was deleted, for a marker that is a
+    /// flag.
+    DeletedAt(Option<Ident>),
     /// `batch`: the id of the archive batch that hid the row.
     Batch,
 }
@@ -123,10 +135,22 @@ impl FieldAttr {
     pub(crate) fn key(&self) -> &'static str {
         match self {
             FieldAttr::Marker(_) => "marker",
-            FieldAttr::DeletedBy => "deleted_by",
-            FieldAttr::Reason => "reason",
-            FieldAttr::DeletedAt => "deleted_at",
+            FieldAttr::Primary => "primary",
+            FieldAttr::DeletedBy(_) => "deleted_by",
+            FieldAttr::Reason(_) => "reason",
+            FieldAttr::DeletedAt(_) => "deleted_at",
             FieldAttr::Batch => "batch",
+        }
+    }
+
+    /// For a column that belongs to one marker (`deleted_by`, `reason`, `deleted_at`): the
+    /// marker field it names, if it names one.
+    pub(crate) fn owner(&self) -> Option<Option<&Ident>> {
+        match self {
+            FieldAttr::DeletedBy(owner)
+            | FieldAttr::Reason(owner)
+            | FieldAttr::DeletedAt(owner) => Some(owner.as_ref()),
+            FieldAttr::Marker(_) | FieldAttr::Primary | FieldAttr::Batch => None,
         }
     }
 }
@@ -193,9 +217,10 @@ impl Parse for Spanned<FieldAttr> {
                     FieldAttr::Marker(None)
                 }
             }
-            "deleted_by" => FieldAttr::DeletedBy,
-            "reason" => FieldAttr::Reason,
-            "deleted_at" => FieldAttr::DeletedAt,
+            "primary" => FieldAttr::Primary,
+            "deleted_by" => FieldAttr::DeletedBy(parse_owner(input, "deleted_by")?),
+            "reason" => FieldAttr::Reason(parse_owner(input, "reason")?),
+            "deleted_at" => FieldAttr::DeletedAt(parse_owner(input, "deleted_at")?),
             "batch" => FieldAttr::Batch,
             other if STRUCT_KEYS.contains(&other) => {
                 return Err(syn::Error::new(
@@ -219,17 +244,51 @@ impl Parse for Spanned<FieldAttr> {
         };
         // A key that takes no value must not be given one.
         if !matches!(item, FieldAttr::Marker(_)) && input.peek(Token![=]) {
+            let form = match item.owner() {
+                Some(_) => format!(
+                    "`#[soft_delete({0})]`, or `#[soft_delete({0}(removed))]` for the marker field `removed` of a model with several",
+                    item.key()
+                ),
+                None => format!("`#[soft_delete({})]`", item.key()),
+            };
             return Err(syn::Error::new(
                 input.span(),
                 format!(
-                    "`{}` takes no value\nhelp: the correct format looks like `#[soft_delete({})]`",
-                    item.key(),
+                    "`{}` takes no value\nhelp: the correct format looks like {form}",
                     item.key()
                 ),
             ));
         }
         Ok(Spanned { item, span })
     }
+}
+
+/// The marker field in `key(marker)`, if the key is followed by parentheses.
+fn parse_owner(input: ParseStream<'_>, key: &str) -> syn::Result<Option<Ident>> {
+    if !input.peek(syn::token::Paren) {
+        return Ok(None);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let owner = Ident::parse_any(&content).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "`{key}(...)` names the marker field the column belongs to\n\
+                 help: the correct format looks like `#[soft_delete({key}(removed))]`"
+            ),
+        )
+    })?;
+    if !content.is_empty() {
+        return Err(syn::Error::new(
+            content.span(),
+            format!(
+                "`{key}(...)` names one marker field\n\
+                 help: the correct format looks like `#[soft_delete({key}(removed))]`"
+            ),
+        ));
+    }
+    Ok(Some(owner))
 }
 
 impl Parse for Spanned<StrategyName> {

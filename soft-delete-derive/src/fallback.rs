@@ -25,13 +25,12 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
         #[doc(hidden)]
         const _: () = {
             #[automatically_derived]
-            impl #krate::SoftDeleteTable for #table {
-                type Marker = #stand_in;
+            impl #krate::table::SoftDeleteMarker for #stand_in {
                 type Strategy = #krate::__private::Fallback;
                 type DeletedBy = #krate::table::NoDeletedByColumn;
                 type Reason = #krate::table::NoReasonColumn;
-                type SoftDeleteChanges = #krate::__private::FallbackChanges<Self>;
-                type RestoreChanges = #krate::__private::FallbackChanges<Self>;
+                type SoftDeleteChanges = #krate::__private::FallbackChanges<#table>;
+                type RestoreChanges = #krate::__private::FallbackChanges<#table>;
 
                 fn soft_delete_changes(
                     _: #krate::Deletion<Self::DeletedBy, Self::Reason>,
@@ -45,9 +44,19 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
             }
 
             #[automatically_derived]
+            impl #krate::SoftDeleteTable for #table {
+                type Marker = #stand_in;
+                type Markers = (#stand_in, ());
+            }
+
+            #[automatically_derived]
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
                 type ActiveUniqueKeys = ();
+
+                fn hidden_by(&self) -> ::std::vec::Vec<&'static str> {
+                    ::std::vec::Vec::new()
+                }
             }
 
             #[automatically_derived]

@@ -167,3 +167,52 @@ fn relation_mistakes_are_all_reported() {
         }
     }));
 }
+
+#[test]
+fn several_markers_each_with_its_own_columns() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[diesel(table_name = post)]
+        #[soft_delete(children(comment::post_id = cascade))]
+        #[active_unique(fields = "slug")]
+        struct Post {
+            id: PostId,
+            slug: String,
+            #[soft_delete(marker = deleted, primary)]
+            deleted: bool,
+            #[soft_delete(deleted_at(deleted))]
+            deleted_at: Option<DateTime<Utc>>,
+            #[soft_delete(marker = deleted)]
+            removed: bool,
+            #[soft_delete(deleted_by(removed))]
+            removed_by: Option<PersonId>,
+            #[soft_delete(reason(removed))]
+            removal_reason: Option<String>,
+            #[soft_delete(marker = timestamp)]
+            local_removed_at: Option<NaiveDateTime>,
+            #[soft_delete(batch)]
+            archive_batch: Option<i64>,
+        }
+    }));
+}
+
+#[test]
+fn several_marker_mistakes_are_all_reported() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        struct Post {
+            id: i32,
+            #[soft_delete(marker = deleted)]
+            deleted: bool,
+            #[soft_delete(marker = deleted)]
+            removed: bool,
+            #[soft_delete(deleted_by)]
+            removed_by: Option<i32>,
+            #[soft_delete(reason(hidden))]
+            why: Option<String>,
+            deleted_at: Option<NaiveDateTime>,
+            #[soft_delete(primary)]
+            title: String,
+        }
+    }));
+}

@@ -2,21 +2,26 @@
 //! are collected and reported together.
 //!
 //! The rules:
-//! - a model has exactly one marker: the field marked `#[soft_delete(marker ...)]`, or else
+//! - a model has at least one marker: the fields marked `#[soft_delete(marker ...)]`, or else
 //!   the field named `deleted_at` (timestamp) or `deleted` (deleted flag);
 //! - a bare `marker` on a `bool` must say what `true` means (`deleted` or `active`);
-//! - `deleted_by`, `reason` and `deleted_at` each name at most one field, and a field has at
-//!   most one role;
-//! - `deleted_at` is only for models whose marker is a flag (a timestamp marker already
-//!   records when); a flag model's field named `deleted_at` takes that role by itself;
-//! - `batch` names at most one field;
+//! - a model with several markers marks exactly one of them `primary` (what the plain writes,
+//!   archives and purges use); `primary` goes with `marker`;
+//! - `deleted_by`, `reason` and `deleted_at` belong to a marker: on a model with several they
+//!   name it (`deleted_by(removed)`), which must be a marker field; each marker has at most one
+//!   of each, and a field has at most one role;
+//! - `deleted_at` is only for markers that are flags (a timestamp marker already records
+//!   when); a single flag marker's field named `deleted_at` takes that role by itself, and on a
+//!   model with several markers such a field must say whose it is;
+//! - `batch` names at most one field, and belongs to the primary marker (archives set it);
 //! - a model that declares `children(...)` can tell the rows of one archive batch from
-//!   another's: it has a timestamp marker, a `deleted_at` column or a `batch` column (an
-//!   archive follows the edges from the rows it archived, found by their batch);
+//!   another's: its primary marker is a timestamp or has a `deleted_at` column, or the model has a
+//!   `batch` column (an archive follows the edges from the rows it archived, found by their
+//!   batch);
 //! - each child column appears once in `children(...)`;
 //! - `#[active_unique(fields = "...")]`: every listed field exists, none twice, at least one,
-//!   not the marker (the key already applies to live rows only); the `counter` field exists
-//!   and is neither in the key nor the marker; no two keys list the same fields; key names are
+//!   no marker (the key already applies to live rows only); the `counter` field exists
+//!   and is neither in the key nor a marker; no two keys list the same fields; key names are
 //!   unique; a model with keys has its primary key's fields. A key field typed `Option<...>`
 //!   is a nullable part of the key (its `NULL`s distinct, or with `nulls = not_distinct` a value
 //!   of the key); `nulls` is only for keys with such a field; every other key field's column
@@ -35,19 +40,30 @@ use crate::attr::{EdgeAttr, Errors, FieldAttr, KeyAttr, NullsMode, Spanned, Stra
 /// The validated model: which field plays which role.
 pub(crate) struct Model<'a> {
     pub(crate) input: &'a Input<'a>,
-    pub(crate) marker: Marker<'a>,
-    pub(crate) deleted_by: Option<&'a Field<'a>>,
-    pub(crate) reason: Option<&'a Field<'a>>,
-    /// When the row was deleted, for flag markers.
-    pub(crate) deleted_at: Option<&'a Field<'a>>,
+    /// Every marker, in declaration order.
+    pub(crate) markers: Vec<Marker<'a>>,
+    /// The index in `markers` of the primary marker.
+    pub(crate) primary: usize,
     /// The active-unique keys, in declaration order.
     pub(crate) keys: Vec<Key<'a>>,
     /// The primary key's fields; resolved only when there are keys (empty otherwise).
     pub(crate) primary_key: Vec<&'a Field<'a>>,
-    /// The archive batch's id.
+    /// The archive batch's id (written with the primary marker).
     pub(crate) batch: Option<&'a Field<'a>>,
     /// The edges of `children(...)`.
     pub(crate) children: &'a [EdgeAttr],
+}
+
+impl<'a> Model<'a> {
+    /// The primary marker: what plain writes, archives and purges use.
+    pub(crate) fn primary(&self) -> &Marker<'a> {
+        &self.markers[self.primary]
+    }
+
+    /// Whether `field` is one of the markers.
+    fn is_marker(&self, field: &Field<'_>) -> bool {
+        self.markers.iter().any(|m| m.field.ident == field.ident)
+    }
 }
 
 /// One `#[active_unique(...)]` key, resolved to the model's fields.
@@ -69,10 +85,25 @@ pub(crate) struct Key<'a> {
 /// PostgreSQL truncates identifiers at 63 bytes, MySQL refuses more than 64.
 const MAX_NAME_LEN: usize = 63;
 
-/// The marker field and its strategy.
+/// A marker field, its strategy, and the columns that belong to it.
 pub(crate) struct Marker<'a> {
     pub(crate) field: &'a Field<'a>,
     pub(crate) strategy: StrategyName,
+    /// When the row was deleted through this marker, for a flag marker.
+    pub(crate) deleted_at: Option<&'a Field<'a>>,
+    pub(crate) deleted_by: Option<&'a Field<'a>>,
+    pub(crate) reason: Option<&'a Field<'a>>,
+}
+
+impl Marker<'_> {
+    /// The column that records when a row was deleted through this marker: the marker itself
+    /// for a timestamp, else its `deleted_at`.
+    pub(crate) fn stamp(&self) -> Option<&Field<'_>> {
+        match self.strategy {
+            StrategyName::Timestamp => Some(self.field),
+            StrategyName::Deleted | StrategyName::Active => self.deleted_at,
+        }
+    }
 }
 
 /// The names that make a field the marker without an attribute.
@@ -84,10 +115,10 @@ const CONVENTIONAL_MARKERS: &[(&str, StrategyName)] = &[
 /// Resolves the roles of the fields. Every violation is pushed to `errors`; `None` only
 /// when there is no marker at all (which is one of them).
 pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<Model<'a>> {
-    // One role per field, each key once per field.
+    // One role per field, each key once per field; `primary` goes with `marker`.
     for field in &input.fields {
         let mut first: Option<&Spanned<FieldAttr>> = None;
-        for attr in &field.attrs {
+        for attr in field.attrs.iter().filter(|a| a.item != FieldAttr::Primary) {
             match first {
                 None => first = Some(attr),
                 Some(seen) if seen.item.key() == attr.item.key() => errors.error(
@@ -106,88 +137,244 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
                 ),
             }
         }
-    }
-
-    let marker = find_marker(input, errors);
-    let deleted_by = single_role(input, FieldAttr::DeletedBy, errors);
-    let reason = single_role(input, FieldAttr::Reason, errors);
-    let mut deleted_at = single_role(input, FieldAttr::DeletedAt, errors);
-    let batch = single_role(input, FieldAttr::Batch, errors);
-
-    if let Some(marker) = &marker {
-        match marker.strategy {
-            StrategyName::Timestamp => {
-                if let Some(field) = deleted_at {
-                    let span = role_span(field, "deleted_at");
-                    errors.error(
-                        span,
-                        format!(
-                            "`deleted_at` is for models whose marker is a flag; the timestamp marker `{}` already records when a row was deleted",
-                            marker.field.ident
-                        ),
-                    );
-                }
+        let mut primaries = field.attrs.iter().filter(|a| a.item == FieldAttr::Primary);
+        if let Some(primary) = primaries.next() {
+            if let Some(again) = primaries.next() {
+                errors.error(
+                    again.span,
+                    format!("duplicate `primary` on field `{}`", field.ident),
+                );
             }
-            StrategyName::Deleted | StrategyName::Active => {
-                if deleted_at.is_none() {
-                    deleted_at = input
-                        .fields
-                        .iter()
-                        .find(|f| f.attrs.is_empty() && f.ident == "deleted_at");
-                }
+            if !field
+                .attrs
+                .iter()
+                .any(|a| matches!(a.item, FieldAttr::Marker(_)))
+            {
+                errors.error(
+                    primary.span,
+                    format!(
+                        "`primary` marks the primary one of several markers, and `{}` is not a marker\n\
+                         help: write `#[soft_delete(marker = deleted, primary)]` on the marker plain writes and archives set",
+                        field.ident
+                    ),
+                );
             }
         }
     }
 
-    let Some(marker) = marker else {
+    let mut markers = find_markers(input, errors);
+    if markers.is_empty() {
         if !errors.any() {
             errors.push(no_marker_error(input));
         }
         return None;
-    };
-    let keys = active_unique_keys(input, marker.field, errors);
-    let primary_key = if keys.is_empty() {
-        Vec::new()
-    } else {
-        primary_key_fields(input, errors)
-    };
-    let children = check_children(input, &marker, deleted_at, batch, errors);
-    Some(Model {
+    }
+    let primary = primary_marker(input, &markers, errors);
+    assign_marker_columns(input, &mut markers, errors);
+    let batch = single_role(input, &FieldAttr::Batch, errors);
+
+    let mut model = Model {
         input,
-        marker,
-        deleted_by,
-        reason,
-        deleted_at,
-        keys,
-        primary_key,
+        markers,
+        primary,
+        keys: Vec::new(),
+        primary_key: Vec::new(),
         batch,
-        children,
-    })
+        children: &[],
+    };
+    model.keys = active_unique_keys(&model, errors);
+    if !model.keys.is_empty() {
+        model.primary_key = primary_key_fields(input, errors);
+    }
+    model.children = check_children(&model, errors);
+    Some(model)
+}
+
+/// The index of the primary marker: the only one, or the one marked `primary`.
+fn primary_marker(input: &Input<'_>, markers: &[Marker<'_>], errors: &mut Errors) -> usize {
+    let primary_span = |marker: &Marker<'_>| {
+        marker
+            .field
+            .attrs
+            .iter()
+            .find(|a| a.item == FieldAttr::Primary)
+            .map(|a| a.span)
+    };
+    let marked: Vec<usize> = (0..markers.len())
+        .filter(|&i| primary_span(&markers[i]).is_some())
+        .collect();
+    match marked.as_slice() {
+        [] if markers.len() > 1 => {
+            let names: Vec<String> = markers
+                .iter()
+                .map(|m| format!("`{}`", m.field.ident))
+                .collect();
+            errors.error(
+                role_span(markers[1].field, "marker"),
+                format!(
+                    "`{}` has several markers ({}), so it names the primary one: the marker `soft_delete`, \
+                     `restore`, cascade archives and purges set and read\n\
+                     help: add `primary` to one of them, e.g. `#[soft_delete(marker = deleted, primary)]` on `{}`",
+                    input.ident,
+                    names.join(", "),
+                    markers[0].field.ident
+                ),
+            );
+            0
+        }
+        [] => 0,
+        [only] => *only,
+        [first, rest @ ..] => {
+            for &i in rest {
+                if let Some(span) = primary_span(&markers[i]) {
+                    errors.error(
+                        span,
+                        format!(
+                            "`{}` is already the primary marker; a model has one\n\
+                             help: remove `primary` here",
+                            markers[*first].field.ident
+                        ),
+                    );
+                }
+            }
+            *first
+        }
+    }
+}
+
+/// Gives each marker its `deleted_at`, `deleted_by` and `reason` columns.
+fn assign_marker_columns<'a>(
+    input: &'a Input<'a>,
+    markers: &mut [Marker<'a>],
+    errors: &mut Errors,
+) {
+    let names = || {
+        markers
+            .iter()
+            .map(|m| format!("`{}`", m.field.ident))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let names = names();
+    for field in &input.fields {
+        for attr in &field.attrs {
+            let Some(owner) = attr.item.owner() else {
+                continue;
+            };
+            let key = attr.item.key();
+            let index = match owner {
+                Some(owner) => match markers.iter().position(|m| m.field.ident == owner) {
+                    Some(index) => index,
+                    None => {
+                        errors.error(
+                            owner.span(),
+                            format!(
+                                "`{key}({owner})` names no marker: the markers of `{}` are {names}\n\
+                                 help: name the marker field this column belongs to",
+                                input.ident
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                None if markers.len() == 1 => 0,
+                None => {
+                    errors.error(
+                        attr.span,
+                        format!(
+                            "`{}` has several markers ({names}), so `{key}` says whose column `{}` is\n\
+                             help: write `#[soft_delete({key}({}))]` for the marker field it belongs to",
+                            input.ident, field.ident, markers[0].field.ident
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let marker = &mut markers[index];
+            let slot = match attr.item {
+                FieldAttr::DeletedBy(_) => &mut marker.deleted_by,
+                FieldAttr::Reason(_) => &mut marker.reason,
+                _ => &mut marker.deleted_at,
+            };
+            match slot {
+                Some(first) if first.ident != field.ident => errors.error(
+                    attr.span,
+                    format!(
+                        "`{}` is already the `{key}` column of the marker `{}`; a marker has at most one",
+                        first.ident, marker.field.ident
+                    ),
+                ),
+                Some(_) => {}
+                None => *slot = Some(field),
+            }
+        }
+    }
+
+    for marker in markers
+        .iter()
+        .filter(|m| m.strategy == StrategyName::Timestamp)
+    {
+        if let Some(field) = marker.deleted_at {
+            errors.error(
+                role_span(field, "deleted_at"),
+                format!(
+                    "`deleted_at` is for markers that are flags; the timestamp marker `{}` already records when a row was deleted",
+                    marker.field.ident
+                ),
+            );
+        }
+    }
+
+    // A field named `deleted_at` with no attribute: a single flag marker's deletion time.
+    let conventional = input.fields.iter().find(|f| {
+        f.attrs.is_empty()
+            && f.ident == "deleted_at"
+            && !markers.iter().any(|m| m.field.ident == f.ident)
+    });
+    if let Some(field) = conventional {
+        match markers {
+            [marker] => {
+                if marker.strategy != StrategyName::Timestamp && marker.deleted_at.is_none() {
+                    marker.deleted_at = Some(field);
+                }
+            }
+            _ => errors.error(
+                field.ident.span(),
+                format!(
+                    "`{}` has several markers ({names}), so a field named `deleted_at` says whose deletion time it is\n\
+                     help: write `#[soft_delete(deleted_at({}))]` on it for the marker it belongs to",
+                    input.ident,
+                    markers
+                        .iter()
+                        .find(|m| m.strategy != StrategyName::Timestamp)
+                        .map_or(&markers[0].field.ident, |m| &m.field.ident)
+                ),
+            ),
+        }
+    }
 }
 
 /// The rules of `children(...)`: the model can tell its batches apart, and no child column
 /// is listed twice.
-fn check_children<'a>(
-    input: &'a Input<'a>,
-    marker: &Marker<'a>,
-    deleted_at: Option<&'a Field<'a>>,
-    batch: Option<&'a Field<'a>>,
-    errors: &mut Errors,
-) -> &'a [EdgeAttr] {
-    let Some(children) = &input.children else {
+fn check_children<'a>(model: &Model<'a>, errors: &mut Errors) -> &'a [EdgeAttr] {
+    let Some(children) = &model.input.children else {
         return &[];
     };
-    let identified =
-        marker.strategy == StrategyName::Timestamp || deleted_at.is_some() || batch.is_some();
+    let primary = model.primary();
+    let identified = primary.stamp().is_some() || model.batch.is_some();
     if !identified && !children.item.is_empty() {
+        let deleted_at = match model.markers.len() {
+            1 => "deleted_at".to_owned(),
+            _ => format!("deleted_at({})", primary.field.ident),
+        };
         errors.error(
             children.span,
             format!(
                 "`children(...)` needs to find the rows one archive hid, but the marker `{}` is a flag \
                  and the model records neither when nor by which archive a row was hidden\n\
-                 help: add a deletion time, `#[soft_delete(deleted_at)] deleted_at: Option<NaiveDateTime>`, \
+                 help: add a deletion time, `#[soft_delete({deleted_at})] deleted_at: Option<NaiveDateTime>`, \
                  or a batch column, `#[soft_delete(batch)] archive_batch: Option<i64>`",
-                marker.field.ident
+                primary.field.ident
             ),
         );
     }
@@ -225,14 +412,10 @@ fn field_names(input: &Input<'_>) -> String {
     names.join(", ")
 }
 
-fn active_unique_keys<'a>(
-    input: &'a Input<'a>,
-    marker: &'a Field<'a>,
-    errors: &mut Errors,
-) -> Vec<Key<'a>> {
+fn active_unique_keys<'a>(model: &Model<'a>, errors: &mut Errors) -> Vec<Key<'a>> {
     let mut keys: Vec<Key<'a>> = Vec::new();
-    for decl in &input.keys {
-        if let Some(key) = active_unique_key(input, marker, decl, errors) {
+    for decl in &model.input.keys {
+        if let Some(key) = active_unique_key(model, decl, errors) {
             let same_fields = |other: &Key<'_>| {
                 let mut a: Vec<String> = other.fields.iter().map(|f| f.ident.to_string()).collect();
                 let mut b: Vec<String> = key.fields.iter().map(|f| f.ident.to_string()).collect();
@@ -263,11 +446,11 @@ fn active_unique_keys<'a>(
 }
 
 fn active_unique_key<'a>(
-    input: &'a Input<'a>,
-    marker: &'a Field<'a>,
+    model: &Model<'a>,
     decl: &KeyAttr,
     errors: &mut Errors,
 ) -> Option<Key<'a>> {
+    let input = model.input;
     let list = decl.fields.as_ref()?;
     let mut ok = true;
     if list.idents.is_empty() {
@@ -300,11 +483,11 @@ fn active_unique_key<'a>(
             ok = false;
             continue;
         }
-        if field.ident == marker.ident {
+        if model.is_marker(field) {
             errors.error(
                 list.span,
                 format!(
-                    "`{ident}` is the marker column and cannot be part of the key\n\
+                    "`{ident}` is a marker column and cannot be part of the key\n\
                      help: leave it out: an active-unique key already applies to live rows only"
                 ),
             );
@@ -328,10 +511,10 @@ fn active_unique_key<'a>(
                 ok = false;
                 None
             }
-            Some(field) if field.ident == marker.ident => {
+            Some(field) if model.is_marker(field) => {
                 errors.error(
                     ident.span(),
-                    format!("`{ident}` is the marker column; the counter is another field, e.g. `retry: i32`"),
+                    format!("`{ident}` is a marker column; the counter is another field, e.g. `retry: i32`"),
                 );
                 ok = false;
                 None
@@ -453,45 +636,48 @@ fn primary_key_fields<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a 
     fields
 }
 
-fn find_marker<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<Marker<'a>> {
-    let explicit: Vec<(&Field<'a>, &Spanned<FieldAttr>)> = input
+/// The markers, in declaration order: the fields marked `#[soft_delete(marker ...)]`, or else
+/// the one field with a conventional name.
+fn find_markers<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<Marker<'a>> {
+    let marker = |field, strategy| Marker {
+        field,
+        strategy,
+        deleted_at: None,
+        deleted_by: None,
+        reason: None,
+    };
+    let explicit: Vec<Marker<'a>> = input
         .fields
         .iter()
-        .flat_map(|f| f.attrs.iter().map(move |a| (f, a)))
-        .filter(|(_, a)| matches!(a.item, FieldAttr::Marker(_)))
+        .filter_map(|field| {
+            let attr = field
+                .attrs
+                .iter()
+                .find(|a| matches!(a.item, FieldAttr::Marker(_)))?;
+            let FieldAttr::Marker(strategy) = &attr.item else {
+                return None;
+            };
+            let strategy = match strategy {
+                Some(named) => named.item,
+                None if is_bool(field.ty) => {
+                    errors.error(
+                        attr.span,
+                        format!(
+                            "a bool marker must say what `true` means\n\
+                             help: write `#[soft_delete(marker = deleted)]` if `{0} = true` means deleted, \
+                             or `#[soft_delete(marker = active)]` if `{0} = true` means live",
+                            field.ident
+                        ),
+                    );
+                    StrategyName::Deleted
+                }
+                None => StrategyName::Timestamp,
+            };
+            Some(marker(field, strategy))
+        })
         .collect();
-
-    if let Some(((first, _), rest)) = explicit.split_first() {
-        for (field, attr) in rest {
-            errors.error(
-                attr.span,
-                format!(
-                    "a model has one marker column, and `{}` is already the marker; `{}` cannot be a second one",
-                    first.ident, field.ident
-                ),
-            );
-        }
-        let (field, attr) = explicit[0];
-        let FieldAttr::Marker(strategy) = &attr.item else {
-            return None;
-        };
-        let strategy = match strategy {
-            Some(named) => named.item,
-            None if is_bool(field.ty) => {
-                errors.error(
-                    attr.span,
-                    format!(
-                        "a bool marker must say what `true` means\n\
-                         help: write `#[soft_delete(marker = deleted)]` if `{0} = true` means deleted, \
-                         or `#[soft_delete(marker = active)]` if `{0} = true` means live",
-                        field.ident
-                    ),
-                );
-                StrategyName::Deleted
-            }
-            None => StrategyName::Timestamp,
-        };
-        return Some(Marker { field, strategy });
+    if !explicit.is_empty() {
+        return explicit;
     }
 
     let conventional: Vec<(&Field<'a>, StrategyName)> = input
@@ -506,36 +692,31 @@ fn find_marker<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<Marker<'
         })
         .collect();
     match conventional.as_slice() {
-        [] => None,
-        [(field, strategy)] => Some(Marker {
-            field,
-            strategy: *strategy,
-        }),
+        [] => Vec::new(),
+        [(field, strategy)] => vec![marker(field, *strategy)],
         [(first, _), (second, _), ..] => {
             errors.error(
                 second.ident.span(),
                 format!(
-                    "both `{}` and `{}` could be the marker column, and a model has one\n\
-                     help: mark the one that decides visibility, e.g. `#[soft_delete(marker = timestamp)]`",
+                    "both `{}` and `{}` could be the marker column\n\
+                     help: mark the one that decides visibility, e.g. `#[soft_delete(marker = timestamp)]`; \
+                     for several reasons to hide a row, mark each and make one `primary`",
                     first.ident, second.ident
                 ),
             );
-            Some(Marker {
-                field: first,
-                strategy: StrategyName::Timestamp,
-            })
+            vec![marker(first, StrategyName::Timestamp)]
         }
     }
 }
 
 fn single_role<'a>(
     input: &'a Input<'a>,
-    role: FieldAttr,
+    role: &FieldAttr,
     errors: &mut Errors,
 ) -> Option<&'a Field<'a>> {
     let mut found: Option<&'a Field<'a>> = None;
     for field in &input.fields {
-        for attr in field.attrs.iter().filter(|a| a.item == role) {
+        for attr in field.attrs.iter().filter(|a| a.item == *role) {
             match found {
                 None => found = Some(field),
                 Some(first) if first.ident != field.ident => errors.error(

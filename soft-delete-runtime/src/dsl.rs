@@ -59,20 +59,20 @@ pub use diesel::dsl::*;
 
 use crate::query::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
 use crate::query::SoftDeleteAlias;
-use crate::table::{SoftDeleteTable, Strategy};
+use crate::table::{MarkerList, SoftDeleteMarker, SoftDeleteTable, Strategy};
 use crate::write::{AlsoSet, SoftDeleteTarget};
 
 /// The type of [`live::<T>()`](live()): the predicate that holds for live rows of `T`.
 #[allow(non_camel_case_types)] // named after the function, as `#[auto_type]` expects
-pub type live<T> =
-    <<T as SoftDeleteTable>::Strategy as Strategy<<T as SoftDeleteTable>::Marker>>::Live;
+pub type live<T> = <<T as SoftDeleteTable>::Markers as MarkerList<T>>::Live;
 
 /// The type of [`deleted::<T>()`](deleted()): the predicate that holds for soft-deleted rows of `T`.
 #[allow(non_camel_case_types)]
-pub type deleted<T> =
-    <<T as SoftDeleteTable>::Strategy as Strategy<<T as SoftDeleteTable>::Marker>>::Deleted;
+pub type deleted<T> = <<T as SoftDeleteTable>::Markers as MarkerList<T>>::Deleted;
 
-/// The predicate that holds for live rows of table `T`, e.g. `"users"."deleted_at" IS NULL`.
+/// The predicate that holds for live rows of table `T`, e.g. `"users"."deleted_at" IS NULL`:
+/// every marker of `T` live (`NOT "posts"."deleted" AND NOT "posts"."removed"` for a model
+/// with two).
 ///
 /// The same as `T::live()` (with [`SoftDeleteTable`] in scope).
 pub fn live<T: SoftDeleteTable>() -> live<T> {
@@ -80,9 +80,31 @@ pub fn live<T: SoftDeleteTable>() -> live<T> {
 }
 
 /// The predicate that holds for soft-deleted rows of table `T`, e.g.
-/// `"users"."deleted_at" IS NOT NULL`.
+/// `"users"."deleted_at" IS NOT NULL`: any marker of `T` hiding the row.
 pub fn deleted<T: SoftDeleteTable>() -> deleted<T> {
     T::deleted()
+}
+
+/// The type of [`marker_live(column)`](marker_live()).
+#[allow(non_camel_case_types)]
+pub type marker_live<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Live;
+
+/// The type of [`marker_deleted(column)`](marker_deleted()).
+#[allow(non_camel_case_types)]
+pub type marker_deleted<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Deleted;
+
+/// The predicate that holds for the rows marker `M` alone leaves live, whatever the table's
+/// other markers say: `NOT "posts"."removed"`. For a model with one marker, the same as
+/// [`live`](fn@live).
+pub fn marker_live<M: SoftDeleteMarker>(marker: M) -> marker_live<M> {
+    M::Strategy::live(marker)
+}
+
+/// The predicate that holds for the rows marker `M` hides, whatever the table's other
+/// markers say: `"posts"."removed"` (the posts a moderator removed, deleted by their author
+/// or not).
+pub fn marker_deleted<M: SoftDeleteMarker>(marker: M) -> marker_deleted<M> {
+    M::Strategy::deleted(marker)
 }
 
 /// The type of [`live_in(alias)`](live_in()): the predicate that holds for live rows of the

@@ -88,8 +88,8 @@ pub mod write;
 pub use error::{Error, Result};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{
-    hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
-    Deletion, DeletionOf,
+    hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
+    soft_delete_with, Deletion, DeletionOf, Marked,
 };
 
 /// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and

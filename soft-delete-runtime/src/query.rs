@@ -44,7 +44,7 @@ use diesel::sql_types::Bool;
 use diesel::QueryResult;
 
 use crate::dsl;
-use crate::table::{SoftDeleteTable, Strategy};
+use crate::table::{AliasMarkerList, SoftDeleteTable};
 
 /// One trait per scope, with the type each returns, as in `diesel::query_dsl::methods`.
 pub mod methods {
@@ -204,23 +204,18 @@ impl<S> SoftDeleteAlias for Alias<S>
 where
     S: AliasSource,
     S::Target: SoftDeleteTable,
+    <S::Target as SoftDeleteTable>::Markers: AliasMarkerList<S>,
 {
     type Table = S::Target;
-    type Live = <<S::Target as SoftDeleteTable>::Strategy as Strategy<
-        <S::Target as SoftDeleteTable>::Marker,
-    >>::LiveIn<S>;
-    type Deleted = <<S::Target as SoftDeleteTable>::Strategy as Strategy<
-        <S::Target as SoftDeleteTable>::Marker,
-    >>::DeletedIn<S>;
+    type Live = <<S::Target as SoftDeleteTable>::Markers as AliasMarkerList<S>>::Live;
+    type Deleted = <<S::Target as SoftDeleteTable>::Markers as AliasMarkerList<S>>::Deleted;
 
     fn live_predicate(self) -> Self::Live {
-        let marker = self.field(<S::Target as SoftDeleteTable>::Marker::default());
-        <S::Target as SoftDeleteTable>::Strategy::live_in(marker)
+        <<S::Target as SoftDeleteTable>::Markers as AliasMarkerList<S>>::live(&self)
     }
 
     fn deleted_predicate(self) -> Self::Deleted {
-        let marker = self.field(<S::Target as SoftDeleteTable>::Marker::default());
-        <S::Target as SoftDeleteTable>::Strategy::deleted_in(marker)
+        <<S::Target as SoftDeleteTable>::Markers as AliasMarkerList<S>>::deleted(&self)
     }
 }
 

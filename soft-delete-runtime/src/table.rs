@@ -9,56 +9,253 @@ use diesel::connection::Connection;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
 use diesel::query_builder::{AsChangeset, IntoUpdateTarget, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
-use diesel::query_source::{AliasSource, AliasedField};
+use diesel::query_source::{Alias, AliasSource, AliasedField};
 use diesel::sql_types::{Bool, SingleValue};
-use diesel::{Column, Table};
+use diesel::{BoolExpressionMethods, Column, Table};
 
 use crate::unique::KeyGuard;
-use crate::write::{self, AlsoSet, Deletion, SoftDeleteTarget};
+use crate::write::{self, AlsoSet, Deletion, DeletionOf, Marked, SoftDeleteTarget};
 use crate::{dsl, Error};
 
-/// A Diesel table whose rows are soft-deleted through a marker column.
+/// A Diesel table whose rows are soft-deleted through one marker column, or several.
 ///
 /// Implemented by `#[derive(SoftDelete)]` on the table named by the model's
 /// `#[diesel(table_name = ...)]`. Only one model per table derives it.
+///
+/// A row is *live* when every marker says so, and *deleted* (hidden) when any marker hides it:
+/// see [several reasons to hide](crate#several-reasons-to-hide). One of the markers is the
+/// table's [`Marker`](Self::Marker), the primary one: what the plain writes
+/// ([`soft_delete`](crate::soft_delete), [`restore`](crate::restore)), a cascade archive and a
+/// purge set, clear and read. A model with one marker has only that one.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a soft-deletable table",
     label = "no `#[derive(SoftDelete)]` model for this table",
     note = "add `#[derive(SoftDelete)]` to the model whose `#[diesel(table_name = ...)]` names this table"
 )]
 pub trait SoftDeleteTable: Table + Default + Copy {
-    /// The marker column.
-    type Marker: Column<Table = Self> + Default + Copy;
-    /// How the marker tells live rows from deleted ones.
-    type Strategy: Strategy<Self::Marker>;
-    /// The value type of the "deleted by" audit column, or [`NoDeletedByColumn`].
-    type DeletedBy;
-    /// The value type of the "deletion reason" audit column, or [`NoReasonColumn`].
-    type Reason;
-    /// What a soft delete writes: the marker, every audit column, and `NULL` into the batch
-    /// column (`#[soft_delete(batch)]`) if there is one.
-    type SoftDeleteChanges: AsChangeset<Target = Self>;
-    /// What a restore writes: the marker back to live, the audit columns and the batch column
-    /// cleared.
-    type RestoreChanges: AsChangeset<Target = Self>;
+    /// The primary marker column: the only one of a model with one marker, the one declared
+    /// `#[soft_delete(marker ..., primary)]` of a model with several.
+    type Marker: SoftDeleteMarker<Table = Self>;
 
-    /// The changes that soft-delete a row as `deletion` describes.
+    /// Every marker column, as a list `(M1, (M2, ()))` in declaration order; a row is live
+    /// when all of them say so.
+    type Markers: MarkerList<Self>;
+
+    /// The predicate that holds for live rows: every marker live, e.g. `users.deleted_at IS
+    /// NULL`, or `NOT posts.deleted AND NOT posts.removed` for two markers.
+    fn live() -> dsl::live<Self> {
+        <Self::Markers as MarkerList<Self>>::live()
+    }
+
+    /// The predicate that holds for soft-deleted rows: any marker hiding the row, e.g.
+    /// `users.deleted_at IS NOT NULL`, or `posts.deleted OR posts.removed`.
+    fn deleted() -> dsl::deleted<Self> {
+        <Self::Markers as MarkerList<Self>>::deleted()
+    }
+
+    /// Every marker, by SQL name and strategy, in declaration order.
+    fn markers() -> Vec<MarkerInfo> {
+        let mut markers = Vec::new();
+        <Self::Markers as MarkerList<Self>>::describe(&mut markers);
+        markers
+    }
+}
+
+/// One marker column of a soft-deletable table: how it tells live rows from hidden ones, and
+/// what hiding and bringing back a row through it writes (the marker and the columns that
+/// belong to it: its deletion time, who and why).
+///
+/// Implemented by `#[derive(SoftDelete)]` on the column type of each marker (`posts::deleted`,
+/// `posts::removed`). The column is the selector of the marker's own writes
+/// ([`write::marker`](crate::write::marker)) and predicates
+/// ([`dsl::marker_deleted`](fn@crate::dsl::marker_deleted)).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a marker column",
+    label = "not a soft-delete marker",
+    note = "a marker is a field marked `#[soft_delete(marker ...)]` (or named `deleted_at` or `deleted`) of a `#[derive(SoftDelete)]` model; pass its column, e.g. `posts::removed`"
+)]
+pub trait SoftDeleteMarker: Column + Default + Copy {
+    /// How the marker tells live rows from deleted ones.
+    type Strategy: Strategy<Self>;
+    /// The value type of this marker's "deleted by" audit column, or [`NoDeletedByColumn`].
+    type DeletedBy;
+    /// The value type of this marker's "deletion reason" audit column, or [`NoReasonColumn`].
+    type Reason;
+    /// What hiding a row through this marker writes: the marker, its own deletion time and
+    /// audit columns, and, for the primary marker, `NULL` into the batch column
+    /// (`#[soft_delete(batch)]`) if there is one.
+    type SoftDeleteChanges: AsChangeset<Target = Self::Table>;
+    /// What bringing a row back through this marker writes: the marker back to live, its own
+    /// columns cleared (and, for the primary marker, the batch column).
+    type RestoreChanges: AsChangeset<Target = Self::Table>;
+
+    /// The changes that hide a row as `deletion` describes.
     fn soft_delete_changes(
         deletion: Deletion<Self::DeletedBy, Self::Reason>,
     ) -> Self::SoftDeleteChanges;
 
-    /// The changes that bring a row back to life.
+    /// The changes that bring a row back through this marker.
     fn restore_changes() -> Self::RestoreChanges;
+}
 
-    /// The predicate that holds for live rows, e.g. `users.deleted_at IS NULL`.
-    fn live() -> dsl::live<Self> {
-        <Self::Strategy as Strategy<Self::Marker>>::live(Self::Marker::default())
+/// The marker columns of table `T`, as a list: `(M, ())` for one marker, `(M1, (M2, ()))` for
+/// two, and so on; [`SoftDeleteTable::Markers`]. A row is live when every marker is.
+///
+/// Implemented for every such list of [`SoftDeleteMarker`] columns of `T`; the predicates of
+/// one marker are exactly its strategy's, so a model with one marker queries as before.
+pub trait MarkerList<T: Table> {
+    /// The type of the live predicate: `live(M1) AND live(M2) ...`.
+    type Live: Expression<SqlType = Bool> + AppearsOnTable<T> + NonAggregate + QueryId + Clone;
+    /// The type of the deleted predicate: `deleted(M1) OR deleted(M2) ...`.
+    type Deleted: Expression<SqlType = Bool> + AppearsOnTable<T> + NonAggregate + QueryId + Clone;
+
+    /// Every marker live.
+    fn live() -> Self::Live;
+    /// Any marker hiding the row.
+    fn deleted() -> Self::Deleted;
+    /// Appends a [`MarkerInfo`] for each marker.
+    fn describe(markers: &mut Vec<MarkerInfo>);
+}
+
+/// The live predicate of marker `M` alone.
+type MarkerLive<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Live;
+/// The deleted predicate of marker `M` alone.
+type MarkerDeleted<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Deleted;
+
+fn marker_info<M: SoftDeleteMarker>() -> MarkerInfo {
+    MarkerInfo {
+        name: M::NAME,
+        kind: <M::Strategy as Strategy<M>>::KIND,
+    }
+}
+
+impl<T, M> MarkerList<T> for (M, ())
+where
+    T: Table,
+    M: SoftDeleteMarker<Table = T>,
+{
+    type Live = MarkerLive<M>;
+    type Deleted = MarkerDeleted<M>;
+
+    fn live() -> Self::Live {
+        M::Strategy::live(M::default())
     }
 
-    /// The predicate that holds for soft-deleted rows, e.g. `users.deleted_at IS NOT NULL`.
-    fn deleted() -> dsl::deleted<Self> {
-        <Self::Strategy as Strategy<Self::Marker>>::deleted(Self::Marker::default())
+    fn deleted() -> Self::Deleted {
+        M::Strategy::deleted(M::default())
     }
+
+    fn describe(markers: &mut Vec<MarkerInfo>) {
+        markers.push(marker_info::<M>());
+    }
+}
+
+impl<T, M, Next, Rest> MarkerList<T> for (M, (Next, Rest))
+where
+    T: Table,
+    M: SoftDeleteMarker<Table = T>,
+    (Next, Rest): MarkerList<T>,
+    diesel::dsl::And<MarkerLive<M>, <(Next, Rest) as MarkerList<T>>::Live>:
+        Expression<SqlType = Bool> + AppearsOnTable<T> + NonAggregate + QueryId + Clone,
+    diesel::dsl::Or<MarkerDeleted<M>, <(Next, Rest) as MarkerList<T>>::Deleted>:
+        Expression<SqlType = Bool> + AppearsOnTable<T> + NonAggregate + QueryId + Clone,
+{
+    type Live = diesel::dsl::And<MarkerLive<M>, <(Next, Rest) as MarkerList<T>>::Live>;
+    type Deleted = diesel::dsl::Or<MarkerDeleted<M>, <(Next, Rest) as MarkerList<T>>::Deleted>;
+
+    fn live() -> Self::Live {
+        BoolExpressionMethods::and(
+            M::Strategy::live(M::default()),
+            <(Next, Rest) as MarkerList<T>>::live(),
+        )
+    }
+
+    fn deleted() -> Self::Deleted {
+        BoolExpressionMethods::or(
+            M::Strategy::deleted(M::default()),
+            <(Next, Rest) as MarkerList<T>>::deleted(),
+        )
+    }
+
+    fn describe(markers: &mut Vec<MarkerInfo>) {
+        markers.push(marker_info::<M>());
+        <(Next, Rest) as MarkerList<T>>::describe(markers);
+    }
+}
+
+/// The predicates of a [`MarkerList`] on an alias `S` of its table (`diesel::alias!`), which
+/// read `"person1"."deleted_at"`. Implemented for every marker list whose table `S` aliases.
+pub trait AliasMarkerList<S: AliasSource> {
+    /// The type of the live predicate on the alias.
+    type Live: Expression<SqlType = Bool> + NonAggregate;
+    /// The type of the deleted predicate on the alias.
+    type Deleted: Expression<SqlType = Bool> + NonAggregate;
+
+    /// Every marker of the alias live.
+    fn live(alias: &Alias<S>) -> Self::Live;
+    /// Any marker of the alias hiding the row.
+    fn deleted(alias: &Alias<S>) -> Self::Deleted;
+}
+
+/// The live predicate of marker `M` on alias `S`.
+type MarkerLiveIn<M, S> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::LiveIn<S>;
+/// The deleted predicate of marker `M` on alias `S`.
+type MarkerDeletedIn<M, S> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::DeletedIn<S>;
+
+impl<S, M> AliasMarkerList<S> for (M, ())
+where
+    S: AliasSource<Target = M::Table>,
+    M: SoftDeleteMarker,
+{
+    type Live = MarkerLiveIn<M, S>;
+    type Deleted = MarkerDeletedIn<M, S>;
+
+    fn live(alias: &Alias<S>) -> Self::Live {
+        M::Strategy::live_in(alias.field(M::default()))
+    }
+
+    fn deleted(alias: &Alias<S>) -> Self::Deleted {
+        M::Strategy::deleted_in(alias.field(M::default()))
+    }
+}
+
+impl<S, M, Next, Rest> AliasMarkerList<S> for (M, (Next, Rest))
+where
+    S: AliasSource<Target = M::Table>,
+    M: SoftDeleteMarker,
+    (Next, Rest): AliasMarkerList<S>,
+    diesel::dsl::And<MarkerLiveIn<M, S>, <(Next, Rest) as AliasMarkerList<S>>::Live>:
+        Expression<SqlType = Bool> + NonAggregate,
+    diesel::dsl::Or<MarkerDeletedIn<M, S>, <(Next, Rest) as AliasMarkerList<S>>::Deleted>:
+        Expression<SqlType = Bool> + NonAggregate,
+{
+    type Live = diesel::dsl::And<MarkerLiveIn<M, S>, <(Next, Rest) as AliasMarkerList<S>>::Live>;
+    type Deleted =
+        diesel::dsl::Or<MarkerDeletedIn<M, S>, <(Next, Rest) as AliasMarkerList<S>>::Deleted>;
+
+    fn live(alias: &Alias<S>) -> Self::Live {
+        BoolExpressionMethods::and(
+            M::Strategy::live_in(alias.field(M::default())),
+            <(Next, Rest) as AliasMarkerList<S>>::live(alias),
+        )
+    }
+
+    fn deleted(alias: &Alias<S>) -> Self::Deleted {
+        BoolExpressionMethods::or(
+            M::Strategy::deleted_in(alias.field(M::default())),
+            <(Next, Rest) as AliasMarkerList<S>>::deleted(alias),
+        )
+    }
+}
+
+/// One marker as plain values, for code that renders SQL itself (DDL, the collector, the
+/// purge): its column's SQL name and its strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MarkerInfo {
+    /// The marker column's SQL name.
+    pub name: &'static str,
+    /// How it tells live rows from deleted ones.
+    pub kind: StrategyKind,
 }
 
 /// How a marker column tells live rows from soft-deleted ones.
@@ -318,13 +515,13 @@ impl<T> BatchField for Option<T> {
 pub trait NullableMarkerSqlType {}
 impl<ST> NullableMarkerSqlType for diesel::sql_types::Nullable<ST> {}
 
-/// [`SoftDeleteTable::DeletedBy`] of a table without a "deleted by" column.
+/// [`SoftDeleteMarker::DeletedBy`] of a marker without a "deleted by" column.
 ///
 /// It has no values, so [`Deletion::by`] cannot be called for such a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoDeletedByColumn {}
 
-/// [`SoftDeleteTable::Reason`] of a table without a "deletion reason" column.
+/// [`SoftDeleteMarker::Reason`] of a marker without a "deletion reason" column.
 ///
 /// It has no values, so [`Deletion::reason`] cannot be called for such a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,12 +541,27 @@ pub trait SoftDelete {
     /// (see [`unique`](crate::unique)).
     type ActiveUniqueKeys;
 
+    /// The markers that hide this row, as its fields say: the SQL names of their columns, in
+    /// declaration order; empty for a live row. A model with several markers tells by it why a
+    /// row is hidden (`["deleted", "removed"]`: by its author and by a moderator).
+    fn hidden_by(&self) -> Vec<&'static str>;
+
+    /// This row, with marker `marker` chosen for the writes on it: `post.marker(posts::removed)
+    /// .soft_delete_with(conn, ...)` hides it as removed and leaves its other markers alone (see
+    /// [`Marked`]). The plain writes of this trait set the table's primary marker.
+    fn marker<M>(&self, marker: M) -> Marked<M, &Self>
+    where
+        M: SoftDeleteMarker<Table = Self::Table>,
+    {
+        Marked::new(marker, self)
+    }
+
     /// Soft-deletes this row now. A row that is already deleted keeps its first
     /// timestamp and audit values (returns `0`).
     fn soft_delete<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
         dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(write::soft_delete(self), conn)?)
@@ -382,14 +594,11 @@ pub trait SoftDelete {
     fn soft_delete_with<'a, C>(
         &'a self,
         conn: &mut C,
-        deletion: Deletion<
-            <Self::Table as SoftDeleteTable>::DeletedBy,
-            <Self::Table as SoftDeleteTable>::Reason,
-        >,
+        deletion: DeletionOf<Self::Table>,
     ) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
         dsl::SoftDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(
@@ -424,15 +633,12 @@ pub trait SoftDelete {
     fn soft_delete_and_set<'a, C, Changes>(
         &'a self,
         conn: &mut C,
-        deletion: Deletion<
-            <Self::Table as SoftDeleteTable>::DeletedBy,
-            <Self::Table as SoftDeleteTable>::Reason,
-        >,
+        deletion: DeletionOf<Self::Table>,
         changes: Changes,
     ) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
         Changes: AlsoSet<&'a Self>,
         dsl::SoftDeleteAndSet<&'a Self, Changes>: ExecuteDsl<C>,
     {
@@ -448,15 +654,17 @@ pub trait SoftDelete {
     ///
     /// For a model with active-unique keys, the restore runs in a transaction that first
     /// checks each key of the row: when another live row holds one, it returns
-    /// [`Error::Conflict`] naming that row and changes nothing.
+    /// [`Error::Conflict`] naming that row and changes nothing. A row that another of its
+    /// markers still hides (as its fields say) does not become live, so its keys are not
+    /// checked.
     fn restore<'a, C>(&'a self, conn: &mut C) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
         dsl::Restore<&'a Self>: ExecuteDsl<C>,
         Self::ActiveUniqueKeys: KeyGuard<Self, C>,
     {
-        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
+        guarded_restore::<Self, C>(self, primary_name::<Self>(), conn, &mut |conn| {
             Ok(ExecuteDsl::execute(write::restore(self), conn)?)
         })
     }
@@ -473,12 +681,12 @@ pub trait SoftDelete {
     ) -> Result<usize, Error>
     where
         C: Connection,
-        &'a Self: SoftDeleteTarget<Table = Self::Table>,
+        &'a Self: SoftDeleteTarget<Table = Self::Table, Marker = PrimaryMarker<Self>>,
         Changes: AlsoSet<&'a Self> + Clone,
         dsl::RestoreAndSet<&'a Self, Changes>: ExecuteDsl<C>,
         Self::ActiveUniqueKeys: KeyGuard<Self, C>,
     {
-        <Self::ActiveUniqueKeys as KeyGuard<Self, C>>::guard(self, conn, &mut |conn| {
+        guarded_restore::<Self, C>(self, primary_name::<Self>(), conn, &mut |conn| {
             let statement = write::restore_and_set(self, changes.clone());
             Ok(ExecuteDsl::execute(statement, conn)?)
         })
@@ -492,5 +700,120 @@ pub trait SoftDelete {
         dsl::HardDelete<&'a Self>: ExecuteDsl<C>,
     {
         Ok(ExecuteDsl::execute(write::hard_delete(self), conn)?)
+    }
+}
+
+/// The primary marker of model `M`'s table.
+type PrimaryMarker<M> = <<M as SoftDelete>::Table as SoftDeleteTable>::Marker;
+
+/// The SQL name of model `M`'s primary marker.
+fn primary_name<M: SoftDelete + ?Sized>() -> &'static str {
+    <<M::Table as SoftDeleteTable>::Marker as Column>::NAME
+}
+
+/// Runs `write`, a restore of `row` through the marker named `marker`, behind the checks of the
+/// model's active-unique keys when the restore makes the row live: when no other marker hides it,
+/// as its fields say.
+fn guarded_restore<M, C>(
+    row: &M,
+    marker: &'static str,
+    conn: &mut C,
+    write: &mut dyn FnMut(&mut C) -> Result<usize, Error>,
+) -> Result<usize, Error>
+where
+    M: SoftDelete + ?Sized,
+    M::ActiveUniqueKeys: KeyGuard<M, C>,
+{
+    if row.hidden_by().iter().any(|other| *other != marker) {
+        return write(conn);
+    }
+    <M::ActiveUniqueKeys as KeyGuard<M, C>>::guard(row, conn, write)
+}
+
+/// The writes of one row through a marker of its choice: `post.marker(posts::removed)`, from
+/// [`SoftDelete::marker`]. Each is the by-value write of the same name on [`SoftDelete`], setting
+/// or clearing marker `M` (and the columns that belong to it) instead of the primary one.
+impl<M, Model> Marked<M, &Model>
+where
+    Model: SoftDelete,
+    M: SoftDeleteMarker<Table = Model::Table>,
+{
+    /// Hides this row through marker `M` now; `0` if `M` hides it already (whatever the other
+    /// markers say, which stay as they are).
+    pub fn soft_delete<C>(self, conn: &mut C) -> Result<usize, Error>
+    where
+        C: Connection,
+        Self: SoftDeleteTarget<Marker = M>,
+        dsl::SoftDelete<Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(write::soft_delete(self), conn)?)
+    }
+
+    /// Hides this row through marker `M`, recording when, by whom and why in `M`'s own
+    /// columns (`#[soft_delete(deleted_by(removed))]`, ...).
+    pub fn soft_delete_with<C>(
+        self,
+        conn: &mut C,
+        deletion: write::MarkerDeletion<M>,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        Self: SoftDeleteTarget<Marker = M>,
+        dsl::SoftDelete<Self>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(
+            write::soft_delete_with(self, deletion),
+            conn,
+        )?)
+    }
+
+    /// Hides this row through marker `M` and writes `changes` in the same `UPDATE`.
+    pub fn soft_delete_and_set<C, Changes>(
+        self,
+        conn: &mut C,
+        deletion: write::MarkerDeletion<M>,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        C: Connection,
+        Self: SoftDeleteTarget<Marker = M>,
+        Changes: AlsoSet<Self>,
+        dsl::SoftDeleteAndSet<Self, Changes>: ExecuteDsl<C>,
+    {
+        Ok(ExecuteDsl::execute(
+            write::soft_delete_and_set(self, deletion, changes),
+            conn,
+        )?)
+    }
+
+    /// Takes marker `M` off this row (and clears `M`'s own columns); `0` if `M` does not hide
+    /// it. The row is live again only if no other marker hides it; when it becomes live, its
+    /// active-unique keys are checked first, as [`SoftDelete::restore`] does.
+    pub fn restore<C>(self, conn: &mut C) -> Result<usize, Error>
+    where
+        C: Connection,
+        Self: SoftDeleteTarget<Marker = M>,
+        dsl::Restore<Self>: ExecuteDsl<C>,
+        Model::ActiveUniqueKeys: KeyGuard<Model, C>,
+    {
+        guarded_restore::<Model, C>(self.into_target(), M::NAME, conn, &mut |conn| {
+            Ok(ExecuteDsl::execute(write::restore(self), conn)?)
+        })
+    }
+
+    /// Takes marker `M` off this row as [`restore`](Self::restore) does and writes `changes` in
+    /// the same `UPDATE`.
+    pub fn restore_and_set<C, Changes>(self, conn: &mut C, changes: Changes) -> Result<usize, Error>
+    where
+        C: Connection,
+        Self: SoftDeleteTarget<Marker = M>,
+        Changes: AlsoSet<Self> + Clone,
+        dsl::RestoreAndSet<Self, Changes>: ExecuteDsl<C>,
+        Model::ActiveUniqueKeys: KeyGuard<Model, C>,
+    {
+        guarded_restore::<Model, C>(self.into_target(), M::NAME, conn, &mut |conn| {
+            let statement = write::restore_and_set(self, changes.clone());
+            Ok(ExecuteDsl::execute(statement, conn)?)
+        })
     }
 }

@@ -33,10 +33,10 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use diesel::associations::HasTable;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, UpdateStatement};
 use diesel::query_dsl::methods::FilterDsl;
-use diesel::QuerySource;
+use diesel::{Column, QuerySource};
 
 use crate::dsl;
-use crate::table::{NoDeletedByColumn, NoReasonColumn, SoftDeleteTable};
+use crate::table::{NoDeletedByColumn, NoReasonColumn, SoftDeleteMarker, SoftDeleteTable};
 
 /// When, by whom and why rows are soft-deleted.
 ///
@@ -53,9 +53,15 @@ pub struct Deletion<By = NoDeletedByColumn, Reason = NoReasonColumn> {
     reason: Option<Reason>,
 }
 
-/// The [`Deletion`] type for table `T`.
-pub type DeletionOf<T> =
-    Deletion<<T as SoftDeleteTable>::DeletedBy, <T as SoftDeleteTable>::Reason>;
+/// The [`Deletion`] type of marker `M`: its own audit columns' value types.
+pub type MarkerDeletion<M> =
+    Deletion<<M as SoftDeleteMarker>::DeletedBy, <M as SoftDeleteMarker>::Reason>;
+
+/// The [`Deletion`] type for table `T`: that of its primary marker.
+pub type DeletionOf<T> = MarkerDeletion<<T as SoftDeleteTable>::Marker>;
+
+/// The [`Deletion`] type of the writes on `Target`: that of the marker they set.
+pub type DeletionFor<Target> = MarkerDeletion<<Target as SoftDeleteTarget>::Marker>;
 
 impl<By, Reason> Deletion<By, Reason> {
     /// A deletion happening now, by nobody in particular, for no recorded reason.
@@ -118,53 +124,197 @@ fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
 }
 
+/// A write target with the marker its writes set chosen: built by [`marker`] (or
+/// [`SoftDelete::marker`](crate::SoftDelete::marker) on a model value).
+///
+/// Every write of this module takes it where it takes a plain target, and then sets and clears
+/// that marker and the columns that belong to it (its deletion time, who and why) instead of the
+/// table's primary marker; the table's other markers are left as they are. A soft delete through
+/// a marker writes the rows that marker does not hide yet (whatever the others say); a restore,
+/// the rows it hides; a row hidden by another marker as well stays hidden.
+#[derive(Debug, Clone, Copy)]
+pub struct Marked<M, Target> {
+    marker: M,
+    target: Target,
+}
+
+/// `target`, with the writes on it setting marker `marker`: the way a model with several
+/// reasons to hide a row says which reason a write is for.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// # diesel::table! { posts (id) { id -> Integer, deleted -> Bool, removed -> Bool } }
+/// # #[derive(Queryable, Identifiable, SoftDelete)]
+/// # struct Post {
+/// #     id: i32,
+/// #     #[soft_delete(marker = deleted, primary)] deleted: bool,
+/// #     #[soft_delete(marker = deleted)] removed: bool,
+/// # }
+/// # fn main() -> diesel::QueryResult<()> {
+/// # let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+/// # diesel::sql_query("CREATE TABLE posts (id INTEGER PRIMARY KEY, deleted BOOLEAN NOT NULL DEFAULT 0, removed BOOLEAN NOT NULL DEFAULT 0)").execute(conn)?;
+/// # diesel::sql_query("INSERT INTO posts (id) VALUES (1), (2)").execute(conn)?;
+/// use soft_delete_runtime as sd;
+///
+/// // a moderator removes post 1, its author deletes it too
+/// sd::soft_delete(sd::marker(posts::removed, posts::table.find(1))).execute(conn)?;
+/// sd::soft_delete(posts::table.find(1)).execute(conn)?; // the primary marker: `deleted`
+///
+/// // the author's restore leaves the removal: still hidden
+/// sd::restore(posts::table.find(1)).execute(conn)?;
+/// assert_eq!(posts::table.active().select(posts::id).load::<i32>(conn)?, [2]);
+/// sd::restore(sd::marker(posts::removed, posts::table.find(1))).execute(conn)?;
+/// assert_eq!(posts::table.active().select(posts::id).load::<i32>(conn)?, [1, 2]);
+/// # Ok(())
+/// # }
+/// ```
+pub fn marker<M, Target>(marker: M, target: Target) -> Marked<M, Target>
+where
+    M: SoftDeleteMarker,
+    Target: IntoUpdateTarget<Table = M::Table>,
+{
+    Marked { marker, target }
+}
+
+impl<M, Target> Marked<M, Target> {
+    pub(crate) fn new(marker: M, target: Target) -> Self {
+        Marked { marker, target }
+    }
+
+    /// The marker the writes set.
+    pub fn marker_column(&self) -> &M {
+        &self.marker
+    }
+
+    /// The target, without the marker.
+    pub fn into_target(self) -> Target {
+        self.target
+    }
+}
+
 /// What [`soft_delete`], [`soft_delete_with`] and [`restore`] accept: anything
 /// [`diesel::update`] accepts (a table, a table with only `filter` applied, `&Model` of an
-/// `Identifiable` model), on a soft-deletable table.
+/// `Identifiable` model), on a soft-deletable table, which writes the table's primary marker;
+/// or the same in a [`Marked`], which writes the marker it names.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a target for a soft delete or restore",
     label = "expected a soft-deletable table, that table with only `.filter(...)` applied, or `&Model` of an `Identifiable` model",
-    note = "these are the targets `diesel::update` accepts, on a table with a `#[derive(SoftDelete)]` model"
+    note = "these are the targets `diesel::update` accepts, on a table with a `#[derive(SoftDelete)]` model; `soft_delete_runtime::write::marker(column, target)` chooses another marker"
 )]
-pub trait SoftDeleteTarget: IntoUpdateTarget<Table: SoftDeleteTable> + Sized {
+pub trait SoftDeleteTarget: Sized {
+    /// The table written.
+    type Table: SoftDeleteTable;
+    /// The marker the writes set and clear: the table's primary one unless [`Marked`] says
+    /// otherwise.
+    type Marker: SoftDeleteMarker<Table = Self::Table>;
+    /// The rows, as [`diesel::update`] takes them.
+    type Rows: IntoUpdateTarget<Table = Self::Table>;
     /// The soft delete statement: see [`dsl::SoftDelete`].
     type SoftDelete;
     /// The restore statement: see [`dsl::Restore`].
     type Restore;
 
     /// See [`soft_delete_with`].
-    fn into_soft_delete(self, deletion: DeletionOf<Self::Table>) -> Self::SoftDelete;
+    fn into_soft_delete(self, deletion: MarkerDeletion<Self::Marker>) -> Self::SoftDelete;
 
     /// See [`restore`].
     fn into_restore(self) -> Self::Restore;
+
+    /// The rows, without the marker.
+    fn into_rows(self) -> Self::Rows;
 }
+
+/// The primary marker of `Target`'s table.
+type PrimaryOf<Target> = <<Target as HasTable>::Table as SoftDeleteTable>::Marker;
+
+/// `UPDATE <rows> SET <marker M deleted> WHERE ... AND <M live>`.
+type MarkerSoftDelete<M, Rows> =
+    dsl::Filter<dsl::Update<Rows, <M as SoftDeleteMarker>::SoftDeleteChanges>, dsl::marker_live<M>>;
+
+/// `UPDATE <rows> SET <marker M live> WHERE ... AND <M deleted>`.
+type MarkerRestore<M, Rows> =
+    dsl::Filter<dsl::Update<Rows, <M as SoftDeleteMarker>::RestoreChanges>, dsl::marker_deleted<M>>;
 
 impl<Target> SoftDeleteTarget for Target
 where
     Target: IntoUpdateTarget<Table: SoftDeleteTable>,
-    dsl::Update<Target, <Target::Table as SoftDeleteTable>::SoftDeleteChanges>:
-        AsQuery + FilterDsl<dsl::live<Target::Table>>,
-    dsl::Update<Target, <Target::Table as SoftDeleteTable>::RestoreChanges>:
-        AsQuery + FilterDsl<dsl::deleted<Target::Table>>,
+    dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::SoftDeleteChanges>:
+        AsQuery + FilterDsl<dsl::marker_live<PrimaryOf<Target>>>,
+    dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::RestoreChanges>:
+        AsQuery + FilterDsl<dsl::marker_deleted<PrimaryOf<Target>>>,
 {
-    type SoftDelete = dsl::Filter<
-        dsl::Update<Target, <Target::Table as SoftDeleteTable>::SoftDeleteChanges>,
-        dsl::live<Target::Table>,
-    >;
-    type Restore = dsl::Filter<
-        dsl::Update<Target, <Target::Table as SoftDeleteTable>::RestoreChanges>,
-        dsl::deleted<Target::Table>,
-    >;
+    type Table = <Target as HasTable>::Table;
+    type Marker = PrimaryOf<Target>;
+    type Rows = Target;
+    type SoftDelete = MarkerSoftDelete<PrimaryOf<Target>, Target>;
+    type Restore = MarkerRestore<PrimaryOf<Target>, Target>;
 
-    fn into_soft_delete(self, deletion: DeletionOf<Self::Table>) -> Self::SoftDelete {
-        let changes = <Target::Table as SoftDeleteTable>::soft_delete_changes(deletion);
-        guarded_update(self, changes, <Target::Table as SoftDeleteTable>::live())
+    fn into_soft_delete(self, deletion: MarkerDeletion<Self::Marker>) -> Self::SoftDelete {
+        marker_soft_delete::<PrimaryOf<Target>, _>(self, deletion)
     }
 
     fn into_restore(self) -> Self::Restore {
-        let changes = <Target::Table as SoftDeleteTable>::restore_changes();
-        guarded_update(self, changes, <Target::Table as SoftDeleteTable>::deleted())
+        marker_restore::<PrimaryOf<Target>, _>(self)
     }
+
+    fn into_rows(self) -> Target {
+        self
+    }
+}
+
+// Not offered as a fix when a plain target is not one: a `Marked` only chooses the marker.
+#[diagnostic::do_not_recommend]
+impl<M, Target> SoftDeleteTarget for Marked<M, Target>
+where
+    M: SoftDeleteMarker<Table: SoftDeleteTable>,
+    Target: IntoUpdateTarget<Table = M::Table>,
+    dsl::Update<Target, M::SoftDeleteChanges>: AsQuery + FilterDsl<dsl::marker_live<M>>,
+    dsl::Update<Target, M::RestoreChanges>: AsQuery + FilterDsl<dsl::marker_deleted<M>>,
+{
+    type Table = M::Table;
+    type Marker = M;
+    type Rows = Target;
+    type SoftDelete = MarkerSoftDelete<M, Target>;
+    type Restore = MarkerRestore<M, Target>;
+
+    fn into_soft_delete(self, deletion: MarkerDeletion<M>) -> Self::SoftDelete {
+        marker_soft_delete::<M, _>(self.target, deletion)
+    }
+
+    fn into_restore(self) -> Self::Restore {
+        marker_restore::<M, _>(self.target)
+    }
+
+    fn into_rows(self) -> Target {
+        self.target
+    }
+}
+
+fn marker_soft_delete<M, Rows>(rows: Rows, deletion: MarkerDeletion<M>) -> MarkerSoftDelete<M, Rows>
+where
+    M: SoftDeleteMarker,
+    Rows: IntoUpdateTarget<Table = M::Table>,
+    dsl::Update<Rows, M::SoftDeleteChanges>: AsQuery + FilterDsl<dsl::marker_live<M>>,
+{
+    guarded_update(
+        rows,
+        M::soft_delete_changes(deletion),
+        dsl::marker_live(M::default()),
+    )
+}
+
+fn marker_restore<M, Rows>(rows: Rows) -> MarkerRestore<M, Rows>
+where
+    M: SoftDeleteMarker,
+    Rows: IntoUpdateTarget<Table = M::Table>,
+    dsl::Update<Rows, M::RestoreChanges>: AsQuery + FilterDsl<dsl::marker_deleted<M>>,
+{
+    guarded_update(
+        rows,
+        M::restore_changes(),
+        dsl::marker_deleted(M::default()),
+    )
 }
 
 /// Changes that a soft delete or restore of `Target` also writes, in its own `UPDATE`: what
@@ -178,7 +328,7 @@ pub trait AlsoSet<Target: SoftDeleteTarget>: Sized {
     type Restore;
 
     /// See [`soft_delete_and_set`].
-    fn soft_delete(self, target: Target, deletion: DeletionOf<Target::Table>) -> Self::SoftDelete;
+    fn soft_delete(self, target: Target, deletion: DeletionFor<Target>) -> Self::SoftDelete;
 
     /// See [`restore_and_set`].
     fn restore(self, target: Target) -> Self::Restore;
@@ -217,57 +367,60 @@ where
     }
 }
 
-/// The changeset of a soft delete of `T` that also writes `Changes`.
-type SoftDeleteAnd<T, Changes> = (
-    <T as SoftDeleteTable>::SoftDeleteChanges,
-    SetAlso<Changes, T>,
+/// The changeset of a soft delete through marker `M` that also writes `Changes`.
+type SoftDeleteAnd<M, Changes> = (
+    <M as SoftDeleteMarker>::SoftDeleteChanges,
+    SetAlso<Changes, <M as Column>::Table>,
 );
 
-/// The changeset of a restore of `T` that also writes `Changes`.
-type RestoreAnd<T, Changes> = (<T as SoftDeleteTable>::RestoreChanges, SetAlso<Changes, T>);
+/// The changeset of a restore through marker `M` that also writes `Changes`.
+type RestoreAnd<M, Changes> = (
+    <M as SoftDeleteMarker>::RestoreChanges,
+    SetAlso<Changes, <M as Column>::Table>,
+);
 
 impl<Changes, Target> AlsoSet<Target> for Changes
 where
     Target: SoftDeleteTarget,
     Changes: AsChangeset,
     Changes::Target: SameTable<Target::Table>,
-    dsl::Update<Target, SoftDeleteAnd<Target::Table, Changes>>:
-        AsQuery + FilterDsl<dsl::live<Target::Table>>,
-    dsl::Update<Target, RestoreAnd<Target::Table, Changes>>:
-        AsQuery + FilterDsl<dsl::deleted<Target::Table>>,
+    dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>:
+        AsQuery + FilterDsl<dsl::marker_live<Target::Marker>>,
+    dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>:
+        AsQuery + FilterDsl<dsl::marker_deleted<Target::Marker>>,
 {
     type SoftDelete = dsl::Filter<
-        dsl::Update<Target, SoftDeleteAnd<Target::Table, Changes>>,
-        dsl::live<Target::Table>,
+        dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>,
+        dsl::marker_live<Target::Marker>,
     >;
     type Restore = dsl::Filter<
-        dsl::Update<Target, RestoreAnd<Target::Table, Changes>>,
-        dsl::deleted<Target::Table>,
+        dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>,
+        dsl::marker_deleted<Target::Marker>,
     >;
 
-    fn soft_delete(self, target: Target, deletion: DeletionOf<Target::Table>) -> Self::SoftDelete {
-        let marker = <Target::Table as SoftDeleteTable>::soft_delete_changes(deletion);
+    fn soft_delete(self, target: Target, deletion: DeletionFor<Target>) -> Self::SoftDelete {
+        let marker = <Target::Marker as SoftDeleteMarker>::soft_delete_changes(deletion);
         let also = SetAlso {
             changes: self,
             table: PhantomData,
         };
         guarded_update(
-            target,
+            target.into_rows(),
             (marker, also),
-            <Target::Table as SoftDeleteTable>::live(),
+            dsl::marker_live(Target::Marker::default()),
         )
     }
 
     fn restore(self, target: Target) -> Self::Restore {
-        let marker = <Target::Table as SoftDeleteTable>::restore_changes();
+        let marker = <Target::Marker as SoftDeleteMarker>::restore_changes();
         let also = SetAlso {
             changes: self,
             table: PhantomData,
         };
         guarded_update(
-            target,
+            target.into_rows(),
             (marker, also),
-            <Target::Table as SoftDeleteTable>::deleted(),
+            dsl::marker_deleted(Target::Marker::default()),
         )
     }
 }
@@ -309,7 +462,7 @@ pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> dsl::SoftDelete<
 /// ```
 pub fn soft_delete_with<Target: SoftDeleteTarget>(
     target: Target,
-    deletion: DeletionOf<Target::Table>,
+    deletion: DeletionFor<Target>,
 ) -> dsl::SoftDelete<Target> {
     target.into_soft_delete(deletion)
 }
@@ -365,7 +518,7 @@ pub fn restore<Target: SoftDeleteTarget>(target: Target) -> dsl::Restore<Target>
 /// ```
 pub fn soft_delete_and_set<Target, Changes>(
     target: Target,
-    deletion: DeletionOf<Target::Table>,
+    deletion: DeletionFor<Target>,
     changes: Changes,
 ) -> dsl::SoftDeleteAndSet<Target, Changes>
 where

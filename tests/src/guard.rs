@@ -104,7 +104,12 @@ impl Schema {
                 .filter(|table| {
                     self.tables
                         .get(&table.table.name.to_lowercase())
-                        .is_some_and(|definition| definition.contains(&table.marker.to_lowercase()))
+                        .is_some_and(|definition| {
+                            table
+                                .markers
+                                .iter()
+                                .all(|marker| definition.contains(&marker.name.to_lowercase()))
+                        })
                 })
                 .cloned(),
         )

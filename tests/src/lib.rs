@@ -15,6 +15,7 @@
 pub mod guard;
 
 pub mod archive_stress;
+pub mod plans;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

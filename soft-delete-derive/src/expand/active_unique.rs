@@ -14,7 +14,6 @@ use syn::spanned::Spanned as _;
 use syn::Ident;
 
 use crate::ast::Field;
-use crate::attr::StrategyName;
 use crate::valid::{Key, Model};
 
 /// The `ActiveUnique` impls of every key.
@@ -313,24 +312,10 @@ fn expand_key(model: &Model<'_>, key: &Key<'_>) -> TokenStream {
     }
 }
 
-/// Whether `self` is live, read from the marker field as the strategy says.
+/// Whether `self` is live: no marker hides it.
 fn is_live(model: &Model<'_>) -> TokenStream {
     let krate = &model.input.krate;
-    let field = model.marker.field;
-    let f = field.ident;
-    let ty = field.ty;
-    let live = match model.marker.strategy {
-        StrategyName::Timestamp => {
-            quote_spanned!(ty.span()=> <#ty as #krate::table::TimestampField>::live())
-        }
-        StrategyName::Deleted => {
-            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(false))
-        }
-        StrategyName::Active => {
-            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(true))
-        }
-    };
-    quote!(::core::cmp::PartialEq::eq(&self.#f, &#live))
+    quote!(<Self as #krate::SoftDelete>::hidden_by(self).is_empty())
 }
 
 /// The field's type, spanned at it.

@@ -11,7 +11,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::Path;
 
-use crate::attr::{EdgeAttr, RuleName, StrategyName};
+use crate::attr::{EdgeAttr, RuleName};
 use crate::valid::Model;
 
 pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
@@ -20,13 +20,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let table = input.table_type();
     let graph = quote!(#krate::collector::graph);
 
-    // Where the batch's timestamp goes: the timestamp marker, or a flag model's `deleted_at`.
+    // Where the batch's timestamp goes: the primary marker if it is a timestamp, or its
+    // `deleted_at`.
     // Its type is checked where a collector uses the table, not here: a marker of the wrong
     // type is already reported by the `SoftDeleteTable` impl, once.
-    let stamp_field = match model.marker.strategy {
-        StrategyName::Timestamp => Some(model.marker.field),
-        StrategyName::Deleted | StrategyName::Active => model.deleted_at,
-    };
+    let stamp_field = model.primary().stamp();
     let stamp = match stamp_field {
         Some(field) => {
             let column = input.column_path(&field.column);

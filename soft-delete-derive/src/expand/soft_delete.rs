@@ -7,7 +7,7 @@ use syn::spanned::Spanned as _;
 
 use crate::ast::{Field, Input};
 use crate::attr::StrategyName;
-use crate::valid::Model;
+use crate::valid::{Marker, Model};
 
 /// One column a soft delete and a restore write: its changeset type, and the two
 /// expressions that build it (`at`, `by` and `reason` are in scope in the first).
@@ -21,47 +21,27 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let input = model.input;
     let krate = &input.krate;
     let table = input.table_type();
-    let marker_column = input.column_path(&model.marker.field.column);
-
-    // Spanned at the marker's type: a column that does not suit the strategy is reported there.
-    let marker_span = model.marker.field.ty.span();
-    let strategy = match model.marker.strategy {
-        StrategyName::Timestamp => quote!(Timestamp),
-        StrategyName::Deleted => quote!(DeletedFlag),
-        StrategyName::Active => quote!(ActiveFlag),
-    };
-    let strategy = quote_spanned!(marker_span=> type Strategy = #krate::table::#strategy;);
-
-    let mut assignments = vec![marker_assignment(model)];
-    if let Some(field) = model.deleted_at {
-        assignments.push(timestamp_assignment(input, field));
-    }
-    let deleted_by = match model.deleted_by {
-        Some(field) => {
-            assignments.push(audit_assignment(input, field, &quote!(by)));
-            let value = audit_value_type(input, field);
-            quote_spanned!(field.ty.span()=> type DeletedBy = #value;)
+    let primary = input.column_path(&model.primary().field.column);
+    let marker_impls = model
+        .markers
+        .iter()
+        .enumerate()
+        .map(|(i, marker)| expand_marker(model, marker, i == model.primary));
+    let markers = model.markers.iter().rev().fold(quote!(()), |rest, marker| {
+        let column = input.column_path(&marker.field.column);
+        quote!((#column, #rest))
+    });
+    let hidden_by = model.markers.iter().map(|marker| {
+        let f = marker.field.ident;
+        let column = input.column_path(&marker.field.column);
+        let live = live_value(model, marker);
+        let diesel = diesel(input);
+        quote! {
+            if !::core::cmp::PartialEq::eq(&self.#f, &#live) {
+                hidden.push(<#column as #diesel::Column>::NAME);
+            }
         }
-        None => quote!(type DeletedBy = #krate::table::NoDeletedByColumn;),
-    };
-    let reason = match model.reason {
-        Some(field) => {
-            assignments.push(audit_assignment(input, field, &quote!(reason)));
-            let value = audit_value_type(input, field);
-            quote_spanned!(field.ty.span()=> type Reason = #value;)
-        }
-        None => quote!(type Reason = #krate::table::NoReasonColumn;),
-    };
-
-    // Both writes clear the batch column: a row hidden or brought back on its own no longer
-    // belongs to the archive that once hid it, so restoring that archive leaves it alone.
-    if let Some(field) = model.batch {
-        assignments.push(batch_assignment(input, field));
-    }
-
-    let types = tuple(assignments.iter().map(|a| &a.ty));
-    let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
-    let restore = tuple(assignments.iter().map(|a| &a.restore));
+    });
 
     let keys = super::active_unique::key_list(model);
     let ident = input.ident;
@@ -71,32 +51,25 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_qualifications)]
         const _: () = {
+            #(#marker_impls)*
+
             #[automatically_derived]
             impl #krate::SoftDeleteTable for #table {
-                type Marker = #marker_column;
-                #strategy
-                #deleted_by
-                #reason
-                type SoftDeleteChanges = #types;
-                type RestoreChanges = #types;
-
-                fn soft_delete_changes(
-                    deletion: #krate::Deletion<Self::DeletedBy, Self::Reason>,
-                ) -> Self::SoftDeleteChanges {
-                    #[allow(unused_variables)]
-                    let (at, by, reason) = deletion.into_parts();
-                    #soft_delete
-                }
-
-                fn restore_changes() -> Self::RestoreChanges {
-                    #restore
-                }
+                type Marker = #primary;
+                type Markers = #markers;
             }
 
             #[automatically_derived]
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
                 type ActiveUniqueKeys = #keys;
+
+                fn hidden_by(&self) -> ::std::vec::Vec<&'static str> {
+                    #[allow(unused_mut)]
+                    let mut hidden = ::std::vec::Vec::new();
+                    #(#hidden_by)*
+                    hidden
+                }
             }
 
             // The visibility guard's registry (`guard::registered`), filled at link time.
@@ -107,11 +80,101 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     }
 }
 
-/// The marker: a timestamp (deletion time / `None`), or a flag (`true`/`false`).
-fn marker_assignment(model: &Model<'_>) -> Assignment {
+/// The `SoftDeleteMarker` impl of one marker: its strategy, and what hiding a row through it
+/// and bringing the row back write (the marker, its own columns and, for the primary marker,
+/// the batch column).
+fn expand_marker(model: &Model<'_>, marker: &Marker<'_>, primary: bool) -> TokenStream {
     let input = model.input;
-    let field = model.marker.field;
-    let (deleted, live) = match model.marker.strategy {
+    let krate = &input.krate;
+    let column = input.column_path(&marker.field.column);
+
+    // Spanned at the marker's type: a column that does not suit the strategy is reported there.
+    let marker_span = marker.field.ty.span();
+    let strategy = match marker.strategy {
+        StrategyName::Timestamp => quote!(Timestamp),
+        StrategyName::Deleted => quote!(DeletedFlag),
+        StrategyName::Active => quote!(ActiveFlag),
+    };
+    let strategy = quote_spanned!(marker_span=> type Strategy = #krate::table::#strategy;);
+
+    let mut assignments = vec![marker_assignment(model, marker)];
+    if let Some(field) = marker.deleted_at {
+        assignments.push(timestamp_assignment(input, field));
+    }
+    let deleted_by = match marker.deleted_by {
+        Some(field) => {
+            assignments.push(audit_assignment(input, field, &quote!(by)));
+            let value = audit_value_type(input, field);
+            quote_spanned!(field.ty.span()=> type DeletedBy = #value;)
+        }
+        None => quote!(type DeletedBy = #krate::table::NoDeletedByColumn;),
+    };
+    let reason = match marker.reason {
+        Some(field) => {
+            assignments.push(audit_assignment(input, field, &quote!(reason)));
+            let value = audit_value_type(input, field);
+            quote_spanned!(field.ty.span()=> type Reason = #value;)
+        }
+        None => quote!(type Reason = #krate::table::NoReasonColumn;),
+    };
+
+    // Both writes of the primary marker (the one archives set) clear the batch column: a row
+    // hidden or brought back on its own no longer belongs to the archive that once hid it, so
+    // restoring that archive leaves it alone. Another marker's writes leave it as it is.
+    if let Some(field) = model.batch.filter(|_| primary) {
+        assignments.push(batch_assignment(input, field));
+    }
+
+    let types = tuple(assignments.iter().map(|a| &a.ty));
+    let soft_delete = tuple(assignments.iter().map(|a| &a.soft_delete));
+    let restore = tuple(assignments.iter().map(|a| &a.restore));
+
+    quote! {
+        #[automatically_derived]
+        impl #krate::table::SoftDeleteMarker for #column {
+            #strategy
+            #deleted_by
+            #reason
+            type SoftDeleteChanges = #types;
+            type RestoreChanges = #types;
+
+            fn soft_delete_changes(
+                deletion: #krate::Deletion<Self::DeletedBy, Self::Reason>,
+            ) -> Self::SoftDeleteChanges {
+                #[allow(unused_variables)]
+                let (at, by, reason) = deletion.into_parts();
+                #soft_delete
+            }
+
+            fn restore_changes() -> Self::RestoreChanges {
+                #restore
+            }
+        }
+    }
+}
+
+/// The value of `marker`'s field on a live row, through the trait of the field's type.
+pub(crate) fn live_value(model: &Model<'_>, marker: &Marker<'_>) -> TokenStream {
+    let krate = &model.input.krate;
+    let ty = marker.field.ty;
+    match marker.strategy {
+        StrategyName::Timestamp => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::TimestampField>::live())
+        }
+        StrategyName::Deleted => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(false))
+        }
+        StrategyName::Active => {
+            quote_spanned!(ty.span()=> <#ty as #krate::table::FlagField>::flag(true))
+        }
+    }
+}
+
+/// The marker: a timestamp (deletion time / `None`), or a flag (`true`/`false`).
+fn marker_assignment(model: &Model<'_>, marker: &Marker<'_>) -> Assignment {
+    let input = model.input;
+    let field = marker.field;
+    let (deleted, live) = match marker.strategy {
         StrategyName::Timestamp => return timestamp_assignment(input, field),
         StrategyName::Deleted => (quote!(true), quote!(false)),
         StrategyName::Active => (quote!(false), quote!(true)),

@@ -10,11 +10,22 @@
 //! UPDATE child SET <archived by this batch> WHERE fk IN (SELECT key FROM parent WHERE <in this batch>) AND <live>
 //! ```
 //!
+//! On MySQL/MariaDB, whose single-table `UPDATE`/`DELETE` reads such a subquery's condition
+//! row by row over the whole child table (MariaDB before 11.1 does not make it a semi-join),
+//! the same statement is a multi-table one, which its optimizer joins by the indexes:
+//!
+//! ```text
+//! UPDATE child JOIN (SELECT key AS sd_k FROM parent WHERE <in this batch>) AS sd_p ON child.fk = sd_p.sd_k
+//!   SET <archived by this batch> WHERE <live>
+//! ```
+//!
 //! A `set_null` / `set_default` edge first records the links it will cut in the
 //! [journal](crate::ddl::journal) (`INSERT ... SELECT`), then cuts exactly the links the journal
 //! recorded, still holding the recorded value: at READ COMMITTED the second statement sees rows
 //! other transactions committed after the first, and such a row is left as it is (like a row
-//! inserted after the archive) rather than cut with no journal row to put it back from.
+//! inserted after the archive) rather than cut with no journal row to put it back from. On
+//! MySQL/MariaDB the cut is driven by the journal's rows (`UPDATE child JOIN journal ON
+//! child.key = <the journal's row key>`), each finding its child by the primary key.
 //!
 //! A table whose batch grew is visited again (a queue of tables, not of rows), so a table
 //! that references itself, or two tables that reference each other, are walked level by level
@@ -355,8 +366,9 @@ impl Walk<'_> {
                 select.append(self.references(edge)?);
             }
         }
+        // Visible rows protect: a row some marker hides already does not.
         if let Some(soft) = &child.soft {
-            select.push(&format!(" AND {}", (soft.live)(d.0)));
+            select.push(&format!(" AND {}", (soft.visible)(d.0)));
         }
         select.push(&format!(" ORDER BY {key} LIMIT "));
         let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
@@ -423,11 +435,20 @@ impl Walk<'_> {
             Rule::Cascade => {
                 let soft = self.graph.soft(edge.child)?;
                 let mut update = Sql::<C::Backend>::new();
-                update.push(&format!("UPDATE {table} SET "));
-                sql::mark(&mut update, d, soft, self.batch)?;
-                update.push(" WHERE ");
-                update.append(self.references(edge)?);
-                update.push(&format!(" AND {}", (soft.live)(d.0)));
+                if d.0 == Dialect::Mysql {
+                    update.push(&format!("UPDATE {table} "));
+                    update.append(self.join_parents(edge)?);
+                    update.push(" SET ");
+                    sql::mark(&mut update, d, soft, self.batch)?;
+                    update.push(" WHERE ");
+                } else {
+                    update.push(&format!("UPDATE {table} SET "));
+                    sql::mark(&mut update, d, soft, self.batch)?;
+                    update.push(" WHERE ");
+                    update.append(self.references(edge)?);
+                    update.push(" AND ");
+                }
+                update.push(&(soft.live)(d.0));
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
                 self.tables[edge.child] += n;
@@ -435,8 +456,13 @@ impl Walk<'_> {
             }
             Rule::HardDelete => {
                 let mut delete = Sql::<C::Backend>::new();
-                delete.push(&format!("DELETE FROM {table} WHERE "));
-                delete.append(self.references(edge)?);
+                if d.0 == Dialect::Mysql {
+                    delete.push(&format!("DELETE {table} FROM {table} "));
+                    delete.append(self.join_parents(edge)?);
+                } else {
+                    delete.push(&format!("DELETE FROM {table} WHERE "));
+                    delete.append(self.references(edge)?);
+                }
                 self.rows[e] += delete.execute(conn)? as u64;
                 Ok(false)
             }
@@ -471,29 +497,42 @@ impl Walk<'_> {
                 keep.execute(conn)
                     .map_err(|error| journal::write_error(error, &child.name, edge.column))?;
 
-                let mut update = Sql::<C::Backend>::new();
-                update.push(&format!("UPDATE {table} SET {fk} = "));
-                if edge.rule == Rule::SetNull {
-                    update.push("NULL");
-                } else {
-                    self.push_default(conn, &mut update, e, child, edge)?;
-                }
                 // Only the links the journal just recorded, holding the value it recorded: at
                 // READ COMMITTED this statement sees rows committed since the journal's
                 // INSERT, and a link cut without a journal row would never come back.
-                update.push(" WHERE ");
-                update.append(self.references(edge)?);
-                update.push(&format!(
-                    " AND EXISTS (SELECT 1 FROM {journal_table} AS sd_j WHERE "
-                ));
-                self.journal_match_as(&mut update, child, edge, "sd_j.");
-                update.push(&format!(
-                    " AND sd_j.{} = {} AND sd_j.{} = {})",
-                    d.quote(journal::ROW_KEY),
-                    d.cast_to_text(&format!("{table}.{key}")),
+                let mut update = Sql::<C::Backend>::new();
+                let recorded = format!(
+                    "sd_j.{} = {}",
                     d.quote(journal::OLD_VALUE),
                     d.cast_to_text(&format!("{table}.{fk}")),
-                ));
+                );
+                if d.0 == Dialect::Mysql {
+                    // Driven by the journal's rows (its primary key), each finding its row by
+                    // the child's: MySQL/MariaDB read a single-table UPDATE's subquery
+                    // condition row by row, over the whole child table.
+                    update.push(&format!(
+                        "UPDATE {table} JOIN {journal_table} AS sd_j ON {table}.{key} = {} SET {table}.{fk} = ",
+                        d.cast_from_text(&format!("sd_j.{}", d.quote(journal::ROW_KEY)), child.key_kind),
+                    ));
+                    self.push_cut(conn, &mut update, e, child, edge)?;
+                    update.push(" WHERE ");
+                    self.journal_match_as(&mut update, child, edge, "sd_j.");
+                    update.push(&format!(" AND {recorded}"));
+                } else {
+                    update.push(&format!("UPDATE {table} SET {fk} = "));
+                    self.push_cut(conn, &mut update, e, child, edge)?;
+                    update.push(" WHERE ");
+                    update.append(self.references(edge)?);
+                    update.push(&format!(
+                        " AND EXISTS (SELECT 1 FROM {journal_table} AS sd_j WHERE "
+                    ));
+                    self.journal_match_as(&mut update, child, edge, "sd_j.");
+                    update.push(&format!(
+                        " AND sd_j.{} = {} AND {recorded})",
+                        d.quote(journal::ROW_KEY),
+                        d.cast_to_text(&format!("{table}.{key}")),
+                    ));
+                }
                 let n = update.execute(conn)? as u64;
                 self.rows[e] += n;
 
@@ -515,19 +554,53 @@ impl Walk<'_> {
         }
     }
 
+    /// `JOIN (SELECT key AS sd_k FROM parent WHERE <in this batch>) AS sd_p ON child.fk =
+    /// sd_p.sd_k`: the child's rows that reference the batch's parents, as MySQL/MariaDB join
+    /// them in a multi-table `UPDATE` or `DELETE`: the parents by the stamp's (or batch
+    /// column's) index, then the children by the foreign key's. (A single-table statement's
+    /// `fk IN (SELECT ...)` is not a semi-join there before MariaDB 11.1: it reads every row
+    /// of the child table, and at `REPEATABLE READ` locks them all.) The parents are a derived
+    /// table, so a table referencing itself reads itself as it was before the statement, and
+    /// the child's columns stay unambiguous in the rest of the statement.
+    fn join_parents<'a, DB: CollectorBackend>(
+        &self,
+        edge: GraphEdge,
+    ) -> Result<Sql<'a, DB>, Error> {
+        let d = self.d;
+        let parent = &self.graph.nodes[edge.parent];
+        let child = &self.graph.nodes[edge.child];
+        let mut sql = Sql::new();
+        sql.push(&format!(
+            "JOIN (SELECT {} AS sd_k FROM {} WHERE ",
+            d.quote(parent.key),
+            d.table(parent)
+        ));
+        sql.append(self.in_batch(parent)?);
+        sql.push(&format!(
+            ") AS sd_p ON {}.{} = sd_p.sd_k",
+            d.table(child),
+            d.quote(edge.column)
+        ));
+        Ok(sql)
+    }
+
+    /// The condition of `node`'s rows of this batch, or [`Error::BatchNotIdentifiable`].
+    fn in_batch<'a, DB: CollectorBackend>(&self, node: &Node) -> Result<Sql<'a, DB>, Error> {
+        node.soft
+            .as_ref()
+            .map(|soft| sql::in_batch::<DB>(self.d, soft, self.batch))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            })
+    }
+
     /// `fk IN (SELECT key FROM parent WHERE <in this batch>)`.
     fn references<'a, DB: CollectorBackend>(&self, edge: GraphEdge) -> Result<Sql<'a, DB>, Error> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
-        let in_batch = parent
-            .soft
-            .as_ref()
-            .map(|soft| sql::in_batch::<DB>(d, soft, self.batch))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| Error::BatchNotIdentifiable {
-                table: parent.name.to_string(),
-            })?;
+        let in_batch = self.in_batch(parent)?;
         let key = d.quote(parent.key);
         let mut sql = Sql::new();
         sql.push(&format!("{} IN (", d.quote(edge.column)));
@@ -582,7 +655,8 @@ impl Walk<'_> {
         journal_match(sql, self.d, self.batch.id, child, edge.column, alias);
     }
 
-    fn push_default<C>(
+    /// What a cut link becomes: `NULL` for `set_null`, the column's default for `set_default`.
+    fn push_cut<C>(
         &mut self,
         conn: &mut C,
         sql: &mut Sql<'_, C::Backend>,
@@ -594,6 +668,10 @@ impl Walk<'_> {
         C: LoadConnection,
         C::Backend: CollectorBackend,
     {
+        if edge.rule == Rule::SetNull {
+            sql.push("NULL");
+            return Ok(());
+        }
         let default = match self.defaults.get(&e) {
             Some(default) => default.clone(),
             None => {

@@ -26,7 +26,7 @@ use diesel::{Column, Table};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
-use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
+use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 use crate::unique::{KeyInfo, RowId};
 use crate::Error;
 
@@ -158,41 +158,59 @@ fn row_id_from_text<ST: KeySqlType>(text: &str) -> RowId {
 }
 
 /// How a batch's timestamp is bound for a column: without time zone (`TIMESTAMP`,
-/// `DATETIME`), or with one (`TIMESTAMPTZ`).
+/// `DATETIME`), or as an instant (`TIMESTAMPTZ`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StampKind {
     /// A timestamp without time zone, written in UTC.
     Naive,
-    /// A timestamp with time zone.
+    /// An instant: a timestamp with time zone on PostgreSQL and SQLite. MySQL/MariaDB have no
+    /// such type, and a column holding instants there (`DATETIME` in UTC, `TIMESTAMP`) gets the
+    /// UTC wall-clock time, the session's time zone being UTC while an archive or restore runs.
     Utc,
 }
 
-/// A Diesel SQL type that can hold the timestamp identifying a batch.
+/// A Diesel SQL type that can hold the timestamp identifying a batch; a deletion time column
+/// is `Nullable` of one.
+///
+/// Implemented for Diesel's `Timestamp`, `Timestamptz` (PostgreSQL), `TimestamptzSqlite` and
+/// `Datetime` (MySQL). An application that declares its own SQL type for instants (one that
+/// maps `DateTime<Utc>` on every backend, say) implements it with [`StampKind::Utc`]:
+///
+/// ```text
+/// impl soft_delete_runtime::collector::graph::StampSqlType for UtcTime {
+///     const KIND: StampKind = StampKind::Utc;
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot hold the timestamp of an archive batch",
-    note = "a deletion time column must be `Nullable<Timestamp>`, `Nullable<Timestamptz>` or `Nullable<Datetime>`"
+    note = "a deletion time column must be `Nullable<Timestamp>`, `Nullable<Timestamptz>` or `Nullable<Datetime>`, \
+            or `Nullable` of a SQL type of yours that implements `StampSqlType`"
 )]
 pub trait StampSqlType {
     /// How a stamp is bound for this type.
     const KIND: StampKind;
 }
 
-impl StampSqlType for Nullable<diesel::sql_types::Timestamp> {
+impl<ST: StampSqlType> StampSqlType for Nullable<ST> {
+    const KIND: StampKind = ST::KIND;
+}
+
+impl StampSqlType for diesel::sql_types::Timestamp {
     const KIND: StampKind = StampKind::Naive;
 }
 
 #[cfg(feature = "postgres")]
-impl StampSqlType for Nullable<diesel::sql_types::Timestamptz> {
+impl StampSqlType for diesel::sql_types::Timestamptz {
     const KIND: StampKind = StampKind::Utc;
 }
 
 #[cfg(feature = "sqlite")]
-impl StampSqlType for Nullable<diesel::sql_types::TimestamptzSqlite> {
+impl StampSqlType for diesel::sql_types::TimestamptzSqlite {
     const KIND: StampKind = StampKind::Utc;
 }
 
 #[cfg(feature = "mysql")]
-impl StampSqlType for Nullable<diesel::sql_types::Datetime> {
+impl StampSqlType for diesel::sql_types::Datetime {
     const KIND: StampKind = StampKind::Naive;
 }
 
@@ -508,22 +526,64 @@ impl std::fmt::Debug for Edge {
 }
 
 /// What the collector knows about a soft-deletable table.
+///
+/// An archive writes one marker of each table, its primary one ([`SoftDeleteTable::Marker`]):
+/// `marker`, `strategy`, `columns`, `live` and `deleted` describe that marker, and decide which
+/// rows an archive marks, follows and brings back. `visible`, `hidden` and `others_visible`
+/// describe the row's visibility through all its markers, for the rows an archive only looks at
+/// (the live rows that protect a parent or hold an active-unique key). For a model with one
+/// marker, `live` and `visible` are the same condition.
 #[derive(Clone, Copy)]
 pub(crate) struct SoftInfo {
     pub(crate) marker: &'static str,
     pub(crate) strategy: StrategyKind,
     pub(crate) columns: ArchiveColumns,
+    /// The archive marker leaves the row live (other markers may still hide it).
     pub(crate) live: fn(Dialect) -> String,
+    /// The archive marker hides the row.
     pub(crate) deleted: fn(Dialect) -> String,
+    /// Every marker leaves the row live: the row is visible.
+    pub(crate) visible: fn(Dialect) -> String,
+    /// Some marker hides the row.
+    pub(crate) hidden: fn(Dialect) -> String,
+    /// Every marker but the archive marker leaves the row live (`None` with one marker): a row
+    /// the archive marker hides becomes visible when a restore clears it.
+    pub(crate) others_visible: fn(Dialect) -> Option<String>,
     pub(crate) keys: &'static [KeyInfo],
 }
 
 impl SoftInfo {
-    /// The `.with_deleted()` trace, unqualified: `(<live> OR TRUE)`, for a statement that
+    /// The `.with_deleted()` trace, unqualified: `(<visible> OR TRUE)`, for a statement that
     /// reads every row of the table on purpose (see [`crate::guard`]).
     pub(crate) fn every_row(&self, dialect: Dialect) -> String {
-        crate::query::with_deleted_sql(&(self.live)(dialect))
+        crate::query::with_deleted_sql(&(self.visible)(dialect))
     }
+}
+
+/// The condition of `T`'s primary marker alone: live, or (`live == false`) deleted.
+fn primary_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String {
+    let marker = MarkerInfo {
+        name: <T::Marker as Column>::NAME,
+        kind: <<T::Marker as SoftDeleteMarker>::Strategy as Strategy<T::Marker>>::KIND,
+    };
+    ddl::marker_condition(dialect, marker, live)
+}
+
+/// The primary marker's live condition. With several markers it reads rows other markers
+/// hide, on purpose (an archive marks and follows them too), and says so with the
+/// `.with_deleted()` trace for the visibility guard: `(<primary live> AND (<visible> OR TRUE))`.
+fn primary_live<T: SoftDeleteTable>(dialect: Dialect) -> String {
+    let live = primary_condition::<T>(dialect, true);
+    if T::markers().len() > 1 {
+        let every_row = crate::query::with_deleted_sql(&ddl::live_condition::<T>(dialect));
+        format!("({live} AND {every_row})")
+    } else {
+        live
+    }
+}
+
+fn primary_deleted<T: SoftDeleteTable>(dialect: Dialect) -> String {
+    primary_condition::<T>(dialect, false)
 }
 
 /// A table of the relation graph, as plain values: its SQL name, its primary key, how its
@@ -577,13 +637,16 @@ impl Node {
             row_id: T::row_id,
             soft: Some(SoftInfo {
                 marker: <T::Marker as Column>::NAME,
-                strategy: <T::Strategy as Strategy<T::Marker>>::KIND,
+                strategy: <<T::Marker as SoftDeleteMarker>::Strategy as Strategy<T::Marker>>::KIND,
                 columns: ArchiveColumns {
                     stamp: T::Stamp::column(),
                     batch: T::batch_column(),
                 },
-                live: ddl::live_condition::<T>,
-                deleted: ddl::deleted_condition::<T>,
+                live: primary_live::<T>,
+                deleted: primary_deleted::<T>,
+                visible: ddl::live_condition::<T>,
+                hidden: ddl::deleted_condition::<T>,
+                others_visible: ddl::others_live_condition::<T>,
                 keys: T::ACTIVE_UNIQUE_KEYS,
             }),
             edges: edges_of::<T>,
@@ -619,6 +682,7 @@ impl Node {
                         s.strategy,
                         s.columns,
                         (s.live)(Dialect::Postgres),
+                        (s.visible)(Dialect::Postgres),
                         s.keys
                             .iter()
                             .map(|k| (k.name, k.columns))

@@ -73,14 +73,19 @@ where
                     table: node.name.to_string(),
                 })?;
             sql.append(in_batch);
-            sql.push(&format!(" AND {})", (soft.deleted)(d.0)));
+            sql.push(&format!(" AND {}", (soft.deleted)(d.0)));
+            // A row another marker still hides stays hidden: it holds no key.
+            if let Some(others) = (soft.others_visible)(d.0) {
+                sql.push(&format!(" AND {others}"));
+            }
+            sql.push(")");
             Ok(sql)
         };
         let live = format!(
             "(SELECT {} FROM {} WHERE {})",
             columns(d, node, key),
             d.table(node),
-            (soft.live)(d.0)
+            (soft.visible)(d.0)
         );
         let pk = d.quote(node.key);
         let same_key = equal(d, key, "sd_a", "sd_b");
@@ -145,7 +150,7 @@ where
             "(SELECT {} FROM {} WHERE {})",
             columns(d, child, key),
             d.table(child),
-            (soft.live)(d.0)
+            (soft.visible)(d.0)
         );
         let pk = d.quote(child.key);
         let fk = d.quote(edge.column);

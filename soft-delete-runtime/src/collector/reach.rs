@@ -9,7 +9,8 @@
 //!   `SELECT key FROM t WHERE <live> AND (fk IN (<reach of the parent>) OR ...)`;
 //! - the tables of a cycle of `cascade` edges (a table referencing itself, two tables
 //!   referencing each other) are walked by one recursive common table expression over
-//!   `(table, key as text)` pairs, entered from the rows the tables above reach.
+//!   `(table, key as text)` pairs, entered from the rows the tables above reach; each level
+//!   joins the next level's rows by the foreign key's index, the key read back from text.
 //!
 //! Every count is one `SELECT`: per table the rows reached, per edge the rows it reaches
 //! (a row reached through two edges counts under both, and once in its table), the links
@@ -23,7 +24,7 @@ use diesel::connection::LoadConnection;
 use diesel::query_builder::QueryFragment;
 
 use super::archive::check_batch_identity;
-use super::graph::{Graph, GraphEdge, Rule};
+use super::graph::{Graph, GraphEdge, KeyKind, Rule};
 use super::plan::{Blocker, Plan};
 use super::sql::{CollectorBackend, Dialected, Sql};
 use crate::backend::{Dialect, SupportedBackend};
@@ -102,8 +103,9 @@ where
                     d.table(child)
                 ));
                 select.append(reach.references(*edge)?);
-                if let Some(live) = &live {
-                    select.push(&format!(" AND {live}"));
+                // Visible rows protect: a row some marker hides already does not.
+                if let Some(soft) = &child.soft {
+                    select.push(&format!(" AND {}", (soft.visible)(d.0)));
                 }
                 if graph.archived[edge.child] {
                     // What the same archive hides does not refuse it.
@@ -242,10 +244,8 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
         let members: Vec<usize> = (0..self.graph.nodes.len())
             .filter(|&u| self.component[u] == c)
             .collect();
-        sql.push(&format!(
-            "{} IN (WITH RECURSIVE {cte} (sd_n, sd_k) AS (",
-            self.key_text(&key)
-        ));
+        sql.push(&self.equals_text(&key, node.key_kind, "sd_k", true));
+        sql.push(&format!(" IN (WITH RECURSIVE {cte} (sd_n, sd_k) AS ("));
         for (i, &u) in members.iter().enumerate() {
             let member = &self.graph.nodes[u];
             // UNION, not UNION ALL, throughout the expression: MariaDB refuses a mix.
@@ -261,32 +261,91 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
             ));
             sql.append(self.entry(u)?);
         }
-        sql.push(&format!(
-            " UNION SELECT sd_e.sd_n, sd_e.sd_k FROM {cte} JOIN ("
-        ));
-        let inner = self.graph.edges.iter().filter(|e| {
-            e.rule == Rule::Cascade && self.component[e.parent] == c && self.component[e.child] == c
-        });
-        for (i, edge) in inner.enumerate() {
+        let inner: Vec<&GraphEdge> = self
+            .graph
+            .edges
+            .iter()
+            .filter(|e| {
+                e.rule == Rule::Cascade
+                    && self.component[e.parent] == c
+                    && self.component[e.child] == c
+            })
+            .collect();
+        // Each level: the live children of the rows the last level reached, found by the
+        // foreign key's index from the reached keys. PostgreSQL allows one recursive
+        // reference, so there the edges are a lateral union; SQLite and MySQL/MariaDB take
+        // one recursive SELECT per edge.
+        let step = |edge: &GraphEdge, lateral: bool| -> Result<String, Error> {
             let child = &self.graph.nodes[edge.child];
-            if i > 0 {
-                sql.push(" UNION ALL ");
-            }
-            sql.push(&format!(
-                "SELECT {} AS sd_n, {} AS sd_k, {} AS sd_pn, {} AS sd_pk FROM {} WHERE {}",
+            let table = d.table(child);
+            let references = self.equals_text(
+                &format!("{table}.{}", d.quote(edge.column)),
+                edge.column_kind,
+                &format!("{cte}.sd_k"),
+                false,
+            );
+            let from = if lateral {
+                format!("{table} WHERE {references} AND")
+            } else {
+                format!("{cte} JOIN {table} ON {references} WHERE")
+            };
+            Ok(format!(
+                "SELECT {} AS sd_n, {} AS sd_k FROM {from} {cte}.sd_n = {} AND {}",
                 d.bigint(edge.child as i64),
-                self.key_text(&d.quote(child.key)),
+                self.key_text(&format!("{table}.{}", d.quote(child.key))),
                 d.bigint(edge.parent as i64),
-                self.key_text(&d.quote(edge.column)),
-                d.table(child),
                 (self.graph.soft(edge.child)?.live)(d.0),
+            ))
+        };
+        if d.0 == Dialect::Postgres && inner.len() > 1 {
+            sql.push(&format!(
+                " UNION SELECT sd_e.sd_n, sd_e.sd_k FROM {cte} CROSS JOIN LATERAL ("
             ));
+            for (i, edge) in inner.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(&step(edge, true)?);
+            }
+            sql.push(") AS sd_e");
+        } else {
+            for edge in &inner {
+                sql.push(" UNION ");
+                sql.push(&step(edge, false)?);
+            }
         }
         sql.push(&format!(
-            ") AS sd_e ON sd_e.sd_pn = {cte}.sd_n AND sd_e.sd_pk = {cte}.sd_k) SELECT sd_k FROM {cte} WHERE sd_n = {})",
+            ") SELECT {} FROM {cte} WHERE sd_n = {})",
+            self.from_text("sd_k", node.key_kind),
             d.bigint(t as i64)
         ));
         Ok(sql)
+    }
+
+    /// `column = CAST(text AS <its type>)`, so the column's index finds the rows a key read
+    /// back from the recursive expression's text names. For a text or UUID column on
+    /// MySQL/MariaDB the column is compared as text instead (`CAST(column AS CHAR(255)) =
+    /// text`): the cast text has the connection's collation, which may not be the column's.
+    /// With `outer`, the text side is the select list of a subquery (`column IN (...)`), and
+    /// only the column's side is written.
+    fn equals_text(&self, column: &str, kind: KeyKind, text: &str, outer: bool) -> String {
+        let as_text = self.d.0 == Dialect::Mysql && matches!(kind, KeyKind::Text | KeyKind::Uuid);
+        match (outer, as_text) {
+            (true, true) => self.key_text(column),
+            (true, false) => column.to_owned(),
+            (false, true) => format!("{} = {text}", self.key_text(column)),
+            (false, false) => format!("{column} = {}", self.d.cast_from_text(text, kind)),
+        }
+    }
+
+    /// The recursive expression's text `column` as the key `kind` it names: the same text for
+    /// a text or UUID key on MySQL/MariaDB (see [`equals_text`](Self::equals_text)).
+    fn from_text(&self, column: &str, kind: KeyKind) -> String {
+        if self.d.0 == Dialect::Mysql && matches!(kind, KeyKind::Text | KeyKind::Uuid) {
+            column.to_owned()
+        } else {
+            self.d.cast_from_text(column, kind)
+        }
     }
 
     /// How rows of `t` are reached from outside its component: as roots, or through a

@@ -488,12 +488,13 @@ impl CollectorBackend for diesel::pg::Pg {
 #[cfg(feature = "mysql")]
 impl CollectorBackend for diesel::mysql::Mysql {
     fn bind_stamp<'a>(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<'a, Self>, Error> {
+        // MySQL has no type for an instant: a column of one holds the UTC wall-clock time
+        // (`DATETIME`), or reads it in the session's time zone, UTC while a batch is written
+        // or restored (`TIMESTAMP`).
         match kind {
-            StampKind::Naive => Ok(bind::<Self, diesel::sql_types::Datetime, _>(at.naive_utc())),
-            StampKind::Utc => Err(Error::Unsupported {
-                feature: "a timestamp with time zone as an archive's stamp column",
-                dialect: Dialect::Mysql,
-            }),
+            StampKind::Naive | StampKind::Utc => {
+                Ok(bind::<Self, diesel::sql_types::Datetime, _>(at.naive_utc()))
+            }
         }
     }
 

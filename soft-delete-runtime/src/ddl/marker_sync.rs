@@ -37,7 +37,7 @@
 
 use crate::backend::{Dialect, TableName};
 use crate::collector::graph::{Archivable, GraphTable, StampColumn, StampKind, StampOf};
-use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
+use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 
 /// The statements creating the trigger that keeps `T`'s deletion time and batch column in
 /// step with its marker (see the [module docs](self)), for `dialect`, in order: two on
@@ -128,7 +128,7 @@ impl Sync {
         T: Archivable + GraphTable,
         T::Stamp: StampOf,
     {
-        let strategy = <T::Strategy as Strategy<T::Marker>>::KIND;
+        let strategy = <<T::Marker as SoftDeleteMarker>::Strategy as Strategy<T::Marker>>::KIND;
         let stamp = T::Stamp::column().filter(|_| strategy != StrategyKind::Timestamp);
         let batch = T::batch_column();
         if stamp.is_none() && batch.is_none() {

@@ -35,7 +35,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::registry::{registered, TableInfo};
-use super::visibility::{conjuncts, tested_column, trace};
+use super::visibility::{conjuncts, disjuncts, leaves, marker_test, trace, Direction};
 use crate::backend::{Dialect, TableName};
 
 /// One read of a soft-deletable table that does not say which rows it means to see.
@@ -479,29 +479,36 @@ impl<'c> Walk<'c> {
         }]
     }
 
-    /// Records a leak for `references[index]` unless one of its places states its visibility.
+    /// Records a leak for `references[index]` unless its places state its visibility.
     fn judge(&mut self, index: usize, references: &[Reference<'c>], places: &[Vec<&Expr>]) {
         let reference = &references[index];
-        let states = |place: Place, via_trace: bool| {
+        let own: Vec<&Expr> = reference
+            .places
+            .iter()
+            .flat_map(|&place| places[place].iter().copied())
+            .collect();
+        if states(&own, index, references) {
+            return;
+        }
+        let traced = |place: Place| {
             places[place].iter().any(|conjunct| {
-                let predicate = if via_trace {
-                    match trace(conjunct) {
-                        Some(predicate) => predicate,
-                        None => return false,
-                    }
-                } else {
-                    conjunct
-                };
-                names_marker_of(predicate, index, references)
+                trace(conjunct).is_some_and(|predicate| {
+                    let mut found = Vec::new();
+                    leaves(predicate, &mut found);
+                    found
+                        .iter()
+                        .any(|leaf| !marker_tests(leaf, index, references).is_empty())
+                })
             })
         };
-        if reference.places.iter().any(|&place| states(place, false)) {
+        if reference.places.iter().any(|&place| traced(place)) || traced(WHERE) {
             return;
         }
-        if reference.places.iter().any(|&place| states(place, true)) || states(WHERE, true) {
-            return;
-        }
-        let kind = if reference.nullable && states(WHERE, false) {
+        let kind = if reference.nullable
+            && places[WHERE]
+                .iter()
+                .any(|conjunct| !marker_tests(conjunct, index, references).is_empty())
+        {
             LeakKind::FilteredAfterOuterJoin
         } else {
             LeakKind::Unstated
@@ -554,39 +561,88 @@ fn nullable(references: &mut [Reference<'_>], on: Option<Place>) {
     }
 }
 
-/// Whether `predicate` is a statement of visibility about `references[index]`: one of its
-/// registrations' predicate shapes, on a column that resolves to that reference's marker.
-fn names_marker_of(predicate: &Expr, index: usize, references: &[Reference<'_>]) -> bool {
+/// Whether `conjuncts` (of the places that count for `references[index]`) state its
+/// visibility, by one of its registrations: every marker tested (the live predicate), or one
+/// test that keeps deleted rows only, or a disjunction of such tests (the deleted predicate of
+/// several markers).
+fn states(conjuncts: &[&Expr], index: usize, references: &[Reference<'_>]) -> bool {
+    references[index]
+        .entries
+        .iter()
+        .enumerate()
+        .any(|(entry, info)| {
+            let mut tested = vec![false; info.markers.len()];
+            for conjunct in conjuncts {
+                for (e, marker, direction) in marker_tests(conjunct, index, references) {
+                    if e != entry {
+                        continue;
+                    }
+                    if direction == Direction::Deleted {
+                        return true;
+                    }
+                    tested[marker] = true;
+                }
+                let hidden = disjuncts(conjunct).is_some_and(|arms| {
+                    arms.iter().all(|arm| {
+                        marker_tests(arm, index, references)
+                            .iter()
+                            .any(|&(e, _, d)| e == entry && d != Direction::Live)
+                    })
+                });
+                if hidden {
+                    return true;
+                }
+            }
+            tested.iter().all(|&t| t)
+        })
+}
+
+/// The markers of `references[index]` that `predicate` tests, as `(registration, marker,
+/// direction)`: one of the predicate shapes of the marker's strategy, on a column that resolves
+/// to that reference's marker.
+fn marker_tests(
+    predicate: &Expr,
+    index: usize,
+    references: &[Reference<'_>],
+) -> Vec<(usize, usize, Direction)> {
     let reference = &references[index];
-    reference.entries.iter().any(|entry| {
-        let Some(column) = tested_column(predicate, entry) else {
-            return false;
-        };
-        match column {
-            Expr::CompoundIdentifier(parts) => match parts.split_last() {
-                Some((column, [.., qualifier])) => {
-                    column.value.eq_ignore_ascii_case(entry.marker)
-                        && qualifier.value.eq_ignore_ascii_case(&reference.exposed)
+    let mut found = Vec::new();
+    for (e, entry) in reference.entries.iter().enumerate() {
+        for (m, marker) in entry.markers.iter().enumerate() {
+            let Some((column, direction)) = marker_test(predicate, marker.kind) else {
+                continue;
+            };
+            let resolves = match column {
+                Expr::CompoundIdentifier(parts) => match parts.split_last() {
+                    Some((column, [.., qualifier])) => {
+                        column.value.eq_ignore_ascii_case(marker.name)
+                            && qualifier.value.eq_ignore_ascii_case(&reference.exposed)
+                    }
+                    _ => false,
+                },
+                // Unqualified: it must be the only reference in scope with such a marker.
+                Expr::Identifier(column) => {
+                    column.value.eq_ignore_ascii_case(marker.name)
+                        && references
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, other)| {
+                                other.entries.iter().any(|e| {
+                                    e.markers
+                                        .iter()
+                                        .any(|m| m.name.eq_ignore_ascii_case(&column.value))
+                                })
+                            })
+                            .all(|(i, _)| i == index)
                 }
                 _ => false,
-            },
-            // Unqualified: it must be the only reference in scope with such a marker.
-            Expr::Identifier(column) => {
-                column.value.eq_ignore_ascii_case(entry.marker)
-                    && references
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, other)| {
-                            other
-                                .entries
-                                .iter()
-                                .any(|e| e.marker.eq_ignore_ascii_case(&column.value))
-                        })
-                        .all(|(i, _)| i == index)
+            };
+            if resolves {
+                found.push((e, m, direction));
             }
-            _ => false,
         }
-    })
+    }
+    found
 }
 
 enum JoinKind {
@@ -625,14 +681,14 @@ mod tests {
     use crate::table::StrategyKind;
 
     fn checker() -> Checker {
-        Checker::new([TableInfo {
-            table: TableName {
+        Checker::new([TableInfo::new(
+            TableName {
                 schema: None,
                 name: "t".into(),
             },
-            marker: "deleted_at",
-            strategy: StrategyKind::Timestamp,
-        }])
+            "deleted_at",
+            StrategyKind::Timestamp,
+        )])
     }
 
     /// A reassignment's MySQL statement joins thousands of `UNION ALL` arms: a tree as deep as

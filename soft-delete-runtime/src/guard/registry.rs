@@ -1,4 +1,5 @@
-//! The registry of soft-deletable tables, filled by `#[derive(SoftDelete)]` at link time.
+//! The registry of soft-deletable tables, filled by `#[derive(SoftDelete)]` at link time: each
+//! table's name and every marker of it (column and strategy).
 //!
 //! Each derive submits one [`Registration`] through [`inventory`]: a static the linker collects
 //! into a list that is complete before `main` runs, so there is no set-up call to forget and
@@ -14,21 +15,34 @@ use diesel::query_builder::QueryFragment;
 use diesel::{Column, QuerySource};
 
 use crate::backend::{RenderBackend, TableName};
-use crate::table::{SoftDeleteTable, Strategy, StrategyKind};
+use crate::table::{MarkerInfo, SoftDeleteTable, StrategyKind};
 
-/// A soft-deletable table as the guard sees it: its SQL name, its marker column and how the
-/// marker tells live rows from deleted ones.
+/// A soft-deletable table as the guard sees it: its SQL name and its markers, each a column
+/// and the way it tells live rows from deleted ones.
+///
+/// A row is live when every marker leaves it live, so a read states its visibility with the
+/// live predicate of every marker (the conjunction `.active()` renders), or with a deleted
+/// predicate of any of them (`.only_deleted()` renders their disjunction).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableInfo {
     /// The table's SQL name, with its schema when `table!` names one.
     pub table: TableName,
-    /// The marker column's SQL name.
-    pub marker: &'static str,
-    /// The marker strategy.
-    pub strategy: StrategyKind,
+    /// Every marker of the table (one for most models), the primary one first.
+    pub markers: Vec<MarkerInfo>,
 }
 
 impl TableInfo {
+    /// A table with one marker.
+    pub fn new(table: TableName, marker: &'static str, strategy: StrategyKind) -> TableInfo {
+        TableInfo {
+            table,
+            markers: vec![MarkerInfo {
+                name: marker,
+                kind: strategy,
+            }],
+        }
+    }
+
     /// The description of table `T`, read from its `SoftDeleteTable` impl and `table!`.
     ///
     /// ```
@@ -39,18 +53,21 @@ impl TableInfo {
     /// # #[derive(diesel::Queryable, SoftDelete)]
     /// # struct Post { id: i32, #[soft_delete(marker = deleted)] removed: bool }
     /// let info = TableInfo::of::<posts::table>();
-    /// assert_eq!((info.table.name.as_str(), info.marker), ("posts", "removed"));
-    /// assert_eq!(info.strategy, StrategyKind::DeletedFlag);
+    /// assert_eq!((info.table.name.as_str(), info.markers[0].name), ("posts", "removed"));
+    /// assert_eq!(info.markers[0].kind, StrategyKind::DeletedFlag);
     /// ```
     pub fn of<T>() -> TableInfo
     where
         T: SoftDeleteTable,
         <T as QuerySource>::FromClause: QueryFragment<RenderBackend>,
     {
+        let primary = <T::Marker as Column>::NAME;
+        let mut markers = T::markers();
+        // The primary marker first, the others in declaration order.
+        markers.sort_by_key(|marker| marker.name != primary);
         TableInfo {
             table: TableName::of::<T>(),
-            marker: <T::Marker as Column>::NAME,
-            strategy: <T::Strategy as Strategy<T::Marker>>::KIND,
+            markers,
         }
     }
 }

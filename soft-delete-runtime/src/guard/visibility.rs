@@ -9,10 +9,16 @@
 //! archive batch's time) only holds for deleted rows. Each of these is accepted. Anything
 //! else that mentions the marker (`deleted_at IS NULL OR id = 1`) is not a statement of
 //! visibility.
+//!
+//! A table with several markers hides a row when any marker does. Its live predicate is the
+//! conjunction of every marker's (`"t"."deleted_at" IS NULL AND NOT "t"."removed"`), so a read
+//! states it by testing every marker; a test that keeps deleted rows only (of any one marker,
+//! or the disjunction `.only_deleted()` renders, `("t"."deleted_at" IS NOT NULL OR
+//! "t"."removed")`) states the deleted side. One marker's live predicate alone is not a
+//! statement: it shows the rows another marker hides.
 
 use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
 
-use super::registry::TableInfo;
 use crate::table::StrategyKind;
 
 /// The conjuncts of `expr`: `a AND (b AND c)` is `[a, b, c]`, parentheses removed.
@@ -40,72 +46,163 @@ pub(super) fn unnest(mut expr: &Expr) -> &Expr {
     expr
 }
 
-/// How a conjunct mentions a column: the column expression it tests, if it is one of the
-/// shapes a statement of visibility takes for `table`'s strategy.
+/// Which rows a test of one marker keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    /// The rows the marker leaves live (`deleted_at IS NULL`, `NOT deleted`, `active`).
+    Live,
+    /// Rows the marker hides (`deleted_at IS NOT NULL`, `deleted_at < $1`, `deleted`).
+    Deleted,
+    /// Either, by a bound value (`deleted = $1`).
+    Either,
+}
+
+impl Direction {
+    fn flip(self) -> Direction {
+        match self {
+            Direction::Live => Direction::Deleted,
+            Direction::Deleted => Direction::Live,
+            Direction::Either => Direction::Either,
+        }
+    }
+}
+
+/// How a conjunct tests a marker of strategy `kind`: the column expression it tests and which
+/// rows it keeps, if it is one of the shapes a statement of visibility takes.
 #[recursive::recursive]
-pub(super) fn tested_column<'e>(conjunct: &'e Expr, table: &TableInfo) -> Option<&'e Expr> {
+pub(super) fn marker_test(conjunct: &Expr, kind: StrategyKind) -> Option<(&Expr, Direction)> {
     let conjunct = unnest(conjunct);
-    let direct = match table.strategy {
+    let direct = match kind {
         StrategyKind::Timestamp => timestamp_test(conjunct),
-        StrategyKind::DeletedFlag | StrategyKind::ActiveFlag => flag_test(conjunct),
+        StrategyKind::DeletedFlag => flag_test(conjunct),
+        StrategyKind::ActiveFlag => flag_test(conjunct).map(|(column, set)| (column, set.flip())),
     };
     // `NOT (<a statement of visibility>)` states the opposite one.
     direct.or_else(|| match conjunct {
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } => tested_column(expr, table),
+        } => marker_test(expr, kind).map(|(column, direction)| (column, direction.flip())),
         _ => None,
     })
 }
 
-/// `m IS [NOT] NULL`, `m <cmp> value`, `value <cmp> m`, `m [NOT] BETWEEN a AND b`.
-fn timestamp_test(conjunct: &Expr) -> Option<&Expr> {
+/// `m IS [NOT] NULL`, `m <cmp> value`, `value <cmp> m`, `m [NOT] BETWEEN a AND b`: all but
+/// `IS NULL` keep deleted rows only (a comparison is false on NULL).
+fn timestamp_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
     match conjunct {
-        Expr::IsNull(column) | Expr::IsNotNull(column) => Some(unnest(column)),
+        Expr::IsNull(column) => Some((unnest(column), Direction::Live)),
+        Expr::IsNotNull(column) => Some((unnest(column), Direction::Deleted)),
         Expr::BinaryOp { left, op, right } if is_comparison(op) => {
-            pick_column(unnest(left), unnest(right))
+            pick_column(unnest(left), unnest(right)).map(|column| (column, Direction::Deleted))
         }
         Expr::Between {
             expr,
             negated: false,
             ..
-        } => Some(unnest(expr)),
+        } => Some((unnest(expr), Direction::Deleted)),
         _ => None,
     }
 }
 
-/// `m`, `NOT m`, `m IS [NOT] TRUE/FALSE`, `m = <literal or bind>`, `<literal or bind> = m`.
-fn flag_test(conjunct: &Expr) -> Option<&Expr> {
+/// `m`, `NOT m`, `m IS [NOT] TRUE/FALSE`, `m = <literal or bind>`, `<literal or bind> = m`;
+/// the direction says whether it keeps the rows where the flag is set (`Deleted`) or clear
+/// (`Live`), for a deleted flag (the caller flips it for an active flag).
+fn flag_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
     match conjunct {
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some(conjunct),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some((conjunct, Direction::Deleted)),
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
         } => {
             let inner = unnest(expr);
-            matches!(inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)).then_some(inner)
+            matches!(inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                .then_some((inner, Direction::Live))
         }
-        Expr::IsTrue(column)
-        | Expr::IsFalse(column)
-        | Expr::IsNotTrue(column)
-        | Expr::IsNotFalse(column) => Some(unnest(column)),
+        Expr::IsTrue(column) | Expr::IsNotFalse(column) => {
+            Some((unnest(column), Direction::Deleted))
+        }
+        Expr::IsFalse(column) | Expr::IsNotTrue(column) => Some((unnest(column), Direction::Live)),
         Expr::BinaryOp {
             left,
-            op: BinaryOperator::Eq | BinaryOperator::NotEq,
+            op: op @ (BinaryOperator::Eq | BinaryOperator::NotEq),
             right,
         } => {
             let (left, right) = (unnest(left), unnest(right));
-            if is_value(right) {
-                Some(left)
+            let (column, value) = if is_value(right) {
+                (left, right)
             } else if is_value(left) {
-                Some(right)
+                (right, left)
             } else {
-                None
-            }
+                return None;
+            };
+            let set = match truth(value) {
+                Some(true) => Direction::Deleted,
+                Some(false) => Direction::Live,
+                None => Direction::Either,
+            };
+            Some((
+                column,
+                if *op == BinaryOperator::Eq {
+                    set
+                } else {
+                    set.flip()
+                },
+            ))
         }
         _ => None,
     }
+}
+
+/// The truth of a literal flag value, `None` for a bind or another value.
+fn truth(value: &Expr) -> Option<bool> {
+    match value {
+        Expr::Value(value) => match &value.value {
+            Value::Boolean(b) => Some(*b),
+            Value::Number(n, _) => Some(n.trim_start_matches('0') != ""),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The leaves of `expr` under `AND` and `OR`, parentheses removed.
+#[recursive::recursive]
+pub(super) fn leaves<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match expr {
+        Expr::Nested(inner) => leaves(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And | BinaryOperator::Or,
+            right,
+        } => {
+            leaves(left, out);
+            leaves(right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// The disjuncts of `expr`, if it is an `OR`: `a OR (b OR c)` is `[a, b, c]`.
+pub(super) fn disjuncts(expr: &Expr) -> Option<Vec<&Expr>> {
+    #[recursive::recursive]
+    fn walk<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match expr {
+            Expr::Nested(inner) => walk(inner, out),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Or,
+                right,
+            } => {
+                walk(left, out);
+                walk(right, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let mut out = Vec::new();
+    walk(expr, &mut out);
+    (out.len() > 1).then_some(out)
 }
 
 fn is_comparison(op: &BinaryOperator) -> bool {

@@ -235,8 +235,18 @@ CREATE TABLE audit_log (id {pk}, member_id {int} NOT NULL, entry {text} NOT NULL
 /// - reviews 1, 2 by ann, 3 by bob, 4 by nobody; badges 1 ann, 2 bob, 3 ghost;
 /// - sessions 1, 2 of ann, 3 of bob; audit entries 1 of ann, 2 of cat.
 pub(crate) fn seed<C: TestConnection>(db: &mut TestDb<C>) -> QueryResult<()> {
+    create_shop(db);
+    insert_shop_rows(db)
+}
+
+/// The shop's tables and the archive log, empty.
+pub(crate) fn create_shop<C: TestConnection>(db: &mut TestDb<C>) {
     db.create(DDL);
     create_archive_log(db);
+}
+
+/// The rows [`seed`] describes.
+pub(crate) fn insert_shop_rows<C: TestConnection>(db: &mut TestDb<C>) -> QueryResult<()> {
     db.conn().batch_execute(
         "INSERT INTO members (id, name) VALUES (1, 'ghost'), (2, 'ann'), (3, 'bob'), (4, 'cat');
          INSERT INTO orders (id, member_id, code) VALUES (1, 2, 'A-1'), (2, 2, 'A-2'), (3, 3, 'B-1'), (4, 4, 'C-1'), (5, 2, 'A-3');

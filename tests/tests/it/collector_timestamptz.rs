@@ -1,7 +1,8 @@
 //! A cascade archive whose stamp columns hold `DateTime<Utc>` (`Timestamptz` on PostgreSQL,
 //! `TimestamptzSqlite` on SQLite), next to a `NaiveDateTime` one: one batch, one instant, and
 //! one purge cutoff for both.
-//! (Diesel has no mapping of `DateTime<Utc>` for MySQL.)
+//! (Diesel has no mapping of `DateTime<Utc>` for MySQL.) An application's own SQL type for instants
+//! works on every backend, MySQL included.
 
 macro_rules! collector_timestamptz_tests {
     ($feature:literal, $module:ident, $conn:ty, $sql_type:ty) => {
@@ -109,3 +110,35 @@ collector_timestamptz_tests!(
     TimestamptzSqlite
 );
 collector_timestamptz_tests!("postgres", postgres, diesel::PgConnection, Timestamptz);
+
+/// An application's own SQL type for instants (`UtcTime`: `TIMESTAMPTZ` on PostgreSQL and
+/// SQLite, `DATETIME(6)` in UTC on MySQL), on every backend.
+mod own_utc_type {
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::purge::Purge;
+    use soft_delete_tests::backend_tests;
+
+    use crate::forum_schema::{person, seed, Person, PersonId};
+
+    backend_tests! {
+        fn an_archive_stamps_and_restores_a_utc_time_column_of_its_own_type(db) {
+            seed(db)?;
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+            let archived = Collector::new(&bob).archive(conn)?;
+            let gone: Person = person::table.find(PersonId(2)).first(conn)?;
+            assert_eq!(gone.deleted_at, Some(archived.batch().stamp()));
+
+            archived.batch().restore(conn)?;
+            assert_eq!(person::table.active().count().get_result::<i64>(conn)?, 3);
+
+            let again = Collector::new(&bob).archive(conn)?;
+            let report = Purge::before(person::table, again.batch().stamp() + chrono::Duration::seconds(1)).run(conn)?;
+            assert_eq!(report.deleted_from("person"), 1);
+            Ok(())
+        }
+    }
+}

@@ -141,7 +141,7 @@ where
 }
 
 /// The tables, the journal, and, with `keys`, the active-unique keys' DDL; then the rows.
-fn seed<C>(db: &mut TestDb<C>, keys: bool) -> QueryResult<()>
+pub(crate) fn seed<C>(db: &mut TestDb<C>, keys: bool) -> QueryResult<()>
 where
     C: TestConnection,
     C::Backend: SupportedBackend,

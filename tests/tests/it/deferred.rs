@@ -11,6 +11,7 @@ use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::ddl::unique::DeferrableUnique;
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::{self, reassign, Constraints, Method};
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::{backend_tests, Backend};
 

@@ -50,6 +50,12 @@ where
 #[diesel(mysql_type(name = "DateTime"))]
 pub struct UtcTime;
 
+/// An archive stamps `UtcTime` deletion times with the batch's instant.
+impl soft_delete_runtime::collector::graph::StampSqlType for UtcTime {
+    const KIND: soft_delete_runtime::collector::graph::StampKind =
+        soft_delete_runtime::collector::graph::StampKind::Utc;
+}
+
 /// Defines `UtcTime` on `$backend` as Diesel's `$sql_type` for `DateTime<Utc>`.
 macro_rules! utc_time_as {
     ($feature:literal, $backend:ty, $sql_type:ty) => {

@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 use diesel::query_builder::AsQuery;
 use soft_delete_runtime::backend::{Dialect, SupportedBackend};
-use soft_delete_runtime::dsl::{deleted, live};
+use soft_delete_runtime::dsl::{deleted, live, marker_deleted, marker_live};
 use soft_delete_runtime::guard::{Checker, LeakKind, TableInfo};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::per_backend;
@@ -17,10 +17,20 @@ diesel::table! { posts (id) { id -> Integer, user_id -> Integer, title -> Text, 
 diesel::table! { attempts (id) { id -> Integer, user_id -> Integer, active -> Bool } }
 diesel::table! { app.accounts (id) { id -> Integer, removed_at -> Nullable<Timestamp> } }
 diesel::table! { tags (id) { id -> Integer, name -> Text } }
+diesel::table! {
+    items (id) {
+        id -> Integer,
+        user_id -> Integer,
+        deleted -> Bool,
+        removed_at -> Nullable<Timestamp>,
+        enabled -> Bool,
+    }
+}
 diesel::joinable!(posts -> users (user_id));
 diesel::joinable!(attempts -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, posts, attempts, tags);
-diesel::alias!(users as friend: Friend);
+diesel::joinable!(items -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, posts, attempts, tags, items);
+diesel::alias!(users as friend: Friend, items as item2: Item2);
 
 #[derive(Queryable, SoftDelete)]
 #[diesel(table_name = users)]
@@ -58,6 +68,22 @@ struct Account {
     id: i32,
     #[soft_delete(marker)]
     removed_at: Option<chrono::NaiveDateTime>,
+}
+
+/// Three reasons to hide an item: its owner deleted it (the primary marker), a moderator
+/// removed it, or it was disabled. Visible means none of them.
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = items)]
+#[allow(dead_code)]
+struct Item {
+    id: i32,
+    user_id: i32,
+    #[soft_delete(marker = deleted, primary)]
+    deleted: bool,
+    #[soft_delete(marker = timestamp)]
+    removed_at: Option<chrono::NaiveDateTime>,
+    #[soft_delete(marker = active)]
+    enabled: bool,
 }
 
 /// Leaky statements written by hand: `"` quotes an identifier and `?` is a bind, rewritten
@@ -116,6 +142,23 @@ const LEAKY: &[(&str, &str)] = &[
     ("x", "SELECT * FROM users x WHERE users.deleted_at IS NULL"),
     ("posts", "SELECT * FROM posts WHERE (deleted OR NOT deleted)"),
     ("users", "SELECT * FROM users WHERE deleted_at IS NULL AND id = (SELECT MIN(id) FROM users)"),
+    // several markers: every one must be tested, one live predicate alone shows the others' rows
+    ("items", "SELECT * FROM items WHERE NOT deleted"),
+    ("items", "SELECT * FROM items WHERE NOT deleted AND removed_at IS NULL"),
+    ("items", "SELECT * FROM items WHERE enabled AND removed_at IS NULL AND id = ?"),
+    ("items", "SELECT * FROM items WHERE NOT deleted OR removed_at IS NULL OR enabled"),
+    ("items", "SELECT * FROM items WHERE (NOT deleted AND removed_at IS NULL) OR enabled"),
+    ("items", "SELECT * FROM items WHERE (deleted OR removed_at IS NULL)"),
+    ("items", "SELECT * FROM items WHERE deleted = ? AND removed_at IS NULL"),
+    ("i", "SELECT * FROM items i WHERE NOT i.deleted AND i.removed_at IS NULL AND x.enabled"),
+    ("i", "SELECT * FROM users u JOIN items i ON i.user_id = u.id AND NOT i.deleted WHERE u.deleted_at IS NULL"),
+    ("~i", "SELECT * FROM users u LEFT JOIN items i ON i.user_id = u.id WHERE u.deleted_at IS NULL AND NOT i.deleted AND i.removed_at IS NULL AND i.enabled"),
+    ("~i", "SELECT * FROM users u LEFT JOIN items i ON i.user_id = u.id AND NOT i.deleted AND i.removed_at IS NULL WHERE u.deleted_at IS NULL AND i.enabled"),
+    ("items", "WITH x AS (SELECT * FROM items WHERE enabled) SELECT * FROM x"),
+    ("items", "SELECT * FROM users WHERE deleted_at IS NULL AND EXISTS (SELECT 1 FROM items WHERE items.user_id = users.id AND NOT items.deleted)"),
+    ("items", "SELECT id FROM items WHERE NOT deleted AND removed_at IS NULL AND enabled UNION SELECT id FROM items WHERE enabled"),
+    ("items", "SELECT * FROM app.items WHERE NOT items.deleted AND items.enabled"),
+    ("items", "SELECT * FROM ITEMS WHERE NOT DELETED AND ENABLED"),
 ];
 
 /// Safe statements written by hand.
@@ -174,6 +217,21 @@ const SAFE: &[&str] = &[
     "SELECT * FROM users JOIN tags ON tags.id = users.id WHERE deleted_at IS NULL",
     "CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)",
     "SELECT * FROM users WHERE deleted_at IS NULL; SELECT * FROM posts WHERE NOT deleted",
+    // several markers: all live, one hiding, any hiding, or the trace
+    "SELECT * FROM items WHERE NOT deleted AND removed_at IS NULL AND enabled",
+    r#"SELECT * FROM "items" WHERE (NOT ("items"."deleted") AND ("items"."removed_at" IS NULL AND "items"."enabled"))"#,
+    "SELECT * FROM items WHERE enabled = TRUE AND deleted = FALSE AND removed_at IS NULL AND id = ?",
+    "SELECT * FROM items WHERE deleted",
+    "SELECT * FROM items WHERE deleted = 1",
+    "SELECT * FROM items WHERE removed_at < ?",
+    "SELECT * FROM items WHERE NOT enabled",
+    "SELECT * FROM items WHERE (deleted OR (removed_at IS NOT NULL OR NOT enabled))",
+    "SELECT * FROM items WHERE ((NOT deleted AND removed_at IS NULL AND enabled) OR TRUE)",
+    "SELECT * FROM items WHERE (NOT deleted AND ((NOT deleted AND removed_at IS NULL AND enabled) OR TRUE))",
+    "SELECT * FROM users u JOIN items i ON i.user_id = u.id AND NOT i.deleted WHERE u.deleted_at IS NULL AND i.removed_at IS NULL AND i.enabled",
+    "SELECT * FROM users u LEFT JOIN items i ON i.user_id = u.id AND NOT i.deleted AND i.removed_at IS NULL AND i.enabled WHERE u.deleted_at IS NULL",
+    "SELECT * FROM ITEMS I WHERE NOT I.DELETED AND I.REMOVED_AT IS NULL AND I.ENABLED",
+    "SELECT * FROM users WHERE deleted_at IS NULL AND id IN (SELECT user_id FROM items WHERE removed_at IS NOT NULL)",
 ];
 
 /// A hand-written statement in `dialect`: `"` becomes a backquote on MySQL and SQLite (as
@@ -203,6 +261,7 @@ fn checker() -> Checker {
         TableInfo::of::<posts::table>(),
         TableInfo::of::<attempts::table>(),
         TableInfo::of::<accounts::table>(),
+        TableInfo::of::<items::table>(),
     ])
 }
 
@@ -276,6 +335,11 @@ per_backend! {
             ("posts", sql!(diesel::select(diesel::dsl::exists(posts::table.filter(posts::user_id.eq(1)))))),
             ("users", sql!(users::table.filter(users::deleted_at.is_null().or(users::id.eq(1))))),
             ("friend", sql!(friend.select(friend.field(users::id)))),
+            ("items", sql!(items::table.filter(marker_live(items::deleted)))),
+            ("items", sql!(items::table.filter(marker_live(items::deleted).and(marker_live(items::removed_at))))),
+            ("items", sql!(items::table.into_boxed::<Db>().filter(marker_live(items::enabled)))),
+            ("items", sql!(users::table.inner_join(items::table).filter(live::<users::table>()).select(users::id))),
+            ("item2", sql!(item2.filter(item2.field(items::enabled)))),
         ]);
         safe.extend([
             sql!(users::table.active()),
@@ -301,6 +365,16 @@ per_backend! {
             sql!(users::table.active().filter(users::id.eq_any(posts::table.active().select(posts::user_id)))),
             sql!(diesel::select(diesel::dsl::exists(posts::table.active().filter(posts::user_id.eq(1))))),
             sql!(tags::table.filter(tags::name.eq("x"))),
+            sql!(items::table.active()),
+            sql!(items::table.only_deleted()),
+            sql!(items::table.with_deleted()),
+            sql!(items::table.filter(marker_deleted(items::removed_at))),
+            sql!(items::table.into_boxed::<Db>().active().filter(items::id.gt(1))),
+            sql!(users::table.inner_join(items::table).filter(live::<users::table>().and(live::<items::table>())).select(users::id)),
+            sql!(users::table.left_join(items::table.on(items::user_id.eq(users::id).and(live::<items::table>()))).filter(live::<users::table>()).select(users::id)),
+            sql!(item2.active()),
+            sql!(item2.only_deleted()),
+            sql!(item2.with_deleted()),
         ]);
 
         assert!(leaky.len() >= 40 && safe.len() >= 40, "{} leaky, {} safe", leaky.len(), safe.len());

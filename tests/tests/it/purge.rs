@@ -519,6 +519,7 @@ mod postgres_only {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use diesel::sql_types::Text;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
     use soft_delete_runtime::purge::{Purge, Referrer};
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
@@ -598,7 +599,13 @@ mod postgres_only {
             let report = Purge::before(authors::table, cutoff()).run(conn)?;
 
             assert_eq!(report.deleted_from("authors"), 2500);
-            assert_eq!(authors::table.with_deleted().count().get_result::<i64>(conn)?, 2500);
+            assert_eq!(
+                authors::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                2500
+            );
             Ok(())
         });
     }
@@ -647,7 +654,13 @@ mod postgres_only {
             let rest = Purge::before(authors::table, cutoff()).run(conn)?;
             assert_eq!(dry.tables, rest.tables);
             assert_eq!(done + rest.deleted(), 10_000);
-            assert_eq!(authors::table.with_deleted().count().get_result::<i64>(conn)?, 10_000);
+            assert_eq!(
+                authors::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                10_000
+            );
             Ok(())
         });
     }
@@ -707,6 +720,7 @@ mod mysql_only {
     use diesel::prelude::*;
     use soft_delete_runtime::backend::Dialect;
     use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
     use soft_delete_runtime::purge::Purge;
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
@@ -740,7 +754,13 @@ mod mysql_only {
                     ),
                     "{error:?}"
                 );
-                assert_eq!(comments::table.with_deleted().count().get_result::<i64>(conn)?, 2);
+                assert_eq!(
+                    comments::table
+                        .with_deleted()
+                        .count()
+                        .get_result::<i64>(conn)?,
+                    2
+                );
                 Ok(())
             },
         );

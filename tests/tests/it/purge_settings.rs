@@ -5,6 +5,7 @@ use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::{backend_tests, record_statements, Backend, TestConnection, TestDb};

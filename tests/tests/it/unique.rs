@@ -179,7 +179,7 @@ where
 }
 
 /// Creates the tables and the keys' DDL, generated for the backend.
-fn create_with_keys<C>(db: &mut soft_delete_tests::TestDb<C>) -> QueryResult<()>
+pub(crate) fn create_with_keys<C>(db: &mut soft_delete_tests::TestDb<C>) -> QueryResult<()>
 where
     C: soft_delete_tests::TestConnection,
     C::Backend: SupportedBackend,

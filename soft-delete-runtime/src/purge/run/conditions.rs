@@ -36,7 +36,8 @@ impl Run<'_, '_> {
             .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
     }
 
-    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after.
+    /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after, hidden by the table's
+    /// primary marker (the one an archive sets) before the cutoff by that marker's deletion time.
     pub(super) fn candidate<DB: CollectorBackend>(
         &self,
         sql: &mut Sql<'_, DB>,
@@ -63,8 +64,8 @@ impl Run<'_, '_> {
         // Every referencing row counts (a foreign key does not care whether it is live): a
         // soft-deletable child says so with the `.with_deleted()` trace.
         let state = match (referrer, &reference.child_soft) {
-            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.live)(d.0)),
-            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.deleted)(d.0)),
+            (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.visible)(d.0)),
+            (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.hidden)(d.0)),
             (None | Some(Referrer::Row), Some(soft)) => format!(" AND {}", soft.every_row(d.0)),
             (_, None) => String::new(),
         };

@@ -1,22 +1,21 @@
 use soft_delete_runtime::prelude::*;
 
 diesel::table! {
-    users (id) {
+    posts (id) {
         id -> Integer,
-        name -> Text,
-        deleted_at -> Nullable<Timestamp>,
         deleted -> Bool,
+        removed -> Bool,
     }
 }
 
+// Which one do `soft_delete`, `restore` and an archive set?
 #[derive(SoftDelete)]
-#[diesel(table_name = users)]
-struct User {
+struct Post {
     id: i32,
-    #[soft_delete(marker = timestamp)]
-    deleted_at: Option<chrono::NaiveDateTime>,
     #[soft_delete(marker = deleted)]
     deleted: bool,
+    #[soft_delete(marker = deleted)]
+    removed: bool,
 }
 
 fn main() {}
