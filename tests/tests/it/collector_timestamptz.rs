@@ -127,9 +127,9 @@ mod own_utc_type {
             seed(db)?;
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+            let bob: Person = person::table.find(PersonId(2)).active().first(conn)?;
             let archived = Collector::new(&bob).archive(conn)?;
-            let gone: Person = person::table.find(PersonId(2)).first(conn)?;
+            let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!(gone.deleted_at, Some(archived.batch().stamp()));
 
             archived.batch().restore(conn)?;

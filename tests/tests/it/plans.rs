@@ -10,6 +10,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::collector::{check_schema, ArchiveList, Batch, Collector};
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::unique::ActiveUnique;
 use soft_delete_tests::plans::{Explain, PlanCheck};
 use soft_delete_tests::{backend_tests, record_statements, TestDb, TestResult};
@@ -177,7 +178,7 @@ backend_tests! {
         assert!(Collector::new(members::table.find(1012)).archive(conn).is_err());
         // Several roots, from a query.
         let several = Collector::<members::table, _>::from_query(
-            members::table.filter(members::id.eq_any([1021, 1031])).select(members::id),
+            members::table.filter(members::id.eq_any([1021, 1031])).select(members::id).active(),
         )
         .archive(conn)?;
         assert_eq!(several.plan().roots(), 2);

@@ -11,6 +11,7 @@ use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::reassign;
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::Error;
 use soft_delete_tests::{backend_tests, verb, Backend, TestConnection};
 
@@ -72,6 +73,7 @@ macro_rules! player_2 {
         players::table
             .find(2)
             .select((players::team_id, players::squad_number))
+            .with_deleted()
             .first::<(i32, i32)>($conn)?
     };
 }
