@@ -316,7 +316,7 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
         }
         sql.push(&format!(
             ") SELECT {} FROM {cte} WHERE sd_n = {})",
-            self.from_text("sd_k", node.key_kind),
+            self.key_from_text("sd_k", node.key_kind),
             d.bigint(t as i64)
         ));
         Ok(sql)
@@ -340,7 +340,7 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
 
     /// The recursive expression's text `column` as the key `kind` it names: the same text for
     /// a text or UUID key on MySQL/MariaDB (see [`equals_text`](Self::equals_text)).
-    fn from_text(&self, column: &str, kind: KeyKind) -> String {
+    fn key_from_text(&self, column: &str, kind: KeyKind) -> String {
         if self.d.0 == Dialect::Mysql && matches!(kind, KeyKind::Text | KeyKind::Uuid) {
             column.to_owned()
         } else {

@@ -159,7 +159,7 @@ fn truth(value: &Expr) -> Option<bool> {
     match value {
         Expr::Value(value) => match &value.value {
             Value::Boolean(b) => Some(*b),
-            Value::Number(n, _) => Some(n.trim_start_matches('0') != ""),
+            Value::Number(n, _) => Some(!n.trim_start_matches('0').is_empty()),
             _ => None,
         },
         _ => None,
