@@ -74,10 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     counted.set_instrumentation(guard);
 
     let forgot: i64 = users::table.count().get_result(counted)?; // reported, not refused
-    println!(
-        "{forgot} users; leaky statements so far: {}",
-        counts.leaky()
-    );
+    println!("{forgot} users, {} leaky statements", counts.leaky());
     // --- end production ---
     users::table.count().get_result::<i64>(logged)?;
     assert_eq!((forgot, counts.statements(), counts.leaky()), (2, 1, 1));
