@@ -93,6 +93,7 @@ pub mod ddl;
 pub mod deferred;
 pub mod dsl;
 mod error;
+pub mod guard;
 pub mod prelude;
 pub mod purge;
 pub mod query;
@@ -137,6 +138,7 @@ pub use soft_delete_derive::SoftDelete;
 pub mod __private {
     pub use chrono;
     pub use diesel;
+    pub use inventory;
 
     pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 

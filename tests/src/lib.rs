@@ -7,6 +7,12 @@
 //!
 //! A backend whose URL is unset is skipped with a printed reason, unless `CI` is set, in
 //! which case the test fails: CI must run every backend.
+//!
+//! Every connection a test gets from [`TestDb`] runs the visibility guard in panic mode
+//! ([`guard`]): a read of a soft-deletable table that states no visibility fails the test,
+//! unless it is allowed (`soft_delete_runtime::guard::allow`) or says `.with_deleted()`.
+
+pub mod guard;
 
 pub mod archive_stress;
 pub mod plans;
@@ -17,6 +23,9 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::Connection;
+use soft_delete_runtime::backend::SupportedBackend;
+
+use crate::guard::{SharedSchema, TestGuard};
 
 /// What a test body returns; `?` works on Diesel's and the runtime's errors.
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -73,7 +82,9 @@ impl Backend {
 }
 
 /// A connection type the tests run on.
-pub trait TestConnection: Connection + SimpleConnection + Sized + Send + 'static {
+pub trait TestConnection:
+    Connection<Backend: SupportedBackend> + SimpleConnection + Sized + Send + 'static
+{
     /// Which backend it is.
     const BACKEND: Backend;
 
@@ -168,10 +179,24 @@ fn establish<C: Connection>(url: &str) -> C {
     C::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
 
+/// A connection to `url` with the visibility guard of the test whose database `schema` describes.
+fn guarded<C: TestConnection>(url: &str, schema: &SharedSchema) -> C {
+    let mut conn = establish::<C>(url);
+    conn.set_instrumentation(TestGuard::new(
+        <C::Backend as SupportedBackend>::DIALECT,
+        Arc::clone(schema),
+    ));
+    conn
+}
+
 /// Records the SQL of every statement `conn` runs from now on (until its instrumentation is
-/// replaced).
+/// replaced). On a test connection the guard keeps checking them.
 pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
+    if let Some(test_guard) = conn.instrumentation().downcast_mut::<TestGuard>() {
+        test_guard.recorder = Some(Arc::clone(&seen));
+        return seen;
+    }
     let sink = Arc::clone(&seen);
     conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
@@ -200,6 +225,7 @@ pub struct TestDb<C: TestConnection> {
     url: String,
     server: String,
     name: String,
+    schema: SharedSchema,
 }
 
 impl<C: TestConnection> TestDb<C> {
@@ -222,12 +248,14 @@ impl<C: TestConnection> TestDb<C> {
         };
         let name = isolated_name(test_path);
         let url = C::create_isolated(&server, &name);
-        let conn = establish::<C>(&url);
+        let schema = SharedSchema::default();
+        let conn = guarded::<C>(&url, &schema);
         Some(TestDb {
             conn,
             url,
             server,
             name,
+            schema,
         })
     }
 
@@ -236,9 +264,9 @@ impl<C: TestConnection> TestDb<C> {
         &mut self.conn
     }
 
-    /// A further connection to the same isolated database.
+    /// A further connection to the same isolated database, guarded like the main one.
     pub fn connect(&self) -> C {
-        establish::<C>(&self.url)
+        guarded::<C>(&self.url, &self.schema)
     }
 
     /// The URL of the isolated database.
