@@ -73,11 +73,14 @@ fn undelete_and_delete_by_hand(conn: &mut SqliteConnection) -> Result<bool, Erro
     // ... so restoring the archive revives the post, which was deleted on its own since.
     archived.batch().restore(conn)?;
 
-    let post: Post = posts::table.find(1).first(conn)?;
+    let post: Post = posts::table.find(1).with_deleted().first(conn)?;
     Ok(!post.deleted)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let path = std::env::temp_dir().join("soft-delete-bypass-writes.db");
     let _ = std::fs::remove_file(&path);
     let conn = &mut SqliteConnection::establish(&path.to_string_lossy())?;
@@ -109,10 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let revived = undelete_and_delete_by_hand(conn)?;
     println!("with the trigger, post 1 stays deleted: {}", !revived);
     assert!(!revived);
-    let blog: Blog = blogs::table.find(1).first(conn)?;
+    let blog: Blog = blogs::table.find(1).with_deleted().first(conn)?;
     println!("blog {} is back: deleted_at {:?}", blog.id, blog.deleted_at);
     assert!(blog.deleted_at.is_none());
-    let post: Post = posts::table.find(1).first(conn)?;
+    let post: Post = posts::table.find(1).with_deleted().first(conn)?;
     println!(
         "post {} of blog {}: deleted {} at {:?}",
         post.id, post.blog_id, post.deleted, post.deleted_at

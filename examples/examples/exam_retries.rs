@@ -123,6 +123,9 @@ fn submit(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let path = std::env::temp_dir().join("soft-delete-exam-retries.db");
     let _ = std::fs::remove_file(&path);
     let conn = &mut SqliteConnection::establish(&path.to_string_lossy())?;

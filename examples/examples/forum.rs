@@ -104,8 +104,11 @@ fn setup() -> QueryResult<SqliteConnection> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let conn = &mut setup()?;
-    let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+    let bob: Person = person::table.find(PersonId(2)).active().first(conn)?;
     bob.soft_delete(conn)?;
 
     // --- alias join ---
@@ -164,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // --- end and set ---
     println!("removed {removed}, back {back}");
     assert_eq!((removed, back), (1, 1));
-    let comment: Comment = comment::table.find(3).first(conn)?;
+    let comment: Comment = comment::table.find(3).with_deleted().first(conn)?;
     println!(
         "comment {} by {:?} to {:?}: {:?}, removed {:?} by {:?}, updated {:?}",
         comment.id,
@@ -175,7 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         comment.removed_by,
         comment.updated_at
     );
-    let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+    let bob: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
     println!(
         "person {:?} {}: deleted {:?}, updated {:?}",
         bob.id, bob.name, bob.deleted_at, bob.updated_at

@@ -39,6 +39,9 @@ fn names(users: &[User]) -> Vec<&str> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let path = std::env::temp_dir().join("soft-delete-quickstart.db");
     let _ = std::fs::remove_file(&path);
     let conn = &mut SqliteConnection::establish(&path.to_string_lossy())?;
@@ -54,7 +57,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .execute(conn)?;
 
     // 1. Soft-delete bob, recording who and why.
-    let bob: User = users::table.filter(users::name.eq("bob")).first(conn)?;
+    let bob: User = users::table
+        .filter(users::name.eq("bob"))
+        .active()
+        .first(conn)?;
     bob.soft_delete_with(conn, Deletion::now().by(1).reason("asked to leave"))?;
     println!("1. soft-deleted bob");
 
@@ -86,7 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .all(|u| u.deleted_at.is_none() && u.deleted_by.is_none()));
 
     // 5. Hard delete is explicit and final.
-    let cat: User = users::table.filter(users::name.eq("cat")).first(conn)?;
+    let cat: User = users::table
+        .filter(users::name.eq("cat"))
+        .active()
+        .first(conn)?;
     cat.hard_delete(conn)?;
     let left: Vec<User> = users::table.with_deleted().order(users::id).load(conn)?;
     println!("5. hard-deleted cat; every row left: {:?}", names(&left));

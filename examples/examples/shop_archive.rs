@@ -179,6 +179,9 @@ fn live_codes(conn: &mut SqliteConnection) -> QueryResult<Vec<String>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let conn = &mut setup()?;
 
     // The declared relations agree with the database's foreign keys.
@@ -191,7 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("\nearlier, on its own:\n{}", cancelled.plan());
 
     // --- preview ---
-    let ann: User = users::table.find(1).first(conn)?;
+    let ann: User = users::table.find(1).active().first(conn)?;
     let plan = Collector::new(&ann).preview(conn)?; // SELECTs only: writes and locks nothing
     println!("\npreview of archiving {}:\n{plan}", ann.name);
     // archive 1 row of `users`
@@ -214,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     assert_eq!(users::table.active().count().get_result::<i64>(conn)?, 2);
     // --- end protect ---
 
-    let invoice: Invoice = invoices::table.find(1).first(conn)?;
+    let invoice: Invoice = invoices::table.find(1).active().first(conn)?;
     println!(
         "\nsettling invoice {} of user {} ({})",
         invoice.id, invoice.user_id, invoice.total
@@ -273,7 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let again = Batch::<users::table>::find(conn, id)?.restore(conn);
     assert!(matches!(again, Err(Error::AlreadyRestored { .. })));
     // --- end trash ---
-    let invoice: Invoice = invoices::table.find(1).first(conn)?;
+    let invoice: Invoice = invoices::table.find(1).with_deleted().first(conn)?;
     assert!(
         invoice.deleted_at.is_some(),
         "restoring ann's batch leaves the invoice settled by its own soft delete"
@@ -332,7 +335,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
     }
     assert_eq!((comments.len(), orders.len(), items.len()), (5, 4, 5));
-    let ann: User = users::table.find(1).first(conn)?;
+    let ann: User = users::table.find(1).with_deleted().first(conn)?;
     assert!(ann.deleted_at.is_none());
     assert!(orders.iter().all(|o| o.deleted_at.is_none()));
     assert!(items.iter().all(|i| i.deleted_at.is_none() && i.id > 0));

@@ -50,6 +50,9 @@ fn squad(conn: &mut SqliteConnection, team: i32) -> QueryResult<Vec<String>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let path = std::env::temp_dir().join("soft-delete-squad-numbers.db");
     let _ = std::fs::remove_file(&path);
     let conn = &mut SqliteConnection::establish(&path.to_string_lossy())?;
@@ -100,14 +103,14 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // --- soft-deleted numbers ---
     // dan leaves: soft-deleted, he keeps 23 as history; under a live-only key cat may take it.
-    let dan: Player = players::table.find(4).first(conn)?;
+    let dan: Player = players::table.find(4).active().first(conn)?;
     dan.soft_delete(conn)?;
     reassign(players::squad_number)
         .within(players::team_id.eq(1))
         .live_only()
         .run(conn, [(3, 23)])?;
     // --- end soft-deleted numbers ---
-    let dan: Player = players::table.find(4).first(conn)?;
+    let dan: Player = players::table.find(4).with_deleted().first(conn)?;
     println!(
         "{} of team {} left at {:?}",
         dan.name, dan.team_id, dan.deleted_at

@@ -94,6 +94,9 @@ fn setup() -> QueryResult<SqliteConnection> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection: a read that forgets to state its visibility
+    // panics here, and CI runs every example. In production use `Mode::Log` or `Mode::Count`.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let conn = &mut setup()?;
     soft_delete_runtime::soft_delete(users::table.find(3)).execute(conn)?;
     soft_delete_runtime::soft_delete(posts::table.find(2)).execute(conn)?;
@@ -166,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     assert_eq!(with_posts.len(), 2);
 
     // --- writes by value ---
-    let bob: User = users::table.find(2).first(conn)?;
+    let bob: User = users::table.find(2).active().first(conn)?;
     bob.soft_delete(conn)?; // 1: hidden now
     bob.soft_delete(conn)?; // 0: already deleted, keeps its first time
     bob.restore(conn)?; // 1: live again, audit columns cleared
@@ -190,8 +193,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("hidden {hidden}, back {back}, purged {purged}, closed {closed}");
     assert_eq!((hidden, back, purged, closed), (1, 1, 1, 1));
 
-    let attempt: Attempt = attempts::table.find(2).first(conn)?;
-    let post: Post = posts::table.find(1).first(conn)?;
+    let attempt: Attempt = attempts::table.find(2).with_deleted().first(conn)?;
+    let post: Post = posts::table.find(1).with_deleted().first(conn)?;
     println!(
         "attempt {} of learner {} live: {}",
         attempt.id, attempt.learner_id, attempt.active

@@ -121,7 +121,7 @@ impl SupportedBackend for diesel::mysql::Mysql {
 }
 
 /// The SQL name of a table, as `table!` declares it (`#[sql_name]` and schema included).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableName {
     /// The schema (PostgreSQL) or database (MySQL), when `table!` names one.
     pub schema: Option<String>,

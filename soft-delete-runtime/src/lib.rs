@@ -96,6 +96,7 @@ pub mod deferred;
 pub mod dsl;
 mod error;
 pub mod exec;
+pub mod guard;
 pub mod prelude;
 pub mod purge;
 pub mod query;
@@ -140,6 +141,7 @@ pub use soft_delete_derive::SoftDelete;
 pub mod __private {
     pub use chrono;
     pub use diesel;
+    pub use inventory;
 
     pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 

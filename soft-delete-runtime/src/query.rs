@@ -18,8 +18,10 @@
 //! (`person1.live()`, or [`dsl::live_in(person1)`](fn@crate::dsl::live_in)).
 //!
 //! Diesel has no default scope, so a query without a scope sees every row.
-//! `.with_deleted()` returns its input unchanged: it says, where the reader can see it,
-//! that deleted rows are meant to be included.
+//! `.with_deleted()` says, where the reader can see it, that deleted rows are meant to be
+//! included, and leaves a trace in the SQL that the visibility guard ([`crate::guard`]) reads:
+//! the conjunct `(<live predicate> OR TRUE)` ([`WithDeletedTrace`]), which every planner folds
+//! away, so the plan is that of the query without it.
 //!
 //! Finding the table from a statement needs Diesel's `SelectStatement`, `BoxedSelectStatement`
 //! and `FromClause`, which Diesel 2.3 exports only under `diesel::internal` (the paths its
@@ -30,11 +32,16 @@
 //! `AliasedField` are public, and a statement reading an alias is the same `SelectStatement`
 //! with `FromClause<Alias<S>>`.
 
-use diesel::expression::{Expression, NonAggregate};
+use diesel::backend::Backend;
+use diesel::expression::{
+    AppearsOnTable, Expression, NonAggregate, SelectableExpression, ValidGrouping,
+};
 use diesel::internal::table_macro::{BoxedSelectStatement, FromClause, SelectStatement};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::query_dsl::methods::FilterDsl;
 use diesel::query_source::{Alias, AliasSource, QuerySource};
 use diesel::sql_types::Bool;
+use diesel::QueryResult;
 
 use crate::dsl;
 use crate::table::{AliasMarkerList, SoftDeleteTable};
@@ -72,7 +79,7 @@ pub mod methods {
         message = "`.with_deleted()` needs a query on one soft-deletable table, not `{Self}`"
     )]
     pub trait WithDeletedDsl {
-        /// The query, unchanged.
+        /// The query with the [`WithDeletedTrace`](super::WithDeletedTrace) conjunct added.
         type Output;
         /// See [`SoftDeleteQueryDsl::with_deleted`](super::SoftDeleteQueryDsl::with_deleted).
         fn with_deleted(self) -> Self::Output;
@@ -99,8 +106,10 @@ pub trait SoftDeleteQueryDsl: Sized {
         OnlyDeletedDsl::only_deleted(self)
     }
 
-    /// Keeps every row, live or deleted; the query is returned unchanged. Use it to say that
-    /// a query on a soft-deletable table means to see deleted rows.
+    /// Keeps every row, live or deleted. Use it to say that a query on a soft-deletable table
+    /// means to see deleted rows: it adds `AND (<live> OR TRUE)`, a trace the visibility guard
+    /// ([`crate::guard`]) reads as that intent and every planner folds away (the plan is the
+    /// one without it).
     fn with_deleted(self) -> dsl::WithDeleted<Self>
     where
         Self: WithDeletedDsl,
@@ -210,6 +219,61 @@ where
     }
 }
 
+/// The trace `.with_deleted()` leaves: `(<live predicate> OR TRUE)`, always true.
+///
+/// It names the reference's marker (through the live predicate, so an alias's trace names the
+/// alias), which is how the visibility guard tells a read of every row on purpose from one that
+/// forgot its scope. PostgreSQL, MySQL/MariaDB and SQLite fold `x OR TRUE` to true when they
+/// plan the statement and drop the conjunct: the plan, and the use of a partial index, are those
+/// of the query without it (a test compares the plans on every backend).
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// # diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp> } }
+/// # #[derive(Queryable, SoftDelete)]
+/// # struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+/// let query = users::table.with_deleted();
+/// let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
+/// assert!(sql.contains("WHERE ((`users`.`deleted_at` IS NULL) OR TRUE)"), "{sql}");
+/// ```
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct WithDeletedTrace<P>(pub P);
+
+impl<P: Expression<SqlType = Bool>> Expression for WithDeletedTrace<P> {
+    type SqlType = Bool;
+}
+
+impl<P: AppearsOnTable<QS>, QS: ?Sized> AppearsOnTable<QS> for WithDeletedTrace<P> where
+    Self: Expression
+{
+}
+
+impl<P: SelectableExpression<QS>, QS: ?Sized> SelectableExpression<QS> for WithDeletedTrace<P> where
+    Self: AppearsOnTable<QS>
+{
+}
+
+impl<P: ValidGrouping<GB>, GB> ValidGrouping<GB> for WithDeletedTrace<P> {
+    type IsAggregate = P::IsAggregate;
+}
+
+impl<P: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for WithDeletedTrace<P> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" OR TRUE)");
+        Ok(())
+    }
+}
+
+/// The same trace for SQL built by hand: `(<live> OR TRUE)` around an already rendered live
+/// predicate. The library's own statements that read deleted rows on purpose (a purge's
+/// reference checks, a restore's "does the parent still exist") carry it.
+pub(crate) fn with_deleted_sql(live: &str) -> String {
+    format!("({live} OR TRUE)")
+}
+
 /// Implements the three scope traits for one query shape, given the bounds under which it reads
 /// one soft-deletable table or alias, and that source's predicates (their types and how to
 /// build them).
@@ -246,11 +310,12 @@ macro_rules! impl_scopes {
         impl<$($generics)*> WithDeletedDsl for $query
         where
             $($source)*
+            Self: FilterDsl<WithDeletedTrace<$live>>,
         {
-            type Output = Self;
+            type Output = dsl::Filter<Self, WithDeletedTrace<$live>>;
 
             fn with_deleted(self) -> Self::Output {
-                self
+                FilterDsl::filter(self, WithDeletedTrace($make_live))
             }
         }
     };

@@ -251,7 +251,7 @@ where
 
 /// One marker as plain values, for code that renders SQL itself (DDL, the collector, the
 /// purge): its column's SQL name and its strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MarkerInfo {
     /// The marker column's SQL name.
     pub name: &'static str,
@@ -301,7 +301,7 @@ pub trait Strategy<C: Column> {
 }
 
 /// The three marker strategies, as a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StrategyKind {
     /// `NULL` = live, a timestamp = when it was deleted.
     Timestamp,

@@ -4,7 +4,7 @@
 use diesel_async::pooled_connection::PoolableConnection;
 use diesel_async::AsyncConnection;
 
-use crate::TestConnection;
+use crate::{TestConnection, TestDb};
 
 /// A backend's test connection and its diesel-async counterpart.
 pub trait AsyncTwin: TestConnection {
@@ -37,11 +37,44 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-/// An async connection to `url`.
-pub async fn connect<C: AsyncTwin>(url: &str) -> C::Async {
-    C::Async::establish(url)
+/// An async connection to the test's database, running the visibility guard in panic mode
+/// as the test's sync connections do.
+pub async fn connect<C: AsyncTwin>(db: &TestDb<C>) -> C::Async {
+    let mut conn = C::Async::establish(db.url())
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", db.url()));
+    conn.set_instrumentation(db.test_guard());
+    conn
+}
+
+/// A connection manager for diesel-async's pools whose connections run the test's guard.
+pub fn guarded_manager<C: AsyncTwin>(
+    db: &TestDb<C>,
+) -> diesel_async::pooled_connection::AsyncDieselConnectionManager<C::Async> {
+    use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+    let guard = std::sync::Arc::new(std::sync::Mutex::new(db.test_guard()));
+    let mut config = ManagerConfig::<C::Async>::default();
+    config.custom_setup = Box::new(move |url| {
+        let guard = std::sync::Arc::clone(&guard);
+        Box::pin(async move {
+            let mut conn = C::Async::establish(url).await?;
+            conn.set_instrumentation(SharedGuard(guard));
+            Ok(conn)
+        })
+    });
+    AsyncDieselConnectionManager::new_with_config(db.url(), config)
+}
+
+/// One test guard shared by a pool's connections.
+struct SharedGuard(std::sync::Arc<std::sync::Mutex<crate::guard::TestGuard>>);
+
+impl diesel::connection::Instrumentation for SharedGuard {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_connection_event(event);
+    }
 }
 
 /// Stamps each async test body out once per enabled backend, like

@@ -7,6 +7,12 @@
 //!
 //! A backend whose URL is unset is skipped with a printed reason, unless `CI` is set, in
 //! which case the test fails: CI must run every backend.
+//!
+//! Every connection a test gets from [`TestDb`] runs the visibility guard in panic mode
+//! ([`guard`]): a read of a soft-deletable table that states no visibility fails the test,
+//! unless it is allowed (`soft_delete_runtime::guard::allow`) or says `.with_deleted()`.
+
+pub mod guard;
 
 pub mod archive_stress;
 #[cfg(feature = "async")]
@@ -19,6 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::Connection;
+use soft_delete_runtime::backend::SupportedBackend;
+
+use crate::guard::{SharedSchema, TestGuard};
 
 /// What a test body returns; `?` works on Diesel's and the runtime's errors.
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -75,7 +84,9 @@ impl Backend {
 }
 
 /// A connection type the tests run on.
-pub trait TestConnection: Connection + SimpleConnection + Sized + Send + 'static {
+pub trait TestConnection:
+    Connection<Backend: SupportedBackend> + SimpleConnection + Sized + Send + 'static
+{
     /// Which backend it is.
     const BACKEND: Backend;
 
@@ -123,7 +134,10 @@ impl TestConnection for diesel::PgConnection {
 
     fn drop_isolated(server: &str, name: &str, _: &str) {
         if let Ok(mut admin) = Self::establish(server) {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+            // As on MySQL below: a leaked connection in a transaction must not hold the DROP.
+            let _ = admin.batch_execute(&format!(
+                "SET lock_timeout = '20s'; DROP SCHEMA IF EXISTS {name} CASCADE"
+            ));
         }
     }
 }
@@ -176,10 +190,24 @@ fn establish<C: Connection>(url: &str) -> C {
     C::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
 
+/// A connection to `url` with the visibility guard of the test whose database `schema` describes.
+fn guarded<C: TestConnection>(url: &str, schema: &SharedSchema) -> C {
+    let mut conn = establish::<C>(url);
+    conn.set_instrumentation(TestGuard::new(
+        <C::Backend as SupportedBackend>::DIALECT,
+        Arc::clone(schema),
+    ));
+    conn
+}
+
 /// Records the SQL of every statement `conn` runs from now on (until its instrumentation is
-/// replaced).
+/// replaced). On a test connection the guard keeps checking them.
 pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
+    if let Some(test_guard) = conn.instrumentation().downcast_mut::<TestGuard>() {
+        test_guard.recorder = Some(Arc::clone(&seen));
+        return seen;
+    }
     let sink = Arc::clone(&seen);
     conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
@@ -204,10 +232,13 @@ pub fn under_ci() -> bool {
 
 /// One test's isolated database and its main connection.
 pub struct TestDb<C: TestConnection> {
-    conn: C,
+    /// `None` only while the database is dropped: the connection closes first, so that a
+    /// transaction a failed test left open on it cannot hold the DROP up.
+    conn: Option<C>,
     url: String,
     server: String,
     name: String,
+    schema: SharedSchema,
 }
 
 impl<C: TestConnection> TestDb<C> {
@@ -230,23 +261,36 @@ impl<C: TestConnection> TestDb<C> {
         };
         let name = isolated_name(test_path);
         let url = C::create_isolated(&server, &name);
-        let conn = establish::<C>(&url);
+        let schema = SharedSchema::default();
+        let conn = guarded::<C>(&url, &schema);
         Some(TestDb {
-            conn,
+            conn: Some(conn),
             url,
             server,
             name,
+            schema,
         })
     }
 
     /// The test's main connection.
     pub fn conn(&mut self) -> &mut C {
-        &mut self.conn
+        self.conn
+            .as_mut()
+            .expect("the main connection is open until the database is dropped")
     }
 
-    /// A further connection to the same isolated database.
+    /// A further connection to the same isolated database, guarded like the main one.
     pub fn connect(&self) -> C {
-        establish::<C>(&self.url)
+        guarded::<C>(&self.url, &self.schema)
+    }
+
+    /// The visibility guard for another connection to this database (a diesel-async one, say):
+    /// in panic mode, knowing the tables this test created.
+    pub fn test_guard(&self) -> TestGuard {
+        TestGuard::new(
+            <C::Backend as SupportedBackend>::DIALECT,
+            Arc::clone(&self.schema),
+        )
     }
 
     /// The URL of the isolated database.
@@ -262,7 +306,7 @@ impl<C: TestConnection> TestDb<C> {
     /// Runs portable DDL (see [`Backend::ddl`]) on the main connection.
     pub fn create(&mut self, portable_ddl: &str) {
         let sql = C::BACKEND.ddl(portable_ddl);
-        self.conn
+        self.conn()
             .batch_execute(&sql)
             .unwrap_or_else(|e| panic!("DDL failed on {:?}: {e}\n{sql}", C::BACKEND));
     }
@@ -270,6 +314,7 @@ impl<C: TestConnection> TestDb<C> {
 
 impl<C: TestConnection> Drop for TestDb<C> {
     fn drop(&mut self) {
+        drop(self.conn.take());
         C::drop_isolated(&self.server, &self.name, &self.url);
     }
 }

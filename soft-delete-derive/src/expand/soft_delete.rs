@@ -71,6 +71,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                     hidden
                 }
             }
+
+            // The visibility guard's registry (`guard::registered`), filled at link time.
+            #krate::__private::inventory::submit! {
+                #krate::guard::Registration::of::<#table>()
+            }
         };
     }
 }

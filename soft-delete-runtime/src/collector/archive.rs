@@ -468,6 +468,13 @@ impl Walk<'_> {
             }
             Rule::SetNull | Rule::SetDefault => {
                 let journal_table = d.quote(journal::TABLE);
+                // Links are cut on every child row, live or not: a soft-deletable child says
+                // so with the `.with_deleted()` trace.
+                let every_row = child
+                    .soft
+                    .as_ref()
+                    .map(|soft| format!(" AND {}", soft.every_row(d.0)))
+                    .unwrap_or_default();
                 // What the link was, kept for the restore.
                 let mut keep = Sql::<C::Backend>::new();
                 keep.push(&format!(
@@ -486,6 +493,7 @@ impl Walk<'_> {
                     d.cast_to_text(&fk)
                 ));
                 keep.append(self.references(edge)?);
+                keep.push(&every_row);
                 keep.execute(conn)
                     .map_err(|error| journal::write_error(error, &child.name, edge.column))?;
 
@@ -533,7 +541,7 @@ impl Walk<'_> {
                     // hold it.
                     let mut became = Sql::<C::Backend>::new();
                     became.push(&format!(
-                        "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}) WHERE ",
+                        "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}{every_row}) WHERE ",
                         d.quote(journal::NEW_VALUE),
                         d.cast_to_text(&format!("sd_row.{fk}")),
                         d.cast_from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),

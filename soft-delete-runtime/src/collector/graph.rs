@@ -531,6 +531,14 @@ pub(crate) struct SoftInfo {
     pub(crate) keys: &'static [KeyInfo],
 }
 
+impl SoftInfo {
+    /// The `.with_deleted()` trace, unqualified: `(<visible> OR TRUE)`, for a statement that
+    /// reads every row of the table on purpose (see [`crate::guard`]).
+    pub(crate) fn every_row(&self, dialect: Dialect) -> String {
+        crate::query::with_deleted_sql(&(self.visible)(dialect))
+    }
+}
+
 /// The condition of `T`'s primary marker alone: live, or (`live == false`) deleted.
 fn primary_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String {
     let marker = MarkerInfo {
@@ -540,8 +548,17 @@ fn primary_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String
     ddl::marker_condition(dialect, marker, live)
 }
 
+/// The primary marker's live condition. With several markers it reads rows other markers
+/// hide, on purpose (an archive marks and follows them too), and says so with the
+/// `.with_deleted()` trace for the visibility guard: `(<primary live> AND (<visible> OR TRUE))`.
 fn primary_live<T: SoftDeleteTable>(dialect: Dialect) -> String {
-    primary_condition::<T>(dialect, true)
+    let live = primary_condition::<T>(dialect, true);
+    if T::markers().len() > 1 {
+        let every_row = crate::query::with_deleted_sql(&ddl::live_condition::<T>(dialect));
+        format!("({live} AND {every_row})")
+    } else {
+        live
+    }
 }
 
 fn primary_deleted<T: SoftDeleteTable>(dialect: Dialect) -> String {

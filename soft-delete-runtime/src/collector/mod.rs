@@ -144,6 +144,8 @@ pub use sql::CollectorBackend;
 use graph::Graph;
 use sql::BatchValues;
 
+use crate::backend::SupportedBackend;
+use crate::table::SoftDeleteTable;
 use crate::Error;
 
 /// How many ids of the rows that protect a root a plan lists per edge, unless
@@ -394,7 +396,9 @@ where
     sql::refuse_without_transactions(conn, tables, feature)
 }
 
-/// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE>`.
+/// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE> AND
+/// <live>`. The statements that use them keep to live rows anyway; the live predicate here says
+/// so to the [visibility guard](crate::guard), which checks every read on its own.
 pub struct TargetRoots<T: Table, W> {
     key: T::PrimaryKey,
     from: T::FromClause,
@@ -403,8 +407,8 @@ pub struct TargetRoots<T: Table, W> {
 
 impl<T, W, DB> QueryFragment<DB> for TargetRoots<T, W>
 where
-    DB: Backend,
-    T: Table,
+    DB: SupportedBackend,
+    T: SoftDeleteTable,
     T::PrimaryKey: QueryFragment<DB>,
     <T as QuerySource>::FromClause: QueryFragment<DB>,
     W: QueryFragment<DB>,
@@ -414,7 +418,11 @@ where
         self.key.walk_ast(out.reborrow())?;
         out.push_sql(" FROM ");
         self.from.walk_ast(out.reborrow())?;
-        self.where_clause.walk_ast(out.reborrow())
+        let no_where = self.where_clause.is_noop(out.backend())?;
+        self.where_clause.walk_ast(out.reborrow())?;
+        out.push_sql(if no_where { " WHERE " } else { " AND " });
+        out.push_sql(&crate::ddl::live_condition::<T>(DB::DIALECT));
+        Ok(())
     }
 }
 

@@ -159,16 +159,24 @@ where
                 .map(|e| {
                     let parent = &graph.nodes[e.parent];
                     let key = d.quote(parent.key);
+                    // Live or archived: the row is there (the `.with_deleted()` trace says
+                    // so to the visibility guard).
+                    let every_row = graph.soft(e.parent)?.every_row(d.0);
                     // MySQL refuses a subquery on the table being updated unless it is a
                     // derived table.
-                    let from = if d.0 == Dialect::Mysql && e.parent == edge.child {
-                        format!("(SELECT {key} FROM {}) AS sd_p", d.table(parent))
+                    Ok(if d.0 == Dialect::Mysql && e.parent == edge.child {
+                        format!(
+                            "EXISTS (SELECT 1 FROM (SELECT {key} FROM {} WHERE {every_row}) AS sd_p WHERE sd_p.{key} = {old})",
+                            d.table(parent)
+                        )
                     } else {
-                        format!("{} AS sd_p", d.table(parent))
-                    };
-                    format!("EXISTS (SELECT 1 FROM {from} WHERE sd_p.{key} = {old})")
+                        format!(
+                            "EXISTS (SELECT 1 FROM {} AS sd_p WHERE sd_p.{key} = {old} AND {every_row})",
+                            d.table(parent)
+                        )
+                    })
                 })
-                .collect();
+                .collect::<Result<_, Error>>()?;
             let parent_exists = format!("({})", parents.join(" OR "));
             let mut update = Sql::<C::Backend>::new();
             match d.0 {

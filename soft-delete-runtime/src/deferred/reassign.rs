@@ -66,6 +66,7 @@ pub fn reassign<Col: Column>(column: Col) -> Reassign<Col> {
         column,
         scope: WholeTable,
         live: None,
+        every_row: None,
         method: Method::Auto,
     }
 }
@@ -111,6 +112,9 @@ pub struct Reassign<Col, S = WholeTable> {
     column: Col,
     scope: S,
     live: Option<fn(Dialect) -> String>,
+    /// The live condition of a soft-deletable table, for the `.with_deleted()` trace of the
+    /// reads (which name rows by key whether live or not).
+    every_row: Option<fn(Dialect) -> String>,
     method: Method,
 }
 
@@ -129,6 +133,7 @@ impl<Col: Column, S> Reassign<Col, S> {
             column: self.column,
             scope: Within(filter),
             live: self.live,
+            every_row: self.every_row,
             method: self.method,
         }
     }
@@ -145,6 +150,22 @@ impl<Col: Column, S> Reassign<Col, S> {
         Col::Table: SoftDeleteTable,
     {
         self.live = Some(ddl::live_condition::<Col::Table>);
+        self.every_row = self.live;
+        self
+    }
+
+    /// The unique key binds every row, live or soft-deleted (a plain `UNIQUE` key), on a
+    /// soft-deletable table: the default behaviour, said explicitly. The reads of the
+    /// reassignment then carry the `.with_deleted()` trace, which the
+    /// [visibility guard](crate::guard) requires of a read of a soft-deletable table; on a
+    /// table without soft delete there is nothing to say.
+    #[must_use]
+    pub fn with_deleted(mut self) -> Self
+    where
+        Col::Table: SoftDeleteTable,
+    {
+        self.live = None;
+        self.every_row = Some(ddl::live_condition::<Col::Table>);
         self
     }
 
@@ -350,6 +371,7 @@ impl<Col: Column, S> Reassign<Col, S> {
                 ids: chunk.iter().map(|(id, _)| (*id).clone()).collect(),
                 targets: chunk.iter().map(|(_, new)| **new).collect(),
                 live: self.live,
+                every_row: self.every_row,
                 scope: self.scope.clone(),
             };
             for (id, value) in query.load::<(Id, V)>(conn)? {
@@ -415,6 +437,7 @@ impl<Col: Column, S> Reassign<Col, S> {
     {
         let column = ColumnRange::<Col> {
             from: Col::Table::default().from_clause(),
+            every_row: self.every_row,
         };
         let (min, max) = column.get_result::<(Option<V>, Option<V>)>(conn)?;
         let values = || min.into_iter().chain(max).chain(changed.values().copied());

@@ -152,6 +152,8 @@ pub struct CurrentValues<Col: Column, Id, V, S> {
     pub(crate) ids: Vec<Id>,
     pub(crate) targets: Vec<V>,
     pub(crate) live: Option<fn(Dialect) -> String>,
+    /// The live condition for the `.with_deleted()` trace, on a soft-deletable table.
+    pub(crate) every_row: Option<fn(Dialect) -> String>,
     pub(crate) scope: S,
 }
 
@@ -212,6 +214,10 @@ where
         }
         out.push_sql("))");
         self.scope.walk_ast(out.reborrow())?;
+        if let Some(live) = self.every_row {
+            out.push_sql(" AND ");
+            out.push_sql(&crate::query::with_deleted_sql(&live(DB::DIALECT)));
+        }
         if DB::DIALECT != Dialect::Sqlite {
             out.push_sql(" FOR UPDATE");
         }
@@ -263,9 +269,11 @@ where
 }
 
 /// The smallest and largest value of a column over the whole table:
-/// `SELECT MIN(col), MAX(col) FROM t`.
+/// `SELECT MIN(col), MAX(col) FROM t [WHERE <trace>]`.
 pub struct ColumnRange<Col: Column> {
     pub(crate) from: FromClauseOf<Col>,
+    /// The live condition for the `.with_deleted()` trace, on a soft-deletable table.
+    pub(crate) every_row: Option<fn(Dialect) -> String>,
 }
 
 impl<Col: Column> Query for ColumnRange<Col> {
@@ -281,7 +289,7 @@ impl<Conn, Col: Column> RunQueryDsl<Conn> for ColumnRange<Col> {}
 
 impl<DB, Col> QueryFragment<DB> for ColumnRange<Col>
 where
-    DB: Backend,
+    DB: SupportedBackend,
     Col: Column,
     FromClauseOf<Col>: QueryFragment<DB>,
 {
@@ -291,7 +299,12 @@ where
         out.push_sql("), MAX(");
         out.push_identifier(Col::NAME)?;
         out.push_sql(") FROM ");
-        self.from.walk_ast(out.reborrow())
+        self.from.walk_ast(out.reborrow())?;
+        if let Some(live) = self.every_row {
+            out.push_sql(" WHERE ");
+            out.push_sql(&crate::query::with_deleted_sql(&live(DB::DIALECT)));
+        }
+        Ok(())
     }
 }
 

@@ -101,6 +101,7 @@ use std::fmt::Debug;
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 
 use crate::exec::{drive, Blocking, Executor};
+use crate::query::WithDeletedTrace;
 use crate::table::{SoftDelete, SoftDeleteTable};
 use crate::{dsl, Error};
 
@@ -119,9 +120,13 @@ pub type KeyRows<M, K> = dsl::Filter<TableOf<M>, <M as ActiveUnique<K>>::Filter>
 /// The live row of one key: [`KeyRows`] and the table's live predicate.
 pub type LiveRow<M, K> = dsl::Filter<KeyRows<M, K>, dsl::live<TableOf<M>>>;
 
-/// Every row of one key, newest first: [`KeyRows`] ordered by the counter (if any) and the
-/// primary key, both descending.
-pub type History<M, K> = dsl::Order<KeyRows<M, K>, <M as ActiveUnique<K>>::HistoryOrder>;
+/// Every row of one key, newest first: [`KeyRows`] with the `.with_deleted()` trace (it reads
+/// retired rows on purpose, and says so to the visibility guard), ordered by the counter (if
+/// any) and the primary key, both descending.
+pub type History<M, K> = dsl::Order<
+    dsl::Filter<KeyRows<M, K>, WithDeletedTrace<dsl::live<TableOf<M>>>>,
+    <M as ActiveUnique<K>>::HistoryOrder,
+>;
 
 /// A model with an active-unique key `K`: among live rows, the key's fields are unique.
 ///
@@ -298,7 +303,9 @@ impl<M, K> KeyQueries<K> for M
 where
     M: ActiveUnique<K>,
     TableOf<M>: FilterDsl<M::Filter>,
-    KeyRows<M, K>: FilterDsl<dsl::live<TableOf<M>>> + OrderDsl<M::HistoryOrder>,
+    KeyRows<M, K>:
+        FilterDsl<dsl::live<TableOf<M>>> + FilterDsl<WithDeletedTrace<dsl::live<TableOf<M>>>>,
+    dsl::Filter<KeyRows<M, K>, WithDeletedTrace<dsl::live<TableOf<M>>>>: OrderDsl<M::HistoryOrder>,
 {
     type LiveRows = LiveRow<M, K>;
     type HistoryRows = History<M, K>;
@@ -310,7 +317,8 @@ where
 
     fn history_rows(key: Self::Value) -> History<Self, K> {
         let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
-        OrderDsl::order(rows, M::history_order())
+        let every_row = WithDeletedTrace(<TableOf<M> as SoftDeleteTable>::live());
+        OrderDsl::order(FilterDsl::filter(rows, every_row), M::history_order())
     }
 }
 

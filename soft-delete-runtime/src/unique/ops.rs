@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use diesel::expression::SqlLiteral;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
-use diesel::query_dsl::methods::{FindDsl, LimitDsl, SelectDsl};
+use diesel::query_dsl::methods::{FilterDsl, FindDsl, LimitDsl, SelectDsl};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Text;
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
@@ -21,6 +21,8 @@ use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
 use crate::backend::{RenderBackend, SupportedBackend, TableName};
 use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Transaction};
+use crate::query::WithDeletedTrace;
+use crate::table::SoftDeleteTable;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -78,9 +80,13 @@ pub(crate) type SelectHistory<M, K, DB> =
     dsl::Select<<M as KeyQueries<K>>::HistoryRows, dsl::AsSelect<M, DB>>;
 /// The soft delete of one row by primary key.
 type RetireById<M, K> = dsl::SoftDelete<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>>;
+/// One row by primary key, whatever its state (with the `.with_deleted()` trace).
+type AnyRowById<M, K> = dsl::Filter<
+    dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>,
+    WithDeletedTrace<dsl::live<TableOf<M>>>,
+>;
 /// One column of the primary key of one row, as text.
-type IdText<M, K> =
-    dsl::Select<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, SqlLiteral<Text>>;
+type IdText<M, K> = dsl::Select<AnyRowById<M, K>, SqlLiteral<Text>>;
 
 impl<M, K, Mo, C> KeyOps<K, Mo, C> for M
 where
@@ -98,7 +104,8 @@ where
         + Execute<Mo, RetireById<M, K>>,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
-    dsl::Find<TableOf<M>, M::Id>: SelectDsl<SqlLiteral<Text>>,
+    dsl::Find<TableOf<M>, M::Id>: FilterDsl<WithDeletedTrace<dsl::live<TableOf<M>>>>,
+    AnyRowById<M, K>: SelectDsl<SqlLiteral<Text>>,
 {
     async fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
         let query = SelectDsl::select(M::live_rows(key), M::as_select());
@@ -131,7 +138,11 @@ where
         let mut parts = Vec::with_capacity(M::ID_COLUMNS.len());
         for column in M::ID_COLUMNS {
             let text = diesel::dsl::sql::<Text>(&dialect.cast_to_text(&dialect.quote(column)));
-            let row = FindDsl::find(TableOf::<M>::default(), id.clone());
+            // The row named may be live or retired: read it whatever its state, and say so.
+            let row = FilterDsl::filter(
+                FindDsl::find(TableOf::<M>::default(), id.clone()),
+                WithDeletedTrace(<TableOf<M> as SoftDeleteTable>::live()),
+            );
             let found = conn.load(SelectDsl::select(row, text)).await?;
             let part = found.into_iter().next().ok_or(DieselError::NotFound)?;
             parts.push(part);

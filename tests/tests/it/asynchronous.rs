@@ -17,7 +17,7 @@ use crate::unique::{attempt, create_with_keys, exam_attempts, live_id_of, ExamAt
 async_backend_tests! {
     async fn every_key_operation_awaited(db) {
         create_with_keys(db)?;
-        let mut conn = asynchronous::connect::<Conn>(db.url()).await;
+        let mut conn = asynchronous::connect::<Conn>(db).await;
         let conn = &mut conn;
 
         let first = ExamAttempt::start_async(conn, (1, 7), |n| attempt(1, 7, n)).await?;
@@ -66,11 +66,11 @@ async_backend_tests! {
 
     async fn every_operation_runs_on_a_spawned_task(db) {
         create_with_keys(db)?;
-        let url = db.url().to_owned();
+        let conn = asynchronous::connect::<Conn>(db).await;
         // `tokio::spawn` (what an axum handler needs too) takes only `Send` futures: the
         // operations' futures are, on each backend.
         let task = tokio::spawn(async move {
-            let mut conn = asynchronous::connect::<Conn>(&url).await;
+            let mut conn = conn;
             let first = ExamAttempt::start_async(&mut conn, (3, 7), |n| attempt(3, 7, n)).await?;
             ExamAttempt::retry_async(&mut conn, (3, 7), |old, n| attempt(old.exam_id, old.learner_id, n)).await?;
             let live = ExamAttempt::upsert_async(&mut conn, (3, 7), |n| attempt(3, 7, n), |live: &ExamAttempt| {
@@ -89,6 +89,16 @@ async_backend_tests! {
         assert_eq!(history.len(), 2);
         Ok(())
     }
+}
+
+/// Locks row `id` of `exam_attempts` for the rest of `conn`'s transaction: a raw read of
+/// every state, allowed by the guard on purpose.
+fn lock_row(conn: &mut impl SimpleConnection, id: i32) -> diesel::QueryResult<()> {
+    soft_delete_runtime::guard::allow(|| {
+        conn.batch_execute(&format!(
+            "SELECT id FROM exam_attempts WHERE id = {id} FOR UPDATE"
+        ))
+    })
 }
 
 /// Retries of one key by 8 tasks through `$pool` (8 connections, each handed out by
@@ -157,27 +167,27 @@ macro_rules! server_tests {
             use super::*;
             type Conn = $conn;
             type Async = <Conn as AsyncTwin>::Async;
-            type Manager = diesel_async::pooled_connection::AsyncDieselConnectionManager<Async>;
 
-            /// A deadpool pool of at most `size` connections to `url`.
+            /// A deadpool pool of at most `size` guarded connections to the test's database.
             fn deadpool(
-                url: &str,
+                db: &TestDb<Conn>,
                 size: usize,
             ) -> diesel_async::pooled_connection::deadpool::Pool<Async> {
-                diesel_async::pooled_connection::deadpool::Pool::builder(Manager::new(url))
+                let manager = asynchronous::guarded_manager(db);
+                diesel_async::pooled_connection::deadpool::Pool::builder(manager)
                     .max_size(size)
                     .build()
                     .expect("a deadpool pool")
             }
 
-            /// A bb8 pool of at most `size` connections to `url`.
+            /// A bb8 pool of at most `size` guarded connections to the test's database.
             async fn bb8(
-                url: &str,
+                db: &TestDb<Conn>,
                 size: u32,
             ) -> diesel_async::pooled_connection::bb8::Pool<Async> {
                 diesel_async::pooled_connection::bb8::Pool::builder()
                     .max_size(size)
-                    .build(Manager::new(url))
+                    .build(asynchronous::guarded_manager(db))
                     .await
                     .expect("a bb8 pool")
             }
@@ -194,7 +204,7 @@ macro_rules! server_tests {
                 run("retries_race_through_a_deadpool_pool", |db| {
                     asynchronous::runtime().block_on(async {
                         create_with_keys(db)?;
-                        let pool = deadpool(db.url(), 8);
+                        let pool = deadpool(db, 8);
                         retries_race!(db, pool, get)
                     })
                 });
@@ -205,7 +215,7 @@ macro_rules! server_tests {
                 run("retries_race_through_a_bb8_pool", |db| {
                     asynchronous::runtime().block_on(async {
                         create_with_keys(db)?;
-                        let pool = bb8(db.url(), 8).await;
+                        let pool = bb8(db, 8).await;
                         retries_race!(db, pool, get_owned)
                     })
                 });
@@ -224,15 +234,12 @@ macro_rules! server_tests {
                             let key = (5, 7);
                             let live =
                                 ExamAttempt::start(db.conn(), key, |n| attempt(key.0, key.1, n))?;
-                            let pool = deadpool(db.url(), 1);
+                            let pool = deadpool(db, 1);
 
                             // Another connection holds the live row's lock.
                             let mut holder = db.connect();
                             holder.batch_execute("BEGIN")?;
-                            holder.batch_execute(&format!(
-                                "SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE",
-                                live.id
-                            ))?;
+                            lock_row(&mut holder, live.id)?;
 
                             let mut conn = pool.get().await?;
                             let retry = ExamAttempt::retry_async(&mut conn, key, |old, n| {
@@ -270,14 +277,11 @@ macro_rules! server_tests {
                             } else {
                                 check.batch_execute("SET innodb_lock_wait_timeout = 2")?;
                             }
-                            check.transaction(|check| {
-                                check.batch_execute(&format!(
-                                    "SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE",
-                                    next.id
-                                ))
-                            })?;
-                            let rows =
-                                exam_attempts::table.count().get_result::<i64>(&mut check)?;
+                            check.transaction(|check| lock_row(check, next.id))?;
+                            let rows = exam_attempts::table
+                                .with_deleted()
+                                .count()
+                                .get_result::<i64>(&mut check)?;
                             assert_eq!(rows, 2);
                             Ok(())
                         })
@@ -300,11 +304,8 @@ macro_rules! server_tests {
                                 ExamAttempt::start(db.conn(), key, |n| attempt(key.0, key.1, n))?;
                             let mut holder = db.connect();
                             holder.batch_execute("BEGIN")?;
-                            holder.batch_execute(&format!(
-                                "SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE",
-                                live.id
-                            ))?;
-                            let mut conn = asynchronous::connect::<Conn>(db.url()).await;
+                            lock_row(&mut holder, live.id)?;
+                            let mut conn = asynchronous::connect::<Conn>(db).await;
                             let retry = ExamAttempt::retry_async(&mut conn, key, |old, n| {
                                 attempt(old.exam_id, old.learner_id, n)
                             });

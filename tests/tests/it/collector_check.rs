@@ -176,7 +176,7 @@ backend_tests! {
             panic!("expected an undeclared key, got {}", issues[0]);
         };
         assert_eq!(fk.child.name, "we'ird; DROP TABLE shelves; --");
-        assert_eq!(shelves::table.count().get_result::<i64>(conn)?, 0);
+        assert_eq!(shelves::table.with_deleted().count().get_result::<i64>(conn)?, 0);
         Ok(())
     }
 

@@ -45,9 +45,9 @@ backend_tests! {
                 .collect()
         };
         assert_eq!(shop_dump!(&mut *conn), sessions_gone(before));
-        let order5: Order = orders::table.find(5).first(conn)?;
+        let order5: Order = orders::table.find(5).with_deleted().first(conn)?;
         assert_eq!(order5.deleted_at, Some(earlier.batch().stamp().naive_utc()));
-        let item6: OrderItem = order_items::table.find(6).first(conn)?;
+        let item6: OrderItem = order_items::table.find(6).with_deleted().first(conn)?;
         assert_eq!((item6.active, item6.archive_batch), (false, Some(earlier.batch().id())));
 
         // Restoring twice is refused, saying when; the earlier batch restores its own rows.
@@ -66,14 +66,14 @@ backend_tests! {
         let batch = archived.batch();
         let in_batch = order_items::archive_batch.eq(batch.id());
         assert_eq!(
-            order_items::table.filter(in_batch).select(order_items::id).order(order_items::id).load::<i32>(conn)?,
+            order_items::table.filter(in_batch).select(order_items::id).order(order_items::id).with_deleted().load::<i32>(conn)?,
             [1, 2, 3, 6]
         );
 
         // Item 2 comes back on its own: a restore by value detaches it from the batch...
-        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        let item: OrderItem = order_items::table.find(2).with_deleted().first(conn)?;
         assert_eq!(item.restore(conn)?, 1);
-        let item: OrderItem = order_items::table.find(2).first(conn)?;
+        let item: OrderItem = order_items::table.find(2).with_deleted().first(conn)?;
         assert_eq!((item.active, item.archive_batch), (true, None));
         // ...and is hidden again later, on its own.
         assert_eq!(item.soft_delete(conn)?, 1);
@@ -81,7 +81,7 @@ backend_tests! {
         // hidden again by a plain soft delete, which detaches it from any earlier batch.
         conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 3")?;
         assert_eq!(soft_delete_runtime::soft_delete(order_items::table.find(3)).execute(conn)?, 1);
-        let item: OrderItem = order_items::table.find(3).first(conn)?;
+        let item: OrderItem = order_items::table.find(3).with_deleted().first(conn)?;
         assert_eq!((item.active, item.archive_batch), (false, None));
 
         // The batch brings back what it still holds, items 1 and 6; items 2 and 3 were hidden
@@ -104,7 +104,7 @@ backend_tests! {
         let restored = archived.batch().restore(conn)?;
         // Items 1, 2 and 3 come back; item 6 was live already, so the batch leaves it alone.
         assert_eq!(restored.rows_of("order_items"), 3);
-        let item: OrderItem = order_items::table.find(6).first(conn)?;
+        let item: OrderItem = order_items::table.find(6).with_deleted().first(conn)?;
         assert_eq!((item.active, item.archive_batch), (true, Some(archived.batch().id())));
         Ok(())
     }

@@ -151,11 +151,13 @@ mod mysql {
                 let stamped: Vec<Option<chrono::NaiveDateTime>> = notes::table
                     .filter(notes::folder_id.eq(1))
                     .select(notes::deleted_at)
+                    .with_deleted()
                     .load(conn)?;
                 conn.batch_execute("SET time_zone = '+00:00'")?;
                 let utc: Vec<Option<chrono::NaiveDateTime>> = notes::table
                     .filter(notes::folder_id.eq(1))
                     .select(notes::deleted_at)
+                    .with_deleted()
                     .load(conn)?;
                 assert_eq!(utc, [Some(archived.batch().stamp().naive_utc()); 2]);
                 assert_ne!(

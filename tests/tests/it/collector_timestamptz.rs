@@ -62,7 +62,7 @@ macro_rules! collector_timestamptz_tests {
                     let archived = Collector::new(events::table.find(1)).archive(conn)?;
                     assert_eq!(archived.plan().archived("tickets"), 2);
                     let stamp = archived.batch().stamp();
-                    let event: Event = events::table.find(1).first(conn)?;
+                    let event: Event = events::table.find(1).with_deleted().first(conn)?;
                     assert_eq!(event.cancelled_at, Some(stamp));
                     let tickets: Vec<Ticket> = tickets::table.only_deleted().order(tickets::id).load(conn)?;
                     assert_eq!(tickets.iter().map(|t| (t.id, t.event_id)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
@@ -94,8 +94,8 @@ macro_rules! collector_timestamptz_tests {
 
                     assert!(first.batch().stamp() < second.batch().stamp());
                     assert_eq!((report.deleted_from("events"), report.deleted_from("tickets")), (1, 2));
-                    assert_eq!(events::table.select(events::id).load::<i32>(conn)?, [2]);
-                    assert_eq!(tickets::table.select(tickets::id).load::<i32>(conn)?, [3]);
+                    assert_eq!(events::table.select(events::id).with_deleted().load::<i32>(conn)?, [2]);
+                    assert_eq!(tickets::table.select(tickets::id).with_deleted().load::<i32>(conn)?, [3]);
                     Ok(())
                 });
             }
@@ -127,9 +127,9 @@ mod own_utc_type {
             seed(db)?;
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+            let bob: Person = person::table.find(PersonId(2)).active().first(conn)?;
             let archived = Collector::new(&bob).archive(conn)?;
-            let gone: Person = person::table.find(PersonId(2)).first(conn)?;
+            let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!(gone.deleted_at, Some(archived.batch().stamp()));
 
             archived.batch().restore(conn)?;

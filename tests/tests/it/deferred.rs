@@ -11,6 +11,7 @@ use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::ddl::unique::DeferrableUnique;
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::{self, reassign, Constraints, Method};
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -131,7 +132,7 @@ backend_tests! {
             "{outcome:?}"
         );
         assert_eq!(numbers_of!(conn, 1)?, START, "nothing was written");
-        let name: String = players::table.find(5).select(players::name).first(conn)?;
+        let name: String = players::table.find(5).select(players::name).with_deleted().first(conn)?;
         assert_eq!(name, "p5", "nothing was written");
 
         // A constraint declared INITIALLY DEFERRED is checked by the commit itself when the
@@ -243,7 +244,7 @@ backend_tests! {
             }
             Ok(())
         })?;
-        let name: String = players::table.find(5).select(players::name).first(conn)?;
+        let name: String = players::table.find(5).select(players::name).with_deleted().first(conn)?;
         assert_eq!(name, "kept");
         assert_eq!(numbers_of!(conn, 1)?, if postgres { SWAPPED } else { START });
         Ok(())
@@ -270,7 +271,7 @@ backend_tests! {
         for (key, method, deferred, temporaries) in cases {
             create_players(db, key)?;
             let conn = db.conn();
-            let done = reassign(players::squad_number)
+            let done = reassign(players::squad_number).with_deleted()
                 .within(players::team_id.eq(1))
                 .method(method)
                 .run(conn, [(1, 2), (2, 1)])?;
@@ -281,7 +282,7 @@ backend_tests! {
 
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let outcome = reassign(players::squad_number)
+        let outcome = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .method(Method::Deferred)
             .run(conn, [(1, 2), (2, 1)]);
@@ -303,10 +304,10 @@ backend_tests! {
                  INSERT INTO players (id, team_id, name, squad_number) VALUES (1, 1, 'p1', 1), (2, 1, 'p2', 2);
                  CREATE UNIQUE INDEX {KEY} ON players (team_id, squad_number) WHERE deleted_at IS NULL"
             ))?;
-            let outcome = reassign(players::squad_number).method(Method::Deferred).run(conn, [(1, 2), (2, 1)]);
+            let outcome = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(conn, [(1, 2), (2, 1)]);
             assert!(matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY), "{outcome:?}");
             conn.batch_execute(&format!("DROP INDEX {KEY}"))?;
-            let done = reassign(players::squad_number).method(Method::Deferred).run(conn, [(1, 2), (2, 1)])?;
+            let done = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(conn, [(1, 2), (2, 1)])?;
             assert_eq!((done.changed, done.deferred, done.temporaries), (2, false, 0));
         }
         Ok(())
@@ -316,7 +317,7 @@ backend_tests! {
         let backend = db.backend();
         if backend != Backend::Postgres {
             create_players(db, Key::Plain)?;
-            let outcome = reassign(players::squad_number).method(Method::Deferred).run(db.conn(), [(1, 2), (2, 1)]);
+            let outcome = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(db.conn(), [(1, 2), (2, 1)]);
             assert_unsupported!(outcome, backend);
             return Ok(());
         }
@@ -336,7 +337,7 @@ backend_tests! {
                      INSERT INTO rosters (player_id) VALUES (99);
                      UPDATE players SET name = 'p4' WHERE id = 3;",
                 )?;
-                let done = reassign(players::squad_number)
+                let done = reassign(players::squad_number).with_deleted()
                     .within(players::team_id.eq(1))
                     .method(method)
                     .run(conn, [(1, 2), (2, 1)])?;

@@ -115,14 +115,17 @@ pub(crate) fn create_players<C: TestConnection>(db: &mut TestDb<C>, key: Key) ->
 /// `(id, squad_number)` of every player of a team (live or not), by id.
 macro_rules! numbers_of {
     ($conn:expr, $team:expr) => {
-        $crate::deferred_schema::players::table
-            .filter($crate::deferred_schema::players::team_id.eq($team))
-            .order($crate::deferred_schema::players::id)
-            .select((
-                $crate::deferred_schema::players::id,
-                $crate::deferred_schema::players::squad_number,
-            ))
-            .load::<(i32, i32)>($conn)
+        // Every player of the team, live or not: the key binds them all.
+        soft_delete_runtime::guard::allow(|| {
+            $crate::deferred_schema::players::table
+                .filter($crate::deferred_schema::players::team_id.eq($team))
+                .order($crate::deferred_schema::players::id)
+                .select((
+                    $crate::deferred_schema::players::id,
+                    $crate::deferred_schema::players::squad_number,
+                ))
+                .load::<(i32, i32)>($conn)
+        })
     };
 }
 pub(crate) use numbers_of;

@@ -25,11 +25,14 @@ backend_tests! {
         assert_eq!(rows, [("ann".into(), "a1".into()), ("cat".into(), "c1".into())]);
 
         // the table-associated form is the same predicate
-        let dead_posts: Vec<String> = users::table
-            .inner_join(posts::table)
-            .filter(posts::table::deleted())
-            .select(posts::title)
-            .load(conn)?;
+        // Users of every state, on purpose: the test is about the posts' predicate.
+        let dead_posts: Vec<String> = soft_delete_runtime::guard::allow(|| {
+            users::table
+                .inner_join(posts::table)
+                .filter(posts::table::deleted())
+                .select(posts::title)
+                .load(conn)
+        })?;
         assert_eq!(dead_posts, ["a2"]);
         Ok(())
     }
@@ -57,12 +60,15 @@ backend_tests! {
         );
 
         // the same predicate in WHERE turns the left join into an inner join: bob and dan vanish
-        let with_where: Vec<String> = users::table
-            .left_join(posts::table)
-            .filter(live::<posts::table>().nullable().eq(true))
-            .select(users::name)
-            .order(users::id)
-            .load(conn)?;
+        // The mistake the visibility guard reports, made on purpose to show what it does.
+        let with_where: Vec<String> = soft_delete_runtime::guard::allow(|| {
+            users::table
+                .left_join(posts::table)
+                .filter(live::<posts::table>().nullable().eq(true))
+                .select(users::name)
+                .order(users::id)
+                .load(conn)
+        })?;
         assert_eq!(with_where, ["ann", "ann", "cat"]);
         Ok(())
     }
@@ -71,12 +77,15 @@ backend_tests! {
         seed(db)?;
         let conn = db.conn();
         soft_delete(posts::table.find(1)).execute(conn)?;
-        let rows: Vec<(i32, Option<i32>)> = users::table
-            .left_join(posts::table.on(posts::user_id.eq(users::id).and(deleted::<posts::table>())))
-            .filter(users::id.le(2))
-            .select((users::id, posts::id.nullable()))
-            .order(users::id)
-            .load(conn)?;
+        // Users of every state, on purpose: the test is about the posts' predicate.
+        let rows: Vec<(i32, Option<i32>)> = soft_delete_runtime::guard::allow(|| {
+            users::table
+                .left_join(posts::table.on(posts::user_id.eq(users::id).and(deleted::<posts::table>())))
+                .filter(users::id.le(2))
+                .select((users::id, posts::id.nullable()))
+                .order(users::id)
+                .load(conn)
+        })?;
         assert_eq!(rows, [(1, Some(1)), (2, None)]);
         Ok(())
     }

@@ -20,6 +20,7 @@ mod ddl;
 mod deferred;
 mod deferred_schema;
 mod forum_schema;
+mod guard_corpus;
 mod joins;
 mod journal;
 mod marker_sync;

@@ -184,9 +184,9 @@ macro_rules! delete_by_hand {
 /// `(live, deletion time, batch)` of post, note and tag `$id`.
 macro_rules! state_of {
     ($conn:expr, $id:expr) => {{
-        let post: Post = posts::table.find($id).first($conn)?;
-        let note: Note = notes::table.find($id).first($conn)?;
-        let tag: Tag = tags::table.find($id).first($conn)?;
+        let post: Post = posts::table.find($id).with_deleted().first($conn)?;
+        let note: Note = notes::table.find($id).with_deleted().first($conn)?;
+        let tag: Tag = tags::table.find($id).with_deleted().first($conn)?;
         [
             (!post.deleted, post.deleted_at, None),
             (note.active, note.deleted_at, note.archive_batch),
@@ -222,7 +222,7 @@ backend_tests! {
 
             // blog 1 and the rows the archive hid that nobody touched come back in any case
             assert_eq!(state_of!(conn, 2), [(true, None, None), (true, None, None), (true, None, None)]);
-            let blog: Blog = blogs::table.find(1).first(conn)?;
+            let blog: Blog = blogs::table.find(1).with_deleted().first(conn)?;
             assert_eq!(blog.deleted_at, None);
             if trigger {
                 // deleted on their own: a deletion time of their own, no batch, left hidden
@@ -248,12 +248,12 @@ backend_tests! {
         let backend = db.backend();
         let conn = db.conn();
         // the library's soft delete and restore, by value
-        let post: Post = posts::table.find(1).first(conn)?;
+        let post: Post = posts::table.find(1).with_deleted().first(conn)?;
         post.soft_delete(conn)?;
-        let deleted: Post = posts::table.find(1).first(conn)?;
+        let deleted: Post = posts::table.find(1).with_deleted().first(conn)?;
         assert!(deleted.deleted && deleted.deleted_at.is_some());
         deleted.restore(conn)?;
-        let back: Post = posts::table.find(1).first(conn)?;
+        let back: Post = posts::table.find(1).with_deleted().first(conn)?;
         assert!(!back.deleted && back.deleted_at.is_none());
 
         // a hand-written delete that gives its own time and batch keeps them

@@ -14,7 +14,7 @@ use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::ActiveUnique;
-use soft_delete_tests::plans::{Explain, PlanCheck};
+use soft_delete_tests::plans::{Explain, PlanCheck, Recorded};
 use soft_delete_tests::{backend_tests, record_statements, TestDb, TestResult};
 
 use crate::collector_schema::*;
@@ -190,6 +190,35 @@ fn taken(recorded: &std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Vec<String
 }
 
 backend_tests! {
+    fn with_deleted_keeps_the_plan(db) {
+        seed_large(db)?;
+        let conn = db.conn();
+        // The plan, as the planner's own text, of a query with and without the trace.
+        fn plan<C: Explain>(conn: &mut C, debug: String) -> Result<String, String> {
+            let sql = Recorded::parse(&debug)?.render(C::BACKEND)?;
+            // The query without the trace states no visibility: that is the comparison.
+            soft_delete_runtime::guard::allow(|| conn.explain(&sql)).map(|(text, _)| text)
+        }
+        type Db = <Conn as diesel::Connection>::Backend;
+        let by_id = members::table.filter(members::id.eq(1011));
+        let by_name = members::table.filter(members::name.eq("m1011")).order(members::id);
+        let pairs = [
+            (
+                diesel::debug_query::<Db, _>(&by_id).to_string(),
+                diesel::debug_query::<Db, _>(&by_id.with_deleted()).to_string(),
+            ),
+            (
+                diesel::debug_query::<Db, _>(&by_name).to_string(),
+                diesel::debug_query::<Db, _>(&by_name.with_deleted()).to_string(),
+            ),
+        ];
+        for (plain, traced) in pairs {
+            assert!(traced.contains("OR TRUE"), "{traced}");
+            assert_eq!(plan(conn, plain.clone())?, plan(conn, traced.clone())?, "{plain}\n{traced}");
+        }
+        Ok(())
+    }
+
     fn an_archive_and_its_restore_use_the_indexes(db) {
         seed_large(db)?;
         let conn = db.conn();
@@ -209,7 +238,7 @@ backend_tests! {
         assert!(Collector::new(members::table.find(1012)).archive(conn).is_err());
         // Several roots, from a query.
         let several = Collector::<members::table, _>::from_query(
-            members::table.filter(members::id.eq_any([1021, 1031])).select(members::id),
+            members::table.filter(members::id.eq_any([1021, 1031])).select(members::id).active(),
         )
         .archive(conn)?;
         assert_eq!(several.plan().roots(), 2);

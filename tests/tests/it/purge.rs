@@ -23,6 +23,7 @@ macro_rules! rows {
         $table::table
             .select(($table::id, $table::$marker))
             .order($table::id)
+            .with_deleted()
             .load::<(i32, $ty)>($conn)?
     };
 }
@@ -30,10 +31,13 @@ macro_rules! rows {
 /// Ids of the rows of `$table`, in order.
 macro_rules! ids {
     ($conn:expr, $table:ident) => {
-        $table::table
-            .select($table::id)
-            .order($table::id)
-            .load::<i32>($conn)?
+        // Every row, live or not, or of a table without soft delete.
+        soft_delete_runtime::guard::allow(|| {
+            $table::table
+                .select($table::id)
+                .order($table::id)
+                .load::<i32>($conn)
+        })?
     };
 }
 
@@ -99,7 +103,7 @@ backend_tests! {
         assert_eq!(report.kept(), 0);
         assert_eq!(ids!(conn, authors), [2, 3, 4]);
         assert_eq!(rows!(conn, posts, deleted: bool), [(10, false)]);
-        assert_eq!(authors::table.find(2).select(authors::deleted_at).first::<Option<chrono::NaiveDateTime>>(conn)?, Some(limit));
+        assert_eq!(authors::table.find(2).select(authors::deleted_at).with_deleted().first::<Option<chrono::NaiveDateTime>>(conn)?, Some(limit));
         Ok(())
     }
 
@@ -406,7 +410,7 @@ backend_tests! {
         let report = Purge::before(codes::table, cutoff()).batch_size(2).run(conn)?;
 
         assert_eq!((report.deleted(), report.batches), (5, 3));
-        assert_eq!(codes::table.select(codes::code).load::<String>(conn)?, ["c"]);
+        assert_eq!(codes::table.select(codes::code).with_deleted().load::<String>(conn)?, ["c"]);
         Ok(())
     }
 
@@ -491,7 +495,7 @@ backend_tests! {
         assert_eq!(sizes.iter().sum::<u64>(), 1300);
         assert!(sizes.iter().all(|&n| n <= 300), "{sizes:?}");
         assert_eq!(sizes.len() as u64, report.batches);
-        assert_eq!(authors::table.count().get_result::<i64>(conn)?, 2700);
+        assert_eq!(authors::table.with_deleted().count().get_result::<i64>(conn)?, 2700);
         assert_eq!(authors::table.active().count().get_result::<i64>(conn)?, 2700);
         let deletes = statements
             .lock()
@@ -515,6 +519,7 @@ mod postgres_only {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use diesel::sql_types::Text;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
     use soft_delete_runtime::purge::{Purge, Referrer};
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
@@ -597,7 +602,13 @@ mod postgres_only {
             let report = Purge::before(authors::table, cutoff()).run(conn)?;
 
             assert_eq!(report.deleted_from("authors"), 2500);
-            assert_eq!(authors::table.count().get_result::<i64>(conn)?, 2500);
+            assert_eq!(
+                authors::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                2500
+            );
             Ok(())
         });
     }
@@ -646,7 +657,13 @@ mod postgres_only {
             let rest = Purge::before(authors::table, cutoff()).run(conn)?;
             assert_eq!(dry.tables, rest.tables);
             assert_eq!(done + rest.deleted(), 10_000);
-            assert_eq!(authors::table.count().get_result::<i64>(conn)?, 10_000);
+            assert_eq!(
+                authors::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                10_000
+            );
             Ok(())
         });
     }
@@ -709,6 +726,7 @@ mod mysql_only {
     use diesel::prelude::*;
     use soft_delete_runtime::backend::Dialect;
     use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
     use soft_delete_runtime::purge::Purge;
     use soft_delete_runtime::Error;
     use soft_delete_tests::TestDb;
@@ -742,7 +760,13 @@ mod mysql_only {
                     ),
                     "{error:?}"
                 );
-                assert_eq!(comments::table.count().get_result::<i64>(conn)?, 2);
+                assert_eq!(
+                    comments::table
+                        .with_deleted()
+                        .count()
+                        .get_result::<i64>(conn)?,
+                    2
+                );
                 Ok(())
             },
         );

@@ -96,7 +96,7 @@ macro_rules! permutation_property {
             let by_team_1 = if live_only {
                 by_team_1.live_only()
             } else {
-                by_team_1
+                by_team_1.with_deleted()
             };
             let done = by_team_1.run(conn, moves.clone()).map_err(|e| fail(&e))?;
             prop_assert_eq!(done.changed + done.unchanged, moves.len());
@@ -126,7 +126,7 @@ backend_tests! {
         );
         assert_eq!(numbers_of!(conn, 1)?, START);
 
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1)])?;
         assert_eq!((done.changed, done.unchanged, done.temporaries, done.deferred), (2, 0, 2, false));
@@ -138,7 +138,7 @@ backend_tests! {
     fn a_three_cycle_rotates(db) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 3), (3, 1)])?;
         assert_eq!((done.changed, done.temporaries), (3, 3));
@@ -151,19 +151,19 @@ backend_tests! {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // p4 moves to the free 9; p5 takes the 4 that p4 leaves: only p5 needs a detour
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(4, 9), (5, 4)])?;
         assert_eq!((done.changed, done.temporaries), (2, 1));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 1), (2, 2), (3, 3), (4, 9), (5, 4)]);
 
         // only free values (team 2 holding 1..=3 does not matter to team 1)
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 20), (2, 21), (3, 5)])?;
         assert_eq!((done.changed, done.temporaries), (3, 0));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 20), (2, 21), (3, 5), (4, 9), (5, 4)]);
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 1)])?;
         assert_eq!((done.changed, done.temporaries), (1, 0));
@@ -174,17 +174,17 @@ backend_tests! {
     fn rows_given_their_own_value_are_left_alone(db) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 1), (2, 3), (3, 2)])?;
         assert_eq!((done.changed, done.unchanged, done.temporaries), (2, 1, 2));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 1), (2, 3), (3, 2), (4, 4), (5, 5)]);
 
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(4, 4)])?;
         assert_eq!((done.changed, done.unchanged), (0, 1));
-        let done = reassign(players::squad_number).run(conn, Vec::<(i32, i32)>::new())?;
+        let done = reassign(players::squad_number).with_deleted().run(conn, Vec::<(i32, i32)>::new())?;
         assert_eq!((done.changed, done.unchanged), (0, 0));
         Ok(())
     }
@@ -192,7 +192,7 @@ backend_tests! {
     fn duplicate_input_is_rejected_before_the_database_is_touched(db) {
         // No table yet: had `reassign` sent anything, the database would have said so.
         let conn = db.conn();
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 7), (2, 8), (3, 7)])
             .unwrap_err();
@@ -201,12 +201,12 @@ backend_tests! {
                 if table == "players" && *column == "squad_number" && value == "7" && first == "1" && second == "3"),
             "{error}"
         );
-        let error = reassign(players::squad_number).run(conn, [(1, 7), (1, 8)]).unwrap_err();
+        let error = reassign(players::squad_number).with_deleted().run(conn, [(1, 7), (1, 8)]).unwrap_err();
         assert!(matches!(&error, Error::DuplicateRow { row, .. } if row == "1"), "{error}");
 
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 2)])
             .unwrap_err();
@@ -219,7 +219,7 @@ backend_tests! {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // the swap alone would be fine; p3 -> 5 collides with p5, who stays
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1), (3, 5)])
             .unwrap_err();
@@ -231,7 +231,7 @@ backend_tests! {
         assert_eq!(numbers_of!(conn, 1)?, START, "nothing was written");
 
         // without a scope the whole table is one scope: p6 (team 2) holds 1 as well
-        let error = reassign(players::squad_number).run(conn, [(2, 1), (1, 2)]).unwrap_err();
+        let error = reassign(players::squad_number).with_deleted().run(conn, [(2, 1), (1, 2)]).unwrap_err();
         assert!(matches!(&error, Error::ValueTaken { holder, .. } if holder == "6"), "{error}");
         assert_eq!(numbers_of!(conn, 1)?, START);
         Ok(())
@@ -241,14 +241,14 @@ backend_tests! {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // the rows are chosen by their current numbers; the writes go by primary key
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1).and(players::squad_number.le(3)))
             .run(conn, [(1, 3), (2, 1), (3, 2)])?;
         assert_eq!(done.changed, 3);
         assert_eq!(numbers_of!(conn, 1)?, [(1, 3), (2, 1), (3, 2), (4, 4), (5, 5)]);
         // p4 holds 4, outside this scope: not a conflict the check sees, so the database
         // has the last word, and nothing is written
-        let outcome = reassign(players::squad_number)
+        let outcome = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1).and(players::squad_number.le(3)))
             .run(conn, [(1, 4)]);
         assert!(
@@ -262,7 +262,7 @@ backend_tests! {
     fn rows_outside_the_scope_are_rejected(db) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1), (6, 9), (99, 10)])
             .unwrap_err();
@@ -282,7 +282,7 @@ backend_tests! {
         assert_eq!(soft_delete(players::table.find(5)).execute(conn)?, 1);
 
         // Without `live_only` every row of the scope counts: stricter than this key, refused.
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(4, 5), (3, 4)])
             .unwrap_err();
@@ -349,7 +349,7 @@ backend_tests! {
             ))?;
         }
         let moves: Vec<(i32, i32)> = (0..N).map(|k| (1000 + k, (k + 1) % N + 1)).collect();
-        let done = reassign(players::squad_number)
+        let done = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(3))
             .run(conn, moves.clone())?;
         assert_eq!((done.changed, done.temporaries), (N as usize, N as usize));

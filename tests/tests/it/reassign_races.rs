@@ -11,6 +11,7 @@ use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::reassign;
+use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::Error;
 use soft_delete_tests::{backend_tests, verb, Backend, TestConnection};
 
@@ -72,6 +73,7 @@ macro_rules! player_2 {
         players::table
             .find(2)
             .select((players::team_id, players::squad_number))
+            .with_deleted()
             .first::<(i32, i32)>($conn)?
     };
 }
@@ -95,7 +97,7 @@ backend_tests! {
                     .set(players::team_id.eq(3))
                     .execute(other)
             });
-            let swapped = reassign(players::squad_number)
+            let swapped = reassign(players::squad_number).with_deleted()
                 .within(players::team_id.eq(1))
                 .run(conn, [(1, 2), (2, 1)]);
             conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
@@ -130,7 +132,7 @@ backend_tests! {
         let mut other = db.connect();
         let conn = db.conn();
         other.batch_execute("UPDATE players SET team_id = 3 WHERE id = 2")?;
-        let error = reassign(players::squad_number)
+        let error = reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1)])
             .unwrap_err();

@@ -36,7 +36,7 @@ backend_tests! {
             .execute(conn)?;
 
         // by value: the restore of a row whose key a live row holds
-        let spam: Post = post::table.find(PostId(2)).first(conn)?;
+        let spam: Post = post::table.find(PostId(2)).with_deleted().first(conn)?;
         let err = spam.marker(post::removed).restore(conn).expect_err("post 6 holds the slug");
         assert_eq!(conflict_ids(&err), ("6".to_owned(), Some("2".to_owned())), "{err}");
         let conflict = err.conflict().expect("a conflict");
@@ -50,7 +50,7 @@ backend_tests! {
         assert_eq!(conflict_ids(&err), ("1".to_owned(), None), "{err}");
 
         // by batch: a restore that would make a second visible `hello`
-        let rust: Community = community::table.find(1).first(conn)?;
+        let rust: Community = community::table.find(1).with_deleted().first(conn)?;
         let batch = Collector::new(&rust).archive(conn)?.batch();
         diesel::insert_into(post::table)
             .values((post::id.eq(PostId(7)), post::community_id.eq(1), post::creator_id.eq(PersonId(3)), post::slug.eq("hello")))
@@ -66,7 +66,7 @@ backend_tests! {
         seed(db)?;
         let conn = db.conn();
         // the visible reply that protects a member
-        let cat: Member = member::table.find(PersonId(3)).first(conn)?;
+        let cat: Member = member::table.find(PersonId(3)).with_deleted().first(conn)?;
         let err = Collector::new(&cat).archive(conn).expect_err("reply 4 protects cat");
         let Error::Protected { blockers } = &err else { panic!("{err}") };
         assert_eq!(blockers[0].ids, ["4"], "{err}");
@@ -82,13 +82,13 @@ backend_tests! {
         assert_eq!(report.skipped[0].ids, ["3"]);
 
         // the rows a reassignment refused, given as newtype ids
-        let err = reassign(post::community_id).run(conn, [(PostId(1), 2), (PostId(1), 3)]).unwrap_err();
+        let err = reassign(post::community_id).with_deleted().run(conn, [(PostId(1), 2), (PostId(1), 3)]).unwrap_err();
         assert!(matches!(&err, Error::DuplicateRow { row, .. } if row == "1"), "{err}");
-        let err = reassign(post::community_id).run(conn, [(PostId(1), 2), (PostId(4), 2)]).unwrap_err();
+        let err = reassign(post::community_id).with_deleted().run(conn, [(PostId(1), 2), (PostId(4), 2)]).unwrap_err();
         assert!(matches!(&err, Error::DuplicateTarget { first, second, .. } if first == "1" && second == "4"), "{err}");
-        let err = reassign(post::community_id).within(post::slug.eq("hello")).run(conn, [(PostId(1), 2)]).unwrap_err();
+        let err = reassign(post::community_id).with_deleted().within(post::slug.eq("hello")).run(conn, [(PostId(1), 2)]).unwrap_err();
         assert!(matches!(&err, Error::ValueTaken { holder, .. } if holder == "4"), "{err}");
-        let err = reassign(post::community_id).within(post::community_id.eq(2)).run(conn, [(PostId(1), 5)]).unwrap_err();
+        let err = reassign(post::community_id).with_deleted().within(post::community_id.eq(2)).run(conn, [(PostId(1), 5)]).unwrap_err();
         assert!(matches!(&err, Error::NotInScope { rows, .. } if rows == &["1"]), "{err}");
         Ok(())
     }

@@ -37,7 +37,7 @@ macro_rules! timestamptz_tests {
                          INSERT INTO events (title) VALUES ('launch'), ('party')",
                     );
                     let conn = db.conn();
-                    let launch: Event = events::table.filter(events::title.eq("launch")).first(conn)?;
+                    let launch: Event = events::table.filter(events::title.eq("launch")).active().first(conn)?;
                     let when = Utc.with_ymd_and_hms(2026, 11, 23, 8, 15, 0).single().expect("valid");
                     launch.soft_delete_with(conn, Deletion::at(when))?;
 

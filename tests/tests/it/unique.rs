@@ -326,7 +326,7 @@ backend_tests! {
         let live: ExamAttempt = exam_attempts::table.active().filter(exam_attempts::learner_id.eq(7)).first(conn)?;
         live.soft_delete(conn)?;
         diesel::insert_into(exam_attempts::table).values(attempt(1, 7, 4)).execute(conn)?;
-        assert_eq!(exam_attempts::table.filter(exam_attempts::learner_id.eq(7)).count().get_result::<i64>(conn)?, 5);
+        assert_eq!(exam_attempts::table.filter(exam_attempts::learner_id.eq(7)).with_deleted().count().get_result::<i64>(conn)?, 5);
         Ok(())
     }
 
@@ -521,7 +521,7 @@ backend_tests! {
             again.to_string(),
             format!("`exam_attempts` already has a live row for key `exam_attempts_exam_id_learner_id_live_key` (exam_id, learner_id) = (1, 7): the row with id {}", first.id)
         );
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
 
         // Once the live row is gone, a new start continues the counter after the history.
         first.soft_delete(conn)?;
@@ -546,7 +546,7 @@ backend_tests! {
         assert!(matches!(wrong_key, Error::InvalidNewRow { .. }), "{wrong_key}");
         let dead = ExamAttempt::start(conn, (1, 7), |n| NewAttempt { active: false, ..attempt(1, 7, n) }).unwrap_err();
         assert!(matches!(dead, Error::InvalidNewRow { .. }), "{dead}");
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 0, "rolled back");
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0, "rolled back");
         Ok(())
     }
 
@@ -566,7 +566,7 @@ backend_tests! {
         assert_ne!(second.id, first.id);
         assert_eq!((second.retry, second.active), (1, true));
 
-        let retired: ExamAttempt = exam_attempts::table.find(first.id).first(conn)?;
+        let retired: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
         assert_eq!(retired, ExamAttempt { active: false, ..first.clone() }, "kept as history");
         // Its answers stay linked to it.
         let linked: Vec<String> = answers::table.filter(answers::attempt_id.eq(first.id)).select(answers::body).load(conn)?;
@@ -575,7 +575,7 @@ backend_tests! {
         let third = ExamAttempt::retry(conn, (1, 7), |old, next| attempt(old.exam_id, old.learner_id, next))?;
         assert_eq!(third.retry, 2);
         assert_eq!(exam_attempts::table.active().count().get_result::<i64>(conn)?, 1);
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 3);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 3);
         Ok(())
     }
 
@@ -585,7 +585,7 @@ backend_tests! {
         // Timestamp marker: the retired row records when.
         let ann = Account::start(conn, "ann@x".into(), |_| account("ann@x"))?;
         let ann2 = Account::retry(conn, "ann@x".into(), |old, _| account(&old.email))?;
-        let old: Account = accounts::table.find(ann.id).first(conn)?;
+        let old: Account = accounts::table.find(ann.id).with_deleted().first(conn)?;
         assert!(old.deleted_at.is_some() && ann2.deleted_at.is_none());
 
         // Deleted flag, 64-bit counter, a second key on the same model.
@@ -594,7 +594,7 @@ backend_tests! {
             seat(&old.room, old.seat_no, "bob", n)
         })?;
         assert_eq!((s1.revision, s1.holder.as_str(), s1.deleted), (1, "bob", false));
-        assert!(seats::table.find(s0.id).select(seats::deleted).first::<bool>(conn)?);
+        assert!(seats::table.find(s0.id).select(seats::deleted).with_deleted().first::<bool>(conn)?);
         // The holder key, by name: ann's old seat is history, so she holds none.
         assert_eq!(<Seat as ActiveUnique<HolderKey>>::find_live(conn, "ann".into())?, None);
         let by_holder = <Seat as ActiveUnique<HolderKey>>::find_live(conn, "bob".into())?;
@@ -619,7 +619,7 @@ backend_tests! {
         first.soft_delete(conn)?;
         let err = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
         assert!(matches!(err, Error::NoLiveRow { .. }), "{err}");
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
         Ok(())
     }
 
@@ -633,7 +633,7 @@ backend_tests! {
         assert!(matches!(dead, Error::InvalidNewRow { .. }), "{dead}");
         // Nothing was written: the first attempt is still the live one, alone.
         assert_eq!(ExamAttempt::history(conn, (1, 7))?, [first]);
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
 
         // A successor that breaks the model's other key is the database's error, unchanged:
         // it is not a race, and nothing is written.
@@ -642,7 +642,7 @@ backend_tests! {
         let taken = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |_, n| seat("A", 1, "bob", n))
             .unwrap_err();
         assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
-        assert_eq!(seats::table.count().get_result::<i64>(conn)?, 2);
+        assert_eq!(seats::table.with_deleted().count().get_result::<i64>(conn)?, 2);
         assert_eq!(seats::table.active().count().get_result::<i64>(conn)?, 2);
         Ok(())
     }
@@ -657,7 +657,7 @@ backend_tests! {
         // A live row: updated in place.
         let updated = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
         assert_eq!((updated.id, updated.retry), (inserted.id, 10));
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
         // After a retirement, the counter continues after the history.
         updated.soft_delete(conn)?;
         let again = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
@@ -690,9 +690,9 @@ backend_tests! {
             Err(Error::Diesel(DieselError::RollbackTransaction))
         });
         assert!(rolled_back.is_err());
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 1);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
         conn.transaction(|conn| ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).map(drop))?;
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 2);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 2);
         Ok(())
     }
 
@@ -705,7 +705,7 @@ backend_tests! {
         match db.backend() {
             Backend::Sqlite => holder.batch_execute("BEGIN IMMEDIATE")?,
             Backend::Postgres | Backend::Mysql => {
-                holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id))?
+                soft_delete_runtime::guard::allow(|| holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id)))?
             }
         }
         let retry = |conn: &mut Conn| ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n));
@@ -727,7 +727,7 @@ backend_tests! {
         holder.batch_execute("ROLLBACK")?;
         let second = retry(waiter)?;
         assert_eq!(second.retry, 1);
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(db.conn())?, 2);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(db.conn())?, 2);
         Ok(())
     }
 
@@ -736,13 +736,13 @@ backend_tests! {
         let conn = db.conn();
         let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
         let second = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n))?;
-        let retired: ExamAttempt = exam_attempts::table.find(first.id).first(conn)?;
+        let retired: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
 
         let err = retired.restore(conn).unwrap_err();
         assert_eq!(live_id_of(&err), Some(second.id), "{err}");
         let restoring = err.conflict().and_then(|c| c.restored_id()).and_then(|id| id.parse::<i32>().ok());
         assert_eq!(restoring, Some(first.id), "the conflict names the row being restored");
-        let still: ExamAttempt = exam_attempts::table.find(first.id).first(conn)?;
+        let still: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
         assert!(!still.active, "nothing changed");
         assert_eq!(exam_attempts::table.active().count().get_result::<i64>(conn)?, 1);
 
@@ -852,7 +852,7 @@ backend_tests! {
                 .execute(conn)?;
         }
         assert_eq!(exam_attempts::table.active().count().get_result::<i64>(conn)?, 1);
-        assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 2);
+        assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 2);
         Ok(())
     }
 
@@ -870,7 +870,7 @@ backend_tests! {
                     assert_eq!(live_id_of(error), Some(winners[0]), "round {round}: {error:?}");
                 }
             }
-            let rows = exam_attempts::table.filter(exam_attempts::exam_id.eq(key.0)).count().get_result::<i64>(db.conn())?;
+            let rows = exam_attempts::table.filter(exam_attempts::exam_id.eq(key.0)).with_deleted().count().get_result::<i64>(db.conn())?;
             assert_eq!(rows, 1);
         }
         Ok(())
@@ -959,7 +959,13 @@ mod postgres_upsert {
             }
             let live = ExamAttempt::find_live(conn, (1, 7))?.expect("a live row");
             assert_eq!(live.retry, 2);
-            assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 2);
+            assert_eq!(
+                exam_attempts::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                2
+            );
             Ok(())
         });
     }
@@ -993,7 +999,13 @@ mod mysql_upsert {
             }
             let live = ExamAttempt::find_live(conn, (1, 7))?.expect("a live row");
             assert_eq!(live.retry, 2);
-            assert_eq!(exam_attempts::table.count().get_result::<i64>(conn)?, 2);
+            assert_eq!(
+                exam_attempts::table
+                    .with_deleted()
+                    .count()
+                    .get_result::<i64>(conn)?,
+                2
+            );
             Ok(())
         });
     }

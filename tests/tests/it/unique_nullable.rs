@@ -251,7 +251,7 @@ backend_tests! {
         refused(Ticket::upsert(conn, (1, None), |_| ticket(1, None), |_| tickets::seat.eq(None::<i32>)).unwrap_err());
         refused(Ticket::find_live(conn, (1, None)).unwrap_err());
         refused(Ticket::history(conn, (1, None)).unwrap_err());
-        assert_eq!(tickets::table.count().get_result::<i64>(conn)?, 0, "nothing written");
+        assert_eq!(tickets::table.with_deleted().count().get_result::<i64>(conn)?, 0, "nothing written");
 
         // Seated tickets are keyed; standing ones repeat, in the database too.
         let seated = Ticket::start(conn, (1, Some(3)), |_| ticket(1, Some(3)))?;
@@ -261,9 +261,9 @@ backend_tests! {
             diesel::insert_into(tickets::table).values(ticket(1, None)).execute(conn)?;
         }
         // A standing ticket comes back beside the others: no conflict.
-        let standing: Ticket = tickets::table.filter(tickets::seat.is_null()).first(conn)?;
+        let standing: Ticket = tickets::table.filter(tickets::seat.is_null()).with_deleted().first(conn)?;
         standing.soft_delete(conn)?;
-        let standing: Ticket = tickets::table.find(standing.id).first(conn)?;
+        let standing: Ticket = tickets::table.find(standing.id).with_deleted().first(conn)?;
         assert_eq!(standing.restore(conn)?, 1);
         assert_eq!(tickets::table.active().count().get_result::<i64>(conn)?, 4);
         Ok(())
@@ -293,7 +293,7 @@ backend_tests! {
         assert_eq!(Draft::find_live(conn, (2, None))?.map(|d| d.id), Some(other.id));
 
         // A by-value restore of the retired top-level draft: the key is held.
-        let retired: Draft = drafts::table.find(first.id).first(conn)?;
+        let retired: Draft = drafts::table.find(first.id).with_deleted().first(conn)?;
         let err = retired.restore(conn).unwrap_err();
         assert_eq!(live_id_of(&err), Some(second.id), "{err}");
         Ok(())
@@ -404,7 +404,7 @@ backend_tests! {
         let err = cut.batch().restore(conn).unwrap_err();
         let conflict = err.conflict().unwrap_or_else(|| panic!("a conflict, got {err:?}"));
         assert_eq!((conflict.holder(), live_id_of(&err)), (Holder::Live, Some(4)), "{err}");
-        let folder: Option<i32> = notes::table.find(3).select(notes::folder_id).first(conn)?;
+        let folder: Option<i32> = notes::table.find(3).select(notes::folder_id).with_deleted().first(conn)?;
         assert_eq!(folder, None, "nothing restored");
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::schema::*;
 /// Loads user `id`, live or not.
 macro_rules! user {
     ($conn:expr, $id:expr) => {
-        users::table.find($id).first::<User>($conn)
+        users::table.find($id).with_deleted().first::<User>($conn)
     };
 }
 
@@ -73,10 +73,10 @@ backend_tests! {
     fn restoring_a_live_row_changes_nothing(db) {
         seed(db)?;
         let conn = db.conn();
-        let before: Vec<User> = users::table.order(users::id).load(conn)?;
+        let before: Vec<User> = users::table.order(users::id).with_deleted().load(conn)?;
         assert_eq!(user!(conn, 3)?.restore(conn)?, 0);
         assert_eq!(restore(users::table).execute(conn)?, 0);
-        let after: Vec<User> = users::table.order(users::id).load(conn)?;
+        let after: Vec<User> = users::table.order(users::id).with_deleted().load(conn)?;
         assert_eq!(before, after);
         Ok(())
     }
@@ -88,7 +88,7 @@ backend_tests! {
         assert_eq!(user!(conn, 1)?.hard_delete(conn)?, 1);
         assert_eq!(user!(conn, 2)?.hard_delete(conn)?, 1);
         assert_eq!(hard_delete(users::table.filter(users::id.eq(1))).execute(conn)?, 0);
-        let left: Vec<i32> = users::table.select(users::id).order(users::id).load(conn)?;
+        let left: Vec<i32> = users::table.select(users::id).order(users::id).with_deleted().load(conn)?;
         assert_eq!(left, [3, 4]);
         Ok(())
     }
@@ -112,7 +112,7 @@ backend_tests! {
         )
         .execute(conn)?;
         assert_eq!(n, 2);
-        let audited: Vec<User> = users::table.filter(users::deleted_by.eq(99)).order(users::id).load(conn)?;
+        let audited: Vec<User> = users::table.filter(users::deleted_by.eq(99)).order(users::id).with_deleted().load(conn)?;
         assert_eq!(audited.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 4]);
         assert!(audited.iter().all(|u| u.deletion_reason.as_deref() == Some("cleanup")));
         Ok(())
@@ -121,36 +121,36 @@ backend_tests! {
     fn flag_writes_flip_the_flag_only_for_rows_that_need_it(db) {
         seed(db)?;
         let conn = db.conn();
-        let post: Post = posts::table.find(1).first(conn)?;
+        let post: Post = posts::table.find(1).with_deleted().first(conn)?;
         assert_eq!(post.soft_delete(conn)?, 1);
         assert_eq!(post.soft_delete(conn)?, 0);
-        assert!(posts::table.find(1).first::<Post>(conn)?.deleted);
+        assert!(posts::table.find(1).with_deleted().first::<Post>(conn)?.deleted);
         assert_eq!(post.restore(conn)?, 1);
         assert_eq!(post.restore(conn)?, 0);
-        assert!(!posts::table.find(1).first::<Post>(conn)?.deleted);
+        assert!(!posts::table.find(1).with_deleted().first::<Post>(conn)?.deleted);
 
-        let attempt: Attempt = attempts::table.find(2).first(conn)?;
+        let attempt: Attempt = attempts::table.find(2).with_deleted().first(conn)?;
         assert_eq!(attempt.soft_delete(conn)?, 1);
-        assert!(!attempts::table.find(2).first::<Attempt>(conn)?.active);
+        assert!(!attempts::table.find(2).with_deleted().first::<Attempt>(conn)?.active);
         assert_eq!(restore(attempts::table).execute(conn)?, 1);
-        assert!(attempts::table.find(2).first::<Attempt>(conn)?.active);
+        assert!(attempts::table.find(2).with_deleted().first::<Attempt>(conn)?.active);
         Ok(())
     }
 
     fn a_flag_marker_records_and_clears_its_deletion_time_and_author(db) {
         seed(db)?;
         let conn = db.conn();
-        let note: Note = notes::table.find(2).first(conn)?;
+        let note: Note = notes::table.find(2).with_deleted().first(conn)?;
         let when = at(12, 30, 0, 5);
         note.soft_delete_with(conn, Deletion::at(when).by("moderator"))?;
-        let hidden: Note = notes::table.find(2).first(conn)?;
+        let hidden: Note = notes::table.find(2).with_deleted().first(conn)?;
         assert!(hidden.hidden);
         assert_eq!(hidden.hidden_at, Some(when.naive_utc()));
         assert_eq!(hidden.hidden_by.as_deref(), Some("moderator"));
         assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 2);
 
         note.restore(conn)?;
-        let back: Note = notes::table.find(2).first(conn)?;
+        let back: Note = notes::table.find(2).with_deleted().first(conn)?;
         assert_eq!((back.hidden, back.hidden_at, back.hidden_by), (false, None, None));
         Ok(())
     }
@@ -174,10 +174,10 @@ backend_tests! {
     fn custom_marker_columns_are_written_through_their_field(db) {
         seed(db)?;
         let conn = db.conn();
-        let doc: Document = documents::table.find(3).first(conn)?;
+        let doc: Document = documents::table.find(3).with_deleted().first(conn)?;
         assert_eq!(doc.soft_delete(conn)?, 1);
         let removed_on: Option<chrono::NaiveDateTime> =
-            documents::table.find(3).select(documents::removed_on).first(conn)?;
+            documents::table.find(3).select(documents::removed_on).with_deleted().first(conn)?;
         assert!(removed_on.is_some());
         assert_eq!(doc.restore(conn)?, 1);
         assert_eq!(documents::table.active().count().get_result::<i64>(conn)?, 3);
@@ -237,7 +237,7 @@ mod and_set {
             )
             .execute(conn)?;
             assert_eq!(again, 0);
-            assert_eq!(comment::table.find(1).first::<Comment>(conn)?.version, 2);
+            assert_eq!(comment::table.find(1).with_deleted().first::<Comment>(conn)?.version, 2);
             Ok(())
         }
 
@@ -256,7 +256,7 @@ mod and_set {
             })?;
             assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
 
-            let all: Vec<Comment> = comment::table.order(comment::id).load(conn)?;
+            let all: Vec<Comment> = comment::table.order(comment::id).with_deleted().load(conn)?;
             let touched: Vec<(i32, Option<chrono::DateTime<Utc>>, i32)> =
                 all.iter().map(|c| (c.id, c.updated_at, c.version)).collect();
             assert_eq!(touched, [(1, None, 1), (2, Some(when), 2), (3, None, 1), (4, None, 1)]);
@@ -268,7 +268,7 @@ mod and_set {
         fn by_value_writes_take_other_columns_in_their_one_statement(db) {
             forum::seed(db)?;
             let conn = db.conn();
-            let reply: Comment = comment::table.find(3).first(conn)?;
+            let reply: Comment = comment::table.find(3).with_deleted().first(conn)?;
             let removed_then = at(10, 0, 0, 0);
             let bump = || (comment::updated_at.eq(Some(removed_then)), comment::version.eq(comment::version + 1));
             let (n, verbs) = verbs_of(conn, |conn| {
@@ -276,13 +276,13 @@ mod and_set {
                 Ok(reply.soft_delete_and_set(conn, deletion, bump())?)
             })?;
             assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
-            let removed: Comment = comment::table.find(3).first(conn)?;
+            let removed: Comment = comment::table.find(3).with_deleted().first(conn)?;
             assert_eq!((removed.removed_at, removed.removed_by), (Some(removed_then), Some(PersonId(1))));
             assert_eq!((removed.updated_at, removed.version), (Some(removed_then), 2));
 
             // already removed: neither the marker nor the other columns change
             assert_eq!(reply.soft_delete_and_set(conn, Deletion::now(), bump())?, 0);
-            assert_eq!(comment::table.find(3).first::<Comment>(conn)?, removed);
+            assert_eq!(comment::table.find(3).with_deleted().first::<Comment>(conn)?, removed);
 
             let restored_then = at(11, 0, 0, 0);
             let (n, verbs) = verbs_of(conn, |conn| {
@@ -292,35 +292,35 @@ mod and_set {
                 ))?)
             })?;
             assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
-            let back: Comment = comment::table.find(3).first(conn)?;
+            let back: Comment = comment::table.find(3).with_deleted().first(conn)?;
             assert_eq!((back.removed_at, back.removed_by, back.removal_reason.clone()), (None, None, None));
             assert_eq!((back.updated_at, back.version), (Some(restored_then), 3));
             assert_eq!(reply.restore_and_set(conn, comment::version.eq(0))?, 0);
-            assert_eq!(comment::table.find(3).first::<Comment>(conn)?, back);
+            assert_eq!(comment::table.find(3).with_deleted().first::<Comment>(conn)?, back);
             Ok(())
         }
 
         fn a_restore_that_also_sets_respects_active_unique_keys(db) {
             forum::seed(db)?;
             let conn = db.conn();
-            let bob: Person = person::table.find(PersonId(2)).first(conn)?;
+            let bob: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!(bob.soft_delete_and_set(conn, Deletion::now(), person::updated_at.eq(Some(at(12, 0, 0, 0))))?, 1);
             diesel::insert_into(person::table)
                 .values((person::id.eq(PersonId(4)), person::name.eq("bob")))
                 .execute(conn)?;
-            let gone: Person = person::table.find(PersonId(2)).first(conn)?;
+            let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
 
             let err = bob
                 .restore_and_set(conn, person::updated_at.eq(Some(at(13, 0, 0, 0))))
                 .expect_err("another live bob holds the name");
             let holder = err.conflict().and_then(|c| c.live_id().parse::<i32>().map(PersonId).ok());
             assert_eq!(holder, Some(PersonId(4)), "{err}");
-            assert_eq!(person::table.find(PersonId(2)).first::<Person>(conn)?, gone, "nothing changed");
+            assert_eq!(person::table.find(PersonId(2)).with_deleted().first::<Person>(conn)?, gone, "nothing changed");
 
             // with the name free again, the restore and its changes go through together
             soft_delete(person::table.find(PersonId(4))).execute(conn)?;
             assert_eq!(bob.restore_and_set(conn, person::updated_at.eq(Some(at(14, 0, 0, 0))))?, 1);
-            let back: Person = person::table.find(PersonId(2)).first(conn)?;
+            let back: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!((back.deleted_at, back.updated_at), (None, Some(at(14, 0, 0, 0))));
             Ok(())
         }

@@ -64,10 +64,13 @@ impl Run<'_, '_> {
     ) -> String {
         let d = self.d;
         // The state's columns are unqualified: inside the subquery they name the child's.
+        // Every referencing row counts (a foreign key does not care whether it is live): a
+        // soft-deletable child says so with the `.with_deleted()` trace.
         let state = match (referrer, &reference.child_soft) {
             (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.visible)(d.0)),
             (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.hidden)(d.0)),
-            _ => String::new(),
+            (None | Some(Referrer::Row), Some(soft)) => format!(" AND {}", soft.every_row(d.0)),
+            (_, None) => String::new(),
         };
         format!(
             "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
@@ -123,13 +126,14 @@ impl Run<'_, '_> {
             columns.push(key);
         }
         sql.push(&format!(
-            " AND NOT EXISTS (SELECT 1 FROM (SELECT {} FROM {parent}",
-            columns.join(", ")
+            " AND NOT EXISTS (SELECT 1 FROM (SELECT {} FROM {parent} WHERE {}",
+            columns.join(", "),
+            target.soft.every_row(d.0)
         ));
         if let [(column, referenced)] = reference.columns.as_slice() {
             if referenced == target.node.key {
                 let column = d.quote(column);
-                sql.push(&format!(" WHERE {column} <= "));
+                sql.push(&format!(" AND {column} <= "));
                 self.key_value(sql, target, end);
                 if let Some(last) = last {
                     sql.push(&format!(" AND {column} > "));

@@ -80,12 +80,14 @@ impl Run<'_, '_> {
             d.quote(target.node.key)
         ));
         entries(&mut delete);
+        // "Gone" means gone for good: a soft-deleted row still holds its links.
         delete.push(&format!(
-            " THEN {} END)",
+            " THEN {} END AND {})",
             d.cast_from_text(
                 &format!("{journal_table}.{}", d.quote(value_column)),
                 target.node.key_kind
-            )
+            ),
+            target.soft.every_row(d.0)
         ));
         delete.execute(conn)?;
         Ok(())

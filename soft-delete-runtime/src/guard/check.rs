@@ -1,0 +1,709 @@
+//! The checker: finds each read of a registered table that does not state its visibility.
+//!
+//! A statement is parsed with `sqlparser` in its dialect and walked scope by scope: each
+//! `SELECT` (a top-level one, an arm of `UNION`/`INTERSECT`/`EXCEPT`, a CTE's body, a derived
+//! table, a subquery in `WHERE`, `SELECT`, `HAVING`, `ON`, `EXISTS`, `IN (SELECT ...)`) is its
+//! own scope, whose `FROM` clause names the table references and whose `WHERE` and `ON`
+//! clauses may state their visibility:
+//!
+//! - a reference read as is (the first table, an inner join, a comma join, the preserved side of
+//!   an outer join) states it with its live or deleted predicate as a conjunct of `WHERE`, or
+//!   of the `ON` of an inner join it takes part in;
+//! - the nullable side of an outer join (`LEFT JOIN t ON ...`) states it in that join's `ON`; a
+//!   predicate on it in `WHERE` is reported as [`LeakKind::FilteredAfterOuterJoin`] (it drops
+//!   the rows without a match, turning the outer join into an inner one);
+//! - either may instead carry the `.with_deleted()` trace, `(<predicate> OR TRUE)`.
+//!
+//! Writes are checked for what they read: the source query of `INSERT ... SELECT` and every
+//! subquery of an `UPDATE` or `DELETE` (`WHERE id IN (SELECT ...)`); the table a write changes
+//! is not a read and is not checked (updating or deleting a soft-deleted row is a deliberate
+//! act: the library's own restore does it), and neither are the extra tables of
+//! `UPDATE ... FROM`, `DELETE ... USING` or a multi-table `UPDATE`. DDL reads nothing at run
+//! time and is not checked.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::OnceLock;
+
+use sqlparser::ast::{
+    Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, Select, SetExpr, Statement,
+    TableFactor, TableWithJoins, Visit, Visitor,
+};
+use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::registry::{registered, TableInfo};
+use super::visibility::{conjuncts, disjuncts, leaves, marker_test, trace, Direction};
+use crate::backend::{Dialect, TableName};
+
+/// One read of a soft-deletable table that does not say which rows it means to see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Leak {
+    /// The table read.
+    pub table: TableName,
+    /// The name the statement reads it by: its alias, or the table's name.
+    pub reference: String,
+    /// What is wrong.
+    pub kind: LeakKind,
+}
+
+/// What is wrong with a [`Leak`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeakKind {
+    /// No live or deleted predicate and no `.with_deleted()` trace for this reference: the read
+    /// sees deleted rows, maybe without meaning to.
+    Unstated,
+    /// The reference is the nullable side of an outer join and its predicate is in `WHERE`,
+    /// which drops the rows the outer join keeps: put it in the join's `ON` clause.
+    FilteredAfterOuterJoin,
+}
+
+impl fmt::Display for Leak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.table.to_string();
+        let alias = if self.reference.eq_ignore_ascii_case(&self.table.name) {
+            String::new()
+        } else {
+            format!(" (as `{}`)", self.reference)
+        };
+        match self.kind {
+            LeakKind::Unstated => write!(
+                f,
+                "`{name}`{alias} is read without stating its visibility: add its live or deleted \
+                 predicate (`.active()`, `.only_deleted()`, `dsl::live`), or say `.with_deleted()`"
+            ),
+            LeakKind::FilteredAfterOuterJoin => write!(
+                f,
+                "`{name}`{alias} is the nullable side of an outer join, but its predicate is in \
+                 `WHERE`, which turns the join into an inner join: move it to the join's `ON`"
+            ),
+        }
+    }
+}
+
+/// A statement the parser cannot read. The guard never lets one pass unchecked in
+/// [`Mode::Panic`](super::Mode::Panic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The parser's message.
+    pub error: String,
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the visibility guard cannot parse this statement: {}",
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// Checks one SQL text in `dialect` against the tables of every `#[derive(SoftDelete)]` in the
+/// program ([`registered`]), and returns each read that does not state its visibility.
+///
+/// ```
+/// # use soft_delete_runtime::prelude::*;
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::guard;
+/// # diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp> } }
+/// # #[derive(diesel::Queryable, SoftDelete)]
+/// # struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+/// let leaks = guard::check("SELECT id FROM users WHERE id = $1", Dialect::Postgres)?;
+/// assert_eq!(leaks.len(), 1);
+/// assert_eq!(leaks[0].table.name, "users");
+///
+/// let sql = r#"SELECT id FROM users u WHERE u.deleted_at IS NULL AND id = $1"#;
+/// assert!(guard::check(sql, Dialect::Postgres)?.is_empty());
+/// # Ok::<(), guard::Unreadable>(())
+/// ```
+pub fn check(sql: &str, dialect: Dialect) -> Result<Vec<Leak>, Unreadable> {
+    Checker::registry().check(sql, dialect)
+}
+
+/// A checker over a given list of tables. [`check`] uses the one over the registry
+/// ([`Checker::registry`]); build one with [`Checker::new`] to check against other tables
+/// (a test of one schema in a program that links several).
+#[derive(Debug, Clone, Default)]
+pub struct Checker {
+    /// By lowercase table name: every registration of that name.
+    tables: HashMap<String, Vec<TableInfo>>,
+}
+
+impl Checker {
+    /// A checker for `tables`. Several entries may share a name (registrations of different
+    /// schemas, or of one table by different programs): a reference states its visibility
+    /// when it uses the predicate of any of them.
+    pub fn new(tables: impl IntoIterator<Item = TableInfo>) -> Checker {
+        let mut by_name: HashMap<String, Vec<TableInfo>> = HashMap::new();
+        for table in tables {
+            let entries = by_name.entry(table.table.name.to_lowercase()).or_default();
+            if !entries.contains(&table) {
+                entries.push(table);
+            }
+        }
+        Checker { tables: by_name }
+    }
+
+    /// The checker over [`registered`], built once.
+    pub fn registry() -> &'static Checker {
+        static REGISTRY: OnceLock<Checker> = OnceLock::new();
+        REGISTRY.get_or_init(|| Checker::new(registered().iter().cloned()))
+    }
+
+    /// The tables this checker knows.
+    pub fn tables(&self) -> impl Iterator<Item = &TableInfo> {
+        self.tables.values().flatten()
+    }
+
+    /// Checks one SQL text (one statement or several separated by `;`) in `dialect`.
+    pub fn check(&self, sql: &str, dialect: Dialect) -> Result<Vec<Leak>, Unreadable> {
+        if !self.mentions_a_table(sql) {
+            return Ok(Vec::new());
+        }
+        let parser_dialect = parser_dialect(dialect);
+        let mut walk = Walk {
+            checker: self,
+            leaks: Vec::new(),
+            seen: HashSet::new(),
+        };
+        match Parser::parse_sql(parser_dialect, sql) {
+            Ok(statements) => {
+                for statement in &statements {
+                    walk.statement(statement, &[]);
+                }
+            }
+            Err(error) => self.check_pieces(sql, parser_dialect, &mut walk, error.to_string())?,
+        }
+        Ok(walk.leaks)
+    }
+
+    /// Whether `sql` contains the name of a table this checker knows; a statement that does not
+    /// cannot read one and is not parsed.
+    fn mentions_a_table(&self, sql: &str) -> bool {
+        let lower = sql.to_lowercase();
+        self.tables.keys().any(|name| lower.contains(name.as_str()))
+    }
+
+    /// The fallback for a text the parser refuses as a whole: DDL it does not know (trigger
+    /// bodies, `plpgsql` functions, a backend's own column options) is skipped, statement by
+    /// statement; a piece that reads or writes (`SELECT`, `WITH`, `INSERT`, `UPDATE`, `DELETE`,
+    /// `REPLACE`, `VALUES`, `TABLE`, `(`) must parse on its own, or the text is unreadable.
+    fn check_pieces(
+        &self,
+        sql: &str,
+        dialect: &dyn SqlDialect,
+        walk: &mut Walk<'_>,
+        whole_error: String,
+    ) -> Result<(), Unreadable> {
+        let tokens = Tokenizer::new(dialect, sql)
+            .tokenize()
+            .map_err(|_| Unreadable {
+                error: whole_error.clone(),
+            })?;
+        for piece in tokens.split(|token| *token == Token::SemiColon) {
+            let first = piece
+                .iter()
+                .find(|token| !matches!(token, Token::Whitespace(_)));
+            let reads = match first {
+                Some(Token::Word(word)) if word.quote_style.is_none() => matches!(
+                    word.value.to_ascii_uppercase().as_str(),
+                    "SELECT"
+                        | "WITH"
+                        | "INSERT"
+                        | "UPDATE"
+                        | "DELETE"
+                        | "REPLACE"
+                        | "VALUES"
+                        | "TABLE"
+                        | "MERGE"
+                ),
+                Some(Token::LParen) => true,
+                _ => false,
+            };
+            if !reads {
+                continue;
+            }
+            let text: String = piece.iter().map(ToString::to_string).collect();
+            let statements = Parser::parse_sql(dialect, &text).map_err(|error| Unreadable {
+                error: format!("{whole_error}; its statement `{}`: {error}", text.trim()),
+            })?;
+            for statement in &statements {
+                walk.statement(statement, &[]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The registrations a table name in `FROM` may refer to: those of its name, and of its
+    /// schema when both name one.
+    fn lookup(&self, schema: Option<&Ident>, name: &Ident) -> Vec<&TableInfo> {
+        let Some(entries) = self.tables.get(&name.value.to_lowercase()) else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter(|entry| match (&entry.table.schema, schema) {
+                (Some(registered), Some(used)) => registered.eq_ignore_ascii_case(&used.value),
+                _ => true,
+            })
+            .collect()
+    }
+}
+
+fn parser_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
+    match dialect {
+        Dialect::Sqlite => &SQLiteDialect {},
+        Dialect::Postgres => &PostgreSqlDialect {},
+        Dialect::Mysql => &MySqlDialect {},
+    }
+}
+
+/// A place where a predicate may state a reference's visibility: the scope's `WHERE`
+/// (always place 0) or one join's `ON`.
+type Place = usize;
+const WHERE: Place = 0;
+
+/// One reference to a registered table in a scope's `FROM`.
+struct Reference<'c> {
+    entries: Vec<&'c TableInfo>,
+    /// What its columns are qualified by: the alias, or the table's name.
+    exposed: String,
+    /// Whether it is the nullable side of an outer join.
+    nullable: bool,
+    /// Where a predicate on it counts.
+    places: Vec<Place>,
+}
+
+struct Walk<'c> {
+    checker: &'c Checker,
+    leaks: Vec<Leak>,
+    /// Queries already checked (by address): a derived table is reached both from its `FROM`
+    /// and by the search for subqueries.
+    seen: HashSet<usize>,
+}
+
+impl<'c> Walk<'c> {
+    #[recursive::recursive]
+    fn statement(&mut self, statement: &Statement, ctes: &[String]) {
+        match statement {
+            Statement::Query(query) => self.query(query, ctes),
+            // A write: what it reads is in its subqueries (`INSERT ... SELECT` included).
+            other => self.subqueries(other, ctes),
+        }
+    }
+
+    #[recursive::recursive]
+    fn query(&mut self, query: &Query, ctes: &[String]) {
+        if !self.seen.insert(query as *const Query as usize) {
+            return;
+        }
+        let mut scope = ctes.to_vec();
+        if let Some(with) = &query.with {
+            let names: Vec<String> = with
+                .cte_tables
+                .iter()
+                .map(|cte| cte.alias.name.value.to_lowercase())
+                .collect();
+            for (i, cte) in with.cte_tables.iter().enumerate() {
+                let mut visible = ctes.to_vec();
+                let known = if with.recursive { names.len() } else { i };
+                visible.extend(names[..known].iter().cloned());
+                self.query(&cte.query, &visible);
+            }
+            scope.extend(names);
+        }
+        self.set_expr(&query.body, &scope);
+        self.subqueries(&query.order_by, &scope);
+        self.subqueries(&query.limit_clause, &scope);
+    }
+
+    #[recursive::recursive]
+    fn set_expr(&mut self, body: &SetExpr, ctes: &[String]) {
+        match body {
+            SetExpr::Select(select) => self.select(select, ctes),
+            SetExpr::Query(query) => self.query(query, ctes),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.set_expr(left, ctes);
+                self.set_expr(right, ctes);
+            }
+            SetExpr::Insert(statement)
+            | SetExpr::Update(statement)
+            | SetExpr::Delete(statement)
+            | SetExpr::Merge(statement) => self.statement(statement, ctes),
+            SetExpr::Table(table) => {
+                // `TABLE t` reads every row and has no `WHERE` to state anything in.
+                let Some(name) = &table.table_name else {
+                    return;
+                };
+                if ctes.contains(&name.value.to_lowercase()) {
+                    return;
+                }
+                if let Some(entry) = self
+                    .checker
+                    .lookup(table.schema_name.as_ref(), name)
+                    .first()
+                {
+                    self.leaks.push(Leak {
+                        table: entry.table.clone(),
+                        reference: name.value.to_lowercase(),
+                        kind: LeakKind::Unstated,
+                    });
+                }
+            }
+            other => self.subqueries(other, ctes),
+        }
+    }
+
+    #[recursive::recursive]
+    fn select(&mut self, select: &Select, ctes: &[String]) {
+        let mut places: Vec<Vec<&Expr>> = vec![Vec::new()];
+        if let Some(selection) = &select.selection {
+            conjuncts(selection, &mut places[WHERE]);
+        }
+        let mut references = Vec::new();
+        for item in &select.from {
+            let mut joined = self.joined(item, ctes, &mut places);
+            for reference in &mut joined {
+                if !reference.nullable {
+                    reference.places.push(WHERE);
+                }
+            }
+            references.extend(joined);
+        }
+        for index in 0..references.len() {
+            self.judge(index, &references, &places);
+        }
+        // Everything else: subqueries in the select list, `WHERE`, `HAVING`, `ON`, ...
+        self.subqueries(select, ctes);
+    }
+
+    /// The references of one `FROM` item and its joins, each with the `ON` places that count
+    /// for it (the caller adds `WHERE` for those not on a nullable side).
+    #[recursive::recursive]
+    fn joined<'q>(
+        &mut self,
+        item: &'q TableWithJoins,
+        ctes: &[String],
+        places: &mut Vec<Vec<&'q Expr>>,
+    ) -> Vec<Reference<'c>> {
+        let mut left = self.factor(&item.relation, ctes, places);
+        for join in &item.joins {
+            let mut right = self.factor(&join.relation, ctes, places);
+            let (kind, constraint) = join_kind(&join.join_operator);
+            let on = match constraint {
+                Some(JoinConstraint::On(expr)) => {
+                    let mut list = Vec::new();
+                    conjuncts(expr, &mut list);
+                    places.push(list);
+                    Some(places.len() - 1)
+                }
+                _ => None,
+            };
+            match kind {
+                JoinKind::Inner => {
+                    for reference in left.iter_mut().chain(right.iter_mut()) {
+                        if let (Some(on), false) = (on, reference.nullable) {
+                            reference.places.push(on);
+                        }
+                    }
+                }
+                JoinKind::Left => nullable(&mut right, on),
+                JoinKind::Right => nullable(&mut left, on),
+                JoinKind::Full => {
+                    nullable(&mut left, None);
+                    nullable(&mut right, None);
+                }
+            }
+            left.extend(right);
+        }
+        left
+    }
+
+    #[recursive::recursive]
+    fn factor<'q>(
+        &mut self,
+        factor: &'q TableFactor,
+        ctes: &[String],
+        places: &mut Vec<Vec<&'q Expr>>,
+    ) -> Vec<Reference<'c>> {
+        match factor {
+            TableFactor::Table {
+                name,
+                alias,
+                args: None,
+                ..
+            } => self.table(name, alias.as_ref().map(|a| &a.name), ctes),
+            TableFactor::Derived { subquery, .. } => {
+                self.query(subquery, ctes);
+                Vec::new()
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.joined(table_with_joins, ctes, places),
+            other => {
+                self.subqueries(other, ctes);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The reference a table name in `FROM` makes, if it names a registered table (and not a
+    /// CTE in scope).
+    fn table(
+        &self,
+        name: &ObjectName,
+        alias: Option<&Ident>,
+        ctes: &[String],
+    ) -> Vec<Reference<'c>> {
+        let parts: Vec<&Ident> = name.0.iter().filter_map(|part| part.as_ident()).collect();
+        let Some((&table, qualifiers)) = parts.split_last() else {
+            return Vec::new();
+        };
+        if qualifiers.is_empty() && ctes.contains(&table.value.to_lowercase()) {
+            return Vec::new();
+        }
+        let entries = self.checker.lookup(qualifiers.last().copied(), table);
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        vec![Reference {
+            entries,
+            exposed: alias.unwrap_or(table).value.to_lowercase(),
+            nullable: false,
+            places: Vec::new(),
+        }]
+    }
+
+    /// Records a leak for `references[index]` unless its places state its visibility.
+    fn judge(&mut self, index: usize, references: &[Reference<'c>], places: &[Vec<&Expr>]) {
+        let reference = &references[index];
+        let own: Vec<&Expr> = reference
+            .places
+            .iter()
+            .flat_map(|&place| places[place].iter().copied())
+            .collect();
+        if states(&own, index, references) {
+            return;
+        }
+        let traced = |place: Place| {
+            places[place].iter().any(|conjunct| {
+                trace(conjunct).is_some_and(|predicate| {
+                    let mut found = Vec::new();
+                    leaves(predicate, &mut found);
+                    found
+                        .iter()
+                        .any(|leaf| !marker_tests(leaf, index, references).is_empty())
+                })
+            })
+        };
+        if reference.places.iter().any(|&place| traced(place)) || traced(WHERE) {
+            return;
+        }
+        let kind = if reference.nullable
+            && places[WHERE]
+                .iter()
+                .any(|conjunct| !marker_tests(conjunct, index, references).is_empty())
+        {
+            LeakKind::FilteredAfterOuterJoin
+        } else {
+            LeakKind::Unstated
+        };
+        self.leaks.push(Leak {
+            table: reference.entries[0].table.clone(),
+            reference: reference.exposed.clone(),
+            kind,
+        });
+    }
+
+    /// Checks every subquery under `node` (but not the subqueries of those: each checks its
+    /// own), with the CTEs of the enclosing scope visible.
+    #[recursive::recursive]
+    fn subqueries<V: Visit>(&mut self, node: &V, ctes: &[String]) {
+        struct Finder<'w, 'c> {
+            walk: &'w mut Walk<'c>,
+            ctes: &'w [String],
+            depth: usize,
+        }
+        impl Visitor for Finder<'_, '_> {
+            type Break = ();
+            fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+                if self.depth == 0 {
+                    self.walk.query(query, self.ctes);
+                }
+                self.depth += 1;
+                ControlFlow::Continue(())
+            }
+            fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+                self.depth -= 1;
+                ControlFlow::Continue(())
+            }
+        }
+        let _ = node.visit(&mut Finder {
+            walk: self,
+            ctes,
+            depth: 0,
+        });
+    }
+}
+
+/// Marks `references` as the nullable side of an outer join whose `ON` is `on`: only that
+/// `ON` (and places inside the side) state their visibility now.
+fn nullable(references: &mut [Reference<'_>], on: Option<Place>) {
+    for reference in references {
+        reference.nullable = true;
+        reference.places.retain(|&place| place != WHERE);
+        reference.places.extend(on);
+    }
+}
+
+/// Whether `conjuncts` (of the places that count for `references[index]`) state its
+/// visibility, by one of its registrations: every marker tested (the live predicate), or one
+/// test that keeps deleted rows only, or a disjunction of such tests (the deleted predicate of
+/// several markers).
+fn states(conjuncts: &[&Expr], index: usize, references: &[Reference<'_>]) -> bool {
+    references[index]
+        .entries
+        .iter()
+        .enumerate()
+        .any(|(entry, info)| {
+            let mut tested = vec![false; info.markers.len()];
+            for conjunct in conjuncts {
+                for (e, marker, direction) in marker_tests(conjunct, index, references) {
+                    if e != entry {
+                        continue;
+                    }
+                    if direction == Direction::Deleted {
+                        return true;
+                    }
+                    tested[marker] = true;
+                }
+                let hidden = disjuncts(conjunct).is_some_and(|arms| {
+                    arms.iter().all(|arm| {
+                        marker_tests(arm, index, references)
+                            .iter()
+                            .any(|&(e, _, d)| e == entry && d != Direction::Live)
+                    })
+                });
+                if hidden {
+                    return true;
+                }
+            }
+            tested.iter().all(|&t| t)
+        })
+}
+
+/// The markers of `references[index]` that `predicate` tests, as `(registration, marker,
+/// direction)`: one of the predicate shapes of the marker's strategy, on a column that resolves
+/// to that reference's marker.
+fn marker_tests(
+    predicate: &Expr,
+    index: usize,
+    references: &[Reference<'_>],
+) -> Vec<(usize, usize, Direction)> {
+    let reference = &references[index];
+    let mut found = Vec::new();
+    for (e, entry) in reference.entries.iter().enumerate() {
+        for (m, marker) in entry.markers.iter().enumerate() {
+            let Some((column, direction)) = marker_test(predicate, marker.kind) else {
+                continue;
+            };
+            let resolves = match column {
+                Expr::CompoundIdentifier(parts) => match parts.split_last() {
+                    Some((column, [.., qualifier])) => {
+                        column.value.eq_ignore_ascii_case(marker.name)
+                            && qualifier.value.eq_ignore_ascii_case(&reference.exposed)
+                    }
+                    _ => false,
+                },
+                // Unqualified: it must be the only reference in scope with such a marker.
+                Expr::Identifier(column) => {
+                    column.value.eq_ignore_ascii_case(marker.name)
+                        && references
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, other)| {
+                                other.entries.iter().any(|e| {
+                                    e.markers
+                                        .iter()
+                                        .any(|m| m.name.eq_ignore_ascii_case(&column.value))
+                                })
+                            })
+                            .all(|(i, _)| i == index)
+                }
+                _ => false,
+            };
+            if resolves {
+                found.push((e, m, direction));
+            }
+        }
+    }
+    found
+}
+
+enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+fn join_kind(operator: &JoinOperator) -> (JoinKind, Option<&JoinConstraint>) {
+    match operator {
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, Some(c)),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (JoinKind::Right, Some(c)),
+        JoinOperator::FullOuter(c) => (JoinKind::Full, Some(c)),
+        JoinOperator::OuterApply | JoinOperator::LeftArrayJoin => (JoinKind::Left, None),
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c)
+        | JoinOperator::AsOf { constraint: c, .. } => (JoinKind::Inner, Some(c)),
+        JoinOperator::CrossApply | JoinOperator::ArrayJoin | JoinOperator::InnerArrayJoin => {
+            (JoinKind::Inner, None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::StrategyKind;
+
+    fn checker() -> Checker {
+        Checker::new([TableInfo::new(
+            TableName {
+                schema: None,
+                name: "t".into(),
+            },
+            "deleted_at",
+            StrategyKind::Timestamp,
+        )])
+    }
+
+    /// A reassignment's MySQL statement joins thousands of `UNION ALL` arms: a tree as deep as
+    /// it is long, which must not overflow a test thread's stack.
+    #[test]
+    fn deep_statements_are_checked_without_overflowing_the_stack() {
+        let arms = vec!["SELECT ? AS k, ? AS v"; 8000].join(" UNION ALL ");
+        let update = format!("UPDATE t INNER JOIN ({arms}) AS v ON t.id = v.k SET t.n = v.v");
+        assert_eq!(checker().check(&update, Dialect::Mysql), Ok(Vec::new()));
+
+        let conjuncts = vec!["id <> ?"; 8000].join(" AND ");
+        let select = format!("SELECT id FROM t WHERE {conjuncts}");
+        assert_eq!(
+            checker().check(&select, Dialect::Sqlite).map(|l| l.len()),
+            Ok(1)
+        );
+    }
+}

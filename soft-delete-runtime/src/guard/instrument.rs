@@ -1,0 +1,370 @@
+//! The guard as a Diesel [`Instrumentation`]: every statement a connection starts is checked
+//! (once per distinct text) and its leaks panic, are logged or are counted.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+
+use super::allow::allowed;
+use super::check::{Checker, Leak, Unreadable};
+use crate::backend::Dialect;
+
+/// What the guard does with a leak or an unreadable statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Panic, naming the table and the statement: for tests and CI, where a leak must fail
+    /// the run. An unreadable statement panics too.
+    Panic,
+    /// Log a warning through `tracing` (target `soft_delete_runtime::guard`) with the table
+    /// and the statement, the first time each statement text is seen: for production.
+    #[cfg(feature = "tracing")]
+    Log,
+    /// Only count ([`Counts`]): for metrics.
+    Count,
+}
+
+/// What a guard saw, counted since it was made (shared by every connection of a guard made by
+/// [`install_default`]).
+#[derive(Debug, Default)]
+pub struct Counts {
+    statements: AtomicU64,
+    leaky: AtomicU64,
+    unreadable: AtomicU64,
+    allowed: AtomicU64,
+}
+
+impl Counts {
+    /// Statements started and checked (allowed ones excluded).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Statements started that had at least one leak.
+    pub fn leaky(&self) -> u64 {
+        self.leaky.load(Ordering::Relaxed)
+    }
+
+    /// Statements started that the parser could not read.
+    pub fn unreadable(&self) -> u64 {
+        self.unreadable.load(Ordering::Relaxed)
+    }
+
+    /// Statements started inside an [`allow`](super::allow) and not checked.
+    pub fn allowed(&self) -> u64 {
+        self.allowed.load(Ordering::Relaxed)
+    }
+}
+
+/// The checker's answer for one statement text, kept in the cache.
+struct Verdict {
+    outcome: Result<Vec<Leak>, Unreadable>,
+    /// Whether `Mode::Log` has reported it already.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    logged: AtomicBool,
+}
+
+/// The most statement texts a cache keeps; past that it starts over. Prepared statements
+/// repeat their text, so a program's working set is far smaller; texts with inlined values
+/// (raw SQL built with `format!`) would otherwise grow it without bound.
+const CACHE_LIMIT: usize = 8192;
+
+/// A checker and the verdicts it gave, by dialect and statement text.
+struct Shared {
+    checker: Option<Checker>,
+    cache: [RwLock<HashMap<Box<str>, Arc<Verdict>>>; 3],
+}
+
+impl Shared {
+    fn new(checker: Option<Checker>) -> Shared {
+        Shared {
+            checker,
+            cache: Default::default(),
+        }
+    }
+
+    /// The one for the registry, shared by every guard that checks against it.
+    fn registry() -> Arc<Shared> {
+        static REGISTRY: OnceLock<Arc<Shared>> = OnceLock::new();
+        Arc::clone(REGISTRY.get_or_init(|| Arc::new(Shared::new(None))))
+    }
+
+    fn verdict(&self, dialect: Dialect, sql: &str) -> Arc<Verdict> {
+        let slot = &self.cache[dialect as usize];
+        if let Some(verdict) = slot.read().ok().and_then(|cache| cache.get(sql).cloned()) {
+            return verdict;
+        }
+        let checker = self.checker.as_ref().unwrap_or_else(|| Checker::registry());
+        let verdict = Arc::new(Verdict {
+            outcome: checker.check(sql, dialect),
+            logged: AtomicBool::new(false),
+        });
+        if let Ok(mut cache) = slot.write() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(sql.into(), Arc::clone(&verdict));
+        }
+        verdict
+    }
+}
+
+/// The visibility guard: a Diesel [`Instrumentation`] that checks every statement a connection
+/// starts and reports each read of a soft-deletable table that does not state its visibility.
+///
+/// Install it on one connection with `conn.set_instrumentation(Guard::new(dialect, mode))`
+/// (a diesel-async connection takes it the same way), or on every connection made from now on
+/// with [`install_default`].
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use soft_delete_runtime::prelude::*;
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::guard::{Guard, Mode};
+/// # diesel::table! { users (id) { id -> Integer, deleted_at -> Nullable<Timestamp> } }
+/// # #[derive(Queryable, SoftDelete)]
+/// # struct User { id: i32, deleted_at: Option<chrono::NaiveDateTime> }
+///
+/// let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+/// # diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY, deleted_at TIMESTAMP)").execute(conn)?;
+/// let guard = Guard::new(Dialect::Sqlite, Mode::Count);
+/// let counts = guard.counts();
+/// conn.set_instrumentation(guard);
+///
+/// users::table.active().count().get_result::<i64>(conn)?; // states it
+/// users::table.count().get_result::<i64>(conn)?; // forgets
+/// assert_eq!((counts.statements(), counts.leaky()), (2, 1));
+/// # Ok::<(), diesel::result::Error>(())
+/// ```
+pub struct Guard {
+    /// `None` until the connection's URL tells it (a guard made by [`install_default`]).
+    dialect: Option<Dialect>,
+    mode: Mode,
+    shared: Arc<Shared>,
+    counts: Arc<Counts>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("dialect", &self.dialect)
+            .field("mode", &self.mode)
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// A guard for a connection of `dialect`, checking against every registered table.
+    pub fn new(dialect: Dialect, mode: Mode) -> Guard {
+        Guard {
+            dialect: Some(dialect),
+            mode,
+            shared: Shared::registry(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// A guard checking against `checker`'s tables instead of the registry (with a cache of
+    /// its own).
+    pub fn with_checker(dialect: Dialect, mode: Mode, checker: Checker) -> Guard {
+        Guard {
+            dialect: Some(dialect),
+            mode,
+            shared: Arc::new(Shared::new(Some(checker))),
+            counts: Arc::default(),
+        }
+    }
+
+    /// What this guard has seen so far; the handle stays valid after the guard is moved into
+    /// a connection.
+    pub fn counts(&self) -> Arc<Counts> {
+        Arc::clone(&self.counts)
+    }
+
+    /// Shares `counts` with other guards (those of one pool, or of [`install_default`]).
+    pub fn counting_into(mut self, counts: Arc<Counts>) -> Guard {
+        self.counts = counts;
+        self
+    }
+
+    /// Checks one statement as a connection would report it and reacts as the mode says.
+    /// `statement` is the text of `StartQuery`'s `query`: the SQL, optionally followed by
+    /// Diesel's ` -- binds: [...]`, which is ignored.
+    pub fn inspect(&self, statement: &str) {
+        self.inspect_sql(strip_binds(statement));
+    }
+
+    fn inspect_sql(&self, sql: &str) {
+        if allowed() {
+            self.counts.allowed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counts.statements.fetch_add(1, Ordering::Relaxed);
+        let Some(dialect) = self.dialect else {
+            self.counts.unreadable.fetch_add(1, Ordering::Relaxed);
+            if self.mode == Mode::Panic {
+                panic!("the visibility guard does not know this connection's dialect; install it with `Guard::new(dialect, mode)`\n  statement: {sql}");
+            }
+            return;
+        };
+        let verdict = self.shared.verdict(dialect, sql);
+        match &verdict.outcome {
+            Ok(leaks) if leaks.is_empty() => {}
+            Ok(leaks) => {
+                self.counts.leaky.fetch_add(1, Ordering::Relaxed);
+                self.react(sql, |f| {
+                    for leak in leaks {
+                        writeln!(f, "{leak}")?;
+                    }
+                    Ok(())
+                });
+                #[cfg(feature = "tracing")]
+                if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
+                    for leak in leaks {
+                        tracing::warn!(
+                            target: "soft_delete_runtime::guard",
+                            table = %leak.table,
+                            reference = %leak.reference,
+                            kind = ?leak.kind,
+                            statement = sql,
+                            "{leak}"
+                        );
+                    }
+                }
+            }
+            Err(unreadable) => {
+                self.counts.unreadable.fetch_add(1, Ordering::Relaxed);
+                self.react(sql, |f| writeln!(f, "{unreadable}"));
+                #[cfg(feature = "tracing")]
+                if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "soft_delete_runtime::guard",
+                        statement = sql,
+                        "{unreadable}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Panics in [`Mode::Panic`] with what `describe` writes and the statement.
+    fn react(&self, sql: &str, describe: impl Fn(&mut String) -> fmt::Result) {
+        if self.mode == Mode::Panic {
+            let mut message = String::from("soft-delete visibility guard:\n");
+            let _ = describe(&mut message);
+            let _ = write!(message, "  statement: {sql}");
+            panic!("{message}");
+        }
+    }
+}
+
+impl Instrumentation for Guard {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. }
+                if self.dialect.is_none() =>
+            {
+                self.dialect = Some(dialect_of_url(url));
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                SQL_BUFFER.with(|buffer| {
+                    let mut buffer = buffer.borrow_mut();
+                    render_sql(&mut buffer, query);
+                    self.inspect_sql(&buffer);
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+thread_local! {
+    /// The text of the statement being checked, reused so a cached statement costs no allocation.
+    static SQL_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+const BINDS: &str = " -- binds: ";
+
+/// Writes the SQL of `query` into `buffer`, without Diesel's ` -- binds: [...]` (whose
+/// rendering is skipped: the writer stops when it starts).
+fn render_sql(buffer: &mut String, query: &dyn fmt::Display) {
+    struct UntilBinds<'b>(&'b mut String);
+    impl fmt::Write for UntilBinds<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            if s.starts_with(BINDS) {
+                return Err(fmt::Error);
+            }
+            self.0.push_str(s);
+            Ok(())
+        }
+    }
+    buffer.clear();
+    let _ = write!(UntilBinds(buffer), "{query}");
+    let end = strip_binds(buffer).len();
+    buffer.truncate(end);
+}
+
+/// `sql -- binds: [...]` without its binds.
+fn strip_binds(statement: &str) -> &str {
+    match statement.rfind(BINDS) {
+        Some(at) => &statement[..at],
+        None => statement,
+    }
+}
+
+/// The dialect of a connection URL: `postgres://` and `postgresql://` are PostgreSQL,
+/// `mysql://` and `mariadb://` MySQL, anything else (a path, `:memory:`, `file:`) SQLite.
+fn dialect_of_url(url: &str) -> Dialect {
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Dialect::Postgres,
+        Some("mysql" | "mariadb") => Dialect::Mysql,
+        _ => Dialect::Sqlite,
+    }
+}
+
+/// The mode of the guards [`install_default`] makes.
+static DEFAULT: RwLock<Option<Mode>> = RwLock::new(None);
+/// Their shared counts.
+static DEFAULT_COUNTS: OnceLock<Arc<Counts>> = OnceLock::new();
+
+fn default_counts() -> Arc<Counts> {
+    Arc::clone(DEFAULT_COUNTS.get_or_init(Arc::default))
+}
+
+/// Installs the guard in `mode` on every Diesel connection established from now on, in this
+/// process (through `diesel::connection::set_default_instrumentation`), and returns the counts
+/// all of them share. Each connection's dialect is read from its URL. A connection may still
+/// replace it with `set_instrumentation`.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// use soft_delete_runtime::guard::{self, Mode};
+/// let counts = guard::install_default(Mode::Count)?;
+/// let conn = &mut SqliteConnection::establish(":memory:").unwrap();
+/// diesel::sql_query("SELECT 1").execute(conn)?;
+/// assert!(counts.statements() >= 1);
+/// # Ok::<(), diesel::result::Error>(())
+/// ```
+pub fn install_default(mode: Mode) -> diesel::QueryResult<Arc<Counts>> {
+    if let Ok(mut default) = DEFAULT.write() {
+        *default = Some(mode);
+    }
+    diesel::connection::set_default_instrumentation(make_default)?;
+    Ok(default_counts())
+}
+
+fn make_default() -> Option<Box<dyn Instrumentation>> {
+    let mode = (*DEFAULT.read().ok()?)?;
+    Some(Box::new(Guard {
+        dialect: None,
+        mode,
+        shared: Shared::registry(),
+        counts: default_counts(),
+    }))
+}
