@@ -66,6 +66,9 @@ impl NewAttempt {
 const ADA: i32 = 7;
 
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // The visibility guard on every connection, diesel-async's included (they take Diesel's
+    // default instrumentation): a read that states no visibility panics.
+    soft_delete_runtime::guard::install_default(soft_delete_runtime::guard::Mode::Panic)?;
     let path = std::env::temp_dir().join("soft-delete-async-retries.db");
     let _ = std::fs::remove_file(&path);
     let mut conn =

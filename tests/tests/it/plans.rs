@@ -356,7 +356,7 @@ backend_tests! {
         // A guarded restore: the keys are checked before the row comes back.
         live.clone().soft_delete(conn)?;
         assert_eq!(live.restore(conn)?, 1);
-        let retired = exam_attempts::table.find(1013).first::<ExamAttempt>(conn)?;
+        let retired = exam_attempts::table.find(1013).with_deleted().first::<ExamAttempt>(conn)?;
         assert!(retired.restore(conn).is_err(), "learner 7 has a live attempt at exam 1");
 
         let statements = taken(&recorded);
@@ -440,6 +440,7 @@ backend_tests! {
         let recorded = record_statements(conn);
 
         let done = reassign(players::squad_number)
+            .with_deleted()
             .within(players::team_id.eq(1))
             .run(conn, [(1, 2), (2, 1), (3, 9)])?;
         assert_eq!(done.changed, 3);
