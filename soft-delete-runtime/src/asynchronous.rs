@@ -57,7 +57,7 @@
 //!
 //! #[derive(Queryable, Selectable, Identifiable, SoftDelete, Debug)]
 //! #[diesel(table_name = attempts)]
-//! #[active_unique(name = one_active_attempt, fields = "exam_id, learner_id", counter = "retry_number")]
+//! #[active_unique(name = "one_active_attempt", fields = "exam_id, learner_id", counter = retry_number)]
 //! pub struct Attempt {
 //!     pub id: i32,
 //!     pub exam_id: i32,
