@@ -76,51 +76,44 @@ impl AsyncTarget
     }
 }
 
-#[cfg(feature = "deadpool")]
-impl<C> AsyncTarget
-    for deadpool::managed::Object<diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
-where
-    C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
-    C: AsyncConnection<Backend: SupportedBackend>,
-    diesel_async::pooled_connection::AsyncDieselConnectionManager<C>:
-        deadpool::managed::Manager<Type = C>,
-{
-    type Target = C;
+/// A pool's connection over a diesel-async connection `C`: the connection it derefs to.
+macro_rules! pooled_target {
+    ($feature:literal, $pooled:ty, $manager_bound:path) => {
+        #[cfg(feature = $feature)]
+        impl<C> AsyncTarget for $pooled
+        where
+            C: AsyncTarget<Target = C>
+                + diesel_async::pooled_connection::PoolableConnection
+                + 'static,
+            C: AsyncConnection<Backend: SupportedBackend>,
+            diesel_async::pooled_connection::AsyncDieselConnectionManager<C>: $manager_bound,
+        {
+            type Target = C;
 
-    fn target(&mut self) -> &mut C {
-        self
-    }
+            fn target(&mut self) -> &mut C {
+                self
+            }
 
-    fn begin_with(
-        target: &mut C,
-        sql: &'static str,
-    ) -> impl Future<Output = QueryResult<()>> + Send {
-        C::begin_with(target, sql)
-    }
+            fn begin_with(
+                target: &mut C,
+                sql: &'static str,
+            ) -> impl Future<Output = QueryResult<()>> + Send {
+                C::begin_with(target, sql)
+            }
+        }
+    };
 }
 
-#[cfg(feature = "bb8")]
-impl<C> AsyncTarget
-    for bb8::PooledConnection<'_, diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>
-where
-    C: AsyncTarget<Target = C> + diesel_async::pooled_connection::PoolableConnection + 'static,
-    C: AsyncConnection<Backend: SupportedBackend>,
-    diesel_async::pooled_connection::AsyncDieselConnectionManager<C>:
-        bb8::ManageConnection<Connection = C>,
-{
-    type Target = C;
-
-    fn target(&mut self) -> &mut C {
-        self
-    }
-
-    fn begin_with(
-        target: &mut C,
-        sql: &'static str,
-    ) -> impl Future<Output = QueryResult<()>> + Send {
-        C::begin_with(target, sql)
-    }
-}
+pooled_target!(
+    "deadpool",
+    deadpool::managed::Object<diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>,
+    deadpool::managed::Manager<Type = C>
+);
+pooled_target!(
+    "bb8",
+    bb8::PooledConnection<'_, diesel_async::pooled_connection::AsyncDieselConnectionManager<C>>,
+    bb8::ManageConnection<Connection = C>
+);
 
 type Manager<C> = <<C as AsyncTarget>::Target as AsyncConnection>::TransactionManager;
 
