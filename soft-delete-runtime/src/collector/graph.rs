@@ -25,8 +25,8 @@ use diesel::{Column, Table};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
-use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 pub use crate::sql::{KeyKind, StampKind};
+use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 use crate::unique::KeyInfo;
 use crate::Error;
 
@@ -86,7 +86,6 @@ impl std::fmt::Display for Rule {
     }
 }
 
-
 /// A Diesel SQL type that can be a key of a table in the relation graph.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a key type the relation graph supports",
@@ -125,7 +124,6 @@ key_sql_type! {
 impl<ST: KeySqlType> KeySqlType for Nullable<ST> {
     const KIND: KeyKind = ST::KIND;
 }
-
 
 /// A Diesel SQL type that can hold the timestamp identifying a batch; a deletion time column
 /// is `Nullable` of one.

@@ -30,8 +30,16 @@ pub struct CatalogForeignKey {
 
 impl CatalogForeignKey {
     fn from_row(row: ForeignKeyRow) -> Self {
-        let (constraint, child_schema, child, column, parent_schema, parent, parent_column, position) =
-            row;
+        let (
+            constraint,
+            child_schema,
+            child,
+            column,
+            parent_schema,
+            parent,
+            parent_column,
+            position,
+        ) = row;
         CatalogForeignKey {
             constraint,
             child: TableName {
@@ -63,7 +71,7 @@ pub enum ColumnDefault {
     Text(String),
 }
 
-fn dialect<Mo, C: SqlConnection<Mo>>() -> Dialect {
+fn dialect<Mo, R, C: SqlConnection<Mo, R>>() -> Dialect {
     <BackendOf<Mo, C> as crate::backend::SupportedBackend>::DIALECT
 }
 
@@ -73,26 +81,26 @@ fn text<DB: SqlBackend>(value: &str) -> super::Bind<DB> {
 
 /// `to_regclass(...)` of `table` on PostgreSQL: the table as the statements name it (through
 /// the search path when it has no schema).
-fn pg_regclass<DB: SqlBackend>(sql: &mut Sql<DB>, table: &TableName) {
+fn pg_regclass<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
     sql.push("to_regclass(")
         .bind(text(&Dialect::Postgres.quote_table(table)))
         .push(")");
 }
 
 /// `COALESCE(<schema>, DATABASE())` on MySQL: the table's database.
-fn mysql_schema<DB: SqlBackend>(sql: &mut Sql<DB>, table: &TableName) {
+fn mysql_schema<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
     sql.push("COALESCE(")
         .bind(DB::bind_text(table.schema.clone()))
         .push(", DATABASE())");
 }
 
 /// The foreign keys whose referencing or referenced table is `table`.
-pub(crate) async fn foreign_keys<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     table: &TableName,
 ) -> Result<Vec<CatalogForeignKey>, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
-    match dialect::<Mo, C>() {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
         // Every table's keys, through the table-valued pragma.
         Dialect::Sqlite => {
             sql.push(
@@ -159,12 +167,12 @@ pub(crate) async fn foreign_keys<Mo, C: SqlConnection<Mo>>(
 /// The first column of every index of `table` that covers all its rows (its primary key,
 /// unique keys and plain indexes; not a partial index), from the catalog: the columns a lookup
 /// by value can be served by.
-pub(crate) async fn leading_index_columns<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn leading_index_columns<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     table: &TableName,
 ) -> Result<Vec<String>, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
-    match dialect::<Mo, C>() {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
         // An `INTEGER PRIMARY KEY` is the rowid, listed by `table_info` but by no index.
         Dialect::Sqlite => {
             sql.push("SELECT i.name FROM pragma_index_list(")
@@ -208,13 +216,13 @@ pub(crate) async fn leading_index_columns<Mo, C: SqlConnection<Mo>>(
 /// The fractional digits of a second that timestamp column `table.column` keeps, from the
 /// catalog; `None` when every value is kept as written (SQLite stores text) or the catalog
 /// does not know the column.
-pub(crate) async fn stamp_precision<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn stamp_precision<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     table: &TableName,
     column: &str,
 ) -> Result<Option<u32>, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
-    match dialect::<Mo, C>() {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
         // Diesel writes a timestamp as text with every fractional digit, and text keeps it.
         Dialect::Sqlite => return Ok(None),
         // `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
@@ -249,15 +257,15 @@ pub(crate) async fn stamp_precision<Mo, C: SqlConnection<Mo>>(
 /// What `set_default` writes for `table.column`: the `DEFAULT` keyword on PostgreSQL and
 /// MySQL; on SQLite, which has no `DEFAULT` in an `UPDATE`, the literal its catalog gives
 /// (`PRAGMA table_info`), or [`Error::Unsupported`] for an expression.
-pub(crate) async fn column_default<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn column_default<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     table: &TableName,
     column: &str,
 ) -> Result<ColumnDefault, Error> {
-    if dialect::<Mo, C>() != Dialect::Sqlite {
+    if dialect::<Mo, R, C>() != Dialect::Sqlite {
         return Ok(ColumnDefault::Keyword);
     }
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     sql.push("SELECT dflt_value FROM pragma_table_info(")
         .bind(text(&table.name))
         .push(", COALESCE(")
@@ -307,15 +315,15 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
 /// restore, a dry run) when one of `tables` is a MySQL table whose engine ignores a rollback
 /// (MyISAM, Aria, MEMORY, ...), where its writes would stay. One catalog query for all of
 /// them; other backends always roll back.
-pub(crate) async fn refuse_without_transactions<'t, Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     tables: impl IntoIterator<Item = &'t TableName>,
     feature: &'static str,
 ) -> Result<(), Error> {
-    if dialect::<Mo, C>() != Dialect::Mysql {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
         return Ok(());
     }
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     sql.push(
         "SELECT CONVERT(TABLE_NAME USING utf8mb4), CAST(0 AS SIGNED) \
          FROM information_schema.TABLES WHERE ENGINE IS NOT NULL \
@@ -345,12 +353,12 @@ pub(crate) async fn refuse_without_transactions<'t, Mo, C: SqlConnection<Mo>>(
 /// in the catalog's spelling, which differs from the model's under `lower_case_table_names`).
 /// SQLite's catalog names tables of the main database without a schema, so a name stays as it
 /// is there, and so does a table that does not exist.
-pub(crate) async fn resolve<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn resolve<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     name: &TableName,
 ) -> Result<TableName, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
-    match dialect::<Mo, C>() {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
         Dialect::Sqlite => return Ok(name.clone()),
         Dialect::Postgres => {
             sql.push(
@@ -379,12 +387,12 @@ pub(crate) async fn resolve<Mo, C: SqlConnection<Mo>>(
 }
 
 /// Whether table `name` exists (on the connection's search path or database).
-pub(crate) async fn table_exists<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     name: &str,
 ) -> Result<bool, Error> {
-    let d = dialect::<Mo, C>();
-    let mut sql = Sql::<BackendOf<Mo, C>>::new();
+    let d = dialect::<Mo, R, C>();
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     sql.push(match d {
         Dialect::Sqlite => {
             "SELECT '', COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = "
@@ -404,7 +412,9 @@ pub(crate) async fn table_exists<Mo, C: SqlConnection<Mo>>(
 }
 
 /// Whether the archive journal's table exists (on the connection's search path or database).
-pub(crate) async fn journal_exists<Mo, C: SqlConnection<Mo>>(conn: &mut C) -> Result<bool, Error> {
+pub(crate) async fn journal_exists<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+) -> Result<bool, Error> {
     table_exists(conn, crate::ddl::journal::TABLE).await
 }
 
@@ -418,17 +428,21 @@ pub(crate) async fn journal_exists<Mo, C: SqlConnection<Mo>>(conn: &mut C) -> Re
 /// zones would store and look for different instants. In UTC every stamp exists and means one
 /// instant. Called inside the operation's transaction: if the operation is abandoned half way,
 /// the connection is marked broken and discarded with the zone it had.
-pub(crate) async fn enter_utc<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn enter_utc<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
 ) -> Result<Option<String>, Error> {
-    if dialect::<Mo, C>() != Dialect::Mysql {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
         return Ok(None);
     }
-    let read = Sql::<BackendOf<Mo, C>>::text(
+    let read = Sql::<BackendOf<Mo, C>, R>::text(
         "SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)",
     );
     let rows: Vec<(String, i64)> = conn.rows(read).await?;
-    let zone = rows.into_iter().next().map(|(zone, _)| zone).unwrap_or_default();
+    let zone = rows
+        .into_iter()
+        .next()
+        .map(|(zone, _)| zone)
+        .unwrap_or_default();
     if zone == "+00:00" {
         return Ok(None);
     }
@@ -437,12 +451,12 @@ pub(crate) async fn enter_utc<Mo, C: SqlConnection<Mo>>(
 }
 
 /// Sets the session's time zone back to what [`enter_utc`] found.
-pub(crate) async fn leave_utc<Mo, C: SqlConnection<Mo>>(
+pub(crate) async fn leave_utc<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     zone: Option<String>,
 ) -> Result<(), Error> {
     if let Some(zone) = zone {
-        let mut back = Sql::<BackendOf<Mo, C>>::text("SET time_zone = ");
+        let mut back = Sql::<BackendOf<Mo, C>, R>::text("SET time_zone = ");
         back.bind(BackendOf::<Mo, C>::bind_text(Some(zone)));
         conn.run(back).await?;
     }

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use chrono::NaiveDateTime;
-use diesel::QueryResult;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::QueryResult;
 
 use super::statement::{NoRoots, Sql, Typed};
 use super::SqlBackend;
@@ -108,7 +108,10 @@ pub trait SqlConnection<Mo, R = NoRoots>:
     + Load<Mo, Typed<BackendOf<Mo, Self>, IntegerSql, R>, IntegerRow>
 {
     /// Runs `sql`; returns the rows it changed.
-    fn run(&mut self, sql: Sql<BackendOf<Mo, Self>, R>) -> impl Future<Output = QueryResult<usize>> {
+    fn run(
+        &mut self,
+        sql: Sql<BackendOf<Mo, Self>, R>,
+    ) -> impl Future<Output = QueryResult<usize>> {
         self.execute(sql)
     }
 

@@ -24,13 +24,13 @@ use diesel::backend::Backend;
 use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
-use crate::backend::SupportedBackend;
 #[cfg(doc)]
 use crate::backend::Dialect;
+use crate::backend::SupportedBackend;
 use crate::Error;
 
-pub(crate) use connection::{KeyRow, LogRow};
 pub use connection::SqlConnection;
+pub(crate) use connection::{KeyRow, LogRow};
 pub(crate) use dialect::Dialected;
 pub use statement::{Bind, NoRoots, Sql, Typed};
 
