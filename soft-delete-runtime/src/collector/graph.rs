@@ -826,3 +826,9 @@ impl Graph {
             .any(|e| matches!(e.rule, Rule::SetNull | Rule::SetDefault))
     }
 }
+
+impl AsRef<TableName> for Node {
+    fn as_ref(&self) -> &TableName {
+        &self.name
+    }
+}

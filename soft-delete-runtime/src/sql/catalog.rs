@@ -12,7 +12,7 @@ use crate::Error;
 
 /// A foreign key read from the database's catalog, one row per column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatalogForeignKey {
+pub(crate) struct CatalogForeignKey {
     /// The constraint's name (SQLite: its index in `PRAGMA foreign_key_list`).
     pub constraint: String,
     /// The referencing table.
@@ -60,7 +60,7 @@ impl CatalogForeignKey {
 /// What `set_default` writes: the `DEFAULT` keyword, or the literal SQLite's catalog gives.
 #[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ColumnDefault {
+pub(crate) enum ColumnDefault {
     /// `DEFAULT` in the statement (PostgreSQL, MySQL).
     Keyword,
     /// No default, or `DEFAULT NULL`.

@@ -12,23 +12,23 @@ use super::SqlBackend;
 use crate::exec::{BackendOf, Execute, Executor, Load};
 
 /// `(text, integer)` rows: a key read as text with a count, or a catalog's name and number.
-pub type KeyRow = (String, i64);
+pub(crate) type KeyRow = (String, i64);
 /// Their SQL type.
-pub type KeySql = (Text, BigInt);
+pub(super) type KeySql = (Text, BigInt);
 
 /// `(text, text)` rows: a table's schema and name.
-pub type NameRow = (String, String);
+pub(super) type NameRow = (String, String);
 /// Their SQL type.
-pub type NameSql = (Text, Text);
+pub(super) type NameSql = (Text, Text);
 
 /// `(text, text, text, integer)` rows: the pairs of rows an active-unique check finds on one
 /// key, or a table's schema and name.
-pub type ClashRow = (String, String, String, i64);
+pub(crate) type ClashRow = (String, String, String, i64);
 /// Their SQL type.
-pub type ClashSql = (Text, Text, Text, BigInt);
+pub(super) type ClashSql = (Text, Text, Text, BigInt);
 
 /// A row of the archive log.
-pub type LogRow = (
+pub(crate) type LogRow = (
     i64,
     NaiveDateTime,
     String,
@@ -41,7 +41,7 @@ pub type LogRow = (
     Option<String>,
 );
 /// Its SQL type.
-pub type LogSql = (
+pub(super) type LogSql = (
     BigInt,
     Timestamp,
     Text,
@@ -56,7 +56,7 @@ pub type LogSql = (
 
 /// A foreign key's column, read from the catalog: constraint, child schema, child table, child
 /// column, parent schema, parent table, parent column, position.
-pub type ForeignKeyRow = (
+pub(super) type ForeignKeyRow = (
     String,
     Option<String>,
     String,
@@ -67,7 +67,7 @@ pub type ForeignKeyRow = (
     i64,
 );
 /// Its SQL type.
-pub type ForeignKeySql = (
+pub(super) type ForeignKeySql = (
     Text,
     Nullable<Text>,
     Text,
@@ -79,14 +79,14 @@ pub type ForeignKeySql = (
 );
 
 /// One nullable text column.
-pub type TextRow = Option<String>;
+pub(super) type TextRow = Option<String>;
 /// Its SQL type.
-pub type TextSql = Nullable<Text>;
+pub(super) type TextSql = Nullable<Text>;
 
 /// One nullable integer column.
-pub type IntegerRow = Option<i64>;
+pub(super) type IntegerRow = Option<i64>;
 /// Its SQL type.
-pub type IntegerSql = Nullable<BigInt>;
+pub(super) type IntegerSql = Nullable<BigInt>;
 
 /// A connection in mode `Mo` that runs this crate's [`Sql`] statements over roots `R` and
 /// loads every row shape they return.

@@ -12,8 +12,9 @@ impl Dialected {
         self.0.quote(ident)
     }
 
-    pub(crate) fn table(self, name: &TableName) -> String {
-        self.0.quote_table(name)
+    /// A table's quoted name (of a [`TableName`], or of anything that has one).
+    pub(crate) fn table(self, name: &impl AsRef<TableName>) -> String {
+        self.0.quote_table(name.as_ref())
     }
 
     /// `CAST(expr AS TEXT)`.

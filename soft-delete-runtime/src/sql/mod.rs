@@ -29,10 +29,10 @@ use crate::backend::Dialect;
 use crate::backend::SupportedBackend;
 use crate::Error;
 
-pub use connection::SqlConnection;
-pub(crate) use connection::{KeyRow, LogRow};
+pub(crate) use connection::SqlConnection;
+pub(crate) use connection::{ClashRow, KeyRow, LogRow};
 pub(crate) use dialect::Dialected;
-pub use statement::{Bind, NoRoots, Sql, Typed};
+pub(crate) use statement::{Bind, Sql};
 
 /// The SQL type of a primary or foreign key, as far as the collector needs to know it: to
 /// write a key into the journal as text and read it back.

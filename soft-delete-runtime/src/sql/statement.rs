@@ -9,7 +9,7 @@ use diesel::{QueryResult, RunQueryDsl};
 
 /// A bound value, boxed as the Diesel fragment that binds it. It owns its value, so a
 /// statement holding it can be sent to another task.
-pub type Bind<DB> = Box<dyn QueryFragment<DB> + Send>;
+pub(crate) type Bind<DB> = Box<dyn QueryFragment<DB> + Send>;
 
 /// The roots of a statement that has none: its type parameter `R` when no part of it is a
 /// query of the caller's.
