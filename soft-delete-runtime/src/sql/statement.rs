@@ -93,11 +93,6 @@ impl<DB: Backend, R> Sql<DB, R> {
         self
     }
 
-    /// Whether the statement has no parts.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// This statement, loading rows of SQL type `ST`.
     pub(crate) fn returning<ST>(self) -> Typed<DB, ST, R> {
         Typed {
