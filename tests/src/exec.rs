@@ -7,7 +7,13 @@
 //! purge)`), passing the sync connection it would use: the sync copy runs on it, the async
 //! copy on its own async connection, with the same arguments and the same assertions after.
 
+use std::fmt::Debug;
+
+use diesel::query_builder::QueryFragment;
+use diesel::{Column, QuerySource, Table};
+use soft_delete_runtime::backend::RenderBackend;
 use soft_delete_runtime::collector::ArchiveTable;
+use soft_delete_runtime::deferred::{Reassign, ReassignOn, ReassignValue, Reassigned};
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
 use soft_delete_runtime::Error;
 
@@ -41,6 +47,71 @@ pub trait Exec<C: TestConnection> {
     /// Records the SQL of every statement the operations run from now on (on `conn`, or on
     /// the async connection in the async copy); see [`record_statements`](crate::record_statements).
     fn record_statements(&mut self, conn: &mut C) -> std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+}
+
+/// [`Reassign::run`] through a test's executor: `x.reassign(conn, reassign(col)..., moves)`.
+/// A trait of its own (not a method of [`Exec`]) because each executor asks its own bound
+/// of the connection, [`ReassignOn`] in its mode.
+pub trait ReassignIn<C, Col: Column, S, Id, V> {
+    /// [`Reassign::run`], or `run_async` in the async copy.
+    fn reassign<I>(
+        &mut self,
+        conn: &mut C,
+        reassign: Reassign<Col, S>,
+        moves: I,
+    ) -> Result<Reassigned, Error>
+    where
+        I: IntoIterator<Item = (Id, V)>;
+}
+
+impl<C, Col, S, Id, V> ReassignIn<C, Col, S, Id, V> for Blocking
+where
+    C: ReassignOn<soft_delete_runtime::exec::Blocking, Col, Id, V, S>,
+    Col: Column<Table: Table<PrimaryKey: Column> + Default>,
+    <Col::Table as QuerySource>::FromClause: QueryFragment<RenderBackend>,
+    Id: Ord + Clone + Debug,
+    V: ReassignValue,
+    S: Clone,
+{
+    fn reassign<I>(
+        &mut self,
+        conn: &mut C,
+        reassign: Reassign<Col, S>,
+        moves: I,
+    ) -> Result<Reassigned, Error>
+    where
+        I: IntoIterator<Item = (Id, V)>,
+    {
+        reassign.run(conn, moves)
+    }
+}
+
+/// The async copy. Generic over the column, so that the bound of `run_async` is the
+/// where-clause's, whose futures the compiler does not know to be `Send` (a spawned
+/// reassignment, with its concrete types, is: see the `reassign` tests).
+#[cfg(feature = "async")]
+impl<C, Col, S, Id, V> ReassignIn<C, Col, S, Id, V> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    C::Async: ReassignOn<soft_delete_runtime::exec::NonBlocking, Col, Id, V, S>,
+    Col: Column<Table: Table<PrimaryKey: Column> + Default>,
+    <Col::Table as QuerySource>::FromClause: QueryFragment<RenderBackend>,
+    Id: Ord + Clone + Debug,
+    V: ReassignValue,
+    S: Clone,
+{
+    fn reassign<I>(
+        &mut self,
+        _: &mut C,
+        reassign: Reassign<Col, S>,
+        moves: I,
+    ) -> Result<Reassigned, Error>
+    where
+        I: IntoIterator<Item = (Id, V)>,
+    {
+        self.runtime
+            .block_on(reassign.run_async(&mut self.conn, moves))
+    }
 }
 
 /// The sync copy: every operation on the test's sync connection.

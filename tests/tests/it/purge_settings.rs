@@ -2,7 +2,6 @@
 //! the caller opts out, and a purge kept and run again (a daily job) moves its cutoff.
 
 use chrono::Duration;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
