@@ -357,3 +357,57 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// The async forms, spawned on the runtime (which needs their futures to be `Send`): a
+/// reassignment, and a deferred transaction whose body awaits its statements.
+#[cfg(feature = "async")]
+mod spawned {
+    use soft_delete_tests::{async_backend_tests, asynchronous};
+
+    use super::*;
+
+    /// The naive swap back from [`SWAPPED`], awaited: two `UPDATE`s, the first making a
+    /// duplicate.
+    macro_rules! naive_swap_back_async {
+        ($conn:expr) => {{
+            let first = diesel::update(players::table.find(1)).set(players::squad_number.eq(1));
+            diesel_async::RunQueryDsl::execute(first, &mut *$conn).await?;
+            let second = diesel::update(players::table.find(2)).set(players::squad_number.eq(2));
+            diesel_async::RunQueryDsl::execute(second, &mut *$conn).await?;
+            Ok(())
+        }};
+    }
+
+    async_backend_tests! {
+        async fn a_spawned_reassign_and_deferred_transaction(db) {
+            let postgres = db.backend() == Backend::Postgres;
+            let key = Deferral::InitiallyImmediate;
+            create_players(db, if postgres { Key::Deferrable(key) } else { Key::Plain })?;
+            let conn = asynchronous::connect::<Conn>(db).await;
+            let task = tokio::spawn(async move {
+                let mut conn = conn;
+                let done = reassign(players::squad_number)
+                    .with_deleted()
+                    .within(players::team_id.eq(1))
+                    .run_async(&mut conn, vec![(1, 2), (2, 1)])
+                    .await?;
+                // swaps back, with the key deferred (PostgreSQL)
+                let back = deferred::transaction_async(&mut conn, Constraints::from(&deferrable_key(key)), async |conn| {
+                    naive_swap_back_async!(conn)
+                })
+                .await;
+                Ok::<_, Error>((done, back))
+            });
+            let (done, back) = task.await??;
+            assert_eq!((done.changed, done.deferred), (2, postgres));
+            if postgres {
+                back?;
+                assert_eq!(numbers_of!(db.conn(), 1)?, START);
+            } else {
+                assert!(matches!(back, Err(Error::Unsupported { .. })), "{back:?}");
+                assert_eq!(numbers_of!(db.conn(), 1)?, SWAPPED);
+            }
+            Ok(())
+        }
+    }
+}
