@@ -184,7 +184,27 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .find(|s| s.referenced_by.name == "payments" && s.referrer == Referrer::Row)
         .map_or(0, |s| s.count);
     assert_eq!(by_payments, report.kept_in("invoices"));
-    let again = Purge::before(customers::table, cutoff).run(&mut conn)?;
+    // --- purge async ---
+    // The same purge on diesel-async (feature `async`): `run_async` (and `dry_run_async`),
+    // awaited. Here SQLite behind `SyncConnectionWrapper` on a tokio runtime;
+    // `AsyncPgConnection`, `AsyncMysqlConnection` and pooled connections (deadpool, bb8) take
+    // it alike. A progress callback must be `Send` there.
+    use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+    use diesel_async::AsyncConnection;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let again = runtime.block_on(async {
+        let mut conn =
+            SyncConnectionWrapper::<SqliteConnection>::establish(&path.to_string_lossy()).await?;
+        let report = Purge::before(customers::table, cutoff)
+            .batch_size(5_000)
+            .run_async(&mut conn)
+            .await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(report)
+    })?;
+    // --- end purge async ---
     assert_eq!(again.deleted(), 0);
     println!("a second run deletes nothing: the purge is done");
     Ok(())

@@ -101,6 +101,36 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     assert_eq!(squad(conn, 1)?, ["bob:7", "ann:10", "cat:11", "dan:23"]);
     assert_eq!(squad(conn, 2)?, ["eve:7"], "other teams are untouched");
 
+    // --- reassign async ---
+    // The same call on diesel-async (feature `async`): `run_async`, awaited. Here SQLite
+    // behind `SyncConnectionWrapper` on a tokio runtime; `AsyncPgConnection`,
+    // `AsyncMysqlConnection` and pooled connections (deadpool, bb8) take it alike.
+    use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+    use diesel_async::AsyncConnection;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let done = runtime.block_on(async {
+        let mut conn =
+            SyncConnectionWrapper::<SqliteConnection>::establish(&path.to_string_lossy()).await?;
+        // ann and bob swap back
+        let done = reassign(players::squad_number)
+            .within(players::team_id.eq(1))
+            .live_only()
+            .run_async(&mut conn, [(1, 7), (2, 10)])
+            .await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(done)
+    })?;
+    // --- end reassign async ---
+    assert_eq!(done.changed, 2);
+    assert_eq!(squad(conn, 1)?, ["ann:7", "bob:10", "cat:11", "dan:23"]);
+    let done = reassign(players::squad_number)
+        .within(players::team_id.eq(1))
+        .live_only()
+        .run(conn, [(1, 10), (2, 7)])?;
+    assert_eq!(done.changed, 2);
+
     // --- soft-deleted numbers ---
     // dan leaves: soft-deleted, he keeps 23 as history; under a live-only key cat may take it.
     let dan: Player = players::table.find(4).active().first(conn)?;

@@ -17,6 +17,7 @@ pub mod guard;
 pub mod archive_stress;
 #[cfg(feature = "async")]
 pub mod asynchronous;
+pub mod exec;
 pub mod plans;
 
 use std::fmt::Write as _;
@@ -368,35 +369,77 @@ pub fn run<C: TestConnection>(test_path: &str, body: impl FnOnce(&mut TestDb<C>)
 ///         ...
 ///         Ok(())
 ///     }
+///
+///     fn purge_deletes_old_rows(db, x) {
+///         ...
+///         let report = x.purge(conn, &mut Purge::before(authors::table, cutoff))?;
+///         ...
+///     }
 /// }
 /// ```
+///
+/// A body that names a second parameter, the executor `x` ([`exec::Exec`]), is stamped out
+/// twice per backend: as it is, with `x` running the operations on the sync connection
+/// ([`exec::Blocking`]), and (feature `async`) in the backend's module `on_async`, with `x`
+/// running them awaited on an async connection to the same database ([`exec::OnAsync`]).
 #[macro_export]
 macro_rules! backend_tests {
-    ($($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
-        $crate::backend_tests!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* fn $name($db) $body)*);
-        $crate::backend_tests!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* fn $name($db) $body)*);
-        $crate::backend_tests!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* fn $name($db) $body)*);
+    ($($(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block)*) => {
+        $crate::backend_tests!(@backend "sqlite", sqlite, diesel::SqliteConnection, $($(#[$attr])* fn $name($db $(, $x)?) $body)*);
+        $crate::backend_tests!(@backend "postgres", postgres, diesel::PgConnection, $($(#[$attr])* fn $name($db $(, $x)?) $body)*);
+        $crate::backend_tests!(@backend "mysql", mysql, diesel::MysqlConnection, $($(#[$attr])* fn $name($db $(, $x)?) $body)*);
     };
-    (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
+    (@backend $feature:literal, $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block)*) => {
         #[cfg(feature = $feature)]
-        $crate::backend_tests!(@module $module, $conn, $($(#[$attr])* fn $name($db) $body)*);
+        $crate::backend_tests!(@module $module, $conn, $($(#[$attr])* fn $name($db $(, $x)?) $body)*);
     };
-    (@module $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident) $body:block)*) => {
+    (@module $module:ident, $conn:ty, $($(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block)*) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
             #[allow(dead_code)]
             type Conn = $conn;
             $(
-                #[test]
-                $(#[$attr])*
-                fn $name() {
-                    $crate::run::<Conn>(
-                        concat!(module_path!(), "::", stringify!($name)),
-                        |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult { $body },
-                    );
-                }
+                $crate::backend_tests!(@sync $(#[$attr])* fn $name($db $(, $x)?) $body);
             )*
+
+            /// The async copies of the bodies that run their operations through `x`.
+            #[cfg(feature = "async")]
+            mod on_async {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    $crate::backend_tests!(@async $(#[$attr])* fn $name($db $(, $x)?) $body);
+                )*
+            }
+        }
+    };
+    (@sync $(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block) => {
+        #[test]
+        $(#[$attr])*
+        fn $name() {
+            $crate::run::<Conn>(
+                concat!(module_path!(), "::", stringify!($name)),
+                |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult {
+                    $(let $x = &mut $crate::exec::Blocking;)?
+                    $body
+                },
+            );
+        }
+    };
+    (@async $(#[$attr:meta])* fn $name:ident($db:ident) $body:block) => {};
+    (@async $(#[$attr:meta])* fn $name:ident($db:ident, $x:ident) $body:block) => {
+        #[test]
+        $(#[$attr])*
+        fn $name() {
+            $crate::run::<Conn>(
+                concat!(module_path!(), "::", stringify!($name)),
+                |$db: &mut $crate::TestDb<Conn>| -> $crate::TestResult {
+                    let mut on_async = $crate::exec::OnAsync::<Conn>::open($db);
+                    let $x = &mut on_async;
+                    $body
+                },
+            );
         }
     };
 }

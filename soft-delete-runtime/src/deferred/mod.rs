@@ -29,17 +29,18 @@
 //! ```
 
 mod reassign;
-pub mod sql;
+mod sql;
 
-use diesel::connection::LoadConnection;
-use diesel::query_dsl::LoadQuery;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{Connection, RunQueryDsl};
 
-pub use self::reassign::{reassign, Method, Offset, Reassign, ReassignValue, Reassigned};
-use self::sql::ConstraintLookup;
+pub use self::reassign::{
+    reassign, Method, Offset, Reassign, ReassignOn, ReassignValue, Reassigned,
+};
+pub use self::sql::{WholeTable, Within};
 use crate::backend::{Dialect, SupportedBackend};
 use crate::ddl::unique::DeferrableUnique;
+use crate::exec::{drive, BackendOf, Begin, Blocking, Transaction};
+use crate::sql::{constraints, SqlConnection};
 use crate::{Error, Result};
 
 /// Which constraints [`transaction`] defers.
@@ -96,14 +97,59 @@ impl<K> From<&DeferrableUnique<K>> for Constraints {
 /// [`Error::Unsupported`] on SQLite and MySQL/MariaDB (`body` does not run): they check
 /// unique keys per row or statement and cannot defer them. Use [`reassign`] to reorder
 /// unique values there.
-pub fn transaction<'q, C, R, F>(conn: &mut C, constraints: Constraints, body: F) -> Result<R>
+pub fn transaction<C, R, F>(conn: &mut C, constraints: Constraints, body: F) -> Result<R>
 where
-    C: LoadConnection,
-    C::Backend: SupportedBackend,
+    C: SqlConnection<Blocking>,
     F: FnOnce(&mut C) -> Result<R>,
-    ConstraintLookup: LoadQuery<'q, C, (String, bool)>,
 {
-    let dialect = <C::Backend as SupportedBackend>::DIALECT;
+    drive(transaction_on(conn, constraints, async |conn: &mut C| {
+        body(conn)
+    }))
+}
+
+/// [`transaction`] on a diesel-async connection (feature `async`), with an `async` body:
+/// the same statements, checks and errors.
+///
+/// `body` gets the connection to await its statements on. The future is `Send` when the
+/// body's is, so it can be spawned. Dropped half way, the transaction is abandoned with the
+/// connection (marked broken, which a pool discards): nothing `body` wrote stays.
+///
+/// ```no_run
+/// # #[cfg(feature = "postgres")]
+/// # async fn swap(conn: &mut diesel_async::AsyncPgConnection) -> Result<(), soft_delete_runtime::Error> {
+/// use soft_delete_runtime::deferred::{self, Constraints};
+///
+/// deferred::transaction_async(conn, Constraints::All, async |conn| {
+///     diesel_async::SimpleAsyncConnection::batch_execute(
+///         conn,
+///         "UPDATE players SET squad_number = 3 - squad_number WHERE team_id = 1",
+///     )
+///     .await?;
+///     Ok(())
+/// })
+/// .await
+/// # }
+/// ```
+#[cfg(feature = "async")]
+pub async fn transaction_async<C, R, F>(
+    conn: &mut C,
+    constraints: Constraints,
+    body: F,
+) -> Result<R>
+where
+    C: SqlConnection<crate::exec::NonBlocking>,
+    F: AsyncFnOnce(&mut C) -> Result<R>,
+{
+    transaction_on(conn, constraints, body).await
+}
+
+/// [`transaction`] and [`transaction_async`], in mode `Mo`.
+async fn transaction_on<Mo, C, R, F>(conn: &mut C, constraints: Constraints, body: F) -> Result<R>
+where
+    C: SqlConnection<Mo>,
+    F: AsyncFnOnce(&mut C) -> Result<R>,
+{
+    let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
     if dialect != Dialect::Postgres {
         return Err(Error::Unsupported {
             feature: "deferred constraints",
@@ -121,42 +167,39 @@ where
                 .join(", "),
         ),
     };
-    run_checked(conn, |conn| {
+    let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+    let outcome = async {
+        let conn = tx.conn();
         if let Constraints::Named(names) = &constraints {
-            check_deferrable(conn, names)?;
+            check_deferrable(conn, names).await?;
         }
         if let Some(list) = &list {
-            set_constraints(conn, list, "DEFERRED")?;
+            set_constraints(conn, list, "DEFERRED").await?;
         }
-        let value = body(conn)?;
+        let value = body(conn).await?;
         if let Some(list) = &list {
-            finish_deferred(conn, list)?;
+            finish_deferred(conn, list).await?;
         }
         Ok(value)
-    })
+    }
+    .await;
+    finish_checked(tx, outcome).await
 }
 
 /// Fails unless every name is a `DEFERRABLE` constraint visible through the `search_path`.
-fn check_deferrable<'q, C>(conn: &mut C, names: &[String]) -> Result<()>
-where
-    C: LoadConnection,
-    ConstraintLookup: LoadQuery<'q, C, (String, bool)>,
-{
+async fn check_deferrable<Mo, C: SqlConnection<Mo>>(conn: &mut C, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let found = ConstraintLookup {
-        names: names.to_vec(),
-    }
-    .load::<(String, bool)>(conn)?;
+    let found = constraints::named(conn, names).await?;
     for name in names {
-        let mut matching = found.iter().filter(|(found, _)| found == name).peekable();
+        let mut matching = found.iter().filter(|found| found.name == *name).peekable();
         if matching.peek().is_none() {
             return Err(Error::UnknownConstraint {
                 constraint: name.clone(),
             });
         }
-        if matching.any(|(_, deferrable)| !deferrable) {
+        if matching.any(|found| !found.deferrable) {
             return Err(Error::NotDeferrable {
                 constraint: name.clone(),
             });
@@ -166,30 +209,32 @@ where
 }
 
 /// `SET CONSTRAINTS <list> <mode>`; `list` is `ALL` or quoted names.
-fn set_constraints<C: Connection>(conn: &mut C, list: &str, mode: &str) -> Result<()> {
-    conn.batch_execute(&format!("SET CONSTRAINTS {list} {mode}"))?;
+async fn set_constraints<Mo, C: SqlConnection<Mo>>(
+    conn: &mut C,
+    list: &str,
+    mode: &str,
+) -> Result<()> {
+    conn.batch_execute(&format!("SET CONSTRAINTS {list} {mode}"))
+        .await?;
     Ok(())
 }
 
 /// Runs the deferred checks now (`SET CONSTRAINTS <list> IMMEDIATE` checks retroactively),
 /// turning a violation into [`Error::DeferredViolation`].
-fn finish_deferred<C: Connection>(conn: &mut C, list: &str) -> Result<()> {
-    set_constraints(conn, list, "IMMEDIATE").map_err(as_deferred_violation)
+async fn finish_deferred<Mo, C: SqlConnection<Mo>>(conn: &mut C, list: &str) -> Result<()> {
+    set_constraints(conn, list, "IMMEDIATE")
+        .await
+        .map_err(as_deferred_violation)
 }
 
-/// `conn.transaction(body)`, where a constraint violation reported after `body` succeeded
-/// (by the commit) becomes [`Error::DeferredViolation`].
-fn run_checked<C, R>(conn: &mut C, body: impl FnOnce(&mut C) -> Result<R>) -> Result<R>
-where
-    C: Connection,
-{
-    let mut body_succeeded = false;
-    let outcome = conn.transaction(|conn| {
-        let value = body(conn)?;
-        body_succeeded = true;
-        Ok(value)
-    });
-    outcome.map_err(|error| {
+/// Commits `tx` when `outcome` is `Ok` (rolls back otherwise); a constraint violation reported
+/// by the commit, after the body succeeded, becomes [`Error::DeferredViolation`].
+async fn finish_checked<Mo, C: SqlConnection<Mo>, R>(
+    tx: Transaction<'_, Mo, C>,
+    outcome: Result<R>,
+) -> Result<R> {
+    let body_succeeded = outcome.is_ok();
+    tx.finish(outcome).await.map_err(|error| {
         if body_succeeded {
             as_deferred_violation(error)
         } else {

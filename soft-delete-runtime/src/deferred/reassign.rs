@@ -4,22 +4,43 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use diesel::connection::LoadConnection;
 use diesel::expression::{AppearsOnTable, Expression};
 use diesel::query_builder::QueryFragment;
-use diesel::query_dsl::methods::ExecuteDsl;
-use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BoolOrNullableBool;
-use diesel::{Column, QuerySource, RunQueryDsl, Table};
+use diesel::{Column, QuerySource, Table};
 
-use super::sql::{
-    Assign, ColumnRange, CurrentValues, FromClauseOf, IdsAsText, Shift, UniqueIndexLookup,
-    WholeTable, Within,
-};
-use super::{finish_deferred, run_checked, set_constraints};
+use super::sql::{Assign, ColumnRange, CurrentValues, FromClauseOf, IdsAsText, Shift};
+use super::{finish_checked, finish_deferred, set_constraints, WholeTable, Within};
 use crate::backend::{Dialect, RenderBackend, SupportedBackend, TableName};
+use crate::exec::{drive, BackendOf, Begin, Blocking, Execute, Executor, Load, Transaction};
+use crate::sql::{constraints, SqlConnection};
 use crate::table::SoftDeleteTable;
 use crate::{ddl, Error, Result, RowId};
+
+/// What a connection in mode `Mo` ([`Blocking`], or
+/// [`NonBlocking`](crate::exec::NonBlocking)) runs for a reassignment of column `Col` with
+/// primary keys `Id`, values `V` and scope `S`: the bound of [`Reassign::run`] and
+/// [`Reassign::run_async`]. Implemented for every connection that runs the statements; never
+/// implemented by hand.
+pub trait ReassignOn<Mo, Col: Column, Id, V, S>:
+    SqlConnection<Mo>
+    + Load<Mo, CurrentValues<Col, Id, V, S>, (Id, V)>
+    + Load<Mo, ColumnRange<Col>, (Option<V>, Option<V>)>
+    + Load<Mo, IdsAsText<Col, Id>, (i64, String)>
+    + Execute<Mo, Shift<Col, Id, V>>
+    + Execute<Mo, Assign<Col, Id, V>>
+{
+}
+
+impl<Mo, Col: Column, Id, V, S, C> ReassignOn<Mo, Col, Id, V, S> for C where
+    C: SqlConnection<Mo>
+        + Load<Mo, CurrentValues<Col, Id, V, S>, (Id, V)>
+        + Load<Mo, ColumnRange<Col>, (Option<V>, Option<V>)>
+        + Load<Mo, IdsAsText<Col, Id>, (i64, String)>
+        + Execute<Mo, Shift<Col, Id, V>>
+        + Execute<Mo, Assign<Col, Id, V>>
+{
+}
 
 /// Rows per statement on each backend. A row binds at most two values, which keeps a
 /// statement below the backend's limit on bind parameters (32766 on SQLite, 65535 on
@@ -234,28 +255,55 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// A `CHECK` constraint that bounds the column (say `BETWEEN 1 AND 99`) rejects
     /// temporary values outside it: on PostgreSQL make the key deferrable, elsewhere leave
     /// the column room.
-    pub fn run<'q, C, Id, V, I>(self, conn: &mut C, moves: I) -> Result<Reassigned>
+    pub fn run<C, Id, V, I>(self, conn: &mut C, moves: I) -> Result<Reassigned>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Blocking, Col, Id, V, S>,
         Col: Column<Table: Table<PrimaryKey: Column> + Default>,
         FromClauseOf<Col>: QueryFragment<RenderBackend>,
         I: IntoIterator<Item = (Id, V)>,
         Id: Ord + Clone + Debug,
         V: ReassignValue,
         S: Clone,
-        CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
-        ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
-        Shift<Col, Id, V>: ExecuteDsl<C>,
-        Assign<Col, Id, V>: ExecuteDsl<C>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
-        let dialect = <C::Backend as SupportedBackend>::DIALECT;
+        drive(self.run_on(conn, moves))
+    }
+
+    /// [`run`](Self::run) on a diesel-async connection (feature `async`), awaited: the same
+    /// statements in the same one transaction, with the same errors. The primary keys, values
+    /// and scope are sent to the connection as they are, so they must be owned (`'static`);
+    /// the future is `Send` when they are `Send` and `Sync`. Dropped half way, the transaction
+    /// is abandoned with the connection (marked broken, which a pool discards): nothing of it
+    /// stays.
+    #[cfg(feature = "async")]
+    pub async fn run_async<C, Id, V, I>(self, conn: &mut C, moves: I) -> Result<Reassigned>
+    where
+        C: ReassignOn<crate::exec::NonBlocking, Col, Id, V, S>,
+        Col: Column<Table: Table<PrimaryKey: Column> + Default>,
+        FromClauseOf<Col>: QueryFragment<RenderBackend>,
+        I: IntoIterator<Item = (Id, V)>,
+        Id: Ord + Clone + Debug,
+        V: ReassignValue,
+        S: Clone,
+    {
+        self.run_on(conn, moves).await
+    }
+
+    /// [`run`](Self::run) and [`run_async`](Self::run_async), in mode `Mo`.
+    async fn run_on<Mo, C, Id, V, I>(self, conn: &mut C, moves: I) -> Result<Reassigned>
+    where
+        C: ReassignOn<Mo, Col, Id, V, S>,
+        Col: Column<Table: Table<PrimaryKey: Column> + Default>,
+        FromClauseOf<Col>: QueryFragment<RenderBackend>,
+        I: IntoIterator<Item = (Id, V)>,
+        Id: Ord + Clone + Debug,
+        V: ReassignValue,
+        S: Clone,
+    {
+        let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
         let table = TableName::of::<Col::Table>();
         let moves = match validate::<Id, V>(moves) {
             Ok(moves) => moves,
-            Err(refusal) => return Err(refusal.into_error::<Col, _>(conn, &table)?),
+            Err(refusal) => return Err(refusal.into_error::<Mo, Col, _>(conn, &table).await?),
         };
         if moves.is_empty() {
             return Ok(Reassigned::default());
@@ -266,40 +314,35 @@ impl<Col: Column, S> Reassign<Col, S> {
                 dialect,
             });
         }
-        run_checked(conn, |conn| self.run_in_transaction(conn, &table, &moves))
+        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let outcome = self.run_in_transaction(tx.conn(), &table, &moves).await;
+        finish_checked(tx, outcome).await
     }
 
-    fn run_in_transaction<'q, C, Id, V>(
+    async fn run_in_transaction<Mo, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
         moves: &BTreeMap<Id, V>,
     ) -> Result<Reassigned>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Mo, Col, Id, V, S>,
         Col: Column<Table: Table<PrimaryKey: Column> + Default>,
         Id: Ord + Clone + Debug,
         V: ReassignValue,
         S: Clone,
-        CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
-        ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
-        Shift<Col, Id, V>: ExecuteDsl<C>,
-        Assign<Col, Id, V>: ExecuteDsl<C>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
-        let dialect = <C::Backend as SupportedBackend>::DIALECT;
+        let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
         let plan = match (self.method, dialect) {
             (Method::Temporaries, _) | (Method::Auto, Dialect::Sqlite | Dialect::Mysql) => {
                 Plan::Temporaries
             }
             (Method::Deferred | Method::Auto, _) => {
-                ask_catalog::<Col, C>(conn, table, self.method)?
+                ask_catalog::<Mo, Col, C>(conn, table, self.method).await?
             }
         };
 
-        let current = self.current_values(conn, table, moves)?;
+        let current = self.current_values(conn, table, moves).await?;
         let changed: BTreeMap<Id, V> = moves
             .iter()
             .filter(|&(id, new)| current.get(id) != Some(new))
@@ -315,11 +358,11 @@ impl<Col: Column, S> Reassign<Col, S> {
         }
 
         match plan {
-            Plan::Direct => self.assign(conn, table, changed)?,
+            Plan::Direct => self.assign(conn, table, changed).await?,
             Plan::Deferred(constraints) => {
-                set_constraints(conn, &constraints, "DEFERRED")?;
-                self.assign(conn, table, changed)?;
-                finish_deferred(conn, &constraints)?;
+                set_constraints(conn, &constraints, "DEFERRED").await?;
+                self.assign(conn, table, changed).await?;
+                finish_deferred(conn, &constraints).await?;
                 done.deferred = true;
             }
             Plan::Temporaries => {
@@ -334,9 +377,10 @@ impl<Col: Column, S> Reassign<Col, S> {
                     .collect();
                 done.temporaries = in_the_way.len();
                 if !in_the_way.is_empty() {
-                    self.out_of_the_way(conn, table, &current, in_the_way, &changed)?;
+                    self.out_of_the_way(conn, table, &current, in_the_way, &changed)
+                        .await?;
                 }
-                self.assign(conn, table, changed)?;
+                self.assign(conn, table, changed).await?;
             }
         }
         Ok(done)
@@ -344,27 +388,24 @@ impl<Col: Column, S> Reassign<Col, S> {
 
     /// The current value of every moved row, after checking that all are in the scope and
     /// that no row outside the moved set holds a new value.
-    fn current_values<'q, C, Id, V>(
+    async fn current_values<Mo, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
         moves: &BTreeMap<Id, V>,
     ) -> Result<BTreeMap<Id, V>>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Mo, Col, Id, V, S>,
         Col: Column<Table: Default>,
         Id: Ord + Clone + Debug,
         V: ReassignValue,
         S: Clone,
-        CurrentValues<Col, Id, V, S>: LoadQuery<'q, C, (Id, V)>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let moves: Vec<(&Id, &V)> = moves.iter().collect();
         let mut current = BTreeMap::new();
         let mut taken: BTreeMap<V, Id> = BTreeMap::new();
         for chunk in moves.chunks(rows_per_statement(
-            <C::Backend as SupportedBackend>::DIALECT,
+            <BackendOf<Mo, C> as SupportedBackend>::DIALECT,
         )) {
             let query = CurrentValues::<Col, Id, V, S> {
                 from: Col::Table::default().from_clause(),
@@ -374,7 +415,8 @@ impl<Col: Column, S> Reassign<Col, S> {
                 every_row: self.every_row,
                 scope: self.scope.clone(),
             };
-            for (id, value) in query.load::<(Id, V)>(conn)? {
+            let rows: Vec<(Id, V)> = conn.load(query).await?;
+            for (id, value) in rows {
                 current.insert(id, value);
             }
         }
@@ -394,7 +436,7 @@ impl<Col: Column, S> Reassign<Col, S> {
                 value: format!("{value:?}"),
                 holder,
             };
-            return Err(refusal.into_error::<Col, _>(conn, table)?);
+            return Err(refusal.into_error::<Mo, Col, _>(conn, table).await?);
         }
         let missing: Vec<Id> = ids
             .iter()
@@ -402,7 +444,9 @@ impl<Col: Column, S> Reassign<Col, S> {
             .map(|id| (*id).clone())
             .collect();
         if !missing.is_empty() {
-            return Err(Refusal::NotInScope { rows: missing }.into_error::<Col, _>(conn, table)?);
+            return Err(Refusal::NotInScope { rows: missing }
+                .into_error::<Mo, Col, _>(conn, table)
+                .await?);
         }
         Ok(current)
     }
@@ -415,7 +459,7 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// above): rows that the key tells apart by this column stay apart when all move by the
     /// same `d`. When the column spans too much of its type for that, one distinct value
     /// per row instead.
-    fn out_of_the_way<'q, C, Id, V>(
+    async fn out_of_the_way<Mo, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
@@ -424,22 +468,18 @@ impl<Col: Column, S> Reassign<Col, S> {
         changed: &BTreeMap<Id, V>,
     ) -> Result<()>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Mo, Col, Id, V, S>,
         Col: Column<Table: Default>,
         Id: Ord + Clone + Debug,
         V: ReassignValue,
         S: Clone,
-        ColumnRange<Col>: LoadQuery<'q, C, (Option<V>, Option<V>)>,
-        Shift<Col, Id, V>: ExecuteDsl<C>,
-        Assign<Col, Id, V>: ExecuteDsl<C>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let column = ColumnRange::<Col> {
             from: Col::Table::default().from_clause(),
             every_row: self.every_row,
         };
-        let (min, max) = column.get_result::<(Option<V>, Option<V>)>(conn)?;
+        let range: Vec<(Option<V>, Option<V>)> = conn.load(column).await?;
+        let (min, max) = range.into_iter().next().unwrap_or((None, None));
         let values = || min.into_iter().chain(max).chain(changed.values().copied());
         let moving = || in_the_way.iter().map(|id| current[id]);
         // Neither `changed` nor `in_the_way` is empty, so none of these is `None`.
@@ -452,7 +492,7 @@ impl<Col: Column, S> Reassign<Col, S> {
             return Ok(());
         };
         if let Some(offset) = V::offset((lo_moving, hi_moving), (lo, hi)) {
-            return self.shift(conn, table, in_the_way, offset);
+            return self.shift(conn, table, in_the_way, offset).await;
         }
         let Some(temporaries) = V::temporaries((lo, hi), in_the_way.len()) else {
             return Err(Error::NoTemporaryValues {
@@ -468,10 +508,11 @@ impl<Col: Column, S> Reassign<Col, S> {
             table,
             in_the_way.into_iter().zip(temporaries).collect(),
         )
+        .await
     }
 
     /// Moves the rows `ids` by `offset`, a statement per [`rows_per_statement`] rows.
-    fn shift<'q, C, Id, V>(
+    async fn shift<Mo, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
@@ -479,20 +520,17 @@ impl<Col: Column, S> Reassign<Col, S> {
         offset: Offset<V>,
     ) -> Result<()>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Mo, Col, Id, V, S>,
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
-        Shift<Col, Id, V>: ExecuteDsl<C>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let (offset, up) = match offset {
             Offset::Up(by) => (by, true),
             Offset::Down(by) => (by, false),
         };
         for chunk in ids.chunks(rows_per_statement(
-            <C::Backend as SupportedBackend>::DIALECT,
+            <BackendOf<Mo, C> as SupportedBackend>::DIALECT,
         )) {
             let statement = Shift::<Col, Id, V> {
                 from: Col::Table::default().from_clause(),
@@ -500,39 +538,37 @@ impl<Col: Column, S> Reassign<Col, S> {
                 offset,
                 up,
             };
-            let written = statement.execute(conn)?;
-            check_written::<Col, _, _>(conn, table, written, chunk.iter())?;
+            let written = conn.execute(statement).await?;
+            check_written::<Mo, Col, _, _>(conn, table, written, chunk.iter()).await?;
         }
         Ok(())
     }
 
     /// Writes `pairs`, a statement per [`rows_per_statement`] rows, and checks that each
     /// row was found.
-    fn assign<'q, C, Id, V>(
+    async fn assign<Mo, C, Id, V>(
         &self,
         conn: &mut C,
         table: &TableName,
         pairs: BTreeMap<Id, V>,
     ) -> Result<()>
     where
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
+        C: ReassignOn<Mo, Col, Id, V, S>,
         Col: Column<Table: Default>,
         Id: Clone + Debug,
         V: Copy,
-        Assign<Col, Id, V>: ExecuteDsl<C>,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
     {
         let pairs: Vec<(Id, V)> = pairs.into_iter().collect();
         for chunk in pairs.chunks(rows_per_statement(
-            <C::Backend as SupportedBackend>::DIALECT,
+            <BackendOf<Mo, C> as SupportedBackend>::DIALECT,
         )) {
             let statement = Assign::<Col, Id, V> {
                 from: Col::Table::default().from_clause(),
                 pairs: chunk.to_vec(),
             };
-            let written = statement.execute(conn)?;
-            check_written::<Col, _, _>(conn, table, written, chunk.iter().map(|(id, _)| id))?;
+            let written = conn.execute(statement).await?;
+            check_written::<Mo, Col, _, _>(conn, table, written, chunk.iter().map(|(id, _)| id))
+                .await?;
         }
         Ok(())
     }
@@ -540,7 +576,7 @@ impl<Col: Column, S> Reassign<Col, S> {
 
 /// Fails unless a statement wrote every row it named. Only a concurrent writer can make it
 /// fail: the rows were all found in the scope a moment before.
-fn check_written<'a, 'q, Col, C, Id>(
+async fn check_written<'a, Mo, Col, C, Id>(
     conn: &mut C,
     table: &TableName,
     written: usize,
@@ -548,16 +584,16 @@ fn check_written<'a, 'q, Col, C, Id>(
 ) -> Result<()>
 where
     Col: Column,
-    C: LoadConnection,
-    C::Backend: SupportedBackend,
+    C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
     Id: Clone + 'a,
-    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
 {
     if written == ids.len() {
         return Ok(());
     }
     let rows = ids.cloned().collect();
-    Err(Refusal::NotInScope { rows }.into_error::<Col, _>(conn, table)?)
+    Err(Refusal::NotInScope { rows }
+        .into_error::<Mo, Col, _>(conn, table)
+        .await?)
 }
 
 /// A refusal naming rows by the caller's ids, before they are read back as text for the
@@ -583,12 +619,10 @@ enum Refusal<Id> {
 impl<Id> Refusal<Id> {
     /// The error, with the ids as the database writes them as text (one `SELECT` of the bound
     /// ids, which reads no table).
-    fn into_error<'q, Col, C>(self, conn: &mut C, table: &TableName) -> Result<Error>
+    async fn into_error<Mo, Col, C>(self, conn: &mut C, table: &TableName) -> Result<Error>
     where
         Col: Column,
-        C: LoadConnection,
-        C::Backend: SupportedBackend,
-        IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+        C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
     {
         let table = table.to_string();
         let column = Col::NAME;
@@ -598,7 +632,9 @@ impl<Id> Refusal<Id> {
                 first,
                 second,
             } => {
-                let mut ids = row_ids::<Col, _, _>(conn, vec![first, second])?.into_iter();
+                let mut ids = row_ids::<Mo, Col, _, _>(conn, vec![first, second])
+                    .await?
+                    .into_iter();
                 let (Some(first), Some(second)) = (ids.next(), ids.next()) else {
                     return Err(missing_id());
                 };
@@ -612,17 +648,17 @@ impl<Id> Refusal<Id> {
             }
             Refusal::DuplicateRow { row } => Error::DuplicateRow {
                 table,
-                row: one_row_id::<Col, _, _>(conn, row)?,
+                row: one_row_id::<Mo, Col, _, _>(conn, row).await?,
             },
             Refusal::ValueTaken { value, holder } => Error::ValueTaken {
                 table,
                 column,
                 value,
-                holder: one_row_id::<Col, _, _>(conn, holder)?,
+                holder: one_row_id::<Mo, Col, _, _>(conn, holder).await?,
             },
             Refusal::NotInScope { rows } => Error::NotInScope {
                 table,
-                rows: row_ids::<Col, _, _>(conn, rows)?,
+                rows: row_ids::<Mo, Col, _, _>(conn, rows).await?,
             },
         })
     }
@@ -630,14 +666,12 @@ impl<Id> Refusal<Id> {
 
 /// `ids` as the database writes them as text, in order, a statement per
 /// [`rows_per_statement`] ids.
-fn row_ids<'q, Col, C, Id>(conn: &mut C, ids: Vec<Id>) -> Result<Vec<RowId>>
+async fn row_ids<Mo, Col, C, Id>(conn: &mut C, ids: Vec<Id>) -> Result<Vec<RowId>>
 where
     Col: Column,
-    C: LoadConnection,
-    C::Backend: SupportedBackend,
-    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+    C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
 {
-    let per_statement = rows_per_statement(<C::Backend as SupportedBackend>::DIALECT);
+    let per_statement = rows_per_statement(<BackendOf<Mo, C> as SupportedBackend>::DIALECT);
     let mut ids = ids.into_iter().peekable();
     let mut texts = Vec::new();
     while ids.peek().is_some() {
@@ -646,21 +680,20 @@ where
             ids: chunk,
             _column: PhantomData,
         };
-        let mut rows = query.load::<(i64, String)>(conn)?;
+        let mut rows: Vec<(i64, String)> = conn.load(query).await?;
         rows.sort_by_key(|(i, _)| *i);
         texts.extend(rows.into_iter().map(|(_, text)| RowId::from_text(text)));
     }
     Ok(texts)
 }
 
-fn one_row_id<'q, Col, C, Id>(conn: &mut C, id: Id) -> Result<RowId>
+async fn one_row_id<Mo, Col, C, Id>(conn: &mut C, id: Id) -> Result<RowId>
 where
     Col: Column,
-    C: LoadConnection,
-    C::Backend: SupportedBackend,
-    IdsAsText<Col, Id>: LoadQuery<'q, C, (i64, String)>,
+    C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
 {
-    row_ids::<Col, _, _>(conn, vec![id])?
+    row_ids::<Mo, Col, _, _>(conn, vec![id])
+        .await?
         .pop()
         .ok_or_else(missing_id)
 }
@@ -684,22 +717,22 @@ enum Plan {
 /// constraints to defer are named (schema-qualified), so the caller's other constraints keep
 /// their mode. With [`Method::Auto`], an index that cannot be deferred means temporary
 /// values; with [`Method::Deferred`], it is [`Error::NotDeferrable`].
-fn ask_catalog<'q, Col, C>(conn: &mut C, table: &TableName, method: Method) -> Result<Plan>
+async fn ask_catalog<Mo, Col, C>(conn: &mut C, table: &TableName, method: Method) -> Result<Plan>
 where
     Col: Column,
-    C: LoadConnection,
-    UniqueIndexLookup: LoadQuery<'q, C, (String, String, bool)>,
+    C: SqlConnection<Mo>,
 {
-    let lookup = UniqueIndexLookup {
-        table: Dialect::Postgres.quote_table(table),
-        column: Col::NAME.to_owned(),
-    };
-    let indexes = lookup.load::<(String, String, bool)>(conn)?;
+    let indexes = constraints::covering(conn, table, Col::NAME).await?;
     if indexes.is_empty() {
         return Ok(Plan::Direct);
     }
     let mut deferrable = BTreeSet::new();
-    for (schema, name, is_deferrable) in indexes {
+    for constraints::FoundConstraint {
+        schema,
+        name,
+        deferrable: is_deferrable,
+    } in indexes
+    {
         if is_deferrable {
             let constraint = TableName {
                 schema: Some(schema),

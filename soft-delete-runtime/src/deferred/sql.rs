@@ -1,26 +1,28 @@
-//! The statements [`reassign`](super::reassign) and [`transaction`](super::transaction) run,
-//! as Diesel queries.
+//! The statements [`reassign`](super::reassign) runs on the reassigned table, as Diesel
+//! queries typed by the table's columns (the catalog's questions are the SQL layer's:
+//! [`crate::sql::constraints`]).
 //!
-//! They are public because the bounds of those functions name them (this is how a generic
-//! function says "this statement can run on your connection"); build them through the
-//! functions. Every value is bound, never spliced into the SQL, and every identifier comes
-//! from `table!` and is quoted by Diesel.
+//! The module is private; its types are `pub` because the bound of
+//! [`Reassign::run`](super::Reassign::run) ([`ReassignOn`](super::ReassignOn)) names them, which
+//! is how a generic function says "these statements can run on your connection". Every value
+//! is bound, never spliced into the SQL, and every identifier comes from `table!` and is
+//! quoted by Diesel.
 
 use diesel::backend::Backend;
 use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{Bool, HasSqlType, Nullable, Text};
+use diesel::sql_types::{HasSqlType, Nullable, Text};
 use diesel::{Column, QueryResult, QuerySource, RunQueryDsl, Table};
 
 use crate::backend::{Dialect, SupportedBackend};
 
 /// The primary key column of the table of column `Col`.
-pub type PrimaryKeyOf<Col> = <<Col as Column>::Table as Table>::PrimaryKey;
+pub(crate) type PrimaryKeyOf<Col> = <<Col as Column>::Table as Table>::PrimaryKey;
 /// The SQL type of [`PrimaryKeyOf<Col>`].
-pub type PrimaryKeySqlType<Col> = <PrimaryKeyOf<Col> as Expression>::SqlType;
+pub(crate) type PrimaryKeySqlType<Col> = <PrimaryKeyOf<Col> as Expression>::SqlType;
 /// The `FROM` clause of the table of column `Col`.
-pub type FromClauseOf<Col> = <<Col as Column>::Table as QuerySource>::FromClause;
+pub(crate) type FromClauseOf<Col> = <<Col as Column>::Table as QuerySource>::FromClause;
 
 /// No restriction: [`reassign`](super::reassign) applies to the whole table.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,99 +44,6 @@ impl<DB: Backend, F: QueryFragment<DB>> QueryFragment<DB> for Within<F> {
         out.push_sql(" AND (");
         self.0.walk_ast(out.reborrow())?;
         out.push_sql(")");
-        Ok(())
-    }
-}
-
-/// Implements what every statement here shares: dynamic SQL (never cached as a prepared
-/// statement, since its shape depends on the number of rows) and `RunQueryDsl`.
-macro_rules! dynamic_statement {
-    ($name:ident $(<$($param:ident),*>)?) => {
-        impl $(<$($param),*>)? QueryId for $name $(<$($param),*>)? {
-            type QueryId = ();
-            const HAS_STATIC_QUERY_ID: bool = false;
-        }
-
-        impl<Conn $($(, $param)*)?> RunQueryDsl<Conn> for $name $(<$($param),*>)? {}
-    };
-}
-
-/// PostgreSQL: whether each of the given constraint names exists in the schemas of the
-/// `search_path`, and whether it is `DEFERRABLE`.
-///
-/// `SELECT conname, condeferrable FROM pg_constraint ... WHERE conname IN ($1, ...)`
-#[derive(Debug, Clone)]
-pub struct ConstraintLookup {
-    pub(crate) names: Vec<String>,
-}
-
-impl Query for ConstraintLookup {
-    type SqlType = (Text, Bool);
-}
-
-dynamic_statement!(ConstraintLookup);
-
-impl<DB> QueryFragment<DB> for ConstraintLookup
-where
-    DB: Backend + HasSqlType<Text>,
-    String: ToSql<Text, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql(
-            "SELECT c.conname::text, c.condeferrable FROM pg_catalog.pg_constraint c \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace \
-             WHERE n.nspname = ANY (current_schemas(true)) AND c.conname IN (",
-        );
-        for (i, name) in self.names.iter().enumerate() {
-            if i > 0 {
-                out.push_sql(", ");
-            }
-            out.push_bind_param::<Text, String>(name)?;
-        }
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-/// PostgreSQL: the unique and exclusion indexes of a table that cover a column: for each, its
-/// schema, the name of the constraint behind it (of the index itself for a plain
-/// `CREATE UNIQUE INDEX`, which no constraint owns) and whether that constraint is
-/// `DEFERRABLE` (never, for a plain index). Rows: `(schema, name, deferrable)`.
-#[derive(Debug, Clone)]
-pub struct UniqueIndexLookup {
-    pub(crate) table: String,
-    pub(crate) column: String,
-}
-
-impl Query for UniqueIndexLookup {
-    type SqlType = (Text, Text, Bool);
-}
-
-dynamic_statement!(UniqueIndexLookup);
-
-impl<DB> QueryFragment<DB> for UniqueIndexLookup
-where
-    DB: Backend + HasSqlType<Text>,
-    String: ToSql<Text, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql(
-            "SELECT n.nspname::text, COALESCE(c.conname, ic.relname)::text, \
-                    COALESCE(c.condeferrable, FALSE) \
-             FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
-             LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid \
-             AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x') \
-             WHERE i.indrelid = to_regclass(",
-        );
-        out.push_bind_param::<Text, String>(&self.table)?;
-        out.push_sql(") AND a.attname = ");
-        out.push_bind_param::<Text, String>(&self.column)?;
-        out.push_sql(" AND (i.indisunique OR i.indisexclusion)");
         Ok(())
     }
 }

@@ -67,21 +67,20 @@
 mod report;
 mod run;
 
+use std::convert::Infallible;
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Duration as Age, Utc};
-use diesel::connection::{LoadConnection, TransactionManager};
 
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
 use crate::backend::{Dialect, SupportedBackend};
 use crate::collector::graph::Graph;
-use crate::collector::{ArchiveTable, CollectorBackend};
+use crate::collector::ArchiveTable;
+use crate::exec::{drive, BackendOf, Begin, Blocking, Transaction};
+use crate::sql::SqlConnection;
 use crate::Error;
 use run::{Run, Settings};
-
-/// A boxed [`Purge::on_progress`] callback.
-pub(crate) type ProgressCallback<'a> = Box<dyn FnMut(&Progress<'_>) + 'a>;
 
 /// The batch size a purge uses unless [`Purge::batch_size`] says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
@@ -90,14 +89,20 @@ pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 /// [`Purge::skipped_ids`] says otherwise.
 pub const DEFAULT_SKIPPED_IDS: usize = 10;
 
+/// The type of a purge's progress callback when it has none (see [`Purge::on_progress`]).
+pub type NoProgress = fn(&Progress<'_>);
+
 /// Hard-deletes the rows of a table (and of the tables its `cascade` edges reach) that were
 /// soft-deleted before a cutoff, in batches. See the [module docs](self).
-pub struct Purge<'a, T> {
+///
+/// `P` is the type of the [progress callback](Self::on_progress), [`NoProgress`] until one is
+/// given.
+pub struct Purge<T, P = NoProgress> {
     cutoff: Cutoff,
     batch_size: usize,
     skipped_ids: usize,
     asynchronous_commit: bool,
-    progress: Option<ProgressCallback<'a>>,
+    progress: Option<P>,
     _table: PhantomData<fn() -> T>,
 }
 
@@ -110,7 +115,7 @@ enum Cutoff {
     Age(Age),
 }
 
-impl<T> std::fmt::Debug for Purge<'_, T> {
+impl<T, P> std::fmt::Debug for Purge<T, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Purge")
             .field("cutoff", &self.cutoff)
@@ -122,7 +127,7 @@ impl<T> std::fmt::Debug for Purge<'_, T> {
     }
 }
 
-impl<'a, T: ArchiveTable> Purge<'a, T> {
+impl<T: ArchiveTable> Purge<T> {
     /// Purges the rows of `table` soft-deleted strictly before `cutoff`: the same time at
     /// every [`run`](Self::run) of this value.
     pub fn before(table: T, cutoff: DateTime<Utc>) -> Self {
@@ -150,7 +155,9 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
             _table: PhantomData,
         }
     }
+}
 
+impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
     /// Deletes at most `rows` rows per batch (default [`DEFAULT_BATCH_SIZE`]). Each batch is
     /// its own transaction; smaller batches hold locks for less time, larger ones finish
     /// sooner. Zero is refused with [`Error::InvalidArgument`] when the purge runs.
@@ -190,10 +197,22 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
     }
 
     /// Calls `callback` after every batch with the rows deleted so far and the estimate.
+    /// Replaces an earlier callback.
+    ///
+    /// The callback is kept by value in the purge, as its type `F`: the purge is `Send` when
+    /// the callback is, which is what [`run_async`](Self::run_async) asks of it so that its
+    /// future can move between the threads of a runtime. A sync [`run`](Self::run) takes any
+    /// callback.
     #[must_use]
-    pub fn on_progress(mut self, callback: impl FnMut(&Progress<'_>) + 'a) -> Self {
-        self.progress = Some(Box::new(callback));
-        self
+    pub fn on_progress<F: FnMut(&Progress<'_>)>(self, callback: F) -> Purge<T, F> {
+        Purge {
+            cutoff: self.cutoff,
+            batch_size: self.batch_size,
+            skipped_ids: self.skipped_ids,
+            asynchronous_commit: self.asynchronous_commit,
+            progress: Some(callback),
+            _table: PhantomData,
+        }
     }
 
     /// Runs the purge: batch after batch, each committed on its own. It must run outside a
@@ -206,25 +225,40 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
     /// with the failure; a failure before the first batch (reading the catalog) is returned
     /// as it is. A batch refused by a foreign key (a referencing row inserted after the
     /// batch's check) is tried again, and the row it could not delete is kept.
-    pub fn run<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        let cutoff = self.check(<C::Backend as SupportedBackend>::DIALECT)?;
+    pub fn run<C: SqlConnection<Blocking>>(&mut self, conn: &mut C) -> Result<PurgeReport, Error> {
+        drive(self.run_on(conn))
+    }
+
+    /// What [`run`](Self::run) would delete and keep, without keeping any of it: the same
+    /// batches run in one transaction that is always rolled back, so the report is exactly
+    /// what a purge at this moment would do (and the progress callback sees the same
+    /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak.
+    /// It may run inside the caller's transaction (it rolls back to a savepoint). On MySQL,
+    /// a table whose engine has no transactions (MyISAM, Aria, MEMORY) would keep the deletes:
+    /// the dry run refuses it with [`Error::Unsupported`] before writing anything.
+    pub fn dry_run<C: SqlConnection<Blocking>>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<PurgeReport, Error> {
+        drive(self.dry_run_on(conn))
+    }
+
+    /// [`run`](Self::run) and [`run_async`](Self::run_async), in mode `Mo`.
+    async fn run_on<Mo, C: SqlConnection<Mo>>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<PurgeReport, Error> {
+        let cutoff = self.check(<BackendOf<Mo, C> as SupportedBackend>::DIALECT)?;
         // Inside a transaction the batches would be savepoints, committed all at once (or
         // not at all) with the caller's transaction: the locks of every batch held together.
-        if C::TransactionManager::transaction_manager_status_mut(conn)
-            .transaction_depth()?
-            .is_some()
-        {
+        if conn.in_transaction() {
             return Err(Error::InTransaction {
                 operation: "a purge",
             });
         }
         let graph = Graph::build(T::node())?;
-        let mut run = Run::plan(conn, &graph, self.settings(cutoff, false), false)?;
-        match run.execute(conn) {
+        let mut run = Run::plan(conn, &graph, self.settings(cutoff, false), false).await?;
+        match run.execute(conn, &mut self.progress).await {
             Ok(()) => Ok(run.report),
             Err(source) if run.report.batches > 0 => {
                 run.finish();
@@ -237,31 +271,28 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         }
     }
 
-    /// What [`run`](Self::run) would delete and keep, without keeping any of it: the same
-    /// batches run in one transaction that is always rolled back, so the report is exactly
-    /// what a purge at this moment would do (and the progress callback sees the same
-    /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak.
-    /// It may run inside the caller's transaction (it rolls back to a savepoint). On MySQL,
-    /// a table whose engine has no transactions (MyISAM, Aria, MEMORY) would keep the deletes:
-    /// the dry run refuses it with [`Error::Unsupported`] before writing anything.
-    pub fn dry_run<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        let cutoff = self.check(<C::Backend as SupportedBackend>::DIALECT)?;
+    /// [`dry_run`](Self::dry_run) and [`dry_run_async`](Self::dry_run_async), in mode `Mo`.
+    async fn dry_run_on<Mo, C: SqlConnection<Mo>>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<PurgeReport, Error> {
+        let cutoff = self.check(<BackendOf<Mo, C> as SupportedBackend>::DIALECT)?;
         let graph = Graph::build(T::node())?;
         // Nothing commits: durability settings have nothing to relax.
         let settings = self.settings(cutoff, true);
-        let outcome = conn.transaction::<(), DryRun, _>(|conn| {
-            let mut run = Run::plan(conn, &graph, settings, true)?;
-            run.execute(conn)?;
-            Err(DryRun::Done(Box::new(run.report)))
-        });
-        match outcome {
+        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let done = match Run::plan(tx.conn(), &graph, settings, true).await {
+            Ok(mut run) => match run.execute(tx.conn(), &mut self.progress).await {
+                Ok(()) => DryRun::Done(Box::new(run.report)),
+                Err(error) => DryRun::Failed(error),
+            },
+            Err(error) => DryRun::Failed(error),
+        };
+        // Always rolled back: the outcome goes out as the "error" that rolls it back.
+        match tx.finish::<Infallible, DryRun>(Err(done)).await {
             Err(DryRun::Done(report)) => Ok(*report),
             Err(DryRun::Failed(error)) => Err(error),
-            Ok(()) => unreachable!("a dry run always rolls back"),
+            Ok(never) => match never {},
         }
     }
 
@@ -290,26 +321,51 @@ impl<'a, T: ArchiveTable> Purge<'a, T> {
         }
     }
 
-    fn settings(&mut self, cutoff: DateTime<Utc>, dry_run: bool) -> Settings<'_, 'a> {
+    fn settings(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Settings {
         Settings {
             cutoff,
             batch_size: self.batch_size,
             skipped_ids: self.skipped_ids,
             asynchronous_commit: self.asynchronous_commit && !dry_run,
-            progress: &mut self.progress,
         }
+    }
+}
+
+/// [`Purge::run`] and [`Purge::dry_run`] on a diesel-async connection (feature `async`).
+#[cfg(feature = "async")]
+impl<T, P> Purge<T, P>
+where
+    T: ArchiveTable,
+    P: FnMut(&Progress<'_>) + Send,
+{
+    /// [`run`](Self::run), awaited: the same batches, each its own transaction, on a
+    /// diesel-async connection ([`AsyncTarget`](crate::asynchronous::AsyncTarget)). The
+    /// progress callback must be `Send` (see [`on_progress`](Self::on_progress)).
+    ///
+    /// Dropped half way (a timeout), the batch in progress is not committed: its transaction
+    /// is left open on the server and the connection marked broken, so a pool discards it
+    /// (closing it rolls the batch back); the batches before it stay done, as after a failed
+    /// batch, and running the purge again finishes the job.
+    pub async fn run_async<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
+    where
+        C: SqlConnection<crate::exec::NonBlocking>,
+    {
+        self.run_on(conn).await
+    }
+
+    /// [`dry_run`](Self::dry_run), awaited (see [`run_async`](Self::run_async)). Dropped half
+    /// way, nothing of it stays: its one transaction is abandoned with the connection.
+    pub async fn dry_run_async<C>(&mut self, conn: &mut C) -> Result<PurgeReport, Error>
+    where
+        C: SqlConnection<crate::exec::NonBlocking>,
+    {
+        self.dry_run_on(conn).await
     }
 }
 
 enum DryRun {
     Done(Box<PurgeReport>),
     Failed(Error),
-}
-
-impl From<Error> for DryRun {
-    fn from(error: Error) -> Self {
-        DryRun::Failed(error)
-    }
 }
 
 impl From<diesel::result::Error> for DryRun {

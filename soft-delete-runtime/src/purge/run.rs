@@ -19,44 +19,40 @@
 //! so a parent's dead children are gone before the parent's own turn. On PostgreSQL a batch
 //! is one `DELETE` over a range of heap pages instead ([`pages`]).
 //!
-//! [`catalog`] reads what the statements need to know, [`conditions`] writes their shared
+//! [`catalog_refs`] makes what the statements need to know of the catalog, [`conditions`] writes their shared
 //! parts, [`journal_cleanup`] drops the archive journal's entries of purged rows.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::connection::LoadConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::RunQueryDsl;
 
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
-use crate::collector::graph::{Graph, KeyKind, Node, SoftInfo, StampColumn};
-use crate::collector::sql::{
-    journal_exists, refuse_without_transactions, resolve, CollectorBackend, Dialected, Sql,
-};
+use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
 use crate::collector::Rule;
+use crate::exec::{BackendOf, Begin, Transaction};
+use crate::sql::{catalog, Dialected, KeyKind, Sql, SqlBackend, SqlConnection};
 use crate::Error;
 
-mod catalog;
+mod catalog_refs;
 mod conditions;
 mod journal_cleanup;
 mod pages;
 
-use catalog::{add_foreign_keys, children_first};
+use catalog_refs::{add_foreign_keys, children_first};
 
 /// How many times a batch refused by a foreign key (a referencing row written after the
 /// batch's check) is tried again before the purge gives up.
 const FOREIGN_KEY_ATTEMPTS: u32 = 3;
 
 /// What a purge was asked to do.
-pub(crate) struct Settings<'s, 'a> {
+pub(crate) struct Settings {
     pub(crate) cutoff: DateTime<Utc>,
     pub(crate) batch_size: usize,
     pub(crate) skipped_ids: usize,
     /// PostgreSQL: each batch runs `SET LOCAL synchronous_commit = off` first.
     pub(crate) asynchronous_commit: bool,
-    pub(crate) progress: &'s mut Option<super::ProgressCallback<'a>>,
 }
 
 /// Rows of a purged table that keep the rows they reference.
@@ -85,9 +81,13 @@ struct Target {
 }
 
 /// A purge in progress: its targets, in the order they are purged, and its report.
-pub(crate) struct Run<'s, 'a> {
+///
+/// The progress callback `P` is not part of it but passed to the methods that may call it,
+/// so that the statements' futures borrow only this (which is `Sync`) and a callback that is
+/// `Send` is all an async purge's future needs to be `Send`.
+pub(crate) struct Run {
     d: Dialected,
-    settings: Settings<'s, 'a>,
+    settings: Settings,
     targets: Vec<Target>,
     /// Whether a pass can leave rows that a later pass deletes: a reference into a target
     /// from a target purged after it (a cycle between tables).
@@ -101,28 +101,26 @@ pub(crate) struct Run<'s, 'a> {
     pub(crate) report: PurgeReport,
 }
 
-impl<'s, 'a> Run<'s, 'a> {
+/// The progress callback of a purge, if it has one.
+pub(crate) type Callback<'p, P> = &'p mut Option<P>;
+
+impl Run {
     /// Reads the graph and the catalog: the targets, their references and their order.
-    pub(crate) fn plan<C>(
+    pub(crate) async fn plan<Mo, C: SqlConnection<Mo>>(
         conn: &mut C,
         graph: &Graph,
-        settings: Settings<'s, 'a>,
+        settings: Settings,
         dry_run: bool,
-    ) -> Result<Self, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    ) -> Result<Self, Error> {
         let started = Instant::now();
-        let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+        let d = Dialected(<BackendOf<Mo, C> as SupportedBackend>::DIALECT);
         let mut report = PurgeReport::new(settings.cutoff, dry_run);
         // Names as the database resolves them, so that a table is told from a same-named one
         // in another schema.
-        let resolved = graph
-            .nodes
-            .iter()
-            .map(|node| resolve::<C>(conn, d, &node.name))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut resolved = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            resolved.push(catalog::resolve(conn, &node.name).await?);
+        }
         let mut targets = Vec::new();
         for (index, node) in graph.nodes.iter().enumerate() {
             let Some(soft) = node.soft.filter(|_| graph.archived[index]) else {
@@ -155,7 +153,8 @@ impl<'s, 'a> Run<'s, 'a> {
                     }
                 })
                 .collect();
-            add_foreign_keys::<C>(conn, graph, &resolved, index, &mut references)?;
+            let keys = catalog::foreign_keys(conn, &node.name).await?;
+            add_foreign_keys(keys, graph, &resolved, index, &mut references);
             let self_referencing = references.iter().any(|r| r.resolved == resolved[index]);
             targets.push(Target {
                 node: node.clone(),
@@ -173,11 +172,12 @@ impl<'s, 'a> Run<'s, 'a> {
             });
         }
         if dry_run {
-            refuse_without_transactions::<C>(
+            catalog::refuse_without_transactions(
                 conn,
                 targets.iter().map(|t| &t.resolved),
                 "a dry run of a purge on a table without transactions (MyISAM, Aria, MEMORY)",
-            )?;
+            )
+            .await?;
         }
         let (targets, repeats) = children_first(targets);
         let cut_links: Vec<_> = graph
@@ -194,7 +194,7 @@ impl<'s, 'a> Run<'s, 'a> {
             .collect();
         // A graph with such edges needs the journal only for archives; without one there is
         // nothing to clean.
-        let cut_links = if cut_links.is_empty() || journal_exists::<C>(conn, d)? {
+        let cut_links = if cut_links.is_empty() || catalog::journal_exists(conn).await? {
             cut_links
         } else {
             Vec::new()
@@ -212,15 +212,19 @@ impl<'s, 'a> Run<'s, 'a> {
     }
 
     /// Runs the batches, then reads what was kept and why.
-    pub(crate) fn execute<C>(&mut self, conn: &mut C) -> Result<(), Error>
+    pub(crate) async fn execute<Mo, C, P>(
+        &mut self,
+        conn: &mut C,
+        progress: Callback<'_, P>,
+    ) -> Result<(), Error>
     where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
+        C: SqlConnection<Mo>,
+        P: FnMut(&Progress<'_>),
     {
         // The estimate costs a count per table, so only a progress callback pays for it.
-        if self.settings.progress.is_some() {
+        if progress.is_some() {
             for i in 0..self.targets.len() {
-                self.estimated += self.count_candidates(conn, i, false)?;
+                self.estimated += self.count_candidates(conn, i, false).await?;
             }
         }
         loop {
@@ -229,7 +233,7 @@ impl<'s, 'a> Run<'s, 'a> {
                 // A table referencing itself goes again while a pass frees rows: a chain of
                 // replies goes one level per pass, leaves first.
                 loop {
-                    let (d, k) = self.purge_table(conn, i)?;
+                    let (d, k) = self.purge_table(conn, i, progress).await?;
                     deleted += d;
                     kept += k;
                     if !self.targets[i].self_referencing || d == 0 || k == 0 {
@@ -242,7 +246,7 @@ impl<'s, 'a> Run<'s, 'a> {
             }
         }
         for i in 0..self.targets.len() {
-            self.explain_kept(conn, i)?;
+            self.explain_kept(conn, i).await?;
         }
         self.finish();
         Ok(())
@@ -256,55 +260,72 @@ impl<'s, 'a> Run<'s, 'a> {
 
     /// Purges table `i` in batches, from its first row to its last. Returns the rows deleted
     /// and the rows its batches passed over (still referenced).
-    fn purge_table<C>(&mut self, conn: &mut C, i: usize) -> Result<(u64, u64), Error>
+    async fn purge_table<Mo, C, P>(
+        &mut self,
+        conn: &mut C,
+        i: usize,
+        progress: Callback<'_, P>,
+    ) -> Result<(u64, u64), Error>
     where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
+        C: SqlConnection<Mo>,
+        P: FnMut(&Progress<'_>),
     {
-        let (deleted, kept) = match pages::table_pages(
+        let pages = pages::table_pages(
             conn,
             self.d,
             &self.targets[i].node,
             self.settings.batch_size,
-        )? {
+        )
+        .await?;
+        let (deleted, kept) = match pages {
             Some(pages) => {
-                let deleted = self.purge_pages(conn, i, pages)?;
+                let deleted = self.purge_pages(conn, i, pages, progress).await?;
                 // Page batches do not count what they pass over: what is kept is what is
                 // still referenced.
                 let kept = if self.targets[i].references.is_empty() {
                     0
                 } else {
-                    self.count_candidates(conn, i, true)?
+                    self.count_candidates(conn, i, true).await?
                 };
                 (deleted, kept)
             }
-            None => self.purge_keys(conn, i, None)?,
+            None => self.purge_keys(conn, i, None, progress).await?,
         };
         // What this pass passed over is what the table keeps (a later pass may still free it).
         self.targets[i].report.kept = kept;
-        conn.transaction(|conn| self.clean_journal(conn, i))?;
+        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let cleaned = self.clean_journal(tx.conn(), i).await;
+        tx.finish(cleaned).await?;
         Ok((deleted, kept))
     }
 
     /// Purges table `i` (or only its page `page`) in key order: each batch a window of the
     /// next candidates by key. Returns the rows deleted and passed over.
-    fn purge_keys<C>(
+    async fn purge_keys<Mo, C, P>(
         &mut self,
         conn: &mut C,
         i: usize,
         page: Option<u64>,
+        progress: Callback<'_, P>,
     ) -> Result<(u64, u64), Error>
     where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
+        C: SqlConnection<Mo>,
+        P: FnMut(&Progress<'_>),
     {
         let (mut deleted, mut kept) = (0, 0);
         let mut last: Option<String> = None;
         loop {
             let started = Instant::now();
-            let outcome = retry_foreign_key(|| {
-                conn.transaction(|conn| self.batch(conn, i, last.as_deref(), page))
-            })?;
+            let mut attempt = 1;
+            // A batch refused by a foreign key runs again (see `refused_by_foreign_key`).
+            let outcome = loop {
+                let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+                let outcome = self.batch(tx.conn(), i, last.as_deref(), page).await;
+                match tx.finish(outcome).await {
+                    Err(error) if refused_by_foreign_key(&error, attempt) => attempt += 1,
+                    outcome => break outcome?,
+                }
+            };
             let Some((end, window, n)) = outcome else {
                 break;
             };
@@ -312,7 +333,7 @@ impl<'s, 'a> Run<'s, 'a> {
             // A row soft-deleted before the cutoff by another transaction during the batch can
             // join the delete and not the window.
             kept += window.saturating_sub(n);
-            self.record_batch(i, n, started.elapsed());
+            self.record_batch(i, n, started.elapsed(), progress);
             last = Some(end);
             if window < self.settings.batch_size as u64 {
                 break;
@@ -322,30 +343,40 @@ impl<'s, 'a> Run<'s, 'a> {
     }
 
     /// Counts a committed batch of table `i` and tells the progress callback.
-    fn record_batch(&mut self, i: usize, deleted: u64, took: Duration) {
+    fn record_batch<P: FnMut(&Progress<'_>)>(
+        &mut self,
+        i: usize,
+        deleted: u64,
+        took: Duration,
+        progress: Callback<'_, P>,
+    ) {
         let target = &mut self.targets[i];
         target.report.deleted += deleted;
         target.report.batches += 1;
         self.report.batches += 1;
         self.report.longest_batch = self.report.longest_batch.max(took);
-        self.notify(i);
+        if let Some(callback) = progress.as_mut() {
+            callback(&Progress {
+                table: &self.targets[i].node.name,
+                deleted: self.targets.iter().map(|t| t.report.deleted).sum(),
+                estimated: self.estimated,
+                batches: self.report.batches,
+                elapsed: self.started.elapsed(),
+            });
+        }
     }
 
     /// One batch: the next window of candidates after `last` (on page `page` only, if given),
     /// and the delete. Returns the window's last key, its size and the rows deleted; `None`
     /// when no candidate is left.
-    fn batch<C>(
+    async fn batch<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
         i: usize,
         last: Option<&str>,
         page: Option<u64>,
-    ) -> Result<Option<(String, u64, u64)>, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        self.begin_batch(conn)?;
+    ) -> Result<Option<(String, u64, u64)>, Error> {
+        self.begin_batch(conn).await?;
         let target = &self.targets[i];
         let d = self.d;
         let key = d.quote(target.node.key);
@@ -356,25 +387,28 @@ impl<'s, 'a> Run<'s, 'a> {
             }
             _ => d.cast_to_text("MAX(sd_w.sd_k)"),
         };
-        let mut window = Sql::<C::Backend>::new();
+        let mut window = Sql::<BackendOf<Mo, C>>::new();
         window.push(&format!(
             "SELECT COALESCE({end}, ''), COUNT(*) FROM (SELECT {key} AS sd_k FROM {} WHERE ",
-            d.table(&target.node)
+            d.table(&target.node.name)
         ));
         self.after(&mut window, target, last);
         pages::on_page(&mut window, page);
         self.candidate(&mut window, target)?;
         window.push(&format!(" ORDER BY {key} LIMIT "));
         let size = i64::try_from(self.settings.batch_size).unwrap_or(i64::MAX);
-        window.bind(<C::Backend as CollectorBackend>::bind_i64(size));
+        window.bind(BackendOf::<Mo, C>::bind_i64(size));
         window.push(") AS sd_w");
-        let found = <C::Backend as CollectorBackend>::load_keys(conn, window)?;
+        let found: Vec<(String, i64)> = conn.rows(window).await?;
         let Some((end, count)) = found.into_iter().next().filter(|(_, count)| *count > 0) else {
             return Ok(None);
         };
 
-        let mut delete = Sql::<C::Backend>::new();
-        delete.push(&format!("DELETE FROM {} WHERE ", d.table(&target.node)));
+        let mut delete = Sql::<BackendOf<Mo, C>>::new();
+        delete.push(&format!(
+            "DELETE FROM {} WHERE ",
+            d.table(&target.node.name)
+        ));
         self.after(&mut delete, target, last);
         pages::on_page(&mut delete, page);
         delete.push(&format!("{key} <= "));
@@ -391,50 +425,32 @@ impl<'s, 'a> Run<'s, 'a> {
                 ));
             }
         }
-        let deleted = delete.execute(conn)? as u64;
+        let deleted = conn.run(delete).await? as u64;
         Ok(Some((end, count as u64, deleted)))
     }
 
     /// What a batch's transaction runs first: with [`asynchronous_commit`](
     /// super::Purge::asynchronous_commit) (PostgreSQL), `SET LOCAL synchronous_commit = off`;
     /// otherwise nothing, so the batch commits as durably as the server is set to.
-    fn begin_batch<C>(&self, conn: &mut C) -> Result<(), Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    async fn begin_batch<Mo, C: SqlConnection<Mo>>(&self, conn: &mut C) -> Result<(), Error> {
         if self.settings.asynchronous_commit {
-            let mut relax = Sql::<C::Backend>::new();
-            relax.push("SET LOCAL synchronous_commit = off");
-            relax.execute(conn)?;
+            conn.run(Sql::text("SET LOCAL synchronous_commit = off"))
+                .await?;
         }
         Ok(())
     }
-
-    fn notify(&mut self, i: usize) {
-        if let Some(callback) = self.settings.progress.as_mut() {
-            callback(&Progress {
-                table: &self.targets[i].node.name,
-                deleted: self.targets.iter().map(|t| t.report.deleted).sum(),
-                estimated: self.estimated,
-                batches: self.report.batches,
-                elapsed: self.started.elapsed(),
-            });
-        }
-    }
 }
 
-/// Runs `batch` again when a foreign key refused it: a referencing row was written after
-/// the batch's check, and the next try keeps the row it references.
-fn retry_foreign_key<T>(mut batch: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
-    let mut attempt = 1;
-    loop {
-        match batch() {
-            Err(Error::Diesel(DieselError::DatabaseError(
+/// Whether a batch's `error` is a foreign key's refusal that earns it another try (the
+/// `attempt`th failed): a referencing row was written after the batch's check, and the next
+/// try keeps the row it references.
+fn refused_by_foreign_key(error: &Error, attempt: u32) -> bool {
+    attempt < FOREIGN_KEY_ATTEMPTS
+        && matches!(
+            error,
+            Error::Diesel(DieselError::DatabaseError(
                 DatabaseErrorKind::ForeignKeyViolation,
                 _,
-            ))) if attempt < FOREIGN_KEY_ATTEMPTS => attempt += 1,
-            other => return other,
-        }
-    }
+            ))
+        )
 }

@@ -16,6 +16,7 @@
 
 pub(crate) mod catalog;
 mod connection;
+pub(crate) mod constraints;
 mod dialect;
 mod statement;
 

@@ -13,6 +13,7 @@ use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::{self, reassign, Constraints, Method};
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::{soft_delete, Error};
+use soft_delete_tests::exec::ReassignIn as _;
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::deferred_schema::{create_players, deferrable_key, numbers_of, players, Key, KEY};
@@ -250,7 +251,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn reassign_defers_a_deferrable_key_and_uses_temporaries_otherwise(db) {
+    fn reassign_defers_a_deferrable_key_and_uses_temporaries_otherwise(db, x) {
         let backend = db.backend();
         let postgres = backend == Backend::Postgres;
         // (key, method asked for, expected: deferred?, rows through temporaries)
@@ -271,10 +272,10 @@ backend_tests! {
         for (key, method, deferred, temporaries) in cases {
             create_players(db, key)?;
             let conn = db.conn();
-            let done = reassign(players::squad_number).with_deleted()
+            let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
                 .within(players::team_id.eq(1))
                 .method(method)
-                .run(conn, [(1, 2), (2, 1)])?;
+                , [(1, 2), (2, 1)])?;
             assert_eq!((done.deferred, done.temporaries), (deferred, temporaries), "{key:?} {method:?}");
             assert_eq!(numbers_of!(conn, 1)?, SWAPPED, "{key:?} {method:?}");
             conn.batch_execute("DROP TABLE players")?;
@@ -282,10 +283,10 @@ backend_tests! {
 
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let outcome = reassign(players::squad_number).with_deleted()
+        let outcome = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
             .method(Method::Deferred)
-            .run(conn, [(1, 2), (2, 1)]);
+            , [(1, 2), (2, 1)]);
         if postgres {
             // asked to defer a key that cannot be deferred: refused, naming it, before writing
             assert!(
@@ -304,20 +305,20 @@ backend_tests! {
                  INSERT INTO players (id, team_id, name, squad_number) VALUES (1, 1, 'p1', 1), (2, 1, 'p2', 2);
                  CREATE UNIQUE INDEX {KEY} ON players (team_id, squad_number) WHERE deleted_at IS NULL"
             ))?;
-            let outcome = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(conn, [(1, 2), (2, 1)]);
+            let outcome = x.reassign(conn, reassign(players::squad_number).with_deleted().method(Method::Deferred), [(1, 2), (2, 1)]);
             assert!(matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY), "{outcome:?}");
             conn.batch_execute(&format!("DROP INDEX {KEY}"))?;
-            let done = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(conn, [(1, 2), (2, 1)])?;
+            let done = x.reassign(conn, reassign(players::squad_number).with_deleted().method(Method::Deferred), [(1, 2), (2, 1)])?;
             assert_eq!((done.changed, done.deferred, done.temporaries), (2, false, 0));
         }
         Ok(())
     }
 
-    fn a_reassign_leaves_the_callers_other_deferred_constraints_deferred(db) {
+    fn a_reassign_leaves_the_callers_other_deferred_constraints_deferred(db, x) {
         let backend = db.backend();
         if backend != Backend::Postgres {
             create_players(db, Key::Plain)?;
-            let outcome = reassign(players::squad_number).with_deleted().method(Method::Deferred).run(db.conn(), [(1, 2), (2, 1)]);
+            let outcome = x.reassign(db.conn(), reassign(players::squad_number).with_deleted().method(Method::Deferred), [(1, 2), (2, 1)]);
             assert_unsupported!(outcome, backend);
             return Ok(());
         }
@@ -337,6 +338,7 @@ backend_tests! {
                      INSERT INTO rosters (player_id) VALUES (99);
                      UPDATE players SET name = 'p4' WHERE id = 3;",
                 )?;
+                // (the sync API: an async caller's transaction is on its own connection)
                 let done = reassign(players::squad_number).with_deleted()
                     .within(players::team_id.eq(1))
                     .method(method)
@@ -353,5 +355,59 @@ backend_tests! {
             conn.batch_execute("DROP TABLE rosters; DROP TABLE players")?;
         }
         Ok(())
+    }
+}
+
+/// The async forms, spawned on the runtime (which needs their futures to be `Send`): a
+/// reassignment, and a deferred transaction whose body awaits its statements.
+#[cfg(feature = "async")]
+mod spawned {
+    use soft_delete_tests::{async_backend_tests, asynchronous};
+
+    use super::*;
+
+    /// The naive swap back from [`SWAPPED`], awaited: two `UPDATE`s, the first making a
+    /// duplicate.
+    macro_rules! naive_swap_back_async {
+        ($conn:expr) => {{
+            let first = diesel::update(players::table.find(1)).set(players::squad_number.eq(1));
+            diesel_async::RunQueryDsl::execute(first, &mut *$conn).await?;
+            let second = diesel::update(players::table.find(2)).set(players::squad_number.eq(2));
+            diesel_async::RunQueryDsl::execute(second, &mut *$conn).await?;
+            Ok(())
+        }};
+    }
+
+    async_backend_tests! {
+        async fn a_spawned_reassign_and_deferred_transaction(db) {
+            let postgres = db.backend() == Backend::Postgres;
+            let key = Deferral::InitiallyImmediate;
+            create_players(db, if postgres { Key::Deferrable(key) } else { Key::Plain })?;
+            let conn = asynchronous::connect::<Conn>(db).await;
+            let task = tokio::spawn(async move {
+                let mut conn = conn;
+                let done = reassign(players::squad_number)
+                    .with_deleted()
+                    .within(players::team_id.eq(1))
+                    .run_async(&mut conn, vec![(1, 2), (2, 1)])
+                    .await?;
+                // swaps back, with the key deferred (PostgreSQL)
+                let back = deferred::transaction_async(&mut conn, Constraints::from(&deferrable_key(key)), async |conn| {
+                    naive_swap_back_async!(conn)
+                })
+                .await;
+                Ok::<_, Error>((done, back))
+            });
+            let (done, back) = task.await??;
+            assert_eq!((done.changed, done.deferred), (2, postgres));
+            if postgres {
+                back?;
+                assert_eq!(numbers_of!(db.conn(), 1)?, START);
+            } else {
+                assert!(matches!(back, Err(Error::Unsupported { .. })), "{back:?}");
+                assert_eq!(numbers_of!(db.conn(), 1)?, SWAPPED);
+            }
+            Ok(())
+        }
     }
 }

@@ -11,9 +11,8 @@ use soft_delete_runtime::collector::{Collector, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
 use soft_delete_runtime::{Error, RowId};
-use soft_delete_tests::{
-    backend_tests, record_statements, verb, Backend, TestConnection, TestDb, TestResult,
-};
+use soft_delete_tests::exec::Exec;
+use soft_delete_tests::{backend_tests, verb, Backend, TestConnection, TestDb, TestResult};
 
 use crate::purge_schema::*;
 
@@ -79,7 +78,7 @@ fn skipped<'r>(
 }
 
 backend_tests! {
-    fn cutoff_is_strictly_before_and_live_rows_are_never_touched(db) {
+    fn cutoff_is_strictly_before_and_live_rows_are_never_touched(db, x) {
         create(db);
         let conn = db.conn();
         let limit = cutoff().naive_utc();
@@ -96,7 +95,7 @@ backend_tests! {
             ])
             .execute(conn)?;
 
-        let report = Purge::before(authors::table, cutoff()).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()))?;
 
         assert_eq!(report.deleted_from("authors"), 1);
         assert_eq!(report.deleted_from("posts"), 1);
@@ -107,11 +106,11 @@ backend_tests! {
         Ok(())
     }
 
-    fn referenced_rows_are_kept_and_reported(db) {
+    fn referenced_rows_are_kept_and_reported(db, x) {
         seed_references(db)?;
         let conn = db.conn();
 
-        let report = Purge::before(authors::table, cutoff()).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()))?;
 
         // children first, and the reply chain 203 -> 202 -> 201 went leaves first
         let order: Vec<&str> = report.tables.iter().map(|t| t.table.name.as_str()).collect();
@@ -144,24 +143,24 @@ backend_tests! {
         assert!(report.to_string().contains("1 row of `authors` kept: referenced by live rows of `posts`"), "{report}");
 
         // nothing is left to do
-        let again = Purge::before(authors::table, cutoff()).run(conn)?;
+        let again = x.purge(conn, &mut Purge::before(authors::table, cutoff()))?;
         assert_eq!((again.deleted(), again.kept()), (0, 6));
         Ok(())
     }
 
-    fn batches_honour_the_batch_size(db) {
+    fn batches_honour_the_batch_size(db, x) {
         create(db);
         let conn = db.conn();
         insert_authors!(&mut *conn, 1..=25, old());
         insert_authors!(&mut *conn, [26], None::<chrono::NaiveDateTime>);
-        let statements = record_statements(conn);
+        let statements = x.record_statements(conn);
         let progress = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&progress);
 
-        let report = Purge::before(authors::table, cutoff())
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff())
             .batch_size(10)
             .on_progress(move |p| seen.lock().expect("not poisoned").push((p.deleted, p.estimated, p.batches)))
-            .run(conn)?;
+            )?;
 
         let deletes = statements
             .lock()
@@ -177,16 +176,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn dry_run_writes_nothing_and_matches_the_run(db) {
+    fn dry_run_writes_nothing_and_matches_the_run(db, x) {
         seed_references(db)?;
         let conn = db.conn();
         let before = (rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>));
 
-        let dry = Purge::before(authors::table, cutoff()).batch_size(2).dry_run(conn)?;
+        let dry = x.dry_run(conn, &mut Purge::before(authors::table, cutoff()).batch_size(2))?;
 
         assert!(dry.dry_run);
         assert_eq!((rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>)), before);
-        let report = Purge::before(authors::table, cutoff()).batch_size(2).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(2))?;
         assert!(!report.dry_run);
         assert_eq!(dry.tables, report.tables);
         assert_eq!(dry.skipped, report.skipped);
@@ -194,7 +193,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn interrupted_purge_keeps_earlier_batches_and_a_rerun_finishes(db) {
+    fn interrupted_purge_keeps_earlier_batches_and_a_rerun_finishes(db, x) {
         create(db);
         let trigger = match db.backend() {
             Backend::Sqlite => "CREATE TRIGGER authors_fail BEFORE DELETE ON authors WHEN OLD.id = 25 \
@@ -212,7 +211,7 @@ backend_tests! {
         insert_authors!(&mut *conn, 1..=30, old());
         insert_authors!(&mut *conn, [31], None::<chrono::NaiveDateTime>);
 
-        let error = Purge::before(authors::table, cutoff()).batch_size(10).run(conn).unwrap_err();
+        let error = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(10)).unwrap_err();
 
         let Error::PurgeInterrupted { report, source } = &error else {
             panic!("expected PurgeInterrupted, got {error:?}");
@@ -229,28 +228,28 @@ backend_tests! {
         };
         let conn = db.conn();
         conn.batch_execute(drop)?;
-        let report = Purge::before(authors::table, cutoff()).batch_size(10).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(10))?;
         assert_eq!((report.deleted(), report.batches), (10, 1));
         assert_eq!(ids!(conn, authors), [31]);
         Ok(())
     }
 
-    fn a_table_without_deletion_time_is_refused(db) {
+    fn a_table_without_deletion_time_is_refused(db, x) {
         create(db);
         let conn = db.conn();
         conn.batch_execute("INSERT INTO drafts (id, author_id, deleted) VALUES (1, 1, TRUE)")?;
 
-        let error = Purge::older_than(drafts::table, Duration::days(30)).run(conn).unwrap_err();
+        let error = x.purge(conn, &mut Purge::older_than(drafts::table, Duration::days(30))).unwrap_err();
 
         assert!(matches!(&error, Error::NoDeletionTime { table } if table.name == "drafts"), "{error:?}");
         assert!(error.to_string().contains("#[soft_delete(deleted_at)]"), "{error}");
         assert_eq!(ids!(conn, drafts), [1]);
-        let error = Purge::before(authors::table, cutoff()).batch_size(0).dry_run(conn).unwrap_err();
+        let error = x.dry_run(conn, &mut Purge::before(authors::table, cutoff()).batch_size(0)).unwrap_err();
         assert!(matches!(error, Error::InvalidArgument { name: "batch_size", .. }), "{error:?}");
         Ok(())
     }
 
-    fn journal_entries_of_purged_rows_are_dropped(db) {
+    fn journal_entries_of_purged_rows_are_dropped(db, x) {
         create(db);
         crate::collector_schema::create_journal(db);
         crate::collector_schema::create_archive_log(db);
@@ -270,7 +269,7 @@ backend_tests! {
 
         // red was archived before the cutoff, blue after it
         let stamp = red.batch().stamp();
-        let report = Purge::before(teams::table, stamp + Duration::microseconds(1)).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(teams::table, stamp + Duration::microseconds(1)))?;
         assert!(blue.batch().stamp() > stamp + Duration::microseconds(1));
         assert_eq!(report.deleted_from("teams"), 1);
         assert_eq!(ids!(conn, teams), [2]);
@@ -284,7 +283,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_row_referencing_itself_goes_but_a_cycle_of_deleted_rows_stays(db) {
+    fn a_row_referencing_itself_goes_but_a_cycle_of_deleted_rows_stays(db, x) {
         create(db);
         let conn = db.conn();
         conn.batch_execute(&format!(
@@ -297,7 +296,7 @@ backend_tests! {
             old = sql_time(old()),
         ))?;
 
-        let report = Purge::before(comments::table, cutoff()).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(comments::table, cutoff()))?;
 
         // 1 references only itself (which InnoDB's row-by-row key check refuses to delete);
         // 2 and 3 reference each other, so neither can go first
@@ -315,7 +314,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_link_column_shared_by_two_parents_keeps_the_other_parents_entries(db) {
+    fn a_link_column_shared_by_two_parents_keeps_the_other_parents_entries(db, x) {
         create(db);
         crate::collector_schema::create_journal(db);
         crate::collector_schema::create_archive_log(db);
@@ -328,7 +327,7 @@ backend_tests! {
         let club = Collector::new(clubs::table.find(7)).archive(conn)?;
 
         // nothing of teams goes, and the club's cut link is none of its business
-        Purge::before(teams::table, club.batch().stamp() + Duration::seconds(1)).run(conn)?;
+        x.purge(conn, &mut Purge::before(teams::table, club.batch().stamp() + Duration::seconds(1)))?;
 
         assert_eq!(club.batch().restore(conn)?.links_of("labels", "target_id"), 1);
         let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
@@ -336,7 +335,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_restore_does_not_link_back_to_a_purged_row(db) {
+    fn a_restore_does_not_link_back_to_a_purged_row(db, x) {
         create(db);
         crate::collector_schema::create_journal(db);
         crate::collector_schema::create_archive_log(db);
@@ -347,7 +346,7 @@ backend_tests! {
         )?;
         let red = Collector::new(teams::table.find(1)).archive(conn)?;
         // labels.target_id has no foreign key: the purge cannot tell its entry is red's
-        let report = Purge::before(teams::table, red.batch().stamp() + Duration::seconds(1)).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(teams::table, red.batch().stamp() + Duration::seconds(1)))?;
         assert_eq!(report.deleted_from("teams"), 1);
 
         let restored = red.batch().restore(conn)?;
@@ -358,7 +357,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_set_null_edge_without_a_journal_table_does_not_stop_a_purge(db) {
+    fn a_set_null_edge_without_a_journal_table_does_not_stop_a_purge(db, x) {
         create(db);
         let conn = db.conn();
         conn.batch_execute(&format!(
@@ -367,8 +366,8 @@ backend_tests! {
             old = sql_time(old()),
         ))?;
 
-        let dry = Purge::before(teams::table, cutoff()).dry_run(conn)?;
-        let report = Purge::before(teams::table, cutoff()).run(conn)?;
+        let dry = x.dry_run(conn, &mut Purge::before(teams::table, cutoff()))?;
+        let report = x.purge(conn, &mut Purge::before(teams::table, cutoff()))?;
 
         assert_eq!(dry.tables, report.tables);
         assert_eq!((report.deleted_from("teams"), report.kept_in("teams")), (1, 1));
@@ -376,15 +375,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn an_age_beyond_the_calendar_and_a_transaction_are_refused(db) {
+    fn an_age_beyond_the_calendar_and_a_transaction_are_refused(db, x) {
         create(db);
         let conn = db.conn();
         insert_authors!(&mut *conn, [1], old());
 
-        let error = Purge::older_than(authors::table, Duration::MAX).run(conn).unwrap_err();
+        let error = x.purge(conn, &mut Purge::older_than(authors::table, Duration::MAX)).unwrap_err();
         assert!(matches!(error, Error::InvalidArgument { name: "age", .. }), "{error:?}");
 
         let inside = conn.transaction(|conn| {
+            // (the sync API: an async caller's transaction is on its own connection)
             let dry = Purge::before(authors::table, cutoff()).dry_run(conn)?;
             assert_eq!(dry.deleted(), 1);
             Purge::before(authors::table, cutoff()).run(conn)
@@ -393,12 +393,12 @@ backend_tests! {
         assert_eq!(ids!(conn, authors), [1]);
 
         // the largest batch size there is: one batch, nothing out of range
-        let report = Purge::before(authors::table, cutoff()).batch_size(usize::MAX).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(usize::MAX))?;
         assert_eq!((report.deleted(), report.batches), (1, 1));
         Ok(())
     }
 
-    fn text_keys_are_walked_in_key_order(db) {
+    fn text_keys_are_walked_in_key_order(db, x) {
         create(db);
         let conn = db.conn();
         conn.batch_execute(&format!(
@@ -407,14 +407,14 @@ backend_tests! {
             old = sql_time(old()),
         ))?;
 
-        let report = Purge::before(codes::table, cutoff()).batch_size(2).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(codes::table, cutoff()).batch_size(2))?;
 
         assert_eq!((report.deleted(), report.batches), (5, 3));
         assert_eq!(codes::table.select(codes::code).with_deleted().load::<String>(conn)?, ["c"]);
         Ok(())
     }
 
-    fn a_cycle_between_two_tables_is_purged_in_passes(db) {
+    fn a_cycle_between_two_tables_is_purged_in_passes(db, x) {
         create(db);
         let conn = db.conn();
         // a2 -> b1 -> a1: a1 cannot go before b1, nor b1 before a2
@@ -425,7 +425,7 @@ backend_tests! {
             old = sql_time(old()),
         ))?;
 
-        let report = Purge::before(nodes_a::table, cutoff()).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(nodes_a::table, cutoff()))?;
 
         assert_eq!((report.deleted_from("nodes_a"), report.deleted_from("nodes_b")), (2, 1));
         assert_eq!(report.kept(), 0);
@@ -434,14 +434,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_reference_written_between_batches_keeps_its_row(db) {
+    fn a_reference_written_between_batches_keeps_its_row(db, x) {
         create(db);
         let mut other = db.connect();
         let conn = db.conn();
         insert_authors!(&mut *conn, 1..=30, old());
         let mut written = false;
 
-        let report = Purge::before(authors::table, cutoff())
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff())
             .batch_size(10)
             .on_progress(move |_| {
                 // After the first batch another connection gives author 25 a live post.
@@ -453,7 +453,7 @@ backend_tests! {
                         .expect("another connection writes between batches");
                 }
             })
-            .run(conn)?;
+            )?;
 
         assert_eq!((report.deleted_from("authors"), report.kept_in("authors")), (29, 1));
         assert_eq!(ids!(conn, authors), [25]);
@@ -462,7 +462,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn no_committed_batch_exceeds_the_batch_size_when_deleted_rows_get_denser(db) {
+    fn no_committed_batch_exceeds_the_batch_size_when_deleted_rows_get_denser(db, x) {
         create(db);
         let conn = db.conn();
         // 3000 rows with every tenth deleted, then 1000 deleted rows in a row: on PostgreSQL
@@ -477,18 +477,18 @@ backend_tests! {
         for chunk in rows.chunks(500) {
             diesel::insert_into(authors::table).values(chunk.to_vec()).execute(conn)?;
         }
-        let statements = record_statements(conn);
+        let statements = x.record_statements(conn);
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&sizes);
         let mut done = 0;
 
-        let report = Purge::before(authors::table, cutoff())
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff())
             .batch_size(300)
             .on_progress(move |p| {
                 seen.lock().expect("not poisoned").push(p.deleted - done);
                 done = p.deleted;
             })
-            .run(conn)?;
+            )?;
 
         let sizes = sizes.lock().expect("not poisoned").clone();
         assert_eq!(report.deleted(), 1300);
@@ -811,3 +811,89 @@ mod mysql_only {
         );
     }
 }
+
+/// A purge future dropped while a batch waits for a row lock (a request timeout): the batch's
+/// transaction does not stay open on the pooled connection, nothing of the batch stays, and
+/// the pool's one connection serves the purge run again to its end.
+#[cfg(feature = "async")]
+macro_rules! cancelled_purge_test {
+    ($feature:literal, $module:ident, $conn:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use std::time::Duration as Wait;
+
+            use super::*;
+            use soft_delete_tests::asynchronous;
+
+            type Conn = $conn;
+
+            #[test]
+            fn a_cancelled_purge_leaves_no_transaction_open_on_a_pooled_connection() {
+                soft_delete_tests::run::<Conn>(
+                    concat!(module_path!(), "::a_cancelled_purge"),
+                    |db| {
+                        asynchronous::runtime().block_on(async {
+                            create(db);
+                            let conn = db.conn();
+                            insert_authors!(&mut *conn, 1..=20, old());
+                            let pool = diesel_async::pooled_connection::deadpool::Pool::builder(
+                                asynchronous::guarded_manager(db),
+                            )
+                            .max_size(1)
+                            .build()?;
+
+                            // Another connection holds a lock on a row the first batch deletes.
+                            let mut holder = db.connect();
+                            holder.batch_execute("BEGIN")?;
+                            soft_delete_runtime::guard::allow(|| {
+                                holder
+                                    .batch_execute("SELECT id FROM authors WHERE id = 5 FOR UPDATE")
+                            })?;
+
+                            let mut pooled = pool.get().await?;
+                            let mut purge = Purge::before(authors::table, cutoff());
+                            let waited = tokio::time::timeout(
+                                Wait::from_millis(500),
+                                purge.run_async(&mut pooled),
+                            )
+                            .await;
+                            assert!(waited.is_err(), "the batch waits for the lock: {waited:?}");
+                            drop(pooled);
+                            holder.batch_execute("ROLLBACK")?;
+
+                            // Nothing of the cancelled batch stays.
+                            assert_eq!(
+                                authors::table
+                                    .with_deleted()
+                                    .count()
+                                    .get_result::<i64>(db.conn())?,
+                                20
+                            );
+                            // The pool hands out a connection outside any transaction, and the
+                            // purge runs on it to its end.
+                            let mut pooled = tokio::time::timeout(Wait::from_secs(10), pool.get())
+                                .await
+                                .expect("the pool hands out a connection")?;
+                            let report = purge.run_async(&mut pooled).await?;
+                            assert_eq!(report.deleted(), 20);
+                            drop(pooled);
+                            assert_eq!(
+                                authors::table
+                                    .with_deleted()
+                                    .count()
+                                    .get_result::<i64>(db.conn())?,
+                                0
+                            );
+                            Ok(())
+                        })
+                    },
+                );
+            }
+        }
+    };
+}
+
+#[cfg(feature = "async")]
+cancelled_purge_test!("postgres", postgres_cancelled, diesel::PgConnection);
+#[cfg(feature = "async")]
+cancelled_purge_test!("mysql", mysql_cancelled, diesel::MysqlConnection);

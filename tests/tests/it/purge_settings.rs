@@ -2,13 +2,13 @@
 //! the caller opts out, and a purge kept and run again (a daily job) moves its cutoff.
 
 use chrono::Duration;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{soft_delete, Error};
-use soft_delete_tests::{backend_tests, record_statements, Backend, TestConnection, TestDb};
+use soft_delete_tests::exec::Exec;
+use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
 
 use crate::purge_schema::*;
 
@@ -42,20 +42,22 @@ struct Setting {
 }
 
 backend_tests! {
-    fn batches_commit_with_the_servers_durability_by_default(db) {
+    fn batches_commit_with_the_servers_durability_by_default(db, x) {
         create(db);
         let postgres = db.backend() == Backend::Postgres;
         if postgres {
             watch_synchronous_commit(db)?;
             // what a DBA may set: wait for the synchronous standbys to apply each commit
-            db.conn().batch_execute("SET synchronous_commit = remote_apply")?;
         }
         let conn = db.conn();
+        if postgres {
+            x.batch_execute(conn, "SET synchronous_commit = remote_apply")?;
+        }
         insert_authors!(&mut *conn, 1..=1000, old());
-        let statements = record_statements(conn);
+        let statements = x.record_statements(conn);
 
         // 300 rows a batch: PostgreSQL purges by page ranges
-        let report = Purge::before(authors::table, cutoff()).batch_size(300).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(300))?;
 
         assert_eq!(report.deleted(), 1000);
         if postgres {
@@ -74,7 +76,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn asynchronous_commit_is_an_explicit_opt_in_on_postgres(db) {
+    fn asynchronous_commit_is_an_explicit_opt_in_on_postgres(db, x) {
         create(db);
         let backend = db.backend();
         if backend == Backend::Postgres {
@@ -83,10 +85,7 @@ backend_tests! {
         let conn = db.conn();
         insert_authors!(&mut *conn, 1..=1000, old());
 
-        let outcome = Purge::before(authors::table, cutoff())
-            .batch_size(300)
-            .asynchronous_commit()
-            .run(conn);
+        let outcome = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(300).asynchronous_commit());
 
         if backend == Backend::Postgres {
             let report = outcome?;
@@ -96,7 +95,7 @@ backend_tests! {
             assert!(seen.iter().all(|s| s == "off"), "{seen:?}");
             // key windows too (batches below a page's worth of rows)
             insert_authors!(&mut *conn, 1001..=1010, old());
-            let report = Purge::before(authors::table, cutoff()).batch_size(4).asynchronous_commit().run(conn)?;
+            let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(4).asynchronous_commit())?;
             assert_eq!((report.deleted(), report.batches), (10, 3));
             let seen = seen_settings(conn)?;
             assert!(seen.len() >= 3 && seen.iter().all(|s| s == "off"), "{seen:?}");
@@ -108,14 +107,14 @@ backend_tests! {
                 matches!(&outcome, Err(Error::Unsupported { dialect, .. }) if dialect.name() == if backend == Backend::Mysql { "mysql" } else { "sqlite" }),
                 "{outcome:?}"
             );
-            let dry = Purge::before(authors::table, cutoff()).asynchronous_commit().dry_run(conn);
+            let dry = x.dry_run(conn, &mut Purge::before(authors::table, cutoff()).asynchronous_commit());
             assert!(matches!(dry, Err(Error::Unsupported { .. })), "{dry:?}");
             assert_eq!(authors::table.with_deleted().count().get_result::<i64>(conn)?, 1000, "nothing was deleted");
         }
         Ok(())
     }
 
-    fn a_purge_kept_and_run_again_moves_its_cutoff(db) {
+    fn a_purge_kept_and_run_again_moves_its_cutoff(db, x) {
         create(db);
         let conn = db.conn();
         insert_authors!(&mut *conn, [1], old());
@@ -124,14 +123,14 @@ backend_tests! {
         let age = Duration::seconds(3);
         let mut purge = Purge::older_than(authors::table, age);
 
-        let first = purge.run(conn)?;
+        let first = x.purge(conn, &mut purge)?;
         assert_eq!(first.deleted(), 1);
         // author 2 is soft-deleted after the first run: not old enough yet
         assert_eq!(soft_delete(authors::table.find(2)).execute(conn)?, 1);
-        assert_eq!(purge.run(conn)?.deleted(), 0, "deleted less than `age` ago");
+        assert_eq!(x.purge(conn, &mut purge)?.deleted(), 0, "deleted less than `age` ago");
 
         std::thread::sleep(std::time::Duration::from_millis(3_200));
-        let later = purge.run(conn)?;
+        let later = x.purge(conn, &mut purge)?;
         assert_eq!(later.deleted(), 1, "older than `age` at this run");
         assert!(later.cutoff > first.cutoff, "{} then {}", first.cutoff, later.cutoff);
         assert_eq!(authors::table.with_deleted().count().get_result::<i64>(conn)?, 0);

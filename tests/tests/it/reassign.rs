@@ -12,6 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::{soft_delete, Error};
+use soft_delete_tests::exec::ReassignIn as _;
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::deferred_schema::{create_players, numbers_of, players, seats, Key};
@@ -24,9 +25,11 @@ const TEAM_2: [(i32, i32); 3] = [(6, 1), (7, 2), (8, 3)];
 /// `reassign` must produce exactly the expected numbers, leave team 2 alone, and take the
 /// deferred path exactly when `$deferred` says so. With `$live_only`, some players who keep
 /// their numbers are soft-deleted, their numbers are free to take, and the call says
-/// `.live_only()`. A macro, so each backend's connection type is concrete.
+/// `.live_only()`. A macro, so each backend's connection type is concrete; `$x` is the test's
+/// executor.
 macro_rules! permutation_property {
-    ($conn:expr, deferred: $deferred:expr, live_only: $live_only:expr) => {{
+    ($conn:expr, $x:expr, deferred: $deferred:expr, live_only: $live_only:expr) => {{
+        let x = RefCell::new($x);
         let deferred: bool = $deferred;
         let live_only: bool = $live_only;
         let conn = RefCell::new($conn);
@@ -98,7 +101,10 @@ macro_rules! permutation_property {
             } else {
                 by_team_1.with_deleted()
             };
-            let done = by_team_1.run(conn, moves.clone()).map_err(|e| fail(&e))?;
+            let done = x
+                .borrow_mut()
+                .reassign(conn, by_team_1, moves.clone())
+                .map_err(|e| fail(&e))?;
             prop_assert_eq!(done.changed + done.unchanged, moves.len());
             prop_assert_eq!(done.deferred, deferred && done.changed > 0);
             if deferred {
@@ -113,7 +119,7 @@ macro_rules! permutation_property {
 }
 
 backend_tests! {
-    fn a_naive_swap_fails_and_reassign_swaps(db) {
+    fn a_naive_swap_fails_and_reassign_swaps(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         let naive = conn.transaction::<_, DieselError, _>(|conn| {
@@ -126,102 +132,102 @@ backend_tests! {
         );
         assert_eq!(numbers_of!(conn, 1)?, START);
 
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 1)])?;
+            , [(1, 2), (2, 1)])?;
         assert_eq!((done.changed, done.unchanged, done.temporaries, done.deferred), (2, 0, 2, false));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 4), (5, 5)]);
         assert_eq!(numbers_of!(conn, 2)?, TEAM_2, "another team's numbers are not touched");
         Ok(())
     }
 
-    fn a_three_cycle_rotates(db) {
+    fn a_three_cycle_rotates(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 3), (3, 1)])?;
+            , [(1, 2), (2, 3), (3, 1)])?;
         assert_eq!((done.changed, done.temporaries), (3, 3));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 3), (3, 1), (4, 4), (5, 5)]);
         assert_eq!(numbers_of!(conn, 2)?, TEAM_2);
         Ok(())
     }
 
-    fn moves_to_free_values_need_temporaries_only_where_a_value_is_still_taken(db) {
+    fn moves_to_free_values_need_temporaries_only_where_a_value_is_still_taken(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // p4 moves to the free 9; p5 takes the 4 that p4 leaves: only p5 needs a detour
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(4, 9), (5, 4)])?;
+            , [(4, 9), (5, 4)])?;
         assert_eq!((done.changed, done.temporaries), (2, 1));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 1), (2, 2), (3, 3), (4, 9), (5, 4)]);
 
         // only free values (team 2 holding 1..=3 does not matter to team 1)
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 20), (2, 21), (3, 5)])?;
+            , [(1, 20), (2, 21), (3, 5)])?;
         assert_eq!((done.changed, done.temporaries), (3, 0));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 20), (2, 21), (3, 5), (4, 9), (5, 4)]);
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 1)])?;
+            , [(1, 1)])?;
         assert_eq!((done.changed, done.temporaries), (1, 0));
         assert_eq!(numbers_of!(conn, 2)?, TEAM_2);
         Ok(())
     }
 
-    fn rows_given_their_own_value_are_left_alone(db) {
+    fn rows_given_their_own_value_are_left_alone(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 1), (2, 3), (3, 2)])?;
+            , [(1, 1), (2, 3), (3, 2)])?;
         assert_eq!((done.changed, done.unchanged, done.temporaries), (2, 1, 2));
         assert_eq!(numbers_of!(conn, 1)?, [(1, 1), (2, 3), (3, 2), (4, 4), (5, 5)]);
 
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(4, 4)])?;
+            , [(4, 4)])?;
         assert_eq!((done.changed, done.unchanged), (0, 1));
-        let done = reassign(players::squad_number).with_deleted().run(conn, Vec::<(i32, i32)>::new())?;
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted(), Vec::<(i32, i32)>::new())?;
         assert_eq!((done.changed, done.unchanged), (0, 0));
         Ok(())
     }
 
-    fn duplicate_input_is_rejected_before_the_database_is_touched(db) {
+    fn duplicate_input_is_rejected_before_the_database_is_touched(db, x) {
         // No table yet: had `reassign` sent anything, the database would have said so.
         let conn = db.conn();
-        let error = reassign(players::squad_number).with_deleted()
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 7), (2, 8), (3, 7)])
+            , [(1, 7), (2, 8), (3, 7)])
             .unwrap_err();
         assert!(
             matches!(&error, Error::DuplicateTarget { table, column, value, first, second }
                 if table == "players" && *column == "squad_number" && value == "7" && first == "1" && second == "3"),
             "{error}"
         );
-        let error = reassign(players::squad_number).with_deleted().run(conn, [(1, 7), (1, 8)]).unwrap_err();
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted(), [(1, 7), (1, 8)]).unwrap_err();
         assert!(matches!(&error, Error::DuplicateRow { row, .. } if row == "1"), "{error}");
 
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let error = reassign(players::squad_number).with_deleted()
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 2)])
+            , [(1, 2), (2, 2)])
             .unwrap_err();
         assert!(matches!(error, Error::DuplicateTarget { .. }), "{error}");
         assert_eq!(numbers_of!(conn, 1)?, START);
         Ok(())
     }
 
-    fn a_value_held_by_a_row_not_moved_is_a_conflict(db) {
+    fn a_value_held_by_a_row_not_moved_is_a_conflict(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // the swap alone would be fine; p3 -> 5 collides with p5, who stays
-        let error = reassign(players::squad_number).with_deleted()
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 1), (3, 5)])
+            , [(1, 2), (2, 1), (3, 5)])
             .unwrap_err();
         assert!(
             matches!(&error, Error::ValueTaken { table, column, value, holder }
@@ -231,26 +237,26 @@ backend_tests! {
         assert_eq!(numbers_of!(conn, 1)?, START, "nothing was written");
 
         // without a scope the whole table is one scope: p6 (team 2) holds 1 as well
-        let error = reassign(players::squad_number).with_deleted().run(conn, [(2, 1), (1, 2)]).unwrap_err();
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted(), [(2, 1), (1, 2)]).unwrap_err();
         assert!(matches!(&error, Error::ValueTaken { holder, .. } if holder == "6"), "{error}");
         assert_eq!(numbers_of!(conn, 1)?, START);
         Ok(())
     }
 
-    fn a_scope_may_depend_on_the_reassigned_column(db) {
+    fn a_scope_may_depend_on_the_reassigned_column(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         // the rows are chosen by their current numbers; the writes go by primary key
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1).and(players::squad_number.le(3)))
-            .run(conn, [(1, 3), (2, 1), (3, 2)])?;
+            , [(1, 3), (2, 1), (3, 2)])?;
         assert_eq!(done.changed, 3);
         assert_eq!(numbers_of!(conn, 1)?, [(1, 3), (2, 1), (3, 2), (4, 4), (5, 5)]);
         // p4 holds 4, outside this scope: not a conflict the check sees, so the database
         // has the last word, and nothing is written
-        let outcome = reassign(players::squad_number).with_deleted()
+        let outcome = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1).and(players::squad_number.le(3)))
-            .run(conn, [(1, 4)]);
+            , [(1, 4)]);
         assert!(
             matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
             "{outcome:?}"
@@ -259,12 +265,12 @@ backend_tests! {
         Ok(())
     }
 
-    fn rows_outside_the_scope_are_rejected(db) {
+    fn rows_outside_the_scope_are_rejected(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
-        let error = reassign(players::squad_number).with_deleted()
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 1), (6, 9), (99, 10)])
+            , [(1, 2), (2, 1), (6, 9), (99, 10)])
             .unwrap_err();
         assert!(
             matches!(&error, Error::NotInScope { rows, .. } if *rows == ["6", "99"]),
@@ -275,33 +281,33 @@ backend_tests! {
         Ok(())
     }
 
-    fn soft_deleted_rows_do_not_conflict_under_a_live_only_key(db) {
+    fn soft_deleted_rows_do_not_conflict_under_a_live_only_key(db, x) {
         create_players(db, Key::LiveOnly)?;
         let conn = db.conn();
         // p5 leaves the team: soft-deleted, keeping number 5 as history
         assert_eq!(soft_delete(players::table.find(5)).execute(conn)?, 1);
 
         // Without `live_only` every row of the scope counts: stricter than this key, refused.
-        let error = reassign(players::squad_number).with_deleted()
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(1))
-            .run(conn, [(4, 5), (3, 4)])
+            , [(4, 5), (3, 4)])
             .unwrap_err();
         assert!(matches!(&error, Error::ValueTaken { value, holder, .. } if value == "5" && holder == "5"), "{error}");
         assert_eq!(numbers_of!(conn, 1)?, START);
 
         // With it, the dead p5 is no obstacle: p4 takes 5, p3 takes 4, p1 and p2 swap.
-        let done = reassign(players::squad_number)
+        let done = x.reassign(conn, reassign(players::squad_number)
             .within(players::team_id.eq(1))
             .live_only()
-            .run(conn, [(4, 5), (3, 4), (1, 2), (2, 1)])?;
+            , [(4, 5), (3, 4), (1, 2), (2, 1)])?;
         assert_eq!(done.changed, 4);
         assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 4), (4, 5), (5, 5)]);
 
         // A live holder is still a conflict under `live_only`.
-        let error = reassign(players::squad_number)
+        let error = x.reassign(conn, reassign(players::squad_number)
             .within(players::team_id.eq(1))
             .live_only()
-            .run(conn, [(1, 4)])
+            , [(1, 4)])
             .unwrap_err();
         assert!(matches!(&error, Error::ValueTaken { holder, .. } if holder == "3"), "{error}");
 
@@ -312,14 +318,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn random_permutations_and_moves_land_exactly(db) {
+    fn random_permutations_and_moves_land_exactly(db, x) {
         create_players(db, Key::Plain)?;
-        permutation_property!(db.conn(), deferred: false, live_only: false)?;
+        permutation_property!(db.conn(), &mut *x, deferred: false, live_only: false)?;
 
         // under a live-only key, with soft-deleted players keeping numbers others take
         db.conn().batch_execute("DROP TABLE players")?;
         create_players(db, Key::LiveOnly)?;
-        permutation_property!(db.conn(), deferred: false, live_only: true)?;
+        permutation_property!(db.conn(), &mut *x, deferred: false, live_only: true)?;
 
         if db.backend() == Backend::Postgres {
             // the same with deferrable keys: the final values are written directly
@@ -329,13 +335,13 @@ backend_tests! {
             ] {
                 db.conn().batch_execute("DROP TABLE players")?;
                 create_players(db, key)?;
-                permutation_property!(db.conn(), deferred: true, live_only: live_only)?;
+                permutation_property!(db.conn(), &mut *x, deferred: true, live_only: live_only)?;
             }
         }
         Ok(())
     }
 
-    fn a_rotation_larger_than_one_statement(db) {
+    fn a_rotation_larger_than_one_statement(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
         const N: i32 = 33_000; // above the rows per statement of every backend
@@ -349,26 +355,26 @@ backend_tests! {
             ))?;
         }
         let moves: Vec<(i32, i32)> = (0..N).map(|k| (1000 + k, (k + 1) % N + 1)).collect();
-        let done = reassign(players::squad_number).with_deleted()
+        let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
             .within(players::team_id.eq(3))
-            .run(conn, moves.clone())?;
+            , moves.clone())?;
         assert_eq!((done.changed, done.temporaries), (N as usize, N as usize));
         assert_eq!(numbers_of!(conn, 3)?, moves);
         assert_eq!(numbers_of!(conn, 1)?, START);
         Ok(())
     }
 
-    fn temporaries_go_below_the_range_when_there_is_no_room_above_and_fail_typed_without_either(db) {
+    fn temporaries_go_below_the_range_when_there_is_no_room_above_and_fail_typed_without_either(db, x) {
         db.create("CREATE TABLE seats (id {pk}, seat SMALLINT NOT NULL UNIQUE)");
         let conn = db.conn();
         conn.batch_execute("INSERT INTO seats (id, seat) VALUES (1, 32767), (2, 32766), (3, 0)")?;
-        let done = reassign(seats::seat).run(conn, [(1, 32766i16), (2, 32767)])?;
+        let done = x.reassign(conn, reassign(seats::seat), [(1, 32766i16), (2, 32767)])?;
         assert_eq!(done.temporaries, 2);
         let seats_now = || seats::table.order(seats::id).select((seats::id, seats::seat));
         assert_eq!(seats_now().load::<(i32, i16)>(conn)?, [(1, 32766), (2, 32767), (3, 0)]);
 
         conn.batch_execute("UPDATE seats SET seat = -32768 WHERE id = 3")?;
-        let error = reassign(seats::seat).run(conn, [(1, 32767i16), (2, 32766)]).unwrap_err();
+        let error = x.reassign(conn, reassign(seats::seat), [(1, 32767i16), (2, 32766)]).unwrap_err();
         assert!(
             matches!(&error, Error::NoTemporaryValues { count: 2, min, max, .. } if min == "-32768" && max == "32767"),
             "{error}"

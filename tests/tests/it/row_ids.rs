@@ -9,6 +9,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{ddl, marker, soft_delete, Error};
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::{Exec as _, ReassignIn as _};
 
 use crate::collector_schema::dialect;
 use crate::markers_schema::*;
@@ -62,7 +63,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn protect_purge_and_reassign_name_rows_the_same_way(db) {
+    fn protect_purge_and_reassign_name_rows_the_same_way(db, x) {
         seed(db)?;
         let conn = db.conn();
         // the visible reply that protects a member
@@ -78,17 +79,17 @@ backend_tests! {
         diesel::insert_into(reply::table)
             .values((reply::id.eq(5), reply::post_id.eq(PostId(3)), reply::creator_id.eq(PersonId(1)), reply::content.eq("x")))
             .execute(conn)?;
-        let report = Purge::before(post::table, chrono::Utc::now()).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(post::table, chrono::Utc::now()))?;
         assert_eq!(report.skipped[0].ids, ["3"]);
 
         // the rows a reassignment refused, given as newtype ids
-        let err = reassign(post::community_id).with_deleted().run(conn, [(PostId(1), 2), (PostId(1), 3)]).unwrap_err();
+        let err = x.reassign(conn, reassign(post::community_id).with_deleted(), [(PostId(1), 2), (PostId(1), 3)]).unwrap_err();
         assert!(matches!(&err, Error::DuplicateRow { row, .. } if row == "1"), "{err}");
-        let err = reassign(post::community_id).with_deleted().run(conn, [(PostId(1), 2), (PostId(4), 2)]).unwrap_err();
+        let err = x.reassign(conn, reassign(post::community_id).with_deleted(), [(PostId(1), 2), (PostId(4), 2)]).unwrap_err();
         assert!(matches!(&err, Error::DuplicateTarget { first, second, .. } if first == "1" && second == "4"), "{err}");
-        let err = reassign(post::community_id).with_deleted().within(post::slug.eq("hello")).run(conn, [(PostId(1), 2)]).unwrap_err();
+        let err = x.reassign(conn, reassign(post::community_id).with_deleted().within(post::slug.eq("hello")), [(PostId(1), 2)]).unwrap_err();
         assert!(matches!(&err, Error::ValueTaken { holder, .. } if holder == "4"), "{err}");
-        let err = reassign(post::community_id).with_deleted().within(post::community_id.eq(2)).run(conn, [(PostId(1), 5)]).unwrap_err();
+        let err = x.reassign(conn, reassign(post::community_id).with_deleted().within(post::community_id.eq(2)), [(PostId(1), 5)]).unwrap_err();
         assert!(matches!(&err, Error::NotInScope { rows, .. } if rows == &["1"]), "{err}");
         Ok(())
     }

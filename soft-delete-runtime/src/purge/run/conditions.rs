@@ -1,19 +1,18 @@
 //! The conditions a purge's statements share: which rows it is after, which references keep
 //! a row, and, at the end, what kept the rows it left.
 
-use diesel::connection::LoadConnection;
-
 use super::{Reference, Run, Target};
 use crate::backend::Dialect;
-use crate::collector::sql::{CollectorBackend, Sql};
+use crate::exec::BackendOf;
 use crate::purge::report::{Referrer, Skipped};
+use crate::sql::{Sql, SqlBackend, SqlConnection};
 use crate::{Error, RowId};
 
-impl Run<'_, '_> {
+impl Run {
     /// `key > CAST(<last> AS <key type>) AND `, when there is a last key.
-    pub(super) fn after<DB: CollectorBackend>(
+    pub(super) fn after<DB: SqlBackend>(
         &self,
-        sql: &mut Sql<'_, DB>,
+        sql: &mut Sql<DB>,
         target: &Target,
         last: Option<&str>,
     ) {
@@ -25,12 +24,7 @@ impl Run<'_, '_> {
     }
 
     /// A key read back as text, bound and cast to the key's type.
-    pub(super) fn key_value<DB: CollectorBackend>(
-        &self,
-        sql: &mut Sql<'_, DB>,
-        target: &Target,
-        text: &str,
-    ) {
+    pub(super) fn key_value<DB: SqlBackend>(&self, sql: &mut Sql<DB>, target: &Target, text: &str) {
         sql.push("CAST(")
             .bind(DB::bind_text(Some(text.to_owned())))
             .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
@@ -38,9 +32,9 @@ impl Run<'_, '_> {
 
     /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after, hidden by the table's
     /// primary marker (the one an archive sets) before the cutoff by that marker's deletion time.
-    pub(super) fn candidate<DB: CollectorBackend>(
+    pub(super) fn candidate<DB: SqlBackend>(
         &self,
-        sql: &mut Sql<'_, DB>,
+        sql: &mut Sql<DB>,
         target: &Target,
     ) -> Result<(), Error> {
         // `stamp IS NOT NULL` bounds the range from below: with a flag marker, SQLite
@@ -110,9 +104,9 @@ impl Run<'_, '_> {
     /// which refuses a subquery on the table a `DELETE` deletes from unless it is a derived
     /// table: the referencing column is read into one, bounded by the window's keys when it
     /// references the primary key.
-    pub(super) fn unreferenced_in_own_table<DB: CollectorBackend>(
+    pub(super) fn unreferenced_in_own_table<DB: SqlBackend>(
         &self,
-        sql: &mut Sql<'_, DB>,
+        sql: &mut Sql<DB>,
         target: &Target,
         reference: &Reference,
         last: Option<&str>,
@@ -149,22 +143,18 @@ impl Run<'_, '_> {
 
     /// The candidates of table `i` (soft-deleted before the cutoff), counted; only those
     /// still referenced, if `referenced`.
-    pub(super) fn count_candidates<C>(
+    pub(super) async fn count_candidates<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
         i: usize,
         referenced: bool,
-    ) -> Result<u64, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    ) -> Result<u64, Error> {
         let target = &self.targets[i];
-        let mut count = Sql::<C::Backend>::new();
+        let mut count = Sql::<BackendOf<Mo, C>>::new();
         count.push(&format!(
             "SELECT {}, COUNT(*) FROM {} WHERE ",
             self.d.cast_to_text("COUNT(*)"),
-            self.d.table(&target.node)
+            self.d.table(&target.node.name)
         ));
         self.candidate(&mut count, target)?;
         if referenced {
@@ -175,17 +165,17 @@ impl Run<'_, '_> {
                 .collect();
             count.push(&format!(" AND ({})", any.join(" OR ")));
         }
-        let rows = <C::Backend as CollectorBackend>::load_keys(conn, count)?;
+        let rows: Vec<(String, i64)> = conn.rows(count).await?;
         Ok(rows.first().map_or(0, |(_, n)| *n as u64))
     }
 
     /// Why the candidates left in table `i` were kept: per reference and state of the
     /// referencing rows, how many and which.
-    pub(super) fn explain_kept<C>(&mut self, conn: &mut C, i: usize) -> Result<(), Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    pub(super) async fn explain_kept<Mo, C: SqlConnection<Mo>>(
+        &mut self,
+        conn: &mut C,
+        i: usize,
+    ) -> Result<(), Error> {
         let target = &self.targets[i];
         if target.report.kept == 0 {
             return Ok(());
@@ -199,11 +189,11 @@ impl Run<'_, '_> {
                 None => &[Referrer::Row],
             };
             for &state in states {
-                let mut select = Sql::<C::Backend>::new();
+                let mut select = Sql::<BackendOf<Mo, C>>::new();
                 select.push(&format!(
                     "SELECT {}, COUNT(*) OVER () FROM {} WHERE ",
                     self.d.cast_to_text(&key),
-                    self.d.table(&target.node)
+                    self.d.table(&target.node.name)
                 ));
                 self.candidate(&mut select, target)?;
                 select.push(&format!(
@@ -211,8 +201,8 @@ impl Run<'_, '_> {
                     self.referenced(target, reference, Some(state))
                 ));
                 let cap = i64::try_from(self.settings.skipped_ids.max(1)).unwrap_or(i64::MAX);
-                select.bind(<C::Backend as CollectorBackend>::bind_i64(cap));
-                let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+                select.bind(BackendOf::<Mo, C>::bind_i64(cap));
+                let found: Vec<(String, i64)> = conn.rows(select).await?;
                 let Some(&(_, count)) = found.first() else {
                     continue;
                 };

@@ -17,13 +17,12 @@
 
 use std::time::Instant;
 
-use diesel::connection::LoadConnection;
-use diesel::RunQueryDsl;
-
-use super::{retry_foreign_key, Run};
+use super::{refused_by_foreign_key, Callback, Run};
 use crate::backend::Dialect;
 use crate::collector::graph::Node;
-use crate::collector::sql::{CollectorBackend, Dialected, Sql};
+use crate::exec::{BackendOf, Begin, Transaction};
+use crate::purge::report::Progress;
+use crate::sql::{Dialected, Sql, SqlBackend, SqlConnection};
 use crate::Error;
 
 /// The most rows an 8 kB PostgreSQL heap page can hold (`MaxHeapTuplesPerPage`): a first
@@ -38,20 +37,16 @@ const TID_RANGE_SCAN: i64 = 140_000;
 /// it by pages: a plain table (not partitioned, no inheritance children, whose rows are not
 /// in its own pages) on PostgreSQL 14 or later, with batches of at least
 /// [`MAX_ROWS_PER_PAGE`] rows. `None` otherwise.
-pub(super) fn table_pages<C>(
+pub(super) async fn table_pages<Mo, C: SqlConnection<Mo>>(
     conn: &mut C,
     d: Dialected,
     node: &Node,
     batch_size: usize,
-) -> Result<Option<(u64, u64)>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<Option<(u64, u64)>, Error> {
     if d.0 != Dialect::Postgres || (batch_size as u64) < MAX_ROWS_PER_PAGE {
         return Ok(None);
     }
-    let mut sql = Sql::<C::Backend>::new();
+    let mut sql = Sql::<BackendOf<Mo, C>>::new();
     sql.push(&format!(
         "SELECT current_setting('server_version_num'), \
                 CAST(CASE WHEN c.relpages > 0 AND c.reltuples > 0 \
@@ -62,9 +57,9 @@ where
                      ELSE -1 END \
          FROM pg_class AS c WHERE c.oid = to_regclass("
     ))
-    .bind(C::Backend::bind_text(Some(d.table(node))))
+    .bind(BackendOf::<Mo, C>::bind_text(Some(d.table(&node.name))))
     .push(")");
-    let rows = C::Backend::load_clashes(conn, sql)?;
+    let rows: Vec<(String, String, String, i64)> = conn.rows(sql).await?;
     Ok(rows
         .into_iter()
         .next()
@@ -76,7 +71,7 @@ where
 }
 
 /// `ctid >= '(first,0)' AND ctid < '(first + span,0)' AND `.
-fn on_pages<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, first: u64, span: u64) {
+fn on_pages<DB: SqlBackend>(sql: &mut Sql<DB>, first: u64, span: u64) {
     // Block numbers are 32-bit: no table has pages beyond.
     let block = |page: u64| page.min(u64::from(u32::MAX));
     sql.push("ctid >= CAST(")
@@ -90,7 +85,7 @@ fn on_pages<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, first: u64, span: u64) 
 }
 
 /// Confines a key window to page `page`, when given.
-pub(super) fn on_page<DB: CollectorBackend>(sql: &mut Sql<'_, DB>, page: Option<u64>) {
+pub(super) fn on_page<DB: SqlBackend>(sql: &mut Sql<DB>, page: Option<u64>) {
     if let Some(page) = page {
         on_pages(sql, page, 1);
     }
@@ -123,17 +118,18 @@ impl From<Error> for PageBatch {
     }
 }
 
-impl Run<'_, '_> {
+impl Run {
     /// Purges table `i`, of `pages` heap pages, by page ranges. Returns the rows deleted.
-    pub(super) fn purge_pages<C>(
+    pub(super) async fn purge_pages<Mo, C, P>(
         &mut self,
         conn: &mut C,
         i: usize,
         (mut pages, per_page): (u64, u64),
+        progress: Callback<'_, P>,
     ) -> Result<u64, Error>
     where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
+        C: SqlConnection<Mo>,
+        P: FnMut(&Progress<'_>),
     {
         let limit = self.settings.batch_size as u64;
         let mut span = (limit / MAX_ROWS_PER_PAGE).max(1);
@@ -151,7 +147,8 @@ impl Run<'_, '_> {
                     self.d,
                     &self.targets[i].node,
                     self.settings.batch_size,
-                )?
+                )
+                .await?
                 .map_or(0, |(now, _)| now);
                 if now <= pages {
                     break;
@@ -159,17 +156,24 @@ impl Run<'_, '_> {
                 pages = now;
             }
             let started = Instant::now();
-            let outcome = retry_foreign_key(|| {
-                match conn.transaction(|conn| self.delete_pages(conn, i, page, span, limit)) {
-                    Ok(n) => Ok(Ok(n)),
-                    Err(PageBatch::TooMany(count)) => Ok(Err(count)),
-                    Err(PageBatch::Failed(error)) => Err(error),
+            let mut attempt = 1;
+            // A batch refused by a foreign key runs again (see `refused_by_foreign_key`).
+            let outcome = loop {
+                let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+                let outcome = self.delete_pages(tx.conn(), i, page, span, limit).await;
+                match tx.finish(outcome).await {
+                    Ok(n) => break Ok(n),
+                    Err(PageBatch::TooMany(count)) => break Err(count),
+                    Err(PageBatch::Failed(error)) if refused_by_foreign_key(&error, attempt) => {
+                        attempt += 1;
+                    }
+                    Err(PageBatch::Failed(error)) => return Err(error),
                 }
-            })?;
+            };
             match outcome {
                 Ok(n) => {
                     deleted += n;
-                    self.record_batch(i, n, started.elapsed());
+                    self.record_batch(i, n, started.elapsed(), progress);
                     page = page.saturating_add(span);
                     let cap = span.saturating_mul(2).min(widest(per_page, first_span));
                     span = aim(span, n, limit).clamp(1, cap.max(1));
@@ -185,7 +189,7 @@ impl Run<'_, '_> {
                         continue;
                     }
                     // One page holds more candidates than a batch may delete.
-                    deleted += self.purge_keys(conn, i, Some(page))?.0;
+                    deleted += self.purge_keys(conn, i, Some(page), progress).await?.0;
                     page += 1;
                 }
             }
@@ -195,24 +199,20 @@ impl Run<'_, '_> {
 
     /// Deletes the rows of pages `[first, first + span)` the purge is after. More than
     /// `limit` is [`PageBatch::TooMany`], which rolls the batch back.
-    fn delete_pages<C>(
+    async fn delete_pages<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
         i: usize,
         first: u64,
         span: u64,
         limit: u64,
-    ) -> Result<u64, PageBatch>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        self.begin_batch(conn)?;
+    ) -> Result<u64, PageBatch> {
+        self.begin_batch(conn).await?;
         let target = &self.targets[i];
-        let mut delete = Sql::<C::Backend>::new();
+        let mut delete = Sql::<BackendOf<Mo, C>>::new();
         delete.push(&format!(
             "DELETE FROM {} WHERE ",
-            self.d.table(&target.node)
+            self.d.table(&target.node.name)
         ));
         on_pages(&mut delete, first, span);
         self.candidate(&mut delete, target)?;
@@ -222,7 +222,7 @@ impl Run<'_, '_> {
                 self.referenced(target, reference, None)
             ));
         }
-        match delete.execute(conn)? as u64 {
+        match conn.run(delete).await? as u64 {
             deleted if deleted > limit => Err(PageBatch::TooMany(deleted)),
             deleted => Ok(deleted),
         }

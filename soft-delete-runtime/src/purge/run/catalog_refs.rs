@@ -1,34 +1,27 @@
 //! What a purge makes of the catalog: the references into a table (declared edges and the
 //! database's foreign keys), and the order of the tables that follows from them. The
-//! catalog reads themselves are the collector's ([`crate::collector::sql`]).
+//! catalog reads themselves are the SQL layer's ([`crate::sql::catalog`]).
 
 use std::collections::HashSet;
-
-use diesel::connection::LoadConnection;
 
 use super::{Reference, Target};
 use crate::backend::TableName;
 use crate::collector::graph::Graph;
-use crate::collector::sql::CollectorBackend;
 use crate::purge::report::Via;
-use crate::Error;
+use crate::sql::catalog::CatalogForeignKey;
 
-/// Adds the database's foreign keys into node `index` to its references: a key that matches
-/// a declared edge is named on it, the others become references of their own. `resolved`
-/// holds the graph's table names as the database resolves them.
-pub(super) fn add_foreign_keys<C>(
-    conn: &mut C,
+/// Adds the database's foreign keys `keys` (those of node `index`'s table, from the catalog)
+/// into node `index` to its references: a key that matches a declared edge is named on it,
+/// the others become references of their own. `resolved` holds the graph's table names as the
+/// database resolves them.
+pub(super) fn add_foreign_keys(
+    keys: Vec<CatalogForeignKey>,
     graph: &Graph,
     resolved: &[TableName],
     index: usize,
     references: &mut Vec<Reference>,
-) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) {
     let node = &graph.nodes[index];
-    let keys = <C::Backend as CollectorBackend>::foreign_keys(conn, &node.name)?;
     let into_node: Vec<_> = keys
         .into_iter()
         .filter(|fk| fk.parent == resolved[index])
@@ -71,7 +64,6 @@ where
             }),
         }
     }
-    Ok(())
 }
 
 /// Orders the targets so that a table comes after every other target that references it
