@@ -124,8 +124,6 @@ mod plan;
 mod preview;
 mod reach;
 mod restore;
-// The old SQL layer, until the purge moves onto `crate::sql` (branch `purge`).
-pub(crate) mod sql;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -151,7 +149,6 @@ pub use restore::Restored;
 
 use graph::Graph;
 use marks::BatchValues;
-pub use sql::CollectorBackend;
 
 use crate::backend::SupportedBackend;
 #[cfg(feature = "async")]

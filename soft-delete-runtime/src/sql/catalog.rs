@@ -353,7 +353,6 @@ pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, 
 /// in the catalog's spelling, which differs from the model's under `lower_case_table_names`).
 /// SQLite's catalog names tables of the main database without a schema, so a name stays as it
 /// is there, and so does a table that does not exist.
-#[allow(dead_code)] // the purge asks it (branch `purge`)
 pub(crate) async fn resolve<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     name: &TableName,
@@ -413,7 +412,6 @@ pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
 }
 
 /// Whether the archive journal's table exists (on the connection's search path or database).
-#[allow(dead_code)] // the purge asks it (branch `purge`)
 pub(crate) async fn journal_exists<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
 ) -> Result<bool, Error> {
