@@ -94,6 +94,7 @@ mod backend;
 mod conflict;
 mod guard;
 mod nullable;
+mod one_statement;
 pub(crate) mod ops;
 
 use std::fmt::Debug;
@@ -109,6 +110,7 @@ pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend}
 pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
+pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
 pub use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate, ATTEMPTS};
 
 /// The table of model `M`.
