@@ -162,7 +162,7 @@ backend_tests! {
         let mut lines = Vec::new();
         let new_attempt = |exam: i32| move |n| attempt(exam, 7, n);
         let successor = |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n);
-        let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 10);
+        let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 6);
 
         // `start` of a key that has no row yet: exams 1 (sync), 2 (by hand), 3 (async).
         let (library, first) = count(&seen, || Ok(ExamAttempt::start(conn, (1, 7), new_attempt(1))?))?;
@@ -181,6 +181,14 @@ backend_tests! {
         })?;
         assert_eq!((first.retry, row.retry, third.retry), (1, 1, 1));
         lines.push(line("`retry`", backend, library, by_async, by_hand));
+        // The same again and again: the statement is cached, and each call takes the same path.
+        for n in 2..6 {
+            let (again, first) = count(&seen, || Ok(ExamAttempt::retry(conn, (1, 7), successor)?))?;
+            let (again_async, third) = count(&seen_async, || {
+                Ok(run.block_on(ExamAttempt::retry_async(&mut on_async, (3, 7), successor))?)
+            })?;
+            assert_eq!((again, again_async, first.retry, third.retry), (library, by_async, n, n));
+        }
 
         // `upsert` of a key with a live row: an update.
         let (library, first) = count(&seen, || Ok(ExamAttempt::upsert(conn, (1, 7), new_attempt(1), bump)?))?;
