@@ -127,7 +127,7 @@ where
         key: M::Value,
         build: &mut F,
     ) -> Option<M> {
-        let statement = fresh::<M, K, Mo, C, N>(key, build(M::Counter::first())).ok()??;
+        let statement = fresh::<M, K, Mo, C, N>(key, build(M::Counter::first()))?;
         if !needs_transaction(conn) {
             return first_row(conn.load(statement).await);
         }
@@ -157,8 +157,9 @@ fn needed<M: ActiveUnique<K>, K>() -> Vec<&'static str> {
     columns
 }
 
-/// The `successor` CTE of `new`, or `None` when the statement cannot take it.
-fn successor<M, K, DB, N>(key: &M::Value, new: N) -> QueryResult<Option<SuccessorOf<M, K, N>>>
+/// The `successor` CTE of `new`, or `None` when the statement cannot take it (or it cannot be
+/// rendered: the transaction renders it again, and reports why).
+fn successor<M, K, DB, N>(key: &M::Value, new: N) -> Option<SuccessorOf<M, K, N>>
 where
     M: ActiveUnique<K> + super::KeyTable<K>,
     DB: Backend + Default,
@@ -167,22 +168,19 @@ where
     N::Values: QueryFragment<DB>,
 {
     let values = new.values();
-    let text = sql_text::<DB, _>(&values)?;
-    Ok(Successor::new(
+    let text = sql_text::<DB, _>(&values).ok()?;
+    Successor::new(
         values,
         &text,
         &M::table_name(),
         needed::<M, K>(),
         M::key_filter(key.clone()),
         <TableOf<M> as SoftDeleteTable>::live(),
-    ))
+    )
 }
 
 /// `start`'s statement for the new row `new`.
-fn fresh<M, K, Mo, C, N>(
-    key: M::Value,
-    new: N,
-) -> QueryResult<Option<FreshOf<M, K, N, BackendOf<Mo, C>>>>
+fn fresh<M, K, Mo, C, N>(key: M::Value, new: N) -> Option<FreshOf<M, K, N, BackendOf<Mo, C>>>
 where
     C: Executor<Mo>,
     BackendOf<Mo, C>: Default,
@@ -191,16 +189,14 @@ where
     N: Insertable<TableOf<M>>,
     N::Values: QueryFragment<BackendOf<Mo, C>>,
 {
-    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)? else {
-        return Ok(None);
-    };
+    let successor = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)?;
     let rows = Existing::new(<TableOf<M> as SoftDeleteTable>::live(), M::Counter::ENABLED);
-    Ok(Some(Fresh::new(
+    Some(Fresh::new(
         successor,
         M::key_filter(key),
         rows,
         M::as_returning(),
-    )))
+    ))
 }
 
 /// Reads the live row of `key` and its version, builds its successor and runs [`Replace`]:
@@ -237,7 +233,7 @@ where
         return Ok(None);
     };
     let new = build(&old, next);
-    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)? else {
+    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new) else {
         return Ok(None);
     };
     let row = FilterDsl::filter(
