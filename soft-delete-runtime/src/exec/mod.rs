@@ -81,7 +81,8 @@ pub trait Executor<Mo>: Sized {
     /// one runs: an `async` caller drops its future ([`NonBlocking`]). The server still runs a
     /// statement already sent, and commits it if it is not inside a transaction; so a write that
     /// must not outlive an abandoned operation runs in a transaction there, which the abandoned
-    /// connection never commits (see [`Transaction`]'s drop).
+    /// connection never commits (an operation's transaction marks the connection broken when
+    /// it is dropped open).
     const ABANDONABLE: bool;
 
     /// Begins a transaction, or a savepoint inside an open one.
