@@ -1,20 +1,32 @@
-//! `retry()` on PostgreSQL against a hand-written Diesel transaction doing the same statements
-//! (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ... SET active = false`, `INSERT ... RETURNING`,
-//! `COMMIT`), in the same run: on one connection, and on 8 threads retrying 8 distinct keys at
-//! once. Prints `RATIO` lines (baseline time / library time; 1.00 = as fast as hand-written).
+//! `retry()` on PostgreSQL against a hand-written Diesel transaction doing the work with
+//! today's statements (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ... SET active = false`,
+//! `INSERT ... RETURNING`, `COMMIT`), in the same run: on one connection, and on 8 threads
+//! retrying 8 distinct keys at once. Prints `RATIO` lines (baseline time / library time; 1.00 =
+//! as fast as hand-written) and the statements each side sends per retry.
 //!
-//! The machine is shared, so each pair is measured in the order library, hand-written,
-//! hand-written, library, and the ratio of the sums is the result: a load that rises or falls
-//! during the run weighs on both sides alike.
+//! Two measurements:
+//!
+//! - criterion, on loopback: each pair measured in the order library, hand-written,
+//!   hand-written, library, and the ratio of the sums;
+//! - `PAIRED`: rounds of (library, hand-written, hand-written, library), each a fixed number of
+//!   retries, and the median over rounds of each round's ratio; on loopback, and with 1 ms
+//!   added to every round trip (see `soft_delete_benches::latency`: a network namespace with
+//!   netem when the machine allows it, else a delaying proxy in user space; the output says
+//!   which, and why); each with durable commits (the server's default: every commit waits for
+//!   its WAL flush) and with `synchronous_commit = off` on both sides' connections, which takes
+//!   the disk out of the figure and leaves the statements and round trips.
 //!
 //! Run with `cargo bench -p soft-delete-benches --bench retry` (PostgreSQL at
-//! `PG_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
+//! `PG_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`; the netns needs root).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
+use soft_delete_benches::latency::{self, Netem, Proxy};
 use soft_delete_benches::{mean_nanos, ratio, BenchSchema};
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::prelude::*;
@@ -92,7 +104,7 @@ fn hand_written(conn: &mut PgConnection, exam: i32) -> Attempt {
 
 /// A fresh table with the key's index and one live attempt for each of `THREADS` exams.
 fn reset(schema: &BenchSchema) {
-    let mut conn = schema.connect();
+    let mut conn = PgConnection::establish(schema.url()).expect("connect");
     conn.batch_execute(
         "DROP TABLE IF EXISTS attempts;
          CREATE TABLE attempts (id SERIAL PRIMARY KEY, exam_id INTEGER NOT NULL, learner_id INTEGER NOT NULL,
@@ -187,10 +199,163 @@ fn threads(c: &mut Criterion, schema: &BenchSchema) {
     abba_ratio(group_name);
 }
 
+/// Counts the statements a connection sends.
+struct Counter(Arc<AtomicUsize>);
+
+impl Instrumentation for Counter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The statements one call of each side sends (noise cannot move these).
+fn statements(url: &str) {
+    let mut conn = PgConnection::establish(url).expect("connect");
+    let sent = Arc::new(AtomicUsize::new(0));
+    conn.set_instrumentation(Counter(Arc::clone(&sent)));
+    let mut per_call = |op: Op| {
+        let before = sent.load(Ordering::Relaxed);
+        op(&mut conn, 0);
+        sent.load(Ordering::Relaxed) - before
+    };
+    let (ours, theirs) = (per_call(library), per_call(hand_written));
+    println!("STATEMENTS per retry: library {ours}, hand_written {theirs}");
+}
+
+/// The median of `values`.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// How the paired runs commit.
+#[derive(Clone, Copy)]
+enum Commit {
+    /// The server's default: each commit waits for its WAL flush (an `fdatasync`).
+    Durable,
+    /// `SET synchronous_commit = off` on both sides' connections: commits do not wait for the
+    /// disk, so the figure shows the statements and round trips alone. Never the library's
+    /// default; a crash may lose the last commits (never corrupts).
+    NoFlushWait,
+}
+
+/// Rounds of (library, hand-written, hand-written, library), each `iters` retries per
+/// connection, on `threads` connections to `url` (each retrying its own key); prints the median
+/// time per retry of each side and the median of the rounds' throughput ratios.
+fn paired(
+    schema: &BenchSchema,
+    url: &str,
+    label: &str,
+    commit: Commit,
+    threads: usize,
+    iters: u64,
+) {
+    const ROUNDS: usize = 9;
+    reset(schema);
+    let (commit_label, setting) = match commit {
+        Commit::Durable => ("durable commits", "SET synchronous_commit = on"),
+        Commit::NoFlushWait => ("synchronous_commit = off", "SET synchronous_commit = off"),
+    };
+    let mut conns: Vec<PgConnection> = (0..threads)
+        .map(|_| {
+            let mut conn = PgConnection::establish(url).expect("connect");
+            conn.batch_execute(setting).expect("set synchronous_commit");
+            conn
+        })
+        .collect();
+    let mut time = |op: Op| parallel(&mut conns, iters, op).as_secs_f64();
+    // Warm up both sides: connections, prepared statements, the table's pages.
+    time(library);
+    time(hand_written);
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (a1, b1, b2, a2) = (
+            time(library),
+            time(hand_written),
+            time(hand_written),
+            time(library),
+        );
+        ours.push((a1 + a2) / 2.0);
+        theirs.push((b1 + b2) / 2.0);
+        ratios.push((b1 + b2) / (a1 + a2));
+    }
+    let per_retry = |seconds: f64| seconds * 1e3 / iters as f64;
+    let spread = ratios
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "PAIRED retry, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per retry (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
+        per_retry(median(&mut ours)),
+        per_retry(median(&mut theirs)),
+        median(&mut ratios),
+    );
+}
+
+/// The paired measurements on one path to the server.
+fn paired_suite(schema: &BenchSchema, url: &str, label: &str, slow: bool) {
+    statements(url);
+    let (single, eight) = if slow { (40, 10) } else { (300, 60) };
+    for commit in [Commit::Durable, Commit::NoFlushWait] {
+        paired(schema, url, label, commit, 1, single);
+        paired(schema, url, label, commit, THREADS, eight);
+    }
+}
+
+/// The environment variable that makes this program the client inside the namespace: the URL
+/// of the benchmark schema through the proxy.
+const CHILD_URL: &str = "SOFT_DELETE_RETRY_BENCH_URL";
+
+/// 1 ms added to each round trip: through a netem namespace, else through a delaying proxy.
+fn with_latency(schema: &BenchSchema) {
+    let server = latency::server_addr(schema.url()).expect("a host:port in PG_DATABASE_URL");
+    match Netem::set_up("1ms") {
+        Ok(netem) => {
+            let bind = format!("{}:0", netem.host_ip());
+            let proxy = Proxy::start(&bind, server, Duration::ZERO).expect("a proxy on the veth");
+            let exe = std::env::current_exe().expect("this program's path");
+            let status = netem
+                .command(&exe)
+                .env(CHILD_URL, latency::via(schema.url(), proxy.addr()))
+                .status()
+                .expect("run the client in the namespace");
+            assert!(status.success(), "the client in the namespace failed");
+        }
+        Err(why) => {
+            println!("LATENCY netem set-up impossible here ({why}); emulating 1 ms per round trip with a delaying proxy in user space instead");
+            let proxy = Proxy::start("127.0.0.1:0", server, Duration::from_millis(1))
+                .expect("a proxy on loopback");
+            let url = latency::via(schema.url(), proxy.addr());
+            paired_suite(
+                schema,
+                &url,
+                "1 ms added per round trip (user-space proxy)",
+                true,
+            );
+        }
+    }
+}
+
 fn main() {
+    if let Ok(url) = std::env::var(CHILD_URL) {
+        // The client inside the namespace: the schema exists already (the parent owns it).
+        let schema = BenchSchema::attach("bench_retry", &url);
+        paired_suite(
+            &schema,
+            &url,
+            "1 ms added per round trip (netns + netem)",
+            true,
+        );
+        return;
+    }
     let schema = BenchSchema::create("bench_retry");
     let mut c = Criterion::default().configure_from_args();
     single(&mut c, &schema);
     threads(&mut c, &schema);
     c.final_summary();
+    paired_suite(&schema, schema.url(), "loopback", false);
+    with_latency(&schema);
 }

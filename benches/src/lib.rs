@@ -9,7 +9,9 @@
 //! The PostgreSQL benchmarks connect to `PG_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) and work in a schema of their own.
 
-use std::path::{Path, PathBuf};
+pub mod latency;
+
+use std::path::PathBuf;
 
 use diesel::{Connection, PgConnection};
 use soft_delete_tests::TestConnection;
@@ -41,6 +43,16 @@ impl BenchSchema {
         }
     }
 
+    /// A schema another process created, reached at `url`: not dropped on drop (for a child
+    /// process of a benchmark, which reaches it through another address).
+    pub fn attach(name: &str, url: &str) -> BenchSchema {
+        BenchSchema {
+            server: String::new(),
+            name: name.to_owned(),
+            url: url.to_owned(),
+        }
+    }
+
     /// A new connection whose `search_path` is this schema.
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to the benchmark schema")
@@ -54,15 +66,38 @@ impl BenchSchema {
 
 impl Drop for BenchSchema {
     fn drop(&mut self) {
+        if self.server.is_empty() {
+            return;
+        }
         PgConnection::drop_isolated(&self.server, &self.name, &self.url);
     }
 }
 
-/// Criterion's output directory for this workspace.
+/// Criterion's output directory, found the way criterion finds it (it writes there, this reads):
+/// `$CRITERION_HOME`; else `$CARGO_TARGET_DIR/criterion`; else the target directory `cargo
+/// metadata` names (a `build.target-dir` of a cargo config), `/criterion`; else
+/// `target/criterion` under the working directory.
 fn criterion_dir() -> PathBuf {
-    std::env::var_os("CRITERION_HOME")
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"))
+        .or_else(metadata_target_dir);
+    match target {
+        Some(target) => target.join("criterion"),
+        None => PathBuf::from("target/criterion"),
+    }
+}
+
+/// The `target_directory` of `cargo metadata`, run with the cargo that runs the benchmark.
+fn metadata_target_dir() -> Option<PathBuf> {
+    let output = std::process::Command::new(std::env::var_os("CARGO")?)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    metadata["target_directory"].as_str().map(PathBuf::from)
 }
 
 /// Criterion's point estimate of the mean time per iteration, in nanoseconds, of

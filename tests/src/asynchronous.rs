@@ -47,6 +47,19 @@ pub async fn connect<C: AsyncTwin>(db: &TestDb<C>) -> C::Async {
     conn
 }
 
+/// Like [`connect`], and records the SQL of every statement the connection runs (as
+/// [`record_statements`](crate::record_statements) does for a sync one).
+pub async fn connect_recording<C: AsyncTwin>(
+    db: &TestDb<C>,
+) -> (C::Async, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut conn = connect(db).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut guard = db.test_guard();
+    guard.recorder = Some(std::sync::Arc::clone(&seen));
+    conn.set_instrumentation(guard);
+    (conn, seen)
+}
+
 /// A connection manager for diesel-async's pools whose connections run the test's guard.
 pub fn guarded_manager<C: AsyncTwin>(
     db: &TestDb<C>,

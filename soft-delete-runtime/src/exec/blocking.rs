@@ -35,6 +35,8 @@ where
 {
     type Backend = C::Backend;
 
+    const ABANDONABLE: bool = false;
+
     fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>> {
         ready(match begin {
             Begin::Write if !Executor::<Blocking>::in_transaction(self) => {

@@ -81,6 +81,14 @@ pub trait Executor<Mo>: Sized {
     /// The connection's backend.
     type Backend: SupportedBackend;
 
+    /// Whether the caller can abandon an operation half way, between its statements or while
+    /// one runs: an `async` caller drops its future ([`NonBlocking`]). The server still runs a
+    /// statement already sent, and commits it if it is not inside a transaction; so a write that
+    /// must not outlive an abandoned operation runs in a transaction there, which the abandoned
+    /// connection never commits (an operation's transaction marks the connection broken when
+    /// it is dropped open).
+    const ABANDONABLE: bool;
+
     /// Begins a transaction, or a savepoint inside an open one.
     fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>>;
     /// Commits the innermost transaction (or releases its savepoint).

@@ -120,6 +120,8 @@ type Manager<C> = <<C as AsyncTarget>::Target as AsyncConnection>::TransactionMa
 impl<C: AsyncTarget> Executor<NonBlocking> for C {
     type Backend = <C::Target as diesel_async::AsyncConnectionCore>::Backend;
 
+    const ABANDONABLE: bool = true;
+
     async fn begin(&mut self, begin: Begin) -> QueryResult<()> {
         let write = begin == Begin::Write && !Executor::<NonBlocking>::in_transaction(self);
         let target = self.target();

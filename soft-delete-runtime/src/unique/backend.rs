@@ -6,12 +6,11 @@ use std::future::Future;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, InsertStatement, Query, QueryFragment, QueryId};
 use diesel::query_dsl::RunQueryDsl;
-use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
+use diesel::{Insertable, QueryResult};
 
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
-use crate::dsl;
-use crate::exec::{BackendOf, Execute, Executor, Load};
+use crate::exec::Execute;
 
 /// A backend's way of running active-unique writes.
 pub trait UniqueBackend: SupportedBackend {
@@ -81,7 +80,8 @@ where
 
 impl<Q, C> RunQueryDsl<C> for Locked<Q> {}
 
-/// `INSERT ... RETURNING <the model's columns>`: one round trip (PostgreSQL).
+/// `INSERT ... RETURNING <the model's columns>`: one round trip (PostgreSQL); and `retry` and
+/// `start` as one statement each, with data-modifying CTEs (see `one_statement.rs`).
 #[derive(Debug, Clone, Copy)]
 pub enum Returning {}
 
@@ -92,7 +92,8 @@ pub enum Returning {}
 #[derive(Debug, Clone, Copy)]
 pub enum Reread {}
 
-/// Inserts a new row and reads it back; see [`UniqueBackend::Fetch`].
+/// Inserts a new row and reads it back; see [`UniqueBackend::Fetch`]. And `retry` and `start`
+/// in one statement where the backend can ([`Returning`]).
 pub trait InsertNew<M: ActiveUnique<K>, K, Mo, C, N> {
     /// Inserts `new` and returns the row inserted, or `None` when it cannot be found as the
     /// live row of `key` (then it is not one, and the caller rolls back).
@@ -101,29 +102,30 @@ pub trait InsertNew<M: ActiveUnique<K>, K, Mo, C, N> {
         key: M::Value,
         new: N,
     ) -> impl Future<Output = QueryResult<Option<M>>>;
+
+    /// `retry` of `key` without a transaction of its own: the live row read, then retired and
+    /// its successor (built by `build`) inserted by one statement. `Some(row)` when done; `None`
+    /// when nothing was written and the caller runs its transaction (the backend has no such
+    /// statement, the row cannot go through it, a concurrent writer got there first, the new
+    /// row is invalid, or the statement failed).
+    fn retry_in_one<F: FnMut(&M, M::Counter) -> N>(
+        conn: &mut C,
+        key: M::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<M>>;
+
+    /// `start` of `key` in one statement: inserts the row `build` makes of the counter's first
+    /// value when the key has no row yet (no live row, when it has no counter). `Some(row)`
+    /// when done, `None` as for [`retry_in_one`](Self::retry_in_one).
+    fn start_in_one<F: FnMut(M::Counter) -> N>(
+        conn: &mut C,
+        key: M::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<M>>;
 }
 
 /// The `INSERT` statement of `N` into `M`'s table.
 pub type InsertOf<M, N> = InsertStatement<TableOf<M>, <N as Insertable<TableOf<M>>>::Values>;
-
-/// The `INSERT ... RETURNING` of `N` into `M`'s table, returning `M` on backend `DB`.
-type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, DB>>;
-
-impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Returning
-where
-    C: Executor<Mo>,
-    M: ActiveUnique<K> + Selectable<C::Backend>,
-    N: Insertable<TableOf<M>>,
-    InsertReturning<M, N, BackendOf<Mo, C>>: Query,
-    C: Load<Mo, InsertReturning<M, N, BackendOf<Mo, C>>, M>,
-{
-    async fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
-        let insert = diesel::insert_into(TableOf::<M>::default())
-            .values(new)
-            .returning(M::as_returning());
-        Ok(conn.load(insert).await?.into_iter().next())
-    }
-}
 
 impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Reread
 where
@@ -135,5 +137,21 @@ where
         conn.execute(diesel::insert_into(TableOf::<M>::default()).values(new))
             .await?;
         M::lock_live(conn, key).await
+    }
+
+    async fn retry_in_one<F: FnMut(&M, M::Counter) -> N>(
+        _: &mut C,
+        _: M::Value,
+        _: &mut F,
+    ) -> Option<M> {
+        None
+    }
+
+    async fn start_in_one<F: FnMut(M::Counter) -> N>(
+        _: &mut C,
+        _: M::Value,
+        _: &mut F,
+    ) -> Option<M> {
+        None
     }
 }

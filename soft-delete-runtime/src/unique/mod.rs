@@ -40,6 +40,13 @@
 //! [`Error::Contended`] is returned. A caller never sees the raw unique violation of a race.
 //! The closures given to `start` and `retry` may therefore run more than once.
 //!
+//! On PostgreSQL, `start` and `retry` first try one statement that does the same work
+//! atomically with data-modifying CTEs (`retry` reads the live row before it, for the
+//! closure): it writes only when the row read is still the live one, unchanged, and the new
+//! row is a live row of the key, and otherwise writes nothing and the transaction above runs.
+//! The sync API sends it autocommitted (in a savepoint inside your transaction), the async
+//! API inside a transaction of its own, which a dropped future never commits.
+//!
 //! On SQLite, give every connection a busy timeout (`PRAGMA busy_timeout = 5000`) when
 //! several write to one database file, so `BEGIN IMMEDIATE` waits instead of failing.
 //!
@@ -94,6 +101,7 @@ mod backend;
 mod conflict;
 mod guard;
 mod nullable;
+mod one_statement;
 pub(crate) mod ops;
 
 use std::fmt::Debug;
@@ -109,6 +117,7 @@ pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend}
 pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
+pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
 pub use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate, ATTEMPTS};
 
 /// The table of model `M`.

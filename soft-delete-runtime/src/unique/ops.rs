@@ -160,6 +160,20 @@ pub trait KeyInsert<K, Mo, C, N>: KeyOps<K, Mo, C> {
         key: Self::Value,
         new: N,
     ) -> impl Future<Output = QueryResult<Option<Self>>>;
+
+    /// `retry` in one statement where the backend can: see [`InsertNew::retry_in_one`].
+    fn retry_in_one<F: FnMut(&Self, Self::Counter) -> N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<Self>>;
+
+    /// `start` in one statement where the backend can: see [`InsertNew::start_in_one`].
+    fn start_in_one<F: FnMut(Self::Counter) -> N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<Self>>;
 }
 
 impl<M, K, Mo, C, N> KeyInsert<K, Mo, C, N> for M
@@ -176,6 +190,26 @@ where
     ) -> impl Future<Output = QueryResult<Option<Self>>> {
         <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::insert_new(
             conn, key, new,
+        )
+    }
+
+    fn retry_in_one<F: FnMut(&Self, Self::Counter) -> N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<Self>> {
+        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::retry_in_one(
+            conn, key, build,
+        )
+    }
+
+    fn start_in_one<F: FnMut(Self::Counter) -> N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: &mut F,
+    ) -> impl Future<Output = Option<Self>> {
+        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::start_in_one(
+            conn, key, build,
         )
     }
 }
@@ -491,13 +525,16 @@ where
 pub(crate) async fn start<M, K, Mo, C, N>(
     conn: &mut C,
     key: M::Value,
-    build: impl FnMut(M::Counter) -> N,
+    mut build: impl FnMut(M::Counter) -> N,
 ) -> Result<M, Error>
 where
     M: KeyInsert<K, Mo, C, N>,
     C: Executor<Mo>,
 {
     refuse_null_part::<M, K>(&key)?;
+    if let Some(row) = M::start_in_one(conn, key.clone(), &mut build).await {
+        return Ok(row);
+    }
     let body = Start::<M, K, Mo, C, N, _> {
         key,
         build,
@@ -613,13 +650,16 @@ where
 pub(crate) async fn retry<M, K, Mo, C, N>(
     conn: &mut C,
     key: M::Value,
-    build: impl FnMut(&M, M::Counter) -> N,
+    mut build: impl FnMut(&M, M::Counter) -> N,
 ) -> Result<M, Error>
 where
     M: KeyInsert<K, Mo, C, N>,
     C: Executor<Mo>,
 {
     refuse_null_part::<M, K>(&key)?;
+    if let Some(row) = M::retry_in_one(conn, key.clone(), &mut build).await {
+        return Ok(row);
+    }
     let body = Retry::<M, K, Mo, C, N, _> {
         key,
         build,

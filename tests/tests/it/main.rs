@@ -40,4 +40,6 @@ mod scopes;
 mod timestamptz;
 mod unique;
 mod unique_nullable;
+#[cfg(feature = "async")]
+mod unique_statements;
 mod writes;

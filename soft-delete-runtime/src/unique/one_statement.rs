@@ -1,0 +1,610 @@
+//! `start` and `retry` in one statement (PostgreSQL, the [`Returning`](super::Returning)
+//! strategy): data-modifying CTEs that retire the live row and insert its successor, or insert a
+//! key's first row, atomically, without a transaction of their own.
+//!
+//! ```sql
+//! /* <the Insertable's own rendering, which registers its binds $1..$k> */
+//! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
+//!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
+//!      "retired" AS (UPDATE "t" SET <marker> = <dead>
+//!                    WHERE "t"."id" = $id AND (CAST(xmin AS TEXT) = $xmin
+//!                      AND EXISTS (SELECT 1 FROM "successor")) AND <live>
+//!                    RETURNING 1)                                 -- retry: the row read, unchanged
+//! INSERT INTO "t" ("a", "b", ..) SELECT * FROM "successor"
+//! WHERE EXISTS (SELECT 1 FROM "retired")                          -- retry
+//! -- start: WHERE NOT EXISTS (SELECT 1 FROM "t" WHERE <key> AND (<live> OR TRUE))
+//! RETURNING <the model's columns>
+//! ```
+//!
+//! The closure's row reaches the statement as Diesel renders it: its `Insertable` values are
+//! rendered once to text (`("a", "b") VALUES ($1, $2)`), split into the column list and the
+//! values, and the statement begins with the values' own walk inside a comment, so Diesel
+//! registers their binds as `$1..$k`; the text refers to them again where it needs them. The
+//! old row's columns are not copied by SQL: `retry` reads the live row first (one statement,
+//! with its `xmin`, the id of the transaction that wrote this version of it), calls the closure
+//! with it, and the update retires the row only if it is that same version and still live: a
+//! row another writer retired or changed in between is not retired, and nothing is inserted.
+//!
+//! The sync API sends the statement alone (autocommitted) outside a transaction, and inside the
+//! caller's transaction in a savepoint, which a failed statement would otherwise doom. The async
+//! API sends it in a transaction of its own: the caller can drop the operation's future while
+//! the statement runs, and the server would still commit an autocommitted statement; the
+//! abandoned transaction is never committed ([`Executor::ABANDONABLE`]).
+//!
+//! Nothing is written unless everything is: the new row must be a live row of the key (or the
+//! `successor` CTE is empty and the old row is not retired), the old row must be retired (or
+//! nothing is inserted). A statement that returns no row, or fails (a unique violation of a
+//! concurrent `start`, a lock timeout), changed nothing, and the caller runs the transaction of
+//! [`ops`](super::ops), which tells the racing loser or the invalid row apart exactly as before.
+//! Rows the statement cannot take (a value rendered as `DEFAULT`, a marker or key column left
+//! to its default, a table in a named schema, whose columns the `VALUES` alias cannot stand
+//! for) go to that transaction at once.
+
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SqlLiteral, ValidGrouping};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::methods::{FilterDsl, FindDsl, SelectDsl};
+use diesel::query_dsl::RunQueryDsl;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType, Text};
+use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
+
+use super::backend::{InsertNew, InsertOf, Returning};
+use super::{ActiveUnique, CounterValue, KeyOps, KeyQueries, TableOf};
+use crate::backend::TableName;
+use crate::dsl;
+use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
+use crate::query::WithDeletedTrace;
+use crate::table::SoftDeleteTable;
+use crate::write::{self, Deletion, SoftDeleteTarget};
+
+/// The `INSERT ... RETURNING` of `N` into `M`'s table, returning `M` on backend `DB`.
+type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, DB>>;
+/// The live row of a key and its version: `SELECT <M's columns>, CAST(xmin AS TEXT) ...`.
+type ReadVersion<M, K, DB> =
+    dsl::Select<<M as KeyQueries<K>>::LiveRows, (dsl::AsSelect<M, DB>, SqlLiteral<Text>)>;
+/// The rows [`Replace`] retires: one row by primary key, at the version read.
+type RetireTarget<M, K> =
+    dsl::Filter<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, Replaceable>;
+/// The `successor` CTE of the new row `N` of `M`'s key `K`.
+type SuccessorOf<M, K, N> = Successor<
+    <N as Insertable<TableOf<M>>>::Values,
+    <M as ActiveUnique<K>>::Filter,
+    dsl::live<TableOf<M>>,
+>;
+/// `retry`'s statement.
+type ReplaceOf<M, K, N, DB> =
+    Replace<SuccessorOf<M, K, N>, dsl::SoftDelete<RetireTarget<M, K>>, dsl::AsSelect<M, DB>>;
+/// `start`'s statement.
+type FreshOf<M, K, N, DB> = Fresh<
+    SuccessorOf<M, K, N>,
+    <M as ActiveUnique<K>>::Filter,
+    Existing<dsl::live<TableOf<M>>>,
+    dsl::AsSelect<M, DB>,
+>;
+
+impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Returning
+where
+    C: Executor<Mo>,
+    BackendOf<Mo, C>: Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+    InsertReturning<M, N, BackendOf<Mo, C>>: Query,
+    dsl::AsSelect<M, BackendOf<Mo, C>>: Expression,
+    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, SqlLiteral<Text>)>,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: FilterDsl<Replaceable>,
+    RetireTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
+    C: Load<Mo, InsertReturning<M, N, BackendOf<Mo, C>>, M>
+        + Load<Mo, ReadVersion<M, K, BackendOf<Mo, C>>, (M, String)>
+        + Load<Mo, ReplaceOf<M, K, N, BackendOf<Mo, C>>, M>
+        + Load<Mo, FreshOf<M, K, N, BackendOf<Mo, C>>, M>,
+{
+    async fn insert_new(conn: &mut C, _: M::Value, new: N) -> QueryResult<Option<M>> {
+        let insert = diesel::insert_into(TableOf::<M>::default())
+            .values(new)
+            .returning(M::as_returning());
+        Ok(conn.load(insert).await?.into_iter().next())
+    }
+
+    async fn retry_in_one<F: FnMut(&M, M::Counter) -> N>(
+        conn: &mut C,
+        key: M::Value,
+        build: &mut F,
+    ) -> Option<M> {
+        if !needs_transaction(conn) {
+            return replace::<M, K, Mo, C, N, F>(conn, key, build).await.ok()?;
+        }
+        let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
+        let outcome = replace::<M, K, Mo, C, N, F>(transaction.conn(), key, build).await;
+        transaction.finish(outcome).await.ok()?
+    }
+
+    async fn start_in_one<F: FnMut(M::Counter) -> N>(
+        conn: &mut C,
+        key: M::Value,
+        build: &mut F,
+    ) -> Option<M> {
+        let statement = fresh::<M, K, Mo, C, N>(key, build(M::Counter::first()))?;
+        if !needs_transaction(conn) {
+            return first_row(conn.load(statement).await);
+        }
+        let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
+        let outcome = transaction.conn().load(statement).await;
+        first_row(transaction.finish(outcome).await)
+    }
+}
+
+/// Whether the statement needs a transaction around it: a savepoint in the caller's
+/// transaction, which a failed statement would otherwise doom; and its own transaction where
+/// the caller can abandon the operation ([`Executor::ABANDONABLE`]: a dropped `async` call
+/// must leave nothing written, and an autocommitted statement in flight would commit).
+fn needs_transaction<Mo, C: Executor<Mo>>(conn: &mut C) -> bool {
+    C::ABANDONABLE || conn.in_transaction()
+}
+
+fn first_row<M>(rows: QueryResult<Vec<M>>) -> Option<M> {
+    rows.ok()?.into_iter().next()
+}
+
+/// The columns the new row must give a value: the key's and the markers'.
+fn needed<M: ActiveUnique<K>, K>() -> Vec<&'static str> {
+    let markers = <TableOf<M> as SoftDeleteTable>::markers();
+    let mut columns: Vec<&'static str> = M::COLUMNS.to_vec();
+    columns.extend(markers.iter().map(|marker| marker.name));
+    columns
+}
+
+/// The `successor` CTE of `new`, or `None` when the statement cannot take it (or it cannot be
+/// rendered: the transaction renders it again, and reports why).
+fn successor<M, K, DB, N>(key: &M::Value, new: N) -> Option<SuccessorOf<M, K, N>>
+where
+    M: ActiveUnique<K> + super::KeyTable<K>,
+    DB: Backend + Default,
+    DB::QueryBuilder: Default,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<DB>,
+{
+    let values = new.values();
+    let text = sql_text::<DB, _>(&values).ok()?;
+    Successor::new(
+        values,
+        &text,
+        &M::table_name(),
+        needed::<M, K>(),
+        M::key_filter(key.clone()),
+        <TableOf<M> as SoftDeleteTable>::live(),
+    )
+}
+
+/// `start`'s statement for the new row `new`.
+fn fresh<M, K, Mo, C, N>(key: M::Value, new: N) -> Option<FreshOf<M, K, N, BackendOf<Mo, C>>>
+where
+    C: Executor<Mo>,
+    BackendOf<Mo, C>: Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+{
+    let successor = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)?;
+    let rows = Existing::new(<TableOf<M> as SoftDeleteTable>::live(), M::Counter::ENABLED);
+    Some(Fresh::new(
+        successor,
+        M::key_filter(key),
+        rows,
+        M::as_returning(),
+    ))
+}
+
+/// Reads the live row of `key` and its version, builds its successor and runs [`Replace`]:
+/// the new row, or `None` when there was no live row or nothing was written.
+async fn replace<M, K, Mo, C, N, F>(
+    conn: &mut C,
+    key: M::Value,
+    build: &mut F,
+) -> QueryResult<Option<M>>
+where
+    C: Executor<Mo>,
+    F: FnMut(&M, M::Counter) -> N,
+    BackendOf<Mo, C>: Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+    dsl::AsSelect<M, BackendOf<Mo, C>>: Expression,
+    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, SqlLiteral<Text>)>,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: FilterDsl<Replaceable>,
+    RetireTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
+    C: Load<Mo, ReadVersion<M, K, BackendOf<Mo, C>>, (M, String)>
+        + Load<Mo, ReplaceOf<M, K, N, BackendOf<Mo, C>>, M>,
+{
+    let read = SelectDsl::select(
+        M::live_rows(key.clone()),
+        (M::as_select(), diesel::dsl::sql::<Text>(XMIN)),
+    );
+    let Some((old, version)) = conn.load(read).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let Some(next) = old.counter().next() else {
+        return Ok(None);
+    };
+    let new = build(&old, next);
+    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new) else {
+        return Ok(None);
+    };
+    let row = FilterDsl::filter(
+        FindDsl::find(TableOf::<M>::default(), old.row_id()),
+        Replaceable(version),
+    );
+    let retire = write::soft_delete_with(row, Deletion::now());
+    let statement = Replace::new(successor, retire, M::as_returning());
+    Ok(conn.load(statement).await?.into_iter().next())
+}
+
+/// The condition on the row [`Replace`] retires, besides its id and the live predicate:
+/// `(CAST(xmin AS TEXT) = $1 AND EXISTS (SELECT 1 FROM "successor"))`, the row is the version
+/// read (PostgreSQL's system column `xmin` changes with every update of a row) and the new row
+/// is valid.
+#[derive(Debug, Clone)]
+pub struct Replaceable(pub String);
+
+/// The column read with a row to name its version: `CAST(xmin AS TEXT)`.
+pub(crate) const XMIN: &str = "CAST(xmin AS TEXT)";
+
+impl Expression for Replaceable {
+    type SqlType = Bool;
+}
+
+impl<QS: ?Sized> AppearsOnTable<QS> for Replaceable {}
+
+impl<GB> ValidGrouping<GB> for Replaceable {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Replaceable {
+    type QueryId = Replaceable;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB> QueryFragment<DB> for Replaceable
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(");
+        out.push_sql(XMIN);
+        out.push_sql(" = ");
+        out.push_bind_param::<Text, String>(&self.0)?;
+        out.push_sql(" AND EXISTS (SELECT 1 FROM \"successor\"))");
+        Ok(())
+    }
+}
+
+/// The closure's row as text: `("a", "b") VALUES ($1, $2)` split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rendered {
+    /// The columns, unquoted, in order.
+    columns: Vec<String>,
+    /// `$1, $2`: the values, binds numbered from 1.
+    values: String,
+}
+
+impl Rendered {
+    /// Splits Diesel's rendering of an `Insertable`'s values, or `None` for a row the statement
+    /// cannot take: `DEFAULT VALUES`, a value written `DEFAULT` (not allowed outside an
+    /// `INSERT`'s own `VALUES`), or a comment marker (the rendering goes inside a comment).
+    fn parse(text: &str) -> Option<Rendered> {
+        let mut rest = text.trim().strip_prefix('(')?;
+        let mut columns = Vec::new();
+        loop {
+            let (name, after) = quoted(rest)?;
+            columns.push(name);
+            if let Some(after) = after.strip_prefix(", ") {
+                rest = after;
+            } else {
+                rest = after.strip_prefix(") VALUES (")?;
+                break;
+            }
+        }
+        let values = rest.strip_suffix(')')?;
+        let unsafe_text = ["DEFAULT", "/*", "*/"];
+        if unsafe_text.iter().any(|t| values.contains(t)) {
+            return None;
+        }
+        Some(Rendered {
+            columns,
+            values: values.to_owned(),
+        })
+    }
+
+    /// Whether every column in `needed` is given a value.
+    fn covers(&self, needed: impl IntoIterator<Item = &'static str>) -> bool {
+        needed
+            .into_iter()
+            .all(|column| self.columns.iter().any(|c| c == column))
+    }
+}
+
+/// A double-quoted identifier at the start of `text` (doubled quotes undone), and the rest.
+fn quoted(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('"')?.char_indices().peekable();
+    let mut name = String::new();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            name.push(c);
+        } else if chars.peek().map(|&(_, d)| d) == Some('"') {
+            chars.next();
+            name.push('"');
+        } else {
+            return Some((name, &text[i + 2..]));
+        }
+    }
+    None
+}
+
+/// The `successor` CTE and what the statements around it need to know of the table.
+#[derive(Debug, Clone)]
+pub struct Successor<V, Key, Live> {
+    values: V,
+    rendered: Rendered,
+    /// The table's name, which is also the alias of the `VALUES` list, so that the key's filter
+    /// and the live predicate (rendered as `"t"."a"`) read the new row's values.
+    table: String,
+    key: Key,
+    live: Live,
+}
+
+impl<V, Key, Live> Successor<V, Key, Live> {
+    /// The new row `values` (rendered as `text`) of table `table`, checked to be a live row
+    /// (`live`) of the key (`key`); `None` when the statement cannot take it (see the module's
+    /// documentation). `needed` are the columns the two predicates read.
+    pub(crate) fn new(
+        values: V,
+        text: &str,
+        table: &TableName,
+        needed: impl IntoIterator<Item = &'static str>,
+        key: Key,
+        live: Live,
+    ) -> Option<Self> {
+        let rendered = Rendered::parse(text)?;
+        if table.schema.is_some() || !rendered.covers(needed) {
+            return None;
+        }
+        Some(Successor {
+            values,
+            rendered,
+            table: table.name.clone(),
+            key,
+            live,
+        })
+    }
+
+    fn walk_columns<DB: Backend>(&self, out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
+        for (i, column) in self.rendered.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_identifier(column)?;
+        }
+        Ok(())
+    }
+}
+
+impl<V, Key, Live, DB> QueryFragment<DB> for Successor<V, Key, Live>
+where
+    DB: Backend,
+    V: QueryFragment<DB>,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // Registers the values' binds first, as $1..$k, which the text below refers to.
+        out.push_sql("/* ");
+        self.values.walk_ast(out.reborrow())?;
+        out.push_sql(" */ WITH \"successor\" AS (SELECT * FROM (VALUES (");
+        out.push_sql(&self.rendered.values);
+        out.push_sql(")) AS ");
+        out.push_identifier(&self.table)?;
+        out.push_sql(" (");
+        self.walk_columns(&mut out)?;
+        out.push_sql(") WHERE ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        self.live.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `retry` in one statement: retires the row `Retire` updates (the soft delete of the row read,
+/// at the version read) and inserts the successor, returning it as `Ret` selects.
+#[derive(Debug, Clone)]
+pub struct Replace<S, Retire, Ret> {
+    successor: S,
+    retire: Retire,
+    returning: Ret,
+}
+
+/// `start` in one statement: inserts the successor when the key has no row `Rows` selects (its
+/// live row, or any row when the key has a counter, whose first value is right only then).
+#[derive(Debug, Clone)]
+pub struct Fresh<S, Key, Rows, Ret> {
+    successor: S,
+    key: Key,
+    rows: Rows,
+    returning: Ret,
+}
+
+impl<V, Key, Live, Retire, Ret> Replace<Successor<V, Key, Live>, Retire, Ret> {
+    pub(crate) fn new(successor: Successor<V, Key, Live>, retire: Retire, returning: Ret) -> Self {
+        Replace {
+            successor,
+            retire,
+            returning,
+        }
+    }
+}
+
+impl<V, Key, Live, Key2, Rows, Ret> Fresh<Successor<V, Key, Live>, Key2, Rows, Ret> {
+    pub(crate) fn new(
+        successor: Successor<V, Key, Live>,
+        key: Key2,
+        rows: Rows,
+        returning: Ret,
+    ) -> Self {
+        Fresh {
+            successor,
+            key,
+            rows,
+            returning,
+        }
+    }
+}
+
+/// The rows of a key that stop [`Fresh`]: the live one, or every one (with the `.with_deleted()`
+/// trace, which says so to the visibility guard).
+#[derive(Debug, Clone)]
+pub enum Existing<Live> {
+    /// Only a live row.
+    Live(Live),
+    /// Any row.
+    Any(WithDeletedTrace<Live>),
+}
+
+impl<Live> Existing<Live> {
+    /// Any row when `any`, else the live one.
+    pub(crate) fn new(live: Live, any: bool) -> Self {
+        if any {
+            Existing::Any(WithDeletedTrace(live))
+        } else {
+            Existing::Live(live)
+        }
+    }
+}
+
+impl<Live: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Existing<Live> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        match self {
+            Existing::Live(live) => live.walk_ast(out),
+            Existing::Any(any) => any.walk_ast(out),
+        }
+    }
+}
+
+impl<V, Key, Live, Retire, Ret, DB> QueryFragment<DB>
+    for Replace<Successor<V, Key, Live>, Retire, Ret>
+where
+    DB: Backend,
+    Successor<V, Key, Live>: QueryFragment<DB>,
+    Retire: QueryFragment<DB>,
+    Ret: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.successor.walk_ast(out.reborrow())?;
+        out.push_sql(", \"retired\" AS (");
+        self.retire.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING 1) INSERT INTO ");
+        out.push_identifier(&self.successor.table)?;
+        out.push_sql(" (");
+        self.successor.walk_columns(&mut out)?;
+        out.push_sql(
+            ") SELECT * FROM \"successor\" WHERE EXISTS (SELECT 1 FROM \"retired\") RETURNING ",
+        );
+        self.returning.walk_ast(out.reborrow())
+    }
+}
+
+impl<V, Key, Live, Key2, Rows, Ret, DB> QueryFragment<DB>
+    for Fresh<Successor<V, Key, Live>, Key2, Rows, Ret>
+where
+    DB: Backend,
+    Successor<V, Key, Live>: QueryFragment<DB>,
+    Key2: QueryFragment<DB>,
+    Rows: QueryFragment<DB>,
+    Ret: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.successor.walk_ast(out.reborrow())?;
+        out.push_sql(" INSERT INTO ");
+        out.push_identifier(&self.successor.table)?;
+        out.push_sql(" (");
+        self.successor.walk_columns(&mut out)?;
+        out.push_sql(") SELECT * FROM \"successor\" WHERE NOT EXISTS (SELECT 1 FROM ");
+        out.push_identifier(&self.successor.table)?;
+        out.push_sql(" WHERE ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        self.rows.walk_ast(out.reborrow())?;
+        out.push_sql(") RETURNING ");
+        self.returning.walk_ast(out.reborrow())
+    }
+}
+
+macro_rules! statement {
+    ($ty:ident<$($p:ident),*>) => {
+        impl<$($p),*, Ret: Expression> Query for $ty<$($p),*, Ret> {
+            type SqlType = Ret::SqlType;
+        }
+
+        // Cached by its SQL text, which differs with the closure's columns.
+        impl<$($p),*, Ret> QueryId for $ty<$($p),*, Ret> {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl<$($p),*, Ret, Conn> RunQueryDsl<Conn> for $ty<$($p),*, Ret> {}
+    };
+}
+
+statement!(Replace<S, Retire>);
+statement!(Fresh<S, Key, Rows>);
+
+/// Renders `fragment` to SQL text on backend `DB`, binds as placeholders.
+pub(crate) fn sql_text<DB, F>(fragment: &F) -> QueryResult<String>
+where
+    DB: Backend + Default,
+    DB::QueryBuilder: Default,
+    F: QueryFragment<DB>,
+{
+    let mut builder = DB::QueryBuilder::default();
+    fragment.to_sql(&mut builder, &DB::default())?;
+    Ok(diesel::query_builder::QueryBuilder::finish(builder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insertables_rendering_is_split_into_columns_and_values() {
+        let rendered = Rendered::parse(r#"("exam_id", "we""ird", "retry") VALUES ($1, $2, $3)"#);
+        assert_eq!(
+            rendered,
+            Some(Rendered {
+                columns: vec!["exam_id".into(), "we\"ird".into(), "retry".into()],
+                values: "$1, $2, $3".into(),
+            })
+        );
+        let rendered = rendered.unwrap();
+        assert!(rendered.covers(["retry", "exam_id"]));
+        assert!(!rendered.covers(["active"]));
+    }
+
+    #[test]
+    fn rows_the_statement_cannot_take_are_refused() {
+        for text in [
+            "DEFAULT VALUES",
+            r#"("a", "b") VALUES ($1, DEFAULT)"#,
+            r#"("a") VALUES ($1 /* x */)"#,
+            r#"("a" VALUES ($1)"#,
+            r#"("a") VALUES ($1"#,
+        ] {
+            assert_eq!(Rendered::parse(text), None, "{text}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! How many statements `start`, `retry` and `upsert` send, per backend, against the
+//! hand-written transaction that gives the same guarantees (lock the live row, retire it,
+//! insert the successor, read it back). Counted with Diesel's instrumentation (every
+//! `StartQuery`, `BEGIN` and `COMMIT` included); the README's table under "Cost" states these
+//! numbers, and this test reads it: a change in either fails here.
+
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use diesel::query_builder::SqlQuery;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::Integer;
+use soft_delete_runtime::asynchronous::*;
+use soft_delete_runtime::prelude::*;
+use soft_delete_tests::{asynchronous, backend_tests, record_statements, Backend};
+
+use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
+
+/// A row read back by the hand-written statements.
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Integer)]
+    retry: i32,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// The statements `op` sends on the connection that `seen` records.
+fn count<T>(
+    seen: &Arc<Mutex<Vec<String>>>,
+    op: impl FnOnce() -> Result<T, Failure>,
+) -> Result<(usize, T), Failure> {
+    let before = seen.lock().expect("not poisoned").len();
+    let value = op()?;
+    Ok((seen.lock().expect("not poisoned").len() - before, value))
+}
+
+/// The hand-written statements, as one would write them on `backend`.
+struct Hand {
+    backend: Backend,
+}
+
+impl Hand {
+    /// ` FOR UPDATE` where the backend has it (SQLite's transaction holds the write lock).
+    fn lock(&self) -> &'static str {
+        if self.backend == Backend::Sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        }
+    }
+
+    /// The new row, read back: `RETURNING` where the backend has it, else a second read.
+    fn insert<C>(&self, conn: &mut C, exam: i32, retry: i32) -> QueryResult<Row>
+    where
+        C: Connection,
+        SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
+    {
+        let insert = format!(
+            "INSERT INTO exam_attempts (exam_id, learner_id, active, retry) VALUES ({exam}, 7, TRUE, {retry})"
+        );
+        let live = format!(
+            "SELECT id, retry FROM exam_attempts WHERE exam_id = {exam} AND learner_id = 7 AND active"
+        );
+        if self.backend == Backend::Mysql {
+            diesel::sql_query(insert).execute(conn)?;
+            diesel::sql_query(live).get_result(conn)
+        } else {
+            diesel::sql_query(format!("{insert} RETURNING id, retry")).get_result(conn)
+        }
+    }
+}
+
+fn hand_retry<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+where
+    C: Connection,
+    SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
+{
+    conn.transaction(|conn| {
+        let live: Row = diesel::sql_query(format!(
+            "SELECT id, retry FROM exam_attempts WHERE exam_id = {exam} AND learner_id = 7 AND active{}",
+            hand.lock()
+        ))
+        .get_result(conn)?;
+        diesel::sql_query(format!(
+            "UPDATE exam_attempts SET active = FALSE WHERE id = {} AND active",
+            live.id
+        ))
+        .execute(conn)?;
+        hand.insert(conn, exam, live.retry + 1)
+    })
+}
+
+fn hand_start<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+where
+    C: Connection,
+    SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
+{
+    conn.transaction(|conn| {
+        let live: Vec<Row> = diesel::sql_query(format!(
+            "SELECT id, retry FROM exam_attempts WHERE exam_id = {exam} AND learner_id = 7 AND active{}",
+            hand.lock()
+        ))
+        .load(conn)?;
+        assert!(live.is_empty(), "the key is free");
+        // The counter goes on after the key's history: read the newest row, live or not.
+        let newest: Vec<Row> = diesel::sql_query(format!(
+            "SELECT id, retry FROM exam_attempts WHERE exam_id = {exam} AND learner_id = 7 AND (active OR TRUE) ORDER BY retry DESC LIMIT 1"
+        ))
+        .load(conn)?;
+        hand.insert(conn, exam, newest.first().map_or(0, |row| row.retry + 1))
+    })
+}
+
+fn hand_update<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+where
+    C: Connection,
+    SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
+{
+    conn.transaction(|conn| {
+        let live = format!(
+            "SELECT id, retry FROM exam_attempts WHERE exam_id = {exam} AND learner_id = 7 AND active"
+        );
+        let row: Row = diesel::sql_query(format!("{live}{}", hand.lock())).get_result(conn)?;
+        let update = format!(
+            "UPDATE exam_attempts SET retry = {} WHERE id = {}",
+            row.retry + 10,
+            row.id
+        );
+        if hand.backend == Backend::Mysql {
+            diesel::sql_query(update).execute(conn)?;
+            diesel::sql_query(live).get_result(conn)
+        } else {
+            diesel::sql_query(format!("{update} RETURNING id, retry")).get_result(conn)
+        }
+    })
+}
+
+/// One line of the README's table:
+/// `| operation | backend | library | library, async | hand-written |`.
+fn line(operation: &str, backend: Backend, library: usize, by_async: usize, hand: usize) -> String {
+    let backend = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+        Backend::Mysql => "MariaDB",
+    };
+    format!("| {operation} | {backend} | {library} | {by_async} | {hand} |")
+}
+
+backend_tests! {
+    fn the_readme_states_the_statements_each_operation_sends(db) {
+        create_with_keys(db)?;
+        let backend = db.backend();
+        let hand = Hand { backend };
+        let run = asynchronous::runtime();
+        let (mut on_async, seen_async) = run.block_on(asynchronous::connect_recording(db));
+        let conn = db.conn();
+        let seen = record_statements(conn);
+        let mut lines = Vec::new();
+        let new_attempt = |exam: i32| move |n| attempt(exam, 7, n);
+        let successor = |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n);
+        let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 6);
+
+        // `start` of a key that has no row yet: exams 1 (sync), 2 (by hand), 3 (async).
+        let (library, first) = count(&seen, || Ok(ExamAttempt::start(conn, (1, 7), new_attempt(1))?))?;
+        let (by_hand, row) = count(&seen, || Ok(hand_start(&hand, conn, 2)?))?;
+        let (by_async, third) = count(&seen_async, || {
+            Ok(run.block_on(ExamAttempt::start_async(&mut on_async, (3, 7), new_attempt(3)))?)
+        })?;
+        assert_eq!((first.retry, row.retry, third.retry), (0, 0, 0));
+        lines.push(line("`start` (a new key)", backend, library, by_async, by_hand));
+
+        // `retry` of the live rows just inserted.
+        let (library, first) = count(&seen, || Ok(ExamAttempt::retry(conn, (1, 7), successor)?))?;
+        let (by_hand, row) = count(&seen, || Ok(hand_retry(&hand, conn, 2)?))?;
+        let (by_async, third) = count(&seen_async, || {
+            Ok(run.block_on(ExamAttempt::retry_async(&mut on_async, (3, 7), successor))?)
+        })?;
+        assert_eq!((first.retry, row.retry, third.retry), (1, 1, 1));
+        lines.push(line("`retry`", backend, library, by_async, by_hand));
+        // The same again and again: the statement is cached, and each call takes the same path.
+        for n in 2..6 {
+            let (again, first) = count(&seen, || Ok(ExamAttempt::retry(conn, (1, 7), successor)?))?;
+            let (again_async, third) = count(&seen_async, || {
+                Ok(run.block_on(ExamAttempt::retry_async(&mut on_async, (3, 7), successor))?)
+            })?;
+            assert_eq!((again, again_async, first.retry, third.retry), (library, by_async, n, n));
+        }
+
+        // `upsert` of a key with a live row: an update.
+        let (library, first) = count(&seen, || Ok(ExamAttempt::upsert(conn, (1, 7), new_attempt(1), bump)?))?;
+        let (by_hand, row) = count(&seen, || Ok(hand_update(&hand, conn, 2)?))?;
+        let (by_async, third) = count(&seen_async, || {
+            Ok(run.block_on(ExamAttempt::upsert_async(&mut on_async, (3, 7), new_attempt(3), bump))?)
+        })?;
+        assert_eq!((first.retry, row.retry, third.retry), (11, 11, 11));
+        lines.push(line("`upsert` (the key is live: an update)", backend, library, by_async, by_hand));
+
+        // `start` of a key whose rows are all retired: the counter goes on after them.
+        diesel::update(exam_attempts::table.filter(exam_attempts::exam_id.le(3)))
+            .set(exam_attempts::active.eq(false))
+            .execute(conn)?;
+        let (library, first) = count(&seen, || Ok(ExamAttempt::start(conn, (1, 7), new_attempt(1))?))?;
+        let (by_hand, row) = count(&seen, || Ok(hand_start(&hand, conn, 2)?))?;
+        let (by_async, third) = count(&seen_async, || {
+            Ok(run.block_on(ExamAttempt::start_async(&mut on_async, (3, 7), new_attempt(3)))?)
+        })?;
+        assert_eq!((first.retry, row.retry, third.retry), (12, 12, 12));
+        lines.push(line("`start` (a key with history)", backend, library, by_async, by_hand));
+
+        let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(readme_path)?;
+        let missing: Vec<&String> = lines.iter().filter(|l| !readme.lines().any(|r| r == l.as_str())).collect();
+        assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
+        Ok(())
+    }
+}
