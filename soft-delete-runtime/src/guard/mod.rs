@@ -18,6 +18,7 @@
 //!
 //! The guard is independent of the connection type: it sees statements as text, so a
 //! diesel-async connection takes it through the same `set_instrumentation`.
+#![doc = include_str!("../docs/guard.md")]
 
 mod allow;
 pub mod check;
