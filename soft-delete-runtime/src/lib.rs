@@ -27,9 +27,7 @@ pub use write::{
     soft_delete_with, Deletion, DeletionOf, Marked,
 };
 
-/// Derives [`SoftDelete`] for a model, and [`SoftDeleteTable`] and
-/// [`collector::Archivable`] for its table (feature `derive`, on by default).
-///
+#[doc = include_str!("docs/derive.md")]
 #[cfg(feature = "derive")]
 pub use soft_delete_derive::SoftDelete;
 
