@@ -31,6 +31,7 @@
 //! every crate in the user's build. An alias needs nothing more: `Alias`, `AliasSource` and
 //! `AliasedField` are public, and a statement reading an alias is the same `SelectStatement`
 //! with `FromClause<Alias<S>>`.
+#![doc = include_str!("docs/query.md")]
 
 use diesel::backend::Backend;
 use diesel::expression::{

@@ -26,6 +26,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("docs/write.md")]
 
 use std::marker::PhantomData;
 

@@ -95,3 +95,17 @@ fn the_first_two_commands_are_the_example_and_the_test_command_ci_runs() {
         "`.ci/run` must run the README's test command `{test}` as written"
     );
 }
+
+#[test]
+fn the_readme_is_one_screen_and_the_manual_is_rustdoc() {
+    let readme = read(&workspace().join("README.md"));
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "the README has {lines} lines; the manual belongs in the crates' rustdoc"
+    );
+    assert!(
+        readme.contains("https://docs.rs/soft-delete-runtime"),
+        "the README links into docs.rs"
+    );
+}

@@ -113,6 +113,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("../docs/collector.md")]
 
 mod archive;
 mod check;

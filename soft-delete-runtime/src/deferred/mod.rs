@@ -27,6 +27,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("../docs/deferred.md")]
 
 mod reassign;
 mod sql;

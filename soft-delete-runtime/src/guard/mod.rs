@@ -6,7 +6,7 @@
 //!
 //! - [`registered`]: each `#[derive(SoftDelete)]` registers its table (name, schema, marker,
 //!   strategy) at link time; there is no set-up call to forget.
-//! - [`check`]: parses one SQL text in its dialect and returns each read of a registered table
+//! - [`check()`]: parses one SQL text in its dialect and returns each read of a registered table
 //!   that does not state its visibility (see [`check`](mod@check) for the rules): its live or
 //!   deleted predicate, or the `.with_deleted()` trace.
 //! - [`Guard`]: a Diesel `Instrumentation` that checks every statement a connection runs (once
@@ -18,6 +18,7 @@
 //!
 //! The guard is independent of the connection type: it sees statements as text, so a
 //! diesel-async connection takes it through the same `set_instrumentation`.
+#![doc = include_str!("../docs/guard.md")]
 
 mod allow;
 pub mod check;

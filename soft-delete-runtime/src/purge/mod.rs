@@ -63,6 +63,7 @@
 //! Links that an archive cut with `set_null`/`set_default` are kept in the journal for a
 //! batch restore; the journal's entries for purged rows, and for links into purged rows,
 //! are dropped with them (a restore could not put them back).
+#![doc = include_str!("../docs/purge.md")]
 
 mod report;
 mod run;

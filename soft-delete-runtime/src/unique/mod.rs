@@ -96,6 +96,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![doc = include_str!("../docs/unique.md")]
 
 mod backend;
 mod conflict;
