@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
         .init();
     let mode = match std::env::var("SOFT_DELETE_GUARD").as_deref() {
         Ok("panic") => Mode::Panic,
