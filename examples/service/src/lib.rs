@@ -42,14 +42,12 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Opens the database `url` names (migrating it) and serves on `listener` until `shutdown`
-/// resolves.
+/// Serves on `listener` until `shutdown` resolves, on `db` (see [`db::Db::open`]).
 pub async fn serve(
     listener: TcpListener,
-    url: &str,
+    db: db::Db,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let db = db::Db::open(url, 8).await?;
     axum::serve(listener, app(AppState { db }))
         .with_graceful_shutdown(shutdown)
         .await?;

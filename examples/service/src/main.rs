@@ -5,7 +5,11 @@
 //! (default), `panic` (the tests), `count`.
 
 use soft_delete_runtime::guard::{self, Mode};
+use soft_delete_service::db::Db;
 use tokio::net::TcpListener;
+
+/// Connections per pool.
+const POOL_SIZE: usize = 8;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -20,10 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     guard::install_default(mode)?;
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "soft-delete-service.db".into());
+    // Migrated before the address is printed: the tests (which bind port 0) read it and go.
+    let db = Db::open(&url, POOL_SIZE).await?;
     let listener = TcpListener::bind(soft_delete_service::bind_address()?).await?;
-    // The tests read the address from this line (they bind port 0).
     println!("listening on http://{}", listener.local_addr()?);
-    soft_delete_service::serve(listener, &url, async {
+    soft_delete_service::serve(listener, db, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await

@@ -142,9 +142,11 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let url = db.url.clone();
+        let pool = soft_delete_service::db::Db::open(&db.url, 8)
+            .await
+            .expect("open and migrate the database");
         let task = tokio::spawn(async move {
-            soft_delete_service::serve(listener, &url, async {
+            soft_delete_service::serve(listener, pool, async {
                 let _ = stopped.await;
             })
             .await
