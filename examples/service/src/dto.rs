@@ -120,9 +120,11 @@ pub struct MemberPage {
 #[serde(deny_unknown_fields)]
 pub struct NewOrderDto {
     /// The order's code.
+    #[schema(min_length = 1, max_length = 500)]
     pub code: String,
     /// Its lines (SKUs).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub items: Vec<String>,
 }
 
@@ -131,21 +133,26 @@ pub struct NewOrderDto {
 #[serde(deny_unknown_fields)]
 pub struct NewMemberDto {
     /// The name.
+    #[schema(min_length = 1, max_length = 500)]
     pub name: String,
     /// The email; a live member holding it already answers 409.
+    #[schema(min_length = 1, max_length = 500)]
     pub email: String,
     /// Their orders.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub orders: Vec<NewOrderDto>,
     /// Titles of their posts.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub posts: Vec<String>,
     /// Reviews they wrote.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub reviews: Vec<String>,
     /// Totals of unpaid invoices (each refuses an archive of the member while live).
     #[serde(default)]
-    #[schema(value_type = Vec<i32>)]
+    #[schema(max_items = 50)]
     pub invoices: Vec<i32>,
 }
 
@@ -195,6 +202,7 @@ pub struct GetParams {
 #[into_params(parameter_in = Query)]
 pub struct ReasonParams {
     /// Why (recorded with who, from the `x-user` header).
+    #[param(min_length = 1, max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -203,6 +211,7 @@ pub struct ReasonParams {
 #[serde(deny_unknown_fields)]
 pub struct ArchiveRequest {
     /// Why (recorded in the archive log with who, from the `x-user` header).
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: Option<String>,
 }
 
