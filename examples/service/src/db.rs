@@ -277,6 +277,14 @@ mod tests {
     }
 
     #[test]
+    fn database_url_picks_the_backend() {
+        assert_eq!(dialect_of("postgres://u@h/db"), Dialect::Postgres);
+        assert_eq!(dialect_of("postgresql://u@h/db"), Dialect::Postgres);
+        assert_eq!(dialect_of("sqlite://app.db"), Dialect::Sqlite);
+        assert_eq!(dialect_of("app.db"), Dialect::Sqlite);
+    }
+
+    #[test]
     fn the_migrations_hold_the_librarys_ddl() {
         for dialect in [Dialect::Postgres, Dialect::Sqlite] {
             let up = up_sql(dialect);

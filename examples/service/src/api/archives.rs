@@ -98,7 +98,7 @@ pub async fn preview(
 
 /// Archives a member with their orders, items and posts, cuts their reviews' author link, in
 /// one transaction; refused (409, `blockers`) while an unpaid invoice is live.
-#[utoipa::path(post, path = "/api/members/{id}/archive", tag = "archives", params(("id" = i32, Path)), request_body = ArchiveRequest,
+#[utoipa::path(post, security(("x-user" = [])), path = "/api/members/{id}/archive", tag = "archives", params(("id" = i32, Path)), request_body = ArchiveRequest,
     responses((status = 201, body = ArchivedDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "protected: `blockers`", body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn archive(
@@ -148,7 +148,7 @@ pub async fn get(
 }
 
 /// Restores exactly what an archive hid, and the links it cut (admins only); once.
-#[utoipa::path(post, path = "/api/archives/{id}/restore", tag = "archives", params(("id" = i64, Path)),
+#[utoipa::path(post, security(("x-user" = [], "x-role" = [])), path = "/api/archives/{id}/restore", tag = "archives", params(("id" = i64, Path)),
     responses((status = 200, body = RestoredDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "restored already, or a live member holds a key (`live_id`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn restore(

@@ -157,7 +157,7 @@ pub async fn get(
 }
 
 /// Soft-deletes a live member, recording who (`x-user`) and why (`?reason=`).
-#[utoipa::path(delete, path = "/api/members/{id}", tag = "members", params(("id" = i32, Path), ReasonParams),
+#[utoipa::path(delete, security(("x-user" = [])), path = "/api/members/{id}", tag = "members", params(("id" = i32, Path), ReasonParams),
     responses((status = 200, body = MemberDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -182,8 +182,8 @@ pub async fn delete(
 /// Restores a deleted member (admins only). A member an archive hid comes back with the
 /// archive (`POST /api/archives/{id}/restore`); a live member holding the email refuses it
 /// with 409 and that member's id.
-#[utoipa::path(post, path = "/api/members/{id}/restore", tag = "members", params(("id" = i32, Path)),
-    responses((status = 200, body = MemberDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+#[utoipa::path(post, security(("x-user" = [], "x-role" = [])), path = "/api/members/{id}/restore", tag = "members", params(("id" = i32, Path)),
+    responses((status = 200, body = MemberDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 409, description = "archived, or a live member holds the email (`live_id`)", body = ErrorBody)))]
 pub async fn restore(
     State(state): State<AppState>,

@@ -43,7 +43,7 @@ async fn purge(
 }
 
 /// What a purge would delete and keep, deleting nothing (admins only).
-#[utoipa::path(post, path = "/api/purge/dry-run", tag = "purge", request_body = PurgeRequest,
+#[utoipa::path(post, security(("x-user" = [], "x-role" = [])), path = "/api/purge/dry-run", tag = "purge", request_body = PurgeRequest,
     responses((status = 200, body = PurgeDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn dry_run(
     State(state): State<AppState>,
@@ -55,7 +55,7 @@ pub async fn dry_run(
 
 /// Deletes for good the members deleted before the cutoff and what cascades from them, in
 /// short batches, children first, keeping rows still referenced (admins only).
-#[utoipa::path(post, path = "/api/purge", tag = "purge", request_body = PurgeRequest,
+#[utoipa::path(post, security(("x-user" = [], "x-role" = [])), path = "/api/purge", tag = "purge", request_body = PurgeRequest,
     responses((status = 200, body = PurgeDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn run(
     State(state): State<AppState>,
