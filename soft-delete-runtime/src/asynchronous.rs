@@ -10,6 +10,9 @@
 //! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
 //! | `start`, `upsert`, `find_live`, `history` | `start_async`, `upsert_async`, `find_live_async`, `history_async` |
 //! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
+//! | [`Collector`](crate::collector::Collector)`::preview`, `archive` | `preview_async`, `archive_async` (inherent methods) |
+//! | [`Batch`](crate::collector::Batch)`::find`, `restore`, `restore_by` | `find_async`, `restore_async`, `restore_by_async` |
+//! | [`find_archive`](crate::collector::find_archive), [`ArchiveList::load`](crate::collector::ArchiveList::load), [`check_schema`](crate::collector::check_schema) | `find_archive_async`, `load_async`, `check_schema_async` |
 //!
 //! The connection is any [`AsyncTarget`]: `AsyncPgConnection`, `AsyncMysqlConnection`,
 //! `SyncConnectionWrapper<SqliteConnection>` (per backend feature), or a connection of

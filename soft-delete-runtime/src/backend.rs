@@ -150,6 +150,12 @@ impl TableName {
     }
 }
 
+impl AsRef<TableName> for TableName {
+    fn as_ref(&self) -> &TableName {
+        self
+    }
+}
+
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.schema {

@@ -100,6 +100,7 @@ pub mod guard;
 pub mod prelude;
 pub mod purge;
 pub mod query;
+mod sql;
 pub mod table;
 pub mod unique;
 pub mod write;

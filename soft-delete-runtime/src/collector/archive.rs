@@ -35,17 +35,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::LoadConnection;
-use diesel::query_builder::QueryFragment;
-use diesel::RunQueryDsl;
 
 use super::graph::{Graph, GraphEdge, Node, Rule};
+use super::log::{self, Reservation};
+use super::marks::{self, BatchValues};
 use super::plan::{Blocker, Plan};
-use super::sql::{self, BatchValues, CollectorBackend, ColumnDefault, Dialected, Sql};
 use crate::backend::Dialect;
 use crate::ddl::journal;
+use crate::sql::catalog::{self, ColumnDefault};
+use crate::sql::{Dialected, KeyRow, Sql, SqlBackend, SqlConnection};
 use crate::{Error, RowId};
 
 /// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
@@ -66,21 +67,17 @@ pub(crate) fn next_stamp() -> DateTime<Utc> {
 }
 
 /// The key of the only root archived by `batch`, as text (call it when the plan has one root).
-pub(crate) fn root_key<C>(
+pub(crate) async fn root_key<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     batch: BatchValues,
-) -> Result<Option<String>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<Option<String>, Error> {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
     let root = &graph.nodes[0];
-    let Some(in_batch) = sql::in_batch::<C::Backend>(d, graph.soft(0)?, batch)? else {
+    let Some(in_batch) = marks::in_batch::<C::Backend, R>(d, graph.soft(0)?, batch)? else {
         return Ok(None);
     };
-    let mut select = Sql::<C::Backend>::new();
+    let mut select = Sql::<C::Backend, R>::new();
     select.push(&format!(
         "SELECT {}, {} FROM {} WHERE ",
         d.cast_to_text(&d.quote(root.key)),
@@ -89,7 +86,9 @@ where
     ));
     select.append(in_batch);
     select.push(" LIMIT 1");
-    Ok(<C::Backend as CollectorBackend>::load_keys(conn, select)?
+    Ok(conn
+        .rows::<KeyRow>(select)
+        .await?
         .into_iter()
         .next()
         .map(|(key, _)| key))
@@ -104,21 +103,18 @@ where
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
 ///
-/// `reserve` gives the batch (its [log](super::log) row), called once the checks that write
-/// nothing have passed: an archive refused by them leaves no log row, and the batch is `None`.
-pub(crate) fn run<C>(
+/// The batch is [reserved](log::reserve) (its [log](super::log) row inserted) once the checks
+/// that write nothing have passed: an archive refused by them leaves no log row, and the batch
+/// is `None`.
+pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
-    roots: &dyn QueryFragment<C::Backend>,
-    reserve: impl FnOnce(&mut C) -> Result<BatchValues, Error>,
+    roots: &Arc<R>,
+    reservation: Reservation<'_>,
     blocker_ids: usize,
-) -> Result<(Plan, Option<BatchValues>), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<(Plan, Option<BatchValues>), Error> {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
-    check_batch_identity(conn, graph)?;
+    check_batch_identity(conn, graph).await?;
     let mut walk = Walk {
         graph,
         d,
@@ -142,21 +138,21 @@ where
         .filter(|&e| graph.edges[e].rule == Rule::Protect)
         .collect();
     for &e in &root_protects {
-        walk.protect(conn, e, Some(roots))?;
+        walk.protect(conn, e, Some(roots)).await?;
     }
     if walk.blocked() {
         return Ok((walk.into_plan(0), None));
     }
-    let batch = reserve(conn)?;
+    let batch = log::reserve(conn, reservation).await?;
     walk.batch = batch;
 
-    let mut update = Sql::<C::Backend>::new();
+    let mut update = Sql::<C::Backend, R>::new();
     update.push(&format!("UPDATE {} SET ", d.table(root)));
-    sql::mark(&mut update, d, soft, batch)?;
+    marks::mark(&mut update, d, soft, batch)?;
     update.push(&format!(" WHERE {} IN (", d.quote(root.key)));
     push_roots(&mut update, roots);
     update.push(&format!(") AND {}", (soft.live)(d.0)));
-    let root_rows = update.execute(conn)? as u64;
+    let root_rows = conn.run(update).await? as u64;
     walk.tables[0] = root_rows;
 
     let mut queue = VecDeque::new();
@@ -175,14 +171,14 @@ where
             .partition(|&&e| graph.edges[e].rule == Rule::Protect);
         if !(parent == 0 && std::mem::take(&mut first_root_pass)) {
             for &e in &protects {
-                walk.protect(conn, e, None)?;
+                walk.protect(conn, e, None).await?;
             }
         }
         if walk.blocked() {
             break;
         }
         for e in others {
-            let grew = walk.edge(conn, e)?;
+            let grew = walk.edge(conn, e).await?;
             let child = graph.edges[e].child;
             if grew && !queued[child] {
                 queued[child] = true;
@@ -192,7 +188,7 @@ where
     }
 
     if !walk.blocked() {
-        walk.count_reach(conn)?;
+        walk.count_reach(conn).await?;
     }
     Ok((walk.into_plan(root_rows), Some(batch)))
 }
@@ -201,9 +197,9 @@ where
 /// `IN (...)` / `NOT IN (...)`, on every backend. As a derived table it may have a `LIMIT`
 /// (MariaDB and MySQL refuse one directly inside `IN`) and may read the table being updated
 /// (MySQL refuses a subquery on it otherwise).
-fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn QueryFragment<DB>) {
+fn push_roots<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, roots: &Arc<R>) {
     sql.push("SELECT * FROM (")
-        .fragment(roots)
+        .roots(roots)
         .push(") AS sd_roots");
 }
 
@@ -218,11 +214,10 @@ fn push_roots<'a, DB: CollectorBackend>(sql: &mut Sql<'a, DB>, roots: &'a dyn Qu
 ///   archived, and the walk would stop at that table (and a restore find nothing):
 ///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
 ///   the batch whatever the stamp keeps.
-pub(crate) fn check_batch_identity<C>(conn: &mut C, graph: &Graph) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    graph: &Graph,
+) -> Result<(), Error> {
     for (i, node) in graph.nodes.iter().enumerate() {
         let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
             continue;
@@ -240,8 +235,7 @@ where
         let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) else {
             continue;
         };
-        let precision =
-            <C::Backend as CollectorBackend>::stamp_precision(conn, &node.name, stamp.name)?;
+        let precision = catalog::stamp_precision(conn, &node.name, stamp.name).await?;
         if let Some(precision) = precision.filter(|&digits| digits < 6) {
             return Err(Error::StampPrecision {
                 table: node.name.to_string(),
@@ -289,11 +283,10 @@ impl Walk<'_> {
     /// batch whose key references a row of the batch, whichever edge's `UPDATE` marked them.
     /// One `SELECT` per such edge; an edge that is the only way into its table reached exactly
     /// the rows its `UPDATE`s marked.
-    fn count_reach<C>(&mut self, conn: &mut C) -> Result<(), Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    async fn count_reach<Mo, R, C: SqlConnection<Mo, R>>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<(), Error> {
         let graph = self.graph;
         for (e, edge) in graph.edges.iter().enumerate() {
             if edge.rule != Rule::Cascade {
@@ -310,11 +303,11 @@ impl Walk<'_> {
             }
             let child = &graph.nodes[edge.child];
             let Some(in_batch) =
-                sql::in_batch::<C::Backend>(self.d, graph.soft(edge.child)?, self.batch)?
+                marks::in_batch::<C::Backend, R>(self.d, graph.soft(edge.child)?, self.batch)?
             else {
                 continue;
             };
-            let mut select = Sql::<C::Backend>::new();
+            let mut select = Sql::<C::Backend, R>::new();
             select.push(&format!(
                 "SELECT '', COUNT(*) FROM {} WHERE ",
                 self.d.table(child)
@@ -322,7 +315,7 @@ impl Walk<'_> {
             select.append(in_batch);
             select.push(" AND ");
             select.append(self.references(*edge)?);
-            let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+            let found = conn.rows::<KeyRow>(select).await?;
             self.rows[e] = found
                 .first()
                 .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
@@ -332,22 +325,18 @@ impl Walk<'_> {
 
     /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
     /// before anything is written, of the live `roots`.
-    fn protect<C>(
+    async fn protect<Mo, R, C: SqlConnection<Mo, R>>(
         &mut self,
         conn: &mut C,
         e: usize,
-        roots: Option<&dyn QueryFragment<C::Backend>>,
-    ) -> Result<(), Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+        roots: Option<&Arc<R>>,
+    ) -> Result<(), Error> {
         let edge = self.graph.edges[e];
         let child = &self.graph.nodes[edge.child];
         let d = self.d;
         let table = d.table(child);
         let key = d.quote(child.key);
-        let mut select = Sql::<C::Backend>::new();
+        let mut select = Sql::<C::Backend, R>::new();
         select.push(&format!(
             "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
             d.cast_to_text(&key)
@@ -372,8 +361,8 @@ impl Walk<'_> {
         }
         select.push(&format!(" ORDER BY {key} LIMIT "));
         let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
-        select.bind(<C::Backend as CollectorBackend>::bind_i64(limit));
-        let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+        select.bind(<C::Backend as SqlBackend>::bind_i64(limit));
+        let found = conn.rows::<KeyRow>(select).await?;
         let count = found.first().map_or(0, |(_, total)| *total as u64);
         self.blockers[e] = (count > 0).then(|| Blocker {
             parent: self.graph.nodes[edge.parent].name.clone(),
@@ -391,11 +380,7 @@ impl Walk<'_> {
 
     /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
     /// they are marked (`<roots>` as [`push_roots`] renders it).
-    fn references_roots<'a, DB: CollectorBackend>(
-        &self,
-        edge: GraphEdge,
-        roots: &'a dyn QueryFragment<DB>,
-    ) -> Sql<'a, DB> {
+    fn references_roots<DB: SqlBackend, R>(&self, edge: GraphEdge, roots: &Arc<R>) -> Sql<DB, R> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let key = d.quote(parent.key);
@@ -415,11 +400,11 @@ impl Walk<'_> {
     }
     /// Runs edge `e` over every row of its parent in this batch. Returns whether it archived
     /// rows whose own edges must now be followed.
-    fn edge<C>(&mut self, conn: &mut C, e: usize) -> Result<bool, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    async fn edge<Mo, R, C: SqlConnection<Mo, R>>(
+        &mut self,
+        conn: &mut C,
+        e: usize,
+    ) -> Result<bool, Error> {
         let edge = self.graph.edges[e];
         let child = &self.graph.nodes[edge.child];
         let d = self.d;
@@ -429,33 +414,33 @@ impl Walk<'_> {
         match edge.rule {
             Rule::DoNothing => Ok(false),
             Rule::Protect => {
-                self.protect(conn, e, None)?;
+                self.protect(conn, e, None).await?;
                 Ok(false)
             }
             Rule::Cascade => {
                 let soft = self.graph.soft(edge.child)?;
-                let mut update = Sql::<C::Backend>::new();
+                let mut update = Sql::<C::Backend, R>::new();
                 if d.0 == Dialect::Mysql {
                     update.push(&format!("UPDATE {table} "));
                     update.append(self.join_parents(edge)?);
                     update.push(" SET ");
-                    sql::mark(&mut update, d, soft, self.batch)?;
+                    marks::mark(&mut update, d, soft, self.batch)?;
                     update.push(" WHERE ");
                 } else {
                     update.push(&format!("UPDATE {table} SET "));
-                    sql::mark(&mut update, d, soft, self.batch)?;
+                    marks::mark(&mut update, d, soft, self.batch)?;
                     update.push(" WHERE ");
                     update.append(self.references(edge)?);
                     update.push(" AND ");
                 }
                 update.push(&(soft.live)(d.0));
-                let n = update.execute(conn)? as u64;
+                let n = conn.run(update).await? as u64;
                 self.rows[e] += n;
                 self.tables[edge.child] += n;
                 Ok(n > 0)
             }
             Rule::HardDelete => {
-                let mut delete = Sql::<C::Backend>::new();
+                let mut delete = Sql::<C::Backend, R>::new();
                 if d.0 == Dialect::Mysql {
                     delete.push(&format!("DELETE {table} FROM {table} "));
                     delete.append(self.join_parents(edge)?);
@@ -463,7 +448,7 @@ impl Walk<'_> {
                     delete.push(&format!("DELETE FROM {table} WHERE "));
                     delete.append(self.references(edge)?);
                 }
-                self.rows[e] += delete.execute(conn)? as u64;
+                self.rows[e] += conn.run(delete).await? as u64;
                 Ok(false)
             }
             Rule::SetNull | Rule::SetDefault => {
@@ -476,7 +461,7 @@ impl Walk<'_> {
                     .map(|soft| format!(" AND {}", soft.every_row(d.0)))
                     .unwrap_or_default();
                 // What the link was, kept for the restore.
-                let mut keep = Sql::<C::Backend>::new();
+                let mut keep = Sql::<C::Backend, R>::new();
                 keep.push(&format!(
                     "INSERT INTO {journal_table} ({}, {}, {}, {}, {}, {}) SELECT ",
                     d.quote(journal::BATCH_ID),
@@ -494,13 +479,14 @@ impl Walk<'_> {
                 ));
                 keep.append(self.references(edge)?);
                 keep.push(&every_row);
-                keep.execute(conn)
+                conn.run(keep)
+                    .await
                     .map_err(|error| journal::write_error(error, &child.name, edge.column))?;
 
                 // Only the links the journal just recorded, holding the value it recorded: at
                 // READ COMMITTED this statement sees rows committed since the journal's
                 // INSERT, and a link cut without a journal row would never come back.
-                let mut update = Sql::<C::Backend>::new();
+                let mut update = Sql::<C::Backend, R>::new();
                 let recorded = format!(
                     "sd_j.{} = {}",
                     d.quote(journal::OLD_VALUE),
@@ -514,13 +500,13 @@ impl Walk<'_> {
                         "UPDATE {table} JOIN {journal_table} AS sd_j ON {table}.{key} = {} SET {table}.{fk} = ",
                         d.cast_from_text(&format!("sd_j.{}", d.quote(journal::ROW_KEY)), child.key_kind),
                     ));
-                    self.push_cut(conn, &mut update, e, child, edge)?;
+                    self.push_cut(conn, &mut update, e, child, edge).await?;
                     update.push(" WHERE ");
                     self.journal_match_as(&mut update, child, edge, "sd_j.");
                     update.push(&format!(" AND {recorded}"));
                 } else {
                     update.push(&format!("UPDATE {table} SET {fk} = "));
-                    self.push_cut(conn, &mut update, e, child, edge)?;
+                    self.push_cut(conn, &mut update, e, child, edge).await?;
                     update.push(" WHERE ");
                     update.append(self.references(edge)?);
                     update.push(&format!(
@@ -533,13 +519,13 @@ impl Walk<'_> {
                         d.cast_to_text(&format!("{table}.{key}")),
                     ));
                 }
-                let n = update.execute(conn)? as u64;
+                let n = conn.run(update).await? as u64;
                 self.rows[e] += n;
 
                 if edge.rule == Rule::SetDefault && n > 0 {
                     // What the link became, so a restore only puts back links that still
                     // hold it.
-                    let mut became = Sql::<C::Backend>::new();
+                    let mut became = Sql::<C::Backend, R>::new();
                     became.push(&format!(
                         "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}{every_row}) WHERE ",
                         d.quote(journal::NEW_VALUE),
@@ -547,7 +533,7 @@ impl Walk<'_> {
                         d.cast_from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),
                     ));
                     self.journal_match(&mut became, child, edge);
-                    became.execute(conn)?;
+                    conn.run(became).await?;
                 }
                 Ok(false)
             }
@@ -562,10 +548,7 @@ impl Walk<'_> {
     /// of the child table, and at `REPEATABLE READ` locks them all.) The parents are a derived
     /// table, so a table referencing itself reads itself as it was before the statement, and
     /// the child's columns stay unambiguous in the rest of the statement.
-    fn join_parents<'a, DB: CollectorBackend>(
-        &self,
-        edge: GraphEdge,
-    ) -> Result<Sql<'a, DB>, Error> {
+    fn join_parents<DB: SqlBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let child = &self.graph.nodes[edge.child];
@@ -585,10 +568,10 @@ impl Walk<'_> {
     }
 
     /// The condition of `node`'s rows of this batch, or [`Error::BatchNotIdentifiable`].
-    fn in_batch<'a, DB: CollectorBackend>(&self, node: &Node) -> Result<Sql<'a, DB>, Error> {
+    fn in_batch<DB: SqlBackend, R>(&self, node: &Node) -> Result<Sql<DB, R>, Error> {
         node.soft
             .as_ref()
-            .map(|soft| sql::in_batch::<DB>(self.d, soft, self.batch))
+            .map(|soft| marks::in_batch::<DB, R>(self.d, soft, self.batch))
             .transpose()?
             .flatten()
             .ok_or_else(|| Error::BatchNotIdentifiable {
@@ -597,7 +580,7 @@ impl Walk<'_> {
     }
 
     /// `fk IN (SELECT key FROM parent WHERE <in this batch>)`.
-    fn references<'a, DB: CollectorBackend>(&self, edge: GraphEdge) -> Result<Sql<'a, DB>, Error> {
+    fn references<DB: SqlBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let in_batch = self.in_batch(parent)?;
@@ -621,12 +604,7 @@ impl Walk<'_> {
     }
 
     /// `?, ?, ?`: the batch id, table and column of an edge's journal rows.
-    fn journal_key<DB: CollectorBackend>(
-        &self,
-        sql: &mut Sql<'_, DB>,
-        child: &Node,
-        edge: GraphEdge,
-    ) {
+    fn journal_key<DB: SqlBackend, R>(&self, sql: &mut Sql<DB, R>, child: &Node, edge: GraphEdge) {
         sql.bind(DB::bind_i64(self.batch.id))
             .push(", ")
             .bind(DB::bind_text(Some(child.name.to_string())))
@@ -635,9 +613,9 @@ impl Walk<'_> {
     }
 
     /// `batch_id = ? AND table_name = ? AND column_name = ?`.
-    fn journal_match<DB: CollectorBackend>(
+    fn journal_match<DB: SqlBackend, R>(
         &self,
-        sql: &mut Sql<'_, DB>,
+        sql: &mut Sql<DB, R>,
         child: &Node,
         edge: GraphEdge,
     ) {
@@ -645,9 +623,9 @@ impl Walk<'_> {
     }
 
     /// [`journal_match`](Self::journal_match) on the journal aliased by `alias` (`"sd_j."`).
-    fn journal_match_as<DB: CollectorBackend>(
+    fn journal_match_as<DB: SqlBackend, R>(
         &self,
-        sql: &mut Sql<'_, DB>,
+        sql: &mut Sql<DB, R>,
         child: &Node,
         edge: GraphEdge,
         alias: &str,
@@ -656,18 +634,14 @@ impl Walk<'_> {
     }
 
     /// What a cut link becomes: `NULL` for `set_null`, the column's default for `set_default`.
-    fn push_cut<C>(
+    async fn push_cut<Mo, R, C: SqlConnection<Mo, R>>(
         &mut self,
         conn: &mut C,
-        sql: &mut Sql<'_, C::Backend>,
+        sql: &mut Sql<C::Backend, R>,
         e: usize,
         child: &Node,
         edge: GraphEdge,
-    ) -> Result<(), Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    ) -> Result<(), Error> {
         if edge.rule == Rule::SetNull {
             sql.push("NULL");
             return Ok(());
@@ -675,11 +649,7 @@ impl Walk<'_> {
         let default = match self.defaults.get(&e) {
             Some(default) => default.clone(),
             None => {
-                let default = <C::Backend as CollectorBackend>::column_default(
-                    conn,
-                    &child.name,
-                    edge.column,
-                )?;
+                let default = catalog::column_default(conn, &child.name, edge.column).await?;
                 self.defaults.insert(e, default.clone());
                 default
             }
@@ -692,10 +662,10 @@ impl Walk<'_> {
                 sql.push("NULL");
             }
             ColumnDefault::Integer(value) => {
-                sql.bind(<C::Backend as CollectorBackend>::bind_i64(value));
+                sql.bind(<C::Backend as SqlBackend>::bind_i64(value));
             }
             ColumnDefault::Text(value) => {
-                sql.bind(<C::Backend as CollectorBackend>::bind_text(Some(value)));
+                sql.bind(<C::Backend as SqlBackend>::bind_text(Some(value)));
             }
         }
         Ok(())
@@ -703,8 +673,8 @@ impl Walk<'_> {
 }
 
 /// `<alias>batch_id = ? AND <alias>table_name = ? AND <alias>column_name = ?`.
-pub(crate) fn journal_match<DB: CollectorBackend>(
-    sql: &mut Sql<'_, DB>,
+pub(crate) fn journal_match<DB: SqlBackend, R>(
+    sql: &mut Sql<DB, R>,
     d: Dialected,
     batch_id: i64,
     child: &Node,

@@ -19,11 +19,13 @@
 
 use std::fmt;
 
-use diesel::connection::LoadConnection;
-
 use super::graph::{ArchiveTable, Graph, Rule};
-use super::sql::{CatalogForeignKey, CollectorBackend};
 use crate::backend::TableName;
+#[cfg(feature = "async")]
+use crate::exec::NonBlocking;
+use crate::exec::{drive, Blocking};
+use crate::sql::catalog::{self, CatalogForeignKey};
+use crate::sql::SqlConnection;
 use crate::Error;
 
 /// A foreign key as the database declares it.
@@ -232,14 +234,31 @@ fn same_table(declared: &TableName, catalog: &TableName) -> bool {
 pub fn check_schema<T, C>(conn: &mut C) -> Result<SchemaReport, Error>
 where
     T: ArchiveTable,
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
+    C: SqlConnection<Blocking>,
+{
+    drive(schema_report::<T, Blocking, C>(conn))
+}
+
+/// [`check_schema`] on a diesel-async connection (feature `async`).
+#[cfg(feature = "async")]
+pub async fn check_schema_async<T, C>(conn: &mut C) -> Result<SchemaReport, Error>
+where
+    T: ArchiveTable,
+    C: SqlConnection<NonBlocking>,
+{
+    schema_report::<T, NonBlocking, C>(conn).await
+}
+
+async fn schema_report<T, Mo, C>(conn: &mut C) -> Result<SchemaReport, Error>
+where
+    T: ArchiveTable,
+    C: SqlConnection<Mo>,
 {
     let graph = Graph::build(T::node())?;
 
     let mut keys: Vec<CatalogForeignKey> = Vec::new();
     for node in &graph.nodes {
-        for key in <C::Backend as CollectorBackend>::foreign_keys(conn, &node.name)? {
+        for key in catalog::foreign_keys(conn, &node.name).await? {
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -357,10 +376,7 @@ where
         let columns = match indexed.iter().position(|(n, _)| *n == node) {
             Some(at) => &indexed[at].1,
             None => {
-                let read = <C::Backend as CollectorBackend>::leading_index_columns(
-                    conn,
-                    &graph.nodes[node].name,
-                )?;
+                let read = catalog::leading_index_columns(conn, &graph.nodes[node].name).await?;
                 indexed.push((node, read));
                 &indexed[indexed.len() - 1].1
             }

@@ -25,6 +25,7 @@ use diesel::{Column, Table};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
 use crate::ddl;
+pub use crate::sql::{KeyKind, StampKind};
 use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 use crate::unique::KeyInfo;
 use crate::Error;
@@ -85,24 +86,6 @@ impl std::fmt::Display for Rule {
     }
 }
 
-/// The SQL type of a primary or foreign key, as far as the collector needs to know it: to
-/// write a key into the journal as text and read it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
-    /// `SMALLINT`.
-    SmallInt,
-    /// `INTEGER`.
-    Integer,
-    /// `BIGINT`.
-    BigInt,
-    /// An unsigned integer (MySQL).
-    Unsigned,
-    /// Text (`TEXT`, `VARCHAR`).
-    Text,
-    /// `UUID` (PostgreSQL).
-    Uuid,
-}
-
 /// A Diesel SQL type that can be a key of a table in the relation graph.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a key type the relation graph supports",
@@ -140,18 +123,6 @@ key_sql_type! {
 
 impl<ST: KeySqlType> KeySqlType for Nullable<ST> {
     const KIND: KeyKind = ST::KIND;
-}
-
-/// How a batch's timestamp is bound for a column: without time zone (`TIMESTAMP`,
-/// `DATETIME`), or as an instant (`TIMESTAMPTZ`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StampKind {
-    /// A timestamp without time zone, written in UTC.
-    Naive,
-    /// An instant: a timestamp with time zone on PostgreSQL and SQLite. MySQL/MariaDB have no
-    /// such type, and a column holding instants there (`DATETIME` in UTC, `TIMESTAMP`) gets the
-    /// UTC wall-clock time, the session's time zone being UTC while an archive or restore runs.
-    Utc,
 }
 
 /// A Diesel SQL type that can hold the timestamp identifying a batch; a deletion time column
@@ -853,5 +824,11 @@ impl Graph {
         self.edges
             .iter()
             .any(|e| matches!(e.rule, Rule::SetNull | Rule::SetDefault))
+    }
+}
+
+impl AsRef<TableName> for Node {
+    fn as_ref(&self) -> &TableName {
+        &self.name
     }
 }

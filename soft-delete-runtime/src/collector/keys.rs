@@ -28,13 +28,12 @@
 //! Either finds the first pair (a clash with a live row before one between two restored
 //! rows) and [`Error::Conflict`] names it; the caller rolls back.
 
-use diesel::connection::LoadConnection;
-
 use super::archive::journal_match;
 use super::graph::{Graph, GraphEdge, Node, SoftInfo};
-use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
+use super::marks::{self, BatchValues};
 use crate::backend::SupportedBackend;
 use crate::ddl::journal;
+use crate::sql::{ClashRow, Dialected, Sql, SqlConnection};
 use crate::unique::{Holder, KeyConflict, KeyInfo};
 use crate::{Error, RowId};
 
@@ -49,19 +48,15 @@ struct Clash {
 
 /// The first key of `node` that bringing back the batch's archived rows would break, as
 /// [`Error::Conflict`]; `None` when every key stays unique. Writes nothing.
-pub(crate) fn rows<C>(
+pub(crate) async fn rows<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     node: &Node,
     soft: &SoftInfo,
     batch: BatchValues,
-) -> Result<Option<Error>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<Option<Error>, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     for key in soft.keys {
-        let restored = || -> Result<Sql<'static, C::Backend>, Error> {
+        let restored = || -> Result<Sql<C::Backend, R>, Error> {
             let mut sql = Sql::new();
             sql.push(&format!(
                 "(SELECT {} FROM {} WHERE ",
@@ -69,7 +64,7 @@ where
                 d.table(node)
             ));
             let in_batch =
-                sql::in_batch(d, soft, batch)?.ok_or_else(|| Error::BatchNotIdentifiable {
+                marks::in_batch(d, soft, batch)?.ok_or_else(|| Error::BatchNotIdentifiable {
                     table: node.name.to_string(),
                 })?;
             sql.append(in_batch);
@@ -90,7 +85,7 @@ where
         let pk = d.quote(node.key);
         let same_key = equal(d, key, "sd_a", "sd_b");
 
-        let mut select = Sql::<C::Backend>::new();
+        let mut select = Sql::<C::Backend, R>::new();
         select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
         // An archived row of the batch against a live row.
         select.push(&format!(
@@ -116,7 +111,7 @@ where
         select.push(&format!(
             " AS sd_b ON {same_key} AND sd_a.{pk} < sd_b.{pk}) AS sd_c ORDER BY sd_c.sd_live DESC LIMIT 1"
         ));
-        if let Some(clash) = first(conn, select)? {
+        if let Some(clash) = first(conn, select).await? {
             return Ok(Some(conflict(node, key, clash)));
         }
     }
@@ -126,16 +121,12 @@ where
 /// The first key of `edge`'s child table that putting back the links `edge` cut in this batch
 /// would break, as [`Error::Conflict`]; `None` when the column is in no key, or every key
 /// stays unique. Writes nothing; runs after the batch's rows are back.
-pub(crate) fn link<C>(
+pub(crate) async fn link<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     edge: &GraphEdge,
     batch: BatchValues,
-) -> Result<Option<Error>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<Option<Error>, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     let child = &graph.nodes[edge.child];
     let Some(soft) = &child.soft else {
@@ -168,7 +159,7 @@ where
             )
         };
         // `alias` holds the live row `row` whose link comes back (and really changes).
-        let comes_back = |sql: &mut Sql<'static, C::Backend>, alias: &str, row: &str| {
+        let comes_back = |sql: &mut Sql<C::Backend, R>, alias: &str, row: &str| {
             let new = d.cast_from_text(
                 &format!("{alias}.{}", d.quote(journal::NEW_VALUE)),
                 edge.column_kind,
@@ -188,7 +179,7 @@ where
         let old_text = format!("sd_j.{}", d.quote(journal::OLD_VALUE));
         let shown = values(d, key, "sd_a", Some((edge.column, &old_text)));
 
-        let mut select = Sql::<C::Backend>::new();
+        let mut select = Sql::<C::Backend, R>::new();
         select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
         // A row whose link comes back against a live row holding the key already.
         select.push(&format!(
@@ -231,7 +222,7 @@ where
             old("sd_k"),
             old("sd_j")
         ));
-        if let Some(clash) = first(conn, select)? {
+        if let Some(clash) = first(conn, select).await? {
             return Ok(Some(conflict(child, key, clash)));
         }
     }
@@ -298,12 +289,11 @@ fn values(d: Dialected, key: &KeyInfo, alias: &str, replace: Option<(&str, &str)
     d.concat(&parts)
 }
 
-fn first<C>(conn: &mut C, select: Sql<'static, C::Backend>) -> Result<Option<Clash>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let rows = <C::Backend as CollectorBackend>::load_clashes(conn, select)?;
+async fn first<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    select: Sql<C::Backend, R>,
+) -> Result<Option<Clash>, Error> {
+    let rows = conn.rows::<ClashRow>(select).await?;
     Ok(rows
         .into_iter()
         .next()

@@ -23,61 +23,53 @@
 //! indistinguishable from the archive's own rows and comes back with its restore. A
 //! `#[soft_delete(batch)]` column rules that out for its table.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::connection::LoadConnection;
+use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::RunQueryDsl;
 
 use super::graph::{ArchiveTable, GraphTable, Rule, StampKind};
+use super::marks::BatchValues;
 use super::plan::Plan;
-use super::sql::{BatchValues, CollectorBackend, Dialected, Sql};
 use super::Batch;
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::archive_log as log;
+#[cfg(feature = "async")]
+use crate::exec::NonBlocking;
+use crate::exec::{drive, Blocking};
+use crate::sql::{Dialected, KeyRow, LogRow, Sql, SqlBackend, SqlConnection};
 use crate::Error;
 
 /// How many microseconds an archive tries after its first stamp before giving up.
 const STAMP_ATTEMPTS: u32 = 1000;
 
-/// A row of the log as loaded: see [`ArchiveEntry`].
-#[doc(hidden)]
-pub(crate) type LogRow = (
-    i64,
-    NaiveDateTime,
-    String,
-    Option<String>,
-    i64,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<NaiveDateTime>,
-    Option<String>,
-);
-
-fn d<C: LoadConnection>() -> Dialected
-where
-    C::Backend: SupportedBackend,
-{
-    Dialected(<C::Backend as SupportedBackend>::DIALECT)
+/// What the log row of a new archive records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reservation<'a> {
+    /// The archive's root table.
+    pub(crate) root: &'a TableName,
+    /// The first stamp to try.
+    pub(crate) first: DateTime<Utc>,
+    /// Who archives.
+    pub(crate) by: Option<&'a str>,
+    /// Why.
+    pub(crate) reason: Option<&'a str>,
 }
 
 /// Inserts the log row of a new archive of `root`, with the first free stamp from `first`
 /// on, and returns the batch: that stamp and the row's id.
-pub(crate) fn reserve<C>(
+pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
-    root: &TableName,
-    first: DateTime<Utc>,
-    by: Option<&str>,
-    reason: Option<&str>,
-) -> Result<BatchValues, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let d = d::<C>();
+    reservation: Reservation<'_>,
+) -> Result<BatchValues, Error> {
+    let Reservation {
+        root,
+        first,
+        by,
+        reason,
+    } = reservation;
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     for attempt in 0..STAMP_ATTEMPTS {
         let stamp = first + chrono::TimeDelta::microseconds(i64::from(attempt));
-        let mut insert = Sql::<C::Backend>::new();
+        let mut insert = Sql::<C::Backend, R>::new();
         insert.push(&format!(
             "INSERT INTO {} ({}, {}, {}, {}, {}, {}) VALUES (",
             d.quote(log::TABLE),
@@ -105,16 +97,18 @@ where
                     d.cast_to_text(&d.quote(log::ID)),
                     d.quote(log::ID),
                 ));
-                C::Backend::load_keys(conn, insert)?
+                conn.rows::<KeyRow>(insert)
+                    .await?
                     .into_iter()
                     .next()
                     .map(|(_, id)| id)
             }
-            Dialect::Mysql => match insert.execute(conn) {
+            Dialect::Mysql => match conn.run(insert).await {
                 Ok(_) => {
-                    let mut last = Sql::<C::Backend>::new();
+                    let mut last = Sql::<C::Backend, R>::new();
                     last.push("SELECT '', CAST(LAST_INSERT_ID() AS SIGNED)");
-                    C::Backend::load_keys(conn, last)?
+                    conn.rows::<KeyRow>(last)
+                        .await?
                         .into_iter()
                         .next()
                         .map(|(_, id)| id)
@@ -133,18 +127,14 @@ where
 }
 
 /// Records what archive `id` did: its roots (the key, when there was one) and its counts.
-pub(crate) fn finish<C>(
+pub(crate) async fn finish<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     id: i64,
     plan: &Plan,
     root_key: Option<String>,
-) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let d = d::<C>();
-    let mut update = Sql::<C::Backend>::new();
+) -> Result<(), Error> {
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+    let mut update = Sql::<C::Backend, R>::new();
     update
         .push(&format!(
             "UPDATE {} SET {} = ",
@@ -160,25 +150,21 @@ where
         .bind(C::Backend::bind_text(Some(encode_counts(&plan.counts()))))
         .push(&format!(" WHERE {} = ", d.quote(log::ID)))
         .bind(C::Backend::bind_i64(id));
-    update.execute(conn)?;
+    conn.run(update).await?;
     Ok(())
 }
 
 /// Marks archive `batch` of root table `root` restored (by `by`, now), or says why it cannot
 /// be: [`Error::ArchiveNotFound`], [`Error::WrongRoot`], [`Error::AlreadyRestored`]. The
 /// caller's transaction rolls the mark back if the restore fails.
-pub(crate) fn claim<C>(
+pub(crate) async fn claim<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     batch: BatchValues,
     root: &TableName,
     by: Option<&str>,
-) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let d = d::<C>();
-    let mut update = Sql::<C::Backend>::new();
+) -> Result<(), Error> {
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+    let mut update = Sql::<C::Backend, R>::new();
     update
         .push(&format!(
             "UPDATE {} SET {} = ",
@@ -193,10 +179,10 @@ where
         .push(&format!(" AND {} = ", d.quote(log::ROOT_TABLE)))
         .bind(C::Backend::bind_text(Some(root.to_string())))
         .push(&format!(" AND {} IS NULL", d.quote(log::RESTORED_AT)));
-    if update.execute(conn)? == 1 {
+    if conn.run(update).await? == 1 {
         return Ok(());
     }
-    let entry = find_entry(conn, batch.id)?;
+    let entry = find_entry(conn, batch.id).await?;
     if entry.root_table != root.to_string() {
         return Err(Error::WrongRoot {
             id: batch.id,
@@ -324,32 +310,40 @@ impl ArchiveEntry {
 }
 
 /// The archive with id `id`, or [`Error::ArchiveNotFound`].
-pub fn find_archive<C>(conn: &mut C, id: i64) -> Result<ArchiveEntry, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    find_entry(conn, id)
+pub fn find_archive<C: SqlConnection<Blocking>>(
+    conn: &mut C,
+    id: i64,
+) -> Result<ArchiveEntry, Error> {
+    drive(find_entry(conn, id))
 }
 
-fn find_entry<C>(conn: &mut C, id: i64) -> Result<ArchiveEntry, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    let d = d::<C>();
-    let mut select = select_entries::<C::Backend>(d);
+/// [`find_archive`] on a diesel-async connection (feature `async`).
+#[cfg(feature = "async")]
+pub async fn find_archive_async<C: SqlConnection<NonBlocking>>(
+    conn: &mut C,
+    id: i64,
+) -> Result<ArchiveEntry, Error> {
+    find_entry(conn, id).await
+}
+
+pub(crate) async fn find_entry<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    id: i64,
+) -> Result<ArchiveEntry, Error> {
+    let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+    let mut select = select_entries::<C::Backend, R>(d);
     select
         .push(&format!(" WHERE {} = ", d.quote(log::ID)))
         .bind(C::Backend::bind_i64(id));
-    C::Backend::load_log(conn, select)?
+    conn.rows::<LogRow>(select)
+        .await?
         .into_iter()
         .next()
         .map(ArchiveEntry::from_row)
         .ok_or(Error::ArchiveNotFound { id })
 }
 
-fn select_entries<'a, DB: CollectorBackend>(d: Dialected) -> Sql<'a, DB> {
+fn select_entries<DB: SqlBackend, R>(d: Dialected) -> Sql<DB, R> {
     let columns = [
         log::ID,
         log::ARCHIVED_AT,
@@ -429,13 +423,28 @@ impl ArchiveList {
     }
 
     /// Reads the page.
-    pub fn load<C>(&self, conn: &mut C) -> Result<Vec<ArchiveEntry>, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        let d = d::<C>();
-        let mut select = select_entries::<C::Backend>(d);
+    pub fn load<C: SqlConnection<Blocking>>(
+        &self,
+        conn: &mut C,
+    ) -> Result<Vec<ArchiveEntry>, Error> {
+        drive(self.read(conn))
+    }
+
+    /// [`load`](Self::load) on a diesel-async connection (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn load_async<C: SqlConnection<NonBlocking>>(
+        &self,
+        conn: &mut C,
+    ) -> Result<Vec<ArchiveEntry>, Error> {
+        self.read(conn).await
+    }
+
+    async fn read<Mo, C: SqlConnection<Mo>>(
+        &self,
+        conn: &mut C,
+    ) -> Result<Vec<ArchiveEntry>, Error> {
+        let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
+        let mut select = select_entries::<C::Backend, _>(d);
         select.push(" WHERE 1 = 1");
         if let Some(root) = &self.root {
             select
@@ -453,7 +462,9 @@ impl ArchiveList {
         select
             .push(&format!(" ORDER BY {} DESC LIMIT ", d.quote(log::ID)))
             .bind(C::Backend::bind_i64(i64::from(self.limit)));
-        Ok(C::Backend::load_log(conn, select)?
+        Ok(conn
+            .rows::<LogRow>(select)
+            .await?
             .into_iter()
             .map(ArchiveEntry::from_row)
             .collect())

@@ -119,32 +119,42 @@ mod check;
 pub mod graph;
 mod keys;
 mod log;
+mod marks;
 mod plan;
 mod preview;
 mod reach;
 mod restore;
+// The old SQL layer, until the purge moves onto `crate::sql` (branch `purge`).
 pub(crate) mod sql;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
-use diesel::connection::LoadConnection;
 use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
 use diesel::{QueryResult, QuerySource, Table};
 
+#[cfg(feature = "async")]
+pub use check::check_schema_async;
 pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
 pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
+#[cfg(feature = "async")]
+pub use log::find_archive_async;
 pub use log::{find_archive, ArchiveEntry, ArchiveList};
 pub use plan::{Blocker, Plan, Repeat, Step};
 pub use restore::Restored;
-pub use sql::CollectorBackend;
 
 use graph::Graph;
-use sql::BatchValues;
+use marks::BatchValues;
+pub use sql::CollectorBackend;
 
 use crate::backend::SupportedBackend;
+#[cfg(feature = "async")]
+use crate::exec::NonBlocking;
+use crate::exec::{drive, Begin, Blocking, Transaction};
+use crate::sql::{catalog, SqlConnection};
 use crate::table::SoftDeleteTable;
 use crate::Error;
 
@@ -161,7 +171,7 @@ pub const DEFAULT_BLOCKER_IDS: usize = 10;
 /// [`archive`](Self::archive).
 #[derive(Debug, Clone)]
 pub struct Collector<T, R> {
-    roots: R,
+    roots: Arc<R>,
     blocker_ids: usize,
     by: Option<String>,
     reason: Option<String>,
@@ -179,11 +189,11 @@ impl Collector<(), ()> {
     {
         let target = target.into_update_target();
         Collector {
-            roots: TargetRoots {
+            roots: Arc::new(TargetRoots {
                 key: target.table.primary_key(),
                 from: target.table.from_clause(),
                 where_clause: target.where_clause,
-            },
+            }),
             blocker_ids: DEFAULT_BLOCKER_IDS,
             by: None,
             reason: None,
@@ -204,7 +214,7 @@ impl<T: Table> Collector<T, ()> {
         Q: Query<SqlType = <T::PrimaryKey as Expression>::SqlType>,
     {
         Collector {
-            roots: QueryRoots(query),
+            roots: Arc::new(QueryRoots(query)),
             blocker_ids: DEFAULT_BLOCKER_IDS,
             by: None,
             reason: None,
@@ -252,12 +262,28 @@ impl<T, R> Collector<T, R> {
     pub fn preview<C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
         T: ArchiveTable,
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-        R: QueryFragment<C::Backend>,
+        C: SqlConnection<Blocking, R>,
+    {
+        drive(self.plan(conn))
+    }
+
+    /// [`preview`](Self::preview) on a diesel-async connection (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn preview_async<C>(&self, conn: &mut C) -> Result<Plan, Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<NonBlocking, R>,
+    {
+        self.plan(conn).await
+    }
+
+    async fn plan<Mo, C>(&self, conn: &mut C) -> Result<Plan, Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<Mo, R>,
     {
         let graph = Graph::build(T::node())?;
-        reach::preview(conn, &graph, &self.roots, self.blocker_ids)
+        reach::preview(conn, &graph, &self.roots, self.blocker_ids).await
     }
 
     /// Archives the roots and everything the relations cascade to, in one transaction:
@@ -292,9 +318,28 @@ impl<T, R> Collector<T, R> {
     pub fn archive<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
     where
         T: ArchiveTable,
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-        R: QueryFragment<C::Backend>,
+        C: SqlConnection<Blocking, R>,
+    {
+        drive(self.run_archive(conn))
+    }
+
+    /// [`archive`](Self::archive) on a diesel-async connection (feature `async`). Dropped
+    /// half way (a timeout, a cancelled request), it leaves the database unchanged: its
+    /// transaction is abandoned and the connection marked broken, so a pool discards it (see
+    /// [`crate::asynchronous`]).
+    #[cfg(feature = "async")]
+    pub async fn archive_async<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<NonBlocking, R>,
+    {
+        self.run_archive(conn).await
+    }
+
+    async fn run_archive<Mo, C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<Mo, R>,
     {
         let graph = Graph::build(T::node())?;
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
@@ -302,39 +347,42 @@ impl<T, R> Collector<T, R> {
             conn,
             &graph,
             "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
-        )?;
-        let stamp = archive::next_stamp();
-        let result = sql::in_utc(conn, |conn| {
-            conn.transaction::<(Plan, BatchValues), Error, _>(|conn| {
-                let reserve = |conn: &mut C| {
-                    log::reserve(
-                        conn,
-                        &graph.nodes[0].name,
-                        stamp,
-                        self.by.as_deref(),
-                        self.reason.as_deref(),
-                    )
-                };
-                let (plan, batch) =
-                    archive::run(conn, &graph, &self.roots, reserve, self.blocker_ids)?;
-                let batch = match batch {
-                    Some(batch) if !plan.is_blocked() => batch,
-                    _ => {
-                        return Err(Error::Protected {
-                            blockers: plan.blockers().to_vec(),
-                        })
-                    }
-                };
-                let root_key = if plan.roots() == 1 {
-                    archive::root_key(conn, &graph, batch)?
-                } else {
-                    None
-                };
-                log::finish(conn, batch.id, &plan, root_key)?;
-                Ok((plan, batch))
-            })
-        });
-        let (plan, batch) = result.map_err(|error| missing_log(conn, error))?;
+        )
+        .await?;
+        let reservation = log::Reservation {
+            root: &graph.nodes[0].name,
+            first: archive::next_stamp(),
+            by: self.by.as_deref(),
+            reason: self.reason.as_deref(),
+        };
+        let mut transaction = match Transaction::begin(conn, Begin::Plain).await {
+            Ok(transaction) => transaction,
+            Err(error) => return Err(error.into()),
+        };
+        let outcome = in_utc(transaction.conn(), async |conn: &mut C| {
+            let (plan, batch) =
+                archive::run(conn, &graph, &self.roots, reservation, self.blocker_ids).await?;
+            let batch = match batch {
+                Some(batch) if !plan.is_blocked() => batch,
+                _ => {
+                    return Err(Error::Protected {
+                        blockers: plan.blockers().to_vec(),
+                    })
+                }
+            };
+            let root_key = if plan.roots() == 1 {
+                archive::root_key(conn, &graph, batch).await?
+            } else {
+                None
+            };
+            log::finish(conn, batch.id, &plan, root_key).await?;
+            Ok((plan, batch))
+        })
+        .await;
+        let (plan, batch) = match transaction.finish(outcome).await {
+            Ok(done) => done,
+            Err(error) => return Err(missing_log(conn, error).await),
+        };
         Ok(Archived {
             batch: Batch::new(batch),
             plan,
@@ -342,21 +390,33 @@ impl<T, R> Collector<T, R> {
     }
 }
 
+/// Runs `body` with the session's time zone set to UTC on MySQL/MariaDB (see
+/// [`catalog::enter_utc`]), and sets it back afterwards, also when `body` fails.
+async fn in_utc<Mo, R, C, V>(
+    conn: &mut C,
+    body: impl AsyncFnOnce(&mut C) -> Result<V, Error>,
+) -> Result<V, Error>
+where
+    C: SqlConnection<Mo, R>,
+{
+    let zone = catalog::enter_utc(conn).await?;
+    let outcome = body(conn).await;
+    let restored = catalog::leave_utc(conn, zone).await;
+    let value = outcome?;
+    restored?;
+    Ok(value)
+}
+
 /// `error`, or [`Error::NoArchiveLog`] when it is a database error and the log table does not
 /// exist (asked after the transaction rolled back, as PostgreSQL refuses statements before).
-fn missing_log<C>(conn: &mut C, error: Error) -> Error
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+async fn missing_log<Mo, R, C: SqlConnection<Mo, R>>(conn: &mut C, error: Error) -> Error {
     if !matches!(
         error,
         Error::Diesel(diesel::result::Error::DatabaseError(..))
     ) {
         return error;
     }
-    let d = sql::Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
-    match sql::table_exists(conn, d, crate::ddl::archive_log::TABLE) {
+    match catalog::table_exists(conn, crate::ddl::archive_log::TABLE).await {
         Ok(false) => Error::NoArchiveLog,
         _ => error,
     }
@@ -365,15 +425,11 @@ where
 /// Refuses `feature` when a table the archive or restore of `graph` writes (its archived
 /// tables, the children whose links it cuts or whose rows it deletes, the journal, the
 /// archive log) is a MySQL table that cannot roll back.
-fn refuse_without_transactions<C>(
+async fn refuse_without_transactions<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     feature: &'static str,
-) -> Result<(), Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<(), Error> {
     let written = (0..graph.nodes.len()).filter(|&i| {
         graph.archived[i]
             || graph.edges.iter().any(|e| {
@@ -393,7 +449,7 @@ where
         .map(|i| &graph.nodes[i].name)
         .chain(journal.as_ref())
         .chain(std::iter::once(&log));
-    sql::refuse_without_transactions(conn, tables, feature)
+    catalog::refuse_without_transactions(conn, tables, feature).await
 }
 
 /// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE> AND
@@ -491,21 +547,36 @@ impl<T: ArchiveTable> Batch<T> {
     /// [`Error::WrongRoot`] if it was archived from another root table, so an id cannot be
     /// restored as the wrong root. (A restored archive is found too; restoring it again is
     /// [`Error::AlreadyRestored`].)
-    pub fn find<C>(conn: &mut C, id: i64) -> Result<Self, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        log::find_archive(conn, id)?.batch::<T>()
+    pub fn find<C: SqlConnection<Blocking>>(conn: &mut C, id: i64) -> Result<Self, Error> {
+        drive(log::find_entry(conn, id))?.batch::<T>()
+    }
+
+    /// [`find`](Self::find) on a diesel-async connection (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn find_async<C: SqlConnection<NonBlocking>>(
+        conn: &mut C,
+        id: i64,
+    ) -> Result<Self, Error> {
+        log::find_entry(conn, id).await?.batch::<T>()
     }
 
     /// [`restore`](Self::restore), recording who restored it in the archive log.
-    pub fn restore_by<C>(&self, conn: &mut C, by: impl Into<String>) -> Result<Restored, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        self.restore_as(conn, Some(by.into()))
+    pub fn restore_by<C: SqlConnection<Blocking>>(
+        &self,
+        conn: &mut C,
+        by: impl Into<String>,
+    ) -> Result<Restored, Error> {
+        drive(self.run_restore(conn, Some(by.into())))
+    }
+
+    /// [`restore_by`](Self::restore_by) on a diesel-async connection (feature `async`).
+    #[cfg(feature = "async")]
+    pub async fn restore_by_async<C: SqlConnection<NonBlocking>>(
+        &self,
+        conn: &mut C,
+        by: impl Into<String>,
+    ) -> Result<Restored, Error> {
+        self.run_restore(conn, Some(by.into())).await
     }
 
     /// Brings back exactly what this batch archived, and puts back the links it cut, in one
@@ -535,49 +606,54 @@ impl<T: ArchiveTable> Batch<T> {
     /// index refuses a row anyway (a live row committed by another transaction after the
     /// check), the batch's rows are checked again after the rollback, and a live row found
     /// holding one of their keys is named in an [`Error::Conflict`].
-    pub fn restore<C>(&self, conn: &mut C) -> Result<Restored, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        self.restore_as(conn, None)
+    pub fn restore<C: SqlConnection<Blocking>>(&self, conn: &mut C) -> Result<Restored, Error> {
+        drive(self.run_restore(conn, None))
     }
 
-    fn restore_as<C>(&self, conn: &mut C, by: Option<String>) -> Result<Restored, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
+    /// [`restore`](Self::restore) on a diesel-async connection (feature `async`). Dropped half
+    /// way, it leaves the database unchanged (see [`Collector::archive_async`]).
+    #[cfg(feature = "async")]
+    pub async fn restore_async<C: SqlConnection<NonBlocking>>(
+        &self,
+        conn: &mut C,
+    ) -> Result<Restored, Error> {
+        self.run_restore(conn, None).await
+    }
+
+    async fn run_restore<Mo, C: SqlConnection<Mo>>(
+        &self,
+        conn: &mut C,
+        by: Option<String>,
+    ) -> Result<Restored, Error> {
         let graph = Graph::build(T::node())?;
         // A refused restore rolls back: a table that cannot would keep half of it.
         refuse_without_transactions(
             conn,
             &graph,
             "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
-        )?;
-        sql::in_utc(conn, |conn| {
-            self.restore_in_utc(conn, &graph, by.as_deref())
-        })
-        .map_err(|error| missing_log(conn, error))
+        )
+        .await?;
+        match self.restore_once(conn, &graph, by.as_deref()).await {
+            Ok(restored) => Ok(restored),
+            Err(error) => Err(missing_log(conn, error).await),
+        }
     }
 
-    fn restore_in_utc<C>(
+    async fn restore_once<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
         graph: &Graph,
         by: Option<&str>,
-    ) -> Result<Restored, Error>
-    where
-        C: LoadConnection,
-        C::Backend: CollectorBackend,
-    {
-        let mut statements_succeeded = false;
-        let outcome = conn.transaction(|conn| {
-            log::claim(conn, self.values, &graph.nodes[0].name, by)?;
-            let restored = restore::run(conn, graph, self.values)?;
-            statements_succeeded = true;
-            Ok(restored)
-        });
+    ) -> Result<Restored, Error> {
+        let values = self.values;
+        let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
+        let outcome = in_utc(transaction.conn(), async |conn: &mut C| {
+            log::claim(conn, values, &graph.nodes[0].name, by).await?;
+            restore::run(conn, graph, values).await
+        })
+        .await;
+        let statements_succeeded = outcome.is_ok();
+        let outcome = transaction.finish(outcome).await;
         // An error after every statement succeeded is the COMMIT's: a deferred constraint.
         let outcome = match outcome {
             Err(error) if statements_succeeded => Err(restore::commit_conflict(error, graph)),
@@ -589,7 +665,9 @@ impl<T: ArchiveTable> Batch<T> {
         };
         // Rolled back: the batch's rows are archived again, and a live row that a concurrent
         // transaction committed after the check is visible now.
-        match conn.transaction(|conn| restore::rows_conflict(conn, graph, self.values)) {
+        let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
+        let found = restore::rows_conflict(transaction.conn(), graph, values).await;
+        match transaction.finish(found).await {
             Ok(Some(conflict)) => Err(conflict),
             Ok(None) | Err(_) => Err(error),
         }

@@ -20,59 +20,49 @@
 //! on a replica, and next to writers without waiting for them. It opens no transaction of its
 //! own: call it inside one (e.g. `REPEATABLE READ`) for counts from a single snapshot.
 
-use diesel::connection::LoadConnection;
-use diesel::query_builder::QueryFragment;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 use super::archive::check_batch_identity;
 use super::graph::{Graph, GraphEdge, KeyKind, Rule};
 use super::plan::{Blocker, Plan};
-use super::sql::{CollectorBackend, Dialected, Sql};
 use crate::backend::{Dialect, SupportedBackend};
+use crate::sql::{Dialected, KeyRow, Sql, SqlBackend, SqlConnection};
 use crate::{Error, RowId};
 
 /// The plan an archive of `roots` over `graph` would carry out now.
-pub(crate) fn preview<C>(
+pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
-    roots: &dyn QueryFragment<C::Backend>,
+    roots: &Arc<R>,
     blocker_ids: usize,
-) -> Result<Plan, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
-    check_batch_identity(conn, graph)?;
+) -> Result<Plan, Error> {
+    check_batch_identity(conn, graph).await?;
     let reach = Reach::new(
         graph,
         Dialected(<C::Backend as SupportedBackend>::DIALECT),
         roots,
     );
     let d = reach.d;
-    let count = |conn: &mut C, sql: Sql<'_, C::Backend>| -> Result<u64, Error> {
-        let rows = <C::Backend as CollectorBackend>::load_keys(conn, sql)?;
-        Ok(rows
-            .first()
-            .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0)))
-    };
 
     let root = &graph.nodes[0];
-    let mut select = Sql::<C::Backend>::new();
+    let mut select = Sql::<C::Backend, R>::new();
     select.push(&format!(
         "SELECT '', COUNT(*) FROM {} WHERE {} AND ",
         d.table(root),
         (graph.soft(0)?.live)(d.0)
     ));
     select.append(reach.roots_condition());
-    let root_rows = count(conn, select)?;
+    let root_rows = count(conn.rows::<KeyRow>(select).await?);
 
     let mut tables = vec![0; graph.nodes.len()];
     for (t, total) in tables.iter_mut().enumerate() {
         if graph.archived[t] {
-            let mut select = Sql::<C::Backend>::new();
+            let mut select = Sql::<C::Backend, R>::new();
             select.push("SELECT '', COUNT(*) FROM (");
             select.append(reach.set(t)?);
             select.push(") AS sd_t");
-            *total = count(conn, select)?;
+            *total = count(conn.rows::<KeyRow>(select).await?);
         }
     }
 
@@ -80,7 +70,7 @@ where
     let mut blockers = Vec::new();
     for (e, edge) in graph.edges.iter().enumerate() {
         let child = &graph.nodes[edge.child];
-        let mut select = Sql::<C::Backend>::new();
+        let mut select = Sql::<C::Backend, R>::new();
         let live = child.soft.as_ref().map(|soft| (soft.live)(d.0));
         match edge.rule {
             Rule::DoNothing => {}
@@ -93,7 +83,7 @@ where
                     select.push(&format!("{live} AND "));
                 }
                 select.append(reach.references(*edge)?);
-                rows[e] = count(conn, select)?;
+                rows[e] = count(conn.rows::<KeyRow>(select).await?);
             }
             Rule::Protect => {
                 let key = d.quote(child.key);
@@ -115,8 +105,8 @@ where
                 }
                 select.push(&format!(" ORDER BY {key} LIMIT "));
                 let limit = i64::try_from(blocker_ids.max(1)).unwrap_or(i64::MAX);
-                select.bind(<C::Backend as CollectorBackend>::bind_i64(limit));
-                let found = <C::Backend as CollectorBackend>::load_keys(conn, select)?;
+                select.bind(<C::Backend as SqlBackend>::bind_i64(limit));
+                let found = conn.rows::<KeyRow>(select).await?;
                 let total = found
                     .first()
                     .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
@@ -139,23 +129,26 @@ where
     Ok(Plan::new(graph, root_rows, rows, tables, blockers))
 }
 
+/// The count a `SELECT '', COUNT(*)` read.
+fn count(rows: Vec<KeyRow>) -> u64 {
+    rows.first()
+        .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0))
+}
+
 /// The sets of rows an archive reaches, per table, as SQL.
-struct Reach<'g, 'r, DB: CollectorBackend> {
+struct Reach<'g, 'r, DB: SqlBackend, R> {
     graph: &'g Graph,
     d: Dialected,
-    roots: &'r dyn QueryFragment<DB>,
+    roots: &'r Arc<R>,
+    _backend: PhantomData<DB>,
     /// Per node, its strongly connected component over the `cascade` edges.
     component: Vec<usize>,
     /// Per component, whether a `cascade` edge runs inside it (a cycle).
     cyclic: Vec<bool>,
 }
 
-impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
-    fn new<'g>(
-        graph: &'g Graph,
-        d: Dialected,
-        roots: &'r dyn QueryFragment<DB>,
-    ) -> Reach<'g, 'r, DB> {
+impl<'r, DB: SqlBackend, R> Reach<'_, 'r, DB, R> {
+    fn new<'g>(graph: &'g Graph, d: Dialected, roots: &'r Arc<R>) -> Reach<'g, 'r, DB, R> {
         let n = graph.nodes.len();
         // Which nodes each node reaches through cascade edges (the graphs are small).
         let mut reaches = vec![vec![false; n]; n];
@@ -198,13 +191,14 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
             graph,
             d,
             roots,
+            _backend: PhantomData,
             component,
             cyclic,
         }
     }
 
     /// `fk IN (<the rows of the parent the archive reaches>)`.
-    fn references(&self, edge: GraphEdge) -> Result<Sql<'r, DB>, Error> {
+    fn references(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
         let mut sql = Sql::new();
         sql.push(&format!("{} IN (", self.d.quote(edge.column)));
         sql.append(self.set(edge.parent)?);
@@ -213,19 +207,19 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
     }
 
     /// `key IN (SELECT * FROM (<roots>) AS sd_roots)`.
-    fn roots_condition(&self) -> Sql<'r, DB> {
+    fn roots_condition(&self) -> Sql<DB, R> {
         let mut sql = Sql::new();
         sql.push(&format!(
             "{} IN (SELECT * FROM (",
             self.d.quote(self.graph.nodes[0].key)
         ))
-        .fragment(self.roots)
+        .roots(self.roots)
         .push(") AS sd_roots)");
         sql
     }
 
     /// `SELECT key FROM t WHERE ...`: the rows of archived table `t` the archive reaches.
-    fn set(&self, t: usize) -> Result<Sql<'r, DB>, Error> {
+    fn set(&self, t: usize) -> Result<Sql<DB, R>, Error> {
         let d = self.d;
         let node = &self.graph.nodes[t];
         let live = (self.graph.soft(t)?.live)(d.0);
@@ -350,7 +344,7 @@ impl<'r, DB: CollectorBackend> Reach<'_, 'r, DB> {
 
     /// How rows of `t` are reached from outside its component: as roots, or through a
     /// `cascade` edge from a table above. `(a OR b ...)`, or `1 = 0` when nothing leads there.
-    fn entry(&self, t: usize) -> Result<Sql<'r, DB>, Error> {
+    fn entry(&self, t: usize) -> Result<Sql<DB, R>, Error> {
         let mut sql = Sql::new();
         sql.push("(");
         let mut first = true;

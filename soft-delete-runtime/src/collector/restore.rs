@@ -17,16 +17,15 @@
 //! [`Error::RestoreConflict`] with the database's message, and the caller rolls everything
 //! back; so is one a deferred constraint reports at the `COMMIT` ([`commit_conflict`]).
 
-use diesel::connection::LoadConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::RunQueryDsl;
 
 use super::archive::journal_match;
 use super::graph::{Graph, Rule};
 use super::keys;
-use super::sql::{self, BatchValues, CollectorBackend, Dialected, Sql};
+use super::marks::{self, BatchValues};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::journal;
+use crate::sql::{Dialected, Sql, SqlBackend, SqlConnection};
 use crate::Error;
 
 /// What a restore brought back.
@@ -72,11 +71,11 @@ impl Restored {
 }
 
 /// Restores `batch` over `graph` on `conn` (the caller holds the transaction).
-pub(crate) fn run<C>(conn: &mut C, graph: &Graph, batch: BatchValues) -> Result<Restored, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    graph: &Graph,
+    batch: BatchValues,
+) -> Result<Restored, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
 
     // Every table first: if one cannot tell its batch apart, nothing is written.
@@ -86,7 +85,7 @@ where
             continue;
         }
         let soft = graph.soft(i)?;
-        let condition = sql::in_batch::<C::Backend>(d, soft, batch)?.ok_or_else(|| {
+        let condition = marks::in_batch::<C::Backend, R>(d, soft, batch)?.ok_or_else(|| {
             Error::BatchNotIdentifiable {
                 table: node.name.to_string(),
             }
@@ -95,21 +94,22 @@ where
     }
 
     // Then every active-unique key, still before anything is written.
-    if let Some(conflict) = rows_conflict(conn, graph, batch)? {
+    if let Some(conflict) = rows_conflict(conn, graph, batch).await? {
         return Err(conflict);
     }
 
     let mut restored = Restored::default();
     for (node, soft, condition) in tables {
-        let mut update = Sql::<C::Backend>::new();
+        let mut update = Sql::<C::Backend, R>::new();
         update.push(&format!(
             "UPDATE {} SET {} WHERE ",
             d.table(node),
-            sql::unmark(d, soft)
+            marks::unmark(d, soft)
         ));
         update.append(condition);
-        let n = update
-            .execute(conn)
+        let n = conn
+            .run(update)
+            .await
             .map_err(|e| conflict_or(e, &node.name))?;
         restored.rows.push((node.name.clone(), n as u64));
     }
@@ -124,7 +124,7 @@ where
                 continue;
             }
             seen.push((edge.child, edge.column));
-            if let Some(conflict) = keys::link(conn, graph, edge, batch)? {
+            if let Some(conflict) = keys::link(conn, graph, edge, batch).await? {
                 return Err(conflict);
             }
             let child = &graph.nodes[edge.child];
@@ -178,7 +178,7 @@ where
                 })
                 .collect::<Result<_, Error>>()?;
             let parent_exists = format!("({})", parents.join(" OR "));
-            let mut update = Sql::<C::Backend>::new();
+            let mut update = Sql::<C::Backend, R>::new();
             match d.0 {
                 Dialect::Mysql => {
                     update.push(&format!(
@@ -198,22 +198,23 @@ where
                     ));
                 }
             }
-            let n = update
-                .execute(conn)
+            let n = conn
+                .run(update)
+                .await
                 .map_err(|e| conflict_or(e, &child.name))?;
             restored
                 .links
                 .push((child.name.clone(), edge.column, n as u64));
         }
-        let mut forget = Sql::<C::Backend>::new();
+        let mut forget = Sql::<C::Backend, R>::new();
         forget
             .push(&format!(
                 "DELETE FROM {} WHERE {} = ",
                 d.quote(journal::TABLE),
                 d.quote(journal::BATCH_ID)
             ))
-            .bind(<C::Backend as CollectorBackend>::bind_i64(batch.id));
-        forget.execute(conn)?;
+            .bind(<C::Backend as SqlBackend>::bind_i64(batch.id));
+        conn.run(forget).await?;
     }
     Ok(restored)
 }
@@ -222,20 +223,16 @@ where
 /// over every table of `graph` the batch can have rows of, as [`Error::Conflict`]. Writes
 /// nothing: [`run`] calls it before its first write, and [`Batch::restore`](super::Batch::restore)
 /// after a rollback, to tell whether a unique violation came from a declared key.
-pub(crate) fn rows_conflict<C>(
+pub(crate) async fn rows_conflict<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     batch: BatchValues,
-) -> Result<Option<Error>, Error>
-where
-    C: LoadConnection,
-    C::Backend: CollectorBackend,
-{
+) -> Result<Option<Error>, Error> {
     for (i, node) in graph.nodes.iter().enumerate() {
         let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
             continue;
         };
-        if let Some(conflict) = keys::rows(conn, node, soft, batch)? {
+        if let Some(conflict) = keys::rows(conn, node, soft, batch).await? {
             return Ok(Some(conflict));
         }
     }

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // The old layer: what the purge still uses of it, until it moves onto `crate::sql`.
 //! The SQL the collector runs, and what each backend does differently.
 //!
 //! Statements are rendered as text over tables known only at run time, so they are built
@@ -201,7 +202,7 @@ pub trait CollectorBackend: SupportedBackend + Sized + 'static {
     fn load_log<C: LoadConnection<Backend = Self>>(
         conn: &mut C,
         sql: Sql<'_, Self>,
-    ) -> QueryResult<Vec<super::log::LogRow>>;
+    ) -> QueryResult<Vec<crate::sql::LogRow>>;
 
     /// Reads the default of `table.column` (SQLite: from `PRAGMA table_info`).
     #[doc(hidden)]
@@ -275,7 +276,7 @@ macro_rules! common_binds {
         fn load_log<C: LoadConnection<Backend = Self>>(
             conn: &mut C,
             sql: Sql<'_, Self>,
-        ) -> QueryResult<Vec<super::log::LogRow>> {
+        ) -> QueryResult<Vec<crate::sql::LogRow>> {
             use diesel::sql_types::Timestamp;
             Typed::<
                 Self,

@@ -1,7 +1,7 @@
 //! [`Blocking`] mode: Diesel's sync connections. Every method runs its statement at once and
 //! returns a ready future.
 
-use std::future::{ready, Future};
+use std::future::{ready, Future, Ready};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, LoadConnection, TransactionManager};
@@ -85,12 +85,17 @@ where
     }
 }
 
-impl<C, Q, U> Load<Blocking, Q, U> for C
+// `'q` is any lifetime the query lives for (not `for<'q>`, which would ask `'static`): a sync
+// caller's roots may borrow (`Collector::new(&model)`).
+impl<'q, C, Q, U> Load<Blocking, Q, U> for C
 where
     C: Executor<Blocking> + LoadConnection,
-    Q: for<'q> LoadQuery<'q, C, U>,
+    Q: LoadQuery<'q, C, U>,
 {
-    fn load(&mut self, query: Q) -> impl Future<Output = QueryResult<Vec<U>>> {
+    // A named future type, not `impl Future`: that would capture `'q`, which only a
+    // predicate constrains.
+    #[allow(refining_impl_trait)]
+    fn load(&mut self, query: Q) -> Ready<QueryResult<Vec<U>>> {
         ready(diesel::RunQueryDsl::load(query, self))
     }
 }

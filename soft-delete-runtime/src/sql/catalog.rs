@@ -1,0 +1,494 @@
+//! The questions this crate asks the database's catalog, each written once, with one SQL text
+//! per dialect, over either executor.
+//!
+//! Names are bound as values, never put into the SQL text.
+
+use super::connection::ForeignKeyRow;
+use super::statement::Sql;
+use super::{SqlBackend, SqlConnection};
+use crate::backend::{Dialect, TableName};
+use crate::exec::BackendOf;
+use crate::Error;
+
+/// A foreign key read from the database's catalog, one row per column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CatalogForeignKey {
+    /// The constraint's name (SQLite: its index in `PRAGMA foreign_key_list`).
+    pub constraint: String,
+    /// The referencing table.
+    pub child: TableName,
+    /// The referencing column.
+    pub column: String,
+    /// The referenced table.
+    pub parent: TableName,
+    /// The referenced column, when the catalog names it (SQLite leaves it out for a key
+    /// that references the primary key).
+    pub parent_column: Option<String>,
+    /// The column's position in a multi-column key (0 for the first).
+    pub position: i64,
+}
+
+impl CatalogForeignKey {
+    fn from_row(row: ForeignKeyRow) -> Self {
+        let (
+            constraint,
+            child_schema,
+            child,
+            column,
+            parent_schema,
+            parent,
+            parent_column,
+            position,
+        ) = row;
+        CatalogForeignKey {
+            constraint,
+            child: TableName {
+                schema: child_schema,
+                name: child,
+            },
+            column,
+            parent: TableName {
+                schema: parent_schema,
+                name: parent,
+            },
+            parent_column,
+            position,
+        }
+    }
+}
+
+/// What `set_default` writes: the `DEFAULT` keyword, or the literal SQLite's catalog gives.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ColumnDefault {
+    /// `DEFAULT` in the statement (PostgreSQL, MySQL).
+    Keyword,
+    /// No default, or `DEFAULT NULL`.
+    Null,
+    /// An integer literal.
+    Integer(i64),
+    /// A string literal.
+    Text(String),
+}
+
+fn dialect<Mo, R, C: SqlConnection<Mo, R>>() -> Dialect {
+    <BackendOf<Mo, C> as crate::backend::SupportedBackend>::DIALECT
+}
+
+fn text<DB: SqlBackend>(value: &str) -> super::Bind<DB> {
+    DB::bind_text(Some(value.to_owned()))
+}
+
+/// `to_regclass(...)` of `table` on PostgreSQL: the table as the statements name it (through
+/// the search path when it has no schema).
+fn pg_regclass<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
+    sql.push("to_regclass(")
+        .bind(text(&Dialect::Postgres.quote_table(table)))
+        .push(")");
+}
+
+/// `COALESCE(<schema>, DATABASE())` on MySQL: the table's database.
+fn mysql_schema<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
+    sql.push("COALESCE(")
+        .bind(DB::bind_text(table.schema.clone()))
+        .push(", DATABASE())");
+}
+
+/// The foreign keys whose referencing or referenced table is `table`.
+pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Vec<CatalogForeignKey>, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        // Every table's keys, through the table-valued pragma.
+        Dialect::Sqlite => {
+            sql.push(
+                "SELECT CAST(f.id AS TEXT), NULL, m.name, f.`from`, NULL, f.`table`, f.`to`, f.seq \
+                 FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f \
+                 WHERE m.type = 'table' AND (m.name = ",
+            )
+            .bind(text(&table.name))
+            .push(" OR f.`table` = ")
+            .bind(text(&table.name))
+            .push(") ORDER BY m.name, f.id, f.seq");
+        }
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT con.conname::text, cn.nspname::text, c.relname::text, ca.attname::text, \
+                        pn.nspname::text, p.relname::text, pa.attname::text, (k.ord - 1)::bigint \
+                 FROM pg_constraint AS con \
+                 JOIN pg_class AS c ON c.oid = con.conrelid \
+                 JOIN pg_namespace AS cn ON cn.oid = c.relnamespace \
+                 JOIN pg_class AS p ON p.oid = con.confrelid \
+                 JOIN pg_namespace AS pn ON pn.oid = p.relnamespace \
+                 CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(child_att, parent_att, ord) \
+                 JOIN pg_attribute AS ca ON ca.attrelid = con.conrelid AND ca.attnum = k.child_att \
+                 JOIN pg_attribute AS pa ON pa.attrelid = con.confrelid AND pa.attnum = k.parent_att \
+                 WHERE con.contype = 'f' AND ",
+            );
+            pg_regclass(&mut sql, table);
+            sql.push(
+                " IN (con.conrelid, con.confrelid) ORDER BY cn.nspname, c.relname, con.conname, k.ord",
+            );
+        }
+        // Only the keys of tables in the table's own database: with the referencing table's
+        // schema a constant, MariaDB opens the tables of that database alone. A search by the
+        // referenced table over every database opens every table of the server, and so waits
+        // for any DDL pending anywhere on it (a `DROP DATABASE` queued behind an open
+        // transaction holds every such read until that transaction ends).
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CONVERT(k.CONSTRAINT_NAME USING utf8mb4), CONVERT(k.TABLE_SCHEMA USING utf8mb4), \
+                        CONVERT(k.TABLE_NAME USING utf8mb4), CONVERT(k.COLUMN_NAME USING utf8mb4), \
+                        CONVERT(k.REFERENCED_TABLE_SCHEMA USING utf8mb4), \
+                        CONVERT(k.REFERENCED_TABLE_NAME USING utf8mb4), \
+                        CONVERT(k.REFERENCED_COLUMN_NAME USING utf8mb4), \
+                        CAST(k.ORDINAL_POSITION - 1 AS SIGNED) \
+                 FROM information_schema.KEY_COLUMN_USAGE AS k \
+                 WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND k.TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, table);
+            sql.push(" AND (k.TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(" OR (k.REFERENCED_TABLE_SCHEMA = ");
+            mysql_schema(&mut sql, table);
+            sql.push(" AND k.REFERENCED_TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(
+                    ")) ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+                );
+        }
+    }
+    let rows: Vec<ForeignKeyRow> = conn.rows(sql).await?;
+    Ok(rows.into_iter().map(CatalogForeignKey::from_row).collect())
+}
+
+/// The first column of every index of `table` that covers all its rows (its primary key,
+/// unique keys and plain indexes; not a partial index), from the catalog: the columns a lookup
+/// by value can be served by.
+pub(crate) async fn leading_index_columns<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Vec<String>, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        // An `INTEGER PRIMARY KEY` is the rowid, listed by `table_info` but by no index.
+        Dialect::Sqlite => {
+            sql.push("SELECT i.name FROM pragma_index_list(")
+                .bind(text(&table.name))
+                .push(
+                    ") AS l JOIN pragma_index_info(l.name) AS i WHERE i.seqno = 0 AND l.partial = 0 \
+                     UNION ALL SELECT c.name FROM pragma_table_info(",
+                )
+                .bind(text(&table.name))
+                .push(") AS c WHERE c.pk = 1");
+        }
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT a.attname::text FROM pg_index AS i \
+                 JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                 WHERE i.indpred IS NULL AND i.indisvalid AND i.indrelid = ",
+            );
+            pg_regclass(&mut sql, table);
+        }
+        // InnoDB indexes every foreign key's columns (creating an index when none leads with
+        // them), so a foreign key's column is listed here.
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CONVERT(s.COLUMN_NAME USING utf8mb4) FROM information_schema.STATISTICS AS s \
+                 WHERE s.SEQ_IN_INDEX = 1 AND s.TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, table);
+            sql.push(" AND s.TABLE_NAME = ").bind(text(&table.name));
+        }
+    }
+    let rows: Vec<Option<String>> = conn.rows(sql).await?;
+    let mut columns: Vec<String> = Vec::new();
+    for column in rows.into_iter().flatten() {
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    }
+    Ok(columns)
+}
+
+/// The fractional digits of a second that timestamp column `table.column` keeps, from the
+/// catalog; `None` when every value is kept as written (SQLite stores text) or the catalog
+/// does not know the column.
+pub(crate) async fn stamp_precision<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+    column: &str,
+) -> Result<Option<u32>, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        // Diesel writes a timestamp as text with every fractional digit, and text keeps it.
+        Dialect::Sqlite => return Ok(None),
+        // `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) \
+                 FROM pg_attribute AS a WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ",
+            );
+            pg_regclass(&mut sql, table);
+            sql.push(" AND a.attname = ").bind(text(column));
+        }
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CAST(c.DATETIME_PRECISION AS SIGNED) FROM information_schema.COLUMNS AS c \
+                 WHERE c.TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, table);
+            sql.push(" AND c.TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(" AND c.COLUMN_NAME = ")
+                .bind(text(column));
+        }
+    }
+    let rows: Vec<Option<i64>> = conn.rows(sql).await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .flatten()
+        .and_then(|digits| u32::try_from(digits).ok()))
+}
+
+/// What `set_default` writes for `table.column`: the `DEFAULT` keyword on PostgreSQL and
+/// MySQL; on SQLite, which has no `DEFAULT` in an `UPDATE`, the literal its catalog gives
+/// (`PRAGMA table_info`), or [`Error::Unsupported`] for an expression.
+pub(crate) async fn column_default<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+    column: &str,
+) -> Result<ColumnDefault, Error> {
+    if dialect::<Mo, R, C>() != Dialect::Sqlite {
+        return Ok(ColumnDefault::Keyword);
+    }
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    sql.push("SELECT dflt_value FROM pragma_table_info(")
+        .bind(text(&table.name))
+        .push(", COALESCE(")
+        .bind(BackendOf::<Mo, C>::bind_text(table.schema.clone()))
+        .push(", 'main')) WHERE name = ")
+        .bind(text(column));
+    let rows: Vec<Option<String>> = conn.rows(sql).await?;
+    let literal = rows.into_iter().next().flatten();
+    parse_sqlite_default(literal.as_deref()).ok_or(Error::Unsupported {
+        feature: "`set_default` on a column whose default is not a literal",
+        dialect: Dialect::Sqlite,
+    })
+}
+
+/// Reads SQLite's `dflt_value`: the text of the default expression. Literals become values to
+/// bind; anything else (an expression) is `None`.
+fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
+    let Some(text) = text.map(str::trim) else {
+        return Some(ColumnDefault::Null);
+    };
+    let unparenthesised = text
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .map_or(text, str::trim);
+    if unparenthesised.eq_ignore_ascii_case("null") {
+        return Some(ColumnDefault::Null);
+    }
+    if let Ok(value) = unparenthesised.parse::<i64>() {
+        return Some(ColumnDefault::Integer(value));
+    }
+    let inner = unparenthesised
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))?;
+    // Inside a string literal a quote is doubled; a lone quote means this was not one literal.
+    let mut value = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' && chars.next() != Some('\'') {
+            return None;
+        }
+        value.push(c);
+    }
+    Some(ColumnDefault::Text(value))
+}
+
+/// Refuses `feature` (something that must roll back as a whole: a preview, an archive, a
+/// restore, a dry run) when one of `tables` is a MySQL table whose engine ignores a rollback
+/// (MyISAM, Aria, MEMORY, ...), where its writes would stay. One catalog query for all of
+/// them; other backends always roll back.
+pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    tables: impl IntoIterator<Item = &'t TableName>,
+    feature: &'static str,
+) -> Result<(), Error> {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
+        return Ok(());
+    }
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    sql.push(
+        "SELECT CONVERT(TABLE_NAME USING utf8mb4), CAST(0 AS SIGNED) \
+         FROM information_schema.TABLES WHERE ENGINE IS NOT NULL \
+         AND ENGINE NOT IN ('InnoDB', 'RocksDB', 'TokuDB') AND (FALSE",
+    );
+    for table in tables {
+        sql.push(" OR (TABLE_SCHEMA = ");
+        mysql_schema(&mut sql, table);
+        sql.push(" AND TABLE_NAME = ")
+            .bind(text(&table.name))
+            .push(")");
+    }
+    sql.push(")");
+    let rows: Vec<(String, i64)> = conn.rows(sql).await?;
+    if rows.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            feature,
+            dialect: Dialect::Mysql,
+        })
+    }
+}
+
+/// `name` as the database resolves it: with the schema an unqualified name stands for
+/// (PostgreSQL: the first schema of the search path holding it; MySQL: the current database,
+/// in the catalog's spelling, which differs from the model's under `lower_case_table_names`).
+/// SQLite's catalog names tables of the main database without a schema, so a name stays as it
+/// is there, and so does a table that does not exist.
+#[allow(dead_code)] // the purge asks it (branch `purge`)
+pub(crate) async fn resolve<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    name: &TableName,
+) -> Result<TableName, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        Dialect::Sqlite => return Ok(name.clone()),
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class AS c \
+                 JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = ",
+            );
+            pg_regclass(&mut sql, name);
+        }
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CONVERT(TABLE_SCHEMA USING utf8mb4), CONVERT(TABLE_NAME USING utf8mb4) \
+                 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, name);
+            sql.push(" AND TABLE_NAME = ").bind(text(&name.name));
+        }
+    }
+    let rows: Vec<(String, String)> = conn.rows(sql).await?;
+    Ok(match rows.into_iter().next() {
+        Some((schema, table)) => TableName {
+            schema: Some(schema),
+            name: table,
+        },
+        None => name.clone(),
+    })
+}
+
+/// Whether table `name` exists (on the connection's search path or database).
+pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    name: &str,
+) -> Result<bool, Error> {
+    let d = dialect::<Mo, R, C>();
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    sql.push(match d {
+        Dialect::Sqlite => {
+            "SELECT '', COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = "
+        }
+        Dialect::Postgres => {
+            "SELECT '', COUNT(*) FROM pg_class WHERE oid = to_regclass(quote_ident("
+        }
+        Dialect::Mysql => {
+            "SELECT '', COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+        }
+    })
+    .bind(text(name))
+    .push(if d == Dialect::Postgres { "))" } else { "" });
+    let rows: Vec<(String, i64)> = conn.rows(sql).await?;
+    Ok(rows.first().is_some_and(|(_, n)| *n > 0))
+}
+
+/// Whether the archive journal's table exists (on the connection's search path or database).
+#[allow(dead_code)] // the purge asks it (branch `purge`)
+pub(crate) async fn journal_exists<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+) -> Result<bool, Error> {
+    table_exists(conn, crate::ddl::journal::TABLE).await
+}
+
+/// On MySQL/MariaDB, sets the session's time zone to UTC and returns the zone to set back
+/// ([`leave_utc`]); `None` elsewhere, or when the session is in UTC already.
+///
+/// A batch's stamp is a UTC instant bound as a wall-clock time. A MySQL `DATETIME` keeps it as
+/// it is, but a `TIMESTAMP` reads it in the session's time zone: in a zone with daylight saving
+/// time a stamp in the spring-forward gap does not exist (MariaDB refuses it, MySQL shifts it,
+/// and `deleted_at = ?` then misses the rows just archived), and two sessions in different
+/// zones would store and look for different instants. In UTC every stamp exists and means one
+/// instant. Called inside the operation's transaction: if the operation is abandoned half way,
+/// the connection is marked broken and discarded with the zone it had.
+pub(crate) async fn enter_utc<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+) -> Result<Option<String>, Error> {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
+        return Ok(None);
+    }
+    let read = Sql::<BackendOf<Mo, C>, R>::text(
+        "SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)",
+    );
+    let rows: Vec<(String, i64)> = conn.rows(read).await?;
+    let zone = rows
+        .into_iter()
+        .next()
+        .map(|(zone, _)| zone)
+        .unwrap_or_default();
+    if zone == "+00:00" {
+        return Ok(None);
+    }
+    conn.run(Sql::text("SET time_zone = '+00:00'")).await?;
+    Ok(Some(zone))
+}
+
+/// Sets the session's time zone back to what [`enter_utc`] found.
+pub(crate) async fn leave_utc<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    zone: Option<String>,
+) -> Result<(), Error> {
+    if let Some(zone) = zone {
+        let mut back = Sql::<BackendOf<Mo, C>, R>::text("SET time_zone = ");
+        back.bind(BackendOf::<Mo, C>::bind_text(Some(zone)));
+        conn.run(back).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_sqlite_default, ColumnDefault};
+
+    #[test]
+    fn sqlite_defaults_are_read_as_literals_only() {
+        assert_eq!(parse_sqlite_default(None), Some(ColumnDefault::Null));
+        assert_eq!(
+            parse_sqlite_default(Some("NULL")),
+            Some(ColumnDefault::Null)
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("1")),
+            Some(ColumnDefault::Integer(1))
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("(-7)")),
+            Some(ColumnDefault::Integer(-7))
+        );
+        assert_eq!(
+            parse_sqlite_default(Some("'it''s'")),
+            Some(ColumnDefault::Text("it's".to_owned()))
+        );
+        assert_eq!(parse_sqlite_default(Some("'a'||'b'")), None);
+        assert_eq!(parse_sqlite_default(Some("CURRENT_TIMESTAMP")), None);
+    }
+}

@@ -1,0 +1,70 @@
+//! [`Dialected`]: the SQL text pieces that differ by dialect.
+
+use super::KeyKind;
+use crate::backend::{Dialect, TableName};
+
+/// SQL text pieces for one dialect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialected(pub(crate) Dialect);
+
+impl Dialected {
+    pub(crate) fn quote(self, ident: &str) -> String {
+        self.0.quote(ident)
+    }
+
+    /// A table's quoted name (of a [`TableName`], or of anything that has one).
+    pub(crate) fn table(self, name: &impl AsRef<TableName>) -> String {
+        self.0.quote_table(name.as_ref())
+    }
+
+    /// `CAST(expr AS TEXT)`.
+    pub(crate) fn cast_to_text(self, expr: &str) -> String {
+        self.0.cast_to_text(expr)
+    }
+
+    /// The text expressions `parts` joined into one: `a || b` (`CONCAT(a, b)` on MySQL).
+    pub(crate) fn concat(self, parts: &[String]) -> String {
+        match self.0 {
+            Dialect::Mysql => format!("CONCAT({})", parts.join(", ")),
+            Dialect::Sqlite | Dialect::Postgres => parts.join(" || "),
+        }
+    }
+
+    /// The integer literal `value`, typed `BIGINT`.
+    pub(crate) fn bigint(self, value: i64) -> String {
+        match self.0 {
+            Dialect::Mysql => format!("CAST({value} AS SIGNED)"),
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({value} AS BIGINT)"),
+        }
+    }
+
+    /// `CAST(expr AS <key type>)`, for text read back from the journal.
+    pub(crate) fn cast_from_text(self, expr: &str, kind: KeyKind) -> String {
+        format!("CAST({expr} AS {})", self.key_type(kind))
+    }
+
+    /// The type a key of `kind` is cast to from text.
+    pub(crate) fn key_type(self, kind: KeyKind) -> &'static str {
+        match (self.0, kind) {
+            (Dialect::Postgres, KeyKind::SmallInt) => "SMALLINT",
+            (Dialect::Postgres, KeyKind::Integer) => "INTEGER",
+            (Dialect::Postgres, KeyKind::BigInt | KeyKind::Unsigned) => "BIGINT",
+            (Dialect::Postgres, KeyKind::Text) => "TEXT",
+            (Dialect::Postgres, KeyKind::Uuid) => "UUID",
+            (Dialect::Sqlite, KeyKind::Text | KeyKind::Uuid) => "TEXT",
+            (Dialect::Sqlite, _) => "INTEGER",
+            (Dialect::Mysql, KeyKind::Text | KeyKind::Uuid) => "CHAR",
+            (Dialect::Mysql, KeyKind::Unsigned) => "UNSIGNED",
+            (Dialect::Mysql, _) => "SIGNED",
+        }
+    }
+
+    /// `a IS NOT DISTINCT FROM b`: equal, with NULL equal to NULL.
+    pub(crate) fn same(self, a: &str, b: &str) -> String {
+        match self.0 {
+            Dialect::Postgres => format!("{a} IS NOT DISTINCT FROM {b}"),
+            Dialect::Sqlite => format!("{a} IS {b}"),
+            Dialect::Mysql => format!("{a} <=> {b}"),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The collector on diesel-async's connections (feature `async`): preview, archive, the archive
+//! log, restore and the schema check awaited on every backend, with the same results as the
+//! sync API run on the same data; an archive spawned on the runtime (its future is `Send`); and,
+//! on the servers, an archive cancelled half way that leaves the database unchanged and its
+//! pooled connection usable.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::collector::{
+    check_schema, check_schema_async, find_archive_async, ArchiveList, Batch, Collector,
+};
+use soft_delete_runtime::Error;
+use soft_delete_tests::asynchronous::{self, AsyncTwin};
+use soft_delete_tests::{async_backend_tests, TestDb};
+
+use crate::collector_schema::*;
+use crate::shop_dump;
+
+async_backend_tests! {
+    async fn archive_log_and_restore_awaited_match_the_sync_api(db) {
+        seed(db)?;
+        create_journal(db);
+        let before = shop_dump!(db.conn());
+        let sync_plan = Collector::new(members::table.find(2)).preview(db.conn())?;
+
+        let mut conn = asynchronous::connect::<Conn>(db).await;
+        let collector = Collector::new(members::table.find(2)).by("admin").reason("async");
+        let plan = collector.preview_async(&mut conn).await?;
+        assert_eq!(plan.counts(), sync_plan.counts());
+        assert_eq!(plan.archived("order_items"), 4);
+
+        // The operation's future is `Send`: it runs as a task of the multi-threaded runtime.
+        let (archived, mut conn) = tokio::spawn(async move {
+            let archived = collector.archive_async(&mut conn).await;
+            (archived, conn)
+        })
+        .await?;
+        let archived = archived?;
+        assert_eq!(archived.plan().counts(), plan.counts());
+        assert_ne!(shop_dump!(db.conn()), before);
+
+        let entry = find_archive_async(&mut conn, archived.batch().id()).await?;
+        assert_eq!((entry.by(), entry.reason()), (Some("admin"), Some("async")));
+        let page = ArchiveList::new().of::<members::table>().load_async(&mut conn).await?;
+        assert_eq!(page.iter().map(|e| e.id()).collect::<Vec<_>>(), [entry.id()]);
+
+        let batch = Batch::<members::table>::find_async(&mut conn, entry.id()).await?;
+        let restored = batch.restore_by_async(&mut conn, "admin").await?;
+        assert_eq!(restored.rows_of("members"), 1);
+        // Everything but ann's sessions, which `cascade(hard_delete)` deleted.
+        let kept: Vec<String> = before
+            .iter()
+            .filter(|row| !row.starts_with("sessions (1,") && !row.starts_with("sessions (2,"))
+            .cloned()
+            .collect();
+        assert_eq!(shop_dump!(db.conn()), kept, "the restore put back exactly what was archived");
+        let again = batch.restore_async(&mut conn).await.unwrap_err();
+        assert!(matches!(again, Error::AlreadyRestored { .. }), "{again:?}");
+
+        let report = check_schema_async::<members::table, _>(&mut conn).await?;
+        assert_eq!(report, check_schema::<members::table, _>(db.conn())?);
+        Ok(())
+    }
+
+    async fn a_protected_archive_awaited_writes_nothing(db) {
+        seed(db)?;
+        create_journal(db);
+        let before = shop_dump!(db.conn());
+        let mut conn = asynchronous::connect::<Conn>(db).await;
+        // bob's invoice protects him
+        let error = Collector::new(members::table.find(3)).archive_async(&mut conn).await.unwrap_err();
+        let Error::Protected { blockers } = error else {
+            panic!("expected Protected, got {error:?}");
+        };
+        assert_eq!(blockers[0].table.name, "invoices");
+        assert_eq!(shop_dump!(db.conn()), before);
+        assert!(ArchiveList::new().load_async(&mut conn).await?.is_empty());
+        Ok(())
+    }
+}
+
+/// Locks order `id` (FOR UPDATE) on `conn`, inside its open transaction.
+fn lock_order(conn: &mut impl SimpleConnection, id: i32) -> diesel::QueryResult<()> {
+    soft_delete_runtime::guard::allow(|| {
+        conn.batch_execute(&format!("SELECT id FROM orders WHERE id = {id} FOR UPDATE"))
+    })
+}
+
+macro_rules! cancellation_tests {
+    ($feature:literal, $module:ident, $conn:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use super::*;
+            type Conn = $conn;
+            type Async = <Conn as AsyncTwin>::Async;
+
+            /// An archive whose future is dropped while it waits for a child row's lock (it
+            /// has marked the root already): the database is as before, the pool of one
+            /// connection hands out a working connection again, and the archive then succeeds.
+            #[test]
+            fn a_cancelled_archive_changes_nothing_and_the_pool_stays_usable() {
+                soft_delete_tests::run::<Conn>(
+                    concat!(module_path!(), "::a_cancelled_archive"),
+                    |db: &mut TestDb<Conn>| {
+                        asynchronous::runtime().block_on(async {
+                            seed(db)?;
+                            create_journal(db);
+                            let before = shop_dump!(db.conn());
+                            let pool =
+                                diesel_async::pooled_connection::deadpool::Pool::<Async>::builder(
+                                    asynchronous::guarded_manager(db),
+                                )
+                                .max_size(1)
+                                .build()?;
+
+                            // Another connection holds a lock on one of ann's orders.
+                            let mut holder = db.connect();
+                            holder.batch_execute("BEGIN")?;
+                            lock_order(&mut holder, 1)?;
+
+                            let collector = Collector::new(members::table.find(2));
+                            let mut conn = pool.get().await?;
+                            let waited = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                collector.archive_async(&mut conn),
+                            )
+                            .await;
+                            assert!(
+                                waited.is_err(),
+                                "the archive waits for the lock: {waited:?}"
+                            );
+                            drop(conn);
+                            holder.batch_execute("ROLLBACK")?;
+
+                            let mut conn =
+                                tokio::time::timeout(Duration::from_secs(10), pool.get())
+                                    .await
+                                    .expect("the pool hands out a connection")?;
+                            assert_eq!(
+                                shop_dump!(db.conn()),
+                                before,
+                                "the cancelled archive left nothing"
+                            );
+                            assert!(ArchiveList::new().load_async(&mut conn).await?.is_empty());
+                            let archived = collector.archive_async(&mut conn).await?;
+                            assert_eq!(archived.plan().archived("orders"), 3);
+                            Ok(())
+                        })
+                    },
+                );
+            }
+        }
+    };
+}
+
+cancellation_tests!("postgres", postgres_server, diesel::PgConnection);
+cancellation_tests!("mysql", mysql_server, diesel::MysqlConnection);
