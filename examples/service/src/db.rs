@@ -1,11 +1,10 @@
 //! The database: PostgreSQL when `DATABASE_URL` says so, an embedded SQLite file otherwise;
 //! the pools, and the migrations applied at start-up.
 //!
-//! Every handler runs on a diesel-async connection from a deadpool pool. The cascade
-//! archive, the archive log and the purge have no async API in the library yet: until they
-//! do, they run on a small sync pool (r2d2) inside `tokio::task::spawn_blocking`
-//! ([`with_sync_conn!`](crate::with_sync_conn)). TEMPORARY: replace with the library's
-//! `_async` methods when they land.
+//! Every handler runs on a diesel-async connection from a deadpool pool. The purge has no
+//! async API in the library yet: until it does, it runs on a small sync pool (r2d2) inside
+//! `tokio::task::spawn_blocking` ([`with_sync_conn!`](crate::with_sync_conn)). TEMPORARY:
+//! replace with `Purge::run_async` / `dry_run_async` when they land.
 
 use std::time::Duration;
 
@@ -65,14 +64,14 @@ pub enum Db {
     Postgres {
         /// The async pool every handler uses.
         pool: Pool<AsyncPgConnection>,
-        /// TEMPORARY: the sync pool for the collector, archive log and purge.
+        /// TEMPORARY: the sync pool for the purge.
         sync: r2d2::Pool<ConnectionManager<PgConnection>>,
     },
     /// SQLite.
     Sqlite {
         /// The async pool every handler uses.
         pool: Pool<AsyncSqlite>,
-        /// TEMPORARY: the sync pool for the collector, archive log and purge.
+        /// TEMPORARY: the sync pool for the purge.
         sync: r2d2::Pool<ConnectionManager<SqliteConnection>>,
     },
 }
@@ -219,7 +218,7 @@ macro_rules! with_conn {
     };
 }
 
-/// TEMPORARY (until the library's async collector, archive log and purge land): runs
+/// TEMPORARY (until the library's async purge lands): runs
 /// `$body` (which returns `Result<_, ApiError>`) on a sync connection of `$db`'s small r2d2
 /// pool, inside `tokio::task::spawn_blocking`, with `$conn` a `&mut PgConnection` or
 /// `&mut SqliteConnection`. Captured values must be `Send + 'static`.

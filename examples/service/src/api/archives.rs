@@ -1,13 +1,12 @@
 //! The cascade archive of a member: the preview (the "are you sure?" plan, as data and as a
-//! text tree), the archive, the archive log, the restore of an archive by its id.
-//!
-//! TEMPORARY: the library's collector and archive log are sync only for now, so these run on
-//! the sync pool inside `spawn_blocking` ([`with_sync_conn!`](crate::with_sync_conn)).
+//! text tree), the archive, the archive log, the restore of an archive by its id; on the
+//! library's async collector, on the request's pooled connection.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use diesel::prelude::*;
-use soft_delete_runtime::collector::{find_archive, ArchiveList, Batch, Collector};
+use diesel_async::AsyncConnection;
+use soft_delete_runtime::collector::{find_archive_async, ArchiveList, Batch, Collector};
 
 use crate::dto::{
     check_text, ArchiveDto, ArchiveListParams, ArchiveRequest, ArchivedDto, PlanDto, RestoredDto,
@@ -15,17 +14,16 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::identity::Identity;
 use crate::schema::members;
-use crate::{with_sync_conn, AppState};
+use crate::{with_conn, AppState};
 
 /// What archiving live member `id` would do, found with reads only.
 pub async fn plan(state: &AppState, id: i32) -> Result<PlanDto, ApiError> {
-    with_sync_conn!(&state.db, conn => {
-        let plan = Collector::new(members::table.filter(members::id.eq(id))).preview(conn)?;
-        if plan.roots() == 0 {
-            return Err(ApiError::NotFound(format!("no live member {id}")));
-        }
-        Ok(PlanDto::from(&plan))
-    })
+    let collector = Collector::new(members::table.filter(members::id.eq(id)));
+    let plan = with_conn!(&state.db, conn => collector.preview_async(conn).await?);
+    if plan.roots() == 0 {
+        return Err(ApiError::NotFound(format!("no live member {id}")));
+    }
+    Ok(PlanDto::from(&plan))
 }
 
 /// Archives live member `id` and what cascades from them, as `user`, for `reason`.
@@ -35,15 +33,16 @@ pub async fn archive_member(
     user: String,
     reason: Option<String>,
 ) -> Result<ArchivedDto, ApiError> {
-    with_sync_conn!(&state.db, conn => {
+    let mut collector = Collector::new(members::table.filter(members::id.eq(id))).by(user);
+    if let Some(reason) = reason {
+        collector = collector.reason(reason);
+    }
+    let collector = &collector;
+    Ok(with_conn!(&state.db, conn => {
         // The collector's transaction nests in this one (a savepoint), so an archive that
         // found no live root (a concurrent archive or delete won) rolls back its log entry.
-        conn.transaction(|conn| {
-            let mut collector = Collector::new(members::table.filter(members::id.eq(id))).by(user);
-            if let Some(reason) = reason {
-                collector = collector.reason(reason);
-            }
-            let archived = collector.archive(conn)?;
+        conn.transaction::<ArchivedDto, ApiError, _>(async |conn| {
+            let archived = collector.archive_async(conn).await?;
             if archived.plan().roots() == 0 {
                 return Err(ApiError::NotFound(format!("no live member {id}")));
             }
@@ -52,7 +51,8 @@ pub async fn archive_member(
                 plan: PlanDto::from(archived.plan()),
             })
         })
-    })
+        .await?
+    }))
 }
 
 /// Restores archive `id` (an archive of a member), as `user`.
@@ -61,10 +61,11 @@ pub async fn restore_archive(
     id: i64,
     user: String,
 ) -> Result<RestoredDto, ApiError> {
-    with_sync_conn!(&state.db, conn => {
-        let restored = Batch::<members::table>::find(conn, id)?.restore_by(conn, user)?;
-        Ok(RestoredDto::new(id, &restored))
-    })
+    let restored = with_conn!(&state.db, conn => {
+        let batch = Batch::<members::table>::find_async(conn, id).await?;
+        batch.restore_by_async(conn, user).await?
+    });
+    Ok(RestoredDto::new(id, &restored))
 }
 
 /// The archive log, newest first.
@@ -74,16 +75,15 @@ pub async fn list_archives(
     limit: u32,
     not_restored: bool,
 ) -> Result<Vec<ArchiveDto>, ApiError> {
-    with_sync_conn!(&state.db, conn => {
-        let mut list = ArchiveList::new().limit(limit);
-        if let Some(before) = before {
-            list = list.before(before);
-        }
-        if not_restored {
-            list = list.not_restored();
-        }
-        Ok(list.load(conn)?.iter().map(ArchiveDto::from).collect::<Vec<_>>())
-    })
+    let mut list = ArchiveList::new().limit(limit);
+    if let Some(before) = before {
+        list = list.before(before);
+    }
+    if not_restored {
+        list = list.not_restored();
+    }
+    let entries = with_conn!(&state.db, conn => list.load_async(conn).await?);
+    Ok(entries.iter().map(ArchiveDto::from).collect())
 }
 
 /// The cascade preview of archiving a member: the plan as data and as the text tree.
@@ -143,8 +143,8 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<ArchiveDto>, ApiError> {
-    let entry = with_sync_conn!(&state.db, conn => Ok::<_, ApiError>(ArchiveDto::from(&find_archive(conn, id)?)));
-    Ok(Json(entry?))
+    let entry = with_conn!(&state.db, conn => find_archive_async(conn, id).await?);
+    Ok(Json(ArchiveDto::from(&entry)))
 }
 
 /// Restores exactly what an archive hid, and the links it cut (admins only); once.
