@@ -14,7 +14,7 @@ use crate::{with_conn, AppState};
 /// Starts the first live attempt of a member at an exam.
 #[utoipa::path(post, path = "/api/exams/{exam_id}/attempts", tag = "attempts", params(("exam_id" = i32, Path)), request_body = AttemptRequest,
     responses((status = 201, body = AttemptDto), (status = 400, body = ErrorBody), (status = 409, description = "a live attempt exists: `live_id`", body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, description = "no such member", body = ErrorBody)))]
+        (status = 404, description = "no live member", body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     Path(exam_id): Path<i32>,
