@@ -234,8 +234,8 @@ impl Replica {
         Replica { child, base }
     }
 
-    /// Whether it is still running (it exits on a panic of the guard only if the panic kills
-    /// the process; a handler's panic shows as a failed request).
+    /// Whether it is still running (a handler's panic, e.g. the guard's, fails that request
+    /// and leaves the process up; the test counts it as a violation).
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
