@@ -61,7 +61,7 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
 
             #[automatically_derived]
             impl #krate::collector::Archivable for #table {
-                type Stamp = #krate::collector::graph::NoStamp;
+                type Stamp = #krate::__private::graph::NoStamp;
 
                 const ACTIVE_UNIQUE_KEYS: &'static [#krate::unique::KeyInfo] = &[];
 
@@ -69,7 +69,7 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
                     ::core::option::Option::None
                 }
 
-                fn relations(_: &mut #krate::collector::graph::Relations<Self>) {}
+                fn relations(_: &mut #krate::__private::graph::Relations<Self>) {}
             }
         };
     }

@@ -146,6 +146,14 @@ pub mod __private {
 
     pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 
+    /// The relation graph's plumbing, for the code the derive generates.
+    pub mod graph {
+        pub use crate::collector::graph::{
+            ArchiveColumns, Edge, NoStamp, Node, NullableSqlType, PrimaryKeySqlType, References,
+            Relations, StampColumn, StampOf, Stamped,
+        };
+    }
+
     use std::marker::PhantomData;
 
     use diesel::backend::Backend;

@@ -18,7 +18,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let input = model.input;
     let krate = &input.krate;
     let table = input.table_type();
-    let graph = quote!(#krate::collector::graph);
+    let graph = quote!(#krate::__private::graph);
 
     // Where the batch's timestamp goes: the primary marker if it is a timestamp, or its
     // `deleted_at`.

@@ -133,7 +133,7 @@ impl<ST: KeySqlType> KeySqlType for Nullable<ST> {
 /// maps `DateTime<Utc>` on every backend, say) implements it with [`StampKind::Utc`]:
 ///
 /// ```text
-/// impl soft_delete_runtime::collector::graph::StampSqlType for UtcTime {
+/// impl soft_delete_runtime::collector::StampSqlType for UtcTime {
 ///     const KIND: StampKind = StampKind::Utc;
 /// }
 /// ```
@@ -677,7 +677,7 @@ impl Node {
 /// by method resolution on a concrete table type (autoref specialisation): used by the code
 /// `#[derive(SoftDelete)]` generates for edges whose child may be either.
 #[doc(hidden)]
-pub mod probe {
+pub(crate) mod probe {
     use std::marker::PhantomData;
 
     use super::{Archivable, GraphTable, Node, StampOf};

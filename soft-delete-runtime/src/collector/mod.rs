@@ -116,7 +116,7 @@
 
 mod archive;
 mod check;
-pub mod graph;
+pub(crate) mod graph;
 mod keys;
 mod log;
 mod marks;
@@ -139,7 +139,10 @@ use diesel::{QueryResult, QuerySource, Table};
 #[cfg(feature = "async")]
 pub use check::check_schema_async;
 pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
-pub use graph::{Archivable, ArchiveTable, GraphTable, Rule};
+pub use graph::{
+    Archivable, ArchiveTable, BatchSqlType, GraphTable, KeyKind, KeySqlType, Rule, StampKind,
+    StampSqlType,
+};
 #[cfg(feature = "async")]
 pub use log::find_archive_async;
 pub use log::{find_archive, ArchiveEntry, ArchiveList};

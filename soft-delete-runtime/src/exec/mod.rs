@@ -37,6 +37,10 @@ use diesel::QueryResult;
 
 use crate::backend::SupportedBackend;
 
+/// What a connection must run for the collector, the purge and the schema checks: implemented
+/// for every connection of either mode (name it in code generic over the connection, as
+/// `C: SqlConnection<Blocking>` or `C: SqlConnection<NonBlocking>`).
+pub use crate::sql::SqlConnection;
 pub use blocking::AnsiConnection;
 #[cfg(feature = "async")]
 pub use nonblocking::AsyncTarget;

@@ -29,7 +29,7 @@ use crate::backend::Dialect;
 use crate::backend::SupportedBackend;
 use crate::Error;
 
-pub(crate) use connection::SqlConnection;
+pub use connection::SqlConnection;
 pub(crate) use connection::{ClashRow, KeyRow, LogRow};
 pub(crate) use dialect::Dialected;
 pub(crate) use statement::{Bind, Sql};

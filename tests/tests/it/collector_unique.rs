@@ -476,7 +476,7 @@ backend_tests! {
 /// `ActiveUniqueKeys` gives the DDL, not a second registry.
 #[test]
 fn the_graph_carries_the_keys_the_models_declare() {
-    use soft_delete_runtime::collector::graph::Node;
+    use soft_delete_runtime::__private::graph::Node;
     use soft_delete_runtime::collector::ArchiveTable;
     use soft_delete_runtime::unique::KeyList;
 

@@ -51,9 +51,9 @@ where
 pub struct UtcTime;
 
 /// An archive stamps `UtcTime` deletion times with the batch's instant.
-impl soft_delete_runtime::collector::graph::StampSqlType for UtcTime {
-    const KIND: soft_delete_runtime::collector::graph::StampKind =
-        soft_delete_runtime::collector::graph::StampKind::Utc;
+impl soft_delete_runtime::collector::StampSqlType for UtcTime {
+    const KIND: soft_delete_runtime::collector::StampKind =
+        soft_delete_runtime::collector::StampKind::Utc;
 }
 
 /// Defines `UtcTime` on `$backend` as Diesel's `$sql_type` for `DateTime<Utc>`.
