@@ -1,0 +1,9 @@
+DROP TABLE soft_delete_archive_log;
+DROP TABLE soft_delete_journal;
+DROP TABLE attempts;
+DROP TABLE invoices;
+DROP TABLE reviews;
+DROP TABLE posts;
+DROP TABLE order_items;
+DROP TABLE orders;
+DROP TABLE members;

@@ -1,0 +1,301 @@
+//! The database: PostgreSQL when `DATABASE_URL` says so, an embedded SQLite file otherwise;
+//! the pools, and the migrations applied at start-up.
+//!
+//! Every handler runs on a diesel-async connection from a deadpool pool. The purge has no
+//! async API in the library yet: until it does, it runs on a small sync pool (r2d2) inside
+//! `tokio::task::spawn_blocking` ([`with_sync_conn!`](crate::with_sync_conn)). TEMPORARY:
+//! replace with `Purge::run_async` / `dry_run_async` when they land.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use soft_delete_runtime::backend::Dialect;
+
+/// The SQLite connection diesel-async drives (on tokio's blocking pool).
+pub type AsyncSqlite = SyncConnectionWrapper<SqliteConnection>;
+
+/// The migrations for PostgreSQL, the library's DDL included.
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The migrations for SQLite, the library's DDL included.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// What every SQLite connection runs first: wait for a writer instead of failing with
+/// `database is locked`, let readers run beside the writer, enforce foreign keys.
+const SQLITE_SETUP: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
+
+/// A PostgreSQL advisory lock key: replicas starting together apply the migrations one at a
+/// time (the second finds them applied).
+const MIGRATION_LOCK: i64 = 0x5D_5E_4B_1C;
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Connecting failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL (without password, as given).
+        url: String,
+        /// Why.
+        source: diesel::ConnectionError,
+    },
+    /// A migration failed.
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+    /// A pool could not be built.
+    #[error("pool: {0}")]
+    Pool(String),
+    /// A statement failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The pools of one backend.
+#[derive(Clone)]
+pub enum Db {
+    /// PostgreSQL.
+    Postgres {
+        /// The async pool every handler uses.
+        pool: Pool<AsyncPgConnection>,
+        /// TEMPORARY: the sync pool for the purge.
+        sync: r2d2::Pool<ConnectionManager<PgConnection>>,
+    },
+    /// SQLite.
+    Sqlite {
+        /// The async pool every handler uses.
+        pool: Pool<AsyncSqlite>,
+        /// TEMPORARY: the sync pool for the purge.
+        sync: r2d2::Pool<ConnectionManager<SqliteConnection>>,
+    },
+}
+
+/// The database a `DATABASE_URL` names: PostgreSQL for `postgres://` and `postgresql://`, a
+/// SQLite file otherwise (`sqlite://` prefix optional), `soft-delete-service.db` when unset.
+pub fn dialect_of(url: &str) -> Dialect {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
+    }
+}
+
+impl Db {
+    /// Opens the database `url` names (see [`dialect_of`]), applies the pending migrations
+    /// and builds the pools (`size` connections each).
+    pub async fn open(url: &str, size: usize) -> Result<Db, DbError> {
+        let url = url.to_owned();
+        match dialect_of(&url) {
+            Dialect::Postgres => {
+                let migrate_url = url.clone();
+                run_blocking(move || migrate_postgres(&migrate_url)).await?;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let pool = Pool::builder(manager)
+                    .max_size(size)
+                    .build()
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                let sync = r2d2::Pool::builder()
+                    .max_size(2)
+                    .min_idle(Some(0))
+                    .build(ConnectionManager::<PgConnection>::new(url))
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                Ok(Db::Postgres { pool, sync })
+            }
+            _ => {
+                let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_owned();
+                let migrate_path = path.clone();
+                run_blocking(move || migrate_sqlite(&migrate_path)).await?;
+                let mut config = ManagerConfig::<AsyncSqlite>::default();
+                config.custom_setup = Box::new(|url| {
+                    let url = url.to_owned();
+                    Box::pin(async move {
+                        let mut conn = AsyncSqlite::establish(&url).await?;
+                        conn.batch_execute(SQLITE_SETUP)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    })
+                });
+                let manager = AsyncDieselConnectionManager::<AsyncSqlite>::new_with_config(
+                    path.clone(),
+                    config,
+                );
+                let pool = Pool::builder(manager)
+                    .max_size(size)
+                    .build()
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                let sync = r2d2::Pool::builder()
+                    .max_size(2)
+                    .min_idle(Some(0))
+                    .connection_customizer(Box::new(SqliteSetup))
+                    .build(ConnectionManager::<SqliteConnection>::new(path))
+                    .map_err(|e| DbError::Pool(e.to_string()))?;
+                Ok(Db::Sqlite { pool, sync })
+            }
+        }
+    }
+
+    /// The backend.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Postgres { .. } => Dialect::Postgres,
+            Db::Sqlite { .. } => Dialect::Sqlite,
+        }
+    }
+}
+
+async fn run_blocking(
+    work: impl FnOnce() -> Result<(), DbError> + Send + 'static,
+) -> Result<(), DbError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DbError::Migrate(e.to_string()))?
+}
+
+fn migrate_postgres(url: &str) -> Result<(), DbError> {
+    let mut conn = PgConnection::establish(url).map_err(|source| DbError::Connect {
+        url: url.to_owned(),
+        source,
+    })?;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let result = conn
+        .run_pending_migrations(PG_MIGRATIONS)
+        .map(drop)
+        .map_err(|e| DbError::Migrate(e.to_string()));
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    result
+}
+
+fn migrate_sqlite(path: &str) -> Result<(), DbError> {
+    let mut conn = SqliteConnection::establish(path).map_err(|source| DbError::Connect {
+        url: path.to_owned(),
+        source,
+    })?;
+    conn.batch_execute(SQLITE_SETUP)?;
+    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+        .map(drop)
+        .map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+#[derive(Debug)]
+struct SqliteSetup;
+
+impl CustomizeConnection<SqliteConnection, r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute(SQLITE_SETUP)
+            .map_err(r2d2::Error::QueryError)
+    }
+}
+
+/// How long a request waits for a pooled connection before answering 503.
+pub const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `$body` with `$conn` bound to a `&mut` diesel-async connection of `$db`'s pool
+/// (`AsyncPgConnection` or the SQLite wrapper): the body is compiled once per backend, so it
+/// is plain Diesel code with concrete types. Use inside an `async fn` returning
+/// `Result<_, ApiError>`.
+#[macro_export]
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres { pool, .. } => {
+                let mut pooled = pool.get().await?;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+                $body
+            }
+            $crate::db::Db::Sqlite { pool, .. } => {
+                let mut pooled = pool.get().await?;
+                let $conn: &mut $crate::db::AsyncSqlite = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// TEMPORARY (until the library's async purge lands): runs
+/// `$body` (which returns `Result<_, ApiError>`) on a sync connection of `$db`'s small r2d2
+/// pool, inside `tokio::task::spawn_blocking`, with `$conn` a `&mut PgConnection` or
+/// `&mut SqliteConnection`. Captured values must be `Send + 'static`.
+#[macro_export]
+macro_rules! with_sync_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres { sync, .. } => {
+                let sync = sync.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut pooled = sync.get_timeout($crate::db::POOL_WAIT)?;
+                    let $conn: &mut diesel::PgConnection = &mut pooled;
+                    $body
+                })
+                .await?
+            }
+            $crate::db::Db::Sqlite { sync, .. } => {
+                let sync = sync.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut pooled = sync.get_timeout($crate::db::POOL_WAIT)?;
+                    let $conn: &mut diesel::SqliteConnection = &mut pooled;
+                    $body
+                })
+                .await?
+            }
+        }
+    };
+}
+
+/// The library's DDL the service needs, for `dialect`: the journal (links `set_null` cut),
+/// the archive log, the active-unique indexes of members' emails and exam attempts. The
+/// migrations hold these statements; a test checks they are exactly these.
+pub fn library_ddl(dialect: Dialect) -> Vec<String> {
+    use soft_delete_runtime::ddl;
+    let mut statements = vec![
+        ddl::journal::create_table(dialect),
+        ddl::archive_log::create_table(dialect),
+    ];
+    statements.extend(ddl::active_unique::<crate::models::Member>(dialect));
+    statements.extend(ddl::active_unique::<crate::models::Attempt>(dialect));
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up_sql(dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Postgres => {
+                include_str!("../migrations/postgres/2026-12-03-000000_create_service/up.sql")
+            }
+            _ => include_str!("../migrations/sqlite/2026-12-03-000000_create_service/up.sql"),
+        }
+    }
+
+    #[test]
+    fn database_url_picks_the_backend() {
+        assert_eq!(dialect_of("postgres://u@h/db"), Dialect::Postgres);
+        assert_eq!(dialect_of("postgresql://u@h/db"), Dialect::Postgres);
+        assert_eq!(dialect_of("sqlite://app.db"), Dialect::Sqlite);
+        assert_eq!(dialect_of("app.db"), Dialect::Sqlite);
+    }
+
+    #[test]
+    fn the_migrations_hold_the_librarys_ddl() {
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            let up = up_sql(dialect);
+            let missing: Vec<String> = library_ddl(dialect)
+                .into_iter()
+                .filter(|statement| !up.contains(&format!("{statement};")))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{dialect:?} migration lacks:\n{}",
+                missing.join(";\n")
+            );
+        }
+    }
+}
