@@ -1,15 +1,11 @@
 //! The database: PostgreSQL when `DATABASE_URL` says so, an embedded SQLite file otherwise;
 //! the pools, and the migrations applied at start-up.
 //!
-//! Every handler runs on a diesel-async connection from a deadpool pool. The purge has no
-//! async API in the library yet: until it does, it runs on a small sync pool (r2d2) inside
-//! `tokio::task::spawn_blocking` ([`with_sync_conn!`](crate::with_sync_conn)). TEMPORARY:
-//! replace with `Purge::run_async` / `dry_run_async` when they land.
-
-use std::time::Duration;
+//! Every handler runs on a diesel-async connection from a deadpool pool
+//! ([`with_conn!`](crate::with_conn)); the migrations run once at start-up on a sync
+//! connection (diesel_migrations is sync).
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{self, ConnectionManager, CustomizeConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
@@ -64,15 +60,11 @@ pub enum Db {
     Postgres {
         /// The async pool every handler uses.
         pool: Pool<AsyncPgConnection>,
-        /// TEMPORARY: the sync pool for the purge.
-        sync: r2d2::Pool<ConnectionManager<PgConnection>>,
     },
     /// SQLite.
     Sqlite {
         /// The async pool every handler uses.
         pool: Pool<AsyncSqlite>,
-        /// TEMPORARY: the sync pool for the purge.
-        sync: r2d2::Pool<ConnectionManager<SqliteConnection>>,
     },
 }
 
@@ -100,12 +92,7 @@ impl Db {
                     .max_size(size)
                     .build()
                     .map_err(|e| DbError::Pool(e.to_string()))?;
-                let sync = r2d2::Pool::builder()
-                    .max_size(2)
-                    .min_idle(Some(0))
-                    .build(ConnectionManager::<PgConnection>::new(url))
-                    .map_err(|e| DbError::Pool(e.to_string()))?;
-                Ok(Db::Postgres { pool, sync })
+                Ok(Db::Postgres { pool })
             }
             _ => {
                 let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_owned();
@@ -130,13 +117,7 @@ impl Db {
                     .max_size(size)
                     .build()
                     .map_err(|e| DbError::Pool(e.to_string()))?;
-                let sync = r2d2::Pool::builder()
-                    .max_size(2)
-                    .min_idle(Some(0))
-                    .connection_customizer(Box::new(SqliteSetup))
-                    .build(ConnectionManager::<SqliteConnection>::new(path))
-                    .map_err(|e| DbError::Pool(e.to_string()))?;
-                Ok(Db::Sqlite { pool, sync })
+                Ok(Db::Sqlite { pool })
             }
         }
     }
@@ -183,19 +164,6 @@ fn migrate_sqlite(path: &str) -> Result<(), DbError> {
         .map_err(|e| DbError::Migrate(e.to_string()))
 }
 
-#[derive(Debug)]
-struct SqliteSetup;
-
-impl CustomizeConnection<SqliteConnection, r2d2::Error> for SqliteSetup {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute(SQLITE_SETUP)
-            .map_err(r2d2::Error::QueryError)
-    }
-}
-
-/// How long a request waits for a pooled connection before answering 503.
-pub const POOL_WAIT: Duration = Duration::from_secs(10);
-
 /// Runs `$body` with `$conn` bound to a `&mut` diesel-async connection of `$db`'s pool
 /// (`AsyncPgConnection` or the SQLite wrapper): the body is compiled once per backend, so it
 /// is plain Diesel code with concrete types. Use inside an `async fn` returning
@@ -213,36 +181,6 @@ macro_rules! with_conn {
                 let mut pooled = pool.get().await?;
                 let $conn: &mut $crate::db::AsyncSqlite = &mut pooled;
                 $body
-            }
-        }
-    };
-}
-
-/// TEMPORARY (until the library's async purge lands): runs
-/// `$body` (which returns `Result<_, ApiError>`) on a sync connection of `$db`'s small r2d2
-/// pool, inside `tokio::task::spawn_blocking`, with `$conn` a `&mut PgConnection` or
-/// `&mut SqliteConnection`. Captured values must be `Send + 'static`.
-#[macro_export]
-macro_rules! with_sync_conn {
-    ($db:expr, $conn:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Postgres { sync, .. } => {
-                let sync = sync.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut pooled = sync.get_timeout($crate::db::POOL_WAIT)?;
-                    let $conn: &mut diesel::PgConnection = &mut pooled;
-                    $body
-                })
-                .await?
-            }
-            $crate::db::Db::Sqlite { sync, .. } => {
-                let sync = sync.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut pooled = sync.get_timeout($crate::db::POOL_WAIT)?;
-                    let $conn: &mut diesel::SqliteConnection = &mut pooled;
-                    $body
-                })
-                .await?
             }
         }
     };
