@@ -366,7 +366,7 @@ pub type PrimaryKeySqlType<T> = <<T as Table>::PrimaryKey as Expression>::SqlTyp
 ///
 /// Each method checks, at compile time, what its rule needs of the child table and column.
 /// The code `#[derive(SoftDelete)]` generates calls these; the `child` arguments come from
-/// [`probe`], which tells soft-deletable tables from plain ones.
+/// `probe`, which tells soft-deletable tables from plain ones.
 pub struct Relations<P> {
     edges: Vec<Edge>,
     _parent: PhantomData<P>,

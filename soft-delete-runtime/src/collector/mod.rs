@@ -4,7 +4,7 @@
 //! Django's deletion `Collector`, re-done for archiving and set-based:
 //!
 //! - the relations are declared on the models, with Diesel paths, so a typo does not compile
-//!   ([`graph`]): `#[soft_delete(children(orders::user_id = cascade, reviews::author_id =
+//!   (`graph`): `#[soft_delete(children(orders::user_id = cascade, reviews::author_id =
 //!   set_null, invoices::user_id = protect))]`;
 //! - a [`Collector`] starts from the roots (a model value, a filtered table, or any query
 //!   selecting the root table's keys) and [previews](Collector::preview) the archive as a

@@ -88,7 +88,7 @@ pub(super) type IntegerRow = Option<i64>;
 /// Its SQL type.
 pub(super) type IntegerSql = Nullable<BigInt>;
 
-/// A connection in mode `Mo` that runs this crate's [`Sql`] statements over roots `R` and
+/// A connection in mode `Mo` that runs this crate's `Sql` statements over roots `R` and
 /// loads every row shape they return.
 ///
 /// Implemented for every [`Executor`] that can (Diesel's connections in
