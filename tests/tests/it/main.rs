@@ -30,6 +30,7 @@ mod markers_schema;
 mod odd_names;
 mod plans;
 mod purge;
+mod purge_outside_graph;
 mod purge_schema;
 mod purge_settings;
 mod reassign;
