@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 use diesel::query_builder::QueryFragment;
 use diesel::{Column, QuerySource};
 
-use crate::backend::{RenderBackend, TableName};
+use crate::backend::{Dialect, RenderBackend, TableName};
+use crate::ddl;
 use crate::table::{MarkerInfo, SoftDeleteTable, StrategyKind};
 
 /// A soft-deletable table as the guard sees it: its SQL name and its markers, each a column
@@ -69,6 +70,24 @@ impl TableInfo {
             table: TableName::of::<T>(),
             markers,
         }
+    }
+}
+
+impl TableInfo {
+    /// The `.with_deleted()` trace of this table, unqualified: `(<every marker live> OR TRUE)`,
+    /// for a statement the library sends that reads every row of it on purpose (a purge's
+    /// check for rows that still reference what it deletes).
+    pub(crate) fn every_row(&self, dialect: Dialect) -> String {
+        let live: Vec<String> = self
+            .markers
+            .iter()
+            .map(|marker| ddl::marker_condition(dialect, *marker, true))
+            .collect();
+        let live = match live.len() {
+            1 => live.join(""),
+            _ => format!("({})", live.join(" AND ")),
+        };
+        crate::query::with_deleted_sql(&live)
     }
 }
 

@@ -62,6 +62,10 @@ struct Reference {
     resolved: TableName,
     /// The child's soft-delete columns, when a model of the graph describes it.
     child_soft: Option<SoftInfo>,
+    /// Otherwise, when a model linked into the program makes the child soft-deletable (the
+    /// guard's registry) and the child has its markers: the `.with_deleted()` trace that says
+    /// the check counts every referencing row, live or not.
+    child_every_row: Option<String>,
     /// `(referencing column, referenced column)` pairs.
     columns: Vec<(String, String)>,
     via: Via,
@@ -145,6 +149,7 @@ impl Run {
                         child: child.name.clone(),
                         resolved: resolved[edge.child].clone(),
                         child_soft: child.soft,
+                        child_every_row: None,
                         columns: vec![(edge.column.to_owned(), node.key.to_owned())],
                         via: Via {
                             rule: Some(edge.rule),
@@ -155,6 +160,9 @@ impl Run {
                 .collect();
             let keys = catalog::foreign_keys(conn, &node.name).await?;
             add_foreign_keys(keys, graph, &resolved, index, &mut references);
+            for reference in references.iter_mut().filter(|r| r.child_soft.is_none()) {
+                reference.child_every_row = registered_trace(conn, &reference.resolved).await?;
+            }
             let self_referencing = references.iter().any(|r| r.resolved == resolved[index]);
             targets.push(Target {
                 node: node.clone(),
@@ -453,4 +461,26 @@ fn refused_by_foreign_key(error: &Error, attempt: u32) -> bool {
                 _,
             ))
         )
+}
+
+/// The `.with_deleted()` trace of a table no model of the graph describes, when a model linked
+/// into the program registers it as soft-deletable (the guard would otherwise report the
+/// purge's read of it) and the table has that model's markers (a same-named table elsewhere
+/// may not).
+async fn registered_trace<Mo, C: SqlConnection<Mo>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Option<String>, Error> {
+    let same_name = crate::guard::registered().iter().filter(|info| {
+        info.table.name == table.name
+            && (info.table.schema.is_none() || info.table.schema == table.schema)
+    });
+    for info in same_name {
+        let columns: Vec<&str> = info.markers.iter().map(|marker| marker.name).collect();
+        if catalog::has_columns(conn, table, &columns).await? {
+            let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
+            return Ok(Some(info.every_row(dialect)));
+        }
+    }
+    Ok(None)
 }

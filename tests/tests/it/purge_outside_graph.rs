@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer};
 use soft_delete_runtime::RowId;
-use soft_delete_tests::exec::Exec;
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::Exec;
 
 use crate::purge_schema::{cutoff, old, recent, sql_time};
 

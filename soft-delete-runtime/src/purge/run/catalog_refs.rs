@@ -54,6 +54,7 @@ pub(super) fn add_foreign_keys(
                     .iter()
                     .position(|name| *name == fk.child)
                     .and_then(|i| graph.nodes[i].soft),
+                child_every_row: None,
                 child: fk.child.clone(),
                 resolved: fk.child.clone(),
                 columns,

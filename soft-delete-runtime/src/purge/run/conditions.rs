@@ -64,7 +64,10 @@ impl Run {
             (Some(Referrer::Live), Some(soft)) => format!(" AND {}", (soft.visible)(d.0)),
             (Some(Referrer::Archived), Some(soft)) => format!(" AND {}", (soft.hidden)(d.0)),
             (None | Some(Referrer::Row), Some(soft)) => format!(" AND {}", soft.every_row(d.0)),
-            (_, None) => String::new(),
+            (_, None) => reference
+                .child_every_row
+                .as_ref()
+                .map_or_else(String::new, |every_row| format!(" AND {every_row}")),
         };
         format!(
             "EXISTS (SELECT 1 FROM {} AS sd_r WHERE {}{state})",
