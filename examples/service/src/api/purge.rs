@@ -1,11 +1,9 @@
 //! Retention: delete for good the members deleted more than N days ago, and what cascades
 //! from them, keeping what something still references (admins only), with a dry run; on the
-//! library's async purge, on the request's pooled connection (on SQLite, the sync purge on
-//! the pooled connection's blocking thread: see the workaround below).
+//! library's async purge, on the request's pooled connection.
 
 use axum::extract::State;
 use chrono::{TimeDelta, Utc};
-use soft_delete_runtime::guard::{allow, allow_async};
 use soft_delete_runtime::purge::Purge;
 
 use crate::db::Db;
@@ -33,39 +31,15 @@ async fn purge(
         .checked_sub_signed(age)
         .ok_or_else(|| ApiError::Invalid("older_than_days is out of range".into()))?;
     let mut purge = Purge::before(members::table, cutoff).batch_size(500);
-    // WORKAROUND: the purge's check that no row of `attempts` (referencing members by a
-    // foreign key the relation graph does not declare) still points at a member reads
-    // `attempts` without the with-deleted trace, so the guard flags the library's own
-    // statement. Every row counts there on purpose; allow it until the library marks it.
-    // `allow_async` covers the statements the polling thread runs, which SQLite's wrapper
-    // does not (it runs them on tokio's blocking pool): there the sync purge runs in the
-    // wrapper's own `spawn_blocking`, under `allow`.
     let report = match &state.db {
         Db::Postgres { pool } => {
             let mut conn = pool.get().await?;
             let conn: &mut diesel_async::AsyncPgConnection = &mut conn;
-            let purge = &mut purge;
-            allow_async(async move {
-                if dry {
-                    purge.dry_run_async(conn).await
-                } else {
-                    purge.run_async(conn).await
-                }
-            })
-            .await?
+            run_on(&mut purge, conn, dry).await?
         }
         Db::Sqlite { pool } => {
             let mut conn = pool.get().await?;
-            conn.spawn_blocking(move |conn| {
-                Ok(allow(|| {
-                    if dry {
-                        purge.dry_run(conn)
-                    } else {
-                        purge.run(conn)
-                    }
-                }))
-            })
-            .await??
+            run_on(&mut purge, &mut *conn, dry).await?
         }
     };
     Ok(PurgeDto::from(&report))
@@ -92,4 +66,21 @@ pub async fn run(
     Json(request): Json<PurgeRequest>,
 ) -> Result<Json<PurgeDto>, ApiError> {
     Ok(Json(purge(&state, &identity, &request, false).await?))
+}
+
+/// Runs (or, `dry`, tries) `purge` on `conn`, whichever backend it is.
+async fn run_on<C, P>(
+    purge: &mut Purge<members::table, P>,
+    conn: &mut C,
+    dry: bool,
+) -> Result<soft_delete_runtime::purge::PurgeReport, soft_delete_runtime::Error>
+where
+    C: soft_delete_runtime::exec::SqlConnection<soft_delete_runtime::exec::NonBlocking>,
+    P: FnMut(&soft_delete_runtime::purge::Progress<'_>) + Send,
+{
+    if dry {
+        purge.dry_run_async(conn).await
+    } else {
+        purge.run_async(conn).await
+    }
 }
