@@ -161,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 "2. cannot start twice: attempt {} is live",
                 conflict.live_id()
             );
-            assert_eq!(conflict.live_id().parse::<i32>(), Ok(first.id));
+            assert_eq!(conflict.live_id().typed::<Attempt>(), Ok(first.id));
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -236,7 +236,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let err = first.restore(conn).unwrap_err();
     println!("7. {err}");
     assert_eq!(
-        err.conflict().map(|c| c.live_id().parse::<i32>()),
+        err.conflict().map(|c| c.live_id().typed::<Attempt>()),
         Some(Ok(third.id))
     );
 

@@ -300,9 +300,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let err = cancelled.batch().restore(conn).unwrap_err();
     println!("\n{err}");
     let conflict = err.conflict().expect("a conflict on an active-unique key");
-    assert_eq!(conflict.live_id().parse::<i32>(), Ok(bobs.id));
+    // the ids read as the model's id type (the type of `Order::id`)
+    assert_eq!(conflict.live_id().typed::<Order>(), Ok(bobs.id));
     // and the row that was to come back: the cancelled order
-    let restored = conflict.restored_id().map(|id| id.parse::<i32>());
+    let restored = conflict.restored_id().map(|id| id.typed::<Order>());
     assert_eq!(restored, Some(Ok(3)));
     // --- end restore conflict ---
     assert_eq!(live_codes(conn)?, ["A-1", "A-2", "B-1", "A-3"]);

@@ -46,7 +46,8 @@ pub(crate) struct Model<'a> {
     pub(crate) primary: usize,
     /// The active-unique keys, in declaration order.
     pub(crate) keys: Vec<Key<'a>>,
-    /// The primary key's fields; resolved only when there are keys (empty otherwise).
+    /// The primary key's fields, which name the table's id type; empty when the struct lacks
+    /// one of them (an error only for a model with active-unique keys, which name rows by them).
     pub(crate) primary_key: Vec<&'a Field<'a>>,
     /// The archive batch's id (written with the primary marker).
     pub(crate) batch: Option<&'a Field<'a>>,
@@ -183,9 +184,7 @@ pub(crate) fn validate<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Option<
         children: &[],
     };
     model.keys = active_unique_keys(&model, errors);
-    if !model.keys.is_empty() {
-        model.primary_key = primary_key_fields(input, errors);
-    }
+    model.primary_key = primary_key_fields(input, !model.keys.is_empty(), errors);
     model.children = check_children(&model, errors);
     Some(model)
 }
@@ -615,11 +614,18 @@ fn default_name(input: &Input<'_>, fields: &[&Field<'_>]) -> String {
     name
 }
 
-fn primary_key_fields<'a>(input: &'a Input<'a>, errors: &mut Errors) -> Vec<&'a Field<'a>> {
+/// The primary key's fields, all of them or none. A missing one is an error when `required`
+/// (active-unique keys name rows by them); otherwise the table just has no id type.
+fn primary_key_fields<'a>(
+    input: &'a Input<'a>,
+    required: bool,
+    errors: &mut Errors,
+) -> Vec<&'a Field<'a>> {
     let mut fields = Vec::new();
     for ident in &input.primary_key {
         match field_named(input, ident) {
             Some(field) => fields.push(field),
+            None if !required => return Vec::new(),
             None => {
                 let span = input.keys.first().map_or(input.ident.span(), |k| k.span);
                 errors.error(

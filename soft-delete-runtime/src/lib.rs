@@ -15,12 +15,14 @@ pub mod guard;
 pub mod prelude;
 pub mod purge;
 pub mod query;
+mod row_id;
 mod sql;
 pub mod table;
 pub mod unique;
 pub mod write;
 
-pub use error::{Error, Result, RowId, RowIdError};
+pub use error::{Error, Result};
+pub use row_id::{IdOf, ParseId, RowId, RowIdError};
 pub use table::{SoftDelete, SoftDeleteTable};
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,

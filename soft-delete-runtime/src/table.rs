@@ -533,9 +533,21 @@ pub enum NoReasonColumn {}
 /// The by-value writes need the model to be [`Identifiable`](diesel::Identifiable) (as
 /// [`diesel::update`] does with a model); each returns the number of rows it changed, and
 /// each is a single `UPDATE`/`DELETE` keyed by the primary key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a soft-deletable model",
+    label = "no `#[derive(SoftDelete)]` on this type",
+    note = "add `#[derive(SoftDelete)]` to the model; a table without one has no Rust id type, \
+            and its row ids are read as text (`id.parse::<i32>()`)"
+)]
 pub trait SoftDelete {
     /// The table the model is read from.
     type Table: SoftDeleteTable;
+
+    /// The types of the model's primary-key fields, as a tuple: `(PostId,)` for `id: PostId`,
+    /// `(i32, i32)` for a key of two fields; `()` when the struct has no field for a column
+    /// of the key. A [`RowId`](crate::RowId) of the model's table is read as the id they make
+    /// ([`IdOf<Self>`](crate::IdOf)) with [`RowId::typed`](crate::RowId::typed).
+    type IdFields;
 
     /// The model's active-unique keys, which [`restore`](Self::restore) respects: `()` for a
     /// model without `#[active_unique(...)]`, `(K1, (K2, ()))` for keys `K1` and `K2`

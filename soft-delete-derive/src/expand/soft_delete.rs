@@ -44,6 +44,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     });
 
     let keys = super::active_unique::key_list(model);
+    let id_fields = model.primary_key.iter().map(|field| {
+        let ty = field.ty;
+        quote_spanned!(ty.span()=> #ty)
+    });
     let ident = input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
 
@@ -63,6 +67,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             impl #impl_generics #krate::SoftDelete for #ident #ty_generics #where_clause {
                 type Table = #table;
                 type ActiveUniqueKeys = #keys;
+                type IdFields = (#(#id_fields,)*);
 
                 fn hidden_by(&self) -> ::std::vec::Vec<&'static str> {
                     #[allow(unused_mut)]

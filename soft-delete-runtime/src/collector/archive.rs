@@ -364,6 +364,7 @@ impl Walk<'_> {
         select.bind(<C::Backend as SqlBackend>::bind_i64(limit));
         let found = conn.rows::<KeyRow>(select).await?;
         let count = found.first().map_or(0, |(_, total)| *total as u64);
+        let table = Arc::new(child.name.clone());
         self.blockers[e] = (count > 0).then(|| Blocker {
             parent: self.graph.nodes[edge.parent].name.clone(),
             table: child.name.clone(),
@@ -372,7 +373,7 @@ impl Walk<'_> {
             ids: found
                 .into_iter()
                 .take(self.blocker_ids)
-                .map(|(id, _)| RowId::from_text(id))
+                .map(|(id, _)| RowId::of(&table, id))
                 .collect(),
         });
         Ok(())

@@ -28,6 +28,8 @@
 //! Either finds the first pair (a clash with a live row before one between two restored
 //! rows) and [`Error::Conflict`] names it; the caller rolls back.
 
+use std::sync::Arc;
+
 use super::archive::journal_match;
 use super::graph::{Graph, GraphEdge, Node, SoftInfo};
 use super::marks::{self, BatchValues};
@@ -306,18 +308,19 @@ async fn first<Mo, R, C: SqlConnection<Mo, R>>(
 }
 
 fn conflict(node: &Node, key: &KeyInfo, clash: Clash) -> Error {
+    let table = Arc::new(node.name.clone());
     Error::Conflict(Box::new(KeyConflict {
         table: node.name.clone(),
         key: key.name,
         columns: key.columns,
         values: clash.values,
-        live_id: RowId::from_text(clash.holder),
+        live_id: RowId::of(&table, clash.holder),
         holder: if clash.holder_live {
             Holder::Live
         } else {
             Holder::SameRestore
         },
-        restored_id: Some(RowId::from_text(clash.restored)),
+        restored_id: Some(RowId::of(&table, clash.restored)),
     }))
 }
 

@@ -54,8 +54,8 @@ pub struct Blocker {
     /// How many live rows refuse it.
     pub count: u64,
     /// Their primary keys, in key order, at most as many as the collector's
-    /// [`blocker_ids`](super::Collector::blocker_ids) cap: read one with
-    /// `id.parse::<i32>()` ([`RowId`]).
+    /// [`blocker_ids`](super::Collector::blocker_ids) cap: read one as its model's id with
+    /// `id.typed::<Reply>()` ([`RowId`]).
     pub ids: Vec<RowId>,
 }
 

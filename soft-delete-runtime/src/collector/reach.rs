@@ -111,6 +111,7 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
                     .first()
                     .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
                 if total > 0 {
+                    let table = Arc::new(child.name.clone());
                     blockers.push(Blocker {
                         parent: graph.nodes[edge.parent].name.clone(),
                         table: child.name.clone(),
@@ -119,7 +120,7 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
                         ids: found
                             .into_iter()
                             .take(blocker_ids)
-                            .map(|(id, _)| RowId::from_text(id))
+                            .map(|(id, _)| RowId::of(&table, id))
                             .collect(),
                     });
                 }

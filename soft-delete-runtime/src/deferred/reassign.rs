@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use diesel::expression::{AppearsOnTable, Expression};
 use diesel::query_builder::QueryFragment;
@@ -624,6 +625,7 @@ impl<Id> Refusal<Id> {
         Col: Column,
         C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
     {
+        let of = Arc::new(table.clone());
         let table = table.to_string();
         let column = Col::NAME;
         Ok(match self {
@@ -632,7 +634,7 @@ impl<Id> Refusal<Id> {
                 first,
                 second,
             } => {
-                let mut ids = row_ids::<Mo, Col, _, _>(conn, vec![first, second])
+                let mut ids = row_ids::<Mo, Col, _, _>(conn, &of, vec![first, second])
                     .await?
                     .into_iter();
                 let (Some(first), Some(second)) = (ids.next(), ids.next()) else {
@@ -648,25 +650,29 @@ impl<Id> Refusal<Id> {
             }
             Refusal::DuplicateRow { row } => Error::DuplicateRow {
                 table,
-                row: one_row_id::<Mo, Col, _, _>(conn, row).await?,
+                row: one_row_id::<Mo, Col, _, _>(conn, &of, row).await?,
             },
             Refusal::ValueTaken { value, holder } => Error::ValueTaken {
                 table,
                 column,
                 value,
-                holder: one_row_id::<Mo, Col, _, _>(conn, holder).await?,
+                holder: one_row_id::<Mo, Col, _, _>(conn, &of, holder).await?,
             },
             Refusal::NotInScope { rows } => Error::NotInScope {
                 table,
-                rows: row_ids::<Mo, Col, _, _>(conn, rows).await?,
+                rows: row_ids::<Mo, Col, _, _>(conn, &of, rows).await?,
             },
         })
     }
 }
 
-/// `ids` as the database writes them as text, in order, a statement per
+/// `ids` of `table` as the database writes them as text, in order, a statement per
 /// [`rows_per_statement`] ids.
-async fn row_ids<Mo, Col, C, Id>(conn: &mut C, ids: Vec<Id>) -> Result<Vec<RowId>>
+async fn row_ids<Mo, Col, C, Id>(
+    conn: &mut C,
+    table: &Arc<TableName>,
+    ids: Vec<Id>,
+) -> Result<Vec<RowId>>
 where
     Col: Column,
     C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
@@ -682,17 +688,17 @@ where
         };
         let mut rows: Vec<(i64, String)> = conn.load(query).await?;
         rows.sort_by_key(|(i, _)| *i);
-        texts.extend(rows.into_iter().map(|(_, text)| RowId::from_text(text)));
+        texts.extend(rows.into_iter().map(|(_, text)| RowId::of(table, text)));
     }
     Ok(texts)
 }
 
-async fn one_row_id<Mo, Col, C, Id>(conn: &mut C, id: Id) -> Result<RowId>
+async fn one_row_id<Mo, Col, C, Id>(conn: &mut C, table: &Arc<TableName>, id: Id) -> Result<RowId>
 where
     Col: Column,
     C: Executor<Mo> + Load<Mo, IdsAsText<Col, Id>, (i64, String)>,
 {
-    row_ids::<Mo, Col, _, _>(conn, vec![id])
+    row_ids::<Mo, Col, _, _>(conn, table, vec![id])
         .await?
         .pop()
         .ok_or_else(missing_id)

@@ -122,8 +122,8 @@ pub struct Skipped {
     /// How many rows of `table` are referenced this way.
     pub count: u64,
     /// Their primary keys, in key order, at most as many as
-    /// [`skipped_ids`](super::Purge::skipped_ids) asks for: read one with `id.parse::<i32>()`
-    /// ([`RowId`](crate::RowId)).
+    /// [`skipped_ids`](super::Purge::skipped_ids) asks for: read one as its model's id with
+    /// `id.typed::<Post>()` ([`RowId`](crate::RowId)).
     pub ids: Vec<crate::RowId>,
 }
 

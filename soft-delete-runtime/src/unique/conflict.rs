@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::backend::TableName;
-pub use crate::error::RowId;
+pub use crate::row_id::RowId;
 
 /// Who holds the key in a [`KeyConflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,9 +61,8 @@ impl KeyConflict {
     /// [`holder`](Self::holder) is [`Holder::SameRestore`], the other archived row of the batch
     /// that has the same key (the one with the smaller primary key).
     ///
-    /// As every error of the crate names a row: a [`RowId`], the key as the database writes it
-    /// as text, read with `live_id().parse::<i32>()` (or the key's type) whichever operation
-    /// returned the conflict.
+    /// As every error of the crate names a row: a [`RowId`], read as the model's id with
+    /// `live_id().typed::<Post>()` whichever operation returned the conflict.
     pub fn live_id(&self) -> &RowId {
         &self.live_id
     }

@@ -147,7 +147,10 @@ where
             let part = found.into_iter().next().ok_or(DieselError::NotFound)?;
             parts.push(part);
         }
-        Ok(RowId::from_parts(parts))
+        Ok(RowId::parts_of(
+            &std::sync::Arc::new(M::table_name()),
+            parts,
+        ))
     }
 }
 

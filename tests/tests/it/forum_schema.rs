@@ -16,10 +16,19 @@ use diesel::sql_types::Integer;
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
-/// A person's id, as `diesel-derive-newtype` would write it.
+/// A person's id, as `diesel-derive-newtype` would write it, read from an error's row id
+/// through `FromStr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Integer)]
 pub struct PersonId(pub i32);
+
+impl std::str::FromStr for PersonId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(PersonId)
+    }
+}
 
 impl<DB> ToSql<Integer, DB> for PersonId
 where

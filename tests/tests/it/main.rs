@@ -39,6 +39,7 @@ mod row_ids;
 mod schema;
 mod scopes;
 mod timestamptz;
+mod typed_ids;
 mod unique;
 mod unique_nullable;
 #[cfg(feature = "async")]

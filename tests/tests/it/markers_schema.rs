@@ -16,10 +16,19 @@ use soft_delete_tests::{Backend, TestConnection, TestDb};
 
 pub(crate) use crate::forum_schema::PersonId;
 
-/// A post's id, as `diesel-derive-newtype` would write it.
+/// A post's id, as `diesel-derive-newtype` would write it, read from an error's row id
+/// through `FromStr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Integer)]
 pub struct PostId(pub i32);
+
+impl std::str::FromStr for PostId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.parse().map(PostId)
+    }
+}
 
 impl<DB> ToSql<Integer, DB> for PostId
 where

@@ -1,6 +1,7 @@
 //! One id type in errors: every error names a row by its key as the database writes it as
 //! text ([`RowId`](soft_delete_runtime::RowId)), whichever operation found it, also for a model
-//! whose id is a newtype (`PostId(6)` is named `6`).
+//! whose id is a newtype (`PostId(6)` is named `6`), and reads it back as that newtype
+//! (`typed_ids.rs` follows one row through every error).
 
 use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
@@ -41,7 +42,7 @@ backend_tests! {
         let err = spam.marker(post::removed).restore(conn).expect_err("post 6 holds the slug");
         assert_eq!(conflict_ids(&err), ("6".to_owned(), Some("2".to_owned())), "{err}");
         let conflict = err.conflict().expect("a conflict");
-        assert_eq!(conflict.live_id().parse::<i32>().map(PostId), Ok(PostId(6)), "read as the model's newtype id");
+        assert_eq!(conflict.live_id().typed::<Post>(), Ok(PostId(6)), "read as the model's newtype id");
 
         // by value: the start of a key that has a live row
         let err = Post::start(conn, (1, "hello".to_owned()), |_| {
@@ -59,7 +60,7 @@ backend_tests! {
         let err = batch.restore(conn).expect_err("post 7 holds the slug");
         assert_eq!(conflict_ids(&err), ("7".to_owned(), Some("1".to_owned())), "{err}");
         let conflict = err.conflict().expect("a conflict");
-        assert_eq!(conflict.live_id().parse::<i32>().map(PostId), Ok(PostId(7)), "read the same way as by value");
+        assert_eq!(conflict.live_id().typed::<Post>(), Ok(PostId(7)), "read the same way as by value");
         Ok(())
     }
 
@@ -71,7 +72,7 @@ backend_tests! {
         let err = Collector::new(&cat).archive(conn).expect_err("reply 4 protects cat");
         let Error::Protected { blockers } = &err else { panic!("{err}") };
         assert_eq!(blockers[0].ids, ["4"], "{err}");
-        assert_eq!(blockers[0].ids[0].parse::<i32>(), Ok(4));
+        assert_eq!(blockers[0].ids[0].typed::<Reply>(), Ok(4));
 
         // the post a purge kept
         soft_delete(marker(reply::removed, reply::table.find(1))).execute(conn)?;
@@ -81,10 +82,11 @@ backend_tests! {
             .execute(conn)?;
         let report = x.purge(conn, &mut Purge::before(post::table, chrono::Utc::now()))?;
         assert_eq!(report.skipped[0].ids, ["3"]);
+        assert_eq!(report.skipped[0].ids[0].typed::<Post>(), Ok(PostId(3)));
 
         // the rows a reassignment refused, given as newtype ids
         let err = x.reassign(conn, reassign(post::community_id).with_deleted(), [(PostId(1), 2), (PostId(1), 3)]).unwrap_err();
-        assert!(matches!(&err, Error::DuplicateRow { row, .. } if row == "1"), "{err}");
+        assert!(matches!(&err, Error::DuplicateRow { row, .. } if row.typed::<Post>() == Ok(PostId(1))), "{err}");
         let err = x.reassign(conn, reassign(post::community_id).with_deleted(), [(PostId(1), 2), (PostId(4), 2)]).unwrap_err();
         assert!(matches!(&err, Error::DuplicateTarget { first, second, .. } if first == "1" && second == "4"), "{err}");
         let err = x.reassign(conn, reassign(post::community_id).with_deleted().within(post::slug.eq("hello")), [(PostId(1), 2)]).unwrap_err();

@@ -313,7 +313,7 @@ mod and_set {
             let err = bob
                 .restore_and_set(conn, person::updated_at.eq(Some(at(13, 0, 0, 0))))
                 .expect_err("another live bob holds the name");
-            let holder = err.conflict().and_then(|c| c.live_id().parse::<i32>().map(PersonId).ok());
+            let holder = err.conflict().and_then(|c| c.live_id().typed::<Person>().ok());
             assert_eq!(holder, Some(PersonId(4)), "{err}");
             assert_eq!(person::table.find(PersonId(2)).with_deleted().first::<Person>(conn)?, gone, "nothing changed");
 

@@ -209,6 +209,7 @@ impl Run {
                 let Some(&(_, count)) = found.first() else {
                     continue;
                 };
+                let table = std::sync::Arc::new(target.node.name.clone());
                 skipped.push(Skipped {
                     table: target.node.name.clone(),
                     referenced_by: reference.child.clone(),
@@ -219,7 +220,7 @@ impl Run {
                     ids: found
                         .into_iter()
                         .take(self.settings.skipped_ids)
-                        .map(|(id, _)| RowId::from_text(id))
+                        .map(|(id, _)| RowId::of(&table, id))
                         .collect(),
                 });
             }
