@@ -9,6 +9,7 @@ use soft_delete_runtime::backend::SupportedBackend;
 use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::ddl::{archive_log, journal};
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, Backend};
 
 diesel::table! {
@@ -49,7 +50,7 @@ where
 }
 
 backend_tests! {
-    fn a_text_key_longer_than_the_journal_keeps_is_refused_before_anything_is_written(db) {
+    fn a_text_key_longer_than_the_journal_keeps_is_refused_before_anything_is_written(db, x) {
         let dialect = <<Conn as Connection>::Backend as SupportedBackend>::DIALECT;
         db.create(
             "CREATE TABLE owners (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL);
@@ -71,8 +72,8 @@ backend_tests! {
 
         if mysql {
             for mode in ["STRICT_TRANS_TABLES", ""] {
-                conn.batch_execute(&format!("SET SESSION sql_mode = '{mode}'"))?;
-                let outcome = Collector::new(owners::table.find(1)).archive(conn);
+                x.batch_execute(conn, &format!("SET SESSION sql_mode = '{mode}'"))?;
+                let outcome = x.archive(conn, &Collector::new(owners::table.find(1)));
                 match &outcome {
                     Err(soft_delete_runtime::Error::JournalKeyTooLong { table, column, limit }) => {
                         assert_eq!((table.as_str(), column.as_str(), *limit), ("tags", "owner_id", journal::MYSQL_ROW_KEY_CHARS));
@@ -88,9 +89,9 @@ backend_tests! {
         }
 
         // What fits (everything, on SQLite and PostgreSQL) is cut and put back exactly.
-        let archived = Collector::new(owners::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(owners::table.find(1)))?;
         assert_eq!(linked(conn)?, 0);
-        archived.batch().restore(conn)?;
+        x.restore(conn, archived.batch())?;
         let mut back: Vec<String> = tags::table.filter(tags::owner_id.eq(1)).select(tags::code).load(conn)?;
         back.sort();
         let mut expected = vec!["short".to_owned(), fits];
