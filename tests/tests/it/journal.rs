@@ -150,18 +150,14 @@ macro_rules! long_names_test {
                     dialect.quote(schema),
                     dialect.quote(stringify!($table))
                 );
-                db.create(
-                    "CREATE TABLE owners (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL);
-                   INSERT INTO owners (id, name) VALUES (1, 'ann');",
-                );
+                db.create("CREATE TABLE owners (id {pk}, name {text} NOT NULL, deleted_at {ts} NULL)");
+                db.create("INSERT INTO owners (id, name) VALUES (1, 'ann')");
                 let conn = db.conn();
                 conn.batch_execute(&format!($drop_schema, schema))?;
                 conn.batch_execute(&format!($create_schema, schema))?;
                 let outcome = (|| -> soft_delete_tests::TestResult {
-                    conn.batch_execute(&format!(
-                        "CREATE TABLE {table} (id INTEGER PRIMARY KEY, owner_id INTEGER NULL);
-                 INSERT INTO {table} (id, owner_id) VALUES (1, 1), (2, 1);"
-                    ))?;
+                    conn.batch_execute(&format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY, owner_id INTEGER NULL)"))?;
+                    conn.batch_execute(&format!("INSERT INTO {table} (id, owner_id) VALUES (1, 1), (2, 1)"))?;
                     conn.batch_execute(&journal::create_table(dialect))?;
                     conn.batch_execute(&archive_log::create_table(dialect))?;
                     assert!(schema.len() + 1 + stringify!($table).len() > 126);
