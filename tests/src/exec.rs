@@ -4,25 +4,94 @@
 //! same database, driven by a tokio runtime).
 //!
 //! A body written `fn name(db, x)` calls the operations through `x` (`x.purge(conn, &mut
-//! purge)`), passing the sync connection it would use: the sync copy runs on it, the async
-//! copy on its own async connection, with the same arguments and the same assertions after.
+//! purge)`, `x.archive(conn, &collector)`), passing the sync connection it would use: the sync
+//! copy runs on it, the async copy on its own async connection, with the same arguments and
+//! the same assertions after.
 
 use std::fmt::Debug;
 
+use diesel::connection::Instrumentation;
 use diesel::query_builder::QueryFragment;
 use diesel::{Column, QuerySource, Table};
 use soft_delete_runtime::backend::RenderBackend;
-use soft_delete_runtime::collector::ArchiveTable;
+use soft_delete_runtime::collector::{
+    ArchiveEntry, ArchiveList, ArchiveTable, Archived, Batch, Collector, Plan, Restored,
+    SchemaReport,
+};
 use soft_delete_runtime::deferred::{Reassign, ReassignOn, ReassignValue, Reassigned};
+use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
 use soft_delete_runtime::Error;
 
 use crate::TestConnection;
 
 /// The operations a test body runs through its executor `x`, on connection type `C`.
-pub trait Exec<C: TestConnection> {
-    /// Whether this is the async copy.
-    const ASYNC: bool;
+///
+/// The collector's operations ask of [`Target`](Self::Target) what the library asks of the
+/// connection in [`Mode`](Self::Mode): in the async copy that includes `'static` roots (a
+/// `Collector::new(&model)` there borrows a model that lives as long: see [`leak`]).
+pub trait Exec<C: TestConnection>: ExecKind {
+    /// The mode of `soft_delete_runtime::exec` the operations run in.
+    type Mode;
+
+    /// The connection they run on: `C`, or its diesel-async twin.
+    type Target;
+
+    /// [`Collector::preview`], or `preview_async` in the async copy.
+    fn preview<T, R>(&mut self, conn: &mut C, collector: &Collector<T, R>) -> Result<Plan, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode, R>;
+
+    /// [`Collector::archive`], or `archive_async` in the async copy.
+    fn archive<T, R>(
+        &mut self,
+        conn: &mut C,
+        collector: &Collector<T, R>,
+    ) -> Result<Archived<T>, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode, R>;
+
+    /// [`Batch::restore`], or `restore_async` in the async copy.
+    fn restore<T>(&mut self, conn: &mut C, batch: Batch<T>) -> Result<Restored, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode>;
+
+    /// [`Batch::restore_by`], or `restore_by_async` in the async copy.
+    fn restore_by<T>(&mut self, conn: &mut C, batch: Batch<T>, by: &str) -> Result<Restored, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode>;
+
+    /// [`Batch::find`], or `find_async` in the async copy.
+    fn find_batch<T>(&mut self, conn: &mut C, id: i64) -> Result<Batch<T>, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode>;
+
+    /// [`find_archive`](soft_delete_runtime::collector::find_archive), or `find_archive_async`
+    /// in the async copy.
+    fn find_archive(&mut self, conn: &mut C, id: i64) -> Result<ArchiveEntry, Error>
+    where
+        Self::Target: SqlConnection<Self::Mode>;
+
+    /// [`ArchiveList::load`], or `load_async` in the async copy.
+    fn load_archives(
+        &mut self,
+        conn: &mut C,
+        list: &ArchiveList,
+    ) -> Result<Vec<ArchiveEntry>, Error>
+    where
+        Self::Target: SqlConnection<Self::Mode>;
+
+    /// [`check_schema`](soft_delete_runtime::collector::check_schema), or `check_schema_async`
+    /// in the async copy.
+    fn check_schema<T>(&mut self, conn: &mut C) -> Result<SchemaReport, Error>
+    where
+        T: ArchiveTable,
+        Self::Target: SqlConnection<Self::Mode>;
 
     /// [`Purge::run`], or `run_async` in the async copy.
     fn purge<T, P>(&mut self, conn: &mut C, purge: &mut Purge<T, P>) -> Result<PurgeReport, Error>
@@ -47,6 +116,54 @@ pub trait Exec<C: TestConnection> {
     /// Records the SQL of every statement the operations run from now on (on `conn`, or on
     /// the async connection in the async copy); see [`record_statements`](crate::record_statements).
     fn record_statements(&mut self, conn: &mut C) -> std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// Replaces the instrumentation of the connection the operations run on (`conn`, or the
+    /// async connection in the async copy): a hook that acts at an exact point of an operation,
+    /// or none (which ends the test guard's checks and any recording there).
+    fn set_instrumentation(&mut self, conn: &mut C, instrumentation: impl Instrumentation);
+
+    /// `SELECT <expression>`, a text, on the connection the operations run on: a session
+    /// setting an operation must leave as it found it.
+    fn select_text(&mut self, conn: &mut C, expression: &str) -> diesel::QueryResult<String>;
+}
+
+/// What an executor is, whatever the connection: for the body to ask, or to make another one.
+pub trait ExecKind: Sized {
+    /// Whether this is the async copy (for a body that passes it on, to a worker process say).
+    fn is_async(&self) -> bool;
+
+    /// An executor for another connection the body opened itself to `url` (`other`, say):
+    /// the sync copy runs on `other` (what it passes), the async copy on a new async connection
+    /// to `url`. Neither runs the test guard, as `other` (opened by the body) does not.
+    fn elsewhere(&self, url: &str) -> Self;
+}
+
+impl ExecKind for Blocking {
+    fn is_async(&self) -> bool {
+        false
+    }
+
+    fn elsewhere(&self, _: &str) -> Self {
+        Blocking
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C: crate::asynchronous::AsyncTwin> ExecKind for OnAsync<C> {
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn elsewhere(&self, url: &str) -> Self {
+        OnAsync::connect(url)
+    }
+}
+
+/// `model`, kept for the rest of the test process: a model whose reference the roots of a
+/// `Collector::new(&model)` hold, which the async API takes only when it is `'static` (its
+/// statements are awaited on a connection that outlives any borrow of the caller's).
+pub fn leak<M>(model: M) -> &'static M {
+    Box::leak(Box::new(model))
 }
 
 /// [`Reassign::run`] through a test's executor: `x.reassign(conn, reassign(col)..., moves)`.
@@ -123,7 +240,71 @@ macro_rules! per_backend {
     ($($feature:literal => $conn:ty),*) => {$(
         #[cfg(feature = $feature)]
         impl Exec<$conn> for Blocking {
-            const ASYNC: bool = false;
+            type Mode = soft_delete_runtime::exec::Blocking;
+
+            type Target = $conn;
+
+            fn preview<T, R>(&mut self, conn: &mut $conn, collector: &Collector<T, R>) -> Result<Plan, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode, R>,
+            {
+                collector.preview(conn)
+            }
+
+            fn archive<T, R>(&mut self, conn: &mut $conn, collector: &Collector<T, R>) -> Result<Archived<T>, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode, R>,
+            {
+                collector.archive(conn)
+            }
+
+            fn restore<T>(&mut self, conn: &mut $conn, batch: Batch<T>) -> Result<Restored, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                batch.restore(conn)
+            }
+
+            fn restore_by<T>(&mut self, conn: &mut $conn, batch: Batch<T>, by: &str) -> Result<Restored, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                batch.restore_by(conn, by)
+            }
+
+            fn find_batch<T>(&mut self, conn: &mut $conn, id: i64) -> Result<Batch<T>, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                Batch::find(conn, id)
+            }
+
+            fn find_archive(&mut self, conn: &mut $conn, id: i64) -> Result<ArchiveEntry, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                soft_delete_runtime::collector::find_archive(conn, id)
+            }
+
+            fn load_archives(&mut self, conn: &mut $conn, list: &ArchiveList) -> Result<Vec<ArchiveEntry>, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                list.load(conn)
+            }
+
+            fn check_schema<T>(&mut self, conn: &mut $conn) -> Result<SchemaReport, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                soft_delete_runtime::collector::check_schema::<T, _>(conn)
+            }
 
             fn purge<T, P>(&mut self, conn: &mut $conn, purge: &mut Purge<T, P>) -> Result<PurgeReport, Error>
             where
@@ -148,11 +329,90 @@ macro_rules! per_backend {
             fn record_statements(&mut self, conn: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
                 crate::record_statements(conn)
             }
+
+            fn set_instrumentation(&mut self, conn: &mut $conn, instrumentation: impl Instrumentation) {
+                diesel::Connection::set_instrumentation(conn, instrumentation);
+            }
+
+            fn select_text(&mut self, conn: &mut $conn, expression: &str) -> diesel::QueryResult<String> {
+                diesel::RunQueryDsl::get_result(
+                    diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(expression)),
+                    conn,
+                )
+            }
         }
 
         #[cfg(all(feature = $feature, feature = "async"))]
         impl Exec<$conn> for OnAsync<$conn> {
-            const ASYNC: bool = true;
+            type Mode = soft_delete_runtime::exec::NonBlocking;
+
+            type Target = <$conn as crate::asynchronous::AsyncTwin>::Async;
+
+            fn preview<T, R>(&mut self, _: &mut $conn, collector: &Collector<T, R>) -> Result<Plan, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode, R>,
+            {
+                // Not checked to be `Send` (unlike the others): over roots `R` of the where-clause
+                // the compiler cannot tell (a spawned archive, with its concrete roots, is: see
+                // `collector_async`).
+                self.runtime.block_on(collector.preview_async(&mut self.conn))
+            }
+
+            fn archive<T, R>(&mut self, _: &mut $conn, collector: &Collector<T, R>) -> Result<Archived<T>, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode, R>,
+            {
+                // As `preview`.
+                self.runtime.block_on(collector.archive_async(&mut self.conn))
+            }
+
+            fn restore<T>(&mut self, _: &mut $conn, batch: Batch<T>) -> Result<Restored, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(batch.restore_async(&mut self.conn)))
+            }
+
+            fn restore_by<T>(&mut self, _: &mut $conn, batch: Batch<T>, by: &str) -> Result<Restored, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(batch.restore_by_async(&mut self.conn, by)))
+            }
+
+            fn find_batch<T>(&mut self, _: &mut $conn, id: i64) -> Result<Batch<T>, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(Batch::find_async(&mut self.conn, id)))
+            }
+
+            fn find_archive(&mut self, _: &mut $conn, id: i64) -> Result<ArchiveEntry, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(soft_delete_runtime::collector::find_archive_async(&mut self.conn, id)))
+            }
+
+            fn load_archives(&mut self, _: &mut $conn, list: &ArchiveList) -> Result<Vec<ArchiveEntry>, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(list.load_async(&mut self.conn)))
+            }
+
+            fn check_schema<T>(&mut self, _: &mut $conn) -> Result<SchemaReport, Error>
+            where
+                T: ArchiveTable,
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(soft_delete_runtime::collector::check_schema_async::<T, _>(&mut self.conn)))
+            }
 
             fn purge<T, P>(&mut self, _: &mut $conn, purge: &mut Purge<T, P>) -> Result<PurgeReport, Error>
             where
@@ -176,6 +436,17 @@ macro_rules! per_backend {
 
             fn record_statements(&mut self, _: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
                 self.record()
+            }
+
+            fn set_instrumentation(&mut self, _: &mut $conn, instrumentation: impl Instrumentation) {
+                diesel_async::AsyncConnection::set_instrumentation(&mut self.conn, instrumentation);
+            }
+
+            fn select_text(&mut self, _: &mut $conn, expression: &str) -> diesel::QueryResult<String> {
+                self.runtime.block_on(diesel_async::RunQueryDsl::get_result(
+                    diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(expression)),
+                    &mut self.conn,
+                ))
             }
         }
     )*};
@@ -207,6 +478,15 @@ impl<C: crate::asynchronous::AsyncTwin> OnAsync<C> {
     pub fn open(db: &crate::TestDb<C>) -> Self {
         let runtime = crate::asynchronous::runtime();
         let conn = runtime.block_on(crate::asynchronous::connect(db));
+        OnAsync { runtime, conn }
+    }
+
+    /// Connects to `url`, without the test guard.
+    fn connect(url: &str) -> Self {
+        let runtime = crate::asynchronous::runtime();
+        let conn = runtime
+            .block_on(<C::Async as diesel_async::AsyncConnection>::establish(url))
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
         OnAsync { runtime, conn }
     }
 

@@ -382,6 +382,20 @@ pub fn run<C: TestConnection>(test_path: &str, body: impl FnOnce(&mut TestDb<C>)
 /// twice per backend: as it is, with `x` running the operations on the sync connection
 /// ([`exec::Blocking`]), and (feature `async`) in the backend's module `on_async`, with `x`
 /// running them awaited on an async connection to the same database ([`exec::OnAsync`]).
+///
+/// A test of one backend only names the backend's connection first, in a module compiled with
+/// the backend's feature; its tests are stamped out in that module (and its `on_async`):
+///
+/// ```text
+/// #[cfg(feature = "postgres")]
+/// mod postgres {
+///     backend_tests! {
+///         type Conn = diesel::PgConnection;
+///
+///         fn an_exclusion_constraint_refuses_a_restore(db, x) { ... }
+///     }
+/// }
+/// ```
 #[macro_export]
 macro_rules! backend_tests {
     ($($(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block)*) => {
@@ -397,21 +411,24 @@ macro_rules! backend_tests {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
-            #[allow(dead_code)]
-            type Conn = $conn;
-            $(
-                $crate::backend_tests!(@sync $(#[$attr])* fn $name($db $(, $x)?) $body);
-            )*
+            $crate::backend_tests!(type Conn = $conn; $($(#[$attr])* fn $name($db $(, $x)?) $body)*);
+        }
+    };
+    (type Conn = $conn:ty; $($(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block)*) => {
+        #[allow(dead_code)]
+        type Conn = $conn;
+        $(
+            $crate::backend_tests!(@sync $(#[$attr])* fn $name($db $(, $x)?) $body);
+        )*
 
-            /// The async copies of the bodies that run their operations through `x`.
-            #[cfg(feature = "async")]
-            mod on_async {
-                #[allow(unused_imports)]
-                use super::*;
-                $(
-                    $crate::backend_tests!(@async $(#[$attr])* fn $name($db $(, $x)?) $body);
-                )*
-            }
+        /// The async copies of the bodies that run their operations through `x`.
+        #[cfg(feature = "async")]
+        mod on_async {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $crate::backend_tests!(@async $(#[$attr])* fn $name($db $(, $x)?) $body);
+            )*
         }
     };
     (@sync $(#[$attr:meta])* fn $name:ident($db:ident $(, $x:ident)?) $body:block) => {

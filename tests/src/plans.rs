@@ -266,17 +266,20 @@ fn parse_value(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<L
     let word = word.trim().to_owned();
     if chars.peek() == Some(&'(') {
         chars.next();
-        if word != "Some" {
+        // `Some(v)`; or one of the owned SQLite values that diesel-async's
+        // `SyncConnectionWrapper` binds (and so records) in place of the typed ones.
+        if !["Some", "I32", "I64", "F64", "String"].contains(&word.as_str()) {
             return Err(format!("cannot read a bound `{word}(..)`"));
         }
         let value = parse_value(chars)?;
         if chars.next() != Some(')') {
-            return Err("unclosed Some(..)".into());
+            return Err(format!("unclosed {word}(..)"));
         }
         return Ok(value);
     }
     Ok(match word.as_str() {
-        "None" => Literal::Null,
+        // (`Null`: the SQLite wrapper's NULL, as above.)
+        "None" | "Null" => Literal::Null,
         "true" => Literal::Bool(true),
         "false" => Literal::Bool(false),
         w if !w.is_empty()
@@ -812,6 +815,27 @@ mod tests {
             recorded.render(Backend::Postgres).expect("rendered"),
             r#"UPDATE "t" SET "a" = '2026-01-02 03:04:05.000001', "b" = 'it''s, "x"' WHERE "c" = NULL AND "d" IN (7, -1.5) AND "e" = ANY(ARRAY[1, 2])"#
         );
+    }
+
+    #[test]
+    fn the_sqlite_wrappers_owned_binds_are_read_back_too() {
+        // diesel-async's `SyncConnectionWrapper` runs (and records) a statement with SQLite's
+        // owned bind values.
+        let recorded = Recorded::parse(
+            r#"SELECT 1 FROM "t" WHERE "a" = ? AND "b" = ? AND "c" = ? AND "d" = ? AND "e" IS ? -- binds: [I32(1011), I64(-7), F64(1.5), String("it's"), Null]"#,
+        )
+        .expect("parsed");
+        assert_eq!(
+            recorded.binds,
+            [
+                Literal::Number("1011".into()),
+                Literal::Number("-7".into()),
+                Literal::Number("1.5".into()),
+                Literal::Text("it's".into()),
+                Literal::Null,
+            ]
+        );
+        assert!(Recorded::parse("SELECT ? -- binds: [Binary([1, 2])]").is_err());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! own transaction, as fast as it can. A deadlock or lock timeout (MySQL/MariaDB under
 //! concurrent archives) rolls the whole archive back, and the archive is tried again.
 //!
-//! `archive_worker <sqlite|postgres|mysql> <database url> <worker> <workers> <roots>`
+//! `archive_worker <sqlite|postgres|mysql> <sync|async> <database url> <worker> <workers> <roots>`
+//!
+//! `async` archives with `archive_async` on the backend's diesel-async connection (feature
+//! `async`), in the same transactions as `sync` does with `archive`.
 
 use std::process::ExitCode;
 
@@ -14,8 +17,10 @@ const ATTEMPTS: u32 = 20;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [backend, url, worker, workers, roots] = args.as_slice() else {
-        eprintln!("usage: archive_worker <sqlite|postgres|mysql> <url> <worker> <workers> <roots>");
+    let [backend, executor, url, worker, workers, roots] = args.as_slice() else {
+        eprintln!(
+            "usage: archive_worker <sqlite|postgres|mysql> <sync|async> <url> <worker> <workers> <roots>"
+        );
         return ExitCode::FAILURE;
     };
     let (Ok(worker), Ok(workers), Ok(roots)) = (
@@ -26,14 +31,20 @@ fn main() -> ExitCode {
         eprintln!("worker, workers and roots are numbers");
         return ExitCode::FAILURE;
     };
-    let result = match backend.as_str() {
+    let result = match (backend.as_str(), executor.as_str()) {
         #[cfg(feature = "sqlite")]
-        "sqlite" => sqlite(url, worker, workers, roots),
+        ("sqlite", "sync") => sqlite(url, worker, workers, roots),
         #[cfg(feature = "postgres")]
-        "postgres" => postgres(url, worker, workers, roots),
+        ("postgres", "sync") => postgres(url, worker, workers, roots),
         #[cfg(feature = "mysql")]
-        "mysql" => mysql(url, worker, workers, roots),
-        other => Err(format!("backend {other} is not compiled in")),
+        ("mysql", "sync") => mysql(url, worker, workers, roots),
+        #[cfg(all(feature = "sqlite", feature = "async"))]
+        ("sqlite", "async") => on_async::sqlite(url, worker, workers, roots),
+        #[cfg(all(feature = "postgres", feature = "async"))]
+        ("postgres", "async") => on_async::postgres(url, worker, workers, roots),
+        #[cfg(all(feature = "mysql", feature = "async"))]
+        ("mysql", "async") => on_async::mysql(url, worker, workers, roots),
+        (backend, executor) => Err(format!("{backend} on {executor} is not compiled in")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,4 +145,100 @@ fn mysql(url: &str, worker: i32, workers: i32, roots: i32) -> Result<(), String>
             .archive(&mut conn)
             .map(drop)
     })
+}
+
+/// The same archives on diesel-async's connections, driven by a tokio runtime of one thread.
+#[cfg(feature = "async")]
+mod on_async {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_tests::archive_stress::stress_roots;
+
+    use super::archive_all;
+
+    fn runtime() -> Result<tokio::runtime::Runtime, String> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    #[cfg(feature = "sqlite")]
+    pub(super) fn sqlite(url: &str, worker: i32, workers: i32, roots: i32) -> Result<(), String> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        use diesel::prelude::*;
+        use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+        let runtime = runtime()?;
+        let mut conn = runtime
+            .block_on(SyncConnectionWrapper::<SqliteConnection>::establish(url))
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(conn.batch_execute("PRAGMA busy_timeout = 30000"))
+            .map_err(|e| e.to_string())?;
+        archive_all(worker, workers, roots, |root| {
+            runtime.block_on(async {
+                // As the sync worker's `immediate_transaction`: the write lock first. The wrapper
+                // keeps its transaction state in the inner connection, where this begins it; the
+                // archive runs inside it (as a savepoint).
+                conn.spawn_blocking(|conn| {
+                    AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE")
+                })
+                .await?;
+                let archived = Collector::new(stress_roots::table.find(root))
+                    .by(format!("worker {worker}"))
+                    .archive_async(&mut conn)
+                    .await;
+                match archived {
+                    Ok(_) => {
+                        conn.spawn_blocking(AnsiTransactionManager::commit_transaction)
+                            .await?;
+                        Ok(())
+                    }
+                    Err(error) => {
+                        conn.spawn_blocking(AnsiTransactionManager::rollback_transaction)
+                            .await?;
+                        Err(error)
+                    }
+                }
+            })
+        })
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(super) fn postgres(url: &str, worker: i32, workers: i32, roots: i32) -> Result<(), String> {
+        use diesel::prelude::*;
+        let runtime = runtime()?;
+        let mut conn = runtime
+            .block_on(diesel_async::AsyncPgConnection::establish(url))
+            .map_err(|e| e.to_string())?;
+        archive_all(worker, workers, roots, |root| {
+            runtime.block_on(
+                Collector::new(stress_roots::table.find(root))
+                    .by(format!("worker {worker}"))
+                    .archive_async(&mut conn),
+            )?;
+            Ok(())
+        })
+    }
+
+    #[cfg(feature = "mysql")]
+    pub(super) fn mysql(url: &str, worker: i32, workers: i32, roots: i32) -> Result<(), String> {
+        use diesel::prelude::*;
+        let runtime = runtime()?;
+        let mut conn = runtime
+            .block_on(diesel_async::AsyncMysqlConnection::establish(url))
+            .map_err(|e| e.to_string())?;
+        // READ COMMITTED, as the sync worker.
+        runtime
+            .block_on(conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+            .map_err(|e| e.to_string())?;
+        archive_all(worker, workers, roots, |root| {
+            runtime.block_on(
+                Collector::new(stress_roots::table.find(root))
+                    .by(format!("worker {worker}"))
+                    .archive_async(&mut conn),
+            )?;
+            Ok(())
+        })
+    }
 }

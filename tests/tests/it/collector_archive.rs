@@ -7,7 +7,8 @@ use soft_delete_runtime::backend::TableName;
 use soft_delete_runtime::collector::{Collector, Repeat, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::{Error, RowId};
-use soft_delete_tests::{backend_tests, record_statements, verb, Backend};
+use soft_delete_tests::exec::{leak, Exec};
+use soft_delete_tests::{backend_tests, verb, Backend};
 
 use crate::collector_schema::*;
 use crate::shop_dump;
@@ -32,12 +33,12 @@ macro_rules! ids_where {
 }
 
 backend_tests! {
-    fn archive_applies_every_rule_three_levels_deep(db) {
+    fn archive_applies_every_rule_three_levels_deep(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let ann: Member = members::table.find(2).with_deleted().first(conn)?;
-        let archived = Collector::new(&ann).archive(conn)?;
+        let ann: &Member = leak(members::table.find(2).with_deleted().first(conn)?);
+        let archived = x.archive(conn, &Collector::new(ann))?;
         let plan = archived.plan();
         let stamp = archived.batch().stamp().naive_utc();
 
@@ -83,11 +84,11 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_self_referencing_cascade_archives_every_reply_once(db) {
+    fn a_self_referencing_cascade_archives_every_reply_once(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         // ann's comments 1 and 6, and the replies under 1 at every depth: 2, 3, 4.
         // Bob's comment 5 (which ann replied to) stays.
         assert_eq!(archived.plan().archived("comments"), 5);
@@ -105,14 +106,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn protect_at_the_root_refuses_before_anything_changes(db) {
+    fn protect_at_the_root_refuses_before_anything_changes(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
         let before = shop_dump!(&mut *conn);
-        let bob: Member = members::table.find(3).with_deleted().first(conn)?;
-        let statements = record_statements(conn);
-        let error = Collector::new(&bob).archive(conn).expect_err("invoice 1 protects bob");
+        let bob: &Member = leak(members::table.find(3).with_deleted().first(conn)?);
+        let statements = x.record_statements(conn);
+        let error = x.archive(conn, &Collector::new(bob)).expect_err("invoice 1 protects bob");
         // the roots' own protect edges are checked before anything is written
         let statements = statements.lock().expect("not poisoned").clone();
         assert!(!statements.iter().any(|sql| writes(sql)), "{statements:#?}");
@@ -133,7 +134,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn protect_at_the_second_level_rolls_back_the_first(db) {
+    fn protect_at_the_second_level_rolls_back_the_first(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
@@ -143,10 +144,9 @@ backend_tests! {
              INSERT INTO payments (id, order_id, amount) VALUES (3, 4, 30), (4, 4, 40), (5, 6, 50)",
         )?;
         let before = shop_dump!(&mut *conn);
-        let statements = record_statements(conn);
-        let error = Collector::new(members::table.find(4))
-            .blocker_ids(2)
-            .archive(conn)
+        let statements = x.record_statements(conn);
+        let error = x
+            .archive(conn, &Collector::new(members::table.find(4)).blocker_ids(2))
             .expect_err("payments protect cat's orders");
         // the walk stopped at the refused level: none of its children was written
         let statements = statements.lock().expect("not poisoned").clone();
@@ -168,7 +168,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_failure_on_the_last_edge_leaves_every_table_as_it_was(db) {
+    fn a_failure_on_the_last_edge_leaves_every_table_as_it_was(db, x) {
         seed(db)?;
         create_journal(db);
         let trigger = match db.backend() {
@@ -189,8 +189,7 @@ backend_tests! {
         )
         .get_result(conn)?;
 
-        let error = Collector::new(members::table.find(2))
-            .archive(conn)
+        let error = x.archive(conn, &Collector::new(members::table.find(2)))
             .expect_err("the trigger fails the update of item_events");
         assert!(error.to_string().contains("injected failure"), "{error}");
 
@@ -204,16 +203,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn preview_is_the_plan_of_the_archive_and_changes_nothing(db) {
+    fn preview_is_the_plan_of_the_archive_and_changes_nothing(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
         let before = shop_dump!(&mut *conn);
         let collector = Collector::new(members::table.find(2));
-        let preview = collector.preview(conn)?;
+        let preview = x.preview(conn, &collector)?;
         assert_eq!(shop_dump!(&mut *conn), before);
 
-        let archived = collector.archive(conn)?;
+        let archived = x.archive(conn, &collector)?;
         assert_eq!(&preview, archived.plan());
         assert_eq!(
             preview.counts(),
@@ -231,11 +230,11 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_refused_preview_lists_the_blockers_as_data(db) {
+    fn a_refused_preview_lists_the_blockers_as_data(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let plan = Collector::new(members::table.find(3)).preview(conn)?;
+        let plan = x.preview(conn, &Collector::new(members::table.find(3)))?;
         assert!(plan.is_blocked());
         assert_eq!(plan.blockers().len(), 1);
         assert_eq!(plan.blockers()[0].ids, ["1"]);
@@ -245,11 +244,11 @@ backend_tests! {
         Ok(())
     }
 
-    fn the_plan_prints_as_a_tree(db) {
+    fn the_plan_prints_as_a_tree(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        let plan = x.preview(conn, &Collector::new(members::table.find(2)))?;
         assert_eq!(
             plan.to_string(),
             "archive 1 row of `members`
@@ -267,14 +266,14 @@ backend_tests! {
 16 rows archived in all"
         );
 
-        let refused = Collector::new(members::table.find(3)).preview(conn)?;
+        let refused = x.preview(conn, &Collector::new(members::table.find(3)))?;
         let text = refused.to_string();
         assert!(text.contains("├── `invoices`.`member_id` protect: 1 live row refuses: 1\n"), "{text}");
         assert!(text.ends_with("refused: 1 live row protects what this archive would hide"), "{text}");
         Ok(())
     }
 
-    fn roots_can_be_any_query_selecting_keys(db) {
+    fn roots_can_be_any_query_selecting_keys(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
@@ -283,7 +282,7 @@ backend_tests! {
             .filter(members::name.like("a%").or(members::name.like("g%")))
             .select(members::id)
             .active();
-        let archived = Collector::<members::table, _>::from_query(roots).archive(conn)?;
+        let archived = x.archive(conn, &Collector::<members::table, _>::from_query(roots))?;
         assert_eq!(archived.plan().archived("members"), 2);
         assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [3, 4]);
         // the ghost's badge pointed at the ghost: reset to the default, which is the ghost
@@ -292,7 +291,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn roots_can_be_an_ordered_query_with_a_limit(db) {
+    fn roots_can_be_an_ordered_query_with_a_limit(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
@@ -300,8 +299,7 @@ backend_tests! {
         // unless the query is a derived table).
         let first_two = || members::table.active().order(members::name.asc()).limit(2).select(members::id);
         // bob's invoice refuses, found against exactly those roots
-        let error = Collector::<members::table, _>::from_query(first_two())
-            .archive(conn)
+        let error = x.archive(conn, &Collector::<members::table, _>::from_query(first_two()))
             .expect_err("invoice 1 protects bob");
         let Error::Protected { blockers } = &error else {
             panic!("expected Error::Protected, got {error:?}");
@@ -311,24 +309,24 @@ backend_tests! {
 
         // settled: ann and bob are archived, with their subtrees
         conn.batch_execute("DELETE FROM invoices")?;
-        let archived = Collector::<members::table, _>::from_query(first_two()).archive(conn)?;
+        let archived = x.archive(conn, &Collector::<members::table, _>::from_query(first_two()))?;
         assert_eq!(archived.plan().archived("members"), 2);
         assert_eq!(archived.plan().archived("orders"), 4);
         assert_eq!(ids_where!(conn, members, members::deleted_at.is_null()), [1, 4]);
         Ok(())
     }
 
-    fn archived_roots_and_missing_roots_archive_nothing(db) {
+    fn archived_roots_and_missing_roots_archive_nothing(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let first = Collector::new(orders::table.find(1)).archive(conn)?;
+        let first = x.archive(conn, &Collector::new(orders::table.find(1)))?;
         assert_eq!((first.plan().archived("orders"), first.plan().archived("order_items")), (1, 2));
         // again: the order is archived already, so nothing is
-        let again = Collector::new(orders::table.find(1)).archive(conn)?;
+        let again = x.archive(conn, &Collector::new(orders::table.find(1)))?;
         assert_eq!(again.plan().total_archived(), 0);
         assert!(again.plan().steps().iter().all(|s| s.rows == 0));
-        let none = Collector::new(orders::table.find(99)).archive(conn)?;
+        let none = x.archive(conn, &Collector::new(orders::table.find(99)))?;
         assert_eq!(none.plan().total_archived(), 0);
         Ok(())
     }
@@ -342,6 +340,7 @@ mod mutual {
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     diesel::table! {
         teams (id) {
@@ -378,7 +377,7 @@ mod mutual {
     }
 
     backend_tests! {
-        fn mutual_references_terminate_and_archive_each_row_once(db) {
+        fn mutual_references_terminate_and_archive_each_row_once(db, x) {
             db.create(
                 "CREATE TABLE teams (id {pk}, captain_id {int} NULL, deleted_at {ts} NULL);
                  CREATE TABLE players (id {pk}, team_id {int} NOT NULL, deleted_at {ts} NULL);",
@@ -391,7 +390,7 @@ mod mutual {
                 "INSERT INTO teams (id, captain_id) VALUES (1, 3), (2, 2), (3, 3), (4, 6);
                  INSERT INTO players (id, team_id) VALUES (1, 1), (2, 1), (3, 2), (4, 3), (5, 3), (6, 4);",
             )?;
-            let archived = Collector::new(teams::table.find(1)).archive(conn)?;
+            let archived = x.archive(conn, &Collector::new(teams::table.find(1)))?;
             let plan = archived.plan();
             assert_eq!(plan.archived("teams"), 3);
             assert_eq!(plan.archived("players"), 5);
@@ -401,7 +400,7 @@ mod mutual {
             assert_eq!((teams, players), (vec![1, 2, 3], vec![1, 2, 3, 4, 5]));
             assert_eq!(teams::table.active().count().get_result::<i64>(conn)?, 1);
 
-            let restored = archived.batch().restore(conn)?;
+            let restored = x.restore(conn, archived.batch())?;
             assert_eq!(restored.total_rows(), 8);
             assert_eq!(players::table.active().count().get_result::<i64>(conn)?, 6);
             Ok(())
@@ -417,6 +416,7 @@ mod self_protect {
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     diesel::table! {
         categories (id) {
@@ -437,7 +437,7 @@ mod self_protect {
     }
 
     backend_tests! {
-        fn a_root_is_not_protected_by_a_root_archived_with_it(db) {
+        fn a_root_is_not_protected_by_a_root_archived_with_it(db, x) {
             db.create(
                 "CREATE TABLE categories (id {pk}, parent_id {int} NULL, deleted_at {ts} NULL);
                  INSERT INTO categories (id, parent_id) VALUES (1, NULL), (2, 1), (3, 2);",
@@ -445,32 +445,32 @@ mod self_protect {
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
             // 1 alone: its live child 2 refuses
-            let error = Collector::new(categories::table.find(1)).archive(conn).expect_err("2 protects 1");
+            let error = x.archive(conn, &Collector::new(categories::table.find(1))).expect_err("2 protects 1");
             let Error::Protected { blockers } = &error else {
                 panic!("expected Error::Protected, got {error:?}");
             };
             assert_eq!(blockers[0].ids, ["2"]);
             // 1 and 2 together: 2 goes with 1, and 3 still refuses (for 2)
             let both = categories::table.filter(categories::id.le(2)).select(categories::id).active();
-            let error = Collector::<categories::table, _>::from_query(both).archive(conn).expect_err("3 protects 2");
+            let error = x.archive(conn, &Collector::<categories::table, _>::from_query(both)).expect_err("3 protects 2");
             let Error::Protected { blockers } = &error else {
                 panic!("expected Error::Protected, got {error:?}");
             };
             assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec![soft_delete_runtime::RowId::from_text("3")]));
             // the same roots as an ordered query with a limit
             let first_two = categories::table.active().order(categories::id.asc()).limit(2).select(categories::id);
-            let error = Collector::<categories::table, _>::from_query(first_two).archive(conn).expect_err("3 protects 2");
+            let error = x.archive(conn, &Collector::<categories::table, _>::from_query(first_two)).expect_err("3 protects 2");
             let Error::Protected { blockers } = &error else {
                 panic!("expected Error::Protected, got {error:?}");
             };
             assert_eq!((blockers[0].count, blockers[0].ids.clone()), (1, vec![soft_delete_runtime::RowId::from_text("3")]));
             // the last one by id: a leaf, nothing refuses
             let last = categories::table.active().order(categories::id.desc()).limit(1).select(categories::id);
-            let archived = Collector::<categories::table, _>::from_query(last).archive(conn)?;
+            let archived = x.archive(conn, &Collector::<categories::table, _>::from_query(last))?;
             assert_eq!(archived.plan().archived("categories"), 1);
             assert_eq!(categories::table.only_deleted().select(categories::id).load::<i32>(conn)?, [3]);
             // the whole chain: nothing left to refuse
-            let archived = Collector::new(categories::table).archive(conn)?;
+            let archived = x.archive(conn, &Collector::new(categories::table))?;
             assert_eq!(archived.plan().archived("categories"), 2);
             Ok(())
         }
@@ -487,9 +487,10 @@ mod stamp_precision {
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
+    use soft_delete_tests::exec::Exec;
     use soft_delete_tests::{backend_tests, Backend};
 
-    use super::{record_statements, writes};
+    use super::writes;
 
     diesel::table! {
         folders (id) {
@@ -567,13 +568,13 @@ mod stamp_precision {
     }
 
     backend_tests! {
-        fn a_child_stamped_to_the_second_is_refused_before_anything_is_written(db) {
+        fn a_child_stamped_to_the_second_is_refused_before_anything_is_written(db, x) {
             let backend = db.backend();
             db.create(&ddl("{ts}", &timestamp(backend, 0), "{ts}"));
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let statements = record_statements(conn);
-            let result = Collector::new(folders::table.find(1)).archive(conn);
+            let statements = x.record_statements(conn);
+            let result = x.archive(conn, &Collector::new(folders::table.find(1)));
             if backend == Backend::Sqlite {
                 // Text keeps every digit: nothing to refuse.
                 assert_eq!(result?.plan().archived("notes"), 2);
@@ -596,12 +597,12 @@ mod stamp_precision {
             Ok(())
         }
 
-        fn a_root_stamped_to_the_millisecond_is_refused_too(db) {
+        fn a_root_stamped_to_the_millisecond_is_refused_too(db, x) {
             let backend = db.backend();
             db.create(&ddl(&timestamp(backend, 3), "{ts}", "{ts}"));
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let result = Collector::new(folders::table.find(1)).preview(conn);
+            let result = x.preview(conn, &Collector::new(folders::table.find(1)));
             if backend == Backend::Sqlite {
                 assert_eq!(result?.archived("folders"), 1);
                 return Ok(());
@@ -614,14 +615,14 @@ mod stamp_precision {
             Ok(())
         }
 
-        fn a_batch_column_identifies_the_batch_whatever_the_stamp_keeps(db) {
+        fn a_batch_column_identifies_the_batch_whatever_the_stamp_keeps(db, x) {
             let backend = db.backend();
             db.create(&ddl("{ts}", "{ts}", &timestamp(backend, 0)));
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let archived = Collector::new(folders::table.find(1)).archive(conn)?;
+            let archived = x.archive(conn, &Collector::new(folders::table.find(1)))?;
             assert_eq!(archived.plan().archived("tags"), 1);
-            let restored = archived.batch().restore(conn)?;
+            let restored = x.restore(conn, archived.batch())?;
             assert_eq!((restored.rows_of("folders"), restored.rows_of("notes"), restored.rows_of("tags")), (1, 2, 1));
             assert_eq!(tags::table.active().count().get_result::<i64>(conn)?, 2);
             Ok(())

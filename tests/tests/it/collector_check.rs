@@ -4,9 +4,10 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
-use soft_delete_runtime::collector::{check_schema, IndexUse, Rule, SchemaIssue, SchemaReport};
+use soft_delete_runtime::collector::{IndexUse, Rule, SchemaIssue, SchemaReport};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::Exec;
 
 use crate::collector_schema::*;
 
@@ -68,17 +69,17 @@ fn table(name: &str) -> TableName {
 }
 
 backend_tests! {
-    fn the_declared_shop_matches_its_foreign_keys(db) {
+    fn the_declared_shop_matches_its_foreign_keys(db, x) {
         seed(db)?;
         db.create(crate::plans::SHOP_INDEXES);
         let conn = db.conn();
-        let report = check_schema::<members::table, _>(conn)?;
+        let report = x.check_schema::<members::table>(conn)?;
         assert!(report.is_clean(), "{report}");
         assert_eq!(report.to_string(), "the declared relations match the database's foreign keys, and an index serves every column rows are found by");
         Ok(())
     }
 
-    fn a_foreign_key_no_edge_declares_is_reported(db) {
+    fn a_foreign_key_no_edge_declares_is_reported(db, x) {
         seed(db)?;
         // coupons reference members and order items; neither is declared
         db.create(
@@ -87,7 +88,7 @@ backend_tests! {
                FOREIGN KEY (item_id) REFERENCES order_items (id));",
         );
         let conn = db.conn();
-        let report = check_schema::<members::table, _>(conn)?;
+        let report = x.check_schema::<members::table>(conn)?;
         let undeclared: Vec<(String, Vec<String>, String)> = key_issues(&report)
             .iter()
             .map(|issue| match issue {
@@ -109,12 +110,12 @@ backend_tests! {
         assert!(text.contains("add `coupons::member_id = <rule>` to the `children(...)` of its model"), "{text}");
 
         // A graph rooted lower down does not see the members key.
-        let report = check_schema::<order_items::table, _>(conn)?;
+        let report = x.check_schema::<order_items::table>(conn)?;
         assert_eq!(key_issues(&report).len(), 1, "{report}");
         Ok(())
     }
 
-    fn declared_edges_without_or_with_another_foreign_key_are_reported(db) {
+    fn declared_edges_without_or_with_another_foreign_key_are_reported(db, x) {
         db.create(
             "CREATE TABLE rooms (id {pk});
              CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);
@@ -123,7 +124,7 @@ backend_tests! {
              CREATE TABLE labels (id {pk}, shelf_id {int} NOT NULL);",
         );
         let conn = db.conn();
-        let report = check_schema::<shelves::table, _>(conn)?;
+        let report = x.check_schema::<shelves::table>(conn)?;
         let mut issues = key_issues(&report);
         for issue in &mut issues {
             // the catalog's schema name differs per backend; the test compares names
@@ -156,7 +157,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn catalog_names_are_values_not_sql(db) {
+    fn catalog_names_are_values_not_sql(db, x) {
         // A table whose name would break SQL if it were spliced into a statement.
         db.create("CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);");
         let quoted = match db.backend() {
@@ -169,7 +170,7 @@ backend_tests! {
         };
         db.conn().batch_execute(quoted)?;
         let conn = db.conn();
-        let report = check_schema::<shelves::table, _>(conn)?;
+        let report = x.check_schema::<shelves::table>(conn)?;
         let issues = key_issues(&report);
         assert_eq!(issues.len(), 1, "{report}");
         let SchemaIssue::Undeclared(fk) = &issues[0] else {
@@ -180,7 +181,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_column_rows_are_found_by_without_an_index_is_reported(db) {
+    fn a_column_rows_are_found_by_without_an_index_is_reported(db, x) {
         db.create(
             "CREATE TABLE shelves (id {pk}, deleted_at {ts} NULL);
              CREATE TABLE books (id {pk}, shelf_id {int} NOT NULL, deleted_at {ts} NULL,
@@ -189,7 +190,7 @@ backend_tests! {
                FOREIGN KEY (shelf_id) REFERENCES shelves (id));",
         );
         let conn = db.conn();
-        let report = check_schema::<shelves::table, _>(conn)?;
+        let report = x.check_schema::<shelves::table>(conn)?;
         let missing: Vec<(String, &str, IndexUse)> = report
             .issues
             .iter()
@@ -233,7 +234,7 @@ backend_tests! {
              CREATE INDEX books_shelf ON books (shelf_id, deleted_at);
              CREATE INDEX books_deleted_at_id ON books (deleted_at, id);",
         );
-        let report = check_schema::<shelves::table, _>(db.conn())?;
+        let report = x.check_schema::<shelves::table>(db.conn())?;
         assert!(report.is_clean(), "{report}");
         Ok(())
     }

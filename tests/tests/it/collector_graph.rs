@@ -6,6 +6,7 @@ use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::Exec;
 
 use crate::collector_schema::create_archive_log;
 
@@ -98,13 +99,13 @@ INSERT INTO books (id, shelf_id) VALUES (1, 1), (2, 1);
 ";
 
 backend_tests! {
-    fn two_declarations_of_one_table_that_disagree_are_refused(db) {
+    fn two_declarations_of_one_table_that_disagree_are_refused(db, x) {
         db.create(DDL);
         create_archive_log(db);
         let conn = db.conn();
         for result in [
-            Collector::new(shelves::table.find(1)).archive(conn).map(|_| ()),
-            Collector::new(shelves::table.find(1)).preview(conn).map(|_| ()),
+            x.archive(conn, &Collector::new(shelves::table.find(1))).map(|_| ()),
+            x.preview(conn, &Collector::new(shelves::table.find(1))).map(|_| ()),
         ] {
             let error = result.expect_err("book_rows and books disagree");
             let Error::ConflictingDeclarations { table, .. } = &error else {
@@ -119,14 +120,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn two_declarations_of_one_table_that_agree_are_one_table(db) {
+    fn two_declarations_of_one_table_that_agree_are_one_table(db, x) {
         db.create(DDL);
         create_archive_log(db);
         let conn = db.conn();
-        let archived = Collector::new(racks::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(racks::table.find(1)))?;
         assert_eq!(archived.plan().archived("books"), 2);
         assert_eq!(books::table.active().count().get_result::<i64>(conn)?, 0);
-        assert_eq!(archived.batch().restore(conn)?.rows_of("books"), 2);
+        assert_eq!(x.restore(conn, archived.batch())?.rows_of("books"), 2);
         Ok(())
     }
 }

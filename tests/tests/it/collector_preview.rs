@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use soft_delete_runtime::collector::{Collector, Plan, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
-use soft_delete_tests::{backend_tests, record_statements, verb, Backend};
+use soft_delete_tests::exec::{Exec, ExecKind};
+use soft_delete_tests::{backend_tests, verb, Backend};
 
 use crate::collector_schema::*;
 
@@ -130,14 +131,15 @@ fn step_rows(plan: &Plan, table: &str, column: &str) -> u64 {
 
 /// Previews, archives, and says whether the two agree; then restores.
 macro_rules! preview_then_archive {
-    ($conn:expr, $collector:expr) => {{
+    ($x:expr, $conn:expr, $collector:expr) => {{
+        let x = &mut *$x;
         let conn = $conn;
         let collector = $collector;
-        let preview = collector.preview(conn)?;
-        match collector.archive(conn) {
+        let preview = x.preview(conn, &collector)?;
+        match x.archive(conn, &collector) {
             Ok(archived) => {
                 assert_eq!(&preview, archived.plan());
-                archived.batch().restore(conn)?;
+                x.restore(conn, archived.batch())?;
             }
             Err(Error::Protected { blockers }) => {
                 // The archive stops at the first level that is refused; the preview walks on
@@ -155,11 +157,11 @@ macro_rules! preview_then_archive {
 }
 
 backend_tests! {
-    fn each_edge_shows_what_it_reaches_and_each_row_counts_once(db) {
+    fn each_edge_shows_what_it_reaches_and_each_row_counts_once(db, x) {
         db.create(MORE);
         create_archive_log(db);
         let conn = db.conn();
-        let plan = preview_then_archive!(conn, Collector::new(communities::table.find(1)));
+        let plan = preview_then_archive!(x, conn, Collector::new(communities::table.find(1)));
         // Notes 1, 2, 3 are reached from their post and from their community; note 4 from
         // the community alone.
         assert_eq!(step_rows(&plan, "notes", "community_id"), 4);
@@ -173,46 +175,46 @@ backend_tests! {
         Ok(())
     }
 
-    fn the_preview_is_the_plan_the_archive_carries_out_over_every_graph_shape(db) {
+    fn the_preview_is_the_plan_the_archive_carries_out_over_every_graph_shape(db, x) {
         seed(db)?;
         create_journal(db);
         db.create(MORE);
         let conn = db.conn();
         // Every rule, three levels, a self-reference: ann.
-        let ann = preview_then_archive!(&mut *conn, Collector::new(members::table.find(2)));
+        let ann = preview_then_archive!(x, &mut *conn, Collector::new(members::table.find(2)));
         assert_eq!((ann.archived("comments"), ann.nulled("reviews", "author_id"), ann.deleted("sessions")), (5, 2, 2));
         // Protect at the root: bob's invoice.
-        let bob = preview_then_archive!(&mut *conn, Collector::new(members::table.find(3)));
+        let bob = preview_then_archive!(x, &mut *conn, Collector::new(members::table.find(3)));
         assert_eq!(bob.blockers().len(), 1);
         // Protect below the root: cat's order's payment.
-        let cat = preview_then_archive!(&mut *conn, Collector::new(members::table.find(4)));
+        let cat = preview_then_archive!(x, &mut *conn, Collector::new(members::table.find(4)));
         assert_eq!((cat.blockers().len(), cat.blockers()[0].table.name.as_str()), (1, "payments"));
         // Every member at once: refused at the root and below, every blocker listed.
-        let all = preview_then_archive!(&mut *conn, Collector::new(members::table));
+        let all = preview_then_archive!(x, &mut *conn, Collector::new(members::table));
         assert_eq!(all.blockers().len(), 2);
         // A root below the top, and a reply thread as the root.
-        preview_then_archive!(&mut *conn, Collector::new(orders::table.find(1)));
-        let thread = preview_then_archive!(&mut *conn, Collector::new(comments::table.find(2)));
+        preview_then_archive!(x, &mut *conn, Collector::new(orders::table.find(1)));
+        let thread = preview_then_archive!(x, &mut *conn, Collector::new(comments::table.find(2)));
         assert_eq!(thread.archived("comments"), 3);
         // Two tables referencing each other: crew 1 -> sailors 1, 2 -> crew 2 (captain 2) ->
         // sailor 3 -> crews 1, 3 -> sailors 4, 5.
-        let crews = preview_then_archive!(&mut *conn, Collector::new(crews::table.find(1)));
+        let crews = preview_then_archive!(x, &mut *conn, Collector::new(crews::table.find(1)));
         assert_eq!((crews.archived("crews"), crews.archived("sailors")), (3, 5));
         // Roots that are archived already, or missing: nothing.
         conn.batch_execute("UPDATE posts SET deleted_at = '2026-01-01 00:00:00' WHERE id = 3")?;
-        let none = preview_then_archive!(&mut *conn, Collector::new(posts::table.filter(posts::id.ge(3))));
+        let none = preview_then_archive!(x, &mut *conn, Collector::new(posts::table.filter(posts::id.ge(3))));
         assert_eq!(none.total_archived(), 0);
         Ok(())
     }
 
-    fn the_preview_only_reads(db) {
+    fn the_preview_only_reads(db, x) {
         seed(db)?;
         create_journal(db);
         let backend = db.backend();
         let url = db.url().to_owned();
         let conn = db.conn();
-        let statements = record_statements(conn);
-        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        let statements = x.record_statements(conn);
+        let plan = x.preview(conn, &Collector::new(members::table.find(2)))?;
         assert_eq!(plan.archived("orders"), 3);
         let statements = statements.lock().expect("not poisoned").clone();
         assert!(
@@ -223,25 +225,28 @@ backend_tests! {
         // In a read-only transaction, or on a read-only connection.
         let plan = match backend {
             Backend::Sqlite => {
-                let mut read_only = diesel::SqliteConnection::establish(&format!("file:{url}?mode=ro"))?;
-                let plan = Collector::new(members::table.find(2)).preview(&mut read_only)?;
-                let refused = diesel::sql_query("DELETE FROM audit_log").execute(&mut read_only);
+                let read_only_url = format!("file:{url}?mode=ro");
+                let mut read_only = Conn::establish(&read_only_url)?;
+                let mut on_read_only = x.elsewhere(&read_only_url);
+                let plan = on_read_only.preview(&mut read_only, &Collector::new(members::table.find(2)))?;
+                let refused = on_read_only.batch_execute(&mut read_only, "DELETE FROM audit_log");
                 assert!(refused.is_err(), "the connection is read-only");
                 plan
             }
-            Backend::Mysql => {
-                conn.batch_execute("SET SESSION TRANSACTION READ ONLY")?;
-                let plan = conn.transaction(|conn| Collector::new(members::table.find(2)).preview(conn))?;
-                conn.batch_execute("SET SESSION TRANSACTION READ WRITE")?;
-                plan
+            Backend::Mysql | Backend::Postgres => {
+                x.batch_execute(conn, "START TRANSACTION READ ONLY")?;
+                let plan = x.preview(conn, &Collector::new(members::table.find(2)));
+                let refused = x.batch_execute(conn, "DELETE FROM audit_log");
+                x.batch_execute(conn, "ROLLBACK")?;
+                assert!(refused.is_err(), "the transaction is read-only");
+                plan?
             }
-            Backend::Postgres => read_only_pg(conn)?,
         };
         assert_eq!(plan.archived("orders"), 3);
         Ok(())
     }
 
-    fn the_preview_does_not_wait_for_a_row_another_connection_holds(db) {
+    fn the_preview_does_not_wait_for_a_row_another_connection_holds(db, x) {
         seed(db)?;
         create_journal(db);
         let backend = db.backend();
@@ -249,8 +254,8 @@ backend_tests! {
         let conn = db.conn();
         // Fail fast instead of waiting (SQLite's default busy timeout is zero already).
         match backend {
-            Backend::Postgres => conn.batch_execute("SET lock_timeout = '1s'")?,
-            Backend::Mysql => conn.batch_execute("SET SESSION innodb_lock_wait_timeout = 1")?,
+            Backend::Postgres => x.batch_execute(conn, "SET lock_timeout = '1s'")?,
+            Backend::Mysql => x.batch_execute(conn, "SET SESSION innodb_lock_wait_timeout = 1")?,
             Backend::Sqlite => {}
         }
         // Another connection holds ann and one of her orders locked, mid-transaction (on
@@ -258,27 +263,9 @@ backend_tests! {
         other.batch_execute(if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
         other.batch_execute("UPDATE members SET name = 'ann (editing)' WHERE id = 2")?;
         other.batch_execute("UPDATE orders SET code = 'A-1b' WHERE id = 1")?;
-        let plan = Collector::new(members::table.find(2)).preview(conn)?;
+        let plan = x.preview(conn, &Collector::new(members::table.find(2)))?;
         assert_eq!((plan.roots(), plan.archived("orders")), (1, 3));
         other.batch_execute("ROLLBACK")?;
         Ok(())
     }
-}
-
-#[cfg(feature = "postgres")]
-fn read_only_pg<C: 'static>(
-    conn: &mut C,
-) -> Result<Plan, Box<dyn std::error::Error + Send + Sync>> {
-    let conn = (conn as &mut dyn std::any::Any)
-        .downcast_mut::<diesel::PgConnection>()
-        .ok_or("a PostgreSQL connection")?;
-    Ok(conn
-        .build_transaction()
-        .read_only()
-        .run(|conn| Collector::new(members::table.find(2)).preview(conn))?)
-}
-
-#[cfg(not(feature = "postgres"))]
-fn read_only_pg<C>(_: &mut C) -> Result<Plan, Box<dyn std::error::Error + Send + Sync>> {
-    Err("postgres is not compiled in".into())
 }

@@ -1,5 +1,6 @@
 //! Several OS processes archive concurrently against one database (the worker binary
-//! `archive_worker`, started four times), then every archive is restored one by one from the
+//! `archive_worker`, started four times, archiving on the test's executor: sync Diesel, or
+//! diesel-async in the async copy), then every archive is restored one by one from the
 //! archive log: no two archives share a batch id or a stamp, and each restore brings back
 //! exactly its own root's rows and links, nothing else.
 
@@ -11,6 +12,7 @@ use diesel::prelude::*;
 use soft_delete_runtime::collector::ArchiveList;
 use soft_delete_tests::archive_stress::stress_roots;
 use soft_delete_tests::archive_stress::{census_sql, seed_statements, Census, DDL, SHAPE};
+use soft_delete_tests::exec::{Exec, ExecKind};
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::collector_schema::{create_archive_log, create_journal};
@@ -18,7 +20,7 @@ use crate::collector_schema::{create_archive_log, create_journal};
 const WORKERS: i32 = 4;
 
 backend_tests! {
-    fn several_processes_never_share_a_batch_and_each_restores_exactly_its_own(db) {
+    fn several_processes_never_share_a_batch_and_each_restores_exactly_its_own(db, x) {
         // Bounded for CI: SQLite writes one archive at a time, so it gets fewer.
         let roots: i32 = if db.backend() == Backend::Sqlite { 400 } else { 1200 };
         db.create(DDL);
@@ -36,10 +38,11 @@ backend_tests! {
             Backend::Mysql => "mysql",
         };
 
+        let executor = if x.is_async() { "async" } else { "sync" };
         let workers: Vec<_> = (0..WORKERS)
             .map(|worker| {
                 Command::new(env!("CARGO_BIN_EXE_archive_worker"))
-                    .args([backend, db.url(), &worker.to_string(), &WORKERS.to_string(), &roots.to_string()])
+                    .args([backend, executor, db.url(), &worker.to_string(), &WORKERS.to_string(), &roots.to_string()])
                     .stderr(Stdio::piped())
                     .spawn()
             })
@@ -52,10 +55,10 @@ backend_tests! {
         let conn = db.conn();
         // The log, a page at a time, newest first: one archive per root.
         let mut entries = Vec::new();
-        let mut page = ArchiveList::new().of::<stress_roots::table>().limit(300).load(conn)?;
+        let mut page = x.load_archives(conn, &ArchiveList::new().of::<stress_roots::table>().limit(300))?;
         while let Some(last) = page.last().map(|e| e.id()) {
             entries.append(&mut page);
-            page = ArchiveList::new().of::<stress_roots::table>().limit(300).before(last).load(conn)?;
+            page = x.load_archives(conn, &ArchiveList::new().of::<stress_roots::table>().limit(300).before(last))?;
         }
         assert_eq!(entries.len(), roots as usize);
         assert!(entries.windows(2).all(|w| w[0].id() > w[1].id()), "newest first");
@@ -73,7 +76,7 @@ backend_tests! {
         let (branches, leaves, tags) = SHAPE;
         for (i, entry) in entries.iter().rev().enumerate() {
             let root: i32 = entry.root_key().ok_or("a root key")?.parse()?;
-            let restored = entry.batch::<stress_roots::table>()?.restore(conn)?;
+            let restored = x.restore(conn, entry.batch::<stress_roots::table>()?)?;
             assert_eq!(
                 (restored.rows_of("stress_roots"), restored.rows_of("stress_branches"), restored.rows_of("stress_leaves")),
                 (1, branches as u64, leaves as u64),

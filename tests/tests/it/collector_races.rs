@@ -1,31 +1,35 @@
 //! Races between an archive and other connections, made deterministic: a hook on the
-//! archiving connection (Diesel's `Instrumentation`) runs the other connection's statement at
-//! an exact point of the archive.
+//! archiving connection (Diesel's `Instrumentation`, on the sync connection or on the async
+//! one) runs the other connection's statement at an exact point of the archive.
 
 use std::sync::{Arc, Mutex};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
-use soft_delete_tests::{backend_tests, Backend};
+use soft_delete_tests::exec::Exec;
+use soft_delete_tests::{backend_tests, Backend, TestConnection};
 
 use crate::collector_schema::*;
 
-/// Runs `other`'s `sql` once, right after the archiving connection `conn` finishes its first
-/// statement whose SQL satisfies `after`; returns whether it succeeded (`None` until it ran).
-fn run_once_after<C, O>(
+/// Runs `other`'s `sql` once, right after the connection `x` archives on (`conn`, or the async
+/// one) finishes its first statement whose SQL satisfies `after`; returns whether it succeeded
+/// (`None` until it ran).
+fn run_once_after<C, X, O>(
+    x: &mut X,
     conn: &mut C,
     mut other: O,
     after: fn(&str) -> bool,
     sql: &'static str,
 ) -> Arc<Mutex<Option<Result<(), String>>>>
 where
-    C: Connection,
+    C: TestConnection,
+    X: Exec<C>,
     O: SimpleConnection + Send + 'static,
 {
     let outcome = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&outcome);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+    x.set_instrumentation(conn, move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::FinishQuery { query, .. } = event {
             let mut done = sink.lock().expect("not poisoned");
             if done.is_none() && after(&query.to_string()) {
@@ -37,7 +41,7 @@ where
 }
 
 backend_tests! {
-    fn a_link_committed_between_the_journal_and_the_cut_keeps_its_journal(db) {
+    fn a_link_committed_between_the_journal_and_the_cut_keeps_its_journal(db, x) {
         seed(db)?;
         create_journal(db);
         let backend = db.backend();
@@ -49,19 +53,20 @@ backend_tests! {
         let conn = db.conn();
         if backend == Backend::Mysql {
             // At READ COMMITTED InnoDB takes no gap locks: only the foreign key can block.
-            conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+            x.batch_execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
         }
         // Right after the journal has recorded ann's reviews, another connection commits a
         // new review by ann.
         let raced = run_once_after(
+            x,
             conn,
             other,
             |sql| sql.starts_with("INSERT INTO") && sql.contains("soft_delete_journal"),
             "INSERT INTO reviews (id, author_id, body) VALUES (5, 2, 'racing')",
         );
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         let raced = raced.lock().expect("not poisoned").clone().expect("the hook ran");
-        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        x.set_instrumentation(conn, |_: InstrumentationEvent<'_>| {});
         match backend {
             // SQLite lets one writer in at a time: the insert fails, there is no race.
             Backend::Sqlite => assert!(raced.is_err(), "{raced:?}"),
@@ -76,7 +81,7 @@ backend_tests! {
             Backend::Postgres => raced.map_err(|e| format!("the racing insert failed: {e}"))?,
         }
 
-        archived.batch().restore(conn)?;
+        x.restore(conn, archived.batch())?;
         // Every review that was ann's is ann's again: the racing one was either left pointing
         // at her (it was not journaled, so it was not cut) or cut and put back.
         let ann: Vec<i32> = reviews::table

@@ -5,29 +5,30 @@
 use chrono::TimeDelta;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use soft_delete_runtime::collector::{Batch, Collector};
+use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
+use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::collector_schema::*;
 use crate::shop_dump;
 
 backend_tests! {
-    fn restore_brings_back_exactly_its_batch_and_leaves_an_earlier_one(db) {
+    fn restore_brings_back_exactly_its_batch_and_leaves_an_earlier_one(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
         // An earlier batch: order 5 on its own (with its item 6 and event 4).
-        let earlier = Collector::new(orders::table.find(5)).archive(conn)?;
+        let earlier = x.archive(conn, &Collector::new(orders::table.find(5)))?;
         assert_eq!(earlier.plan().total_archived(), 3);
         let before = shop_dump!(&mut *conn);
 
-        let ann = Collector::new(members::table.find(2)).archive(conn)?;
+        let ann = x.archive(conn, &Collector::new(members::table.find(2)))?;
         assert_eq!(ann.plan().archived("orders"), 2, "order 5 was archived already");
         assert_ne!(shop_dump!(&mut *conn), before);
 
-        let restored = ann.batch().restore(conn)?;
+        let restored = x.restore(conn, ann.batch())?;
         assert_eq!(restored.rows_of("members"), 1);
         assert_eq!(restored.rows_of("orders"), 2);
         assert_eq!(restored.rows_of("order_items"), 3);
@@ -51,18 +52,18 @@ backend_tests! {
         assert_eq!((item6.active, item6.archive_batch), (false, Some(earlier.batch().id())));
 
         // Restoring twice is refused, saying when; the earlier batch restores its own rows.
-        let error = ann.batch().restore_by(conn, "bob").expect_err("restored already");
+        let error = x.restore_by(conn, ann.batch(), "bob").expect_err("restored already");
         assert!(matches!(error, Error::AlreadyRestored { id, by: None, .. } if id == ann.batch().id()), "{error:?}");
-        assert_eq!(earlier.batch().restore(conn)?.total_rows(), 3);
+        assert_eq!(x.restore(conn, earlier.batch())?.total_rows(), 3);
         assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 5);
         Ok(())
     }
 
-    fn a_row_hidden_again_on_its_own_stays_hidden_when_its_batch_is_restored(db) {
+    fn a_row_hidden_again_on_its_own_stays_hidden_when_its_batch_is_restored(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         let batch = archived.batch();
         let in_batch = order_items::archive_batch.eq(batch.id());
         assert_eq!(
@@ -86,7 +87,7 @@ backend_tests! {
 
         // The batch brings back what it still holds, items 1 and 6; items 2 and 3 were hidden
         // by plain soft deletes after it and stay hidden.
-        let restored = batch.restore(conn)?;
+        let restored = x.restore(conn, batch)?;
         assert_eq!(restored.rows_of("order_items"), 2);
         let hidden: Vec<i32> =
             order_items::table.only_deleted().select(order_items::id).order(order_items::id).load(conn)?;
@@ -94,14 +95,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_row_of_the_batch_already_live_is_not_restored_again(db) {
+    fn a_row_of_the_batch_already_live_is_not_restored_again(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         // Item 6 is brought back behind the library's back, keeping the batch id.
         conn.batch_execute("UPDATE order_items SET active = TRUE WHERE id = 6")?;
-        let restored = archived.batch().restore(conn)?;
+        let restored = x.restore(conn, archived.batch())?;
         // Items 1, 2 and 3 come back; item 6 was live already, so the batch leaves it alone.
         assert_eq!(restored.rows_of("order_items"), 3);
         let item: OrderItem = order_items::table.find(6).with_deleted().first(conn)?;
@@ -109,16 +110,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn set_null_and_set_default_links_come_back_unless_changed_since(db) {
+    fn set_null_and_set_default_links_come_back_unless_changed_since(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         // After the archive the application gives review 2 to bob and badge 1 to cat.
         conn.batch_execute(
             "UPDATE reviews SET author_id = 3 WHERE id = 2; UPDATE badges SET member_id = 4 WHERE id = 1",
         )?;
-        let restored = archived.batch().restore(conn)?;
+        let restored = x.restore(conn, archived.batch())?;
         assert_eq!(restored.links_of("reviews", "author_id"), 1);
         assert_eq!(restored.links_of("badges", "member_id"), 0);
         let authors: Vec<Option<i32>> = reviews::table.select(reviews::author_id).order(reviews::id).load(conn)?;
@@ -132,30 +133,30 @@ backend_tests! {
         Ok(())
     }
 
-    fn set_default_links_come_back(db) {
+    fn set_default_links_come_back(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let archived = Collector::new(members::table.find(2)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(2)))?;
         let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
         assert_eq!(holders, [1, 3, 1]);
-        assert_eq!(archived.batch().restore(conn)?.links_of("badges", "member_id"), 1);
+        assert_eq!(x.restore(conn, archived.batch())?.links_of("badges", "member_id"), 1);
         let holders: Vec<i32> = badges::table.select(badges::member_id).order(badges::id).load(conn)?;
         assert_eq!(holders, [2, 3, 1]);
         Ok(())
     }
 
-    fn two_archives_within_one_second_are_two_batches(db) {
+    fn two_archives_within_one_second_are_two_batches(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let first = Collector::new(orders::table.find(1)).archive(conn)?;
-        let second = Collector::new(orders::table.find(3)).archive(conn)?;
+        let first = x.archive(conn, &Collector::new(orders::table.find(1)))?;
+        let second = x.archive(conn, &Collector::new(orders::table.find(3)))?;
         assert_ne!(first.batch(), second.batch());
         assert!(second.batch().stamp() - first.batch().stamp() < TimeDelta::seconds(1));
 
         // Restoring the first brings back order 1 and its items only.
-        let restored = first.batch().restore(conn)?;
+        let restored = x.restore(conn, first.batch())?;
         assert_eq!((restored.rows_of("orders"), restored.rows_of("order_items")), (1, 2));
         let archived: Vec<i32> = orders::table.only_deleted().select(orders::id).order(orders::id).load(conn)?;
         assert_eq!(archived, [3]);
@@ -164,27 +165,27 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_batch_restored_later_from_its_id(db) {
+    fn a_batch_restored_later_from_its_id(db, x) {
         seed(db)?;
         create_journal(db);
         let conn = db.conn();
-        let id = Collector::new(members::table.find(2)).archive(conn)?.batch().id();
+        let id = x.archive(conn, &Collector::new(members::table.find(2)))?.batch().id();
         // e.g. stored in an "undo" table, read back in another request
-        let batch = Batch::<members::table>::find(conn, id)?;
-        assert_eq!(batch.restore(conn)?.rows_of("members"), 1);
+        let batch = x.find_batch::<members::table>(conn, id)?;
+        assert_eq!(x.restore(conn, batch)?.rows_of("members"), 1);
         assert_eq!(members::table.active().count().get_result::<i64>(conn)?, 4);
         // An id is a batch of its own root table only.
-        let error = Batch::<orders::table>::find(conn, id).expect_err("archived from members");
+        let error = x.find_batch::<orders::table>(conn, id).expect_err("archived from members");
         let Error::WrongRoot { id: wrong, expected, found } = &error else {
             panic!("expected Error::WrongRoot, got {error:?}");
         };
         assert_eq!((*wrong, expected.as_str(), found.as_str()), (id, "orders", "members"));
-        let error = Batch::<members::table>::find(conn, id + 1000).expect_err("no such archive");
+        let error = x.find_batch::<members::table>(conn, id + 1000).expect_err("no such archive");
         assert!(matches!(error, Error::ArchiveNotFound { id: missing } if missing == id + 1000), "{error:?}");
         Ok(())
     }
 
-    fn a_restore_that_would_break_a_live_only_unique_key_changes_nothing(db) {
+    fn a_restore_that_would_break_a_live_only_unique_key_changes_nothing(db, x) {
         seed(db)?;
         create_journal(db);
         let key = match db.backend() {
@@ -199,12 +200,12 @@ backend_tests! {
         db.conn().batch_execute(key)?;
         let backend = db.backend();
         let conn = db.conn();
-        let archived = Collector::new(orders::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(orders::table.find(1)))?;
         // A new live order takes the archived one's code.
         conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
         let before = shop_dump!(&mut *conn);
 
-        let error = archived.batch().restore(conn).expect_err("code A-1 is live again");
+        let error = x.restore(conn, archived.batch()).expect_err("code A-1 is live again");
         let Error::RestoreConflict { table, key, .. } = &error else {
             panic!("expected Error::RestoreConflict, got {error:?}");
         };
@@ -227,10 +228,11 @@ mod unidentifiable {
     use chrono::NaiveDateTime;
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
-    use soft_delete_runtime::collector::{Batch, Collector};
+    use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     diesel::table! {
         boards (id) {
@@ -264,7 +266,7 @@ mod unidentifiable {
     }
 
     backend_tests! {
-        fn archiving_rows_that_cannot_be_told_apart_is_refused_before_writing(db) {
+        fn archiving_rows_that_cannot_be_told_apart_is_refused_before_writing(db, x) {
             db.create(
                 "CREATE TABLE boards (id {pk}, deleted_at {ts} NULL);
                  CREATE TABLE pins (id {pk}, board_id {int} NOT NULL, deleted {bool} NOT NULL DEFAULT FALSE);
@@ -278,12 +280,12 @@ mod unidentifiable {
                 other => Err(other),
             };
             // Through a cascade edge: the batch could be archived, but never restored.
-            let error = Collector::new(boards::table.find(1)).archive(conn).expect_err("pins cannot be told apart");
+            let error = x.archive(conn, &Collector::new(boards::table.find(1))).expect_err("pins cannot be told apart");
             assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
-            let error = Collector::new(boards::table.find(1)).preview(conn).expect_err("the preview says so too");
+            let error = x.preview(conn, &Collector::new(boards::table.find(1))).expect_err("the preview says so too");
             assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
             // As the root.
-            let error = Collector::new(pins::table.find(1)).archive(conn).expect_err("pins cannot be told apart");
+            let error = x.archive(conn, &Collector::new(pins::table.find(1))).expect_err("pins cannot be told apart");
             assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
             // Nothing was written, not even the board.
             assert_eq!(boards::table.active().count().get_result::<i64>(conn)?, 1);
@@ -296,8 +298,8 @@ mod unidentifiable {
                  INSERT INTO soft_delete_archive_log (id, archived_at, root_table, root_count, counts)
                    VALUES (7, '2026-01-01 00:00:00', 'boards', 1, '')",
             )?;
-            let batch = Batch::<boards::table>::find(conn, 7)?;
-            let error = batch.restore(conn).expect_err("pins cannot be told apart");
+            let batch = x.find_batch::<boards::table>(conn, 7)?;
+            let error = x.restore(conn, batch).expect_err("pins cannot be told apart");
             assert_eq!(not_identifiable(error).map_err(|e| e.to_string())?, "pins");
             assert_eq!(pins::table.active().count().get_result::<i64>(conn)?, 0);
             Ok(())
@@ -311,10 +313,10 @@ mod unidentifiable {
 mod postgres_constraints {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
-    use diesel::PgConnection;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::Error;
-    use soft_delete_tests::{TestDb, TestResult};
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     use crate::collector_schema::*;
     use crate::shop_dump;
@@ -322,73 +324,62 @@ mod postgres_constraints {
     /// Archives order 1 (code A-1), gives a new live order its code, and checks that restoring
     /// the batch is refused by `orders_live_code` as a [`Error::RestoreConflict`], writing
     /// nothing.
-    fn restore_is_refused_by(db: &mut TestDb<PgConnection>, constraint: &str) -> TestResult {
-        seed(db)?;
-        create_journal(db);
-        db.conn().batch_execute(constraint)?;
-        let conn = db.conn();
-        let archived = Collector::new(orders::table.find(1)).archive(conn)?;
-        conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
-        let before = shop_dump!(&mut *conn);
+    macro_rules! restore_is_refused_by {
+        ($db:expr, $x:expr, $constraint:expr) => {{
+            let db = $db;
+            let x = $x;
+            seed(db)?;
+            create_journal(db);
+            db.conn().batch_execute($constraint)?;
+            let conn = db.conn();
+            let archived = x.archive(conn, &Collector::new(orders::table.find(1)))?;
+            conn.batch_execute("INSERT INTO orders (id, member_id, code) VALUES (6, 2, 'A-1')")?;
+            let before = shop_dump!(&mut *conn);
 
-        let error = archived
-            .batch()
-            .restore(conn)
-            .expect_err("code A-1 is live again");
-        let Error::RestoreConflict { table, key, .. } = &error else {
-            panic!("expected Error::RestoreConflict, got {error:?}");
-        };
-        assert_eq!(
-            (table.as_str(), key.as_deref()),
-            ("orders", Some("orders_live_code"))
-        );
-        assert_eq!(shop_dump!(&mut *conn), before);
-        Ok(())
+            let error = x
+                .restore(conn, archived.batch())
+                .expect_err("code A-1 is live again");
+            let Error::RestoreConflict { table, key, .. } = &error else {
+                panic!("expected Error::RestoreConflict, got {error:?}");
+            };
+            assert_eq!(
+                (table.as_str(), key.as_deref()),
+                ("orders", Some("orders_live_code"))
+            );
+            assert_eq!(shop_dump!(&mut *conn), before);
+            Ok(())
+        }};
     }
 
-    #[test]
-    fn an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict() {
-        let test = concat!(
-            module_path!(),
-            "::an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict"
-        );
-        soft_delete_tests::run::<PgConnection>(test, |db| {
-            restore_is_refused_by(
+    backend_tests! {
+        type Conn = diesel::PgConnection;
+
+        fn an_exclusion_constraint_refusing_a_restore_is_a_restore_conflict(db, x) {
+            restore_is_refused_by!(
                 db,
+                x,
                 "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
-                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted)",
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted)"
             )
-        });
-    }
+        }
 
-    #[test]
-    fn a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict() {
-        let test = concat!(
-            module_path!(),
-            "::a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict"
-        );
-        soft_delete_tests::run::<PgConnection>(test, |db| {
-            restore_is_refused_by(
+        fn a_deferred_unique_constraint_refusing_at_commit_is_a_restore_conflict(db, x) {
+            restore_is_refused_by!(
                 db,
+                x,
                 "ALTER TABLE orders \
                  ADD COLUMN live_code TEXT GENERATED ALWAYS AS (CASE WHEN deleted THEN NULL ELSE code END) STORED, \
-                 ADD CONSTRAINT orders_live_code UNIQUE (live_code) DEFERRABLE INITIALLY DEFERRED",
+                 ADD CONSTRAINT orders_live_code UNIQUE (live_code) DEFERRABLE INITIALLY DEFERRED"
             )
-        });
-    }
+        }
 
-    #[test]
-    fn a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict() {
-        let test = concat!(
-            module_path!(),
-            "::a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict"
-        );
-        soft_delete_tests::run::<PgConnection>(test, |db| {
-            restore_is_refused_by(
+        fn a_deferred_exclusion_constraint_refusing_at_commit_is_a_restore_conflict(db, x) {
+            restore_is_refused_by!(
                 db,
+                x,
                 "ALTER TABLE orders ADD CONSTRAINT orders_live_code \
-                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted) DEFERRABLE INITIALLY DEFERRED",
+                 EXCLUDE USING btree (code WITH =) WHERE (NOT deleted) DEFERRABLE INITIALLY DEFERRED"
             )
-        });
+        }
     }
 }

@@ -11,12 +11,12 @@
 mod mysql {
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
-    use diesel::sql_types::Text;
     use diesel::MysqlConnection;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
-    use soft_delete_tests::TestDb;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     use crate::collector_schema::create_archive_log;
 
@@ -69,7 +69,10 @@ mod mysql {
 
     impl GapZone {
         fn create(conn: &mut MysqlConnection, url: &str) -> QueryResult<GapZone> {
-            let name = format!("sd_gap_{}", std::process::id());
+            // One zone per test of the process (the sync and the async copy run side by side).
+            static ZONES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let zone = ZONES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("sd_gap_{}_{zone}", std::process::id());
             conn.batch_execute(&format!(
                 "INSERT INTO mysql.time_zone (Use_leap_seconds) VALUES ('N');
                  SET @sd_zone = LAST_INSERT_ID();
@@ -101,24 +104,18 @@ mod mysql {
         }
     }
 
-    #[derive(QueryableByName)]
-    struct Zone {
-        #[diesel(sql_type = Text)]
-        zone: String,
+    /// The session's time zone on the connection `x` archives on.
+    macro_rules! session_zone {
+        ($x:expr, $conn:expr) => {
+            $x.select_text($conn, "CONVERT(@@session.time_zone USING utf8mb4)")
+        };
     }
 
-    fn session_zone(conn: &mut MysqlConnection) -> QueryResult<String> {
-        diesel::sql_query("SELECT CONVERT(@@session.time_zone USING utf8mb4) AS zone")
-            .get_result::<Zone>(conn)
-            .map(|z| z.zone)
-    }
+    backend_tests! {
+        type Conn = MysqlConnection;
 
-    #[test]
-    fn an_archive_in_the_spring_forward_gap_archives_the_whole_tree() {
-        soft_delete_tests::run::<MysqlConnection>(
-            module_path!(),
-            |db: &mut TestDb<MysqlConnection>| {
-                db.create(
+        fn an_archive_in_the_spring_forward_gap_archives_the_whole_tree(db, x) {
+            db.create(
                 "CREATE TABLE folders (id {pk}, deleted_at TIMESTAMP(6) NULL);
                  CREATE TABLE notes (id {pk}, folder_id {int} NOT NULL, deleted_at TIMESTAMP(6) NULL);
                  CREATE TABLE pins (id {pk}, folder_id {int} NOT NULL);
@@ -126,62 +123,64 @@ mod mysql {
                  INSERT INTO notes (id, folder_id) VALUES (1, 1), (2, 1), (3, 2);
                  INSERT INTO pins (id, folder_id) VALUES (1, 2);",
             );
-                create_archive_log(db);
-                let url = db.url().to_owned();
-                let zone = GapZone::create(db.conn(), &url)?;
-                let conn = db.conn();
-                conn.batch_execute(&format!("SET time_zone = '{}'", zone.name))?;
-                // The current UTC wall-clock time does not exist in this zone.
-                let gap: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())",
-                ))
-                .get_result(conn)?;
-                assert_eq!(gap, 120, "the zone is two hours ahead of UTC now");
+            create_archive_log(db);
+            let url = db.url().to_owned();
+            let zone = GapZone::create(db.conn(), &url)?;
+            let conn = db.conn();
+            // The zone of the archiving session, and of the reads below.
+            let in_gap_zone = format!("SET time_zone = '{}'", zone.name);
+            x.batch_execute(conn, &in_gap_zone)?;
+            conn.batch_execute(&in_gap_zone)?;
+            // The current UTC wall-clock time does not exist in this zone.
+            let gap: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())",
+            ))
+            .get_result(conn)?;
+            assert_eq!(gap, 120, "the zone is two hours ahead of UTC now");
 
-                let archived = Collector::new(folders::table.find(1)).archive(conn)?;
-                assert_eq!(archived.plan().archived("folders"), 1);
-                assert_eq!(
-                    archived.plan().archived("notes"),
-                    2,
-                    "the cascade reached the notes"
-                );
-                assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 1);
-                // The session keeps its zone, and the stamp is the archive's instant.
-                assert_eq!(session_zone(conn)?, zone.name);
-                let stamped: Vec<Option<chrono::NaiveDateTime>> = notes::table
-                    .filter(notes::folder_id.eq(1))
-                    .select(notes::deleted_at)
-                    .with_deleted()
-                    .load(conn)?;
-                conn.batch_execute("SET time_zone = '+00:00'")?;
-                let utc: Vec<Option<chrono::NaiveDateTime>> = notes::table
-                    .filter(notes::folder_id.eq(1))
-                    .select(notes::deleted_at)
-                    .with_deleted()
-                    .load(conn)?;
-                assert_eq!(utc, [Some(archived.batch().stamp().naive_utc()); 2]);
-                assert_ne!(
-                    stamped, utc,
-                    "read in the gap zone, the same instant shows its local time"
-                );
-                conn.batch_execute(&format!("SET time_zone = '{}'", zone.name))?;
+            let archived = x.archive(conn, &Collector::new(folders::table.find(1)))?;
+            assert_eq!(archived.plan().archived("folders"), 1);
+            assert_eq!(
+                archived.plan().archived("notes"),
+                2,
+                "the cascade reached the notes"
+            );
+            assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 1);
+            // The session keeps its zone, and the stamp is the archive's instant.
+            assert_eq!(session_zone!(x, conn)?, zone.name);
+            let stamped: Vec<Option<chrono::NaiveDateTime>> = notes::table
+                .filter(notes::folder_id.eq(1))
+                .select(notes::deleted_at)
+                .with_deleted()
+                .load(conn)?;
+            conn.batch_execute("SET time_zone = '+00:00'")?;
+            let utc: Vec<Option<chrono::NaiveDateTime>> = notes::table
+                .filter(notes::folder_id.eq(1))
+                .select(notes::deleted_at)
+                .with_deleted()
+                .load(conn)?;
+            assert_eq!(utc, [Some(archived.batch().stamp().naive_utc()); 2]);
+            assert_ne!(
+                stamped, utc,
+                "read in the gap zone, the same instant shows its local time"
+            );
+            conn.batch_execute(&in_gap_zone)?;
 
-                // A refused archive leaves the session's zone as it was too.
-                let error = Collector::new(folders::table.find(2))
-                    .archive(conn)
-                    .expect_err("pin 1 protects folder 2");
-                assert!(matches!(error, Error::Protected { .. }), "{error:?}");
-                assert_eq!(session_zone(conn)?, zone.name);
+            // A refused archive leaves the session's zone as it was too.
+            let error = x
+                .archive(conn, &Collector::new(folders::table.find(2)))
+                .expect_err("pin 1 protects folder 2");
+            assert!(matches!(error, Error::Protected { .. }), "{error:?}");
+            assert_eq!(session_zone!(x, conn)?, zone.name);
 
-                let restored = archived.batch().restore(conn)?;
-                assert_eq!(
-                    (restored.rows_of("folders"), restored.rows_of("notes")),
-                    (1, 2)
-                );
-                assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 3);
-                assert_eq!(session_zone(conn)?, zone.name);
-                Ok(())
-            },
-        );
+            let restored = x.restore(conn, archived.batch())?;
+            assert_eq!(
+                (restored.rows_of("folders"), restored.rows_of("notes")),
+                (1, 2)
+            );
+            assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 3);
+            assert_eq!(session_zone!(x, conn)?, zone.name);
+            Ok(())
+        }
     }
 }

@@ -13,7 +13,7 @@ macro_rules! collector_timestamptz_tests {
             use soft_delete_runtime::collector::Collector;
             use soft_delete_runtime::prelude::*;
             use soft_delete_runtime::purge::Purge;
-            use soft_delete_tests::TestDb;
+            use soft_delete_tests::exec::Exec;
 
             diesel::table! {
                 use diesel::sql_types::*;
@@ -48,9 +48,10 @@ macro_rules! collector_timestamptz_tests {
                 deleted_at: Option<NaiveDateTime>,
             }
 
-            #[test]
-            fn a_utc_stamp_and_a_naive_one_are_one_batch() {
-                soft_delete_tests::run::<$conn>(module_path!(), |db: &mut TestDb<$conn>| {
+            soft_delete_tests::backend_tests! {
+                type Conn = $conn;
+
+                fn a_utc_stamp_and_a_naive_one_are_one_batch(db, x) {
                     db.create(
                         "CREATE TABLE events (id {pk}, cancelled_at {tstz} NULL);
                          CREATE TABLE tickets (id {pk}, event_id {int} NOT NULL, deleted_at {ts} NULL);
@@ -59,7 +60,7 @@ macro_rules! collector_timestamptz_tests {
                     );
                     crate::collector_schema::create_archive_log(db);
                     let conn = db.conn();
-                    let archived = Collector::new(events::table.find(1)).archive(conn)?;
+                    let archived = x.archive(conn, &Collector::new(events::table.find(1)))?;
                     assert_eq!(archived.plan().archived("tickets"), 2);
                     let stamp = archived.batch().stamp();
                     let event: Event = events::table.find(1).with_deleted().first(conn)?;
@@ -68,16 +69,13 @@ macro_rules! collector_timestamptz_tests {
                     assert_eq!(tickets.iter().map(|t| (t.id, t.event_id)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
                     assert!(tickets.iter().all(|t| t.deleted_at == Some(stamp.naive_utc())));
 
-                    let restored = archived.batch().restore(conn)?;
+                    let restored = x.restore(conn, archived.batch())?;
                     assert_eq!((restored.rows_of("events"), restored.rows_of("tickets")), (1, 2));
                     assert_eq!(tickets::table.active().count().get_result::<i64>(conn)?, 3);
                     Ok(())
-                });
-            }
+                }
 
-            #[test]
-            fn a_purge_cuts_utc_and_naive_stamps_at_one_instant() {
-                soft_delete_tests::run::<$conn>(module_path!(), |db: &mut TestDb<$conn>| {
+                fn a_purge_cuts_utc_and_naive_stamps_at_one_instant(db, x) {
                     db.create(
                         "CREATE TABLE events (id {pk}, cancelled_at {tstz} NULL);
                          CREATE TABLE tickets (id {pk}, event_id {int} NOT NULL, deleted_at {ts} NULL);
@@ -86,18 +84,18 @@ macro_rules! collector_timestamptz_tests {
                     );
                     crate::collector_schema::create_archive_log(db);
                     let conn = db.conn();
-                    let first = Collector::new(events::table.find(1)).archive(conn)?;
+                    let first = x.archive(conn, &Collector::new(events::table.find(1)))?;
                     std::thread::sleep(std::time::Duration::from_millis(2));
-                    let second = Collector::new(events::table.find(2)).archive(conn)?;
+                    let second = x.archive(conn, &Collector::new(events::table.find(2)))?;
 
-                    let report = Purge::before(events::table, second.batch().stamp()).run(conn)?;
+                    let report = x.purge(conn, &mut Purge::before(events::table, second.batch().stamp()))?;
 
                     assert!(first.batch().stamp() < second.batch().stamp());
                     assert_eq!((report.deleted_from("events"), report.deleted_from("tickets")), (1, 2));
                     assert_eq!(events::table.select(events::id).with_deleted().load::<i32>(conn)?, [2]);
                     assert_eq!(tickets::table.select(tickets::id).with_deleted().load::<i32>(conn)?, [3]);
                     Ok(())
-                });
+                }
             }
         }
     };
@@ -119,24 +117,25 @@ mod own_utc_type {
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::purge::Purge;
     use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::{leak, Exec};
 
     use crate::forum_schema::{person, seed, Person, PersonId};
 
     backend_tests! {
-        fn an_archive_stamps_and_restores_a_utc_time_column_of_its_own_type(db) {
+        fn an_archive_stamps_and_restores_a_utc_time_column_of_its_own_type(db, x) {
             seed(db)?;
             crate::collector_schema::create_archive_log(db);
             let conn = db.conn();
-            let bob: Person = person::table.find(PersonId(2)).active().first(conn)?;
-            let archived = Collector::new(&bob).archive(conn)?;
+            let bob: &Person = leak(person::table.find(PersonId(2)).active().first(conn)?);
+            let archived = x.archive(conn, &Collector::new(bob))?;
             let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!(gone.deleted_at, Some(archived.batch().stamp()));
 
-            archived.batch().restore(conn)?;
+            x.restore(conn, archived.batch())?;
             assert_eq!(person::table.active().count().get_result::<i64>(conn)?, 3);
 
-            let again = Collector::new(&bob).archive(conn)?;
-            let report = Purge::before(person::table, again.batch().stamp() + chrono::Duration::seconds(1)).run(conn)?;
+            let again = x.archive(conn, &Collector::new(bob))?;
+            let report = x.purge(conn, &mut Purge::before(person::table, again.batch().stamp() + chrono::Duration::seconds(1)))?;
             assert_eq!(report.deleted_from("person"), 1);
             Ok(())
         }

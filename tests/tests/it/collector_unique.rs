@@ -22,6 +22,7 @@ use soft_delete_runtime::ddl::{self, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::{Holder, KeyConflict};
 use soft_delete_runtime::Error;
+use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
 
 diesel::table! {
@@ -218,8 +219,8 @@ fn id(id: Option<&soft_delete_runtime::unique::RowId>) -> Option<i32> {
 /// Archives team 1 (`red`): players 1 and 2, and cuts the links of its sponsorships and
 /// profile.
 macro_rules! archive_red {
-    ($conn:expr) => {{
-        let archived = Collector::new(teams::table.find(1)).archive($conn)?;
+    ($x:expr, $conn:expr) => {{
+        let archived = $x.archive($conn, &Collector::new(teams::table.find(1)))?;
         assert_eq!(archived.plan().archived("players"), 2);
         assert_eq!(archived.plan().nulled("profiles", "team_id"), 1);
         archived
@@ -227,15 +228,15 @@ macro_rules! archive_red {
 }
 
 backend_tests! {
-    fn a_row_colliding_with_a_live_row_names_it_and_changes_nothing(db) {
+    fn a_row_colliding_with_a_live_row_names_it_and_changes_nothing(db, x) {
         seed(db, true)?;
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
 
         // A live player takes the nick of an archived one.
         conn.batch_execute("INSERT INTO players (id, team_id, shirt, nick) VALUES (4, 2, 8, 'ace')")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("nick `ace` is live again");
+        let error = x.restore(conn, archived.batch()).expect_err("nick `ace` is live again");
         let conflict = conflict_of(&error);
         assert_eq!(conflict.table().name, "players");
         assert_eq!(conflict.key(), "one_live_nick");
@@ -254,7 +255,7 @@ backend_tests! {
         // The root's own key: a new live team is called `red`.
         conn.batch_execute("UPDATE players SET active = FALSE WHERE id = 4; INSERT INTO teams (id, name) VALUES (3, 'red')")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("the name `red` is live again");
+        let error = x.restore(conn, archived.batch()).expect_err("the name `red` is live again");
         let conflict = conflict_of(&error);
         assert_eq!((conflict.table().name.as_str(), conflict.key()), ("teams", "one_live_team_name"));
         assert_eq!(conflict.values(), "red");
@@ -263,21 +264,21 @@ backend_tests! {
 
         // With both keys free again, the same batch restores.
         conn.batch_execute("UPDATE teams SET name = 'crimson' WHERE id = 3")?;
-        let restored = archived.batch().restore(conn)?;
+        let restored = x.restore(conn, archived.batch())?;
         assert_eq!((restored.rows_of("teams"), restored.rows_of("players")), (1, 2));
         assert_eq!(restored.links_of("sponsorships", "team_id"), 1);
         Ok(())
     }
 
-    fn without_the_keys_ddl_the_check_alone_refuses(db) {
+    fn without_the_keys_ddl_the_check_alone_refuses(db, x) {
         // No index in the database: only the library's check stands between the restore and
         // a second live row.
         seed(db, false)?;
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
         conn.batch_execute("INSERT INTO players (id, team_id, shirt, nick) VALUES (4, 1, 9, 'dee')")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("shirt 9 of team 1 is live again");
+        let error = x.restore(conn, archived.batch()).expect_err("shirt 9 of team 1 is live again");
         let conflict = conflict_of(&error);
         assert_eq!((conflict.key(), conflict.values()), ("one_live_shirt", "(1, 9)"));
         assert_eq!(conflict.columns(), ["team_id", "shirt"]);
@@ -288,15 +289,15 @@ backend_tests! {
         Ok(())
     }
 
-    fn two_rows_of_one_batch_with_the_same_key_are_a_conflict(db) {
+    fn two_rows_of_one_batch_with_the_same_key_are_a_conflict(db, x) {
         seed(db, true)?;
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
         // While archived, player 2 is given player 1's shirt: dead rows may share a key.
         conn.batch_execute("UPDATE players SET shirt = 7 WHERE id = 2")?;
         let before = dump!(&mut *conn);
 
-        let error = archived.batch().restore(conn).expect_err("two players of the batch wear #7");
+        let error = x.restore(conn, archived.batch()).expect_err("two players of the batch wear #7");
         let conflict = conflict_of(&error);
         assert_eq!(conflict.holder(), Holder::SameRestore);
         assert_eq!((conflict.key(), conflict.values()), ("one_live_shirt", "(1, 7)"));
@@ -309,7 +310,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_restore_without_collisions_checks_each_key_with_one_query(db) {
+    fn a_restore_without_collisions_checks_each_key_with_one_query(db, x) {
         seed(db, true)?;
         let conn = db.conn();
         // History that shares keys with the batch's rows but stays archived: player 5 wore
@@ -318,7 +319,7 @@ backend_tests! {
         conn.batch_execute(
             "INSERT INTO players (id, team_id, shirt, nick, active) VALUES (5, 1, 70, 'old seven', TRUE), (6, 2, 60, 'bo', FALSE);",
         )?;
-        let earlier = Collector::new(players::table.find(5)).archive(conn)?;
+        let earlier = x.archive(conn, &Collector::new(players::table.find(5)))?;
         conn.batch_execute("UPDATE players SET shirt = 7 WHERE id = 5")?;
         // Twenty more red players: the number of checks does not grow with the rows.
         let many: Vec<String> = (10..30)
@@ -328,12 +329,12 @@ backend_tests! {
             "INSERT INTO players (id, team_id, shirt, nick) VALUES {}",
             many.join(", ")
         ))?;
-        let archived = Collector::new(teams::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(teams::table.find(1)))?;
         assert_eq!(archived.plan().archived("players"), 22);
 
-        let seen = soft_delete_tests::record_statements(conn);
-        let restored = archived.batch().restore(conn)?;
-        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        let seen = x.record_statements(conn);
+        let restored = x.restore(conn, archived.batch())?;
+        x.set_instrumentation(conn, |_: InstrumentationEvent<'_>| {});
         assert_eq!(restored.rows_of("teams"), 1);
         assert_eq!(restored.rows_of("players"), 22);
         assert_eq!(restored.links_of("sponsorships", "team_id"), 1);
@@ -363,12 +364,12 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_link_put_back_into_a_key_is_checked_before_it_is_written(db) {
+    fn a_link_put_back_into_a_key_is_checked_before_it_is_written(db, x) {
         seed(db, true)?;
         // Sponsorship 4 (red, acme) is old history: its link is cut by the archive too.
         db.conn().batch_execute("INSERT INTO sponsorships (id, team_id, brand, deleted) VALUES (4, 1, 'acme', TRUE)")?;
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
         assert_eq!(archived.plan().nulled("sponsorships", "team_id"), 2);
         let cut: Vec<Option<i32>> = sponsorships::table.select(sponsorships::team_id).order(sponsorships::id).with_deleted().load(conn)?;
         assert_eq!(cut, [None, Some(2), None]);
@@ -376,7 +377,7 @@ backend_tests! {
         // Red signs acme again while archived: putting sponsorship 1's link back would make two.
         conn.batch_execute("INSERT INTO sponsorships (id, team_id, brand) VALUES (3, 1, 'acme')")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("red has a live acme sponsorship");
+        let error = x.restore(conn, archived.batch()).expect_err("red has a live acme sponsorship");
         let conflict = conflict_of(&error);
         assert_eq!(conflict.table().name, "sponsorships");
         assert_eq!((conflict.key(), conflict.values()), ("one_live_sponsor", "(1, acme)"));
@@ -388,7 +389,7 @@ backend_tests! {
         // without the link, was free).
         conn.batch_execute("UPDATE sponsorships SET deleted = TRUE WHERE id = 3; UPDATE sponsorships SET deleted = FALSE WHERE id = 4")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("1 and 4 would both be red's acme");
+        let error = x.restore(conn, archived.batch()).expect_err("1 and 4 would both be red's acme");
         let conflict = conflict_of(&error);
         assert_eq!(conflict.holder(), Holder::SameRestore);
         assert_eq!((id(Some(conflict.live_id())), id(conflict.restored_id())), (Some(1), Some(4)));
@@ -396,23 +397,23 @@ backend_tests! {
 
         // A dead row's link comes back without a conflict: only live rows hold a key.
         conn.batch_execute("UPDATE sponsorships SET deleted = TRUE WHERE id = 4")?;
-        let restored = archived.batch().restore(conn)?;
+        let restored = x.restore(conn, archived.batch())?;
         assert_eq!(restored.links_of("sponsorships", "team_id"), 2);
         let teams: Vec<Option<i32>> = sponsorships::table.select(sponsorships::team_id).order(sponsorships::id).with_deleted().load(conn)?;
         assert_eq!(teams, [Some(1), Some(2), Some(1), Some(1)]);
         Ok(())
     }
 
-    fn a_plain_unique_index_is_still_a_typed_error(db) {
+    fn a_plain_unique_index_is_still_a_typed_error(db, x) {
         seed(db, true)?;
         let backend = db.backend();
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
         // `profiles` is a plain table with UNIQUE (team_id), which no model declares: red
         // gets a new profile while archived, so the old one's link cannot come back.
         conn.batch_execute("INSERT INTO profiles (id, team_id, bio) VALUES (3, 1, 'the new reds')")?;
         let before = dump!(&mut *conn);
-        let error = archived.batch().restore(conn).expect_err("red has a profile already");
+        let error = x.restore(conn, archived.batch()).expect_err("red has a profile already");
         let Error::RestoreConflict { table, key, message } = &error else {
             panic!("expected Error::RestoreConflict, got {error:?}");
         };
@@ -426,17 +427,17 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_live_row_committed_after_the_check_is_named_too(db) {
+    fn a_live_row_committed_after_the_check_is_named_too(db, x) {
         seed(db, true)?;
         let backend = db.backend();
         let mut other = db.connect();
         let conn = db.conn();
-        let archived = archive_red!(conn);
+        let archived = archive_red!(x, conn);
         // Another connection inserts a live team `red` just before the restore's first write
         // to a table of the graph, after its check found the name free.
         let outcome: Arc<Mutex<Option<QueryResult<()>>>> = Arc::new(Mutex::new(None));
         let sink = Arc::clone(&outcome);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        x.set_instrumentation(conn, move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::StartQuery { query, .. } = event {
                 let mut done = sink.lock().expect("not poisoned");
                 let sql = query.to_string();
@@ -445,8 +446,8 @@ backend_tests! {
                 }
             }
         });
-        let result = archived.batch().restore(conn);
-        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        let result = x.restore(conn, archived.batch());
+        x.set_instrumentation(conn, |_: InstrumentationEvent<'_>| {});
         let inserted = outcome.lock().expect("not poisoned").take().expect("the restore writes");
         match backend {
             Backend::Postgres | Backend::Mysql => {

@@ -5,6 +5,7 @@ mod aliases;
 #[cfg(feature = "async")]
 mod asynchronous;
 mod collector_archive;
+#[cfg(feature = "async")]
 mod collector_async;
 mod collector_check;
 mod collector_graph;

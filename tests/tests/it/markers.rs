@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use soft_delete_runtime::collector::{Batch, Collector};
+use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::dsl::{self, live, marker_deleted, marker_live};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer};
@@ -12,6 +12,7 @@ use soft_delete_runtime::{
     ddl, marker, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
     Error,
 };
+use soft_delete_tests::exec::{leak, Exec};
 use soft_delete_tests::{backend_tests, per_backend, Backend};
 
 use crate::collector_schema::dialect;
@@ -267,12 +268,12 @@ backend_tests! {
         Ok(())
     }
 
-    fn an_archive_sets_the_primary_marker_and_its_restore_clears_only_that(db) {
+    fn an_archive_sets_the_primary_marker_and_its_restore_clears_only_that(db, x) {
         seed(db)?;
         let conn = db.conn();
-        let rust: Community = community::table.find(1).with_deleted().first(conn)?;
-        let preview = Collector::new(&rust).preview(conn)?;
-        let archived = Collector::new(&rust).archive(conn)?;
+        let rust: &Community = leak(community::table.find(1).with_deleted().first(conn)?);
+        let preview = x.preview(conn, &Collector::new(rust))?;
+        let archived = x.archive(conn, &Collector::new(rust))?;
         let plan = archived.plan();
         // posts 1, 2 (removed) and 5 (removed locally) get `deleted`; post 3 was deleted already
         assert_eq!((plan.archived("community"), plan.archived("post"), plan.archived("reply")), (1, 3, 3));
@@ -287,7 +288,8 @@ backend_tests! {
         // after the archive, a moderator removes post 1 (hidden already: the marker is set all the same)
         assert_eq!(soft_delete(marker(post::removed, post::table.find(PostId(1)))).execute(conn)?, 1);
 
-        let restored = Batch::<community::table>::find(conn, batch)?.restore(conn)?;
+        let batch = x.find_batch::<community::table>(conn, batch)?;
+        let restored = x.restore(conn, batch)?;
         assert_eq!(restored.rows_of("post"), 3);
         // the archive's marker is off everywhere it put it; every other reason stays
         assert_eq!(posts!(conn, post::table.filter(post::deleted)), [3]);
@@ -299,20 +301,20 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_batch_restore_checks_the_keys_of_rows_it_makes_visible(db) {
+    fn a_batch_restore_checks_the_keys_of_rows_it_makes_visible(db, x) {
         seed(db)?;
         for statement in ddl::active_unique::<Post>(dialect::<Conn>()) {
             diesel::sql_query(statement).execute(db.conn())?;
         }
         let conn = db.conn();
-        let rust: Community = community::table.find(1).with_deleted().first(conn)?;
-        let batch = Collector::new(&rust).archive(conn)?.batch();
+        let rust: &Community = leak(community::table.find(1).with_deleted().first(conn)?);
+        let batch = x.archive(conn, &Collector::new(rust))?.batch();
         // a new `hello` in the archived community while its posts are hidden
         diesel::insert_into(post::table)
             .values((post::id.eq(PostId(7)), post::community_id.eq(1), post::creator_id.eq(PersonId(3)), post::slug.eq("hello")))
             .execute(conn)?;
 
-        let err = batch.restore(conn).expect_err("post 1 would be a second visible `hello`");
+        let err = x.restore(conn, batch).expect_err("post 1 would be a second visible `hello`");
         let conflict = err.conflict().expect("a conflict");
         assert_eq!((conflict.live_id().to_string(), conflict.restored_id().map(ToString::to_string)), ("7".to_owned(), Some("1".to_owned())), "{err}");
         assert_eq!(conflict_key(&err), Some("post_live_slug"));
@@ -320,26 +322,26 @@ backend_tests! {
 
         // removed by a moderator, post 1 stays hidden when the archive comes off: no conflict
         soft_delete(marker(post::removed, post::table.find(PostId(1)))).execute(conn)?;
-        batch.restore(conn)?;
+        x.restore(conn, batch)?;
         assert_eq!(post!(conn, 1).hidden_by(), ["removed"]);
         assert_eq!(posts!(conn, post::table.active()), [4, 7]);
         Ok(())
     }
 
-    fn protect_counts_visible_rows_only(db) {
+    fn protect_counts_visible_rows_only(db, x) {
         seed(db)?;
         let conn = db.conn();
         // cat's replies: 2 (removed) and 4 (visible)
-        let cat: Member = member::table.find(PersonId(3)).with_deleted().first(conn)?;
-        let err = Collector::new(&cat).archive(conn).expect_err("reply 4 protects cat");
+        let cat: &Member = leak(member::table.find(PersonId(3)).with_deleted().first(conn)?);
+        let err = x.archive(conn, &Collector::new(cat)).expect_err("reply 4 protects cat");
         let Error::Protected { blockers } = &err else { panic!("{err}") };
         let ids: Vec<String> = blockers.iter().flat_map(|b| b.ids.iter().map(ToString::to_string)).collect();
         assert_eq!(ids, ["4"], "{err}");
-        assert_eq!(Collector::new(&cat).preview(conn)?.blockers().len(), 1);
+        assert_eq!(x.preview(conn, &Collector::new(cat))?.blockers().len(), 1);
 
         // a moderator removes reply 4: nothing visible protects cat any more
         soft_delete(marker(reply::removed, reply::table.find(4))).execute(conn)?;
-        let archived = Collector::new(&cat).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(cat))?;
         assert_eq!(archived.plan().archived("member"), 1);
         assert_eq!(member::table.find(PersonId(3)).with_deleted().first::<Member>(conn)?.hidden_by(), ["deleted"]);
         Ok(())

@@ -12,6 +12,7 @@ use soft_delete_runtime::ddl;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::Exec;
 
 diesel::table! {
     #[sql_name = "Order \"Lines\""]
@@ -75,7 +76,7 @@ fn tables(dialect: Dialect) -> String {
 }
 
 backend_tests! {
-    fn quoted_names_work_through_ddl_scopes_archive_restore_and_purge(db) {
+    fn quoted_names_work_through_ddl_scopes_archive_restore_and_purge(db, x) {
         let dialect = <<Conn as Connection>::Backend as SupportedBackend>::DIALECT;
         db.conn().batch_execute(&tables(dialect))?;
         db.conn().batch_execute(&soft_delete_runtime::ddl::archive_log::create_table(dialect))?;
@@ -103,16 +104,18 @@ backend_tests! {
         );
 
         // archive and restore through the quoted names
-        let archived = Collector::new(order_lines::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(order_lines::table.find(1)))?;
         assert_eq!(archived.plan().archived("line notes"), 2);
         assert_eq!(line_notes::table.active().count().get_result::<i64>(conn)?, 0);
-        archived.batch().restore(conn)?;
+        x.restore(conn, archived.batch())?;
         assert_eq!(line_notes::table.active().count().get_result::<i64>(conn)?, 2);
 
         // archive again, then purge everything archived before now
-        let archived = Collector::new(order_lines::table.find(1)).archive(conn)?;
-        let report = Purge::before(order_lines::table, archived.batch().stamp() + chrono::Duration::seconds(1))
-            .run(conn)?;
+        let archived = x.archive(conn, &Collector::new(order_lines::table.find(1)))?;
+        let report = x.purge(
+            conn,
+            &mut Purge::before(order_lines::table, archived.batch().stamp() + chrono::Duration::seconds(1)),
+        )?;
         assert_eq!((report.deleted_from("Order \"Lines\""), report.deleted_from("line notes")), (1, 2));
         assert_eq!(order_lines::table.with_deleted().count().get_result::<i64>(conn)?, 0);
         Ok(())

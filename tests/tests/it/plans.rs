@@ -9,11 +9,12 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use soft_delete_runtime::collector::{check_schema, find_archive, ArchiveList, Batch, Collector};
+use soft_delete_runtime::collector::{ArchiveList, Collector};
 use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::ActiveUnique;
+use soft_delete_tests::exec::{Exec, ReassignIn};
 use soft_delete_tests::plans::{Explain, PlanCheck, Recorded};
 use soft_delete_tests::{backend_tests, record_statements, TestDb, TestResult};
 
@@ -219,40 +220,43 @@ backend_tests! {
         Ok(())
     }
 
-    fn an_archive_and_its_restore_use_the_indexes(db) {
+    fn an_archive_and_its_restore_use_the_indexes(db, x) {
         seed_large(db)?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
-        let report = check_schema::<members::table, _>(conn)?;
+        let report = x.check_schema::<members::table>(conn)?;
         assert!(report.is_clean(), "{report}");
         // Member 1011: two orders, four items, three comments in a thread, two reviews, two
         // badges, two sessions, two audit entries, no invoice: every rule.
-        let archived = Collector::new(members::table.find(1011)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(members::table.find(1011)))?;
         assert_eq!(archived.plan().archived("order_items"), 4);
         assert_eq!(archived.plan().archived("comments"), 3);
         assert_eq!(archived.plan().deleted("sessions"), 2);
         // Refused by its invoice, at the root; and by a live payment, one level down.
-        assert!(Collector::new(members::table.find(1012)).archive(conn).is_err());
+        assert!(x.archive(conn, &Collector::new(members::table.find(1012))).is_err());
         conn.batch_execute("DELETE FROM invoices WHERE member_id = 1012")?;
-        assert!(Collector::new(members::table.find(1012)).archive(conn).is_err());
+        assert!(x.archive(conn, &Collector::new(members::table.find(1012))).is_err());
         // Several roots, from a query.
-        let several = Collector::<members::table, _>::from_query(
-            members::table.filter(members::id.eq_any([1021, 1031])).select(members::id).active(),
-        )
-        .archive(conn)?;
+        let several = x.archive(
+            conn,
+            &Collector::<members::table, _>::from_query(
+                members::table.filter(members::id.eq_any([1021, 1031])).select(members::id).active(),
+            ),
+        )?;
         assert_eq!(several.plan().roots(), 2);
 
-        let entries = ArchiveList::new().of::<members::table>().limit(10).load(conn)?;
+        let entries = x.load_archives(conn, &ArchiveList::new().of::<members::table>().limit(10))?;
         assert_eq!(entries.len(), 2);
-        let batch = Batch::<members::table>::find(conn, archived.batch().id())?;
-        let restored = batch.restore(conn)?;
+        let batch = x.find_batch::<members::table>(conn, archived.batch().id())?;
+        let restored = x.restore(conn, batch)?;
         assert_eq!(restored.rows_of("order_items"), 4);
         assert_eq!(restored.links_of("reviews", "author_id"), 2);
         // The batch of several roots, found in the log by its id and restored.
-        let entry = find_archive(conn, several.batch().id())?;
+        let entry = x.find_archive(conn, several.batch().id())?;
         assert_eq!(entry.roots(), 2);
-        let both = Batch::<members::table>::find(conn, entry.id())?.restore(conn)?;
+        let batch = x.find_batch::<members::table>(conn, entry.id())?;
+        let both = x.restore(conn, batch)?;
         assert_eq!(both.rows_of("members"), 2);
 
         let statements = taken(&recorded);
@@ -261,15 +265,15 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_preview_uses_the_indexes(db) {
+    fn a_preview_uses_the_indexes(db, x) {
         seed_large(db)?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
-        let plan = Collector::new(members::table.find(1011)).preview(conn)?;
+        let plan = x.preview(conn, &Collector::new(members::table.find(1011)))?;
         assert!(!plan.is_blocked(), "{plan}");
         assert_eq!(plan.archived("comments"), 3);
-        let refused = Collector::new(members::table.find(1012)).preview(conn)?;
+        let refused = x.preview(conn, &Collector::new(members::table.find(1012)))?;
         assert_eq!(refused.blockers().len(), 2, "{refused}");
 
         let statements = taken(&recorded);
@@ -277,7 +281,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_restore_checks_its_keys_through_the_indexes(db) {
+    fn a_restore_checks_its_keys_through_the_indexes(db, x) {
         use crate::collector_unique::*;
         seed(db, true)?;
         digits(db)?;
@@ -305,11 +309,11 @@ backend_tests! {
         db.conn().batch_execute(&sql)?;
         db.conn().analyze(&["teams", "players", "sponsorships", "profiles"])?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
-        let archived = Collector::new(teams::table.find(1011)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(teams::table.find(1011)))?;
         assert_eq!(archived.plan().archived("players"), 4);
-        let restored = archived.batch().restore(conn)?;
+        let restored = x.restore(conn, archived.batch())?;
         assert_eq!(restored.rows_of("players"), 4);
         assert_eq!(restored.links_of("sponsorships", "team_id"), 2);
 
@@ -364,7 +368,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_purge_and_its_journal_clean_up_use_the_indexes(db) {
+    fn a_purge_and_its_journal_clean_up_use_the_indexes(db, x) {
         use crate::purge_schema::{authors, cutoff, old, sql_time, teams};
         crate::purge_schema::create(db);
         crate::collector_schema::create_journal(db);
@@ -397,23 +401,23 @@ backend_tests! {
         db.conn().batch_execute(&sql)?;
         db.conn().analyze(PURGE_LARGE)?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
-        let report = Purge::before(authors::table, cutoff()).batch_size(7).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(7))?;
         assert_eq!(report.deleted_from("authors"), 20, "{report}");
         assert_eq!(report.deleted_from("posts"), 40, "{report}");
         assert_eq!(report.deleted_from("comments"), 80, "{report}");
         // Two teams archived (their players' and labels' links cut into the journal), then
         // purged with their journal entries.
-        let red = Collector::new(teams::table.find(11)).archive(conn)?;
-        Collector::new(teams::table.find(21)).archive(conn)?;
+        let red = x.archive(conn, &Collector::new(teams::table.find(11)))?;
+        x.archive(conn, &Collector::new(teams::table.find(21)))?;
         let journal = |conn: &mut _| {
             diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM soft_delete_journal")
                 .get_result::<i64>(conn)
         };
         assert_eq!(journal(conn)?, 10);
         let stamp = red.batch().stamp() + chrono::Duration::seconds(5);
-        let report = Purge::before(teams::table, stamp).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(teams::table, stamp))?;
         assert_eq!(report.deleted_from("teams"), 2, "{report}");
         // The players' entries go with their teams; the labels' stay, as `labels.target_id`
         // also points at clubs (see the purge tests).
@@ -424,7 +428,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_reassign_reads_its_scope_by_the_key(db) {
+    fn a_reassign_reads_its_scope_by_the_key(db, x) {
         use crate::deferred_schema::{create_players, players, Key};
         create_players(db, Key::Plain)?;
         digits(db)?;
@@ -437,12 +441,13 @@ backend_tests! {
         db.conn().batch_execute(&sql)?;
         db.conn().analyze(&["players"])?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
-        let done = reassign(players::squad_number)
-            .with_deleted()
-            .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 1), (3, 9)])?;
+        let done = x.reassign(
+            conn,
+            reassign(players::squad_number).with_deleted().within(players::team_id.eq(1)),
+            [(1, 2), (2, 1), (3, 9)],
+        )?;
         assert_eq!(done.changed, 3);
 
         let statements = taken(&recorded);

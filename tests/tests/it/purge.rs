@@ -258,9 +258,9 @@ backend_tests! {
             "INSERT INTO teams (id, name) VALUES (1, 'red'), (2, 'blue');
              INSERT INTO players (id, team_id) VALUES (1, 1), (2, 1), (3, 2);",
         )?;
-        let red = Collector::new(teams::table.find(1)).archive(conn)?;
+        let red = x.archive(conn, &Collector::new(teams::table.find(1)))?;
         std::thread::sleep(std::time::Duration::from_millis(2)); // a later stamp
-        let blue = Collector::new(teams::table.find(2)).archive(conn)?;
+        let blue = x.archive(conn, &Collector::new(teams::table.find(2)))?;
         let journal = |conn: &mut Conn| {
             diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM soft_delete_journal")
                 .get_result::<i64>(conn)
@@ -275,9 +275,9 @@ backend_tests! {
         assert_eq!(ids!(conn, teams), [2]);
         // red's two cut links went with it; blue's stays, and its batch restores
         assert_eq!(journal(conn)?, 1);
-        let restored = red.batch().restore(conn)?;
+        let restored = x.restore(conn, red.batch())?;
         assert_eq!((restored.total_rows(), restored.links_of("players", "team_id")), (0, 0));
-        assert_eq!(blue.batch().restore(conn)?.links_of("players", "team_id"), 1);
+        assert_eq!(x.restore(conn, blue.batch())?.links_of("players", "team_id"), 1);
         let links = players::table.select((players::id, players::team_id)).order(players::id).load::<(i32, Option<i32>)>(conn)?;
         assert_eq!(links, [(1, None), (2, None), (3, Some(2))]);
         Ok(())
@@ -324,12 +324,12 @@ backend_tests! {
              INSERT INTO clubs (id) VALUES (7);
              INSERT INTO labels (id, target_id) VALUES (1, 7);",
         )?;
-        let club = Collector::new(clubs::table.find(7)).archive(conn)?;
+        let club = x.archive(conn, &Collector::new(clubs::table.find(7)))?;
 
         // nothing of teams goes, and the club's cut link is none of its business
         x.purge(conn, &mut Purge::before(teams::table, club.batch().stamp() + Duration::seconds(1)))?;
 
-        assert_eq!(club.batch().restore(conn)?.links_of("labels", "target_id"), 1);
+        assert_eq!(x.restore(conn, club.batch())?.links_of("labels", "target_id"), 1);
         let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
         assert_eq!(target, Some(7));
         Ok(())
@@ -344,12 +344,12 @@ backend_tests! {
             "INSERT INTO teams (id, name) VALUES (1, 'red');
              INSERT INTO labels (id, target_id) VALUES (1, 1);",
         )?;
-        let red = Collector::new(teams::table.find(1)).archive(conn)?;
+        let red = x.archive(conn, &Collector::new(teams::table.find(1)))?;
         // labels.target_id has no foreign key: the purge cannot tell its entry is red's
         let report = x.purge(conn, &mut Purge::before(teams::table, red.batch().stamp() + Duration::seconds(1)))?;
         assert_eq!(report.deleted_from("teams"), 1);
 
-        let restored = red.batch().restore(conn)?;
+        let restored = x.restore(conn, red.batch())?;
 
         assert_eq!((restored.total_rows(), restored.links_of("labels", "target_id")), (0, 0));
         let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
@@ -729,86 +729,48 @@ mod mysql_only {
     use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
     use soft_delete_runtime::purge::Purge;
     use soft_delete_runtime::Error;
-    use soft_delete_tests::TestDb;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
 
     use crate::purge_schema::*;
 
-    /// MyISAM ignores a rollback, so a dry run would delete for real: it is refused.
-    #[test]
-    fn a_dry_run_on_a_table_without_transactions_is_refused() {
-        soft_delete_tests::run::<MysqlConnection>(
-            module_path!(),
-            |db: &mut TestDb<MysqlConnection>| {
-                let conn = db.conn();
-                conn.batch_execute(
-                    "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
-                         parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = MyISAM;
-                     INSERT INTO comments (id, post_id, deleted_at) VALUES (1, 1, '2024-01-01'), (2, 1, '2024-01-01');",
-                )?;
+    backend_tests! {
+        type Conn = MysqlConnection;
 
-                let error = Purge::before(comments::table, cutoff())
-                    .dry_run(conn)
-                    .unwrap_err();
+        /// MyISAM ignores a rollback, so a dry run would delete for real: it is refused.
+        fn a_dry_run_on_a_table_without_transactions_is_refused(db, x) {
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
+                     parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = MyISAM;
+                 INSERT INTO comments (id, post_id, deleted_at) VALUES (1, 1, '2024-01-01'), (2, 1, '2024-01-01');",
+            )?;
 
-                assert!(
-                    matches!(
-                        error,
-                        Error::Unsupported {
-                            dialect: Dialect::Mysql,
-                            ..
-                        }
-                    ),
-                    "{error:?}"
-                );
-                assert_eq!(
-                    comments::table
-                        .with_deleted()
-                        .count()
-                        .get_result::<i64>(conn)?,
-                    2
-                );
-                Ok(())
-            },
-        );
-    }
+            let error = x.dry_run(conn, &mut Purge::before(comments::table, cutoff())).unwrap_err();
 
-    /// An archive refused half way could not be rolled back on MyISAM: it is refused. A
-    /// preview only reads, so it works there.
-    #[test]
-    fn an_archive_on_a_table_without_transactions_is_refused_and_a_preview_reads() {
-        soft_delete_tests::run::<MysqlConnection>(
-            module_path!(),
-            |db: &mut TestDb<MysqlConnection>| {
-                let conn = db.conn();
-                conn.batch_execute(
-                    "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
-                         parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = MyISAM;
-                     INSERT INTO comments (id, post_id, parent_id) VALUES (1, 1, NULL), (2, 1, 1);",
-                )?;
+            assert!(matches!(error, Error::Unsupported { dialect: Dialect::Mysql, .. }), "{error:?}");
+            assert_eq!(comments::table.with_deleted().count().get_result::<i64>(conn)?, 2);
+            Ok(())
+        }
 
-                let preview = Collector::new(comments::table.find(1)).preview(conn)?;
-                assert_eq!(preview.archived("comments"), 2);
-                let error = Collector::new(comments::table.find(1))
-                    .archive(conn)
-                    .unwrap_err();
-                assert!(
-                    matches!(
-                        error,
-                        Error::Unsupported {
-                            dialect: Dialect::Mysql,
-                            ..
-                        }
-                    ),
-                    "{error:?}"
-                );
-                let live: i64 = comments::table
-                    .filter(comments::deleted_at.is_null())
-                    .count()
-                    .get_result(conn)?;
-                assert_eq!(live, 2);
-                Ok(())
-            },
-        );
+        /// An archive refused half way could not be rolled back on MyISAM: it is refused. A
+        /// preview only reads, so it works there.
+        fn an_archive_on_a_table_without_transactions_is_refused_and_a_preview_reads(db, x) {
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
+                     parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = MyISAM;
+                 INSERT INTO comments (id, post_id, parent_id) VALUES (1, 1, NULL), (2, 1, 1);",
+            )?;
+
+            let preview = x.preview(conn, &Collector::new(comments::table.find(1)))?;
+            assert_eq!(preview.archived("comments"), 2);
+            let error = x.archive(conn, &Collector::new(comments::table.find(1))).unwrap_err();
+            assert!(matches!(error, Error::Unsupported { dialect: Dialect::Mysql, .. }), "{error:?}");
+            let live: i64 = comments::table.filter(comments::deleted_at.is_null()).count().get_result(conn)?;
+            assert_eq!(live, 2);
+            Ok(())
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{ddl, marker, soft_delete, Error};
 use soft_delete_tests::backend_tests;
-use soft_delete_tests::exec::{Exec as _, ReassignIn as _};
+use soft_delete_tests::exec::{leak, Exec as _, ReassignIn as _};
 
 use crate::collector_schema::dialect;
 use crate::markers_schema::*;
@@ -27,7 +27,7 @@ fn conflict_ids(err: &Error) -> (String, Option<String>) {
 }
 
 backend_tests! {
-    fn a_key_conflict_names_rows_alike_by_value_and_by_batch(db) {
+    fn a_key_conflict_names_rows_alike_by_value_and_by_batch(db, x) {
         seed(db)?;
         for statement in ddl::active_unique::<Post>(dialect::<Conn>()) {
             diesel::sql_query(statement).execute(db.conn())?;
@@ -52,12 +52,12 @@ backend_tests! {
         assert_eq!(conflict_ids(&err), ("1".to_owned(), None), "{err}");
 
         // by batch: a restore that would make a second visible `hello`
-        let rust: Community = community::table.find(1).with_deleted().first(conn)?;
-        let batch = Collector::new(&rust).archive(conn)?.batch();
+        let rust: &Community = leak(community::table.find(1).with_deleted().first(conn)?);
+        let batch = x.archive(conn, &Collector::new(rust))?.batch();
         diesel::insert_into(post::table)
             .values((post::id.eq(PostId(7)), post::community_id.eq(1), post::creator_id.eq(PersonId(3)), post::slug.eq("hello")))
             .execute(conn)?;
-        let err = batch.restore(conn).expect_err("post 7 holds the slug");
+        let err = x.restore(conn, batch).expect_err("post 7 holds the slug");
         assert_eq!(conflict_ids(&err), ("7".to_owned(), Some("1".to_owned())), "{err}");
         let conflict = err.conflict().expect("a conflict");
         assert_eq!(conflict.live_id().typed::<Post>(), Ok(PostId(7)), "read the same way as by value");
@@ -68,8 +68,8 @@ backend_tests! {
         seed(db)?;
         let conn = db.conn();
         // the visible reply that protects a member
-        let cat: Member = member::table.find(PersonId(3)).with_deleted().first(conn)?;
-        let err = Collector::new(&cat).archive(conn).expect_err("reply 4 protects cat");
+        let cat: &Member = leak(member::table.find(PersonId(3)).with_deleted().first(conn)?);
+        let err = x.archive(conn, &Collector::new(cat)).expect_err("reply 4 protects cat");
         let Error::Protected { blockers } = &err else { panic!("{err}") };
         assert_eq!(blockers[0].ids, ["4"], "{err}");
         assert_eq!(blockers[0].ids[0].typed::<Reply>(), Ok(4));

@@ -23,6 +23,7 @@ use soft_delete_runtime::ddl::{self, archive_log, journal, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
+use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
 diesel::table! {
@@ -380,7 +381,7 @@ backend_tests! {
     }
 
     /// Without the keys' DDL, so that the batch restore's own checks are what refuses.
-    fn a_batch_restore_counts_null_parts_as_equal(db) {
+    fn a_batch_restore_counts_null_parts_as_equal(db, x) {
         db.create(TABLES);
         let dialect = dialect::<Conn>();
         let conn = db.conn();
@@ -390,18 +391,18 @@ backend_tests! {
 
         // A row of the batch against a live row: (NULL, 'a') is held again.
         note(conn, 1, 1, None, Some("a"))?;
-        let archived = Collector::new(owners::table.find(1)).archive(conn)?;
+        let archived = x.archive(conn, &Collector::new(owners::table.find(1)))?;
         note(conn, 2, 2, None, Some("a"))?;
-        let err = archived.batch().restore(conn).unwrap_err();
+        let err = x.restore(conn, archived.batch()).unwrap_err();
         let conflict = err.conflict().unwrap_or_else(|| panic!("a conflict, got {err:?}"));
         assert_eq!((conflict.holder(), live_id_of(&err)), (Holder::Live, Some(2)), "{err}");
         assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 1, "nothing restored");
 
         // A link put back into the key: (5, NULL) is held again.
         note(conn, 3, 2, Some(5), None)?;
-        let cut = Collector::new(folders::table.find(5)).archive(conn)?;
+        let cut = x.archive(conn, &Collector::new(folders::table.find(5)))?;
         note(conn, 4, 2, Some(5), None)?;
-        let err = cut.batch().restore(conn).unwrap_err();
+        let err = x.restore(conn, cut.batch()).unwrap_err();
         let conflict = err.conflict().unwrap_or_else(|| panic!("a conflict, got {err:?}"));
         assert_eq!((conflict.holder(), live_id_of(&err)), (Holder::Live, Some(4)), "{err}");
         let folder: Option<i32> = notes::table.find(3).select(notes::folder_id).with_deleted().first(conn)?;
