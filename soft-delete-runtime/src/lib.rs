@@ -17,6 +17,7 @@ pub mod purge;
 pub mod query;
 mod sql;
 pub mod table;
+mod trace;
 pub mod unique;
 pub mod write;
 

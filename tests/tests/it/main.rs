@@ -38,6 +38,8 @@ mod row_ids;
 mod schema;
 mod scopes;
 mod timestamptz;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod unique;
 mod unique_nullable;
 #[cfg(feature = "async")]
