@@ -15,6 +15,7 @@ pub mod guard;
 pub mod prelude;
 pub mod purge;
 pub mod query;
+pub mod schema;
 mod sql;
 pub mod table;
 mod trace;

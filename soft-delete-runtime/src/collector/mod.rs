@@ -137,6 +137,7 @@ use diesel::{QueryResult, QuerySource, Table};
 
 #[cfg(feature = "async")]
 pub use check::check_schema_async;
+pub(crate) use check::graph_report;
 pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
 pub use graph::{
     Archivable, ArchiveTable, BatchSqlType, GraphTable, KeyKind, KeySqlType, Rule, StampKind,

@@ -23,6 +23,7 @@ pub mod unique;
 pub use active_unique::{
     active_unique, active_unique_key, active_unique_with, drop_active_unique, KeyForm,
 };
+pub(crate) use active_unique::{key_objects, KeyObject};
 
 pub use marker_sync::{drop_marker_sync, marker_sync};
 

@@ -36,6 +36,8 @@ mod reassign;
 mod reassign_races;
 mod row_ids;
 mod schema;
+mod schema_migrations;
+mod schema_verify;
 mod scopes;
 mod timestamptz;
 #[cfg(feature = "tracing")]
