@@ -87,7 +87,11 @@ fn dialect(name: &str) -> Result<Dialect, String> {
     }
 }
 
-fn write(dir: &Path, dialect: Dialect, version: &str) -> Result<Vec<PathBuf>, Box<dyn std::error::Error + Send + Sync>> {
+fn write(
+    dir: &Path,
+    dialect: Dialect,
+    version: &str,
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error + Send + Sync>> {
     let written = write_migrations(dir, version, &schema().migrations(dialect)?)?;
     for path in &written {
         println!("wrote {}", path.display());
@@ -109,15 +113,26 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tables = dir.join("2025-06-01-000000_create_tables");
     std::fs::create_dir_all(&tables)?;
     std::fs::write(tables.join("up.sql"), CREATE_TABLES)?;
-    std::fs::write(tables.join("down.sql"), "DROP TABLE posts;\nDROP TABLE users;\n")?;
+    std::fs::write(
+        tables.join("down.sql"),
+        "DROP TABLE posts;\nDROP TABLE users;\n",
+    )?;
     let written = write(&dir, Dialect::Sqlite, "2025-06-01-120000")?;
     let keys = written.last().ok_or("no migration written")?;
-    println!("\n{}/up.sql:\n{}", keys.display(), std::fs::read_to_string(keys.join("up.sql"))?);
+    println!(
+        "\n{}/up.sql:\n{}",
+        keys.display(),
+        std::fs::read_to_string(keys.join("up.sql"))?
+    );
     // MySQL and MariaDB have no partial index: the key is a generated column of the table
     // (which `diesel print-schema` lists; load with `as_select()`, as below).
     println!(
         "the same key on MySQL/MariaDB:\n{}\n",
-        schema().migrations(Dialect::Mysql)?.last().ok_or("no migration")?.up
+        schema()
+            .migrations(Dialect::Mysql)?
+            .last()
+            .ok_or("no migration")?
+            .up
     );
 
     // A read that forgets to state its visibility panics here (CI runs every example).
@@ -144,7 +159,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     diesel::insert_into(posts::table)
         .values((posts::author_id.eq(ann.id), posts::title.eq("hello")))
         .execute(conn)?;
-    let post: Post = posts::table.active().select(Post::as_select()).first(conn)?;
+    let post: Post = posts::table
+        .active()
+        .select(Post::as_select())
+        .first(conn)?;
     assert_eq!(post.author_id, Some(ann.id));
     println!("post {} \"{}\" by user {}", post.id, post.title, ann.id);
 

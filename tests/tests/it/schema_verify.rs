@@ -2,10 +2,11 @@
 //! what is dropped or changed afterwards comes back as typed issues, sync and async.
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::{Dialect, SupportedBackend};
 use soft_delete_runtime::collector::{Rule, SchemaIssue};
-use soft_delete_runtime::ddl;
+use soft_delete_runtime::ddl::{self, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::schema::{IndexKind, Issue, KeyProblem, Report, Schema};
 use soft_delete_runtime::Error;
@@ -203,6 +204,36 @@ backend_tests! {
         let mut on_async = soft_delete_tests::exec::OnAsync::<Conn>::open(db);
         let (runtime, conn) = on_async.parts();
         reports_what_is_missing(db, |_| runtime.block_on(schema().verify_async(conn)))
+    }
+
+    fn verify_tells_an_exclusion_constraint_from_a_unique_index(db) {
+        // PostgreSQL alone has the deferrable form; elsewhere it is refused, typed.
+        let deferred = KeyForm::Exclusion(Deferral::InitiallyDeferred);
+        let exclusion = Schema::new().model_with::<VUser>(deferred).model_with::<VNote>(deferred);
+        if db.backend() != Backend::Postgres {
+            assert!(matches!(exclusion.migrations(dialect_of::<Conn>()), Err(Error::Unsupported { .. })));
+            assert!(matches!(exclusion.verify(db.conn()), Err(Error::Unsupported { .. })));
+            return Ok(());
+        }
+        create_tables(db);
+        for migration in exclusion.migrations(Dialect::Postgres)? {
+            db.conn().batch_execute(&migration.up)?;
+        }
+        let report = exclusion.verify(db.conn())?;
+        assert!(report.is_clean(), "{report}");
+        // The same keys declared as unique indexes: the database has other objects.
+        let report = Schema::new().model::<VUser>().verify(db.conn())?;
+        assert_eq!(
+            report.issues,
+            [Issue::KeyMismatch {
+                table: "vusers".into(),
+                key: "one_live_vuser_email",
+                index: "one_live_vuser_email".into(),
+                problem: KeyProblem::Kind { expected: IndexKind::Unique, found: IndexKind::Exclusion },
+            }],
+            "{report}"
+        );
+        Ok(())
     }
 
     fn verify_names_each_missing_table(db) {
