@@ -91,7 +91,7 @@ struct User {
     deleted_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Queryable, Identifiable, SoftDelete)]
+#[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
 #[diesel(table_name = orders)]
 #[soft_delete(children(order_items::order_id = cascade))]
 #[active_unique(fields = "code", name = "one_live_order_code")] // a restore respects it too
@@ -293,9 +293,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     diesel::insert_into(orders::table)
         .values((orders::user_id.eq(2), orders::code.eq("A-3")))
         .execute(conn)?;
+    // Read by name (`as_select`), not by position: on MySQL/MariaDB the key is a generated
+    // column of the table too (see `soft_delete_runtime::schema`).
     let bobs: Order = orders::table
         .active()
         .filter(orders::code.eq("A-3"))
+        .select(Order::as_select())
         .first(conn)?;
     let err = cancelled.batch().restore(conn).unwrap_err();
     println!("\n{err}");
@@ -316,7 +319,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let comments: Vec<Comment> = comments::table.active().load(conn)?;
     let items: Vec<OrderItem> = order_items::table.active().load(conn)?;
-    let orders: Vec<Order> = orders::table.active().load(conn)?;
+    let orders: Vec<Order> = orders::table
+        .active()
+        .select(Order::as_select())
+        .load(conn)?;
     println!("everything is back:");
     for order in &orders {
         let skus: Vec<&str> = items

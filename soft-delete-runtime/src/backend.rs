@@ -150,6 +150,16 @@ impl TableName {
     }
 }
 
+/// An unqualified table name: `TableName::from("users")`.
+impl From<&str> for TableName {
+    fn from(name: &str) -> TableName {
+        TableName {
+            schema: None,
+            name: name.to_owned(),
+        }
+    }
+}
+
 impl AsRef<TableName> for TableName {
     fn as_ref(&self) -> &TableName {
         self

@@ -16,8 +16,10 @@ pub mod prelude;
 pub mod purge;
 pub mod query;
 mod row_id;
+pub mod schema;
 mod sql;
 pub mod table;
+mod trace;
 pub mod unique;
 pub mod write;
 

@@ -254,8 +254,14 @@ where
     T: ArchiveTable,
     C: SqlConnection<Mo>,
 {
-    let graph = Graph::build(T::node())?;
+    graph_report(conn, &Graph::build(T::node())?).await
+}
 
+/// [`check_schema`] of the graph `graph`.
+pub(crate) async fn graph_report<Mo, C: SqlConnection<Mo>>(
+    conn: &mut C,
+    graph: &Graph,
+) -> Result<SchemaReport, Error> {
     let mut keys: Vec<CatalogForeignKey> = Vec::new();
     for node in &graph.nodes {
         for key in catalog::foreign_keys(conn, &node.name).await? {

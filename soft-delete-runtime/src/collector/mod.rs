@@ -137,6 +137,7 @@ use diesel::{QueryResult, QuerySource, Table};
 
 #[cfg(feature = "async")]
 pub use check::check_schema_async;
+pub(crate) use check::graph_report;
 pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
 pub use graph::{
     Archivable, ArchiveTable, BatchSqlType, GraphTable, KeyKind, KeySqlType, Rule, StampKind,
@@ -157,6 +158,7 @@ use crate::exec::NonBlocking;
 use crate::exec::{drive, Begin, Blocking, Transaction};
 use crate::sql::{catalog, SqlConnection};
 use crate::table::SoftDeleteTable;
+use crate::trace;
 use crate::Error;
 
 /// How many ids of the rows that protect a root a plan lists per edge, unless
@@ -278,13 +280,17 @@ impl<T, R> Collector<T, R> {
         self.plan(conn).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "preview", level = "info", skip_all,
+        fields(table = %T::sql_name(), rows = tracing::field::Empty)))]
     async fn plan<Mo, C>(&self, conn: &mut C) -> Result<Plan, Error>
     where
         T: ArchiveTable,
         C: SqlConnection<Mo, R>,
     {
         let graph = Graph::build(T::node())?;
-        reach::preview(conn, &graph, &self.roots, self.blocker_ids).await
+        let plan = reach::preview(conn, &graph, &self.roots, self.blocker_ids).await?;
+        plan.trace();
+        Ok(plan)
     }
 
     /// Archives the roots and everything the relations cascade to, in one transaction:
@@ -337,6 +343,8 @@ impl<T, R> Collector<T, R> {
         self.run_archive(conn).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "archive", level = "info", skip_all,
+        fields(table = %T::sql_name(), batch_id = tracing::field::Empty, rows = tracing::field::Empty)))]
     async fn run_archive<Mo, C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
     where
         T: ArchiveTable,
@@ -384,6 +392,8 @@ impl<T, R> Collector<T, R> {
             Ok(done) => done,
             Err(error) => return Err(missing_log(conn, error).await),
         };
+        trace::record!(batch_id = batch.id);
+        plan.trace();
         Ok(Archived {
             batch: Batch::new(batch),
             plan,
@@ -621,6 +631,8 @@ impl<T: ArchiveTable> Batch<T> {
         self.run_restore(conn, None).await
     }
 
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "restore", level = "info", skip_all,
+        fields(table = %T::sql_name(), batch_id = self.values.id, rows = tracing::field::Empty)))]
     async fn run_restore<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
@@ -635,7 +647,10 @@ impl<T: ArchiveTable> Batch<T> {
         )
         .await?;
         match self.restore_once(conn, &graph, by.as_deref()).await {
-            Ok(restored) => Ok(restored),
+            Ok(restored) => {
+                trace::record!(rows = restored.total_rows());
+                Ok(restored)
+            }
             Err(error) => Err(missing_log(conn, error).await),
         }
     }

@@ -154,6 +154,23 @@ impl Plan {
         path.pop();
     }
 
+    /// Records the rows archived in the current span (an archive's or a preview's), and emits
+    /// one `debug` event per step (feature `tracing`; nothing without it).
+    pub(crate) fn trace(&self) {
+        crate::trace::record!(rows = self.total_archived());
+        #[cfg(feature = "tracing")]
+        for step in &self.steps {
+            tracing::debug!(
+                parent = %step.parent,
+                table = %step.child,
+                column = step.column,
+                rule = %step.rule,
+                rows = step.rows,
+                "step"
+            );
+        }
+    }
+
     /// The root table.
     pub fn root(&self) -> &TableName {
         &self.root

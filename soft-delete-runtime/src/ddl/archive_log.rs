@@ -53,6 +53,19 @@ pub const COUNTS: &str = "counts";
 pub const RESTORED_AT: &str = "restored_at";
 /// Who restored it.
 pub const RESTORED_BY: &str = "restored_by";
+/// Every column, in table order.
+pub const COLUMNS: &[&str] = &[
+    ID,
+    ARCHIVED_AT,
+    ROOT_TABLE,
+    ROOT_KEY,
+    ROOT_COUNT,
+    ARCHIVED_BY,
+    REASON,
+    COUNTS,
+    RESTORED_AT,
+    RESTORED_BY,
+];
 
 /// `CREATE TABLE soft_delete_archive_log (...)` for `dialect`, every identifier quoted.
 pub fn create_table(dialect: Dialect) -> String {

@@ -49,6 +49,15 @@ pub const ROW_KEY: &str = "row_key";
 pub const OLD_VALUE: &str = "old_value";
 /// The link's value after the archive (`NULL` for `set_null`), as text.
 pub const NEW_VALUE: &str = "new_value";
+/// Every column, in table order.
+pub const COLUMNS: &[&str] = &[
+    BATCH_ID,
+    TABLE_NAME,
+    COLUMN_NAME,
+    ROW_KEY,
+    OLD_VALUE,
+    NEW_VALUE,
+];
 
 /// The longest row key, in characters, the journal keeps on MySQL/MariaDB.
 pub const MYSQL_ROW_KEY_CHARS: usize = 573;
@@ -129,6 +138,11 @@ pub fn create_table(dialect: Dialect) -> String {
         q(TABLE_NAME),
         q(COLUMN_NAME),
     )
+}
+
+/// `DROP TABLE soft_delete_journal`, for a migration's way down.
+pub fn drop_table(dialect: Dialect) -> String {
+    format!("DROP TABLE {}", dialect.quote(TABLE))
 }
 
 /// The error for a write of journal rows for the links of `table`.`column`: the typed

@@ -7,6 +7,10 @@
 //! table names with: a PostgreSQL migration can be generated on a machine that only builds
 //! SQLite.
 //!
+//! [`schema::Schema`](crate::schema::Schema) groups these statements into migrations for a
+//! service's models (in `diesel migration`'s layout) and checks at start-up that the database
+//! holds what they create.
+//!
 //! This module holds what the generators share; each capability's DDL lives in a submodule.
 
 pub mod archive_log;
@@ -23,6 +27,7 @@ pub mod unique;
 pub use active_unique::{
     active_unique, active_unique_key, active_unique_with, drop_active_unique, KeyForm,
 };
+pub(crate) use active_unique::{key_objects, KeyObject};
 
 pub use marker_sync::{drop_marker_sync, marker_sync};
 

@@ -290,6 +290,8 @@ impl<Col: Column, S> Reassign<Col, S> {
     }
 
     /// [`run`](Self::run) and [`run_async`](Self::run_async), in mode `Mo`.
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "reassign", level = "info", skip_all,
+        fields(table = %TableName::of::<Col::Table>(), column = Col::NAME, rows = tracing::field::Empty)))]
     async fn run_on<Mo, C, Id, V, I>(self, conn: &mut C, moves: I) -> Result<Reassigned>
     where
         C: ReassignOn<Mo, Col, Id, V, S>,
@@ -317,7 +319,9 @@ impl<Col: Column, S> Reassign<Col, S> {
         }
         let mut tx = Transaction::begin(conn, Begin::Plain).await?;
         let outcome = self.run_in_transaction(tx.conn(), &table, &moves).await;
-        finish_checked(tx, outcome).await
+        let reassigned = finish_checked(tx, outcome).await?;
+        crate::trace::record!(rows = reassigned.changed);
+        Ok(reassigned)
     }
 
     async fn run_in_transaction<Mo, C, Id, V>(

@@ -245,6 +245,8 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
     }
 
     /// [`run`](Self::run) and [`run_async`](Self::run_async), in mode `Mo`.
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "purge", level = "info", skip_all,
+        fields(table = %T::sql_name(), rows = tracing::field::Empty, batches = tracing::field::Empty)))]
     async fn run_on<Mo, C: SqlConnection<Mo>>(
         &mut self,
         conn: &mut C,
@@ -273,6 +275,8 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
     }
 
     /// [`dry_run`](Self::dry_run) and [`dry_run_async`](Self::dry_run_async), in mode `Mo`.
+    #[cfg_attr(feature = "tracing", tracing::instrument(name = "purge_dry_run", level = "info", skip_all,
+        fields(table = %T::sql_name(), rows = tracing::field::Empty, batches = tracing::field::Empty)))]
     async fn dry_run_on<Mo, C: SqlConnection<Mo>>(
         &mut self,
         conn: &mut C,

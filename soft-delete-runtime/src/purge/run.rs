@@ -33,6 +33,7 @@ use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
 use crate::collector::Rule;
 use crate::exec::{BackendOf, Begin, Transaction};
 use crate::sql::{catalog, Dialected, KeyKind, Sql, SqlBackend, SqlConnection};
+use crate::trace;
 use crate::Error;
 
 mod catalog_refs;
@@ -264,6 +265,7 @@ impl Run {
     pub(crate) fn finish(&mut self) {
         self.report.tables = self.targets.iter().map(|t| t.report.clone()).collect();
         self.report.elapsed = self.started.elapsed();
+        trace::record!(rows = self.report.deleted(), batches = self.report.batches);
     }
 
     /// Purges table `i` in batches, from its first row to its last. Returns the rows deleted
@@ -363,6 +365,14 @@ impl Run {
         target.report.batches += 1;
         self.report.batches += 1;
         self.report.longest_batch = self.report.longest_batch.max(took);
+        trace::event!(
+            info,
+            table = %self.targets[i].node.name,
+            rows = deleted,
+            batch = self.report.batches,
+            took_ms = took.as_secs_f64() * 1000.0,
+            "purge batch"
+        );
         if let Some(callback) = progress.as_mut() {
             callback(&Progress {
                 table: &self.targets[i].node.name,

@@ -3,7 +3,7 @@
 //!
 //! Names are bound as values, never put into the SQL text.
 
-use super::connection::ForeignKeyRow;
+use super::connection::{ForeignKeyRow, IndexRow};
 use super::statement::Sql;
 use super::{SqlBackend, SqlConnection};
 use crate::backend::{Dialect, TableName};
@@ -211,6 +211,157 @@ pub(crate) async fn leading_index_columns<Mo, R, C: SqlConnection<Mo, R>>(
         }
     }
     Ok(columns)
+}
+
+/// An index of a table (or the index of a constraint), read from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CatalogIndex {
+    /// Its name (a constraint's index takes the constraint's name).
+    pub name: String,
+    /// Whether it is unique (a primary key, a unique key or index).
+    pub unique: bool,
+    /// PostgreSQL: the index of an exclusion constraint.
+    pub exclusion: bool,
+    /// PostgreSQL 15+: `NULLS NOT DISTINCT`.
+    pub nulls_not_distinct: bool,
+    /// What it is on, in order: a column's name, or an expression's text as the catalog
+    /// writes it (`None` where it gives none: SQLite's expressions).
+    pub elements: Vec<Option<String>>,
+    /// Which rows it covers: a partial index's condition (PostgreSQL, SQLite); on
+    /// MySQL/MariaDB the expression of the generated column named like the index, if any.
+    pub condition: Option<String>,
+}
+
+/// The bits of an [`IndexRow`]'s kind.
+struct IndexFlags;
+
+impl IndexFlags {
+    const UNIQUE: i64 = 1;
+    const EXCLUSION: i64 = 2;
+    const NULLS_NOT_DISTINCT: i64 = 4;
+}
+
+/// Every index of `table` (none when the table does not exist), elements in order.
+pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Vec<CatalogIndex>, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        // The condition is the text after `WHERE` in the index's `CREATE` statement, which
+        // SQLite keeps as it was written.
+        Dialect::Sqlite => {
+            sql.push(
+                "SELECT l.name, CAST(l.\"unique\" AS INTEGER), CAST(x.seqno AS INTEGER), x.name, m.sql \
+                 FROM pragma_index_list(",
+            )
+            .bind(text(&table.name))
+            .push(
+                ") AS l JOIN pragma_index_xinfo(l.name) AS x \
+                 LEFT JOIN sqlite_schema AS m ON m.type = 'index' AND m.name = l.name \
+                 WHERE x.key = 1 ORDER BY l.name, x.seqno",
+            );
+        }
+        // `indnullsnotdistinct` exists from PostgreSQL 15 on: read through the row as JSON, so
+        // an older server reads `false`.
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT c.relname::text, \
+                        (CASE WHEN i.indisunique THEN 1 ELSE 0 END \
+                         + CASE WHEN i.indisexclusion THEN 2 ELSE 0 END \
+                         + CASE WHEN COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) \
+                                THEN 4 ELSE 0 END)::bigint, \
+                        k.n::bigint, pg_get_indexdef(i.indexrelid, k.n, true), \
+                        pg_get_expr(i.indpred, i.indrelid, true) \
+                 FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
+                 CROSS JOIN LATERAL generate_series(1, i.indnkeyatts::int) AS k(n) \
+                 WHERE i.indrelid = ",
+            );
+            pg_regclass(&mut sql, table);
+            sql.push(" ORDER BY c.relname, k.n");
+        }
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CONVERT(s.INDEX_NAME USING utf8mb4), CAST(1 - s.NON_UNIQUE AS SIGNED), \
+                        CAST(s.SEQ_IN_INDEX AS SIGNED), CONVERT(s.COLUMN_NAME USING utf8mb4), \
+                        CONVERT(NULLIF(c.GENERATION_EXPRESSION, '') USING utf8mb4) \
+                 FROM information_schema.STATISTICS AS s \
+                 LEFT JOIN information_schema.COLUMNS AS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
+                   AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.INDEX_NAME \
+                 WHERE s.TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, table);
+            sql.push(" AND s.TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(" ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX");
+        }
+    }
+    let rows: Vec<IndexRow> = conn.rows(sql).await?;
+    let sqlite = dialect::<Mo, R, C>() == Dialect::Sqlite;
+    let mut indexes: Vec<CatalogIndex> = Vec::new();
+    for (name, flags, _, element, condition) in rows {
+        if indexes.last().is_none_or(|index| index.name != name) {
+            indexes.push(CatalogIndex {
+                name,
+                unique: flags & IndexFlags::UNIQUE != 0,
+                exclusion: flags & IndexFlags::EXCLUSION != 0,
+                nulls_not_distinct: flags & IndexFlags::NULLS_NOT_DISTINCT != 0,
+                elements: Vec::new(),
+                condition: match sqlite {
+                    true => condition.as_deref().and_then(sqlite_index_condition),
+                    false => condition,
+                },
+            });
+        }
+        if let Some(index) = indexes.last_mut() {
+            index.elements.push(element);
+        }
+    }
+    Ok(indexes)
+}
+
+/// The condition of a partial index from SQLite's `CREATE INDEX` text: what follows its last
+/// `WHERE`, or `None` for an index over every row.
+fn sqlite_index_condition(create: &str) -> Option<String> {
+    let at = create.to_ascii_lowercase().rfind(" where ")?;
+    Some(create[at + " where ".len()..].trim().to_owned())
+}
+
+/// The columns of `table`, in order; empty when the table does not exist.
+pub(crate) async fn columns<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Vec<String>, Error> {
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    match dialect::<Mo, R, C>() {
+        Dialect::Sqlite => {
+            sql.push("SELECT name FROM pragma_table_info(")
+                .bind(text(&table.name))
+                .push(", COALESCE(")
+                .bind(BackendOf::<Mo, C>::bind_text(table.schema.clone()))
+                .push(", 'main')) ORDER BY cid");
+        }
+        Dialect::Postgres => {
+            sql.push(
+                "SELECT a.attname::text FROM pg_attribute AS a \
+                 WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ",
+            );
+            pg_regclass(&mut sql, table);
+            sql.push(" ORDER BY a.attnum");
+        }
+        Dialect::Mysql => {
+            sql.push(
+                "SELECT CONVERT(COLUMN_NAME USING utf8mb4) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ",
+            );
+            mysql_schema(&mut sql, table);
+            sql.push(" AND TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(" ORDER BY ORDINAL_POSITION");
+        }
+    }
+    let rows: Vec<Option<String>> = conn.rows(sql).await?;
+    Ok(rows.into_iter().flatten().collect())
 }
 
 /// The fractional digits of a second that timestamp column `table.column` keeps, from the
@@ -509,7 +660,29 @@ pub(crate) async fn leave_utc<Mo, R, C: SqlConnection<Mo, R>>(
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_sqlite_default, ColumnDefault};
+    use super::{parse_sqlite_default, sqlite_index_condition, ColumnDefault};
+
+    #[test]
+    fn a_sqlite_index_condition_is_what_follows_its_where() {
+        assert_eq!(
+            sqlite_index_condition(
+                "CREATE UNIQUE INDEX `k` ON `t` (`a`) WHERE `deleted_at` IS NULL"
+            )
+            .as_deref(),
+            Some("`deleted_at` IS NULL")
+        );
+        assert_eq!(
+            sqlite_index_condition(
+                "create unique index k on t (a) where (d is null) and b is null"
+            )
+            .as_deref(),
+            Some("(d is null) and b is null")
+        );
+        assert_eq!(
+            sqlite_index_condition("CREATE INDEX `k` ON `t` (`a`)"),
+            None
+        );
+    }
 
     #[test]
     fn sqlite_defaults_are_read_as_literals_only() {

@@ -78,6 +78,13 @@ pub(super) type ForeignKeySql = (
     BigInt,
 );
 
+/// One element of an index, read from the catalog: the index's name, its kind (bits of
+/// [`IndexFlags`](super::catalog)), the element's position, the element (a column, or an
+/// expression's text; `NULL` where the catalog does not give it), and the index's condition.
+pub(super) type IndexRow = (String, i64, i64, Option<String>, Option<String>);
+/// Its SQL type.
+pub(super) type IndexSql = (Text, BigInt, BigInt, Nullable<Text>, Nullable<Text>);
+
 /// One nullable text column.
 pub(super) type TextRow = Option<String>;
 /// Its SQL type.
@@ -104,6 +111,7 @@ pub trait SqlConnection<Mo, R = NoRoots>:
     + Load<Mo, Typed<BackendOf<Mo, Self>, ClashSql, R>, ClashRow>
     + Load<Mo, Typed<BackendOf<Mo, Self>, LogSql, R>, LogRow>
     + Load<Mo, Typed<BackendOf<Mo, Self>, ForeignKeySql, R>, ForeignKeyRow>
+    + Load<Mo, Typed<BackendOf<Mo, Self>, IndexSql, R>, IndexRow>
     + Load<Mo, Typed<BackendOf<Mo, Self>, TextSql, R>, TextRow>
     + Load<Mo, Typed<BackendOf<Mo, Self>, IntegerSql, R>, IntegerRow>
 {
@@ -147,6 +155,7 @@ rows! {
     ClashRow => ClashSql,
     LogRow => LogSql,
     ForeignKeyRow => ForeignKeySql,
+    IndexRow => IndexSql,
     TextRow => TextSql,
     IntegerRow => IntegerSql,
 }
@@ -159,6 +168,7 @@ impl<Mo, R, C> SqlConnection<Mo, R> for C where
         + Load<Mo, Typed<BackendOf<Mo, Self>, ClashSql, R>, ClashRow>
         + Load<Mo, Typed<BackendOf<Mo, Self>, LogSql, R>, LogRow>
         + Load<Mo, Typed<BackendOf<Mo, Self>, ForeignKeySql, R>, ForeignKeyRow>
+        + Load<Mo, Typed<BackendOf<Mo, Self>, IndexSql, R>, IndexRow>
         + Load<Mo, Typed<BackendOf<Mo, Self>, TextSql, R>, TextRow>
         + Load<Mo, Typed<BackendOf<Mo, Self>, IntegerSql, R>, IntegerRow>
 {

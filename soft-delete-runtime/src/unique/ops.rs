@@ -23,6 +23,7 @@ use crate::backend::{RenderBackend, SupportedBackend, TableName};
 use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Transaction};
 use crate::query::WithDeletedTrace;
 use crate::table::SoftDeleteTable;
+use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -363,21 +364,34 @@ where
     B: Body<Mo, C>,
 {
     for attempt in 1..=ATTEMPTS {
+        trace::record!(attempts = attempt);
         let (result, nested) = run_once(conn, &mut body).await;
         let error = match result {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(error)) => return Err(error),
-            Err(Failure::Lost) => continue,
+            Err(Failure::Lost) => {
+                trace::event!(
+                    debug,
+                    attempt,
+                    "attempt rolled back: the locked row changed before the write"
+                );
+                continue;
+            }
             Err(Failure::Db(error)) => error,
         };
         match classify(&error) {
             Class::Violation => match body.judge(conn).await? {
                 Violation::Conflict(typed) => return Err(typed),
-                Violation::Retry => {}
+                Violation::Retry => {
+                    trace::event!(debug, attempt, %error, "attempt rolled back: a concurrent writer took the key");
+                }
                 Violation::Raw => return Err(error.into()),
             },
             Class::Contention if nested => return Err(body.contended(attempt)),
-            Class::Contention => conn.pause(pause(attempt)).await,
+            Class::Contention => {
+                trace::event!(debug, attempt, %error, "attempt rolled back: contention");
+                conn.pause(pause(attempt)).await;
+            }
             Class::Other => return Err(error.into()),
         }
     }
@@ -525,6 +539,8 @@ where
     }
 }
 
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "start", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
 pub(crate) async fn start<M, K, Mo, C, N>(
     conn: &mut C,
     key: M::Value,
@@ -536,6 +552,7 @@ where
 {
     refuse_null_part::<M, K>(&key)?;
     if let Some(row) = M::start_in_one(conn, key.clone(), &mut build).await {
+        trace::record!(attempts = 1);
         return Ok(row);
     }
     let body = Start::<M, K, Mo, C, N, _> {
@@ -590,6 +607,8 @@ where
     }
 }
 
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "upsert", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
 pub(crate) async fn upsert<M, K, Mo, C, N, U>(
     conn: &mut C,
     key: M::Value,
@@ -650,6 +669,8 @@ where
     }
 }
 
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "retry", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
 pub(crate) async fn retry<M, K, Mo, C, N>(
     conn: &mut C,
     key: M::Value,
@@ -661,6 +682,7 @@ where
 {
     refuse_null_part::<M, K>(&key)?;
     if let Some(row) = M::retry_in_one(conn, key.clone(), &mut build).await {
+        trace::record!(attempts = 1);
         return Ok(row);
     }
     let body = Retry::<M, K, Mo, C, N, _> {

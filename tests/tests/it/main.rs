@@ -38,8 +38,12 @@ mod reassign;
 mod reassign_races;
 mod row_ids;
 mod schema;
+mod schema_migrations;
+mod schema_verify;
 mod scopes;
 mod timestamptz;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod typed_ids;
 mod unique;
 mod unique_nullable;

@@ -20,6 +20,7 @@ use diesel::QuerySource;
 mod render;
 
 use render::KeyDdl;
+pub(crate) use render::KeyObject;
 
 use super::{live_condition, Deferral};
 use crate::backend::{Dialect, RenderBackend, TableName};
@@ -168,6 +169,23 @@ where
             }
         })
         .collect()
+}
+
+/// The objects that enforce every active-unique key of model `M` in `form`, as
+/// [`active_unique_with`] creates them: what the start-up check looks for.
+pub(crate) fn key_objects<M>(dialect: Dialect, form: KeyForm) -> Result<Vec<KeyObject>, Error>
+where
+    M: SoftDelete,
+    M::ActiveUniqueKeys: KeyList<M>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<RenderBackend>,
+{
+    if matches!(form, KeyForm::Exclusion(_)) && dialect != Dialect::Postgres {
+        return Err(exclusion_unsupported(dialect));
+    }
+    Ok(keys::<M>()
+        .iter()
+        .flat_map(|key| key_ddl::<M::Table>(dialect, key).objects(form))
+        .collect())
 }
 
 fn keys<M>() -> Vec<KeyInfo>

@@ -10,8 +10,30 @@
 //! there, so each row is checked by exactly the object of its own pattern.
 
 use super::super::{derived_name, exclude_unique, mysql, Deferral};
+use super::KeyForm;
 use crate::backend::{Dialect, TableName};
 use crate::unique::KeyInfo;
+
+/// One object of the database that enforces a key (an index, a constraint, or on MySQL a
+/// generated column and its unique key), as the DDL creates it: what `CREATE` is rendered from,
+/// and what [`schema`](crate::schema)'s start-up check looks for in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyObject {
+    /// The key's name.
+    pub(crate) key: &'static str,
+    /// The object's name: the key's, or `<key>_n<mask>` for a pattern of `NULL`s.
+    pub(crate) name: String,
+    /// What it is on, in order, quoted: columns, or an expression in parentheses; on MySQL the
+    /// generated column last.
+    pub(crate) elements: Vec<String>,
+    /// Which rows it binds: the partial index's or constraint's condition, or on MySQL the
+    /// generated column's expression (`CASE WHEN <condition> THEN 1 END`).
+    pub(crate) condition: String,
+    /// PostgreSQL's `NULLS NOT DISTINCT` (the index form of a key with `nulls = not_distinct`).
+    pub(crate) nulls_not_distinct: bool,
+    /// A PostgreSQL exclusion constraint ([`KeyForm::Exclusion`]) rather than a unique index.
+    pub(crate) exclusion: bool,
+}
 
 /// One key of one table, rendered for one dialect.
 pub(super) struct KeyDdl<'k> {
@@ -86,59 +108,91 @@ impl<'k> KeyDdl<'k> {
         }
     }
 
+    /// The objects that enforce the key in `form` (PostgreSQL alone has
+    /// [`KeyForm::Exclusion`]): the key's own, then one per pattern of `NULL`s where the
+    /// backend needs them (see the module docs).
+    pub(super) fn objects(&self, form: KeyForm) -> Vec<KeyObject> {
+        let exclusion = matches!(form, KeyForm::Exclusion(_));
+        let object = |name: String, elements: Vec<String>, condition: String| KeyObject {
+            key: self.key.name,
+            name,
+            elements,
+            condition,
+            nulls_not_distinct: false,
+            exclusion,
+        };
+        let columns: Vec<String> = self.key.columns.iter().map(|c| self.q(c)).collect();
+        if self.dialect == Dialect::Postgres && !exclusion {
+            // One index: `NULLS NOT DISTINCT` counts `NULL` as a value.
+            return vec![KeyObject {
+                nulls_not_distinct: !self.key.nulls_not_distinct.is_empty(),
+                ..object(self.key.name.to_owned(), columns, self.live.clone())
+            }];
+        }
+        let mut objects = vec![object(self.key.name.to_owned(), columns, self.live.clone())];
+        for pattern in self.null_patterns() {
+            let (elements, condition) = match self.dialect {
+                // The unique key is on the other columns; the condition is the column's.
+                Dialect::Mysql => (
+                    pattern.rest.iter().map(|c| self.q(c)).collect(),
+                    self.pattern_condition(&pattern),
+                ),
+                Dialect::Sqlite | Dialect::Postgres => (
+                    self.pattern_elements(&pattern),
+                    self.pattern_condition(&pattern),
+                ),
+            };
+            objects.push(object(pattern.name, elements, condition));
+        }
+        if self.dialect == Dialect::Mysql {
+            // A generated column, `1` for the rows of the condition and `NULL` for the others,
+            // named and keyed after the object: `NULL`s never collide.
+            for object in &mut objects {
+                object.elements.push(self.q(&object.name));
+                object.condition = format!("CASE WHEN {} THEN 1 END", object.condition);
+            }
+        }
+        objects
+    }
+
     /// [`KeyForm::Index`](super::KeyForm::Index): the statement(s) creating the key, joined by
     /// `; ` when there are several.
     pub(super) fn create_index(&self) -> String {
-        let columns = self.columns(self.key.columns);
+        let objects = self.objects(KeyForm::Index);
         match self.dialect {
-            Dialect::Postgres => {
-                let nulls = match self.key.nulls_not_distinct {
-                    [] => "",
-                    _ => " NULLS NOT DISTINCT",
-                };
-                format!(
-                    "CREATE UNIQUE INDEX {} ON {} ({columns}){nulls} WHERE {}",
-                    self.created_index(self.key.name),
-                    self.index_table(),
-                    self.live
-                )
-            }
-            Dialect::Sqlite => {
-                let mut statements = vec![format!(
-                    "CREATE UNIQUE INDEX {} ON {} ({columns}) WHERE {}",
-                    self.created_index(self.key.name),
-                    self.index_table(),
-                    self.live
-                )];
-                for pattern in self.null_patterns() {
-                    statements.push(format!(
-                        "CREATE UNIQUE INDEX {} ON {} ({}) WHERE {}",
-                        self.created_index(&pattern.name),
-                        self.index_table(),
-                        self.pattern_elements(&pattern).join(", "),
-                        self.pattern_condition(&pattern)
-                    ));
-                }
+            Dialect::Postgres | Dialect::Sqlite => {
+                let statements: Vec<String> = objects
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "CREATE UNIQUE INDEX {} ON {} ({}){} WHERE {}",
+                            self.created_index(&o.name),
+                            self.index_table(),
+                            o.elements.join(", "),
+                            if o.nulls_not_distinct {
+                                " NULLS NOT DISTINCT"
+                            } else {
+                                ""
+                            },
+                            o.condition
+                        )
+                    })
+                    .collect();
                 statements.join("; ")
             }
             Dialect::Mysql => {
-                let name = self.q(self.key.name);
-                let mut parts = vec![format!(
-                    "ADD COLUMN {name} TINYINT GENERATED ALWAYS AS (CASE WHEN {} THEN 1 END) VIRTUAL, \
-                     ADD UNIQUE KEY {name} ({columns}, {name})",
-                    self.live
-                )];
-                for pattern in self.null_patterns() {
-                    let name = self.q(&pattern.name);
-                    let mut key = pattern.rest.iter().map(|c| self.q(c)).collect::<Vec<_>>();
-                    key.push(name.clone());
-                    parts.push(format!(
-                        "ADD COLUMN {name} TINYINT GENERATED ALWAYS AS (CASE WHEN {} THEN 1 END) VIRTUAL, \
-                         ADD UNIQUE KEY {name} ({})",
-                        self.pattern_condition(&pattern),
-                        key.join(", ")
-                    ));
-                }
+                let parts: Vec<String> = objects
+                    .iter()
+                    .map(|o| {
+                        let name = self.q(&o.name);
+                        format!(
+                            "ADD COLUMN {name} TINYINT GENERATED ALWAYS AS ({}) VIRTUAL, \
+                             ADD UNIQUE KEY {name} ({})",
+                            o.condition,
+                            o.elements.join(", ")
+                        )
+                    })
+                    .collect();
                 format!(
                     "ALTER TABLE {} {}",
                     self.dialect.quote_table(&self.table),
@@ -151,23 +205,19 @@ impl<'k> KeyDdl<'k> {
     /// [`KeyForm::Exclusion`](super::KeyForm::Exclusion), PostgreSQL only: the constraint, and
     /// one per pattern of `NULL`s, joined by `; `.
     pub(super) fn create_exclusion(&self, deferral: Deferral) -> String {
-        let elements: Vec<String> = self.key.columns.iter().map(|c| self.q(c)).collect();
-        let mut statements = vec![exclude_unique(
-            &self.table,
-            self.key.name,
-            &elements,
-            Some(&self.live),
-            deferral,
-        )];
-        for pattern in self.null_patterns() {
-            statements.push(exclude_unique(
-                &self.table,
-                &pattern.name,
-                &self.pattern_elements(&pattern),
-                Some(&self.pattern_condition(&pattern)),
-                deferral,
-            ));
-        }
+        let statements: Vec<String> = self
+            .objects(KeyForm::Exclusion(deferral))
+            .iter()
+            .map(|o| {
+                exclude_unique(
+                    &self.table,
+                    &o.name,
+                    &o.elements,
+                    Some(&o.condition),
+                    deferral,
+                )
+            })
+            .collect();
         statements.join("; ")
     }
 

@@ -1,0 +1,322 @@
+//! [`Schema::verify`]: the catalog compared with what the DDL creates.
+//!
+//! A key's objects are the ones its DDL is rendered from ([`KeyObject`]), so the check and the
+//! migration cannot drift apart. Conditions and expressions are compared as the catalogs write
+//! them back, which is not as they were written: PostgreSQL drops the quotes and adds
+//! parentheses (`(deleted_at IS NULL)`), MariaDB writes lower case and a flag's negation as a
+//! comparison (`` `deleted` = 0 ``). Both sides are read as tokens, lower case, without quotes
+//! and parentheses, with `NOT x` read as `x = 0`.
+
+use super::report::{IndexKind, Issue, KeyProblem, Report};
+use super::Schema;
+use crate::backend::{SupportedBackend, TableName};
+use crate::collector::graph::Graph;
+use crate::collector::graph_report;
+use crate::ddl::{archive_log, journal, KeyObject};
+use crate::exec::BackendOf;
+use crate::sql::catalog::{self, CatalogIndex};
+use crate::sql::SqlConnection;
+use crate::trace;
+use crate::Error;
+
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "verify", level = "info", skip_all,
+    fields(issues = tracing::field::Empty)))]
+pub(super) async fn run<Mo, C: SqlConnection<Mo>>(
+    schema: &Schema,
+    conn: &mut C,
+) -> Result<Report, Error> {
+    let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
+    let mut report = Report::default();
+    for model in &schema.models {
+        let objects = (model.objects)(dialect, model.form)?;
+        if catalog::columns(conn, &model.table).await?.is_empty() {
+            report.issues.push(Issue::MissingTable {
+                table: model.table.clone(),
+            });
+            continue;
+        }
+        if objects.is_empty() {
+            continue;
+        }
+        let indexes = catalog::indexes(conn, &model.table).await?;
+        for object in &objects {
+            let found = indexes.iter().find(|index| index.name == object.name);
+            report.issues.extend(compare(&model.table, object, found));
+        }
+    }
+
+    let mut log_needed_by = None;
+    let mut journal_needed_by = None;
+    let mut relations = Vec::new();
+    for node in &schema.archives {
+        let graph = Graph::build(node())?;
+        let root = &graph.nodes[0].name;
+        log_needed_by.get_or_insert_with(|| root.clone());
+        if graph.needs_journal() {
+            journal_needed_by.get_or_insert_with(|| root.clone());
+        }
+        for issue in graph_report(conn, &graph).await?.issues {
+            if !relations.contains(&issue) {
+                relations.push(issue);
+            }
+        }
+    }
+    if let Some(needed_by) = log_needed_by {
+        match missing_columns(conn, archive_log::TABLE, archive_log::COLUMNS).await? {
+            Some(issues) => report.issues.extend(issues),
+            None => report.issues.push(Issue::MissingArchiveLog { needed_by }),
+        }
+    }
+    if let Some(needed_by) = journal_needed_by {
+        match missing_columns(conn, journal::TABLE, journal::COLUMNS).await? {
+            Some(issues) => report.issues.extend(issues),
+            None => report.issues.push(Issue::MissingJournal { needed_by }),
+        }
+    }
+    report
+        .issues
+        .extend(relations.into_iter().map(Issue::Relations));
+    trace::record!(issues = report.issues.len());
+    Ok(report)
+}
+
+/// The columns of `columns` that table `name` (the archive log or the journal, on the
+/// connection's search path or database) lacks, or `None` when the table does not exist.
+async fn missing_columns<Mo, C: SqlConnection<Mo>>(
+    conn: &mut C,
+    name: &str,
+    columns: &'static [&'static str],
+) -> Result<Option<Vec<Issue>>, Error> {
+    let table = TableName::from(name);
+    let found = catalog::columns(conn, &table).await?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        columns
+            .iter()
+            .filter(|column| !found.iter().any(|f| f == *column))
+            .map(|column| Issue::MissingColumn {
+                table: table.clone(),
+                column,
+            })
+            .collect(),
+    ))
+}
+
+/// The differences between key object `object` of `table` and the index the catalog has of its
+/// name, if any.
+fn compare(table: &TableName, object: &KeyObject, found: Option<&CatalogIndex>) -> Vec<Issue> {
+    let Some(index) = found else {
+        return vec![Issue::MissingKey {
+            table: table.clone(),
+            key: object.key,
+            index: object.name.clone(),
+        }];
+    };
+    let mut problems = Vec::new();
+    let expected = match object.exclusion {
+        true => IndexKind::Exclusion,
+        false => IndexKind::Unique,
+    };
+    let kind = match (index.exclusion, index.unique) {
+        (true, _) => IndexKind::Exclusion,
+        (false, true) => IndexKind::Unique,
+        (false, false) => IndexKind::NotUnique,
+    };
+    if kind != expected {
+        problems.push(KeyProblem::Kind {
+            expected,
+            found: kind,
+        });
+    }
+    let same_elements = index.elements.len() == object.elements.len()
+        && index
+            .elements
+            .iter()
+            .zip(&object.elements)
+            .all(|(found, expected)| match found {
+                Some(found) => same_sql(found, expected),
+                // An expression the catalog does not write out.
+                None => expected.starts_with('('),
+            });
+    if !same_elements {
+        problems.push(KeyProblem::Columns {
+            expected: object.elements.iter().map(|e| unquoted(e)).collect(),
+            found: index
+                .elements
+                .iter()
+                .map(|e| e.clone().unwrap_or_else(|| "?".to_owned()))
+                .collect(),
+        });
+    }
+    if !index
+        .condition
+        .as_deref()
+        .is_some_and(|found| same_sql(found, &object.condition))
+    {
+        problems.push(KeyProblem::Condition {
+            expected: object.condition.clone(),
+            found: index.condition.clone(),
+        });
+    }
+    if index.nulls_not_distinct != object.nulls_not_distinct {
+        problems.push(KeyProblem::NullsNotDistinct {
+            expected: object.nulls_not_distinct,
+        });
+    }
+    problems
+        .into_iter()
+        .map(|problem| Issue::KeyMismatch {
+            table: table.clone(),
+            key: object.key,
+            index: index.name.clone(),
+            problem,
+        })
+        .collect()
+}
+
+/// Whether two SQL texts say the same once read as [`tokens`].
+fn same_sql(a: &str, b: &str) -> bool {
+    tokens(a) == tokens(b)
+}
+
+/// `sql` without its identifiers' quotes.
+fn unquoted(sql: &str) -> String {
+    sql.chars().filter(|c| !matches!(c, '"' | '`')).collect()
+}
+
+/// `sql` as the words and operators that carry its meaning: lower case, without quotes,
+/// parentheses and white space, `NOT x` (a flag's negation) as `x = 0`.
+fn tokens(sql: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in sql.chars() {
+        if c.is_alphanumeric() || c == '_' || c == '$' {
+            word.extend(c.to_lowercase());
+            continue;
+        }
+        if !word.is_empty() {
+            tokens.push(std::mem::take(&mut word));
+        }
+        if !c.is_whitespace() && !matches!(c, '"' | '`' | '(' | ')') {
+            tokens.push(c.to_string());
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    let mut read = Vec::with_capacity(tokens.len());
+    let mut rest = tokens.into_iter().peekable();
+    while let Some(token) = rest.next() {
+        let negated = rest
+            .peek()
+            .filter(|next| token == "not" && is_identifier(next))
+            .cloned();
+        match negated {
+            Some(flag) => {
+                rest.next();
+                read.extend([flag, "=".to_owned(), "0".to_owned()]);
+            }
+            None => read.push(token),
+        }
+    }
+    read
+}
+
+/// Whether `token` can be a column (not `NULL`, a number or an operator).
+fn is_identifier(token: &str) -> bool {
+    token != "null"
+        && token
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_read_the_same_as_each_catalog_writes_them() {
+        // PostgreSQL
+        assert!(same_sql(r#""deleted_at" IS NULL"#, "(deleted_at IS NULL)"));
+        assert!(same_sql(r#"NOT "deleted""#, "(NOT deleted)"));
+        assert!(same_sql(
+            r#"("deleted_at" IS NULL) AND "folder_id" IS NULL"#,
+            "((deleted_at IS NULL) AND (folder_id IS NULL))"
+        ));
+        // MariaDB
+        assert!(same_sql(
+            "CASE WHEN (NOT `deleted` AND NOT `removed`) THEN 1 END",
+            "case when `deleted` = 0 and `removed` = 0 then 1 end"
+        ));
+        assert!(same_sql(
+            "CASE WHEN `active` THEN 1 END",
+            "case when `active` then 1 end"
+        ));
+        // what differs stays different
+        assert!(!same_sql(
+            r#""deleted_at" IS NULL"#,
+            "deleted_at IS NOT NULL"
+        ));
+        assert!(!same_sql(r#"NOT "deleted""#, "deleted"));
+        assert!(!same_sql("`a`", "`b`"));
+    }
+
+    #[test]
+    fn an_index_is_compared_element_by_element() {
+        let object = KeyObject {
+            key: "k",
+            name: "k".to_owned(),
+            elements: vec![r#""a""#.to_owned(), r#"("b" IS NULL)"#.to_owned()],
+            condition: r#""deleted_at" IS NULL"#.to_owned(),
+            nulls_not_distinct: false,
+            exclusion: false,
+        };
+        let table = TableName::from("t");
+        let index = CatalogIndex {
+            name: "k".to_owned(),
+            unique: true,
+            exclusion: false,
+            nulls_not_distinct: false,
+            elements: vec![Some("a".to_owned()), None],
+            condition: Some("deleted_at IS NULL".to_owned()),
+        };
+        assert_eq!(compare(&table, &object, Some(&index)), []);
+        let plain = CatalogIndex {
+            unique: false,
+            elements: vec![Some("a".to_owned())],
+            condition: None,
+            ..index
+        };
+        let problems: Vec<KeyProblem> = compare(&table, &object, Some(&plain))
+            .into_iter()
+            .map(|issue| match issue {
+                Issue::KeyMismatch { problem, .. } => problem,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                KeyProblem::Kind {
+                    expected: IndexKind::Unique,
+                    found: IndexKind::NotUnique
+                },
+                KeyProblem::Columns {
+                    expected: vec!["a".to_owned(), "(b IS NULL)".to_owned()],
+                    found: vec!["a".to_owned()]
+                },
+                KeyProblem::Condition {
+                    expected: r#""deleted_at" IS NULL"#.to_owned(),
+                    found: None
+                },
+            ]
+        );
+        assert!(matches!(
+            compare(&table, &object, None)[..],
+            [Issue::MissingKey { key: "k", .. }]
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+//! `Schema::verify`, the start-up check: on a database with the generated DDL it is clean, and
+//! what is dropped or changed afterwards comes back as typed issues, sync and async.
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::backend::{Dialect, SupportedBackend};
+use soft_delete_runtime::collector::{Rule, SchemaIssue};
+use soft_delete_runtime::ddl::{self, Deferral, KeyForm};
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::schema::{IndexKind, Issue, KeyProblem, Report, Schema};
+use soft_delete_runtime::Error;
+use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
+
+diesel::table! {
+    vusers (id) {
+        id -> Integer,
+        email -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    vnotes (id) {
+        id -> Integer,
+        user_id -> Nullable<Integer>,
+        folder_id -> Nullable<Integer>,
+        topic -> Nullable<Text>,
+        deleted -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(vusers, vnotes);
+
+/// A timestamp marker, one key, and a `set_null` edge (so its archives need the journal).
+#[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = vusers)]
+#[active_unique(fields = "email", name = "one_live_vuser_email")]
+#[soft_delete(children(vnotes::user_id = set_null))]
+pub struct VUser {
+    pub id: i32,
+    pub email: String,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// A deleted flag, and a key whose `NULL`s are values (one index per pattern of `NULL`s on
+/// SQLite and MySQL, `NULLS NOT DISTINCT` on PostgreSQL).
+#[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = vnotes)]
+#[active_unique(fields = "folder_id, topic", nulls = not_distinct, name = "one_live_vnote")]
+pub struct VNote {
+    pub id: i32,
+    pub user_id: Option<i32>,
+    pub folder_id: Option<i32>,
+    pub topic: Option<String>,
+    #[soft_delete(marker = deleted)]
+    pub deleted: bool,
+}
+
+/// What the tests' service needs.
+pub(crate) fn schema() -> Schema {
+    Schema::new()
+        .model::<VUser>()
+        .model::<VNote>()
+        .archives::<vusers::table>()
+}
+
+/// The models' tables, with the foreign key and the indexes the archive's relations need.
+pub(crate) fn create_tables<C: TestConnection>(db: &mut TestDb<C>) {
+    db.create(
+        "CREATE TABLE vusers (id {pk}, email {text} NOT NULL, deleted_at {ts});
+         CREATE INDEX vusers_deleted_at ON vusers (deleted_at);
+         CREATE TABLE vnotes (id {pk}, user_id {int} NULL, folder_id {int} NULL, topic {text} NULL,
+             deleted {bool} NOT NULL DEFAULT FALSE, FOREIGN KEY (user_id) REFERENCES vusers (id));
+         CREATE INDEX vnotes_user_id ON vnotes (user_id)",
+    );
+}
+
+pub(crate) fn dialect_of<C: TestConnection>() -> Dialect {
+    <C::Backend as SupportedBackend>::DIALECT
+}
+
+/// Creates the tables, checks `verify` finds nothing of the schema, runs the generated DDL,
+/// then drops and changes pieces of it and checks each comes back as its issue.
+fn reports_what_is_missing<C: TestConnection>(
+    db: &mut TestDb<C>,
+    mut verify: impl FnMut(&mut TestDb<C>) -> Result<Report, Error>,
+) -> TestResult {
+    create_tables(db);
+    let dialect = dialect_of::<C>();
+    let users = || "vusers".into();
+    let key = |index: &str| Issue::MissingKey {
+        table: users(),
+        key: "one_live_vuser_email",
+        index: index.into(),
+    };
+
+    let before = verify(db)?;
+    assert!(
+        before.issues.contains(&key("one_live_vuser_email")),
+        "{before}"
+    );
+    assert!(
+        before
+            .issues
+            .contains(&Issue::MissingArchiveLog { needed_by: users() }),
+        "{before}"
+    );
+    assert!(
+        before
+            .issues
+            .contains(&Issue::MissingJournal { needed_by: users() }),
+        "{before}"
+    );
+
+    for migration in schema().migrations(dialect)? {
+        db.conn().batch_execute(&migration.up)?;
+    }
+    let ready = verify(db)?;
+    assert!(ready.is_clean(), "{ready}");
+
+    // The key's index and the journal go.
+    db.conn().batch_execute(match C::BACKEND {
+        Backend::Mysql => "ALTER TABLE vusers DROP INDEX one_live_vuser_email",
+        Backend::Sqlite | Backend::Postgres => "DROP INDEX one_live_vuser_email",
+    })?;
+    db.conn().batch_execute("DROP TABLE soft_delete_journal")?;
+    let report = verify(db)?;
+    assert_eq!(
+        report.issues,
+        [
+            key("one_live_vuser_email"),
+            Issue::MissingJournal { needed_by: users() }
+        ],
+        "{report}"
+    );
+
+    // An index of the key's name that does not do the key's work.
+    let problem = match C::BACKEND {
+        Backend::Mysql => {
+            // The generated column stayed; the unique key leaves it out.
+            db.conn()
+                .batch_execute("ALTER TABLE vusers ADD UNIQUE KEY one_live_vuser_email (email)")?;
+            KeyProblem::Columns {
+                expected: vec!["email".into(), "one_live_vuser_email".into()],
+                found: vec!["email".into()],
+            }
+        }
+        Backend::Sqlite | Backend::Postgres => {
+            db.conn()
+                .batch_execute("CREATE INDEX one_live_vuser_email ON vusers (email)")?;
+            KeyProblem::Kind {
+                expected: IndexKind::Unique,
+                found: IndexKind::NotUnique,
+            }
+        }
+    };
+    let mut expected = vec![Issue::KeyMismatch {
+        table: users(),
+        key: "one_live_vuser_email",
+        index: "one_live_vuser_email".into(),
+        problem,
+    }];
+    if C::BACKEND != Backend::Mysql {
+        // Over every row: dead rows would block new live ones.
+        expected.push(Issue::KeyMismatch {
+            table: users(),
+            key: "one_live_vuser_email",
+            index: "one_live_vuser_email".into(),
+            problem: KeyProblem::Condition {
+                expected: ddl::live_condition::<vusers::table>(dialect),
+                found: None,
+            },
+        });
+    }
+    expected.push(Issue::MissingJournal { needed_by: users() });
+    let report = verify(db)?;
+    assert_eq!(report.issues, expected, "{report}");
+
+    // A column this version writes, gone from the archive log.
+    db.conn()
+        .batch_execute(&ddl::journal::create_table(dialect))?;
+    db.conn()
+        .batch_execute("ALTER TABLE soft_delete_archive_log DROP COLUMN restored_by")?;
+    let report = verify(db)?;
+    assert_eq!(
+        report.issues[report.issues.len() - 1..],
+        [Issue::MissingColumn {
+            table: "soft_delete_archive_log".into(),
+            column: "restored_by",
+        }],
+        "{report}"
+    );
+    Ok(())
+}
+
+backend_tests! {
+    fn verify_reports_a_dropped_key_index_and_a_missing_journal(db) {
+        reports_what_is_missing(db, |db| schema().verify(db.conn()))
+    }
+
+    #[cfg(feature = "async")]
+    fn verify_async_reports_a_dropped_key_index_and_a_missing_journal(db) {
+        let mut on_async = soft_delete_tests::exec::OnAsync::<Conn>::open(db);
+        let (runtime, conn) = on_async.parts();
+        reports_what_is_missing(db, |_| runtime.block_on(schema().verify_async(conn)))
+    }
+
+    fn verify_tells_an_exclusion_constraint_from_a_unique_index(db) {
+        // PostgreSQL alone has the deferrable form; elsewhere it is refused, typed.
+        let deferred = KeyForm::Exclusion(Deferral::InitiallyDeferred);
+        let exclusion = Schema::new().model_with::<VUser>(deferred).model_with::<VNote>(deferred);
+        if db.backend() != Backend::Postgres {
+            assert!(matches!(exclusion.migrations(dialect_of::<Conn>()), Err(Error::Unsupported { .. })));
+            assert!(matches!(exclusion.verify(db.conn()), Err(Error::Unsupported { .. })));
+            return Ok(());
+        }
+        create_tables(db);
+        for migration in exclusion.migrations(Dialect::Postgres)? {
+            db.conn().batch_execute(&migration.up)?;
+        }
+        let report = exclusion.verify(db.conn())?;
+        assert!(report.is_clean(), "{report}");
+        // The same keys declared as unique indexes: the database has other objects.
+        let report = Schema::new().model::<VUser>().verify(db.conn())?;
+        assert_eq!(
+            report.issues,
+            [Issue::KeyMismatch {
+                table: "vusers".into(),
+                key: "one_live_vuser_email",
+                index: "one_live_vuser_email".into(),
+                problem: KeyProblem::Kind { expected: IndexKind::Unique, found: IndexKind::Exclusion },
+            }],
+            "{report}"
+        );
+        Ok(())
+    }
+
+    fn verify_names_each_missing_table(db) {
+        let report = schema().verify(db.conn())?;
+        assert_eq!(
+            report.issues[..4],
+            [
+                Issue::MissingTable { table: "vusers".into() },
+                Issue::MissingTable { table: "vnotes".into() },
+                Issue::MissingArchiveLog { needed_by: "vusers".into() },
+                Issue::MissingJournal { needed_by: "vusers".into() },
+            ],
+            "{report}"
+        );
+        // and the archive's relations, as `check_schema` reports them
+        assert!(report.issues[4..].contains(&Issue::Relations(SchemaIssue::NoForeignKey {
+            parent: "vusers".into(),
+            child: "vnotes".into(),
+            column: "user_id",
+            rule: Rule::SetNull,
+        })), "{report}");
+        assert!(report.issues[4..].iter().all(|issue| matches!(issue, Issue::Relations(_))), "{report}");
+        Ok(())
+    }
+}
