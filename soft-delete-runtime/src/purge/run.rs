@@ -486,8 +486,12 @@ async fn registered_trace<Mo, C: SqlConnection<Mo>>(
             && (info.table.schema.is_none() || info.table.schema == table.schema)
     });
     for info in same_name {
-        let columns: Vec<&str> = info.markers.iter().map(|marker| marker.name).collect();
-        if catalog::has_columns(conn, table, &columns).await? {
+        let columns = catalog::columns(conn, table).await?;
+        if info
+            .markers
+            .iter()
+            .all(|marker| columns.iter().any(|column| column == marker.name))
+        {
             let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
             return Ok(Some(info.every_row(dialect)));
         }

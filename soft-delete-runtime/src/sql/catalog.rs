@@ -562,50 +562,6 @@ pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
     Ok(rows.first().is_some_and(|(_, n)| *n > 0))
 }
 
-/// Whether table `table` (as the database resolves it, with its schema) has every column of
-/// `columns`.
-pub(crate) async fn has_columns<Mo, R, C: SqlConnection<Mo, R>>(
-    conn: &mut C,
-    table: &TableName,
-    columns: &[&str],
-) -> Result<bool, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
-    match dialect::<Mo, R, C>() {
-        Dialect::Sqlite => sql
-            .push("SELECT '', COUNT(*) FROM pragma_table_info(")
-            .bind(text(&table.name))
-            .push(", COALESCE(")
-            .bind(BackendOf::<Mo, C>::bind_text(table.schema.clone()))
-            .push(", 'main')) WHERE name IN ("),
-        Dialect::Postgres => sql
-            .push(
-                "SELECT '', COUNT(*) FROM information_schema.columns \
-                 WHERE table_schema = COALESCE(",
-            )
-            .bind(BackendOf::<Mo, C>::bind_text(table.schema.clone()))
-            .push(", current_schema()) AND table_name = ")
-            .bind(text(&table.name))
-            .push(" AND column_name IN ("),
-        Dialect::Mysql => sql
-            .push(
-                "SELECT '', COUNT(*) FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = COALESCE(",
-            )
-            .bind(BackendOf::<Mo, C>::bind_text(table.schema.clone()))
-            .push(", DATABASE()) AND TABLE_NAME = ")
-            .bind(text(&table.name))
-            .push(" AND COLUMN_NAME IN ("),
-    };
-    for (i, column) in columns.iter().enumerate() {
-        sql.push(if i == 0 { "" } else { ", " }).bind(text(column));
-    }
-    sql.push(")");
-    let rows: Vec<(String, i64)> = conn.rows(sql).await?;
-    Ok(rows
-        .first()
-        .is_some_and(|(_, n)| usize::try_from(*n).is_ok_and(|n| n == columns.len())))
-}
-
 /// Whether the archive journal's table exists (on the connection's search path or database).
 pub(crate) async fn journal_exists<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
