@@ -43,7 +43,7 @@ use super::graph::{Graph, GraphEdge, Node, Rule};
 use super::log::{self, Reservation};
 use super::marks::{self, BatchValues};
 use super::plan::{Blocker, Plan};
-use crate::backend::Dialect;
+use crate::backend::{Dialect, TableName};
 use crate::ddl::journal;
 use crate::sql::catalog::{self, ColumnDefault};
 use crate::sql::{Dialected, KeyRow, Sql, SqlBackend, SqlConnection};
@@ -66,39 +66,33 @@ pub(crate) fn next_stamp() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-/// The key of the only root archived by `batch`, as text (call it when the plan has one root).
-pub(crate) async fn root_key<Mo, R, C: SqlConnection<Mo, R>>(
-    conn: &mut C,
+/// `SELECT <key as text> FROM <root> WHERE <in batch> LIMIT 1`: the key of the only root
+/// archived by `batch` (use it when the plan has one root), as a subquery of the statement that
+/// [records](log::finish) it; `None` when the root table cannot find its batch.
+pub(crate) fn root_key<DB: SqlBackend, R>(
     graph: &Graph,
     batch: BatchValues,
-) -> Result<Option<String>, Error> {
-    let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
+) -> Result<Option<Sql<DB, R>>, Error> {
+    let d = Dialected(DB::DIALECT);
     let root = &graph.nodes[0];
-    let Some(in_batch) = marks::in_batch::<C::Backend, R>(d, graph.soft(0)?, batch)? else {
+    let Some(in_batch) = marks::in_batch::<DB, R>(d, graph.soft(0)?, batch)? else {
         return Ok(None);
     };
-    let mut select = Sql::<C::Backend, R>::new();
+    let mut select = Sql::<DB, R>::new();
     select.push(&format!(
-        "SELECT {}, {} FROM {} WHERE ",
+        "SELECT {} FROM {} WHERE ",
         d.cast_to_text(&d.quote(root.key)),
-        d.bigint(0),
         d.table(root)
     ));
     select.append(in_batch);
     select.push(" LIMIT 1");
-    Ok(conn
-        .rows::<KeyRow>(select)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(key, _)| key))
+    Ok(Some(select))
 }
 
-/// Runs the archive's statements on `conn` (the caller holds the transaction) and returns
-/// what they did.
+/// Runs the archive's statements on `conn` (the caller holds the transaction, and has
+/// [checked](check_batch_identity) the graph) and returns what they did.
 ///
-/// A graph with a table whose batch could not be found again is refused first
-/// ([`Error::BatchNotIdentifiable`], [`Error::StampPrecision`]). The `protect` edges of the root table are checked against the
+/// The `protect` edges of the root table are checked against the
 /// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
 /// `protect` edges are checked when the walk reaches their level, before that level's own
 /// children are written, and an archive stops there (its transaction is then rolled back).
@@ -114,7 +108,6 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     blocker_ids: usize,
 ) -> Result<(Plan, Option<BatchValues>), Error> {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
-    check_batch_identity(conn, graph).await?;
     let mut walk = Walk {
         graph,
         d,
@@ -212,12 +205,33 @@ fn push_roots<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, roots: &Arc<R>) {
 /// - one that tells its batches apart by a deletion time alone, when its column keeps fewer
 ///   than six fractional digits: the rounded stamp would match none of the rows just
 ///   archived, and the walk would stop at that table (and a restore find nothing):
-///   [`Error::StampPrecision`]. One catalog query per such table; a batch column identifies
-///   the batch whatever the stamp keeps.
+///   [`Error::StampPrecision`]. A batch column identifies the batch whatever the stamp keeps.
+///
+/// An archive also names the tables it writes (`writes`: the tables, and what to call the
+/// archive in [`Error::Unsupported`] when one of them cannot roll back, checked first); a
+/// preview names none. The engines and the precisions come from one catalog query
+/// ([`catalog::table_facts`]).
+///
+/// Returns whether a precision came from the process's cache of catalog facts (MySQL/MariaDB):
+/// the archive then checks that its batch is found again ([`found_again`]).
 pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
-) -> Result<(), Error> {
+    writes: Option<(Vec<&TableName>, &'static str)>,
+) -> Result<bool, Error> {
+    // The tables found again by the stamp alone, with their stamp column.
+    let mut stamped = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) {
+            stamped.push((&node.name, stamp.name));
+        }
+    }
+    let (tables, feature) = writes.unwrap_or_default();
+    let facts = catalog::table_facts(conn, tables, &stamped).await?;
+    catalog::refuse_if(facts.without_transactions, feature)?;
     for (i, node) in graph.nodes.iter().enumerate() {
         let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
             continue;
@@ -228,23 +242,49 @@ pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
             });
         }
     }
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
-            continue;
-        };
-        let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) else {
-            continue;
-        };
-        let precision = catalog::stamp_precision(conn, &node.name, stamp.name).await?;
+    for ((table, column), precision) in stamped.into_iter().zip(facts.precisions) {
         if let Some(precision) = precision.filter(|&digits| digits < 6) {
             return Err(Error::StampPrecision {
-                table: node.name.to_string(),
-                column: stamp.name,
+                table: table.to_string(),
+                column,
                 precision,
             });
         }
     }
-    Ok(())
+    Ok(facts.cached_precisions)
+}
+
+/// `EXISTS (SELECT 1 FROM <table> WHERE <in this batch>) AND ...` for every table of `plan`
+/// that archived rows and finds its batch by the stamp alone: true when each still holds the
+/// stamp as written. A column that keeps fewer digits than it did when its precision was
+/// cached rounds every stamp it stores, and then finds none of them: one index probe per table
+/// tells. `None` when no table finds its batch by the stamp.
+pub(crate) fn found_again<DB: SqlBackend, R>(
+    graph: &Graph,
+    batch: BatchValues,
+    plan: &Plan,
+) -> Result<Option<Sql<DB, R>>, Error> {
+    let d = Dialected(DB::DIALECT);
+    let mut check: Option<Sql<DB, R>> = None;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if soft.columns.batch.is_some() || plan.archived(&node.name.name) == 0 {
+            continue;
+        }
+        let Some(in_batch) = marks::in_batch::<DB, R>(d, soft, batch)? else {
+            continue;
+        };
+        let sql = match check.as_mut() {
+            Some(sql) => sql.push(" AND "),
+            None => check.insert(Sql::new()),
+        };
+        sql.push(&format!("EXISTS (SELECT 1 FROM {} WHERE ", d.table(node)));
+        sql.append(in_batch);
+        sql.push(")");
+    }
+    Ok(check)
 }
 
 struct Walk<'g> {

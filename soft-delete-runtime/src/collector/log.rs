@@ -126,13 +126,16 @@ pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
     })
 }
 
-/// Records what archive `id` did: its roots (the key, when there was one) and its counts.
+/// Records what archive `id` did: its roots (the key, when there was one: `root_key` selects
+/// it as text, read by this same statement) and its counts. With a `check` (a condition), the
+/// row is only written when it holds: returns whether it was written (always `true` without).
 pub(crate) async fn finish<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     id: i64,
     plan: &Plan,
-    root_key: Option<String>,
-) -> Result<(), Error> {
+    root_key: Option<Sql<C::Backend, R>>,
+    check: Option<Sql<C::Backend, R>>,
+) -> Result<bool, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     let mut update = Sql::<C::Backend, R>::new();
     update
@@ -144,14 +147,26 @@ pub(crate) async fn finish<Mo, R, C: SqlConnection<Mo, R>>(
         .bind(C::Backend::bind_i64(
             i64::try_from(plan.roots()).unwrap_or(i64::MAX),
         ))
-        .push(&format!(", {} = ", d.quote(log::ROOT_KEY)))
-        .bind(C::Backend::bind_text(root_key))
+        .push(&format!(", {} = ", d.quote(log::ROOT_KEY)));
+    match root_key {
+        Some(select) => {
+            update.push("(").append(select).push(")");
+        }
+        None => {
+            update.bind(C::Backend::bind_text(None));
+        }
+    }
+    update
         .push(&format!(", {} = ", d.quote(log::COUNTS)))
         .bind(C::Backend::bind_text(Some(encode_counts(&plan.counts()))))
         .push(&format!(" WHERE {} = ", d.quote(log::ID)))
         .bind(C::Backend::bind_i64(id));
-    conn.run(update).await?;
-    Ok(())
+    let checked = check.is_some();
+    if let Some(check) = check {
+        update.push(" AND ").append(check);
+    }
+    let written = conn.run(update).await?;
+    Ok(!checked || written > 0)
 }
 
 /// Marks archive `batch` of root table `root` restored (by `by`, now), or says why it cannot

@@ -352,10 +352,15 @@ impl<T, R> Collector<T, R> {
     {
         let graph = Graph::build(T::node())?;
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
-        refuse_without_transactions(
+        // Checked with the tables' batch identity, in one catalog query.
+        let written = written_tables(&graph);
+        let cached_precisions = archive::check_batch_identity(
             conn,
             &graph,
-            "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
+            Some((
+                written.iter().collect(),
+                "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
+            )),
         )
         .await?;
         let reservation = log::Reservation {
@@ -379,12 +384,24 @@ impl<T, R> Collector<T, R> {
                     })
                 }
             };
-            let root_key = if plan.roots() == 1 {
-                archive::root_key(conn, &graph, batch).await?
-            } else {
-                None
+            let root_key = || match plan.roots() {
+                1 => archive::root_key(&graph, batch),
+                _ => Ok(None),
             };
-            log::finish(conn, batch.id, &plan, root_key).await?;
+            let check = match cached_precisions {
+                true => archive::found_again(&graph, batch, &plan)?,
+                false => None,
+            };
+            if !log::finish(conn, batch.id, &plan, root_key()?, check).await? {
+                // A table did not find its batch again by the stamp: a precision the process
+                // kept is stale. Read the catalog again, which refuses the archive (rolled
+                // back) when a column now rounds the stamp.
+                catalog::forget_table_facts();
+                archive::check_batch_identity(conn, &graph, None).await?;
+                // The catalog says every stamp is kept (the row was found, but the driver
+                // reports changed rows only and none changed): record it as it is.
+                log::finish(conn, batch.id, &plan, root_key()?, None).await?;
+            }
             Ok((plan, batch))
         })
         .await;
@@ -399,6 +416,23 @@ impl<T, R> Collector<T, R> {
             plan,
         })
     }
+}
+
+/// Forgets the catalog facts this process keeps about MySQL/MariaDB tables, so that the next
+/// archive, restore or purge dry run reads them again.
+///
+/// Before it writes anything, an operation checks each table it writes for an engine that
+/// ignores a rollback (MyISAM, Aria, MEMORY: [`Error::Unsupported`]), and an archive checks
+/// each deletion time column it finds its batch by for fewer than six fractional digits
+/// ([`Error::StampPrecision`]). On MySQL/MariaDB `information_schema` answers that at about
+/// 0.15 ms a table, so the answers are kept for the life of the process, per server, database
+/// and table (PostgreSQL reads its catalog every time, SQLite has nothing to read). A kept
+/// precision is checked by every archive that uses it (the tables must find their batch again
+/// by its stamp, or the archive reads the catalog again and is refused, rolled back). A kept
+/// engine is not: after a migration that moves a table the library writes to an engine
+/// without transactions while the process runs, call this (or restart the process).
+pub fn forget_catalog() {
+    catalog::forget_table_facts();
 }
 
 /// Runs `body` with the session's time zone set to UTC on MySQL/MariaDB (see
@@ -433,14 +467,10 @@ async fn missing_log<Mo, R, C: SqlConnection<Mo, R>>(conn: &mut C, error: Error)
     }
 }
 
-/// Refuses `feature` when a table the archive or restore of `graph` writes (its archived
-/// tables, the children whose links it cuts or whose rows it deletes, the journal, the
-/// archive log) is a MySQL table that cannot roll back.
-async fn refuse_without_transactions<Mo, R, C: SqlConnection<Mo, R>>(
-    conn: &mut C,
-    graph: &Graph,
-    feature: &'static str,
-) -> Result<(), Error> {
+/// The tables the archive or restore of `graph` writes: its archived tables, the children
+/// whose links it cuts or whose rows it deletes, the journal (when an edge cuts links) and the
+/// archive log.
+fn written_tables(graph: &Graph) -> Vec<crate::backend::TableName> {
     let written = (0..graph.nodes.len()).filter(|&i| {
         graph.archived[i]
             || graph.edges.iter().any(|e| {
@@ -456,11 +486,21 @@ async fn refuse_without_transactions<Mo, R, C: SqlConnection<Mo, R>>(
         schema: None,
         name: crate::ddl::archive_log::TABLE.to_owned(),
     };
-    let tables = written
-        .map(|i| &graph.nodes[i].name)
-        .chain(journal.as_ref())
-        .chain(std::iter::once(&log));
-    catalog::refuse_without_transactions(conn, tables, feature).await
+    written
+        .map(|i| graph.nodes[i].name.clone())
+        .chain(journal)
+        .chain(std::iter::once(log))
+        .collect()
+}
+
+/// Refuses `feature` when a table the archive or restore of `graph` writes
+/// ([`written_tables`]) is a MySQL table that cannot roll back.
+async fn refuse_without_transactions<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    graph: &Graph,
+    feature: &'static str,
+) -> Result<(), Error> {
+    catalog::refuse_without_transactions(conn, &written_tables(graph), feature).await
 }
 
 /// The roots of [`Collector::new`]: `SELECT <key> FROM <table> <the target's WHERE> AND

@@ -37,7 +37,7 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
     roots: &Arc<R>,
     blocker_ids: usize,
 ) -> Result<Plan, Error> {
-    check_batch_identity(conn, graph).await?;
+    check_batch_identity(conn, graph, None).await?;
     let reach = Reach::new(
         graph,
         Dialected(<C::Backend as SupportedBackend>::DIALECT),

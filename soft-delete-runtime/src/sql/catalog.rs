@@ -3,6 +3,9 @@
 //!
 //! Names are bound as values, never put into the SQL text.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use super::connection::{ForeignKeyRow, IndexRow};
 use super::statement::Sql;
 use super::{SqlBackend, SqlConnection};
@@ -364,45 +367,208 @@ pub(crate) async fn columns<Mo, R, C: SqlConnection<Mo, R>>(
     Ok(rows.into_iter().flatten().collect())
 }
 
-/// The fractional digits of a second that timestamp column `table.column` keeps, from the
-/// catalog; `None` when every value is kept as written (SQLite stores text) or the catalog
-/// does not know the column.
-pub(crate) async fn stamp_precision<Mo, R, C: SqlConnection<Mo, R>>(
-    conn: &mut C,
-    table: &TableName,
-    column: &str,
-) -> Result<Option<u32>, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
-    match dialect::<Mo, R, C>() {
-        // Diesel writes a timestamp as text with every fractional digit, and text keeps it.
-        Dialect::Sqlite => return Ok(None),
-        // `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
-        Dialect::Postgres => {
-            sql.push(
-                "SELECT CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) \
-                 FROM pg_attribute AS a WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = ",
-            );
-            pg_regclass(&mut sql, table);
-            sql.push(" AND a.attname = ").bind(text(column));
-        }
-        Dialect::Mysql => {
-            sql.push(
-                "SELECT CAST(c.DATETIME_PRECISION AS SIGNED) FROM information_schema.COLUMNS AS c \
-                 WHERE c.TABLE_SCHEMA = ",
-            );
-            mysql_schema(&mut sql, table);
-            sql.push(" AND c.TABLE_NAME = ")
-                .bind(text(&table.name))
-                .push(" AND c.COLUMN_NAME = ")
-                .bind(text(column));
-        }
-    }
-    let rows: Vec<Option<i64>> = conn.rows(sql).await?;
+/// What the catalog says about the tables an operation is about to write, read with one query
+/// ([`table_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TableFacts {
+    /// Whether one of the tables asked about is a MySQL table whose engine ignores a rollback
+    /// (MyISAM, Aria, MEMORY, ...): its writes would stay when the operation rolls back.
+    pub without_transactions: bool,
+    /// For each stamp column asked about, in order, the fractional digits of a second it
+    /// keeps; `None` when every value is kept as written (SQLite stores text) or the catalog
+    /// does not know the column.
+    pub precisions: Vec<Option<u32>>,
+    /// Whether a precision came from the process's [cache](forget_table_facts) rather than
+    /// from the catalog just now (MySQL/MariaDB).
+    pub cached_precisions: bool,
+}
+
+/// The facts [`table_facts`] read on MySQL/MariaDB, per server and database
+/// (`host:port/database`), kept for the life of the process: `information_schema` opens the
+/// definition of every table it reports on, about 0.15 ms a table on MariaDB, which an archive
+/// of a few tables would otherwise pay on every call. Cleared by [`forget_table_facts`].
+static KNOWN: Mutex<Option<HashMap<String, Known>>> = Mutex::new(None);
+
+/// What one database's catalog said.
+#[derive(Debug, Default)]
+struct Known {
+    /// Per existing table: whether its engine ignores a rollback.
+    engines: HashMap<TableName, bool>,
+    /// Per `(table, column)` the catalog knows: the fractional digits the column keeps.
+    precisions: HashMap<(TableName, String), u32>,
+}
+
+fn known() -> std::sync::MutexGuard<'static, Option<HashMap<String, Known>>> {
+    // A panic while holding the lock left a map that is still a map: keep using it.
+    KNOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Forgets the catalog facts this process keeps about MySQL/MariaDB tables (see
+/// [`table_facts`]), so the next operation reads them again.
+pub(crate) fn forget_table_facts() {
+    *known() = None;
+}
+
+/// `host:port/database` of the connection's MySQL/MariaDB session: what its unqualified table
+/// names resolve in.
+async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(conn: &mut C) -> Result<String, Error> {
+    let read = Sql::<BackendOf<Mo, C>, R>::text(
+        "SELECT CONVERT(CONCAT(@@hostname, ':', @@port, '/', COALESCE(DATABASE(), '')) \
+         USING utf8mb4), CAST(0 AS SIGNED)",
+    );
+    let rows: Vec<(String, i64)> = conn.rows(read).await?;
     Ok(rows
         .into_iter()
         .next()
-        .flatten()
-        .and_then(|digits| u32::try_from(digits).ok()))
+        .map(|(session, _)| session)
+        .unwrap_or_default())
+}
+
+/// The engines of `tables` (MySQL) and the precision of each timestamp column of `stamps`
+/// (`(table, column)`), in at most one catalog query: nothing to ask on SQLite, the
+/// precisions alone on PostgreSQL (one indexed catalog lookup each, every time).
+///
+/// On MySQL/MariaDB every table and column is its own branch of a `UNION ALL`, looked up by
+/// its schema and name: `information_schema` then opens the definitions of those tables alone
+/// ("Scanned 0 databases"), where a condition that names several tables at once (`IN`, `OR`)
+/// makes it list a whole database, or every database of the server, and the cost of the query
+/// grow with the server rather than with the graph. What it answers is kept per process
+/// ([`KNOWN`], keyed by the session's server and database, read with one `SELECT` of session
+/// variables), and only what is not known yet is asked. A kept fact can go stale when a
+/// migration changes a table while the process runs:
+///
+/// - a stamp column made coarser: the archive checks, in the statement that records its
+///   counts, that every table stamped by a kept precision finds its batch again, and when one
+///   does not, forgets the facts, reads them again and refuses ([`Error::StampPrecision`],
+///   rolled back);
+/// - a table moved to an engine without transactions: not seen until the facts are forgotten
+///   ([`crate::collector::forget_catalog`]) or the process restarts.
+pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    tables: impl IntoIterator<Item = &'t TableName>,
+    stamps: &[(&TableName, &str)],
+) -> Result<TableFacts, Error> {
+    let d = dialect::<Mo, R, C>();
+    let mut facts = TableFacts {
+        without_transactions: false,
+        precisions: vec![None; stamps.len()],
+        cached_precisions: false,
+    };
+    // Diesel writes a timestamp as text with every fractional digit, and text keeps it;
+    // every table rolls back.
+    if d == Dialect::Sqlite {
+        return Ok(facts);
+    }
+    let mut tables: Vec<&TableName> = match d {
+        Dialect::Mysql => tables.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut asked: Vec<usize> = (0..stamps.len()).collect();
+    let session = match d {
+        Dialect::Mysql => Some(mysql_session(conn).await?),
+        _ => None,
+    };
+    if let Some(session) = &session {
+        if let Some(known) = known().as_ref().and_then(|known| known.get(session)) {
+            tables.retain(|table| match known.engines.get(*table) {
+                Some(&without) => {
+                    facts.without_transactions |= without;
+                    false
+                }
+                None => true,
+            });
+            asked.retain(|&i| {
+                let (table, column) = stamps[i];
+                match known.precisions.get(&(table.clone(), column.to_owned())) {
+                    Some(&digits) => {
+                        facts.precisions[i] = Some(digits);
+                        facts.cached_precisions = true;
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+    }
+    if tables.is_empty() && asked.is_empty() {
+        return Ok(facts);
+    }
+
+    // Each row is tagged: `t<i>` for the i-th table asked (1 when its engine ignores a
+    // rollback), `<i>` for the i-th stamp (its digits, -1 when the catalog gives none).
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    let mut branches = 0;
+    let mut union = |sql: &mut Sql<BackendOf<Mo, C>, R>| {
+        if branches > 0 {
+            sql.push(" UNION ALL ");
+        }
+        branches += 1;
+    };
+    for (t, table) in tables.iter().enumerate() {
+        union(&mut sql);
+        sql.push(&format!(
+            "SELECT 't{t}', CAST(ENGINE IS NOT NULL AND ENGINE NOT IN ('InnoDB', 'RocksDB', 'TokuDB') AS SIGNED) \
+             FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+        ));
+        mysql_schema(&mut sql, table);
+        sql.push(" AND TABLE_NAME = ").bind(text(&table.name));
+    }
+    for &i in &asked {
+        let (table, column) = stamps[i];
+        union(&mut sql);
+        match d {
+            // `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
+            Dialect::Postgres => {
+                sql.push(&format!(
+                    "SELECT '{i}', CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) \
+                     FROM pg_attribute AS a WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = "
+                ));
+                pg_regclass(&mut sql, table);
+                sql.push(" AND a.attname = ").bind(text(column));
+            }
+            _ => {
+                sql.push(&format!(
+                    "SELECT '{i}', CAST(COALESCE(c.DATETIME_PRECISION, -1) AS SIGNED) \
+                     FROM information_schema.COLUMNS AS c WHERE c.TABLE_SCHEMA = "
+                ));
+                mysql_schema(&mut sql, table);
+                sql.push(" AND c.TABLE_NAME = ")
+                    .bind(text(&table.name))
+                    .push(" AND c.COLUMN_NAME = ")
+                    .bind(text(column));
+            }
+        }
+    }
+    let rows: Vec<(String, i64)> = conn.rows(sql).await?;
+    let mut guard = known();
+    let mut keep = session.map(|session| {
+        guard
+            .get_or_insert_with(HashMap::new)
+            .entry(session)
+            .or_default()
+    });
+    for (tag, value) in rows {
+        if let Some(t) = tag.strip_prefix('t').and_then(|t| t.parse::<usize>().ok()) {
+            let Some(&table) = tables.get(t) else {
+                continue;
+            };
+            facts.without_transactions |= value != 0;
+            if let Some(keep) = keep.as_mut() {
+                keep.engines.insert(table.clone(), value != 0);
+            }
+        } else if let Some(i) = tag.parse::<usize>().ok().filter(|&i| i < stamps.len()) {
+            let digits = u32::try_from(value).ok();
+            facts.precisions[i] = digits;
+            if let (Some(keep), Some(digits)) = (keep.as_mut(), digits) {
+                let (table, column) = stamps[i];
+                keep.precisions
+                    .insert((table.clone(), column.to_owned()), digits);
+            }
+        }
+    }
+    Ok(facts)
 }
 
 /// What `set_default` writes for `table.column`: the `DEFAULT` keyword on PostgreSQL and
@@ -465,7 +631,7 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
 /// Refuses `feature` (something that must roll back as a whole: a preview, an archive, a
 /// restore, a dry run) when one of `tables` is a MySQL table whose engine ignores a rollback
 /// (MyISAM, Aria, MEMORY, ...), where its writes would stay. One catalog query for all of
-/// them; other backends always roll back.
+/// them ([`table_facts`]); other backends always roll back.
 pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     tables: impl IntoIterator<Item = &'t TableName>,
@@ -474,28 +640,20 @@ pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, 
     if dialect::<Mo, R, C>() != Dialect::Mysql {
         return Ok(());
     }
-    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
-    sql.push(
-        "SELECT CONVERT(TABLE_NAME USING utf8mb4), CAST(0 AS SIGNED) \
-         FROM information_schema.TABLES WHERE ENGINE IS NOT NULL \
-         AND ENGINE NOT IN ('InnoDB', 'RocksDB', 'TokuDB') AND (FALSE",
-    );
-    for table in tables {
-        sql.push(" OR (TABLE_SCHEMA = ");
-        mysql_schema(&mut sql, table);
-        sql.push(" AND TABLE_NAME = ")
-            .bind(text(&table.name))
-            .push(")");
-    }
-    sql.push(")");
-    let rows: Vec<(String, i64)> = conn.rows(sql).await?;
-    if rows.is_empty() {
-        Ok(())
-    } else {
+    let facts = table_facts(conn, tables, &[]).await?;
+    refuse_if(facts.without_transactions, feature)
+}
+
+/// [`Error::Unsupported`] for `feature` on MySQL when a table it writes cannot roll back
+/// ([`TableFacts::without_transactions`]).
+pub(crate) fn refuse_if(without_transactions: bool, feature: &'static str) -> Result<(), Error> {
+    if without_transactions {
         Err(Error::Unsupported {
             feature,
             dialect: Dialect::Mysql,
         })
+    } else {
+        Ok(())
     }
 }
 

@@ -483,6 +483,7 @@ mod self_protect {
 /// column identifies it whatever the stamp's precision. SQLite keeps the text as written.
 mod stamp_precision {
     use chrono::NaiveDateTime;
+    use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
@@ -625,6 +626,50 @@ mod stamp_precision {
             let restored = x.restore(conn, archived.batch())?;
             assert_eq!((restored.rows_of("folders"), restored.rows_of("notes"), restored.rows_of("tags")), (1, 2, 1));
             assert_eq!(tags::table.active().count().get_result::<i64>(conn)?, 2);
+            Ok(())
+        }
+
+        /// MySQL/MariaDB keep the precision they read per process: a column made coarser by a
+        /// migration after one archive must still refuse the next one, which would otherwise
+        /// stamp rows it cannot find again (the notes of folder 2 hidden for good, with a log
+        /// row that restores nothing).
+        fn a_stamp_column_made_coarser_between_two_archives_refuses_the_next(db, x) {
+            let backend = db.backend();
+            db.create(&ddl("{ts}", "{ts}", "{ts}"));
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            let first = x.archive(conn, &Collector::new(folders::table.find(1)))?;
+            assert_eq!(first.plan().archived("notes"), 2);
+            conn.batch_execute(match backend {
+                Backend::Sqlite => "SELECT 1",
+                Backend::Postgres => "ALTER TABLE notes ALTER COLUMN deleted_at TYPE TIMESTAMP(0)",
+                Backend::Mysql => "ALTER TABLE notes MODIFY deleted_at DATETIME(0) NULL",
+            })?;
+            let result = x.archive(conn, &Collector::new(folders::table.find(2)));
+            if backend == Backend::Sqlite {
+                // Text keeps every digit: nothing to refuse.
+                assert_eq!(result?.plan().archived("notes"), 1);
+                return Ok(());
+            }
+            let error = result.expect_err("notes keep whole seconds now");
+            let Error::StampPrecision { table, column, precision } = &error else {
+                panic!("expected Error::StampPrecision, got {error:?}");
+            };
+            assert_eq!((table.as_str(), *column, *precision), ("notes", "deleted_at", 0));
+            // Rolled back: folder 2 and its note are live, and the log has the first archive alone.
+            let live = (
+                folders::table.active().count().get_result::<i64>(conn)?,
+                notes::table.active().count().get_result::<i64>(conn)?,
+            );
+            assert_eq!(live, (1, 1));
+            let logged: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "SELECT COUNT(*) FROM soft_delete_archive_log",
+            )
+            .get_result(conn)?;
+            assert_eq!(logged, 1);
+            // And the refusal is not a passing state: the next archive is refused up front.
+            let again = x.archive(conn, &Collector::new(folders::table.find(2))).expect_err("still coarse");
+            assert!(matches!(again, Error::StampPrecision { .. }), "{again:?}");
             Ok(())
         }
     }

@@ -771,6 +771,28 @@ mod mysql_only {
             assert_eq!(live, 2);
             Ok(())
         }
+
+        /// The engines read from the catalog are kept per process; after a migration moves a
+        /// table to an engine without transactions, `forget_catalog` makes the next archive read
+        /// them again, and refuse.
+        fn forget_catalog_makes_the_next_archive_read_the_engines_again(db, x) {
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
+                     parent_id INTEGER NULL, deleted_at DATETIME(6) NULL) ENGINE = InnoDB;
+                 INSERT INTO comments (id, post_id, parent_id) VALUES (1, 1, NULL), (2, 1, NULL);",
+            )?;
+            assert_eq!(x.archive(conn, &Collector::new(comments::table.find(1)))?.plan().archived("comments"), 1);
+
+            conn.batch_execute("ALTER TABLE comments ENGINE = MyISAM")?;
+            soft_delete_runtime::collector::forget_catalog();
+            let error = x.archive(conn, &Collector::new(comments::table.find(2))).unwrap_err();
+            assert!(matches!(error, Error::Unsupported { dialect: Dialect::Mysql, .. }), "{error:?}");
+            let live: i64 = comments::table.filter(comments::deleted_at.is_null()).count().get_result(conn)?;
+            assert_eq!(live, 1);
+            Ok(())
+        }
     }
 }
 
