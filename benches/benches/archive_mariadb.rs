@@ -18,7 +18,9 @@
 //! 3. **All 20,000 members** of a fresh library archived by four processes: the time.
 //!
 //! `cargo bench -p soft-delete-benches --bench archive_mariadb`. `MARIADB_BENCH_SIZES=1000`,
-//! `MARIADB_BENCH_ROUNDS=8` and `MARIADB_BENCH_MEMBERS=20000` change the sizes.
+//! `MARIADB_BENCH_ROUNDS=8` and `MARIADB_BENCH_MEMBERS=20000` change the sizes;
+//! `MARIADB_BENCH_ONLY=ratio` or `=concurrent` runs one part, `=trace` times the statements of
+//! one member's archive instead (see [`trace`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -415,6 +417,86 @@ fn concurrent(conn: &mut MysqlConnection, url: &str) {
     );
 }
 
+/// `MARIADB_BENCH_ONLY=trace`: where the time of an archive of one member goes. Archives
+/// `MARIADB_BENCH_MEMBERS` members (default 300) of a 20,000-member library one after the
+/// other on one connection and prints, per statement (its SQL up to the first bound value or
+/// 60 characters), how many ran per archive and their mean time as the client saw it, then
+/// the time per archive outside any statement (the library's own work).
+fn trace(conn: &mut MysqlConnection) {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Times {
+        started: Option<(String, Instant)>,
+        per: BTreeMap<String, (u32, Duration)>,
+    }
+    struct Timer(Arc<Mutex<Times>>);
+    impl Instrumentation for Timer {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            let mut times = self.0.lock().expect("not poisoned");
+            match event {
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let sql = query.to_string();
+                    let sql = sql.split("-- binds").next().unwrap_or("").trim();
+                    let short: String = sql.chars().take(60).collect();
+                    times.started = Some((short, Instant::now()));
+                }
+                InstrumentationEvent::FinishQuery { .. } => {
+                    if let Some((sql, at)) = times.started.take() {
+                        let entry = times.per.entry(sql).or_default();
+                        entry.0 += 1;
+                        entry.1 += at.elapsed();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let members = env_list("MARIADB_BENCH_MEMBERS", &[300])[0];
+    fill_library(conn, 20_000).expect("fill the library");
+    conn.batch_execute(&format!(
+        "SET SESSION TRANSACTION ISOLATION LEVEL {}",
+        isolation()
+    ))
+    .expect("isolation");
+    // A warm-up archive, untimed: the statement cache fills.
+    Collector::new(members::table.find(20_000))
+        .archive(conn)
+        .expect("an archive");
+    let times = Arc::new(Mutex::new(Times::default()));
+    conn.set_instrumentation(Timer(Arc::clone(&times)));
+    let start = Instant::now();
+    for id in 1..=members {
+        Collector::new(members::table.find(id))
+            .archive(conn)
+            .expect("an archive");
+    }
+    let wall = start.elapsed();
+    let times = times.lock().expect("not poisoned");
+    let n = f64::from(members);
+    let mut in_statements = Duration::ZERO;
+    let mut statements = 0;
+    for (sql, (count, total)) in &times.per {
+        in_statements += *total;
+        statements += count;
+        println!(
+            "{:>5.2} x {:>7.3} ms  {sql}",
+            f64::from(*count) / n,
+            total.as_secs_f64() * 1e3 / f64::from(*count)
+        );
+    }
+    println!(
+        "TRACE {members} archives: {:.3} ms each, {:.1} statements each taking {:.3} ms, {:.3} ms outside statements",
+        wall.as_secs_f64() * 1e3 / n,
+        f64::from(statements) / n,
+        in_statements.as_secs_f64() * 1e3 / n,
+        (wall - in_statements).as_secs_f64() * 1e3 / n,
+    );
+}
+
 fn main() {
     if let Ok(work) = std::env::var("MARIADB_BENCH_WORKER") {
         let mut parts = work.split(' ');
@@ -437,22 +519,7 @@ fn main() {
     digits(&mut conn).expect("the digits");
     let only = std::env::var("MARIADB_BENCH_ONLY").unwrap_or_default();
     if only == "trace" {
-        // The statements of one archive of a member, with their time.
-        fill_library(&mut conn, 2_000).expect("fill the library");
-        conn.batch_execute(&format!(
-            "SET SESSION TRANSACTION ISOLATION LEVEL {}",
-            isolation()
-        ))
-        .expect("isolation");
-        let recorded = soft_delete_tests::record_statements(&mut conn);
-        let start = Instant::now();
-        Collector::new(members::table.find(7))
-            .archive(&mut conn)
-            .expect("an archive");
-        println!("one archive: {:?}", start.elapsed());
-        for statement in recorded.lock().expect("not poisoned").iter() {
-            println!("{statement}");
-        }
+        trace(&mut conn);
         return;
     }
     if only.is_empty() || only == "ratio" {
