@@ -12,6 +12,9 @@ pub mod dsl;
 mod error;
 pub mod exec;
 pub mod guard;
+#[cfg(test)]
+mod layers;
+mod model;
 pub mod prelude;
 pub mod purge;
 pub mod query;
@@ -24,8 +27,9 @@ pub mod unique;
 pub mod write;
 
 pub use error::{Error, Result};
+pub use model::SoftDelete;
 pub use row_id::{IdOf, ParseId, RowId, RowIdError};
-pub use table::{SoftDelete, SoftDeleteTable};
+pub use table::SoftDeleteTable;
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
     soft_delete_with, Deletion, DeletionOf, Marked,

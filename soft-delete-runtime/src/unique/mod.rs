@@ -110,11 +110,12 @@ use std::fmt::Debug;
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 
 use crate::exec::{drive, Blocking, Executor};
+use crate::model::SoftDelete;
 use crate::query::WithDeletedTrace;
-use crate::table::{SoftDelete, SoftDeleteTable};
+use crate::table::SoftDeleteTable;
 use crate::{dsl, Error};
 
-pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
+pub use backend::{InsertNew, InsertOf, Locked};
 pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::{KeyGuard, KeyInfo, KeyList};
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
