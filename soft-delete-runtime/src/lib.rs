@@ -48,6 +48,14 @@ pub mod __private {
 
     pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
 
+    /// The bounds of the active-unique operations (`start`, `retry`, `upsert`, `find_live`,
+    /// `history`, a guarded `restore`), for code generic over the model that must state them.
+    pub mod unique {
+        pub use crate::model::KeyGuard;
+        pub use crate::unique::backend::{InsertNew, InsertOf, Locked};
+        pub use crate::unique::ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
+    }
+
     /// The relation graph's plumbing, for the code the derive generates.
     pub mod graph {
         pub use crate::collector::graph::{

@@ -110,6 +110,7 @@ impl<By, Reason> Deletion<By, Reason> {
     }
 
     /// The parts, for the code `#[derive(SoftDelete)]` generates.
+    #[doc(hidden)]
     pub fn into_parts(self) -> (DateTime<Utc>, Option<By>, Option<Reason>) {
         (self.at, self.by, self.reason)
     }

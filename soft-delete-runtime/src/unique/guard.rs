@@ -8,7 +8,7 @@ use std::future::Future;
 use super::ops::{self, Body, Failure, KeyOps, Violation};
 use super::ActiveUnique;
 use crate::exec::{Execute, Executor};
-pub use crate::model::KeyGuard;
+use crate::model::KeyGuard;
 use crate::Error;
 
 impl<M, Mo, C> KeyGuard<M, Mo, C> for () {
