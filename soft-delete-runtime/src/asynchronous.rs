@@ -98,9 +98,8 @@ use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 
 use crate::exec::{Execute, NonBlocking};
-use crate::table::guarded_restore;
-use crate::table::PrimaryMarker;
-use crate::unique::{ops, ActiveUnique, KeyGuard, KeyInsert, KeyOps, KeyUpdate};
+use crate::model::{guarded_restore, KeyGuard, PrimaryMarker};
+use crate::unique::{ops, ActiveUnique, KeyInsert, KeyOps, KeyUpdate};
 use crate::write::{self, AlsoSet, SoftDeleteTarget};
 use crate::{dsl, Error, SoftDelete};
 
@@ -238,7 +237,7 @@ pub trait SoftDeleteAsync: SoftDelete + Sized {
         let id: Id = self.id().clone();
         guarded_restore(
             self,
-            crate::table::primary_name::<Self>(),
+            crate::model::primary_name::<Self>(),
             conn,
             move || write::restore(FindDsl::find(Self::Table::default(), id.clone())),
         )
@@ -263,7 +262,7 @@ pub trait SoftDeleteAsync: SoftDelete + Sized {
         let id: Id = self.id().clone();
         guarded_restore(
             self,
-            crate::table::primary_name::<Self>(),
+            crate::model::primary_name::<Self>(),
             conn,
             move || {
                 write::restore_and_set(

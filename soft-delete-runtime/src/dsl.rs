@@ -57,18 +57,12 @@
 #[doc(no_inline)]
 pub use diesel::dsl::*;
 
-use crate::query::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
+pub use crate::query::types::{deleted_in, live_in, Active, OnlyDeleted, WithDeleted};
+pub use crate::table::types::{deleted, live, marker_deleted, marker_live};
+pub use crate::write::types::{HardDelete, Restore, RestoreAndSet, SoftDelete, SoftDeleteAndSet};
+
 use crate::query::SoftDeleteAlias;
-use crate::table::{MarkerList, SoftDeleteMarker, SoftDeleteTable, Strategy};
-use crate::write::{AlsoSet, SoftDeleteTarget};
-
-/// The type of [`live::<T>()`](live()): the predicate that holds for live rows of `T`.
-#[allow(non_camel_case_types)] // named after the function, as `#[auto_type]` expects
-pub type live<T> = <<T as SoftDeleteTable>::Markers as MarkerList<T>>::Live;
-
-/// The type of [`deleted::<T>()`](deleted()): the predicate that holds for soft-deleted rows of `T`.
-#[allow(non_camel_case_types)]
-pub type deleted<T> = <<T as SoftDeleteTable>::Markers as MarkerList<T>>::Deleted;
+use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy};
 
 /// The predicate that holds for live rows of table `T`, e.g. `"users"."deleted_at" IS NULL`:
 /// every marker of `T` live (`NOT "posts"."deleted" AND NOT "posts"."removed"` for a model
@@ -85,14 +79,6 @@ pub fn deleted<T: SoftDeleteTable>() -> deleted<T> {
     T::deleted()
 }
 
-/// The type of [`marker_live(column)`](marker_live()).
-#[allow(non_camel_case_types)]
-pub type marker_live<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Live;
-
-/// The type of [`marker_deleted(column)`](marker_deleted()).
-#[allow(non_camel_case_types)]
-pub type marker_deleted<M> = <<M as SoftDeleteMarker>::Strategy as Strategy<M>>::Deleted;
-
 /// The predicate that holds for the rows marker `M` alone leaves live, whatever the table's
 /// other markers say: `NOT "posts"."removed"`. For a model with one marker, the same as
 /// [`live`](fn@live).
@@ -106,16 +92,6 @@ pub fn marker_live<M: SoftDeleteMarker>(marker: M) -> marker_live<M> {
 pub fn marker_deleted<M: SoftDeleteMarker>(marker: M) -> marker_deleted<M> {
     M::Strategy::deleted(marker)
 }
-
-/// The type of [`live_in(alias)`](live_in()): the predicate that holds for live rows of the
-/// alias `A` (`Alias<S>`, as `diesel::alias!` declares it).
-#[allow(non_camel_case_types)]
-pub type live_in<A> = <A as SoftDeleteAlias>::Live;
-
-/// The type of [`deleted_in(alias)`](deleted_in()): the predicate that holds for soft-deleted
-/// rows of the alias `A`.
-#[allow(non_camel_case_types)]
-pub type deleted_in<A> = <A as SoftDeleteAlias>::Deleted;
 
 /// The predicate that holds for live rows of an alias of a soft-deletable table, e.g.
 /// `"person1"."deleted_at" IS NULL` for `diesel::alias!(person as person1)`.
@@ -131,29 +107,3 @@ pub fn live_in<A: SoftDeleteAlias>(alias: A) -> live_in<A> {
 pub fn deleted_in<A: SoftDeleteAlias>(alias: A) -> deleted_in<A> {
     alias.deleted_predicate()
 }
-
-/// The return type of [`.active()`](crate::query::SoftDeleteQueryDsl::active).
-pub type Active<Q> = <Q as ActiveDsl>::Output;
-
-/// The return type of [`.only_deleted()`](crate::query::SoftDeleteQueryDsl::only_deleted).
-pub type OnlyDeleted<Q> = <Q as OnlyDeletedDsl>::Output;
-
-/// The return type of [`.with_deleted()`](crate::query::SoftDeleteQueryDsl::with_deleted).
-pub type WithDeleted<Q> = <Q as WithDeletedDsl>::Output;
-
-/// The statement [`soft_delete(target)`](crate::soft_delete) builds:
-/// `UPDATE ... SET <marker> = <deleted> ... WHERE <target's filter> AND <live>`.
-pub type SoftDelete<Target> = <Target as SoftDeleteTarget>::SoftDelete;
-
-/// The statement [`restore(target)`](crate::restore) builds.
-pub type Restore<Target> = <Target as SoftDeleteTarget>::Restore;
-
-/// The statement [`soft_delete_and_set(target, deletion, changes)`](crate::soft_delete_and_set)
-/// builds.
-pub type SoftDeleteAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::SoftDelete;
-
-/// The statement [`restore_and_set(target, changes)`](crate::restore_and_set) builds.
-pub type RestoreAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::Restore;
-
-/// The statement [`hard_delete(target)`](crate::hard_delete) builds.
-pub type HardDelete<Target> = delete<Target>;

@@ -12,6 +12,9 @@ pub mod dsl;
 mod error;
 pub mod exec;
 pub mod guard;
+#[cfg(test)]
+mod layers;
+mod model;
 pub mod prelude;
 pub mod purge;
 pub mod query;
@@ -24,8 +27,9 @@ pub mod unique;
 pub mod write;
 
 pub use error::{Error, Result};
+pub use model::SoftDelete;
 pub use row_id::{IdOf, ParseId, RowId, RowIdError};
-pub use table::{SoftDelete, SoftDeleteTable};
+pub use table::SoftDeleteTable;
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
     soft_delete_with, Deletion, DeletionOf, Marked,
@@ -43,6 +47,14 @@ pub mod __private {
     pub use inventory;
 
     pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
+
+    /// The bounds of the active-unique operations (`start`, `retry`, `upsert`, `find_live`,
+    /// `history`, a guarded `restore`), for code generic over the model that must state them.
+    pub mod unique {
+        pub use crate::model::KeyGuard;
+        pub use crate::unique::backend::{InsertNew, InsertOf, Locked};
+        pub use crate::unique::ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
+    }
 
     /// The relation graph's plumbing, for the code the derive generates.
     pub mod graph {

@@ -2,9 +2,10 @@
 //! traits and the derive.
 
 #[doc(no_inline)]
-pub use crate::query::{SoftDeleteAliasDsl, SoftDeleteQueryDsl};
+pub use crate::model::SoftDelete;
 #[doc(no_inline)]
-pub use crate::table::{SoftDelete, SoftDeleteTable};
+pub use crate::query::{SoftDeleteAliasDsl, SoftDeleteQueryDsl};
+pub use crate::table::SoftDeleteTable;
 #[doc(no_inline)]
 pub use crate::unique::ActiveUnique;
 #[doc(no_inline)]

@@ -44,7 +44,6 @@ use diesel::query_source::{Alias, AliasSource, QuerySource};
 use diesel::sql_types::Bool;
 use diesel::QueryResult;
 
-use crate::dsl;
 use crate::table::{AliasMarkerList, SoftDeleteTable};
 
 /// One trait per scope, with the type each returns, as in `diesel::query_dsl::methods`.
@@ -92,7 +91,7 @@ use methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
 /// The scopes, as methods on every query. Import it with the [`prelude`](crate::prelude).
 pub trait SoftDeleteQueryDsl: Sized {
     /// Keeps live rows only: adds `AND <live>` (e.g. `deleted_at IS NULL`) to the `WHERE` clause.
-    fn active(self) -> dsl::Active<Self>
+    fn active(self) -> types::Active<Self>
     where
         Self: ActiveDsl,
     {
@@ -100,7 +99,7 @@ pub trait SoftDeleteQueryDsl: Sized {
     }
 
     /// Keeps soft-deleted rows only: adds `AND <deleted>` (e.g. `deleted_at IS NOT NULL`).
-    fn only_deleted(self) -> dsl::OnlyDeleted<Self>
+    fn only_deleted(self) -> types::OnlyDeleted<Self>
     where
         Self: OnlyDeletedDsl,
     {
@@ -111,7 +110,7 @@ pub trait SoftDeleteQueryDsl: Sized {
     /// means to see deleted rows: it adds `AND (<live> OR TRUE)`, a trace the visibility guard
     /// ([`crate::guard`]) reads as that intent and every planner folds away (the plan is the
     /// one without it).
-    fn with_deleted(self) -> dsl::WithDeleted<Self>
+    fn with_deleted(self) -> types::WithDeleted<Self>
     where
         Self: WithDeletedDsl,
     {
@@ -159,7 +158,7 @@ impl<Q> SoftDeleteQueryDsl for Q {}
 /// The scopes apply to the alias too: `person1.active()`.
 pub trait SoftDeleteAliasDsl: Sized {
     /// The predicate that holds for live rows of this alias, e.g. `"person1"."deleted_at" IS NULL`.
-    fn live(self) -> dsl::live_in<Self>
+    fn live(self) -> types::live_in<Self>
     where
         Self: SoftDeleteAlias,
     {
@@ -168,7 +167,7 @@ pub trait SoftDeleteAliasDsl: Sized {
 
     /// The predicate that holds for soft-deleted rows of this alias, e.g.
     /// `"person1"."deleted_at" IS NOT NULL`.
-    fn deleted(self) -> dsl::deleted_in<Self>
+    fn deleted(self) -> types::deleted_in<Self>
     where
         Self: SoftDeleteAlias,
     {
@@ -289,7 +288,7 @@ macro_rules! impl_scopes {
             $($source)*
             Self: FilterDsl<$live>,
         {
-            type Output = dsl::Filter<Self, $live>;
+            type Output = diesel::dsl::Filter<Self, $live>;
 
             fn active(self) -> Self::Output {
                 FilterDsl::filter(self, $make_live)
@@ -301,7 +300,7 @@ macro_rules! impl_scopes {
             $($source)*
             Self: FilterDsl<$deleted>,
         {
-            type Output = dsl::Filter<Self, $deleted>;
+            type Output = diesel::dsl::Filter<Self, $deleted>;
 
             fn only_deleted(self) -> Self::Output {
                 FilterDsl::filter(self, $make_deleted)
@@ -313,7 +312,7 @@ macro_rules! impl_scopes {
             $($source)*
             Self: FilterDsl<WithDeletedTrace<$live>>,
         {
-            type Output = dsl::Filter<Self, WithDeletedTrace<$live>>;
+            type Output = diesel::dsl::Filter<Self, WithDeletedTrace<$live>>;
 
             fn with_deleted(self) -> Self::Output {
                 FilterDsl::filter(self, WithDeletedTrace($make_live))
@@ -327,8 +326,8 @@ macro_rules! impl_table_scopes {
     (impl[$($generics:tt)*] for $query:ty, table = $table:ty) => {
         impl_scopes!(
             impl[$($generics)*] for $query where [$table: SoftDeleteTable,],
-            live: dsl::live<$table> = <$table as SoftDeleteTable>::live(),
-            deleted: dsl::deleted<$table> = <$table as SoftDeleteTable>::deleted(),
+            live: crate::table::types::live<$table> = <$table as SoftDeleteTable>::live(),
+            deleted: crate::table::types::deleted<$table> = <$table as SoftDeleteTable>::deleted(),
         );
     };
 }
@@ -343,9 +342,9 @@ macro_rules! impl_alias_scopes {
                 $source: AliasSource + Default,
                 Alias<$source>: SoftDeleteAlias + QuerySource,
             ],
-            live: dsl::live_in<Alias<$source>> =
+            live: types::live_in<Alias<$source>> =
                 SoftDeleteAlias::live_predicate(Alias::<$source>::default()),
-            deleted: dsl::deleted_in<Alias<$source>> =
+            deleted: types::deleted_in<Alias<$source>> =
                 SoftDeleteAlias::deleted_predicate(Alias::<$source>::default()),
         );
     };
@@ -371,3 +370,102 @@ impl_alias_scopes!(
     impl['a, ST, A, DB, GB] for BoxedSelectStatement<'a, ST, FromClause<Alias<A>>, DB, GB>,
     alias = A
 );
+
+/// The return types of the scopes and the types of an alias's predicates, named in
+/// [`dsl`](crate::dsl).
+pub(crate) mod types {
+    use super::methods::{ActiveDsl, OnlyDeletedDsl, WithDeletedDsl};
+    use super::SoftDeleteAlias;
+
+    /// The type of [`live_in(alias)`](fn@crate::dsl::live_in): the predicate that holds for
+    /// live rows of the alias `A` (`Alias<S>`, as `diesel::alias!` declares it).
+    #[allow(non_camel_case_types)]
+    pub type live_in<A> = <A as SoftDeleteAlias>::Live;
+
+    /// The type of [`deleted_in(alias)`](fn@crate::dsl::deleted_in): the predicate that holds
+    /// for soft-deleted rows of the alias `A`.
+    #[allow(non_camel_case_types)]
+    pub type deleted_in<A> = <A as SoftDeleteAlias>::Deleted;
+
+    /// The return type of [`.active()`](crate::query::SoftDeleteQueryDsl::active).
+    pub type Active<Q> = <Q as ActiveDsl>::Output;
+
+    /// The return type of [`.only_deleted()`](crate::query::SoftDeleteQueryDsl::only_deleted).
+    pub type OnlyDeleted<Q> = <Q as OnlyDeletedDsl>::Output;
+
+    /// The return type of [`.with_deleted()`](crate::query::SoftDeleteQueryDsl::with_deleted).
+    pub type WithDeleted<Q> = <Q as WithDeletedDsl>::Output;
+}
+
+/// The live and deleted predicates as SQL text, unqualified, for DDL and for the statements
+/// built at run time; public through [`ddl`](crate::ddl).
+pub(crate) mod conditions {
+    use diesel::Column;
+
+    use crate::backend::Dialect;
+    use crate::table::{MarkerInfo, SoftDeleteTable, StrategyKind};
+
+    /// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
+    /// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"` (quoted for `dialect`); for a model with
+    /// several markers, every one of them live, in parentheses: `(NOT "deleted" AND NOT "removed")`.
+    ///
+    /// It is the same predicate the scopes put in queries (there qualified with the table), so
+    /// a partial index declared with it serves `.active()`.
+    pub fn live_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
+        all_of(
+            T::markers()
+                .into_iter()
+                .map(|marker| marker_condition(dialect, marker, true))
+                .collect(),
+            " AND ",
+        )
+    }
+
+    /// The condition that holds for soft-deleted rows of `T`, unqualified:
+    /// `"deleted_at" IS NOT NULL`, `"deleted"`, `NOT "active"`; for a model with several markers,
+    /// any of them hiding the row, in parentheses: `("deleted" OR "removed")`.
+    pub fn deleted_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
+        all_of(
+            T::markers()
+                .into_iter()
+                .map(|marker| marker_condition(dialect, marker, false))
+                .collect(),
+            " OR ",
+        )
+    }
+
+    /// The condition that holds for the rows `T`'s markers other than its primary one leave live
+    /// (what a restore through the primary marker needs for the row to be live), or `None` for a
+    /// model with one marker.
+    pub(crate) fn others_live_condition<T: SoftDeleteTable>(dialect: Dialect) -> Option<String> {
+        let primary = <T::Marker as Column>::NAME;
+        let others: Vec<String> = T::markers()
+            .into_iter()
+            .filter(|marker| marker.name != primary)
+            .map(|marker| marker_condition(dialect, marker, true))
+            .collect();
+        (!others.is_empty()).then(|| all_of(others, " AND "))
+    }
+
+    /// The condition one marker alone makes, unqualified: live (`"deleted_at" IS NULL`, `NOT
+    /// "deleted"`, `"active"`) or deleted (`"deleted_at" IS NOT NULL`, `"deleted"`, `NOT "active"`).
+    pub fn marker_condition(dialect: Dialect, marker: MarkerInfo, live: bool) -> String {
+        let column = dialect.quote(marker.name);
+        match (marker.kind, live) {
+            (StrategyKind::Timestamp, true) => format!("{column} IS NULL"),
+            (StrategyKind::Timestamp, false) => format!("{column} IS NOT NULL"),
+            (StrategyKind::DeletedFlag, true) | (StrategyKind::ActiveFlag, false) => {
+                format!("NOT {column}")
+            }
+            (StrategyKind::DeletedFlag, false) | (StrategyKind::ActiveFlag, true) => column,
+        }
+    }
+
+    /// `a`, or `(a <op> b ...)`.
+    fn all_of(mut conditions: Vec<String>, operator: &str) -> String {
+        match conditions.len() {
+            1 => conditions.remove(0),
+            _ => format!("({})", conditions.join(operator)),
+        }
+    }
+}

@@ -10,7 +10,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::QuerySource;
 
 use crate::backend::{RenderBackend, TableName};
-use crate::table::SoftDelete;
+use crate::model::SoftDelete;
 
 /// The primary key of a row an error or a report names: the key as the database writes it as
 /// text (`7`, `ann@example.com`, a UUID, `(1, 7)` for a key of two columns), and the table it

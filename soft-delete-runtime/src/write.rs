@@ -36,8 +36,9 @@ use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, UpdateStatem
 use diesel::query_dsl::methods::FilterDsl;
 use diesel::{Column, QuerySource};
 
-use crate::dsl;
-use crate::table::{NoDeletedByColumn, NoReasonColumn, SoftDeleteMarker, SoftDeleteTable};
+use crate::table::{
+    NoDeletedByColumn, NoReasonColumn, SoftDeleteMarker, SoftDeleteTable, Strategy,
+};
 
 /// When, by whom and why rows are soft-deleted.
 ///
@@ -109,6 +110,7 @@ impl<By, Reason> Deletion<By, Reason> {
     }
 
     /// The parts, for the code `#[derive(SoftDelete)]` generates.
+    #[doc(hidden)]
     pub fn into_parts(self) -> (DateTime<Utc>, Option<By>, Option<Reason>) {
         (self.at, self.by, self.reason)
     }
@@ -211,9 +213,9 @@ pub trait SoftDeleteTarget: Sized {
     type Marker: SoftDeleteMarker<Table = Self::Table>;
     /// The rows, as [`diesel::update`] takes them.
     type Rows: IntoUpdateTarget<Table = Self::Table>;
-    /// The soft delete statement: see [`dsl::SoftDelete`].
+    /// The soft delete statement: see [`dsl::SoftDelete`](crate::dsl::SoftDelete).
     type SoftDelete;
-    /// The restore statement: see [`dsl::Restore`].
+    /// The restore statement: see [`dsl::Restore`](crate::dsl::Restore).
     type Restore;
 
     /// See [`soft_delete_with`].
@@ -230,20 +232,24 @@ pub trait SoftDeleteTarget: Sized {
 type PrimaryOf<Target> = <<Target as HasTable>::Table as SoftDeleteTable>::Marker;
 
 /// `UPDATE <rows> SET <marker M deleted> WHERE ... AND <M live>`.
-type MarkerSoftDelete<M, Rows> =
-    dsl::Filter<dsl::Update<Rows, <M as SoftDeleteMarker>::SoftDeleteChanges>, dsl::marker_live<M>>;
+type MarkerSoftDelete<M, Rows> = diesel::dsl::Filter<
+    diesel::dsl::Update<Rows, <M as SoftDeleteMarker>::SoftDeleteChanges>,
+    crate::table::types::marker_live<M>,
+>;
 
 /// `UPDATE <rows> SET <marker M live> WHERE ... AND <M deleted>`.
-type MarkerRestore<M, Rows> =
-    dsl::Filter<dsl::Update<Rows, <M as SoftDeleteMarker>::RestoreChanges>, dsl::marker_deleted<M>>;
+type MarkerRestore<M, Rows> = diesel::dsl::Filter<
+    diesel::dsl::Update<Rows, <M as SoftDeleteMarker>::RestoreChanges>,
+    crate::table::types::marker_deleted<M>,
+>;
 
 impl<Target> SoftDeleteTarget for Target
 where
     Target: IntoUpdateTarget<Table: SoftDeleteTable>,
-    dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::SoftDeleteChanges>:
-        AsQuery + FilterDsl<dsl::marker_live<PrimaryOf<Target>>>,
-    dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::RestoreChanges>:
-        AsQuery + FilterDsl<dsl::marker_deleted<PrimaryOf<Target>>>,
+    diesel::dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::SoftDeleteChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_live<PrimaryOf<Target>>>,
+    diesel::dsl::Update<Target, <PrimaryOf<Target> as SoftDeleteMarker>::RestoreChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_deleted<PrimaryOf<Target>>>,
 {
     type Table = <Target as HasTable>::Table;
     type Marker = PrimaryOf<Target>;
@@ -270,8 +276,10 @@ impl<M, Target> SoftDeleteTarget for Marked<M, Target>
 where
     M: SoftDeleteMarker<Table: SoftDeleteTable>,
     Target: IntoUpdateTarget<Table = M::Table>,
-    dsl::Update<Target, M::SoftDeleteChanges>: AsQuery + FilterDsl<dsl::marker_live<M>>,
-    dsl::Update<Target, M::RestoreChanges>: AsQuery + FilterDsl<dsl::marker_deleted<M>>,
+    diesel::dsl::Update<Target, M::SoftDeleteChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_live<M>>,
+    diesel::dsl::Update<Target, M::RestoreChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_deleted<M>>,
 {
     type Table = M::Table;
     type Marker = M;
@@ -296,12 +304,13 @@ fn marker_soft_delete<M, Rows>(rows: Rows, deletion: MarkerDeletion<M>) -> Marke
 where
     M: SoftDeleteMarker,
     Rows: IntoUpdateTarget<Table = M::Table>,
-    dsl::Update<Rows, M::SoftDeleteChanges>: AsQuery + FilterDsl<dsl::marker_live<M>>,
+    diesel::dsl::Update<Rows, M::SoftDeleteChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_live<M>>,
 {
     guarded_update(
         rows,
         M::soft_delete_changes(deletion),
-        dsl::marker_live(M::default()),
+        <M::Strategy as Strategy<M>>::live(M::default()),
     )
 }
 
@@ -309,12 +318,13 @@ fn marker_restore<M, Rows>(rows: Rows) -> MarkerRestore<M, Rows>
 where
     M: SoftDeleteMarker,
     Rows: IntoUpdateTarget<Table = M::Table>,
-    dsl::Update<Rows, M::RestoreChanges>: AsQuery + FilterDsl<dsl::marker_deleted<M>>,
+    diesel::dsl::Update<Rows, M::RestoreChanges>:
+        AsQuery + FilterDsl<crate::table::types::marker_deleted<M>>,
 {
     guarded_update(
         rows,
         M::restore_changes(),
-        dsl::marker_deleted(M::default()),
+        <M::Strategy as Strategy<M>>::deleted(M::default()),
     )
 }
 
@@ -323,9 +333,9 @@ where
 /// those, an `AsChangeset` struct) on columns of the target's table. See
 /// [`soft_delete_and_set`] and [`restore_and_set`].
 pub trait AlsoSet<Target: SoftDeleteTarget>: Sized {
-    /// The soft delete statement: see [`dsl::SoftDeleteAndSet`].
+    /// The soft delete statement: see [`dsl::SoftDeleteAndSet`](crate::dsl::SoftDeleteAndSet).
     type SoftDelete;
-    /// The restore statement: see [`dsl::RestoreAndSet`].
+    /// The restore statement: see [`dsl::RestoreAndSet`](crate::dsl::RestoreAndSet).
     type Restore;
 
     /// See [`soft_delete_and_set`].
@@ -385,18 +395,18 @@ where
     Target: SoftDeleteTarget,
     Changes: AsChangeset,
     Changes::Target: SameTable<Target::Table>,
-    dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>:
-        AsQuery + FilterDsl<dsl::marker_live<Target::Marker>>,
-    dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>:
-        AsQuery + FilterDsl<dsl::marker_deleted<Target::Marker>>,
+    diesel::dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>:
+        AsQuery + FilterDsl<crate::table::types::marker_live<Target::Marker>>,
+    diesel::dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>:
+        AsQuery + FilterDsl<crate::table::types::marker_deleted<Target::Marker>>,
 {
-    type SoftDelete = dsl::Filter<
-        dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>,
-        dsl::marker_live<Target::Marker>,
+    type SoftDelete = diesel::dsl::Filter<
+        diesel::dsl::Update<Target::Rows, SoftDeleteAnd<Target::Marker, Changes>>,
+        crate::table::types::marker_live<Target::Marker>,
     >;
-    type Restore = dsl::Filter<
-        dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>,
-        dsl::marker_deleted<Target::Marker>,
+    type Restore = diesel::dsl::Filter<
+        diesel::dsl::Update<Target::Rows, RestoreAnd<Target::Marker, Changes>>,
+        crate::table::types::marker_deleted<Target::Marker>,
     >;
 
     fn soft_delete(self, target: Target, deletion: DeletionFor<Target>) -> Self::SoftDelete {
@@ -408,7 +418,9 @@ where
         guarded_update(
             target.into_rows(),
             (marker, also),
-            dsl::marker_live(Target::Marker::default()),
+            <<Target::Marker as SoftDeleteMarker>::Strategy as Strategy<Target::Marker>>::live(
+                Target::Marker::default(),
+            ),
         )
     }
 
@@ -421,7 +433,9 @@ where
         guarded_update(
             target.into_rows(),
             (marker, also),
-            dsl::marker_deleted(Target::Marker::default()),
+            <<Target::Marker as SoftDeleteMarker>::Strategy as Strategy<Target::Marker>>::deleted(
+                Target::Marker::default(),
+            ),
         )
     }
 }
@@ -434,7 +448,7 @@ where
 /// to no [archive batch](crate::collector::Batch), so restoring an earlier batch leaves it
 /// hidden. Returns Diesel's update statement; `.execute(conn)` gives the number of rows
 /// deleted.
-pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> dsl::SoftDelete<Target> {
+pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> types::SoftDelete<Target> {
     target.into_soft_delete(Deletion::now())
 }
 
@@ -464,7 +478,7 @@ pub fn soft_delete<Target: SoftDeleteTarget>(target: Target) -> dsl::SoftDelete<
 pub fn soft_delete_with<Target: SoftDeleteTarget>(
     target: Target,
     deletion: DeletionFor<Target>,
-) -> dsl::SoftDelete<Target> {
+) -> types::SoftDelete<Target> {
     target.into_soft_delete(deletion)
 }
 
@@ -473,7 +487,7 @@ pub fn soft_delete_with<Target: SoftDeleteTarget>(
 /// `UPDATE t SET <marker> = <live>, <audit> = NULL WHERE <target's filter> AND <deleted>`.
 ///
 /// Live rows are left alone. Returns Diesel's update statement.
-pub fn restore<Target: SoftDeleteTarget>(target: Target) -> dsl::Restore<Target> {
+pub fn restore<Target: SoftDeleteTarget>(target: Target) -> types::Restore<Target> {
     target.into_restore()
 }
 
@@ -521,7 +535,7 @@ pub fn soft_delete_and_set<Target, Changes>(
     target: Target,
     deletion: DeletionFor<Target>,
     changes: Changes,
-) -> dsl::SoftDeleteAndSet<Target, Changes>
+) -> types::SoftDeleteAndSet<Target, Changes>
 where
     Target: SoftDeleteTarget,
     Changes: AlsoSet<Target>,
@@ -536,7 +550,7 @@ where
 pub fn restore_and_set<Target, Changes>(
     target: Target,
     changes: Changes,
-) -> dsl::RestoreAndSet<Target, Changes>
+) -> types::RestoreAndSet<Target, Changes>
 where
     Target: SoftDeleteTarget,
     Changes: AlsoSet<Target>,
@@ -546,7 +560,7 @@ where
 
 /// Deletes the rows of `target` for good, live or soft-deleted: Diesel's
 /// [`delete`](diesel::delete), limited to soft-deletable tables so the intent is explicit.
-pub fn hard_delete<Target>(target: Target) -> dsl::HardDelete<Target>
+pub fn hard_delete<Target>(target: Target) -> types::HardDelete<Target>
 where
     Target: IntoUpdateTarget<Table: SoftDeleteTable>,
 {
@@ -560,11 +574,11 @@ fn guarded_update<Target, Changes, Guard>(
     target: Target,
     changes: Changes,
     guard: Guard,
-) -> dsl::Filter<dsl::Update<Target, Changes>, Guard>
+) -> diesel::dsl::Filter<diesel::dsl::Update<Target, Changes>, Guard>
 where
     Target: IntoUpdateTarget,
     Changes: AsChangeset<Target = Target::Table>,
-    dsl::Update<Target, Changes>: AsQuery + FilterDsl<Guard>,
+    diesel::dsl::Update<Target, Changes>: AsQuery + FilterDsl<Guard>,
 {
     FilterDsl::filter(update(target).set(changes), guard)
 }
@@ -573,4 +587,26 @@ fn update<Target: IntoUpdateTarget>(
     target: Target,
 ) -> UpdateStatement<<Target as HasTable>::Table, Target::WhereClause> {
     diesel::update(target)
+}
+
+/// The statements the writes build, named in [`dsl`](crate::dsl).
+pub(crate) mod types {
+    use super::{AlsoSet, SoftDeleteTarget};
+
+    /// The statement [`soft_delete(target)`](crate::soft_delete) builds:
+    /// `UPDATE ... SET <marker> = <deleted> ... WHERE <target's filter> AND <live>`.
+    pub type SoftDelete<Target> = <Target as SoftDeleteTarget>::SoftDelete;
+
+    /// The statement [`restore(target)`](crate::restore) builds.
+    pub type Restore<Target> = <Target as SoftDeleteTarget>::Restore;
+
+    /// The statement [`soft_delete_and_set(target, deletion, changes)`](crate::soft_delete_and_set)
+    /// builds.
+    pub type SoftDeleteAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::SoftDelete;
+
+    /// The statement [`restore_and_set(target, changes)`](crate::restore_and_set) builds.
+    pub type RestoreAndSet<Target, Changes> = <Changes as AlsoSet<Target>>::Restore;
+
+    /// The statement [`hard_delete(target)`](crate::hard_delete) builds.
+    pub type HardDelete<Target> = diesel::dsl::delete<Target>;
 }

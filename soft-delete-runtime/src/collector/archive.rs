@@ -45,8 +45,9 @@ use super::marks::{self, BatchValues};
 use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, TableName};
 use crate::ddl::journal;
+use crate::exec::SqlConnection;
 use crate::sql::catalog::{self, ColumnDefault};
-use crate::sql::{Dialected, KeyRow, Sql, SqlBackend, SqlConnection};
+use crate::sql::{Dialected, KeyRow, Sql, SupportedBackend};
 use crate::{Error, RowId};
 
 /// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
@@ -69,7 +70,7 @@ pub(crate) fn next_stamp() -> DateTime<Utc> {
 /// `SELECT <key as text> FROM <root> WHERE <in batch> LIMIT 1`: the key of the only root
 /// archived by `batch` (use it when the plan has one root), as a subquery of the statement that
 /// [records](log::finish) it; `None` when the root table cannot find its batch.
-pub(crate) fn root_key<DB: SqlBackend, R>(
+pub(crate) fn root_key<DB: SupportedBackend, R>(
     graph: &Graph,
     batch: BatchValues,
 ) -> Result<Option<Sql<DB, R>>, Error> {
@@ -190,7 +191,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
 /// `IN (...)` / `NOT IN (...)`, on every backend. As a derived table it may have a `LIMIT`
 /// (MariaDB and MySQL refuse one directly inside `IN`) and may read the table being updated
 /// (MySQL refuses a subquery on it otherwise).
-fn push_roots<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, roots: &Arc<R>) {
+fn push_roots<DB: SupportedBackend, R>(sql: &mut Sql<DB, R>, roots: &Arc<R>) {
     sql.push("SELECT * FROM (")
         .roots(roots)
         .push(") AS sd_roots");
@@ -259,7 +260,7 @@ pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
 /// stamp as written. A column that keeps fewer digits than it did when its precision was
 /// cached rounds every stamp it stores, and then finds none of them: one index probe per table
 /// tells. `None` when no table finds its batch by the stamp.
-pub(crate) fn found_again<DB: SqlBackend, R>(
+pub(crate) fn found_again<DB: SupportedBackend, R>(
     graph: &Graph,
     batch: BatchValues,
     plan: &Plan,
@@ -401,7 +402,7 @@ impl Walk<'_> {
         }
         select.push(&format!(" ORDER BY {key} LIMIT "));
         let limit = i64::try_from(self.blocker_ids.max(1)).unwrap_or(i64::MAX);
-        select.bind(<C::Backend as SqlBackend>::bind_i64(limit));
+        select.bind(<C::Backend as SupportedBackend>::bind_i64(limit));
         let found = conn.rows::<KeyRow>(select).await?;
         let count = found.first().map_or(0, |(_, total)| *total as u64);
         let table = Arc::new(child.name.clone());
@@ -421,7 +422,11 @@ impl Walk<'_> {
 
     /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
     /// they are marked (`<roots>` as [`push_roots`] renders it).
-    fn references_roots<DB: SqlBackend, R>(&self, edge: GraphEdge, roots: &Arc<R>) -> Sql<DB, R> {
+    fn references_roots<DB: SupportedBackend, R>(
+        &self,
+        edge: GraphEdge,
+        roots: &Arc<R>,
+    ) -> Sql<DB, R> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let key = d.quote(parent.key);
@@ -589,7 +594,7 @@ impl Walk<'_> {
     /// of the child table, and at `REPEATABLE READ` locks them all.) The parents are a derived
     /// table, so a table referencing itself reads itself as it was before the statement, and
     /// the child's columns stay unambiguous in the rest of the statement.
-    fn join_parents<DB: SqlBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
+    fn join_parents<DB: SupportedBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let child = &self.graph.nodes[edge.child];
@@ -609,7 +614,7 @@ impl Walk<'_> {
     }
 
     /// The condition of `node`'s rows of this batch, or [`Error::BatchNotIdentifiable`].
-    fn in_batch<DB: SqlBackend, R>(&self, node: &Node) -> Result<Sql<DB, R>, Error> {
+    fn in_batch<DB: SupportedBackend, R>(&self, node: &Node) -> Result<Sql<DB, R>, Error> {
         node.soft
             .as_ref()
             .map(|soft| marks::in_batch::<DB, R>(self.d, soft, self.batch))
@@ -621,7 +626,7 @@ impl Walk<'_> {
     }
 
     /// `fk IN (SELECT key FROM parent WHERE <in this batch>)`.
-    fn references<DB: SqlBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
+    fn references<DB: SupportedBackend, R>(&self, edge: GraphEdge) -> Result<Sql<DB, R>, Error> {
         let d = self.d;
         let parent = &self.graph.nodes[edge.parent];
         let in_batch = self.in_batch(parent)?;
@@ -645,7 +650,12 @@ impl Walk<'_> {
     }
 
     /// `?, ?, ?`: the batch id, table and column of an edge's journal rows.
-    fn journal_key<DB: SqlBackend, R>(&self, sql: &mut Sql<DB, R>, child: &Node, edge: GraphEdge) {
+    fn journal_key<DB: SupportedBackend, R>(
+        &self,
+        sql: &mut Sql<DB, R>,
+        child: &Node,
+        edge: GraphEdge,
+    ) {
         sql.bind(DB::bind_i64(self.batch.id))
             .push(", ")
             .bind(DB::bind_text(Some(child.name.to_string())))
@@ -654,7 +664,7 @@ impl Walk<'_> {
     }
 
     /// `batch_id = ? AND table_name = ? AND column_name = ?`.
-    fn journal_match<DB: SqlBackend, R>(
+    fn journal_match<DB: SupportedBackend, R>(
         &self,
         sql: &mut Sql<DB, R>,
         child: &Node,
@@ -664,7 +674,7 @@ impl Walk<'_> {
     }
 
     /// [`journal_match`](Self::journal_match) on the journal aliased by `alias` (`"sd_j."`).
-    fn journal_match_as<DB: SqlBackend, R>(
+    fn journal_match_as<DB: SupportedBackend, R>(
         &self,
         sql: &mut Sql<DB, R>,
         child: &Node,
@@ -703,10 +713,10 @@ impl Walk<'_> {
                 sql.push("NULL");
             }
             ColumnDefault::Integer(value) => {
-                sql.bind(<C::Backend as SqlBackend>::bind_i64(value));
+                sql.bind(<C::Backend as SupportedBackend>::bind_i64(value));
             }
             ColumnDefault::Text(value) => {
-                sql.bind(<C::Backend as SqlBackend>::bind_text(Some(value)));
+                sql.bind(<C::Backend as SupportedBackend>::bind_text(Some(value)));
             }
         }
         Ok(())
@@ -714,7 +724,7 @@ impl Walk<'_> {
 }
 
 /// `<alias>batch_id = ? AND <alias>table_name = ? AND <alias>column_name = ?`.
-pub(crate) fn journal_match<DB: SqlBackend, R>(
+pub(crate) fn journal_match<DB: SupportedBackend, R>(
     sql: &mut Sql<DB, R>,
     d: Dialected,
     batch_id: i64,

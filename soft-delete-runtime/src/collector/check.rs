@@ -23,9 +23,9 @@ use super::graph::{ArchiveTable, Graph, Rule};
 use crate::backend::TableName;
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
+use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
 use crate::sql::catalog::{self, CatalogForeignKey};
-use crate::sql::SqlConnection;
 use crate::Error;
 
 /// A foreign key as the database declares it.

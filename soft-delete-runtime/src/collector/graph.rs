@@ -24,7 +24,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use diesel::{Column, Table};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
-use crate::ddl;
+use crate::query::conditions;
 pub use crate::sql::{KeyKind, StampKind};
 use crate::table::{MarkerInfo, SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 use crate::unique::KeyInfo;
@@ -516,7 +516,7 @@ fn primary_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String
         name: <T::Marker as Column>::NAME,
         kind: <<T::Marker as SoftDeleteMarker>::Strategy as Strategy<T::Marker>>::KIND,
     };
-    ddl::marker_condition(dialect, marker, live)
+    conditions::marker_condition(dialect, marker, live)
 }
 
 /// The primary marker's live condition. With several markers it reads rows other markers
@@ -525,7 +525,7 @@ fn primary_condition<T: SoftDeleteTable>(dialect: Dialect, live: bool) -> String
 fn primary_live<T: SoftDeleteTable>(dialect: Dialect) -> String {
     let live = primary_condition::<T>(dialect, true);
     if T::markers().len() > 1 {
-        let every_row = crate::query::with_deleted_sql(&ddl::live_condition::<T>(dialect));
+        let every_row = crate::query::with_deleted_sql(&conditions::live_condition::<T>(dialect));
         format!("({live} AND {every_row})")
     } else {
         live
@@ -592,9 +592,9 @@ impl Node {
                 },
                 live: primary_live::<T>,
                 deleted: primary_deleted::<T>,
-                visible: ddl::live_condition::<T>,
-                hidden: ddl::deleted_condition::<T>,
-                others_visible: ddl::others_live_condition::<T>,
+                visible: conditions::live_condition::<T>,
+                hidden: conditions::deleted_condition::<T>,
+                others_visible: conditions::others_live_condition::<T>,
                 keys: T::ACTIVE_UNIQUE_KEYS,
             }),
             edges: edges_of::<T>,

@@ -35,7 +35,8 @@ use super::graph::{Graph, GraphEdge, Node, SoftInfo};
 use super::marks::{self, BatchValues};
 use crate::backend::SupportedBackend;
 use crate::ddl::journal;
-use crate::sql::{ClashRow, Dialected, Sql, SqlConnection};
+use crate::exec::SqlConnection;
+use crate::sql::{ClashRow, Dialected, Sql};
 use crate::unique::{Holder, KeyConflict, KeyInfo};
 use crate::{Error, RowId};
 

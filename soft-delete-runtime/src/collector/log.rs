@@ -24,7 +24,6 @@
 //! `#[soft_delete(batch)]` column rules that out for its table.
 
 use chrono::{DateTime, Utc};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::graph::{ArchiveTable, GraphTable, Rule, StampKind};
 use super::marks::BatchValues;
@@ -34,8 +33,9 @@ use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::archive_log as log;
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
+use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
-use crate::sql::{Dialected, KeyRow, LogRow, Sql, SqlBackend, SqlConnection};
+use crate::sql::{DbError, Dialected, KeyRow, LogRow, Sql};
 use crate::Error;
 
 /// How many microseconds an archive tries after its first stamp before giving up.
@@ -113,7 +113,7 @@ pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
                         .next()
                         .map(|(_, id)| id)
                 }
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => None,
+                Err(error) if DbError::is_unique(&error) => None,
                 Err(error) => return Err(error.into()),
             },
         };
@@ -358,7 +358,7 @@ pub(crate) async fn find_entry<Mo, R, C: SqlConnection<Mo, R>>(
         .ok_or(Error::ArchiveNotFound { id })
 }
 
-fn select_entries<DB: SqlBackend, R>(d: Dialected) -> Sql<DB, R> {
+fn select_entries<DB: SupportedBackend, R>(d: Dialected) -> Sql<DB, R> {
     let columns = [
         log::ID,
         log::ARCHIVED_AT,

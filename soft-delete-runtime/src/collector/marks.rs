@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::graph::SoftInfo;
-use crate::sql::{Dialected, Sql, SqlBackend};
+use crate::sql::{Dialected, Sql, SupportedBackend};
 use crate::table::StrategyKind;
 use crate::Error;
 
@@ -16,7 +16,7 @@ pub(crate) struct BatchValues {
 }
 
 /// The `SET` list that archives a row of `soft` as part of `batch`.
-pub(crate) fn mark<DB: SqlBackend, R>(
+pub(crate) fn mark<DB: SupportedBackend, R>(
     sql: &mut Sql<DB, R>,
     d: Dialected,
     soft: &SoftInfo,
@@ -73,7 +73,7 @@ pub(crate) fn unmark(d: Dialected, soft: &SoftInfo) -> String {
 
 /// The condition that holds for the rows of `soft` archived by `batch` and still archived
 /// (unqualified), or `None` when the table cannot tell one batch's rows from another's.
-pub(crate) fn in_batch<DB: SqlBackend, R>(
+pub(crate) fn in_batch<DB: SupportedBackend, R>(
     d: Dialected,
     soft: &SoftInfo,
     batch: BatchValues,

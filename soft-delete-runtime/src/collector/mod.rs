@@ -155,8 +155,9 @@ use marks::BatchValues;
 use crate::backend::SupportedBackend;
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
+use crate::exec::SqlConnection;
 use crate::exec::{drive, Begin, Blocking, Transaction};
-use crate::sql::{catalog, SqlConnection};
+use crate::sql::catalog;
 use crate::table::SoftDeleteTable;
 use crate::trace;
 use crate::Error;
@@ -528,7 +529,7 @@ where
         let no_where = self.where_clause.is_noop(out.backend())?;
         self.where_clause.walk_ast(out.reborrow())?;
         out.push_sql(if no_where { " WHERE " } else { " AND " });
-        out.push_sql(&crate::ddl::live_condition::<T>(DB::DIALECT));
+        out.push_sql(&crate::query::conditions::live_condition::<T>(DB::DIALECT));
         Ok(())
     }
 }
@@ -708,13 +709,10 @@ impl<T: ArchiveTable> Batch<T> {
             restore::run(conn, graph, values).await
         })
         .await;
-        let statements_succeeded = outcome.is_ok();
-        let outcome = transaction.finish(outcome).await;
-        // An error after every statement succeeded is the COMMIT's: a deferred constraint.
-        let outcome = match outcome {
-            Err(error) if statements_succeeded => Err(restore::commit_conflict(error, graph)),
-            other => other,
-        };
+        // An error of the COMMIT is a deferred constraint's.
+        let outcome = transaction
+            .finish_or(outcome, |error| restore::commit_conflict(error, graph))
+            .await;
         let error = match outcome {
             Err(error @ Error::RestoreConflict { .. }) => error,
             other => return other,

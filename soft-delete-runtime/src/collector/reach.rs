@@ -27,7 +27,8 @@ use super::archive::check_batch_identity;
 use super::graph::{Graph, GraphEdge, KeyKind, Rule};
 use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, SupportedBackend};
-use crate::sql::{Dialected, KeyRow, Sql, SqlBackend, SqlConnection};
+use crate::exec::SqlConnection;
+use crate::sql::{Dialected, KeyRow, Sql};
 use crate::{Error, RowId};
 
 /// The plan an archive of `roots` over `graph` would carry out now.
@@ -105,7 +106,7 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
                 }
                 select.push(&format!(" ORDER BY {key} LIMIT "));
                 let limit = i64::try_from(blocker_ids.max(1)).unwrap_or(i64::MAX);
-                select.bind(<C::Backend as SqlBackend>::bind_i64(limit));
+                select.bind(<C::Backend as SupportedBackend>::bind_i64(limit));
                 let found = conn.rows::<KeyRow>(select).await?;
                 let total = found
                     .first()
@@ -137,7 +138,7 @@ fn count(rows: Vec<KeyRow>) -> u64 {
 }
 
 /// The sets of rows an archive reaches, per table, as SQL.
-struct Reach<'g, 'r, DB: SqlBackend, R> {
+struct Reach<'g, 'r, DB: SupportedBackend, R> {
     graph: &'g Graph,
     d: Dialected,
     roots: &'r Arc<R>,
@@ -148,7 +149,7 @@ struct Reach<'g, 'r, DB: SqlBackend, R> {
     cyclic: Vec<bool>,
 }
 
-impl<'r, DB: SqlBackend, R> Reach<'_, 'r, DB, R> {
+impl<'r, DB: SupportedBackend, R> Reach<'_, 'r, DB, R> {
     fn new<'g>(graph: &'g Graph, d: Dialected, roots: &'r Arc<R>) -> Reach<'g, 'r, DB, R> {
         let n = graph.nodes.len();
         // Which nodes each node reaches through cascade edges (the graphs are small).

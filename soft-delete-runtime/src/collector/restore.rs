@@ -17,7 +17,7 @@
 //! [`Error::RestoreConflict`] with the database's message, and the caller rolls everything
 //! back; so is one a deferred constraint reports at the `COMMIT` ([`commit_conflict`]).
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 use super::archive::journal_match;
 use super::graph::{Graph, Rule};
@@ -25,7 +25,8 @@ use super::keys;
 use super::marks::{self, BatchValues};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::journal;
-use crate::sql::{Dialected, Sql, SqlBackend, SqlConnection};
+use crate::exec::SqlConnection;
+use crate::sql::{DbError, Dialected, Sql};
 use crate::Error;
 
 /// What a restore brought back.
@@ -213,7 +214,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
                 d.quote(journal::TABLE),
                 d.quote(journal::BATCH_ID)
             ))
-            .bind(<C::Backend as SqlBackend>::bind_i64(batch.id));
+            .bind(<C::Backend as SupportedBackend>::bind_i64(batch.id));
         conn.run(forget).await?;
     }
     Ok(restored)
@@ -243,32 +244,23 @@ pub(crate) async fn rows_conflict<Mo, R, C: SqlConnection<Mo, R>>(
 /// back) is a conflict with a live row on a unique key the models do not declare, since the
 /// declared ones were checked before the write; anything else is passed on.
 fn conflict_or(error: DieselError, table: &TableName) -> Error {
-    match error {
-        DieselError::DatabaseError(
-            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ExclusionViolation,
-            info,
-        ) => Error::RestoreConflict {
+    match DbError::of(&error) {
+        DbError::Unique(violation) => Error::RestoreConflict {
             table: table.to_string(),
-            key: info
-                .constraint_name()
-                .map(str::to_owned)
-                .or_else(|| key_from_message(info.message())),
-            message: info.message().to_owned(),
+            key: violation.unique_key(),
+            message: violation.message().to_owned(),
         },
-        other => Error::Diesel(other),
+        _ => Error::Diesel(error),
     }
 }
 
-/// An error of the restore's `COMMIT`, after every statement succeeded: a unique or exclusion
+/// The error of the restore's `COMMIT`, after every statement succeeded: a unique or exclusion
 /// constraint whose check is deferred (PostgreSQL's `DEFERRABLE INITIALLY DEFERRED`) refused
 /// it there, which is a conflict like one refused by a statement. The table is the one the
 /// database names (its node's name when it is in the graph).
-pub(crate) fn commit_conflict(error: Error, graph: &Graph) -> Error {
-    let Error::Diesel(error) = error else {
-        return error;
-    };
-    let table = match &error {
-        DieselError::DatabaseError(_, info) => info.table_name().map(|name| {
+pub(crate) fn commit_conflict(error: DieselError, graph: &Graph) -> Error {
+    let table = match DbError::of(&error) {
+        DbError::Unique(violation) => violation.table().map(|name| {
             graph
                 .nodes
                 .iter()
@@ -286,35 +278,5 @@ pub(crate) fn commit_conflict(error: Error, graph: &Graph) -> Error {
     match table {
         Some(table) => conflict_or(error, &table),
         None => Error::Diesel(error),
-    }
-}
-
-/// The key a unique violation names in its message, for backends that do not report the
-/// constraint separately: MySQL's "Duplicate entry '...' for key 'k'", SQLite's
-/// "UNIQUE constraint failed: t.a, t.b".
-fn key_from_message(message: &str) -> Option<String> {
-    if let Some(rest) = message.split("for key '").nth(1) {
-        return rest.rsplit_once('\'').map(|(key, _)| key.to_owned());
-    }
-    message
-        .split_once("UNIQUE constraint failed: ")
-        .map(|(_, columns)| columns.trim().to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_from_message;
-
-    #[test]
-    fn keys_are_read_from_messages() {
-        assert_eq!(
-            key_from_message("Duplicate entry 'A-1' for key 'live_code'").as_deref(),
-            Some("live_code")
-        );
-        assert_eq!(
-            key_from_message("UNIQUE constraint failed: orders.code").as_deref(),
-            Some("orders.code")
-        );
-        assert_eq!(key_from_message("something else"), None);
     }
 }

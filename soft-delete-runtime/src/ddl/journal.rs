@@ -150,17 +150,15 @@ pub fn drop_table(dialect: Dialect) -> String {
 /// key longer than the journal keeps), else the database's error unchanged. The write wrote
 /// nothing: the statement failed as a whole.
 pub(crate) fn write_error(error: diesel::result::Error, table: &TableName, column: &str) -> Error {
-    use diesel::result::Error as DieselError;
-    match &error {
-        // MySQL 3819 "Check constraint '...' is violated", MariaDB 4025 "CONSTRAINT `...` failed".
-        DieselError::DatabaseError(_, info) if info.message().contains(ROW_KEY_CHECK) => {
-            Error::JournalKeyTooLong {
-                table: table.to_string(),
-                column: column.to_owned(),
-                limit: MYSQL_ROW_KEY_CHARS,
-            }
+    // MySQL 3819 "Check constraint '...' is violated", MariaDB 4025 "CONSTRAINT `...` failed".
+    if crate::sql::errors::refused_by(&error, ROW_KEY_CHECK) {
+        Error::JournalKeyTooLong {
+            table: table.to_string(),
+            column: column.to_owned(),
+            limit: MYSQL_ROW_KEY_CHARS,
         }
-        _ => Error::Diesel(error),
+    } else {
+        Error::Diesel(error)
     }
 }
 

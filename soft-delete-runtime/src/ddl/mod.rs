@@ -31,8 +31,9 @@ pub(crate) use active_unique::{key_objects, KeyObject};
 
 pub use marker_sync::{drop_marker_sync, marker_sync};
 
+pub use crate::query::conditions::{deleted_condition, live_condition, marker_condition};
+
 use crate::backend::{Dialect, RenderBackend, TableName};
-use crate::table::{MarkerInfo, SoftDeleteTable, StrategyKind};
 
 /// `table`'s name, quoted for `dialect`: `"users"`, `"app"."users"` (PostgreSQL), `` `users` ``
 /// (SQLite, MySQL).
@@ -68,70 +69,6 @@ pub(crate) fn derived_name(name: &str, suffix: &str) -> String {
         cut -= 1;
     }
     format!("{}_{:08x}{suffix}", &name[..cut], hash as u32)
-}
-
-/// The condition that holds for live rows of `T`, unqualified, as DDL needs it:
-/// `"deleted_at" IS NULL`, `NOT "deleted"`, `"active"` (quoted for `dialect`); for a model with
-/// several markers, every one of them live, in parentheses: `(NOT "deleted" AND NOT "removed")`.
-///
-/// It is the same predicate the scopes put in queries (there qualified with the table), so
-/// a partial index declared with it serves `.active()`.
-pub fn live_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
-    all_of(
-        T::markers()
-            .into_iter()
-            .map(|marker| marker_condition(dialect, marker, true))
-            .collect(),
-        " AND ",
-    )
-}
-
-/// The condition that holds for soft-deleted rows of `T`, unqualified:
-/// `"deleted_at" IS NOT NULL`, `"deleted"`, `NOT "active"`; for a model with several markers,
-/// any of them hiding the row, in parentheses: `("deleted" OR "removed")`.
-pub fn deleted_condition<T: SoftDeleteTable>(dialect: Dialect) -> String {
-    all_of(
-        T::markers()
-            .into_iter()
-            .map(|marker| marker_condition(dialect, marker, false))
-            .collect(),
-        " OR ",
-    )
-}
-
-/// The condition that holds for the rows `T`'s markers other than its primary one leave live
-/// (what a restore through the primary marker needs for the row to be live), or `None` for a
-/// model with one marker.
-pub(crate) fn others_live_condition<T: SoftDeleteTable>(dialect: Dialect) -> Option<String> {
-    let primary = <T::Marker as Column>::NAME;
-    let others: Vec<String> = T::markers()
-        .into_iter()
-        .filter(|marker| marker.name != primary)
-        .map(|marker| marker_condition(dialect, marker, true))
-        .collect();
-    (!others.is_empty()).then(|| all_of(others, " AND "))
-}
-
-/// The condition one marker alone makes, unqualified: live (`"deleted_at" IS NULL`, `NOT
-/// "deleted"`, `"active"`) or deleted (`"deleted_at" IS NOT NULL`, `"deleted"`, `NOT "active"`).
-pub fn marker_condition(dialect: Dialect, marker: MarkerInfo, live: bool) -> String {
-    let column = dialect.quote(marker.name);
-    match (marker.kind, live) {
-        (StrategyKind::Timestamp, true) => format!("{column} IS NULL"),
-        (StrategyKind::Timestamp, false) => format!("{column} IS NOT NULL"),
-        (StrategyKind::DeletedFlag, true) | (StrategyKind::ActiveFlag, false) => {
-            format!("NOT {column}")
-        }
-        (StrategyKind::DeletedFlag, false) | (StrategyKind::ActiveFlag, true) => column,
-    }
-}
-
-/// `a`, or `(a <op> b ...)`.
-fn all_of(mut conditions: Vec<String>, operator: &str) -> String {
-    match conditions.len() {
-        1 => conditions.remove(0),
-        _ => format!("({})", conditions.join(operator)),
-    }
 }
 
 /// When a PostgreSQL constraint declared `DEFERRABLE` is checked by default.

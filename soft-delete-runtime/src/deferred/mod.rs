@@ -32,7 +32,7 @@
 mod reassign;
 mod sql;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 pub use self::reassign::{
     reassign, Method, Offset, Reassign, ReassignOn, ReassignValue, Reassigned,
@@ -40,8 +40,9 @@ pub use self::reassign::{
 pub use self::sql::{WholeTable, Within};
 use crate::backend::{Dialect, SupportedBackend};
 use crate::ddl::unique::DeferrableUnique;
+use crate::exec::SqlConnection;
 use crate::exec::{drive, BackendOf, Begin, Blocking, Transaction};
-use crate::sql::{constraints, SqlConnection};
+use crate::sql::{constraints, DbError};
 use crate::{Error, Result};
 
 /// Which constraints [`transaction`] defers.
@@ -223,7 +224,7 @@ async fn set_constraints<Mo, C: SqlConnection<Mo>>(
 /// Runs the deferred checks now (`SET CONSTRAINTS <list> IMMEDIATE` checks retroactively),
 /// turning a violation into [`Error::DeferredViolation`].
 async fn finish_deferred<Mo, C: SqlConnection<Mo>>(conn: &mut C, list: &str) -> Result<()> {
-    set_constraints(conn, list, "IMMEDIATE")
+    conn.batch_execute(&format!("SET CONSTRAINTS {list} IMMEDIATE"))
         .await
         .map_err(as_deferred_violation)
 }
@@ -234,73 +235,24 @@ async fn finish_checked<Mo, C: SqlConnection<Mo>, R>(
     tx: Transaction<'_, Mo, C>,
     outcome: Result<R>,
 ) -> Result<R> {
-    let body_succeeded = outcome.is_ok();
-    tx.finish(outcome).await.map_err(|error| {
-        if body_succeeded {
-            as_deferred_violation(error)
-        } else {
-            error
-        }
-    })
+    tx.finish_or(outcome, as_deferred_violation).await
 }
 
 /// A unique, exclusion or foreign key violation as [`Error::DeferredViolation`]; any other
 /// error unchanged.
-fn as_deferred_violation(error: Error) -> Error {
-    match error {
-        Error::Diesel(DieselError::DatabaseError(
-            DatabaseErrorKind::UniqueViolation
-            | DatabaseErrorKind::ExclusionViolation
-            | DatabaseErrorKind::ForeignKeyViolation,
-            info,
-        )) => Error::DeferredViolation {
-            constraint: info.constraint_name().unwrap_or("(unnamed)").to_owned(),
-            key: key_of(info.details().unwrap_or(info.message())),
+fn as_deferred_violation(error: DieselError) -> Error {
+    match DbError::deferrable(&error) {
+        Some(violation) => Error::DeferredViolation {
+            constraint: violation.constraint().unwrap_or("(unnamed)").to_owned(),
+            key: violation.key(),
         },
-        other => other,
+        None => Error::Diesel(error),
     }
-}
-
-/// The key from PostgreSQL's detail line: `Key (a, b)=(1, 7) already exists.` gives
-/// `(a, b)=(1, 7)`; so do the exclusion (`... conflicts with existing key ...`) and foreign
-/// key (`... is not present in table ...`) forms. Anything else is kept whole.
-fn key_of(detail: &str) -> String {
-    const ENDINGS: [&str; 4] = [
-        " already exists.",
-        " conflicts with existing key",
-        " is not present in table",
-        " is still referenced from table",
-    ];
-    let Some(rest) = detail.strip_prefix("Key ") else {
-        return detail.to_owned();
-    };
-    ENDINGS
-        .iter()
-        .filter_map(|ending| rest.find(ending))
-        .min()
-        .map_or_else(|| detail.to_owned(), |end| rest[..end].to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_key_is_read_from_each_kind_of_detail() {
-        assert_eq!(
-            key_of("Key (team_id, squad_number)=(1, 7) already exists."),
-            "(team_id, squad_number)=(1, 7)"
-        );
-        assert_eq!(
-            key_of("Key (team_id, squad_number)=(1, 7) conflicts with existing key (team_id, squad_number)=(1, 7)."),
-            "(team_id, squad_number)=(1, 7)"
-        );
-        assert_eq!(
-            key_of(r#"Key (team_id)=(9) is not present in table "teams"."#),
-            "(team_id)=(9)"
-        );
-        assert_eq!(key_of("something else"), "something else");
-    }
 
     #[test]
     fn named_constraints_keep_their_order() {

@@ -13,8 +13,9 @@ use diesel::{Column, QuerySource, Table};
 use super::sql::{Assign, ColumnRange, CurrentValues, FromClauseOf, IdsAsText, Shift};
 use super::{finish_checked, finish_deferred, set_constraints, WholeTable, Within};
 use crate::backend::{Dialect, RenderBackend, SupportedBackend, TableName};
+use crate::exec::SqlConnection;
 use crate::exec::{drive, BackendOf, Begin, Blocking, Execute, Executor, Load, Transaction};
-use crate::sql::{constraints, SqlConnection};
+use crate::sql::constraints;
 use crate::table::SoftDeleteTable;
 use crate::{ddl, Error, Result, RowId};
 

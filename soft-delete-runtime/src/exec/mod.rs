@@ -24,6 +24,7 @@
 //! [`retry`]: crate::unique::ActiveUnique::retry
 
 mod blocking;
+mod connection;
 #[cfg(feature = "async")]
 mod nonblocking;
 
@@ -36,12 +37,10 @@ use std::time::Duration;
 use diesel::QueryResult;
 
 use crate::backend::SupportedBackend;
+use crate::Error;
 
-/// What a connection must run for the collector, the purge and the schema checks: implemented
-/// for every connection of either mode (name it in code generic over the connection, as
-/// `C: SqlConnection<Blocking>` or `C: SqlConnection<NonBlocking>`).
-pub use crate::sql::SqlConnection;
 pub use blocking::AnsiConnection;
+pub use connection::SqlConnection;
 #[cfg(feature = "async")]
 pub use nonblocking::AsyncTarget;
 
@@ -174,12 +173,25 @@ impl<'c, Mo, C: Executor<Mo>> Transaction<'c, Mo, C> {
 
     /// Commits when `outcome` is `Ok`, rolls back otherwise, and returns `outcome` (or the
     /// commit's error; a failed rollback's error only when the connection can tell no better).
-    pub(crate) async fn finish<T, E>(mut self, outcome: Result<T, E>) -> Result<T, E>
+    pub(crate) async fn finish<T, E>(self, outcome: Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        self.finish_or(outcome, E::from).await
+    }
+
+    /// [`finish`](Self::finish), with the error of the `COMMIT` itself (every statement of the
+    /// body succeeded: a constraint whose check was deferred refused it) made by `at_commit`.
+    pub(crate) async fn finish_or<T, E>(
+        mut self,
+        outcome: Result<T, E>,
+        at_commit: impl FnOnce(diesel::result::Error) -> E,
+    ) -> Result<T, E>
     where
         E: From<diesel::result::Error>,
     {
         let result = match outcome {
-            Ok(value) => self.conn.commit().await.map(|()| value).map_err(E::from),
+            Ok(value) => self.conn.commit().await.map(|()| value).map_err(at_commit),
             Err(error) => match self.conn.rollback().await {
                 Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
                 Err(rollback) => Err(E::from(rollback)),
@@ -187,6 +199,28 @@ impl<'c, Mo, C: Executor<Mo>> Transaction<'c, Mo, C> {
         };
         self.open = false;
         result
+    }
+}
+
+/// Why a transaction's body did not commit: it failed, or it chose to roll back and hand the
+/// operation a value (a retry lost to a concurrent writer, a purge batch too large, a dry run's
+/// report). Returned as the body's error, so that [`Transaction::finish`] rolls back.
+pub(crate) enum Rollback<T> {
+    /// The body failed with this error.
+    Failed(Error),
+    /// The body asked for the rollback; the operation goes on with this.
+    Undo(T),
+}
+
+impl<T> From<diesel::result::Error> for Rollback<T> {
+    fn from(error: diesel::result::Error) -> Self {
+        Rollback::Failed(error.into())
+    }
+}
+
+impl<T> From<Error> for Rollback<T> {
+    fn from(error: Error) -> Self {
+        Rollback::Failed(error)
     }
 }
 

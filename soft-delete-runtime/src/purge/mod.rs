@@ -78,8 +78,8 @@ pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend};
 use crate::collector::graph::Graph;
 use crate::collector::ArchiveTable;
-use crate::exec::{drive, BackendOf, Begin, Blocking, Transaction};
-use crate::sql::SqlConnection;
+use crate::exec::SqlConnection;
+use crate::exec::{drive, BackendOf, Begin, Blocking, Rollback, Transaction};
 use crate::Error;
 use run::{Run, Settings};
 
@@ -288,14 +288,14 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         let mut tx = Transaction::begin(conn, Begin::Plain).await?;
         let done = match Run::plan(tx.conn(), &graph, settings, true).await {
             Ok(mut run) => match run.execute(tx.conn(), &mut self.progress).await {
-                Ok(()) => DryRun::Done(Box::new(run.report)),
+                Ok(()) => DryRun::Undo(Box::new(run.report)),
                 Err(error) => DryRun::Failed(error),
             },
             Err(error) => DryRun::Failed(error),
         };
         // Always rolled back: the outcome goes out as the "error" that rolls it back.
         match tx.finish::<Infallible, DryRun>(Err(done)).await {
-            Err(DryRun::Done(report)) => Ok(*report),
+            Err(DryRun::Undo(report)) => Ok(*report),
             Err(DryRun::Failed(error)) => Err(error),
             Ok(never) => match never {},
         }
@@ -368,13 +368,5 @@ where
     }
 }
 
-enum DryRun {
-    Done(Box<PurgeReport>),
-    Failed(Error),
-}
-
-impl From<diesel::result::Error> for DryRun {
-    fn from(error: diesel::result::Error) -> Self {
-        DryRun::Failed(error.into())
-    }
-}
+/// How a dry run's transaction ends: always rolled back, with the report or the error.
+type DryRun = Rollback<Box<PurgeReport>>;

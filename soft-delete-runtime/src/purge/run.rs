@@ -25,14 +25,15 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
 use crate::collector::Rule;
+use crate::ddl::journal;
+use crate::exec::SqlConnection;
 use crate::exec::{BackendOf, Begin, Transaction};
-use crate::sql::{catalog, Dialected, KeyKind, Sql, SqlBackend, SqlConnection};
+use crate::sql::{catalog, DbError, Dialected, KeyKind, Sql};
 use crate::trace;
 use crate::Error;
 
@@ -203,11 +204,12 @@ impl Run {
             .collect();
         // A graph with such edges needs the journal only for archives; without one there is
         // nothing to clean.
-        let cut_links = if cut_links.is_empty() || catalog::journal_exists(conn).await? {
-            cut_links
-        } else {
-            Vec::new()
-        };
+        let cut_links =
+            if cut_links.is_empty() || catalog::table_exists(conn, journal::TABLE).await? {
+                cut_links
+            } else {
+                Vec::new()
+            };
         Ok(Run {
             d,
             settings,
@@ -464,13 +466,7 @@ impl Run {
 /// try keeps the row it references.
 fn refused_by_foreign_key(error: &Error, attempt: u32) -> bool {
     attempt < FOREIGN_KEY_ATTEMPTS
-        && matches!(
-            error,
-            Error::Diesel(DieselError::DatabaseError(
-                DatabaseErrorKind::ForeignKeyViolation,
-                _,
-            ))
-        )
+        && matches!(error, Error::Diesel(error) if DbError::is_foreign_key(error))
 }
 
 /// The `.with_deleted()` trace of a table no model of the graph describes, when a model linked

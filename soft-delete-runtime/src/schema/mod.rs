@@ -81,9 +81,9 @@ use crate::collector::ArchiveTable;
 use crate::ddl::{self, KeyForm, KeyObject};
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
+use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
-use crate::sql::SqlConnection;
-use crate::table::SoftDelete;
+use crate::model::SoftDelete;
 use crate::unique::KeyList;
 use crate::Error;
 

@@ -14,8 +14,8 @@ use crate::collector::graph::Graph;
 use crate::collector::graph_report;
 use crate::ddl::{archive_log, journal, KeyObject};
 use crate::exec::BackendOf;
+use crate::exec::SqlConnection;
 use crate::sql::catalog::{self, CatalogIndex};
-use crate::sql::SqlConnection;
 use crate::trace;
 use crate::Error;
 

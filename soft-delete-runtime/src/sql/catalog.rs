@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::connection::{ForeignKeyRow, IndexRow};
+use super::backend::{Dialect, TableName};
+use super::rows::{ForeignKeyRow, IndexRow};
 use super::statement::Sql;
-use super::{SqlBackend, SqlConnection};
-use crate::backend::{Dialect, TableName};
+use super::SupportedBackend;
 use crate::exec::BackendOf;
+use crate::exec::SqlConnection;
 use crate::Error;
 
 /// A foreign key read from the database's catalog, one row per column.
@@ -75,23 +76,23 @@ pub(crate) enum ColumnDefault {
 }
 
 fn dialect<Mo, R, C: SqlConnection<Mo, R>>() -> Dialect {
-    <BackendOf<Mo, C> as crate::backend::SupportedBackend>::DIALECT
+    <BackendOf<Mo, C> as SupportedBackend>::DIALECT
 }
 
-fn text<DB: SqlBackend>(value: &str) -> super::Bind<DB> {
+fn text<DB: SupportedBackend>(value: &str) -> super::Bind<DB> {
     DB::bind_text(Some(value.to_owned()))
 }
 
 /// `to_regclass(...)` of `table` on PostgreSQL: the table as the statements name it (through
 /// the search path when it has no schema).
-fn pg_regclass<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
+fn pg_regclass<DB: SupportedBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
     sql.push("to_regclass(")
         .bind(text(&Dialect::Postgres.quote_table(table)))
         .push(")");
 }
 
 /// `COALESCE(<schema>, DATABASE())` on MySQL: the table's database.
-fn mysql_schema<DB: SqlBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
+fn mysql_schema<DB: SupportedBackend, R>(sql: &mut Sql<DB, R>, table: &TableName) {
     sql.push("COALESCE(")
         .bind(DB::bind_text(table.schema.clone()))
         .push(", DATABASE())");
@@ -718,13 +719,6 @@ pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
     .push(if d == Dialect::Postgres { "))" } else { "" });
     let rows: Vec<(String, i64)> = conn.rows(sql).await?;
     Ok(rows.first().is_some_and(|(_, n)| *n > 0))
-}
-
-/// Whether the archive journal's table exists (on the connection's search path or database).
-pub(crate) async fn journal_exists<Mo, R, C: SqlConnection<Mo, R>>(
-    conn: &mut C,
-) -> Result<bool, Error> {
-    table_exists(conn, crate::ddl::journal::TABLE).await
 }
 
 /// On MySQL/MariaDB, sets the session's time zone to UTC and returns the zone to set back

@@ -3,10 +3,11 @@
 //!
 //! Names are bound as values, never put into the SQL text.
 
+use super::backend::{Dialect, TableName};
 use super::statement::Sql;
-use super::{SqlBackend, SqlConnection};
-use crate::backend::{Dialect, TableName};
+use super::SupportedBackend;
 use crate::exec::BackendOf;
+use crate::exec::SqlConnection;
 use crate::Error;
 
 /// A constraint (or an index no constraint owns) found by [`named`] or [`covering`].

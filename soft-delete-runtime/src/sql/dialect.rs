@@ -1,7 +1,7 @@
 //! [`Dialected`]: the SQL text pieces that differ by dialect.
 
+use super::backend::{Dialect, TableName};
 use super::KeyKind;
-use crate::backend::{Dialect, TableName};
 
 /// SQL text pieces for one dialect.
 #[derive(Debug, Clone, Copy)]

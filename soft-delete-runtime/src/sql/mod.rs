@@ -5,35 +5,34 @@
 //!   [`Dialect::quote`], bound values (never spliced into the text), and the caller's roots (a
 //!   Diesel query that brings its own binds). Diesel walks the parts as one
 //!   [`QueryFragment`](diesel::query_builder::QueryFragment), so it numbers the placeholders.
-//! - [`SqlBackend`] is where a backend's Rust types matter: how a timestamp, an integer or a
-//!   text is bound.
-//! - [`SqlConnection`] is what a connection must run and load for these statements, in
-//!   [`Blocking`](crate::exec::Blocking) or [`NonBlocking`](crate::exec::NonBlocking) mode.
+//! - [`backend`] holds what differs between backends: the sealed [`SupportedBackend`] trait
+//!   (users see it as [`crate::backend`]), the [`Dialect`], quoting, a table's SQL name, and
+//!   where a backend's Rust types matter (how a timestamp, an integer or a text is bound).
+//! - [`rows`] lists the row shapes these statements load, which
+//!   [`SqlConnection`](crate::exec::SqlConnection) (what a connection must run and load for
+//!   them, in either mode) names in one bound.
 //! - [`catalog`] reads the database's catalog (foreign keys, indexes, column precision and
 //!   defaults, whether a table exists, MySQL engines and the session's time zone), each
 //!   question written once with one SQL text per dialect.
 //! - [`Dialected`] holds the SQL text pieces that differ by dialect.
+//! - [`errors`] reads the database's errors: the one place that tells a unique violation
+//!   from a foreign key's, contention from anything else, and reads what a violation names.
 
+pub(crate) mod backend;
 pub(crate) mod catalog;
-mod connection;
 pub(crate) mod constraints;
 mod dialect;
+pub(crate) mod errors;
+pub(crate) mod rows;
 mod statement;
 
-use chrono::{DateTime, Utc};
-use diesel::backend::Backend;
-use diesel::query_builder::QueryFragment;
-use diesel::sql_types::{BigInt, Nullable, Text};
-
 #[cfg(doc)]
-use crate::backend::Dialect;
-use crate::backend::SupportedBackend;
-use crate::Error;
-
-pub use connection::SqlConnection;
-pub(crate) use connection::{ClashRow, KeyRow, LogRow};
+use backend::Dialect;
+pub(crate) use backend::SupportedBackend;
 pub(crate) use dialect::Dialected;
-pub(crate) use statement::{Bind, Sql};
+pub(crate) use errors::DbError;
+pub(crate) use rows::{ClashRow, KeyRow, LogRow};
+pub(crate) use statement::{Bind, NoRoots, Sql, Typed};
 
 /// The SQL type of a primary or foreign key, as far as the collector needs to know it: to
 /// write a key into the journal as text and read it back.
@@ -63,85 +62,4 @@ pub enum StampKind {
     /// such type, and a column holding instants there (`DATETIME` in UTC, `TIMESTAMP`) gets the
     /// UTC wall-clock time, the session's time zone being UTC while an archive or restore runs.
     Utc,
-}
-
-/// A Diesel backend this crate's run-time SQL runs on: how each kind of value is bound.
-/// Implemented for SQLite, PostgreSQL and MySQL/MariaDB.
-pub trait SqlBackend: SupportedBackend + Sized + 'static {
-    /// Binds a timestamp for a column of `kind`.
-    #[doc(hidden)]
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error>;
-
-    /// Binds an integer.
-    #[doc(hidden)]
-    fn bind_i64(value: i64) -> Bind<Self>;
-
-    /// Binds a text value (or NULL).
-    #[doc(hidden)]
-    fn bind_text(value: Option<String>) -> Bind<Self>;
-}
-
-/// `bind_i64` and `bind_text`, the same text for every backend.
-macro_rules! common_binds {
-    () => {
-        fn bind_i64(value: i64) -> Bind<Self> {
-            bind::<Self, BigInt, _>(value)
-        }
-
-        fn bind_text(value: Option<String>) -> Bind<Self> {
-            bind::<Self, Nullable<Text>, _>(value)
-        }
-    };
-}
-
-fn bind<DB, ST, V>(value: V) -> Bind<DB>
-where
-    DB: Backend + diesel::sql_types::HasSqlType<ST>,
-    ST: diesel::sql_types::SqlType + diesel::sql_types::SingleValue,
-    V: diesel::expression::AsExpression<ST>,
-    V::Expression: QueryFragment<DB> + Send + 'static,
-{
-    Box::new(value.as_expression())
-}
-
-#[cfg(feature = "sqlite")]
-impl SqlBackend for diesel::sqlite::Sqlite {
-    common_binds!();
-
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
-        use diesel::sql_types::{Timestamp, TimestamptzSqlite};
-        Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, TimestamptzSqlite, _>(at),
-        })
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl SqlBackend for diesel::pg::Pg {
-    common_binds!();
-
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
-        use diesel::sql_types::{Timestamp, Timestamptz};
-        Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, Timestamptz, _>(at),
-        })
-    }
-}
-
-#[cfg(feature = "mysql")]
-impl SqlBackend for diesel::mysql::Mysql {
-    common_binds!();
-
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
-        // MySQL has no type for an instant: a column of one holds the UTC wall-clock time
-        // (`DATETIME`), or reads it in the session's time zone, UTC while a batch is written
-        // or restored (`TIMESTAMP`).
-        match kind {
-            StampKind::Naive | StampKind::Utc => {
-                Ok(bind::<Self, diesel::sql_types::Datetime, _>(at.naive_utc()))
-            }
-        }
-    }
 }

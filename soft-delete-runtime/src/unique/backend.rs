@@ -1,5 +1,6 @@
-//! What differs between backends for active-unique writes: how the live row is locked, how a
-//! write transaction starts, and how the inserted row is read back.
+//! Active-unique writes the way each backend runs them (see [`SupportedBackend`]'s `LOCK`,
+//! `CACHE_LOCKING_READ` and `Fetch`): the locking read of a key's live row, and how the
+//! inserted row is read back.
 
 use std::future::Future;
 
@@ -11,46 +12,13 @@ use diesel::{Insertable, QueryResult};
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
 use crate::exec::Execute;
+use crate::sql::backend::Reread;
 
-/// A backend's way of running active-unique writes.
-pub trait UniqueBackend: SupportedBackend {
-    /// What is appended to the statement reading the live row: ` FOR UPDATE`, or nothing on
-    /// SQLite (the transaction holds the write lock already).
-    const LOCK: &'static str;
-    /// Whether the locking read may be a cached prepared statement. Not on MySQL/MariaDB:
-    /// with Diesel 2.3 and MariaDB Connector/C, a cached statement whose execution failed with
-    /// a deadlock hangs the next time it runs, so the locking read is prepared each time.
-    const CACHE_LOCKING_READ: bool;
-    /// How the inserted row is read back: [`Returning`] or [`Reread`].
-    type Fetch;
-}
-
-#[cfg(feature = "sqlite")]
-impl UniqueBackend for diesel::sqlite::Sqlite {
-    const LOCK: &'static str = "";
-    const CACHE_LOCKING_READ: bool = true;
-    type Fetch = Reread;
-}
-
-#[cfg(feature = "postgres")]
-impl UniqueBackend for diesel::pg::Pg {
-    const LOCK: &'static str = " FOR UPDATE";
-    const CACHE_LOCKING_READ: bool = true;
-    type Fetch = Returning;
-}
-
-#[cfg(feature = "mysql")]
-impl UniqueBackend for diesel::mysql::Mysql {
-    const LOCK: &'static str = " FOR UPDATE";
-    const CACHE_LOCKING_READ: bool = false;
-    type Fetch = Reread;
-}
-
-/// A select statement with the backend's row lock appended ([`UniqueBackend::LOCK`]).
+/// A select statement with the backend's row lock appended ([`SupportedBackend::LOCK`]).
 ///
 /// Diesel's own `.for_update()` needs a bound that cannot be written in generic code (its lock
 /// type is private), so the lock is added as a fragment around the finished statement, which
-/// keeps it a prepared statement, cached where [`UniqueBackend::CACHE_LOCKING_READ`] allows.
+/// keeps it a prepared statement, cached where [`SupportedBackend::CACHE_LOCKING_READ`] allows.
 #[derive(Debug, Clone, Copy)]
 pub struct Locked<Q>(pub Q);
 
@@ -65,7 +33,7 @@ impl<Q: QueryId> QueryId for Locked<Q> {
 
 impl<Q, DB> QueryFragment<DB> for Locked<Q>
 where
-    DB: Backend + UniqueBackend,
+    DB: Backend + SupportedBackend,
     Q: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -80,20 +48,8 @@ where
 
 impl<Q, C> RunQueryDsl<C> for Locked<Q> {}
 
-/// `INSERT ... RETURNING <the model's columns>`: one round trip (PostgreSQL); and `retry` and
-/// `start` as one statement each, with data-modifying CTEs (see `one_statement.rs`).
-#[derive(Debug, Clone, Copy)]
-pub enum Returning {}
-
-/// `INSERT`, then the key's live row is read in the same transaction (MySQL, which has no
-/// `RETURNING`, and SQLite, where the read costs no round trip). The read is the locking
-/// one: on MySQL/MariaDB a locking read sees the latest rows, where a plain read in a
-/// `REPEATABLE READ` transaction could see an older snapshot.
-#[derive(Debug, Clone, Copy)]
-pub enum Reread {}
-
-/// Inserts a new row and reads it back; see [`UniqueBackend::Fetch`]. And `retry` and `start`
-/// in one statement where the backend can ([`Returning`]).
+/// Inserts a new row and reads it back; see [`SupportedBackend::Fetch`]. And `retry` and `start`
+/// in one statement where the backend can (`Returning`).
 pub trait InsertNew<M: ActiveUnique<K>, K, Mo, C, N> {
     /// Inserts `new` and returns the row inserted, or `None` when it cannot be found as the
     /// live row of `key` (then it is not one, and the caller rolls back).

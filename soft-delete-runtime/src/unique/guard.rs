@@ -1,39 +1,15 @@
 //! A model's list of keys, as `SoftDelete::ActiveUniqueKeys` names it: `()` for a model
 //! without keys, `(K1, (K2, ()))` for keys `K1` and `K2`. Walking it checks every key before
-//! a restore ([`KeyGuard`]) and lists the keys for the DDL ([`KeyList`]).
+//! a restore ([`KeyGuard`], declared with the model trait) and lists the keys for the DDL
+//! ([`KeyList`]).
 
 use std::future::Future;
 
 use super::ops::{self, Body, Failure, KeyOps, Violation};
 use super::ActiveUnique;
 use crate::exec::{Execute, Executor};
+use crate::model::KeyGuard;
 use crate::Error;
-
-/// Restores that respect a model's active-unique keys, on connection `C` in mode `Mo`.
-///
-/// For `()` (no keys) the restore is the plain `UPDATE`. For a list of keys, the restore runs
-/// in a write transaction that first reads, with a lock, the live row of each key of the row
-/// being restored: when another row holds one, the transaction is rolled back and
-/// [`Error::Conflict`] names it.
-pub trait KeyGuard<M, Mo, C> {
-    /// Runs the statement `write` builds (which restores `row`) once every key of `row` is
-    /// free; `write` builds it again for each run of the transaction.
-    fn guard<S>(
-        row: &M,
-        conn: &mut C,
-        write: impl FnMut() -> S,
-    ) -> impl Future<Output = Result<usize, Error>>
-    where
-        C: Execute<Mo, S>;
-
-    /// The conflict on the first key of `row` held by another live row, if any; `lock` reads
-    /// the live rows with the backend's lock.
-    fn held(
-        row: &M,
-        conn: &mut C,
-        lock: bool,
-    ) -> impl Future<Output = diesel::QueryResult<Option<Error>>>;
-}
 
 impl<M, Mo, C> KeyGuard<M, Mo, C> for () {
     async fn guard<S>(_: &M, conn: &mut C, mut write: impl FnMut() -> S) -> Result<usize, Error>
@@ -42,16 +18,12 @@ impl<M, Mo, C> KeyGuard<M, Mo, C> for () {
     {
         Ok(conn.execute(write()).await?)
     }
-
-    async fn held(_: &M, _: &mut C, _: bool) -> diesel::QueryResult<Option<Error>> {
-        Ok(None)
-    }
 }
 
 impl<M, Mo, C, K, Rest> KeyGuard<M, Mo, C> for (K, Rest)
 where
     M: KeyOps<K, Mo, C>,
-    Rest: KeyGuard<M, Mo, C>,
+    Rest: KeysHeld<M, Mo, C>,
     C: Executor<Mo>,
 {
     async fn guard<S>(row: &M, conn: &mut C, write: impl FnMut() -> S) -> Result<usize, Error>
@@ -65,7 +37,31 @@ where
         };
         ops::run(conn, body).await
     }
+}
 
+/// The check behind [`KeyGuard`]: which key of a row another live row holds.
+pub trait KeysHeld<M, Mo, C> {
+    /// The conflict on the first key of `row` held by another live row, if any; `lock` reads
+    /// the live rows with the backend's lock.
+    fn held(
+        row: &M,
+        conn: &mut C,
+        lock: bool,
+    ) -> impl Future<Output = diesel::QueryResult<Option<Error>>>;
+}
+
+impl<M, Mo, C> KeysHeld<M, Mo, C> for () {
+    async fn held(_: &M, _: &mut C, _: bool) -> diesel::QueryResult<Option<Error>> {
+        Ok(None)
+    }
+}
+
+impl<M, Mo, C, K, Rest> KeysHeld<M, Mo, C> for (K, Rest)
+where
+    M: KeyOps<K, Mo, C>,
+    Rest: KeysHeld<M, Mo, C>,
+    C: Executor<Mo>,
+{
     async fn held(row: &M, conn: &mut C, lock: bool) -> diesel::QueryResult<Option<Error>> {
         let key = row.key();
         if M::null_part(&key).is_some() {
@@ -95,7 +91,7 @@ struct Guarded<'r, M, K, Rest, W> {
 impl<M, Mo, C, K, Rest, S, W> Body<Mo, C> for Guarded<'_, M, K, Rest, W>
 where
     M: KeyOps<K, Mo, C>,
-    Rest: KeyGuard<M, Mo, C>,
+    Rest: KeysHeld<M, Mo, C>,
     C: Executor<Mo> + Execute<Mo, S>,
     W: FnMut() -> S,
 {
@@ -103,7 +99,7 @@ where
 
     async fn attempt(&mut self, conn: &mut C) -> Result<usize, Failure> {
         if let Some(conflict) = <(K, Rest)>::held(self.row, conn, true).await? {
-            return Err(Failure::Fatal(conflict));
+            return Err(Failure::Failed(conflict));
         }
         Ok(conn.execute((self.write)()).await?)
     }

@@ -98,9 +98,9 @@
 //! ```
 #![doc = include_str!("../docs/unique.md")]
 
-mod backend;
+pub(crate) mod backend;
 mod conflict;
-mod guard;
+pub(crate) mod guard;
 mod nullable;
 mod one_statement;
 pub(crate) mod ops;
@@ -110,16 +110,20 @@ use std::fmt::Debug;
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 
 use crate::exec::{drive, Blocking, Executor};
+use crate::model::SoftDelete;
 use crate::query::WithDeletedTrace;
-use crate::table::{SoftDelete, SoftDeleteTable};
+use crate::table::SoftDeleteTable;
 use crate::{dsl, Error};
 
-pub use backend::{InsertNew, InsertOf, Locked, Reread, Returning, UniqueBackend};
 pub use conflict::{Holder, KeyConflict, RowId};
-pub use guard::{KeyGuard, KeyInfo, KeyList};
+pub use guard::KeyInfo;
+#[doc(hidden)]
+pub use guard::KeyList;
+#[doc(hidden)]
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
 pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
-pub use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate, ATTEMPTS};
+pub use ops::ATTEMPTS;
+pub(crate) use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;

@@ -1,4 +1,4 @@
-//! `start` and `retry` in one statement (PostgreSQL, the [`Returning`](super::Returning)
+//! `start` and `retry` in one statement (PostgreSQL, the `Returning`
 //! strategy): data-modifying CTEs that retire the live row and insert its successor, or insert a
 //! key's first row, atomically, without a transaction of their own.
 //!
@@ -49,12 +49,13 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{Bool, HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
-use super::backend::{InsertNew, InsertOf, Returning};
+use super::backend::{InsertNew, InsertOf};
 use super::{ActiveUnique, CounterValue, KeyOps, KeyQueries, TableOf};
 use crate::backend::TableName;
 use crate::dsl;
 use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
 use crate::query::WithDeletedTrace;
+use crate::sql::backend::Returning;
 use crate::table::SoftDeleteTable;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 

@@ -12,16 +12,17 @@ use std::time::Duration;
 use diesel::expression::SqlLiteral;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
 use diesel::query_dsl::methods::{FilterDsl, FindDsl, LimitDsl, SelectDsl};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
-use super::backend::{InsertNew, Locked, UniqueBackend};
+use super::backend::{InsertNew, Locked};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
 use crate::backend::{RenderBackend, SupportedBackend, TableName};
-use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Transaction};
+use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Rollback, Transaction};
 use crate::query::WithDeletedTrace;
+use crate::sql::DbError;
 use crate::table::SoftDeleteTable;
 use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
@@ -56,7 +57,7 @@ pub trait KeyOps<K, Mo, C>: KeyQueries<K> + KeyTable<K> {
     fn load_live(conn: &mut C, key: Self::Value)
         -> impl Future<Output = QueryResult<Option<Self>>>;
     /// The live row of `key`, locked for the rest of the transaction
-    /// ([`UniqueBackend::LOCK`]).
+    /// ([`SupportedBackend::LOCK`]).
     fn lock_live(conn: &mut C, key: Self::Value)
         -> impl Future<Output = QueryResult<Option<Self>>>;
     /// Every row of `key`, newest first.
@@ -156,7 +157,7 @@ where
 }
 
 /// Inserting a new row `N` for key `K` on connection `C` in mode `Mo` and reading it back, the
-/// way the backend does it ([`UniqueBackend::Fetch`]).
+/// way the backend does it ([`SupportedBackend::Fetch`]).
 pub trait KeyInsert<K, Mo, C, N>: KeyOps<K, Mo, C> {
     /// Inserts `new`; returns it as read back, or `None` when it is not the live row of `key`.
     fn insert_new(
@@ -184,15 +185,15 @@ impl<M, K, Mo, C, N> KeyInsert<K, Mo, C, N> for M
 where
     M: KeyOps<K, Mo, C>,
     C: Executor<Mo>,
-    BackendOf<Mo, C>: UniqueBackend,
-    <C::Backend as UniqueBackend>::Fetch: InsertNew<M, K, Mo, C, N>,
+    BackendOf<Mo, C>: SupportedBackend,
+    <C::Backend as SupportedBackend>::Fetch: InsertNew<M, K, Mo, C, N>,
 {
     fn insert_new(
         conn: &mut C,
         key: Self::Value,
         new: N,
     ) -> impl Future<Output = QueryResult<Option<Self>>> {
-        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::insert_new(
+        <<C::Backend as SupportedBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::insert_new(
             conn, key, new,
         )
     }
@@ -202,7 +203,7 @@ where
         key: Self::Value,
         build: &mut F,
     ) -> impl Future<Output = Option<Self>> {
-        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::retry_in_one(
+        <<C::Backend as SupportedBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::retry_in_one(
             conn, key, build,
         )
     }
@@ -212,7 +213,7 @@ where
         key: Self::Value,
         build: &mut F,
     ) -> impl Future<Output = Option<Self>> {
-        <<C::Backend as UniqueBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::start_in_one(
+        <<C::Backend as SupportedBackend>::Fetch as InsertNew<M, K, Mo, C, N>>::start_in_one(
             conn, key, build,
         )
     }
@@ -247,30 +248,13 @@ where
     }
 }
 
-/// Why one run of a transaction body did not succeed.
-pub(crate) enum Failure {
-    /// Return this error (after rolling back).
-    Fatal(Error),
-    /// A database error; whether to run again is decided after rolling back.
-    Db(DieselError),
-    /// A concurrent writer got there first without an error: run again.
-    Lost,
-}
+/// Why one run of a transaction body did not succeed: it failed (a database error is judged
+/// after the rollback: whether to run again), or a concurrent writer got there first without
+/// an error ([`Lost`]: run again).
+pub(crate) type Failure = Rollback<Lost>;
 
-impl From<DieselError> for Failure {
-    fn from(error: DieselError) -> Self {
-        Failure::Db(error)
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::Diesel(error) => Failure::Db(error),
-            other => Failure::Fatal(other),
-        }
-    }
-}
+/// A concurrent writer changed the locked row before the write, without an error: run again.
+pub(crate) struct Lost;
 
 /// What a unique violation means, judged after the rollback by reading the key again.
 pub(crate) enum Violation {
@@ -280,44 +264,6 @@ pub(crate) enum Violation {
     Retry,
     /// Not this key's doing (another constraint): return the database's error.
     Raw,
-}
-
-/// What class of database error ended a run.
-enum Class {
-    /// A unique or exclusion violation.
-    Violation,
-    /// A serialization failure, deadlock, lock timeout or busy database: run again.
-    Contention,
-    /// Anything else: return it.
-    Other,
-}
-
-fn classify(error: &DieselError) -> Class {
-    match error {
-        DieselError::DatabaseError(
-            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ExclusionViolation,
-            _,
-        ) => Class::Violation,
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Class::Contention,
-        // Diesel has no kinds for these; their messages are stable across versions.
-        DieselError::DatabaseError(_, info) => {
-            let message = info.message();
-            let contention = [
-                "deadlock detected",          // PostgreSQL 40P01
-                "due to lock timeout",        // PostgreSQL 55P03, `lock_timeout`
-                "Lock wait timeout exceeded", // MySQL/MariaDB 1205
-                "Deadlock found",             // MySQL/MariaDB 1213 through mysql_async
-                "database is locked",         // SQLite BUSY
-                "database table is locked",   // SQLite LOCKED
-            ];
-            if contention.iter().any(|m| message.contains(m)) {
-                Class::Contention
-            } else {
-                Class::Other
-            }
-        }
-        _ => Class::Other,
-    }
 }
 
 /// The body of a write transaction that [`run`] runs until it succeeds: one run, and the
@@ -347,7 +293,7 @@ where
     let nested = conn.in_transaction();
     let mut transaction = match Transaction::begin(conn, Begin::Write).await {
         Ok(transaction) => transaction,
-        Err(error) => return (Err(Failure::Db(error)), nested),
+        Err(error) => return (Err(Failure::Failed(error.into())), nested),
     };
     let outcome = body.attempt(transaction.conn()).await;
     (transaction.finish(outcome).await, nested)
@@ -368,8 +314,7 @@ where
         let (result, nested) = run_once(conn, &mut body).await;
         let error = match result {
             Ok(value) => return Ok(value),
-            Err(Failure::Fatal(error)) => return Err(error),
-            Err(Failure::Lost) => {
+            Err(Failure::Undo(Lost)) => {
                 trace::event!(
                     debug,
                     attempt,
@@ -377,22 +322,23 @@ where
                 );
                 continue;
             }
-            Err(Failure::Db(error)) => error,
+            Err(Failure::Failed(Error::Diesel(error))) => error,
+            Err(Failure::Failed(error)) => return Err(error),
         };
-        match classify(&error) {
-            Class::Violation => match body.judge(conn).await? {
+        match DbError::of(&error) {
+            DbError::Unique(_) => match body.judge(conn).await? {
                 Violation::Conflict(typed) => return Err(typed),
                 Violation::Retry => {
                     trace::event!(debug, attempt, %error, "attempt rolled back: a concurrent writer took the key");
                 }
                 Violation::Raw => return Err(error.into()),
             },
-            Class::Contention if nested => return Err(body.contended(attempt)),
-            Class::Contention => {
+            DbError::Contention if nested => return Err(body.contended(attempt)),
+            DbError::Contention => {
                 trace::event!(debug, attempt, %error, "attempt rolled back: contention");
                 conn.pause(pause(attempt)).await;
             }
-            Class::Other => return Err(error.into()),
+            DbError::ForeignKey(_) | DbError::Other => return Err(error.into()),
         }
     }
     Err(body.contended(ATTEMPTS))
@@ -454,7 +400,7 @@ pub(crate) fn refuse_null_part<M: KeyTable<K>, K>(key: &M::Value) -> Result<(), 
 }
 
 fn invalid<M: KeyTable<K>, K>(problem: &'static str) -> Failure {
-    Failure::Fatal(Error::InvalidNewRow {
+    Failure::Failed(Error::InvalidNewRow {
         table: M::table_name(),
         key: M::NAME,
         problem,
@@ -517,7 +463,7 @@ where
     async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
         if let Some(live) = M::lock_live(conn, self.key.clone()).await? {
             let error = conflict::<M, K, Mo, C>(conn, &self.key, &live, None).await?;
-            return Err(Failure::Fatal(error));
+            return Err(Failure::Failed(error));
         }
         let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
         let new = M::insert_new(conn, self.key.clone(), (self.build)(counter)).await?;
@@ -651,7 +597,7 @@ where
         self.locked = Some(current.row_id());
         let next = next_counter::<M, K>(&current.counter())?;
         if M::retire(conn, current.row_id()).await? != 1 {
-            return Err(Failure::Lost);
+            return Err(Failure::Undo(Lost));
         }
         let new = M::insert_new(conn, self.key.clone(), (self.build)(&current, next)).await?;
         check_new::<M, K>(new, &self.key)
@@ -706,58 +652,19 @@ where
             return Ok(row);
         }
         if M::load_live(conn, key.clone()).await?.is_none() {
-            return Err(Failure::Fatal(Error::NoLiveRow {
+            return Err(Failure::Failed(Error::NoLiveRow {
                 table: M::table_name(),
                 key: M::NAME,
                 values: format!("{key:?}"),
             }));
         }
     }
-    Err(Failure::Fatal(contended::<M, K>(ATTEMPTS)))
+    Err(Failure::Failed(contended::<M, K>(ATTEMPTS)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn database_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
-        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
-    }
-
-    #[test]
-    fn races_are_told_from_other_errors() {
-        let violation = database_error(DatabaseErrorKind::UniqueViolation, "duplicate key");
-        assert!(matches!(classify(&violation), Class::Violation));
-        let exclusion = database_error(DatabaseErrorKind::ExclusionViolation, "conflicting key");
-        assert!(matches!(classify(&exclusion), Class::Violation));
-        for (kind, message) in [
-            (
-                DatabaseErrorKind::SerializationFailure,
-                "could not serialize access",
-            ),
-            (DatabaseErrorKind::Unknown, "deadlock detected"),
-            (
-                DatabaseErrorKind::Unknown,
-                "canceling statement due to lock timeout",
-            ),
-            (
-                DatabaseErrorKind::Unknown,
-                "Lock wait timeout exceeded; try restarting transaction",
-            ),
-            (DatabaseErrorKind::Unknown, "database is locked"),
-        ] {
-            assert!(
-                matches!(classify(&database_error(kind, message)), Class::Contention),
-                "{message}"
-            );
-        }
-        let other = database_error(
-            DatabaseErrorKind::ForeignKeyViolation,
-            "violates foreign key",
-        );
-        assert!(matches!(classify(&other), Class::Other));
-        assert!(matches!(classify(&DieselError::NotFound), Class::Other));
-    }
 
     #[test]
     fn pauses_stay_short() {

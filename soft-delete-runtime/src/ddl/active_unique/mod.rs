@@ -24,7 +24,8 @@ pub(crate) use render::KeyObject;
 
 use super::{live_condition, Deferral};
 use crate::backend::{Dialect, RenderBackend, TableName};
-use crate::table::{SoftDelete, SoftDeleteTable};
+use crate::model::SoftDelete;
+use crate::table::SoftDeleteTable;
 use crate::unique::{ActiveUnique, KeyInfo, KeyList};
 use crate::Error;
 

@@ -4,13 +4,14 @@
 use super::{Reference, Run, Target};
 use crate::backend::Dialect;
 use crate::exec::BackendOf;
+use crate::exec::SqlConnection;
 use crate::purge::report::{Referrer, Skipped};
-use crate::sql::{Sql, SqlBackend, SqlConnection};
+use crate::sql::{Sql, SupportedBackend};
 use crate::{Error, RowId};
 
 impl Run {
     /// `key > CAST(<last> AS <key type>) AND `, when there is a last key.
-    pub(super) fn after<DB: SqlBackend>(
+    pub(super) fn after<DB: SupportedBackend>(
         &self,
         sql: &mut Sql<DB>,
         target: &Target,
@@ -24,7 +25,12 @@ impl Run {
     }
 
     /// A key read back as text, bound and cast to the key's type.
-    pub(super) fn key_value<DB: SqlBackend>(&self, sql: &mut Sql<DB>, target: &Target, text: &str) {
+    pub(super) fn key_value<DB: SupportedBackend>(
+        &self,
+        sql: &mut Sql<DB>,
+        target: &Target,
+        text: &str,
+    ) {
         sql.push("CAST(")
             .bind(DB::bind_text(Some(text.to_owned())))
             .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
@@ -32,7 +38,7 @@ impl Run {
 
     /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after, hidden by the table's
     /// primary marker (the one an archive sets) before the cutoff by that marker's deletion time.
-    pub(super) fn candidate<DB: SqlBackend>(
+    pub(super) fn candidate<DB: SupportedBackend>(
         &self,
         sql: &mut Sql<DB>,
         target: &Target,
@@ -107,7 +113,7 @@ impl Run {
     /// which refuses a subquery on the table a `DELETE` deletes from unless it is a derived
     /// table: the referencing column is read into one, bounded by the window's keys when it
     /// references the primary key.
-    pub(super) fn unreferenced_in_own_table<DB: SqlBackend>(
+    pub(super) fn unreferenced_in_own_table<DB: SupportedBackend>(
         &self,
         sql: &mut Sql<DB>,
         target: &Target,

@@ -5,7 +5,8 @@ use super::{Run, Target};
 use crate::backend::TableName;
 use crate::ddl::journal;
 use crate::exec::BackendOf;
-use crate::sql::{Sql, SqlBackend, SqlConnection};
+use crate::exec::SqlConnection;
+use crate::sql::{Sql, SupportedBackend};
 use crate::Error;
 
 impl Run {

@@ -20,9 +20,10 @@ use std::time::Instant;
 use super::{refused_by_foreign_key, Callback, Run};
 use crate::backend::Dialect;
 use crate::collector::graph::Node;
-use crate::exec::{BackendOf, Begin, Transaction};
+use crate::exec::SqlConnection;
+use crate::exec::{BackendOf, Begin, Rollback, Transaction};
 use crate::purge::report::Progress;
-use crate::sql::{Dialected, Sql, SqlBackend, SqlConnection};
+use crate::sql::{Dialected, Sql, SupportedBackend};
 use crate::Error;
 
 /// The most rows an 8 kB PostgreSQL heap page can hold (`MaxHeapTuplesPerPage`): a first
@@ -71,7 +72,7 @@ pub(super) async fn table_pages<Mo, C: SqlConnection<Mo>>(
 }
 
 /// `ctid >= '(first,0)' AND ctid < '(first + span,0)' AND `.
-fn on_pages<DB: SqlBackend>(sql: &mut Sql<DB>, first: u64, span: u64) {
+fn on_pages<DB: SupportedBackend>(sql: &mut Sql<DB>, first: u64, span: u64) {
     // Block numbers are 32-bit: no table has pages beyond.
     let block = |page: u64| page.min(u64::from(u32::MAX));
     sql.push("ctid >= CAST(")
@@ -85,7 +86,7 @@ fn on_pages<DB: SqlBackend>(sql: &mut Sql<DB>, first: u64, span: u64) {
 }
 
 /// Confines a key window to page `page`, when given.
-pub(super) fn on_page<DB: SqlBackend>(sql: &mut Sql<DB>, page: Option<u64>) {
+pub(super) fn on_page<DB: SupportedBackend>(sql: &mut Sql<DB>, page: Option<u64>) {
     if let Some(page) = page {
         on_pages(sql, page, 1);
     }
@@ -99,24 +100,9 @@ fn aim(span: u64, found: u64, limit: u64) -> u64 {
     (span as f64 * 0.9 * limit as f64 / found as f64) as u64
 }
 
-/// Why a page batch wrote nothing.
-enum PageBatch {
-    /// The pages held this many candidates, more than a batch may delete.
-    TooMany(u64),
-    Failed(Error),
-}
-
-impl From<diesel::result::Error> for PageBatch {
-    fn from(error: diesel::result::Error) -> Self {
-        PageBatch::Failed(error.into())
-    }
-}
-
-impl From<Error> for PageBatch {
-    fn from(error: Error) -> Self {
-        PageBatch::Failed(error)
-    }
-}
+/// Why a page batch wrote nothing: it failed, or its pages held this many candidates
+/// ([`Rollback::Undo`]), more than a batch may delete.
+type PageBatch = Rollback<u64>;
 
 impl Run {
     /// Purges table `i`, of `pages` heap pages, by page ranges. Returns the rows deleted.
@@ -163,7 +149,7 @@ impl Run {
                 let outcome = self.delete_pages(tx.conn(), i, page, span, limit).await;
                 match tx.finish(outcome).await {
                     Ok(n) => break Ok(n),
-                    Err(PageBatch::TooMany(count)) => break Err(count),
+                    Err(PageBatch::Undo(count)) => break Err(count),
                     Err(PageBatch::Failed(error)) if refused_by_foreign_key(&error, attempt) => {
                         attempt += 1;
                     }
@@ -198,7 +184,7 @@ impl Run {
     }
 
     /// Deletes the rows of pages `[first, first + span)` the purge is after. More than
-    /// `limit` is [`PageBatch::TooMany`], which rolls the batch back.
+    /// `limit` is [`Rollback::Undo`], which rolls the batch back.
     async fn delete_pages<Mo, C: SqlConnection<Mo>>(
         &self,
         conn: &mut C,
@@ -223,7 +209,7 @@ impl Run {
             ));
         }
         match conn.run(delete).await? as u64 {
-            deleted if deleted > limit => Err(PageBatch::TooMany(deleted)),
+            deleted if deleted > limit => Err(PageBatch::Undo(deleted)),
             deleted => Ok(deleted),
         }
     }
