@@ -19,6 +19,7 @@ mod row_id;
 pub mod schema;
 mod sql;
 pub mod table;
+mod timestamp;
 mod trace;
 pub mod unique;
 pub mod write;
@@ -26,6 +27,7 @@ pub mod write;
 pub use error::{Error, Result};
 pub use row_id::{IdOf, ParseId, RowId, RowIdError};
 pub use table::{SoftDelete, SoftDeleteTable};
+pub use timestamp::Timestamp;
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
     soft_delete_with, Deletion, DeletionOf, Marked,
@@ -38,7 +40,6 @@ pub use soft_delete_derive::SoftDelete;
 /// Items used by the code `#[derive(SoftDelete)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use chrono;
     pub use diesel;
     pub use inventory;
 

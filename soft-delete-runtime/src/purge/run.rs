@@ -24,7 +24,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::report::{Progress, PurgeReport, TableReport, Via};
@@ -49,7 +48,7 @@ const FOREIGN_KEY_ATTEMPTS: u32 = 3;
 
 /// What a purge was asked to do.
 pub(crate) struct Settings {
-    pub(crate) cutoff: DateTime<Utc>,
+    pub(crate) cutoff: crate::Timestamp,
     pub(crate) batch_size: usize,
     pub(crate) skipped_ids: usize,
     /// PostgreSQL: each batch runs `SET LOCAL synchronous_commit = off` first.

@@ -3,13 +3,13 @@
 
 use std::future::Future;
 
-use chrono::NaiveDateTime;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use diesel::QueryResult;
 
 use super::statement::{NoRoots, Sql, Typed};
 use super::SqlBackend;
 use crate::exec::{BackendOf, Execute, Executor, Load};
+use crate::timestamp::bound::Naive;
 
 /// `(text, integer)` rows: a key read as text with a count, or a catalog's name and number.
 pub(crate) type KeyRow = (String, i64);
@@ -30,14 +30,14 @@ pub(super) type ClashSql = (Text, Text, Text, BigInt);
 /// A row of the archive log.
 pub(crate) type LogRow = (
     i64,
-    NaiveDateTime,
+    Naive,
     String,
     Option<String>,
     i64,
     Option<String>,
     Option<String>,
     String,
-    Option<NaiveDateTime>,
+    Option<Naive>,
     Option<String>,
 );
 /// Its SQL type.

@@ -20,7 +20,6 @@ pub(crate) mod constraints;
 mod dialect;
 mod statement;
 
-use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
 use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -70,7 +69,7 @@ pub enum StampKind {
 pub trait SqlBackend: SupportedBackend + Sized + 'static {
     /// Binds a timestamp for a column of `kind`.
     #[doc(hidden)]
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error>;
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error>;
 
     /// Binds an integer.
     #[doc(hidden)]
@@ -108,11 +107,15 @@ where
 impl SqlBackend for diesel::sqlite::Sqlite {
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         use diesel::sql_types::{Timestamp, TimestamptzSqlite};
         Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, TimestamptzSqlite, _>(at),
+            StampKind::Naive => {
+                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
+            }
+            StampKind::Utc => {
+                bind::<Self, TimestamptzSqlite, _>(crate::timestamp::bound::Instant::from(at))
+            }
         })
     }
 }
@@ -121,11 +124,15 @@ impl SqlBackend for diesel::sqlite::Sqlite {
 impl SqlBackend for diesel::pg::Pg {
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         use diesel::sql_types::{Timestamp, Timestamptz};
         Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, Timestamptz, _>(at),
+            StampKind::Naive => {
+                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
+            }
+            StampKind::Utc => {
+                bind::<Self, Timestamptz, _>(crate::timestamp::bound::Instant::from(at))
+            }
         })
     }
 }
@@ -134,14 +141,14 @@ impl SqlBackend for diesel::pg::Pg {
 impl SqlBackend for diesel::mysql::Mysql {
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         // MySQL has no type for an instant: a column of one holds the UTC wall-clock time
         // (`DATETIME`), or reads it in the session's time zone, UTC while a batch is written
         // or restored (`TIMESTAMP`).
         match kind {
-            StampKind::Naive | StampKind::Utc => {
-                Ok(bind::<Self, diesel::sql_types::Datetime, _>(at.naive_utc()))
-            }
+            StampKind::Naive | StampKind::Utc => Ok(bind::<Self, diesel::sql_types::Datetime, _>(
+                crate::timestamp::bound::Naive::from(at),
+            )),
         }
     }
 }
