@@ -3,6 +3,7 @@
 //! purge leaves earlier batches done and finishes when run again.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -13,7 +14,6 @@ use soft_delete_runtime::{Error, RowId};
 use soft_delete_tests::exec::Exec;
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, verb, Backend, TestConnection, TestDb, TestResult};
-use std::time::Duration;
 
 use crate::purge_schema::*;
 

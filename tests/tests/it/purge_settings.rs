@@ -1,6 +1,8 @@
 //! A purge's settings over time: its batches commit as durably as the server says unless
 //! the caller opts out, and a purge kept and run again (a daily job) moves its cutoff.
 
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
@@ -9,7 +11,6 @@ use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::exec::Exec;
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
-use std::time::Duration;
 
 use crate::purge_schema::*;
 
