@@ -16,7 +16,7 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 
 /// An instant in UTC, to the microsecond: when rows were deleted ([`Deletion`](crate::Deletion)),
-/// a batch's stamp ([`ArchiveBatch::stamp`](crate::collector::ArchiveBatch::stamp)), a purge's
+/// a batch's stamp ([`Batch::stamp`](crate::collector::Batch::stamp)), a purge's
 /// cutoff ([`Purge::before`](crate::purge::Purge::before)).
 ///
 /// The operations that take a time take `impl Into<Timestamp>`: with the feature `chrono`, a
