@@ -73,8 +73,3 @@ pub fn utc(
     };
     Timestamp::from(at)
 }
-
-/// `std::time::Duration` of whole seconds, for the arithmetic on [`Timestamp`].
-pub fn seconds(seconds: u64) -> std::time::Duration {
-    std::time::Duration::from_secs(seconds)
-}
