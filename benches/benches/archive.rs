@@ -162,9 +162,9 @@ fn collector(conn: &mut PgConnection) -> Result<u64, soft_delete_runtime::Error>
 
 fn hand_written(conn: &mut PgConnection) -> Result<u64, soft_delete_runtime::Error> {
     conn.transaction(|conn| {
-        let at = soft_delete_runtime::DeletionOf::<users::table>::now()
-            .timestamp()
-            .naive_utc();
+        let at = chrono::NaiveDateTime::from(
+            soft_delete_runtime::DeletionOf::<users::table>::now().timestamp(),
+        );
         let users = diesel::update(users::table.find(TARGET))
             .filter(users::deleted_at.is_null())
             .set(users::deleted_at.eq(at))

@@ -149,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use soft_delete_runtime as sd;
 
     let moderation = Deletion::now().by(PersonId(1));
-    let now = moderation.timestamp();
+    let now = moderation.timestamp().to_chrono();
 
     // Remove cat's comments and bump `updated_at`, in one UPDATE that only touches
     // comments still live.

@@ -48,7 +48,7 @@ impl<'a> Input<'a> {
                     errors.error(
                         input.ident.span(),
                         "`#[derive(SoftDelete)]` needs a struct with named fields, one of which is the marker column\n\
-                         help: write `struct Name { id: i32, deleted_at: Option<NaiveDateTime> }`",
+                         help: write `struct Name { id: i32, deleted_at: Option<NaiveDateTime> }` (or time's `Option<PrimitiveDateTime>`)",
                     );
                     return None;
                 }

@@ -371,7 +371,7 @@ fn check_children<'a>(model: &Model<'a>, errors: &mut Errors) -> &'a [EdgeAttr] 
             format!(
                 "`children(...)` needs to find the rows one archive hid, but the marker `{}` is a flag \
                  and the model records neither when nor by which archive a row was hidden\n\
-                 help: add a deletion time, `#[soft_delete({deleted_at})] deleted_at: Option<NaiveDateTime>`, \
+                 help: add a deletion time, `#[soft_delete({deleted_at})] deleted_at: Option<NaiveDateTime>` (or `Option<PrimitiveDateTime>`), \
                  or a batch column, `#[soft_delete(batch)] archive_batch: Option<i64>`",
                 primary.field.ident
             ),
@@ -753,7 +753,7 @@ fn no_marker_error(input: &Input<'_>) -> syn::Error {
         input.ident.span(),
         format!(
             "`{}` has no marker column: no field is marked `#[soft_delete(marker ...)]` and none is named `deleted_at` or `deleted`\n\
-             help: add a marker field, e.g. `deleted_at: Option<NaiveDateTime>`, or mark an existing one:\n\
+             help: add a marker field, e.g. `deleted_at: Option<NaiveDateTime>` (or `Option<PrimitiveDateTime>`), or mark an existing one:\n\
              `#[soft_delete(marker = timestamp)]` (NULL = live), `#[soft_delete(marker = deleted)]` (false = live), \
              `#[soft_delete(marker = active)]` (true = live)",
             input.ident

@@ -213,7 +213,7 @@ pub enum Error {
         /// The id.
         id: i64,
         /// When it was restored.
-        at: chrono::DateTime<chrono::Utc>,
+        at: crate::Timestamp,
         /// Who restored it, if recorded.
         by: Option<String>,
     },

@@ -22,6 +22,7 @@ mod row_id;
 pub mod schema;
 mod sql;
 pub mod table;
+mod timestamp;
 mod trace;
 pub mod unique;
 pub mod write;
@@ -30,6 +31,7 @@ pub use error::{Error, Result};
 pub use model::SoftDelete;
 pub use row_id::{IdOf, ParseId, RowId, RowIdError};
 pub use table::SoftDeleteTable;
+pub use timestamp::Timestamp;
 pub use write::{
     hard_delete, marker, restore, restore_and_set, soft_delete, soft_delete_and_set,
     soft_delete_with, Deletion, DeletionOf, Marked,
@@ -42,7 +44,6 @@ pub use soft_delete_derive::SoftDelete;
 /// Items used by the code `#[derive(SoftDelete)]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use chrono;
     pub use diesel;
     pub use inventory;
 

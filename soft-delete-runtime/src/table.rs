@@ -7,7 +7,6 @@
 //! The types of the live and deleted predicates are named in [`dsl`](crate::dsl)
 //! ([`dsl::live`](type@crate::dsl::live), ...), where they are re-exported from here.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, NonAggregate, ValidGrouping};
 use diesel::query_builder::{AsChangeset, QueryId};
 use diesel::query_source::{Alias, AliasSource, AliasedField};
@@ -417,44 +416,48 @@ where
 
 /// The type a timestamp marker (or a flag model's deletion time) may have.
 ///
-/// Implemented for `Option<NaiveDateTime>` and `Option<DateTime<Utc>>`; which of them a
-/// backend accepts for which SQL type is Diesel's business (`DateTime<Utc>` needs a
-/// `Timestamptz` column on PostgreSQL or SQLite and is not mapped on MySQL).
+/// Implemented, with the feature `chrono`, for `Option<NaiveDateTime>` (the UTC wall-clock
+/// time) and `Option<DateTime<Utc>>`; with the feature `time`, for `Option<PrimitiveDateTime>`
+/// (the UTC wall-clock time) and `Option<OffsetDateTime>` (in UTC). Which of them a backend
+/// accepts for which SQL type is Diesel's business (an instant needs a `Timestamptz` column on
+/// PostgreSQL or SQLite; on MySQL chrono's `DateTime<Utc>` is not mapped, time's
+/// `OffsetDateTime` is, as `Datetime`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot hold a deletion time",
-    label = "a timestamp marker must be `Option<NaiveDateTime>` or `Option<DateTime<Utc>>`",
+    label = "a timestamp marker must be `Option<NaiveDateTime>` or `Option<DateTime<Utc>>` (feature `chrono`), or `Option<PrimitiveDateTime>` or `Option<OffsetDateTime>` (feature `time`)",
     note = "`None` means live; for a bool column use `#[soft_delete(marker = deleted)]` or `#[soft_delete(marker = active)]`"
 )]
 pub trait TimestampField: Sized {
     /// The value that records a deletion at `at`.
-    fn deleted_at(at: DateTime<Utc>) -> Self;
+    fn deleted_at(at: crate::Timestamp) -> Self;
     /// The value of a live row.
     fn live() -> Self;
 }
 
-impl TimestampField for Option<NaiveDateTime> {
-    fn deleted_at(at: DateTime<Utc>) -> Self {
-        Some(at.naive_utc())
-    }
-    fn live() -> Self {
-        None
-    }
+/// `TimestampField` for `Option<T>` of time types that convert from [`Timestamp`].
+macro_rules! timestamp_fields {
+    ($($ty:ty),* $(,)?) => {$(
+        impl TimestampField for Option<$ty> {
+            fn deleted_at(at: crate::Timestamp) -> Self {
+                Some(at.into())
+            }
+            fn live() -> Self {
+                None
+            }
+        }
+    )*};
 }
 
-impl TimestampField for Option<DateTime<Utc>> {
-    fn deleted_at(at: DateTime<Utc>) -> Self {
-        Some(at)
-    }
-    fn live() -> Self {
-        None
-    }
-}
+#[cfg(feature = "chrono")]
+timestamp_fields!(chrono::NaiveDateTime, chrono::DateTime<chrono::Utc>);
+#[cfg(feature = "time")]
+timestamp_fields!(time::PrimitiveDateTime, time::OffsetDateTime);
 
 /// The type a flag marker may have: `bool`.
 #[diagnostic::on_unimplemented(
     message = "a flag marker must be `bool`, not `{Self}`",
     label = "expected `bool`",
-    note = "for a timestamp marker use `#[soft_delete(marker = timestamp)]` on an `Option<NaiveDateTime>` field"
+    note = "for a timestamp marker use `#[soft_delete(marker = timestamp)]` on an `Option<NaiveDateTime>` or `Option<PrimitiveDateTime>` field"
 )]
 pub trait FlagField: Sized {
     /// The field's value for the flag `value`.

@@ -30,7 +30,6 @@
 
 use std::marker::PhantomData;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use diesel::associations::HasTable;
 use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, UpdateStatement};
 use diesel::query_dsl::methods::FilterDsl;
@@ -39,6 +38,7 @@ use diesel::{Column, QuerySource};
 use crate::table::{
     NoDeletedByColumn, NoReasonColumn, SoftDeleteMarker, SoftDeleteTable, Strategy,
 };
+use crate::Timestamp;
 
 /// When, by whom and why rows are soft-deleted.
 ///
@@ -46,11 +46,11 @@ use crate::table::{
 /// from the table the deletion is applied to, so `Deletion::now().by(admin_id)` compiles only
 /// when the table has a `#[soft_delete(deleted_by)]` column of a type `admin_id` converts to.
 ///
-/// The time is kept to whole microseconds, the finest every backend stores, so the value
-/// written is the value read back and rows deleted together can be found by it.
+/// The time is a [`Timestamp`], kept to whole microseconds, the finest every backend stores, so
+/// the value written is the value read back and rows deleted together can be found by it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deletion<By = NoDeletedByColumn, Reason = NoReasonColumn> {
-    at: DateTime<Utc>,
+    at: Timestamp,
     by: Option<By>,
     reason: Option<Reason>,
 }
@@ -68,13 +68,14 @@ pub type DeletionFor<Target> = MarkerDeletion<<Target as SoftDeleteTarget>::Mark
 impl<By, Reason> Deletion<By, Reason> {
     /// A deletion happening now, by nobody in particular, for no recorded reason.
     pub fn now() -> Self {
-        Self::at(Utc::now())
+        Self::at(Timestamp::now())
     }
 
-    /// A deletion at the given time (kept to whole microseconds).
-    pub fn at(at: DateTime<Utc>) -> Self {
+    /// A deletion at the given time (kept to whole microseconds): a [`Timestamp`], or a
+    /// chrono or time value that converts into one.
+    pub fn at(at: impl Into<Timestamp>) -> Self {
         Deletion {
-            at: truncate_to_micros(at),
+            at: at.into(),
             by: None,
             reason: None,
         }
@@ -95,7 +96,7 @@ impl<By, Reason> Deletion<By, Reason> {
     }
 
     /// When the rows are deleted.
-    pub fn timestamp(&self) -> DateTime<Utc> {
+    pub fn timestamp(&self) -> Timestamp {
         self.at
     }
 
@@ -111,7 +112,7 @@ impl<By, Reason> Deletion<By, Reason> {
 
     /// The parts, for the code `#[derive(SoftDelete)]` generates.
     #[doc(hidden)]
-    pub fn into_parts(self) -> (DateTime<Utc>, Option<By>, Option<Reason>) {
+    pub fn into_parts(self) -> (Timestamp, Option<By>, Option<Reason>) {
         (self.at, self.by, self.reason)
     }
 }
@@ -120,11 +121,6 @@ impl<By, Reason> Default for Deletion<By, Reason> {
     fn default() -> Self {
         Self::now()
     }
-}
-
-fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    // Only fails for times near the limits of DateTime's range; keep those as they are.
-    at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
 }
 
 /// A write target with the marker its writes set chosen: built by [`marker`] (or
@@ -515,7 +511,7 @@ pub fn restore<Target: SoftDeleteTarget>(target: Target) -> types::Restore<Targe
 /// use soft_delete_runtime as sd;
 ///
 /// let deletion = Deletion::now();
-/// let at = deletion.timestamp().naive_utc();
+/// let at = chrono::NaiveDateTime::from(deletion.timestamp());
 /// let hidden = sd::soft_delete_and_set(
 ///     posts::table.find(1),
 ///     deletion,

@@ -10,6 +10,7 @@
 //! both kinds of identity are exercised. Every row carries its root's id in `owner`, so a
 //! check can tell whose rows came back.
 
+use crate::stamp::Stamp;
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
 
@@ -55,7 +56,7 @@ pub struct StressRoot {
     /// Its id.
     pub id: i32,
     /// When it was archived.
-    pub deleted_at: Option<chrono::NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Two per root.
@@ -70,7 +71,7 @@ pub struct StressBranch {
     /// Its root, for checks.
     pub owner: i32,
     /// When it was archived.
-    pub deleted_at: Option<chrono::NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Two per branch, with a batch column.

@@ -19,6 +19,7 @@ pub mod archive_stress;
 pub mod asynchronous;
 pub mod exec;
 pub mod plans;
+pub mod stamp;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -403,7 +403,7 @@ impl From<&ArchiveEntry> for ArchiveDto {
     fn from(e: &ArchiveEntry) -> Self {
         ArchiveDto {
             id: e.id(),
-            archived_at: e.archived_at(),
+            archived_at: e.archived_at().into(),
             root_table: e.root_table().to_owned(),
             root_key: e.root_key().map(str::to_owned),
             by: e.by().map(str::to_owned),
@@ -417,7 +417,7 @@ impl From<&ArchiveEntry> for ArchiveDto {
                     rows: *rows,
                 })
                 .collect(),
-            restored_at: e.restored().map(|(at, _)| at),
+            restored_at: e.restored().map(|(at, _)| at.into()),
             restored_by: e.restored().and_then(|(_, by)| by.map(str::to_owned)),
         }
     }
@@ -541,7 +541,7 @@ impl From<&PurgeReport> for PurgeDto {
     fn from(r: &PurgeReport) -> Self {
         PurgeDto {
             dry_run: r.dry_run,
-            cutoff: r.cutoff,
+            cutoff: r.cutoff.into(),
             tables: r
                 .tables
                 .iter()

@@ -37,8 +37,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
 use super::graph::{Graph, GraphEdge, Node, Rule};
 use super::log::{self, Reservation};
 use super::marks::{self, BatchValues};
@@ -53,9 +51,9 @@ use crate::{Error, RowId};
 /// A stamp for a new archive: now, to the microsecond, and later than every earlier one of
 /// this process (so the archives of one process do not even try the same stamp). Unique across
 /// processes only once [reserved](super::log::reserve) in the archive log.
-pub(crate) fn next_stamp() -> DateTime<Utc> {
+pub(crate) fn next_stamp() -> crate::Timestamp {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
-    let now = Utc::now().timestamp_micros();
+    let now = crate::Timestamp::now().unix_micros();
     let mut last = LAST.load(Ordering::Relaxed);
     let micros = loop {
         let next = now.max(last.saturating_add(1));
@@ -64,7 +62,7 @@ pub(crate) fn next_stamp() -> DateTime<Utc> {
             Err(actual) => last = actual,
         }
     };
-    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::UNIX_EPOCH)
+    crate::Timestamp::from_unix_micros(micros)
 }
 
 /// `SELECT <key as text> FROM <root> WHERE <in batch> LIMIT 1`: the key of the only root
@@ -114,7 +112,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
         d,
         // Replaced by the reserved batch before anything is written.
         batch: BatchValues {
-            stamp: DateTime::UNIX_EPOCH,
+            stamp: crate::Timestamp::UNIX_EPOCH,
             id: 0,
         },
         blocker_ids,

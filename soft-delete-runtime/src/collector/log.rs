@@ -23,8 +23,6 @@
 //! indistinguishable from the archive's own rows and comes back with its restore. A
 //! `#[soft_delete(batch)]` column rules that out for its table.
 
-use chrono::{DateTime, Utc};
-
 use super::graph::{ArchiveTable, GraphTable, Rule, StampKind};
 use super::marks::BatchValues;
 use super::plan::Plan;
@@ -36,7 +34,7 @@ use crate::exec::NonBlocking;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
 use crate::sql::{DbError, Dialected, KeyRow, LogRow, Sql};
-use crate::Error;
+use crate::{Error, Timestamp};
 
 /// How many microseconds an archive tries after its first stamp before giving up.
 const STAMP_ATTEMPTS: u32 = 1000;
@@ -47,7 +45,7 @@ pub(crate) struct Reservation<'a> {
     /// The archive's root table.
     pub(crate) root: &'a TableName,
     /// The first stamp to try.
-    pub(crate) first: DateTime<Utc>,
+    pub(crate) first: Timestamp,
     /// Who archives.
     pub(crate) by: Option<&'a str>,
     /// Why.
@@ -68,7 +66,7 @@ pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
     } = reservation;
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     for attempt in 0..STAMP_ATTEMPTS {
-        let stamp = first + chrono::TimeDelta::microseconds(i64::from(attempt));
+        let stamp = first + std::time::Duration::from_micros(u64::from(attempt));
         let mut insert = Sql::<C::Backend, R>::new();
         insert.push(&format!(
             "INSERT INTO {} ({}, {}, {}, {}, {}, {}) VALUES (",
@@ -186,7 +184,7 @@ pub(crate) async fn claim<Mo, R, C: SqlConnection<Mo, R>>(
             d.quote(log::TABLE),
             d.quote(log::RESTORED_AT)
         ))
-        .bind(C::Backend::bind_stamp(StampKind::Naive, now_micros())?)
+        .bind(C::Backend::bind_stamp(StampKind::Naive, Timestamp::now())?)
         .push(&format!(", {} = ", d.quote(log::RESTORED_BY)))
         .bind(C::Backend::bind_text(by.map(str::to_owned)))
         .push(&format!(" WHERE {} = ", d.quote(log::ID)))
@@ -216,23 +214,18 @@ pub(crate) async fn claim<Mo, R, C: SqlConnection<Mo, R>>(
     }
 }
 
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-}
-
 /// One archive, as the log recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveEntry {
     id: i64,
-    archived_at: DateTime<Utc>,
+    archived_at: Timestamp,
     root_table: String,
     root_key: Option<String>,
     roots: u64,
     by: Option<String>,
     reason: Option<String>,
     counts: Vec<(TableName, Rule, u64)>,
-    restored: Option<(DateTime<Utc>, Option<String>)>,
+    restored: Option<(Timestamp, Option<String>)>,
 }
 
 impl ArchiveEntry {
@@ -241,14 +234,14 @@ impl ArchiveEntry {
             row;
         ArchiveEntry {
             id,
-            archived_at: at.and_utc(),
+            archived_at: at.into(),
             root_table,
             root_key,
             roots: u64::try_from(roots).unwrap_or(0),
             by,
             reason,
             counts: decode_counts(&counts),
-            restored: restored_at.map(|at| (at.and_utc(), restored_by)),
+            restored: restored_at.map(|at| (at.into(), restored_by)),
         }
     }
 
@@ -258,7 +251,7 @@ impl ArchiveEntry {
     }
 
     /// When it was archived: the batch's stamp.
-    pub fn archived_at(&self) -> DateTime<Utc> {
+    pub fn archived_at(&self) -> Timestamp {
         self.archived_at
     }
 
@@ -302,7 +295,7 @@ impl ArchiveEntry {
     }
 
     /// When and by whom it was restored, once it is.
-    pub fn restored(&self) -> Option<(DateTime<Utc>, Option<&str>)> {
+    pub fn restored(&self) -> Option<(Timestamp, Option<&str>)> {
         self.restored.as_ref().map(|(at, by)| (*at, by.as_deref()))
     }
 

@@ -1,17 +1,15 @@
 //! What an archive writes on a row and how a restore finds it again: the `SET` lists that mark
 //! and unmark a row, and the condition of a batch's rows.
 
-use chrono::{DateTime, Utc};
-
 use super::graph::SoftInfo;
 use crate::sql::{Dialected, Sql, SupportedBackend};
 use crate::table::StrategyKind;
-use crate::Error;
+use crate::{Error, Timestamp};
 
 /// The batch being written or restored: its timestamp and its id.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchValues {
-    pub(crate) stamp: DateTime<Utc>,
+    pub(crate) stamp: Timestamp,
     pub(crate) id: i64,
 }
 

@@ -129,7 +129,6 @@ mod restore;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
 use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
@@ -736,7 +735,7 @@ impl<T> Batch<T> {
     }
 
     /// The batch's timestamp, written to every deletion time column it touched.
-    pub fn stamp(&self) -> DateTime<Utc> {
+    pub fn stamp(&self) -> crate::Timestamp {
         self.values.stamp
     }
 }

@@ -20,7 +20,8 @@
 //!   [`on_progress`](Purge::on_progress) is called after every batch.
 //!
 //! ```
-//! use chrono::{Duration, Utc};
+//! use std::time::Duration;
+//!
 //! use diesel::prelude::*;
 //! use soft_delete_runtime::prelude::*;
 //! use soft_delete_runtime::purge::Purge;
@@ -42,7 +43,7 @@
 //! # diesel::sql_query("INSERT INTO users (id, deleted_at) VALUES (1, '2020-01-01 00:00:00'), (2, '2020-01-01 00:00:00'), (3, NULL)").execute(conn)?;
 //! # diesel::sql_query("INSERT INTO orders (user_id, deleted_at) VALUES (1, '2020-01-01 00:00:00'), (2, NULL)").execute(conn)?;
 //! // users 1 and 2 were deleted in 2020; user 2 still has a live order
-//! let report = Purge::older_than(users::table, Duration::days(365))
+//! let report = Purge::older_than(users::table, Duration::from_secs(365 * 86_400))
 //!     .batch_size(1_000)
 //!     .run(conn)?;
 //! assert_eq!(report.deleted_from("users"), 1);
@@ -71,8 +72,6 @@ mod run;
 use std::convert::Infallible;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Duration as Age, Utc};
-
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
 use crate::backend::{Dialect, SupportedBackend};
@@ -80,7 +79,7 @@ use crate::collector::graph::Graph;
 use crate::collector::ArchiveTable;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, BackendOf, Begin, Blocking, Rollback, Transaction};
-use crate::Error;
+use crate::{Error, Timestamp};
 use run::{Run, Settings};
 
 /// The batch size a purge uses unless [`Purge::batch_size`] says otherwise.
@@ -111,9 +110,9 @@ pub struct Purge<T, P = NoProgress> {
 #[derive(Debug, Clone, Copy)]
 enum Cutoff {
     /// [`Purge::before`]: a fixed time.
-    At(DateTime<Utc>),
+    At(Timestamp),
     /// [`Purge::older_than`]: this long before each run starts.
-    Age(Age),
+    Age(std::time::Duration),
 }
 
 impl<T, P> std::fmt::Debug for Purge<T, P> {
@@ -129,19 +128,20 @@ impl<T, P> std::fmt::Debug for Purge<T, P> {
 }
 
 impl<T: ArchiveTable> Purge<T> {
-    /// Purges the rows of `table` soft-deleted strictly before `cutoff`: the same time at
-    /// every [`run`](Self::run) of this value.
-    pub fn before(table: T, cutoff: DateTime<Utc>) -> Self {
-        Self::with_cutoff(table, Cutoff::At(cutoff))
+    /// Purges the rows of `table` soft-deleted strictly before `cutoff` (a [`Timestamp`], or a
+    /// chrono or time value that converts into one): the same time at every
+    /// [`run`](Self::run) of this value.
+    pub fn before(table: T, cutoff: impl Into<Timestamp>) -> Self {
+        Self::with_cutoff(table, Cutoff::At(cutoff.into()))
     }
 
     /// Purges the rows of `table` soft-deleted more than `age` ago. The cutoff is taken when
     /// the purge runs (now minus `age`, by this machine's clock, as this crate stamps
     /// deletions), at every [`run`](Self::run) and [`dry_run`](Self::dry_run): a purge value
     /// kept and run again (a daily job) moves its cutoff with the clock. The report says which
-    /// cutoff a run used ([`PurgeReport::cutoff`]). An age reaching back before the calendar
-    /// `chrono` knows is refused with [`Error::InvalidArgument`] when the purge runs.
-    pub fn older_than(table: T, age: Age) -> Self {
+    /// cutoff a run used ([`PurgeReport::cutoff`]). An age reaching back before
+    /// [`Timestamp::MIN`] is refused with [`Error::InvalidArgument`] when the purge runs.
+    pub fn older_than(table: T, age: std::time::Duration) -> Self {
         Self::with_cutoff(table, Cutoff::Age(age))
     }
 
@@ -302,7 +302,7 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
     }
 
     /// Checks the settings before anything runs, and returns this run's cutoff.
-    fn check(&self, dialect: Dialect) -> Result<DateTime<Utc>, Error> {
+    fn check(&self, dialect: Dialect) -> Result<Timestamp, Error> {
         if self.asynchronous_commit && dialect != Dialect::Postgres {
             return Err(Error::Unsupported {
                 feature: "a purge with asynchronous commits",
@@ -317,8 +317,8 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         }
         match self.cutoff {
             Cutoff::At(cutoff) => Ok(cutoff),
-            Cutoff::Age(age) => Utc::now()
-                .checked_sub_signed(age)
+            Cutoff::Age(age) => Timestamp::now()
+                .checked_sub(age)
                 .ok_or(Error::InvalidArgument {
                     name: "age",
                     problem: "reaches back before the start of the calendar",
@@ -326,7 +326,7 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         }
     }
 
-    fn settings(&self, cutoff: DateTime<Utc>, dry_run: bool) -> Settings {
+    fn settings(&self, cutoff: Timestamp, dry_run: bool) -> Settings {
         Settings {
             cutoff,
             batch_size: self.batch_size,

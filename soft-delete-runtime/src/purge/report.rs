@@ -4,10 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use crate::backend::TableName;
 use crate::collector::Rule;
+use crate::Timestamp;
 
 /// How far a purge has got, given to the [`on_progress`](super::Purge::on_progress)
 /// callback after every batch.
@@ -159,7 +158,7 @@ impl fmt::Display for Skipped {
 #[non_exhaustive]
 pub struct PurgeReport {
     /// Rows soft-deleted strictly before this moment were purged.
-    pub cutoff: DateTime<Utc>,
+    pub cutoff: Timestamp,
     /// Whether this was a dry run (everything was rolled back).
     pub dry_run: bool,
     /// The tables purged, in the order they were purged (children before parents).
@@ -179,7 +178,7 @@ pub struct PurgeReport {
 }
 
 impl PurgeReport {
-    pub(crate) fn new(cutoff: DateTime<Utc>, dry_run: bool) -> Self {
+    pub(crate) fn new(cutoff: Timestamp, dry_run: bool) -> Self {
         PurgeReport {
             cutoff,
             dry_run,
@@ -224,7 +223,7 @@ impl fmt::Display for PurgeReport {
             f,
             "{} of rows soft-deleted before {}: {} deleted, {} kept, {} {} in {:.2?} (longest {:.2?})",
             if self.dry_run { "dry run of a purge" } else { "purge" },
-            self.cutoff.format("%Y-%m-%d %H:%M:%S%.6f UTC"),
+            self.cutoff,
             self.deleted(),
             self.kept(),
             self.batches,

@@ -24,8 +24,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
@@ -50,7 +48,7 @@ const FOREIGN_KEY_ATTEMPTS: u32 = 3;
 
 /// What a purge was asked to do.
 pub(crate) struct Settings {
-    pub(crate) cutoff: DateTime<Utc>,
+    pub(crate) cutoff: crate::Timestamp,
     pub(crate) batch_size: usize,
     pub(crate) skipped_ids: usize,
     /// PostgreSQL: each batch runs `SET LOCAL synchronous_commit = off` first.

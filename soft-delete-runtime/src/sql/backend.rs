@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
 use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -129,7 +128,7 @@ pub trait SupportedBackend: Backend + sealed::Sealed + Sized {
 
     /// Binds a timestamp for a column of `kind`.
     #[doc(hidden)]
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error>;
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error>;
 
     /// Binds an integer.
     #[doc(hidden)]
@@ -195,11 +194,15 @@ impl SupportedBackend for diesel::sqlite::Sqlite {
 
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         use diesel::sql_types::{Timestamp, TimestamptzSqlite};
         Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, TimestamptzSqlite, _>(at),
+            StampKind::Naive => {
+                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
+            }
+            StampKind::Utc => {
+                bind::<Self, TimestamptzSqlite, _>(crate::timestamp::bound::Instant::from(at))
+            }
         })
     }
 }
@@ -217,11 +220,15 @@ impl SupportedBackend for diesel::pg::Pg {
 
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         use diesel::sql_types::{Timestamp, Timestamptz};
         Ok(match kind {
-            StampKind::Naive => bind::<Self, Timestamp, _>(at.naive_utc()),
-            StampKind::Utc => bind::<Self, Timestamptz, _>(at),
+            StampKind::Naive => {
+                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
+            }
+            StampKind::Utc => {
+                bind::<Self, Timestamptz, _>(crate::timestamp::bound::Instant::from(at))
+            }
         })
     }
 }
@@ -239,14 +246,14 @@ impl SupportedBackend for diesel::mysql::Mysql {
 
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: DateTime<Utc>) -> Result<Bind<Self>, Error> {
+    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
         // MySQL has no type for an instant: a column of one holds the UTC wall-clock time
         // (`DATETIME`), or reads it in the session's time zone, UTC while a batch is written
         // or restored (`TIMESTAMP`).
         match kind {
-            StampKind::Naive | StampKind::Utc => {
-                Ok(bind::<Self, diesel::sql_types::Datetime, _>(at.naive_utc()))
-            }
+            StampKind::Naive | StampKind::Utc => Ok(bind::<Self, diesel::sql_types::Datetime, _>(
+                crate::timestamp::bound::Naive::from(at),
+            )),
         }
     }
 }

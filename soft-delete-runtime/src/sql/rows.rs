@@ -1,7 +1,7 @@
 //! The row shapes the statements of this module load, each with its SQL type: a closed list,
 //! which [`SqlConnection`](crate::exec::SqlConnection) names in one bound.
 
-use chrono::NaiveDateTime;
+use crate::timestamp::bound::Naive;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 /// `(text, integer)` rows: a key read as text with a count, or a catalog's name and number.
@@ -23,14 +23,14 @@ pub(crate) type ClashSql = (Text, Text, Text, BigInt);
 /// A row of the archive log.
 pub(crate) type LogRow = (
     i64,
-    NaiveDateTime,
+    Naive,
     String,
     Option<String>,
     i64,
     Option<String>,
     Option<String>,
     String,
-    Option<NaiveDateTime>,
+    Option<Naive>,
     Option<String>,
 );
 /// Its SQL type.

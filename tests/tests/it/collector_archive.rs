@@ -8,6 +8,7 @@ use soft_delete_runtime::collector::{Collector, Repeat, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::{Error, RowId};
 use soft_delete_tests::exec::{leak, Exec};
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, verb, Backend};
 
 use crate::collector_schema::*;
@@ -40,7 +41,7 @@ backend_tests! {
         let ann: &Member = leak(members::table.find(2).with_deleted().first(conn)?);
         let archived = x.archive(conn, &Collector::new(ann))?;
         let plan = archived.plan();
-        let stamp = archived.batch().stamp().naive_utc();
+        let stamp = Stamp::from(archived.batch().stamp());
 
         // cascade: the root, and three levels below it
         assert_eq!(plan.archived("members"), 1);
@@ -92,7 +93,7 @@ backend_tests! {
         // ann's comments 1 and 6, and the replies under 1 at every depth: 2, 3, 4.
         // Bob's comment 5 (which ann replied to) stays.
         assert_eq!(archived.plan().archived("comments"), 5);
-        let stamp = archived.batch().stamp().naive_utc();
+        let stamp = Stamp::from(archived.batch().stamp());
         assert_eq!(ids_where!(conn, comments, comments::deleted_at.eq(stamp)), [1, 2, 3, 4, 6]);
         assert_eq!(ids_where!(conn, comments, comments::deleted_at.is_null()), [5]);
 
@@ -334,13 +335,13 @@ backend_tests! {
 
 /// Teams and players reference each other: `teams.captain_id` and `players.team_id`.
 mod mutual {
-    use chrono::NaiveDateTime;
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
 
     diesel::table! {
         teams (id) {
@@ -364,7 +365,7 @@ mod mutual {
     struct Team {
         id: i32,
         captain_id: Option<i32>,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     #[allow(dead_code)] // the models are here for their derive
@@ -373,7 +374,7 @@ mod mutual {
     struct Player {
         id: i32,
         team_id: i32,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     backend_tests! {
@@ -394,7 +395,7 @@ mod mutual {
             let plan = archived.plan();
             assert_eq!(plan.archived("teams"), 3);
             assert_eq!(plan.archived("players"), 5);
-            let stamp = archived.batch().stamp().naive_utc();
+            let stamp = Stamp::from(archived.batch().stamp());
             let teams: Vec<i32> = teams::table.filter(teams::deleted_at.eq(stamp)).select(teams::id).order(teams::id).load(conn)?;
             let players: Vec<i32> = players::table.filter(players::deleted_at.eq(stamp)).select(players::id).order(players::id).load(conn)?;
             assert_eq!((teams, players), (vec![1, 2, 3], vec![1, 2, 3, 4, 5]));
@@ -410,13 +411,13 @@ mod mutual {
 
 /// Categories protect their parent while they are live: a self-referencing `protect`.
 mod self_protect {
-    use chrono::NaiveDateTime;
     use diesel::prelude::*;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
 
     diesel::table! {
         categories (id) {
@@ -433,7 +434,7 @@ mod self_protect {
     struct Category {
         id: i32,
         parent_id: Option<i32>,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     backend_tests! {
@@ -482,13 +483,13 @@ mod self_protect {
 /// identifies its batch by that stamp alone is refused before anything is written; a batch
 /// column identifies it whatever the stamp's precision. SQLite keeps the text as written.
 mod stamp_precision {
-    use chrono::NaiveDateTime;
     use diesel::connection::SimpleConnection;
     use diesel::prelude::*;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
     use soft_delete_runtime::Error;
     use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
     use soft_delete_tests::{backend_tests, Backend};
 
     use super::writes;
@@ -523,7 +524,7 @@ mod stamp_precision {
     #[soft_delete(children(notes::folder_id = cascade, tags::folder_id = cascade))]
     struct Folder {
         id: i32,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     #[allow(dead_code)] // the models are here for their derive
@@ -531,7 +532,7 @@ mod stamp_precision {
     struct Note {
         id: i32,
         folder_id: i32,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     #[allow(dead_code)] // the models are here for their derive
@@ -541,7 +542,7 @@ mod stamp_precision {
         folder_id: i32,
         #[soft_delete(marker = deleted)]
         deleted: bool,
-        deleted_at: Option<NaiveDateTime>,
+        deleted_at: Option<Stamp>,
         #[soft_delete(batch)]
         archive_batch: Option<i64>,
     }

@@ -1,6 +1,5 @@
 //! The schema check against each database's real foreign keys.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::TableName;
@@ -8,6 +7,7 @@ use soft_delete_runtime::collector::{IndexUse, Rule, SchemaIssue, SchemaReport};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::backend_tests;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 
 use crate::collector_schema::*;
 
@@ -40,7 +40,7 @@ diesel::table! {
 #[soft_delete(children(books::shelf_id = cascade, labels::shelf_id = do_nothing))]
 struct Shelf {
     id: i32,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[allow(dead_code)] // the models are here for their derive
@@ -48,7 +48,7 @@ struct Shelf {
 struct Book {
     id: i32,
     shelf_id: i32,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 /// The report's findings about foreign keys, leaving out the missing indexes.

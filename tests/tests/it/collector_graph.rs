@@ -7,6 +7,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 use soft_delete_tests::backend_tests;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 
 use crate::collector_schema::create_archive_log;
 
@@ -41,7 +42,7 @@ diesel::table! {
 #[allow(dead_code)]
 struct Shelf {
     id: i32,
-    deleted_at: Option<chrono::NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[derive(Queryable, SoftDelete)]
@@ -50,7 +51,7 @@ struct Shelf {
 struct Book {
     id: i32,
     shelf_id: i32,
-    deleted_at: Option<chrono::NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 diesel::table! {
@@ -76,7 +77,7 @@ diesel::table! {
 struct RackBook {
     id: i32,
     shelf_id: i32,
-    deleted_at: Option<chrono::NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 /// Reaches `books` through both soft-deletable declarations: they agree, so it is one table.
@@ -86,7 +87,7 @@ struct RackBook {
 #[allow(dead_code)]
 struct Rack {
     id: i32,
-    deleted_at: Option<chrono::NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 const DDL: &str = "

@@ -5,13 +5,13 @@
 //! and below it, and a table reached through two `cascade` edges (counted per edge, and once
 //! in the total).
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::collector::{Collector, Plan, Rule};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 use soft_delete_tests::exec::{Exec, ExecKind};
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, verb, Backend};
 
 use crate::collector_schema::*;
@@ -63,7 +63,7 @@ diesel::table! {
 #[soft_delete(children(posts::community_id = cascade, notes::community_id = cascade))]
 struct Community {
     id: i32,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[allow(dead_code)]
@@ -73,7 +73,7 @@ struct Community {
 struct Post {
     id: i32,
     community_id: i32,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[allow(dead_code)]
@@ -83,7 +83,7 @@ struct Note {
     id: i32,
     community_id: i32,
     post_id: Option<i32>,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 /// Crews and sailors reference each other: a cycle between two tables.
@@ -94,7 +94,7 @@ struct Note {
 struct Crew {
     id: i32,
     captain_id: Option<i32>,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[allow(dead_code)]
@@ -104,7 +104,7 @@ struct Crew {
 struct Sailor {
     id: i32,
     crew_id: i32,
-    deleted_at: Option<NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 const MORE: &str = "

@@ -15,11 +15,11 @@
 //! flag with a deletion time, `order_items` an active flag with a batch column,
 //! `item_events` a timestamp, `payments` a timestamp.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::ddl::{archive_log, journal};
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
 diesel::table! {
@@ -133,7 +133,7 @@ diesel::table! {
 pub struct Member {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A deleted flag with a deletion time, which identifies the batch.
@@ -146,7 +146,7 @@ pub struct Order {
     pub code: String,
     #[soft_delete(marker = deleted)]
     pub deleted: bool,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// An active flag with a batch column, which identifies the batch.
@@ -170,7 +170,7 @@ pub struct ItemEvent {
     pub id: i32,
     pub item_id: i32,
     pub kind: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A soft-deletable child that protects its order while live.
@@ -180,7 +180,7 @@ pub struct Payment {
     pub id: i32,
     pub order_id: i32,
     pub amount: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Replies reference their parent comment: a self-referencing cascade.
@@ -192,7 +192,7 @@ pub struct Comment {
     pub author_id: i32,
     pub parent_id: Option<i32>,
     pub body: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A plain (not soft-deletable) table: the rest are read as tuples.

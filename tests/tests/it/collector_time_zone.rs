@@ -17,6 +17,7 @@ mod mysql {
     use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
 
     use crate::collector_schema::create_archive_log;
 
@@ -48,7 +49,7 @@ mod mysql {
     #[allow(dead_code)]
     struct Folder {
         id: i32,
-        deleted_at: Option<chrono::NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     #[derive(Queryable, SoftDelete)]
@@ -57,7 +58,7 @@ mod mysql {
     struct Note {
         id: i32,
         folder_id: i32,
-        deleted_at: Option<chrono::NaiveDateTime>,
+        deleted_at: Option<Stamp>,
     }
 
     /// A time zone in MariaDB's tables whose clocks jumped from UTC+0 to UTC+2 an hour ago;
@@ -148,18 +149,18 @@ mod mysql {
             assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 1);
             // The session keeps its zone, and the stamp is the archive's instant.
             assert_eq!(session_zone!(x, conn)?, zone.name);
-            let stamped: Vec<Option<chrono::NaiveDateTime>> = notes::table
+            let stamped: Vec<Option<Stamp>> = notes::table
                 .filter(notes::folder_id.eq(1))
                 .select(notes::deleted_at)
                 .with_deleted()
                 .load(conn)?;
             conn.batch_execute("SET time_zone = '+00:00'")?;
-            let utc: Vec<Option<chrono::NaiveDateTime>> = notes::table
+            let utc: Vec<Option<Stamp>> = notes::table
                 .filter(notes::folder_id.eq(1))
                 .select(notes::deleted_at)
                 .with_deleted()
                 .load(conn)?;
-            assert_eq!(utc, [Some(archived.batch().stamp().naive_utc()); 2]);
+            assert_eq!(utc, [Some(Stamp::from(archived.batch().stamp())); 2]);
             assert_ne!(
                 stamped, utc,
                 "read in the gap zone, the same instant shows its local time"

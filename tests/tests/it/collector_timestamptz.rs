@@ -8,12 +8,12 @@ macro_rules! collector_timestamptz_tests {
     ($feature:literal, $module:ident, $conn:ty, $sql_type:ty) => {
         #[cfg(feature = $feature)]
         mod $module {
-            use chrono::{DateTime, NaiveDateTime, Utc};
             use diesel::prelude::*;
             use soft_delete_runtime::collector::Collector;
             use soft_delete_runtime::prelude::*;
             use soft_delete_runtime::purge::Purge;
             use soft_delete_tests::exec::Exec;
+            use soft_delete_tests::stamp::{Instant, Stamp};
 
             diesel::table! {
                 use diesel::sql_types::*;
@@ -37,7 +37,7 @@ macro_rules! collector_timestamptz_tests {
             struct Event {
                 id: i32,
                 #[soft_delete(marker = timestamp)]
-                cancelled_at: Option<DateTime<Utc>>,
+                cancelled_at: Option<Instant>,
             }
 
             #[derive(Debug, Queryable, Identifiable, SoftDelete)]
@@ -45,7 +45,7 @@ macro_rules! collector_timestamptz_tests {
             struct Ticket {
                 id: i32,
                 event_id: i32,
-                deleted_at: Option<NaiveDateTime>,
+                deleted_at: Option<Stamp>,
             }
 
             soft_delete_tests::backend_tests! {
@@ -64,10 +64,10 @@ macro_rules! collector_timestamptz_tests {
                     assert_eq!(archived.plan().archived("tickets"), 2);
                     let stamp = archived.batch().stamp();
                     let event: Event = events::table.find(1).with_deleted().first(conn)?;
-                    assert_eq!(event.cancelled_at, Some(stamp));
+                    assert_eq!(event.cancelled_at, Some(Instant::from(stamp)));
                     let tickets: Vec<Ticket> = tickets::table.only_deleted().order(tickets::id).load(conn)?;
                     assert_eq!(tickets.iter().map(|t| (t.id, t.event_id)).collect::<Vec<_>>(), [(1, 1), (2, 1)]);
-                    assert!(tickets.iter().all(|t| t.deleted_at == Some(stamp.naive_utc())));
+                    assert!(tickets.iter().all(|t| t.deleted_at == Some(Stamp::from(stamp))));
 
                     let restored = x.restore(conn, archived.batch())?;
                     assert_eq!((restored.rows_of("events"), restored.rows_of("tickets")), (1, 2));
@@ -129,13 +129,13 @@ mod own_utc_type {
             let bob: &Person = leak(person::table.find(PersonId(2)).active().first(conn)?);
             let archived = x.archive(conn, &Collector::new(bob))?;
             let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
-            assert_eq!(gone.deleted_at, Some(archived.batch().stamp()));
+            assert_eq!(gone.deleted_at, Some(archived.batch().stamp().into()));
 
             x.restore(conn, archived.batch())?;
             assert_eq!(person::table.active().count().get_result::<i64>(conn)?, 3);
 
             let again = x.archive(conn, &Collector::new(bob))?;
-            let report = x.purge(conn, &mut Purge::before(person::table, again.batch().stamp() + chrono::Duration::seconds(1)))?;
+            let report = x.purge(conn, &mut Purge::before(person::table, again.batch().stamp() + std::time::Duration::from_secs(1)))?;
             assert_eq!(report.deleted_from("person"), 1);
             Ok(())
         }

@@ -11,9 +11,6 @@
 //!                               └─ profiles.team_id      set_null (plain table, UNIQUE (team_id))
 //! ```
 
-use std::sync::{Arc, Mutex};
-
-use chrono::NaiveDateTime;
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::backend::{Dialect, SupportedBackend};
@@ -23,7 +20,9 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::{Holder, KeyConflict};
 use soft_delete_runtime::Error;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
+use std::sync::{Arc, Mutex};
 
 diesel::table! {
     teams (id) {
@@ -84,7 +83,7 @@ diesel::table! {
 pub struct Team {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Two keys: one live player per shirt of a team, and a nick unique among live players.

@@ -10,6 +10,7 @@ use soft_delete_runtime::ddl::{self, deleted_condition, live_condition};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::soft_delete;
 use soft_delete_tests::backend_tests;
+use soft_delete_tests::stamp::Stamp;
 
 use crate::schema::*;
 
@@ -94,7 +95,7 @@ diesel::table! {
 pub struct Coupon {
     pub id: i32,
     pub code: String,
-    pub deleted_at: Option<chrono::NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
@@ -103,5 +104,5 @@ pub struct Coupon {
 pub struct Voucher {
     pub id: i32,
     pub code: String,
-    pub deleted_at: Option<chrono::NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }

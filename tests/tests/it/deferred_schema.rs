@@ -1,12 +1,12 @@
 //! The tables of the deferred-constraint and reassign tests: players with a squad number
 //! unique per team (the seed article's model), soft-deletable, under each kind of key.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::ddl::unique::DeferrableUnique;
 use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
 diesel::table! {
@@ -35,7 +35,7 @@ pub struct Player {
     pub team_id: i32,
     pub name: String,
     pub squad_number: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// The name every test gives the squad-number key.

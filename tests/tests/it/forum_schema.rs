@@ -1,12 +1,11 @@
 //! Models shaped like those of a real application (a federated link aggregator): newtype ids,
-//! `DateTime<Utc>` markers and `updated_at` columns, and a Diesel alias of `person` for "the
+//! `Instant` markers and `updated_at` columns, and a Diesel alias of `person` for "the
 //! person replied to" beside `person` for "the author".
 //!
-//! Diesel maps `DateTime<Utc>` to `Timestamptz` on PostgreSQL and `TimestamptzSqlite` on SQLite
+//! Diesel maps `Instant` to `Timestamptz` on PostgreSQL and `TimestamptzSqlite` on SQLite
 //! but to nothing on MySQL, so the columns use [`UtcTime`], a SQL type of this file that is
 //! each backend's type for a UTC instant (what an application supporting MySQL would write).
 
-use chrono::{DateTime, Utc};
 use diesel::backend::Backend as DieselBackend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
@@ -14,6 +13,7 @@ use diesel::prelude::*;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Integer;
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::stamp::{instant, stamp, Instant, Stamp};
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
 /// A person's id, as `diesel-derive-newtype` would write it, read from an error's row id
@@ -65,18 +65,18 @@ impl soft_delete_runtime::collector::StampSqlType for UtcTime {
         soft_delete_runtime::collector::StampKind::Utc;
 }
 
-/// Defines `UtcTime` on `$backend` as Diesel's `$sql_type` for `DateTime<Utc>`.
+/// Defines `UtcTime` on `$backend` as Diesel's `$sql_type` for `Instant`.
 macro_rules! utc_time_as {
     ($feature:literal, $backend:ty, $sql_type:ty) => {
         #[cfg(feature = $feature)]
-        impl ToSql<UtcTime, $backend> for DateTime<Utc> {
+        impl ToSql<UtcTime, $backend> for Instant {
             fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, $backend>) -> serialize::Result {
                 <Self as ToSql<$sql_type, $backend>>::to_sql(self, out)
             }
         }
 
         #[cfg(feature = $feature)]
-        impl FromSql<UtcTime, $backend> for DateTime<Utc> {
+        impl FromSql<UtcTime, $backend> for Instant {
             fn from_sql(
                 bytes: <$backend as DieselBackend>::RawValue<'_>,
             ) -> deserialize::Result<Self> {
@@ -94,10 +94,10 @@ utc_time_as!(
 );
 
 #[cfg(feature = "mysql")]
-impl ToSql<UtcTime, diesel::mysql::Mysql> for DateTime<Utc> {
+impl ToSql<UtcTime, diesel::mysql::Mysql> for Instant {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::mysql::Mysql>) -> serialize::Result {
-        let naive = self.naive_utc();
-        <chrono::NaiveDateTime as ToSql<diesel::sql_types::Datetime, diesel::mysql::Mysql>>::to_sql(
+        let naive = stamp(*self);
+        <Stamp as ToSql<diesel::sql_types::Datetime, diesel::mysql::Mysql>>::to_sql(
             &naive,
             &mut out.reborrow(),
         )
@@ -105,10 +105,10 @@ impl ToSql<UtcTime, diesel::mysql::Mysql> for DateTime<Utc> {
 }
 
 #[cfg(feature = "mysql")]
-impl FromSql<UtcTime, diesel::mysql::Mysql> for DateTime<Utc> {
+impl FromSql<UtcTime, diesel::mysql::Mysql> for Instant {
     fn from_sql(bytes: diesel::mysql::MysqlValue<'_>) -> deserialize::Result<Self> {
-        <chrono::NaiveDateTime as FromSql<diesel::sql_types::Datetime, diesel::mysql::Mysql>>::from_sql(bytes)
-            .map(|naive| naive.and_utc())
+        <Stamp as FromSql<diesel::sql_types::Datetime, diesel::mysql::Mysql>>::from_sql(bytes)
+            .map(instant)
     }
 }
 
@@ -154,8 +154,8 @@ diesel::alias!(person as person1: Person1AliasType);
 pub struct Person {
     pub id: PersonId,
     pub name: String,
-    pub deleted_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<Instant>,
+    pub updated_at: Option<Instant>,
 }
 
 /// A comment by `creator_id` replying to `recipient_id`; removed by a moderator, who is
@@ -168,12 +168,12 @@ pub struct Comment {
     pub recipient_id: PersonId,
     pub content: String,
     #[soft_delete(marker = timestamp)]
-    pub removed_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<Instant>,
     #[soft_delete(deleted_by)]
     pub removed_by: Option<PersonId>,
     #[soft_delete(reason)]
     pub removal_reason: Option<String>,
-    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<Instant>,
     pub version: i32,
 }
 

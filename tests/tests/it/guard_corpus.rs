@@ -11,6 +11,7 @@ use soft_delete_runtime::dsl::{deleted, live, marker_deleted, marker_live};
 use soft_delete_runtime::guard::{Checker, LeakKind, TableInfo};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::per_backend;
+use soft_delete_tests::stamp::Stamp;
 
 diesel::table! { users (id) { id -> Integer, name -> Text, deleted_at -> Nullable<Timestamp> } }
 diesel::table! { posts (id) { id -> Integer, user_id -> Integer, title -> Text, deleted -> Bool } }
@@ -38,7 +39,7 @@ diesel::alias!(users as friend: Friend, items as item2: Item2);
 struct User {
     id: i32,
     name: String,
-    deleted_at: Option<chrono::NaiveDateTime>,
+    deleted_at: Option<Stamp>,
 }
 
 #[derive(Queryable, SoftDelete)]
@@ -67,7 +68,7 @@ struct Attempt {
 struct Account {
     id: i32,
     #[soft_delete(marker)]
-    removed_at: Option<chrono::NaiveDateTime>,
+    removed_at: Option<Stamp>,
 }
 
 /// Three reasons to hide an item: its owner deleted it (the primary marker), a moderator
@@ -81,7 +82,7 @@ struct Item {
     #[soft_delete(marker = deleted, primary)]
     deleted: bool,
     #[soft_delete(marker = timestamp)]
-    removed_at: Option<chrono::NaiveDateTime>,
+    removed_at: Option<Stamp>,
     #[soft_delete(marker = active)]
     enabled: bool,
 }

@@ -2,7 +2,6 @@
 //! `schema.table` a server allows, and text keys up to what the journal keeps; a longer key is
 //! refused with a typed error before anything is written, whatever MySQL's `sql_mode`.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::SupportedBackend;
@@ -10,6 +9,7 @@ use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::ddl::{archive_log, journal};
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
 diesel::table! {
@@ -34,7 +34,7 @@ diesel::table! {
 pub struct Owner {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 fn journal_rows<C>(conn: &mut C) -> QueryResult<i64>
@@ -131,7 +131,7 @@ macro_rules! long_names_test {
         pub struct LongOwner {
             pub id: i32,
             pub name: String,
-            pub deleted_at: Option<NaiveDateTime>,
+            pub deleted_at: Option<Stamp>,
         }
 
         /// Held by the test while it uses the long-named schema, whose name is the server's, not

@@ -41,6 +41,7 @@ mod schema;
 mod schema_migrations;
 mod schema_verify;
 mod scopes;
+mod time_markers;
 mod timestamptz;
 #[cfg(feature = "tracing")]
 mod tracing_spans;

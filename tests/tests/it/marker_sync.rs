@@ -9,7 +9,6 @@
 //!        └─ tags.blog_id   cascade   timestamp marker + batch column
 //! ```
 
-use chrono::{NaiveDateTime, TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::Dialect;
@@ -17,6 +16,7 @@ use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::ddl;
 use soft_delete_runtime::prelude::*;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::{now, stamp, utc, Stamp};
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
 
 diesel::table! {
@@ -62,7 +62,7 @@ diesel::allow_tables_to_appear_in_same_query!(blogs, posts, notes, tags);
 #[soft_delete(children(posts::blog_id = cascade, notes::blog_id = cascade, tags::blog_id = cascade))]
 pub struct Blog {
     pub id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A deleted flag with a deletion time.
@@ -73,7 +73,7 @@ pub struct Post {
     pub blog_id: i32,
     #[soft_delete(marker = deleted)]
     pub deleted: bool,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// An active flag with a deletion time and a batch column.
@@ -84,7 +84,7 @@ pub struct Note {
     pub blog_id: i32,
     #[soft_delete(marker = active)]
     pub active: bool,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
     #[soft_delete(batch)]
     pub archive_batch: Option<i64>,
 }
@@ -95,7 +95,7 @@ pub struct Note {
 pub struct Tag {
     pub id: i32,
     pub blog_id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
     #[soft_delete(batch)]
     pub archive_batch: Option<i64>,
 }
@@ -161,7 +161,7 @@ macro_rules! undelete_by_hand {
             .set(notes::active.eq(true))
             .execute($conn)?;
         diesel::update(tags::table.find(1))
-            .set(tags::deleted_at.eq(None::<NaiveDateTime>))
+            .set(tags::deleted_at.eq(None::<Stamp>))
             .execute($conn)?;
     }};
 }
@@ -175,7 +175,7 @@ macro_rules! delete_by_hand {
         diesel::update(notes::table.find(1))
             .set(notes::active.eq(false))
             .execute($conn)?;
-        let now = Utc::now().naive_utc();
+        let now = now();
         diesel::update(tags::table.find(1))
             .set(tags::deleted_at.eq(Some(now)))
             .execute($conn)?;
@@ -202,7 +202,7 @@ backend_tests! {
             seed(db, trigger)?;
             let conn = db.conn();
             let archived = x.archive(conn, &Collector::new(blogs::table.find(1)))?;
-            let stamp = archived.batch().stamp().naive_utc();
+            let stamp = Stamp::from(archived.batch().stamp());
             let id = archived.batch().id();
             assert_eq!(
                 state_of!(conn, 1),
@@ -230,7 +230,7 @@ backend_tests! {
                 for (live, deleted_at, batch) in again {
                     assert!(!live && batch.is_none(), "{again:?}");
                     let at = deleted_at.expect("a deletion time");
-                    assert!(at > stamp && at <= Utc::now().naive_utc() + TimeDelta::seconds(1), "{again:?}");
+                    assert!(at > stamp && at <= now() + std::time::Duration::from_secs(1), "{again:?}");
                 }
                 assert_eq!((restored.rows_of("posts"), restored.rows_of("notes"), restored.rows_of("tags")), (1, 1, 1));
                 assert!(state_of!(conn, 1).iter().all(|(live, _, _)| !live), "{:?}", state_of!(conn, 1));
@@ -258,7 +258,7 @@ backend_tests! {
         assert!(!back.deleted && back.deleted_at.is_none());
 
         // a hand-written delete that gives its own time and batch keeps them
-        let given = chrono::NaiveDate::from_ymd_opt(2020, 5, 17).and_then(|d| d.and_hms_opt(8, 30, 0)).expect("a date");
+        let given = stamp(utc(2020, 5, 17, 8, 30, 0, 0));
         diesel::update(notes::table.find(1))
             .set((notes::active.eq(false), notes::deleted_at.eq(Some(given)), notes::archive_batch.eq(Some(7_i64))))
             .execute(conn)?;

@@ -2,7 +2,6 @@
 //! markers, through scopes, joins and aliases, the writes of each marker, active-unique keys, a
 //! cascade archive and its restore, protect, and purge (see `markers_schema`).
 
-use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::dsl::{self, live, marker_deleted, marker_live};
@@ -13,6 +12,7 @@ use soft_delete_runtime::{
     Error,
 };
 use soft_delete_tests::exec::{leak, Exec};
+use soft_delete_tests::stamp::{instant, utc, Instant};
 use soft_delete_tests::{backend_tests, per_backend, Backend};
 
 use crate::collector_schema::dialect;
@@ -51,11 +51,8 @@ macro_rules! post {
     };
 }
 
-fn at(h: u32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2026, 11, 23)
-        .and_then(|d| d.and_hms_opt(h, 0, 0))
-        .expect("valid time")
-        .and_utc()
+fn at(h: u32) -> Instant {
+    instant(utc(2026, 11, 23, h, 0, 0, 0))
 }
 
 /// The key of a conflict.
@@ -282,7 +279,7 @@ backend_tests! {
         let marked: Vec<i32> = posts!(conn, post::table.filter(post::archive_batch.eq(batch)).with_deleted());
         assert_eq!(marked, [1, 2, 5]);
         assert_eq!(post!(conn, 2).hidden_by(), ["deleted", "removed"]);
-        assert_eq!(post!(conn, 3).deleted_at, Some(DateTime::parse_from_rfc3339(&format!("{}Z", LONG_AGO.replace(' ', "T")))?.to_utc()));
+        assert_eq!(post!(conn, 3).deleted_at, Some(instant(utc(2026, 1, 1, 0, 0, 0, 0))));
         assert_eq!(replies!(conn, reply::table.filter(reply::deleted)), [1, 2, 3]);
 
         // after the archive, a moderator removes post 1 (hidden already: the marker is set all the same)
@@ -365,7 +362,7 @@ backend_tests! {
 
         // its author deletes reply 5 too, long ago: both go
         diesel::update(reply::table.find(5))
-            .set((reply::deleted.eq(true), reply::deleted_at.eq(Some(at(0) - chrono::Duration::days(30)))))
+            .set((reply::deleted.eq(true), reply::deleted_at.eq(Some(at(0) - std::time::Duration::from_secs(30 * 86_400)))))
             .execute(conn)?;
         let report = Purge::before(post::table, cutoff).run(conn)?;
         assert_eq!((report.deleted_from("post"), report.deleted_from("reply")), (1, 1));

@@ -4,7 +4,6 @@
 //! [`UtcTime`](crate::forum_schema::UtcTime)), a third marker of another strategy, audit columns
 //! per marker, an active-unique key, cascade and protect edges.
 
-use chrono::{DateTime, Utc};
 use diesel::backend::Backend as DieselBackend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
@@ -12,6 +11,7 @@ use diesel::prelude::*;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Integer;
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::stamp::Instant;
 use soft_delete_tests::{Backend, TestConnection, TestDb};
 
 pub(crate) use crate::forum_schema::PersonId;
@@ -128,7 +128,7 @@ pub struct Community {
     #[soft_delete(marker = deleted, primary)]
     pub deleted: bool,
     #[soft_delete(deleted_at(deleted))]
-    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<Instant>,
     #[soft_delete(marker = deleted)]
     pub removed: bool,
     #[soft_delete(batch)]
@@ -150,7 +150,7 @@ pub struct Post {
     #[soft_delete(marker = deleted, primary)]
     pub deleted: bool,
     #[soft_delete(deleted_at(deleted))]
-    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<Instant>,
     #[soft_delete(marker = deleted)]
     pub removed: bool,
     #[soft_delete(deleted_by(removed))]
@@ -158,8 +158,8 @@ pub struct Post {
     #[soft_delete(reason(removed))]
     pub removal_reason: Option<String>,
     #[soft_delete(marker = timestamp)]
-    pub local_removed_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
+    pub local_removed_at: Option<Instant>,
+    pub updated_at: Option<Instant>,
     #[soft_delete(batch)]
     pub archive_batch: Option<i64>,
 }
@@ -175,7 +175,7 @@ pub struct Reply {
     #[soft_delete(marker = deleted, primary)]
     pub deleted: bool,
     #[soft_delete(deleted_at(deleted))]
-    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<Instant>,
     #[soft_delete(marker = deleted)]
     pub removed: bool,
 }
@@ -191,7 +191,7 @@ pub struct Member {
     #[soft_delete(marker = deleted, primary)]
     pub deleted: bool,
     #[soft_delete(deleted_at(deleted))]
-    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<Instant>,
     #[soft_delete(marker = deleted)]
     pub banned: bool,
 }

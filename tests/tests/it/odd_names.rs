@@ -2,7 +2,6 @@
 //! table and column names: the generated DDL, the scopes, a cascade archive, its restore and
 //! a purge all quote them for each backend.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -13,6 +12,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_tests::backend_tests;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 
 diesel::table! {
     #[sql_name = "Order \"Lines\""]
@@ -44,7 +44,7 @@ diesel::table! {
 pub struct OrderLine {
     pub id: i32,
     pub sku: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A note on a line.
@@ -53,7 +53,7 @@ pub struct OrderLine {
 pub struct LineNote {
     pub id: i32,
     pub line_id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 fn tables(dialect: Dialect) -> String {
@@ -114,7 +114,7 @@ backend_tests! {
         let archived = x.archive(conn, &Collector::new(order_lines::table.find(1)))?;
         let report = x.purge(
             conn,
-            &mut Purge::before(order_lines::table, archived.batch().stamp() + chrono::Duration::seconds(1)),
+            &mut Purge::before(order_lines::table, archived.batch().stamp() + std::time::Duration::from_secs(1)),
         )?;
         assert_eq!((report.deleted_from("Order \"Lines\""), report.deleted_from("line notes")), (1, 2));
         assert_eq!(order_lines::table.with_deleted().count().get_result::<i64>(conn)?, 0);

@@ -416,7 +416,7 @@ backend_tests! {
                 .get_result::<i64>(conn)
         };
         assert_eq!(journal(conn)?, 10);
-        let stamp = red.batch().stamp() + chrono::Duration::seconds(5);
+        let stamp = red.batch().stamp() + std::time::Duration::from_secs(5);
         let report = x.purge(conn, &mut Purge::before(teams::table, stamp))?;
         assert_eq!(report.deleted_from("teams"), 2, "{report}");
         // The players' entries go with their teams; the labels' stay, as `labels.target_id`

@@ -3,8 +3,8 @@
 //! purge leaves earlier batches done and finishes when run again.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::collector::{Collector, Rule};
@@ -12,6 +12,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::{Purge, Referrer, Skipped};
 use soft_delete_runtime::{Error, RowId};
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, verb, Backend, TestConnection, TestDb, TestResult};
 
 use crate::purge_schema::*;
@@ -81,12 +82,12 @@ backend_tests! {
     fn cutoff_is_strictly_before_and_live_rows_are_never_touched(db, x) {
         create(db);
         let conn = db.conn();
-        let limit = cutoff().naive_utc();
-        let micro = Duration::microseconds(1);
+        let limit = soft_delete_tests::stamp::stamp(cutoff());
+        let micro = Duration::from_micros(1);
         insert_authors!(&mut *conn, [1], Some(limit - micro));
         insert_authors!(&mut *conn, [2], Some(limit));
         insert_authors!(&mut *conn, [3], Some(limit + micro));
-        insert_authors!(&mut *conn, [4], None::<chrono::NaiveDateTime>);
+        insert_authors!(&mut *conn, [4], None::<Stamp>);
         // a live post with a deletion time left over, and a deleted one
         diesel::insert_into(posts::table)
             .values(&vec![
@@ -102,7 +103,7 @@ backend_tests! {
         assert_eq!(report.kept(), 0);
         assert_eq!(ids!(conn, authors), [2, 3, 4]);
         assert_eq!(rows!(conn, posts, deleted: bool), [(10, false)]);
-        assert_eq!(authors::table.find(2).select(authors::deleted_at).with_deleted().first::<Option<chrono::NaiveDateTime>>(conn)?, Some(limit));
+        assert_eq!(authors::table.find(2).select(authors::deleted_at).with_deleted().first::<Option<Stamp>>(conn)?, Some(limit));
         Ok(())
     }
 
@@ -152,7 +153,7 @@ backend_tests! {
         create(db);
         let conn = db.conn();
         insert_authors!(&mut *conn, 1..=25, old());
-        insert_authors!(&mut *conn, [26], None::<chrono::NaiveDateTime>);
+        insert_authors!(&mut *conn, [26], None::<Stamp>);
         let statements = x.record_statements(conn);
         let progress = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&progress);
@@ -179,12 +180,12 @@ backend_tests! {
     fn dry_run_writes_nothing_and_matches_the_run(db, x) {
         seed_references(db)?;
         let conn = db.conn();
-        let before = (rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>));
+        let before = (rows!(conn, authors, deleted_at: Option<Stamp>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<Stamp>));
 
         let dry = x.dry_run(conn, &mut Purge::before(authors::table, cutoff()).batch_size(2))?;
 
         assert!(dry.dry_run);
-        assert_eq!((rows!(conn, authors, deleted_at: Option<chrono::NaiveDateTime>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<chrono::NaiveDateTime>)), before);
+        assert_eq!((rows!(conn, authors, deleted_at: Option<Stamp>), rows!(conn, posts, deleted: bool), rows!(conn, comments, deleted_at: Option<Stamp>)), before);
         let report = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(2))?;
         assert!(!report.dry_run);
         assert_eq!(dry.tables, report.tables);
@@ -209,7 +210,7 @@ backend_tests! {
         db.conn().batch_execute(trigger)?;
         let conn = db.conn();
         insert_authors!(&mut *conn, 1..=30, old());
-        insert_authors!(&mut *conn, [31], None::<chrono::NaiveDateTime>);
+        insert_authors!(&mut *conn, [31], None::<Stamp>);
 
         let error = x.purge(conn, &mut Purge::before(authors::table, cutoff()).batch_size(10)).unwrap_err();
 
@@ -239,7 +240,7 @@ backend_tests! {
         let conn = db.conn();
         conn.batch_execute("INSERT INTO drafts (id, author_id, deleted) VALUES (1, 1, TRUE)")?;
 
-        let error = x.purge(conn, &mut Purge::older_than(drafts::table, Duration::days(30))).unwrap_err();
+        let error = x.purge(conn, &mut Purge::older_than(drafts::table, Duration::from_secs(30 * 86_400))).unwrap_err();
 
         assert!(matches!(&error, Error::NoDeletionTime { table } if table.name == "drafts"), "{error:?}");
         assert!(error.to_string().contains("#[soft_delete(deleted_at)]"), "{error}");
@@ -269,8 +270,8 @@ backend_tests! {
 
         // red was archived before the cutoff, blue after it
         let stamp = red.batch().stamp();
-        let report = x.purge(conn, &mut Purge::before(teams::table, stamp + Duration::microseconds(1)))?;
-        assert!(blue.batch().stamp() > stamp + Duration::microseconds(1));
+        let report = x.purge(conn, &mut Purge::before(teams::table, stamp + Duration::from_micros(1)))?;
+        assert!(blue.batch().stamp() > stamp + Duration::from_micros(1));
         assert_eq!(report.deleted_from("teams"), 1);
         assert_eq!(ids!(conn, teams), [2]);
         // red's two cut links went with it; blue's stays, and its batch restores
@@ -327,7 +328,7 @@ backend_tests! {
         let club = x.archive(conn, &Collector::new(clubs::table.find(7)))?;
 
         // nothing of teams goes, and the club's cut link is none of its business
-        x.purge(conn, &mut Purge::before(teams::table, club.batch().stamp() + Duration::seconds(1)))?;
+        x.purge(conn, &mut Purge::before(teams::table, club.batch().stamp() + Duration::from_secs(1)))?;
 
         assert_eq!(x.restore(conn, club.batch())?.links_of("labels", "target_id"), 1);
         let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
@@ -346,7 +347,7 @@ backend_tests! {
         )?;
         let red = x.archive(conn, &Collector::new(teams::table.find(1)))?;
         // labels.target_id has no foreign key: the purge cannot tell its entry is red's
-        let report = x.purge(conn, &mut Purge::before(teams::table, red.batch().stamp() + Duration::seconds(1)))?;
+        let report = x.purge(conn, &mut Purge::before(teams::table, red.batch().stamp() + Duration::from_secs(1)))?;
         assert_eq!(report.deleted_from("teams"), 1);
 
         let restored = x.restore(conn, red.batch())?;

@@ -2,7 +2,6 @@
 //! that no edge of the graph names (a foreign key only): such a read states that it counts
 //! every row, so the visibility guard (panic mode on every test connection) lets it pass.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
@@ -10,6 +9,7 @@ use soft_delete_runtime::purge::{Purge, Referrer};
 use soft_delete_runtime::RowId;
 use soft_delete_tests::backend_tests;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 
 use crate::purge_schema::{cutoff, old, recent, sql_time};
 
@@ -33,7 +33,7 @@ diesel::table! {
 #[diesel(table_name = writers)]
 pub struct Writer {
     pub id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Soft-deletable, and referencing writers by a foreign key only.
@@ -42,7 +42,7 @@ pub struct Writer {
 pub struct Review {
     pub id: i32,
     pub writer_id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 backend_tests! {

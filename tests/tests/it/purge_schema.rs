@@ -10,9 +10,10 @@
 //! `authors` and `comments` have a timestamp marker, `posts` a deleted flag with a deletion
 //! time; `drafts` records no deletion time, so a purge leaves it alone.
 
-use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Timestamp;
+use soft_delete_tests::stamp::{stamp, utc, Stamp};
 use soft_delete_tests::{TestConnection, TestDb};
 
 diesel::table! {
@@ -131,7 +132,7 @@ diesel::table! {
 #[soft_delete(children(labels::target_id = set_null))]
 pub struct Club {
     pub id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A text primary key.
@@ -139,7 +140,7 @@ pub struct Club {
 #[diesel(table_name = codes, primary_key(code))]
 pub struct Code {
     pub code: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Two tables referencing each other: a cycle of `cascade` edges.
@@ -149,7 +150,7 @@ pub struct Code {
 pub struct NodeA {
     pub id: i32,
     pub b_id: Option<i32>,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// The other half of the cycle.
@@ -159,7 +160,7 @@ pub struct NodeA {
 pub struct NodeB {
     pub id: i32,
     pub a_id: Option<i32>,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// The root of the purge tests.
@@ -173,7 +174,7 @@ pub struct NodeB {
 pub struct Author {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A deleted flag with a deletion time.
@@ -186,7 +187,7 @@ pub struct Post {
     pub title: String,
     #[soft_delete(marker = deleted)]
     pub deleted: bool,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Replies reference their parent comment.
@@ -197,7 +198,7 @@ pub struct Comment {
     pub id: i32,
     pub post_id: i32,
     pub parent_id: Option<i32>,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A deleted flag and no deletion time: a purge cannot tell how old its deletions are.
@@ -216,36 +217,33 @@ pub struct Draft {
 pub struct Team {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// The purge tests' cutoff: 2024-06-01 00:00:00 UTC.
-pub(crate) fn cutoff() -> chrono::DateTime<chrono::Utc> {
-    at(2024, 6, 1).and_utc()
+pub(crate) fn cutoff() -> Timestamp {
+    utc(2024, 6, 1, 0, 0, 0, 0)
 }
 
 /// Midnight of a day.
-pub(crate) fn at(year: i32, month: u32, day: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(year, month, day)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .expect("a valid date")
+pub(crate) fn at(year: i32, month: u32, day: u32) -> Stamp {
+    stamp(utc(year, month, day, 0, 0, 0, 0))
 }
 
 /// A day before the cutoff.
-pub(crate) fn old() -> Option<NaiveDateTime> {
+pub(crate) fn old() -> Option<Stamp> {
     Some(at(2024, 1, 1))
 }
 
 /// A day after the cutoff.
-pub(crate) fn recent() -> Option<NaiveDateTime> {
+pub(crate) fn recent() -> Option<Stamp> {
     Some(at(2024, 7, 1))
 }
 
 /// A time as an SQL literal's text, for seeding rows in SQL.
-pub(crate) fn sql_time(time: Option<NaiveDateTime>) -> String {
-    time.expect("a time")
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+pub(crate) fn sql_time(time: Option<Stamp>) -> String {
+    // `Timestamp` writes `2024-01-01 00:00:00.000000 UTC`: keep the whole seconds
+    Timestamp::from(time.expect("a time")).to_string()[..19].to_owned()
 }
 
 /// Creates the tables.

@@ -1,13 +1,15 @@
 //! A purge's settings over time: its batches commit as durably as the server says unless
 //! the caller opts out, and a purge kept and run again (a daily job) moves its cutoff.
 
-use chrono::Duration;
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{soft_delete, Error};
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
 
 use crate::purge_schema::*;
@@ -118,9 +120,9 @@ backend_tests! {
         create(db);
         let conn = db.conn();
         insert_authors!(&mut *conn, [1], old());
-        insert_authors!(&mut *conn, [2], None::<chrono::NaiveDateTime>);
+        insert_authors!(&mut *conn, [2], None::<Stamp>);
         // a daily job, in seconds: one purge value, run again and again
-        let age = Duration::seconds(3);
+        let age = Duration::from_secs(3);
         let mut purge = Purge::older_than(authors::table, age);
 
         let first = x.purge(conn, &mut purge)?;

@@ -76,11 +76,11 @@ backend_tests! {
 
         // the post a purge kept
         soft_delete(marker(reply::removed, reply::table.find(1))).execute(conn)?;
-        diesel::update(post::table.find(PostId(3))).set(post::deleted_at.eq(Some(chrono::DateTime::UNIX_EPOCH))).execute(conn)?;
+        diesel::update(post::table.find(PostId(3))).set(post::deleted_at.eq(Some(soft_delete_tests::stamp::instant(soft_delete_runtime::Timestamp::UNIX_EPOCH)))).execute(conn)?;
         diesel::insert_into(reply::table)
             .values((reply::id.eq(5), reply::post_id.eq(PostId(3)), reply::creator_id.eq(PersonId(1)), reply::content.eq("x")))
             .execute(conn)?;
-        let report = x.purge(conn, &mut Purge::before(post::table, chrono::Utc::now()))?;
+        let report = x.purge(conn, &mut Purge::before(post::table, soft_delete_runtime::Timestamp::now()))?;
         assert_eq!(report.skipped[0].ids, ["3"]);
         assert_eq!(report.skipped[0].ids[0].typed::<Post>(), Ok(PostId(3)));
 

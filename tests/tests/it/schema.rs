@@ -1,9 +1,9 @@
 //! Tables and models shared by the tests: one per marker strategy, plus audit columns,
 //! a custom column name and a flag marker with a separate deletion time.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::TestConnection;
 
 diesel::table! {
@@ -61,7 +61,7 @@ diesel::allow_tables_to_appear_in_same_query!(users, posts, attempts, documents,
 pub struct User {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
     #[soft_delete(deleted_by)]
     pub deleted_by: Option<i32>,
     #[soft_delete(reason)]
@@ -97,7 +97,7 @@ pub struct Document {
     pub title: String,
     #[diesel(column_name = removed_on)]
     #[soft_delete(marker = timestamp)]
-    pub archived_at: Option<NaiveDateTime>,
+    pub archived_at: Option<Stamp>,
 }
 
 /// A flag marker that also records when and by whom (a text audit column).
@@ -109,7 +109,7 @@ pub struct Note {
     #[soft_delete(marker = deleted)]
     pub hidden: bool,
     #[soft_delete(deleted_at)]
-    pub hidden_at: Option<NaiveDateTime>,
+    pub hidden_at: Option<Stamp>,
     #[soft_delete(deleted_by)]
     pub hidden_by: Option<String>,
 }

@@ -1,7 +1,6 @@
 //! `Schema::verify`, the start-up check: on a database with the generated DDL it is clean, and
 //! what is dropped or changed afterwards comes back as typed issues, sync and async.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::{Dialect, SupportedBackend};
@@ -10,6 +9,7 @@ use soft_delete_runtime::ddl::{self, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::schema::{IndexKind, Issue, KeyProblem, Report, Schema};
 use soft_delete_runtime::Error;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
 
 diesel::table! {
@@ -40,7 +40,7 @@ diesel::allow_tables_to_appear_in_same_query!(vusers, vnotes);
 pub struct VUser {
     pub id: i32,
     pub email: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// A deleted flag, and a key whose `NULL`s are values (one index per pattern of `NULL`s on

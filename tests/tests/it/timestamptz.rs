@@ -1,14 +1,15 @@
-//! A marker of type `Option<DateTime<Utc>>`, on the backends where Diesel maps it:
-//! `Timestamptz` on PostgreSQL, `TimestamptzSqlite` on SQLite. (Diesel has no mapping of
-//! `DateTime<Utc>` for MySQL; use `NaiveDateTime` there.)
+//! A marker of an instant type (chrono's `Option<DateTime<Utc>>` or time's
+//! `Option<OffsetDateTime>`, see `soft_delete_tests::stamp::Instant`) on the backends where
+//! Diesel maps both: `Timestamptz` on PostgreSQL, `TimestamptzSqlite` on SQLite. (Diesel has no
+//! mapping of `DateTime<Utc>` for MySQL; use `NaiveDateTime` there.)
 
 macro_rules! timestamptz_tests {
     ($feature:literal, $module:ident, $conn:ty, $sql_type:ty) => {
         #[cfg(feature = $feature)]
         mod $module {
-            use chrono::{DateTime, TimeZone, Utc};
             use diesel::prelude::*;
             use soft_delete_runtime::prelude::*;
+            use soft_delete_tests::stamp::{instant, utc, Instant};
             use soft_delete_tests::TestDb;
 
             diesel::table! {
@@ -26,7 +27,7 @@ macro_rules! timestamptz_tests {
                 id: i32,
                 title: String,
                 #[soft_delete(marker = timestamp)]
-                cancelled_at: Option<DateTime<Utc>>,
+                cancelled_at: Option<Instant>,
             }
 
             #[test]
@@ -38,7 +39,7 @@ macro_rules! timestamptz_tests {
                     );
                     let conn = db.conn();
                     let launch: Event = events::table.filter(events::title.eq("launch")).active().first(conn)?;
-                    let when = Utc.with_ymd_and_hms(2026, 11, 23, 8, 15, 0).single().expect("valid");
+                    let when = instant(utc(2026, 11, 23, 8, 15, 0, 0));
                     launch.soft_delete_with(conn, Deletion::at(when))?;
 
                     let cancelled: Vec<Event> = events::table.only_deleted().load(conn)?;

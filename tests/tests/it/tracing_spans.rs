@@ -2,13 +2,6 @@
 //! own while a cascade archive, a `start` and a `retry` run, sync and async (each operation's
 //! span is opened in its one body that both executors run).
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::fmt::Debug;
-use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
-
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::SupportedBackend;
@@ -18,7 +11,13 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::ATTEMPTS;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -53,7 +52,7 @@ pub struct TracedUser {
     pub id: i32,
     pub email: String,
     pub retry: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
@@ -61,7 +60,7 @@ pub struct TracedUser {
 pub struct TracedPost {
     pub id: i32,
     pub user_id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 type NewUser = (
@@ -405,7 +404,7 @@ backend_tests! {
         let user = TracedUser::start(conn, EMAIL.to_owned(), new_user)?;
         diesel::insert_into(traced_posts::table).values(traced_posts::user_id.eq(user.id)).execute(conn)?;
         Collector::new(&user).archive(conn)?;
-        let mut purge = Purge::before(traced_users::table, chrono::Utc::now() + chrono::Duration::seconds(1));
+        let mut purge = Purge::before(traced_users::table, soft_delete_runtime::Timestamp::now() + std::time::Duration::from_secs(1));
         let capture = Capture::default();
         let report = capture.during(|| x.purge(conn, &mut purge))?;
         assert_eq!(report.deleted(), 2);

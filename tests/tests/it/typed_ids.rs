@@ -12,7 +12,6 @@
 use std::num::ParseIntError;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::backend::Backend as DieselBackend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
@@ -23,8 +22,9 @@ use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::KeyConflict;
-use soft_delete_runtime::{ddl, Error, IdOf, RowId};
+use soft_delete_runtime::{ddl, Error, IdOf, RowId, Timestamp};
 use soft_delete_tests::exec::Exec as _;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
 use crate::collector_schema::dialect;
@@ -105,7 +105,7 @@ diesel::allow_tables_to_appear_in_same_query!(forum, author, topic, answer);
 pub struct Forum {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
@@ -114,7 +114,7 @@ pub struct Forum {
 pub struct Author {
     pub id: i32,
     pub name: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// One visible topic per slug in a forum.
@@ -127,7 +127,7 @@ pub struct Topic {
     pub forum_id: i32,
     pub author_id: i32,
     pub slug: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
@@ -135,7 +135,7 @@ pub struct Topic {
 pub struct Answer {
     pub id: i32,
     pub topic_id: TopicId,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Forum 1 `rust`; authors 1 `ann` and 2 `bob`; topic 7 `hello` by ann in forum 1, with
@@ -204,10 +204,10 @@ backend_tests! {
         // A purge's report: topic 7, deleted long ago, is kept while a visible answer
         // references it (answer 1 went with the archive; answer 2 is new).
         diesel::update(topic::table.find(TopicId(7)))
-            .set(topic::deleted_at.eq(DateTime::UNIX_EPOCH.naive_utc()))
+            .set(topic::deleted_at.eq(Stamp::from(Timestamp::UNIX_EPOCH)))
             .execute(conn)?;
         diesel::insert_into(answer::table).values((answer::id.eq(2), answer::topic_id.eq(TopicId(7)))).execute(conn)?;
-        let report = x.purge(conn, &mut Purge::before(topic::table, Utc::now()))?;
+        let report = x.purge(conn, &mut Purge::before(topic::table, Timestamp::now()))?;
         let kept: Vec<TopicId> = report.skipped.iter()
             .filter(|skipped| skipped.table.name == "topic")
             .flat_map(|skipped| skipped.ids.iter().map(RowId::typed::<Topic>))

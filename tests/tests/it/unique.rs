@@ -2,7 +2,6 @@
 //! servers, the queries for a key, `start`, `retry`, restores that respect the keys, upserts
 //! that target the live-only key, and writers racing on one key.
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -12,6 +11,7 @@ use soft_delete_runtime::ddl::{self, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::{soft_delete, Error};
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
 diesel::table! {
@@ -89,14 +89,14 @@ pub(crate) fn attempt(exam_id: i32, learner_id: i32, retry: i32) -> NewAttempt {
 pub struct Account {
     pub id: i32,
     pub email: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = accounts)]
 pub struct NewAccount {
     pub email: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 fn account(email: &str) -> NewAccount {
@@ -158,7 +158,7 @@ diesel::table! {
 pub struct OddKey {
     pub id: i32,
     pub code: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 type SeatKey = (seats::room, seats::seat_no);
@@ -210,8 +210,8 @@ pub(crate) fn live_id_of(error: &Error) -> Option<i32> {
         .and_then(|c| c.live_id().parse::<i32>().ok())
 }
 
-fn now() -> NaiveDateTime {
-    chrono::Utc::now().naive_utc()
+fn now() -> Stamp {
+    soft_delete_tests::stamp::now()
 }
 
 #[test]

@@ -13,7 +13,6 @@
 //! folders ─ notes.folder_id set_null
 //! ```
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -24,6 +23,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
 diesel::table! {
@@ -78,7 +78,7 @@ pub struct Ticket {
     pub id: i32,
     pub event_id: i32,
     pub seat: Option<i32>,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 fn ticket(
@@ -100,7 +100,7 @@ pub struct Draft {
     pub owner_id: i32,
     pub folder_id: Option<i32>,
     pub body: String,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
     pub version: i32,
 }
 
@@ -127,7 +127,7 @@ fn draft(owner_id: i32, folder_id: Option<i32>, version: i32) -> NewDraft {
 #[soft_delete(children(notes::owner_id = cascade))]
 pub struct Owner {
     pub id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 #[derive(Debug, Queryable, Identifiable, SoftDelete)]
@@ -135,7 +135,7 @@ pub struct Owner {
 #[soft_delete(children(notes::folder_id = set_null))]
 pub struct Folder {
     pub id: i32,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 /// Every part of the key may be `NULL`: one live note per (folder, topic), `NULL`s included.
@@ -147,7 +147,7 @@ pub struct Note {
     pub owner_id: i32,
     pub folder_id: Option<i32>,
     pub topic: Option<String>,
-    pub deleted_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<Stamp>,
 }
 
 const TABLES: &str = "
@@ -310,7 +310,7 @@ backend_tests! {
         diesel::insert_into(drafts::table).values(draft(1, Some(5), 0)).execute(conn)?;
         diesel::insert_into(drafts::table).values(draft(2, None, 0)).execute(conn)?;
         diesel::update(drafts::table.filter(drafts::owner_id.eq(1).and(drafts::folder_id.is_null())))
-            .set(drafts::deleted_at.eq(Some(chrono::Utc::now().naive_utc())))
+            .set(drafts::deleted_at.eq(Some(soft_delete_tests::stamp::now())))
             .execute(conn)?;
         diesel::insert_into(drafts::table).values(draft(1, None, 1)).execute(conn)?;
 
