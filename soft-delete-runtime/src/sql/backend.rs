@@ -171,6 +171,24 @@ macro_rules! common_binds {
     };
 }
 
+/// `bind_stamp` where the backend has a type for an instant (`instant`): a naive stamp as
+/// `Timestamp`, an instant as `instant`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! instant_binds {
+    ($instant:ty) => {
+        fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
+            Ok(match kind {
+                StampKind::Naive => bind::<Self, diesel::sql_types::Timestamp, _>(
+                    crate::timestamp::bound::Naive::from(at),
+                ),
+                StampKind::Utc => {
+                    bind::<Self, $instant, _>(crate::timestamp::bound::Instant::from(at))
+                }
+            })
+        }
+    };
+}
+
 fn bind<DB, ST, V>(value: V) -> Bind<DB>
 where
     DB: Backend + diesel::sql_types::HasSqlType<ST>,
@@ -194,17 +212,7 @@ impl SupportedBackend for diesel::sqlite::Sqlite {
 
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
-        use diesel::sql_types::{Timestamp, TimestamptzSqlite};
-        Ok(match kind {
-            StampKind::Naive => {
-                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
-            }
-            StampKind::Utc => {
-                bind::<Self, TimestamptzSqlite, _>(crate::timestamp::bound::Instant::from(at))
-            }
-        })
-    }
+    instant_binds!(diesel::sql_types::TimestamptzSqlite);
 }
 
 #[cfg(feature = "postgres")]
@@ -220,17 +228,7 @@ impl SupportedBackend for diesel::pg::Pg {
 
     common_binds!();
 
-    fn bind_stamp(kind: StampKind, at: crate::Timestamp) -> Result<Bind<Self>, Error> {
-        use diesel::sql_types::{Timestamp, Timestamptz};
-        Ok(match kind {
-            StampKind::Naive => {
-                bind::<Self, Timestamp, _>(crate::timestamp::bound::Naive::from(at))
-            }
-            StampKind::Utc => {
-                bind::<Self, Timestamptz, _>(crate::timestamp::bound::Instant::from(at))
-            }
-        })
-    }
+    instant_binds!(diesel::sql_types::Timestamptz);
 }
 
 #[cfg(feature = "mysql")]
