@@ -14,7 +14,10 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 BASE, OUT = sys.argv[1], sys.argv[2]
 
@@ -48,7 +51,21 @@ driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/b
 driver.set_page_load_timeout(30)
 try:
     def text():
+        # A read can race the page being replaced; read again from the new page.
+        for _ in range(50):
+            try:
+                return driver.find_element(By.TAG_NAME, "body").text
+            except StaleElementReferenceException:
+                pass
         return driver.find_element(By.TAG_NAME, "body").text
+
+    def submit(element):
+        # The forms post and redirect: a click returns before the next page is there, so wait
+        # until the old page is gone and the new one has loaded before reading it.
+        old = driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def shot(name):
         driver.save_screenshot(os.path.join(OUT, f"admin-{name}.png"))
@@ -58,19 +75,19 @@ try:
     driver.find_element(By.NAME, "user").clear()
     driver.find_element(By.NAME, "user").send_keys("ada")
     driver.find_element(By.NAME, "admin").click()
-    driver.find_element(By.ID, "sign-in").click()
+    submit(driver.find_element(By.ID, "sign-in"))
     check("Signed in as ada (admin)" in text(), "signed in as an admin", text())
     check("Grace" in driver.find_element(By.ID, "members").text, "Grace is a live member", text())
     shot("1-members")
 
-    driver.find_element(By.ID, f"archive-{mid}").click()
+    submit(driver.find_element(By.ID, f"archive-{mid}"))
     plan = driver.find_element(By.ID, "plan").text
     check("Are you sure?" in text() and "archive 1 row of `members`" in plan, "the are-you-sure page shows the tree", text())
     check("`order_items`.`order_id` cascade: 2 rows archived" in plan, "the tree counts the order's items", plan)
     check("`reviews`.`author_id` set_null: 1 link cut" in plan, "the tree shows the review losing its author", plan)
     shot("2-are-you-sure")
     driver.find_element(By.ID, "reason").send_keys("left the company")
-    driver.find_element(By.ID, "confirm").click()
+    submit(driver.find_element(By.ID, "confirm"))
 
     notice = driver.find_element(By.ID, "notice").text
     check(notice.startswith("Archived: archive #"), "the archive is confirmed", text())
@@ -82,7 +99,7 @@ try:
     check("left the company" in log and "ada" in log, "the archive log has who and why", log)
     shot("3-archived")
 
-    driver.find_element(By.ID, f"restore-{archive_id}").click()
+    submit(driver.find_element(By.ID, f"restore-{archive_id}"))
     check(f"Restored archive #{archive_id}." in driver.find_element(By.ID, "notice").text, "the restore is confirmed", text())
     check("Grace" in driver.find_element(By.ID, "members").text, "Grace is live again", text())
     check("Grace" not in driver.find_element(By.ID, "trash").text, "the trash is empty of her", text())
