@@ -44,7 +44,7 @@ use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, TableName};
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
-use crate::sql::catalog::{self, ColumnDefault};
+use crate::sql::catalog::{self, ColumnDefault, MysqlSession};
 use crate::sql::{Dialected, KeyRow, Sql, SupportedBackend};
 use crate::{Error, RowId};
 
@@ -212,12 +212,13 @@ fn push_roots<DB: SupportedBackend, R>(sql: &mut Sql<DB, R>, roots: &Arc<R>) {
 /// ([`catalog::table_facts`]).
 ///
 /// Returns whether a precision came from the process's cache of catalog facts (MySQL/MariaDB):
-/// the archive then checks that its batch is found again ([`found_again`]).
+/// the archive then checks that its batch is found again ([`found_again`]); and the
+/// MySQL/MariaDB session the catalog query read, which spares the archive reading it again.
 pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     writes: Option<(Vec<&TableName>, &'static str)>,
-) -> Result<bool, Error> {
+) -> Result<(bool, Option<MysqlSession>), Error> {
     // The tables found again by the stamp alone, with their stamp column.
     let mut stamped = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -250,7 +251,7 @@ pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
             });
         }
     }
-    Ok(facts.cached_precisions)
+    Ok((facts.cached_precisions, facts.session))
 }
 
 /// `EXISTS (SELECT 1 FROM <table> WHERE <in this batch>) AND ...` for every table of `plan`

@@ -354,7 +354,7 @@ impl<T, R> Collector<T, R> {
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
         // Checked with the tables' batch identity, in one catalog query.
         let written = written_tables(&graph);
-        let cached_precisions = archive::check_batch_identity(
+        let (cached_precisions, session) = archive::check_batch_identity(
             conn,
             &graph,
             Some((
@@ -373,7 +373,7 @@ impl<T, R> Collector<T, R> {
             Ok(transaction) => transaction,
             Err(error) => return Err(error.into()),
         };
-        let outcome = in_utc(transaction.conn(), async |conn: &mut C| {
+        let outcome = in_utc(transaction.conn(), session, async |conn: &mut C| {
             let (plan, batch) =
                 archive::run(conn, &graph, &self.roots, reservation, self.blocker_ids).await?;
             let batch = match batch {
@@ -436,15 +436,17 @@ pub fn forget_catalog() {
 }
 
 /// Runs `body` with the session's time zone set to UTC on MySQL/MariaDB (see
-/// [`catalog::enter_utc`]), and sets it back afterwards, also when `body` fails.
+/// [`catalog::enter_utc`]; `session`, when the caller read it already, gives the zone), and
+/// sets it back afterwards, also when `body` fails.
 async fn in_utc<Mo, R, C, V>(
     conn: &mut C,
+    session: Option<catalog::MysqlSession>,
     body: impl AsyncFnOnce(&mut C) -> Result<V, Error>,
 ) -> Result<V, Error>
 where
     C: SqlConnection<Mo, R>,
 {
-    let zone = catalog::enter_utc(conn).await?;
+    let zone = catalog::enter_utc(conn, session.as_ref()).await?;
     let outcome = body(conn).await;
     let restored = catalog::leave_utc(conn, zone).await;
     let value = outcome?;
@@ -703,7 +705,7 @@ impl<T: ArchiveTable> Batch<T> {
     ) -> Result<Restored, Error> {
         let values = self.values;
         let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
-        let outcome = in_utc(transaction.conn(), async |conn: &mut C| {
+        let outcome = in_utc(transaction.conn(), None, async |conn: &mut C| {
             log::claim(conn, values, &graph.nodes[0].name, by).await?;
             restore::run(conn, graph, values).await
         })

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::backend::{Dialect, TableName};
-use super::rows::{ForeignKeyRow, IndexRow};
+use super::rows::{ForeignKeyRow, IndexRow, NameRow};
 use super::statement::Sql;
 use super::SupportedBackend;
 use crate::exec::BackendOf;
@@ -382,6 +382,18 @@ pub(crate) struct TableFacts {
     /// Whether a precision came from the process's [cache](forget_table_facts) rather than
     /// from the catalog just now (MySQL/MariaDB).
     pub cached_precisions: bool,
+    /// The MySQL/MariaDB session the facts were read on (`None` on other backends).
+    pub session: Option<MysqlSession>,
+}
+
+/// What one `SELECT` of session variables tells of a MySQL/MariaDB session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MysqlSession {
+    /// `host:port/database`: what its unqualified table names resolve in, and the key the
+    /// facts of its database are kept under.
+    key: String,
+    /// Its time zone (`@@session.time_zone`), which [`enter_utc`] needs.
+    pub zone: String,
 }
 
 /// The facts [`table_facts`] read on MySQL/MariaDB, per server and database
@@ -412,18 +424,19 @@ pub(crate) fn forget_table_facts() {
     *known() = None;
 }
 
-/// `host:port/database` of the connection's MySQL/MariaDB session: what its unqualified table
-/// names resolve in.
-async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(conn: &mut C) -> Result<String, Error> {
+/// The connection's MySQL/MariaDB session, in one `SELECT` of its variables.
+async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+) -> Result<MysqlSession, Error> {
     let read = Sql::<BackendOf<Mo, C>, R>::text(
         "SELECT CONVERT(CONCAT(@@hostname, ':', @@port, '/', COALESCE(DATABASE(), '')) \
-         USING utf8mb4), CAST(0 AS SIGNED)",
+         USING utf8mb4), CONVERT(@@session.time_zone USING utf8mb4)",
     );
-    let rows: Vec<(String, i64)> = conn.rows(read).await?;
+    let rows: Vec<NameRow> = conn.rows(read).await?;
     Ok(rows
         .into_iter()
         .next()
-        .map(|(session, _)| session)
+        .map(|(key, zone)| MysqlSession { key, zone })
         .unwrap_or_default())
 }
 
@@ -456,6 +469,7 @@ pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
         without_transactions: false,
         precisions: vec![None; stamps.len()],
         cached_precisions: false,
+        session: None,
     };
     // Diesel writes a timestamp as text with every fractional digit, and text keeps it;
     // every table rolls back.
@@ -467,10 +481,10 @@ pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
         _ => Vec::new(),
     };
     let mut asked: Vec<usize> = (0..stamps.len()).collect();
-    let session = match d {
-        Dialect::Mysql => Some(mysql_session(conn).await?),
-        _ => None,
-    };
+    if d == Dialect::Mysql {
+        facts.session = Some(mysql_session(conn).await?);
+    }
+    let session = facts.session.as_ref().map(|session| session.key.clone());
     if let Some(session) = &session {
         if let Some(known) = known().as_ref().and_then(|known| known.get(session)) {
             tables.retain(|table| match known.engines.get(*table) {
@@ -722,7 +736,8 @@ pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
 }
 
 /// On MySQL/MariaDB, sets the session's time zone to UTC and returns the zone to set back
-/// ([`leave_utc`]); `None` elsewhere, or when the session is in UTC already.
+/// ([`leave_utc`]); `None` elsewhere, or when the session is in UTC already. The zone is read
+/// from the server unless `session` (read by [`table_facts`] on the same connection) gives it.
 ///
 /// A batch's stamp is a UTC instant bound as a wall-clock time. A MySQL `DATETIME` keeps it as
 /// it is, but a `TIMESTAMP` reads it in the session's time zone: in a zone with daylight saving
@@ -733,19 +748,24 @@ pub(crate) async fn table_exists<Mo, R, C: SqlConnection<Mo, R>>(
 /// the connection is marked broken and discarded with the zone it had.
 pub(crate) async fn enter_utc<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
+    session: Option<&MysqlSession>,
 ) -> Result<Option<String>, Error> {
     if dialect::<Mo, R, C>() != Dialect::Mysql {
         return Ok(None);
     }
-    let read = Sql::<BackendOf<Mo, C>, R>::text(
-        "SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)",
-    );
-    let rows: Vec<(String, i64)> = conn.rows(read).await?;
-    let zone = rows
-        .into_iter()
-        .next()
-        .map(|(zone, _)| zone)
-        .unwrap_or_default();
+    let zone = match session {
+        Some(session) => session.zone.clone(),
+        None => {
+            let read = Sql::<BackendOf<Mo, C>, R>::text(
+                "SELECT CONVERT(@@session.time_zone USING utf8mb4), CAST(0 AS SIGNED)",
+            );
+            let rows: Vec<(String, i64)> = conn.rows(read).await?;
+            rows.into_iter()
+                .next()
+                .map(|(zone, _)| zone)
+                .unwrap_or_default()
+        }
+    };
     if zone == "+00:00" {
         return Ok(None);
     }

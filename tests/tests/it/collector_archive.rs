@@ -85,6 +85,23 @@ backend_tests! {
         Ok(())
     }
 
+    fn an_archive_reads_the_session_once(db, x) {
+        seed(db)?;
+        create_journal(db);
+        let backend = db.backend();
+        let conn = db.conn();
+        let statements = x.record_statements(conn);
+        let archived = x.archive(conn, &Collector::new(orders::table.find(3)))?;
+        assert_eq!(archived.plan().archived("orders"), 1);
+        let statements = statements.lock().expect("not poisoned").clone();
+        let count = |needle: &str| statements.iter().filter(|sql| sql.contains(needle)).count();
+        if backend == Backend::Mysql {
+            // One `SELECT` of session variables gives the catalog's key and the time zone.
+            assert_eq!(count("@@"), 1, "{statements:#?}");
+        }
+        Ok(())
+    }
+
     fn a_self_referencing_cascade_archives_every_reply_once(db, x) {
         seed(db)?;
         create_journal(db);
