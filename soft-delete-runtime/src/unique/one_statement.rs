@@ -6,9 +6,12 @@
 //! /* <the Insertable's own rendering, which registers its binds $1..$k> */
 //! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
 //!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
+//!      "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live>
+//!                   AND CAST(xmin AS TEXT) = $xmin FOR UPDATE NOWAIT), -- async retry only
 //!      "retired" AS (UPDATE "t" SET <marker> = <dead>
 //!                    WHERE "t"."id" = $id AND (CAST(xmin AS TEXT) = $xmin
-//!                      AND EXISTS (SELECT 1 FROM "successor")) AND <live>
+//!                      AND EXISTS (SELECT 1 FROM "successor")
+//!                      AND EXISTS (SELECT 1 FROM "locked")) AND <live> -- async retry only
 //!                    RETURNING 1)                                 -- retry: the row read, unchanged
 //! INSERT INTO "t" ("a", "b", ..) SELECT * FROM "successor"
 //! WHERE EXISTS (SELECT 1 FROM "retired")                          -- retry
@@ -25,11 +28,19 @@
 //! with it, and the update retires the row only if it is that same version and still live: a
 //! row another writer retired or changed in between is not retired, and nothing is inserted.
 //!
-//! The sync API sends the statement alone (autocommitted) outside a transaction, and inside the
-//! caller's transaction in a savepoint, which a failed statement would otherwise doom. The async
-//! API sends it in a transaction of its own: the caller can drop the operation's future while
-//! the statement runs, and the server would still commit an autocommitted statement; the
-//! abandoned transaction is never committed ([`Executor::ABANDONABLE`]).
+//! The statement is sent alone (autocommitted) outside a transaction, and inside the caller's
+//! transaction in a savepoint, which a failed statement would otherwise doom. An async caller
+//! can drop the operation's future while the statement runs ([`Executor::ABANDONABLE`]), and
+//! the server still commits an autocommitted statement it has received; so what the async API
+//! sends must not wait for another writer, or the write could land long after the caller gave
+//! up. The async `retry`'s statement takes the live row's lock first, with `NOWAIT`: a row
+//! another transaction holds fails the statement at once (nothing written), and the
+//! transaction of [`ops`](super::ops) runs instead, whose wait an abandoned caller never
+//! commits. Dropped once the statement is on its way, the retry has happened or not, as when a
+//! `COMMIT` is in flight; the statement waits for nobody in between. (A wait it cannot rule
+//! out: the new row's foreign keys lock their parent rows `FOR KEY SHARE`, which waits only for
+//! a transaction that deletes a parent or changes its key.) The async `start` keeps a
+//! transaction of its own: its insert waits for a concurrent insert of the same key.
 //!
 //! Nothing is written unless everything is: the new row must be a live row of the key (or the
 //! `successor` CTE is empty and the old row is not retired), the old row must be retired (or
@@ -115,7 +126,9 @@ where
         key: M::Value,
         build: &mut F,
     ) -> Option<M> {
-        if !needs_transaction(conn) {
+        // The retry's statement waits for no row lock (`NOWAIT` where the caller can abandon
+        // it), so it runs autocommitted in both modes.
+        if !conn.in_transaction() {
             return replace::<M, K, Mo, C, N, F>(conn, key, build).await.ok()?;
         }
         let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
@@ -138,10 +151,10 @@ where
     }
 }
 
-/// Whether the statement needs a transaction around it: a savepoint in the caller's
+/// Whether `start`'s statement needs a transaction around it: a savepoint in the caller's
 /// transaction, which a failed statement would otherwise doom; and its own transaction where
-/// the caller can abandon the operation ([`Executor::ABANDONABLE`]: a dropped `async` call
-/// must leave nothing written, and an autocommitted statement in flight would commit).
+/// the caller can abandon the operation ([`Executor::ABANDONABLE`]): its insert can wait for a
+/// concurrent insert of the key, and must not commit after the caller gave up.
 fn needs_transaction<Mo, C: Executor<Mo>>(conn: &mut C) -> bool {
     C::ABANDONABLE || conn.in_transaction()
 }
@@ -237,21 +250,23 @@ where
     let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new) else {
         return Ok(None);
     };
+    let lock = C::ABANDONABLE.then(|| version.clone());
     let row = FilterDsl::filter(
         FindDsl::find(TableOf::<M>::default(), old.row_id()),
-        Replaceable(version),
+        Replaceable(version, lock.is_some()),
     );
     let retire = write::soft_delete_with(row, Deletion::now());
-    let statement = Replace::new(successor, retire, M::as_returning());
+    let statement = Replace::new(successor, lock, retire, M::as_returning());
     Ok(conn.load(statement).await?.into_iter().next())
 }
 
 /// The condition on the row [`Replace`] retires, besides its id and the live predicate:
 /// `(CAST(xmin AS TEXT) = $1 AND EXISTS (SELECT 1 FROM "successor"))`, the row is the version
 /// read (PostgreSQL's system column `xmin` changes with every update of a row) and the new row
-/// is valid.
+/// is valid; with `true`, also `AND EXISTS (SELECT 1 FROM "locked")`, the statement took the
+/// row's lock without waiting.
 #[derive(Debug, Clone)]
-pub struct Replaceable(pub String);
+pub struct Replaceable(pub String, pub bool);
 
 /// The column read with a row to name its version: `CAST(xmin AS TEXT)`.
 pub(crate) const XMIN: &str = "CAST(xmin AS TEXT)";
@@ -281,7 +296,11 @@ where
         out.push_sql(XMIN);
         out.push_sql(" = ");
         out.push_bind_param::<Text, String>(&self.0)?;
-        out.push_sql(" AND EXISTS (SELECT 1 FROM \"successor\"))");
+        out.push_sql(" AND EXISTS (SELECT 1 FROM \"successor\")");
+        if self.1 {
+            out.push_sql(" AND EXISTS (SELECT 1 FROM \"locked\")");
+        }
+        out.push_sql(")");
         Ok(())
     }
 }
@@ -423,10 +442,13 @@ where
 }
 
 /// `retry` in one statement: retires the row `Retire` updates (the soft delete of the row read,
-/// at the version read) and inserts the successor, returning it as `Ret` selects.
+/// at the version read) and inserts the successor, returning it as `Ret` selects. With a
+/// `lock` (the version read), it first locks the live row of the key at that version `FOR
+/// UPDATE NOWAIT` (the `locked` CTE, which `Retire`'s [`Replaceable`] then requires).
 #[derive(Debug, Clone)]
 pub struct Replace<S, Retire, Ret> {
     successor: S,
+    lock: Option<String>,
     retire: Retire,
     returning: Ret,
 }
@@ -442,9 +464,15 @@ pub struct Fresh<S, Key, Rows, Ret> {
 }
 
 impl<V, Key, Live, Retire, Ret> Replace<Successor<V, Key, Live>, Retire, Ret> {
-    pub(crate) fn new(successor: Successor<V, Key, Live>, retire: Retire, returning: Ret) -> Self {
+    pub(crate) fn new(
+        successor: Successor<V, Key, Live>,
+        lock: Option<String>,
+        retire: Retire,
+        returning: Ret,
+    ) -> Self {
         Replace {
             successor,
+            lock,
             retire,
             returning,
         }
@@ -500,13 +528,29 @@ impl<Live: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Existing<Live> 
 impl<V, Key, Live, Retire, Ret, DB> QueryFragment<DB>
     for Replace<Successor<V, Key, Live>, Retire, Ret>
 where
-    DB: Backend,
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
     Successor<V, Key, Live>: QueryFragment<DB>,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
     Retire: QueryFragment<DB>,
     Ret: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.successor.walk_ast(out.reborrow())?;
+        if let Some(version) = &self.lock {
+            out.push_sql(", \"locked\" AS (SELECT 1 FROM ");
+            out.push_identifier(&self.successor.table)?;
+            out.push_sql(" WHERE ");
+            self.successor.key.walk_ast(out.reborrow())?;
+            out.push_sql(" AND ");
+            self.successor.live.walk_ast(out.reborrow())?;
+            out.push_sql(" AND ");
+            out.push_sql(XMIN);
+            out.push_sql(" = ");
+            out.push_bind_param::<Text, String>(version)?;
+            out.push_sql(" FOR UPDATE NOWAIT)");
+        }
         out.push_sql(", \"retired\" AS (");
         self.retire.walk_ast(out.reborrow())?;
         out.push_sql(" RETURNING 1) INSERT INTO ");
