@@ -7,6 +7,12 @@
 //! The machine is shared, so the two alternate (sync, async, async, sync, ...) over several
 //! rounds and the medians are compared.
 //!
+//! The same work is also done without the library, by the two statements it sends written by
+//! hand (`diesel::sql_query`: the live row read, then one data-modifying CTE), on the same
+//! threads and the same pool, in the same rounds: a second `RATIO` line gives what the two
+//! executors themselves make of the same two round trips, the floor the library's ratio is
+//! read against.
+//!
 //! Run with `cargo bench -p soft-delete-benches --bench retry_async` (PostgreSQL at
 //! `PG_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
@@ -34,7 +40,7 @@ diesel::table! {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, SoftDelete)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, SoftDelete)]
 #[diesel(table_name = attempts, check_for_backend(diesel::pg::Pg))]
 #[active_unique(fields = "exam_id, learner_id", counter = retry)]
 struct Attempt {
@@ -62,6 +68,45 @@ fn successor(old: &Attempt, retry: i32) -> NewAttempt {
         active: true,
         retry,
     }
+}
+
+/// The live row of a key (`$1`, `$2`), as the library reads it.
+const READ: &str = "SELECT id, exam_id, learner_id, active, retry FROM attempts \
+                    WHERE exam_id = $1 AND learner_id = $2 AND active";
+/// The library's one statement by hand: retires row `$1` if still live, inserts its successor.
+const REPLACE: &str =
+    "WITH retired AS (UPDATE attempts SET active = false WHERE id = $1 AND active \
+                       RETURNING 1) INSERT INTO attempts (exam_id, learner_id, active, retry) \
+                       SELECT $2, $3, true, $4 WHERE EXISTS (SELECT 1 FROM retired) \
+                       RETURNING id, exam_id, learner_id, active, retry";
+
+fn read(
+    exam: i32,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+{
+    diesel::sql_query(READ)
+        .into_boxed()
+        .bind::<diesel::sql_types::Integer, _>(exam)
+        .bind::<diesel::sql_types::Integer, _>(1)
+}
+
+fn replace(
+    old: &Attempt,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+{
+    diesel::sql_query(REPLACE)
+        .into_boxed()
+        .bind::<diesel::sql_types::Integer, _>(old.id)
+        .bind::<diesel::sql_types::Integer, _>(old.exam_id)
+        .bind::<diesel::sql_types::Integer, _>(old.learner_id)
+        .bind::<diesel::sql_types::Integer, _>(old.retry + 1)
+}
+
+/// Who does the retries: the library or its two statements by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Library,
+    ByHand,
 }
 
 const KEYS: i32 = 64;
@@ -94,7 +139,7 @@ fn reset(schema: &BenchSchema) {
 }
 
 /// 8 threads, a connection each, 8 keys each.
-fn threads(schema: &BenchSchema) -> Duration {
+fn threads(schema: &BenchSchema, side: Side) -> Duration {
     let mut connections: Vec<PgConnection> = (0..THREADS).map(|_| schema.connect()).collect();
     let start = Instant::now();
     std::thread::scope(|scope| {
@@ -102,7 +147,12 @@ fn threads(schema: &BenchSchema) -> Duration {
             scope.spawn(move || {
                 for _ in 0..ROUNDS_PER_KEY {
                     for exam in (0..KEYS).filter(|k| k % THREADS == thread as i32) {
-                        Attempt::retry(conn, (exam, 1), successor).expect("retry");
+                        if side == Side::Library {
+                            Attempt::retry(conn, (exam, 1), successor).expect("retry");
+                        } else {
+                            let old: Attempt = read(exam).get_result(conn).expect("read");
+                            let _: Attempt = replace(&old).get_result(conn).expect("replace");
+                        }
                     }
                 }
             });
@@ -112,7 +162,11 @@ fn threads(schema: &BenchSchema) -> Duration {
 }
 
 /// 64 tasks, one per key, through a pool of 8 connections.
-fn tasks(runtime: &tokio::runtime::Runtime, pool: &Pool<AsyncPgConnection>) -> Duration {
+fn tasks(
+    runtime: &tokio::runtime::Runtime,
+    pool: &Pool<AsyncPgConnection>,
+    side: Side,
+) -> Duration {
     runtime.block_on(async {
         let start = Instant::now();
         let handles: Vec<_> = (0..KEYS)
@@ -121,9 +175,20 @@ fn tasks(runtime: &tokio::runtime::Runtime, pool: &Pool<AsyncPgConnection>) -> D
                 tokio::spawn(async move {
                     for _ in 0..ROUNDS_PER_KEY {
                         let mut conn = pool.get().await.expect("a pooled connection");
-                        Attempt::retry_async(&mut conn, (exam, 1), successor)
-                            .await
-                            .expect("retry");
+                        if side == Side::Library {
+                            Attempt::retry_async(&mut conn, (exam, 1), successor)
+                                .await
+                                .expect("retry");
+                        } else {
+                            let old: Attempt =
+                                diesel_async::RunQueryDsl::get_result(read(exam), &mut conn)
+                                    .await
+                                    .expect("read");
+                            let _: Attempt =
+                                diesel_async::RunQueryDsl::get_result(replace(&old), &mut conn)
+                                    .await
+                                    .expect("replace");
+                        }
                     }
                 })
             })
@@ -159,32 +224,45 @@ fn main() {
 
     // Warm-up, untimed: the pool opens its 8 connections, the runtime starts its workers.
     reset(&schema);
-    tasks(&runtime, &pool);
-    threads(&schema);
+    tasks(&runtime, &pool, Side::Library);
+    threads(&schema, Side::Library);
 
-    let (mut sync_times, mut async_times) = (Vec::new(), Vec::new());
+    // times[side][is_async]
+    let mut times: [[Vec<Duration>; 2]; 2] = Default::default();
+    let runs = [
+        (Side::Library, false),
+        (Side::Library, true),
+        (Side::ByHand, true),
+        (Side::ByHand, false),
+    ];
     for round in 0..ROUNDS {
-        // sync, async, async, sync: a load that rises or falls weighs on both alike.
-        let order: [bool; 2] = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        for is_async in order {
+        // Forward in even rounds, backward in odd ones: a load that rises or falls weighs on
+        // every run alike.
+        let mut order = runs;
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (side, is_async) in order {
             reset(&schema);
-            if is_async {
-                async_times.push(tasks(&runtime, &pool));
+            let time = if is_async {
+                tasks(&runtime, &pool, side)
             } else {
-                sync_times.push(threads(&schema));
-            }
+                threads(&schema, side)
+            };
+            times[side as usize][usize::from(is_async)].push(time);
         }
     }
-    let (sync, asynchronous) = (median(sync_times), median(async_times));
     let retries = KEYS as usize * ROUNDS_PER_KEY;
-    println!(
-        "RATIO retry_async: {retries} retries, 64 tasks on 8 pooled connections {:.1} ms vs 8 threads {:.1} ms (medians of {ROUNDS}) -> throughput ratio {:.2} (1.00 = as fast as the threads)",
-        asynchronous.as_secs_f64() * 1e3,
-        sync.as_secs_f64() * 1e3,
-        sync.as_secs_f64() / asynchronous.as_secs_f64(),
-    );
+    for (side, label) in [
+        (Side::Library, "retry_async"),
+        (Side::ByHand, "the same two statements by hand"),
+    ] {
+        let [sync, asynchronous] = times[side as usize].clone().map(median);
+        println!(
+            "RATIO {label}: {retries} retries, 64 tasks on 8 pooled connections {:.1} ms vs 8 threads {:.1} ms (medians of {ROUNDS}) -> throughput ratio {:.2} (1.00 = as fast as the threads)",
+            asynchronous.as_secs_f64() * 1e3,
+            sync.as_secs_f64() * 1e3,
+            sync.as_secs_f64() / asynchronous.as_secs_f64(),
+        );
+    }
 }

@@ -44,8 +44,12 @@
 //! atomically with data-modifying CTEs (`retry` reads the live row before it, for the
 //! closure): it writes only when the row read is still the live one, unchanged, and the new
 //! row is a live row of the key, and otherwise writes nothing and the transaction above runs.
-//! The sync API sends it autocommitted (in a savepoint inside your transaction), the async
-//! API inside a transaction of its own, which a dropped future never commits.
+//! It is sent autocommitted (in a savepoint inside your transaction). An async caller may drop
+//! the future while it runs, so what the async API sends waits for no other writer: the async
+//! `retry`'s statement takes the live row's lock `FOR UPDATE NOWAIT` (a row another transaction
+//! holds fails it at once, writing nothing, and the transaction above runs), and the async
+//! `start` sends its statement inside a transaction of its own, which a dropped future never
+//! commits.
 //!
 //! On SQLite, give every connection a busy timeout (`PRAGMA busy_timeout = 5000`) when
 //! several write to one database file, so `BEGIN IMMEDIATE` waits instead of failing.
