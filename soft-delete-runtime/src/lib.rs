@@ -53,7 +53,7 @@ pub mod __private {
     /// `history`, a guarded `restore`), for code generic over the model that must state them.
     pub mod unique {
         pub use crate::model::KeyGuard;
-        pub use crate::unique::backend::{InsertNew, InsertOf, Locked};
+        pub use crate::unique::backend::{InsertNew, InsertOf, Locked, UpdateLive, UpdateOf};
         pub use crate::unique::ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
     }
 

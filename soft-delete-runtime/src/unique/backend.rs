@@ -5,12 +5,16 @@
 use std::future::Future;
 
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, InsertStatement, Query, QueryFragment, QueryId};
+use diesel::query_builder::{
+    AsChangeset, AsQuery, AstPass, InsertStatement, IntoUpdateTarget, Query, QueryFragment, QueryId,
+};
+use diesel::query_dsl::methods::FindDsl;
 use diesel::query_dsl::RunQueryDsl;
 use diesel::{Insertable, QueryResult};
 
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
+use crate::dsl;
 use crate::exec::Execute;
 use crate::sql::backend::Reread;
 
@@ -82,6 +86,43 @@ pub trait InsertNew<M: ActiveUnique<K>, K, Mo, C, N> {
 
 /// The `INSERT` statement of `N` into `M`'s table.
 pub type InsertOf<M, N> = InsertStatement<TableOf<M>, <N as Insertable<TableOf<M>>>::Values>;
+
+/// The update of `M`'s row `id` (key `K`) with changes `U`, as Diesel writes it.
+pub type UpdateOf<M, K, U> = dsl::Update<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, U>;
+
+/// Updates a key's live row and reads it back; see [`SupportedBackend::Fetch`].
+pub trait UpdateLive<M: ActiveUnique<K>, K, Mo, C, U> {
+    /// Applies `changes` to the row `id`, the live row of `key`; returns the key's live row
+    /// after the update: that row, unless the changes retired it or moved it off the key
+    /// (then `None`, and the caller rolls back).
+    fn update_live(
+        conn: &mut C,
+        key: M::Value,
+        id: M::Id,
+        changes: U,
+    ) -> impl Future<Output = QueryResult<Option<M>>>;
+}
+
+impl<M, K, Mo, C, U> UpdateLive<M, K, Mo, C, U> for Reread
+where
+    M: KeyOps<K, Mo, C>,
+    C: Execute<Mo, UpdateOf<M, K, U>>,
+    UpdateOf<M, K, U>: AsQuery,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: IntoUpdateTarget<Table = TableOf<M>>,
+    U: AsChangeset<Target = TableOf<M>>,
+{
+    async fn update_live(
+        conn: &mut C,
+        key: M::Value,
+        id: M::Id,
+        changes: U,
+    ) -> QueryResult<Option<M>> {
+        let row = FindDsl::find(TableOf::<M>::default(), id);
+        conn.execute(diesel::update(row).set(changes)).await?;
+        M::lock_live(conn, key).await
+    }
+}
 
 impl<M, K, Mo, C, N> InsertNew<M, K, Mo, C, N> for Reread
 where

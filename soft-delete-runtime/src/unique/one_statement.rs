@@ -53,14 +53,16 @@
 
 use diesel::backend::Backend;
 use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SqlLiteral, ValidGrouping};
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{
+    AsChangeset, AsQuery, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId,
+};
 use diesel::query_dsl::methods::{FilterDsl, FindDsl, SelectDsl};
 use diesel::query_dsl::RunQueryDsl;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{Bool, HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
-use super::backend::{InsertNew, InsertOf};
+use super::backend::{InsertNew, InsertOf, UpdateLive, UpdateOf};
 use super::{ActiveUnique, CounterValue, KeyOps, KeyQueries, TableOf};
 use crate::backend::TableName;
 use crate::dsl;
@@ -72,6 +74,8 @@ use crate::write::{self, Deletion, SoftDeleteTarget};
 
 /// The `INSERT ... RETURNING` of `N` into `M`'s table, returning `M` on backend `DB`.
 type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, DB>>;
+/// The `UPDATE ... RETURNING` of `M`'s row with changes `U`, returning `M` on backend `DB`.
+type UpdateReturning<M, K, U, DB> = dsl::Returning<UpdateOf<M, K, U>, dsl::AsSelect<M, DB>>;
 /// The live row of a key and its version: `SELECT <M's columns>, CAST(xmin AS TEXT) ...`.
 type ReadVersion<M, K, DB> =
     dsl::Select<<M as KeyQueries<K>>::LiveRows, (dsl::AsSelect<M, DB>, SqlLiteral<Text>)>;
@@ -148,6 +152,35 @@ where
         let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
         let outcome = transaction.conn().load(statement).await;
         first_row(transaction.finish(outcome).await)
+    }
+}
+
+/// The update returns the row it wrote, which is still the key's live row when its key and
+/// markers say so: one statement, where [`Reread`](crate::sql::backend::Reread) reads the
+/// key's live row again after the update.
+impl<M, K, Mo, C, U> UpdateLive<M, K, Mo, C, U> for Returning
+where
+    C: Executor<Mo>,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    TableOf<M>: FindDsl<M::Id>,
+    dsl::Find<TableOf<M>, M::Id>: IntoUpdateTarget<Table = TableOf<M>>,
+    U: AsChangeset<Target = TableOf<M>>,
+    UpdateOf<M, K, U>: AsQuery,
+    UpdateReturning<M, K, U, BackendOf<Mo, C>>: Query,
+    C: Load<Mo, UpdateReturning<M, K, U, BackendOf<Mo, C>>, M>,
+{
+    async fn update_live(
+        conn: &mut C,
+        key: M::Value,
+        id: M::Id,
+        changes: U,
+    ) -> QueryResult<Option<M>> {
+        let row = FindDsl::find(TableOf::<M>::default(), id);
+        let update = diesel::update(row)
+            .set(changes)
+            .returning(M::as_returning());
+        let updated = conn.load(update).await?.into_iter().next();
+        Ok(updated.filter(|row| row.is_live() && row.key() == key))
     }
 }
 

@@ -10,13 +10,13 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use diesel::expression::SqlLiteral;
-use diesel::query_builder::{AsChangeset, AsQuery, IntoUpdateTarget, QueryFragment};
+use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::{FilterDsl, FindDsl, LimitDsl, SelectDsl};
 use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper};
 
-use super::backend::{InsertNew, Locked};
+use super::backend::{InsertNew, Locked, UpdateLive};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
 use crate::backend::{RenderBackend, SupportedBackend, TableName};
@@ -219,32 +219,35 @@ where
     }
 }
 
-/// The update of the row `id` with changes `U`, as Diesel writes it.
-type UpdateRow<M, K, U> = dsl::Update<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, U>;
-
-/// Updating the row `id` of key `K` with changes `U`, on connection `C` in mode `Mo`;
-/// implemented for every model whose table takes `U` in `diesel::update(table.find(id)).set(U)`.
+/// Updating the live row `id` of key `K` with changes `U` and reading it back, on connection
+/// `C` in mode `Mo`, the way the backend does it ([`SupportedBackend::Fetch`]); implemented
+/// for every model whose table takes `U` in `diesel::update(table.find(id)).set(U)`.
 pub trait KeyUpdate<K, Mo, C, U>: KeyOps<K, Mo, C> {
-    /// Applies `changes` to the row `id`; returns the rows changed.
-    fn update_row(
+    /// Applies `changes` to the row `id`; returns the key's live row afterwards (see
+    /// [`UpdateLive::update_live`]).
+    fn update_live(
         conn: &mut C,
+        key: Self::Value,
         id: Self::Id,
         changes: U,
-    ) -> impl Future<Output = QueryResult<usize>>;
+    ) -> impl Future<Output = QueryResult<Option<Self>>>;
 }
 
 impl<M, K, Mo, C, U> KeyUpdate<K, Mo, C, U> for M
 where
     M: KeyOps<K, Mo, C>,
-    C: Execute<Mo, UpdateRow<M, K, U>>,
-    UpdateRow<M, K, U>: AsQuery,
-    TableOf<M>: FindDsl<M::Id>,
-    dsl::Find<TableOf<M>, M::Id>: IntoUpdateTarget<Table = TableOf<M>>,
-    U: AsChangeset<Target = TableOf<M>>,
+    C: Executor<Mo>,
+    <C::Backend as SupportedBackend>::Fetch: UpdateLive<M, K, Mo, C, U>,
 {
-    async fn update_row(conn: &mut C, id: Self::Id, changes: U) -> QueryResult<usize> {
-        let row = FindDsl::find(TableOf::<M>::default(), id);
-        conn.execute(diesel::update(row).set(changes)).await
+    fn update_live(
+        conn: &mut C,
+        key: Self::Value,
+        id: Self::Id,
+        changes: U,
+    ) -> impl Future<Output = QueryResult<Option<Self>>> {
+        <<C::Backend as SupportedBackend>::Fetch as UpdateLive<M, K, Mo, C, U>>::update_live(
+            conn, key, id, changes,
+        )
     }
 }
 
@@ -531,8 +534,8 @@ where
             let new = M::insert_new(conn, self.key.clone(), (self.insert)(counter)).await?;
             return check_new::<M, K>(new, &self.key);
         };
-        M::update_row(conn, live.row_id(), (self.update)(&live)).await?;
-        match M::lock_live(conn, self.key.clone()).await? {
+        let changes = (self.update)(&live);
+        match M::update_live(conn, self.key.clone(), live.row_id(), changes).await? {
             Some(updated) if updated.row_id() == live.row_id() => Ok(updated),
             _ => Err(invalid::<M, K>(
                 "is no longer the key's live row after the update: the changes must keep the key's fields and the marker",
