@@ -8,6 +8,7 @@ pub mod backend;
 pub mod collector;
 pub mod ddl;
 pub mod deferred;
+mod deletion;
 pub mod dsl;
 mod error;
 pub mod exec;
@@ -18,6 +19,7 @@ mod model;
 pub mod prelude;
 pub mod purge;
 pub mod query;
+mod relations;
 mod row_id;
 pub mod schema;
 mod sql;
@@ -47,7 +49,7 @@ pub mod __private {
     pub use diesel;
     pub use inventory;
 
-    pub use crate::collector::graph::probe::{Probe, ViaArchivable, ViaPlain};
+    pub use crate::relations::probe::{Probe, ViaArchivable, ViaPlain};
 
     /// The bounds of the active-unique operations (`start`, `retry`, `upsert`, `find_live`,
     /// `history`, a guarded `restore`), for code generic over the model that must state them.
@@ -59,7 +61,7 @@ pub mod __private {
 
     /// The relation graph's plumbing, for the code the derive generates.
     pub mod graph {
-        pub use crate::collector::graph::{
+        pub use crate::relations::{
             ArchiveColumns, Edge, NoStamp, Node, NullableSqlType, PrimaryKeySqlType, References,
             Relations, StampColumn, StampOf, Stamped,
         };

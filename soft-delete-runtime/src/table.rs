@@ -13,7 +13,8 @@ use diesel::query_source::{Alias, AliasSource, AliasedField};
 use diesel::sql_types::{Bool, SingleValue};
 use diesel::{BoolExpressionMethods, Column, Table};
 
-use crate::write::Deletion;
+use crate::deletion::Deletion;
+pub use crate::deletion::{NoDeletedByColumn, NoReasonColumn};
 
 /// A Diesel table whose rows are soft-deleted through one marker column, or several.
 ///
@@ -516,18 +517,6 @@ impl<T> BatchField for Option<T> {
 )]
 pub trait NullableMarkerSqlType {}
 impl<ST> NullableMarkerSqlType for diesel::sql_types::Nullable<ST> {}
-
-/// [`SoftDeleteMarker::DeletedBy`] of a marker without a "deleted by" column.
-///
-/// It has no values, so [`Deletion::by`] cannot be called for such a table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoDeletedByColumn {}
-
-/// [`SoftDeleteMarker::Reason`] of a marker without a "deletion reason" column.
-///
-/// It has no values, so [`Deletion::reason`] cannot be called for such a table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoReasonColumn {}
 
 /// The types of the live and deleted predicates, named in [`dsl`](crate::dsl).
 pub(crate) mod types {

@@ -37,13 +37,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use super::graph::{Graph, GraphEdge, Node, Rule};
 use super::log::{self, Reservation};
 use super::marks::{self, BatchValues};
 use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, TableName};
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
+use crate::relations::{Graph, GraphEdge, Node, Rule};
 use crate::sql::catalog::{self, ColumnDefault, MysqlSession};
 use crate::sql::{Dialected, KeyRow, Sql, SupportedBackend};
 use crate::{Error, RowId};

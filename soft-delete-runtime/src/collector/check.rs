@@ -19,12 +19,12 @@
 
 use std::fmt;
 
-use super::graph::{ArchiveTable, Graph, Rule};
 use crate::backend::TableName;
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
+use crate::relations::{ArchiveTable, Graph, Rule};
 use crate::sql::catalog::{self, CatalogForeignKey};
 use crate::Error;
 

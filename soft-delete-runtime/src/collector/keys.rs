@@ -31,11 +31,11 @@
 use std::sync::Arc;
 
 use super::archive::journal_match;
-use super::graph::{Graph, GraphEdge, Node, SoftInfo};
 use super::marks::{self, BatchValues};
 use crate::backend::SupportedBackend;
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
+use crate::relations::{Graph, GraphEdge, Node, SoftInfo};
 use crate::sql::{ClashRow, Dialected, Sql};
 use crate::unique::{Holder, KeyConflict, KeyInfo};
 use crate::{Error, RowId};

@@ -23,7 +23,6 @@
 //! indistinguishable from the archive's own rows and comes back with its restore. A
 //! `#[soft_delete(batch)]` column rules that out for its table.
 
-use super::graph::{ArchiveTable, GraphTable, Rule, StampKind};
 use super::marks::BatchValues;
 use super::plan::Plan;
 use super::Batch;
@@ -33,6 +32,7 @@ use crate::ddl::archive_log as log;
 use crate::exec::NonBlocking;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
+use crate::relations::{ArchiveTable, GraphTable, Rule, StampKind};
 use crate::sql::{DbError, Dialected, KeyRow, LogRow, Sql};
 use crate::{Error, Timestamp};
 

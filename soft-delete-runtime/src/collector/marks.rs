@@ -1,7 +1,7 @@
 //! What an archive writes on a row and how a restore finds it again: the `SET` lists that mark
 //! and unmark a row, and the condition of a batch's rows.
 
-use super::graph::SoftInfo;
+use crate::relations::SoftInfo;
 use crate::sql::{Dialected, Sql, SupportedBackend};
 use crate::table::StrategyKind;
 use crate::{Error, Timestamp};

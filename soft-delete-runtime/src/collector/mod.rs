@@ -117,7 +117,6 @@
 
 mod archive;
 mod check;
-pub(crate) mod graph;
 mod keys;
 mod log;
 mod marks;
@@ -134,21 +133,21 @@ use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, IntoUpdateTarget, Query, QueryFragment};
 use diesel::{QueryResult, QuerySource, Table};
 
+pub use crate::relations::{
+    Archivable, ArchiveTable, BatchSqlType, GraphTable, KeyKind, KeySqlType, Rule, StampKind,
+    StampSqlType,
+};
 #[cfg(feature = "async")]
 pub use check::check_schema_async;
 pub(crate) use check::graph_report;
 pub use check::{check_schema, ForeignKey, IndexUse, SchemaIssue, SchemaReport};
-pub use graph::{
-    Archivable, ArchiveTable, BatchSqlType, GraphTable, KeyKind, KeySqlType, Rule, StampKind,
-    StampSqlType,
-};
 #[cfg(feature = "async")]
 pub use log::find_archive_async;
 pub use log::{find_archive, ArchiveEntry, ArchiveList};
 pub use plan::{Blocker, Plan, Repeat, Step};
 pub use restore::Restored;
 
-use graph::Graph;
+use crate::relations::Graph;
 use marks::BatchValues;
 
 use crate::backend::SupportedBackend;

@@ -5,8 +5,8 @@
 //! The steps are in the order of the tree [`Plan`]'s `Display` prints (see
 //! [`preview`](super::preview)), each with its depth, so the data and the picture agree.
 
-use super::graph::{Graph, Rule};
 use crate::backend::TableName;
+use crate::relations::{Graph, Rule};
 use crate::RowId;
 
 /// One edge of the relation graph, and what the archive did through it.
@@ -273,7 +273,7 @@ impl Plan {
 mod tests {
     use super::*;
     use crate::backend::TableName;
-    use crate::collector::graph::{GraphEdge, KeyKind, Node};
+    use crate::relations::{GraphEdge, KeyKind, Node};
 
     fn node(name: &str) -> Node {
         Node {

@@ -15,8 +15,8 @@
 
 use std::fmt;
 
-use super::graph::Rule;
 use super::plan::{Plan, Repeat, Step};
+use crate::relations::Rule;
 
 fn rows(n: u64) -> String {
     format!("{n} {}", if n == 1 { "row" } else { "rows" })

@@ -24,10 +24,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::archive::check_batch_identity;
-use super::graph::{Graph, GraphEdge, KeyKind, Rule};
 use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, SupportedBackend};
 use crate::exec::SqlConnection;
+use crate::relations::{Graph, GraphEdge, KeyKind, Rule};
 use crate::sql::{Dialected, KeyRow, Sql};
 use crate::{Error, RowId};
 

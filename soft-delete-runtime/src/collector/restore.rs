@@ -20,12 +20,12 @@
 use diesel::result::Error as DieselError;
 
 use super::archive::journal_match;
-use super::graph::{Graph, Rule};
 use super::keys;
 use super::marks::{self, BatchValues};
 use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
+use crate::relations::{Graph, Rule};
 use crate::sql::{DbError, Dialected, Sql};
 use crate::Error;
 

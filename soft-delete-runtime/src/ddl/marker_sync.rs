@@ -36,7 +36,7 @@
 //! `TRIGGER` privilege and, for a user without `SUPER`, `log_bin_trust_function_creators`.
 
 use crate::backend::{Dialect, TableName};
-use crate::collector::graph::{Archivable, GraphTable, StampColumn, StampKind, StampOf};
+use crate::relations::{Archivable, GraphTable, StampColumn, StampKind, StampOf};
 use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 
 /// The statements creating the trigger that keeps `T`'s deletion time and batch column in

@@ -75,10 +75,10 @@ use std::marker::PhantomData;
 pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
 use crate::backend::{Dialect, SupportedBackend};
-use crate::collector::graph::Graph;
-use crate::collector::ArchiveTable;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, BackendOf, Begin, Blocking, Rollback, Transaction};
+use crate::relations::ArchiveTable;
+use crate::relations::Graph;
 use crate::{Error, Timestamp};
 use run::{Run, Settings};
 

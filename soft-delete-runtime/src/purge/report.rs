@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backend::TableName;
-use crate::collector::Rule;
+use crate::relations::Rule;
 use crate::Timestamp;
 
 /// How far a purge has got, given to the [`on_progress`](super::Purge::on_progress)

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use super::report::{Progress, PurgeReport, TableReport, Via};
 use crate::backend::{Dialect, SupportedBackend, TableName};
-use crate::collector::graph::{Graph, Node, SoftInfo, StampColumn};
-use crate::collector::Rule;
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
 use crate::exec::{BackendOf, Begin, Transaction};
+use crate::relations::Rule;
+use crate::relations::{Graph, Node, SoftInfo, StampColumn};
 use crate::sql::{catalog, DbError, Dialected, KeyKind, Sql};
 use crate::trace;
 use crate::Error;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::Schema;
 use crate::backend::Dialect;
-use crate::collector::graph::Graph;
 use crate::ddl::{archive_log, journal};
+use crate::relations::Graph;
 use crate::Error;
 
 /// One migration: its name, and the SQL of its way up and down.

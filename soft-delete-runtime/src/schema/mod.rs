@@ -76,14 +76,14 @@ pub use migrations::{write_migrations, Migration};
 pub use report::{IndexKind, Issue, KeyProblem, Report};
 
 use crate::backend::{Dialect, RenderBackend, TableName};
-use crate::collector::graph::Node;
-use crate::collector::ArchiveTable;
 use crate::ddl::{self, KeyForm, KeyObject};
 #[cfg(feature = "async")]
 use crate::exec::NonBlocking;
 use crate::exec::SqlConnection;
 use crate::exec::{drive, Blocking};
 use crate::model::SoftDelete;
+use crate::relations::ArchiveTable;
+use crate::relations::Node;
 use crate::unique::KeyList;
 use crate::Error;
 

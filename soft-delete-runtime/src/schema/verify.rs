@@ -10,11 +10,11 @@
 use super::report::{IndexKind, Issue, KeyProblem, Report};
 use super::Schema;
 use crate::backend::{SupportedBackend, TableName};
-use crate::collector::graph::Graph;
 use crate::collector::graph_report;
 use crate::ddl::{archive_log, journal, KeyObject};
 use crate::exec::BackendOf;
 use crate::exec::SqlConnection;
+use crate::relations::Graph;
 use crate::sql::catalog::{self, CatalogIndex};
 use crate::trace;
 use crate::Error;

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use super::{Reference, Target};
 use crate::backend::TableName;
-use crate::collector::graph::Graph;
 use crate::purge::report::Via;
+use crate::relations::Graph;
 use crate::sql::catalog::CatalogForeignKey;
 
 /// Adds the database's foreign keys `keys` (those of node `index`'s table, from the catalog)

@@ -19,10 +19,10 @@ use std::time::Instant;
 
 use super::{refused_by_foreign_key, Callback, Run};
 use crate::backend::Dialect;
-use crate::collector::graph::Node;
 use crate::exec::SqlConnection;
 use crate::exec::{BackendOf, Begin, Rollback, Transaction};
 use crate::purge::report::Progress;
+use crate::relations::Node;
 use crate::sql::{Dialected, Sql, SupportedBackend};
 use crate::Error;
 

@@ -1,5 +1,8 @@
 //! The relation graph: which tables hang off which, by which foreign-key column, and what
-//! archiving a parent does to them.
+//! archiving a parent does to them. The [`collector`](crate::collector) archives and restores
+//! along it, [`purge`](crate::purge) deletes children before parents by it, and
+//! [`schema`](crate::schema) and [`ddl`](crate::ddl) check and create what it needs; its public
+//! items are re-exported from `collector`.
 //!
 //! Edges are declared on the parent's model with `#[soft_delete(children(...))]`, and
 //! `#[derive(SoftDelete)]` turns them into an impl of [`Archivable`] on the parent's table.
@@ -284,7 +287,7 @@ where
     }
 }
 
-/// A soft-deletable table whose rows can be archived by a [`Collector`](super::Collector),
+/// A soft-deletable table whose rows can be archived by a [`Collector`](crate::collector::Collector),
 /// with the edges to the tables that reference it.
 ///
 /// Implemented by `#[derive(SoftDelete)]` for the model's table; the edges come from
@@ -303,7 +306,7 @@ pub trait Archivable: SoftDeleteTable {
     type Stamp;
 
     /// The model's active-unique keys (`#[active_unique(...)]`), which a
-    /// [batch restore](super::Batch::restore) checks before it brings rows back; empty for a
+    /// [batch restore](crate::collector::Batch::restore) checks before it brings rows back; empty for a
     /// model without keys. The same keys the model's
     /// [`ActiveUniqueKeys`](crate::SoftDelete::ActiveUniqueKeys) lists.
     const ACTIVE_UNIQUE_KEYS: &'static [KeyInfo];
@@ -315,7 +318,7 @@ pub trait Archivable: SoftDeleteTable {
     fn relations(relations: &mut Relations<Self>);
 }
 
-/// A table a [`Collector`](super::Collector) can archive: an [`Archivable`] table that is a
+/// A table a [`Collector`](crate::collector::Collector) can archive: an [`Archivable`] table that is a
 /// [`GraphTable`] and whose [`Archivable::Stamp`] holds a timestamp. Implemented for every
 /// such table.
 #[diagnostic::on_unimplemented(
