@@ -16,6 +16,8 @@
 //! INSERT INTO "t" ("a", "b", ..) SELECT * FROM "successor"
 //! WHERE EXISTS (SELECT 1 FROM "retired")                          -- retry
 //! -- start: WHERE NOT EXISTS (SELECT 1 FROM "t" WHERE <key> AND (<live> OR TRUE))
+//! -- start of a key whose rows are all retired, continuing its counter from the newest row
+//! -- read: ... AND (<live> OR TRUE) AND (<live> OR "t"."n" >= (SELECT "n" FROM "successor"))
 //! RETURNING <the model's columns>
 //! ```
 //!
@@ -145,14 +147,61 @@ where
         key: M::Value,
         build: &mut F,
     ) -> Option<M> {
-        let statement = fresh::<M, K, Mo, C, N>(key, build(M::Counter::first()))?;
         if !needs_transaction(conn) {
-            return first_row(conn.load(statement).await);
+            return start::<M, K, Mo, C, N, F>(conn, key, build).await.ok()?;
         }
         let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
-        let outcome = transaction.conn().load(statement).await;
-        first_row(transaction.finish(outcome).await)
+        let outcome = start::<M, K, Mo, C, N, F>(transaction.conn(), key, build).await;
+        transaction.finish(outcome).await.ok()?
     }
+}
+
+/// `start`'s statements: the key's first row when it has none; for a key with a counter and
+/// only retired rows, the newest row read and then its successor inserted, continuing the
+/// counter, unless a live row or a newer counter has appeared since (three statements, where
+/// the transaction sends five). `None` when nothing was written.
+async fn start<M, K, Mo, C, N, F>(
+    conn: &mut C,
+    key: M::Value,
+    build: &mut F,
+) -> QueryResult<Option<M>>
+where
+    C: Executor<Mo>,
+    F: FnMut(M::Counter) -> N,
+    BackendOf<Mo, C>: Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+    C: Load<Mo, FreshOf<M, K, N, BackendOf<Mo, C>>, M>,
+{
+    let rows = Existing::new(<TableOf<M> as SoftDeleteTable>::live(), M::Counter::ENABLED);
+    let Some(statement) = fresh::<M, K, Mo, C, N>(key.clone(), build(M::Counter::first()), rows)
+    else {
+        return Ok(None);
+    };
+    if let Some(row) = conn.load(statement).await?.into_iter().next() {
+        return Ok(Some(row));
+    }
+    let Some(counter) = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED) else {
+        return Ok(None);
+    };
+    let Some(newest) = M::load_newest(conn, key.clone()).await? else {
+        return Ok(None);
+    };
+    let Some(next) = newest.counter().next().filter(|_| !newest.is_live()) else {
+        return Ok(None);
+    };
+    let rows = Existing::Newer {
+        any: WithDeletedTrace(<TableOf<M> as SoftDeleteTable>::live()),
+        live: <TableOf<M> as SoftDeleteTable>::live(),
+        table: M::table_name().name,
+        counter,
+    };
+    let Some(statement) = fresh::<M, K, Mo, C, N>(key, build(next), rows) else {
+        return Ok(None);
+    };
+    Ok(conn.load(statement).await?.into_iter().next())
 }
 
 /// The update returns the row it wrote, which is still the key's live row when its key and
@@ -192,15 +241,12 @@ fn needs_transaction<Mo, C: Executor<Mo>>(conn: &mut C) -> bool {
     C::ABANDONABLE || conn.in_transaction()
 }
 
-fn first_row<M>(rows: QueryResult<Vec<M>>) -> Option<M> {
-    rows.ok()?.into_iter().next()
-}
-
-/// The columns the new row must give a value: the key's and the markers'.
+/// The columns the new row must give a value: the key's, the markers' and the counter's.
 fn needed<M: ActiveUnique<K>, K>() -> Vec<&'static str> {
     let markers = <TableOf<M> as SoftDeleteTable>::markers();
     let mut columns: Vec<&'static str> = M::COLUMNS.to_vec();
     columns.extend(markers.iter().map(|marker| marker.name));
+    columns.extend(M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED));
     columns
 }
 
@@ -226,8 +272,12 @@ where
     )
 }
 
-/// `start`'s statement for the new row `new`.
-fn fresh<M, K, Mo, C, N>(key: M::Value, new: N) -> Option<FreshOf<M, K, N, BackendOf<Mo, C>>>
+/// `start`'s statement for the new row `new`, inserted when the key has none of `rows`.
+fn fresh<M, K, Mo, C, N>(
+    key: M::Value,
+    new: N,
+    rows: Existing<dsl::live<TableOf<M>>>,
+) -> Option<FreshOf<M, K, N, BackendOf<Mo, C>>>
 where
     C: Executor<Mo>,
     BackendOf<Mo, C>: Default,
@@ -237,7 +287,6 @@ where
     N::Values: QueryFragment<BackendOf<Mo, C>>,
 {
     let successor = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)?;
-    let rows = Existing::new(<TableOf<M> as SoftDeleteTable>::live(), M::Counter::ENABLED);
     Some(Fresh::new(
         successor,
         M::key_filter(key),
@@ -529,13 +578,26 @@ impl<V, Key, Live, Key2, Rows, Ret> Fresh<Successor<V, Key, Live>, Key2, Rows, R
 }
 
 /// The rows of a key that stop [`Fresh`]: the live one, or every one (with the `.with_deleted()`
-/// trace, which says so to the visibility guard).
+/// trace, which says so to the visibility guard), or the live one and every one whose counter is
+/// at least the new row's.
 #[derive(Debug, Clone)]
 pub enum Existing<Live> {
     /// Only a live row.
     Live(Live),
     /// Any row.
     Any(WithDeletedTrace<Live>),
+    /// A live row, or a row whose counter is not below the new row's: `<any> AND (<live> OR
+    /// "table"."counter" >= (SELECT "counter" FROM "successor"))`.
+    Newer {
+        /// The trace of the rows of every state.
+        any: WithDeletedTrace<Live>,
+        /// The live predicate.
+        live: Live,
+        /// The table's name.
+        table: String,
+        /// The counter's column.
+        counter: &'static str,
+    },
 }
 
 impl<Live> Existing<Live> {
@@ -550,10 +612,28 @@ impl<Live> Existing<Live> {
 }
 
 impl<Live: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Existing<Live> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         match self {
             Existing::Live(live) => live.walk_ast(out),
             Existing::Any(any) => any.walk_ast(out),
+            Existing::Newer {
+                any,
+                live,
+                table,
+                counter,
+            } => {
+                any.walk_ast(out.reborrow())?;
+                out.push_sql(" AND (");
+                live.walk_ast(out.reborrow())?;
+                out.push_sql(" OR ");
+                out.push_identifier(table)?;
+                out.push_sql(".");
+                out.push_identifier(counter)?;
+                out.push_sql(" >= (SELECT ");
+                out.push_identifier(counter)?;
+                out.push_sql(" FROM \"successor\"))");
+                Ok(())
+            }
         }
     }
 }
