@@ -9,7 +9,7 @@ pub(crate) type KeyRow = (String, i64);
 /// Their SQL type.
 pub(crate) type KeySql = (Text, BigInt);
 
-/// `(text, text)` rows: a table's schema and name.
+/// `(text, text)` rows: a table's schema and name, or a MySQL session's key and time zone.
 pub(crate) type NameRow = (String, String);
 /// Their SQL type.
 pub(crate) type NameSql = (Text, Text);
