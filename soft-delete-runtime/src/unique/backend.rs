@@ -1,6 +1,6 @@
 //! Active-unique writes the way each backend runs them (see [`SupportedBackend`]'s `LOCK`,
-//! `CACHE_LOCKING_READ` and `Fetch`): the locking read of a key's live row, and how the
-//! inserted row is read back.
+//! `CACHE_LOCKING_READ` and `Fetch`): the locking read of a key's live row, and how an inserted
+//! or updated row is read back.
 
 use std::future::Future;
 
