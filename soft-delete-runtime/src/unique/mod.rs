@@ -44,6 +44,10 @@
 //! atomically with data-modifying CTEs (`retry` reads the live row before it, for the
 //! closure): it writes only when the row read is still the live one, unchanged, and the new
 //! row is a live row of the key, and otherwise writes nothing and the transaction above runs.
+//! A `start` whose key has only retired rows (and a counter) reads the newest of them and
+//! inserts its successor the same way, unless a live row or a newer counter appeared since.
+//! `upsert` keeps the transaction; on PostgreSQL its `UPDATE ... RETURNING` gives the updated
+//! row back, where the other backends read it again.
 //! It is sent autocommitted (in a savepoint inside your transaction). An async caller may drop
 //! the future while it runs, so what the async API sends waits for no other writer: the async
 //! `retry`'s statement takes the live row's lock `FOR UPDATE NOWAIT` (a row another transaction
