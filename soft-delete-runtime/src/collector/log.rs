@@ -50,6 +50,12 @@ pub(crate) struct Reservation<'a> {
     pub(crate) by: Option<&'a str>,
     /// Why.
     pub(crate) reason: Option<&'a str>,
+    /// MariaDB: the insert does not wait for another archive's transaction that inserted the
+    /// same stamp and has not committed yet (`SET STATEMENT innodb_lock_wait_timeout = 0 FOR`);
+    /// the stamp counts as taken, and the next one is tried at once. Elsewhere the insert waits
+    /// for that transaction's end (two processes stamping the same microsecond), and on MySQL,
+    /// which has no per-statement setting below a second, it still does.
+    pub(crate) no_wait: bool,
 }
 
 /// Inserts the log row of a new archive of `root`, with the first free stamp from `first`
@@ -63,11 +69,15 @@ pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
         first,
         by,
         reason,
+        no_wait,
     } = reservation;
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     for attempt in 0..STAMP_ATTEMPTS {
         let stamp = first + std::time::Duration::from_micros(u64::from(attempt));
         let mut insert = Sql::<C::Backend, R>::new();
+        if no_wait && d.0 == Dialect::Mysql {
+            insert.push("SET STATEMENT innodb_lock_wait_timeout = 0 FOR ");
+        }
         insert.push(&format!(
             "INSERT INTO {} ({}, {}, {}, {}, {}, {}) VALUES (",
             d.quote(log::TABLE),
@@ -112,6 +122,8 @@ pub(crate) async fn reserve<Mo, R, C: SqlConnection<Mo, R>>(
                         .map(|(_, id)| id)
                 }
                 Err(error) if DbError::is_unique(&error) => None,
+                // Another archive's uncommitted row holds this stamp (`no_wait`).
+                Err(error) if no_wait && DbError::is_lock_wait_timeout(&error) => None,
                 Err(error) => return Err(error.into()),
             },
         };

@@ -367,6 +367,7 @@ impl<T, R> Collector<T, R> {
             first: archive::next_stamp(),
             by: self.by.as_deref(),
             reason: self.reason.as_deref(),
+            no_wait: session.as_ref().is_some_and(|session| session.mariadb),
         };
         let mut transaction = match Transaction::begin(conn, Begin::Plain).await {
             Ok(transaction) => transaction,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::backend::{Dialect, TableName};
-use super::rows::{ForeignKeyRow, IndexRow, NameRow};
+use super::rows::{ClashRow, ForeignKeyRow, IndexRow};
 use super::statement::Sql;
 use super::SupportedBackend;
 use crate::exec::BackendOf;
@@ -394,6 +394,9 @@ pub(crate) struct MysqlSession {
     key: String,
     /// Its time zone (`@@session.time_zone`), which [`enter_utc`] needs.
     pub zone: String,
+    /// Whether the server is MariaDB (`@@version`), whose `SET STATEMENT ... FOR` sets a
+    /// variable for one statement.
+    pub mariadb: bool,
 }
 
 /// The facts [`table_facts`] read on MySQL/MariaDB, per server and database
@@ -430,13 +433,18 @@ async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(
 ) -> Result<MysqlSession, Error> {
     let read = Sql::<BackendOf<Mo, C>, R>::text(
         "SELECT CONVERT(CONCAT(@@hostname, ':', @@port, '/', COALESCE(DATABASE(), '')) \
-         USING utf8mb4), CONVERT(@@session.time_zone USING utf8mb4)",
+         USING utf8mb4), CONVERT(@@session.time_zone USING utf8mb4), \
+         CONVERT(@@version USING utf8mb4), CAST(0 AS SIGNED)",
     );
-    let rows: Vec<NameRow> = conn.rows(read).await?;
+    let rows: Vec<ClashRow> = conn.rows(read).await?;
     Ok(rows
         .into_iter()
         .next()
-        .map(|(key, zone)| MysqlSession { key, zone })
+        .map(|(key, zone, version, _)| MysqlSession {
+            key,
+            zone,
+            mariadb: version.contains("MariaDB"),
+        })
         .unwrap_or_default())
 }
 

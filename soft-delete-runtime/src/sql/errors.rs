@@ -58,6 +58,12 @@ impl<'e> DbError<'e> {
     pub(crate) fn is_foreign_key(error: &DieselError) -> bool {
         matches!(DbError::of(error), DbError::ForeignKey(_))
     }
+
+    /// Whether `error` is MySQL/MariaDB's lock wait timeout (1205), which rolls back the
+    /// statement alone (unlike a deadlock, which rolls back the transaction).
+    pub(crate) fn is_lock_wait_timeout(error: &DieselError) -> bool {
+        matches!(error, DieselError::DatabaseError(_, info) if info.message().contains(LOCK_WAIT_TIMEOUT))
+    }
 }
 
 /// Whether `error` is the database's refusal by the constraint named `constraint`, as a
@@ -66,15 +72,18 @@ pub(crate) fn refused_by(error: &DieselError, constraint: &str) -> bool {
     matches!(error, DieselError::DatabaseError(_, info) if info.message().contains(constraint))
 }
 
+/// MySQL's and MariaDB's message for a lock wait that timed out (1205).
+const LOCK_WAIT_TIMEOUT: &str = "Lock wait timeout exceeded";
+
 /// The messages of contention errors that Diesel has no kind for.
 fn is_contention(message: &str) -> bool {
     const CONTENTION: [&str; 6] = [
-        "deadlock detected",          // PostgreSQL 40P01
-        "due to lock timeout",        // PostgreSQL 55P03, `lock_timeout`
-        "Lock wait timeout exceeded", // MySQL/MariaDB 1205
-        "Deadlock found",             // MySQL/MariaDB 1213 through mysql_async
-        "database is locked",         // SQLite BUSY
-        "database table is locked",   // SQLite LOCKED
+        "deadlock detected",        // PostgreSQL 40P01
+        "due to lock timeout",      // PostgreSQL 55P03, `lock_timeout`
+        LOCK_WAIT_TIMEOUT,          // MySQL/MariaDB 1205
+        "Deadlock found",           // MySQL/MariaDB 1213 through mysql_async
+        "database is locked",       // SQLite BUSY
+        "database table is locked", // SQLite LOCKED
     ];
     CONTENTION.iter().any(|m| message.contains(m))
 }

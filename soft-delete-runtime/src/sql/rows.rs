@@ -9,13 +9,13 @@ pub(crate) type KeyRow = (String, i64);
 /// Their SQL type.
 pub(crate) type KeySql = (Text, BigInt);
 
-/// `(text, text)` rows: a table's schema and name, or a MySQL session's key and time zone.
+/// `(text, text)` rows: a table's schema and name.
 pub(crate) type NameRow = (String, String);
 /// Their SQL type.
 pub(crate) type NameSql = (Text, Text);
 
 /// `(text, text, text, integer)` rows: the pairs of rows an active-unique check finds on one
-/// key, or a table's schema and name.
+/// key, or a table's schema and name, or a MySQL session's key, time zone and server version.
 pub(crate) type ClashRow = (String, String, String, i64);
 /// Their SQL type.
 pub(crate) type ClashSql = (Text, Text, Text, BigInt);
