@@ -134,12 +134,11 @@ where
     ) -> Option<M> {
         // The retry's statement waits for no row lock (`NOWAIT` where the caller can abandon
         // it), so it runs autocommitted in both modes.
-        if !conn.in_transaction() {
-            return replace::<M, K, Mo, C, N, F>(conn, key, build).await.ok()?;
-        }
-        let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
-        let outcome = replace::<M, K, Mo, C, N, F>(transaction.conn(), key, build).await;
-        transaction.finish(outcome).await.ok()?
+        let wrap = conn.in_transaction();
+        in_transaction_if(conn, wrap, async |conn: &mut C| {
+            replace::<M, K, Mo, C, N, F>(conn, key, build).await
+        })
+        .await
     }
 
     async fn start_in_one<F: FnMut(M::Counter) -> N>(
@@ -147,13 +146,30 @@ where
         key: M::Value,
         build: &mut F,
     ) -> Option<M> {
-        if !needs_transaction(conn) {
-            return start::<M, K, Mo, C, N, F>(conn, key, build).await.ok()?;
-        }
-        let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
-        let outcome = start::<M, K, Mo, C, N, F>(transaction.conn(), key, build).await;
-        transaction.finish(outcome).await.ok()?
+        // Its insert can wait for a concurrent insert of the key, which must not commit after
+        // a caller who can abandon the operation gave up.
+        let wrap = C::ABANDONABLE || conn.in_transaction();
+        in_transaction_if(conn, wrap, async |conn: &mut C| {
+            start::<M, K, Mo, C, N, F>(conn, key, build).await
+        })
+        .await
     }
+}
+
+/// Runs `body`'s statements as they are, or, when `wrap`, in a transaction of their own (a
+/// savepoint in the caller's, which a failed statement would otherwise doom): the row written,
+/// or `None` when nothing was (an error included: the caller's transaction path runs next).
+async fn in_transaction_if<Mo, C: Executor<Mo>, M>(
+    conn: &mut C,
+    wrap: bool,
+    body: impl AsyncFnOnce(&mut C) -> QueryResult<Option<M>>,
+) -> Option<M> {
+    if !wrap {
+        return body(conn).await.ok()?;
+    }
+    let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
+    let outcome = body(transaction.conn()).await;
+    transaction.finish(outcome).await.ok()?
 }
 
 /// `start`'s statements: the key's first row when it has none; for a key with a counter and
@@ -231,14 +247,6 @@ where
         let updated = conn.load(update).await?.into_iter().next();
         Ok(updated.filter(|row| row.is_live() && row.key() == key))
     }
-}
-
-/// Whether `start`'s statement needs a transaction around it: a savepoint in the caller's
-/// transaction, which a failed statement would otherwise doom; and its own transaction where
-/// the caller can abandon the operation ([`Executor::ABANDONABLE`]): its insert can wait for a
-/// concurrent insert of the key, and must not commit after the caller gave up.
-fn needs_transaction<Mo, C: Executor<Mo>>(conn: &mut C) -> bool {
-    C::ABANDONABLE || conn.in_transaction()
 }
 
 /// The columns the new row must give a value: the key's, the markers' and the counter's.
