@@ -102,6 +102,37 @@ backend_tests! {
         Ok(())
     }
 
+    fn on_mariadb_a_held_stamp_does_not_make_an_archive_wait(db, x) {
+        seed(db)?;
+        create_journal(db);
+        let backend = db.backend();
+        let mut holder = db.connect();
+        let conn = db.conn();
+        if backend != Backend::Mysql
+            || !x.select_text(conn, "CONVERT(@@version USING utf8mb4)")?.contains("MariaDB")
+        {
+            return Ok(());
+        }
+        // Another transaction locks every stamp the log could take (the range scan's next-key
+        // locks reach the end of the index), as an uncommitted archive holds its own stamp.
+        let live_orders = orders::table.active().count().get_result::<i64>(conn)?;
+        holder.batch_execute(
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; BEGIN; \
+             SELECT id FROM soft_delete_archive_log WHERE archived_at > '2000-01-01' FOR UPDATE",
+        )?;
+        // Were the log's insert to wait, it would fail after 3 s with a lock wait timeout.
+        x.batch_execute(conn, "SET SESSION innodb_lock_wait_timeout = 3")?;
+        let started = std::time::Instant::now();
+        let error = x
+            .archive(conn, &Collector::new(orders::table.find(3)))
+            .expect_err("every stamp is held");
+        assert!(matches!(error, Error::StampsTaken { .. }), "{error:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+        holder.batch_execute("ROLLBACK")?;
+        assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, live_orders);
+        Ok(())
+    }
+
     fn a_self_referencing_cascade_archives_every_reply_once(db, x) {
         seed(db)?;
         create_journal(db);
