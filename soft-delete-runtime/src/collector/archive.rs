@@ -219,29 +219,11 @@ pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
     graph: &Graph,
     writes: Option<(Vec<&TableName>, &'static str)>,
 ) -> Result<(bool, Option<MysqlSession>), Error> {
-    // The tables found again by the stamp alone, with their stamp column.
-    let mut stamped = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
-            continue;
-        };
-        if let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) {
-            stamped.push((&node.name, stamp.name));
-        }
-    }
+    let stamped = stamped(graph);
     let (tables, feature) = writes.unwrap_or_default();
     let facts = catalog::table_facts(conn, tables, &stamped).await?;
     catalog::refuse_if(facts.without_transactions, feature)?;
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
-            continue;
-        };
-        if !soft.columns.identifies_batch() {
-            return Err(Error::BatchNotIdentifiable {
-                table: node.name.to_string(),
-            });
-        }
-    }
+    identifiable(graph)?;
     for ((table, column), precision) in stamped.into_iter().zip(facts.precisions) {
         if let Some(precision) = precision.filter(|&digits| digits < 6) {
             return Err(Error::StampPrecision {
@@ -252,6 +234,37 @@ pub(crate) async fn check_batch_identity<Mo, R, C: SqlConnection<Mo, R>>(
         }
     }
     Ok((facts.cached_precisions, facts.session))
+}
+
+/// The tables an archive hides rows of that find their batch by the stamp alone, with the
+/// stamp's column: their precision decides whether they find it again.
+pub(crate) fn stamped(graph: &Graph) -> Vec<(&TableName, &'static str)> {
+    let mut stamped = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if let Some(stamp) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) {
+            stamped.push((&node.name, stamp.name));
+        }
+    }
+    stamped
+}
+
+/// [`Error::BatchNotIdentifiable`] for the first table an archive hides rows of that cannot
+/// tell one batch's rows from another's.
+pub(crate) fn identifiable(graph: &Graph) -> Result<(), Error> {
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Some(soft) = node.soft.as_ref().filter(|_| graph.archived[i]) else {
+            continue;
+        };
+        if !soft.columns.identifies_batch() {
+            return Err(Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `EXISTS (SELECT 1 FROM <table> WHERE <in this batch>) AND ...` for every table of `plan`

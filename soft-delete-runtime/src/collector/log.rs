@@ -37,7 +37,7 @@ use crate::sql::{DbError, Dialected, KeyRow, LogRow, Sql};
 use crate::{Error, Timestamp};
 
 /// How many microseconds an archive tries after its first stamp before giving up.
-const STAMP_ATTEMPTS: u32 = 1000;
+pub(crate) const STAMP_ATTEMPTS: u32 = 1000;
 
 /// What the log row of a new archive records.
 #[derive(Debug, Clone, Copy)]
@@ -494,23 +494,35 @@ impl ArchiveList {
 /// One line per count: `rule TAB rows TAB schema TAB table`, with `\`, tab and newline in
 /// names escaped.
 fn encode_counts(counts: &[(TableName, Rule, u64)]) -> String {
+    counts
+        .iter()
+        .map(|(table, rule, rows)| {
+            let (before, after) = count_line(table, *rule);
+            format!("{before}{rows}{after}")
+        })
+        .collect::<Vec<_>>()
+        .join(COUNTS_SEPARATOR)
+}
+
+/// What separates the lines of the log's counts.
+pub(crate) const COUNTS_SEPARATOR: &str = "\n";
+
+/// The text of a line of the log's counts before and after its number:
+/// `<rule>\t<rows>\t<schema>\t<table>`, tabs, newlines and backslashes in names escaped.
+pub(crate) fn count_line(table: &TableName, rule: Rule) -> (String, String) {
     let escape = |s: &str| {
         s.replace('\\', "\\\\")
             .replace('\t', "\\t")
             .replace('\n', "\\n")
     };
-    counts
-        .iter()
-        .map(|(table, rule, rows)| {
-            format!(
-                "{}\t{rows}\t{}\t{}",
-                rule.name(),
-                table.schema.as_deref().map(escape).unwrap_or_default(),
-                escape(&table.name)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    (
+        format!("{}\t", rule.name()),
+        format!(
+            "\t{}\t{}",
+            table.schema.as_deref().map(escape).unwrap_or_default(),
+            escape(&table.name)
+        ),
+    )
 }
 
 /// The counts [`encode_counts`] wrote; lines it did not write are skipped.

@@ -20,6 +20,26 @@ pub(crate) fn mark<DB: SupportedBackend, R>(
     soft: &SoftInfo,
     batch: BatchValues,
 ) -> Result<(), Error> {
+    mark_as(sql, d, soft, batch.stamp, BatchId::Value(batch.id))
+}
+
+/// The id a mark writes in a batch column.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BatchId<'a> {
+    /// The reserved id, bound.
+    Value(i64),
+    /// SQL that gives it: a statement that takes the id from the log's sequence itself.
+    Sql(&'a str),
+}
+
+/// The `SET` list that archives a row of `soft` with `stamp` and batch `id`.
+pub(crate) fn mark_as<DB: SupportedBackend, R>(
+    sql: &mut Sql<DB, R>,
+    d: Dialected,
+    soft: &SoftInfo,
+    stamp: Timestamp,
+    id: BatchId<'_>,
+) -> Result<(), Error> {
     let mut items = Vec::new();
     let marker = d.quote(soft.marker);
     match soft.strategy {
@@ -27,17 +47,19 @@ pub(crate) fn mark<DB: SupportedBackend, R>(
         StrategyKind::DeletedFlag => items.push((format!("{marker} = TRUE"), None)),
         StrategyKind::ActiveFlag => items.push((format!("{marker} = FALSE"), None)),
     }
-    if let Some(stamp) = soft.columns.stamp {
+    if let Some(column) = soft.columns.stamp {
         items.push((
-            format!("{} = ", d.quote(stamp.name)),
-            Some(DB::bind_stamp(stamp.kind, batch.stamp)?),
+            format!("{} = ", d.quote(column.name)),
+            Some(DB::bind_stamp(column.kind, stamp)?),
         ));
     }
     if let Some(column) = soft.columns.batch {
-        items.push((
-            format!("{} = ", d.quote(column)),
-            Some(DB::bind_i64(batch.id)),
-        ));
+        match id {
+            BatchId::Value(id) => {
+                items.push((format!("{} = ", d.quote(column)), Some(DB::bind_i64(id))))
+            }
+            BatchId::Sql(id) => items.push((format!("{} = {id}", d.quote(column)), None)),
+        }
     }
     for (i, (text, bind)) in items.into_iter().enumerate() {
         if i > 0 {

@@ -92,6 +92,79 @@ pub struct Plan {
     /// Rows archived per table (each row once), for the tables the archive can hide rows of.
     tables: Vec<(TableName, u64)>,
     blockers: Vec<Blocker>,
+    /// What [`Plan::counts`] returns, computed with the steps.
+    counts: Vec<(TableName, Rule, u64)>,
+}
+
+/// Where a line of [`Plan::counts`] takes its number from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CountSource {
+    /// The rows archived in the graph's node, each once.
+    Node(usize),
+    /// The sum of the rows of these edges of the graph.
+    Edges(Vec<usize>),
+}
+
+/// The lines of [`Plan::counts`] for `graph`, each with where its number comes from: per table
+/// and rule, in tree order, the root table's first (as `cascade`), a table that `cascade`
+/// reaches with its total, other rules with the sum of their edges. `protect` and
+/// `do_nothing` have no line.
+pub(crate) fn count_lines(graph: &Graph) -> Vec<(usize, Rule, CountSource)> {
+    let mut steps = Vec::new();
+    tree_order(
+        graph,
+        0,
+        &mut vec![false; graph.nodes.len()],
+        &mut Vec::new(),
+        &mut |e, _, _| steps.push(e),
+    );
+    let mut lines = vec![(0, Rule::Cascade, CountSource::Node(0))];
+    for e in steps {
+        let edge = graph.edges[e];
+        if matches!(edge.rule, Rule::Protect | Rule::DoNothing) {
+            continue;
+        }
+        let same = |(child, rule, _): &&mut (usize, Rule, CountSource)| {
+            graph.nodes[*child].name == graph.nodes[edge.child].name && *rule == edge.rule
+        };
+        match (lines.iter_mut().find(same), edge.rule) {
+            (Some(_), Rule::Cascade) => {}
+            (Some((_, _, CountSource::Edges(edges))), _) => edges.push(e),
+            (Some(_), _) => {}
+            (None, Rule::Cascade) => {
+                lines.push((edge.child, Rule::Cascade, CountSource::Node(edge.child)))
+            }
+            (None, rule) => lines.push((edge.child, rule, CountSource::Edges(vec![e]))),
+        }
+    }
+    lines
+}
+
+/// Calls `step(edge, depth, repeat)` for every edge reached from `node`, in the order of the
+/// tree a [`Plan`] prints: a `cascade` child's edges under it, once (a cycle, or a child
+/// listed above, is not expanded again).
+fn tree_order(
+    graph: &Graph,
+    node: usize,
+    expanded: &mut [bool],
+    path: &mut Vec<usize>,
+    step: &mut impl FnMut(usize, usize, Option<Repeat>),
+) {
+    expanded[node] = true;
+    path.push(node);
+    for &e in &graph.outgoing[node] {
+        let edge = graph.edges[e];
+        let repeat = match edge.rule {
+            Rule::Cascade if path.contains(&edge.child) => Some(Repeat::Cycle),
+            Rule::Cascade if expanded[edge.child] => Some(Repeat::ListedAbove),
+            _ => None,
+        };
+        step(e, path.len(), repeat);
+        if edge.rule == Rule::Cascade && repeat.is_none() {
+            tree_order(graph, edge.child, expanded, path, step);
+        }
+    }
+    path.pop();
 }
 
 impl Plan {
@@ -104,54 +177,46 @@ impl Plan {
         tables: Vec<u64>,
         blockers: Vec<Blocker>,
     ) -> Plan {
-        let mut plan = Plan {
+        let mut steps = Vec::new();
+        tree_order(
+            graph,
+            0,
+            &mut vec![false; graph.nodes.len()],
+            &mut Vec::new(),
+            &mut |e, depth, repeat| {
+                let edge = graph.edges[e];
+                steps.push(Step {
+                    parent: graph.nodes[edge.parent].name.clone(),
+                    child: graph.nodes[edge.child].name.clone(),
+                    column: edge.column,
+                    rule: edge.rule,
+                    rows: rows[e],
+                    depth,
+                    repeat,
+                });
+            },
+        );
+        let lines = count_lines(graph)
+            .into_iter()
+            .map(|(node, rule, source)| {
+                let rows = match source {
+                    CountSource::Node(i) => tables[i],
+                    CountSource::Edges(edges) => edges.iter().map(|&e| rows[e]).sum(),
+                };
+                (graph.nodes[node].name.clone(), rule, rows)
+            })
+            .collect();
+        Plan {
             root: graph.nodes[0].name.clone(),
             roots,
-            steps: Vec::new(),
+            steps,
             tables: (0..graph.nodes.len())
                 .filter(|&i| graph.archived[i])
                 .map(|i| (graph.nodes[i].name.clone(), tables[i]))
                 .collect(),
             blockers,
-        };
-        let mut expanded = vec![false; graph.nodes.len()];
-        let mut path = Vec::new();
-        plan.visit(graph, &rows, 0, 1, &mut expanded, &mut path);
-        plan
-    }
-
-    fn visit(
-        &mut self,
-        graph: &Graph,
-        rows: &[u64],
-        node: usize,
-        depth: usize,
-        expanded: &mut [bool],
-        path: &mut Vec<usize>,
-    ) {
-        expanded[node] = true;
-        path.push(node);
-        for &e in &graph.outgoing[node] {
-            let edge = graph.edges[e];
-            let repeat = match edge.rule {
-                Rule::Cascade if path.contains(&edge.child) => Some(Repeat::Cycle),
-                Rule::Cascade if expanded[edge.child] => Some(Repeat::ListedAbove),
-                _ => None,
-            };
-            self.steps.push(Step {
-                parent: graph.nodes[edge.parent].name.clone(),
-                child: graph.nodes[edge.child].name.clone(),
-                column: edge.column,
-                rule: edge.rule,
-                rows: rows[e],
-                depth,
-                repeat,
-            });
-            if edge.rule == Rule::Cascade && repeat.is_none() {
-                self.visit(graph, rows, edge.child, depth + 1, expanded, path);
-            }
+            counts: lines,
         }
-        path.pop();
     }
 
     /// Records the rows archived in the current span (an archive's or a preview's), and emits
@@ -241,31 +306,7 @@ impl Plan {
     /// `cascade` edges reach is listed with its total). Tables and rules with nothing to do are
     /// listed with 0, `protect` and `do_nothing` are not (see [`blockers`](Self::blockers)).
     pub fn counts(&self) -> Vec<(TableName, Rule, u64)> {
-        let total = |table: &TableName| {
-            self.tables
-                .iter()
-                .find(|(t, _)| t == table)
-                .map_or(0, |(_, n)| *n)
-        };
-        let mut counts: Vec<(TableName, Rule, u64)> =
-            vec![(self.root.clone(), Rule::Cascade, total(&self.root))];
-        for step in &self.steps {
-            if matches!(step.rule, Rule::Protect | Rule::DoNothing) {
-                continue;
-            }
-            let existing = counts
-                .iter_mut()
-                .find(|(t, r, _)| *t == step.child && *r == step.rule);
-            match (existing, step.rule) {
-                (Some(_), Rule::Cascade) => {}
-                (Some((_, _, rows)), _) => *rows += step.rows,
-                (None, Rule::Cascade) => {
-                    counts.push((step.child.clone(), Rule::Cascade, total(&step.child)));
-                }
-                (None, rule) => counts.push((step.child.clone(), rule, step.rows)),
-            }
-        }
-        counts
+        self.counts.clone()
     }
 }
 

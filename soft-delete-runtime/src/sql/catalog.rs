@@ -542,15 +542,7 @@ pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
         let (table, column) = stamps[i];
         union(&mut sql);
         match d {
-            // `atttypmod` of `timestamp(p)` is p, and -1 (six digits) without one.
-            Dialect::Postgres => {
-                sql.push(&format!(
-                    "SELECT '{i}', CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) \
-                     FROM pg_attribute AS a WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = "
-                ));
-                pg_regclass(&mut sql, table);
-                sql.push(" AND a.attname = ").bind(text(column));
-            }
+            Dialect::Postgres => pg_precision(&mut sql, &i.to_string(), table, column),
             _ => {
                 sql.push(&format!(
                     "SELECT '{i}', CAST(COALESCE(c.DATETIME_PRECISION, -1) AS SIGNED) \
@@ -592,6 +584,23 @@ pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
         }
     }
     Ok(facts)
+}
+
+/// `SELECT '<tag>', <digits> FROM pg_attribute ...`: the fractional digits `table.column`
+/// keeps on PostgreSQL (`atttypmod` of `timestamp(p)` is p, and -1, six digits, without one);
+/// no row when there is no such column.
+pub(crate) fn pg_precision<DB: SupportedBackend, R>(
+    sql: &mut Sql<DB, R>,
+    tag: &str,
+    table: &TableName,
+    column: &str,
+) {
+    sql.push(&format!(
+        "SELECT '{tag}', CAST(CASE WHEN a.atttypmod < 0 THEN 6 ELSE a.atttypmod END AS BIGINT) \
+         FROM pg_attribute AS a WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attrelid = "
+    ));
+    pg_regclass(sql, table);
+    sql.push(" AND a.attname = ").bind(text(column));
 }
 
 /// What `set_default` writes for `table.column`: the `DEFAULT` keyword on PostgreSQL and
