@@ -9,7 +9,8 @@
 //! - a [`Collector`] starts from the roots (a model value, a filtered table, or any query
 //!   selecting the root table's keys) and [previews](Collector::preview) the archive as a
 //!   [`Plan`] that prints as a tree, or [archives](Collector::archive) it: one transaction,
-//!   one statement per edge per level, nothing loaded into memory;
+//!   one statement per edge per level (on PostgreSQL one statement in all, for a graph without
+//!   `cascade` cycles), nothing loaded into memory;
 //! - every row one call archives shares one [`Batch`], which [restores](Batch::restore)
 //!   exactly those rows and puts back the links `set_null`/`set_default` cut, refusing with
 //!   [`Error::Conflict`] (before writing anything) when that would give an active-unique key
@@ -34,7 +35,8 @@
 //! - **`set_null` / `set_default` cut what they journaled.** The links an edge cuts are
 //!   recorded in the journal first, and the cut is driven from those journal rows, so a link
 //!   committed by another transaction between the two statements (READ COMMITTED) is left as it
-//!   is instead of cut without a record.
+//!   is instead of cut without a record. In PostgreSQL's one statement the cut returns the value
+//!   it replaced and the journal records exactly those rows.
 //! - **Stamps are bound in UTC.** On MySQL/MariaDB the session's time zone is set to UTC around
 //!   an archive and a restore (and set back after, also on error), so `TIMESTAMP` stamp columns
 //!   hold the archive's instant even where the session's zone skips an hour.
@@ -120,6 +122,7 @@ mod check;
 mod keys;
 mod log;
 mod marks;
+mod one_statement;
 mod plan;
 mod preview;
 mod reach;
@@ -350,32 +353,52 @@ impl<T, R> Collector<T, R> {
         C: SqlConnection<Mo, R>,
     {
         let graph = Graph::build(T::node())?;
+        let dialect = <C::Backend as SupportedBackend>::DIALECT;
+        let (plan, batch) = match one_statement::Shape::of(&graph, dialect) {
+            Some(shape) => self.archive_in_one(conn, &graph, &shape).await?,
+            None => self.archive_by_walk(conn, &graph).await?,
+        };
+        trace::record!(batch_id = batch.id);
+        plan.trace();
+        Ok(Archived {
+            batch: Batch::new(batch),
+            plan,
+        })
+    }
+
+    /// The archive as a walk over the graph, a statement per edge per level, in a transaction.
+    async fn archive_by_walk<Mo, C>(
+        &self,
+        conn: &mut C,
+        graph: &Graph,
+    ) -> Result<(Plan, BatchValues), Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<Mo, R>,
+    {
         // A refused or failed archive rolls back: a table that cannot would keep half of it.
         // Checked with the tables' batch identity, in one catalog query.
-        let written = written_tables(&graph);
+        let written = written_tables(graph);
         let (cached_precisions, session) = archive::check_batch_identity(
             conn,
-            &graph,
+            graph,
             Some((
                 written.iter().collect(),
                 "an archive on a table without transactions (MyISAM, Aria, MEMORY)",
             )),
         )
         .await?;
-        let reservation = log::Reservation {
-            root: &graph.nodes[0].name,
-            first: archive::next_stamp(),
-            by: self.by.as_deref(),
-            reason: self.reason.as_deref(),
-            no_wait: session.as_ref().is_some_and(|session| session.mariadb),
-        };
+        let reservation = self.reservation(
+            graph,
+            session.as_ref().is_some_and(|session| session.mariadb),
+        );
         let mut transaction = match Transaction::begin(conn, Begin::Plain).await {
             Ok(transaction) => transaction,
             Err(error) => return Err(error.into()),
         };
         let outcome = in_utc(transaction.conn(), session, async |conn: &mut C| {
             let (plan, batch) =
-                archive::run(conn, &graph, &self.roots, reservation, self.blocker_ids).await?;
+                archive::run(conn, graph, &self.roots, reservation, self.blocker_ids).await?;
             let batch = match batch {
                 Some(batch) if !plan.is_blocked() => batch,
                 _ => {
@@ -385,11 +408,11 @@ impl<T, R> Collector<T, R> {
                 }
             };
             let root_key = || match plan.roots() {
-                1 => archive::root_key(&graph, batch),
+                1 => archive::root_key(graph, batch),
                 _ => Ok(None),
             };
             let check = match cached_precisions {
-                true => archive::found_again(&graph, batch, &plan)?,
+                true => archive::found_again(graph, batch, &plan)?,
                 false => None,
             };
             if !log::finish(conn, batch.id, &plan, root_key()?, check).await? {
@@ -397,7 +420,7 @@ impl<T, R> Collector<T, R> {
                 // kept is stale. Read the catalog again, which refuses the archive (rolled
                 // back) when a column now rounds the stamp.
                 catalog::forget_table_facts();
-                archive::check_batch_identity(conn, &graph, None).await?;
+                archive::check_batch_identity(conn, graph, None).await?;
                 // The catalog says every stamp is kept (the row was found, but the driver
                 // reports changed rows only and none changed): record it as it is.
                 log::finish(conn, batch.id, &plan, root_key()?, None).await?;
@@ -405,16 +428,53 @@ impl<T, R> Collector<T, R> {
             Ok((plan, batch))
         })
         .await;
-        let (plan, batch) = match transaction.finish(outcome).await {
+        match transaction.finish(outcome).await {
+            Ok(done) => Ok(done),
+            Err(error) => Err(missing_log(conn, error).await),
+        }
+    }
+
+    /// The archive as [one statement](one_statement) (PostgreSQL, a graph without `cascade`
+    /// cycles whose tables are each written once).
+    async fn archive_in_one<Mo, C>(
+        &self,
+        conn: &mut C,
+        graph: &Graph,
+        shape: &one_statement::Shape,
+    ) -> Result<(Plan, BatchValues), Error>
+    where
+        T: ArchiveTable,
+        C: SqlConnection<Mo, R>,
+    {
+        archive::identifiable(graph)?;
+        let stamped = archive::stamped(graph);
+        let request = one_statement::Request {
+            roots: &self.roots,
+            reservation: self.reservation(graph, false),
+            blocker_ids: self.blocker_ids,
+            stamped: &stamped,
+        };
+        let (plan, batch) = match one_statement::run(conn, graph, shape, &request).await {
             Ok(done) => done,
             Err(error) => return Err(missing_log(conn, error).await),
         };
-        trace::record!(batch_id = batch.id);
-        plan.trace();
-        Ok(Archived {
-            batch: Batch::new(batch),
-            plan,
-        })
+        match batch {
+            Some(batch) if !plan.is_blocked() => Ok((plan, batch)),
+            _ => Err(Error::Protected {
+                blockers: plan.blockers().to_vec(),
+            }),
+        }
+    }
+
+    /// What the log row of an archive of `graph` records.
+    fn reservation<'g>(&'g self, graph: &'g Graph, no_wait: bool) -> log::Reservation<'g> {
+        log::Reservation {
+            root: &graph.nodes[0].name,
+            first: archive::next_stamp(),
+            by: self.by.as_deref(),
+            reason: self.reason.as_deref(),
+            no_wait,
+        }
     }
 }
 

@@ -96,61 +96,87 @@ macro_rules! cancellation_tests {
             type Conn = $conn;
             type Async = <Conn as AsyncTwin>::Async;
 
-            /// An archive whose future is dropped while it waits for a child row's lock (it
-            /// has marked the root already): the database is as before, the pool of one
-            /// connection hands out a working connection again, and the archive then succeeds.
-            #[test]
-            fn a_cancelled_archive_changes_nothing_and_the_pool_stays_usable() {
-                soft_delete_tests::run::<Conn>(
-                    concat!(module_path!(), "::a_cancelled_archive"),
-                    |db: &mut TestDb<Conn>| {
-                        asynchronous::runtime().block_on(async {
-                            seed(db)?;
-                            create_journal(db);
-                            let before = shop_dump!(db.conn());
-                            let pool =
-                                diesel_async::pooled_connection::deadpool::Pool::<Async>::builder(
-                                    asynchronous::guarded_manager(db),
-                                )
-                                .max_size(1)
-                                .build()?;
+            /// An archive whose future is dropped while it waits for an order's lock: the
+            /// database is as before, the pool of one connection hands out a working
+            /// connection again, and the archive then succeeds. `$root` is archived, `$table`
+            /// then holds `$rows` of its rows.
+            macro_rules! a_cancelled_archive {
+                ($name:ident, $root:expr, $table:literal, $rows:literal) => {
+                    #[test]
+                    fn $name() {
+                        soft_delete_tests::run::<Conn>(
+                            concat!(module_path!(), "::", stringify!($name)),
+                            |db: &mut TestDb<Conn>| {
+                                asynchronous::runtime().block_on(async {
+                                    seed(db)?;
+                                    create_journal(db);
+                                    let before = shop_dump!(db.conn());
+                                    let pool = diesel_async::pooled_connection::deadpool::Pool::<
+                                        Async,
+                                    >::builder(
+                                        asynchronous::guarded_manager(db)
+                                    )
+                                    .max_size(1)
+                                    .build()?;
 
-                            // Another connection holds a lock on one of ann's orders.
-                            let mut holder = db.connect();
-                            holder.batch_execute("BEGIN")?;
-                            lock_order(&mut holder, 1)?;
+                                    // Another connection holds a lock on one of ann's orders.
+                                    let mut holder = db.connect();
+                                    holder.batch_execute("BEGIN")?;
+                                    lock_order(&mut holder, 1)?;
 
-                            let collector = Collector::new(members::table.find(2));
-                            let mut conn = pool.get().await?;
-                            let waited = tokio::time::timeout(
-                                Duration::from_millis(500),
-                                collector.archive_async(&mut conn),
-                            )
-                            .await;
-                            assert!(
-                                waited.is_err(),
-                                "the archive waits for the lock: {waited:?}"
-                            );
-                            drop(conn);
-                            holder.batch_execute("ROLLBACK")?;
+                                    let collector = Collector::new($root);
+                                    let mut conn = pool.get().await?;
+                                    let waited = tokio::time::timeout(
+                                        Duration::from_millis(500),
+                                        collector.archive_async(&mut conn),
+                                    )
+                                    .await;
+                                    assert!(
+                                        waited.is_err(),
+                                        "the archive waits for the lock: {waited:?}"
+                                    );
+                                    drop(conn);
+                                    holder.batch_execute("ROLLBACK")?;
 
-                            let mut conn =
-                                tokio::time::timeout(Duration::from_secs(10), pool.get())
-                                    .await
-                                    .expect("the pool hands out a connection")?;
-                            assert_eq!(
-                                shop_dump!(db.conn()),
-                                before,
-                                "the cancelled archive left nothing"
-                            );
-                            assert!(ArchiveList::new().load_async(&mut conn).await?.is_empty());
-                            let archived = collector.archive_async(&mut conn).await?;
-                            assert_eq!(archived.plan().archived("orders"), 3);
-                            Ok(())
-                        })
-                    },
-                );
+                                    let mut conn =
+                                        tokio::time::timeout(Duration::from_secs(10), pool.get())
+                                            .await
+                                            .expect("the pool hands out a connection")?;
+                                    assert_eq!(
+                                        shop_dump!(db.conn()),
+                                        before,
+                                        "the cancelled archive left nothing"
+                                    );
+                                    assert!(ArchiveList::new()
+                                        .load_async(&mut conn)
+                                        .await?
+                                        .is_empty());
+                                    let archived = collector.archive_async(&mut conn).await?;
+                                    assert_eq!(archived.plan().archived($table), $rows);
+                                    Ok(())
+                                })
+                            },
+                        );
+                    }
+                };
             }
+
+            // Ann's archive walks the graph (comments reply to comments): it has marked ann
+            // when it waits for her order.
+            a_cancelled_archive!(
+                a_cancelled_archive_changes_nothing_and_the_pool_stays_usable,
+                members::table.find(2),
+                "orders",
+                3
+            );
+            // An order's graph has no cycle: on PostgreSQL one statement, which waits for the
+            // order's lock; sent bare, it would commit once the lock is released.
+            a_cancelled_archive!(
+                a_cancelled_one_statement_archive_changes_nothing,
+                orders::table.find(1),
+                "order_items",
+                2
+            );
         }
     };
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
+use soft_delete_runtime::prelude::*;
 use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, Backend, TestConnection};
 
@@ -91,6 +92,38 @@ backend_tests! {
             .load(conn)?;
         let expected: &[i32] = if backend == Backend::Postgres { &[1, 2, 5] } else { &[1, 2] };
         assert_eq!(ann, expected);
+        Ok(())
+    }
+
+    /// The archive's `UPDATE` of a root waits for another transaction that hides the root
+    /// itself; once that commits, the root is no longer live, so the archive hides nothing:
+    /// its children follow the roots it updated (PostgreSQL: the `RETURNING` of the same
+    /// statement), not the roots it read before.
+    fn a_root_hidden_while_the_archive_waits_for_it_takes_none_of_its_children(db, x) {
+        seed(db)?;
+        create_journal(db);
+        if db.backend() == Backend::Sqlite {
+            // One writer at a time: the other transaction cannot hold the row meanwhile.
+            return Ok(());
+        }
+        let mut holder = db.connect();
+        holder.batch_execute(
+            "BEGIN; UPDATE orders SET deleted = TRUE, deleted_at = '2026-01-01 00:00:00' WHERE id = 1",
+        )?;
+        let commit = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            holder.batch_execute("COMMIT")
+        });
+        let conn = db.conn();
+        let archived = x.archive(conn, &Collector::new(orders::table.find(1)))?;
+        commit.join().expect("the committing thread")?;
+        assert_eq!(archived.plan().total_archived(), 0, "{}", archived.plan());
+        let live_items: i64 = order_items::table
+            .filter(order_items::order_id.eq(1))
+            .active()
+            .count()
+            .get_result(conn)?;
+        assert_eq!(live_items, 2, "order 1's items stay live");
         Ok(())
     }
 }

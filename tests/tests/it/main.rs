@@ -15,6 +15,7 @@ mod collector_processes;
 mod collector_races;
 mod collector_restore;
 mod collector_schema;
+mod collector_statements;
 mod collector_time_zone;
 mod collector_timestamptz;
 mod collector_unique;

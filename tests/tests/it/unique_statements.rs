@@ -26,10 +26,10 @@ struct Row {
     retry: i32,
 }
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 /// The statements `op` sends on the connection that `seen` records.
-fn count<T>(
+pub(crate) fn count<T>(
     seen: &Arc<Mutex<Vec<String>>>,
     op: impl FnOnce() -> Result<T, Failure>,
 ) -> Result<(usize, T), Failure> {
@@ -141,7 +141,13 @@ where
 
 /// One line of the README's table:
 /// `| operation | backend | library | library, async | hand-written |`.
-fn line(operation: &str, backend: Backend, library: usize, by_async: usize, hand: usize) -> String {
+pub(crate) fn line(
+    operation: &str,
+    backend: Backend,
+    library: usize,
+    by_async: usize,
+    hand: usize,
+) -> String {
     let backend = match backend {
         Backend::Sqlite => "SQLite",
         Backend::Postgres => "PostgreSQL",
