@@ -19,15 +19,13 @@
 //! Run with `cargo bench -p soft-delete-benches --bench retry` (PostgreSQL at
 //! `PG_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`; the netns needs root).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use soft_delete_benches::latency::{self, Netem, Proxy};
-use soft_delete_benches::{mean_nanos, ratio, BenchSchema};
+use soft_delete_benches::latency::{self, Added};
+use soft_delete_benches::{mean_nanos, median, ratio, BenchSchema, StatementLog};
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::prelude::*;
 
@@ -199,35 +197,17 @@ fn threads(c: &mut Criterion, schema: &BenchSchema) {
     abba_ratio(group_name);
 }
 
-/// Counts the statements a connection sends.
-struct Counter(Arc<AtomicUsize>);
-
-impl Instrumentation for Counter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// The statements one call of each side sends (noise cannot move these).
 fn statements(url: &str) {
     let mut conn = PgConnection::establish(url).expect("connect");
-    let sent = Arc::new(AtomicUsize::new(0));
-    conn.set_instrumentation(Counter(Arc::clone(&sent)));
+    let sent = StatementLog::attach(&mut conn);
     let mut per_call = |op: Op| {
-        let before = sent.load(Ordering::Relaxed);
+        sent.take();
         op(&mut conn, 0);
-        sent.load(Ordering::Relaxed) - before
+        sent.take().len()
     };
     let (ours, theirs) = (per_call(library), per_call(hand_written));
     println!("STATEMENTS per retry: library {ours}, hand_written {theirs}");
-}
-
-/// The median of `values`.
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// How the paired runs commit.
@@ -289,9 +269,9 @@ fn paired(
         .join(" ");
     println!(
         "PAIRED retry, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per retry (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
-        per_retry(median(&mut ours)),
-        per_retry(median(&mut theirs)),
-        median(&mut ratios),
+        per_retry(median(ours)),
+        per_retry(median(theirs)),
+        median(ratios),
     );
 }
 
@@ -309,46 +289,20 @@ fn paired_suite(schema: &BenchSchema, url: &str, label: &str, slow: bool) {
 /// of the benchmark schema through the proxy.
 const CHILD_URL: &str = "SOFT_DELETE_RETRY_BENCH_URL";
 
-/// 1 ms added to each round trip: through a netem namespace, else through a delaying proxy.
-fn with_latency(schema: &BenchSchema) {
-    let server = latency::server_addr(schema.url()).expect("a host:port in PG_DATABASE_URL");
-    match Netem::set_up("1ms") {
-        Ok(netem) => {
-            let bind = format!("{}:0", netem.host_ip());
-            let proxy = Proxy::start(&bind, server, Duration::ZERO).expect("a proxy on the veth");
-            let exe = std::env::current_exe().expect("this program's path");
-            let status = netem
-                .command(&exe)
-                .env(CHILD_URL, latency::via(schema.url(), proxy.addr()))
-                .status()
-                .expect("run the client in the namespace");
-            assert!(status.success(), "the client in the namespace failed");
-        }
-        Err(why) => {
-            println!("LATENCY netem set-up impossible here ({why}); emulating 1 ms per round trip with a delaying proxy in user space instead");
-            let proxy = Proxy::start("127.0.0.1:0", server, Duration::from_millis(1))
-                .expect("a proxy on loopback");
-            let url = latency::via(schema.url(), proxy.addr());
-            paired_suite(
-                schema,
-                &url,
-                "1 ms added per round trip (user-space proxy)",
-                true,
-            );
-        }
-    }
+/// The paired measurements with 1 ms added per round trip (see [`latency::with_latency`]).
+fn delayed_suite(schema: &BenchSchema, url: &str, added: Added) {
+    let label = match added {
+        Added::Netem => "1 ms added per round trip (netns + netem)",
+        Added::Proxy => "1 ms added per round trip (user-space proxy)",
+    };
+    paired_suite(schema, url, label, true);
 }
 
 fn main() {
-    if let Ok(url) = std::env::var(CHILD_URL) {
-        // The client inside the namespace: the schema exists already (the parent owns it).
-        let schema = BenchSchema::attach("bench_retry", &url);
-        paired_suite(
-            &schema,
-            &url,
-            "1 ms added per round trip (netns + netem)",
-            true,
-        );
+    // The client inside the namespace: the schema exists already (the parent owns it).
+    if latency::run_child(CHILD_URL, |url, added| {
+        delayed_suite(&BenchSchema::attach("bench_retry", url), url, added)
+    }) {
         return;
     }
     let schema = BenchSchema::create("bench_retry");
@@ -357,5 +311,7 @@ fn main() {
     threads(&mut c, &schema);
     c.final_summary();
     paired_suite(&schema, schema.url(), "loopback", false);
-    with_latency(&schema);
+    latency::with_latency(schema.url(), CHILD_URL, |url, added| {
+        delayed_suite(&schema, url, added)
+    });
 }

@@ -84,6 +84,58 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     });
 }
 
+/// How [`with_latency`] added the latency to the path it measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Through a network namespace whose veth delays packets with netem ([`Netem`]).
+    Netem,
+    /// Through a [`Proxy`] on loopback delaying what the client sends (netem was impossible).
+    Proxy,
+}
+
+/// Runs `suite` with 1 ms added to every round trip to the server of `url`, passing it the URL
+/// to use (the same database, through the delayed path) and how the delay was added.
+///
+/// First choice, netem: this program is started again inside a [`Netem`] namespace, with
+/// `child_var` set to the delayed URL, and must then call [`run_child`] with the same
+/// `child_var` and `suite` first thing (before creating anything the parent already holds);
+/// this process waits for it. When netem cannot be set up, it says why (a `LATENCY` line) and
+/// runs `suite` here, through a delaying [`Proxy`] on loopback.
+pub fn with_latency(url: &str, child_var: &str, suite: impl FnOnce(&str, Added)) {
+    let server = server_addr(url).expect("a host:port in the database URL");
+    match Netem::set_up("1ms") {
+        Ok(netem) => {
+            let bind = format!("{}:0", netem.host_ip());
+            let proxy = Proxy::start(&bind, server, Duration::ZERO).expect("a proxy on the veth");
+            let exe = std::env::current_exe().expect("this program's path");
+            let status = netem
+                .command(&exe)
+                .env(child_var, via(url, proxy.addr()))
+                .status()
+                .expect("run the client in the namespace");
+            assert!(status.success(), "the client in the namespace failed");
+        }
+        Err(why) => {
+            println!("LATENCY netem set-up impossible here ({why}); emulating 1 ms per round trip with a delaying proxy in user space instead");
+            let proxy = Proxy::start("127.0.0.1:0", server, Duration::from_millis(1))
+                .expect("a proxy on loopback");
+            suite(&via(url, proxy.addr()), Added::Proxy);
+        }
+    }
+}
+
+/// In the program [`with_latency`] started inside the namespace (`child_var` is set): runs
+/// `suite` with the delayed URL and returns `true`; elsewhere returns `false` at once.
+pub fn run_child(child_var: &str, suite: impl FnOnce(&str, Added)) -> bool {
+    match std::env::var(child_var) {
+        Ok(url) => {
+            suite(&url, Added::Netem);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// The `host:port` of a `postgres://user@host:port/db?...` URL, resolved.
 pub fn server_addr(url: &str) -> Option<SocketAddr> {
     let rest = url.split_once("://")?.1;

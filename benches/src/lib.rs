@@ -12,7 +12,9 @@
 pub mod latency;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::{Connection, PgConnection};
 use soft_delete_tests::TestConnection;
 
@@ -138,4 +140,45 @@ pub fn peak_memory_kib() -> Option<u64> {
 /// Resets the peak resident memory counter (Linux: writing `5` to `/proc/self/clear_refs`).
 pub fn reset_peak_memory() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The median of `values` (the mean of the two middle ones when there is an even number).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The statements a connection sends, as Diesel's instrumentation sees them: one per
+/// `StartQuery` event, so `BEGIN`, `COMMIT` and savepoints count too. Each is kept as its SQL
+/// text (with its binds), for [`StatementLog::take`].
+#[derive(Clone, Default)]
+pub struct StatementLog(Arc<Mutex<Vec<String>>>);
+
+impl StatementLog {
+    /// Records every statement `conn` sends from now on (replaces its instrumentation). Only
+    /// for a connection that is not timed: each statement is formatted as it starts.
+    pub fn attach<C: Connection>(conn: &mut C) -> StatementLog {
+        let log = StatementLog::default();
+        conn.set_instrumentation(log.clone());
+        log
+    }
+
+    /// The statements sent since the last call, oldest first.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("the statement log"))
+    }
+}
+
+impl Instrumentation for StatementLog {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let text = query.to_string();
+            self.0.lock().expect("the statement log").push(text);
+        }
+    }
 }
