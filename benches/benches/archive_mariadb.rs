@@ -29,6 +29,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use soft_delete_benches::median;
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::ddl::{archive_log, journal};
@@ -242,16 +243,6 @@ fn timed(conn: &mut MysqlConnection, archive: fn(&mut MysqlConnection) -> u64) -
         Err(diesel::result::Error::RollbackTransaction)
     });
     out.expect("the archive ran")
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 fn env_list(name: &str, default: &[i32]) -> Vec<i32> {
