@@ -13,8 +13,9 @@
 //!      sd_u1 AS (UPDATE orders SET <mark> WHERE fk IN (SELECT sd_k FROM sd_u0) AND <live> RETURNING key AS sd_k),
 //!      sd_c5 AS (UPDATE carts SET fk = NULL FROM sd_u1 AS sd_p WHERE carts.fk = sd_p.sd_k RETURNING <key, old, new>),
 //!      sd_j5 AS (INSERT INTO <journal> SELECT <batch id>, ..., sd_k, sd_old, sd_new FROM sd_c5),
-//!      sd_log AS (INSERT INTO <log> SELECT sd_id, <stamp>, ..., <counts> FROM sd_id WHERE (SELECT sd_ok FROM sd_ok) RETURNING id)
-//! SELECT <per table, per edge: the rows; the blockers; the precisions too coarse; the log row's id>
+//!      sd_n AS (SELECT (SELECT COUNT(*) FROM sd_u0) AS sd_n0, ...),  -- every count, once
+//!      sd_log AS (INSERT INTO <log> SELECT sd_id, <stamp>, ..., <counts> FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING id)
+//! SELECT <the counts in one row; the blockers; the precisions too coarse; the log row's id>
 //! ```
 //!
 //! The checks that write nothing (`protect` at every depth, the stamp columns' precision) read
@@ -138,7 +139,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     let wrap = <C as crate::exec::Executor<Mo>>::ABANDONABLE || conn.in_transaction();
     for attempt in 0..archive_log::STAMP_ATTEMPTS {
         let stamp = request.reservation.first + std::time::Duration::from_micros(attempt.into());
-        let sql = statement::<C::Backend, R>(graph, shape, request, stamp)?;
+        let (sql, reported) = statement::<C::Backend, R>(graph, shape, request, stamp)?;
         let outcome = if wrap {
             let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
             let outcome = transaction.conn().rows::<ClashRow>(sql).await;
@@ -147,7 +148,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
             conn.rows::<ClashRow>(sql).await
         };
         match outcome {
-            Ok(rows) => return read(graph, request, stamp, rows),
+            Ok(rows) => return read(graph, request, &reported, stamp, rows),
             Err(error) if stamp_taken(&error) => continue,
             Err(error) => return Err(error.into()),
         }
@@ -165,12 +166,13 @@ fn stamp_taken(error: &diesel::result::Error) -> bool {
 }
 
 /// The statement (see the module's documentation).
+/// With the statement, the numbers its first row lists, in order, each with its column.
 fn statement<DB: SupportedBackend, R>(
     graph: &Graph,
     shape: &Shape,
     request: &Request<'_, R>,
     stamp: crate::Timestamp,
-) -> Result<Sql<DB, R>, Error> {
+) -> Result<(Sql<DB, R>, Reported), Error> {
     let d = Dialected(Dialect::Postgres);
     let mut sql = Sql::<DB, R>::new();
     sql.push("WITH ");
@@ -361,6 +363,32 @@ fn statement<DB: SupportedBackend, R>(
         }
     }
 
+    // Every number the statement reports, each counted once.
+    let mut numbers = Numbers::default();
+    let mut reported = Vec::new();
+    for &node in &shape.order {
+        reported.push((
+            Count::Table(node),
+            numbers.column(rows(graph, shape, &CountSource::Node(node))),
+        ));
+    }
+    for (e, edge) in graph.edges.iter().enumerate() {
+        if !matches!(edge.rule, Rule::Protect | Rule::DoNothing) {
+            let source = CountSource::Edges(vec![e]);
+            reported.push((Count::Edge(e), numbers.column(rows(graph, shape, &source))));
+        }
+    }
+    let lines: Vec<(String, String, usize)> = count_lines(graph)
+        .into_iter()
+        .map(|(node, rule, source)| {
+            let (before, after) = archive_log::count_line(&graph.nodes[node].name, rule);
+            (before, after, numbers.column(rows(graph, shape, &source)))
+        })
+        .collect();
+    let root_count = numbers.column(rows(graph, shape, &CountSource::Node(0)));
+    cte(&mut sql, "sd_n");
+    sql.push(&format!("SELECT {})", numbers.select()));
+
     // The log row, with what the writes returned.
     let Reservation {
         root, by, reason, ..
@@ -382,7 +410,7 @@ fn statement<DB: SupportedBackend, R>(
     .push(", ")
     .bind(DB::bind_text(Some(root.to_string())))
     .push(&format!(
-        ", (SELECT COUNT(*) FROM sd_u0), CASE WHEN (SELECT COUNT(*) FROM sd_u0) = 1 THEN (SELECT {} FROM sd_u0) END, ",
+        ", sd_n{root_count}, CASE WHEN sd_n{root_count} = 1 THEN (SELECT {} FROM sd_u0) END, ",
         d.cast_to_text("sd_k")
     ))
     .bind(DB::bind_text(by.map(str::to_owned)))
@@ -390,37 +418,23 @@ fn statement<DB: SupportedBackend, R>(
     .bind(DB::bind_text(reason.map(str::to_owned)))
     .push(", CONCAT_WS(")
     .bind(DB::bind_text(Some(COUNTS_SEPARATOR.to_owned())));
-    for (node, rule, source) in count_lines(graph) {
-        let (before, after) = archive_log::count_line(&graph.nodes[node].name, rule);
+    for (before, after, column) in lines {
         sql.push(", ")
             .bind(DB::bind_text(Some(before)))
-            .push(&format!(
-                " || CAST({} AS TEXT) || ",
-                rows(graph, shape, &source)
-            ))
+            .push(&format!(" || CAST(sd_n{column} AS TEXT) || "))
             .bind(DB::bind_text(Some(after)));
     }
     sql.push(&format!(
-        ") FROM sd_id WHERE (SELECT sd_ok FROM sd_ok) RETURNING {})",
+        ") FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING {})",
         d.quote(log_table::ID)
     ));
 
-    // What the statement did, a row per number.
-    let mut results = Vec::new();
-    for &node in &shape.order {
-        results.push(format!(
-            "SELECT 'n{node}', '', '', {}",
-            rows(graph, shape, &CountSource::Node(node))
-        ));
-    }
-    for (e, edge) in graph.edges.iter().enumerate() {
-        if !matches!(edge.rule, Rule::Protect | Rule::DoNothing) {
-            results.push(format!(
-                "SELECT 'e{e}', '', '', {}",
-                rows(graph, shape, &CountSource::Edges(vec![e]))
-            ));
-        }
-    }
+    // What the statement did: the numbers in one row, then the blockers, the precisions too
+    // coarse and the log row's id.
+    let mut results = vec![format!(
+        "SELECT 'c', {}, '', CAST(0 AS BIGINT) FROM sd_n",
+        numbers.listed()
+    )];
     for &e in &protects {
         results.push(format!(
             "SELECT 'b{e}', sd_key, CAST(sd_n AS TEXT), sd_at FROM sd_b{e}"
@@ -434,7 +448,50 @@ fn statement<DB: SupportedBackend, R>(
         d.quote(log_table::ID)
     ));
     sql.push(&format!(" {}", results.join(" UNION ALL ")));
-    Ok(sql)
+    Ok((sql, reported))
+}
+
+/// The numbers the statement's first row lists: what each counts, and its column in `sd_n`.
+type Reported = Vec<(Count, usize)>;
+
+/// A number the statement reports.
+#[derive(Debug, Clone, Copy)]
+enum Count {
+    /// The rows a table's `UPDATE` archived.
+    Table(usize),
+    /// The rows an edge's rule changed.
+    Edge(usize),
+}
+
+/// The counts of the `sd_n` CTE: each distinct expression once, as a column `sd_n<i>`.
+#[derive(Default)]
+struct Numbers(Vec<String>);
+
+impl Numbers {
+    /// The column counting `expression`.
+    fn column(&mut self, expression: String) -> usize {
+        match self.0.iter().position(|known| *known == expression) {
+            Some(i) => i,
+            None => {
+                self.0.push(expression);
+                self.0.len() - 1
+            }
+        }
+    }
+
+    /// The CTE's select list.
+    fn select(&self) -> String {
+        let columns: Vec<String> = (self.0.iter().enumerate())
+            .map(|(i, expression)| format!("{expression} AS sd_n{i}"))
+            .collect();
+        columns.join(", ")
+    }
+
+    /// Every column, as one text of numbers separated by spaces.
+    fn listed(&self) -> String {
+        let columns: Vec<String> = (0..self.0.len()).map(|i| format!("sd_n{i}")).collect();
+        format!("CONCAT_WS(' ', {})", columns.join(", "))
+    }
 }
 
 /// The SQL of a count: the rows a table's `UPDATE` archived, or the sum of the rows of edges
@@ -471,6 +528,7 @@ fn rows(graph: &Graph, shape: &Shape, source: &CountSource) -> String {
 fn read<R>(
     graph: &Graph,
     request: &Request<'_, R>,
+    reported: &[(Count, usize)],
     stamp: crate::Timestamp,
     found: Vec<ClashRow>,
 ) -> Result<(Plan, Option<BatchValues>), Error> {
@@ -484,8 +542,16 @@ fn read<R>(
         let (kind, index) = tag.split_at(1);
         let index: usize = index.parse().unwrap_or(0);
         match kind {
-            "n" => tables[index] = count(n),
-            "e" => rows[index] = count(n),
+            "c" => {
+                let numbers: Vec<i64> = key.split(' ').map(|n| n.parse().unwrap_or(0)).collect();
+                for &(what, column) in reported {
+                    let n = count(numbers.get(column).copied().unwrap_or(0));
+                    match what {
+                        Count::Table(node) => tables[node] = n,
+                        Count::Edge(e) => rows[e] = n,
+                    }
+                }
+            }
             "b" => {
                 let edge = graph.edges[index];
                 let blocker = blockers[index].get_or_insert_with(|| Blocker {
