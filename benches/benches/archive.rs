@@ -23,7 +23,9 @@
 //! transaction of its own, or as one statement), committed, not rolled back; against
 //! [`hand_written_logged`], the hand-written statements in a Diesel `conn.transaction` plus the
 //! archive log row the library writes. Between two archives the subtree is made live again and
-//! the log emptied, untimed. ABBA rounds, on loopback (every size) and with 1 ms added per
+//! the log emptied, untimed; from two states ([`Plans`]): `warm`, the plans cached as in a
+//! service, and `cold`, after a `VACUUM` (which makes every statement be planned again) and a
+//! `CHECKPOINT`. ABBA rounds, on loopback (every size) and with 1 ms added per
 //! round trip (`small` and 1k; netem, else a delaying proxy, see
 //! `soft_delete_benches::latency`). `STATEMENTS autocommit ...` gives the statements each side
 //! sends per archive.
@@ -410,8 +412,9 @@ fn rounds() -> usize {
 
 /// Undoes a committed archive of the target's subtree, untimed: its rows live again, the
 /// archive log emptied (this graph has no `set_null` / `set_default` edge, so an archive writes
-/// no journal rows), then [`vacuum`]ed, so the next archive sees the state the previous one did.
-fn unarchive(conn: &mut PgConnection) {
+/// no journal rows), then, from [`Plans::Cold`], [`vacuum`]ed, so the next archive sees the
+/// state the previous one did.
+fn unarchive(conn: &mut PgConnection, state: Plans) {
     conn.batch_execute(&format!(
         "UPDATE users SET deleted_at = NULL WHERE id = {TARGET} AND deleted_at IS NOT NULL;
          UPDATE orders SET deleted_at = NULL WHERE user_id = {TARGET} AND deleted_at IS NOT NULL;
@@ -420,13 +423,39 @@ fn unarchive(conn: &mut PgConnection) {
          DELETE FROM soft_delete_archive_log;"
     ))
     .expect("make the subtree live again");
-    vacuum(conn);
+    if state == Plans::Cold {
+        vacuum(conn);
+    }
+}
+
+/// The state each autocommit archive starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plans {
+    /// As in a service between two runs of autovacuum: the statements' plans cached on the
+    /// connection (after its first runs, PostgreSQL keeps a generic plan for a prepared
+    /// statement), no vacuum between archives. The tables grow by the dead row versions of
+    /// every archive and its undoing; the ABBA order spreads that growth over both sides.
+    Warm,
+    /// Each archive after a [`vacuum`] and a `CHECKPOINT`: the same table state every time, but
+    /// a `VACUUM` invalidates every plan that reads the tables, so each statement is planned
+    /// again (a large one costs more to plan than a small one), and every page the archive
+    /// writes is the first written since the checkpoint (a full-page image in the WAL).
+    Cold,
+}
+
+impl Plans {
+    fn name(self) -> &'static str {
+        match self {
+            Plans::Warm => "warm",
+            Plans::Cold => "cold",
+        }
+    }
 }
 
 /// One archive the way a service runs it: on its own, no transaction open, committed. The
 /// subtree is [`unarchive`]d first, untimed; returns the archive's time in milliseconds.
-fn autocommit(conn: &mut PgConnection, archive: Archive, expected: u64) -> f64 {
-    unarchive(conn);
+fn autocommit(conn: &mut PgConnection, archive: Archive, expected: u64, state: Plans) -> f64 {
+    unarchive(conn, state);
     let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth();
     assert_eq!(depth.ok(), Some(None), "no transaction is open");
     let start = Instant::now();
@@ -447,14 +476,17 @@ fn autocommit(conn: &mut PgConnection, archive: Archive, expected: u64) -> f64 {
 /// - the hand-written side sends `BEGIN`, the protect `SELECT`, one `UPDATE` per table, the log
 ///   row's `INSERT`, `COMMIT` ([`hand_written_logged`]).
 ///
-/// Prints `PAIRED autocommit <size> <path> ratio=<r>`: `r` is the median over the rounds of
+/// Prints `PAIRED autocommit <size> <path> <state> ratio=<r>`: `r` is the median over the rounds of
 /// library time / hand-written time (1.00 = as fast; above 1.00 = the library is slower).
-fn autocommit_pairs(conn: &mut PgConnection, size: Size, path: &str, how: &str) {
+fn autocommit_pairs(conn: &mut PgConnection, size: Size, path: &str, how: &str, state: Plans) {
     let expected = size.archived();
-    let mut time = |archive: Archive| autocommit(conn, archive, expected);
-    // Warm up both sides: the connection's prepared statements, the tables' pages.
-    time(collector);
-    time(hand_written_logged);
+    let mut time = |archive: Archive| autocommit(conn, archive, expected, state);
+    // Warm up both sides: the connection's prepared statements, the tables' pages. PostgreSQL
+    // plans a prepared statement afresh for its first five runs before it weighs a generic plan.
+    for _ in 0..6 {
+        time(collector);
+        time(hand_written_logged);
+    }
     let rounds = rounds();
     let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -472,10 +504,11 @@ fn autocommit_pairs(conn: &mut PgConnection, size: Size, path: &str, how: &str) 
     sorted.sort_by(f64::total_cmp);
     let (low, high) = (sorted[rounds / 4], sorted[(rounds * 3).div_ceil(4) - 1]);
     println!(
-        "PAIRED autocommit {} {path} ratio={:.2} (time ratio: library time / hand-written time, median over {rounds} \
+        "PAIRED autocommit {} {path} {} ratio={:.2} (time ratio: library time / hand-written time, median over {rounds} \
          ABBA rounds, middle half {low:.2}..{high:.2}; 1.00 = as fast, above = library slower): library median {:.3} ms \
          vs hand_written median {:.3} ms per archive ({how}; {} rows)",
         size.name(),
+        state.name(),
         median(ratios),
         median(ours),
         median(theirs),
@@ -491,8 +524,8 @@ fn autocommit_statements(url: &str, size: Size) {
     let mut conn = PgConnection::establish(url).expect("connect to the benchmark schema");
     let log = StatementLog::attach(&mut conn);
     let mut sent = |archive: Archive| {
-        autocommit(&mut conn, archive, size.archived());
-        unarchive(&mut conn);
+        autocommit(&mut conn, archive, size.archived(), Plans::Cold);
+        unarchive(&mut conn, Plans::Cold);
         log.take();
         archive(&mut conn).expect("the archive succeeds");
         log.take()
@@ -527,8 +560,10 @@ fn delayed(url: &str, added: Added) {
     };
     let mut conn = PgConnection::establish(url).expect("connect to the benchmark schema");
     for size in sizes("ARCHIVE_BENCH_LATENCY_SIZES", "small,1000") {
-        fill(&mut conn, size).expect("fill the tables");
-        autocommit_pairs(&mut conn, size, "+1ms", how);
+        for state in [Plans::Warm, Plans::Cold] {
+            fill(&mut conn, size).expect("fill the tables");
+            autocommit_pairs(&mut conn, size, "+1ms", how, state);
+        }
     }
 }
 
@@ -664,7 +699,10 @@ fn main() {
             rolled_back(&mut c, &schema, conn, size, &mut memory);
         }
         autocommit_statements(schema.url(), size);
-        autocommit_pairs(conn, size, "loopback", "loopback");
+        for state in [Plans::Warm, Plans::Cold] {
+            fill(conn, size).expect("fill the tables");
+            autocommit_pairs(conn, size, "loopback", "loopback", state);
+        }
     }
     c.final_summary();
     for (group, name, before, peak) in memory {
