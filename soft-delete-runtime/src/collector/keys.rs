@@ -59,66 +59,79 @@ pub(crate) async fn rows<Mo, R, C: SqlConnection<Mo, R>>(
 ) -> Result<Option<Error>, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     for key in soft.keys {
-        let restored = || -> Result<Sql<C::Backend, R>, Error> {
-            let mut sql = Sql::new();
-            sql.push(&format!(
-                "(SELECT {} FROM {} WHERE ",
-                columns(d, node, key),
-                d.table(node)
-            ));
-            let in_batch =
-                marks::in_batch(d, soft, batch)?.ok_or_else(|| Error::BatchNotIdentifiable {
-                    table: node.name.to_string(),
-                })?;
-            sql.append(in_batch);
-            sql.push(&format!(" AND {}", (soft.deleted)(d.0)));
-            // A row another marker still hides stays hidden: it holds no key.
-            if let Some(others) = (soft.others_visible)(d.0) {
-                sql.push(&format!(" AND {others}"));
-            }
-            sql.push(")");
-            Ok(sql)
-        };
-        let live = format!(
-            "(SELECT {} FROM {} WHERE {})",
-            columns(d, node, key),
-            d.table(node),
-            (soft.visible)(d.0)
-        );
-        let pk = d.quote(node.key);
-        let same_key = equal(d, key, "sd_a", "sd_b");
-
-        let mut select = Sql::<C::Backend, R>::new();
-        select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
-        // An archived row of the batch against a live row.
-        select.push(&format!(
-            "SELECT {} AS sd_restored, {} AS sd_holder, {} AS sd_values, {} AS sd_live FROM ",
-            d.cast_to_text(&format!("sd_a.{pk}")),
-            d.cast_to_text(&format!("sd_b.{pk}")),
-            values(d, key, "sd_a", None),
-            d.bigint(1),
-        ));
-        select.append(restored()?);
-        select.push(&format!(" AS sd_a JOIN {live} AS sd_b ON {same_key}"));
-        // Two archived rows of the batch against each other.
-        select.push(&format!(
-            " UNION ALL SELECT {}, {}, {}, {} FROM ",
-            d.cast_to_text(&format!("sd_b.{pk}")),
-            d.cast_to_text(&format!("sd_a.{pk}")),
-            values(d, key, "sd_a", None),
-            d.bigint(0),
-        ));
-        select.append(restored()?);
-        select.push(" AS sd_a JOIN ");
-        select.append(restored()?);
-        select.push(&format!(
-            " AS sd_b ON {same_key} AND sd_a.{pk} < sd_b.{pk}) AS sd_c ORDER BY sd_c.sd_live DESC LIMIT 1"
-        ));
-        if let Some(clash) = first(conn, select).await? {
+        if let Some(clash) = first(conn, clashes(d, node, soft, key, batch)?).await? {
             return Ok(Some(conflict(node, key, clash)));
         }
     }
     Ok(None)
+}
+
+/// The pairs of rows that would hold `key` of `node` together once the batch's archived rows
+/// are back, a clash with a live row first (see [`rows`]): a query of [`ClashRow`]s, at most
+/// one. Reads only.
+pub(crate) fn clashes<DB: SupportedBackend, R>(
+    d: Dialected,
+    node: &Node,
+    soft: &SoftInfo,
+    key: &KeyInfo,
+    batch: BatchValues,
+) -> Result<Sql<DB, R>, Error> {
+    let restored = || -> Result<Sql<DB, R>, Error> {
+        let mut sql = Sql::new();
+        sql.push(&format!(
+            "(SELECT {} FROM {} WHERE ",
+            columns(d, node, key),
+            d.table(node)
+        ));
+        let in_batch =
+            marks::in_batch(d, soft, batch)?.ok_or_else(|| Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            })?;
+        sql.append(in_batch);
+        sql.push(&format!(" AND {}", (soft.deleted)(d.0)));
+        // A row another marker still hides stays hidden: it holds no key.
+        if let Some(others) = (soft.others_visible)(d.0) {
+            sql.push(&format!(" AND {others}"));
+        }
+        sql.push(")");
+        Ok(sql)
+    };
+    let live = format!(
+        "(SELECT {} FROM {} WHERE {})",
+        columns(d, node, key),
+        d.table(node),
+        (soft.visible)(d.0)
+    );
+    let pk = d.quote(node.key);
+    let same_key = equal(d, key, "sd_a", "sd_b");
+
+    let mut select = Sql::<DB, R>::new();
+    select.push("SELECT sd_c.sd_restored, sd_c.sd_holder, sd_c.sd_values, sd_c.sd_live FROM (");
+    // An archived row of the batch against a live row.
+    select.push(&format!(
+        "SELECT {} AS sd_restored, {} AS sd_holder, {} AS sd_values, {} AS sd_live FROM ",
+        d.cast_to_text(&format!("sd_a.{pk}")),
+        d.cast_to_text(&format!("sd_b.{pk}")),
+        values(d, key, "sd_a", None),
+        d.bigint(1),
+    ));
+    select.append(restored()?);
+    select.push(&format!(" AS sd_a JOIN {live} AS sd_b ON {same_key}"));
+    // Two archived rows of the batch against each other.
+    select.push(&format!(
+        " UNION ALL SELECT {}, {}, {}, {} FROM ",
+        d.cast_to_text(&format!("sd_b.{pk}")),
+        d.cast_to_text(&format!("sd_a.{pk}")),
+        values(d, key, "sd_a", None),
+        d.bigint(0),
+    ));
+    select.append(restored()?);
+    select.push(" AS sd_a JOIN ");
+    select.append(restored()?);
+    select.push(&format!(
+        " AS sd_b ON {same_key} AND sd_a.{pk} < sd_b.{pk}) AS sd_c ORDER BY sd_c.sd_live DESC LIMIT 1"
+    ));
+    Ok(select)
 }
 
 /// The first key of `edge`'s child table that putting back the links `edge` cut in this batch
