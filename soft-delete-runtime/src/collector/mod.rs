@@ -14,7 +14,7 @@
 //! - every row one call archives shares one [`Batch`], which [restores](Batch::restore)
 //!   exactly those rows and puts back the links `set_null`/`set_default` cut, refusing with
 //!   [`Error::Conflict`] (before writing anything) when that would give an active-unique key
-//!   a second live row;
+//!   a second live row (on PostgreSQL one statement, for a graph with no link to put back);
 //! - [`check_schema`] compares the declared edges with the database's foreign keys, and
 //!   reports a column rows are found by that no index starts with.
 //!
@@ -127,6 +127,7 @@ mod plan;
 mod preview;
 mod reach;
 mod restore;
+mod restore_statement;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -764,6 +765,11 @@ impl<T: ArchiveTable> Batch<T> {
         by: Option<&str>,
     ) -> Result<Restored, Error> {
         let values = self.values;
+        if restore_statement::fits(graph, <C::Backend as SupportedBackend>::DIALECT) {
+            if let Some(restored) = restore_statement::run(conn, graph, values, by).await? {
+                return Ok(restored);
+            }
+        }
         let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
         let outcome = in_utc(transaction.conn(), None, async |conn: &mut C| {
             log::claim(conn, values, &graph.nodes[0].name, by).await?;

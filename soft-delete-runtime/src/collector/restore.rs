@@ -7,7 +7,8 @@
 //! since is the application's) and the row it pointed at is still there (a
 //! [purge](crate::purge) may have deleted it). Rows deleted by `cascade(hard_delete)` are gone.
 //!
-//! The restore runs in one transaction. Before it brings back any row it checks the
+//! The restore runs in one transaction (on PostgreSQL, for a graph with no link to put back,
+//! [one statement](super::restore_statement) first). Before it brings back any row it checks the
 //! active-unique keys the models declare ([`keys`](super::keys)): if a row of the batch would
 //! become a second live row of a key, it returns [`Error::Conflict`] naming the live row (or
 //! the other row of the batch with the same key), having written nothing. Links are checked
@@ -37,6 +38,14 @@ pub struct Restored {
 }
 
 impl Restored {
+    /// Rows brought back, per table, and no link.
+    pub(super) fn of_rows(rows: Vec<(TableName, u64)>) -> Restored {
+        Restored {
+            rows,
+            links: Vec::new(),
+        }
+    }
+
     /// Rows brought back, per table (every table the batch could have archived rows of).
     pub fn rows(&self) -> &[(TableName, u64)] {
         &self.rows

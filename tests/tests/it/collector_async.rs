@@ -177,6 +177,64 @@ macro_rules! cancellation_tests {
                 "order_items",
                 2
             );
+
+            /// A restore whose future is dropped while it waits for the lock of an order it
+            /// brings back: nothing is back, the batch is not marked restored, and the restore
+            /// then succeeds. On PostgreSQL the order's restore is one statement; sent bare, it
+            /// would commit once the lock is released.
+            #[test]
+            fn a_cancelled_restore_changes_nothing_and_the_pool_stays_usable() {
+                soft_delete_tests::run::<Conn>(
+                    concat!(
+                        module_path!(),
+                        "::a_cancelled_restore_changes_nothing_and_the_pool_stays_usable"
+                    ),
+                    |db: &mut TestDb<Conn>| {
+                        asynchronous::runtime().block_on(async {
+                            seed(db)?;
+                            create_journal(db);
+                            let archived =
+                                Collector::new(orders::table.find(1)).archive(db.conn())?;
+                            let before = shop_dump!(db.conn());
+                            let pool =
+                                diesel_async::pooled_connection::deadpool::Pool::<Async>::builder(
+                                    asynchronous::guarded_manager(db),
+                                )
+                                .max_size(1)
+                                .build()?;
+
+                            let mut holder = db.connect();
+                            holder.batch_execute("BEGIN")?;
+                            lock_order(&mut holder, 1)?;
+                            let mut conn = pool.get().await?;
+                            let waited = tokio::time::timeout(
+                                Duration::from_millis(500),
+                                archived.batch().restore_async(&mut conn),
+                            )
+                            .await;
+                            assert!(
+                                waited.is_err(),
+                                "the restore waits for the lock: {waited:?}"
+                            );
+                            drop(conn);
+                            holder.batch_execute("ROLLBACK")?;
+
+                            let mut conn =
+                                tokio::time::timeout(Duration::from_secs(10), pool.get())
+                                    .await
+                                    .expect("the pool hands out a connection")?;
+                            assert_eq!(
+                                shop_dump!(db.conn()),
+                                before,
+                                "the cancelled restore left nothing"
+                            );
+                            let restored = archived.batch().restore_async(&mut conn).await?;
+                            assert_eq!(restored.rows_of("order_items"), 2);
+                            Ok(())
+                        })
+                    },
+                );
+            }
         }
     };
 }

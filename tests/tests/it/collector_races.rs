@@ -8,6 +8,7 @@ use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
 use soft_delete_tests::exec::Exec;
 use soft_delete_tests::{backend_tests, Backend, TestConnection};
 
@@ -124,6 +125,38 @@ backend_tests! {
             .count()
             .get_result(conn)?;
         assert_eq!(live_items, 2, "order 1's items stay live");
+        Ok(())
+    }
+
+    /// Two restores of one batch at once: the second waits for the first's claim of the batch
+    /// (its log row), and once the first commits it finds the batch restored and writes
+    /// nothing (PostgreSQL: its one statement claims nothing, then the transaction says why).
+    fn a_restore_waiting_for_a_concurrent_restore_of_its_batch_finds_it_restored(db, x) {
+        seed(db)?;
+        create_journal(db);
+        if db.backend() == Backend::Sqlite {
+            // One writer at a time: the other transaction cannot hold the row meanwhile.
+            return Ok(());
+        }
+        let archived = Collector::new(orders::table.find(1)).archive(db.conn())?;
+        let mut other = db.connect();
+        other.batch_execute("BEGIN")?;
+        let first = archived.batch().restore(&mut other)?;
+        assert_eq!(first.rows_of("order_items"), 2);
+        let commit = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            other.batch_execute("COMMIT")
+        });
+        let conn = db.conn();
+        let second = x.restore(conn, archived.batch());
+        commit.join().expect("the committing thread")?;
+        assert!(matches!(second, Err(Error::AlreadyRestored { .. })), "{second:?}");
+        let live_items: i64 = order_items::table
+            .filter(order_items::order_id.eq(1))
+            .active()
+            .count()
+            .get_result(conn)?;
+        assert_eq!(live_items, 2, "order 1's items are back, once");
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! How many statements a cascade archive sends, per backend, against the hand-written
-//! transaction that hides the same rows (the `protect` check, then an `UPDATE` per table).
+//! How many statements a cascade archive and its restore send, per backend, against the
+//! hand-written transaction that hides the same rows (the `protect` check, then an `UPDATE` per
+//! table) or shows them again (an `UPDATE` per table).
 //! Counted with Diesel's instrumentation (`BEGIN` and `COMMIT` included); the README's table
 //! under "Cost" states these numbers, and this test reads it.
 //!
@@ -28,6 +29,7 @@ where
 /// The statements of [`hand_archive`], on each backend's connection.
 trait ArchiveConn {
     fn hand_archive(&mut self, id: i32) -> QueryResult<usize>;
+    fn hand_restore(&mut self, id: i32) -> QueryResult<usize>;
 }
 
 macro_rules! archive_conn {
@@ -60,6 +62,25 @@ macro_rules! archive_conn {
                 .execute(conn)?;
                 Ok(orders + items + events)
             }
+
+            fn hand_restore(&mut self, id: i32) -> QueryResult<usize> {
+                let conn = self;
+                let stamp = "'2026-01-01 00:00:00'";
+                let orders = diesel::sql_query(format!(
+                    "UPDATE orders SET deleted = FALSE, deleted_at = NULL WHERE id = {id} AND deleted"
+                ))
+                .execute(conn)?;
+                let items = diesel::sql_query(format!(
+                    "UPDATE order_items SET active = TRUE WHERE order_id = {id} AND NOT active"
+                ))
+                .execute(conn)?;
+                let events = diesel::sql_query(format!(
+                    "UPDATE item_events SET deleted_at = NULL WHERE item_id IN \
+                     (SELECT id FROM order_items WHERE order_id = {id} AND active) AND deleted_at = {stamp}"
+                ))
+                .execute(conn)?;
+                Ok(orders + items + events)
+            }
         }
     )*};
 }
@@ -82,12 +103,12 @@ backend_tests! {
         let seen = record_statements(conn);
 
         // Orders 1 (sync), 5 (async) and 3 (by hand): each with its items and their events.
-        let (library, archived) = count(&seen, || Ok(Collector::new(orders::table.find(1)).archive(conn)?))?;
-        assert_eq!(archived.plan().total_archived(), 1 + 2 + 1);
-        let (by_async, archived) = count(&seen_async, || {
+        let (library, archived_1) = count(&seen, || Ok(Collector::new(orders::table.find(1)).archive(conn)?))?;
+        assert_eq!(archived_1.plan().total_archived(), 1 + 2 + 1);
+        let (by_async, archived_5) = count(&seen_async, || {
             Ok(run.block_on(Collector::new(orders::table.find(5)).archive_async(&mut on_async))?)
         })?;
-        assert_eq!(archived.plan().total_archived(), 1 + 1 + 1);
+        assert_eq!(archived_5.plan().total_archived(), 1 + 1 + 1);
         let (by_hand, hidden) = count(&seen, || Ok(hand_archive(conn, 3)?))?;
         assert_eq!(hidden, 1 + 1 + 1);
         let mut lines = vec![line("archive (an order, its items and their events)", backend, library, by_async, by_hand)];
@@ -104,8 +125,19 @@ backend_tests! {
         lines.push(line("archive refused by `protect`", backend, library, by_async, by_hand));
         assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 2, "orders 2 and 4 are live");
 
+        // The three back: by their batches, and by hand.
+        let (library, restored) = count(&seen, || Ok(archived_1.batch().restore(conn)?))?;
+        assert_eq!(restored.total_rows(), 1 + 2 + 1);
+        let (by_async, restored) = count(&seen_async, || Ok(run.block_on(archived_5.batch().restore_async(&mut on_async))?))?;
+        assert_eq!(restored.total_rows(), 1 + 1 + 1);
+        let (by_hand, shown) = count(&seen, || Ok(conn.transaction(|conn| conn.hand_restore(3))?))?;
+        assert_eq!(shown, 1 + 1 + 1);
+        lines.push(line("restore of that archive", backend, library, by_async, by_hand));
+        assert_eq!(orders::table.active().count().get_result::<i64>(conn)?, 5, "every order is live again");
+
         if backend == Backend::Postgres {
             assert_eq!(lines[0], line("archive (an order, its items and their events)", backend, 1, 3, 6));
+            assert_eq!(lines[2], line("restore of that archive", backend, 1, 3, 5));
         }
         let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
         let readme = std::fs::read_to_string(readme_path)?;
