@@ -54,7 +54,9 @@
 //! for) go to that transaction at once.
 
 use diesel::backend::Backend;
-use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SqlLiteral, ValidGrouping};
+use diesel::expression::{
+    is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
+};
 use diesel::query_builder::{
     AsChangeset, AsQuery, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId,
 };
@@ -80,7 +82,7 @@ type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M,
 type UpdateReturning<M, K, U, DB> = dsl::Returning<UpdateOf<M, K, U>, dsl::AsSelect<M, DB>>;
 /// The live row of a key and its version: `SELECT <M's columns>, CAST(xmin AS TEXT) ...`.
 type ReadVersion<M, K, DB> =
-    dsl::Select<<M as KeyQueries<K>>::LiveRows, (dsl::AsSelect<M, DB>, SqlLiteral<Text>)>;
+    dsl::Select<<M as KeyQueries<K>>::LiveRows, (dsl::AsSelect<M, DB>, Version)>;
 /// The rows [`Replace`] retires: one row by primary key, at the version read.
 type RetireTarget<M, K> =
     dsl::Filter<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, Replaceable>;
@@ -111,7 +113,7 @@ where
     N::Values: QueryFragment<BackendOf<Mo, C>>,
     InsertReturning<M, N, BackendOf<Mo, C>>: Query,
     dsl::AsSelect<M, BackendOf<Mo, C>>: Expression,
-    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, SqlLiteral<Text>)>,
+    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, Version)>,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: FilterDsl<Replaceable>,
     RetireTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
@@ -319,17 +321,14 @@ where
     N: Insertable<TableOf<M>>,
     N::Values: QueryFragment<BackendOf<Mo, C>>,
     dsl::AsSelect<M, BackendOf<Mo, C>>: Expression,
-    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, SqlLiteral<Text>)>,
+    M::LiveRows: SelectDsl<(dsl::AsSelect<M, BackendOf<Mo, C>>, Version)>,
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: FilterDsl<Replaceable>,
     RetireTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
     C: Load<Mo, ReadVersion<M, K, BackendOf<Mo, C>>, (M, String)>
         + Load<Mo, ReplaceOf<M, K, N, BackendOf<Mo, C>>, M>,
 {
-    let read = SelectDsl::select(
-        M::live_rows(key.clone()),
-        (M::as_select(), diesel::dsl::sql::<Text>(XMIN)),
-    );
+    let read = SelectDsl::select(M::live_rows(key.clone()), (M::as_select(), Version));
     let Some((old, version)) = conn.load(read).await?.into_iter().next() else {
         return Ok(None);
     };
@@ -360,6 +359,36 @@ pub struct Replaceable(pub String, pub bool);
 
 /// The column read with a row to name its version: `CAST(xmin AS TEXT)`.
 pub(crate) const XMIN: &str = "CAST(xmin AS TEXT)";
+
+/// [`XMIN`] as an expression of a fixed text: the read that selects it stays a prepared
+/// statement Diesel caches (a `diesel::dsl::sql` literal would be sent to be parsed and
+/// planned again on every `retry`).
+#[derive(Debug, Clone, Copy)]
+pub struct Version;
+
+impl Expression for Version {
+    type SqlType = Text;
+}
+
+impl<QS: ?Sized> AppearsOnTable<QS> for Version {}
+
+impl<QS: ?Sized> SelectableExpression<QS> for Version {}
+
+impl<GB> ValidGrouping<GB> for Version {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Version {
+    type QueryId = Version;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB: Backend> QueryFragment<DB> for Version {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(XMIN);
+        Ok(())
+    }
+}
 
 impl Expression for Replaceable {
     type SqlType = Bool;
