@@ -165,8 +165,7 @@ fn stamp_taken(error: &diesel::result::Error) -> bool {
             if info.table_name() == Some(log_table::TABLE))
 }
 
-/// The statement (see the module's documentation).
-/// With the statement, the numbers its first row lists, in order, each with its column.
+/// The statement (see the module's documentation), and the numbers its first row lists.
 fn statement<DB: SupportedBackend, R>(
     graph: &Graph,
     shape: &Shape,
@@ -481,7 +480,10 @@ impl Numbers {
 
     /// The CTE's select list.
     fn select(&self) -> String {
-        let columns: Vec<String> = (self.0.iter().enumerate())
+        let columns: Vec<String> = self
+            .0
+            .iter()
+            .enumerate()
             .map(|(i, expression)| format!("{expression} AS sd_n{i}"))
             .collect();
         columns.join(", ")
