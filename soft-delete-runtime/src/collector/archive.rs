@@ -520,15 +520,7 @@ impl Walk<'_> {
                     .unwrap_or_default();
                 // What the link was, kept for the restore.
                 let mut keep = Sql::<C::Backend, R>::new();
-                keep.push(&format!(
-                    "INSERT INTO {journal_table} ({}, {}, {}, {}, {}, {}) SELECT ",
-                    d.quote(journal::BATCH_ID),
-                    d.quote(journal::TABLE_NAME),
-                    d.quote(journal::COLUMN_NAME),
-                    d.quote(journal::ROW_KEY),
-                    d.quote(journal::OLD_VALUE),
-                    d.quote(journal::NEW_VALUE),
-                ));
+                keep.push(&format!("{}SELECT ", journal_insert(d)));
                 self.journal_key(&mut keep, child, edge);
                 keep.push(&format!(
                     ", {}, {}, NULL FROM {table} WHERE ",
@@ -733,6 +725,17 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+/// `INSERT INTO <journal> (batch_id, table_name, column_name, row_key, old_value, new_value) `,
+/// for a `SELECT` of the links cut to follow.
+pub(crate) fn journal_insert(d: Dialected) -> String {
+    let columns: Vec<String> = journal::COLUMNS.iter().map(|c| d.quote(c)).collect();
+    format!(
+        "INSERT INTO {} ({}) ",
+        d.quote(journal::TABLE),
+        columns.join(", ")
+    )
 }
 
 /// `<alias>batch_id = ? AND <alias>table_name = ? AND <alias>column_name = ?`.

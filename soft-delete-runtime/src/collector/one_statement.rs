@@ -36,11 +36,12 @@
 
 use std::sync::Arc;
 
+use super::archive::journal_insert;
 use super::log::{self as archive_log, Reservation, COUNTS_SEPARATOR};
 use super::marks::{self, BatchId, BatchValues};
 use super::plan::{count_lines, Blocker, CountSource, Plan};
 use crate::backend::{Dialect, TableName};
-use crate::ddl::{archive_log as log_table, journal};
+use crate::ddl::archive_log as log_table;
 use crate::exec::{Begin, SqlConnection, Transaction};
 use crate::relations::{Graph, Rule, StampKind};
 use crate::sql::catalog;
@@ -343,20 +344,11 @@ fn statement<DB: SupportedBackend, R>(
                     d.cast_to_text("sd_p.sd_k"),
                 ));
                 cte(&mut sql, &format!("sd_j{e}"));
-                sql.push(&format!(
-                    "INSERT INTO {} ({}, {}, {}, {}, {}, {}) SELECT {BATCH_ID}, ",
-                    d.quote(journal::TABLE),
-                    d.quote(journal::BATCH_ID),
-                    d.quote(journal::TABLE_NAME),
-                    d.quote(journal::COLUMN_NAME),
-                    d.quote(journal::ROW_KEY),
-                    d.quote(journal::OLD_VALUE),
-                    d.quote(journal::NEW_VALUE),
-                ))
-                .bind(DB::bind_text(Some(child.name.to_string())))
-                .push(", ")
-                .bind(DB::bind_text(Some(edge.column.to_owned())))
-                .push(&format!(", sd_k, sd_old, sd_new FROM sd_c{e})"));
+                sql.push(&format!("{}SELECT {BATCH_ID}, ", journal_insert(d)))
+                    .bind(DB::bind_text(Some(child.name.to_string())))
+                    .push(", ")
+                    .bind(DB::bind_text(Some(edge.column.to_owned())))
+                    .push(&format!(", sd_k, sd_old, sd_new FROM sd_c{e})"));
             }
             Rule::Cascade | Rule::Protect | Rule::DoNothing => {}
         }
