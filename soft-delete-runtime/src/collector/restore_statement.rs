@@ -42,7 +42,7 @@ pub(crate) fn fits(graph: &Graph, dialect: Dialect) -> bool {
     dialect == Dialect::Postgres && !graph.needs_journal()
 }
 
-/// Restores `batch` of `graph` (rooted at `root`) in one statement, recording `by`: what came
+/// Restores `batch` of `graph` in one statement, recording `by` as who restored it: what came
 /// back, or `None` when the statement wrote nothing, and the transaction is to run.
 pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
