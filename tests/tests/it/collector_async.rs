@@ -95,6 +95,36 @@ macro_rules! cancellation_tests {
             use super::*;
             type Conn = $conn;
             type Async = <Conn as AsyncTwin>::Async;
+            type Pooled = diesel_async::pooled_connection::deadpool::Object<Async>;
+
+            /// Starts `operation` on the one connection of a pool of one while another
+            /// connection holds order 1's lock, drops it after 500 ms (it must be waiting for the
+            /// lock), releases the lock, and returns the pool's connection, which must come back
+            /// within 10 s. `what` names the operation in the failure message.
+            async fn cancelled_while_order_1_is_locked<T: std::fmt::Debug>(
+                db: &mut TestDb<Conn>,
+                what: &str,
+                operation: impl AsyncFnOnce(&mut Pooled) -> T,
+            ) -> Result<Pooled, Box<dyn std::error::Error + Send + Sync>> {
+                let pool = diesel_async::pooled_connection::deadpool::Pool::<Async>::builder(
+                    asynchronous::guarded_manager(db),
+                )
+                .max_size(1)
+                .build()?;
+                let mut holder = db.connect();
+                holder.batch_execute("BEGIN")?;
+                lock_order(&mut holder, 1)?;
+                let mut conn = pool.get().await?;
+                let waited =
+                    tokio::time::timeout(Duration::from_millis(500), operation(&mut conn)).await;
+                assert!(waited.is_err(), "the {what} waits for the lock: {waited:?}");
+                drop(conn);
+                holder.batch_execute("ROLLBACK")?;
+                let conn = tokio::time::timeout(Duration::from_secs(10), pool.get())
+                    .await
+                    .expect("the pool hands out a connection")?;
+                Ok(conn)
+            }
 
             /// An archive whose future is dropped while it waits for an order's lock: the
             /// database is as before, the pool of one connection hands out a working
@@ -111,37 +141,16 @@ macro_rules! cancellation_tests {
                                     seed(db)?;
                                     create_journal(db);
                                     let before = shop_dump!(db.conn());
-                                    let pool = diesel_async::pooled_connection::deadpool::Pool::<
-                                        Async,
-                                    >::builder(
-                                        asynchronous::guarded_manager(db)
-                                    )
-                                    .max_size(1)
-                                    .build()?;
-
                                     // Another connection holds a lock on one of ann's orders.
-                                    let mut holder = db.connect();
-                                    holder.batch_execute("BEGIN")?;
-                                    lock_order(&mut holder, 1)?;
-
                                     let collector = Collector::new($root);
-                                    let mut conn = pool.get().await?;
-                                    let waited = tokio::time::timeout(
-                                        Duration::from_millis(500),
-                                        collector.archive_async(&mut conn),
+                                    let mut conn = cancelled_while_order_1_is_locked(
+                                        db,
+                                        "archive",
+                                        async |conn: &mut Pooled| {
+                                            collector.archive_async(conn).await
+                                        },
                                     )
-                                    .await;
-                                    assert!(
-                                        waited.is_err(),
-                                        "the archive waits for the lock: {waited:?}"
-                                    );
-                                    drop(conn);
-                                    holder.batch_execute("ROLLBACK")?;
-
-                                    let mut conn =
-                                        tokio::time::timeout(Duration::from_secs(10), pool.get())
-                                            .await
-                                            .expect("the pool hands out a connection")?;
+                                    .await?;
                                     assert_eq!(
                                         shop_dump!(db.conn()),
                                         before,
@@ -196,33 +205,14 @@ macro_rules! cancellation_tests {
                             let archived =
                                 Collector::new(orders::table.find(1)).archive(db.conn())?;
                             let before = shop_dump!(db.conn());
-                            let pool =
-                                diesel_async::pooled_connection::deadpool::Pool::<Async>::builder(
-                                    asynchronous::guarded_manager(db),
-                                )
-                                .max_size(1)
-                                .build()?;
-
-                            let mut holder = db.connect();
-                            holder.batch_execute("BEGIN")?;
-                            lock_order(&mut holder, 1)?;
-                            let mut conn = pool.get().await?;
-                            let waited = tokio::time::timeout(
-                                Duration::from_millis(500),
-                                archived.batch().restore_async(&mut conn),
+                            let mut conn = cancelled_while_order_1_is_locked(
+                                db,
+                                "restore",
+                                async |conn: &mut Pooled| {
+                                    archived.batch().restore_async(conn).await
+                                },
                             )
-                            .await;
-                            assert!(
-                                waited.is_err(),
-                                "the restore waits for the lock: {waited:?}"
-                            );
-                            drop(conn);
-                            holder.batch_execute("ROLLBACK")?;
-
-                            let mut conn =
-                                tokio::time::timeout(Duration::from_secs(10), pool.get())
-                                    .await
-                                    .expect("the pool hands out a connection")?;
+                            .await?;
                             assert_eq!(
                                 shop_dump!(db.conn()),
                                 before,
