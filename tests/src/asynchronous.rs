@@ -60,6 +60,20 @@ pub async fn connect_recording<C: AsyncTwin>(
     (conn, seen)
 }
 
+/// Like [`connect`], and records the SQL of every statement the connection adds to its
+/// prepared statement cache (as [`record_cached_statements`](crate::record_cached_statements)
+/// does for a sync one).
+pub async fn connect_recording_cached<C: AsyncTwin>(
+    db: &TestDb<C>,
+) -> (C::Async, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut conn = connect(db).await;
+    let cached = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut guard = db.test_guard();
+    guard.cached = Some(std::sync::Arc::clone(&cached));
+    conn.set_instrumentation(guard);
+    (conn, cached)
+}
+
 /// A connection manager for diesel-async's pools whose connections run the test's guard.
 pub fn guarded_manager<C: AsyncTwin>(
     db: &TestDb<C>,

@@ -145,6 +145,9 @@ pub struct TestGuard {
     guard: Guard,
     built_for: u64,
     pub(crate) recorder: Option<Arc<Mutex<Vec<String>>>>,
+    /// Records the SQL of every statement the connection adds to its prepared statement cache
+    /// ([`record_cached_statements`](crate::record_cached_statements)).
+    pub(crate) cached: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 impl TestGuard {
@@ -156,14 +159,23 @@ impl TestGuard {
             guard: Guard::with_checker(dialect, Mode::Panic, Checker::new([])),
             built_for: 0,
             recorder: None,
+            cached: None,
         }
     }
 }
 
 impl Instrumentation for TestGuard {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        let InstrumentationEvent::StartQuery { query, .. } = event else {
-            return;
+        let query = match event {
+            InstrumentationEvent::StartQuery { query, .. } => query,
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                if let Some(cached) = &self.cached {
+                    let mut cached = cached.lock().unwrap_or_else(|e| e.into_inner());
+                    cached.push(sql.to_owned());
+                }
+                return;
+            }
+            _ => return,
         };
         let text = query.to_string();
         {

@@ -219,6 +219,19 @@ pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>>
     seen
 }
 
+/// Records the SQL of every statement the test connection `conn` prepares and adds to Diesel's
+/// statement cache from now on (Diesel's `CacheQuery` event): a statement sent again after
+/// that is not parsed and planned again. Panics on a connection without the test guard.
+pub fn record_cached_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
+    let cached = Arc::new(Mutex::new(Vec::new()));
+    let test_guard = conn
+        .instrumentation()
+        .downcast_mut::<TestGuard>()
+        .expect("a test connection, with the test guard");
+    test_guard.cached = Some(Arc::clone(&cached));
+    cached
+}
+
 /// The statement's verb, upper-cased: `SELECT`, `DELETE`, ...
 pub fn verb(sql: &str) -> String {
     sql.split_whitespace()

@@ -224,3 +224,65 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// PostgreSQL: `retry` and `start` are each one statement, and a connection parses and plans it
+/// once. Diesel keeps a statement prepared unless a part of it says it cannot be (its `UPDATE`
+/// and a derived `Insertable`'s values always do), and the server would otherwise parse and plan
+/// the statement at every call.
+#[cfg(feature = "postgres")]
+mod postgres_only {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::PgConnection;
+    use soft_delete_runtime::asynchronous::*;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::{asynchronous, record_cached_statements, TestDb};
+
+    use crate::unique::{attempt, create_with_keys, ExamAttempt};
+
+    /// How many statements of `seen` contain `part`.
+    fn prepared(seen: &Arc<Mutex<Vec<String>>>, part: &str) -> usize {
+        let seen = seen.lock().expect("not poisoned");
+        seen.iter().filter(|sql| sql.contains(part)).count()
+    }
+
+    #[test]
+    fn retry_and_start_are_prepared_once_per_connection() {
+        soft_delete_tests::run::<PgConnection>(module_path!(), |db: &mut TestDb<PgConnection>| {
+            create_with_keys(db)?;
+            let run = asynchronous::runtime();
+            let (mut on_async, cached_async) =
+                run.block_on(asynchronous::connect_recording_cached(db));
+            let conn = db.conn();
+            let cached = record_cached_statements(conn);
+            let successor = |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n);
+
+            for exam in 1..=3 {
+                ExamAttempt::start(conn, (exam, 7), move |n| attempt(exam, 7, n))?;
+                let other = exam + 10;
+                run.block_on(ExamAttempt::start_async(&mut on_async, (other, 7), move |n| {
+                    attempt(other, 7, n)
+                }))?;
+            }
+            for n in 1..=5 {
+                let row = ExamAttempt::retry(conn, (1, 7), successor)?;
+                let other = run.block_on(ExamAttempt::retry_async(&mut on_async, (11, 7), successor))?;
+                assert_eq!((row.retry, other.retry), (n, n));
+            }
+
+            let start = "WHERE NOT EXISTS";
+            let retry = "\"retired\" AS";
+            assert_eq!(
+                [prepared(&cached, start), prepared(&cached_async, start)],
+                [1, 1],
+                "three starts: one statement, prepared once per connection"
+            );
+            assert_eq!(
+                [prepared(&cached, retry), prepared(&cached_async, retry)],
+                [1, 1],
+                "five retries: one statement, prepared once per connection"
+            );
+            Ok(())
+        });
+    }
+}
