@@ -461,6 +461,16 @@ impl Rendered {
         })
     }
 
+    /// Whether every value is a bind (`$1, $2, ..`): then the text changes only with the
+    /// columns given.
+    fn binds_only(&self) -> bool {
+        self.values.split(", ").all(|value| {
+            value
+                .strip_prefix('$')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+
     /// Whether every column in `needed` is given a value.
     fn covers(&self, needed: impl IntoIterator<Item = &'static str>) -> bool {
         needed
@@ -712,6 +722,10 @@ where
         );
         self.returning.walk_ast(out.reborrow())
     }
+    /// See [`cacheable`]; the retire's `UPDATE` is the model's soft delete, whose text is fixed.
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        cacheable(&self.successor, &[&self.returning], backend)
+    }
 }
 
 impl<V, Key, Live, Key2, Rows, Ret, DB> QueryFragment<DB>
@@ -719,6 +733,8 @@ impl<V, Key, Live, Key2, Rows, Ret, DB> QueryFragment<DB>
 where
     DB: Backend,
     Successor<V, Key, Live>: QueryFragment<DB>,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
     Key2: QueryFragment<DB>,
     Rows: QueryFragment<DB>,
     Ret: QueryFragment<DB>,
@@ -738,6 +754,45 @@ where
         out.push_sql(") RETURNING ");
         self.returning.walk_ast(out.reborrow())
     }
+    /// See [`cacheable`].
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        cacheable::<V, Key, Live, DB>(
+            &self.successor,
+            &[&self.key, &self.rows, &self.returning],
+            backend,
+        )
+    }
+}
+
+/// Whether the statement around `successor` can stay prepared on the connection: Diesel caches
+/// these statements by their SQL text (they have no static query id), so the question is only
+/// whether the text can vary from call to call without bound, which would fill the cache. Diesel
+/// says it can for every `UPDATE` (an `AsChangeset` with `Option` fields skips the `None`s) and
+/// for a derived `Insertable`'s values (a `None` is written `DEFAULT`), so its own check would
+/// never keep them, and the server would parse and plan the statement at every call. Here the
+/// successor's values are binds (checked on their text, which [`Rendered::parse`] has refused
+/// with a `DEFAULT` already): the text varies only with the columns the closure gives. The other
+/// parts (`others`, the key's filter and the live predicate) answer for themselves.
+fn cacheable<V, Key, Live, DB>(
+    successor: &Successor<V, Key, Live>,
+    others: &[&dyn QueryFragment<DB>],
+    backend: &DB,
+) -> QueryResult<bool>
+where
+    DB: Backend,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
+{
+    if !successor.rendered.binds_only() {
+        return Ok(false);
+    }
+    let fixed = [&successor.key as &dyn QueryFragment<DB>, &successor.live];
+    for part in fixed.into_iter().chain(others.iter().copied()) {
+        if !part.is_safe_to_cache_prepared(backend)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 macro_rules! statement {
@@ -787,6 +842,9 @@ mod tests {
         );
         let rendered = rendered.unwrap();
         assert!(rendered.covers(["retry", "exam_id"]));
+        assert!(rendered.binds_only());
+        let computed = Rendered::parse(r#"("a", "b") VALUES ($1, now())"#).unwrap();
+        assert!(!computed.binds_only());
         assert!(!rendered.covers(["active"]));
     }
 

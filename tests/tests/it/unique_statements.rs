@@ -260,13 +260,16 @@ mod postgres_only {
             for exam in 1..=3 {
                 ExamAttempt::start(conn, (exam, 7), move |n| attempt(exam, 7, n))?;
                 let other = exam + 10;
-                run.block_on(ExamAttempt::start_async(&mut on_async, (other, 7), move |n| {
-                    attempt(other, 7, n)
-                }))?;
+                run.block_on(ExamAttempt::start_async(
+                    &mut on_async,
+                    (other, 7),
+                    move |n| attempt(other, 7, n),
+                ))?;
             }
             for n in 1..=5 {
                 let row = ExamAttempt::retry(conn, (1, 7), successor)?;
-                let other = run.block_on(ExamAttempt::retry_async(&mut on_async, (11, 7), successor))?;
+                let other =
+                    run.block_on(ExamAttempt::retry_async(&mut on_async, (11, 7), successor))?;
                 assert_eq!((row.retry, other.retry), (n, n));
             }
 
