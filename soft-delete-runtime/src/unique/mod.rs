@@ -48,6 +48,8 @@
 //! inserts its successor the same way, unless a live row or a newer counter appeared since.
 //! `upsert` keeps the transaction; on PostgreSQL its `UPDATE ... RETURNING` gives the updated
 //! row back, where the other backends read it again.
+//! The statement stays prepared on the connection: the server parses and plans it once, not at
+//! every call (when each value of the closure's row is a bound value, as with Diesel's derive).
 //! It is sent autocommitted (in a savepoint inside your transaction). An async caller may drop
 //! the future while it runs, so what the async API sends waits for no other writer: the async
 //! `retry`'s statement takes the live row's lock `FOR UPDATE NOWAIT` (a row another transaction

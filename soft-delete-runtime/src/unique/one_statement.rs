@@ -30,6 +30,9 @@
 //! with it, and the update retires the row only if it is that same version and still live: a
 //! row another writer retired or changed in between is not retired, and nothing is inserted.
 //!
+//! The statement stays prepared on the connection (see [`cacheable`]): Diesel would never keep
+//! it, because of the `UPDATE` and a derived `Insertable`'s values inside it.
+//!
 //! The statement is sent alone (autocommitted) outside a transaction, and inside the caller's
 //! transaction in a savepoint, which a failed statement would otherwise doom. An async caller
 //! can drop the operation's future while the statement runs ([`Executor::ABANDONABLE`]), and
@@ -722,7 +725,7 @@ where
         );
         self.returning.walk_ast(out.reborrow())
     }
-    /// See [`cacheable`]; the retire's `UPDATE` is the model's soft delete, whose text is fixed.
+    // See `cacheable`; the retire's `UPDATE` is the model's soft delete, whose text is fixed.
     fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
         cacheable(&self.successor, &[&self.returning], backend)
     }
@@ -754,7 +757,7 @@ where
         out.push_sql(") RETURNING ");
         self.returning.walk_ast(out.reborrow())
     }
-    /// See [`cacheable`].
+    // See `cacheable`.
     fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
         cacheable::<V, Key, Live, DB>(
             &self.successor,
