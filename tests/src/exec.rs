@@ -4,7 +4,8 @@
 //! same database, driven by a tokio runtime).
 //!
 //! A body written `fn name(db, x)` calls the operations through `x` (`x.purge(conn, &mut
-//! purge)`, `x.archive(conn, &collector)`), passing the sync connection it would use: the sync
+//! purge)`, `x.archive(conn, &collector)`, `KeysIn::<_, Model, _, _>::retry(x, conn, key,
+//! build)`), passing the sync connection it would use: the sync
 //! copy runs on it, the async copy on its own async connection, with the same arguments and
 //! the same assertions after.
 
@@ -13,6 +14,9 @@ use std::fmt::Debug;
 use diesel::connection::Instrumentation;
 use diesel::query_builder::QueryFragment;
 use diesel::{Column, QuerySource, Table};
+use soft_delete_runtime::__private::unique::{KeyInsert, KeyUpdate};
+#[cfg(feature = "async")]
+use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
 use soft_delete_runtime::backend::RenderBackend;
 use soft_delete_runtime::collector::{
     ArchiveEntry, ArchiveList, ArchiveTable, Archived, Batch, Collector, Plan, Restored,
@@ -21,6 +25,7 @@ use soft_delete_runtime::collector::{
 use soft_delete_runtime::deferred::{Reassign, ReassignOn, ReassignValue, Reassigned};
 use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
+use soft_delete_runtime::unique::ActiveUnique;
 use soft_delete_runtime::Error;
 
 use crate::TestConnection;
@@ -228,6 +233,129 @@ where
     {
         self.runtime
             .block_on(reassign.run_async(&mut self.conn, moves))
+    }
+}
+
+/// The operations of an active-unique key `K` of model `M` whose new rows are `N`, through a
+/// test's executor: `x.start(conn, key, build)`, `x.retry(conn, key, build)`,
+/// `x.upsert(conn, key, insert, update)`. A trait of its own (not a method of [`Exec`]) because
+/// each executor asks its own bound of the connection, in its mode.
+pub trait KeysIn<C, M: ActiveUnique<K>, K, N> {
+    /// [`ActiveUnique::start`], or `start_async` in the async copy.
+    fn start(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut(M::Counter) -> N,
+    ) -> Result<M, Error>;
+
+    /// [`ActiveUnique::retry`], or `retry_async` in the async copy.
+    fn retry(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut(&M, M::Counter) -> N,
+    ) -> Result<M, Error>;
+
+    /// [`ActiveUnique::upsert`], or `upsert_async` in the async copy.
+    fn upsert<U>(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        insert: impl FnMut(M::Counter) -> N,
+        update: impl FnMut(&M) -> U,
+    ) -> Result<M, Error>
+    where
+        M: KeyUpdate<K, Self::Mode, Self::Target, U>;
+
+    /// The mode of `soft_delete_runtime::exec` the operations run in.
+    type Mode;
+    /// The connection they run on: `C`, or its diesel-async twin.
+    type Target;
+}
+
+impl<C, M, K, N> KeysIn<C, M, K, N> for Blocking
+where
+    C: soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::Blocking>,
+    M: KeyInsert<K, soft_delete_runtime::exec::Blocking, C, N>,
+{
+    type Mode = soft_delete_runtime::exec::Blocking;
+    type Target = C;
+
+    fn start(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut(M::Counter) -> N,
+    ) -> Result<M, Error> {
+        M::start(conn, key, build)
+    }
+
+    fn retry(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut(&M, M::Counter) -> N,
+    ) -> Result<M, Error> {
+        M::retry(conn, key, build)
+    }
+
+    fn upsert<U>(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        insert: impl FnMut(M::Counter) -> N,
+        update: impl FnMut(&M) -> U,
+    ) -> Result<M, Error>
+    where
+        M: KeyUpdate<K, Self::Mode, Self::Target, U>,
+    {
+        M::upsert(conn, key, insert, update)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K, N> KeysIn<C, M, K, N> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    C::Async: soft_delete_runtime::exec::AsyncTarget,
+    M: KeyInsert<K, soft_delete_runtime::exec::NonBlocking, C::Async, N>,
+{
+    type Mode = soft_delete_runtime::exec::NonBlocking;
+    type Target = C::Async;
+
+    fn start(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        build: impl FnMut(M::Counter) -> N,
+    ) -> Result<M, Error> {
+        self.runtime
+            .block_on(M::start_async(&mut self.conn, key, build))
+    }
+
+    fn retry(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        build: impl FnMut(&M, M::Counter) -> N,
+    ) -> Result<M, Error> {
+        self.runtime
+            .block_on(M::retry_async(&mut self.conn, key, build))
+    }
+
+    fn upsert<U>(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        insert: impl FnMut(M::Counter) -> N,
+        update: impl FnMut(&M) -> U,
+    ) -> Result<M, Error>
+    where
+        M: KeyUpdate<K, Self::Mode, Self::Target, U>,
+    {
+        self.runtime
+            .block_on(M::upsert_async(&mut self.conn, key, insert, update))
     }
 }
 

@@ -11,6 +11,7 @@ use soft_delete_runtime::ddl::{self, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::{soft_delete, Error};
+use soft_delete_tests::exec::KeysIn;
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -468,16 +469,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn the_live_row_and_the_history_of_a_key(db) {
+    fn the_live_row_and_the_history_of_a_key(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
         assert_eq!(ExamAttempt::find_live(conn, (1, 7))?, None);
         assert!(ExamAttempt::history(conn, (1, 7))?.is_empty());
 
-        let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
-        let second = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n))?;
-        let third = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n))?;
-        let other = ExamAttempt::start(conn, (1, 8), |n| attempt(1, 8, n))?;
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
+        let second = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
+        let third = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
+        let other = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 8), |n| attempt(1, 8, n))?;
 
         assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.as_ref(), Some(&third));
         let history = ExamAttempt::history(conn, (1, 7))?;
@@ -487,8 +488,8 @@ backend_tests! {
         assert_eq!(ExamAttempt::history(conn, (1, 8))?, [other]);
 
         // Without a counter, newest is the highest id.
-        let ann = Account::start(conn, "ann@x".to_string(), |NoCounter| account("ann@x"))?;
-        let ann2 = Account::retry(conn, "ann@x".to_string(), |_, NoCounter| account("ann@x"))?;
+        let ann = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".to_string(), |NoCounter| account("ann@x"))?;
+        let ann2 = KeysIn::<_, Account, _, _>::retry(x, conn, "ann@x".to_string(), |_, NoCounter| account("ann@x"))?;
         let ids: Vec<i32> = Account::history(conn, "ann@x".to_string())?.iter().map(|a| a.id).collect();
         assert_eq!(ids, [ann2.id, ann.id]);
 
@@ -502,16 +503,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn start_inserts_the_first_live_row_or_names_the_live_one(db) {
+    fn start_inserts_the_first_live_row_or_names_the_live_one(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let first = ExamAttempt::start(conn, (1, 7), |n| {
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| {
             assert_eq!(n, 0);
             attempt(1, 7, n)
         })?;
         assert_eq!((first.exam_id, first.learner_id, first.retry, first.active), (1, 7, 0, true));
 
-        let again = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n)).unwrap_err();
+        let again = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n)).unwrap_err();
         assert_eq!(live_id_of(&again), Some(first.id), "{again}");
         let conflict = again.conflict().expect("a conflict");
         assert_eq!(conflict.key(), "exam_attempts_exam_id_learner_id_live_key");
@@ -525,40 +526,40 @@ backend_tests! {
 
         // Once the live row is gone, a new start continues the counter after the history.
         first.soft_delete(conn)?;
-        let restarted = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
+        let restarted = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
         assert_eq!(restarted.retry, 1);
 
         // The other strategies.
-        let ann = Account::start(conn, "ann@x".into(), |_| account("ann@x"))?;
-        let err = Account::start(conn, "ann@x".into(), |_| account("ann@x")).unwrap_err();
+        let ann = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".into(), |_| account("ann@x"))?;
+        let err = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".into(), |_| account("ann@x")).unwrap_err();
         assert_eq!(live_id_of(&err), Some(ann.id));
-        let a1 = <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+        let a1 = KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
         assert_eq!(a1.revision, 0);
-        let err = <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "bob", n)).unwrap_err();
+        let err = KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "bob", n)).unwrap_err();
         assert_eq!(live_id_of(&err), Some(a1.id));
         Ok(())
     }
 
-    fn start_refuses_a_row_that_is_not_a_live_row_of_the_key(db) {
+    fn start_refuses_a_row_that_is_not_a_live_row_of_the_key(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let wrong_key = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 8, n)).unwrap_err();
+        let wrong_key = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 8, n)).unwrap_err();
         assert!(matches!(wrong_key, Error::InvalidNewRow { .. }), "{wrong_key}");
-        let dead = ExamAttempt::start(conn, (1, 7), |n| NewAttempt { active: false, ..attempt(1, 7, n) }).unwrap_err();
+        let dead = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| NewAttempt { active: false, ..attempt(1, 7, n) }).unwrap_err();
         assert!(matches!(dead, Error::InvalidNewRow { .. }), "{dead}");
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0, "rolled back");
         Ok(())
     }
 
-    fn retry_retires_the_live_row_and_inserts_its_successor(db) {
+    fn retry_retires_the_live_row_and_inserts_its_successor(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
         diesel::insert_into(answers::table)
             .values((answers::attempt_id.eq(first.id), answers::body.eq("42")))
             .execute(conn)?;
 
-        let second = ExamAttempt::retry(conn, (1, 7), |retired: &ExamAttempt, next| {
+        let second = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |retired: &ExamAttempt, next| {
             assert_eq!(retired.id, first.id, "the closure gets the row being retired");
             assert_eq!(next, 1);
             attempt(retired.exam_id, retired.learner_id, next)
@@ -572,25 +573,25 @@ backend_tests! {
         let linked: Vec<String> = answers::table.filter(answers::attempt_id.eq(first.id)).select(answers::body).load(conn)?;
         assert_eq!(linked, ["42"]);
 
-        let third = ExamAttempt::retry(conn, (1, 7), |old, next| attempt(old.exam_id, old.learner_id, next))?;
+        let third = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |old, next| attempt(old.exam_id, old.learner_id, next))?;
         assert_eq!(third.retry, 2);
         assert_eq!(exam_attempts::table.active().count().get_result::<i64>(conn)?, 1);
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 3);
         Ok(())
     }
 
-    fn retry_works_with_every_marker_strategy(db) {
+    fn retry_works_with_every_marker_strategy(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
         // Timestamp marker: the retired row records when.
-        let ann = Account::start(conn, "ann@x".into(), |_| account("ann@x"))?;
-        let ann2 = Account::retry(conn, "ann@x".into(), |old, _| account(&old.email))?;
+        let ann = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".into(), |_| account("ann@x"))?;
+        let ann2 = KeysIn::<_, Account, _, _>::retry(x, conn, "ann@x".into(), |old, _| account(&old.email))?;
         let old: Account = accounts::table.find(ann.id).with_deleted().first(conn)?;
         assert!(old.deleted_at.is_some() && ann2.deleted_at.is_none());
 
         // Deleted flag, 64-bit counter, a second key on the same model.
-        let s0 = <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
-        let s1 = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |old: &Seat, n| {
+        let s0 = KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+        let s1 = KeysIn::<_, Seat, SeatKey, _>::retry(x, conn, ("A".into(), 1), |old: &Seat, n| {
             seat(&old.room, old.seat_no, "bob", n)
         })?;
         assert_eq!((s1.revision, s1.holder.as_str(), s1.deleted), (1, "bob", false));
@@ -599,7 +600,7 @@ backend_tests! {
         assert_eq!(<Seat as ActiveUnique<HolderKey>>::find_live(conn, "ann".into())?, None);
         let by_holder = <Seat as ActiveUnique<HolderKey>>::find_live(conn, "bob".into())?;
         assert_eq!(by_holder.map(|s| s.id), Some(s1.id));
-        let h = <Seat as ActiveUnique<HolderKey>>::retry(conn, "bob".into(), |old, NoCounter| {
+        let h = KeysIn::<_, Seat, HolderKey, _>::retry(x, conn, "bob".into(), |old, NoCounter| {
             seat(&old.room, old.seat_no, "bob", old.revision + 1)
         })?;
         assert_eq!(h.revision, 2);
@@ -607,29 +608,29 @@ backend_tests! {
         Ok(())
     }
 
-    fn retry_without_a_live_row_is_a_typed_error(db) {
+    fn retry_without_a_live_row_is_a_typed_error(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let err = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
+        let err = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
         assert!(
             matches!(&err, Error::NoLiveRow { key: "exam_attempts_exam_id_learner_id_live_key", values, .. } if values == "(1, 7)"),
             "{err}"
         );
-        let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
         first.soft_delete(conn)?;
-        let err = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
+        let err = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
         assert!(matches!(err, Error::NoLiveRow { .. }), "{err}");
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
         Ok(())
     }
 
-    fn a_bad_successor_rolls_the_whole_retry_back(db) {
+    fn a_bad_successor_rolls_the_whole_retry_back(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
-        let other_key = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(2, 7, n)).unwrap_err();
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
+        let other_key = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(2, 7, n)).unwrap_err();
         assert!(matches!(other_key, Error::InvalidNewRow { .. }), "{other_key}");
-        let dead = ExamAttempt::retry(conn, (1, 7), |_, n| NewAttempt { active: false, ..attempt(1, 7, n) }).unwrap_err();
+        let dead = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| NewAttempt { active: false, ..attempt(1, 7, n) }).unwrap_err();
         assert!(matches!(dead, Error::InvalidNewRow { .. }), "{dead}");
         // Nothing was written: the first attempt is still the live one, alone.
         assert_eq!(ExamAttempt::history(conn, (1, 7))?, [first]);
@@ -637,9 +638,9 @@ backend_tests! {
 
         // A successor that breaks the model's other key is the database's error, unchanged:
         // it is not a race, and nothing is written.
-        <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
-        <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
-        let taken = <Seat as ActiveUnique<SeatKey>>::retry(conn, ("A".into(), 1), |_, n| seat("A", 1, "bob", n))
+        KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+        KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
+        let taken = KeysIn::<_, Seat, SeatKey, _>::retry(x, conn, ("A".into(), 1), |_, n| seat("A", 1, "bob", n))
             .unwrap_err();
         assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
         assert_eq!(seats::table.with_deleted().count().get_result::<i64>(conn)?, 2);
@@ -647,35 +648,35 @@ backend_tests! {
         Ok(())
     }
 
-    fn upsert_updates_the_live_row_or_inserts_one(db) {
+    fn upsert_updates_the_live_row_or_inserts_one(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
         let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 10);
         // No live row: inserted, as `start` would.
-        let inserted = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        let inserted = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), bump)?;
         assert_eq!(inserted.retry, 0);
         // A live row: updated in place.
-        let updated = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        let updated = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), bump)?;
         assert_eq!((updated.id, updated.retry), (inserted.id, 10));
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
         // After a retirement, the counter continues after the history.
         updated.soft_delete(conn)?;
-        let again = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), bump)?;
+        let again = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), bump)?;
         assert_eq!((again.retry, again.active), (11, true));
 
         // Changes that take the row off the key, or kill it, are refused and rolled back.
-        let off_key = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::learner_id.eq(8))
+        let off_key = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::learner_id.eq(8))
             .unwrap_err();
         assert!(matches!(off_key, Error::InvalidNewRow { .. }), "{off_key}");
-        let killed = ExamAttempt::upsert(conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::active.eq(false))
+        let killed = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::active.eq(false))
             .unwrap_err();
         assert!(matches!(killed, Error::InvalidNewRow { .. }), "{killed}");
         assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.map(|a| a.id), Some(again.id));
 
         // Timestamp marker, no counter.
         let same_email = |a: &Account| accounts::email.eq(a.email.clone());
-        let ann = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
-        let same = Account::upsert(conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
+        let ann = KeysIn::<_, Account, _, _>::upsert(x, conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
+        let same = KeysIn::<_, Account, _, _>::upsert(x, conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
         assert_eq!(ann, same);
         Ok(())
     }

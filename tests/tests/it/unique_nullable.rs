@@ -23,6 +23,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
 use soft_delete_tests::exec::Exec;
+use soft_delete_tests::exec::KeysIn;
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
@@ -232,7 +233,7 @@ backend_tests! {
     /// The default: a `NULL` equals nothing. The database lets standing tickets repeat, a
     /// restore of one never conflicts, and the operations that need one live row refuse a key
     /// value with `None` on every backend, before touching the database.
-    fn with_distinct_nulls_a_none_part_has_no_live_row_and_is_refused(db) {
+    fn with_distinct_nulls_a_none_part_has_no_live_row_and_is_refused(db, x) {
         create_with_keys(db)?;
         let dialect = dialect::<Conn>();
         assert_eq!(
@@ -247,16 +248,16 @@ backend_tests! {
             }
             other => panic!("expected NullKeyPart, got {other:?}"),
         };
-        refused(Ticket::start(conn, (1, None), |_| ticket(1, None)).unwrap_err());
-        refused(Ticket::retry(conn, (1, None), |_, _| ticket(1, None)).unwrap_err());
-        refused(Ticket::upsert(conn, (1, None), |_| ticket(1, None), |_| tickets::seat.eq(None::<i32>)).unwrap_err());
+        refused(KeysIn::<_, Ticket, _, _>::start(x, conn, (1, None), |_| ticket(1, None)).unwrap_err());
+        refused(KeysIn::<_, Ticket, _, _>::retry(x, conn, (1, None), |_, _| ticket(1, None)).unwrap_err());
+        refused(KeysIn::<_, Ticket, _, _>::upsert(x, conn, (1, None), |_| ticket(1, None), |_| tickets::seat.eq(None::<i32>)).unwrap_err());
         refused(Ticket::find_live(conn, (1, None)).unwrap_err());
         refused(Ticket::history(conn, (1, None)).unwrap_err());
         assert_eq!(tickets::table.with_deleted().count().get_result::<i64>(conn)?, 0, "nothing written");
 
         // Seated tickets are keyed; standing ones repeat, in the database too.
-        let seated = Ticket::start(conn, (1, Some(3)), |_| ticket(1, Some(3)))?;
-        let again = Ticket::start(conn, (1, Some(3)), |_| ticket(1, Some(3))).unwrap_err();
+        let seated = KeysIn::<_, Ticket, _, _>::start(x, conn, (1, Some(3)), |_| ticket(1, Some(3)))?;
+        let again = KeysIn::<_, Ticket, _, _>::start(x, conn, (1, Some(3)), |_| ticket(1, Some(3))).unwrap_err();
         assert_eq!(live_id_of(&again), Some(seated.id), "{again}");
         for _ in 0..3 {
             diesel::insert_into(tickets::table).values(ticket(1, None)).execute(conn)?;
@@ -270,24 +271,24 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_none_part_is_a_value_of_the_key_for_start_retry_and_history(db) {
+    fn a_none_part_is_a_value_of_the_key_for_start_retry_and_history(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let first = Draft::start(conn, (1, None), |n| draft(1, None, n))?;
+        let first = KeysIn::<_, Draft, _, _>::start(x, conn, (1, None), |n| draft(1, None, n))?;
         assert_eq!((first.folder_id, first.version), (None, 0));
         assert_eq!(Draft::find_live(conn, (1, None))?.as_ref(), Some(&first));
 
-        let again = Draft::start(conn, (1, None), |n| draft(1, None, n)).unwrap_err();
+        let again = KeysIn::<_, Draft, _, _>::start(x, conn, (1, None), |n| draft(1, None, n)).unwrap_err();
         assert_eq!(live_id_of(&again), Some(first.id), "{again}");
 
-        let second = Draft::retry(conn, (1, None), |old: &Draft, n| draft(old.owner_id, old.folder_id, n))?;
+        let second = KeysIn::<_, Draft, _, _>::retry(x, conn, (1, None), |old: &Draft, n| draft(old.owner_id, old.folder_id, n))?;
         assert_eq!(second.version, 1);
         let history: Vec<i32> = Draft::history(conn, (1, None))?.iter().map(|d| d.id).collect();
         assert_eq!(history, [second.id, first.id]);
 
         // Another folder, and another owner's top level, are other keys.
-        let in_folder = Draft::start(conn, (1, Some(5)), |n| draft(1, Some(5), n))?;
-        let other = Draft::start(conn, (2, None), |n| draft(2, None, n))?;
+        let in_folder = KeysIn::<_, Draft, _, _>::start(x, conn, (1, Some(5)), |n| draft(1, Some(5), n))?;
+        let other = KeysIn::<_, Draft, _, _>::start(x, conn, (2, None), |n| draft(2, None, n))?;
         assert_eq!(Draft::find_live(conn, (1, Some(5)))?.map(|d| d.id), Some(in_folder.id));
         assert_eq!(Draft::history(conn, (1, Some(5)))?.len(), 1);
         assert_eq!(Draft::history(conn, (2, None))?.len(), 1);
