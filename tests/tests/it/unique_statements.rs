@@ -223,6 +223,25 @@ backend_tests! {
         assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
         Ok(())
     }
+
+    /// A refused restore names the two rows by their ids, read as text: statements the
+    /// connection prepares once, not at every refusal.
+    fn a_refused_restore_reads_the_ids_with_prepared_statements(db) {
+        create_with_keys(db)?;
+        let conn = db.conn();
+        let cached = soft_delete_tests::record_cached_statements(conn);
+        for exam in 1..=3 {
+            let first = ExamAttempt::start(conn, (exam, 7), move |n| attempt(exam, 7, n))?;
+            ExamAttempt::retry(conn, (exam, 7), |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n))?;
+            let retired: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
+            let refused = retired.restore(conn).unwrap_err();
+            assert!(refused.conflict().is_some(), "{refused}");
+        }
+        let cached = cached.lock().expect("not poisoned");
+        let id_reads = cached.iter().filter(|sql| sql.contains(" AS TEXT)") || sql.contains(" AS CHAR)")).count();
+        assert_eq!(id_reads, 1, "three refusals, one id read prepared: {cached:#?}");
+        Ok(())
+    }
 }
 
 /// PostgreSQL: `retry` and `start` are each one statement, and a connection parses and plans it
