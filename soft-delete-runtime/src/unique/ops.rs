@@ -9,8 +9,9 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use diesel::expression::SqlLiteral;
-use diesel::query_builder::QueryFragment;
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, SelectableExpression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::query_dsl::methods::{FilterDsl, FindDsl, LimitDsl, SelectDsl};
 use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
@@ -19,7 +20,7 @@ use diesel::{Expression, QueryResult, QuerySource, Selectable, SelectableHelper}
 use super::backend::{InsertNew, Locked, UpdateLive};
 use super::conflict::{Holder, KeyConflict, RowId};
 use super::{ActiveUnique, CounterValue, KeyQueries, TableOf};
-use crate::backend::{RenderBackend, SupportedBackend, TableName};
+use crate::backend::{Dialect, RenderBackend, SupportedBackend, TableName};
 use crate::exec::{BackendOf, Begin, Execute, Executor, Load, Rollback, Transaction};
 use crate::query::WithDeletedTrace;
 use crate::sql::DbError;
@@ -88,7 +89,44 @@ type AnyRowById<M, K> = dsl::Filter<
     WithDeletedTrace<dsl::live<TableOf<M>>>,
 >;
 /// One column of the primary key of one row, as text.
-type IdText<M, K> = dsl::Select<AnyRowById<M, K>, SqlLiteral<Text>>;
+type IdText<M, K> = dsl::Select<AnyRowById<M, K>, ColumnText>;
+
+/// A column as text, `CAST("id" AS TEXT)` (`CAST(`id` AS CHAR)` on MySQL): an expression whose
+/// statement Diesel keeps prepared, by its SQL text (a `diesel::dsl::sql` literal would be
+/// prepared again at every call).
+#[derive(Debug, Clone)]
+pub struct ColumnText(String);
+
+impl ColumnText {
+    fn of(dialect: Dialect, column: &str) -> Self {
+        ColumnText(dialect.cast_to_text(&dialect.quote(column)))
+    }
+}
+
+impl Expression for ColumnText {
+    type SqlType = Text;
+}
+
+impl<QS: ?Sized> AppearsOnTable<QS> for ColumnText {}
+
+impl<QS: ?Sized> SelectableExpression<QS> for ColumnText {}
+
+impl<GB> ValidGrouping<GB> for ColumnText {
+    type IsAggregate = is_aggregate::Never;
+}
+
+// The column differs from model to model: cached by the statement's text.
+impl QueryId for ColumnText {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: Backend> QueryFragment<DB> for ColumnText {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(&self.0);
+        Ok(())
+    }
+}
 
 impl<M, K, Mo, C> KeyOps<K, Mo, C> for M
 where
@@ -107,7 +145,7 @@ where
     TableOf<M>: FindDsl<M::Id>,
     dsl::Find<TableOf<M>, M::Id>: SoftDeleteTarget<Table = TableOf<M>>,
     dsl::Find<TableOf<M>, M::Id>: FilterDsl<WithDeletedTrace<dsl::live<TableOf<M>>>>,
-    AnyRowById<M, K>: SelectDsl<SqlLiteral<Text>>,
+    AnyRowById<M, K>: SelectDsl<ColumnText>,
 {
     async fn load_live(conn: &mut C, key: Self::Value) -> QueryResult<Option<Self>> {
         let query = SelectDsl::select(M::live_rows(key), M::as_select());
@@ -139,7 +177,7 @@ where
         let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
         let mut parts = Vec::with_capacity(M::ID_COLUMNS.len());
         for column in M::ID_COLUMNS {
-            let text = diesel::dsl::sql::<Text>(&dialect.cast_to_text(&dialect.quote(column)));
+            let text = ColumnText::of(dialect, column);
             // The row named may be live or retired: read it whatever its state, and say so.
             let row = FilterDsl::filter(
                 FindDsl::find(TableOf::<M>::default(), id.clone()),
