@@ -5,7 +5,7 @@
 //!
 //! A body written `fn name(db, x)` calls the operations through `x` (`x.purge(conn, &mut
 //! purge)`, `x.archive(conn, &collector)`, `KeysIn::<_, Model, _, _>::retry(x, conn, key,
-//! build)`), passing the sync connection it would use: the sync
+//! build)`, `RestoreIn::<_, Model, _>::restore_row(x, conn, &row)`), passing the sync connection it would use: the sync
 //! copy runs on it, the async copy on its own async connection, with the same arguments and
 //! the same assertions after.
 
@@ -13,20 +13,26 @@ use std::fmt::Debug;
 
 use diesel::connection::Instrumentation;
 use diesel::query_builder::QueryFragment;
+use diesel::query_dsl::methods::FindDsl;
+use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};
-use soft_delete_runtime::__private::unique::{KeyInsert, KeyUpdate};
+use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyUpdate};
 #[cfg(feature = "async")]
-use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
+use soft_delete_runtime::asynchronous::{ActiveUniqueAsync, SoftDeleteAsync};
 use soft_delete_runtime::backend::RenderBackend;
 use soft_delete_runtime::collector::{
     ArchiveEntry, ArchiveList, ArchiveTable, Archived, Batch, Collector, Plan, Restored,
     SchemaReport,
 };
 use soft_delete_runtime::deferred::{Reassign, ReassignOn, ReassignValue, Reassigned};
+use soft_delete_runtime::dsl;
+use soft_delete_runtime::exec::Execute;
 use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
 use soft_delete_runtime::unique::ActiveUnique;
+use soft_delete_runtime::write::SoftDeleteTarget;
 use soft_delete_runtime::Error;
+use soft_delete_runtime::{SoftDelete, SoftDeleteTable};
 
 use crate::TestConnection;
 
@@ -356,6 +362,49 @@ where
     {
         self.runtime
             .block_on(M::upsert_async(&mut self.conn, key, insert, update))
+    }
+}
+
+/// The by-value restore of a row of model `M`, which checks the row's active-unique keys
+/// ([`SoftDelete::restore`]), through a test's executor:
+/// `RestoreIn::<_, Model, _>::restore_row(x, conn, &row)`. `Id` is the model's primary key, which
+/// the async restore copies out of the row.
+pub trait RestoreIn<C, M, Id> {
+    /// [`SoftDelete::restore`], or `restore_async` in the async copy.
+    fn restore_row(&mut self, conn: &mut C, row: &M) -> Result<usize, Error>;
+}
+
+/// The primary marker of model `M`.
+type MarkerOf<M> = <<M as SoftDelete>::Table as SoftDeleteTable>::Marker;
+
+impl<C, M, Id> RestoreIn<C, M, Id> for Blocking
+where
+    M: SoftDelete,
+    for<'a> &'a M:
+        Identifiable<Id = &'a Id> + SoftDeleteTarget<Table = M::Table, Marker = MarkerOf<M>>,
+    for<'a> C: Execute<soft_delete_runtime::exec::Blocking, dsl::Restore<&'a M>>,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::Blocking, C>,
+{
+    fn restore_row(&mut self, conn: &mut C, row: &M) -> Result<usize, Error> {
+        row.restore(conn)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, Id> RestoreIn<C, M, Id> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    M: SoftDelete,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    Id: Clone,
+    M::Table: FindDsl<Id> + Default,
+    dsl::Find<M::Table, Id>: SoftDeleteTarget<Table = M::Table, Marker = MarkerOf<M>>,
+    C::Async:
+        Execute<soft_delete_runtime::exec::NonBlocking, dsl::Restore<dsl::Find<M::Table, Id>>>,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::NonBlocking, C::Async>,
+{
+    fn restore_row(&mut self, _: &mut C, row: &M) -> Result<usize, Error> {
+        self.runtime.block_on(row.restore_async(&mut self.conn))
     }
 }
 

@@ -11,7 +11,7 @@ use soft_delete_runtime::ddl::{self, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::{soft_delete, Error};
-use soft_delete_tests::exec::KeysIn;
+use soft_delete_tests::exec::{KeysIn, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -732,14 +732,14 @@ backend_tests! {
         Ok(())
     }
 
-    fn restoring_a_row_whose_key_is_live_again_is_a_conflict(db) {
+    fn restoring_a_row_whose_key_is_live_again_is_a_conflict(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let first = ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
-        let second = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n))?;
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
+        let second = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
         let retired: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
 
-        let err = retired.restore(conn).unwrap_err();
+        let err = RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &retired).unwrap_err();
         assert_eq!(live_id_of(&err), Some(second.id), "{err}");
         let restoring = err.conflict().and_then(|c| c.restored_id()).and_then(|id| id.parse::<i32>().ok());
         assert_eq!(restoring, Some(first.id), "the conflict names the row being restored");
@@ -748,25 +748,25 @@ backend_tests! {
         assert_eq!(exam_attempts::table.active().count().get_result::<i64>(conn)?, 1);
 
         // A live row restored is no conflict with itself.
-        assert_eq!(second.restore(conn)?, 0);
+        assert_eq!(RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &second)?, 0);
         // With the key free, the restore goes through.
         second.soft_delete(conn)?;
-        assert_eq!(retired.restore(conn)?, 1);
+        assert_eq!(RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &retired)?, 1);
         assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.map(|a| a.id), Some(first.id));
 
         // Every key is checked: the seat is free, but its holder has another live seat.
-        let a1 = <Seat as ActiveUnique<SeatKey>>::start(conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+        let a1 = KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
         a1.soft_delete(conn)?;
-        let b2 = <Seat as ActiveUnique<SeatKey>>::start(conn, ("B".into(), 2), |n| seat("B", 2, "ann", n))?;
-        let err = a1.restore(conn).unwrap_err();
+        let b2 = KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("B".into(), 2), |n| seat("B", 2, "ann", n))?;
+        let err = RestoreIn::<_, Seat, _>::restore_row(x, conn, &a1).unwrap_err();
         assert_eq!(err.conflict().map(|c| c.key()), Some("one_seat_per_holder"));
         assert_eq!(live_id_of(&err), Some(b2.id));
 
         // Timestamp marker.
-        let ann = Account::start(conn, "ann@x".into(), |_| account("ann@x"))?;
+        let ann = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".into(), |_| account("ann@x"))?;
         ann.soft_delete(conn)?;
-        let ann2 = Account::start(conn, "ann@x".into(), |_| account("ann@x"))?;
-        let err = ann.restore(conn).unwrap_err();
+        let ann2 = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".into(), |_| account("ann@x"))?;
+        let err = RestoreIn::<_, Account, _>::restore_row(x, conn, &ann).unwrap_err();
         assert_eq!(live_id_of(&err), Some(ann2.id));
         Ok(())
     }

@@ -22,8 +22,7 @@ use soft_delete_runtime::ddl::{self, archive_log, journal, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
-use soft_delete_tests::exec::Exec;
-use soft_delete_tests::exec::KeysIn;
+use soft_delete_tests::exec::{Exec, KeysIn, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
@@ -266,7 +265,7 @@ backend_tests! {
         let standing: Ticket = tickets::table.filter(tickets::seat.is_null()).with_deleted().first(conn)?;
         standing.soft_delete(conn)?;
         let standing: Ticket = tickets::table.find(standing.id).with_deleted().first(conn)?;
-        assert_eq!(standing.restore(conn)?, 1);
+        assert_eq!(RestoreIn::<_, Ticket, _>::restore_row(x, conn, &standing)?, 1);
         assert_eq!(tickets::table.active().count().get_result::<i64>(conn)?, 4);
         Ok(())
     }
@@ -296,7 +295,7 @@ backend_tests! {
 
         // A by-value restore of the retired top-level draft: the key is held.
         let retired: Draft = drafts::table.find(first.id).with_deleted().first(conn)?;
-        let err = retired.restore(conn).unwrap_err();
+        let err = RestoreIn::<_, Draft, _>::restore_row(x, conn, &retired).unwrap_err();
         assert_eq!(live_id_of(&err), Some(second.id), "{err}");
         Ok(())
     }
