@@ -10,6 +10,7 @@
 //! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
 //! | `start`, `upsert`, `find_live`, `history` | `start_async`, `upsert_async`, `find_live_async`, `history_async` |
 //! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
+//! | `row.marker(col).restore(conn)`, `restore_and_set` ([`Marked`]) | `row.marker(col).restore_async(conn)`, `restore_and_set_async` (inherent methods) |
 //! | [`Collector`](crate::collector::Collector)`::preview`, `archive` | `preview_async`, `archive_async` (inherent methods) |
 //! | [`Batch`](crate::collector::Batch)`::find`, `restore`, `restore_by` | `find_async`, `restore_async`, `restore_by_async` |
 //! | [`find_archive`](crate::collector::find_archive), [`ArchiveList::load`](crate::collector::ArchiveList::load), [`check_schema`](crate::collector::check_schema) | `find_archive_async`, `load_async`, `check_schema_async` |
@@ -99,8 +100,9 @@ use diesel::Identifiable;
 
 use crate::exec::{Execute, NonBlocking};
 use crate::model::{guarded_restore, KeyGuard, PrimaryMarker};
+use crate::table::SoftDeleteMarker;
 use crate::unique::{ops, ActiveUnique, KeyInsert, KeyOps, KeyUpdate};
-use crate::write::{self, AlsoSet, SoftDeleteTarget};
+use crate::write::{self, AlsoSet, Marked, SoftDeleteTarget};
 use crate::{dsl, Error, SoftDelete};
 
 pub use crate::exec::AsyncTarget;
@@ -275,3 +277,66 @@ pub trait SoftDeleteAsync: SoftDelete + Sized {
 }
 
 impl<M: SoftDelete> SoftDeleteAsync for M {}
+
+/// The restores of one row through a marker of its choice (`post.marker(posts::removed)`, see
+/// [`Marked`]) on a diesel-async connection, awaited: like [`SoftDeleteAsync`]'s, they check the
+/// row's active-unique keys in the same transaction when the restore makes the row live (when no
+/// other marker hides it), and they find the row by its primary key, copied out of the model.
+impl<'a, M, Model> Marked<M, &'a Model>
+where
+    Model: SoftDelete,
+    M: SoftDeleteMarker<Table = Model::Table>,
+{
+    /// [`Marked::restore`], awaited.
+    pub async fn restore_async<C, Id>(self, conn: &mut C) -> Result<usize, Error>
+    where
+        &'a Model: Identifiable<Id = &'a Id>,
+        Id: Clone + 'a,
+        Model::Table: FindDsl<Id> + Default,
+        Marked<M, dsl::Find<Model::Table, Id>>: SoftDeleteTarget<Marker = M>,
+        C: Execute<NonBlocking, dsl::Restore<Marked<M, dsl::Find<Model::Table, Id>>>>,
+        Model::ActiveUniqueKeys: KeyGuard<Model, NonBlocking, C>,
+    {
+        let row = self.into_target();
+        let id: Id = row.id().clone();
+        guarded_restore(row, M::NAME, conn, move || {
+            write::restore(Marked::new(
+                M::default(),
+                FindDsl::find(Model::Table::default(), id.clone()),
+            ))
+        })
+        .await
+    }
+
+    /// [`Marked::restore_and_set`], awaited.
+    pub async fn restore_and_set_async<C, Id, Changes>(
+        self,
+        conn: &mut C,
+        changes: Changes,
+    ) -> Result<usize, Error>
+    where
+        &'a Model: Identifiable<Id = &'a Id>,
+        Id: Clone + 'a,
+        Model::Table: FindDsl<Id> + Default,
+        Marked<M, dsl::Find<Model::Table, Id>>: SoftDeleteTarget<Marker = M>,
+        Changes: AlsoSet<Marked<M, dsl::Find<Model::Table, Id>>> + Clone,
+        C: Execute<
+            NonBlocking,
+            dsl::RestoreAndSet<Marked<M, dsl::Find<Model::Table, Id>>, Changes>,
+        >,
+        Model::ActiveUniqueKeys: KeyGuard<Model, NonBlocking, C>,
+    {
+        let row = self.into_target();
+        let id: Id = row.id().clone();
+        guarded_restore(row, M::NAME, conn, move || {
+            write::restore_and_set(
+                Marked::new(
+                    M::default(),
+                    FindDsl::find(Model::Table::default(), id.clone()),
+                ),
+                changes.clone(),
+            )
+        })
+        .await
+    }
+}

@@ -29,8 +29,9 @@ use soft_delete_runtime::dsl;
 use soft_delete_runtime::exec::Execute;
 use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
+use soft_delete_runtime::table::SoftDeleteMarker;
 use soft_delete_runtime::unique::ActiveUnique;
-use soft_delete_runtime::write::SoftDeleteTarget;
+use soft_delete_runtime::write::{AlsoSet, Marked, SoftDeleteTarget};
 use soft_delete_runtime::Error;
 use soft_delete_runtime::{SoftDelete, SoftDeleteTable};
 
@@ -136,6 +137,16 @@ pub trait Exec<C: TestConnection>: ExecKind {
     /// `SELECT <expression>`, a text, on the connection the operations run on: a session
     /// setting an operation must leave as it found it.
     fn select_text(&mut self, conn: &mut C, expression: &str) -> diesel::QueryResult<String>;
+
+    /// Runs `body` inside a transaction of the caller's on the connection the operations run
+    /// on: `conn.transaction(...)`, or in the async copy the async connection's transaction
+    /// manager (begun, then committed when `body` succeeds and rolled back when it fails), so
+    /// that the operations `body` runs through the executor see an open transaction.
+    fn transaction<T>(
+        &mut self,
+        conn: &mut C,
+        body: impl FnOnce(&mut Self, &mut C) -> Result<T, Error>,
+    ) -> Result<T, Error>;
 }
 
 /// What an executor is, whatever the connection: for the body to ask, or to make another one.
@@ -408,6 +419,210 @@ where
     }
 }
 
+/// A Diesel statement (a bulk write, a by-value write, ...) through a test's executor:
+/// `x.execute(conn, soft_delete(target))` runs it with `diesel::RunQueryDsl` on `conn`, or with
+/// `diesel_async::RunQueryDsl` on the async connection in the async copy, as an async caller
+/// runs the library's statements.
+pub trait ExecuteIn<C, Q> {
+    /// `query.execute(conn)`, or `query.execute(conn).await` in the async copy.
+    fn execute(&mut self, conn: &mut C, query: Q) -> diesel::QueryResult<usize>;
+}
+
+impl<C, Q> ExecuteIn<C, Q> for Blocking
+where
+    C: diesel::Connection,
+    Q: diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    fn execute(&mut self, conn: &mut C, query: Q) -> diesel::QueryResult<usize> {
+        diesel::query_dsl::methods::ExecuteDsl::execute(query, conn)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, Q> ExecuteIn<C, Q> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    Q: diesel_async::methods::ExecuteDsl<C::Async>,
+{
+    fn execute(&mut self, _: &mut C, query: Q) -> diesel::QueryResult<usize> {
+        self.runtime
+            .block_on(diesel_async::RunQueryDsl::execute(query, &mut self.conn))
+    }
+}
+
+/// The by-value restore that also sets other columns ([`SoftDelete::restore_and_set`]), which
+/// checks the row's active-unique keys, through a test's executor:
+/// `RestoreAndSetIn::<_, Model, _, _>::restore_and_set_row(x, conn, &row, changes)`.
+pub trait RestoreAndSetIn<C, M, Id, Changes> {
+    /// [`SoftDelete::restore_and_set`], or `restore_and_set_async` in the async copy.
+    fn restore_and_set_row(
+        &mut self,
+        conn: &mut C,
+        row: &M,
+        changes: Changes,
+    ) -> Result<usize, Error>;
+}
+
+impl<C, M, Id, Changes> RestoreAndSetIn<C, M, Id, Changes> for Blocking
+where
+    M: SoftDelete,
+    for<'a> &'a M:
+        Identifiable<Id = &'a Id> + SoftDeleteTarget<Table = M::Table, Marker = MarkerOf<M>>,
+    for<'a> Changes: AlsoSet<&'a M> + Clone,
+    for<'a> C: Execute<soft_delete_runtime::exec::Blocking, dsl::RestoreAndSet<&'a M, Changes>>,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::Blocking, C>,
+{
+    fn restore_and_set_row(
+        &mut self,
+        conn: &mut C,
+        row: &M,
+        changes: Changes,
+    ) -> Result<usize, Error> {
+        row.restore_and_set(conn, changes)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, Id, Changes> RestoreAndSetIn<C, M, Id, Changes> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    M: SoftDelete,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    Id: Clone,
+    M::Table: FindDsl<Id> + Default,
+    dsl::Find<M::Table, Id>: SoftDeleteTarget<Table = M::Table, Marker = MarkerOf<M>>,
+    Changes: AlsoSet<dsl::Find<M::Table, Id>> + Clone,
+    C::Async: Execute<
+        soft_delete_runtime::exec::NonBlocking,
+        dsl::RestoreAndSet<dsl::Find<M::Table, Id>, Changes>,
+    >,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::NonBlocking, C::Async>,
+{
+    fn restore_and_set_row(
+        &mut self,
+        _: &mut C,
+        row: &M,
+        changes: Changes,
+    ) -> Result<usize, Error> {
+        self.runtime
+            .block_on(row.restore_and_set_async(&mut self.conn, changes))
+    }
+}
+
+/// The by-value restore of a row of model `M` through marker `Mk` of its choice
+/// ([`Marked::restore`]: `row.marker(col).restore(conn)`), which checks the row's active-unique
+/// keys when the row becomes live, through a test's executor:
+/// `MarkedRestoreIn::<_, Model, _, _>::restore_marked(x, conn, &row, col)`.
+pub trait MarkedRestoreIn<C, M, Id, Mk> {
+    /// [`Marked::restore`], or `restore_async` in the async copy.
+    fn restore_marked(&mut self, conn: &mut C, row: &M, marker: Mk) -> Result<usize, Error>;
+}
+
+impl<C, M, Id, Mk> MarkedRestoreIn<C, M, Id, Mk> for Blocking
+where
+    M: SoftDelete,
+    Mk: SoftDeleteMarker<Table = M::Table>,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    for<'a> Marked<Mk, &'a M>: SoftDeleteTarget<Marker = Mk>,
+    for<'a> C: Execute<soft_delete_runtime::exec::Blocking, dsl::Restore<Marked<Mk, &'a M>>>,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::Blocking, C>,
+{
+    fn restore_marked(&mut self, conn: &mut C, row: &M, marker: Mk) -> Result<usize, Error> {
+        row.marker(marker).restore(conn)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, Id, Mk> MarkedRestoreIn<C, M, Id, Mk> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    M: SoftDelete,
+    Mk: SoftDeleteMarker<Table = M::Table>,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    Id: Clone,
+    M::Table: FindDsl<Id> + Default,
+    Marked<Mk, dsl::Find<M::Table, Id>>: SoftDeleteTarget<Marker = Mk>,
+    C::Async: Execute<
+        soft_delete_runtime::exec::NonBlocking,
+        dsl::Restore<Marked<Mk, dsl::Find<M::Table, Id>>>,
+    >,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::NonBlocking, C::Async>,
+{
+    fn restore_marked(&mut self, _: &mut C, row: &M, marker: Mk) -> Result<usize, Error> {
+        self.runtime
+            .block_on(row.marker(marker).restore_async(&mut self.conn))
+    }
+}
+
+/// The by-value restore through a marker that also sets other columns
+/// ([`Marked::restore_and_set`]), through a test's executor:
+/// `MarkedRestoreAndSetIn::<_, Model, _, _, _>::restore_marked_and_set(x, conn, &row, col, changes)`.
+pub trait MarkedRestoreAndSetIn<C, M, Id, Mk, Changes> {
+    /// [`Marked::restore_and_set`], or `restore_and_set_async` in the async copy.
+    fn restore_marked_and_set(
+        &mut self,
+        conn: &mut C,
+        row: &M,
+        marker: Mk,
+        changes: Changes,
+    ) -> Result<usize, Error>;
+}
+
+impl<C, M, Id, Mk, Changes> MarkedRestoreAndSetIn<C, M, Id, Mk, Changes> for Blocking
+where
+    M: SoftDelete,
+    Mk: SoftDeleteMarker<Table = M::Table>,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    for<'a> Marked<Mk, &'a M>: SoftDeleteTarget<Marker = Mk>,
+    for<'a> Changes: AlsoSet<Marked<Mk, &'a M>> + Clone,
+    for<'a> C: Execute<
+        soft_delete_runtime::exec::Blocking,
+        dsl::RestoreAndSet<Marked<Mk, &'a M>, Changes>,
+    >,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::Blocking, C>,
+{
+    fn restore_marked_and_set(
+        &mut self,
+        conn: &mut C,
+        row: &M,
+        marker: Mk,
+        changes: Changes,
+    ) -> Result<usize, Error> {
+        row.marker(marker).restore_and_set(conn, changes)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, Id, Mk, Changes> MarkedRestoreAndSetIn<C, M, Id, Mk, Changes> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    M: SoftDelete,
+    Mk: SoftDeleteMarker<Table = M::Table>,
+    for<'a> &'a M: Identifiable<Id = &'a Id>,
+    Id: Clone,
+    M::Table: FindDsl<Id> + Default,
+    Marked<Mk, dsl::Find<M::Table, Id>>: SoftDeleteTarget<Marker = Mk>,
+    Changes: AlsoSet<Marked<Mk, dsl::Find<M::Table, Id>>> + Clone,
+    C::Async: Execute<
+        soft_delete_runtime::exec::NonBlocking,
+        dsl::RestoreAndSet<Marked<Mk, dsl::Find<M::Table, Id>>, Changes>,
+    >,
+    M::ActiveUniqueKeys: KeyGuard<M, soft_delete_runtime::exec::NonBlocking, C::Async>,
+{
+    fn restore_marked_and_set(
+        &mut self,
+        _: &mut C,
+        row: &M,
+        marker: Mk,
+        changes: Changes,
+    ) -> Result<usize, Error> {
+        self.runtime.block_on(
+            row.marker(marker)
+                .restore_and_set_async(&mut self.conn, changes),
+        )
+    }
+}
+
 /// The sync copy: every operation on the test's sync connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Blocking;
@@ -517,6 +732,14 @@ macro_rules! per_backend {
                     conn,
                 )
             }
+
+            fn transaction<T>(
+                &mut self,
+                conn: &mut $conn,
+                body: impl FnOnce(&mut Self, &mut $conn) -> Result<T, Error>,
+            ) -> Result<T, Error> {
+                diesel::Connection::transaction(conn, |conn| body(self, conn))
+            }
         }
 
         #[cfg(all(feature = $feature, feature = "async"))]
@@ -624,6 +847,30 @@ macro_rules! per_backend {
                     diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(expression)),
                     &mut self.conn,
                 ))
+            }
+
+            fn transaction<T>(
+                &mut self,
+                conn: &mut $conn,
+                body: impl FnOnce(&mut Self, &mut $conn) -> Result<T, Error>,
+            ) -> Result<T, Error> {
+                // Not `AsyncConnection::transaction`: its body is a future, and `body` drives
+                // each operation to its end on this runtime itself.
+                type Manager = <<$conn as crate::asynchronous::AsyncTwin>::Async as diesel_async::AsyncConnection>::TransactionManager;
+                use diesel_async::TransactionManager as _;
+                self.runtime.block_on(Manager::begin_transaction(&mut self.conn))?;
+                let out = body(self, conn);
+                let end = match out {
+                    Ok(_) => self.runtime.block_on(Manager::commit_transaction(&mut self.conn)),
+                    Err(_) => self.runtime.block_on(Manager::rollback_transaction(&mut self.conn)),
+                };
+                match (out, end) {
+                    (Ok(_), Err(commit)) => {
+                        let _ = self.runtime.block_on(Manager::rollback_transaction(&mut self.conn));
+                        Err(commit.into())
+                    }
+                    (out, _) => out,
+                }
             }
         }
     )*};

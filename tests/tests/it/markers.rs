@@ -11,7 +11,9 @@ use soft_delete_runtime::{
     ddl, marker, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
     Error,
 };
-use soft_delete_tests::exec::{leak, Exec};
+use soft_delete_tests::exec::{
+    leak, Exec, ExecuteIn, MarkedRestoreAndSetIn, MarkedRestoreIn, RestoreIn,
+};
 use soft_delete_tests::stamp::{instant, utc, Instant};
 use soft_delete_tests::{backend_tests, per_backend, Backend};
 
@@ -142,51 +144,51 @@ backend_tests! {
         Ok(())
     }
 
-    fn each_write_sets_the_marker_it_names_and_restoring_one_leaves_the_others(db) {
+    fn each_write_sets_the_marker_it_names_and_restoring_one_leaves_the_others(db, x) {
         seed(db)?;
         let conn = db.conn();
         let one = || post::table.find(PostId(1));
 
         // a moderator removes post 1: `removed` and its own audit columns
         let removal = Deletion::at(at(9)).by(PersonId(3)).reason("off topic");
-        assert_eq!(soft_delete_with(marker(post::removed, one()), removal).execute(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete_with(marker(post::removed, one()), removal))?, 1);
         let removed = post!(conn, 1);
         assert_eq!((removed.removed, removed.removed_by, removed.removal_reason.as_deref()), (true, Some(PersonId(3)), Some("off topic")));
         assert_eq!((removed.deleted, removed.deleted_at), (false, None));
         // removing it again changes nothing: the first removal's audit stays
-        assert_eq!(soft_delete_with(marker(post::removed, one()), Deletion::at(at(10)).by(PersonId(2))).execute(conn)?, 0);
+        assert_eq!(x.execute(conn, soft_delete_with(marker(post::removed, one()), Deletion::at(at(10)).by(PersonId(2))))?, 0);
         assert_eq!(post!(conn, 1), removed);
 
         // its author deletes it too: the primary marker, with its time; the removal stays
-        assert_eq!(soft_delete_with(one(), Deletion::at(at(11))).execute(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete_with(one(), Deletion::at(at(11))))?, 1);
         let both = post!(conn, 1);
         assert_eq!((both.deleted, both.deleted_at, both.removed, both.removed_by), (true, Some(at(11)), true, Some(PersonId(3))));
         assert_eq!(both.hidden_by(), ["deleted", "removed"]);
 
         // the author's restore leaves the removal: the post stays hidden
-        assert_eq!(restore(one()).execute(conn)?, 1);
+        assert_eq!(x.execute(conn, restore(one()))?, 1);
         let still_removed = post!(conn, 1);
         assert_eq!((still_removed.deleted, still_removed.deleted_at), (false, None));
         assert_eq!(still_removed.removal_reason.as_deref(), Some("off topic"));
         assert_eq!(posts!(conn, post::table.active()), [4]);
         // restoring what is not hidden by that marker changes nothing
-        assert_eq!(restore(one()).execute(conn)?, 0);
+        assert_eq!(x.execute(conn, restore(one()))?, 0);
 
         // the moderator's restore clears the removal and its audit: visible again
-        assert_eq!(restore(marker(post::removed, one())).execute(conn)?, 1);
+        assert_eq!(x.execute(conn, restore(marker(post::removed, one())))?, 1);
         let back = post!(conn, 1);
         assert_eq!((back.removed, back.removed_by, back.removal_reason), (false, None, None));
         assert_eq!(posts!(conn, post::table.active()), [1, 4]);
 
         // a timestamp marker among flags: the local removal keeps its time
-        assert_eq!(soft_delete_with(marker(post::local_removed_at, post::table.filter(post::slug.eq("hello"))), Deletion::at(at(12))).execute(conn)?, 2);
+        assert_eq!(x.execute(conn, soft_delete_with(marker(post::local_removed_at, post::table.filter(post::slug.eq("hello"))), Deletion::at(at(12))))?, 2);
         assert_eq!(post!(conn, 4).local_removed_at, Some(at(12)));
         assert_eq!(posts!(conn, post::table.active()), Vec::<i32>::new());
-        assert_eq!(restore(marker(post::local_removed_at, post::table)).execute(conn)?, 3);
+        assert_eq!(x.execute(conn, restore(marker(post::local_removed_at, post::table)))?, 3);
         assert_eq!(posts!(conn, post::table.active()), [1, 4, 5], "post 5's local removal is off too");
 
         // in bulk on the whole table: only the rows that marker does not hide yet
-        assert_eq!(soft_delete(marker(post::removed, post::table)).execute(conn)?, 4);
+        assert_eq!(x.execute(conn, soft_delete(marker(post::removed, post::table)))?, 4);
         assert_eq!(posts!(conn, post::table.active()), Vec::<i32>::new());
         {
             // One marker alone, on purpose.
@@ -196,39 +198,39 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_model_value_chooses_its_marker(db) {
+    fn a_model_value_chooses_its_marker(db, x) {
         seed(db)?;
         let conn = db.conn();
         let hello = post!(conn, 1);
 
-        assert_eq!(hello.marker(post::removed).soft_delete_with(conn, Deletion::now().by(PersonId(2)).reason("dup"))?, 1);
-        assert_eq!(hello.soft_delete(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete_with(hello.marker(post::removed), Deletion::now().by(PersonId(2)).reason("dup")))?, 1);
+        assert_eq!(x.execute(conn, soft_delete(&hello))?, 1);
         assert_eq!(post!(conn, 1).hidden_by(), ["deleted", "removed"]);
 
-        assert_eq!(hello.marker(post::removed).restore(conn)?, 1);
-        assert_eq!(hello.marker(post::removed).restore(conn)?, 0);
+        assert_eq!(MarkedRestoreIn::<_, Post, _, _>::restore_marked(x, conn, &hello, post::removed)?, 1);
+        assert_eq!(MarkedRestoreIn::<_, Post, _, _>::restore_marked(x, conn, &hello, post::removed)?, 0);
         assert_eq!(post!(conn, 1).hidden_by(), ["deleted"]);
-        assert_eq!(hello.restore(conn)?, 1);
+        assert_eq!(RestoreIn::<_, Post, _>::restore_row(x, conn, &hello)?, 1);
         assert!(post!(conn, 1).hidden_by().is_empty());
 
         // other columns in the same UPDATE, through a marker, by value and in bulk
-        let n = hello.marker(post::removed).soft_delete_and_set(conn, Deletion::now(), post::updated_at.eq(Some(at(13))))?;
+        let n = x.execute(conn, soft_delete_and_set(hello.marker(post::removed), Deletion::now(), post::updated_at.eq(Some(at(13)))))?;
         assert_eq!((n, post!(conn, 1).updated_at), (1, Some(at(13))));
-        let n = hello.marker(post::removed).restore_and_set(conn, post::updated_at.eq(Some(at(14))))?;
+        let n = MarkedRestoreAndSetIn::<_, Post, _, _, _>::restore_marked_and_set(x, conn, &hello, post::removed, post::updated_at.eq(Some(at(14))))?;
         assert_eq!((n, post!(conn, 1).updated_at, post!(conn, 1).removed), (1, Some(at(14)), false));
-        let n = soft_delete_and_set(marker(post::removed, post::table.find(PostId(4))), Deletion::now().by(PersonId(1)), post::updated_at.eq(Some(at(15)))).execute(conn)?;
+        let n = x.execute(conn, soft_delete_and_set(marker(post::removed, post::table.find(PostId(4))), Deletion::now().by(PersonId(1)), post::updated_at.eq(Some(at(15)))))?;
         assert_eq!((n, post!(conn, 4).removed_by), (1, Some(PersonId(1))));
-        let n = restore_and_set(marker(post::removed, post::table.find(PostId(4))), post::updated_at.eq(Some(at(16)))).execute(conn)?;
+        let n = x.execute(conn, restore_and_set(marker(post::removed, post::table.find(PostId(4))), post::updated_at.eq(Some(at(16)))))?;
         assert_eq!((n, post!(conn, 4).updated_at, post!(conn, 4).removed_by), (1, Some(at(16)), None));
 
         // a row hidden by another marker is still written by this one
         let bye = post!(conn, 3);
-        assert_eq!(bye.marker(post::removed).soft_delete(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete(bye.marker(post::removed)))?, 1);
         assert_eq!(post!(conn, 3).hidden_by(), ["deleted", "removed"]);
         Ok(())
     }
 
-    fn an_active_unique_key_holds_among_visible_rows_only(db) {
+    fn an_active_unique_key_holds_among_visible_rows_only(db, x) {
         seed(db)?;
         for statement in ddl::active_unique::<Post>(dialect::<Conn>()) {
             diesel::sql_query(statement).execute(db.conn())?;
@@ -243,18 +245,18 @@ backend_tests! {
 
         // taking the removal off would make a second visible `spam`: refused, nothing written
         let spam = post!(conn, 2);
-        let err = spam.marker(post::removed).restore(conn).expect_err("post 6 holds the slug");
+        let err = MarkedRestoreIn::<_, Post, _, _>::restore_marked(x, conn, &spam, post::removed).expect_err("post 6 holds the slug");
         assert_eq!(conflict_key(&err), Some("post_live_slug"), "{err}");
         assert_eq!(post!(conn, 2), spam);
 
         // deleted by its author as well, it stays hidden when the removal comes off: no check
-        spam.soft_delete(conn)?;
+        x.execute(conn, soft_delete(&spam))?;
         let spam = post!(conn, 2);
-        assert_eq!(spam.marker(post::removed).restore(conn)?, 1);
+        assert_eq!(MarkedRestoreIn::<_, Post, _, _>::restore_marked(x, conn, &spam, post::removed)?, 1);
         assert_eq!(post!(conn, 2).hidden_by(), ["deleted"]);
         // and the author's restore would make it visible: refused
         let spam = post!(conn, 2);
-        let err = spam.restore(conn).expect_err("post 6 holds the slug");
+        let err = RestoreIn::<_, Post, _>::restore_row(x, conn, &spam).expect_err("post 6 holds the slug");
         assert_eq!(conflict_key(&err), Some("post_live_slug"), "{err}");
 
         // the database agrees: its index covers visible rows only
@@ -344,7 +346,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn purge_deletes_what_the_primary_marker_hid_before_the_cutoff(db) {
+    fn purge_deletes_what_the_primary_marker_hid_before_the_cutoff(db, x) {
         seed(db)?;
         let conn = db.conn();
         // reply 5, removed (not deleted), references post 3 (deleted long ago)
@@ -353,7 +355,7 @@ backend_tests! {
             .execute(conn)?;
         let cutoff = at(0);
 
-        let report = Purge::before(post::table, cutoff).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(post::table, cutoff))?;
         // post 2 is removed and post 5 removed locally, but only `deleted` makes a candidate
         assert_eq!(report.deleted(), 0);
         let kept = report.skipped.iter().find(|s| s.table.name == "post").expect("post 3 kept");
@@ -364,7 +366,7 @@ backend_tests! {
         diesel::update(reply::table.find(5))
             .set((reply::deleted.eq(true), reply::deleted_at.eq(Some(at(0) - std::time::Duration::from_secs(30 * 86_400)))))
             .execute(conn)?;
-        let report = Purge::before(post::table, cutoff).run(conn)?;
+        let report = x.purge(conn, &mut Purge::before(post::table, cutoff))?;
         assert_eq!((report.deleted_from("post"), report.deleted_from("reply")), (1, 1));
         assert_eq!(posts!(conn, post::table.with_deleted()), [1, 2, 4, 5]);
         Ok(())
