@@ -13,6 +13,7 @@ use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::Error;
+use soft_delete_tests::exec::{Exec, ReassignIn as _};
 use soft_delete_tests::{backend_tests, verb, Backend, TestConnection};
 
 use crate::deferred_schema::{create_players, numbers_of, players, Key};
@@ -24,17 +25,19 @@ const PATIENCE: Duration = Duration::from_secs(2);
 /// The other connection's statement, run on its own thread, and its outcome.
 type Other = Arc<Mutex<Option<JoinHandle<QueryResult<usize>>>>>;
 
-/// Runs `write` on `other` just before `conn` sends its first `UPDATE`, on a thread of its
-/// own, and waits for it up to [`PATIENCE`]: long enough to commit unless a lock holds it back.
-fn before_first_update<C, W>(conn: &mut C, other: C, write: W) -> Other
+/// Runs `write` on `other` just before executor `x` (on `conn`, or its own async connection)
+/// sends its first `UPDATE`, on a thread of its own, and waits for it up to [`PATIENCE`]: long
+/// enough to commit unless a lock holds it back.
+fn before_first_update<C, X, W>(x: &mut X, conn: &mut C, other: C, write: W) -> Other
 where
     C: TestConnection,
+    X: Exec<C>,
     W: FnOnce(&mut C) -> QueryResult<usize> + Send + 'static,
 {
     let handle: Other = Arc::new(Mutex::new(None));
     let sink = Arc::clone(&handle);
     let mut other = Some((other, write));
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+    x.set_instrumentation(conn, move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
             if verb(&query.to_string()) != "UPDATE" {
                 return;
@@ -79,7 +82,7 @@ macro_rules! player_2 {
 }
 
 backend_tests! {
-    fn a_row_moved_out_of_the_scope_between_the_check_and_the_write_is_not_written(db) {
+    fn a_row_moved_out_of_the_scope_between_the_check_and_the_write_is_not_written(db, x) {
         let backend = db.backend();
         let mut keys = vec![Key::Plain];
         if backend == Backend::Postgres {
@@ -92,15 +95,14 @@ backend_tests! {
             let conn = db.conn();
             // Players 1 and 2 of team 1 swap numbers. Meanwhile another connection transfers
             // "the player wearing number 2" to team 3.
-            let transfer = before_first_update(conn, other, |other: &mut Conn| {
+            let transfer = before_first_update(x, conn, other, |other: &mut Conn| {
                 diesel::update(players::table.filter(players::id.eq(2).and(players::squad_number.eq(2))))
                     .set(players::team_id.eq(3))
                     .execute(other)
             });
-            let swapped = reassign(players::squad_number).with_deleted()
-                .within(players::team_id.eq(1))
-                .run(conn, [(1, 2), (2, 1)]);
-            conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+            let swapped = x.reassign(conn, reassign(players::squad_number).with_deleted()
+                .within(players::team_id.eq(1)), [(1, 2), (2, 1)]);
+            x.set_instrumentation(conn, |_: InstrumentationEvent<'_>| {});
             let transferred = other_outcome(&transfer);
 
             match backend {
@@ -127,14 +129,13 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_row_moved_out_of_the_scope_before_the_check_is_reported(db) {
+    fn a_row_moved_out_of_the_scope_before_the_check_is_reported(db, x) {
         create_players(db, Key::Plain)?;
         let mut other = db.connect();
         let conn = db.conn();
         other.batch_execute("UPDATE players SET team_id = 3 WHERE id = 2")?;
-        let error = reassign(players::squad_number).with_deleted()
-            .within(players::team_id.eq(1))
-            .run(conn, [(1, 2), (2, 1)])
+        let error = x.reassign(conn, reassign(players::squad_number).with_deleted()
+            .within(players::team_id.eq(1)), [(1, 2), (2, 1)])
             .unwrap_err();
         assert!(matches!(&error, Error::NotInScope { rows, .. } if *rows == ["2"]), "{error}");
         assert_eq!(player_2!(conn), (3, 2));

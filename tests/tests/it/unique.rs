@@ -11,7 +11,7 @@ use soft_delete_runtime::ddl::{self, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::{soft_delete, Error};
-use soft_delete_tests::exec::{KeysIn, RestoreIn};
+use soft_delete_tests::exec::{Exec, ExecKind, KeysIn, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -681,52 +681,58 @@ backend_tests! {
         Ok(())
     }
 
-    fn retry_inside_a_transaction_is_part_of_it(db) {
+    fn retry_inside_a_transaction_is_part_of_it(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        ExamAttempt::start(conn, (1, 7), |n| attempt(1, 7, n))?;
-        let rolled_back: Result<(), Error> = conn.transaction(|conn| {
-            let second = ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n))?;
+        KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
+        let rolled_back: Result<(), Error> = x.transaction(conn, |x, conn| {
+            let second = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
             assert_eq!(second.retry, 1);
             Err(Error::Diesel(DieselError::RollbackTransaction))
         });
         assert!(rolled_back.is_err());
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
-        conn.transaction(|conn| ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n)).map(drop))?;
+        x.transaction(conn, |x, conn| {
+            KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n)).map(drop)
+        })?;
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 2);
         Ok(())
     }
 
-    fn a_writer_that_never_gets_the_lock_gives_up_with_a_typed_error(db) {
+    fn a_writer_that_never_gets_the_lock_gives_up_with_a_typed_error(db, x) {
         create_with_keys(db)?;
-        let first = ExamAttempt::start(db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+        let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
         // Another connection holds the key's live row (SQLite: the database's write lock).
         let mut holder = db.connect();
         let waiter = &mut db.connect();
+        let on_waiter = &mut x.elsewhere(db.url());
         match db.backend() {
             Backend::Sqlite => holder.batch_execute("BEGIN IMMEDIATE")?,
             Backend::Postgres | Backend::Mysql => {
                 soft_delete_runtime::guard::allow(|| holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id)))?
             }
         }
-        let retry = |conn: &mut Conn| ExamAttempt::retry(conn, (1, 7), |_, n| attempt(1, 7, n));
         // On its own, the writer runs its transaction `ATTEMPTS` times, then gives up. (Not on
         // MySQL, whose shortest lock wait is a second.)
         match db.backend() {
             Backend::Sqlite => {}
-            Backend::Postgres => waiter.batch_execute("SET lock_timeout = '5ms'")?,
-            Backend::Mysql => waiter.batch_execute("SET innodb_lock_wait_timeout = 1")?,
+            Backend::Postgres => on_waiter.batch_execute(waiter, "SET lock_timeout = '5ms'")?,
+            Backend::Mysql => on_waiter.batch_execute(waiter, "SET innodb_lock_wait_timeout = 1")?,
         }
         if db.backend() != Backend::Mysql {
-            let err = retry(waiter).unwrap_err();
+            let err = KeysIn::<_, ExamAttempt, _, _>::retry(on_waiter, waiter, (1, 7), |_, n| attempt(1, 7, n)).unwrap_err();
             assert!(matches!(err, Error::Contended { attempts: soft_delete_runtime::unique::ATTEMPTS, .. }), "{err}");
         }
         // Inside the caller's transaction it gives up at once: that transaction has to go.
-        let nested = waiter.transaction(|conn| retry(conn).map(drop)).unwrap_err();
+        let nested = on_waiter
+            .transaction(waiter, |x, conn| {
+                KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n)).map(drop)
+            })
+            .unwrap_err();
         assert!(matches!(nested, Error::Contended { attempts: 1, .. }), "{nested}");
 
         holder.batch_execute("ROLLBACK")?;
-        let second = retry(waiter)?;
+        let second = KeysIn::<_, ExamAttempt, _, _>::retry(on_waiter, waiter, (1, 7), |_, n| attempt(1, 7, n))?;
         assert_eq!(second.retry, 1);
         assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(db.conn())?, 2);
         Ok(())
@@ -771,13 +777,13 @@ backend_tests! {
         Ok(())
     }
 
-    fn retry_racing_retry_loses_nothing_and_leaves_one_live_row(db) {
+    fn retry_racing_retry_loses_nothing_and_leaves_one_live_row(db, x) {
         create_with_keys(db)?;
         for round in 0..3 {
             let key = (100 + round, 7);
-            ExamAttempt::start(db.conn(), key, |n| attempt(key.0, key.1, n))?;
-            let outcomes = race(db, 8, 5, |conn| {
-                ExamAttempt::retry(conn, key, |old, n| attempt(old.exam_id, old.learner_id, n)).map(|_| ())
+            KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), key, |n| attempt(key.0, key.1, n))?;
+            let outcomes = race(db, x, 8, 5, |x, conn| {
+                KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, key, |old, n| attempt(old.exam_id, old.learner_id, n)).map(|_| ())
             });
             let succeeded = outcomes.iter().filter(|o| o.is_ok()).count() as i32;
             for outcome in &outcomes {
@@ -807,12 +813,13 @@ backend_tests! {
         Ok(())
     }
 
-    fn upsert_racing_upsert_inserts_once_and_updates_the_rest(db) {
+    fn upsert_racing_upsert_inserts_once_and_updates_the_rest(db, x) {
         create_with_keys(db)?;
         for round in 0..3 {
             let key = (300 + round, 7);
-            let outcomes = race(db, 8, 3, |conn| {
-                ExamAttempt::upsert(
+            let outcomes = race(db, x, 8, 3, |x, conn| {
+                KeysIn::<_, ExamAttempt, _, _>::upsert(
+                    x,
                     conn,
                     key,
                     |n| attempt(key.0, key.1, n),
@@ -857,12 +864,12 @@ backend_tests! {
         Ok(())
     }
 
-    fn start_racing_start_has_one_winner_and_typed_losers(db) {
+    fn start_racing_start_has_one_winner_and_typed_losers(db, x) {
         create_with_keys(db)?;
         for round in 0..3 {
             let key = (200 + round, 7);
-            let outcomes = race(db, 8, 1, |conn| {
-                ExamAttempt::start(conn, key, |n| attempt(key.0, key.1, n)).map(|a| a.id)
+            let outcomes = race(db, x, 8, 1, |x, conn| {
+                KeysIn::<_, ExamAttempt, _, _>::start(x, conn, key, |n| attempt(key.0, key.1, n)).map(|a| a.id)
             });
             let winners: Vec<i32> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
             assert_eq!(winners.len(), 1, "round {round}: one start wins: {outcomes:?}");
@@ -890,38 +897,42 @@ fn index_columns(
     ))
 }
 
-/// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection,
-/// all released at once; returns every outcome.
-fn race<C, T>(
+/// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection and
+/// an executor like `x` for it (in the async copy, an async connection of its own), all
+/// released at once; returns every outcome.
+fn race<C, X, T>(
     db: &soft_delete_tests::TestDb<C>,
+    x: &X,
     threads: usize,
     per_thread: usize,
-    op: impl Fn(&mut C) -> Result<T, Error> + Sync,
+    op: impl Fn(&mut X, &mut C) -> Result<T, Error> + Sync,
 ) -> Vec<Result<T, Error>>
 where
     C: soft_delete_tests::TestConnection,
+    X: Exec<C> + Send,
     T: Send,
 {
-    let mut connections: Vec<C> = (0..threads)
+    let mut connections: Vec<(X, C)> = (0..threads)
         .map(|_| {
             let mut conn = db.connect();
+            let mut on = x.elsewhere(db.url());
             if C::BACKEND == Backend::Sqlite {
                 // One writer at a time: wait for the lock instead of failing at once.
-                conn.batch_execute("PRAGMA busy_timeout = 10000")
+                on.batch_execute(&mut conn, "PRAGMA busy_timeout = 10000")
                     .expect("set the busy timeout");
             }
-            conn
+            (on, conn)
         })
         .collect();
     let start = std::sync::Barrier::new(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = connections
             .iter_mut()
-            .map(|conn| {
+            .map(|(on, conn)| {
                 let (start, op) = (&start, &op);
                 scope.spawn(move || {
                     start.wait();
-                    (0..per_thread).map(|_| op(conn)).collect::<Vec<_>>()
+                    (0..per_thread).map(|_| op(on, conn)).collect::<Vec<_>>()
                 })
             })
             .collect();

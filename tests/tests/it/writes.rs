@@ -6,8 +6,9 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::{
     hard_delete, restore, restore_and_set, soft_delete, soft_delete_and_set, soft_delete_with,
 };
+use soft_delete_tests::exec::{Exec, ExecuteIn, RestoreAndSetIn, RestoreIn};
 use soft_delete_tests::stamp::{instant, stamp, utc, Instant, Stamp};
-use soft_delete_tests::{backend_tests, per_backend, record_statements, verb};
+use soft_delete_tests::{backend_tests, per_backend, verb, TestConnection};
 
 use crate::forum_schema::{self as forum, comment, person, Comment, Person, PersonId};
 use crate::schema::*;
@@ -24,11 +25,11 @@ fn at(h: u32, m: u32, s: u32, micro: u32) -> Instant {
 }
 
 backend_tests! {
-    fn soft_delete_by_value_hides_the_row_and_reports_one(db) {
+    fn soft_delete_by_value_hides_the_row_and_reports_one(db, x) {
         seed(db)?;
         let conn = db.conn();
         let ann = user!(conn, 1)?;
-        assert_eq!(ann.soft_delete(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete(&ann))?, 1);
         let ann = user!(conn, 1)?;
         assert!(ann.deleted_at.is_some());
         assert_eq!(ann.deleted_by, None);
@@ -36,16 +37,18 @@ backend_tests! {
         Ok(())
     }
 
-    fn soft_deleting_a_dead_row_keeps_its_first_time_and_audit(db) {
+    fn soft_deleting_a_dead_row_keeps_its_first_time_and_audit(db, x) {
         seed(db)?;
         let conn = db.conn();
         let first = Deletion::at(at(9, 0, 0, 123_456)).by(7).reason("spam");
-        assert_eq!(user!(conn, 2)?.soft_delete_with(conn, first)?, 1);
+        let bob = user!(conn, 2)?;
+        assert_eq!(x.execute(conn, soft_delete_with(&bob, first))?, 1);
 
         let later = Deletion::at(at(10, 0, 0, 0)).by(8).reason("again");
-        assert_eq!(user!(conn, 2)?.soft_delete_with(conn, later)?, 0);
-        assert_eq!(user!(conn, 2)?.soft_delete(conn)?, 0);
-        assert_eq!(soft_delete(users::table.find(2)).execute(conn)?, 0);
+        let dead = user!(conn, 2)?;
+        assert_eq!(x.execute(conn, soft_delete_with(&dead, later))?, 0);
+        assert_eq!(dead.soft_delete(conn)?, 0);
+        assert_eq!(x.execute(conn, soft_delete(users::table.find(2)))?, 0);
 
         let bob = user!(conn, 2)?;
         assert_eq!(bob.deleted_at, Some(stamp(at(9, 0, 0, 123_456))));
@@ -54,12 +57,12 @@ backend_tests! {
         Ok(())
     }
 
-    fn restore_brings_the_row_back_and_clears_audit(db) {
+    fn restore_brings_the_row_back_and_clears_audit(db, x) {
         seed(db)?;
         let conn = db.conn();
         let bob = user!(conn, 2)?;
-        bob.soft_delete_with(conn, Deletion::now().by(7).reason("spam"))?;
-        assert_eq!(bob.restore(conn)?, 1);
+        x.execute(conn, soft_delete_with(&bob, Deletion::now().by(7).reason("spam")))?;
+        assert_eq!(RestoreIn::<_, User, _>::restore_row(x, conn, &bob)?, 1);
 
         let bob = user!(conn, 2)?;
         assert_eq!((bob.deleted_at, bob.deleted_by, bob.deletion_reason), (None, None, None));
@@ -67,47 +70,53 @@ backend_tests! {
         Ok(())
     }
 
-    fn restoring_a_live_row_changes_nothing(db) {
+    fn restoring_a_live_row_changes_nothing(db, x) {
         seed(db)?;
         let conn = db.conn();
         let before: Vec<User> = users::table.order(users::id).with_deleted().load(conn)?;
-        assert_eq!(user!(conn, 3)?.restore(conn)?, 0);
-        assert_eq!(restore(users::table).execute(conn)?, 0);
+        let cat = user!(conn, 3)?;
+        assert_eq!(RestoreIn::<_, User, _>::restore_row(x, conn, &cat)?, 0);
+        assert_eq!(x.execute(conn, restore(users::table))?, 0);
         let after: Vec<User> = users::table.order(users::id).with_deleted().load(conn)?;
         assert_eq!(before, after);
         Ok(())
     }
 
-    fn hard_delete_removes_live_and_dead_rows(db) {
+    fn hard_delete_removes_live_and_dead_rows(db, x) {
         seed(db)?;
         let conn = db.conn();
-        user!(conn, 1)?.soft_delete(conn)?;
-        assert_eq!(user!(conn, 1)?.hard_delete(conn)?, 1);
+        let ann = user!(conn, 1)?;
+        x.execute(conn, soft_delete(&ann))?;
+        assert_eq!(x.execute(conn, hard_delete(&ann))?, 1);
+        // the model's own method: the same statement
         assert_eq!(user!(conn, 2)?.hard_delete(conn)?, 1);
-        assert_eq!(hard_delete(users::table.filter(users::id.eq(1))).execute(conn)?, 0);
+        assert_eq!(x.execute(conn, hard_delete(users::table.filter(users::id.eq(1))))?, 0);
         let left: Vec<i32> = users::table.select(users::id).order(users::id).with_deleted().load(conn)?;
         assert_eq!(left, [3, 4]);
         Ok(())
     }
 
-    fn bulk_writes_follow_the_target_filter_and_count_rows(db) {
+    fn bulk_writes_follow_the_target_filter_and_count_rows(db, x) {
         seed(db)?;
         let conn = db.conn();
         // three of four users match; one of them is already dead
-        user!(conn, 1)?.soft_delete(conn)?;
+        let ann = user!(conn, 1)?;
+        x.execute(conn, soft_delete(&ann))?;
         let target = users::table.filter(users::name.ne("dan"));
-        assert_eq!(soft_delete(target).execute(conn)?, 2);
+        assert_eq!(x.execute(conn, soft_delete(target))?, 2);
         assert_eq!(users::table.only_deleted().count().get_result::<i64>(conn)?, 3);
 
-        assert_eq!(restore(users::table.filter(users::id.le(2))).execute(conn)?, 2);
+        assert_eq!(x.execute(conn, restore(users::table.filter(users::id.le(2))))?, 2);
         assert_eq!(users::table.only_deleted().count().get_result::<i64>(conn)?, 1);
 
         // bulk with audit, on a filtered table
-        let n = soft_delete_with(
-            users::table.filter(users::id.eq_any([1, 4])),
-            Deletion::now().by(99).reason("cleanup"),
-        )
-        .execute(conn)?;
+        let n = x.execute(
+            conn,
+            soft_delete_with(
+                users::table.filter(users::id.eq_any([1, 4])),
+                Deletion::now().by(99).reason("cleanup"),
+            ),
+        )?;
         assert_eq!(n, 2);
         let audited: Vec<User> = users::table.filter(users::deleted_by.eq(99)).order(users::id).with_deleted().load(conn)?;
         assert_eq!(audited.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 4]);
@@ -115,49 +124,50 @@ backend_tests! {
         Ok(())
     }
 
-    fn flag_writes_flip_the_flag_only_for_rows_that_need_it(db) {
+    fn flag_writes_flip_the_flag_only_for_rows_that_need_it(db, x) {
         seed(db)?;
         let conn = db.conn();
         let post: Post = posts::table.find(1).with_deleted().first(conn)?;
-        assert_eq!(post.soft_delete(conn)?, 1);
-        assert_eq!(post.soft_delete(conn)?, 0);
+        assert_eq!(x.execute(conn, soft_delete(&post))?, 1);
+        assert_eq!(x.execute(conn, soft_delete(&post))?, 0);
         assert!(posts::table.find(1).with_deleted().first::<Post>(conn)?.deleted);
-        assert_eq!(post.restore(conn)?, 1);
-        assert_eq!(post.restore(conn)?, 0);
+        assert_eq!(RestoreIn::<_, Post, _>::restore_row(x, conn, &post)?, 1);
+        assert_eq!(RestoreIn::<_, Post, _>::restore_row(x, conn, &post)?, 0);
         assert!(!posts::table.find(1).with_deleted().first::<Post>(conn)?.deleted);
 
         let attempt: Attempt = attempts::table.find(2).with_deleted().first(conn)?;
-        assert_eq!(attempt.soft_delete(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete(&attempt))?, 1);
         assert!(!attempts::table.find(2).with_deleted().first::<Attempt>(conn)?.active);
-        assert_eq!(restore(attempts::table).execute(conn)?, 1);
+        assert_eq!(x.execute(conn, restore(attempts::table))?, 1);
         assert!(attempts::table.find(2).with_deleted().first::<Attempt>(conn)?.active);
         Ok(())
     }
 
-    fn a_flag_marker_records_and_clears_its_deletion_time_and_author(db) {
+    fn a_flag_marker_records_and_clears_its_deletion_time_and_author(db, x) {
         seed(db)?;
         let conn = db.conn();
         let note: Note = notes::table.find(2).with_deleted().first(conn)?;
         let when = at(12, 30, 0, 5);
-        note.soft_delete_with(conn, Deletion::at(when).by("moderator"))?;
+        x.execute(conn, soft_delete_with(&note, Deletion::at(when).by("moderator")))?;
         let hidden: Note = notes::table.find(2).with_deleted().first(conn)?;
         assert!(hidden.hidden);
         assert_eq!(hidden.hidden_at, Some(stamp(when)));
         assert_eq!(hidden.hidden_by.as_deref(), Some("moderator"));
         assert_eq!(notes::table.active().count().get_result::<i64>(conn)?, 2);
 
-        note.restore(conn)?;
+        RestoreIn::<_, Note, _>::restore_row(x, conn, &note)?;
         let back: Note = notes::table.find(2).with_deleted().first(conn)?;
         assert_eq!((back.hidden, back.hidden_at, back.hidden_by), (false, None, None));
         Ok(())
     }
 
-    fn the_deletion_time_written_is_the_time_read_back(db) {
+    fn the_deletion_time_written_is_the_time_read_back(db, x) {
         seed(db)?;
         let conn = db.conn();
         let deletion = Deletion::now();
         let when = deletion.timestamp();
-        user!(conn, 4)?.soft_delete_with(conn, deletion)?;
+        let dan = user!(conn, 4)?;
+        x.execute(conn, soft_delete_with(&dan, deletion))?;
         // every backend stores microseconds, so the row can be found by its exact time
         let found: Vec<i32> = users::table
             .filter(users::deleted_at.eq(stamp(when)))
@@ -167,15 +177,15 @@ backend_tests! {
         Ok(())
     }
 
-    fn custom_marker_columns_are_written_through_their_field(db) {
+    fn custom_marker_columns_are_written_through_their_field(db, x) {
         seed(db)?;
         let conn = db.conn();
         let doc: Document = documents::table.find(3).with_deleted().first(conn)?;
-        assert_eq!(doc.soft_delete(conn)?, 1);
+        assert_eq!(x.execute(conn, soft_delete(&doc))?, 1);
         let removed_on: Option<Stamp> =
             documents::table.find(3).select(documents::removed_on).with_deleted().first(conn)?;
         assert!(removed_on.is_some());
-        assert_eq!(doc.restore(conn)?, 1);
+        assert_eq!(RestoreIn::<_, Document, _>::restore_row(x, conn, &doc)?, 1);
         assert_eq!(documents::table.active().count().get_result::<i64>(conn)?, 3);
         Ok(())
     }
@@ -185,13 +195,14 @@ backend_tests! {
 mod and_set {
     use super::*;
 
-    /// What `f` returned, and the verbs of the statements `conn` ran meanwhile.
-    fn verbs_of<C: Connection, T>(
+    /// What `f` returned, and the verbs of the statements executor `x` ran meanwhile.
+    fn verbs_of<C: TestConnection, X: Exec<C>, T>(
+        x: &mut X,
         conn: &mut C,
-        f: impl FnOnce(&mut C) -> Result<T, Box<dyn std::error::Error + Send + Sync>>,
+        f: impl FnOnce(&mut X, &mut C) -> Result<T, Box<dyn std::error::Error + Send + Sync>>,
     ) -> Result<(T, Vec<String>), Box<dyn std::error::Error + Send + Sync>> {
-        let seen = record_statements(conn);
-        let out = f(conn)?;
+        let seen = x.record_statements(conn);
+        let out = f(x, conn)?;
         let verbs = seen
             .lock()
             .map_err(|e| e.to_string())?
@@ -202,17 +213,16 @@ mod and_set {
     }
 
     backend_tests! {
-        fn soft_delete_and_set_writes_other_columns_in_the_same_update(db) {
+        fn soft_delete_and_set_writes_other_columns_in_the_same_update(db, x) {
             forum::seed(db)?;
             let conn = db.conn();
             let when = at(8, 0, 0, 250);
-            let (n, verbs) = verbs_of(conn, |conn| {
-                Ok(soft_delete_and_set(
+            let (n, verbs) = verbs_of(x, conn, |x, conn| {
+                Ok(x.execute(conn, soft_delete_and_set(
                     comment::table.filter(comment::creator_id.eq(PersonId(1))),
                     Deletion::at(when).by(PersonId(3)).reason("spam"),
                     (comment::updated_at.eq(Some(when)), comment::version.eq(comment::version + 1)),
-                )
-                .execute(conn)?)
+                ))?)
             })?;
             assert_eq!((n, verbs), (2, vec!["UPDATE".to_owned()]));
 
@@ -226,29 +236,26 @@ mod and_set {
             assert!(untouched.iter().all(|c| c.updated_at.is_none() && c.version == 1));
 
             // the changes follow the live guard: a second soft delete changes nothing at all
-            let again = soft_delete_and_set(
+            let again = x.execute(conn, soft_delete_and_set(
                 comment::table.find(1),
                 Deletion::now(),
                 comment::version.eq(comment::version + 1),
-            )
-            .execute(conn)?;
+            ))?;
             assert_eq!(again, 0);
             assert_eq!(comment::table.find(1).with_deleted().first::<Comment>(conn)?.version, 2);
             Ok(())
         }
 
-        fn restore_and_set_writes_other_columns_only_on_the_rows_it_restores(db) {
+        fn restore_and_set_writes_other_columns_only_on_the_rows_it_restores(db, x) {
             forum::seed(db)?;
             let conn = db.conn();
-            soft_delete_with(comment::table.find(2), Deletion::now().by(PersonId(1)))
-                .execute(conn)?;
+            x.execute(conn, soft_delete_with(comment::table.find(2), Deletion::now().by(PersonId(1))))?;
             let when = at(9, 30, 0, 0);
-            let (n, verbs) = verbs_of(conn, |conn| {
-                Ok(restore_and_set(
+            let (n, verbs) = verbs_of(x, conn, |x, conn| {
+                Ok(x.execute(conn, restore_and_set(
                     comment::table.filter(comment::id.le(3)),
                     (comment::updated_at.eq(Some(when)), comment::version.eq(comment::version + 1)),
-                )
-                .execute(conn)?)
+                ))?)
             })?;
             assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
 
@@ -261,28 +268,29 @@ mod and_set {
             Ok(())
         }
 
-        fn by_value_writes_take_other_columns_in_their_one_statement(db) {
+        fn by_value_writes_take_other_columns_in_their_one_statement(db, x) {
             forum::seed(db)?;
             let conn = db.conn();
             let reply: Comment = comment::table.find(3).with_deleted().first(conn)?;
             let removed_then = at(10, 0, 0, 0);
             let bump = || (comment::updated_at.eq(Some(removed_then)), comment::version.eq(comment::version + 1));
-            let (n, verbs) = verbs_of(conn, |conn| {
+            let (n, verbs) = verbs_of(x, conn, |x, conn| {
                 let deletion = Deletion::at(removed_then).by(PersonId(1)).reason("off topic");
-                Ok(reply.soft_delete_and_set(conn, deletion, bump())?)
+                Ok(x.execute(conn, soft_delete_and_set(&reply, deletion, bump()))?)
             })?;
             assert_eq!((n, verbs), (1, vec!["UPDATE".to_owned()]));
             let removed: Comment = comment::table.find(3).with_deleted().first(conn)?;
             assert_eq!((removed.removed_at, removed.removed_by), (Some(removed_then), Some(PersonId(1))));
             assert_eq!((removed.updated_at, removed.version), (Some(removed_then), 2));
 
-            // already removed: neither the marker nor the other columns change
+            // already removed: neither the marker nor the other columns change (the model's own
+            // method: the same statement)
             assert_eq!(reply.soft_delete_and_set(conn, Deletion::now(), bump())?, 0);
             assert_eq!(comment::table.find(3).with_deleted().first::<Comment>(conn)?, removed);
 
             let restored_then = at(11, 0, 0, 0);
-            let (n, verbs) = verbs_of(conn, |conn| {
-                Ok(reply.restore_and_set(conn, (
+            let (n, verbs) = verbs_of(x, conn, |x, conn| {
+                Ok(RestoreAndSetIn::<_, Comment, _, _>::restore_and_set_row(x, conn, &reply, (
                     comment::updated_at.eq(Some(restored_then)),
                     comment::version.eq(comment::version + 1),
                 ))?)
@@ -291,31 +299,30 @@ mod and_set {
             let back: Comment = comment::table.find(3).with_deleted().first(conn)?;
             assert_eq!((back.removed_at, back.removed_by, back.removal_reason.clone()), (None, None, None));
             assert_eq!((back.updated_at, back.version), (Some(restored_then), 3));
-            assert_eq!(reply.restore_and_set(conn, comment::version.eq(0))?, 0);
+            assert_eq!(RestoreAndSetIn::<_, Comment, _, _>::restore_and_set_row(x, conn, &reply, comment::version.eq(0))?, 0);
             assert_eq!(comment::table.find(3).with_deleted().first::<Comment>(conn)?, back);
             Ok(())
         }
 
-        fn a_restore_that_also_sets_respects_active_unique_keys(db) {
+        fn a_restore_that_also_sets_respects_active_unique_keys(db, x) {
             forum::seed(db)?;
             let conn = db.conn();
             let bob: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
-            assert_eq!(bob.soft_delete_and_set(conn, Deletion::now(), person::updated_at.eq(Some(at(12, 0, 0, 0))))?, 1);
+            assert_eq!(x.execute(conn, soft_delete_and_set(&bob, Deletion::now(), person::updated_at.eq(Some(at(12, 0, 0, 0)))))?, 1);
             diesel::insert_into(person::table)
                 .values((person::id.eq(PersonId(4)), person::name.eq("bob")))
                 .execute(conn)?;
             let gone: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
 
-            let err = bob
-                .restore_and_set(conn, person::updated_at.eq(Some(at(13, 0, 0, 0))))
+            let err = RestoreAndSetIn::<_, Person, _, _>::restore_and_set_row(x, conn, &bob, person::updated_at.eq(Some(at(13, 0, 0, 0))))
                 .expect_err("another live bob holds the name");
             let holder = err.conflict().and_then(|c| c.live_id().typed::<Person>().ok());
             assert_eq!(holder, Some(PersonId(4)), "{err}");
             assert_eq!(person::table.find(PersonId(2)).with_deleted().first::<Person>(conn)?, gone, "nothing changed");
 
             // with the name free again, the restore and its changes go through together
-            soft_delete(person::table.find(PersonId(4))).execute(conn)?;
-            assert_eq!(bob.restore_and_set(conn, person::updated_at.eq(Some(at(14, 0, 0, 0))))?, 1);
+            x.execute(conn, soft_delete(person::table.find(PersonId(4))))?;
+            assert_eq!(RestoreAndSetIn::<_, Person, _, _>::restore_and_set_row(x, conn, &bob, person::updated_at.eq(Some(at(14, 0, 0, 0))))?, 1);
             let back: Person = person::table.find(PersonId(2)).with_deleted().first(conn)?;
             assert_eq!((back.deleted_at, back.updated_at), (None, Some(at(14, 0, 0, 0))));
             Ok(())
