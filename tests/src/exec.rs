@@ -24,7 +24,7 @@ use soft_delete_runtime::collector::{
     ArchiveEntry, ArchiveList, ArchiveTable, Archived, Batch, Collector, Plan, Restored,
     SchemaReport,
 };
-use soft_delete_runtime::deferred::{Reassign, ReassignOn, ReassignValue, Reassigned};
+use soft_delete_runtime::deferred::{Constraints, Reassign, ReassignOn, ReassignValue, Reassigned};
 use soft_delete_runtime::dsl;
 use soft_delete_runtime::exec::Execute;
 use soft_delete_runtime::exec::SqlConnection;
@@ -129,6 +129,14 @@ pub trait Exec<C: TestConnection>: ExecKind {
     /// the async connection in the async copy); see [`record_statements`](crate::record_statements).
     fn record_statements(&mut self, conn: &mut C) -> std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+    /// Records the SQL of every statement the connection the operations run on prepares and
+    /// adds to its statement cache from now on; see
+    /// [`record_cached_statements`](crate::record_cached_statements).
+    fn record_cached_statements(
+        &mut self,
+        conn: &mut C,
+    ) -> std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
     /// Replaces the instrumentation of the connection the operations run on (`conn`, or the
     /// async connection in the async copy): a hook that acts at an exact point of an operation,
     /// or none (which ends the test guard's checks and any recording there).
@@ -147,6 +155,18 @@ pub trait Exec<C: TestConnection>: ExecKind {
         conn: &mut C,
         body: impl FnOnce(&mut Self, &mut C) -> Result<T, Error>,
     ) -> Result<T, Error>;
+
+    /// [`deferred::transaction`](soft_delete_runtime::deferred::transaction), or
+    /// `transaction_async` in the async copy, whose body runs `statements` in order (each
+    /// with `batch_execute`, awaited in the async copy) and counts in `ran` those that
+    /// succeeded: a body that is data, since the async body is a future.
+    fn deferred_transaction(
+        &mut self,
+        conn: &mut C,
+        constraints: Constraints,
+        statements: &[&str],
+        ran: &std::cell::Cell<usize>,
+    ) -> Result<(), Error>;
 }
 
 /// What an executor is, whatever the connection: for the body to ask, or to make another one.
@@ -722,6 +742,10 @@ macro_rules! per_backend {
                 crate::record_statements(conn)
             }
 
+            fn record_cached_statements(&mut self, conn: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+                crate::record_cached_statements(conn)
+            }
+
             fn set_instrumentation(&mut self, conn: &mut $conn, instrumentation: impl Instrumentation) {
                 diesel::Connection::set_instrumentation(conn, instrumentation);
             }
@@ -739,6 +763,22 @@ macro_rules! per_backend {
                 body: impl FnOnce(&mut Self, &mut $conn) -> Result<T, Error>,
             ) -> Result<T, Error> {
                 diesel::Connection::transaction(conn, |conn| body(self, conn))
+            }
+
+            fn deferred_transaction(
+                &mut self,
+                conn: &mut $conn,
+                constraints: Constraints,
+                statements: &[&str],
+                ran: &std::cell::Cell<usize>,
+            ) -> Result<(), Error> {
+                soft_delete_runtime::deferred::transaction(conn, constraints, |conn| {
+                    for sql in statements {
+                        diesel::connection::SimpleConnection::batch_execute(conn, sql)?;
+                        ran.set(ran.get() + 1);
+                    }
+                    Ok(())
+                })
             }
         }
 
@@ -835,7 +875,15 @@ macro_rules! per_backend {
             }
 
             fn record_statements(&mut self, _: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-                self.record()
+                let seen = std::sync::Arc::default();
+                self.test_guard().recorder = Some(std::sync::Arc::clone(&seen));
+                seen
+            }
+
+            fn record_cached_statements(&mut self, _: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+                let cached = std::sync::Arc::default();
+                self.test_guard().cached = Some(std::sync::Arc::clone(&cached));
+                cached
             }
 
             fn set_instrumentation(&mut self, _: &mut $conn, instrumentation: impl Instrumentation) {
@@ -871,6 +919,26 @@ macro_rules! per_backend {
                     }
                     (out, _) => out,
                 }
+            }
+
+            fn deferred_transaction(
+                &mut self,
+                _: &mut $conn,
+                constraints: Constraints,
+                statements: &[&str],
+                ran: &std::cell::Cell<usize>,
+            ) -> Result<(), Error> {
+                self.runtime.block_on(soft_delete_runtime::deferred::transaction_async(
+                    &mut self.conn,
+                    constraints,
+                    async |conn| {
+                        for sql in statements {
+                            diesel_async::SimpleAsyncConnection::batch_execute(conn, sql).await?;
+                            ran.set(ran.get() + 1);
+                        }
+                        Ok(())
+                    },
+                ))
             }
         }
     )*};
@@ -919,12 +987,10 @@ impl<C: crate::asynchronous::AsyncTwin> OnAsync<C> {
         (&self.runtime, &mut self.conn)
     }
 
-    fn record(&mut self) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let guard = diesel_async::AsyncConnection::instrumentation(&mut self.conn)
+    /// The test guard of the async connection.
+    fn test_guard(&mut self) -> &mut crate::guard::TestGuard {
+        diesel_async::AsyncConnection::instrumentation(&mut self.conn)
             .downcast_mut::<crate::guard::TestGuard>()
-            .expect("the async connection runs the test guard");
-        guard.recorder = Some(std::sync::Arc::clone(&seen));
-        seen
+            .expect("the async connection runs the test guard")
     }
 }

@@ -13,7 +13,7 @@ use soft_delete_runtime::ddl::Deferral;
 use soft_delete_runtime::deferred::{self, reassign, Constraints, Method};
 use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
 use soft_delete_runtime::{soft_delete, Error};
-use soft_delete_tests::exec::ReassignIn as _;
+use soft_delete_tests::exec::{Exec, ReassignIn as _};
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::deferred_schema::{create_players, deferrable_key, numbers_of, players, Key, KEY};
@@ -32,6 +32,12 @@ macro_rules! naive_swap {
             .execute($conn)?;
     }};
 }
+
+/// The same swap as SQL, for the body of a deferred transaction on either executor.
+const NAIVE_SWAP: [&str; 2] = [
+    "UPDATE players SET squad_number = 2 WHERE id = 1",
+    "UPDATE players SET squad_number = 1 WHERE id = 2",
+];
 
 /// Asserts `$outcome` is the `Unsupported` error of a backend without deferred checks.
 macro_rules! assert_unsupported {
@@ -66,17 +72,13 @@ fn live_only_keys_are_exclusion_constraints_with_the_scopes_live_condition() {
 }
 
 backend_tests! {
-    fn a_swap_succeeds_inside_a_deferred_transaction(db) {
+    fn a_swap_succeeds_inside_a_deferred_transaction(db, x) {
+        let ran = Cell::new(0);
         if db.backend() != Backend::Postgres {
             create_players(db, Key::Plain)?;
-            let ran = Cell::new(false);
-            let outcome = deferred::transaction(db.conn(), Constraints::All, |conn| {
-                ran.set(true);
-                naive_swap!(conn);
-                Ok(())
-            });
+            let outcome = x.deferred_transaction(db.conn(), Constraints::All, &NAIVE_SWAP, &ran);
             assert_unsupported!(outcome, db.backend());
-            assert!(!ran.get(), "the closure does not run");
+            assert_eq!(ran.get(), 0, "the body does not run");
             assert_eq!(numbers_of!(db.conn(), 1)?, START);
             return Ok(());
         }
@@ -94,39 +96,34 @@ backend_tests! {
         assert_eq!(numbers_of!(conn, 1)?, START);
 
         let key = deferrable_key(Deferral::InitiallyImmediate);
-        deferred::transaction(conn, Constraints::from(&key), |conn| {
-            naive_swap!(conn);
-            Ok(())
-        })?;
+        x.deferred_transaction(conn, Constraints::from(&key), &NAIVE_SWAP, &ran)?;
         assert_eq!(numbers_of!(conn, 1)?, SWAPPED);
 
         // ... and with every deferrable constraint deferred
-        deferred::transaction(conn, Constraints::All, |conn| {
-            naive_swap!(conn); // sets 1 -> 2 and 2 -> 1 again: swaps back
-            Ok(())
-        })?;
+        // (sets 1 -> 2 and 2 -> 1 again: swaps back)
+        x.deferred_transaction(conn, Constraints::All, &NAIVE_SWAP, &ran)?;
         assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 4), (5, 5)]);
+        assert_eq!(ran.get(), 4);
         Ok(())
     }
 
-    fn a_violation_is_reported_at_the_end_with_constraint_and_key_and_nothing_is_written(db) {
+    fn a_violation_is_reported_at_the_end_with_constraint_and_key_and_nothing_is_written(db, x) {
+        let ran = Cell::new(0);
         if db.backend() != Backend::Postgres {
             create_players(db, Key::Plain)?;
-            let outcome = deferred::transaction(db.conn(), Constraints::named([KEY]), |_| Ok(()));
+            let outcome = x.deferred_transaction(db.conn(), Constraints::named([KEY]), &[], &ran);
             assert_unsupported!(outcome, db.backend());
             return Ok(());
         }
         create_players(db, Key::Deferrable(Deferral::InitiallyDeferred))?;
         let conn = db.conn();
-        let ran_to_the_end = Cell::new(false);
-        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |conn| {
-            diesel::update(players::table.find(5)).set(players::name.eq("renamed")).execute(conn)?;
-            // p1 takes 2 while p2 keeps it: accepted now, refused at the end
-            diesel::update(players::table.find(1)).set(players::squad_number.eq(2)).execute(conn)?;
-            ran_to_the_end.set(true);
-            Ok(())
-        });
-        assert!(ran_to_the_end.get());
+        // p1 takes 2 while p2 keeps it: accepted now, refused at the end
+        let statements = [
+            "UPDATE players SET name = 'renamed' WHERE id = 5",
+            "UPDATE players SET squad_number = 2 WHERE id = 1",
+        ];
+        let outcome = x.deferred_transaction(conn, Constraints::named([KEY]), &statements, &ran);
+        assert_eq!(ran.get(), 2, "the body ran to its end");
         assert!(
             matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
                 if constraint == KEY && key == "(team_id, squad_number)=(1, 2)"),
@@ -138,10 +135,12 @@ backend_tests! {
 
         // A constraint declared INITIALLY DEFERRED is checked by the commit itself when the
         // transaction does not name it: reported the same way.
-        let outcome = deferred::transaction(conn, Constraints::named(Vec::<String>::new()), |conn| {
-            diesel::update(players::table.find(3)).set(players::squad_number.eq(4)).execute(conn)?;
-            Ok(())
-        });
+        let outcome = x.deferred_transaction(
+            conn,
+            Constraints::named(Vec::<String>::new()),
+            &["UPDATE players SET squad_number = 4 WHERE id = 3"],
+            &ran,
+        );
         assert!(
             matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
                 if constraint == KEY && key == "(team_id, squad_number)=(1, 4)"),
@@ -151,42 +150,37 @@ backend_tests! {
         Ok(())
     }
 
-    fn a_constraint_that_is_not_deferrable_keeps_being_checked_per_row(db) {
+    fn a_constraint_that_is_not_deferrable_keeps_being_checked_per_row(db, x) {
         create_players(db, Key::Plain)?;
+        let ran = Cell::new(0);
         if db.backend() != Backend::Postgres {
-            assert_unsupported!(deferred::transaction(db.conn(), Constraints::named([KEY]), |_| Ok(())), db.backend());
+            assert_unsupported!(x.deferred_transaction(db.conn(), Constraints::named([KEY]), &[], &ran), db.backend());
             return Ok(());
         }
         let conn = db.conn();
-        let ran = Cell::new(false);
-        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |_| {
-            ran.set(true);
-            Ok(())
-        });
+        let outcome = x.deferred_transaction(conn, Constraints::named([KEY]), &NAIVE_SWAP, &ran);
         assert!(matches!(&outcome, Err(Error::NotDeferrable { constraint }) if constraint == KEY), "{outcome:?}");
-        assert!(!ran.get());
+        assert_eq!(ran.get(), 0, "the body does not run");
 
-        let outcome = deferred::transaction(conn, Constraints::named(["no_such_constraint"]), |_| Ok(()));
+        let outcome = x.deferred_transaction(conn, Constraints::named(["no_such_constraint"]), &[], &ran);
         assert!(
             matches!(&outcome, Err(Error::UnknownConstraint { constraint }) if constraint == "no_such_constraint"),
             "{outcome:?}"
         );
 
         // `ALL` defers only deferrable constraints: this one still fails the first UPDATE,
-        // and that error comes back from the closure as it is.
-        let outcome = deferred::transaction(conn, Constraints::All, |conn| {
-            naive_swap!(conn);
-            Ok(())
-        });
+        // and that error comes back from the body as it is.
+        let outcome = x.deferred_transaction(conn, Constraints::All, &NAIVE_SWAP, &ran);
         assert!(
             matches!(outcome, Err(Error::Diesel(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))),
             "{outcome:?}"
         );
+        assert_eq!(ran.get(), 0, "the first UPDATE failed");
         assert_eq!(numbers_of!(conn, 1)?, START);
         Ok(())
     }
 
-    fn a_live_only_exclusion_constraint_defers_and_ignores_soft_deleted_rows(db) {
+    fn a_live_only_exclusion_constraint_defers_and_ignores_soft_deleted_rows(db, x) {
         if db.backend() != Backend::Postgres {
             let key = deferrable_key(Deferral::InitiallyImmediate).live_only();
             let dialect = if db.backend() == Backend::Sqlite { Dialect::Sqlite } else { Dialect::Mysql };
@@ -196,19 +190,20 @@ backend_tests! {
         }
         create_players(db, Key::DeferrableLiveOnly(Deferral::InitiallyImmediate))?;
         let conn = db.conn();
+        let ran = Cell::new(0);
         soft_delete(players::table.find(5)).execute(conn)?;
-        deferred::transaction(conn, Constraints::named([KEY]), |conn| {
-            naive_swap!(conn);
-            // the dead p5 keeps 5 as history; p4 may take it
-            diesel::update(players::table.find(4)).set(players::squad_number.eq(5)).execute(conn)?;
-            Ok(())
-        })?;
+        // the dead p5 keeps 5 as history; p4 may take it
+        let [first, second] = NAIVE_SWAP;
+        let statements = [first, second, "UPDATE players SET squad_number = 5 WHERE id = 4"];
+        x.deferred_transaction(conn, Constraints::named([KEY]), &statements, &ran)?;
         assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 5), (5, 5)]);
 
-        let outcome = deferred::transaction(conn, Constraints::named([KEY]), |conn| {
-            diesel::update(players::table.find(1)).set(players::squad_number.eq(3)).execute(conn)?;
-            Ok(())
-        });
+        let outcome = x.deferred_transaction(
+            conn,
+            Constraints::named([KEY]),
+            &["UPDATE players SET squad_number = 3 WHERE id = 1"],
+            &ran,
+        );
         assert!(
             matches!(&outcome, Err(Error::DeferredViolation { constraint, key })
                 if constraint == KEY && key == "(team_id, squad_number)=(1, 3)"),
@@ -222,24 +217,19 @@ backend_tests! {
         Ok(())
     }
 
-    fn inside_an_outer_transaction_the_check_runs_when_the_closure_ends(db) {
+    fn inside_an_outer_transaction_the_check_runs_when_the_body_ends(db, x) {
         let backend = db.backend();
         let postgres = backend == Backend::Postgres;
         create_players(db, if postgres { Key::Deferrable(Deferral::InitiallyDeferred) } else { Key::Plain })?;
         let conn = db.conn();
-        conn.transaction::<_, Error, _>(|conn| {
-            diesel::update(players::table.find(5)).set(players::name.eq("kept")).execute(conn)?;
-            let inner = deferred::transaction(conn, Constraints::All, |conn| {
-                diesel::update(players::table.find(1)).set(players::squad_number.eq(2)).execute(conn)?;
-                Ok(())
-            });
+        let ran = Cell::new(0);
+        x.transaction(conn, |x, conn| {
+            x.batch_execute(conn, "UPDATE players SET name = 'kept' WHERE id = 5")?;
+            let inner = x.deferred_transaction(conn, Constraints::All, &["UPDATE players SET squad_number = 2 WHERE id = 1"], &ran);
             if postgres {
                 assert!(matches!(&inner, Err(Error::DeferredViolation { constraint, .. }) if constraint == KEY), "{inner:?}");
                 // the savepoint is gone, the outer transaction goes on
-                deferred::transaction(conn, Constraints::All, |conn| {
-                    naive_swap!(conn);
-                    Ok(())
-                })?;
+                x.deferred_transaction(conn, Constraints::All, &NAIVE_SWAP, &ran)?;
             } else {
                 assert_unsupported!(inner, backend);
             }
@@ -332,20 +322,20 @@ backend_tests! {
                      REFERENCES players (id) DEFERRABLE INITIALLY DEFERRED);
                  ALTER TABLE players ADD CONSTRAINT players_name_key UNIQUE (name) DEFERRABLE INITIALLY IMMEDIATE;",
             )?;
-            conn.transaction::<_, Error, _>(|conn| {
-                conn.batch_execute(
+            x.transaction(conn, |x, conn| {
+                x.batch_execute(
+                    conn,
                     "SET CONSTRAINTS players_name_key DEFERRED;
                      INSERT INTO rosters (player_id) VALUES (99);
                      UPDATE players SET name = 'p4' WHERE id = 3;",
                 )?;
-                // (the sync API: an async caller's transaction is on its own connection)
-                let done = reassign(players::squad_number).with_deleted()
+                let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
                     .within(players::team_id.eq(1))
-                    .method(method)
-                    .run(conn, [(1, 2), (2, 1)])?;
+                    .method(method), [(1, 2), (2, 1)])?;
                 assert!(done.deferred, "{method:?}");
                 // the caller's constraints are as the caller left them: still deferred
-                conn.batch_execute(
+                x.batch_execute(
+                    conn,
                     "UPDATE players SET name = 'p3' WHERE id = 4;
                      INSERT INTO players (id, team_id, name, squad_number) VALUES (99, 3, 'p99', 1);",
                 )?;

@@ -14,9 +14,9 @@ use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::ActiveUnique;
-use soft_delete_tests::exec::{Exec, ReassignIn};
+use soft_delete_tests::exec::{Exec, KeysIn, ReassignIn, RestoreIn};
 use soft_delete_tests::plans::{Explain, PlanCheck, Recorded};
-use soft_delete_tests::{backend_tests, record_statements, TestDb, TestResult};
+use soft_delete_tests::{backend_tests, TestDb, TestResult};
 
 use crate::collector_schema::*;
 
@@ -322,7 +322,7 @@ backend_tests! {
         Ok(())
     }
 
-    fn start_retry_and_upsert_use_the_key_index(db) {
+    fn start_retry_and_upsert_use_the_key_index(db, x) {
         use crate::unique::*;
         create_with_keys(db)?;
         digits(db)?;
@@ -340,7 +340,7 @@ backend_tests! {
         db.conn().batch_execute(&sql)?;
         db.conn().analyze(&["exam_attempts"])?;
         let conn = db.conn();
-        let recorded = record_statements(conn);
+        let recorded = x.record_statements(conn);
 
         let new = |exam_id: i32, learner_id: i32, retry: i32| NewAttempt {
             exam_id,
@@ -348,20 +348,20 @@ backend_tests! {
             active: true,
             retry,
         };
-        let started = ExamAttempt::start(conn, (1, 5000), |n| new(1, 5000, n))?;
+        let started = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 5000), |n| new(1, 5000, n))?;
         assert_eq!(started.retry, 0);
-        let retried = ExamAttempt::retry(conn, (1, 7), |_, n| new(1, 7, n))?;
+        let retried = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| new(1, 7, n))?;
         assert_eq!(retried.retry, 2);
         let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 10);
-        let upserted = ExamAttempt::upsert(conn, (2, 9), |n| new(2, 9, n), bump)?;
+        let upserted = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (2, 9), |n| new(2, 9, n), bump)?;
         assert_eq!(upserted.retry, 11);
         assert_eq!(ExamAttempt::history(conn, (2, 9))?.len(), 2);
         let live = ExamAttempt::find_live(conn, (1, 5000))?.expect("started");
         // A guarded restore: the keys are checked before the row comes back.
         live.clone().soft_delete(conn)?;
-        assert_eq!(live.restore(conn)?, 1);
+        assert_eq!(RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &live)?, 1);
         let retired = exam_attempts::table.find(1013).with_deleted().first::<ExamAttempt>(conn)?;
-        assert!(retired.restore(conn).is_err(), "learner 7 has a live attempt at exam 1");
+        assert!(RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &retired).is_err(), "learner 7 has a live attempt at exam 1");
 
         let statements = taken(&recorded);
         PlanCheck::new(&["exam_attempts"]).assert(conn, &statements)?;

@@ -13,6 +13,7 @@ use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::Integer;
 use soft_delete_runtime::asynchronous::*;
 use soft_delete_runtime::prelude::*;
+use soft_delete_tests::exec::{Exec, KeysIn, RestoreIn};
 use soft_delete_tests::{asynchronous, backend_tests, record_statements, Backend};
 
 use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
@@ -226,15 +227,15 @@ backend_tests! {
 
     /// A refused restore names the two rows by their ids, read as text: statements the
     /// connection prepares once, not at every refusal.
-    fn a_refused_restore_reads_the_ids_with_prepared_statements(db) {
+    fn a_refused_restore_reads_the_ids_with_prepared_statements(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        let cached = soft_delete_tests::record_cached_statements(conn);
+        let cached = x.record_cached_statements(conn);
         for exam in 1..=3 {
-            let first = ExamAttempt::start(conn, (exam, 7), move |n| attempt(exam, 7, n))?;
-            ExamAttempt::retry(conn, (exam, 7), |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n))?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (exam, 7), move |n| attempt(exam, 7, n))?;
+            KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (exam, 7), |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n))?;
             let retired: ExamAttempt = exam_attempts::table.find(first.id).with_deleted().first(conn)?;
-            let refused = retired.restore(conn).unwrap_err();
+            let refused = RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &retired).unwrap_err();
             assert!(refused.conflict().is_some(), "{refused}");
         }
         let cached = cached.lock().expect("not poisoned");
