@@ -29,6 +29,7 @@ use soft_delete_runtime::dsl;
 use soft_delete_runtime::exec::Execute;
 use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
+use soft_delete_runtime::schema::{Report, Schema};
 use soft_delete_runtime::table::SoftDeleteMarker;
 use soft_delete_runtime::unique::ActiveUnique;
 use soft_delete_runtime::write::{AlsoSet, Marked, SoftDeleteTarget};
@@ -120,6 +121,11 @@ pub trait Exec<C: TestConnection>: ExecKind {
     where
         T: ArchiveTable,
         P: FnMut(&Progress<'_>) + Send;
+
+    /// [`Schema::verify`], or `verify_async` in the async copy.
+    fn verify_schema(&mut self, conn: &mut C, schema: &Schema) -> Result<Report, Error>
+    where
+        Self::Target: SqlConnection<Self::Mode>;
 
     /// Runs `sql` on the connection the operations run on (`conn`, or the async connection in
     /// the async copy): a session setting the operations must see.
@@ -734,6 +740,13 @@ macro_rules! per_backend {
                 purge.dry_run(conn)
             }
 
+            fn verify_schema(&mut self, conn: &mut $conn, schema: &Schema) -> Result<Report, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                schema.verify(conn)
+            }
+
             fn batch_execute(&mut self, conn: &mut $conn, sql: &str) -> diesel::QueryResult<()> {
                 diesel::connection::SimpleConnection::batch_execute(conn, sql)
             }
@@ -868,6 +881,13 @@ macro_rules! per_backend {
                 P: FnMut(&Progress<'_>) + Send,
             {
                 self.runtime.block_on(send(purge.dry_run_async(&mut self.conn)))
+            }
+
+            fn verify_schema(&mut self, _: &mut $conn, schema: &Schema) -> Result<Report, Error>
+            where
+                Self::Target: SqlConnection<Self::Mode>,
+            {
+                self.runtime.block_on(send(schema.verify_async(&mut self.conn)))
             }
 
             fn batch_execute(&mut self, _: &mut $conn, sql: &str) -> diesel::QueryResult<()> {

@@ -13,9 +13,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::collector::Collector;
-use soft_delete_runtime::ddl;
+use soft_delete_runtime::{ddl, soft_delete};
 use soft_delete_runtime::prelude::*;
-use soft_delete_tests::exec::Exec;
+use soft_delete_tests::exec::{Exec, ExecuteIn, RestoreIn};
 use soft_delete_tests::stamp::{now, stamp, utc, Stamp};
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
 
@@ -244,16 +244,16 @@ backend_tests! {
         Ok(())
     }
 
-    fn under_the_trigger_writes_that_set_the_columns_keep_them_and_down_removes_it(db) {
+    fn under_the_trigger_writes_that_set_the_columns_keep_them_and_down_removes_it(db, x) {
         seed(db, true)?;
         let backend = db.backend();
         let conn = db.conn();
         // the library's soft delete and restore, by value
         let post: Post = posts::table.find(1).with_deleted().first(conn)?;
-        post.soft_delete(conn)?;
+        x.execute(conn, soft_delete(&post))?;
         let deleted: Post = posts::table.find(1).with_deleted().first(conn)?;
         assert!(deleted.deleted && deleted.deleted_at.is_some());
-        deleted.restore(conn)?;
+        RestoreIn::<_, Post, _>::restore_row(x, conn, &deleted)?;
         let back: Post = posts::table.find(1).with_deleted().first(conn)?;
         assert!(!back.deleted && back.deleted_at.is_none());
 

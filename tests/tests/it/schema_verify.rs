@@ -9,6 +9,7 @@ use soft_delete_runtime::ddl::{self, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::schema::{IndexKind, Issue, KeyProblem, Report, Schema};
 use soft_delete_runtime::Error;
+use soft_delete_tests::exec::Exec;
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend, TestConnection, TestDb, TestResult};
 
@@ -195,34 +196,27 @@ fn reports_what_is_missing<C: TestConnection>(
 }
 
 backend_tests! {
-    fn verify_reports_a_dropped_key_index_and_a_missing_journal(db) {
-        reports_what_is_missing(db, |db| schema().verify(db.conn()))
+    fn verify_reports_a_dropped_key_index_and_a_missing_journal(db, x) {
+        reports_what_is_missing(db, |db| x.verify_schema(db.conn(), &schema()))
     }
 
-    #[cfg(feature = "async")]
-    fn verify_async_reports_a_dropped_key_index_and_a_missing_journal(db) {
-        let mut on_async = soft_delete_tests::exec::OnAsync::<Conn>::open(db);
-        let (runtime, conn) = on_async.parts();
-        reports_what_is_missing(db, |_| runtime.block_on(schema().verify_async(conn)))
-    }
-
-    fn verify_tells_an_exclusion_constraint_from_a_unique_index(db) {
+    fn verify_tells_an_exclusion_constraint_from_a_unique_index(db, x) {
         // PostgreSQL alone has the deferrable form; elsewhere it is refused, typed.
         let deferred = KeyForm::Exclusion(Deferral::InitiallyDeferred);
         let exclusion = Schema::new().model_with::<VUser>(deferred).model_with::<VNote>(deferred);
         if db.backend() != Backend::Postgres {
             assert!(matches!(exclusion.migrations(dialect_of::<Conn>()), Err(Error::Unsupported { .. })));
-            assert!(matches!(exclusion.verify(db.conn()), Err(Error::Unsupported { .. })));
+            assert!(matches!(x.verify_schema(db.conn(), &exclusion), Err(Error::Unsupported { .. })));
             return Ok(());
         }
         create_tables(db);
         for migration in exclusion.migrations(Dialect::Postgres)? {
             db.conn().batch_execute(&migration.up)?;
         }
-        let report = exclusion.verify(db.conn())?;
+        let report = x.verify_schema(db.conn(), &exclusion)?;
         assert!(report.is_clean(), "{report}");
         // The same keys declared as unique indexes: the database has other objects.
-        let report = Schema::new().model::<VUser>().verify(db.conn())?;
+        let report = x.verify_schema(db.conn(), &Schema::new().model::<VUser>())?;
         assert_eq!(
             report.issues,
             [Issue::KeyMismatch {
@@ -236,8 +230,8 @@ backend_tests! {
         Ok(())
     }
 
-    fn verify_names_each_missing_table(db) {
-        let report = schema().verify(db.conn())?;
+    fn verify_names_each_missing_table(db, x) {
+        let report = x.verify_schema(db.conn(), &schema())?;
         assert_eq!(
             report.issues[..4],
             [
