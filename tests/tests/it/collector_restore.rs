@@ -73,7 +73,7 @@ backend_tests! {
 
         // Item 2 comes back on its own: a restore by value detaches it from the batch...
         let item: OrderItem = order_items::table.find(2).with_deleted().first(conn)?;
-        assert_eq!(item.restore(conn)?, 1);
+        assert_eq!(soft_delete_tests::exec::RestoreIn::<_, OrderItem, _>::restore_row(x, conn, &item)?, 1);
         let item: OrderItem = order_items::table.find(2).with_deleted().first(conn)?;
         assert_eq!((item.active, item.archive_batch), (true, None));
         // ...and is hidden again later, on its own.

@@ -384,11 +384,10 @@ backend_tests! {
         let error = x.purge(conn, &mut Purge::older_than(authors::table, Duration::MAX)).unwrap_err();
         assert!(matches!(error, Error::InvalidArgument { name: "age", .. }), "{error:?}");
 
-        let inside = conn.transaction(|conn| {
-            // (the sync API: an async caller's transaction is on its own connection)
-            let dry = Purge::before(authors::table, cutoff()).dry_run(conn)?;
+        let inside = x.transaction(conn, |x, conn| {
+            let dry = x.dry_run(conn, &mut Purge::before(authors::table, cutoff()))?;
             assert_eq!(dry.deleted(), 1);
-            Purge::before(authors::table, cutoff()).run(conn)
+            x.purge(conn, &mut Purge::before(authors::table, cutoff()))
         });
         assert!(matches!(inside, Err(Error::InTransaction { .. })), "{inside:?}");
         assert_eq!(ids!(conn, authors), [1]);

@@ -10,7 +10,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::{ddl, marker, soft_delete, Error};
 use soft_delete_tests::backend_tests;
-use soft_delete_tests::exec::{leak, Exec as _, ReassignIn as _};
+use soft_delete_tests::exec::{leak, Exec as _, KeysIn, MarkedRestoreIn, ReassignIn as _};
 
 use crate::collector_schema::dialect;
 use crate::markers_schema::*;
@@ -39,13 +39,13 @@ backend_tests! {
 
         // by value: the restore of a row whose key a live row holds
         let spam: Post = post::table.find(PostId(2)).with_deleted().first(conn)?;
-        let err = spam.marker(post::removed).restore(conn).expect_err("post 6 holds the slug");
+        let err = MarkedRestoreIn::<_, Post, _, _>::restore_marked(x, conn, &spam, post::removed).expect_err("post 6 holds the slug");
         assert_eq!(conflict_ids(&err), ("6".to_owned(), Some("2".to_owned())), "{err}");
         let conflict = err.conflict().expect("a conflict");
         assert_eq!(conflict.live_id().typed::<Post>(), Ok(PostId(6)), "read as the model's newtype id");
 
         // by value: the start of a key that has a live row
-        let err = Post::start(conn, (1, "hello".to_owned()), |_| {
+        let err = KeysIn::<_, Post, _, _>::start(x, conn, (1, "hello".to_owned()), |_| {
             (post::id.eq(PostId(8)), post::community_id.eq(1), post::creator_id.eq(PersonId(1)), post::slug.eq("hello"))
         })
         .expect_err("post 1 holds the slug");

@@ -23,7 +23,7 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
 use soft_delete_runtime::unique::KeyConflict;
 use soft_delete_runtime::{ddl, Error, IdOf, RowId, Timestamp};
-use soft_delete_tests::exec::Exec as _;
+use soft_delete_tests::exec::{leak, Exec as _, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
@@ -179,25 +179,25 @@ backend_tests! {
         let conn = db.conn();
 
         // A protect blocker: ann's visible topic refuses her archive.
-        let ann: Author = author::table.find(1).active().first(conn)?;
-        let err = Collector::new(&ann).archive(conn).expect_err("topic 7 protects ann");
+        let ann: &Author = leak(author::table.find(1).active().first(conn)?);
+        let err = x.archive(conn, &Collector::new(ann)).expect_err("topic 7 protects ann");
         let Error::Protected { blockers } = &err else { panic!("{err}") };
         let blocker: Vec<TopicId> = blockers[0].ids.iter().map(RowId::typed::<Topic>).collect::<Result<_, _>>()?;
         assert_eq!(blocker, [TopicId(7)], "{err}");
 
         // A batch restore's conflict: the forum's archive hid topic 7, and topic 8 took its slug.
-        let rust: Forum = forum::table.find(1).active().first(conn)?;
-        let batch = Collector::new(&rust).archive(conn)?.batch();
+        let rust: &Forum = leak(forum::table.find(1).active().first(conn)?);
+        let batch = x.archive(conn, &Collector::new(rust))?.batch();
         diesel::insert_into(topic::table)
             .values((topic::id.eq(TopicId(8)), topic::forum_id.eq(1), topic::author_id.eq(2), topic::slug.eq("hello")))
             .execute(conn)?;
-        let err = batch.restore(conn).expect_err("topic 8 holds the slug");
+        let err = x.restore(conn, batch).expect_err("topic 8 holds the slug");
         let by_batch = topic_ids(err.conflict().unwrap_or_else(|| panic!("a conflict: {err}")));
         assert_eq!(by_batch, (TopicId(8), Some(TopicId(7))), "{err}");
 
         // A by-value restore's conflict on the same rows gives the same ids, of the same type.
         let hello: Topic = topic::table.find(TopicId(7)).with_deleted().first(conn)?;
-        let err = hello.restore(conn).expect_err("topic 8 holds the slug");
+        let err = RestoreIn::<_, Topic, _>::restore_row(x, conn, &hello).expect_err("topic 8 holds the slug");
         let by_value = topic_ids(err.conflict().unwrap_or_else(|| panic!("a conflict: {err}")));
         assert_eq!(by_value, by_batch, "{err}");
 
