@@ -47,31 +47,32 @@ pub async fn connect<C: AsyncTwin>(db: &TestDb<C>) -> C::Async {
     conn
 }
 
-/// Like [`connect`], and records the SQL of every statement the connection runs (as
-/// [`record_statements`](crate::record_statements) does for a sync one).
+/// What [`connect_recording`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// The SQL of every statement the connection runs (as
+    /// [`record_statements`](crate::record_statements) does for a sync one).
+    Statements,
+    /// The SQL of every statement the connection prepares and adds to its statement cache (as
+    /// [`record_cached_statements`](crate::record_cached_statements) does for a sync one).
+    Cached,
+}
+
+/// Like [`connect`], and records `what` from now on.
 pub async fn connect_recording<C: AsyncTwin>(
     db: &TestDb<C>,
+    what: Record,
 ) -> (C::Async, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut conn = connect(db).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut guard = db.test_guard();
-    guard.recorder = Some(std::sync::Arc::clone(&seen));
+    let slot = match what {
+        Record::Statements => &mut guard.recorder,
+        Record::Cached => &mut guard.cached,
+    };
+    *slot = Some(std::sync::Arc::clone(&seen));
     conn.set_instrumentation(guard);
     (conn, seen)
-}
-
-/// Like [`connect`], and records the SQL of every statement the connection adds to its
-/// prepared statement cache (as [`record_cached_statements`](crate::record_cached_statements)
-/// does for a sync one).
-pub async fn connect_recording_cached<C: AsyncTwin>(
-    db: &TestDb<C>,
-) -> (C::Async, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    let mut conn = connect(db).await;
-    let cached = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut guard = db.test_guard();
-    guard.cached = Some(std::sync::Arc::clone(&cached));
-    conn.set_instrumentation(guard);
-    (conn, cached)
 }
 
 /// A connection manager for diesel-async's pools whose connections run the test's guard.

@@ -98,7 +98,7 @@ backend_tests! {
         create_journal(db);
         let backend = db.backend();
         let run = asynchronous::runtime();
-        let (mut on_async, seen_async) = run.block_on(asynchronous::connect_recording(db));
+        let (mut on_async, seen_async) = run.block_on(asynchronous::connect_recording(db, asynchronous::Record::Statements));
         let conn = db.conn();
         let seen = record_statements(conn);
 

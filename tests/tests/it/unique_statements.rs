@@ -163,7 +163,7 @@ backend_tests! {
         let backend = db.backend();
         let hand = Hand { backend };
         let run = asynchronous::runtime();
-        let (mut on_async, seen_async) = run.block_on(asynchronous::connect_recording(db));
+        let (mut on_async, seen_async) = run.block_on(asynchronous::connect_recording(db, asynchronous::Record::Statements));
         let conn = db.conn();
         let seen = record_statements(conn);
         let mut lines = Vec::new();
@@ -271,8 +271,10 @@ mod postgres_only {
         soft_delete_tests::run::<PgConnection>(module_path!(), |db: &mut TestDb<PgConnection>| {
             create_with_keys(db)?;
             let run = asynchronous::runtime();
-            let (mut on_async, cached_async) =
-                run.block_on(asynchronous::connect_recording_cached(db));
+            let (mut on_async, cached_async) = run.block_on(asynchronous::connect_recording(
+                db,
+                asynchronous::Record::Cached,
+            ));
             let conn = db.conn();
             let cached = record_cached_statements(conn);
             let successor = |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n);
