@@ -16,7 +16,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};
-use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyUpdate};
+use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyOps, KeyUpdate};
 #[cfg(feature = "async")]
 use soft_delete_runtime::asynchronous::{ActiveUniqueAsync, SoftDeleteAsync};
 use soft_delete_runtime::backend::RenderBackend;
@@ -127,6 +127,11 @@ pub trait Exec<C: TestConnection>: ExecKind {
     where
         Self::Target: SqlConnection<Self::Mode>;
 
+    /// An executor for a second connection to the test's database, which the body opened with
+    /// `db.connect()` (guarded): the sync copy runs on that connection (what the body passes),
+    /// the async copy on a new guarded async connection to the same database.
+    fn beside(&self, db: &crate::TestDb<C>) -> Self;
+
     /// Runs `sql` on the connection the operations run on (`conn`, or the async connection in
     /// the async copy): a session setting the operations must see.
     fn batch_execute(&mut self, conn: &mut C, sql: &str) -> diesel::QueryResult<()>;
@@ -180,9 +185,10 @@ pub trait ExecKind: Sized {
     /// Whether this is the async copy (for a body that passes it on, to a worker process say).
     fn is_async(&self) -> bool;
 
-    /// An executor for another connection the body opened itself to `url` (`other`, say):
-    /// the sync copy runs on `other` (what it passes), the async copy on a new async connection
-    /// to `url`. Neither runs the test guard, as `other` (opened by the body) does not.
+    /// An executor for another connection the body opened itself to `url` (`other`, say,
+    /// as another role): the sync copy runs on `other` (what it passes), the async copy on a new
+    /// async connection to `url`, without the test guard. For a second connection to the
+    /// test's own database, [`Exec::beside`] keeps the guard.
     fn elsewhere(&self, url: &str) -> Self;
 }
 
@@ -399,6 +405,46 @@ where
     {
         self.runtime
             .block_on(M::upsert_async(&mut self.conn, key, insert, update))
+    }
+}
+
+/// The reads of an active-unique key `K` of model `M` through a test's executor:
+/// `FindIn::<_, Model, _>::find_live(x, conn, key)` and `history`. A trait apart from
+/// [`KeysIn`], whose new-row type they do not have.
+pub trait FindIn<C, M: ActiveUnique<K>, K> {
+    /// [`ActiveUnique::find_live`], or `find_live_async` in the async copy.
+    fn find_live(&mut self, conn: &mut C, key: M::Value) -> Result<Option<M>, Error>;
+
+    /// [`ActiveUnique::history`], or `history_async` in the async copy.
+    fn history(&mut self, conn: &mut C, key: M::Value) -> Result<Vec<M>, Error>;
+}
+
+impl<C, M, K> FindIn<C, M, K> for Blocking
+where
+    M: KeyOps<K, soft_delete_runtime::exec::Blocking, C>,
+{
+    fn find_live(&mut self, conn: &mut C, key: M::Value) -> Result<Option<M>, Error> {
+        M::find_live(conn, key)
+    }
+
+    fn history(&mut self, conn: &mut C, key: M::Value) -> Result<Vec<M>, Error> {
+        M::history(conn, key)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K> FindIn<C, M, K> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    M: KeyOps<K, soft_delete_runtime::exec::NonBlocking, C::Async>,
+{
+    fn find_live(&mut self, _: &mut C, key: M::Value) -> Result<Option<M>, Error> {
+        self.runtime
+            .block_on(M::find_live_async(&mut self.conn, key))
+    }
+
+    fn history(&mut self, _: &mut C, key: M::Value) -> Result<Vec<M>, Error> {
+        self.runtime.block_on(M::history_async(&mut self.conn, key))
     }
 }
 
@@ -747,6 +793,10 @@ macro_rules! per_backend {
                 schema.verify(conn)
             }
 
+            fn beside(&self, _: &crate::TestDb<$conn>) -> Self {
+                Blocking
+            }
+
             fn batch_execute(&mut self, conn: &mut $conn, sql: &str) -> diesel::QueryResult<()> {
                 diesel::connection::SimpleConnection::batch_execute(conn, sql)
             }
@@ -890,6 +940,10 @@ macro_rules! per_backend {
                 self.runtime.block_on(send(schema.verify_async(&mut self.conn)))
             }
 
+            fn beside(&self, db: &crate::TestDb<$conn>) -> Self {
+                OnAsync::open(db)
+            }
+
             fn batch_execute(&mut self, _: &mut $conn, sql: &str) -> diesel::QueryResult<()> {
                 self.runtime.block_on(diesel_async::SimpleAsyncConnection::batch_execute(&mut self.conn, sql))
             }
@@ -926,18 +980,19 @@ macro_rules! per_backend {
                 // each operation to its end on this runtime itself.
                 type Manager = <<$conn as crate::asynchronous::AsyncTwin>::Async as diesel_async::AsyncConnection>::TransactionManager;
                 use diesel_async::TransactionManager as _;
+                // As `TransactionManager::transaction` ends one: a failed commit has rolled back
+                // (or left the connection broken) already, and a failed rollback is the error
+                // unless the manager is broken (the body's error says more then).
                 self.runtime.block_on(Manager::begin_transaction(&mut self.conn))?;
-                let out = body(self, conn);
-                let end = match out {
-                    Ok(_) => self.runtime.block_on(Manager::commit_transaction(&mut self.conn)),
-                    Err(_) => self.runtime.block_on(Manager::rollback_transaction(&mut self.conn)),
-                };
-                match (out, end) {
-                    (Ok(_), Err(commit)) => {
-                        let _ = self.runtime.block_on(Manager::rollback_transaction(&mut self.conn));
-                        Err(commit.into())
+                match body(self, conn) {
+                    Ok(value) => {
+                        self.runtime.block_on(Manager::commit_transaction(&mut self.conn))?;
+                        Ok(value)
                     }
-                    (out, _) => out,
+                    Err(error) => match self.runtime.block_on(Manager::rollback_transaction(&mut self.conn)) {
+                        Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                        Err(rollback) => Err(rollback.into()),
+                    },
                 }
             }
 

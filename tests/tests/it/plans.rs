@@ -13,8 +13,7 @@ use soft_delete_runtime::collector::{ArchiveList, Collector};
 use soft_delete_runtime::deferred::reassign;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
-use soft_delete_runtime::unique::ActiveUnique;
-use soft_delete_tests::exec::{Exec, KeysIn, ReassignIn, RestoreIn};
+use soft_delete_tests::exec::{Exec, FindIn, KeysIn, ReassignIn, RestoreIn};
 use soft_delete_tests::plans::{Explain, PlanCheck, Recorded};
 use soft_delete_tests::{backend_tests, TestDb, TestResult};
 
@@ -355,8 +354,8 @@ backend_tests! {
         let bump = |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 10);
         let upserted = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (2, 9), |n| new(2, 9, n), bump)?;
         assert_eq!(upserted.retry, 11);
-        assert_eq!(ExamAttempt::history(conn, (2, 9))?.len(), 2);
-        let live = ExamAttempt::find_live(conn, (1, 5000))?.expect("started");
+        assert_eq!(FindIn::<_, ExamAttempt, _>::history(x, conn, (2, 9))?.len(), 2);
+        let live = FindIn::<_, ExamAttempt, _>::find_live(x, conn, (1, 5000))?.expect("started");
         // A guarded restore: the keys are checked before the row comes back.
         live.clone().soft_delete(conn)?;
         assert_eq!(RestoreIn::<_, ExamAttempt, _>::restore_row(x, conn, &live)?, 1);

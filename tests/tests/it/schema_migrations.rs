@@ -4,17 +4,20 @@
 use diesel::prelude::*;
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use soft_delete_runtime::schema::{write_migrations, Issue};
+use soft_delete_tests::exec::{Exec, ExecKind};
 use soft_delete_tests::{backend_tests, Backend};
 
 use crate::schema_verify::{create_tables, dialect_of, schema, vusers};
 
 backend_tests! {
-    fn generated_migrations_apply_and_revert(db) {
+    fn generated_migrations_apply_and_revert(db, x) {
         create_tables(db);
+        // (one directory per copy: the sync and async copies run at the same time)
         let dir = std::env::temp_dir().join(format!(
-            "soft-delete-migrations-{}-{:?}",
+            "soft-delete-migrations-{}-{:?}-{}",
             std::process::id(),
-            db.backend()
+            db.backend(),
+            if x.is_async() { "async" } else { "sync" }
         ));
         let _ = std::fs::remove_dir_all(&dir);
         let schema = schema();
@@ -37,14 +40,14 @@ backend_tests! {
         let migrations = FileBasedMigrations::from_path(&dir)?;
         let conn = db.conn();
         assert_eq!(conn.run_pending_migrations(migrations.clone())?.len(), 4);
-        let applied = schema.verify(conn)?;
+        let applied = x.verify_schema(conn, &schema)?;
         assert!(applied.is_clean(), "{applied}");
         // The database enforces the key now.
         diesel::insert_into(vusers::table).values(vusers::email.eq("ann@example.com")).execute(conn)?;
         assert!(diesel::insert_into(vusers::table).values(vusers::email.eq("ann@example.com")).execute(conn).is_err());
 
         conn.revert_all_migrations(migrations.clone())?;
-        let reverted = schema.verify(conn)?;
+        let reverted = x.verify_schema(conn, &schema)?;
         let gone: Vec<String> = reverted
             .issues
             .iter()
@@ -65,7 +68,7 @@ backend_tests! {
 
         // The way down left nothing that stops the way up.
         db.conn().run_pending_migrations(migrations)?;
-        let again = schema.verify(db.conn())?;
+        let again = x.verify_schema(db.conn(), &schema)?;
         assert!(again.is_clean(), "{again}");
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())

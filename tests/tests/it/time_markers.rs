@@ -10,9 +10,9 @@ use diesel::prelude::*;
 use soft_delete_runtime::collector::Collector;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::purge::Purge;
-use soft_delete_runtime::Timestamp;
+use soft_delete_runtime::{soft_delete_with, Timestamp};
 use soft_delete_tests::backend_tests;
-use soft_delete_tests::exec::Exec;
+use soft_delete_tests::exec::{Exec, ExecuteIn};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 diesel::table! {
@@ -66,7 +66,7 @@ backend_tests! {
 
         // a deletion at a time-crate instant reads back as its wall-clock time in UTC
         let two: Shelf = shelves::table.find(2).active().first(conn)?;
-        two.soft_delete_with(conn, Deletion::at(when()))?;
+        x.execute(conn, soft_delete_with(&two, Deletion::at(when())))?;
         let read: Shelf = shelves::table.find(2).with_deleted().first(conn)?;
         assert_eq!(read.deleted_at.map(PrimitiveDateTime::assume_utc), Some(when()));
         assert_eq!(read.deleted_at, Some(PrimitiveDateTime::from(Timestamp::from(when()))));

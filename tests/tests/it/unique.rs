@@ -11,7 +11,7 @@ use soft_delete_runtime::ddl::{self, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::{soft_delete, Error};
-use soft_delete_tests::exec::{Exec, ExecKind, KeysIn, RestoreIn};
+use soft_delete_tests::exec::{Exec, FindIn, KeysIn, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, Backend};
 
@@ -472,25 +472,25 @@ backend_tests! {
     fn the_live_row_and_the_history_of_a_key(db, x) {
         create_with_keys(db)?;
         let conn = db.conn();
-        assert_eq!(ExamAttempt::find_live(conn, (1, 7))?, None);
-        assert!(ExamAttempt::history(conn, (1, 7))?.is_empty());
+        assert_eq!(FindIn::<_, ExamAttempt, _>::find_live(x, conn, (1, 7))?, None);
+        assert!(FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?.is_empty());
 
         let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
         let second = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
         let third = KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, (1, 7), |_, n| attempt(1, 7, n))?;
         let other = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 8), |n| attempt(1, 8, n))?;
 
-        assert_eq!(ExamAttempt::find_live(conn, (1, 7))?.as_ref(), Some(&third));
-        let history = ExamAttempt::history(conn, (1, 7))?;
+        assert_eq!(FindIn::<_, ExamAttempt, _>::find_live(x, conn, (1, 7))?.as_ref(), Some(&third));
+        let history = FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?;
         let ids: Vec<i32> = history.iter().map(|a| a.id).collect();
         assert_eq!(ids, [third.id, second.id, first.id], "newest first by the counter");
         assert_eq!(history.iter().map(|a| a.active).collect::<Vec<_>>(), [true, false, false]);
-        assert_eq!(ExamAttempt::history(conn, (1, 8))?, [other]);
+        assert_eq!(FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 8))?, [other]);
 
         // Without a counter, newest is the highest id.
         let ann = KeysIn::<_, Account, _, _>::start(x, conn, "ann@x".to_string(), |NoCounter| account("ann@x"))?;
         let ann2 = KeysIn::<_, Account, _, _>::retry(x, conn, "ann@x".to_string(), |_, NoCounter| account("ann@x"))?;
-        let ids: Vec<i32> = Account::history(conn, "ann@x".to_string())?.iter().map(|a| a.id).collect();
+        let ids: Vec<i32> = FindIn::<_, Account, _>::history(x, conn, "ann@x".to_string())?.iter().map(|a| a.id).collect();
         assert_eq!(ids, [ann2.id, ann.id]);
 
         // The statements, to refine like any Diesel query.
@@ -705,7 +705,7 @@ backend_tests! {
         // Another connection holds the key's live row (SQLite: the database's write lock).
         let mut holder = db.connect();
         let waiter = &mut db.connect();
-        let on_waiter = &mut x.elsewhere(db.url());
+        let on_waiter = &mut x.beside(db);
         match db.backend() {
             Backend::Sqlite => holder.batch_execute("BEGIN IMMEDIATE")?,
             Backend::Postgres | Backend::Mysql => {
@@ -915,7 +915,7 @@ where
     let mut connections: Vec<(X, C)> = (0..threads)
         .map(|_| {
             let mut conn = db.connect();
-            let mut on = x.elsewhere(db.url());
+            let mut on = x.beside(db);
             if C::BACKEND == Backend::Sqlite {
                 // One writer at a time: wait for the lock instead of failing at once.
                 on.batch_execute(&mut conn, "PRAGMA busy_timeout = 10000")

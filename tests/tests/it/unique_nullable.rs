@@ -22,7 +22,7 @@ use soft_delete_runtime::ddl::{self, archive_log, journal, Deferral, KeyForm};
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::Holder;
 use soft_delete_runtime::Error;
-use soft_delete_tests::exec::{Exec, KeysIn, RestoreIn};
+use soft_delete_tests::exec::{Exec, FindIn, KeysIn, RestoreIn};
 use soft_delete_tests::stamp::Stamp;
 use soft_delete_tests::{backend_tests, TestConnection, TestDb};
 
@@ -250,8 +250,8 @@ backend_tests! {
         refused(KeysIn::<_, Ticket, _, _>::start(x, conn, (1, None), |_| ticket(1, None)).unwrap_err());
         refused(KeysIn::<_, Ticket, _, _>::retry(x, conn, (1, None), |_, _| ticket(1, None)).unwrap_err());
         refused(KeysIn::<_, Ticket, _, _>::upsert(x, conn, (1, None), |_| ticket(1, None), |_| tickets::seat.eq(None::<i32>)).unwrap_err());
-        refused(Ticket::find_live(conn, (1, None)).unwrap_err());
-        refused(Ticket::history(conn, (1, None)).unwrap_err());
+        refused(FindIn::<_, Ticket, _>::find_live(x, conn, (1, None)).unwrap_err());
+        refused(FindIn::<_, Ticket, _>::history(x, conn, (1, None)).unwrap_err());
         assert_eq!(tickets::table.with_deleted().count().get_result::<i64>(conn)?, 0, "nothing written");
 
         // Seated tickets are keyed; standing ones repeat, in the database too.
@@ -275,23 +275,23 @@ backend_tests! {
         let conn = db.conn();
         let first = KeysIn::<_, Draft, _, _>::start(x, conn, (1, None), |n| draft(1, None, n))?;
         assert_eq!((first.folder_id, first.version), (None, 0));
-        assert_eq!(Draft::find_live(conn, (1, None))?.as_ref(), Some(&first));
+        assert_eq!(FindIn::<_, Draft, _>::find_live(x, conn, (1, None))?.as_ref(), Some(&first));
 
         let again = KeysIn::<_, Draft, _, _>::start(x, conn, (1, None), |n| draft(1, None, n)).unwrap_err();
         assert_eq!(live_id_of(&again), Some(first.id), "{again}");
 
         let second = KeysIn::<_, Draft, _, _>::retry(x, conn, (1, None), |old: &Draft, n| draft(old.owner_id, old.folder_id, n))?;
         assert_eq!(second.version, 1);
-        let history: Vec<i32> = Draft::history(conn, (1, None))?.iter().map(|d| d.id).collect();
+        let history: Vec<i32> = FindIn::<_, Draft, _>::history(x, conn, (1, None))?.iter().map(|d| d.id).collect();
         assert_eq!(history, [second.id, first.id]);
 
         // Another folder, and another owner's top level, are other keys.
         let in_folder = KeysIn::<_, Draft, _, _>::start(x, conn, (1, Some(5)), |n| draft(1, Some(5), n))?;
         let other = KeysIn::<_, Draft, _, _>::start(x, conn, (2, None), |n| draft(2, None, n))?;
-        assert_eq!(Draft::find_live(conn, (1, Some(5)))?.map(|d| d.id), Some(in_folder.id));
-        assert_eq!(Draft::history(conn, (1, Some(5)))?.len(), 1);
-        assert_eq!(Draft::history(conn, (2, None))?.len(), 1);
-        assert_eq!(Draft::find_live(conn, (2, None))?.map(|d| d.id), Some(other.id));
+        assert_eq!(FindIn::<_, Draft, _>::find_live(x, conn, (1, Some(5)))?.map(|d| d.id), Some(in_folder.id));
+        assert_eq!(FindIn::<_, Draft, _>::history(x, conn, (1, Some(5)))?.len(), 1);
+        assert_eq!(FindIn::<_, Draft, _>::history(x, conn, (2, None))?.len(), 1);
+        assert_eq!(FindIn::<_, Draft, _>::find_live(x, conn, (2, None))?.map(|d| d.id), Some(other.id));
 
         // A by-value restore of the retired top-level draft: the key is held.
         let retired: Draft = drafts::table.find(first.id).with_deleted().first(conn)?;
