@@ -281,7 +281,9 @@ impl<M: SoftDelete> SoftDeleteAsync for M {}
 /// The restores of one row through a marker of its choice (`post.marker(posts::removed)`, see
 /// [`Marked`]) on a diesel-async connection, awaited: like [`SoftDeleteAsync`]'s, they check the
 /// row's active-unique keys in the same transaction when the restore makes the row live (when no
-/// other marker hides it), and they find the row by its primary key, copied out of the model.
+/// other marker hides it), and they find the row by its primary key, copied out of the model. A
+/// model whose primary key has several columns restores through
+/// [`restore`](crate::restore) on `marker(column, table.find((a, b)))` instead.
 impl<'a, M, Model> Marked<M, &'a Model>
 where
     Model: SoftDelete,

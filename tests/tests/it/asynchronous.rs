@@ -78,13 +78,22 @@ async_backend_tests! {
             })
             .await?;
             let refused = first.restore_async(&mut conn).await;
+            // through a marker of its choice (here the primary one), by value, and setting
+            let marker = exam_attempts::active;
+            let refused_marked = first.marker(marker).restore_async(&mut conn).await;
+            let refused_and_set = first
+                .marker(marker)
+                .restore_and_set_async(&mut conn, exam_attempts::retry.eq(40))
+                .await;
             let found = ExamAttempt::find_live_async(&mut conn, (3, 7)).await?;
             let history = ExamAttempt::history_async(&mut conn, (3, 7)).await?;
-            Ok::<_, Error>((live, refused, found, history))
+            Ok::<_, Error>((live, [refused, refused_marked, refused_and_set], found, history))
         });
         let (live, refused, found, history) = task.await??;
         assert_eq!(live.retry, 2);
-        assert_eq!(live_id_of(&refused.unwrap_err()), Some(live.id));
+        for refused in refused {
+            assert_eq!(live_id_of(&refused.unwrap_err()), Some(live.id));
+        }
         assert_eq!(found.map(|a| a.id), Some(live.id));
         assert_eq!(history.len(), 2);
         Ok(())

@@ -203,7 +203,9 @@ backend_tests! {
         let conn = db.conn();
         let hello = post!(conn, 1);
 
-        assert_eq!(x.execute(conn, soft_delete_with(hello.marker(post::removed), Deletion::now().by(PersonId(2)).reason("dup")))?, 1);
+        // (the hiding writes are the model's own methods, statements on `conn` in both copies:
+        // `each_write_sets_the_marker_it_names...` runs the same statements through `x`)
+        assert_eq!(hello.marker(post::removed).soft_delete_with(conn, Deletion::now().by(PersonId(2)).reason("dup"))?, 1);
         assert_eq!(x.execute(conn, soft_delete(&hello))?, 1);
         assert_eq!(post!(conn, 1).hidden_by(), ["deleted", "removed"]);
 
@@ -214,7 +216,7 @@ backend_tests! {
         assert!(post!(conn, 1).hidden_by().is_empty());
 
         // other columns in the same UPDATE, through a marker, by value and in bulk
-        let n = x.execute(conn, soft_delete_and_set(hello.marker(post::removed), Deletion::now(), post::updated_at.eq(Some(at(13)))))?;
+        let n = hello.marker(post::removed).soft_delete_and_set(conn, Deletion::now(), post::updated_at.eq(Some(at(13))))?;
         assert_eq!((n, post!(conn, 1).updated_at), (1, Some(at(13))));
         let n = MarkedRestoreAndSetIn::<_, Post, _, _, _>::restore_marked_and_set(x, conn, &hello, post::removed, post::updated_at.eq(Some(at(14))))?;
         assert_eq!((n, post!(conn, 1).updated_at, post!(conn, 1).removed), (1, Some(at(14)), false));
@@ -225,7 +227,7 @@ backend_tests! {
 
         // a row hidden by another marker is still written by this one
         let bye = post!(conn, 3);
-        assert_eq!(x.execute(conn, soft_delete(bye.marker(post::removed)))?, 1);
+        assert_eq!(bye.marker(post::removed).soft_delete(conn)?, 1);
         assert_eq!(post!(conn, 3).hidden_by(), ["deleted", "removed"]);
         Ok(())
     }
