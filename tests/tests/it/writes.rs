@@ -47,7 +47,7 @@ backend_tests! {
         let later = Deletion::at(at(10, 0, 0, 0)).by(8).reason("again");
         let dead = user!(conn, 2)?;
         assert_eq!(x.execute(conn, soft_delete_with(&dead, later))?, 0);
-        assert_eq!(dead.soft_delete(conn)?, 0);
+        assert_eq!(dead.soft_delete(conn)?, 0); // the model's own method: the same statement
         assert_eq!(x.execute(conn, soft_delete(users::table.find(2)))?, 0);
 
         let bob = user!(conn, 2)?;
