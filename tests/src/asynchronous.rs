@@ -47,30 +47,17 @@ pub async fn connect<C: AsyncTwin>(db: &TestDb<C>) -> C::Async {
     conn
 }
 
-/// What [`connect_recording`] records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Record {
-    /// The SQL of every statement the connection runs (as
-    /// [`record_statements`](crate::record_statements) does for a sync one).
-    Statements,
-    /// The SQL of every statement the connection prepares and adds to its statement cache (as
-    /// [`record_cached_statements`](crate::record_cached_statements) does for a sync one).
-    Cached,
-}
+pub use crate::guard::Record;
 
-/// Like [`connect`], and records `what` from now on.
+/// Like [`connect`], and records `what` from now on (as [`record_statements`](crate::record_statements)
+/// and [`record_cached_statements`](crate::record_cached_statements) do for a sync connection).
 pub async fn connect_recording<C: AsyncTwin>(
     db: &TestDb<C>,
     what: Record,
 ) -> (C::Async, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut conn = connect(db).await;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut guard = db.test_guard();
-    let slot = match what {
-        Record::Statements => &mut guard.recorder,
-        Record::Cached => &mut guard.cached,
-    };
-    *slot = Some(std::sync::Arc::clone(&seen));
+    let seen = guard.record(what);
     conn.set_instrumentation(guard);
     (conn, seen)
 }

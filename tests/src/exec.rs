@@ -949,15 +949,11 @@ macro_rules! per_backend {
             }
 
             fn record_statements(&mut self, _: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-                let seen = std::sync::Arc::default();
-                self.test_guard().recorder = Some(std::sync::Arc::clone(&seen));
-                seen
+                self.test_guard().record(crate::guard::Record::Statements)
             }
 
             fn record_cached_statements(&mut self, _: &mut $conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-                let cached = std::sync::Arc::default();
-                self.test_guard().cached = Some(std::sync::Arc::clone(&cached));
-                cached
+                self.test_guard().record(crate::guard::Record::Cached)
             }
 
             fn set_instrumentation(&mut self, _: &mut $conn, instrumentation: impl Instrumentation) {

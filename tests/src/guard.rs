@@ -137,6 +137,17 @@ fn parser_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
     }
 }
 
+/// What a [`TestGuard`] records on request ([`TestGuard::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// The SQL of every statement the connection runs
+    /// ([`record_statements`](crate::record_statements)).
+    Statements,
+    /// The SQL of every statement the connection prepares and adds to its statement cache
+    /// ([`record_cached_statements`](crate::record_cached_statements)).
+    Cached,
+}
+
 /// The instrumentation of a test connection: the schema tracker, the guard in panic mode, and
 /// an optional recorder of statements ([`record_statements`](crate::record_statements)).
 pub struct TestGuard {
@@ -144,10 +155,10 @@ pub struct TestGuard {
     schema: SharedSchema,
     guard: Guard,
     built_for: u64,
-    pub(crate) recorder: Option<Arc<Mutex<Vec<String>>>>,
+    recorder: Option<Arc<Mutex<Vec<String>>>>,
     /// Records the SQL of every statement the connection adds to its prepared statement cache
     /// ([`record_cached_statements`](crate::record_cached_statements)).
-    pub(crate) cached: Option<Arc<Mutex<Vec<String>>>>,
+    cached: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 impl TestGuard {
@@ -161,6 +172,17 @@ impl TestGuard {
             recorder: None,
             cached: None,
         }
+    }
+
+    /// Records `what` from now on, in the list returned (replacing any earlier list of it).
+    pub fn record(&mut self, what: Record) -> Arc<Mutex<Vec<String>>> {
+        let list = Arc::new(Mutex::new(Vec::new()));
+        let slot = match what {
+            Record::Statements => &mut self.recorder,
+            Record::Cached => &mut self.cached,
+        };
+        *slot = Some(Arc::clone(&list));
+        list
     }
 }
 

@@ -29,7 +29,7 @@ use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::Connection;
 use soft_delete_runtime::backend::SupportedBackend;
 
-use crate::guard::{SharedSchema, TestGuard};
+use crate::guard::{Record, SharedSchema, TestGuard};
 
 /// What a test body returns; `?` works on Diesel's and the runtime's errors.
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -205,11 +205,10 @@ fn guarded<C: TestConnection>(url: &str, schema: &SharedSchema) -> C {
 /// Records the SQL of every statement `conn` runs from now on (until its instrumentation is
 /// replaced). On a test connection the guard keeps checking them.
 pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
     if let Some(test_guard) = conn.instrumentation().downcast_mut::<TestGuard>() {
-        test_guard.recorder = Some(Arc::clone(&seen));
-        return seen;
+        return test_guard.record(Record::Statements);
     }
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
@@ -223,13 +222,10 @@ pub fn record_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>>
 /// statement cache from now on (Diesel's `CacheQuery` event): a statement sent again after
 /// that is not parsed and planned again. Panics on a connection without the test guard.
 pub fn record_cached_statements<C: Connection>(conn: &mut C) -> Arc<Mutex<Vec<String>>> {
-    let cached = Arc::new(Mutex::new(Vec::new()));
-    let test_guard = conn
-        .instrumentation()
+    conn.instrumentation()
         .downcast_mut::<TestGuard>()
-        .expect("a test connection, with the test guard");
-    test_guard.cached = Some(Arc::clone(&cached));
-    cached
+        .expect("a test connection, with the test guard")
+        .record(Record::Cached)
 }
 
 /// The statement's verb, upper-cased: `SELECT`, `DELETE`, ...
