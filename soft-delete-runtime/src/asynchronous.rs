@@ -8,7 +8,7 @@
 //! | sync (`prelude`) | async (this module) |
 //! | --- | --- |
 //! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
-//! | `start`, `upsert`, `find_live`, `history` | `start_async`, `upsert_async`, `find_live_async`, `history_async` |
+//! | `start`, `upsert`, `find_live`, `history`, `retry_new` | `start_async`, `upsert_async`, `find_live_async`, `history_async`, `retry_new_async` |
 //! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
 //! | `row.marker(col).restore(conn)`, `restore_and_set` ([`Marked`]) | `row.marker(col).restore_async(conn)`, `restore_and_set_async` (inherent methods) |
 //! | [`Collector`](crate::collector::Collector)`::preview`, `archive` | `preview_async`, `archive_async` (inherent methods) |
@@ -98,10 +98,12 @@ use std::future::Future;
 use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 
-use crate::exec::{Execute, NonBlocking};
+use crate::exec::{BackendOf, Execute, NonBlocking};
 use crate::model::{guarded_restore, KeyGuard, PrimaryMarker};
 use crate::table::SoftDeleteMarker;
-use crate::unique::{ops, ActiveUnique, KeyInsert, KeyOps, KeyUpdate};
+use crate::unique::{
+    ops, renew, ActiveUnique, KeyInsert, KeyOps, KeyRenew, KeyUpdate, RetryNewBackend,
+};
 use crate::write::{self, AlsoSet, Marked, SoftDeleteTarget};
 use crate::{dsl, Error, SoftDelete};
 
@@ -156,6 +158,20 @@ pub trait ActiveUniqueAsync<K>: ActiveUnique<K> {
     where
         Self: KeyInsert<K, NonBlocking, C, N>,
         C: AsyncTarget;
+
+    /// [`ActiveUnique::retry_new`], awaited: one statement on `AsyncPgConnection`, which takes
+    /// the live row's lock with `NOWAIT` (a row another transaction holds sends it to the
+    /// transaction at once), so that a dropped future never leaves a statement waiting to
+    /// commit.
+    fn retry_new_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: RetryNewBackend,
+        Self: KeyRenew<K, NonBlocking, C, N>;
 }
 
 impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
@@ -210,6 +226,19 @@ impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
         C: AsyncTarget,
     {
         ops::retry::<Self, K, NonBlocking, C, N>(conn, key, build)
+    }
+
+    fn retry_new_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: RetryNewBackend,
+        Self: KeyRenew<K, NonBlocking, C, N>,
+    {
+        renew::retry_new::<Self, K, NonBlocking, C, N>(conn, key, build)
     }
 }
 

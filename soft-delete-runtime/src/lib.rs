@@ -57,6 +57,7 @@ pub mod __private {
         pub use crate::model::KeyGuard;
         pub use crate::unique::backend::{InsertNew, InsertOf, Locked, UpdateLive, UpdateOf};
         pub use crate::unique::ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
+        pub use crate::unique::renew::KeyRenew;
     }
 
     /// The relation graph's plumbing, for the code the derive generates.

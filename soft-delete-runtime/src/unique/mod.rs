@@ -114,12 +114,13 @@ pub(crate) mod guard;
 mod nullable;
 mod one_statement;
 pub(crate) mod ops;
+pub(crate) mod renew;
 
 use std::fmt::Debug;
 
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 
-use crate::exec::{drive, Blocking, Executor};
+use crate::exec::{drive, BackendOf, Blocking, Executor};
 use crate::model::SoftDelete;
 use crate::query::WithDeletedTrace;
 use crate::table::SoftDeleteTable;
@@ -134,6 +135,8 @@ pub use nullable::{NotNullKeyColumn, NullSafeEq};
 pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
 pub use ops::ATTEMPTS;
 pub(crate) use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
+pub(crate) use renew::KeyRenew;
+pub use renew::{Renew, Renewable, RetryNewBackend};
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;
@@ -307,6 +310,52 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
         C: Executor<Blocking>,
     {
         drive(ops::retry::<Self, K, Blocking, C, N>(conn, key, build))
+    }
+
+    /// [`retry`](Self::retry) in one statement, on PostgreSQL: retires the live row of `key`
+    /// and inserts the row `build` returns, which does not depend on the retired row, with the
+    /// next counter value, which the statement sets itself; returns the new row.
+    ///
+    /// Nothing is read first, so `build` gets nothing, and its row must not give the counter's
+    /// column a value. A concurrent writer of the key, a key with no live row, or a new row that
+    /// is not a live row of the key make the statement write nothing; a transaction like
+    /// `retry`'s then runs (the live row locked, the same statement sent), so the errors are
+    /// `retry`'s: [`Error::NoLiveRow`], [`Error::InvalidNewRow`] (also when the row gives the
+    /// counter a value, or leaves a key or marker column to its default), [`Error::Contended`];
+    /// a racing loser is retried. `build` may run more than once. A table in a named schema
+    /// returns [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use
+    /// `retry`.
+    ///
+    /// ```no_run
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { attempts (id) { id -> Integer, exam_id -> Integer, learner_id -> Integer, active -> Bool, retry -> Integer } }
+    /// # #[derive(Queryable, Selectable, Identifiable, SoftDelete)]
+    /// # #[diesel(table_name = attempts)]
+    /// # #[active_unique(fields = "exam_id, learner_id", counter = retry)]
+    /// # struct Attempt { id: i32, exam_id: i32, learner_id: i32, #[soft_delete(marker = active)] active: bool, retry: i32 }
+    /// # fn run(conn: &mut PgConnection) -> Result<(), soft_delete_runtime::Error> {
+    /// use attempts::dsl::*;
+    /// // One statement: the live attempt retired, the next one inserted with `retry` + 1.
+    /// let next = Attempt::retry_new(conn, (1, 7), || {
+    ///     (exam_id.eq(1), learner_id.eq(7), active.eq(true))
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn retry_new<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<Self, Error>
+    where
+        C: Executor<Blocking>,
+        BackendOf<Blocking, C>: RetryNewBackend,
+        Self: KeyRenew<K, Blocking, C, N>,
+    {
+        drive(renew::retry_new::<Self, K, Blocking, C, N>(
+            conn, key, build,
+        ))
     }
 }
 

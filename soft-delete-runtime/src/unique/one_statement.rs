@@ -90,7 +90,7 @@ type ReadVersion<M, K, DB> =
 type RetireTarget<M, K> =
     dsl::Filter<dsl::Find<TableOf<M>, <M as ActiveUnique<K>>::Id>, Replaceable>;
 /// The `successor` CTE of the new row `N` of `M`'s key `K`.
-type SuccessorOf<M, K, N> = Successor<
+pub(super) type SuccessorOf<M, K, N> = Successor<
     <N as Insertable<TableOf<M>>>::Values,
     <M as ActiveUnique<K>>::Filter,
     dsl::live<TableOf<M>>,
@@ -164,7 +164,7 @@ where
 /// Runs `body`'s statements as they are, or, when `wrap`, in a transaction of their own (a
 /// savepoint in the caller's, which a failed statement would otherwise doom): the row written,
 /// or `None` when nothing was (an error included: the caller's transaction path runs next).
-async fn in_transaction_if<Mo, C: Executor<Mo>, M>(
+pub(super) async fn in_transaction_if<Mo, C: Executor<Mo>, M>(
     conn: &mut C,
     wrap: bool,
     body: impl AsyncFnOnce(&mut C) -> QueryResult<Option<M>>,
@@ -254,18 +254,24 @@ where
     }
 }
 
-/// The columns the new row must give a value: the key's, the markers' and the counter's.
-fn needed<M: ActiveUnique<K>, K>() -> Vec<&'static str> {
+/// The columns the new row must give a value: the key's and the markers', and the counter's
+/// when `counter`.
+pub(super) fn needed<M: ActiveUnique<K>, K>(counter: bool) -> Vec<&'static str> {
     let markers = <TableOf<M> as SoftDeleteTable>::markers();
     let mut columns: Vec<&'static str> = M::COLUMNS.to_vec();
     columns.extend(markers.iter().map(|marker| marker.name));
-    columns.extend(M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED));
+    columns.extend(M::COUNTER_COLUMN.filter(|_| counter && M::Counter::ENABLED));
     columns
 }
 
-/// The `successor` CTE of `new`, or `None` when the statement cannot take it (or it cannot be
-/// rendered: the transaction renders it again, and reports why).
-fn successor<M, K, DB, N>(key: &M::Value, new: N) -> Option<SuccessorOf<M, K, N>>
+/// The `successor` CTE of `new`, which must give the `needed` columns, or `None` when the
+/// statement cannot take it (or it cannot be rendered: the transaction renders it again, and
+/// reports why).
+pub(super) fn successor<M, K, DB, N>(
+    key: &M::Value,
+    new: N,
+    needed: Vec<&'static str>,
+) -> Option<SuccessorOf<M, K, N>>
 where
     M: ActiveUnique<K> + super::KeyTable<K>,
     DB: Backend + Default,
@@ -279,7 +285,7 @@ where
         values,
         &text,
         &M::table_name(),
-        needed::<M, K>(),
+        needed,
         M::key_filter(key.clone()),
         <TableOf<M> as SoftDeleteTable>::live(),
     )
@@ -299,7 +305,7 @@ where
     N: Insertable<TableOf<M>>,
     N::Values: QueryFragment<BackendOf<Mo, C>>,
 {
-    let successor = successor::<M, K, BackendOf<Mo, C>, N>(&key, new)?;
+    let successor = successor::<M, K, BackendOf<Mo, C>, N>(&key, new, needed::<M, K>(true))?;
     Some(Fresh::new(
         successor,
         M::key_filter(key),
@@ -339,7 +345,8 @@ where
         return Ok(None);
     };
     let new = build(&old, next);
-    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new) else {
+    let Some(successor) = successor::<M, K, BackendOf<Mo, C>, N>(&key, new, needed::<M, K>(true))
+    else {
         return Ok(None);
     };
     let lock = C::ABANDONABLE.then(|| version.clone());
@@ -474,11 +481,14 @@ impl Rendered {
         })
     }
 
+    /// Whether `column` is given a value.
+    fn gives(&self, column: &str) -> bool {
+        self.columns.iter().any(|c| c == column)
+    }
+
     /// Whether every column in `needed` is given a value.
     fn covers(&self, needed: impl IntoIterator<Item = &'static str>) -> bool {
-        needed
-            .into_iter()
-            .all(|column| self.columns.iter().any(|c| c == column))
+        needed.into_iter().all(|column| self.gives(column))
     }
 }
 
@@ -536,7 +546,51 @@ impl<V, Key, Live> Successor<V, Key, Live> {
         })
     }
 
-    fn walk_columns<DB: Backend>(&self, out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
+    /// Whether the new row gives `column` a value.
+    pub(super) fn gives(&self, column: &str) -> bool {
+        self.rendered.gives(column)
+    }
+
+    /// The table's name.
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// `, "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live> [AND CAST(xmin AS TEXT) = $v]
+    /// FOR UPDATE NOWAIT)`: the key's live row (at the version read, if one was) locked
+    /// without waiting, or the statement fails at once.
+    pub(super) fn walk_locked<'b, DB>(
+        &'b self,
+        version: Option<&'b String>,
+        out: &mut AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>
+    where
+        DB: Backend + HasSqlType<Text>,
+        String: ToSql<Text, DB>,
+        Key: QueryFragment<DB>,
+        Live: QueryFragment<DB>,
+    {
+        out.push_sql(", \"locked\" AS (SELECT 1 FROM ");
+        out.push_identifier(&self.table)?;
+        out.push_sql(" WHERE ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        self.live.walk_ast(out.reborrow())?;
+        if let Some(version) = version {
+            out.push_sql(" AND ");
+            out.push_sql(XMIN);
+            out.push_sql(" = ");
+            out.push_bind_param::<Text, String>(version)?;
+        }
+        out.push_sql(" FOR UPDATE NOWAIT)");
+        Ok(())
+    }
+
+    /// The new row's columns, quoted, separated by commas.
+    pub(super) fn walk_columns<DB: Backend>(
+        &self,
+        out: &mut AstPass<'_, '_, DB>,
+    ) -> QueryResult<()> {
         for (i, column) in self.rendered.columns.iter().enumerate() {
             if i > 0 {
                 out.push_sql(", ");
@@ -702,17 +756,7 @@ where
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.successor.walk_ast(out.reborrow())?;
         if let Some(version) = &self.lock {
-            out.push_sql(", \"locked\" AS (SELECT 1 FROM ");
-            out.push_identifier(&self.successor.table)?;
-            out.push_sql(" WHERE ");
-            self.successor.key.walk_ast(out.reborrow())?;
-            out.push_sql(" AND ");
-            self.successor.live.walk_ast(out.reborrow())?;
-            out.push_sql(" AND ");
-            out.push_sql(XMIN);
-            out.push_sql(" = ");
-            out.push_bind_param::<Text, String>(version)?;
-            out.push_sql(" FOR UPDATE NOWAIT)");
+            self.successor.walk_locked(Some(version), &mut out)?;
         }
         out.push_sql(", \"retired\" AS (");
         self.retire.walk_ast(out.reborrow())?;
@@ -776,7 +820,7 @@ where
 /// successor's values are binds (checked on their text, which [`Rendered::parse`] has refused
 /// with a `DEFAULT` already): the text varies only with the columns the closure gives. The other
 /// parts (`others`, the key's filter and the live predicate) answer for themselves.
-fn cacheable<V, Key, Live, DB>(
+pub(super) fn cacheable<V, Key, Live, DB>(
     successor: &Successor<V, Key, Live>,
     others: &[&dyn QueryFragment<DB>],
     backend: &DB,
@@ -813,6 +857,8 @@ macro_rules! statement {
         impl<$($p),*, Ret, Conn> RunQueryDsl<Conn> for $ty<$($p),*, Ret> {}
     };
 }
+
+pub(super) use statement;
 
 statement!(Replace<S, Retire>);
 statement!(Fresh<S, Key, Rows>);

@@ -449,7 +449,7 @@ fn invalid<M: KeyTable<K>, K>(problem: &'static str) -> Failure {
 }
 
 /// The inserted row, if it is a live row of `key`.
-fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Result<M, Failure> {
+pub(super) fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Result<M, Failure> {
     match new {
         None => Err(invalid::<M, K>(
             "is not a live row of the key: the closure must build a live row with the key's values",
@@ -464,7 +464,7 @@ fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Result<M, Fai
     }
 }
 
-fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M::Counter, Failure> {
+pub(super) fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M::Counter, Failure> {
     counter
         .next()
         .ok_or_else(|| invalid::<M, K>("would need a counter past its type's maximum"))
@@ -485,7 +485,7 @@ where
 }
 
 /// Marks the generic parameters of a [`Body`] that its fields do not hold.
-type Params<K, Mo, C, N> = std::marker::PhantomData<fn() -> (K, Mo, C, N)>;
+pub(super) type Params<K, Mo, C, N> = std::marker::PhantomData<fn() -> (K, Mo, C, N)>;
 
 /// [`ActiveUnique::start`](super::ActiveUnique::start).
 pub(crate) struct Start<M: ActiveUnique<K>, K, Mo, C, N, F> {
@@ -645,10 +645,7 @@ where
     }
 
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, self.key.clone()).await? {
-            Some(live) if self.locked.as_ref() != Some(&live.row_id()) => Violation::Retry,
-            _ => Violation::Raw,
-        })
+        judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
     }
 
     fn contended(&self, attempts: u32) -> Error {
@@ -681,10 +678,27 @@ where
     run(conn, body).await
 }
 
+/// What a unique violation that ended a replacement of the live row `locked` of `key` means: a
+/// concurrent writer replaced it first (another row is live: run again), or the new row broke
+/// another constraint (the row locked is still live: nobody else changed the key).
+pub(super) async fn judge_replacement<M, K, Mo, C>(
+    conn: &mut C,
+    key: &M::Value,
+    locked: Option<&M::Id>,
+) -> Result<Violation, Error>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    Ok(match M::load_live(conn, key.clone()).await? {
+        Some(live) if locked != Some(&live.row_id()) => Violation::Retry,
+        _ => Violation::Raw,
+    })
+}
+
 /// Locks the live row of `key`. On PostgreSQL a `SELECT ... FOR UPDATE` that waited for a
 /// concurrent `retry` finds its row retired and returns nothing, while the successor, inserted
 /// after the statement began, is invisible to it; a new statement sees it, so read again.
-async fn lock_current<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M, Failure>
+pub(super) async fn lock_current<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M, Failure>
 where
     M: KeyOps<K, Mo, C>,
 {

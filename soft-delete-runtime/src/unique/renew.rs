@@ -1,0 +1,335 @@
+//! [`retry_new`](super::ActiveUnique::retry_new): `retry` in one statement on PostgreSQL, for a
+//! successor built without the retired row. Nothing is read first: the statement retires the
+//! live row, reads its counter as it retires it, and inserts the successor with the next one.
+//!
+//! ```sql
+//! /* <the Insertable's own rendering, which registers its binds $1..$k> */
+//! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
+//!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
+//!      "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live>
+//!                   FOR UPDATE NOWAIT),                         -- async only
+//!      "retired" AS (UPDATE "t" SET <marker> = <dead>
+//!                    WHERE <key> AND (EXISTS (SELECT 1 FROM "successor")
+//!                      AND EXISTS (SELECT 1 FROM "locked")) -- async only
+//!                    AND <live> RETURNING "t"."n")
+//! INSERT INTO "t" ("a", "b", .., "n") SELECT "successor".*, "retired"."n" + 1
+//! FROM "successor", "retired" RETURNING <the model's columns>
+//! ```
+//!
+//! A concurrent writer of the key makes the `UPDATE` wait for the row's lock; it then reads the
+//! row again, finds it retired, and updates nothing, so nothing is inserted. A statement that
+//! returns no row (that race, a key with no live row, a new row that is not a live row of the
+//! key) or fails changed nothing, and a transaction runs instead: it locks the live row, then
+//! sends the same statement, which can no longer lose a race; an empty answer there means the
+//! new row is not valid. The counter is the retired row's plus one, so it stays gap-free. The
+//! statement is sent as [`Replace`](super::Replace) is (autocommitted, or in a savepoint of the
+//! caller's transaction; the async form takes the row's lock with `NOWAIT` first, so that what
+//! an abandoned caller sent waits for nobody): see [`one_statement`](super::one_statement).
+
+use std::future::Future;
+
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, ValidGrouping};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::methods::FilterDsl;
+use diesel::query_dsl::RunQueryDsl;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType, Text};
+use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
+
+use super::one_statement::{cacheable, needed, statement, successor, Successor, SuccessorOf};
+use super::ops::{
+    check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
+    Body, Failure, Params, Violation,
+};
+use super::{ActiveUnique, CounterValue, KeyOps, KeyRows, TableOf};
+use crate::backend::SupportedBackend;
+use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
+use crate::trace;
+use crate::write::{self, Deletion, SoftDeleteTarget};
+use crate::{dsl, Error};
+
+/// A backend that can run [`retry_new`](super::ActiveUnique::retry_new)'s statement:
+/// PostgreSQL, whose data-modifying CTEs retire a row and insert its successor in one
+/// statement. SQLite and MySQL/MariaDB have no such statement; [`retry`](super::ActiveUnique::retry)
+/// does the same there in one transaction.
+#[diagnostic::on_unimplemented(
+    message = "`retry_new` sends one PostgreSQL statement, which `{Self}` cannot run",
+    label = "`retry_new` needs a PostgreSQL connection",
+    note = "on SQLite and MySQL/MariaDB, `retry(conn, key, |old, counter| ...)` does the same in one transaction"
+)]
+pub trait RetryNewBackend: SupportedBackend {}
+
+#[cfg(feature = "postgres")]
+impl RetryNewBackend for diesel::pg::Pg {}
+
+/// The condition on the row `retry_new`'s statement retires, besides the key and the live
+/// predicate: `(EXISTS (SELECT 1 FROM "successor"))`, the new row is valid; with `true`, also
+/// `AND EXISTS (SELECT 1 FROM "locked")`, the statement took the row's lock without waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewable(pub bool);
+
+impl Expression for Renewable {
+    type SqlType = Bool;
+}
+
+impl<QS: ?Sized> AppearsOnTable<QS> for Renewable {}
+
+impl<GB> ValidGrouping<GB> for Renewable {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Renewable {
+    type QueryId = Renewable;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB: Backend> QueryFragment<DB> for Renewable {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(EXISTS (SELECT 1 FROM \"successor\")");
+        if self.0 {
+            out.push_sql(" AND EXISTS (SELECT 1 FROM \"locked\")");
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `retry_new`'s statement: retires the live row of the key (`Retire`, the soft delete of the
+/// key's rows that are [`Renewable`]) and inserts the successor with the retired row's
+/// `counter` plus one, returning it as `Ret` selects. With `lock`, it first locks the key's live
+/// row `FOR UPDATE NOWAIT`.
+#[derive(Debug, Clone)]
+pub struct Renew<S, Retire, Ret> {
+    successor: S,
+    lock: bool,
+    counter: Option<&'static str>,
+    retire: Retire,
+    returning: Ret,
+}
+
+impl<V, Key, Live, Retire, Ret, DB> QueryFragment<DB>
+    for Renew<Successor<V, Key, Live>, Retire, Ret>
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+    Successor<V, Key, Live>: QueryFragment<DB>,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
+    Retire: QueryFragment<DB>,
+    Ret: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let table = self.successor.table();
+        self.successor.walk_ast(out.reborrow())?;
+        if self.lock {
+            self.successor.walk_locked(None, &mut out)?;
+        }
+        out.push_sql(", \"retired\" AS (");
+        self.retire.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        match self.counter {
+            Some(counter) => {
+                out.push_identifier(table)?;
+                out.push_sql(".");
+                out.push_identifier(counter)?;
+            }
+            None => out.push_sql("1"),
+        }
+        out.push_sql(") INSERT INTO ");
+        out.push_identifier(table)?;
+        out.push_sql(" (");
+        self.successor.walk_columns(&mut out)?;
+        if let Some(counter) = self.counter {
+            out.push_sql(", ");
+            out.push_identifier(counter)?;
+        }
+        out.push_sql(") SELECT \"successor\".*");
+        if let Some(counter) = self.counter {
+            out.push_sql(", \"retired\".");
+            out.push_identifier(counter)?;
+            out.push_sql(" + 1");
+        }
+        out.push_sql(" FROM \"successor\", \"retired\" RETURNING ");
+        self.returning.walk_ast(out.reborrow())
+    }
+
+    // See `cacheable`; the retire's `UPDATE` is the model's soft delete, whose text is fixed.
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        cacheable(&self.successor, &[&self.returning], backend)
+    }
+}
+
+statement!(Renew<S, Retire>);
+
+/// The rows `retry_new` retires: the key's, when the new row is valid (the soft delete adds the
+/// live predicate).
+type RenewTarget<M, K> = dsl::Filter<KeyRows<M, K>, Renewable>;
+/// `retry_new`'s statement for the new row `N` of `M`'s key `K` on backend `DB`.
+type RenewOf<M, K, N, DB> =
+    Renew<SuccessorOf<M, K, N>, dsl::SoftDelete<RenewTarget<M, K>>, dsl::AsSelect<M, DB>>;
+
+/// Sending [`retry_new`](super::ActiveUnique::retry_new)'s statement for the new row `N` of key
+/// `K` on connection `C` in mode `Mo`; implemented for every model with an active-unique key,
+/// on PostgreSQL ([`RetryNewBackend`]).
+#[diagnostic::on_unimplemented(
+    message = "`retry_new` cannot insert `{N}` as the successor of a `{Self}` through `{C}`",
+    note = "`retry_new` needs a PostgreSQL connection, and a new row that is `Insertable` into the model's table"
+)]
+pub trait KeyRenew<K, Mo, C, N>: KeyOps<K, Mo, C> {
+    /// Sends the statement with the new row `new` (`lock`: the key's live row locked `FOR
+    /// UPDATE NOWAIT` first): the row inserted, `None` when nothing was written, or
+    /// [`Error::InvalidNewRow`] when the statement cannot take `new`.
+    fn renew(
+        conn: &mut C,
+        key: Self::Value,
+        new: N,
+        lock: bool,
+    ) -> impl Future<Output = Result<Option<Self>, Error>>;
+}
+
+impl<M, K, Mo, C, N> KeyRenew<K, Mo, C, N> for M
+where
+    C: Executor<Mo>,
+    BackendOf<Mo, C>: RetryNewBackend + Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+    TableOf<M>: FilterDsl<M::Filter>,
+    KeyRows<M, K>: FilterDsl<Renewable>,
+    RenewTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
+    C: Load<Mo, RenewOf<M, K, N, BackendOf<Mo, C>>, M>,
+{
+    async fn renew(conn: &mut C, key: M::Value, new: N, lock: bool) -> Result<Option<M>, Error> {
+        let statement = renewal::<M, K, BackendOf<Mo, C>, N>(key, new, lock)?;
+        Ok(conn.load(statement).await?.into_iter().next())
+    }
+}
+
+/// `retry_new`'s statement for `new`, or why it cannot take `new`.
+fn renewal<M, K, DB, N>(key: M::Value, new: N, lock: bool) -> Result<RenewOf<M, K, N, DB>, Error>
+where
+    DB: SupportedBackend + Default,
+    DB::QueryBuilder: Default,
+    M: ActiveUnique<K> + super::KeyTable<K> + Selectable<DB>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<DB>,
+    TableOf<M>: FilterDsl<M::Filter>,
+    KeyRows<M, K>: FilterDsl<Renewable>,
+    RenewTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
+{
+    let refused = |problem| Error::InvalidNewRow {
+        table: M::table_name(),
+        key: M::NAME,
+        problem,
+    };
+    if M::table_name().schema.is_some() {
+        return Err(Error::Unsupported {
+            feature: "`retry_new` on a table in a named schema (use `retry`)",
+            dialect: DB::DIALECT,
+        });
+    }
+    let Some(successor) = successor::<M, K, DB, N>(&key, new, needed::<M, K>(false)) else {
+        return Err(refused(
+            "cannot be sent in `retry_new`'s statement: it must give the key's columns and the marker a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+        ));
+    };
+    let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
+    if counter.is_some_and(|counter| successor.gives(counter)) {
+        return Err(refused(
+            "gives the counter a value: `retry_new` sets it to the retired row's plus one",
+        ));
+    }
+    let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
+    let retire = write::soft_delete_with(FilterDsl::filter(rows, Renewable(lock)), Deletion::now());
+    Ok(Renew {
+        successor,
+        lock,
+        counter,
+        retire,
+        returning: M::as_returning(),
+    })
+}
+
+/// The transaction that runs when the statement alone wrote nothing: the live row locked,
+/// then the same statement, which no concurrent writer can make miss it.
+struct Renewal<M: ActiveUnique<K>, K, Mo, C, N, F> {
+    key: M::Value,
+    build: F,
+    /// The row the last run locked (see [`judge_replacement`]).
+    locked: Option<M::Id>,
+    _params: Params<K, Mo, C, N>,
+}
+
+impl<M, K, Mo, C, N, F> Body<Mo, C> for Renewal<M, K, Mo, C, N, F>
+where
+    M: KeyRenew<K, Mo, C, N>,
+    F: FnMut() -> N,
+{
+    type Output = M;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        let current = lock_current::<M, K, Mo, C>(conn, &self.key).await?;
+        self.locked = Some(current.row_id());
+        next_counter::<M, K>(&current.counter())?;
+        match M::renew(conn, self.key.clone(), (self.build)(), false).await {
+            // The live row is locked: only a new row that is not valid leaves it in place.
+            Ok(new) => check_new::<M, K>(new, &self.key),
+            Err(error) => Err(Failure::Failed(error)),
+        }
+    }
+
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        contended::<M, K>(attempts)
+    }
+}
+
+/// The statement alone: autocommitted, or in a savepoint of the caller's transaction, which a
+/// failed statement would otherwise doom.
+async fn alone<M, K, Mo, C, N>(conn: &mut C, key: M::Value, new: N) -> Result<Option<M>, Error>
+where
+    M: KeyRenew<K, Mo, C, N>,
+    C: Executor<Mo>,
+{
+    if !conn.in_transaction() {
+        return M::renew(conn, key, new, C::ABANDONABLE).await;
+    }
+    let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
+    let outcome = M::renew(transaction.conn(), key, new, C::ABANDONABLE).await;
+    transaction.finish(outcome).await
+}
+
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "retry_new", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
+pub(crate) async fn retry_new<M, K, Mo, C, N>(
+    conn: &mut C,
+    key: M::Value,
+    mut build: impl FnMut() -> N,
+) -> Result<M, Error>
+where
+    M: KeyRenew<K, Mo, C, N>,
+    C: Executor<Mo>,
+{
+    refuse_null_part::<M, K>(&key)?;
+    match alone::<M, K, Mo, C, N>(conn, key.clone(), build()).await {
+        Ok(Some(row)) => {
+            trace::record!(attempts = 1);
+            return Ok(row);
+        }
+        // Nothing was written; the transaction tells why, or writes.
+        Ok(None) | Err(Error::Diesel(_)) => {}
+        Err(error) => return Err(error),
+    }
+    let body = Renewal::<M, K, Mo, C, N, _> {
+        key,
+        build,
+        locked: None,
+        _params: Params::default(),
+    };
+    run(conn, body).await
+}
