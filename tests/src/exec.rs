@@ -16,7 +16,7 @@ use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};
-use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyOps, KeyUpdate};
+use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyOps, KeyRenew, KeyUpdate};
 #[cfg(feature = "async")]
 use soft_delete_runtime::asynchronous::{ActiveUniqueAsync, SoftDeleteAsync};
 use soft_delete_runtime::backend::RenderBackend;
@@ -31,7 +31,7 @@ use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
 use soft_delete_runtime::schema::{Report, Schema};
 use soft_delete_runtime::table::SoftDeleteMarker;
-use soft_delete_runtime::unique::ActiveUnique;
+use soft_delete_runtime::unique::{ActiveUnique, RetryNewBackend};
 use soft_delete_runtime::write::{AlsoSet, Marked, SoftDeleteTarget};
 use soft_delete_runtime::Error;
 use soft_delete_runtime::{SoftDelete, SoftDeleteTable};
@@ -405,6 +405,54 @@ where
     {
         self.runtime
             .block_on(M::upsert_async(&mut self.conn, key, insert, update))
+    }
+}
+
+/// [`ActiveUnique::retry_new`] of key `K` of model `M` through a test's executor (PostgreSQL
+/// only): `RenewIn::<_, Model, _, _>::retry_new(x, conn, key, build)`.
+pub trait RenewIn<C, M: ActiveUnique<K>, K, N> {
+    /// [`ActiveUnique::retry_new`], or `retry_new_async` in the async copy.
+    fn retry_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error>;
+}
+
+impl<C, M, K, N> RenewIn<C, M, K, N> for Blocking
+where
+    C: soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::Blocking>,
+    C::Backend: RetryNewBackend,
+    M: KeyRenew<K, soft_delete_runtime::exec::Blocking, C, N>,
+{
+    fn retry_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error> {
+        M::retry_new(conn, key, build)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K, N> RenewIn<C, M, K, N> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    C::Async: soft_delete_runtime::exec::AsyncTarget,
+    <C::Async as soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::NonBlocking>>::Backend:
+        RetryNewBackend,
+    M: KeyRenew<K, soft_delete_runtime::exec::NonBlocking, C::Async, N>,
+{
+    fn retry_new(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error> {
+        self.runtime
+            .block_on(M::retry_new_async(&mut self.conn, key, build))
     }
 }
 

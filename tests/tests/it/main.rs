@@ -37,6 +37,8 @@ mod purge_schema;
 mod purge_settings;
 mod reassign;
 mod reassign_races;
+#[cfg(feature = "postgres")]
+mod retry_new;
 mod row_ids;
 mod schema;
 mod schema_migrations;

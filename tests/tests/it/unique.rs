@@ -100,7 +100,7 @@ pub struct NewAccount {
     pub deleted_at: Option<Stamp>,
 }
 
-fn account(email: &str) -> NewAccount {
+pub(crate) fn account(email: &str) -> NewAccount {
     NewAccount {
         email: email.into(),
         deleted_at: None,
@@ -132,7 +132,7 @@ pub struct NewSeat {
     pub deleted: bool,
 }
 
-fn seat(room: &str, seat_no: i32, holder: &str, revision: i64) -> NewSeat {
+pub(crate) fn seat(room: &str, seat_no: i32, holder: &str, revision: i64) -> NewSeat {
     NewSeat {
         room: room.into(),
         seat_no,
@@ -162,8 +162,8 @@ pub struct OddKey {
     pub deleted_at: Option<Stamp>,
 }
 
-type SeatKey = (seats::room, seats::seat_no);
-type HolderKey = seats::holder;
+pub(crate) type SeatKey = (seats::room, seats::seat_no);
+pub(crate) type HolderKey = seats::holder;
 
 const TABLES: &str = "
 CREATE TABLE exam_attempts (id {pk}, exam_id {int} NOT NULL, learner_id {int} NOT NULL, active {bool} NOT NULL DEFAULT TRUE, retry {int} NOT NULL DEFAULT 0);
@@ -198,7 +198,7 @@ where
     Ok(())
 }
 
-fn is_unique_violation(error: &DieselError) -> bool {
+pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
     matches!(
         error,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
@@ -900,7 +900,7 @@ fn index_columns(
 /// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection and
 /// an executor like `x` for it (in the async copy, an async connection of its own), all
 /// released at once; returns every outcome.
-fn race<C, X, T>(
+pub(crate) fn race<C, X, T>(
     db: &soft_delete_tests::TestDb<C>,
     x: &X,
     threads: usize,

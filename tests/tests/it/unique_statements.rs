@@ -20,11 +20,11 @@ use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
 
 /// A row read back by the hand-written statements.
 #[derive(QueryableByName)]
-struct Row {
+pub(crate) struct Row {
     #[diesel(sql_type = Integer)]
     id: i32,
     #[diesel(sql_type = Integer)]
-    retry: i32,
+    pub(crate) retry: i32,
 }
 
 pub(crate) type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -40,8 +40,8 @@ pub(crate) fn count<T>(
 }
 
 /// The hand-written statements, as one would write them on `backend`.
-struct Hand {
-    backend: Backend,
+pub(crate) struct Hand {
+    pub(crate) backend: Backend,
 }
 
 impl Hand {
@@ -75,7 +75,7 @@ impl Hand {
     }
 }
 
-fn hand_retry<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+pub(crate) fn hand_retry<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
 where
     C: Connection,
     SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
@@ -253,12 +253,12 @@ backend_tests! {
 mod postgres_only {
     use std::sync::{Arc, Mutex};
 
-    use diesel::PgConnection;
+    use diesel::{ExpressionMethods, PgConnection};
     use soft_delete_runtime::asynchronous::*;
     use soft_delete_runtime::prelude::*;
     use soft_delete_tests::{asynchronous, record_cached_statements, TestDb};
 
-    use crate::unique::{attempt, create_with_keys, ExamAttempt};
+    use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
 
     /// How many statements of `seen` contain `part`.
     fn prepared(seen: &Arc<Mutex<Vec<String>>>, part: &str) -> usize {
@@ -267,7 +267,7 @@ mod postgres_only {
     }
 
     #[test]
-    fn retry_and_start_are_prepared_once_per_connection() {
+    fn retry_start_and_retry_new_are_prepared_once_per_connection() {
         soft_delete_tests::run::<PgConnection>(module_path!(), |db: &mut TestDb<PgConnection>| {
             create_with_keys(db)?;
             let run = asynchronous::runtime();
@@ -294,9 +294,28 @@ mod postgres_only {
                     run.block_on(ExamAttempt::retry_async(&mut on_async, (11, 7), successor))?;
                 assert_eq!((row.retry, other.retry), (n, n));
             }
+            let new_attempt = |exam: i32| {
+                move || {
+                    (
+                        exam_attempts::exam_id.eq(exam),
+                        exam_attempts::learner_id.eq(7),
+                        exam_attempts::active.eq(true),
+                    )
+                }
+            };
+            for n in 6..=8 {
+                let row = ExamAttempt::retry_new(conn, (1, 7), new_attempt(1))?;
+                let other = run.block_on(ExamAttempt::retry_new_async(
+                    &mut on_async,
+                    (11, 7),
+                    new_attempt(11),
+                ))?;
+                assert_eq!((row.retry, other.retry), (n, n));
+            }
 
             let start = "WHERE NOT EXISTS";
-            let retry = "\"retired\" AS";
+            let retry = "RETURNING 1) INSERT";
+            let retry_new = "\"retired\".\"retry\" + 1";
             assert_eq!(
                 [prepared(&cached, start), prepared(&cached_async, start)],
                 [1, 1],
@@ -306,6 +325,14 @@ mod postgres_only {
                 [prepared(&cached, retry), prepared(&cached_async, retry)],
                 [1, 1],
                 "five retries: one statement, prepared once per connection"
+            );
+            assert_eq!(
+                [
+                    prepared(&cached, retry_new),
+                    prepared(&cached_async, retry_new)
+                ],
+                [1, 1],
+                "three of `retry_new`: one statement, prepared once per connection"
             );
             Ok(())
         });
