@@ -1,8 +1,10 @@
-//! `retry()` on PostgreSQL against a hand-written Diesel transaction doing the work with
-//! today's statements (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ... SET active = false`,
-//! `INSERT ... RETURNING`, `COMMIT`), in the same run: on one connection, and on 8 threads
-//! retrying 8 distinct keys at once. Prints `RATIO` lines (baseline time / library time; 1.00 =
-//! as fast as hand-written) and the statements each side sends per retry.
+//! `retry()` and `retry_new()` on PostgreSQL against a hand-written Diesel transaction doing the
+//! work with today's statements (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ... SET active =
+//! false`, `INSERT ... RETURNING`, `COMMIT`), in the same run: on one connection, and on 8
+//! threads retrying 8 distinct keys at once. Prints `RATIO` lines (baseline time / library time;
+//! 1.00 = as fast as hand-written) and the statements each side sends per retry. `retry` reads
+//! the live row for its closure, then writes (two statements); `retry_new`, whose new row does
+//! not depend on the old one, is one statement.
 //!
 //! Two measurements:
 //!
@@ -73,6 +75,19 @@ fn library(conn: &mut PgConnection, exam: i32) -> Attempt {
     .expect("retry")
 }
 
+/// The library's one-statement form: the new row without the old one, the counter set by the
+/// statement.
+fn library_new(conn: &mut PgConnection, exam: i32) -> Attempt {
+    Attempt::retry_new(conn, (exam, 1), || {
+        (
+            attempts::exam_id.eq(exam),
+            attempts::learner_id.eq(1),
+            attempts::active.eq(true),
+        )
+    })
+    .expect("retry_new")
+}
+
 /// The same statements, written by hand.
 fn hand_written(conn: &mut PgConnection, exam: i32) -> Attempt {
     conn.transaction(|conn| {
@@ -123,14 +138,14 @@ fn reset(schema: &BenchSchema) {
     }
 }
 
-fn single(c: &mut Criterion, schema: &BenchSchema) {
-    let group_name = "retry_single_thread";
+fn single(c: &mut Criterion, schema: &BenchSchema, form: Form) {
+    let group_name = &format!("{}_single_thread", form.name);
     let mut group = c.benchmark_group(group_name);
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(8));
     let mut conn = schema.connect();
-    for (name, op) in ABBA {
+    for (name, op) in abba(form) {
         reset(schema);
         group.bench_function(name, |b| b.iter(|| op(&mut conn, 0)));
     }
@@ -141,13 +156,33 @@ fn single(c: &mut Criterion, schema: &BenchSchema) {
 /// One retry of exam `i32`'s key on the connection.
 type Op = fn(&mut PgConnection, i32) -> Attempt;
 
-/// The measurement order: library, hand-written, hand-written, library.
-const ABBA: [(&str, Op); 4] = [
-    ("library", library),
-    ("hand_written", hand_written),
-    ("hand_written_again", hand_written),
-    ("library_again", library),
+/// One of the library's two forms of a retry.
+#[derive(Clone, Copy)]
+struct Form {
+    name: &'static str,
+    op: Op,
+}
+
+const FORMS: [Form; 2] = [
+    Form {
+        name: "retry",
+        op: library,
+    },
+    Form {
+        name: "retry_new",
+        op: library_new,
+    },
 ];
+
+/// The measurement order: library, hand-written, hand-written, library.
+fn abba(form: Form) -> [(&'static str, Op); 4] {
+    [
+        ("library", form.op),
+        ("hand_written", hand_written),
+        ("hand_written_again", hand_written),
+        ("library_again", form.op),
+    ]
+}
 
 /// Prints each pair's ratio and the ratio of the sums, the result.
 fn abba_ratio(group: &str) {
@@ -180,14 +215,14 @@ fn parallel(conns: &mut [PgConnection], iters: u64, op: Op) -> Duration {
     start.elapsed()
 }
 
-fn threads(c: &mut Criterion, schema: &BenchSchema) {
-    let group_name = "retry_8_threads_distinct_keys";
+fn threads(c: &mut Criterion, schema: &BenchSchema, form: Form) {
+    let group_name = &format!("{}_8_threads_distinct_keys", form.name);
     let mut group = c.benchmark_group(group_name);
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
     let mut conns: Vec<PgConnection> = (0..THREADS).map(|_| schema.connect()).collect();
-    for (name, op) in ABBA {
+    for (name, op) in abba(form) {
         reset(schema);
         group.bench_function(name, |b| {
             b.iter_custom(|iters| parallel(&mut conns, iters, op))
@@ -206,8 +241,12 @@ fn statements(url: &str) {
         op(&mut conn, 0);
         sent.take().len()
     };
-    let (ours, theirs) = (per_call(library), per_call(hand_written));
-    println!("STATEMENTS per retry: library {ours}, hand_written {theirs}");
+    let (ours, new, theirs) = (
+        per_call(library),
+        per_call(library_new),
+        per_call(hand_written),
+    );
+    println!("STATEMENTS per retry: retry {ours}, retry_new {new}, hand_written {theirs}");
 }
 
 /// How the paired runs commit.
@@ -228,10 +267,11 @@ fn paired(
     schema: &BenchSchema,
     url: &str,
     label: &str,
-    commit: Commit,
+    (form, commit): (Form, Commit),
     threads: usize,
     iters: u64,
 ) {
+    let library = form.op;
     const ROUNDS: usize = 9;
     reset(schema);
     let (commit_label, setting) = match commit {
@@ -268,7 +308,8 @@ fn paired(
         .collect::<Vec<_>>()
         .join(" ");
     println!(
-        "PAIRED retry, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per retry (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
+        "PAIRED {}, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per retry (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
+        form.name,
         per_retry(median(ours)),
         per_retry(median(theirs)),
         median(ratios),
@@ -279,9 +320,11 @@ fn paired(
 fn paired_suite(schema: &BenchSchema, url: &str, label: &str, slow: bool) {
     statements(url);
     let (single, eight) = if slow { (40, 10) } else { (300, 60) };
-    for commit in [Commit::Durable, Commit::NoFlushWait] {
-        paired(schema, url, label, commit, 1, single);
-        paired(schema, url, label, commit, THREADS, eight);
+    for form in FORMS {
+        for commit in [Commit::Durable, Commit::NoFlushWait] {
+            paired(schema, url, label, (form, commit), 1, single);
+            paired(schema, url, label, (form, commit), THREADS, eight);
+        }
     }
 }
 
@@ -307,8 +350,10 @@ fn main() {
     }
     let schema = BenchSchema::create("bench_retry");
     let mut c = Criterion::default().configure_from_args();
-    single(&mut c, &schema);
-    threads(&mut c, &schema);
+    for form in FORMS {
+        single(&mut c, &schema, form);
+        threads(&mut c, &schema, form);
+    }
     c.final_summary();
     paired_suite(&schema, schema.url(), "loopback", false);
     latency::with_latency(schema.url(), CHILD_URL, |url, added| {
