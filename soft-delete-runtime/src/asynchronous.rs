@@ -161,8 +161,9 @@ pub trait ActiveUniqueAsync<K>: ActiveUnique<K> {
 
     /// [`ActiveUnique::retry_new`], awaited: one statement on `AsyncPgConnection`, which takes
     /// the live row's lock with `NOWAIT` (a row another transaction holds sends it to the
-    /// transaction at once), so that a dropped future never leaves a statement waiting to
-    /// commit.
+    /// transaction at once), so that a dropped future does not leave a statement waiting for
+    /// another writer of the key (the waits it cannot rule out are listed in
+    /// [`unique`](crate::unique)'s "One statement on PostgreSQL").
     fn retry_new_async<C, N>(
         conn: &mut C,
         key: Self::Value,

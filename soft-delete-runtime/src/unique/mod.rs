@@ -136,7 +136,7 @@ pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
 pub use ops::ATTEMPTS;
 pub(crate) use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
 pub(crate) use renew::KeyRenew;
-pub use renew::{Renew, Renewable, RetryNewBackend};
+pub use renew::{Renew, RetryNewBackend};
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;
@@ -319,10 +319,13 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// Nothing is read first, so `build` gets nothing, and its row must not give the counter's
     /// column a value. A concurrent writer of the key, a key with no live row, or a new row that
     /// is not a live row of the key make the statement write nothing; a transaction like
-    /// `retry`'s then runs (the live row locked, the same statement sent), so the errors are
-    /// `retry`'s: [`Error::NoLiveRow`], [`Error::InvalidNewRow`] (also when the row gives the
-    /// counter a value, or leaves a key or marker column to its default), [`Error::Contended`];
-    /// a racing loser is retried. `build` may run more than once. A table in a named schema
+    /// `retry`'s then runs (the live row locked, the same statement sent), which returns the
+    /// errors `retry` returns: [`Error::NoLiveRow`], [`Error::InvalidNewRow`],
+    /// [`Error::Contended`], the database's error for another constraint; a racing loser is
+    /// retried. A row the statement cannot take is refused with [`Error::InvalidNewRow`] before
+    /// it is sent: one that gives the counter a value, leaves a key column or a marker out, or
+    /// writes any column `DEFAULT` (a `None` of a derived `Insertable`, unless it has
+    /// `#[diesel(treat_none_as_default_value = false)]`). `build` may run more than once. A table in a named schema
     /// returns [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use
     /// `retry`.
     ///
@@ -335,10 +338,9 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// # #[active_unique(fields = "exam_id, learner_id", counter = retry)]
     /// # struct Attempt { id: i32, exam_id: i32, learner_id: i32, #[soft_delete(marker = active)] active: bool, retry: i32 }
     /// # fn run(conn: &mut PgConnection) -> Result<(), soft_delete_runtime::Error> {
-    /// use attempts::dsl::*;
     /// // One statement: the live attempt retired, the next one inserted with `retry` + 1.
     /// let next = Attempt::retry_new(conn, (1, 7), || {
-    ///     (exam_id.eq(1), learner_id.eq(7), active.eq(true))
+    ///     (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true))
     /// })?;
     /// # Ok(())
     /// # }

@@ -352,20 +352,32 @@ where
     let lock = C::ABANDONABLE.then(|| version.clone());
     let row = FilterDsl::filter(
         FindDsl::find(TableOf::<M>::default(), old.row_id()),
-        Replaceable(version, lock.is_some()),
+        Replaceable::new(Some(version), lock.is_some()),
     );
     let retire = write::soft_delete_with(row, Deletion::now());
     let statement = Replace::new(successor, lock, retire, M::as_returning());
     Ok(conn.load(statement).await?.into_iter().next())
 }
 
-/// The condition on the row [`Replace`] retires, besides its id and the live predicate:
-/// `(CAST(xmin AS TEXT) = $1 AND EXISTS (SELECT 1 FROM "successor"))`, the row is the version
-/// read (PostgreSQL's system column `xmin` changes with every update of a row) and the new row
-/// is valid; with `true`, also `AND EXISTS (SELECT 1 FROM "locked")`, the statement took the
-/// row's lock without waiting.
+/// The condition on the row a one-statement retry retires, besides the row's filter and the live
+/// predicate: `(CAST(xmin AS TEXT) = $1 AND EXISTS (SELECT 1 FROM "successor") AND EXISTS
+/// (SELECT 1 FROM "locked"))`. The version check is [`Replace`]'s: the row is the version read
+/// (PostgreSQL's system column `xmin` changes with every update of a row); `retry_new`'s
+/// [`Renew`](super::Renew) reads nothing first and has none. The new row must be valid; with
+/// `locked`, the statement took the row's lock without waiting.
 #[derive(Debug, Clone)]
-pub struct Replaceable(pub String, pub bool);
+pub struct Replaceable {
+    version: Option<String>,
+    locked: bool,
+}
+
+impl Replaceable {
+    /// The condition for the row at `version` (if one was read), locked by the statement when
+    /// `locked`.
+    pub(crate) fn new(version: Option<String>, locked: bool) -> Self {
+        Replaceable { version, locked }
+    }
+}
 
 /// The column read with a row to name its version: `CAST(xmin AS TEXT)`.
 pub(crate) const XMIN: &str = "CAST(xmin AS TEXT)";
@@ -422,11 +434,14 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("(");
-        out.push_sql(XMIN);
-        out.push_sql(" = ");
-        out.push_bind_param::<Text, String>(&self.0)?;
-        out.push_sql(" AND EXISTS (SELECT 1 FROM \"successor\")");
-        if self.1 {
+        if let Some(version) = &self.version {
+            out.push_sql(XMIN);
+            out.push_sql(" = ");
+            out.push_bind_param::<Text, String>(version)?;
+            out.push_sql(" AND ");
+        }
+        out.push_sql("EXISTS (SELECT 1 FROM \"successor\")");
+        if self.locked {
             out.push_sql(" AND EXISTS (SELECT 1 FROM \"locked\")");
         }
         out.push_sql(")");

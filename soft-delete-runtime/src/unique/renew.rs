@@ -12,9 +12,14 @@
 //!                    WHERE <key> AND (EXISTS (SELECT 1 FROM "successor")
 //!                      AND EXISTS (SELECT 1 FROM "locked")) -- async only
 //!                    AND <live> RETURNING "t"."n")
-//! INSERT INTO "t" ("a", "b", .., "n") SELECT "successor".*, "retired"."n" + 1
-//! FROM "successor", "retired" RETURNING <the model's columns>
+//! INSERT INTO "t" ("a", "b", .., "n")
+//! SELECT "successor".*, (SELECT max("n") FROM "retired") + 1 FROM "successor"
+//! WHERE EXISTS (SELECT 1 FROM "retired") RETURNING <the model's columns>
 //! ```
+//!
+//! The `UPDATE` finds the row by the key, not by an id read before, so the `INSERT` reads
+//! `retired` through an aggregate: one new row even where a missing index let a key have
+//! several live rows (all of them are retired then).
 //!
 //! A concurrent writer of the key makes the `UPDATE` wait for the row's lock; it then reads the
 //! row again, finds it retired, and updates nothing, so nothing is inserted. A statement that
@@ -24,20 +29,24 @@
 //! new row is not valid. The counter is the retired row's plus one, so it stays gap-free. The
 //! statement is sent as [`Replace`](super::Replace) is (autocommitted, or in a savepoint of the
 //! caller's transaction; the async form takes the row's lock with `NOWAIT` first, so that what
-//! an abandoned caller sent waits for nobody): see [`one_statement`](super::one_statement).
+//! an abandoned caller sent does not wait for another writer of the key; the waits it cannot
+//! rule out are [`one_statement`](super::one_statement)'s: another unique index's uncommitted
+//! value, a parent row's key lock).
 
 use std::future::Future;
 
 use diesel::backend::Backend;
-use diesel::expression::{is_aggregate, AppearsOnTable, Expression, ValidGrouping};
+use diesel::expression::Expression;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::FilterDsl;
 use diesel::query_dsl::RunQueryDsl;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{Bool, HasSqlType, Text};
+use diesel::sql_types::{HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
-use super::one_statement::{cacheable, needed, statement, successor, Successor, SuccessorOf};
+use super::one_statement::{
+    cacheable, needed, statement, successor, Replaceable, Successor, SuccessorOf,
+};
 use super::ops::{
     check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
     Body, Failure, Params, Violation,
@@ -63,40 +72,8 @@ pub trait RetryNewBackend: SupportedBackend {}
 #[cfg(feature = "postgres")]
 impl RetryNewBackend for diesel::pg::Pg {}
 
-/// The condition on the row `retry_new`'s statement retires, besides the key and the live
-/// predicate: `(EXISTS (SELECT 1 FROM "successor"))`, the new row is valid; with `true`, also
-/// `AND EXISTS (SELECT 1 FROM "locked")`, the statement took the row's lock without waiting.
-#[derive(Debug, Clone, Copy)]
-pub struct Renewable(pub bool);
-
-impl Expression for Renewable {
-    type SqlType = Bool;
-}
-
-impl<QS: ?Sized> AppearsOnTable<QS> for Renewable {}
-
-impl<GB> ValidGrouping<GB> for Renewable {
-    type IsAggregate = is_aggregate::Never;
-}
-
-impl QueryId for Renewable {
-    type QueryId = Renewable;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<DB: Backend> QueryFragment<DB> for Renewable {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("(EXISTS (SELECT 1 FROM \"successor\")");
-        if self.0 {
-            out.push_sql(" AND EXISTS (SELECT 1 FROM \"locked\")");
-        }
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
 /// `retry_new`'s statement: retires the live row of the key (`Retire`, the soft delete of the
-/// key's rows that are [`Renewable`]) and inserts the successor with the retired row's
+/// key's rows that are [`Replaceable`]) and inserts the successor with the retired row's
 /// `counter` plus one, returning it as `Ret` selects. With `lock`, it first locks the key's live
 /// row `FOR UPDATE NOWAIT`.
 #[derive(Debug, Clone)]
@@ -146,11 +123,11 @@ where
         }
         out.push_sql(") SELECT \"successor\".*");
         if let Some(counter) = self.counter {
-            out.push_sql(", \"retired\".");
+            out.push_sql(", (SELECT max(");
             out.push_identifier(counter)?;
-            out.push_sql(" + 1");
+            out.push_sql(") FROM \"retired\") + 1");
         }
-        out.push_sql(" FROM \"successor\", \"retired\" RETURNING ");
+        out.push_sql(" FROM \"successor\" WHERE EXISTS (SELECT 1 FROM \"retired\") RETURNING ");
         self.returning.walk_ast(out.reborrow())
     }
 
@@ -164,7 +141,7 @@ statement!(Renew<S, Retire>);
 
 /// The rows `retry_new` retires: the key's, when the new row is valid (the soft delete adds the
 /// live predicate).
-type RenewTarget<M, K> = dsl::Filter<KeyRows<M, K>, Renewable>;
+type RenewTarget<M, K> = dsl::Filter<KeyRows<M, K>, Replaceable>;
 /// `retry_new`'s statement for the new row `N` of `M`'s key `K` on backend `DB`.
 type RenewOf<M, K, N, DB> =
     Renew<SuccessorOf<M, K, N>, dsl::SoftDelete<RenewTarget<M, K>>, dsl::AsSelect<M, DB>>;
@@ -197,7 +174,7 @@ where
     N: Insertable<TableOf<M>>,
     N::Values: QueryFragment<BackendOf<Mo, C>>,
     TableOf<M>: FilterDsl<M::Filter>,
-    KeyRows<M, K>: FilterDsl<Renewable>,
+    KeyRows<M, K>: FilterDsl<Replaceable>,
     RenewTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
     C: Load<Mo, RenewOf<M, K, N, BackendOf<Mo, C>>, M>,
 {
@@ -216,7 +193,7 @@ where
     N: Insertable<TableOf<M>>,
     N::Values: QueryFragment<DB>,
     TableOf<M>: FilterDsl<M::Filter>,
-    KeyRows<M, K>: FilterDsl<Renewable>,
+    KeyRows<M, K>: FilterDsl<Replaceable>,
     RenewTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
 {
     let refused = |problem| Error::InvalidNewRow {
@@ -232,7 +209,7 @@ where
     }
     let Some(successor) = successor::<M, K, DB, N>(&key, new, needed::<M, K>(false)) else {
         return Err(refused(
-            "cannot be sent in `retry_new`'s statement: it must give the key's columns and the marker a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+            "cannot be sent in `retry_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
         ));
     };
     let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
@@ -242,7 +219,10 @@ where
         ));
     }
     let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
-    let retire = write::soft_delete_with(FilterDsl::filter(rows, Renewable(lock)), Deletion::now());
+    let retire = write::soft_delete_with(
+        FilterDsl::filter(rows, Replaceable::new(None, lock)),
+        Deletion::now(),
+    );
     Ok(Renew {
         successor,
         lock,
@@ -322,7 +302,10 @@ where
             return Ok(row);
         }
         // Nothing was written; the transaction tells why, or writes.
-        Ok(None) | Err(Error::Diesel(_)) => {}
+        Ok(None) => {}
+        Err(Error::Diesel(_error)) => {
+            trace::event!(debug, error = %_error, "the statement failed; the transaction runs instead");
+        }
         Err(error) => return Err(error),
     }
     let body = Renewal::<M, K, Mo, C, N, _> {

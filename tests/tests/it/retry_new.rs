@@ -19,7 +19,7 @@ use crate::unique::{
 };
 
 /// A new attempt, as `retry_new` takes it: no counter.
-type AttemptRow = (
+pub(crate) type AttemptRow = (
     diesel::dsl::Eq<exam_attempts::exam_id, i32>,
     diesel::dsl::Eq<exam_attempts::learner_id, i32>,
     diesel::dsl::Eq<exam_attempts::active, bool>,
@@ -34,7 +34,7 @@ type SeatRow = (
 );
 
 /// A new attempt of `(exam, 7)` for `retry_new`: live, with no counter (the statement sets it).
-fn next_attempt(exam: i32) -> impl FnMut() -> AttemptRow {
+pub(crate) fn next_attempt(exam: i32) -> impl FnMut() -> AttemptRow {
     move || {
         (
             exam_attempts::exam_id.eq(exam),
@@ -166,9 +166,14 @@ mod postgres {
             let rolled_back: Result<(), Error> = x.transaction(conn, |x, conn| {
                 let second = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1))?;
                 assert_eq!(second.retry, 1);
-                // A refused one inside leaves the caller's transaction usable.
+                // A refused row, and a statement the database fails (the holder key: bob holds
+                // seat A2), leave the caller's transaction usable: each ran in a savepoint.
                 let refused = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(2));
                 assert!(matches!(refused, Err(Error::InvalidNewRow { .. })), "{refused:?}");
+                KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+                KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
+                let taken = RenewIn::<_, Seat, SeatKey, _>::retry_new(x, conn, ("A".into(), 1), next_seat("A", 1, "bob"));
+                assert!(matches!(&taken, Err(Error::Diesel(e)) if is_unique_violation(e)), "{taken:?}");
                 let third = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1))?;
                 assert_eq!(third.retry, 2);
                 Err(Error::Diesel(diesel::result::Error::RollbackTransaction))

@@ -253,12 +253,13 @@ backend_tests! {
 mod postgres_only {
     use std::sync::{Arc, Mutex};
 
-    use diesel::{ExpressionMethods, PgConnection};
+    use diesel::PgConnection;
     use soft_delete_runtime::asynchronous::*;
     use soft_delete_runtime::prelude::*;
     use soft_delete_tests::{asynchronous, record_cached_statements, TestDb};
 
-    use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
+    use crate::retry_new::next_attempt;
+    use crate::unique::{attempt, create_with_keys, ExamAttempt};
 
     /// How many statements of `seen` contain `part`.
     fn prepared(seen: &Arc<Mutex<Vec<String>>>, part: &str) -> usize {
@@ -294,28 +295,19 @@ mod postgres_only {
                     run.block_on(ExamAttempt::retry_async(&mut on_async, (11, 7), successor))?;
                 assert_eq!((row.retry, other.retry), (n, n));
             }
-            let new_attempt = |exam: i32| {
-                move || {
-                    (
-                        exam_attempts::exam_id.eq(exam),
-                        exam_attempts::learner_id.eq(7),
-                        exam_attempts::active.eq(true),
-                    )
-                }
-            };
             for n in 6..=8 {
-                let row = ExamAttempt::retry_new(conn, (1, 7), new_attempt(1))?;
+                let row = ExamAttempt::retry_new(conn, (1, 7), next_attempt(1))?;
                 let other = run.block_on(ExamAttempt::retry_new_async(
                     &mut on_async,
                     (11, 7),
-                    new_attempt(11),
+                    next_attempt(11),
                 ))?;
                 assert_eq!((row.retry, other.retry), (n, n));
             }
 
             let start = "WHERE NOT EXISTS";
             let retry = "RETURNING 1) INSERT";
-            let retry_new = "\"retired\".\"retry\" + 1";
+            let retry_new = "FROM \"retired\") + 1";
             assert_eq!(
                 [prepared(&cached, start), prepared(&cached_async, start)],
                 [1, 1],
