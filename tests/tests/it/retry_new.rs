@@ -5,12 +5,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
 use soft_delete_runtime::Error;
 use soft_delete_tests::backend_tests;
-use soft_delete_tests::exec::{Exec, FindIn, KeysIn, RenewIn};
+use soft_delete_tests::exec::{Exec, ExecKind, FindIn, KeysIn, RenewIn};
 use soft_delete_tests::stamp::Stamp;
 
 use crate::unique::{
@@ -184,6 +185,38 @@ mod postgres {
                 RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1)).map(drop)
             })?;
             assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 2);
+            Ok(())
+        }
+
+        /// A live row another transaction holds: the sync statement waits for it and is the
+        /// only statement sent; the async one does not wait (`NOWAIT`: a dropped future must
+        /// leave no statement waiting to commit), so it fails at once and the transaction, whose
+        /// wait an abandoned caller never commits, waits instead.
+        fn a_held_row_makes_only_the_async_statement_give_way(db, x) {
+            create_with_keys(db)?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            let mut holder = db.connect();
+            soft_delete_runtime::guard::allow(|| {
+                holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id))
+            })?;
+            let conn = db.conn();
+            let seen = x.record_statements(conn);
+            let next = std::thread::scope(|scope| {
+                let release = scope.spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    holder.batch_execute("COMMIT")
+                });
+                let next = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1));
+                release.join().expect("the holder's thread").map(|()| next)
+            })??;
+            assert_eq!(next.retry, 1);
+            let sent = seen.lock().unwrap().clone();
+            if x.is_async() {
+                assert!(sent[0].contains("FOR UPDATE NOWAIT"), "{sent:#?}");
+                assert!(sent.len() >= 4, "the statement gave way to the transaction: {sent:#?}");
+            } else {
+                assert_eq!(sent.len(), 1, "the statement waited: {sent:#?}");
+            }
             Ok(())
         }
 
