@@ -144,6 +144,9 @@ where
             replace::<M, K, Mo, C, N, F>(conn, key, build).await
         })
         .await
+        // Nothing written (an error included): the caller's transaction path runs next.
+        .ok()
+        .flatten()
     }
 
     async fn start_in_one<F: FnMut(M::Counter) -> N>(
@@ -158,23 +161,29 @@ where
             start::<M, K, Mo, C, N, F>(conn, key, build).await
         })
         .await
+        // Nothing written (an error included): the caller's transaction path runs next.
+        .ok()
+        .flatten()
     }
 }
 
 /// Runs `body`'s statements as they are, or, when `wrap`, in a transaction of their own (a
-/// savepoint in the caller's, which a failed statement would otherwise doom): the row written,
-/// or `None` when nothing was (an error included: the caller's transaction path runs next).
-pub(super) async fn in_transaction_if<Mo, C: Executor<Mo>, M>(
+/// savepoint in the caller's, which a failed statement would otherwise doom), committed when
+/// `body` succeeds and rolled back when it fails; returns what `body` returned.
+pub(super) async fn in_transaction_if<Mo, C: Executor<Mo>, T, E>(
     conn: &mut C,
     wrap: bool,
-    body: impl AsyncFnOnce(&mut C) -> QueryResult<Option<M>>,
-) -> Option<M> {
+    body: impl AsyncFnOnce(&mut C) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
     if !wrap {
-        return body(conn).await.ok()?;
+        return body(conn).await;
     }
-    let mut transaction = Transaction::begin(conn, Begin::Plain).await.ok()?;
+    let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
     let outcome = body(transaction.conn()).await;
-    transaction.finish(outcome).await.ok()?
+    transaction.finish(outcome).await
 }
 
 /// `start`'s statements: the key's first row when it has none; for a key with a counter and

@@ -45,7 +45,7 @@ use diesel::sql_types::{HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
-    cacheable, needed, statement, successor, Replaceable, Successor, SuccessorOf,
+    cacheable, in_transaction_if, needed, statement, successor, Replaceable, Successor, SuccessorOf,
 };
 use super::ops::{
     check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
@@ -53,7 +53,7 @@ use super::ops::{
 };
 use super::{ActiveUnique, CounterValue, KeyOps, KeyRows, TableOf};
 use crate::backend::SupportedBackend;
-use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
+use crate::exec::{BackendOf, Executor, Load};
 use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
@@ -276,12 +276,11 @@ where
     M: KeyRenew<K, Mo, C, N>,
     C: Executor<Mo>,
 {
-    if !conn.in_transaction() {
-        return M::renew(conn, key, new, C::ABANDONABLE).await;
-    }
-    let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
-    let outcome = M::renew(transaction.conn(), key, new, C::ABANDONABLE).await;
-    transaction.finish(outcome).await
+    let wrap = conn.in_transaction();
+    in_transaction_if(conn, wrap, async |conn: &mut C| {
+        M::renew(conn, key, new, C::ABANDONABLE).await
+    })
+    .await
 }
 
 #[cfg_attr(feature = "tracing", tracing::instrument(name = "retry_new", level = "debug", skip_all,
