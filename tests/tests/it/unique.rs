@@ -678,6 +678,16 @@ backend_tests! {
         let ann = KeysIn::<_, Account, _, _>::upsert(x, conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
         let same = KeysIn::<_, Account, _, _>::upsert(x, conn, "ann@x".into(), |_| account("ann@x"), same_email)?;
         assert_eq!(ann, same);
+
+        // Changes that break the model's other key are the database's error, unchanged: the
+        // live row was locked, so no concurrent writer of this key caused it.
+        KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+        KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
+        let taken = KeysIn::<_, Seat, SeatKey, _>::upsert(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n), |_: &Seat| seats::holder.eq("bob"))
+            .unwrap_err();
+        assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
+        let holders: Vec<String> = seats::table.order(seats::seat_no).select(seats::holder).with_deleted().load(conn)?;
+        assert_eq!(holders, ["ann", "bob"]);
         Ok(())
     }
 
