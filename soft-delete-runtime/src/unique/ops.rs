@@ -471,7 +471,7 @@ pub(super) fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M:
 }
 
 /// The counter of a key's new first live row: `0`, or one past its newest row's.
-async fn first_counter<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M::Counter, Failure>
+pub(super) async fn first_counter<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M::Counter, Failure>
 where
     M: KeyOps<K, Mo, C>,
 {
@@ -555,6 +555,8 @@ pub(crate) struct Upsert<M: ActiveUnique<K>, K, Mo, C, N, U, I, F> {
     key: M::Value,
     insert: I,
     update: F,
+    /// The live row the last run locked (see [`judge_replacement`]).
+    locked: Option<M::Id>,
     _params: Params<K, Mo, C, (N, U)>,
 }
 
@@ -567,11 +569,13 @@ where
     type Output = M;
 
     async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        self.locked = None;
         let Some(live) = M::lock_live(conn, self.key.clone()).await? else {
             let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
             let new = M::insert_new(conn, self.key.clone(), (self.insert)(counter)).await?;
             return check_new::<M, K>(new, &self.key);
         };
+        self.locked = Some(live.row_id());
         let changes = (self.update)(&live);
         match M::update_live(conn, self.key.clone(), live.row_id(), changes).await? {
             Some(updated) if updated.row_id() == live.row_id() => Ok(updated),
@@ -581,12 +585,11 @@ where
         }
     }
 
-    // A concurrent writer inserted the key's live row first: update that one.
+    // A concurrent writer inserted the key's live row first (run again: update that one), or
+    // the insert or the update broke another constraint (the row updated, locked, is still the
+    // live one; or no row is).
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, self.key.clone()).await? {
-            Some(_) => Violation::Retry,
-            None => Violation::Raw,
-        })
+        judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
     }
 
     fn contended(&self, attempts: u32) -> Error {
@@ -611,6 +614,7 @@ where
         key,
         insert,
         update,
+        locked: None,
         _params: Params::default(),
     };
     run(conn, body).await
@@ -678,9 +682,10 @@ where
     run(conn, body).await
 }
 
-/// What a unique violation that ended a replacement of the live row `locked` of `key` means: a
-/// concurrent writer replaced it first (another row is live: run again), or the new row broke
-/// another constraint (the row locked is still live: nobody else changed the key).
+/// What a unique violation that ended a write of `key` whose live row was `locked` (if it had
+/// one) means: a concurrent writer replaced it or inserted the key's live row first (another
+/// row is live: run again), or the row written broke another constraint (the row locked is
+/// still live, or there is none: nobody else changed the key).
 pub(super) async fn judge_replacement<M, K, Mo, C>(
     conn: &mut C,
     key: &M::Value,
