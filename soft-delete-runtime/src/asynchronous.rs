@@ -8,7 +8,7 @@
 //! | sync (`prelude`) | async (this module) |
 //! | --- | --- |
 //! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
-//! | `start`, `upsert`, `find_live`, `history`, `retry_new` | `start_async`, `upsert_async`, `find_live_async`, `history_async`, `retry_new_async` |
+//! | `start`, `upsert`, `find_live`, `history`, `retry_new`, `upsert_new` | `start_async`, `upsert_async`, `find_live_async`, `history_async`, `retry_new_async`, `upsert_new_async` |
 //! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
 //! | `row.marker(col).restore(conn)`, `restore_and_set` ([`Marked`]) | `row.marker(col).restore_async(conn)`, `restore_and_set_async` (inherent methods) |
 //! | [`Collector`](crate::collector::Collector)`::preview`, `archive` | `preview_async`, `archive_async` (inherent methods) |
@@ -102,7 +102,8 @@ use crate::exec::{BackendOf, Execute, NonBlocking};
 use crate::model::{guarded_restore, KeyGuard, PrimaryMarker};
 use crate::table::SoftDeleteMarker;
 use crate::unique::{
-    ops, renew, ActiveUnique, KeyInsert, KeyOps, KeyRenew, KeyUpdate, RetryNewBackend,
+    merge, ops, renew, ActiveUnique, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate,
+    OneStatementBackend,
 };
 use crate::write::{self, AlsoSet, Marked, SoftDeleteTarget};
 use crate::{dsl, Error, SoftDelete};
@@ -171,8 +172,22 @@ pub trait ActiveUniqueAsync<K>: ActiveUnique<K> {
     ) -> impl Future<Output = Result<Self, Error>>
     where
         C: AsyncTarget,
-        BackendOf<NonBlocking, C>: RetryNewBackend,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
         Self: KeyRenew<K, NonBlocking, C, N>;
+
+    /// [`ActiveUnique::upsert_new`], awaited: one statement on `AsyncPgConnection`, sent in a
+    /// transaction of its own (as `start_async`'s), since its insert can wait for a concurrent
+    /// insert of the key, which a dropped future must not commit later.
+    fn upsert_new_async<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, NonBlocking, C, N, U>;
 }
 
 impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
@@ -236,10 +251,24 @@ impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
     ) -> impl Future<Output = Result<Self, Error>>
     where
         C: AsyncTarget,
-        BackendOf<NonBlocking, C>: RetryNewBackend,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
         Self: KeyRenew<K, NonBlocking, C, N>,
     {
         renew::retry_new::<Self, K, NonBlocking, C, N>(conn, key, build)
+    }
+
+    fn upsert_new_async<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, NonBlocking, C, N, U>,
+    {
+        merge::upsert_new::<Self, K, NonBlocking, C, N, U>(conn, key, insert, update)
     }
 }
 

@@ -16,7 +16,9 @@ use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};
-use soft_delete_runtime::__private::unique::{KeyGuard, KeyInsert, KeyOps, KeyRenew, KeyUpdate};
+use soft_delete_runtime::__private::unique::{
+    KeyGuard, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate,
+};
 #[cfg(feature = "async")]
 use soft_delete_runtime::asynchronous::{ActiveUniqueAsync, SoftDeleteAsync};
 use soft_delete_runtime::backend::RenderBackend;
@@ -31,7 +33,7 @@ use soft_delete_runtime::exec::SqlConnection;
 use soft_delete_runtime::purge::{Progress, Purge, PurgeReport};
 use soft_delete_runtime::schema::{Report, Schema};
 use soft_delete_runtime::table::SoftDeleteMarker;
-use soft_delete_runtime::unique::{ActiveUnique, RetryNewBackend};
+use soft_delete_runtime::unique::{ActiveUnique, OneStatementBackend};
 use soft_delete_runtime::write::{AlsoSet, Marked, SoftDeleteTarget};
 use soft_delete_runtime::Error;
 use soft_delete_runtime::{SoftDelete, SoftDeleteTable};
@@ -423,7 +425,7 @@ pub trait RenewIn<C, M: ActiveUnique<K>, K, N> {
 impl<C, M, K, N> RenewIn<C, M, K, N> for Blocking
 where
     C: soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::Blocking>,
-    C::Backend: RetryNewBackend,
+    C::Backend: OneStatementBackend,
     M: KeyRenew<K, soft_delete_runtime::exec::Blocking, C, N>,
 {
     fn retry_new(
@@ -442,7 +444,7 @@ where
     C: crate::asynchronous::AsyncTwin,
     C::Async: soft_delete_runtime::exec::AsyncTarget,
     <C::Async as soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::NonBlocking>>::Backend:
-        RetryNewBackend,
+        OneStatementBackend,
     M: KeyRenew<K, soft_delete_runtime::exec::NonBlocking, C::Async, N>,
 {
     fn retry_new(
@@ -453,6 +455,57 @@ where
     ) -> Result<M, Error> {
         self.runtime
             .block_on(M::retry_new_async(&mut self.conn, key, build))
+    }
+}
+
+/// [`ActiveUnique::upsert_new`] of key `K` of model `M` through a test's executor (PostgreSQL
+/// only): `MergeIn::<_, Model, _, _, _>::upsert_new(x, conn, key, insert, update)`.
+pub trait MergeIn<C, M: ActiveUnique<K>, K, N, U> {
+    /// [`ActiveUnique::upsert_new`], or `upsert_new_async` in the async copy.
+    fn upsert_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> Result<M, Error>;
+}
+
+impl<C, M, K, N, U> MergeIn<C, M, K, N, U> for Blocking
+where
+    C: soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::Blocking>,
+    C::Backend: OneStatementBackend,
+    M: KeyMerge<K, soft_delete_runtime::exec::Blocking, C, N, U>,
+{
+    fn upsert_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> Result<M, Error> {
+        M::upsert_new(conn, key, insert, update)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K, N, U> MergeIn<C, M, K, N, U> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    C::Async: soft_delete_runtime::exec::AsyncTarget,
+    <C::Async as soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::NonBlocking>>::Backend:
+        OneStatementBackend,
+    M: KeyMerge<K, soft_delete_runtime::exec::NonBlocking, C::Async, N, U>,
+{
+    fn upsert_new(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> Result<M, Error> {
+        self.runtime
+            .block_on(M::upsert_new_async(&mut self.conn, key, insert, update))
     }
 }
 

@@ -47,7 +47,10 @@
 //! A `start` whose key has only retired rows (and a counter) reads the newest of them and
 //! inserts its successor the same way, unless a live row or a newer counter appeared since.
 //! `upsert` keeps the transaction; on PostgreSQL its `UPDATE ... RETURNING` gives the updated
-//! row back, where the other backends read it again.
+//! row back, where the other backends read it again. The second forms
+//! [`retry_new`](ActiveUnique::retry_new) and [`upsert_new`](ActiveUnique::upsert_new), whose
+//! closures get nothing, read nothing first: one statement, or the transaction when it wrote
+//! nothing (see "One statement on PostgreSQL" below).
 //! The statement stays prepared on the connection: the server parses and plans it once, not at
 //! every call (when each value of the closure's row is a bound value, as with Diesel's derive).
 //! It is sent autocommitted (in a savepoint inside your transaction). An async caller may drop
@@ -111,6 +114,7 @@
 pub(crate) mod backend;
 mod conflict;
 pub(crate) mod guard;
+pub(crate) mod merge;
 mod nullable;
 mod one_statement;
 pub(crate) mod ops;
@@ -130,13 +134,15 @@ pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::KeyInfo;
 #[doc(hidden)]
 pub use guard::KeyList;
+pub(crate) use merge::KeyMerge;
+pub use merge::Merge;
 #[doc(hidden)]
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
-pub use one_statement::{Existing, Fresh, Replace, Replaceable, Successor};
+pub use one_statement::{Existing, Fresh, OneStatementBackend, Replace, Replaceable, Successor};
 pub use ops::ATTEMPTS;
 pub(crate) use ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
 pub(crate) use renew::KeyRenew;
-pub use renew::{Renew, RetryNewBackend};
+pub use renew::Renew;
 
 /// The table of model `M`.
 pub type TableOf<M> = <M as SoftDelete>::Table;
@@ -352,11 +358,64 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     ) -> Result<Self, Error>
     where
         C: Executor<Blocking>,
-        BackendOf<Blocking, C>: RetryNewBackend,
+        BackendOf<Blocking, C>: OneStatementBackend,
         Self: KeyRenew<K, Blocking, C, N>,
     {
         drive(renew::retry_new::<Self, K, Blocking, C, N>(
             conn, key, build,
+        ))
+    }
+
+    /// [`upsert`](Self::upsert) in one statement, on PostgreSQL: applies the changes `update`
+    /// returns, which do not depend on the live row, to the live row of `key`, or, when the key
+    /// has none, inserts the row `insert` returns with the counter one past the key's newest
+    /// row's, which the statement sets itself; returns the row written.
+    ///
+    /// Nothing is read first, so both closures get nothing. The changes may use the row's own
+    /// columns as SQL (`score.eq(score + 1)`), but not write or read the key's columns or the
+    /// markers, and the new row must not give the counter a value: such changes and rows are
+    /// refused with [`Error::InvalidNewRow`] before anything is sent, as are the rows
+    /// [`retry_new`](Self::retry_new) refuses (a key column or a marker left out, any column
+    /// written `DEFAULT`). A concurrent writer of the key, or a new row that is not a live row
+    /// of the key when the key has none, make the statement write nothing; a transaction like
+    /// `upsert`'s then runs (the live row locked, the same statement sent), which returns
+    /// `upsert`'s errors; a concurrent insert of the key's first row makes it update that row.
+    /// Both closures may run more than once. A table in a named schema returns
+    /// [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use `upsert`.
+    ///
+    /// ```no_run
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { attempts (id) { id -> Integer, exam_id -> Integer, learner_id -> Integer, active -> Bool, retry -> Integer, score -> Integer } }
+    /// # #[derive(Queryable, Selectable, Identifiable, SoftDelete)]
+    /// # #[diesel(table_name = attempts)]
+    /// # #[active_unique(fields = "exam_id, learner_id", counter = retry)]
+    /// # struct Attempt { id: i32, exam_id: i32, learner_id: i32, #[soft_delete(marker = active)] active: bool, retry: i32, score: i32 }
+    /// # fn run(conn: &mut PgConnection) -> Result<(), soft_delete_runtime::Error> {
+    /// use attempts::{active, exam_id, learner_id, score};
+    /// // One statement: the live attempt's score raised, or a first attempt inserted.
+    /// let live = Attempt::upsert_new(
+    ///     conn,
+    ///     (1, 7),
+    ///     || (exam_id.eq(1), learner_id.eq(7), active.eq(true), score.eq(1)),
+    ///     || score.eq(score + 1),
+    /// )?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn upsert_new<C, N, U>(
+        conn: &mut C,
+        key: Self::Value,
+        insert: impl FnMut() -> N,
+        update: impl FnMut() -> U,
+    ) -> Result<Self, Error>
+    where
+        C: Executor<Blocking>,
+        BackendOf<Blocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, Blocking, C, N, U>,
+    {
+        drive(merge::upsert_new::<Self, K, Blocking, C, N, U>(
+            conn, key, insert, update,
         ))
     }
 }

@@ -71,13 +71,28 @@ use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, InsertOf, UpdateLive, UpdateOf};
 use super::{ActiveUnique, CounterValue, KeyOps, KeyQueries, TableOf};
-use crate::backend::TableName;
+use crate::backend::{SupportedBackend, TableName};
 use crate::dsl;
 use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
 use crate::query::WithDeletedTrace;
 use crate::sql::backend::Returning;
 use crate::table::SoftDeleteTable;
 use crate::write::{self, Deletion, SoftDeleteTarget};
+
+/// A backend that can run the one statement of [`retry_new`](super::ActiveUnique::retry_new)
+/// and [`upsert_new`](super::ActiveUnique::upsert_new): PostgreSQL, whose data-modifying CTEs
+/// write several rows of a key atomically in one statement. SQLite and MySQL/MariaDB have no
+/// such statement; [`retry`](super::ActiveUnique::retry) and
+/// [`upsert`](super::ActiveUnique::upsert) do the same there in one transaction.
+#[diagnostic::on_unimplemented(
+    message = "`retry_new` and `upsert_new` send one PostgreSQL statement, which `{Self}` cannot run",
+    label = "this needs a PostgreSQL connection",
+    note = "on SQLite and MySQL/MariaDB, `retry(conn, key, |old, counter| ...)` and `upsert(conn, key, |counter| ..., |live| ...)` do the same in one transaction"
+)]
+pub trait OneStatementBackend: SupportedBackend {}
+
+#[cfg(feature = "postgres")]
+impl OneStatementBackend for diesel::pg::Pg {}
 
 /// The `INSERT ... RETURNING` of `N` into `M`'s table, returning `M` on backend `DB`.
 type InsertReturning<M, N, DB> = dsl::Returning<InsertOf<M, N>, dsl::AsSelect<M, DB>>;
@@ -517,7 +532,7 @@ impl Rendered {
 }
 
 /// A double-quoted identifier at the start of `text` (doubled quotes undone), and the rest.
-fn quoted(text: &str) -> Option<(String, &str)> {
+pub(super) fn quoted(text: &str) -> Option<(String, &str)> {
     let mut chars = text.strip_prefix('"')?.char_indices().peekable();
     let mut name = String::new();
     while let Some((i, c)) = chars.next() {

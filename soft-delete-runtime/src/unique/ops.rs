@@ -471,7 +471,10 @@ pub(super) fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M:
 }
 
 /// The counter of a key's new first live row: `0`, or one past its newest row's.
-pub(super) async fn first_counter<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M::Counter, Failure>
+pub(super) async fn first_counter<M, K, Mo, C>(
+    conn: &mut C,
+    key: &M::Value,
+) -> Result<M::Counter, Failure>
 where
     M: KeyOps<K, Mo, C>,
 {

@@ -45,7 +45,8 @@ use diesel::sql_types::{HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
-    cacheable, in_transaction_if, needed, statement, successor, Replaceable, Successor, SuccessorOf,
+    cacheable, in_transaction_if, needed, statement, successor, OneStatementBackend, Replaceable,
+    Successor, SuccessorOf,
 };
 use super::ops::{
     check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
@@ -57,20 +58,6 @@ use crate::exec::{BackendOf, Executor, Load};
 use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
-
-/// A backend that can run [`retry_new`](super::ActiveUnique::retry_new)'s statement:
-/// PostgreSQL, whose data-modifying CTEs retire a row and insert its successor in one
-/// statement. SQLite and MySQL/MariaDB have no such statement; [`retry`](super::ActiveUnique::retry)
-/// does the same there in one transaction.
-#[diagnostic::on_unimplemented(
-    message = "`retry_new` sends one PostgreSQL statement, which `{Self}` cannot run",
-    label = "`retry_new` needs a PostgreSQL connection",
-    note = "on SQLite and MySQL/MariaDB, `retry(conn, key, |old, counter| ...)` does the same in one transaction"
-)]
-pub trait RetryNewBackend: SupportedBackend {}
-
-#[cfg(feature = "postgres")]
-impl RetryNewBackend for diesel::pg::Pg {}
 
 /// `retry_new`'s statement: retires the live row of the key (`Retire`, the soft delete of the
 /// key's rows that are [`Replaceable`]) and inserts the successor with the retired row's
@@ -148,7 +135,7 @@ type RenewOf<M, K, N, DB> =
 
 /// Sending [`retry_new`](super::ActiveUnique::retry_new)'s statement for the new row `N` of key
 /// `K` on connection `C` in mode `Mo`; implemented for every model with an active-unique key,
-/// on PostgreSQL ([`RetryNewBackend`]).
+/// on PostgreSQL ([`OneStatementBackend`](super::OneStatementBackend)).
 #[diagnostic::on_unimplemented(
     message = "`retry_new` cannot insert `{N}` as the successor of a `{Self}` through `{C}`",
     note = "`retry_new` needs a PostgreSQL connection, and a new row that is `Insertable` into the model's table"
@@ -168,7 +155,7 @@ pub trait KeyRenew<K, Mo, C, N>: KeyOps<K, Mo, C> {
 impl<M, K, Mo, C, N> KeyRenew<K, Mo, C, N> for M
 where
     C: Executor<Mo>,
-    BackendOf<Mo, C>: RetryNewBackend + Default,
+    BackendOf<Mo, C>: OneStatementBackend + Default,
     <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
     M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
     N: Insertable<TableOf<M>>,

@@ -53,4 +53,6 @@ mod unique;
 mod unique_nullable;
 #[cfg(feature = "async")]
 mod unique_statements;
+#[cfg(feature = "postgres")]
+mod upsert_new;
 mod writes;

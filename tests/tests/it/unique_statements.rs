@@ -116,7 +116,7 @@ where
     })
 }
 
-fn hand_update<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+pub(crate) fn hand_update<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
 where
     C: Connection,
     SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
@@ -253,13 +253,13 @@ backend_tests! {
 mod postgres_only {
     use std::sync::{Arc, Mutex};
 
-    use diesel::PgConnection;
+    use diesel::{ExpressionMethods, PgConnection};
     use soft_delete_runtime::asynchronous::*;
     use soft_delete_runtime::prelude::*;
     use soft_delete_tests::{asynchronous, record_cached_statements, TestDb};
 
     use crate::retry_new::next_attempt;
-    use crate::unique::{attempt, create_with_keys, ExamAttempt};
+    use crate::unique::{attempt, create_with_keys, exam_attempts, ExamAttempt};
 
     /// How many statements of `seen` contain `part`.
     fn prepared(seen: &Arc<Mutex<Vec<String>>>, part: &str) -> usize {
@@ -268,7 +268,7 @@ mod postgres_only {
     }
 
     #[test]
-    fn retry_start_and_retry_new_are_prepared_once_per_connection() {
+    fn retry_start_and_the_new_forms_are_prepared_once_per_connection() {
         soft_delete_tests::run::<PgConnection>(module_path!(), |db: &mut TestDb<PgConnection>| {
             create_with_keys(db)?;
             let run = asynchronous::runtime();
@@ -304,8 +304,19 @@ mod postgres_only {
                 ))?;
                 assert_eq!((row.retry, other.retry), (n, n));
             }
+            let bump = || exam_attempts::retry.eq(exam_attempts::retry + 1);
+            for n in 9..=11 {
+                let row = ExamAttempt::upsert_new(conn, (1, 7), next_attempt(1), bump)?;
+                let other = run.block_on(ExamAttempt::upsert_new_async(
+                    &mut on_async,
+                    (11, 7),
+                    next_attempt(11),
+                    bump,
+                ))?;
+                assert_eq!((row.retry, other.retry), (n, n));
+            }
 
-            let start = "WHERE NOT EXISTS";
+            let start = "SELECT * FROM \"successor\" WHERE NOT EXISTS";
             let retry = "RETURNING 1) INSERT";
             let retry_new = "FROM \"retired\") + 1";
             assert_eq!(
@@ -325,6 +336,15 @@ mod postgres_only {
                 ],
                 [1, 1],
                 "three of `retry_new`: one statement, prepared once per connection"
+            );
+            let upsert_new = "UNION ALL SELECT * FROM \"inserted\"";
+            assert_eq!(
+                [
+                    prepared(&cached, upsert_new),
+                    prepared(&cached_async, upsert_new)
+                ],
+                [1, 1],
+                "three of `upsert_new` with changes computed in SQL: one statement, prepared once per connection"
             );
             Ok(())
         });

@@ -23,11 +23,21 @@ struct Attempt {
     retry: i32,
 }
 
-// `retry_new` is one PostgreSQL statement: SQLite has no data-modifying CTEs.
+// `retry_new` and `upsert_new` are one PostgreSQL statement: SQLite has no data-modifying CTEs.
 fn next(conn: &mut SqliteConnection) -> Result<Attempt, soft_delete_runtime::Error> {
     Attempt::retry_new(conn, (1, 7), || {
         (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true))
     })
+}
+
+// `upsert_new` likewise.
+fn bump(conn: &mut SqliteConnection) -> Result<Attempt, soft_delete_runtime::Error> {
+    Attempt::upsert_new(
+        conn,
+        (1, 7),
+        || (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true)),
+        || attempts::retry.eq(attempts::retry + 1),
+    )
 }
 
 fn main() {}

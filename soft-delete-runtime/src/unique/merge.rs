@@ -1,0 +1,441 @@
+//! [`upsert_new`](super::ActiveUnique::upsert_new): `upsert` in one statement on PostgreSQL,
+//! for changes built without the live row and a new row built without the counter. Nothing is
+//! read first: the statement updates the key's live row, or, when the key has none, inserts the
+//! new row with the counter one past the key's newest row.
+//!
+//! ```sql
+//! /* <the Insertable's own rendering, which registers its binds $1..$k> */
+//! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
+//!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
+//!      "updated" AS (UPDATE "t" SET <changes> WHERE <key> AND <live> RETURNING <columns>),
+//!      "inserted" AS (INSERT INTO "t" ("a", "b", .., "n")
+//!                     SELECT "successor".*, (SELECT COALESCE(max("t"."n") + 1, 0) FROM "t"
+//!                                            WHERE <key> AND <any row>)
+//!                     FROM "successor"
+//!                     WHERE NOT EXISTS (SELECT 1 FROM "t" WHERE <key> AND <live>)
+//!                     RETURNING <columns>)
+//! SELECT * FROM "updated" UNION ALL SELECT * FROM "inserted"
+//! ```
+//!
+//! The changes may not write the key's columns or the markers (refused before anything is
+//! sent): then the row updated is still the key's live row without being read back. The `INSERT`
+//! runs only where the statement's snapshot has no live row of the key, so at most one of the two
+//! writes.
+//!
+//! A concurrent writer of the key makes the `UPDATE` wait for the row's lock; a row it retired
+//! in the meantime is not updated, and the `INSERT` still sees it live, so nothing is written. A
+//! concurrent insert of the key's first row makes the `INSERT` wait, then fail on the key's
+//! unique index. A statement that returns no row (that race, a new row that is not a live row
+//! of the key when the key has none) or fails changed nothing, and a transaction runs instead:
+//! it locks the live row, then sends the same statement, which updates the row it locked or
+//! inserts the key's first; a unique violation there means a concurrent writer inserted first,
+//! and it runs again. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
+//! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
+//! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
+//! key, which must not commit after a caller who dropped the future gave up.
+
+use std::future::Future;
+
+use diesel::backend::Backend;
+use diesel::expression::Expression;
+use diesel::query_builder::{AsChangeset, AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDsl;
+use diesel::result::EmptyChangeset;
+use diesel::result::Error::QueryBuilderError;
+use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
+
+use super::one_statement::{
+    cacheable, in_transaction_if, needed, quoted, sql_text, statement, successor,
+    OneStatementBackend, Successor, SuccessorOf,
+};
+use super::ops::{
+    check_new, contended, first_counter, judge_replacement, refuse_null_part, run, Body, Failure,
+    Lost, Params, Violation,
+};
+use super::{ActiveUnique, CounterValue, KeyOps, TableOf};
+use crate::backend::SupportedBackend;
+use crate::exec::{BackendOf, Executor, Load};
+use crate::query::WithDeletedTrace;
+use crate::table::SoftDeleteTable;
+use crate::trace;
+use crate::{dsl, Error};
+
+/// `upsert_new`'s statement: the update of the key's (`Key`) live row (`Live`) with the
+/// changes `Set` (a Diesel changeset, rendered after `SET`), or the insert of the successor
+/// when the key has no live row, with the counter one past its newest row's; returns the row
+/// written as `Ret` selects.
+#[derive(Debug, Clone)]
+pub struct Merge<S, Set, Key, Live, Ret> {
+    successor: S,
+    changes: Set,
+    key: Key,
+    live: Live,
+    any: WithDeletedTrace<Live>,
+    counter: Option<&'static str>,
+    returning: Ret,
+}
+
+impl<V, SKey, SLive, Set, Key, Live, Ret, DB> QueryFragment<DB>
+    for Merge<Successor<V, SKey, SLive>, Set, Key, Live, Ret>
+where
+    DB: Backend,
+    Successor<V, SKey, SLive>: QueryFragment<DB>,
+    SKey: QueryFragment<DB>,
+    SLive: QueryFragment<DB>,
+    Set: QueryFragment<DB>,
+    Key: QueryFragment<DB>,
+    Live: QueryFragment<DB>,
+    WithDeletedTrace<Live>: QueryFragment<DB>,
+    Ret: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let table = self.successor.table();
+        self.successor.walk_ast(out.reborrow())?;
+        out.push_sql(", \"updated\" AS (UPDATE ");
+        out.push_identifier(table)?;
+        out.push_sql(" SET ");
+        self.changes.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        self.live.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        self.returning.walk_ast(out.reborrow())?;
+        out.push_sql("), \"inserted\" AS (INSERT INTO ");
+        out.push_identifier(table)?;
+        out.push_sql(" (");
+        self.successor.walk_columns(&mut out)?;
+        if let Some(counter) = self.counter {
+            out.push_sql(", ");
+            out.push_identifier(counter)?;
+        }
+        out.push_sql(") SELECT \"successor\".*");
+        if let Some(counter) = self.counter {
+            out.push_sql(", (SELECT COALESCE(max(");
+            out.push_identifier(table)?;
+            out.push_sql(".");
+            out.push_identifier(counter)?;
+            out.push_sql(") + 1, 0) FROM ");
+            out.push_identifier(table)?;
+            out.push_sql(" WHERE ");
+            self.key.walk_ast(out.reborrow())?;
+            out.push_sql(" AND ");
+            self.any.walk_ast(out.reborrow())?;
+            out.push_sql(")");
+        }
+        out.push_sql(" FROM \"successor\" WHERE NOT EXISTS (SELECT 1 FROM ");
+        out.push_identifier(table)?;
+        out.push_sql(" WHERE ");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        self.live.walk_ast(out.reborrow())?;
+        out.push_sql(") RETURNING ");
+        self.returning.walk_ast(out.reborrow())?;
+        out.push_sql(") SELECT * FROM \"updated\" UNION ALL SELECT * FROM \"inserted\"");
+        Ok(())
+    }
+
+    // See `cacheable`. Diesel calls every `UPDATE` unsafe to cache, for an `AsChangeset` whose
+    // `None`s it skips: a bounded number of texts, as the new row's columns are. The changes
+    // answer for the rest themselves (a list of values that varies in length says no).
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        cacheable(
+            &self.successor,
+            &[
+                &self.changes,
+                &self.key,
+                &self.live,
+                &self.any,
+                &self.returning,
+            ],
+            backend,
+        )
+    }
+}
+
+statement!(Merge<S, Set, Key, Live>);
+
+/// `upsert_new`'s statement for the new row `N` and changes `U` of `M`'s key `K` on `DB`.
+type MergeOf<M, K, N, U, DB> = Merge<
+    SuccessorOf<M, K, N>,
+    <U as AsChangeset>::Changeset,
+    <M as ActiveUnique<K>>::Filter,
+    dsl::live<TableOf<M>>,
+    dsl::AsSelect<M, DB>,
+>;
+
+/// Sending [`upsert_new`](super::ActiveUnique::upsert_new)'s statement for the new row `N` and
+/// the changes `U` of key `K` on connection `C` in mode `Mo`; implemented for every model with an
+/// active-unique key, on PostgreSQL ([`OneStatementBackend`]).
+#[diagnostic::on_unimplemented(
+    message = "`upsert_new` cannot insert `{N}` or apply `{U}` to a `{Self}` through `{C}`",
+    note = "`upsert_new` needs a PostgreSQL connection, a new row that is `Insertable` into the model's table, and changes that are its `AsChangeset`"
+)]
+pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
+    /// The statement.
+    type Statement;
+
+    /// The statement for `new` and `changes`, or [`Error::InvalidNewRow`] when it cannot take
+    /// them.
+    fn merger(key: Self::Value, new: N, changes: U) -> Result<Self::Statement, Error>;
+
+    /// Sends the statement: the row updated or inserted, or `None` when nothing was written.
+    fn merge(
+        conn: &mut C,
+        statement: Self::Statement,
+    ) -> impl Future<Output = Result<Option<Self>, Error>>;
+}
+
+impl<M, K, Mo, C, N, U> KeyMerge<K, Mo, C, N, U> for M
+where
+    C: Executor<Mo>,
+    BackendOf<Mo, C>: OneStatementBackend + Default,
+    <BackendOf<Mo, C> as Backend>::QueryBuilder: Default,
+    M: KeyOps<K, Mo, C> + Selectable<BackendOf<Mo, C>>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<BackendOf<Mo, C>>,
+    U: AsChangeset<Target = TableOf<M>>,
+    U::Changeset: QueryFragment<BackendOf<Mo, C>>,
+    C: Load<Mo, MergeOf<M, K, N, U, BackendOf<Mo, C>>, M>,
+{
+    type Statement = MergeOf<M, K, N, U, BackendOf<Mo, C>>;
+
+    fn merger(key: M::Value, new: N, changes: U) -> Result<Self::Statement, Error> {
+        merger::<M, K, BackendOf<Mo, C>, N, U>(key, new, changes)
+    }
+
+    async fn merge(conn: &mut C, statement: Self::Statement) -> Result<Option<M>, Error> {
+        Ok(conn.load(statement).await?.into_iter().next())
+    }
+}
+
+/// A changeset as Diesel renders it after `SET`, and its columns where it is only `"a" = $1,
+/// "b" = $2`.
+struct Changes<'a> {
+    set: &'a str,
+    columns: Option<Vec<String>>,
+}
+
+impl<'a> Changes<'a> {
+    fn parse(set: &'a str) -> Self {
+        Changes {
+            set,
+            columns: Self::binds(set),
+        }
+    }
+
+    /// The columns of `"a" = $1, "b" = $2`, or `None` for another list.
+    fn binds(set: &str) -> Option<Vec<String>> {
+        let mut columns = Vec::new();
+        let mut rest = set;
+        loop {
+            let (column, after) = quoted(rest)?;
+            columns.push(column);
+            let after = after.strip_prefix(" = $")?;
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            match &after[digits..] {
+                "" => return Some(columns),
+                more => rest = more.strip_prefix(", ")?,
+            }
+        }
+    }
+
+    /// Whether the changes may write `column` (quoted as `quoted`): it is one of the columns of
+    /// a list of binds, or it appears anywhere in another list.
+    fn may_write(&self, column: &str, quoted: &str) -> bool {
+        match &self.columns {
+            Some(columns) => columns.iter().any(|c| c == column),
+            None => self.set.contains(quoted),
+        }
+    }
+}
+
+/// `upsert_new`'s statement for `new` and `changes`, or why it cannot take them.
+fn merger<M, K, DB, N, U>(
+    key: M::Value,
+    new: N,
+    changes: U,
+) -> Result<MergeOf<M, K, N, U, DB>, Error>
+where
+    DB: SupportedBackend + Default,
+    DB::QueryBuilder: Default,
+    M: ActiveUnique<K> + super::KeyTable<K> + Selectable<DB>,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<DB>,
+    U: AsChangeset<Target = TableOf<M>>,
+    U::Changeset: QueryFragment<DB>,
+{
+    let refused = |problem| Error::InvalidNewRow {
+        table: M::table_name(),
+        key: M::NAME,
+        problem,
+    };
+    let table = M::table_name();
+    if table.schema.is_some() {
+        return Err(Error::Unsupported {
+            feature: "`upsert_new` on a table in a named schema (use `upsert`)",
+            dialect: DB::DIALECT,
+        });
+    }
+    let guarded = needed::<M, K>(false);
+    let Some(successor) = successor::<M, K, DB, N>(&key, new, guarded.clone()) else {
+        return Err(refused(
+            "cannot be sent in `upsert_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+        ));
+    };
+    let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
+    if counter.is_some_and(|counter| successor.gives(counter)) {
+        return Err(refused(
+            "gives the counter a value: `upsert_new` sets it to one past the key's newest row's",
+        ));
+    }
+    let changes = changes.as_changeset();
+    let text = sql_text::<DB, _>(&changes)?;
+    if text.is_empty() {
+        // What Diesel says of an update whose changeset sets nothing.
+        return Err(QueryBuilderError(Box::new(EmptyChangeset)).into());
+    }
+    let set = Changes::parse(&text);
+    if guarded
+        .iter()
+        .any(|column| set.may_write(column, &DB::DIALECT.quote(column)))
+    {
+        return Err(refused(
+            "comes with changes that name a column of the key or a marker: `upsert_new` does not read the row back, so its changes must leave the key and the markers alone (`upsert` checks them)",
+        ));
+    }
+    let live = <TableOf<M> as SoftDeleteTable>::live;
+    Ok(Merge {
+        successor,
+        changes,
+        key: M::key_filter(key),
+        live: live(),
+        any: WithDeletedTrace(live()),
+        counter,
+        returning: M::as_returning(),
+    })
+}
+
+/// The transaction that runs when the statement alone wrote nothing: the live row locked, then
+/// the same statement, which updates that row, or inserts the key's first live row.
+struct Merging<M: ActiveUnique<K>, K, Mo, C, N, U, I, F> {
+    key: M::Value,
+    insert: I,
+    update: F,
+    /// The live row the last run locked (see [`judge_replacement`]).
+    locked: Option<M::Id>,
+    _params: Params<K, Mo, C, (N, U)>,
+}
+
+impl<M, K, Mo, C, N, U, I, F> Body<Mo, C> for Merging<M, K, Mo, C, N, U, I, F>
+where
+    M: KeyMerge<K, Mo, C, N, U>,
+    I: FnMut() -> N,
+    F: FnMut() -> U,
+{
+    type Output = M;
+
+    async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
+        let locked = M::lock_live(conn, self.key.clone()).await?;
+        self.locked = locked.as_ref().map(|row| row.row_id());
+        if locked.is_none() {
+            // The counter the statement sets must exist.
+            first_counter::<M, K, Mo, C>(conn, &self.key).await?;
+        }
+        let statement = M::merger(self.key.clone(), (self.insert)(), (self.update)())
+            .map_err(Failure::Failed)?;
+        let written = M::merge(conn, statement).await.map_err(Failure::Failed)?;
+        if written.is_none()
+            && (locked.is_some() || M::load_live(conn, self.key.clone()).await?.is_some())
+        {
+            // A live row the statement did not see, or saw retired: read it again.
+            return Err(Failure::Undo(Lost));
+        }
+        check_new::<M, K>(written, &self.key)
+    }
+
+    // As `upsert`'s: a concurrent writer inserted the key's live row first, or another
+    // constraint was broken.
+    async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
+        judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
+    }
+
+    fn contended(&self, attempts: u32) -> Error {
+        contended::<M, K>(attempts)
+    }
+}
+
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "upsert_new", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
+pub(crate) async fn upsert_new<M, K, Mo, C, N, U>(
+    conn: &mut C,
+    key: M::Value,
+    mut insert: impl FnMut() -> N,
+    mut update: impl FnMut() -> U,
+) -> Result<M, Error>
+where
+    M: KeyMerge<K, Mo, C, N, U>,
+    C: Executor<Mo>,
+{
+    refuse_null_part::<M, K>(&key)?;
+    // The `INSERT` can wait for a concurrent insert of the key: an abandonable caller sends the
+    // statement in a transaction of its own, which a dropped future never commits.
+    let wrap = C::ABANDONABLE || conn.in_transaction();
+    let statement = M::merger(key.clone(), insert(), update())?;
+    let alone = in_transaction_if(conn, wrap, async |conn: &mut C| {
+        M::merge(conn, statement).await
+    })
+    .await;
+    match alone {
+        Ok(Some(row)) => {
+            trace::record!(attempts = 1);
+            return Ok(row);
+        }
+        // Nothing was written; the transaction tells why, or writes.
+        Ok(None) => {}
+        Err(Error::Diesel(_error)) => {
+            trace::event!(debug, error = %_error, "the statement failed; the transaction runs instead");
+        }
+        Err(error) => return Err(error),
+    }
+    let body = Merging::<M, K, Mo, C, N, U, _, _> {
+        key,
+        insert,
+        update,
+        locked: None,
+        _params: Params::default(),
+    };
+    run(conn, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_that_are_binds_are_read_column_by_column() {
+        let set = Changes::parse(r#""body" = $1, "we""ird" = $2"#);
+        assert_eq!(
+            set.columns,
+            Some(vec!["body".to_owned(), "we\"ird".to_owned()])
+        );
+        assert!(set.may_write("we\"ird", r#""we""ird""#));
+        assert!(!set.may_write("we", r#""we""#));
+    }
+
+    #[test]
+    fn other_changes_are_read_by_every_name_they_mention() {
+        let set = Changes::parse(r#""n" = ("t"."n" + $1)"#);
+        assert_eq!(set.columns, None);
+        assert!(set.may_write("n", r#""n""#));
+        assert!(!set.may_write("a", r#""a""#));
+        let reads_key = Changes::parse(r#""n" = "t"."a""#);
+        assert!(reads_key.may_write("a", r#""a""#));
+        for other in [r#""n" = $"#, r#""n" = $1,"#, r#""n" = $1, $2"#, r#"n = $1"#] {
+            assert_eq!(Changes::parse(other).columns, None, "{other}");
+        }
+    }
+}

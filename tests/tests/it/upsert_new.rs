@@ -1,0 +1,255 @@
+//! `upsert_new` (PostgreSQL only: it does not compile elsewhere): `upsert` in one statement, for
+//! changes built without the live row and a new row built without the counter. The same
+//! guarantees and errors as `upsert`, on both executors: the live row updated in place or the
+//! key's first live row inserted after its history, nothing written on bad changes or a bad
+//! row, racing writers neither lost nor doubled.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
+use soft_delete_tests::backend_tests;
+use soft_delete_tests::exec::{Exec, ExecKind, FindIn, KeysIn, MergeIn};
+
+use crate::retry_new::next_attempt;
+use crate::unique::{
+    attempt, create_with_keys, exam_attempts, is_unique_violation, race, seat, seats, ExamAttempt,
+    Seat, SeatKey,
+};
+
+/// The changes the tests apply: the counter column raised by 10, computed by the statement.
+fn bump(
+) -> impl FnMut() -> diesel::dsl::Eq<exam_attempts::retry, diesel::dsl::Add<exam_attempts::retry, i32>>
+{
+    || exam_attempts::retry.eq(exam_attempts::retry + 10)
+}
+
+/// The statements `op` sent, without the async form's own `BEGIN` and `COMMIT`.
+fn sent_by<X: ExecKind>(x: &X, sent: &[String]) -> Vec<String> {
+    let control = |s: &String| x.is_async() && (s == "BEGIN" || s == "COMMIT");
+    sent.iter().filter(|s| !control(s)).cloned().collect()
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+
+    backend_tests! {
+        type Conn = diesel::PgConnection;
+
+        fn upsert_new_updates_the_live_row_or_inserts_one_in_one_statement(db, x) {
+            create_with_keys(db)?;
+            let conn = db.conn();
+            let seen = x.record_statements(conn);
+            // No row: inserted, the counter at its first value.
+            let inserted = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+            assert_eq!((inserted.exam_id, inserted.learner_id, inserted.active, inserted.retry), (1, 7, true, 0));
+            // A live row: updated in place, the change computed from the row by the statement.
+            let updated = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+            assert_eq!((updated.id, updated.retry, updated.active), (inserted.id, 10, true));
+            let sent = seen.lock().unwrap().clone();
+            let statements = sent_by(x, &sent);
+            assert_eq!(statements.len(), 2, "one statement per call: {sent:#?}");
+            if x.is_async() {
+                assert_eq!(sent.len(), 6, "the async form's statement in a transaction of its own: {sent:#?}");
+            }
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
+
+            // After a retirement, the counter continues after the history.
+            updated.soft_delete(conn)?;
+            let again = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+            assert_eq!((again.retry, again.active), (11, true));
+            assert_ne!(again.id, updated.id);
+            let history = FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?;
+            assert_eq!(history.iter().map(|a| (a.id, a.active)).collect::<Vec<_>>(), [(again.id, true), (updated.id, false)]);
+            // `upsert` and `upsert_new` take turns on one key.
+            let by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |live: &ExamAttempt| exam_attempts::retry.eq(live.retry + 1))?;
+            let by_new = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+            assert_eq!((by_upsert.id, by_new.id, by_upsert.retry, by_new.retry), (again.id, again.id, 12, 22));
+
+            // A deleted flag and a 64-bit counter, on one of a model's two keys; changes that
+            // are binds only.
+            let seat_row = || (seats::room.eq("A"), seats::seat_no.eq(1), seats::holder.eq("ann"), seats::deleted.eq(false));
+            let first = MergeIn::<_, Seat, SeatKey, _, _>::upsert_new(x, conn, ("A".into(), 1), seat_row, || seats::holder.eq("bob"))?;
+            assert_eq!((first.revision, first.holder.as_str()), (0, "ann"));
+            let moved = MergeIn::<_, Seat, SeatKey, _, _>::upsert_new(x, conn, ("A".into(), 1), seat_row, || seats::holder.eq("bob"))?;
+            assert_eq!((moved.id, moved.revision, moved.holder.as_str()), (first.id, 0, "bob"));
+            Ok(())
+        }
+
+        fn upsert_new_refuses_what_it_cannot_check_and_writes_nothing(db, x) {
+            create_with_keys(db)?;
+            let conn = db.conn();
+            let invalid = |e: &Error, needle: &str| matches!(e, Error::InvalidNewRow { problem, .. } if problem.contains(needle));
+            // No live row and a new row of another key, or a dead one: the transaction says so.
+            let other_key = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(2), bump()).unwrap_err();
+            assert!(invalid(&other_key, "not a live row of the key"), "{other_key}");
+            let dead = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), || {
+                (exam_attempts::exam_id.eq(1), exam_attempts::learner_id.eq(7), exam_attempts::active.eq(false))
+            }, bump())
+            .unwrap_err();
+            assert!(matches!(dead, Error::InvalidNewRow { .. }), "{dead}");
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0, "nothing was written");
+
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
+            // Changes that write or read the key's columns or the marker, refused before anything is sent.
+            let seen = x.record_statements(conn);
+            let off_key = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), || exam_attempts::learner_id.eq(8)).unwrap_err();
+            assert!(invalid(&off_key, "column of the key or a marker"), "{off_key}");
+            let killed = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), || exam_attempts::active.eq(false)).unwrap_err();
+            assert!(invalid(&killed, "column of the key or a marker"), "{killed}");
+            let reads_key = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), || exam_attempts::retry.eq(exam_attempts::exam_id)).unwrap_err();
+            assert!(invalid(&reads_key, "column of the key or a marker"), "{reads_key}");
+            // The counter is the statement's to set.
+            let counted = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), || attempt(1, 7, 9), bump()).unwrap_err();
+            assert_eq!(
+                counted.to_string(),
+                "the new row for key `exam_attempts_exam_id_learner_id_live_key` of `exam_attempts` gives the counter a value: `upsert_new` sets it to one past the key's newest row's; nothing was written"
+            );
+            // The marker left to its default: the statement cannot check the row is live.
+            let defaulted = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), || {
+                (exam_attempts::exam_id.eq(1), exam_attempts::learner_id.eq(7))
+            }, bump())
+            .unwrap_err();
+            assert!(invalid(&defaulted, "marker"), "{defaulted}");
+            assert!(seen.lock().unwrap().is_empty(), "nothing was sent: {:?}", seen.lock().unwrap().clone());
+            assert_eq!(FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?, std::slice::from_ref(&first), "nothing was written");
+
+            // Changes that break the model's other key are the database's error, unchanged.
+            KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+            KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
+            let seat_row = || (seats::room.eq("A"), seats::seat_no.eq(1), seats::holder.eq("ann"), seats::deleted.eq(false));
+            let taken = MergeIn::<_, Seat, SeatKey, _, _>::upsert_new(x, conn, ("A".into(), 1), seat_row, || seats::holder.eq("bob")).unwrap_err();
+            assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
+            let holders: Vec<String> = seats::table.order(seats::seat_no).select(seats::holder).with_deleted().load(conn)?;
+            assert_eq!(holders, ["ann", "bob"]);
+            Ok(())
+        }
+
+        fn upsert_new_inside_a_transaction_is_part_of_it(db, x) {
+            create_with_keys(db)?;
+            let conn = db.conn();
+            let rolled_back: Result<(), Error> = x.transaction(conn, |x, conn| {
+                let first = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+                assert_eq!(first.retry, 0);
+                // A refused row, and a statement the database fails (the holder key: bob holds
+                // seat A2), leave the caller's transaction usable: each ran in a savepoint.
+                let refused = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (2, 7), next_attempt(3), bump());
+                assert!(matches!(refused, Err(Error::InvalidNewRow { .. })), "{refused:?}");
+                KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 1), |n| seat("A", 1, "ann", n))?;
+                KeysIn::<_, Seat, SeatKey, _>::start(x, conn, ("A".into(), 2), |n| seat("A", 2, "bob", n))?;
+                let seat_row = || (seats::room.eq("A"), seats::seat_no.eq(1), seats::holder.eq("ann"), seats::deleted.eq(false));
+                let taken = MergeIn::<_, Seat, SeatKey, _, _>::upsert_new(x, conn, ("A".into(), 1), seat_row, || seats::holder.eq("bob"));
+                assert!(matches!(&taken, Err(Error::Diesel(e)) if is_unique_violation(e)), "{taken:?}");
+                let second = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())?;
+                assert_eq!((second.id, second.retry), (first.id, 10));
+                Err(Error::Diesel(diesel::result::Error::RollbackTransaction))
+            });
+            assert!(rolled_back.is_err());
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0);
+            x.transaction(conn, |x, conn| {
+                MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump()).map(drop)
+            })?;
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 1);
+            Ok(())
+        }
+
+        /// A live row another transaction holds: the statement waits for it (the sync one
+        /// alone, the async one in its own transaction), and updates it once it is free.
+        fn a_held_row_makes_the_statement_wait_then_update_it(db, x) {
+            create_with_keys(db)?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            let mut holder = db.connect();
+            soft_delete_runtime::guard::allow(|| {
+                holder.batch_execute(&format!("BEGIN; UPDATE exam_attempts SET retry = 5 WHERE id = {}", first.id))
+            })?;
+            let conn = db.conn();
+            let seen = x.record_statements(conn);
+            let updated = std::thread::scope(|scope| {
+                let release = scope.spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    holder.batch_execute("COMMIT")
+                });
+                let updated = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump());
+                release.join().expect("the holder's thread").map(|()| updated)
+            })??;
+            assert_eq!((updated.id, updated.retry), (first.id, 15), "the change applied to the row as committed");
+            let sent = seen.lock().unwrap().clone();
+            assert_eq!(sent_by(x, &sent).len(), 1, "the statement waited: {sent:#?}");
+            Ok(())
+        }
+
+        /// 8 writers, 3 calls each, on a key with no row: one inserts, every other call updates
+        /// the row it inserted, and no update is lost. The second round retires the live row
+        /// between calls (`retry`), so that calls insert after the history too.
+        fn upsert_new_racing_writers_insert_once_and_lose_no_update(db, x) {
+            create_with_keys(db)?;
+            let key = (300, 7);
+            let outcomes = race(db, x, 8, 3, |x, conn| {
+                MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, key, next_attempt(key.0), || {
+                    exam_attempts::retry.eq(exam_attempts::retry + 1)
+                })
+                .map(|a| a.id)
+            });
+            let mut ids: Vec<i32> = Vec::new();
+            for outcome in &outcomes {
+                match outcome {
+                    Ok(id) => ids.push(*id),
+                    Err(Error::Contended { .. }) => {}
+                    Err(other) => panic!("a racing upsert_new failed with {other:?}"),
+                }
+            }
+            assert!(ids.iter().all(|id| *id == ids[0]), "every call wrote one row: {ids:?}");
+            let history = ExamAttempt::history(db.conn(), key)?;
+            assert_eq!(history.len(), 1, "inserted once");
+            assert_eq!(history[0].retry, ids.len() as i32 - 1, "one insert (0), one increment per other call");
+
+            let key = (301, 7);
+            let outcomes = race(db, x, 8, 3, |x, conn| {
+                let live = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, key, next_attempt(key.0), || {
+                    exam_attempts::retry.eq(exam_attempts::retry + 1)
+                })?;
+                KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, key, |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n)).map(|_| live.id)
+            });
+            for outcome in &outcomes {
+                match outcome {
+                    Ok(_) | Err(Error::Contended { .. }) => {}
+                    Err(other) => panic!("a racing upsert_new or retry failed with {other:?}"),
+                }
+            }
+            let history = ExamAttempt::history(db.conn(), key)?;
+            assert_eq!(history.iter().filter(|a| a.active).count(), 1, "exactly one live row");
+            let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
+            assert_eq!(history.len(), succeeded + 1, "one insert, and every retry's row kept");
+            Ok(())
+        }
+
+        /// The line of the README's table under "Cost".
+        #[cfg(feature = "async")]
+        fn the_readme_states_the_statements_upsert_new_sends(db) {
+            use crate::unique_statements::{count, hand_update, line, Hand};
+            use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
+            use soft_delete_tests::{asynchronous, record_statements};
+            create_with_keys(db)?;
+            let backend = db.backend();
+            let run = asynchronous::runtime();
+            let (mut on_async, seen_async) =
+                run.block_on(asynchronous::connect_recording(db, asynchronous::Record::Statements));
+            let conn = db.conn();
+            for exam in 1..=3 {
+                ExamAttempt::start(conn, (exam, 7), |n| attempt(exam, 7, n))?;
+            }
+            let seen = record_statements(conn);
+            let (library, first) = count(&seen, || Ok(ExamAttempt::upsert_new(conn, (1, 7), next_attempt(1), bump())?))?;
+            let (by_hand, row) = count(&seen, || Ok(hand_update(&Hand { backend }, conn, 2)?))?;
+            let (by_async, third) = count(&seen_async, || {
+                Ok(run.block_on(ExamAttempt::upsert_new_async(&mut on_async, (3, 7), next_attempt(3), bump()))?)
+            })?;
+            assert_eq!((first.retry, row.retry, third.retry), (10, 10, 10));
+            let expected = line("`upsert_new` (the key is live: an update)", backend, library, by_async, by_hand);
+            let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+            assert!(readme.lines().any(|l| l == expected), "the README's table under \"Cost\" should have this line:\n{expected}");
+            Ok(())
+        }
+    }
+}
