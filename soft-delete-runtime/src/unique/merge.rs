@@ -17,19 +17,22 @@
 //! SELECT * FROM "updated" UNION ALL SELECT * FROM "inserted"
 //! ```
 //!
-//! The changes may not write the key's columns or the markers (refused before anything is
-//! sent): then the row updated is still the key's live row without being read back. The `INSERT`
-//! runs only where the statement's snapshot has no live row of the key, so at most one of the two
-//! writes.
+//! The changes may not name the key's columns or the markers (refused before anything is sent:
+//! a list of binds is read column by column, other SQL by every name in it): then the row
+//! updated is still the key's live row without being read back. The `INSERT` runs only where
+//! the statement's snapshot has no live row of the key, so at most one of the two writes.
 //!
-//! A concurrent writer of the key makes the `UPDATE` wait for the row's lock; a row it retired
-//! in the meantime is not updated, and the `INSERT` still sees it live, so nothing is written. A
+//! A concurrent writer of the key makes the `UPDATE` wait for the row's lock, then apply the
+//! changes to the row as that writer left it, if it is still live; a row it retired in the
+//! meantime is not updated, and the `INSERT` still sees it live, so nothing is written. A
 //! concurrent insert of the key's first row makes the `INSERT` wait, then fail on the key's
 //! unique index. A statement that returns no row (that race, a new row that is not a live row
 //! of the key when the key has none) or fails changed nothing, and a transaction runs instead:
-//! it locks the live row, then sends the same statement, which updates the row it locked or
-//! inserts the key's first; a unique violation there means a concurrent writer inserted first,
-//! and it runs again. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
+//! it locks the live row (or reads the key's newest row, when it has no live one), then sends
+//! the same statement, which updates the row it locked or inserts the key's first; a unique
+//! violation there means a concurrent writer inserted first, and nothing written with the
+//! newest row changed means one wrote the key: it runs again. Nothing written with the newest
+//! row unchanged is an invalid new row. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
 //! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
 //! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
 //! key, which must not commit after a caller who dropped the future gave up.
@@ -45,19 +48,18 @@ use diesel::result::Error::QueryBuilderError;
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
-    cacheable, in_transaction_if, needed, quoted, sql_text, statement, successor,
-    OneStatementBackend, Successor, SuccessorOf,
+    cacheable, counted_successor, in_transaction_if, needed, quoted, sql_text, statement,
+    written_alone, OneStatementBackend, Refusals, Successor, SuccessorOf,
 };
 use super::ops::{
-    check_new, contended, first_counter, judge_replacement, refuse_null_part, run, Body, Failure,
-    Lost, Params, Violation,
+    check_new, contended, invalid, judge_replacement, next_counter, refuse_null_part, run, Body,
+    Failure, Lost, Params, Violation,
 };
-use super::{ActiveUnique, CounterValue, KeyOps, TableOf};
+use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
 use crate::exec::{BackendOf, Executor, Load};
 use crate::query::WithDeletedTrace;
 use crate::table::SoftDeleteTable;
-use crate::trace;
 use crate::{dsl, Error};
 
 /// `upsert_new`'s statement: the update of the key's (`Key`) live row (`Live`) with the
@@ -243,15 +245,54 @@ impl<'a> Changes<'a> {
         }
     }
 
-    /// Whether the changes may write `column` (quoted as `quoted`): it is one of the columns of
-    /// a list of binds, or it appears anywhere in another list.
-    fn may_write(&self, column: &str, quoted: &str) -> bool {
+    /// Whether the changes may write `column`: it is one of the columns of a list of binds, or
+    /// another list names it anywhere, quoted or not (`sql("0, active = false")` does).
+    fn may_write(&self, column: &str) -> bool {
         match &self.columns {
             Some(columns) => columns.iter().any(|c| c == column),
-            None => self.set.contains(quoted),
+            None => names(self.set).any(|(name, quoted)| {
+                if quoted {
+                    name == column
+                } else {
+                    name.eq_ignore_ascii_case(column)
+                }
+            }),
         }
     }
 }
+
+/// The names in SQL text: each quoted identifier (quotes undone) and each bare word, with
+/// whether it was quoted. Literals are not skipped: a word inside one counts too.
+fn names(text: &str) -> impl Iterator<Item = (String, bool)> + '_ {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut rest = text;
+    std::iter::from_fn(move || loop {
+        let c = rest.chars().next()?;
+        if c == '"' {
+            match quoted(rest) {
+                Some((name, after)) => {
+                    rest = after;
+                    return Some((name, true));
+                }
+                None => rest = &rest[1..],
+            }
+        } else if word(c) {
+            let end = rest.find(|c: char| !word(c)).unwrap_or(rest.len());
+            let name = rest[..end].to_owned();
+            rest = &rest[end..];
+            return Some((name, false));
+        } else {
+            rest = &rest[c.len_utf8()..];
+        }
+    })
+}
+
+/// What `upsert_new` says of a table or a row its statement cannot take.
+const REFUSALS: Refusals = Refusals {
+    table: "`upsert_new` on a table in a named schema, or named like one of its statement's CTEs (`successor`, `updated`, `inserted`): use `upsert`",
+    row: "cannot be sent in `upsert_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+    counter: "gives the counter a value: `upsert_new` sets it to one past the key's newest row's",
+};
 
 /// `upsert_new`'s statement for `new` and `changes`, or why it cannot take them.
 fn merger<M, K, DB, N, U>(
@@ -268,30 +309,7 @@ where
     U: AsChangeset<Target = TableOf<M>>,
     U::Changeset: QueryFragment<DB>,
 {
-    let refused = |problem| Error::InvalidNewRow {
-        table: M::table_name(),
-        key: M::NAME,
-        problem,
-    };
-    let table = M::table_name();
-    if table.schema.is_some() {
-        return Err(Error::Unsupported {
-            feature: "`upsert_new` on a table in a named schema (use `upsert`)",
-            dialect: DB::DIALECT,
-        });
-    }
-    let guarded = needed::<M, K>(false);
-    let Some(successor) = successor::<M, K, DB, N>(&key, new, guarded.clone()) else {
-        return Err(refused(
-            "cannot be sent in `upsert_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
-        ));
-    };
-    let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
-    if counter.is_some_and(|counter| successor.gives(counter)) {
-        return Err(refused(
-            "gives the counter a value: `upsert_new` sets it to one past the key's newest row's",
-        ));
-    }
+    let (successor, counter) = counted_successor::<M, K, DB, N>(&key, new, &REFUSALS)?;
     let changes = changes.as_changeset();
     let text = sql_text::<DB, _>(&changes)?;
     if text.is_empty() {
@@ -299,13 +317,15 @@ where
         return Err(QueryBuilderError(Box::new(EmptyChangeset)).into());
     }
     let set = Changes::parse(&text);
-    if guarded
+    if needed::<M, K>(false)
         .iter()
-        .any(|column| set.may_write(column, &DB::DIALECT.quote(column)))
+        .any(|column| set.may_write(column))
     {
-        return Err(refused(
-            "comes with changes that name a column of the key or a marker: `upsert_new` does not read the row back, so its changes must leave the key and the markers alone (`upsert` checks them)",
-        ));
+        return Err(Error::InvalidNewRow {
+            table: M::table_name(),
+            key: M::NAME,
+            problem: "comes with changes that name a column of the key or a marker: `upsert_new` does not read the row back, so its changes must leave the key and the markers alone (`upsert` checks them)",
+        });
     }
     let live = <TableOf<M> as SoftDeleteTable>::live;
     Ok(Merge {
@@ -339,22 +359,33 @@ where
     type Output = M;
 
     async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
-        let locked = M::lock_live(conn, self.key.clone()).await?;
+        let key = &self.key;
+        let locked = M::lock_live(conn, key.clone()).await?;
         self.locked = locked.as_ref().map(|row| row.row_id());
-        if locked.is_none() {
-            // The counter the statement sets must exist.
-            first_counter::<M, K, Mo, C>(conn, &self.key).await?;
+        // Without a live row, the key's newest row: the statement continues its counter, which
+        // must have a next value, and, read again, it tells a concurrent writer of the key from
+        // an invalid new row when nothing is written.
+        let newest = match &locked {
+            Some(_) => None,
+            None => newest_row::<M, K, Mo, C>(conn, key).await?,
+        };
+        if let Some((_, _, counter)) = &newest {
+            next_counter::<M, K>(counter)?;
         }
-        let statement = M::merger(self.key.clone(), (self.insert)(), (self.update)())
-            .map_err(Failure::Failed)?;
-        let written = M::merge(conn, statement).await.map_err(Failure::Failed)?;
-        if written.is_none()
-            && (locked.is_some() || M::load_live(conn, self.key.clone()).await?.is_some())
-        {
-            // A live row the statement did not see, or saw retired: read it again.
-            return Err(Failure::Undo(Lost));
+        let statement =
+            M::merger(key.clone(), (self.insert)(), (self.update)()).map_err(Failure::Failed)?;
+        match M::merge(conn, statement).await.map_err(Failure::Failed)? {
+            Some(row) => check_new::<M, K>(Some(row), key),
+            // The changes leave the row live on the key, so only a trigger or a row-level
+            // security policy can keep the `UPDATE` from the locked row: running again would not.
+            None if locked.is_some() => Err(invalid::<M, K>(
+                "was not needed: the key's live row, locked, was not updated (a trigger or a row-level security policy kept the `UPDATE` from it)",
+            )),
+            // A live row the statement saw, which another writer retired before the `UPDATE`
+            // could take it (the newest row changed): run again.
+            None if newest_row::<M, K, Mo, C>(conn, key).await? != newest => Err(Failure::Undo(Lost)),
+            None => check_new::<M, K>(None, key),
         }
-        check_new::<M, K>(written, &self.key)
     }
 
     // As `upsert`'s: a concurrent writer inserted the key's live row first, or another
@@ -366,6 +397,18 @@ where
     fn contended(&self, attempts: u32) -> Error {
         contended::<M, K>(attempts)
     }
+}
+
+/// The id, state and counter of the newest row of `key`, if it has rows.
+async fn newest_row<M, K, Mo, C>(
+    conn: &mut C,
+    key: &M::Value,
+) -> Result<Option<(M::Id, bool, M::Counter)>, Failure>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    let newest = M::load_newest(conn, key.clone()).await?;
+    Ok(newest.map(|row| (row.row_id(), row.is_live(), row.counter())))
 }
 
 #[cfg_attr(feature = "tracing", tracing::instrument(name = "upsert_new", level = "debug", skip_all,
@@ -389,17 +432,9 @@ where
         M::merge(conn, statement).await
     })
     .await;
-    match alone {
-        Ok(Some(row)) => {
-            trace::record!(attempts = 1);
-            return Ok(row);
-        }
-        // Nothing was written; the transaction tells why, or writes.
-        Ok(None) => {}
-        Err(Error::Diesel(_error)) => {
-            trace::event!(debug, error = %_error, "the statement failed; the transaction runs instead");
-        }
-        Err(error) => return Err(error),
+    // Nothing written: the transaction tells why, or writes.
+    if let Some(row) = written_alone(alone)? {
+        return Ok(row);
     }
     let body = Merging::<M, K, Mo, C, N, U, _, _> {
         key,
@@ -422,18 +457,25 @@ mod tests {
             set.columns,
             Some(vec!["body".to_owned(), "we\"ird".to_owned()])
         );
-        assert!(set.may_write("we\"ird", r#""we""ird""#));
-        assert!(!set.may_write("we", r#""we""#));
+        assert!(set.may_write("we\"ird"));
+        assert!(!set.may_write("we"));
     }
 
     #[test]
     fn other_changes_are_read_by_every_name_they_mention() {
         let set = Changes::parse(r#""n" = ("t"."n" + $1)"#);
         assert_eq!(set.columns, None);
-        assert!(set.may_write("n", r#""n""#));
-        assert!(!set.may_write("a", r#""a""#));
+        assert!(set.may_write("n"));
+        assert!(!set.may_write("a"), "not a part of another name");
         let reads_key = Changes::parse(r#""n" = "t"."a""#);
-        assert!(reads_key.may_write("a", r#""a""#));
+        assert!(reads_key.may_write("a"));
+        let raw = Changes::parse(r#""n" = 0, Active = false"#);
+        assert!(raw.may_write("active"), "a bare name, in any case");
+        let quoted = Changes::parse(r#""n" = "T"."Active""#);
+        assert!(
+            !quoted.may_write("active"),
+            "a quoted name is that name exactly"
+        );
         for other in [r#""n" = $"#, r#""n" = $1,"#, r#""n" = $1, $2"#, r#"n = $1"#] {
             assert_eq!(Changes::parse(other).columns, None, "{other}");
         }

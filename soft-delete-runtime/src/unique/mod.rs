@@ -376,10 +376,12 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// markers, and the new row must not give the counter a value: such changes and rows are
     /// refused with [`Error::InvalidNewRow`] before anything is sent, as are the rows
     /// [`retry_new`](Self::retry_new) refuses (a key column or a marker left out, any column
-    /// written `DEFAULT`). A concurrent writer of the key, or a new row that is not a live row
-    /// of the key when the key has none, make the statement write nothing; a transaction like
-    /// `upsert`'s then runs (the live row locked, the same statement sent), which returns
-    /// `upsert`'s errors; a concurrent insert of the key's first row makes it update that row.
+    /// written `DEFAULT`). A concurrent update of the live row makes the statement wait, then
+    /// apply the changes to the row as updated. A concurrent writer that retires the row, or
+    /// inserts the key's first row, or a new row that is not a live row of the key when the
+    /// key has none, make the statement write nothing (or fail); a transaction like `upsert`'s
+    /// then runs (the live row locked, the same statement sent), which returns `upsert`'s
+    /// errors, and updates a first row another writer inserted.
     /// Both closures may run more than once. A table in a named schema returns
     /// [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use `upsert`.
     ///

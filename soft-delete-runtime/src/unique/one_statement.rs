@@ -54,7 +54,7 @@
 //! [`ops`](super::ops), which tells the racing loser or the invalid row apart exactly as before.
 //! Rows the statement cannot take (a value rendered as `DEFAULT`, a marker or key column left
 //! to its default, a table in a named schema, whose columns the `VALUES` alias cannot stand
-//! for) go to that transaction at once.
+//! for, a table named like one of the CTEs, which would hide it) go to that transaction at once.
 
 use diesel::backend::Backend;
 use diesel::expression::{
@@ -77,7 +77,9 @@ use crate::exec::{BackendOf, Begin, Executor, Load, Transaction};
 use crate::query::WithDeletedTrace;
 use crate::sql::backend::Returning;
 use crate::table::SoftDeleteTable;
+use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
+use crate::Error;
 
 /// A backend that can run the one statement of [`retry_new`](super::ActiveUnique::retry_new)
 /// and [`upsert_new`](super::ActiveUnique::upsert_new): PostgreSQL, whose data-modifying CTEs
@@ -286,6 +288,78 @@ pub(super) fn needed<M: ActiveUnique<K>, K>(counter: bool) -> Vec<&'static str> 
     columns.extend(markers.iter().map(|marker| marker.name));
     columns.extend(M::COUNTER_COLUMN.filter(|_| counter && M::Counter::ENABLED));
     columns
+}
+
+/// The names the statements give their CTEs, which would hide a table of the same name.
+const CTE_NAMES: [&str; 5] = ["successor", "locked", "retired", "updated", "inserted"];
+
+/// What a statement that sets the counter itself says when it cannot take a new row.
+pub(super) struct Refusals {
+    /// The feature a table in a named schema, or named like one of the statement's CTEs,
+    /// lacks.
+    pub(super) table: &'static str,
+    /// The problem of a row the statement cannot check.
+    pub(super) row: &'static str,
+    /// The problem of a row that gives the counter a value.
+    pub(super) counter: &'static str,
+}
+
+/// A `successor` CTE for a statement that sets the counter itself, and the counter's column.
+pub(super) type Counted<M, K, N> = (SuccessorOf<M, K, N>, Option<&'static str>);
+
+/// The `successor` CTE of `new` for a statement that sets the counter itself
+/// ([`retry_new`](super::ActiveUnique::retry_new),
+/// [`upsert_new`](super::ActiveUnique::upsert_new)), and the counter's column (`None` for a key
+/// without one); or why the statement cannot take `new`.
+pub(super) fn counted_successor<M, K, DB, N>(
+    key: &M::Value,
+    new: N,
+    refusals: &Refusals,
+) -> Result<Counted<M, K, N>, Error>
+where
+    M: ActiveUnique<K> + super::KeyTable<K>,
+    DB: SupportedBackend + Default,
+    DB::QueryBuilder: Default,
+    N: Insertable<TableOf<M>>,
+    N::Values: QueryFragment<DB>,
+{
+    let table = M::table_name();
+    if table.schema.is_some() || CTE_NAMES.contains(&table.name.as_str()) {
+        return Err(Error::Unsupported {
+            feature: refusals.table,
+            dialect: DB::DIALECT,
+        });
+    }
+    let refused = |problem| Error::InvalidNewRow {
+        table,
+        key: M::NAME,
+        problem,
+    };
+    let Some(successor) = successor::<M, K, DB, N>(key, new, needed::<M, K>(false)) else {
+        return Err(refused(refusals.row));
+    };
+    let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
+    if counter.is_some_and(|counter| successor.gives(counter)) {
+        return Err(refused(refusals.counter));
+    }
+    Ok((successor, counter))
+}
+
+/// What the statement sent alone leaves to do: the row it wrote; `None` when it wrote nothing
+/// or failed (which changed nothing), and the transaction must run; or an error of its own.
+pub(super) fn written_alone<M>(alone: Result<Option<M>, Error>) -> Result<Option<M>, Error> {
+    match alone {
+        Ok(Some(row)) => {
+            trace::record!(attempts = 1);
+            Ok(Some(row))
+        }
+        Ok(None) => Ok(None),
+        Err(Error::Diesel(_error)) => {
+            trace::event!(debug, error = %_error, "the statement failed; the transaction runs instead");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// The `successor` CTE of `new`, which must give the `needed` columns, or `None` when the
@@ -573,7 +647,8 @@ impl<V, Key, Live> Successor<V, Key, Live> {
         live: Live,
     ) -> Option<Self> {
         let rendered = Rendered::parse(text)?;
-        if table.schema.is_some() || !rendered.covers(needed) {
+        let hidden = CTE_NAMES.contains(&table.name.as_str());
+        if table.schema.is_some() || hidden || !rendered.covers(needed) {
             return None;
         }
         Some(Successor {

@@ -440,7 +440,7 @@ pub(crate) fn refuse_null_part<M: KeyTable<K>, K>(key: &M::Value) -> Result<(), 
     }
 }
 
-fn invalid<M: KeyTable<K>, K>(problem: &'static str) -> Failure {
+pub(super) fn invalid<M: KeyTable<K>, K>(problem: &'static str) -> Failure {
     Failure::Failed(Error::InvalidNewRow {
         table: M::table_name(),
         key: M::NAME,
@@ -471,10 +471,7 @@ pub(super) fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M:
 }
 
 /// The counter of a key's new first live row: `0`, or one past its newest row's.
-pub(super) async fn first_counter<M, K, Mo, C>(
-    conn: &mut C,
-    key: &M::Value,
-) -> Result<M::Counter, Failure>
+async fn first_counter<M, K, Mo, C>(conn: &mut C, key: &M::Value) -> Result<M::Counter, Failure>
 where
     M: KeyOps<K, Mo, C>,
 {

@@ -45,17 +45,16 @@ use diesel::sql_types::{HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
-    cacheable, in_transaction_if, needed, statement, successor, OneStatementBackend, Replaceable,
-    Successor, SuccessorOf,
+    cacheable, counted_successor, in_transaction_if, statement, written_alone, OneStatementBackend,
+    Refusals, Replaceable, Successor, SuccessorOf,
 };
 use super::ops::{
     check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
     Body, Failure, Params, Violation,
 };
-use super::{ActiveUnique, CounterValue, KeyOps, KeyRows, TableOf};
+use super::{ActiveUnique, KeyOps, KeyRows, TableOf};
 use crate::backend::SupportedBackend;
 use crate::exec::{BackendOf, Executor, Load};
-use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::{dsl, Error};
 
@@ -183,28 +182,7 @@ where
     KeyRows<M, K>: FilterDsl<Replaceable>,
     RenewTarget<M, K>: SoftDeleteTarget<Table = TableOf<M>>,
 {
-    let refused = |problem| Error::InvalidNewRow {
-        table: M::table_name(),
-        key: M::NAME,
-        problem,
-    };
-    if M::table_name().schema.is_some() {
-        return Err(Error::Unsupported {
-            feature: "`retry_new` on a table in a named schema (use `retry`)",
-            dialect: DB::DIALECT,
-        });
-    }
-    let Some(successor) = successor::<M, K, DB, N>(&key, new, needed::<M, K>(false)) else {
-        return Err(refused(
-            "cannot be sent in `retry_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
-        ));
-    };
-    let counter = M::COUNTER_COLUMN.filter(|_| M::Counter::ENABLED);
-    if counter.is_some_and(|counter| successor.gives(counter)) {
-        return Err(refused(
-            "gives the counter a value: `retry_new` sets it to the retired row's plus one",
-        ));
-    }
+    let (successor, counter) = counted_successor::<M, K, DB, N>(&key, new, &REFUSALS)?;
     let rows = FilterDsl::filter(TableOf::<M>::default(), M::key_filter(key));
     let retire = write::soft_delete_with(
         FilterDsl::filter(rows, Replaceable::new(None, lock)),
@@ -218,6 +196,13 @@ where
         returning: M::as_returning(),
     })
 }
+
+/// What `retry_new` says of a table or a row its statement cannot take.
+const REFUSALS: Refusals = Refusals {
+    table: "`retry_new` on a table in a named schema, or named like one of its statement's CTEs (`successor`, `locked`, `retired`): use `retry`",
+    row: "cannot be sent in `retry_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+    counter: "gives the counter a value: `retry_new` sets it to the retired row's plus one",
+};
 
 /// The transaction that runs when the statement alone wrote nothing: the live row locked,
 /// then the same statement, which no concurrent writer can make miss it.
@@ -282,17 +267,10 @@ where
     C: Executor<Mo>,
 {
     refuse_null_part::<M, K>(&key)?;
-    match alone::<M, K, Mo, C, N>(conn, key.clone(), build()).await {
-        Ok(Some(row)) => {
-            trace::record!(attempts = 1);
-            return Ok(row);
-        }
-        // Nothing was written; the transaction tells why, or writes.
-        Ok(None) => {}
-        Err(Error::Diesel(_error)) => {
-            trace::event!(debug, error = %_error, "the statement failed; the transaction runs instead");
-        }
-        Err(error) => return Err(error),
+    let alone = alone::<M, K, Mo, C, N>(conn, key.clone(), build()).await;
+    // Nothing written: the transaction tells why, or writes.
+    if let Some(row) = written_alone(alone)? {
+        return Ok(row);
     }
     let body = Renewal::<M, K, Mo, C, N, _> {
         key,

@@ -10,11 +10,12 @@ use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
 use soft_delete_tests::backend_tests;
 use soft_delete_tests::exec::{Exec, ExecKind, FindIn, KeysIn, MergeIn};
+use soft_delete_tests::stamp::Stamp;
 
 use crate::retry_new::next_attempt;
 use crate::unique::{
-    attempt, create_with_keys, exam_attempts, is_unique_violation, race, seat, seats, ExamAttempt,
-    Seat, SeatKey,
+    accounts, attempt, create_with_keys, exam_attempts, is_unique_violation, race, seat, seats,
+    Account, ExamAttempt, Seat, SeatKey,
 };
 
 /// The changes the tests apply: the counter column raised by 10, computed by the statement.
@@ -74,6 +75,16 @@ mod postgres {
             assert_eq!((first.revision, first.holder.as_str()), (0, "ann"));
             let moved = MergeIn::<_, Seat, SeatKey, _, _>::upsert_new(x, conn, ("A".into(), 1), seat_row, || seats::holder.eq("bob"))?;
             assert_eq!((moved.id, moved.revision, moved.holder.as_str()), (first.id, 0, "bob"));
+
+            // A timestamp marker and no counter.
+            let ann_row = || (accounts::email.eq("ann@x"), accounts::deleted_at.eq(None::<Stamp>));
+            let same_id = || accounts::id.eq(accounts::id);
+            let ann = MergeIn::<_, Account, _, _, _>::upsert_new(x, conn, "ann@x".into(), ann_row, same_id)?;
+            let again = MergeIn::<_, Account, _, _, _>::upsert_new(x, conn, "ann@x".into(), ann_row, same_id)?;
+            assert_eq!(ann, again);
+            ann.soft_delete(conn)?;
+            let new_ann = MergeIn::<_, Account, _, _, _>::upsert_new(x, conn, "ann@x".into(), ann_row, same_id)?;
+            assert!(new_ann.id != ann.id && new_ann.deleted_at.is_none());
             Ok(())
         }
 
@@ -176,6 +187,35 @@ mod postgres {
             assert_eq!((updated.id, updated.retry), (first.id, 15), "the change applied to the row as committed");
             let sent = seen.lock().unwrap().clone();
             assert_eq!(sent_by(x, &sent).len(), 1, "the statement waited: {sent:#?}");
+            Ok(())
+        }
+
+        /// The live row retired by another transaction while the statement waits for it: the
+        /// statement writes nothing (its snapshot still saw the row live), and the transaction
+        /// inserts the key's next row after it.
+        fn a_row_retired_while_the_statement_waits_is_followed_by_a_new_one(db, x) {
+            create_with_keys(db)?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            let mut holder = db.connect();
+            soft_delete_runtime::guard::allow(|| {
+                holder.batch_execute(&format!("BEGIN; UPDATE exam_attempts SET active = false WHERE id = {}", first.id))
+            })?;
+            let conn = db.conn();
+            let seen = x.record_statements(conn);
+            let next = std::thread::scope(|scope| {
+                let release = scope.spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    holder.batch_execute("COMMIT")
+                });
+                let next = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump());
+                release.join().expect("the holder's thread").map(|()| next)
+            })??;
+            assert_ne!(next.id, first.id);
+            assert_eq!((next.retry, next.active), (1, true), "the counter continues after the retired row");
+            let sent = seen.lock().unwrap().clone();
+            assert!(sent_by(x, &sent).len() > 1, "the statement wrote nothing, the transaction ran: {sent:#?}");
+            let history = FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?;
+            assert_eq!(history.iter().map(|a| (a.id, a.active)).collect::<Vec<_>>(), [(next.id, true), (first.id, false)]);
             Ok(())
         }
 
