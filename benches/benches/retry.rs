@@ -2,9 +2,12 @@
 //! work with today's statements (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ... SET active =
 //! false`, `INSERT ... RETURNING`, `COMMIT`), in the same run: on one connection, and on 8
 //! threads retrying 8 distinct keys at once. Prints `RATIO` lines (baseline time / library time;
-//! 1.00 = as fast as hand-written) and the statements each side sends per retry. `retry` reads
+//! 1.00 = as fast as hand-written) and the statements each side sends per call. `retry` reads
 //! the live row for its closure, then writes (two statements); `retry_new`, whose new row does
-//! not depend on the old one, is one statement.
+//! not depend on the old one, is one statement. `upsert()` and `upsert_new()` of a live key
+//! likewise, against the hand-written update (`BEGIN`, `SELECT ... FOR UPDATE`, `UPDATE ...
+//! RETURNING`, `COMMIT`). A first argument that is not a flag keeps the forms whose name
+//! contains it (`-- upsert`), as it keeps criterion's benchmarks.
 //!
 //! Two measurements:
 //!
@@ -88,6 +91,53 @@ fn library_new(conn: &mut PgConnection, exam: i32) -> Attempt {
     .expect("retry_new")
 }
 
+/// `upsert` of a live key: the counter column raised by one, from the live row read.
+fn library_upsert(conn: &mut PgConnection, exam: i32) -> Attempt {
+    let new = |retry| NewAttempt {
+        exam_id: exam,
+        learner_id: 1,
+        active: true,
+        retry,
+    };
+    Attempt::upsert(conn, (exam, 1), new, |live: &Attempt| {
+        attempts::retry.eq(live.retry + 1)
+    })
+    .expect("upsert")
+}
+
+/// `upsert_new` of a live key: the same change, computed by the statement.
+fn library_upsert_new(conn: &mut PgConnection, exam: i32) -> Attempt {
+    let new = || {
+        (
+            attempts::exam_id.eq(exam),
+            attempts::learner_id.eq(1),
+            attempts::active.eq(true),
+        )
+    };
+    Attempt::upsert_new(conn, (exam, 1), new, || {
+        attempts::retry.eq(attempts::retry + 1)
+    })
+    .expect("upsert_new")
+}
+
+/// The update of a live key, written by hand: the live row locked, then updated.
+fn hand_written_update(conn: &mut PgConnection, exam: i32) -> Attempt {
+    conn.transaction(|conn| {
+        let current: Attempt = attempts::table
+            .filter(attempts::exam_id.eq(exam))
+            .filter(attempts::learner_id.eq(1))
+            .filter(attempts::active)
+            .select(Attempt::as_select())
+            .for_update()
+            .get_result(conn)?;
+        diesel::update(attempts::table.find(current.id))
+            .set(attempts::retry.eq(current.retry + 1))
+            .returning(Attempt::as_returning())
+            .get_result(conn)
+    })
+    .expect("hand-written update")
+}
+
 /// The same statements, written by hand.
 fn hand_written(conn: &mut PgConnection, exam: i32) -> Attempt {
     conn.transaction(|conn| {
@@ -156,30 +206,83 @@ fn single(c: &mut Criterion, schema: &BenchSchema, form: Form) {
 /// One retry of exam `i32`'s key on the connection.
 type Op = fn(&mut PgConnection, i32) -> Attempt;
 
-/// One of the library's two forms of a retry.
+/// One of the library's operations, and the hand-written transaction it is measured against.
 #[derive(Clone, Copy)]
 struct Form {
     name: &'static str,
     op: Op,
+    baseline: Op,
 }
 
-const FORMS: [Form; 2] = [
+const FORMS: [Form; 4] = [
     Form {
         name: "retry",
         op: library,
+        baseline: hand_written,
     },
     Form {
         name: "retry_new",
         op: library_new,
+        baseline: hand_written,
+    },
+    Form {
+        name: "upsert",
+        op: library_upsert,
+        baseline: hand_written_update,
+    },
+    Form {
+        name: "upsert_new",
+        op: library_upsert_new,
+        baseline: hand_written_update,
     },
 ];
+
+/// The forms to measure: those whose name contains criterion's filter, the first argument that
+/// is neither a flag nor the value of one of criterion's flags that take a value.
+fn forms() -> Vec<Form> {
+    const TAKE_A_VALUE: [&str; 15] = [
+        "-c",
+        "--color",
+        "-s",
+        "--save-baseline",
+        "-b",
+        "--baseline",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(arg) = args.next() {
+        if TAKE_A_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filter = Some(arg);
+            break;
+        }
+    }
+    FORMS
+        .into_iter()
+        .filter(|form| {
+            filter
+                .as_ref()
+                .is_none_or(|f| form.name.contains(f.as_str()))
+        })
+        .collect()
+}
 
 /// The measurement order: library, hand-written, hand-written, library.
 fn abba(form: Form) -> [(&'static str, Op); 4] {
     [
         ("library", form.op),
-        ("hand_written", hand_written),
-        ("hand_written_again", hand_written),
+        ("hand_written", form.baseline),
+        ("hand_written_again", form.baseline),
         ("library_again", form.op),
     ]
 }
@@ -247,6 +350,12 @@ fn statements(url: &str) {
         per_call(hand_written),
     );
     println!("STATEMENTS per retry: retry {ours}, retry_new {new}, hand_written {theirs}");
+    let (ours, new, theirs) = (
+        per_call(library_upsert),
+        per_call(library_upsert_new),
+        per_call(hand_written_update),
+    );
+    println!("STATEMENTS per upsert of a live key: upsert {ours}, upsert_new {new}, hand_written {theirs}");
 }
 
 /// How the paired runs commit.
@@ -271,7 +380,7 @@ fn paired(
     threads: usize,
     iters: u64,
 ) {
-    let library = form.op;
+    let (library, hand_written) = (form.op, form.baseline);
     const ROUNDS: usize = 9;
     reset(schema);
     let (commit_label, setting) = match commit {
@@ -308,7 +417,7 @@ fn paired(
         .collect::<Vec<_>>()
         .join(" ");
     println!(
-        "PAIRED {}, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per retry (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
+        "PAIRED {}, {label}, {commit_label}, {threads} thread(s): library {:.3} ms vs hand_written {:.3} ms per call (medians) -> throughput ratio median {:.2} over {ROUNDS} rounds [{spread}]",
         form.name,
         per_retry(median(ours)),
         per_retry(median(theirs)),
@@ -320,7 +429,7 @@ fn paired(
 fn paired_suite(schema: &BenchSchema, url: &str, label: &str, slow: bool) {
     statements(url);
     let (single, eight) = if slow { (40, 10) } else { (300, 60) };
-    for form in FORMS {
+    for form in forms() {
         for commit in [Commit::Durable, Commit::NoFlushWait] {
             paired(schema, url, label, (form, commit), 1, single);
             paired(schema, url, label, (form, commit), THREADS, eight);
@@ -350,7 +459,7 @@ fn main() {
     }
     let schema = BenchSchema::create("bench_retry");
     let mut c = Criterion::default().configure_from_args();
-    for form in FORMS {
+    for form in forms() {
         single(&mut c, &schema, form);
         threads(&mut c, &schema, form);
     }
