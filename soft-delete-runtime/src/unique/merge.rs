@@ -289,7 +289,7 @@ fn names(text: &str) -> impl Iterator<Item = (String, bool)> + '_ {
 
 /// What `upsert_new` says of a table or a row its statement cannot take.
 const REFUSALS: Refusals = Refusals {
-    table: "`upsert_new` on a table in a named schema, or named like one of its statement's CTEs (`successor`, `updated`, `inserted`): use `upsert`",
+    table: "`upsert_new` on a table in a named schema, or named like a CTE of the one-statement forms (`successor`, `locked`, `retired`, `updated`, `inserted`): use `upsert`",
     row: "cannot be sent in `upsert_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
     counter: "gives the counter a value: `upsert_new` sets it to one past the key's newest row's",
 };

@@ -199,7 +199,7 @@ where
 
 /// What `retry_new` says of a table or a row its statement cannot take.
 const REFUSALS: Refusals = Refusals {
-    table: "`retry_new` on a table in a named schema, or named like one of its statement's CTEs (`successor`, `locked`, `retired`): use `retry`",
+    table: "`retry_new` on a table in a named schema, or named like a CTE of the one-statement forms (`successor`, `locked`, `retired`, `updated`, `inserted`): use `retry`",
     row: "cannot be sent in `retry_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
     counter: "gives the counter a value: `retry_new` sets it to the retired row's plus one",
 };

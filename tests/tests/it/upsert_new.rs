@@ -18,6 +18,26 @@ use crate::unique::{
     Account, ExamAttempt, Seat, SeatKey,
 };
 
+diesel::table! {
+    /// A table named like one of the statements' CTEs.
+    inserted (id) {
+        id -> Integer,
+        code -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        n -> Integer,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = inserted)]
+#[active_unique(fields = "code", counter = n)]
+struct Inserted {
+    id: i32,
+    code: String,
+    deleted_at: Option<Stamp>,
+    n: i32,
+}
+
 /// The changes the tests apply: the counter column raised by 10, computed by the statement.
 fn bump(
 ) -> impl FnMut() -> diesel::dsl::Eq<exam_attempts::retry, diesel::dsl::Add<exam_attempts::retry, i32>>
@@ -216,6 +236,28 @@ mod postgres {
             assert!(sent_by(x, &sent).len() > 1, "the statement wrote nothing, the transaction ran: {sent:#?}");
             let history = FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?;
             assert_eq!(history.iter().map(|a| (a.id, a.active)).collect::<Vec<_>>(), [(next.id, true), (first.id, false)]);
+            Ok(())
+        }
+
+        /// A table named like one of the CTEs, which would hide it inside the statement: `start`
+        /// and `retry` take their transaction, the `_new` forms say they cannot.
+        fn a_table_named_like_a_cte_is_not_hidden(db, x) {
+            use soft_delete_tests::exec::RenewIn;
+            db.create("CREATE TABLE inserted (id {pk}, code {text} NOT NULL, deleted_at {ts} NULL, n {int} NOT NULL);");
+            for statement in soft_delete_runtime::ddl::active_unique::<Inserted>(soft_delete_runtime::backend::Dialect::Postgres) {
+                db.conn().batch_execute(&statement)?;
+            }
+            let conn = db.conn();
+            let row = |n| (inserted::code.eq("a"), inserted::deleted_at.eq(None::<Stamp>), inserted::n.eq(n));
+            let first = KeysIn::<_, Inserted, _, _>::start(x, conn, "a".into(), row)?;
+            let second = KeysIn::<_, Inserted, _, _>::retry(x, conn, "a".into(), |_, n| row(n))?;
+            assert_eq!((first.n, second.n), (0, 1));
+            let new_row = || (inserted::code.eq("a"), inserted::deleted_at.eq(None::<Stamp>));
+            let renewed = RenewIn::<_, Inserted, _, _>::retry_new(x, conn, "a".into(), new_row).unwrap_err();
+            assert!(matches!(renewed, Error::Unsupported { feature, .. } if feature.contains("a CTE")), "{renewed}");
+            let merged = MergeIn::<_, Inserted, _, _, _>::upsert_new(x, conn, "a".into(), new_row, || inserted::n.eq(inserted::n + 1)).unwrap_err();
+            assert!(matches!(merged, Error::Unsupported { feature, .. } if feature.contains("a CTE")), "{merged}");
+            assert_eq!(inserted::table.with_deleted().count().get_result::<i64>(conn)?, 2, "nothing else was written");
             Ok(())
         }
 
