@@ -120,16 +120,21 @@ fn library_upsert_new(conn: &mut PgConnection, exam: i32) -> Attempt {
     .expect("upsert_new")
 }
 
+/// The live attempt of exam `exam`, locked: the hand-written transactions' first statement.
+fn lock_live(conn: &mut PgConnection, exam: i32) -> QueryResult<Attempt> {
+    attempts::table
+        .filter(attempts::exam_id.eq(exam))
+        .filter(attempts::learner_id.eq(1))
+        .filter(attempts::active)
+        .select(Attempt::as_select())
+        .for_update()
+        .get_result(conn)
+}
+
 /// The update of a live key, written by hand: the live row locked, then updated.
 fn hand_written_update(conn: &mut PgConnection, exam: i32) -> Attempt {
     conn.transaction(|conn| {
-        let current: Attempt = attempts::table
-            .filter(attempts::exam_id.eq(exam))
-            .filter(attempts::learner_id.eq(1))
-            .filter(attempts::active)
-            .select(Attempt::as_select())
-            .for_update()
-            .get_result(conn)?;
+        let current = lock_live(conn, exam)?;
         diesel::update(attempts::table.find(current.id))
             .set(attempts::retry.eq(current.retry + 1))
             .returning(Attempt::as_returning())
@@ -141,13 +146,7 @@ fn hand_written_update(conn: &mut PgConnection, exam: i32) -> Attempt {
 /// The same statements, written by hand.
 fn hand_written(conn: &mut PgConnection, exam: i32) -> Attempt {
     conn.transaction(|conn| {
-        let current: Attempt = attempts::table
-            .filter(attempts::exam_id.eq(exam))
-            .filter(attempts::learner_id.eq(1))
-            .filter(attempts::active)
-            .select(Attempt::as_select())
-            .for_update()
-            .get_result(conn)?;
+        let current = lock_live(conn, exam)?;
         diesel::update(attempts::table.find(current.id))
             .filter(attempts::active)
             .set(attempts::active.eq(false))

@@ -103,15 +103,8 @@ where
         self.live.walk_ast(out.reborrow())?;
         out.push_sql(" RETURNING ");
         self.returning.walk_ast(out.reborrow())?;
-        out.push_sql("), \"inserted\" AS (INSERT INTO ");
-        out.push_identifier(table)?;
-        out.push_sql(" (");
-        self.successor.walk_columns(&mut out)?;
-        if let Some(counter) = self.counter {
-            out.push_sql(", ");
-            out.push_identifier(counter)?;
-        }
-        out.push_sql(") SELECT \"successor\".*");
+        out.push_sql("), \"inserted\" AS (");
+        self.successor.walk_insert(self.counter, &mut out)?;
         if let Some(counter) = self.counter {
             out.push_sql(", (SELECT COALESCE(max(");
             out.push_identifier(table)?;

@@ -13,7 +13,7 @@
 //!                      AND EXISTS (SELECT 1 FROM "successor")
 //!                      AND EXISTS (SELECT 1 FROM "locked")) AND <live> -- async retry only
 //!                    RETURNING 1)                                 -- retry: the row read, unchanged
-//! INSERT INTO "t" ("a", "b", ..) SELECT * FROM "successor"
+//! INSERT INTO "t" ("a", "b", ..) SELECT "successor".* FROM "successor"
 //! WHERE EXISTS (SELECT 1 FROM "retired")                          -- retry
 //! -- start: WHERE NOT EXISTS (SELECT 1 FROM "t" WHERE <key> AND (<live> OR TRUE))
 //! -- start of a key whose rows are all retired, continuing its counter from the newest row
@@ -700,11 +700,27 @@ impl<V, Key, Live> Successor<V, Key, Live> {
         Ok(())
     }
 
-    /// The new row's columns, quoted, separated by commas.
-    pub(super) fn walk_columns<DB: Backend>(
+    /// `INSERT INTO "t" ("a", "b", .., "n") SELECT "successor".*`: the new row, followed by the
+    /// `counter` column (if any), whose value the caller writes next.
+    pub(super) fn walk_insert<DB: Backend>(
         &self,
+        counter: Option<&'static str>,
         out: &mut AstPass<'_, '_, DB>,
     ) -> QueryResult<()> {
+        out.push_sql("INSERT INTO ");
+        out.push_identifier(&self.table)?;
+        out.push_sql(" (");
+        self.walk_columns(out)?;
+        if let Some(counter) = counter {
+            out.push_sql(", ");
+            out.push_identifier(counter)?;
+        }
+        out.push_sql(") SELECT \"successor\".*");
+        Ok(())
+    }
+
+    /// The new row's columns, quoted, separated by commas.
+    fn walk_columns<DB: Backend>(&self, out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
         for (i, column) in self.rendered.columns.iter().enumerate() {
             if i > 0 {
                 out.push_sql(", ");
@@ -874,13 +890,9 @@ where
         }
         out.push_sql(", \"retired\" AS (");
         self.retire.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING 1) INSERT INTO ");
-        out.push_identifier(&self.successor.table)?;
-        out.push_sql(" (");
-        self.successor.walk_columns(&mut out)?;
-        out.push_sql(
-            ") SELECT * FROM \"successor\" WHERE EXISTS (SELECT 1 FROM \"retired\") RETURNING ",
-        );
+        out.push_sql(" RETURNING 1) ");
+        self.successor.walk_insert(None, &mut out)?;
+        out.push_sql(" FROM \"successor\" WHERE EXISTS (SELECT 1 FROM \"retired\") RETURNING ");
         self.returning.walk_ast(out.reborrow())
     }
     // See `cacheable`; the retire's `UPDATE` is the model's soft delete, whose text is fixed.
@@ -902,11 +914,9 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         self.successor.walk_ast(out.reborrow())?;
-        out.push_sql(" INSERT INTO ");
-        out.push_identifier(&self.successor.table)?;
-        out.push_sql(" (");
-        self.successor.walk_columns(&mut out)?;
-        out.push_sql(") SELECT * FROM \"successor\" WHERE NOT EXISTS (SELECT 1 FROM ");
+        out.push_sql(" ");
+        self.successor.walk_insert(None, &mut out)?;
+        out.push_sql(" FROM \"successor\" WHERE NOT EXISTS (SELECT 1 FROM ");
         out.push_identifier(&self.successor.table)?;
         out.push_sql(" WHERE ");
         self.key.walk_ast(out.reborrow())?;

@@ -99,15 +99,8 @@ where
             }
             None => out.push_sql("1"),
         }
-        out.push_sql(") INSERT INTO ");
-        out.push_identifier(table)?;
-        out.push_sql(" (");
-        self.successor.walk_columns(&mut out)?;
-        if let Some(counter) = self.counter {
-            out.push_sql(", ");
-            out.push_identifier(counter)?;
-        }
-        out.push_sql(") SELECT \"successor\".*");
+        out.push_sql(") ");
+        self.successor.walk_insert(self.counter, &mut out)?;
         if let Some(counter) = self.counter {
             out.push_sql(", (SELECT max(");
             out.push_identifier(counter)?;

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::unique::NoCounter;
@@ -16,7 +15,7 @@ use soft_delete_tests::stamp::Stamp;
 
 use crate::unique::{
     account, accounts, answers, attempt, create_with_keys, exam_attempts, is_unique_violation,
-    race, seat, seats, Account, ExamAttempt, HolderKey, NewAttempt, Seat, SeatKey,
+    race, seat, seats, while_held, Account, ExamAttempt, HolderKey, NewAttempt, Seat, SeatKey,
 };
 
 /// A new attempt, as `retry_new` takes it: no counter.
@@ -195,19 +194,10 @@ mod postgres {
         fn a_held_row_makes_only_the_async_statement_give_way(db, x) {
             create_with_keys(db)?;
             let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
-            let mut holder = db.connect();
-            soft_delete_runtime::guard::allow(|| {
-                holder.batch_execute(&format!("BEGIN; SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id))
-            })?;
-            let conn = db.conn();
-            let seen = x.record_statements(conn);
-            let next = std::thread::scope(|scope| {
-                let release = scope.spawn(move || {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    holder.batch_execute("COMMIT")
-                });
-                let next = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1));
-                release.join().expect("the holder's thread").map(|()| next)
+            let seen = x.record_statements(db.conn());
+            let held = format!("SELECT id FROM exam_attempts WHERE id = {} FOR UPDATE", first.id);
+            let next = while_held(db, &held, |conn| {
+                RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1))
             })??;
             assert_eq!(next.retry, 1);
             let sent = seen.lock().unwrap().clone();

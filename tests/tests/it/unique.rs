@@ -907,6 +907,30 @@ fn index_columns(
     ))
 }
 
+/// Runs `op` on the test's connection while another connection holds a transaction that ran
+/// `held` (and the locks it took), committed from another thread 500 ms later; returns what
+/// `op` returned, once the holder committed.
+pub(crate) fn while_held<C, T>(
+    db: &mut soft_delete_tests::TestDb<C>,
+    held: &str,
+    op: impl FnOnce(&mut C) -> T,
+) -> QueryResult<T>
+where
+    C: soft_delete_tests::TestConnection,
+{
+    let mut holder = db.connect();
+    soft_delete_runtime::guard::allow(|| holder.batch_execute(&format!("BEGIN; {held}")))?;
+    let conn = db.conn();
+    std::thread::scope(|scope| {
+        let release = scope.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            holder.batch_execute("COMMIT")
+        });
+        let done = op(conn);
+        release.join().expect("the holder's thread").map(|()| done)
+    })
+}
+
 /// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection and
 /// an executor like `x` for it (in the async copy, an async connection of its own), all
 /// released at once; returns every outcome.

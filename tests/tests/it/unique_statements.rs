@@ -316,7 +316,7 @@ mod postgres_only {
                 assert_eq!((row.retry, other.retry), (n, n));
             }
 
-            let start = "SELECT * FROM \"successor\" WHERE NOT EXISTS";
+            let start = "SELECT \"successor\".* FROM \"successor\" WHERE NOT EXISTS";
             let retry = "RETURNING 1) INSERT";
             let retry_new = "FROM \"retired\") + 1";
             assert_eq!(

@@ -15,7 +15,7 @@ use soft_delete_tests::stamp::Stamp;
 use crate::retry_new::next_attempt;
 use crate::unique::{
     accounts, attempt, create_with_keys, exam_attempts, is_unique_violation, race, seat, seats,
-    Account, ExamAttempt, Seat, SeatKey,
+    while_held, Account, ExamAttempt, Seat, SeatKey,
 };
 
 diesel::table! {
@@ -190,19 +190,10 @@ mod postgres {
         fn a_held_row_makes_the_statement_wait_then_update_it(db, x) {
             create_with_keys(db)?;
             let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
-            let mut holder = db.connect();
-            soft_delete_runtime::guard::allow(|| {
-                holder.batch_execute(&format!("BEGIN; UPDATE exam_attempts SET retry = 5 WHERE id = {}", first.id))
-            })?;
-            let conn = db.conn();
-            let seen = x.record_statements(conn);
-            let updated = std::thread::scope(|scope| {
-                let release = scope.spawn(move || {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    holder.batch_execute("COMMIT")
-                });
-                let updated = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump());
-                release.join().expect("the holder's thread").map(|()| updated)
+            let seen = x.record_statements(db.conn());
+            let held = format!("UPDATE exam_attempts SET retry = 5 WHERE id = {}", first.id);
+            let updated = while_held(db, &held, |conn| {
+                MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())
             })??;
             assert_eq!((updated.id, updated.retry), (first.id, 15), "the change applied to the row as committed");
             let sent = seen.lock().unwrap().clone();
@@ -216,20 +207,12 @@ mod postgres {
         fn a_row_retired_while_the_statement_waits_is_followed_by_a_new_one(db, x) {
             create_with_keys(db)?;
             let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
-            let mut holder = db.connect();
-            soft_delete_runtime::guard::allow(|| {
-                holder.batch_execute(&format!("BEGIN; UPDATE exam_attempts SET active = false WHERE id = {}", first.id))
-            })?;
-            let conn = db.conn();
-            let seen = x.record_statements(conn);
-            let next = std::thread::scope(|scope| {
-                let release = scope.spawn(move || {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    holder.batch_execute("COMMIT")
-                });
-                let next = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump());
-                release.join().expect("the holder's thread").map(|()| next)
+            let seen = x.record_statements(db.conn());
+            let held = format!("UPDATE exam_attempts SET active = false WHERE id = {}", first.id);
+            let next = while_held(db, &held, |conn| {
+                MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump())
             })??;
+            let conn = db.conn();
             assert_ne!(next.id, first.id);
             assert_eq!((next.retry, next.active), (1, true), "the counter continues after the retired row");
             let sent = seen.lock().unwrap().clone();
