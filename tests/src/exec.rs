@@ -13,6 +13,7 @@ use std::fmt::Debug;
 
 use diesel::connection::Instrumentation;
 use diesel::query_builder::QueryFragment;
+#[cfg(feature = "async")]
 use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};

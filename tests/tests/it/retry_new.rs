@@ -210,6 +210,32 @@ mod postgres {
             Ok(())
         }
 
+        /// A child row being inserted (its foreign key holds the attempt `FOR KEY SHARE`) does
+        /// not conflict with retiring the attempt, which changes no key: the async statements'
+        /// `NOWAIT` lock must not give way to it, so `retry` and `retry_new` send their usual
+        /// statements on both executors.
+        fn a_child_row_being_inserted_does_not_stop_the_statement(db, x) {
+            create_with_keys(db)?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            let seen = x.record_statements(db.conn());
+            let held = format!("INSERT INTO answers (attempt_id, body) VALUES ({}, 'x')", first.id);
+            let next = while_held(db, &held, |conn| {
+                RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1))
+            })??;
+            assert_eq!(next.retry, 1);
+            let sent = seen.lock().unwrap().clone();
+            assert_eq!(sent.len(), 1, "retry_new: one statement: {sent:#?}");
+            let held = format!("INSERT INTO answers (attempt_id, body) VALUES ({}, 'y')", next.id);
+            let before = seen.lock().unwrap().len();
+            let third = while_held(db, &held, |conn| {
+                KeysIn::<_, ExamAttempt, _, NewAttempt>::retry(x, conn, (1, 7), |old, n| attempt(old.exam_id, old.learner_id, n))
+            })??;
+            assert_eq!(third.retry, 2);
+            let sent = seen.lock().unwrap()[before..].to_vec();
+            assert_eq!(sent.len(), 2, "retry: the read and one statement: {sent:#?}");
+            Ok(())
+        }
+
         /// The line of the README's table under "Cost".
         #[cfg(feature = "async")]
         fn the_readme_states_the_statements_retry_new_sends(db) {
