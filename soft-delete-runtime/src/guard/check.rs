@@ -21,6 +21,7 @@
 //! `UPDATE ... FROM`, `DELETE ... USING` or a multi-table `UPDATE`. DDL reads nothing at run
 //! time and is not checked.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::ControlFlow;
@@ -166,6 +167,7 @@ impl Checker {
             return Ok(Vec::new());
         }
         let parser_dialect = parser_dialect(dialect);
+        let sql = &*known_lock_strengths(sql, parser_dialect);
         let mut walk = Walk {
             checker: self,
             leaks: Vec::new(),
@@ -253,6 +255,48 @@ impl Checker {
             })
             .collect()
     }
+}
+
+/// `sql` with PostgreSQL's row-lock strengths the parser does not know, `FOR NO KEY UPDATE` and
+/// `FOR KEY SHARE` (Diesel's `for_no_key_update` and `for_key_share`), written as those it
+/// knows, `FOR UPDATE` and `FOR SHARE`: a lock's strength says nothing of the rows read. Only
+/// unquoted words are read, so a literal or an identifier that spells them is left alone.
+fn known_lock_strengths<'s>(sql: &'s str, dialect: &dyn SqlDialect) -> Cow<'s, str> {
+    if !sql.to_ascii_uppercase().contains("KEY") {
+        return Cow::Borrowed(sql);
+    }
+    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
+        return Cow::Borrowed(sql);
+    };
+    let is = |token: &Token, keyword: &str| {
+        matches!(token, Token::Word(word)
+            if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword))
+    };
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let spells = |at: usize, keywords: &[&str]| {
+        keywords
+            .iter()
+            .enumerate()
+            .all(|(k, keyword)| words.get(at + k).is_some_and(|&i| is(&tokens[i], keyword)))
+    };
+    let mut dropped = HashSet::new();
+    for at in 0..words.len() {
+        if spells(at, &["FOR", "NO", "KEY", "UPDATE"]) {
+            dropped.extend([words[at + 1], words[at + 2]]);
+        } else if spells(at, &["FOR", "KEY", "SHARE"]) {
+            dropped.insert(words[at + 1]);
+        }
+    }
+    if dropped.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    let kept = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i));
+    Cow::Owned(kept.map(|(_, token)| token.to_string()).collect())
 }
 
 fn parser_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
