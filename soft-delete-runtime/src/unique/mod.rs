@@ -55,7 +55,7 @@
 //! every call (when each value of the closure's row is a bound value, as with Diesel's derive).
 //! It is sent autocommitted (in a savepoint inside your transaction). An async caller may drop
 //! the future while it runs, so what the async API sends waits for no other writer: the async
-//! `retry`'s statement takes the live row's lock `FOR UPDATE NOWAIT` (a row another transaction
+//! `retry`'s statement takes the live row's lock `FOR NO KEY UPDATE NOWAIT` (a row another transaction
 //! holds fails it at once, writing nothing, and the transaction above runs), and the async
 //! `start` sends its statement inside a transaction of its own, which a dropped future never
 //! commits.

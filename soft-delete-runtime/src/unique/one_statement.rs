@@ -7,7 +7,7 @@
 //! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
 //!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
 //!      "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live>
-//!                   AND CAST(xmin AS TEXT) = $xmin FOR UPDATE NOWAIT), -- async retry only
+//!                   AND CAST(xmin AS TEXT) = $xmin FOR NO KEY UPDATE NOWAIT), -- async retry only
 //!      "retired" AS (UPDATE "t" SET <marker> = <dead>
 //!                    WHERE "t"."id" = $id AND (CAST(xmin AS TEXT) = $xmin
 //!                      AND EXISTS (SELECT 1 FROM "successor")
@@ -671,8 +671,10 @@ impl<V, Key, Live> Successor<V, Key, Live> {
     }
 
     /// `, "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live> [AND CAST(xmin AS TEXT) = $v]
-    /// FOR UPDATE NOWAIT)`: the key's live row (at the version read, if one was) locked
-    /// without waiting, or the statement fails at once.
+    /// FOR NO KEY UPDATE NOWAIT)`: the key's live row (at the version read, if one was) locked
+    /// without waiting, or the statement fails at once. The lock is the one the soft delete's
+    /// `UPDATE` takes (it changes no key), so a child row being inserted, whose foreign key holds
+    /// the row `FOR KEY SHARE`, does not make the statement give way.
     pub(super) fn walk_locked<'b, DB>(
         &'b self,
         version: Option<&'b String>,
@@ -696,7 +698,7 @@ impl<V, Key, Live> Successor<V, Key, Live> {
             out.push_sql(" = ");
             out.push_bind_param::<Text, String>(version)?;
         }
-        out.push_sql(" FOR UPDATE NOWAIT)");
+        out.push_sql(" FOR NO KEY UPDATE NOWAIT)");
         Ok(())
     }
 
@@ -759,8 +761,8 @@ where
 
 /// `retry` in one statement: retires the row `Retire` updates (the soft delete of the row read,
 /// at the version read) and inserts the successor, returning it as `Ret` selects. With a
-/// `lock` (the version read), it first locks the live row of the key at that version `FOR
-/// UPDATE NOWAIT` (the `locked` CTE, which `Retire`'s [`Replaceable`] then requires).
+/// `lock` (the version read), it first locks the live row of the key at that version `FOR NO
+/// KEY UPDATE NOWAIT` (the `locked` CTE, which `Retire`'s [`Replaceable`] then requires).
 #[derive(Debug, Clone)]
 pub struct Replace<S, Retire, Ret> {
     successor: S,

@@ -7,7 +7,7 @@
 //! WITH "successor" AS (SELECT * FROM (VALUES ($1, .., $k)) AS "t" ("a", "b", ..)
 //!                      WHERE <key> AND <live>),                 -- the new row, if it is valid
 //!      "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live>
-//!                   FOR UPDATE NOWAIT),                         -- async only
+//!                   FOR NO KEY UPDATE NOWAIT),                  -- async only
 //!      "retired" AS (UPDATE "t" SET <marker> = <dead>
 //!                    WHERE <key> AND (EXISTS (SELECT 1 FROM "successor")
 //!                      AND EXISTS (SELECT 1 FROM "locked")) -- async only
@@ -61,7 +61,7 @@ use crate::{dsl, Error};
 /// `retry_new`'s statement: retires the live row of the key (`Retire`, the soft delete of the
 /// key's rows that are [`Replaceable`]) and inserts the successor with the retired row's
 /// `counter` plus one, returning it as `Ret` selects. With `lock`, it first locks the key's live
-/// row `FOR UPDATE NOWAIT`.
+/// row `FOR NO KEY UPDATE NOWAIT`.
 #[derive(Debug, Clone)]
 pub struct Renew<S, Retire, Ret> {
     successor: S,
@@ -133,8 +133,8 @@ type RenewOf<M, K, N, DB> =
     note = "`retry_new` needs a PostgreSQL connection, and a new row that is `Insertable` into the model's table"
 )]
 pub trait KeyRenew<K, Mo, C, N>: KeyOps<K, Mo, C> {
-    /// Sends the statement with the new row `new` (`lock`: the key's live row locked `FOR
-    /// UPDATE NOWAIT` first): the row inserted, `None` when nothing was written, or
+    /// Sends the statement with the new row `new` (`lock`: the key's live row locked `FOR NO
+    /// KEY UPDATE NOWAIT` first): the row inserted, `None` when nothing was written, or
     /// [`Error::InvalidNewRow`] when the statement cannot take `new`.
     fn renew(
         conn: &mut C,

@@ -202,7 +202,7 @@ mod postgres {
             assert_eq!(next.retry, 1);
             let sent = seen.lock().unwrap().clone();
             if x.is_async() {
-                assert!(sent[0].contains("FOR UPDATE NOWAIT"), "{sent:#?}");
+                assert!(sent[0].contains("FOR NO KEY UPDATE NOWAIT"), "{sent:#?}");
                 assert!(sent.len() >= 4, "the statement gave way to the transaction: {sent:#?}");
             } else {
                 assert_eq!(sent.len(), 1, "the statement waited: {sent:#?}");
