@@ -33,7 +33,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::registry::{registered, TableInfo};
 use super::visibility::{conjuncts, disjuncts, leaves, marker_test, trace, Direction};
@@ -203,13 +203,21 @@ impl Checker {
         whole_error: String,
     ) -> Result<(), Unreadable> {
         let tokens = Tokenizer::new(dialect, sql)
-            .tokenize()
+            .tokenize_with_location()
             .map_err(|_| Unreadable {
                 error: whole_error.clone(),
             })?;
-        for piece in tokens.split(|token| *token == Token::SemiColon) {
+        let offsets = token_offsets(sql, &tokens);
+        let ends = (0..tokens.len()).filter(|&i| tokens[i].token == Token::SemiColon);
+        let mut start = 0;
+        for end in ends.chain([tokens.len()]) {
+            let piece = &tokens[start..end];
+            // The piece's own text, not its tokens written again (which undoes escapes).
+            let text = &sql[offsets[start]..offsets[end]];
+            start = end + 1;
             let first = piece
                 .iter()
+                .map(|token| &token.token)
                 .find(|token| !matches!(token, Token::Whitespace(_)));
             let reads = match first {
                 Some(Token::Word(word)) if word.quote_style.is_none() => matches!(
@@ -230,8 +238,7 @@ impl Checker {
             if !reads {
                 continue;
             }
-            let text: String = piece.iter().map(ToString::to_string).collect();
-            let statements = Parser::parse_sql(dialect, &text).map_err(|error| Unreadable {
+            let statements = Parser::parse_sql(dialect, text).map_err(|error| Unreadable {
                 error: format!("{whole_error}; its statement `{}`: {error}", text.trim()),
             })?;
             for statement in &statements {
@@ -260,12 +267,13 @@ impl Checker {
 /// `sql` with PostgreSQL's row-lock strengths the parser does not know, `FOR NO KEY UPDATE` and
 /// `FOR KEY SHARE` (Diesel's `for_no_key_update` and `for_key_share`), written as those it
 /// knows, `FOR UPDATE` and `FOR SHARE`: a lock's strength says nothing of the rows read. Only
-/// unquoted words are read, so a literal or an identifier that spells them is left alone.
+/// unquoted words are read, so a literal or an identifier that spells them is left alone, and
+/// only their bytes are cut out of the text, which is otherwise kept as it was written.
 fn known_lock_strengths<'s>(sql: &'s str, dialect: &dyn SqlDialect) -> Cow<'s, str> {
     if !sql.to_ascii_uppercase().contains("KEY") {
         return Cow::Borrowed(sql);
     }
-    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize() else {
+    let Ok(tokens) = Tokenizer::new(dialect, sql).tokenize_with_location() else {
         return Cow::Borrowed(sql);
     };
     let is = |token: &Token, keyword: &str| {
@@ -273,30 +281,56 @@ fn known_lock_strengths<'s>(sql: &'s str, dialect: &dyn SqlDialect) -> Cow<'s, s
             if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword))
     };
     let words: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
         .collect();
     let spells = |at: usize, keywords: &[&str]| {
-        keywords
-            .iter()
-            .enumerate()
-            .all(|(k, keyword)| words.get(at + k).is_some_and(|&i| is(&tokens[i], keyword)))
+        keywords.iter().enumerate().all(|(k, keyword)| {
+            words
+                .get(at + k)
+                .is_some_and(|&i| is(&tokens[i].token, keyword))
+        })
     };
-    let mut dropped = HashSet::new();
+    let mut cut = Vec::new();
     for at in 0..words.len() {
         if spells(at, &["FOR", "NO", "KEY", "UPDATE"]) {
-            dropped.extend([words[at + 1], words[at + 2]]);
+            cut.extend([words[at + 1], words[at + 2]]);
         } else if spells(at, &["FOR", "KEY", "SHARE"]) {
-            dropped.insert(words[at + 1]);
+            cut.push(words[at + 1]);
         }
     }
-    if dropped.is_empty() {
+    if cut.is_empty() {
         return Cow::Borrowed(sql);
     }
-    let kept = tokens
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped.contains(i));
-    Cow::Owned(kept.map(|(_, token)| token.to_string()).collect())
+    let offsets = token_offsets(sql, &tokens);
+    let mut kept = String::with_capacity(sql.len());
+    let mut from = 0;
+    for i in cut {
+        kept.push_str(&sql[from..offsets[i]]);
+        from = offsets[i + 1];
+    }
+    kept.push_str(&sql[from..]);
+    Cow::Owned(kept)
+}
+
+/// The byte offset in `sql` where each token starts, and `sql.len()` after the last: from each
+/// token's location, in lines and characters from 1, as the tokenizer counts them.
+fn token_offsets(sql: &str, tokens: &[TokenWithSpan]) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(tokens.len() + 1);
+    let mut chars = sql.char_indices().peekable();
+    let (mut line, mut column) = (1, 1);
+    for token in tokens {
+        let at = (token.span.start.line, token.span.start.column);
+        while (line, column) < at {
+            match chars.next() {
+                Some((_, '\n')) => (line, column) = (line + 1, 1),
+                Some(_) => column += 1,
+                None => break,
+            }
+        }
+        offsets.push(chars.peek().map_or(sql.len(), |&(i, _)| i));
+    }
+    offsets.push(sql.len());
+    offsets
 }
 
 fn parser_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
@@ -733,6 +767,31 @@ mod tests {
             "deleted_at",
             StrategyKind::Timestamp,
         )])
+    }
+
+    /// The text parsed after a rewrite is the text written, escapes included: a quote doubled
+    /// inside a literal must not end it (which would hide the subquery after it).
+    #[test]
+    fn rewritten_text_keeps_its_literals_as_written() {
+        let postgres = parser_dialect(Dialect::Postgres);
+        let sql = "SELECT 'a''' || (SELECT name FROM t) || '''b' AS x FROM t WHERE deleted_at IS NULL FOR KEY SHARE";
+        assert_eq!(
+            known_lock_strengths(sql, postgres),
+            "SELECT 'a''' || (SELECT name FROM t) || '''b' AS x FROM t WHERE deleted_at IS NULL FOR  SHARE"
+        );
+        let leaks = checker().check(sql, Dialect::Postgres).expect("readable");
+        assert_eq!(leaks.len(), 1, "the subquery's read of t: {leaks:?}");
+        let lines = "SELECT 'é\n'';' FROM t\nWHERE deleted_at IS NULL FOR NO KEY UPDATE; SELECT 1";
+        assert_eq!(
+            known_lock_strengths(lines, postgres),
+            "SELECT 'é\n'';' FROM t\nWHERE deleted_at IS NULL FOR   UPDATE; SELECT 1"
+        );
+        // A piece checked on its own (the whole text does not parse) is its text as written.
+        let pieces = "CREATE TRIGGER x; SELECT 'a''' || (SELECT name FROM t) || '''b' FROM t WHERE deleted_at IS NULL";
+        let leaks = checker()
+            .check(pieces, Dialect::Postgres)
+            .expect("readable");
+        assert_eq!(leaks.len(), 1, "{leaks:?}");
     }
 
     /// A reassignment's MySQL statement joins thousands of `UNION ALL` arms: a tree as deep as

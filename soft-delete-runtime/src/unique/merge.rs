@@ -239,10 +239,13 @@ impl<'a> Changes<'a> {
     }
 
     /// Whether the changes may write `column`: it is one of the columns of a list of binds, or
-    /// another list names it anywhere, quoted or not (`sql("0, active = false")` does).
+    /// another list names it anywhere, quoted or not (`sql("0, active = false")` does), or has
+    /// text whose names cannot be read by its words alone (a literal, a comment, dollar
+    /// quoting, a Unicode escape).
     fn may_write(&self, column: &str) -> bool {
         match &self.columns {
             Some(columns) => columns.iter().any(|c| c == column),
+            None if self.opaque() => true,
             None => names(self.set).any(|(name, quoted)| {
                 if quoted {
                     name == column
@@ -251,6 +254,22 @@ impl<'a> Changes<'a> {
                 }
             }),
         }
+    }
+}
+
+impl Changes<'_> {
+    /// Whether the list has a literal, a comment, dollar quoting (a `$` that does not start a
+    /// bind `$1`) or a Unicode escape (`U&"..."`): Diesel writes values as binds, so only raw
+    /// SQL has them.
+    fn opaque(&self) -> bool {
+        let set = self.set;
+        let dollar = set
+            .match_indices('$')
+            .any(|(i, _)| !set[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
+        dollar
+            || ["'", "--", "/*", "U&", "u&"]
+                .iter()
+                .any(|t| set.contains(t))
     }
 }
 
@@ -469,6 +488,15 @@ mod tests {
             !quoted.may_write("active"),
             "a quoted name is that name exactly"
         );
+        for opaque in [
+            r#""n" = '"', active = false, "m" = 0"#,
+            r#""n" = 0 /* " */, active = false"#,
+            r#""n" = $q$"$q$, active = false"#,
+            r#""n" = 0, U&"\0061ctive" = false"#,
+        ] {
+            assert!(Changes::parse(opaque).may_write("active"), "{opaque}");
+        }
+        assert!(!Changes::parse(r#""n" = ("t"."n" + $1)"#).opaque());
         for other in [r#""n" = $"#, r#""n" = $1,"#, r#""n" = $1, $2"#, r#"n = $1"#] {
             assert_eq!(Changes::parse(other).columns, None, "{other}");
         }

@@ -331,8 +331,9 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// retried. A row the statement cannot take is refused with [`Error::InvalidNewRow`] before
     /// it is sent: one that gives the counter a value, leaves a key column or a marker out, or
     /// writes any column `DEFAULT` (a `None` of a derived `Insertable`, unless it has
-    /// `#[diesel(treat_none_as_default_value = false)]`). `build` may run more than once. A table in a named schema
-    /// returns [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use
+    /// `#[diesel(treat_none_as_default_value = false)]`). `build` may run more than once. A table in a named schema,
+    /// or named like one of the statement's CTEs (`successor`, `locked`, `retired`, `updated`,
+    /// `inserted`), returns [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use
     /// `retry`.
     ///
     /// ```no_run
@@ -382,7 +383,8 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// key has none, make the statement write nothing (or fail); a transaction like `upsert`'s
     /// then runs (the live row locked, the same statement sent), which returns `upsert`'s
     /// errors, and updates a first row another writer inserted.
-    /// Both closures may run more than once. A table in a named schema returns
+    /// Both closures may run more than once. A table in a named schema, or named like one of the
+    /// statement's CTEs (`successor`, `locked`, `retired`, `updated`, `inserted`), returns
     /// [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use `upsert`.
     ///
     /// ```no_run

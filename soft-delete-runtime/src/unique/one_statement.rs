@@ -673,7 +673,7 @@ impl<V, Key, Live> Successor<V, Key, Live> {
     /// `, "locked" AS (SELECT 1 FROM "t" WHERE <key> AND <live> [AND CAST(xmin AS TEXT) = $v]
     /// FOR NO KEY UPDATE NOWAIT)`: the key's live row (at the version read, if one was) locked
     /// without waiting, or the statement fails at once. The lock is the one the soft delete's
-    /// `UPDATE` takes (it changes no key), so a child row being inserted, whose foreign key holds
+    /// `UPDATE` takes when it changes no key (no column of a full unique index), so a child row being inserted, whose foreign key holds
     /// the row `FOR KEY SHARE`, does not make the statement give way.
     pub(super) fn walk_locked<'b, DB>(
         &'b self,

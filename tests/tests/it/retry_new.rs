@@ -220,9 +220,13 @@ mod postgres {
             let seen = x.record_statements(db.conn());
             let held = format!("INSERT INTO answers (attempt_id, body) VALUES ({}, 'x')", first.id);
             let next = while_held(db, &held, |conn| {
-                RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1))
+                let began = std::time::Instant::now();
+                let next = RenewIn::<_, ExamAttempt, _, _>::retry_new(x, conn, (1, 7), next_attempt(1));
+                next.map(|row| (row, began.elapsed()))
             })??;
+            let (next, took) = next;
             assert_eq!(next.retry, 1);
+            assert!(took < std::time::Duration::from_millis(400), "it did not wait for the holder's commit: {took:?}");
             let sent = seen.lock().unwrap().clone();
             assert_eq!(sent.len(), 1, "retry_new: one statement: {sent:#?}");
             let held = format!("INSERT INTO answers (attempt_id, body) VALUES ({}, 'y')", next.id);

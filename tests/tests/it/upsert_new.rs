@@ -20,7 +20,7 @@ use crate::unique::{
 
 diesel::table! {
     /// A table named like one of the statements' CTEs.
-    inserted (id) {
+    updated (id) {
         id -> Integer,
         code -> Text,
         deleted_at -> Nullable<Timestamp>,
@@ -29,9 +29,9 @@ diesel::table! {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, SoftDelete)]
-#[diesel(table_name = inserted)]
+#[diesel(table_name = updated)]
 #[active_unique(fields = "code", counter = n)]
-struct Inserted {
+struct Updated {
     id: i32,
     code: String,
     deleted_at: Option<Stamp>,
@@ -226,21 +226,21 @@ mod postgres {
         /// and `retry` take their transaction, the `_new` forms say they cannot.
         fn a_table_named_like_a_cte_is_not_hidden(db, x) {
             use soft_delete_tests::exec::RenewIn;
-            db.create("CREATE TABLE inserted (id {pk}, code {text} NOT NULL, deleted_at {ts} NULL, n {int} NOT NULL);");
-            for statement in soft_delete_runtime::ddl::active_unique::<Inserted>(soft_delete_runtime::backend::Dialect::Postgres) {
+            db.create("CREATE TABLE updated (id {pk}, code {text} NOT NULL, deleted_at {ts} NULL, n {int} NOT NULL);");
+            for statement in soft_delete_runtime::ddl::active_unique::<Updated>(soft_delete_runtime::backend::Dialect::Postgres) {
                 db.conn().batch_execute(&statement)?;
             }
             let conn = db.conn();
-            let row = |n| (inserted::code.eq("a"), inserted::deleted_at.eq(None::<Stamp>), inserted::n.eq(n));
-            let first = KeysIn::<_, Inserted, _, _>::start(x, conn, "a".into(), row)?;
-            let second = KeysIn::<_, Inserted, _, _>::retry(x, conn, "a".into(), |_, n| row(n))?;
+            let row = |n| (updated::code.eq("a"), updated::deleted_at.eq(None::<Stamp>), updated::n.eq(n));
+            let first = KeysIn::<_, Updated, _, _>::start(x, conn, "a".into(), row)?;
+            let second = KeysIn::<_, Updated, _, _>::retry(x, conn, "a".into(), |_, n| row(n))?;
             assert_eq!((first.n, second.n), (0, 1));
-            let new_row = || (inserted::code.eq("a"), inserted::deleted_at.eq(None::<Stamp>));
-            let renewed = RenewIn::<_, Inserted, _, _>::retry_new(x, conn, "a".into(), new_row).unwrap_err();
+            let new_row = || (updated::code.eq("a"), updated::deleted_at.eq(None::<Stamp>));
+            let renewed = RenewIn::<_, Updated, _, _>::retry_new(x, conn, "a".into(), new_row).unwrap_err();
             assert!(matches!(renewed, Error::Unsupported { feature, .. } if feature.contains("a CTE")), "{renewed}");
-            let merged = MergeIn::<_, Inserted, _, _, _>::upsert_new(x, conn, "a".into(), new_row, || inserted::n.eq(inserted::n + 1)).unwrap_err();
+            let merged = MergeIn::<_, Updated, _, _, _>::upsert_new(x, conn, "a".into(), new_row, || updated::n.eq(updated::n + 1)).unwrap_err();
             assert!(matches!(merged, Error::Unsupported { feature, .. } if feature.contains("a CTE")), "{merged}");
-            assert_eq!(inserted::table.with_deleted().count().get_result::<i64>(conn)?, 2, "nothing else was written");
+            assert_eq!(updated::table.with_deleted().count().get_result::<i64>(conn)?, 2, "nothing else was written");
             Ok(())
         }
 
