@@ -14,9 +14,8 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE, OUT = sys.argv[1], sys.argv[2]
@@ -50,21 +49,38 @@ options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
 driver.set_page_load_timeout(30)
 try:
+    def detached(error):
+        # A node of a page being replaced: Chromium reports it stale, or, racing the new page,
+        # as an inspector error that the node "does not belong to the document".
+        return isinstance(error, StaleElementReferenceException) or "does not belong to the document" in str(error)
+
     def text():
         # A read can race the page being replaced; read again from the new page.
         for _ in range(50):
             try:
                 return driver.find_element(By.TAG_NAME, "body").text
-            except StaleElementReferenceException:
-                pass
+            except WebDriverException as error:
+                if not detached(error):
+                    raise
         return driver.find_element(By.TAG_NAME, "body").text
+
+    def gone(old):
+        def predicate(_):
+            try:
+                old.is_enabled()
+                return False
+            except WebDriverException as error:
+                if detached(error):
+                    return True
+                raise
+        return predicate
 
     def submit(element):
         # The forms post and redirect: a click returns before the next page is there, so wait
         # until the old page is gone and the new one has loaded before reading it.
         old = driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+        WebDriverWait(driver, 30).until(gone(old))
         WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def shot(name):
