@@ -38,6 +38,13 @@ struct Updated {
     n: i32,
 }
 
+/// Changes that may set nothing: `None` leaves the counter as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = exam_attempts)]
+struct RetryChange {
+    retry: Option<i32>,
+}
+
 /// The changes the tests apply: the counter column raised by 10, computed by the statement.
 fn bump(
 ) -> impl FnMut() -> diesel::dsl::Eq<exam_attempts::retry, diesel::dsl::Add<exam_attempts::retry, i32>>
@@ -154,6 +161,31 @@ mod postgres {
             assert!(matches!(&taken, Error::Diesel(e) if is_unique_violation(e)), "{taken}");
             let holders: Vec<String> = seats::table.order(seats::seat_no).select(seats::holder).with_deleted().load(conn)?;
             assert_eq!(holders, ["ann", "bob"]);
+            Ok(())
+        }
+
+        fn upsert_new_with_nothing_to_change_inserts_or_fails_as_upsert_does(db, x) {
+            create_with_keys(db)?;
+            let conn = db.conn();
+            let nothing = || RetryChange { retry: None };
+            let empty = |e: &Error| matches!(e, Error::Diesel(diesel::result::Error::QueryBuilderError(e)) if e.is::<diesel::result::EmptyChangeset>());
+            // No live row: the new row is inserted, as `upsert` inserts it, in one statement.
+            let seen = x.record_statements(conn);
+            let first = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), nothing)?;
+            assert_eq!((first.exam_id, first.learner_id, first.active, first.retry), (1, 7, true, 0));
+            assert_eq!(sent_by(x, &seen.lock().unwrap()).len(), 1, "{:#?}", seen.lock().unwrap());
+            let by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (2, 7), |n| attempt(2, 7, n), |_| RetryChange { retry: None })?;
+            assert_eq!((by_upsert.exam_id, by_upsert.retry), (2, 0));
+            // A live row: Diesel's error for an update that sets nothing, as `upsert`'s, and
+            // nothing written.
+            let live = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), nothing).unwrap_err();
+            assert!(empty(&live), "{live:?}");
+            let live_by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |_| RetryChange { retry: None }).unwrap_err();
+            assert!(empty(&live_by_upsert), "{live_by_upsert:?}");
+            assert_eq!(FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?, [first], "nothing was written");
+            // A changeset that sets something still updates.
+            let set = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), || RetryChange { retry: Some(3) })?;
+            assert_eq!(set.retry, 3);
             Ok(())
         }
 
