@@ -368,3 +368,55 @@ fn make_default() -> Option<Box<dyn Instrumentation>> {
         counts: default_counts(),
     }))
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::result::{EmptyChangeset, Error::QueryBuilderError};
+
+    use super::*;
+    use crate::guard::Checker;
+
+    diesel::table! {
+        notes (id) {
+            id -> Integer,
+            body -> Text,
+        }
+    }
+
+    #[derive(AsChangeset)]
+    #[diesel(table_name = notes)]
+    struct Body {
+        body: Option<String>,
+    }
+
+    #[test]
+    fn a_statement_diesel_cannot_build_is_left_to_diesel() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .unwrap();
+        let guard = Guard::with_checker(Dialect::Sqlite, Mode::Panic, Checker::new([]));
+        let counts = guard.counts();
+        conn.set_instrumentation(guard);
+        // Diesel reports the update that sets nothing when it builds the statement; the guard,
+        // which cannot render it either, must not panic in its place or count it.
+        let error = diesel::update(notes::table)
+            .set(Body { body: None })
+            .execute(&mut conn)
+            .unwrap_err();
+        assert!(
+            matches!(&error, QueryBuilderError(e) if e.is::<EmptyChangeset>()),
+            "{error:?}"
+        );
+        assert_eq!((counts.statements(), counts.unreadable()), (0, 0));
+        // A statement it can render is still checked.
+        diesel::update(notes::table)
+            .set(Body {
+                body: Some("a".into()),
+            })
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(counts.statements(), 1);
+    }
+}
