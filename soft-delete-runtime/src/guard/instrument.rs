@@ -272,8 +272,10 @@ impl Instrumentation for Guard {
             InstrumentationEvent::StartQuery { query, .. } => {
                 SQL_BUFFER.with(|buffer| {
                     let mut buffer = buffer.borrow_mut();
-                    render_sql(&mut buffer, query);
-                    self.inspect_sql(&buffer);
+                    // A query Diesel cannot build is not sent: Diesel reports why.
+                    if render_sql(&mut buffer, query) {
+                        self.inspect_sql(&buffer);
+                    }
                 });
             }
             _ => {}
@@ -289,22 +291,34 @@ thread_local! {
 const BINDS: &str = " -- binds: ";
 
 /// Writes the SQL of `query` into `buffer`, without Diesel's ` -- binds: [...]` (whose
-/// rendering is skipped: the writer stops when it starts).
-fn render_sql(buffer: &mut String, query: &dyn fmt::Display) {
-    struct UntilBinds<'b>(&'b mut String);
+/// rendering is skipped: the writer stops when it starts); `false` when the query cannot be
+/// rendered (Diesel fails to build it, as an update whose changeset sets nothing).
+fn render_sql(buffer: &mut String, query: &dyn fmt::Display) -> bool {
+    struct UntilBinds<'b> {
+        sql: &'b mut String,
+        at_binds: bool,
+    }
     impl fmt::Write for UntilBinds<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             if s.starts_with(BINDS) {
+                self.at_binds = true;
                 return Err(fmt::Error);
             }
-            self.0.push_str(s);
+            self.sql.push_str(s);
             Ok(())
         }
     }
     buffer.clear();
-    let _ = write!(UntilBinds(buffer), "{query}");
+    let mut writer = UntilBinds {
+        sql: buffer,
+        at_binds: false,
+    };
+    if write!(writer, "{query}").is_err() && !writer.at_binds {
+        return false;
+    }
     let end = strip_binds(buffer).len();
     buffer.truncate(end);
+    true
 }
 
 /// `sql -- binds: [...]` without its binds.
