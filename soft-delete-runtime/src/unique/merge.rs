@@ -17,6 +17,10 @@
 //! SELECT * FROM "updated" UNION ALL SELECT * FROM "inserted"
 //! ```
 //!
+//! Changes that set nothing (every field of a changeset `None`) make `updated` a `SELECT` of no
+//! row: the statement inserts the new row or writes nothing, and a locked live row gets
+//! Diesel's `EmptyChangeset` error, as in `upsert`.
+//!
 //! The changes may not name the key's columns or the markers (refused before anything is sent:
 //! a list of binds is read column by column, other SQL by every name in it): then the row
 //! updated is still the key's live row without being read back. The `INSERT` runs only where
@@ -65,11 +69,15 @@ use crate::{dsl, Error};
 /// `upsert_new`'s statement: the update of the key's (`Key`) live row (`Live`) with the
 /// changes `Set` (a Diesel changeset, rendered after `SET`), or the insert of the successor
 /// when the key has no live row, with the counter one past its newest row's; returns the row
-/// written as `Ret` selects.
+/// written as `Ret` selects. Changes that set nothing (every field of a changeset `None`) update
+/// no row: the statement inserts the successor or writes nothing.
 #[derive(Debug, Clone)]
 pub struct Merge<S, Set, Key, Live, Ret> {
     successor: S,
     changes: Set,
+    /// The changes set nothing: `updated` selects no row (`WHERE <live> AND false`), where an
+    /// `UPDATE` with an empty `SET` could not be written.
+    sets_nothing: bool,
     key: Key,
     live: Live,
     any: WithDeletedTrace<Live>,
@@ -93,16 +101,27 @@ where
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let table = self.successor.table();
         self.successor.walk_ast(out.reborrow())?;
-        out.push_sql(", \"updated\" AS (UPDATE ");
-        out.push_identifier(table)?;
-        out.push_sql(" SET ");
-        self.changes.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        self.key.walk_ast(out.reborrow())?;
-        out.push_sql(" AND ");
-        self.live.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        self.returning.walk_ast(out.reborrow())?;
+        if self.sets_nothing {
+            out.push_sql(", \"updated\" AS (SELECT ");
+            self.returning.walk_ast(out.reborrow())?;
+            out.push_sql(" FROM ");
+            out.push_identifier(table)?;
+            // The live predicate states the read's visibility (the guard looks for it).
+            out.push_sql(" WHERE ");
+            self.live.walk_ast(out.reborrow())?;
+            out.push_sql(" AND false");
+        } else {
+            out.push_sql(", \"updated\" AS (UPDATE ");
+            out.push_identifier(table)?;
+            out.push_sql(" SET ");
+            self.changes.walk_ast(out.reborrow())?;
+            out.push_sql(" WHERE ");
+            self.key.walk_ast(out.reborrow())?;
+            out.push_sql(" AND ");
+            self.live.walk_ast(out.reborrow())?;
+            out.push_sql(" RETURNING ");
+            self.returning.walk_ast(out.reborrow())?;
+        }
         out.push_sql("), \"inserted\" AS (");
         self.successor.walk_insert(self.counter, &mut out)?;
         if let Some(counter) = self.counter {
@@ -174,6 +193,9 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
     /// them.
     fn merger(key: Self::Value, new: N, changes: U) -> Result<Self::Statement, Error>;
 
+    /// Whether the statement's changes set nothing (it can only insert).
+    fn sets_nothing(statement: &Self::Statement) -> bool;
+
     /// Sends the statement: the row updated or inserted, or `None` when nothing was written.
     fn merge(
         conn: &mut C,
@@ -197,6 +219,10 @@ where
 
     fn merger(key: M::Value, new: N, changes: U) -> Result<Self::Statement, Error> {
         merger::<M, K, BackendOf<Mo, C>, N, U>(key, new, changes)
+    }
+
+    fn sets_nothing(statement: &Self::Statement) -> bool {
+        statement.sets_nothing
     }
 
     async fn merge(conn: &mut C, statement: Self::Statement) -> Result<Option<M>, Error> {
@@ -324,10 +350,6 @@ where
     let (successor, counter) = counted_successor::<M, K, DB, N>(&key, new, &REFUSALS)?;
     let changes = changes.as_changeset();
     let text = sql_text::<DB, _>(&changes)?;
-    if text.is_empty() {
-        // What Diesel says of an update whose changeset sets nothing.
-        return Err(QueryBuilderError(Box::new(EmptyChangeset)).into());
-    }
     let set = Changes::parse(&text);
     if needed::<M, K>(false)
         .iter()
@@ -343,6 +365,7 @@ where
     Ok(Merge {
         successor,
         changes,
+        sets_nothing: text.is_empty(),
         key: M::key_filter(key),
         live: live(),
         any: WithDeletedTrace(live()),
@@ -386,6 +409,12 @@ where
         }
         let statement =
             M::merger(key.clone(), (self.insert)(), (self.update)()).map_err(Failure::Failed)?;
+        if locked.is_some() && M::sets_nothing(&statement) {
+            // What Diesel, and so `upsert`, says of an update whose changeset sets nothing.
+            return Err(Failure::Failed(
+                QueryBuilderError(Box::new(EmptyChangeset)).into(),
+            ));
+        }
         match M::merge(conn, statement).await.map_err(Failure::Failed)? {
             Some(row) => check_new::<M, K>(Some(row), key),
             // The changes leave the row live on the key, so only a trigger or a row-level

@@ -382,7 +382,9 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     /// inserts the key's first row, or a new row that is not a live row of the key when the
     /// key has none, make the statement write nothing (or fail); a transaction like `upsert`'s
     /// then runs (the live row locked, the same statement sent), which returns `upsert`'s
-    /// errors, and updates a first row another writer inserted.
+    /// errors, and updates a first row another writer inserted. Changes that set nothing (every
+    /// field of a changeset `None`) insert the new row when the key has no live row, and return
+    /// Diesel's `EmptyChangeset` error when it has one, as in `upsert`.
     /// Both closures may run more than once. A table in a named schema, or named like one of the
     /// statement's CTEs (`successor`, `locked`, `retired`, `updated`, `inserted`), returns
     /// [`Error::Unsupported`]. On SQLite and MySQL/MariaDB it does not compile: use `upsert`.
