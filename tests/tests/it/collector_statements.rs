@@ -14,7 +14,7 @@ use soft_delete_runtime::Error;
 use soft_delete_tests::{asynchronous, backend_tests, record_statements, Backend};
 
 use crate::collector_schema::*;
-use crate::unique_statements::{count, line};
+use crate::unique_statements::{assert_in_readme, count, line};
 
 /// The hand-written archive of order `id`: refused when a live payment references it, else its
 /// items and their events hidden with it. Returns the rows hidden.
@@ -139,10 +139,7 @@ backend_tests! {
             assert_eq!(lines[0], line("archive (an order, its items and their events)", backend, 1, 3, 6));
             assert_eq!(lines[2], line("restore of that archive", backend, 1, 3, 5));
         }
-        let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
-        let readme = std::fs::read_to_string(readme_path)?;
-        let missing: Vec<&String> = lines.iter().filter(|l| !readme.lines().any(|r| r == l.as_str())).collect();
-        assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
+        assert_in_readme(&lines)?;
         Ok(())
     }
 }

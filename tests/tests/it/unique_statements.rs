@@ -157,6 +157,14 @@ pub(crate) fn line(
     format!("| {operation} | {backend} | {library} | {by_async} | {hand} |")
 }
 
+/// Asserts that the README's table under "Cost" has each of `lines` (see [`line`]).
+pub(crate) fn assert_in_readme(lines: &[String]) -> std::io::Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let missing: Vec<&String> = lines.iter().filter(|l| !readme.lines().any(|r| r == l.as_str())).collect();
+    assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
+    Ok(())
+}
+
 backend_tests! {
     fn the_readme_states_the_statements_each_operation_sends(db) {
         create_with_keys(db)?;
@@ -218,10 +226,7 @@ backend_tests! {
         assert_eq!((first.retry, row.retry, third.retry), (12, 12, 12));
         lines.push(line("`start` (a key with history)", backend, library, by_async, by_hand));
 
-        let readme_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
-        let readme = std::fs::read_to_string(readme_path)?;
-        let missing: Vec<&String> = lines.iter().filter(|l| !readme.lines().any(|r| r == l.as_str())).collect();
-        assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
+        assert_in_readme(&lines)?;
         Ok(())
     }
 
