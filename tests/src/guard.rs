@@ -6,8 +6,8 @@
 //! holds: the harness reads the `CREATE TABLE`, `ALTER TABLE` and `DROP TABLE` statements they
 //! run, and the guard checks the registered tables whose table and marker column exist there.
 
-use std::fmt::Write as _;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};

@@ -160,8 +160,19 @@ pub(crate) fn line(
 /// Asserts that the README's table under "Cost" has each of `lines` (see [`line`]).
 pub(crate) fn assert_in_readme(lines: &[String]) -> std::io::Result<()> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
-    let missing: Vec<&String> = lines.iter().filter(|l| !readme.lines().any(|r| r == l.as_str())).collect();
-    assert!(missing.is_empty(), "the README's table under \"Cost\" should have these lines:\n{}", lines.join("\n"));
+    let missing: Vec<&String> = lines
+        .iter()
+        .filter(|l| !readme.lines().any(|r| r == l.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README's table under \"Cost\" should have these lines:\n{}",
+        missing
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     Ok(())
 }
 

@@ -173,7 +173,8 @@ mod postgres {
             let seen = x.record_statements(conn);
             let first = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), nothing)?;
             assert_eq!((first.exam_id, first.learner_id, first.active, first.retry), (1, 7, true, 0));
-            assert_eq!(sent_by(x, &seen.lock().unwrap()).len(), 1, "{:#?}", seen.lock().unwrap());
+            let sent = seen.lock().unwrap().clone();
+            assert_eq!(sent_by(x, &sent).len(), 1, "{sent:#?}");
             let by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (2, 7), |n| attempt(2, 7, n), |_| RetryChange { retry: None })?;
             assert_eq!((by_upsert.exam_id, by_upsert.retry), (2, 0));
             // A live row: Diesel's error for an update that sets nothing, as `upsert`'s, and
@@ -183,6 +184,13 @@ mod postgres {
             let live_by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |_| RetryChange { retry: None }).unwrap_err();
             assert!(empty(&live_by_upsert), "{live_by_upsert:?}");
             assert_eq!(FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?, [first], "nothing was written");
+            // A new row that is not a live row of the key is still refused, nothing written.
+            let other_key = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (3, 7), next_attempt(2), nothing).unwrap_err();
+            assert!(
+                matches!(&other_key, Error::InvalidNewRow { problem, .. } if problem.contains("not a live row of the key")),
+                "{other_key}"
+            );
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 2, "nothing was written");
             // A changeset that sets something still updates.
             let set = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), || RetryChange { retry: Some(3) })?;
             assert_eq!(set.retry, 3);
