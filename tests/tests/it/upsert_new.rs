@@ -262,6 +262,52 @@ mod postgres {
             Ok(())
         }
 
+        /// The key's retired row restored and retired again by other transactions while the
+        /// statement waits for its lock, both in the statement alone and in the transaction's:
+        /// the statement's snapshot saw the row live, so it wrote nothing, though the new row is
+        /// valid. That is a racing writer, not an invalid row: the transaction runs again and
+        /// inserts the key's next row.
+        fn a_row_restored_and_retired_while_the_statement_waits_is_a_race(db, x) {
+            use diesel::connection::InstrumentationEvent;
+            use std::sync::{Arc, Mutex};
+            create_with_keys(db)?;
+            let retired = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            retired.soft_delete(db.conn())?;
+            let id = retired.id;
+            // Before each of the first two statements: the row restored (committed), then
+            // retired by a transaction that commits 300 ms later, while the statement waits.
+            let mut restorer = db.connect();
+            let mut holders = vec![db.connect(), db.connect()];
+            let releases = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&releases);
+            let conn = db.conn();
+            x.set_instrumentation(conn, move |event: InstrumentationEvent<'_>| {
+                let InstrumentationEvent::StartQuery { query, .. } = event else { return };
+                if !query.to_string().contains("UNION ALL SELECT * FROM \"inserted\"") {
+                    return;
+                }
+                let Some(mut holder) = holders.pop() else { return };
+                restorer.batch_execute(&format!("UPDATE exam_attempts SET active = true WHERE id = {id}")).expect("restore");
+                holder.batch_execute(&format!("BEGIN; UPDATE exam_attempts SET active = false WHERE id = {id}")).expect("retire");
+                sink.lock().unwrap().push(std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    holder.batch_execute("COMMIT")
+                }));
+            });
+            let next = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump());
+            x.set_instrumentation(conn, |_: InstrumentationEvent<'_>| {});
+            let releases: Vec<_> = releases.lock().unwrap().drain(..).collect();
+            assert_eq!(releases.len(), 2, "both statements raced");
+            for release in releases {
+                release.join().expect("the holder's thread")?;
+            }
+            let next = next?;
+            assert_eq!((next.retry, next.active), (1, true), "the counter continues after the retired row");
+            let history = FindIn::<_, ExamAttempt, _>::history(x, conn, (1, 7))?;
+            assert_eq!(history.iter().map(|a| (a.id, a.active)).collect::<Vec<_>>(), [(next.id, true), (id, false)]);
+            Ok(())
+        }
+
         /// A trigger that keeps every `UPDATE` from the table: the statement writes nothing, and
         /// neither does the transaction's, which locked the live row; running again would not
         /// help, so the locked row's `InvalidNewRow` says why, and nothing was written.
