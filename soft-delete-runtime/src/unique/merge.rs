@@ -32,11 +32,12 @@
 //! concurrent insert of the key's first row makes the `INSERT` wait, then fail on the key's
 //! unique index. A statement that returns no row (that race, a new row that is not a live row
 //! of the key when the key has none) or fails changed nothing, and a transaction runs instead:
-//! it locks the live row (or reads the key's newest row, when it has no live one), then sends
-//! the same statement, which updates the row it locked or inserts the key's first; a unique
-//! violation there means a concurrent writer inserted first, and nothing written with the
-//! newest row changed means one wrote the key: it runs again. Nothing written with the newest
-//! row unchanged is an invalid new row. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
+//! it locks the live row (or reads the key's newest row, when it has no live one, for its
+//! counter), then sends the same statement, which updates the row it locked or inserts the
+//! key's first; a unique violation there means a concurrent writer inserted first. Nothing
+//! written with no live row locked is told apart by a [`SuccessorProbe`] of the new row: a live row of
+//! the key means a concurrent writer made a row of the key live while the statement ran (it
+//! runs again), any other an invalid new row. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
 //! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
 //! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
 //! key, which must not commit after a caller who dropped the future gave up.
@@ -49,6 +50,7 @@ use diesel::query_builder::{AsChangeset, AstPass, Query, QueryFragment, QueryId}
 use diesel::query_dsl::RunQueryDsl;
 use diesel::result::EmptyChangeset;
 use diesel::result::Error::QueryBuilderError;
+use diesel::sql_types::BigInt;
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
@@ -169,6 +171,44 @@ where
 
 statement!(Merge<S, Set, Key, Live>);
 
+/// Whether the new row is a live row of the key: the `successor` CTE of the statement alone,
+/// counted (`WITH "successor" AS (..) SELECT COUNT(*) FROM "successor"`). Sent when the
+/// statement wrote nothing and no live row was locked before it: the new row is then either
+/// invalid, or valid and beaten by another writer of the key (a row restored and retired again
+/// while the `UPDATE` waited for it leaves the key as the statement found it).
+#[derive(Debug, Clone)]
+pub struct SuccessorProbe<S>(S);
+
+impl<V, SKey, SLive, DB> QueryFragment<DB> for SuccessorProbe<Successor<V, SKey, SLive>>
+where
+    DB: Backend,
+    Successor<V, SKey, SLive>: QueryFragment<DB>,
+    SKey: QueryFragment<DB>,
+    SLive: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" SELECT COUNT(*) FROM \"successor\"");
+        Ok(())
+    }
+
+    fn is_safe_to_cache_prepared(&self, backend: &DB) -> QueryResult<bool> {
+        cacheable(&self.0, &[], backend)
+    }
+}
+
+impl<S> Query for SuccessorProbe<S> {
+    type SqlType = BigInt;
+}
+
+// Cached by its SQL text, which differs with the new row's columns.
+impl<S> QueryId for SuccessorProbe<S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<S, Conn> RunQueryDsl<Conn> for SuccessorProbe<S> {}
+
 /// `upsert_new`'s statement for the new row `N` and changes `U` of `M`'s key `K` on `DB`.
 type MergeOf<M, K, N, U, DB> = Merge<
     SuccessorOf<M, K, N>,
@@ -201,6 +241,15 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
         conn: &mut C,
         statement: Self::Statement,
     ) -> impl Future<Output = Result<Option<Self>, Error>>;
+
+    /// The [`SuccessorProbe`] of the new row.
+    type Probe;
+
+    /// The probe of `new`.
+    fn prober(key: Self::Value, new: N) -> Result<Self::Probe, Error>;
+
+    /// Sends the probe: whether the new row is a live row of the key.
+    fn probe(conn: &mut C, probe: Self::Probe) -> impl Future<Output = Result<bool, Error>>;
 }
 
 impl<M, K, Mo, C, N, U> KeyMerge<K, Mo, C, N, U> for M
@@ -214,8 +263,10 @@ where
     U: AsChangeset<Target = TableOf<M>>,
     U::Changeset: QueryFragment<BackendOf<Mo, C>>,
     C: Load<Mo, MergeOf<M, K, N, U, BackendOf<Mo, C>>, M>,
+    C: Load<Mo, SuccessorProbe<SuccessorOf<M, K, N>>, i64>,
 {
     type Statement = MergeOf<M, K, N, U, BackendOf<Mo, C>>;
+    type Probe = SuccessorProbe<SuccessorOf<M, K, N>>;
 
     fn merger(key: M::Value, new: N, changes: U) -> Result<Self::Statement, Error> {
         merger::<M, K, BackendOf<Mo, C>, N, U>(key, new, changes)
@@ -227,6 +278,16 @@ where
 
     async fn merge(conn: &mut C, statement: Self::Statement) -> Result<Option<M>, Error> {
         Ok(conn.load(statement).await?.into_iter().next())
+    }
+
+    fn prober(key: M::Value, new: N) -> Result<Self::Probe, Error> {
+        let (successor, _) = counted_successor::<M, K, BackendOf<Mo, C>, N>(&key, new, &REFUSALS)?;
+        Ok(SuccessorProbe(successor))
+    }
+
+    async fn probe(conn: &mut C, probe: Self::Probe) -> Result<bool, Error> {
+        let counts: Vec<i64> = conn.load(probe).await?;
+        Ok(counts.first().is_some_and(|n| *n > 0))
     }
 }
 
@@ -397,15 +458,12 @@ where
         let key = &self.key;
         let locked = M::lock_live(conn, key.clone()).await?;
         self.locked = locked.as_ref().map(|row| row.row_id());
-        // Without a live row, the key's newest row: the statement continues its counter, which
-        // must have a next value, and, read again, it tells a concurrent writer of the key from
-        // an invalid new row when nothing is written.
-        let newest = match &locked {
-            Some(_) => None,
-            None => newest_row::<M, K, Mo, C>(conn, key).await?,
-        };
-        if let Some((_, _, counter)) = &newest {
-            next_counter::<M, K>(counter)?;
+        // Without a live row, the statement continues the counter of the key's newest row,
+        // which must have a next value.
+        if locked.is_none() {
+            if let Some(newest) = M::load_newest(conn, key.clone()).await? {
+                next_counter::<M, K>(&newest.counter())?;
+            }
         }
         let statement =
             M::merger(key.clone(), (self.insert)(), (self.update)()).map_err(Failure::Failed)?;
@@ -422,10 +480,17 @@ where
             None if locked.is_some() => Err(invalid::<M, K>(
                 "was not needed: the key's live row, locked, was not updated (a trigger or a row-level security policy kept the `UPDATE` from it)",
             )),
-            // A live row the statement saw, which another writer retired before the `UPDATE`
-            // could take it (the newest row changed): run again.
-            None if newest_row::<M, K, Mo, C>(conn, key).await? != newest => Err(Failure::Undo(Lost)),
-            None => check_new::<M, K>(None, key),
+            // No live row locked: a valid new row was beaten by another writer of the key (a
+            // row it made live, seen by the statement, retired before the `UPDATE` could take
+            // it): run again. Any other is invalid.
+            None => {
+                let probe = M::prober(key.clone(), (self.insert)()).map_err(Failure::Failed)?;
+                if M::probe(conn, probe).await.map_err(Failure::Failed)? {
+                    Err(Failure::Undo(Lost))
+                } else {
+                    check_new::<M, K>(None, key)
+                }
+            }
         }
     }
 
@@ -438,18 +503,6 @@ where
     fn contended(&self, attempts: u32) -> Error {
         contended::<M, K>(attempts)
     }
-}
-
-/// The id, state and counter of the newest row of `key`, if it has rows.
-async fn newest_row<M, K, Mo, C>(
-    conn: &mut C,
-    key: &M::Value,
-) -> Result<Option<(M::Id, bool, M::Counter)>, Failure>
-where
-    M: KeyOps<K, Mo, C>,
-{
-    let newest = M::load_newest(conn, key.clone()).await?;
-    Ok(newest.map(|row| (row.row_id(), row.is_live(), row.counter())))
 }
 
 #[cfg_attr(feature = "tracing", tracing::instrument(name = "upsert_new", level = "debug", skip_all,

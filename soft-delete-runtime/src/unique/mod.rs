@@ -135,7 +135,7 @@ pub use guard::KeyInfo;
 #[doc(hidden)]
 pub use guard::KeyList;
 pub(crate) use merge::KeyMerge;
-pub use merge::Merge;
+pub use merge::{Merge, SuccessorProbe};
 #[doc(hidden)]
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
 pub use one_statement::{Existing, Fresh, OneStatementBackend, Replace, Replaceable, Successor};
