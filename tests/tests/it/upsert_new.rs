@@ -335,6 +335,31 @@ mod postgres {
             Ok(())
         }
 
+        /// A trigger that keeps every `INSERT` from the table, on a key with no live row: the new
+        /// row is valid, and no writer raced it (the key's rows are as they were), so the
+        /// transaction says why at once, as `upsert` does, instead of running again.
+        fn an_insert_a_trigger_skips_is_reported_not_retried(db, x) {
+            create_with_keys(db)?;
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE FUNCTION skip_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+                 CREATE TRIGGER skip_insert BEFORE INSERT ON exam_attempts FOR EACH ROW EXECUTE FUNCTION skip_insert();",
+            )?;
+            let seen = x.record_statements(conn);
+            let skipped = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump()).unwrap_err();
+            assert!(matches!(&skipped, Error::InvalidNewRow { .. }), "{skipped}");
+            let by_upsert = KeysIn::<_, ExamAttempt, _, _>::upsert(x, conn, (1, 7), |n| attempt(1, 7, n), |_| exam_attempts::retry.eq(3)).unwrap_err();
+            assert!(matches!(&by_upsert, Error::InvalidNewRow { .. }), "{by_upsert}");
+            let sent = seen.lock().unwrap().clone();
+            assert_eq!(
+                sent.iter().filter(|s| s.contains("UNION ALL SELECT * FROM \"inserted\"")).count(),
+                2,
+                "the statement alone, then once in the transaction, not again: {sent:#?}"
+            );
+            assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0);
+            Ok(())
+        }
+
         /// A table named like one of the CTEs, which would hide it inside the statement: `start`
         /// and `retry` take their transaction, the `_new` forms say they cannot.
         fn a_table_named_like_a_cte_is_not_hidden(db, x) {
