@@ -32,12 +32,14 @@
 //! concurrent insert of the key's first row makes the `INSERT` wait, then fail on the key's
 //! unique index. A statement that returns no row (that race, a new row that is not a live row
 //! of the key when the key has none) or fails changed nothing, and a transaction runs instead:
-//! it locks the live row (or reads the key's newest row, when it has no live one, for its
-//! counter), then sends the same statement, which updates the row it locked or inserts the
-//! key's first; a unique violation there means a concurrent writer inserted first. Nothing
-//! written with no live row locked is told apart by a [`SuccessorProbe`] of the new row: a live row of
-//! the key means a concurrent writer made a row of the key live while the statement ran (it
-//! runs again), any other an invalid new row. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
+//! it locks the live row (or, when it has no live one, reads the key's newest row for its
+//! counter and the versions of the key's rows), then sends the same statement, which updates
+//! the row it locked or inserts the key's first; a unique violation there means a concurrent
+//! writer inserted first. Nothing written with no live row locked is told apart by a
+//! [`SuccessorProbe`] of the new row and the versions read again: an invalid new row is
+//! refused; a valid one with the key's rows changed was beaten by a concurrent writer (it runs
+//! again); a valid one with the rows as they were was kept from the table by a trigger or a
+//! row-level security policy, and is refused. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
 //! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
 //! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
 //! key, which must not commit after a caller who dropped the future gave up.
@@ -47,6 +49,7 @@ use std::future::Future;
 use diesel::backend::Backend;
 use diesel::expression::Expression;
 use diesel::query_builder::{AsChangeset, AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::methods::SelectDsl;
 use diesel::query_dsl::RunQueryDsl;
 use diesel::result::EmptyChangeset;
 use diesel::result::Error::QueryBuilderError;
@@ -55,7 +58,7 @@ use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::one_statement::{
     cacheable, counted_successor, in_transaction_if, needed, quoted, sql_text, statement,
-    written_alone, OneStatementBackend, Refusals, Successor, SuccessorOf,
+    written_alone, OneStatementBackend, Refusals, Successor, SuccessorOf, Version,
 };
 use super::ops::{
     check_new, contended, invalid, judge_replacement, next_counter, refuse_null_part, run, Body,
@@ -173,9 +176,10 @@ statement!(Merge<S, Set, Key, Live>);
 
 /// Whether the new row is a live row of the key: the `successor` CTE of the statement alone,
 /// counted (`WITH "successor" AS (..) SELECT COUNT(*) FROM "successor"`). Sent when the
-/// statement wrote nothing and no live row was locked before it: the new row is then either
-/// invalid, or valid and beaten by another writer of the key (a row restored and retired again
-/// while the `UPDATE` waited for it leaves the key as the statement found it).
+/// statement wrote nothing and no live row was locked before it: the new row is then invalid,
+/// or valid and beaten by another writer of the key (a row restored and retired again while
+/// the `UPDATE` waited for it changes no row's state or counter, only its version), or valid
+/// and kept from the table by a trigger or a policy.
 #[derive(Debug, Clone)]
 pub struct SuccessorProbe<S>(S);
 
@@ -250,6 +254,11 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
 
     /// Sends the probe: whether the new row is a live row of the key.
     fn probe(conn: &mut C, probe: Self::Probe) -> impl Future<Output = Result<bool, Error>>;
+
+    /// The version (`xmin`) of every row of `key`, newest first: a writer of any of them
+    /// changes the list.
+    fn versions(conn: &mut C, key: Self::Value)
+        -> impl Future<Output = Result<Vec<String>, Error>>;
 }
 
 impl<M, K, Mo, C, N, U> KeyMerge<K, Mo, C, N, U> for M
@@ -264,6 +273,8 @@ where
     U::Changeset: QueryFragment<BackendOf<Mo, C>>,
     C: Load<Mo, MergeOf<M, K, N, U, BackendOf<Mo, C>>, M>,
     C: Load<Mo, SuccessorProbe<SuccessorOf<M, K, N>>, i64>,
+    M::HistoryRows: SelectDsl<Version>,
+    C: Load<Mo, dsl::Select<M::HistoryRows, Version>, String>,
 {
     type Statement = MergeOf<M, K, N, U, BackendOf<Mo, C>>;
     type Probe = SuccessorProbe<SuccessorOf<M, K, N>>;
@@ -288,6 +299,12 @@ where
     async fn probe(conn: &mut C, probe: Self::Probe) -> Result<bool, Error> {
         let counts: Vec<i64> = conn.load(probe).await?;
         Ok(counts.first().is_some_and(|n| *n > 0))
+    }
+
+    async fn versions(conn: &mut C, key: M::Value) -> Result<Vec<String>, Error> {
+        Ok(conn
+            .load(SelectDsl::select(M::history_rows(key), Version))
+            .await?)
     }
 }
 
@@ -459,12 +476,21 @@ where
         let locked = M::lock_live(conn, key.clone()).await?;
         self.locked = locked.as_ref().map(|row| row.row_id());
         // Without a live row, the statement continues the counter of the key's newest row,
-        // which must have a next value.
-        if locked.is_none() {
-            if let Some(newest) = M::load_newest(conn, key.clone()).await? {
-                next_counter::<M, K>(&newest.counter())?;
+        // which must have a next value; the versions of the key's rows tell, if nothing is
+        // written, whether another writer changed them meanwhile.
+        let versions = match &locked {
+            Some(_) => None,
+            None => {
+                if let Some(newest) = M::load_newest(conn, key.clone()).await? {
+                    next_counter::<M, K>(&newest.counter())?;
+                }
+                Some(
+                    M::versions(conn, key.clone())
+                        .await
+                        .map_err(Failure::Failed)?,
+                )
             }
-        }
+        };
         let statement =
             M::merger(key.clone(), (self.insert)(), (self.update)()).map_err(Failure::Failed)?;
         if locked.is_some() && M::sets_nothing(&statement) {
@@ -480,15 +506,22 @@ where
             None if locked.is_some() => Err(invalid::<M, K>(
                 "was not needed: the key's live row, locked, was not updated (a trigger or a row-level security policy kept the `UPDATE` from it)",
             )),
-            // No live row locked: a valid new row was beaten by another writer of the key (a
-            // row it made live, seen by the statement, retired before the `UPDATE` could take
-            // it): run again. Any other is invalid.
+            // No live row locked: an invalid new row, or a valid one beaten by another writer
+            // of the key (a row it made live, seen by the statement, retired before the
+            // `UPDATE` could take it, changes the key's rows: run again), or kept from the
+            // table by a trigger or a policy (the key's rows as they were).
             None => {
                 let probe = M::prober(key.clone(), (self.insert)()).map_err(Failure::Failed)?;
-                if M::probe(conn, probe).await.map_err(Failure::Failed)? {
+                if !M::probe(conn, probe).await.map_err(Failure::Failed)? {
+                    check_new::<M, K>(None, key)
+                } else if Some(M::versions(conn, key.clone()).await.map_err(Failure::Failed)?)
+                    != versions
+                {
                     Err(Failure::Undo(Lost))
                 } else {
-                    check_new::<M, K>(None, key)
+                    Err(invalid::<M, K>(
+                        "was not inserted, though it is a live row of the key and no other writer changed the key's rows (a trigger or a row-level security policy kept the `INSERT` from it)",
+                    ))
                 }
             }
         }
