@@ -38,8 +38,8 @@
 //! writer inserted first. Nothing written with no live row locked is told apart by a
 //! [`SuccessorProbe`] of the new row and the versions read again: an invalid new row is
 //! refused; a valid one with the key's rows changed was beaten by a concurrent writer (it runs
-//! again); a valid one with the rows as they were was kept from the table by a trigger or a
-//! row-level security policy, and is refused. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
+//! again); a valid one with the rows as they were was kept from the table by a trigger (a
+//! `BEFORE INSERT` trigger returning `NULL`), and is refused. The statement is sent as [`Replace`](super::Replace) is (autocommitted,
 //! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
 //! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
 //! key, which must not commit after a caller who dropped the future gave up.
@@ -179,7 +179,7 @@ statement!(Merge<S, Set, Key, Live>);
 /// statement wrote nothing and no live row was locked before it: the new row is then invalid,
 /// or valid and beaten by another writer of the key (a row restored and retired again while
 /// the `UPDATE` waited for it changes no row's state or counter, only its version), or valid
-/// and kept from the table by a trigger or a policy.
+/// and kept from the table by a trigger.
 #[derive(Debug, Clone)]
 pub struct SuccessorProbe<S>(S);
 
@@ -256,7 +256,7 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
     fn probe(conn: &mut C, probe: Self::Probe) -> impl Future<Output = Result<bool, Error>>;
 
     /// The version (`xmin`) of every row of `key`, newest first: a writer of any of them
-    /// changes the list.
+    /// changes the list (a row both inserted and removed between two reads leaves no trace).
     fn versions(conn: &mut C, key: Self::Value)
         -> impl Future<Output = Result<Vec<String>, Error>>;
 }
@@ -509,7 +509,7 @@ where
             // No live row locked: an invalid new row, or a valid one beaten by another writer
             // of the key (a row it made live, seen by the statement, retired before the
             // `UPDATE` could take it, changes the key's rows: run again), or kept from the
-            // table by a trigger or a policy (the key's rows as they were).
+            // table by a trigger (the key's rows as they were).
             None => {
                 let probe = M::prober(key.clone(), (self.insert)()).map_err(Failure::Failed)?;
                 if !M::probe(conn, probe).await.map_err(Failure::Failed)? {
@@ -520,7 +520,7 @@ where
                     Err(Failure::Undo(Lost))
                 } else {
                     Err(invalid::<M, K>(
-                        "was not inserted, though it is a live row of the key and no other writer changed the key's rows (a trigger or a row-level security policy kept the `INSERT` from it)",
+                        "was not inserted, though it is a live row of the key and no other writer changed the key's rows (a trigger kept the `INSERT` from it)",
                     ))
                 }
             }
