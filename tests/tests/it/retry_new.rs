@@ -15,7 +15,8 @@ use soft_delete_tests::stamp::Stamp;
 
 use crate::unique::{
     account, accounts, answers, attempt, create_with_keys, exam_attempts, is_unique_violation,
-    race, seat, seats, while_held, Account, ExamAttempt, HolderKey, NewAttempt, Seat, SeatKey,
+    race, seat, seats, while_held, winners, Account, ExamAttempt, HolderKey, NewAttempt, Seat,
+    SeatKey,
 };
 
 /// A new attempt, as `retry_new` takes it: no counter.
@@ -243,27 +244,16 @@ mod postgres {
         /// The line of the README's table under "Cost".
         #[cfg(feature = "async")]
         fn the_readme_states_the_statements_retry_new_sends(db) {
-            use crate::unique_statements::{assert_in_readme, count, hand_retry, line, Hand};
+            use crate::unique_statements::{assert_readme_line_on_postgres, hand_retry};
             use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
-            use soft_delete_tests::{asynchronous, record_statements};
-            create_with_keys(db)?;
-            let backend = db.backend();
-            let run = asynchronous::runtime();
-            let (mut on_async, seen_async) =
-                run.block_on(asynchronous::connect_recording(db, asynchronous::Record::Statements));
-            let conn = db.conn();
-            for exam in 1..=3 {
-                ExamAttempt::start(conn, (exam, 7), |n| attempt(exam, 7, n))?;
-            }
-            let seen = record_statements(conn);
-            let (library, first) = count(&seen, || Ok(ExamAttempt::retry_new(conn, (1, 7), next_attempt(1))?))?;
-            let (by_hand, row) = count(&seen, || Ok(hand_retry(&Hand { backend }, conn, 2)?))?;
-            let (by_async, third) = count(&seen_async, || {
-                Ok(run.block_on(ExamAttempt::retry_new_async(&mut on_async, (3, 7), next_attempt(3)))?)
-            })?;
-            assert_eq!((first.retry, row.retry, third.retry), (1, 1, 1));
-            let expected = line("`retry_new`", backend, library, by_async, by_hand);
-            assert_in_readme(&[expected])?;
+            assert_readme_line_on_postgres(
+                db,
+                "`retry_new`",
+                1,
+                |conn| ExamAttempt::retry_new(conn, (1, 7), next_attempt(1)),
+                |hand, conn| hand_retry(hand, conn, 2),
+                async |conn| ExamAttempt::retry_new_async(conn, (3, 7), next_attempt(3)).await,
+            )?;
             Ok(())
         }
 
@@ -283,12 +273,7 @@ mod postgres {
                     }
                 });
                 let succeeded = outcomes.iter().filter(|o| o.is_ok()).count() as i32;
-                for outcome in &outcomes {
-                    match outcome {
-                        Ok(()) | Err(Error::Contended { .. }) => {}
-                        Err(other) => panic!("a racing retry_new failed with {other:?}"),
-                    }
-                }
+                winners(&outcomes, "retry_new");
                 assert!(succeeded * 4 >= 40 * 3, "round {round}: only {succeeded} of 40 succeeded");
                 let history = ExamAttempt::history(db.conn(), key)?;
                 let live: Vec<&ExamAttempt> = history.iter().filter(|a| a.active).collect();

@@ -796,12 +796,7 @@ backend_tests! {
                 KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, key, |old, n| attempt(old.exam_id, old.learner_id, n)).map(|_| ())
             });
             let succeeded = outcomes.iter().filter(|o| o.is_ok()).count() as i32;
-            for outcome in &outcomes {
-                match outcome {
-                    Ok(()) | Err(Error::Contended { .. }) => {}
-                    Err(other) => panic!("a racing retry failed with {other:?}"),
-                }
-            }
+            winners(&outcomes, "retry");
             // Losers re-read and retry: giving up (`Contended`) is the exception, not the rule
             // (every one of the 40 succeeds in local runs).
             assert!(
@@ -837,14 +832,7 @@ backend_tests! {
                 )
                 .map(|a| a.id)
             });
-            let mut ids: Vec<i32> = Vec::new();
-            for outcome in &outcomes {
-                match outcome {
-                    Ok(id) => ids.push(*id),
-                    Err(Error::Contended { .. }) => {}
-                    Err(other) => panic!("a racing upsert failed with {other:?}"),
-                }
-            }
+            let ids = winners(&outcomes, "upsert");
             assert!(ids.iter().all(|id| *id == ids[0]), "round {round}: every upsert saw one row: {ids:?}");
             let history = ExamAttempt::history(db.conn(), key)?;
             assert_eq!(history.len(), 1, "round {round}: inserted once");
@@ -929,6 +917,20 @@ where
         let done = op(conn);
         release.join().expect("the holder's thread").map(|()| done)
     })
+}
+
+/// What the calls of a race that won returned: a call that gave up (`Contended`) is left out,
+/// and any other error fails the test, naming `what` raced.
+pub(crate) fn winners<T: Clone>(outcomes: &[Result<T, Error>], what: &str) -> Vec<T> {
+    let mut won = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(value) => won.push(value.clone()),
+            Err(Error::Contended { .. }) => {}
+            Err(other) => panic!("a racing {what} failed with {other:?}"),
+        }
+    }
+    won
 }
 
 /// Runs `op` `per_thread` times on each of `threads` threads, each on its own connection and

@@ -176,6 +176,43 @@ pub(crate) fn assert_in_readme(lines: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Asserts the README's line `operation` on PostgreSQL, for an operation on a key with a live
+/// attempt: the statements `library` sends on key (1, 7), the hand-written `hand` on exam 2
+/// and `on_async` on key (3, 7), on a connection of their own; each leaves the live attempt's
+/// `retry` at `retry`.
+#[cfg(feature = "postgres")]
+pub(crate) fn assert_readme_line_on_postgres(
+    db: &mut soft_delete_tests::TestDb<diesel::PgConnection>,
+    operation: &str,
+    retry: i32,
+    library: impl FnOnce(&mut diesel::PgConnection) -> Result<ExamAttempt, soft_delete_runtime::Error>,
+    hand: impl FnOnce(&Hand, &mut diesel::PgConnection) -> QueryResult<Row>,
+    on_async: impl AsyncFnOnce(
+        &mut <diesel::PgConnection as asynchronous::AsyncTwin>::Async,
+    ) -> Result<ExamAttempt, soft_delete_runtime::Error>,
+) -> Result<(), Failure> {
+    create_with_keys(db)?;
+    let backend = db.backend();
+    let run = asynchronous::runtime();
+    let (mut on_async_conn, seen_async) = run.block_on(asynchronous::connect_recording(
+        db,
+        asynchronous::Record::Statements,
+    ));
+    let conn = db.conn();
+    for exam in 1..=3 {
+        ExamAttempt::start(conn, (exam, 7), |n| attempt(exam, 7, n))?;
+    }
+    let seen = record_statements(conn);
+    let (by_library, first) = count(&seen, || Ok(library(conn)?))?;
+    let (by_hand, row) = count(&seen, || Ok(hand(&Hand { backend }, conn)?))?;
+    let (by_async, third) = count(&seen_async, || {
+        Ok(run.block_on(on_async(&mut on_async_conn))?)
+    })?;
+    assert_eq!((first.retry, row.retry, third.retry), (retry, retry, retry));
+    assert_in_readme(&[line(operation, backend, by_library, by_async, by_hand)])?;
+    Ok(())
+}
+
 backend_tests! {
     fn the_readme_states_the_statements_each_operation_sends(db) {
         create_with_keys(db)?;

@@ -15,7 +15,7 @@ use soft_delete_tests::stamp::Stamp;
 use crate::retry_new::next_attempt;
 use crate::unique::{
     accounts, attempt, create_with_keys, exam_attempts, is_unique_violation, race, seat, seats,
-    while_held, Account, ExamAttempt, Seat, SeatKey,
+    while_held, winners, Account, ExamAttempt, Seat, SeatKey,
 };
 
 diesel::table! {
@@ -61,6 +61,16 @@ fn sent_by<X: ExecKind>(x: &X, sent: &[String]) -> Vec<String> {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
+
+    /// Makes every `statement` (`INSERT` or `UPDATE`) on `exam_attempts` change nothing: a
+    /// `BEFORE` trigger that returns `NULL`.
+    fn skip_every(conn: &mut diesel::PgConnection, statement: &str) -> QueryResult<()> {
+        let name = format!("skip_{}", statement.to_lowercase());
+        conn.batch_execute(&format!(
+            "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER {name} BEFORE {statement} ON exam_attempts FOR EACH ROW EXECUTE FUNCTION {name}();"
+        ))
+    }
 
     backend_tests! {
         type Conn = diesel::PgConnection;
@@ -315,10 +325,7 @@ mod postgres {
             create_with_keys(db)?;
             let conn = db.conn();
             let first = KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n))?;
-            conn.batch_execute(
-                "CREATE FUNCTION skip_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
-                 CREATE TRIGGER skip_update BEFORE UPDATE ON exam_attempts FOR EACH ROW EXECUTE FUNCTION skip_update();",
-            )?;
+            skip_every(conn, "UPDATE")?;
             let seen = x.record_statements(conn);
             let skipped = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump()).unwrap_err();
             assert!(
@@ -341,10 +348,7 @@ mod postgres {
         fn an_insert_a_trigger_skips_is_reported_not_retried(db, x) {
             create_with_keys(db)?;
             let conn = db.conn();
-            conn.batch_execute(
-                "CREATE FUNCTION skip_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
-                 CREATE TRIGGER skip_insert BEFORE INSERT ON exam_attempts FOR EACH ROW EXECUTE FUNCTION skip_insert();",
-            )?;
+            skip_every(conn, "INSERT")?;
             let seen = x.record_statements(conn);
             let skipped = MergeIn::<_, ExamAttempt, _, _, _>::upsert_new(x, conn, (1, 7), next_attempt(1), bump()).unwrap_err();
             assert!(matches!(&skipped, Error::InvalidNewRow { .. }), "{skipped}");
@@ -394,14 +398,7 @@ mod postgres {
                 })
                 .map(|a| a.id)
             });
-            let mut ids: Vec<i32> = Vec::new();
-            for outcome in &outcomes {
-                match outcome {
-                    Ok(id) => ids.push(*id),
-                    Err(Error::Contended { .. }) => {}
-                    Err(other) => panic!("a racing upsert_new failed with {other:?}"),
-                }
-            }
+            let ids = winners(&outcomes, "upsert_new");
             assert!(ids.iter().all(|id| *id == ids[0]), "every call wrote one row: {ids:?}");
             let history = ExamAttempt::history(db.conn(), key)?;
             assert_eq!(history.len(), 1, "inserted once");
@@ -414,12 +411,7 @@ mod postgres {
                 })?;
                 KeysIn::<_, ExamAttempt, _, _>::retry(x, conn, key, |old: &ExamAttempt, n| attempt(old.exam_id, old.learner_id, n)).map(|_| live.id)
             });
-            for outcome in &outcomes {
-                match outcome {
-                    Ok(_) | Err(Error::Contended { .. }) => {}
-                    Err(other) => panic!("a racing upsert_new or retry failed with {other:?}"),
-                }
-            }
+            winners(&outcomes, "upsert_new or retry");
             let history = ExamAttempt::history(db.conn(), key)?;
             assert_eq!(history.iter().filter(|a| a.active).count(), 1, "exactly one live row");
             let succeeded = outcomes.iter().filter(|o| o.is_ok()).count();
@@ -430,27 +422,16 @@ mod postgres {
         /// The line of the README's table under "Cost".
         #[cfg(feature = "async")]
         fn the_readme_states_the_statements_upsert_new_sends(db) {
-            use crate::unique_statements::{assert_in_readme, count, hand_update, line, Hand};
+            use crate::unique_statements::{assert_readme_line_on_postgres, hand_update};
             use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
-            use soft_delete_tests::{asynchronous, record_statements};
-            create_with_keys(db)?;
-            let backend = db.backend();
-            let run = asynchronous::runtime();
-            let (mut on_async, seen_async) =
-                run.block_on(asynchronous::connect_recording(db, asynchronous::Record::Statements));
-            let conn = db.conn();
-            for exam in 1..=3 {
-                ExamAttempt::start(conn, (exam, 7), |n| attempt(exam, 7, n))?;
-            }
-            let seen = record_statements(conn);
-            let (library, first) = count(&seen, || Ok(ExamAttempt::upsert_new(conn, (1, 7), next_attempt(1), bump())?))?;
-            let (by_hand, row) = count(&seen, || Ok(hand_update(&Hand { backend }, conn, 2)?))?;
-            let (by_async, third) = count(&seen_async, || {
-                Ok(run.block_on(ExamAttempt::upsert_new_async(&mut on_async, (3, 7), next_attempt(3), bump()))?)
-            })?;
-            assert_eq!((first.retry, row.retry, third.retry), (10, 10, 10));
-            let expected = line("`upsert_new` (the key is live: an update)", backend, library, by_async, by_hand);
-            assert_in_readme(&[expected])?;
+            assert_readme_line_on_postgres(
+                db,
+                "`upsert_new` (the key is live: an update)",
+                10,
+                |conn| ExamAttempt::upsert_new(conn, (1, 7), next_attempt(1), bump()),
+                |hand, conn| hand_update(hand, conn, 2),
+                async |conn| ExamAttempt::upsert_new_async(conn, (3, 7), next_attempt(3), bump()).await,
+            )?;
             Ok(())
         }
     }
