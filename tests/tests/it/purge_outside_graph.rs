@@ -70,4 +70,33 @@ backend_tests! {
         assert_eq!((kept.referrer, kept.ids.clone()), (Referrer::Row, vec![RowId::from_text("1"), RowId::from_text("2")]));
         Ok(())
     }
+
+    // SQLite matches table names without regard to case, and its catalog gives a foreign key's
+    // table as the `REFERENCES` clause spelled it: a key into `Writers` is a key into `writers`.
+    // (PostgreSQL folds the unquoted name; MySQL on Linux tells the cases apart, so it gets
+    // the table's own spelling.)
+    fn a_foreign_key_naming_the_table_in_another_case_keeps_its_rows(db, x) {
+        let referenced = match db.backend() {
+            soft_delete_tests::Backend::Mysql => "writers",
+            _ => "Writers",
+        };
+        db.create(&format!(
+            "CREATE TABLE writers (id {{pk}}, deleted_at {{ts}} NULL);
+             CREATE TABLE Notes (id {{pk}}, writer_id {{int}} NOT NULL,
+                 CONSTRAINT notes_writer_fk FOREIGN KEY (writer_id) REFERENCES {referenced} (id));",
+        ));
+        let conn = db.conn();
+        conn.batch_execute(&format!(
+            "INSERT INTO writers (id, deleted_at) VALUES (1, '{old}'), (2, '{old}');
+             INSERT INTO Notes (id, writer_id) VALUES (1, 1);",
+            old = sql_time(old()),
+        ))?;
+
+        let report = x.purge(conn, &mut Purge::before(writers::table, cutoff()))?;
+
+        let ids: Vec<i32> = writers::table.select(writers::id).order(writers::id).with_deleted().load(conn)?;
+        assert_eq!(ids, [1], "writer 1 is referenced by a note: {report}");
+        assert_eq!((report.deleted_from("writers"), report.kept_in("writers")), (1, 1), "{report}");
+        Ok(())
+    }
 }
