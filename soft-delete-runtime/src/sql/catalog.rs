@@ -105,17 +105,23 @@ pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
 ) -> Result<Vec<CatalogForeignKey>, Error> {
     let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     match dialect::<Mo, R, C>() {
-        // Every table's keys, through the table-valued pragma.
+        // Every table's keys, through the table-valued pragma. SQLite matches table names
+        // without regard to (ASCII) case and gives a key's referenced table as its
+        // `REFERENCES` spelled it: the names are matched so, and given as the catalog spells
+        // them (as [`resolve`] does).
         Dialect::Sqlite => {
             sql.push(
-                "SELECT CAST(f.id AS TEXT), NULL, m.name, f.`from`, NULL, f.`table`, f.`to`, f.seq \
+                "SELECT CAST(f.id AS TEXT), NULL, m.name, f.`from`, NULL, \
+                        COALESCE((SELECT p.name FROM sqlite_schema AS p \
+                                  WHERE p.type = 'table' AND p.name = f.`table` COLLATE NOCASE), f.`table`), \
+                        f.`to`, f.seq \
                  FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f \
                  WHERE m.type = 'table' AND (m.name = ",
             )
             .bind(text(&table.name))
-            .push(" OR f.`table` = ")
+            .push(" COLLATE NOCASE OR f.`table` = ")
             .bind(text(&table.name))
-            .push(") ORDER BY m.name, f.id, f.seq");
+            .push(" COLLATE NOCASE) ORDER BY m.name, f.id, f.seq");
         }
         Dialect::Postgres => {
             sql.push(
@@ -692,14 +698,29 @@ pub(crate) fn refuse_if(without_transactions: bool, feature: &'static str) -> Re
 /// `name` as the database resolves it: with the schema an unqualified name stands for
 /// (PostgreSQL: the first schema of the search path holding it; MySQL: the current database,
 /// in the catalog's spelling, which differs from the model's under `lower_case_table_names`).
-/// SQLite's catalog names tables of the main database without a schema, so a name stays as it
-/// is there, and so does a table that does not exist.
+/// SQLite's catalog names tables of the main database without a schema, and matches their names
+/// without regard to case: such a table gets the catalog's spelling, without a schema; a table of
+/// an attached database stays as it is, and so does a table that does not exist.
 pub(crate) async fn resolve<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     name: &TableName,
 ) -> Result<TableName, Error> {
     let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     match dialect::<Mo, R, C>() {
+        Dialect::Sqlite if name.schema.is_none() => {
+            sql.push("SELECT m.name FROM sqlite_schema AS m WHERE m.type = 'table' AND m.name = ")
+                .bind(text(&name.name))
+                .push(" COLLATE NOCASE");
+            let rows: Vec<Option<String>> = conn.rows(sql).await?;
+            return Ok(TableName {
+                schema: None,
+                name: rows
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .unwrap_or_else(|| name.name.clone()),
+            });
+        }
         Dialect::Sqlite => return Ok(name.clone()),
         Dialect::Postgres => {
             sql.push(
