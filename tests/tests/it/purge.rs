@@ -793,6 +793,46 @@ mod mysql_only {
             assert_eq!(live, 1);
             Ok(())
         }
+
+        /// A `TIMESTAMP` stamp is an instant (archives write it in UTC): the purge compares it
+        /// with the cutoff as an instant, whatever the session's time zone, and leaves the
+        /// session its zone.
+        fn a_timestamp_stamp_is_compared_with_the_cutoff_in_any_session_zone(db) {
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL,
+                     parent_id INTEGER NULL, deleted_at TIMESTAMP(6) NULL);
+                 SET time_zone = '+00:00';
+                 INSERT INTO comments (id, post_id, deleted_at)
+                     VALUES (1, 1, '2024-05-31 22:00:00'), (2, 1, '2024-06-01 02:00:00');",
+            )?;
+            let ids = |conn: &mut MysqlConnection| -> QueryResult<Vec<i32>> {
+                comments::table.select(comments::id).order(comments::id).with_deleted().load(conn)
+            };
+            let zone = |conn: &mut MysqlConnection| -> QueryResult<String> {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "CONVERT(@@session.time_zone USING utf8mb4)",
+                ))
+                .get_result(conn)
+            };
+
+            // East of UTC comment 1, deleted two hours before the cutoff (midnight UTC), reads
+            // 03:00 on the cutoff's day; it is purged all the same.
+            conn.batch_execute("SET time_zone = '+05:00'")?;
+            let report = Purge::before(comments::table, cutoff()).run(conn)?;
+            assert_eq!(ids(conn)?, [2], "{report}");
+            assert_eq!(zone(conn)?, "+05:00");
+
+            // West of UTC comment 2, deleted two hours after the cutoff, reads 21:00 the day
+            // before; it is kept.
+            conn.batch_execute("SET time_zone = '-05:00'")?;
+            let report = Purge::before(comments::table, cutoff()).dry_run(conn)?;
+            assert_eq!(report.deleted_from("comments"), 0, "{report}");
+            let report = Purge::before(comments::table, cutoff()).run(conn)?;
+            assert_eq!(ids(conn)?, [2], "{report}");
+            assert_eq!(zone(conn)?, "-05:00");
+            Ok(())
+        }
     }
 }
 
