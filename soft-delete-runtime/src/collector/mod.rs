@@ -397,7 +397,7 @@ impl<T, R> Collector<T, R> {
             Ok(transaction) => transaction,
             Err(error) => return Err(error.into()),
         };
-        let outcome = in_utc(transaction.conn(), session, async |conn: &mut C| {
+        let outcome = catalog::in_utc(transaction.conn(), session, async |conn: &mut C| {
             let (plan, batch) =
                 archive::run(conn, graph, &self.roots, reservation, self.blocker_ids).await?;
             let batch = match batch {
@@ -494,25 +494,6 @@ impl<T, R> Collector<T, R> {
 /// without transactions while the process runs, call this (or restart the process).
 pub fn forget_catalog() {
     catalog::forget_table_facts();
-}
-
-/// Runs `body` with the session's time zone set to UTC on MySQL/MariaDB (see
-/// [`catalog::enter_utc`]; `session`, when the caller read it already, gives the zone), and
-/// sets it back afterwards, also when `body` fails.
-async fn in_utc<Mo, R, C, V>(
-    conn: &mut C,
-    session: Option<catalog::MysqlSession>,
-    body: impl AsyncFnOnce(&mut C) -> Result<V, Error>,
-) -> Result<V, Error>
-where
-    C: SqlConnection<Mo, R>,
-{
-    let zone = catalog::enter_utc(conn, session.as_ref()).await?;
-    let outcome = body(conn).await;
-    let restored = catalog::leave_utc(conn, zone).await;
-    let value = outcome?;
-    restored?;
-    Ok(value)
 }
 
 /// `error`, or [`Error::NoArchiveLog`] when it is a database error and the log table does not
@@ -771,7 +752,7 @@ impl<T: ArchiveTable> Batch<T> {
             }
         }
         let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
-        let outcome = in_utc(transaction.conn(), None, async |conn: &mut C| {
+        let outcome = catalog::in_utc(transaction.conn(), None, async |conn: &mut C| {
             log::claim(conn, values, &graph.nodes[0].name, by).await?;
             restore::run(conn, graph, values).await
         })

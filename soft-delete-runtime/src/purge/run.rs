@@ -102,6 +102,9 @@ pub(crate) struct Run {
     started: Instant,
     /// The candidates counted before the first batch (only for a progress callback).
     estimated: u64,
+    /// The MySQL/MariaDB session: every statement that compares a stamp with the cutoff runs
+    /// with its time zone set to UTC (see [`Run::in_utc`]).
+    session: Option<catalog::MysqlSession>,
     pub(crate) report: PurgeReport,
 }
 
@@ -119,6 +122,7 @@ impl Run {
         let started = Instant::now();
         let d = Dialected(<BackendOf<Mo, C> as SupportedBackend>::DIALECT);
         let mut report = PurgeReport::new(settings.cutoff, dry_run);
+        let session = catalog::session(conn).await?;
         // Names as the database resolves them, so that a table is told from a same-named one
         // in another schema.
         let mut resolved = Vec::with_capacity(graph.nodes.len());
@@ -216,6 +220,7 @@ impl Run {
             cut_links,
             started,
             estimated: 0,
+            session,
             report,
         })
     }
@@ -232,9 +237,15 @@ impl Run {
     {
         // The estimate costs a count per table, so only a progress callback pays for it.
         if progress.is_some() {
-            for i in 0..self.targets.len() {
-                self.estimated += self.count_candidates(conn, i, false).await?;
-            }
+            self.estimated = self
+                .in_utc(conn, async |conn: &mut C, run: &mut Run| {
+                    let mut estimated = 0;
+                    for i in 0..run.targets.len() {
+                        estimated += run.count_candidates(conn, i, false).await?;
+                    }
+                    Ok(estimated)
+                })
+                .await?;
         }
         loop {
             let (mut deleted, mut kept) = (0, 0);
@@ -254,9 +265,13 @@ impl Run {
                 break;
             }
         }
-        for i in 0..self.targets.len() {
-            self.explain_kept(conn, i).await?;
-        }
+        self.in_utc(conn, async |conn: &mut C, run: &mut Run| {
+            for i in 0..run.targets.len() {
+                run.explain_kept(conn, i).await?;
+            }
+            Ok(())
+        })
+        .await?;
         self.finish();
         Ok(())
     }
@@ -330,7 +345,11 @@ impl Run {
             // A batch refused by a foreign key runs again (see `refused_by_foreign_key`).
             let outcome = loop {
                 let mut tx = Transaction::begin(conn, Begin::Plain).await?;
-                let outcome = self.batch(tx.conn(), i, last.as_deref(), page).await;
+                let session = self.session.clone();
+                let outcome = catalog::in_utc(tx.conn(), session, async |conn: &mut C| {
+                    self.batch(conn, i, last.as_deref(), page).await
+                })
+                .await;
                 match tx.finish(outcome).await {
                     Err(error) if refused_by_foreign_key(&error, attempt) => attempt += 1,
                     outcome => break outcome?,
@@ -350,6 +369,31 @@ impl Run {
             }
         }
         Ok((deleted, kept))
+    }
+
+    /// Runs `body`, whose statements compare stamps with the cutoff, so that a MySQL/MariaDB
+    /// `TIMESTAMP` stamp compares as the instant an archive wrote (in UTC) whatever the
+    /// session's time zone: there, when the zone is not UTC, in a transaction of its own (a
+    /// savepoint in a dry run's) with the zone set to UTC and back, so that a purge abandoned
+    /// half way leaves the connection broken rather than in another zone ([`Transaction`]);
+    /// elsewhere as it is.
+    async fn in_utc<Mo, C, T>(
+        &mut self,
+        conn: &mut C,
+        body: impl AsyncFnOnce(&mut C, &mut Run) -> Result<T, Error>,
+    ) -> Result<T, Error>
+    where
+        C: SqlConnection<Mo>,
+    {
+        let Some(session) = self.session.clone().filter(|s| s.zone != "+00:00") else {
+            return body(conn, self).await;
+        };
+        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let outcome = catalog::in_utc(tx.conn(), Some(session), async |conn: &mut C| {
+            body(conn, self).await
+        })
+        .await;
+        tx.finish(outcome).await
     }
 
     /// Counts a committed batch of table `i` and tells the progress callback.

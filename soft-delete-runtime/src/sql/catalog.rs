@@ -433,6 +433,16 @@ pub(crate) fn forget_table_facts() {
     *known() = None;
 }
 
+/// The connection's MySQL/MariaDB session ([`mysql_session`]); `None` on the other backends.
+pub(crate) async fn session<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+) -> Result<Option<MysqlSession>, Error> {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
+        return Ok(None);
+    }
+    mysql_session(conn).await.map(Some)
+}
+
 /// The connection's MySQL/MariaDB session, in one `SELECT` of its variables.
 async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
@@ -822,6 +832,25 @@ pub(crate) async fn leave_utc<Mo, R, C: SqlConnection<Mo, R>>(
         conn.run(back).await?;
     }
     Ok(())
+}
+
+/// Runs `body` with the session's time zone set to UTC on MySQL/MariaDB (see
+/// [`enter_utc`]; `session`, when the caller read it already, gives the zone), and
+/// sets it back afterwards, also when `body` fails.
+pub(crate) async fn in_utc<Mo, R, C, V>(
+    conn: &mut C,
+    session: Option<MysqlSession>,
+    body: impl AsyncFnOnce(&mut C) -> Result<V, Error>,
+) -> Result<V, Error>
+where
+    C: SqlConnection<Mo, R>,
+{
+    let zone = enter_utc(conn, session.as_ref()).await?;
+    let outcome = body(conn).await;
+    let restored = leave_utc(conn, zone).await;
+    let value = outcome?;
+    restored?;
+    Ok(value)
 }
 
 #[cfg(test)]
