@@ -794,6 +794,25 @@ mod mysql_only {
             Ok(())
         }
 
+        /// A text key in a collation other than the connection's (`utf8mb4_general_ci`, which
+        /// Diesel's `SET character_set_connection` gives) is compared with the values the
+        /// batches bind without an "illegal mix of collations".
+        fn a_text_key_in_another_collation_is_purged(db, x) {
+            create(db);
+            let conn = db.conn();
+            conn.batch_execute(&format!(
+                "ALTER TABLE codes MODIFY code VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL;
+                 INSERT INTO codes (code, deleted_at) VALUES ('b', '{old}'), ('a', '{old}'), ('c', NULL), ('d', '{old}');",
+                old = sql_time(old()),
+            ))?;
+
+            let report = x.purge(conn, &mut Purge::before(codes::table, cutoff()).batch_size(2))?;
+
+            assert_eq!((report.deleted(), report.batches), (3, 2), "{report}");
+            assert_eq!(codes::table.select(codes::code).with_deleted().load::<String>(conn)?, ["c"]);
+            Ok(())
+        }
+
         /// A `TIMESTAMP` stamp is an instant (archives write it in UTC): the purge compares it
         /// with the cutoff as an instant, whatever the session's time zone, and leaves the
         /// session its zone.
