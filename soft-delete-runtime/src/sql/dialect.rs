@@ -43,6 +43,17 @@ impl Dialected {
         format!("CAST({expr} AS {})", self.key_type(kind))
     }
 
+    /// The type a key of `kind` bound as text is cast to, or `None` where the bound text
+    /// compares with the key as it is: a MySQL/MariaDB text or uuid key, compared in its
+    /// column's collation (a bound value gives way to it; a cast would take the connection's,
+    /// and a column in another collation refuse the comparison as an illegal mix).
+    pub(crate) fn bound_key_type(self, kind: KeyKind) -> Option<&'static str> {
+        match (self.0, kind) {
+            (Dialect::Mysql, KeyKind::Text | KeyKind::Uuid) => None,
+            _ => Some(self.key_type(kind)),
+        }
+    }
+
     /// The type a key of `kind` is cast to from text.
     pub(crate) fn key_type(self, kind: KeyKind) -> &'static str {
         match (self.0, kind) {

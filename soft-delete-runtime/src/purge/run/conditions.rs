@@ -24,16 +24,25 @@ impl Run {
         }
     }
 
-    /// A key read back as text, bound and cast to the key's type.
+    /// A key read back as text, bound and cast to the key's type where it needs a cast
+    /// ([`Dialected::bound_key_type`](crate::sql::Dialected::bound_key_type)).
     pub(super) fn key_value<DB: SupportedBackend>(
         &self,
         sql: &mut Sql<DB>,
         target: &Target,
         text: &str,
     ) {
-        sql.push("CAST(")
-            .bind(DB::bind_text(Some(text.to_owned())))
-            .push(&format!(" AS {})", self.d.key_type(target.node.key_kind)));
+        let value = DB::bind_text(Some(text.to_owned()));
+        match self.d.bound_key_type(target.node.key_kind) {
+            Some(key_type) => {
+                sql.push("CAST(")
+                    .bind(value)
+                    .push(&format!(" AS {key_type})"));
+            }
+            None => {
+                sql.bind(value);
+            }
+        }
     }
 
     /// `<deleted> AND stamp < <cutoff>`: the rows the purge is after, hidden by the table's
