@@ -1,0 +1,102 @@
+//! MySQL/MariaDB text keys in a collation other than the connection's (`utf8mb4_general_ci`,
+//! which Diesel's `SET character_set_connection` gives): an archive that cuts `set_null` links
+//! and cascades, its restore and a purge of what it archived compare the keys without an
+//! "illegal mix of collations".
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::MysqlConnection;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
+
+    use crate::collector_schema::{create_archive_log, create_journal};
+
+    diesel::table! {
+        teams (code) {
+            code -> Text,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        players (handle) {
+            handle -> Text,
+            team_code -> Nullable<Text>,
+        }
+    }
+
+    diesel::table! {
+        games (code) {
+            code -> Text,
+            team_code -> Text,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(teams, players, games);
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = teams, primary_key(code))]
+    #[soft_delete(children(players::team_code = set_null, games::team_code = cascade))]
+    #[allow(dead_code)]
+    struct Team {
+        code: String,
+        deleted_at: Option<Stamp>,
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = games, primary_key(code))]
+    #[allow(dead_code)]
+    struct Game {
+        code: String,
+        team_code: String,
+        deleted_at: Option<Stamp>,
+    }
+
+    backend_tests! {
+        type Conn = MysqlConnection;
+
+        fn text_keys_in_another_collation_are_archived_and_restored(db, x) {
+            create_archive_log(db);
+            create_journal(db);
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE teams (code VARCHAR(20) COLLATE utf8mb4_unicode_ci PRIMARY KEY,
+                     deleted_at DATETIME(6) NULL) DEFAULT CHARSET utf8mb4;
+                 CREATE TABLE players (handle VARCHAR(20) COLLATE utf8mb4_unicode_ci PRIMARY KEY,
+                     team_code VARCHAR(20) COLLATE utf8mb4_unicode_ci NULL,
+                     FOREIGN KEY (team_code) REFERENCES teams (code)) DEFAULT CHARSET utf8mb4;
+                 CREATE TABLE games (code VARCHAR(20) COLLATE utf8mb4_unicode_ci PRIMARY KEY,
+                     team_code VARCHAR(20) COLLATE utf8mb4_unicode_ci NOT NULL, deleted_at DATETIME(6) NULL,
+                     FOREIGN KEY (team_code) REFERENCES teams (code)) DEFAULT CHARSET utf8mb4;
+                 INSERT INTO teams (code) VALUES ('red'), ('blue');
+                 INSERT INTO players (handle, team_code) VALUES ('ann', 'red'), ('bob', 'red'), ('cy', 'blue');
+                 INSERT INTO games (code, team_code) VALUES ('g1', 'red'), ('g2', 'blue');",
+            )?;
+            let teams_of = |conn: &mut MysqlConnection| -> QueryResult<Vec<(String, Option<String>)>> {
+                players::table.select((players::handle, players::team_code)).order(players::handle).load(conn)
+            };
+
+            let archived = x.archive(conn, &Collector::new(teams::table.find("red".to_owned())))?;
+            assert_eq!(archived.plan().archived("games"), 1);
+            assert_eq!(
+                teams_of(conn)?,
+                [("ann".into(), None), ("bob".into(), None), ("cy".into(), Some("blue".into()))]
+            );
+
+            let restored = x.restore(conn, archived.batch())?;
+            assert_eq!(restored.total_rows(), 2, "the team and its game");
+            assert_eq!(
+                teams_of(conn)?,
+                [("ann".into(), Some("red".into())), ("bob".into(), Some("red".into())), ("cy".into(), Some("blue".into()))]
+            );
+            assert_eq!(games::table.active().count().get_result::<i64>(conn)?, 2);
+            Ok(())
+        }
+    }
+}
