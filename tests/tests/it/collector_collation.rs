@@ -10,6 +10,7 @@ mod mysql {
     use diesel::MysqlConnection;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::purge::Purge;
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
     use soft_delete_tests::stamp::Stamp;
@@ -58,6 +59,12 @@ mod mysql {
         deleted_at: Option<Stamp>,
     }
 
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
     backend_tests! {
         type Conn = MysqlConnection;
 
@@ -96,6 +103,16 @@ mod mysql {
                 [("ann".into(), Some("red".into())), ("bob".into(), Some("red".into())), ("cy".into(), Some("blue".into()))]
             );
             assert_eq!(games::table.active().count().get_result::<i64>(conn)?, 2);
+
+            // Archived again and purged: the journal's entries of the purged team go too.
+            x.archive(conn, &Collector::new(teams::table.find("red".to_owned())))?;
+            let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+            let report = x.purge(conn, &mut Purge::before(teams::table, tomorrow))?;
+            assert_eq!((report.deleted_from("teams"), report.deleted_from("games")), (1, 1), "{report}");
+            let journal: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM soft_delete_journal")
+                .get_result::<Count>(conn)?
+                .n;
+            assert_eq!(journal, 0, "the links into the purged team are forgotten");
             Ok(())
         }
     }
