@@ -888,4 +888,10 @@ mod tests {
         let refusal = validate::<i32, i32>([(1, 7), (1, 8)]);
         assert!(matches!(refusal, Err(Refusal::DuplicateRow { row: 1 })));
     }
+
+    #[test]
+    fn a_row_given_twice_the_same_value_is_a_row_given_twice() {
+        let refusal = validate::<i32, i32>([(1, 7), (1, 7)]);
+        assert!(matches!(refusal, Err(Refusal::DuplicateRow { row: 1 })));
+    }
 }
