@@ -773,15 +773,15 @@ where
     let mut by_row = BTreeMap::new();
     let mut by_value: BTreeMap<V, Id> = BTreeMap::new();
     for (id, new) in moves {
+        if by_row.insert(id.clone(), new).is_some() {
+            return Err(Refusal::DuplicateRow { row: id });
+        }
         if let Some(first) = by_value.insert(new, id.clone()) {
             return Err(Refusal::DuplicateTarget {
                 value: format!("{new:?}"),
                 first,
                 second: id,
             });
-        }
-        if by_row.insert(id.clone(), new).is_some() {
-            return Err(Refusal::DuplicateRow { row: id });
         }
     }
     Ok(by_row)
