@@ -385,7 +385,7 @@ impl Run {
     where
         C: SqlConnection<Mo>,
     {
-        let Some(session) = self.session.clone().filter(|s| s.zone != "+00:00") else {
+        let Some(session) = self.session.clone().filter(|s| !s.in_utc()) else {
             return body(conn, self).await;
         };
         let mut tx = Transaction::begin(conn, Begin::Plain).await?;

@@ -405,6 +405,16 @@ pub(crate) struct MysqlSession {
     pub mariadb: bool,
 }
 
+/// The time zone [`enter_utc`] sets.
+const UTC: &str = "+00:00";
+
+impl MysqlSession {
+    /// Whether the session's time zone is UTC already.
+    pub(crate) fn in_utc(&self) -> bool {
+        self.zone == UTC
+    }
+}
+
 /// The facts [`table_facts`] read on MySQL/MariaDB, per server and database
 /// (`host:port/database`), kept for the life of the process: `information_schema` opens the
 /// definition of every table it reports on, about 0.15 ms a table on MariaDB, which an archive
@@ -814,10 +824,11 @@ pub(crate) async fn enter_utc<Mo, R, C: SqlConnection<Mo, R>>(
                 .unwrap_or_default()
         }
     };
-    if zone == "+00:00" {
+    if zone == UTC {
         return Ok(None);
     }
-    conn.run(Sql::text("SET time_zone = '+00:00'")).await?;
+    conn.run(Sql::text(&format!("SET time_zone = '{UTC}'")))
+        .await?;
     Ok(Some(zone))
 }
 
