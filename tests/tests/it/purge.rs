@@ -727,8 +727,8 @@ mod mysql_only {
     use soft_delete_runtime::backend::Dialect;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
-    use soft_delete_runtime::purge::Purge;
-    use soft_delete_runtime::Error;
+    use soft_delete_runtime::purge::{Purge, Referrer};
+    use soft_delete_runtime::{Error, RowId};
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
 
@@ -810,6 +810,38 @@ mod mysql_only {
 
             assert_eq!((report.deleted(), report.batches), (3, 2), "{report}");
             assert_eq!(codes::table.select(codes::code).with_deleted().load::<String>(conn)?, ["c"]);
+            Ok(())
+        }
+
+        /// A foreign key from a table in another database, which the plan does not read (a
+        /// search of every database would open every table of the server): the batch it
+        /// refuses reads the keys into the table from the other databases and runs again, so
+        /// the row it references is kept and reported, not the purge failed.
+        fn a_foreign_key_from_another_database_keeps_its_rows(db, x) {
+            create(db);
+            let conn = db.conn();
+            let own: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "CONVERT(DATABASE() USING utf8mb4)",
+            ))
+            .get_result(conn)?;
+            let other = format!("{own}_x");
+            conn.batch_execute(&format!(
+                "CREATE DATABASE `{other}`;
+                 CREATE TABLE `{other}`.fans (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL,
+                     FOREIGN KEY (author_id) REFERENCES `{own}`.authors (id)) ENGINE = InnoDB;
+                 INSERT INTO authors (id, name, deleted_at) VALUES (1, 'followed', '{old}'), (2, 'alone', '{old}');
+                 INSERT INTO `{other}`.fans (id, author_id) VALUES (1, 1);",
+                old = sql_time(old()),
+            ))?;
+
+            let outcome = x.purge(conn, &mut Purge::before(authors::table, cutoff()));
+            conn.batch_execute(&format!("DROP DATABASE `{other}`"))?;
+            let report = outcome?;
+
+            assert_eq!((report.deleted_from("authors"), report.kept_in("authors")), (1, 1), "{report}");
+            let fans = report.skipped.iter().find(|s| s.referenced_by.name == "fans").expect("kept by fans");
+            assert_eq!(fans.referenced_by.schema.as_deref(), Some(other.as_str()));
+            assert_eq!((fans.referrer, fans.ids.clone()), (Referrer::Row, vec![RowId::from_text("1")]));
             Ok(())
         }
 
