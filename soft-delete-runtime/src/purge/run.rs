@@ -79,6 +79,8 @@ struct Target {
     soft: SoftInfo,
     stamp: StampColumn,
     references: Vec<Reference>,
+    /// Whether the foreign keys into it from other databases (MySQL/MariaDB) were read.
+    other_databases_read: bool,
     /// Whether rows of the table reference other rows of it.
     self_referencing: bool,
     report: TableReport,
@@ -163,7 +165,11 @@ impl Run {
                 })
                 .collect();
             let keys = catalog::foreign_keys(conn, &node.name).await?;
-            add_foreign_keys(keys, graph, &resolved, index, &mut references);
+            let soft_of = |name: &TableName| {
+                let i = resolved.iter().position(|resolved| resolved == name)?;
+                graph.nodes[i].soft
+            };
+            add_foreign_keys(keys, node, &resolved[index], soft_of, &mut references);
             for reference in references.iter_mut().filter(|r| r.child_soft.is_none()) {
                 reference.child_every_row = registered_trace(conn, &reference.resolved).await?;
             }
@@ -174,6 +180,7 @@ impl Run {
                 soft,
                 stamp,
                 references,
+                other_databases_read: false,
                 self_referencing,
                 report: TableReport {
                     table: node.name.clone(),
@@ -352,6 +359,10 @@ impl Run {
                 .await;
                 match tx.finish(outcome).await {
                     Err(error) if refused_by_foreign_key(&error, attempt) => attempt += 1,
+                    Err(error) if self.may_read_other_databases(i, &error) => {
+                        self.add_keys_from_other_databases(conn, i).await?;
+                        attempt = 1;
+                    }
                     outcome => break outcome?,
                 }
             };
@@ -369,6 +380,40 @@ impl Run {
             }
         }
         Ok((deleted, kept))
+    }
+
+    /// Whether a batch of table `i` that a foreign key refused every time may be refused by a
+    /// key the plan did not read: on MySQL/MariaDB, one from another database, read once.
+    fn may_read_other_databases(&self, i: usize, error: &Error) -> bool {
+        self.d.0 == Dialect::Mysql
+            && !self.targets[i].other_databases_read
+            && matches!(error, Error::Diesel(error) if DbError::is_foreign_key(error))
+    }
+
+    /// Adds the foreign keys into table `i` from the server's other databases to its
+    /// references, so that its batches keep the rows those keys reference.
+    async fn add_keys_from_other_databases<Mo, C: SqlConnection<Mo>>(
+        &mut self,
+        conn: &mut C,
+        i: usize,
+    ) -> Result<(), Error> {
+        let target = &self.targets[i];
+        let keys = catalog::foreign_keys_from_other_databases(conn, &target.resolved).await?;
+        let mut references = Vec::new();
+        add_foreign_keys(
+            keys,
+            &target.node,
+            &target.resolved,
+            |_| None,
+            &mut references,
+        );
+        for reference in &mut references {
+            reference.child_every_row = registered_trace(conn, &reference.resolved).await?;
+        }
+        let target = &mut self.targets[i];
+        target.references.extend(references);
+        target.other_databases_read = true;
+        Ok(())
     }
 
     /// Runs `body`, whose statements compare stamps with the cutoff, so that a MySQL/MariaDB

@@ -148,16 +148,8 @@ pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
         // for any DDL pending anywhere on it (a `DROP DATABASE` queued behind an open
         // transaction holds every such read until that transaction ends).
         Dialect::Mysql => {
-            sql.push(
-                "SELECT CONVERT(k.CONSTRAINT_NAME USING utf8mb4), CONVERT(k.TABLE_SCHEMA USING utf8mb4), \
-                        CONVERT(k.TABLE_NAME USING utf8mb4), CONVERT(k.COLUMN_NAME USING utf8mb4), \
-                        CONVERT(k.REFERENCED_TABLE_SCHEMA USING utf8mb4), \
-                        CONVERT(k.REFERENCED_TABLE_NAME USING utf8mb4), \
-                        CONVERT(k.REFERENCED_COLUMN_NAME USING utf8mb4), \
-                        CAST(k.ORDINAL_POSITION - 1 AS SIGNED) \
-                 FROM information_schema.KEY_COLUMN_USAGE AS k \
-                 WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND k.TABLE_SCHEMA = ",
-            );
+            sql.push(MYSQL_KEY_COLUMNS);
+            sql.push("k.REFERENCED_TABLE_NAME IS NOT NULL AND k.TABLE_SCHEMA = ");
             mysql_schema(&mut sql, table);
             sql.push(" AND (k.TABLE_NAME = ")
                 .bind(text(&table.name))
@@ -170,6 +162,42 @@ pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
                 );
         }
     }
+    let rows: Vec<ForeignKeyRow> = conn.rows(sql).await?;
+    Ok(rows.into_iter().map(CatalogForeignKey::from_row).collect())
+}
+
+/// The columns of `information_schema.KEY_COLUMN_USAGE` a [`ForeignKeyRow`] reads, up to the
+/// `WHERE` of the condition that follows.
+const MYSQL_KEY_COLUMNS: &str =
+    "SELECT CONVERT(k.CONSTRAINT_NAME USING utf8mb4), CONVERT(k.TABLE_SCHEMA USING utf8mb4), \
+            CONVERT(k.TABLE_NAME USING utf8mb4), CONVERT(k.COLUMN_NAME USING utf8mb4), \
+            CONVERT(k.REFERENCED_TABLE_SCHEMA USING utf8mb4), \
+            CONVERT(k.REFERENCED_TABLE_NAME USING utf8mb4), \
+            CONVERT(k.REFERENCED_COLUMN_NAME USING utf8mb4), \
+            CAST(k.ORDINAL_POSITION - 1 AS SIGNED) \
+     FROM information_schema.KEY_COLUMN_USAGE AS k WHERE ";
+
+/// MySQL/MariaDB: the foreign keys into `table` from tables of the server's other databases,
+/// which [`foreign_keys`] leaves out. The search by the referenced table opens every table of
+/// every database (and waits for any DDL pending on one), so it is read only when a foreign
+/// key [`foreign_keys`] did not see has refused a write. Nothing on the other backends, where
+/// a foreign key cannot cross databases.
+pub(crate) async fn foreign_keys_from_other_databases<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    table: &TableName,
+) -> Result<Vec<CatalogForeignKey>, Error> {
+    if dialect::<Mo, R, C>() != Dialect::Mysql {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+    sql.push(MYSQL_KEY_COLUMNS);
+    sql.push("k.REFERENCED_TABLE_SCHEMA = ");
+    mysql_schema(&mut sql, table);
+    sql.push(" AND k.REFERENCED_TABLE_NAME = ")
+        .bind(text(&table.name))
+        .push(" AND k.TABLE_SCHEMA <> ");
+    mysql_schema(&mut sql, table);
+    sql.push(" ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION");
     let rows: Vec<ForeignKeyRow> = conn.rows(sql).await?;
     Ok(rows.into_iter().map(CatalogForeignKey::from_row).collect())
 }

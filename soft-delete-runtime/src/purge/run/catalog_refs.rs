@@ -7,25 +7,21 @@ use std::collections::HashSet;
 use super::{Reference, Target};
 use crate::backend::TableName;
 use crate::purge::report::Via;
-use crate::relations::Graph;
+use crate::relations::{Node, SoftInfo};
 use crate::sql::catalog::CatalogForeignKey;
 
-/// Adds the database's foreign keys `keys` (those of node `index`'s table, from the catalog)
-/// into node `index` to its references: a key that matches a declared edge is named on it,
-/// the others become references of their own. `resolved` holds the graph's table names as the
-/// database resolves them.
+/// Adds the database's foreign keys `keys` (from the catalog) into `node`, whose table the
+/// database resolves as `parent`, to its references: a key that matches a declared edge is
+/// named on it, the others become references of their own, with the soft-delete columns
+/// `soft_of` gives their table (a table a model of the graph describes).
 pub(super) fn add_foreign_keys(
     keys: Vec<CatalogForeignKey>,
-    graph: &Graph,
-    resolved: &[TableName],
-    index: usize,
+    node: &Node,
+    parent: &TableName,
+    soft_of: impl Fn(&TableName) -> Option<SoftInfo>,
     references: &mut Vec<Reference>,
 ) {
-    let node = &graph.nodes[index];
-    let into_node: Vec<_> = keys
-        .into_iter()
-        .filter(|fk| fk.parent == resolved[index])
-        .collect();
+    let into_node: Vec<_> = keys.into_iter().filter(|fk| fk.parent == *parent).collect();
     let mut seen = HashSet::new();
     for fk in &into_node {
         if !seen.insert((fk.child.clone(), fk.constraint.clone())) {
@@ -50,10 +46,7 @@ pub(super) fn add_foreign_keys(
         match declared {
             Some(reference) => reference.via.foreign_key = Some(fk.constraint.clone()),
             None => references.push(Reference {
-                child_soft: resolved
-                    .iter()
-                    .position(|name| *name == fk.child)
-                    .and_then(|i| graph.nodes[i].soft),
+                child_soft: soft_of(&fk.child),
                 child_every_row: None,
                 child: fk.child.clone(),
                 resolved: fk.child.clone(),
