@@ -154,12 +154,13 @@ fn flag_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
     }
 }
 
-/// The truth of a literal flag value, `None` for a bind or another value.
+/// The truth of a literal flag value, `None` for a bind or another value. A number is true
+/// unless it is zero, however written (`0`, `00`, `0.0`, `0e0`).
 fn truth(value: &Expr) -> Option<bool> {
     match value {
         Expr::Value(value) => match &value.value {
             Value::Boolean(b) => Some(*b),
-            Value::Number(n, _) => Some(!n.trim_start_matches('0').is_empty()),
+            Value::Number(n, _) => n.parse::<f64>().ok().map(|n| n != 0.0),
             _ => None,
         },
         _ => None,

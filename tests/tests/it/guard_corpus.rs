@@ -425,6 +425,12 @@ per_backend! {
             // Review of the guard: a flag compared with `0.0` keeps the rows it leaves live
             // (MySQL's BOOL is a TINYINT, SQLite's an integer), read as "deleted rows only".
             leaky.push(("items", "SELECT * FROM items WHERE deleted = 0.0".to_owned()));
+            // Zero however written is the live value; any other number the deleted one.
+            safe.extend([
+                "SELECT * FROM items WHERE deleted = 0 AND removed_at IS NULL AND enabled = 1".to_owned(),
+                "SELECT * FROM items WHERE deleted = 0.0 AND removed_at IS NULL AND enabled = 1.0".to_owned(),
+                "SELECT * FROM items WHERE deleted = 1.0".to_owned(),
+            ]);
         }
         if dialect == Dialect::Mysql {
             // Review of the guard: MySQL's WITH RECURSIVE does not make a later CTE visible to an
