@@ -170,6 +170,7 @@ impl Checker {
         let sql = &*known_lock_strengths(sql, parser_dialect);
         let mut walk = Walk {
             checker: self,
+            dialect,
             leaks: Vec::new(),
             seen: HashSet::new(),
         };
@@ -346,11 +347,40 @@ fn parser_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
 type Place = usize;
 const WHERE: Place = 0;
 
+/// The name a statement gives a CTE or a table reference (its alias, or the table's name), as
+/// `dialect` compares it: PostgreSQL folds an unquoted name to lower case and keeps a quoted one
+/// exact (`"U"` and `u` are two references, `"Users"` does not hide `users`); SQLite compares
+/// names without case, quoted or not. MySQL and MariaDB compare table names and aliases with
+/// case where `lower_case_table_names` is 0 (the default on Unix) and require one spelling
+/// within a statement anyway, so the name is kept as written: a CTE spelled in another case
+/// does not hide the table, and a qualifier spelled in another case states nothing (reported,
+/// not passed).
+fn name_key(ident: &Ident, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres if ident.quote_style.is_some() => ident.value.clone(),
+        Dialect::Mysql => ident.value.clone(),
+        Dialect::Postgres | Dialect::Sqlite => ident.value.to_lowercase(),
+    }
+}
+
+/// The name a [`Leak`] reports a reference by: as PostgreSQL compares it (where only quoting
+/// tells `"U"` from `u`), in lower case elsewhere.
+fn shown(ident: &Ident, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => name_key(ident, dialect),
+        Dialect::Mysql | Dialect::Sqlite => ident.value.to_lowercase(),
+    }
+}
+
 /// One reference to a registered table in a scope's `FROM`.
 struct Reference<'c> {
     entries: Vec<&'c TableInfo>,
-    /// What its columns are qualified by: the alias, or the table's name.
+    /// What its columns are qualified by: the alias, or the table's name ([`name_key`]).
     exposed: String,
+    /// How a leak names it ([`shown`]).
+    shown: String,
+    /// The dialect its qualifiers are compared in.
+    dialect: Dialect,
     /// Whether it is the nullable side of an outer join.
     nullable: bool,
     /// Where a predicate on it counts.
@@ -359,6 +389,7 @@ struct Reference<'c> {
 
 struct Walk<'c> {
     checker: &'c Checker,
+    dialect: Dialect,
     leaks: Vec<Leak>,
     /// Queries already checked (by address): a derived table is reached both from its `FROM`
     /// and by the search for subqueries.
@@ -385,11 +416,18 @@ impl<'c> Walk<'c> {
             let names: Vec<String> = with
                 .cte_tables
                 .iter()
-                .map(|cte| cte.alias.name.value.to_lowercase())
+                .map(|cte| name_key(&cte.alias.name, self.dialect))
                 .collect();
             for (i, cte) in with.cte_tables.iter().enumerate() {
                 let mut visible = ctes.to_vec();
-                let known = if with.recursive { names.len() } else { i };
+                // Each CTE sees those before it; `WITH RECURSIVE` lets a CTE see itself and,
+                // on PostgreSQL and SQLite, those after it too (not on MySQL: "a CTE can refer
+                // to CTEs defined earlier in the same WITH clause, but not those defined later").
+                let known = match (with.recursive, self.dialect) {
+                    (false, _) => i,
+                    (true, Dialect::Mysql) => i + 1,
+                    (true, Dialect::Postgres | Dialect::Sqlite) => names.len(),
+                };
                 visible.extend(names[..known].iter().cloned());
                 self.query(&cte.query, &visible);
             }
@@ -414,26 +452,25 @@ impl<'c> Walk<'c> {
             | SetExpr::Delete(statement)
             | SetExpr::Merge(statement) => self.statement(statement, ctes),
             SetExpr::Table(table) => {
-                // `TABLE t` reads every row and has no `WHERE` to state anything in.
                 let Some(name) = &table.table_name else {
                     return;
                 };
-                if ctes.contains(&name.value.to_lowercase()) {
-                    return;
-                }
-                if let Some(entry) = self
-                    .checker
-                    .lookup(table.schema_name.as_ref(), name)
-                    .first()
-                {
-                    self.leaks.push(Leak {
-                        table: entry.table.clone(),
-                        reference: name.value.to_lowercase(),
-                        kind: LeakKind::Unstated,
-                    });
-                }
+                let parts = table.schema_name.iter().chain([name]).cloned();
+                self.unfiltered(&ObjectName::from(parts.collect::<Vec<_>>()), ctes);
             }
             other => self.subqueries(other, ctes),
+        }
+    }
+
+    /// A read of every row of `name` with nowhere to state its visibility (`TABLE t`): a
+    /// leak if it names a registered table (and not a CTE in scope).
+    fn unfiltered(&mut self, name: &ObjectName, ctes: &[String]) {
+        for reference in self.table(name, None, ctes) {
+            self.leaks.push(Leak {
+                table: reference.entries[0].table.clone(),
+                reference: reference.shown,
+                kind: LeakKind::Unstated,
+            });
         }
     }
 
@@ -542,7 +579,7 @@ impl<'c> Walk<'c> {
         let Some((&table, qualifiers)) = parts.split_last() else {
             return Vec::new();
         };
-        if qualifiers.is_empty() && ctes.contains(&table.value.to_lowercase()) {
+        if qualifiers.is_empty() && ctes.contains(&name_key(table, self.dialect)) {
             return Vec::new();
         }
         let entries = self.checker.lookup(qualifiers.last().copied(), table);
@@ -551,7 +588,9 @@ impl<'c> Walk<'c> {
         }
         vec![Reference {
             entries,
-            exposed: alias.unwrap_or(table).value.to_lowercase(),
+            exposed: name_key(alias.unwrap_or(table), self.dialect),
+            shown: shown(alias.unwrap_or(table), self.dialect),
+            dialect: self.dialect,
             nullable: false,
             places: Vec::new(),
         }]
@@ -593,7 +632,7 @@ impl<'c> Walk<'c> {
         };
         self.leaks.push(Leak {
             table: reference.entries[0].table.clone(),
-            reference: reference.exposed.clone(),
+            reference: reference.shown.clone(),
             kind,
         });
     }
@@ -694,7 +733,7 @@ fn marker_tests(
                 Expr::CompoundIdentifier(parts) => match parts.split_last() {
                     Some((column, [.., qualifier])) => {
                         column.value.eq_ignore_ascii_case(marker.name)
-                            && qualifier.value.eq_ignore_ascii_case(&reference.exposed)
+                            && name_key(qualifier, reference.dialect) == reference.exposed
                     }
                     _ => false,
                 },

@@ -420,6 +420,14 @@ per_backend! {
                 // A column alias list renames the columns: `u.deleted_at` is `users.name` here.
                 ("u", "SELECT * FROM users AS u(id, deleted_at, name) WHERE u.deleted_at IS NULL".to_owned()),
             ]);
+            // Names as PostgreSQL compares them: an unquoted one folds to lower case.
+            safe.extend([
+                r#"WITH "users" AS (SELECT 1 AS id) SELECT * FROM users"#.to_owned(),
+                r#"WITH "Users" AS (SELECT 1 AS id) SELECT * FROM "Users""#.to_owned(),
+                r#"SELECT "U".* FROM users AS "U" JOIN users AS u ON u.id = "U".id WHERE u.deleted_at IS NULL AND "U".deleted_at IS NULL"#.to_owned(),
+                "SELECT * FROM users AS U WHERE u.deleted_at IS NULL".to_owned(),
+                "WITH users AS (SELECT 1) TABLE users".to_owned(),
+            ]);
         }
         if dialect != Dialect::Postgres {
             // Review of the guard: a flag compared with `0.0` keeps the rows it leaves live
@@ -432,7 +440,25 @@ per_backend! {
                 "SELECT * FROM items WHERE deleted = 1.0".to_owned(),
             ]);
         }
+        if dialect == Dialect::Sqlite {
+            // SQLite compares names without case, quoted or not.
+            safe.extend([
+                "WITH `Users` AS (SELECT 1 AS id) SELECT * FROM users".to_owned(),
+                "SELECT * FROM users AS U WHERE u.deleted_at IS NULL".to_owned(),
+            ]);
+        }
+        if dialect != Dialect::Mysql {
+            // A recursive WITH makes every CTE visible to every other one.
+            safe.push("WITH RECURSIVE p AS (SELECT * FROM users), users AS (SELECT 1) SELECT * FROM p".to_owned());
+        }
         if dialect == Dialect::Mysql {
+            // Table names and aliases are compared with case on Unix (and one spelling is
+            // required within a statement anyway): another case is reported, not passed.
+            leaky.extend([
+                ("users", "WITH Users AS (SELECT 1 AS id) SELECT * FROM users".to_owned()),
+                ("u", "SELECT * FROM users AS U WHERE u.deleted_at IS NULL".to_owned()),
+            ]);
+            safe.push("WITH RECURSIVE p AS (SELECT 1 AS id UNION ALL SELECT id + 1 FROM p WHERE id < 3), users AS (SELECT * FROM p) SELECT * FROM users".to_owned());
             // Review of the guard: MySQL's WITH RECURSIVE does not make a later CTE visible to an
             // earlier one ("A CTE can refer to CTEs defined earlier in the same WITH clause, but
             // not those defined later"), so `p` reads the table `users`.
