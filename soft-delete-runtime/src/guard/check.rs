@@ -28,8 +28,8 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use sqlparser::ast::{
-    Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, Select, SetExpr, Statement,
-    TableFactor, TableWithJoins, Visit, Visitor,
+    CopySource, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, Select, SetExpr,
+    Statement, TableFactor, TableWithJoins, Visit, Visitor,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -401,6 +401,12 @@ impl<'c> Walk<'c> {
     fn statement(&mut self, statement: &Statement, ctes: &[String]) {
         match statement {
             Statement::Query(query) => self.query(query, ctes),
+            // `COPY t TO` (Diesel's `copy_to`) reads every row; `COPY t FROM` writes.
+            Statement::Copy {
+                source: CopySource::Table { table_name, .. },
+                to: true,
+                ..
+            } => self.unfiltered(table_name, ctes),
             // A write: what it reads is in its subqueries (`INSERT ... SELECT` included).
             other => self.subqueries(other, ctes),
         }
@@ -462,7 +468,8 @@ impl<'c> Walk<'c> {
         }
     }
 
-    /// A read of every row of `name` with nowhere to state its visibility (`TABLE t`): a
+    /// A read of every row of `name` with nowhere to state its visibility (`TABLE t`,
+    /// `COPY t TO`): a
     /// leak if it names a registered table (and not a CTE in scope).
     fn unfiltered(&mut self, name: &ObjectName, ctes: &[String]) {
         for reference in self.table(name, None, ctes) {

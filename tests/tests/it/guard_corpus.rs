@@ -427,6 +427,9 @@ per_backend! {
                 r#"SELECT "U".* FROM users AS "U" JOIN users AS u ON u.id = "U".id WHERE u.deleted_at IS NULL AND "U".deleted_at IS NULL"#.to_owned(),
                 "SELECT * FROM users AS U WHERE u.deleted_at IS NULL".to_owned(),
                 "WITH users AS (SELECT 1) TABLE users".to_owned(),
+                // `COPY ... FROM` writes the table; a query copied out states its visibility.
+                r#"COPY "users"("id", "name", "deleted_at") FROM STDIN WITH (FORMAT binary)"#.to_owned(),
+                "COPY (SELECT * FROM users WHERE deleted_at IS NULL) TO STDOUT".to_owned(),
             ]);
         }
         if dialect != Dialect::Postgres {
