@@ -14,12 +14,14 @@
 //!   the rows without a match, turning the outer join into an inner one);
 //! - either may instead carry the `.with_deleted()` trace, `(<predicate> OR TRUE)`.
 //!
-//! Writes are checked for what they read: the source query of `INSERT ... SELECT` and every
-//! subquery of an `UPDATE` or `DELETE` (`WHERE id IN (SELECT ...)`); the table a write changes
-//! is not a read and is not checked (updating or deleting a soft-deleted row is a deliberate
-//! act: the library's own restore does it), and neither are the extra tables of
-//! `UPDATE ... FROM`, `DELETE ... USING` or a multi-table `UPDATE`. DDL reads nothing at run
-//! time and is not checked.
+//! Writes are checked for what they read: the source query of `INSERT ... SELECT`, every
+//! subquery of a write (`WHERE id IN (SELECT ...)`), the other tables of `UPDATE ... FROM`,
+//! `DELETE ... USING` and MySQL's multi-table `UPDATE` and `DELETE` (stated as a query's are:
+//! in the write's `WHERE` or an inner join's `ON`), the source of a `MERGE`, and the table
+//! `COPY t TO` copies out. The table a write changes is not a read and is not checked
+//! (updating or deleting a soft-deleted row is a deliberate act: the library's own restore
+//! does it). DDL is checked for the query it runs (`CREATE TABLE ... AS SELECT`, a view's
+//! query) and is otherwise not checked.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -28,8 +30,9 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use sqlparser::ast::{
-    CopySource, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, Query, Select, SetExpr,
-    Statement, TableFactor, TableWithJoins, Visit, Visitor,
+    AssignmentTarget, CopySource, Delete, Expr, FromTable, Ident, JoinConstraint, JoinOperator,
+    Merge, MergeClauseKind, ObjectName, Query, Select, SetExpr, Statement, TableAlias, TableFactor,
+    TableWithJoins, Update, UpdateTableFromKind, Visit, Visitor,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
@@ -407,9 +410,118 @@ impl<'c> Walk<'c> {
                 to: true,
                 ..
             } => self.unfiltered(table_name, ctes),
-            // A write: what it reads is in its subqueries (`INSERT ... SELECT` included).
+            Statement::Update(update) => {
+                self.update(update, ctes);
+                self.subqueries(update, ctes);
+            }
+            Statement::Delete(delete) => {
+                self.delete(delete, ctes);
+                self.subqueries(delete, ctes);
+            }
+            Statement::Merge(merge) => {
+                self.merge(merge, ctes);
+                self.subqueries(merge, ctes);
+            }
+            // Any other write: what it reads is in its subqueries (`INSERT ... SELECT`).
             other => self.subqueries(other, ctes),
         }
+    }
+
+    /// An `UPDATE`'s reads: the tables of its `FROM` and those joined to its target (MySQL's
+    /// multi-table form), whose visibility its `WHERE` and inner joins' `ON` may state. The
+    /// tables it changes are not reads: its one target, or in the multi-table form those whose
+    /// columns `SET` assigns by qualifier (the first table for an unqualified column).
+    fn update(&mut self, update: &Update, ctes: &[String]) {
+        let from = match &update.from {
+            Some(UpdateTableFromKind::BeforeSet(items) | UpdateTableFromKind::AfterSet(items)) => {
+                items.as_slice()
+            }
+            None => &[],
+        };
+        let first = self.exposed(&update.table.relation);
+        let mut written = Vec::new();
+        if update.table.joins.is_empty() {
+            written.extend(first);
+        } else {
+            let columns =
+                update
+                    .assignments
+                    .iter()
+                    .flat_map(|assignment| match &assignment.target {
+                        AssignmentTarget::ColumnName(name) => std::slice::from_ref(name),
+                        AssignmentTarget::Tuple(names) => names.as_slice(),
+                    });
+            for column in columns {
+                let parts: Vec<&Ident> = column.0.iter().filter_map(|p| p.as_ident()).collect();
+                match parts.split_last() {
+                    Some((_, [.., qualifier])) => written.push(name_key(qualifier, self.dialect)),
+                    _ => written.extend(first.clone()),
+                }
+            }
+        }
+        let items = std::iter::once(&update.table).chain(from);
+        self.scope(items, update.selection.as_ref(), &written, ctes);
+    }
+
+    /// A `DELETE`'s reads: the tables of its `USING` and those joined in its `FROM`, whose
+    /// visibility its `WHERE` and inner joins' `ON` may state; not the tables it deletes from
+    /// (those it lists before `FROM`, MySQL's multi-table form, or else those its `FROM` names).
+    fn delete(&mut self, delete: &Delete, ctes: &[String]) {
+        let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+        let written: Vec<String> = if delete.tables.is_empty() {
+            from.iter()
+                .filter_map(|item| self.exposed(&item.relation))
+                .collect()
+        } else {
+            delete
+                .tables
+                .iter()
+                .filter_map(|name| name.0.last()?.as_ident())
+                .map(|name| name_key(name, self.dialect))
+                .collect()
+        };
+        let using = delete.using.as_deref().unwrap_or_default();
+        self.scope(
+            from.iter().chain(using),
+            delete.selection.as_ref(),
+            &written,
+            ctes,
+        );
+    }
+
+    /// A `MERGE`'s read: its source (its target is what it changes). Its `ON` keeps a source
+    /// row out only when no `WHEN NOT MATCHED` clause takes the rows it leaves out (such a
+    /// clause inserts them), so it states the source's visibility only then; otherwise the
+    /// source states it inside (`USING (SELECT ... WHERE <live>) AS s`).
+    fn merge(&mut self, merge: &Merge, ctes: &[String]) {
+        let mut places = vec![Vec::new()];
+        let inserts = merge.clauses.iter().any(|clause| {
+            matches!(
+                clause.clause_kind,
+                MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget
+            )
+        });
+        if !inserts {
+            conjuncts(&merge.on, &mut places[WHERE]);
+        }
+        let mut references = self.factor(&merge.table, ctes, &mut places);
+        references.extend(self.factor(&merge.source, ctes, &mut places));
+        read_as_is(&mut references);
+        let written: Vec<String> = self.exposed(&merge.table).into_iter().collect();
+        self.judge_all(&references, &places, &written);
+    }
+
+    /// What the columns of `factor` are qualified by ([`name_key`]): its alias, or its table's
+    /// name.
+    fn exposed(&self, factor: &TableFactor) -> Option<String> {
+        let name = match factor {
+            TableFactor::Table {
+                alias: Some(alias), ..
+            } => &alias.name,
+            TableFactor::Table { name, .. } => name.0.last()?.as_ident()?,
+            _ => &factor_alias(factor)?.name,
+        };
+        Some(name_key(name, self.dialect))
     }
 
     #[recursive::recursive]
@@ -483,25 +595,47 @@ impl<'c> Walk<'c> {
 
     #[recursive::recursive]
     fn select(&mut self, select: &Select, ctes: &[String]) {
-        let mut places: Vec<Vec<&Expr>> = vec![Vec::new()];
-        if let Some(selection) = &select.selection {
-            conjuncts(selection, &mut places[WHERE]);
-        }
-        let mut references = Vec::new();
-        for item in &select.from {
-            let mut joined = self.joined(item, ctes, &mut places);
-            for reference in &mut joined {
-                if !reference.nullable {
-                    reference.places.push(WHERE);
-                }
-            }
-            references.extend(joined);
-        }
-        for index in 0..references.len() {
-            self.judge(index, &references, &places);
-        }
+        self.scope(&select.from, select.selection.as_ref(), &[], ctes);
         // Everything else: subqueries in the select list, `WHERE`, `HAVING`, `ON`, ...
         self.subqueries(select, ctes);
+    }
+
+    /// Judges each reference `from` makes (but those a write changes, by [`name_key`] in
+    /// `written`), whose visibility `filter` may state: a scope's `FROM` and `WHERE`, or a
+    /// write's other tables and its `WHERE`.
+    fn scope<'q>(
+        &mut self,
+        from: impl IntoIterator<Item = &'q TableWithJoins>,
+        filter: Option<&'q Expr>,
+        written: &[String],
+        ctes: &[String],
+    ) {
+        let mut places: Vec<Vec<&Expr>> = vec![Vec::new()];
+        if let Some(filter) = filter {
+            conjuncts(filter, &mut places[WHERE]);
+        }
+        let mut references = Vec::new();
+        for item in from {
+            let mut joined = self.joined(item, ctes, &mut places);
+            read_as_is(&mut joined);
+            references.extend(joined);
+        }
+        self.judge_all(&references, &places, written);
+    }
+
+    /// [`judge`](Self::judge)s each of `references` but those in `written`: a write's targets
+    /// still take part, so that an unqualified marker they share is no one's.
+    fn judge_all(
+        &mut self,
+        references: &[Reference<'c>],
+        places: &[Vec<&Expr>],
+        written: &[String],
+    ) {
+        for index in 0..references.len() {
+            if !written.contains(&references[index].exposed) {
+                self.judge(index, references, places);
+            }
+        }
     }
 
     /// The references of one `FROM` item and its joins, each with the `ON` places that count
@@ -672,6 +806,28 @@ impl<'c> Walk<'c> {
             ctes,
             depth: 0,
         });
+    }
+}
+
+/// Lets `WHERE` state the visibility of those of `references` read as is (not on the nullable
+/// side of an outer join).
+fn read_as_is(references: &mut [Reference<'_>]) {
+    for reference in references {
+        if !reference.nullable {
+            reference.places.push(WHERE);
+        }
+    }
+}
+
+/// The alias of a table factor that is not a table name (a derived table, a function, ...).
+fn factor_alias(factor: &TableFactor) -> Option<&TableAlias> {
+    match factor {
+        TableFactor::Derived { alias, .. }
+        | TableFactor::Function { alias, .. }
+        | TableFactor::UNNEST { alias, .. }
+        | TableFactor::TableFunction { alias, .. }
+        | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+        _ => None,
     }
 }
 

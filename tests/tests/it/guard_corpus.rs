@@ -166,6 +166,9 @@ const LEAKY: &[(&str, &str)] = &[
     ("users", "UPDATE tags SET name = users.name FROM users WHERE users.id = tags.id"),
     ("users", "DELETE FROM tags USING users WHERE tags.id = users.id"),
     ("users", "UPDATE tags JOIN users ON users.id = tags.id SET tags.name = users.name"),
+    ("users", "UPDATE users JOIN tags ON tags.id = users.id SET tags.name = users.name"),
+    ("u2", "UPDATE users SET name = u2.name FROM users u2 WHERE u2.id = users.id AND users.deleted_at IS NULL"),
+    ("u2", "DELETE FROM users USING users u2 WHERE u2.id = users.id AND deleted_at IS NULL"),
 ];
 
 /// Safe statements written by hand.
@@ -239,6 +242,12 @@ const SAFE: &[&str] = &[
     "SELECT * FROM users u LEFT JOIN items i ON i.user_id = u.id AND NOT i.deleted AND i.removed_at IS NULL AND i.enabled WHERE u.deleted_at IS NULL",
     "SELECT * FROM ITEMS I WHERE NOT I.DELETED AND I.REMOVED_AT IS NULL AND I.ENABLED",
     "SELECT * FROM users WHERE deleted_at IS NULL AND id IN (SELECT user_id FROM items WHERE removed_at IS NOT NULL)",
+    // the other tables of a write state their visibility as a query's do; its target is not read
+    "UPDATE tags SET name = users.name FROM users WHERE users.id = tags.id AND users.deleted_at IS NULL",
+    "DELETE FROM tags USING users WHERE tags.id = users.id AND users.deleted_at IS NOT NULL",
+    "UPDATE tags JOIN users ON users.id = tags.id AND users.deleted_at IS NULL SET tags.name = users.name",
+    "UPDATE users JOIN tags ON tags.id = users.id SET users.name = tags.name",
+    "UPDATE users SET name = u2.name FROM users u2 WHERE u2.id = users.id AND u2.deleted_at IS NULL",
 ];
 
 /// A hand-written statement in `dialect`: `"` becomes a backquote on MySQL and SQLite (as
@@ -443,6 +452,16 @@ per_backend! {
                 "SELECT * FROM items WHERE deleted = 1.0".to_owned(),
             ]);
         }
+        if dialect == Dialect::Postgres {
+            // MERGE: the source is read; its ON filters it only when no WHEN NOT MATCHED
+            // clause inserts the rows it leaves out.
+            leaky.push(("users", "MERGE INTO tags USING users ON tags.id = users.id AND users.deleted_at IS NULL WHEN NOT MATCHED THEN INSERT (id, name) VALUES (users.id, users.name)".to_owned()));
+            safe.extend([
+                "MERGE INTO tags USING users ON tags.id = users.id AND users.deleted_at IS NULL WHEN MATCHED THEN UPDATE SET name = users.name".to_owned(),
+                "MERGE INTO tags USING (SELECT * FROM users WHERE deleted_at IS NULL) AS u ON tags.id = u.id WHEN MATCHED THEN UPDATE SET name = u.name WHEN NOT MATCHED THEN INSERT (id, name) VALUES (u.id, u.name)".to_owned(),
+                "MERGE INTO users USING tags ON users.id = tags.id WHEN MATCHED THEN UPDATE SET name = tags.name".to_owned(),
+            ]);
+        }
         if dialect == Dialect::Sqlite {
             // SQLite compares names without case, quoted or not.
             safe.extend([
@@ -461,6 +480,9 @@ per_backend! {
                 ("users", "WITH Users AS (SELECT 1 AS id) SELECT * FROM users".to_owned()),
                 ("u", "SELECT * FROM users AS U WHERE u.deleted_at IS NULL".to_owned()),
             ]);
+            // MySQL's multi-table DELETE: the tables before FROM are deleted from, the rest read.
+            leaky.push(("users", "DELETE tags FROM tags JOIN users ON users.id = tags.id".to_owned()));
+            safe.push("DELETE users FROM users JOIN tags ON tags.id = users.id".to_owned());
             safe.push("WITH RECURSIVE p AS (SELECT 1 AS id UNION ALL SELECT id + 1 FROM p WHERE id < 3), users AS (SELECT * FROM p) SELECT * FROM users".to_owned());
             // Review of the guard: MySQL's WITH RECURSIVE does not make a later CTE visible to an
             // earlier one ("A CTE can refer to CTEs defined earlier in the same WITH clause, but
