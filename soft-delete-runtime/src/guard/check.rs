@@ -35,7 +35,7 @@ use sqlparser::ast::{
     TableWithJoins, Update, UpdateTableFromKind, Visit, Visitor,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::registry::{registered, TableInfo};
@@ -171,6 +171,7 @@ impl Checker {
         }
         let parser_dialect = parser_dialect(dialect);
         let sql = &*known_lock_strengths(sql, parser_dialect);
+        let sql = &*unicode_identifiers(sql, dialect, parser_dialect);
         let mut walk = Walk {
             checker: self,
             dialect,
@@ -188,17 +189,21 @@ impl Checker {
         Ok(walk.leaks)
     }
 
-    /// Whether `sql` contains the name of a table this checker knows; a statement that does not
-    /// cannot read one and is not parsed.
+    /// Whether `sql` contains the name of a table this checker knows, or an identifier that
+    /// may spell one without containing it (PostgreSQL's `U&"\0075sers"`); a statement that
+    /// does not cannot read one and is not parsed.
     fn mentions_a_table(&self, sql: &str) -> bool {
         let lower = sql.to_lowercase();
-        self.tables.keys().any(|name| lower.contains(name.as_str()))
+        lower.contains("u&\"") || self.tables.keys().any(|name| lower.contains(name.as_str()))
     }
 
-    /// The fallback for a text the parser refuses as a whole: DDL it does not know (trigger
-    /// bodies, `plpgsql` functions, a backend's own column options) is skipped, statement by
-    /// statement; a piece that reads or writes (`SELECT`, `WITH`, `INSERT`, `UPDATE`, `DELETE`,
-    /// `REPLACE`, `VALUES`, `TABLE`, `(`) must parse on its own, or the text is unreadable.
+    /// The fallback for a text the parser refuses as a whole, statement by statement: a piece
+    /// that parses on its own is checked; one that reads or writes (`SELECT`, `WITH`, `INSERT`,
+    /// `UPDATE`, `DELETE`, `REPLACE`, `VALUES`, `TABLE`, `MERGE`, `(`) must parse, or the text
+    /// is unreadable; DDL the parser does not know (trigger bodies, `plpgsql` functions, a
+    /// backend's own column options, `REINDEX`) is skipped, but for the query it runs after
+    /// `AS` ([`query_after_as`]: `CREATE TABLE t (a) AS SELECT ...`, `CREATE MATERIALIZED VIEW
+    /// ... AS SELECT ... WITH DATA`), which must parse, up to what follows it.
     fn check_pieces(
         &self,
         sql: &str,
@@ -215,15 +220,15 @@ impl Checker {
         let ends = (0..tokens.len()).filter(|&i| tokens[i].token == Token::SemiColon);
         let mut start = 0;
         for end in ends.chain([tokens.len()]) {
-            let piece = &tokens[start..end];
+            let (from, piece) = (start, &tokens[start..end]);
             // The piece's own text, not its tokens written again (which undoes escapes).
-            let text = &sql[offsets[start]..offsets[end]];
+            let text = &sql[offsets[from]..offsets[end]];
             start = end + 1;
             let first = piece
                 .iter()
                 .map(|token| &token.token)
                 .find(|token| !matches!(token, Token::Whitespace(_)));
-            let reads = match first {
+            let starts_a_read = match first {
                 Some(Token::Word(word)) if word.quote_style.is_none() => matches!(
                     word.value.to_ascii_uppercase().as_str(),
                     "SELECT"
@@ -239,15 +244,29 @@ impl Checker {
                 Some(Token::LParen) => true,
                 _ => false,
             };
-            if !reads {
-                continue;
-            }
-            let statements = Parser::parse_sql(dialect, text).map_err(|error| Unreadable {
+            let unreadable = |error: ParserError| Unreadable {
                 error: format!("{whole_error}; its statement `{}`: {error}", text.trim()),
-            })?;
-            for statement in &statements {
-                walk.statement(statement, &[]);
+            };
+            match Parser::parse_sql(dialect, text) {
+                Ok(statements) => {
+                    for statement in &statements {
+                        walk.statement(statement, &[]);
+                    }
+                }
+                Err(error) if starts_a_read => return Err(unreadable(error)),
+                Err(_) => {
+                    if let Some(at) = query_after_as(piece) {
+                        let query = &sql[offsets[from + at]..offsets[end]];
+                        let query = Parser::new(dialect)
+                            .try_with_sql(query)
+                            .and_then(|mut parser| parser.parse_query())
+                            .map_err(unreadable)?;
+                        walk.query(&query, &[]);
+                    }
+                }
             }
+            // What was parsed is dropped: its addresses may come again.
+            walk.seen.clear();
         }
         Ok(())
     }
@@ -314,6 +333,132 @@ fn known_lock_strengths<'s>(sql: &'s str, dialect: &dyn SqlDialect) -> Cow<'s, s
     }
     kept.push_str(&sql[from..]);
     Cow::Owned(kept)
+}
+
+/// Where the query a DDL statement runs starts among `tokens`: after an unquoted `AS`, at the
+/// `SELECT`, `WITH`, `VALUES` or `TABLE` that follows it, or at the parentheses around one
+/// (`AS (SELECT ...)`). `AS (` before anything else is an expression (a generated column's),
+/// and `AS $$ ... $$` a function's body, one token.
+fn query_after_as(tokens: &[TokenWithSpan]) -> Option<usize> {
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let is = |i: usize, keywords: &[&str]| {
+        matches!(&tokens[i].token, Token::Word(word)
+            if word.quote_style.is_none()
+                && keywords.iter().any(|k| word.value.eq_ignore_ascii_case(k)))
+    };
+    words.iter().enumerate().find_map(|(k, &i)| {
+        if !is(i, &["AS"]) {
+            return None;
+        }
+        let start = *words.get(k + 1)?;
+        let query = words[k + 1..]
+            .iter()
+            .find(|&&j| tokens[j].token != Token::LParen)?;
+        is(*query, &["SELECT", "WITH", "VALUES", "TABLE"]).then_some(start)
+    })
+}
+
+/// `sql` with PostgreSQL's Unicode-escaped identifiers (`U&"\0075sers"`, `U&"!0075sers"
+/// UESCAPE '!'`), which the parser does not know, written as the quoted identifiers they spell
+/// (`"users"`), so that the table one names is found. One whose escapes do not decode is left as
+/// written (and the text is unreadable); other dialects have no such identifiers.
+fn unicode_identifiers<'s>(
+    sql: &'s str,
+    dialect: Dialect,
+    parser: &dyn SqlDialect,
+) -> Cow<'s, str> {
+    if dialect != Dialect::Postgres || !sql.contains('&') {
+        return Cow::Borrowed(sql);
+    }
+    let Ok(tokens) = Tokenizer::new(parser, sql).tokenize_with_location() else {
+        return Cow::Borrowed(sql);
+    };
+    let offsets = token_offsets(sql, &tokens);
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let mut kept = String::with_capacity(sql.len());
+    let (mut from, mut changed) = (0, false);
+    for (k, &i) in words.iter().enumerate() {
+        if offsets[i] < from {
+            continue;
+        }
+        // `U`, `&` and the quoted identifier, with nothing between them.
+        let escaped = match tokens
+            .get(i..i + 3)
+            .map(|t| [&t[0].token, &t[1].token, &t[2].token])
+        {
+            Some([Token::Word(u), Token::Ampersand, Token::Word(name)])
+                if u.quote_style.is_none()
+                    && u.value.eq_ignore_ascii_case("u")
+                    && name.quote_style == Some('"') =>
+            {
+                name
+            }
+            _ => continue,
+        };
+        let mut end = i + 3;
+        let mut escape = '\\';
+        if let (Some(&u), Some(&c)) = (words.get(k + 3), words.get(k + 4)) {
+            if let (Token::Word(word), Token::SingleQuotedString(c)) =
+                (&tokens[u].token, &tokens[c].token)
+            {
+                if word.quote_style.is_none() && word.value.eq_ignore_ascii_case("UESCAPE") {
+                    let mut chars = c.chars();
+                    if let (Some(c), None) = (chars.next(), chars.next()) {
+                        escape = c;
+                    }
+                    end = words[k + 4] + 1;
+                }
+            }
+        }
+        if let Some(name) = unescape(&escaped.value, escape) {
+            kept.push_str(&sql[from..offsets[i]]);
+            kept.push('"');
+            kept.push_str(&name.replace('"', "\"\""));
+            kept.push('"');
+            from = offsets[end];
+            changed = true;
+        }
+    }
+    if !changed {
+        return Cow::Borrowed(sql);
+    }
+    kept.push_str(&sql[from..]);
+    Cow::Owned(kept)
+}
+
+/// A Unicode-escaped identifier's text decoded: `<escape>XXXX` and `<escape>+XXXXXX` (hex
+/// code points), `<escape><escape>` the escape itself; `None` if an escape is malformed.
+fn unescape(value: &str, escape: char) -> Option<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != escape {
+            out.push(c);
+            continue;
+        }
+        let digits = match chars.peek() {
+            Some(&next) if next == escape => {
+                chars.next();
+                out.push(escape);
+                continue;
+            }
+            Some('+') => {
+                chars.next();
+                6
+            }
+            _ => 4,
+        };
+        let hex: String = chars.by_ref().take(digits).collect();
+        if hex.len() != digits || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+    }
+    Some(out)
 }
 
 /// The byte offset in `sql` where each token starts, and `sql.len()` after the last: from each
@@ -384,6 +529,11 @@ struct Reference<'c> {
     shown: String,
     /// The dialect its qualifiers are compared in.
     dialect: Dialect,
+    /// Whether its alias renames its columns (`users AS u(a, b, c)`): the checker does not
+    /// know the table's column order, so no column of it is known to be its marker, and no
+    /// predicate states its visibility (a derived table can: `(SELECT ... WHERE <live>) AS
+    /// u(a, b, c)`).
+    renamed: bool,
     /// Whether it is the nullable side of an outer join.
     nullable: bool,
     /// Where a predicate on it counts.
@@ -693,7 +843,7 @@ impl<'c> Walk<'c> {
                 alias,
                 args: None,
                 ..
-            } => self.table(name, alias.as_ref().map(|a| &a.name), ctes),
+            } => self.table(name, alias.as_ref(), ctes),
             TableFactor::Derived { subquery, .. } => {
                 self.query(subquery, ctes);
                 Vec::new()
@@ -713,7 +863,7 @@ impl<'c> Walk<'c> {
     fn table(
         &self,
         name: &ObjectName,
-        alias: Option<&Ident>,
+        alias: Option<&TableAlias>,
         ctes: &[String],
     ) -> Vec<Reference<'c>> {
         let parts: Vec<&Ident> = name.0.iter().filter_map(|part| part.as_ident()).collect();
@@ -727,11 +877,13 @@ impl<'c> Walk<'c> {
         if entries.is_empty() {
             return Vec::new();
         }
+        let exposed = alias.map_or(table, |alias| &alias.name);
         vec![Reference {
             entries,
-            exposed: name_key(alias.unwrap_or(table), self.dialect),
-            shown: shown(alias.unwrap_or(table), self.dialect),
+            exposed: name_key(exposed, self.dialect),
+            shown: shown(exposed, self.dialect),
             dialect: self.dialect,
+            renamed: alias.is_some_and(|alias| !alias.columns.is_empty()),
             nullable: false,
             places: Vec::new(),
         }]
@@ -887,6 +1039,9 @@ fn marker_tests(
 ) -> Vec<(usize, usize, Direction)> {
     let reference = &references[index];
     let mut found = Vec::new();
+    if reference.renamed {
+        return found;
+    }
     for (e, entry) in reference.entries.iter().enumerate() {
         for (m, marker) in entry.markers.iter().enumerate() {
             let Some((column, direction)) = marker_test(predicate, marker.kind) else {
