@@ -24,6 +24,7 @@ mod allow;
 pub mod check;
 mod instrument;
 mod registry;
+mod text;
 mod visibility;
 
 pub use allow::{allow, allow_async, Allow, AllowFuture};
