@@ -38,6 +38,7 @@ mod purge_schema;
 mod purge_settings;
 mod reassign;
 mod reassign_races;
+mod renamed_key_field;
 #[cfg(feature = "postgres")]
 mod retry_new;
 mod row_ids;
