@@ -17,7 +17,7 @@ pub(crate) struct Input<'a> {
     pub(crate) fields: Vec<Field<'a>>,
     /// Every `#[active_unique(...)]` on the struct, in order.
     pub(crate) keys: Vec<KeyAttr>,
-    /// The primary key's fields: `#[diesel(primary_key(...))]`, or `id`.
+    /// The primary key's columns: `#[diesel(primary_key(...))]`, or `id` (as Diesel reads them).
     pub(crate) primary_key: Vec<Ident>,
     /// `#[soft_delete(children(...))]`: the edges, and the span of the `children` key.
     pub(crate) children: Option<Spanned<Vec<EdgeAttr>>>,

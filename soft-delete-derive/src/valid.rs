@@ -402,6 +402,12 @@ fn field_named<'a>(input: &'a Input<'a>, ident: &Ident) -> Option<&'a Field<'a>>
     input.fields.iter().find(|f| f.ident == ident)
 }
 
+/// The field that reads column `column` (its `#[diesel(column_name = ...)]`, or its name), as
+/// Diesel's derives find the fields of `#[diesel(primary_key(...))]`.
+fn field_of_column<'a>(input: &'a Input<'a>, column: &Ident) -> Option<&'a Field<'a>> {
+    input.fields.iter().find(|f| f.column == *column)
+}
+
 fn field_names(input: &Input<'_>) -> String {
     let names: Vec<String> = input
         .fields
@@ -623,7 +629,7 @@ fn primary_key_fields<'a>(
 ) -> Vec<&'a Field<'a>> {
     let mut fields = Vec::new();
     for ident in &input.primary_key {
-        match field_named(input, ident) {
+        match field_of_column(input, ident) {
             Some(field) => fields.push(field),
             None if !required => return Vec::new(),
             None => {
@@ -631,8 +637,8 @@ fn primary_key_fields<'a>(
                 errors.error(
                     span,
                     format!(
-                        "`#[active_unique(...)]` needs the primary key field `{ident}` on `{}` to name rows in errors and order the history\n\
-                         help: add the field, or declare the key with `#[diesel(primary_key(...))]`",
+                        "`#[active_unique(...)]` needs a field of the primary key column `{ident}` on `{}` to name rows in errors and order the history\n\
+                         help: add the field, or declare the key's columns with `#[diesel(primary_key(...))]`",
                         input.ident
                     ),
                 );
