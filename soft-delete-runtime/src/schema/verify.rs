@@ -265,6 +265,24 @@ mod tests {
     }
 
     #[test]
+    fn conditions_grouped_otherwise_differ() {
+        // Two flags, live when `deleted` is false and `active` true: an index on `NOT (deleted
+        // AND active)` also covers dead rows, and refuses two of them sharing a key.
+        assert!(!same_sql(
+            r#"(NOT "deleted" AND "active")"#,
+            "NOT (deleted AND active)"
+        ));
+        assert!(!same_sql(
+            r#"(NOT "deleted" AND NOT "removed")"#,
+            "NOT (deleted AND NOT removed)"
+        ));
+        assert!(!same_sql(
+            "CASE WHEN (NOT `deleted` AND NOT `removed`) THEN 1 END",
+            "case when not (`deleted` = 1 and `removed` = 0) then 1 end"
+        ));
+    }
+
+    #[test]
     fn an_index_is_compared_element_by_element() {
         let object = KeyObject {
             key: "k",
