@@ -4,8 +4,17 @@
 //! migration cannot drift apart. Conditions and expressions are compared as the catalogs write
 //! them back, which is not as they were written: PostgreSQL drops the quotes and adds
 //! parentheses (`(deleted_at IS NULL)`), MariaDB writes lower case and a flag's negation as a
-//! comparison (`` `deleted` = 0 ``). Both sides are read as tokens, lower case, without quotes
-//! and parentheses, with `NOT x` read as `x = 0`.
+//! comparison (`` `deleted` = 0 ``). Both sides are parsed and compared as expressions, with
+//! identifiers unquoted and in lower case, parentheses dropped (the grouping they made stays in
+//! the tree) and `NOT x` read as `x = 0`; a text the parser cannot read is compared as tokens,
+//! lower case, without quotes and parentheses.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{visit_expressions_mut, BinaryOperator, Expr, Ident, UnaryOperator, Value};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
 
 use super::report::{IndexKind, Issue, KeyProblem, Report};
 use super::Schema;
@@ -176,9 +185,54 @@ fn compare(table: &TableName, object: &KeyObject, found: Option<&CatalogIndex>) 
         .collect()
 }
 
-/// Whether two SQL texts say the same once read as [`tokens`].
+/// Whether two SQL conditions say the same: parsed ([`expression`]), the same expression; a
+/// text the parser cannot read is compared as [`tokens`].
 fn same_sql(a: &str, b: &str) -> bool {
-    tokens(a) == tokens(b)
+    match (expression(a), expression(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => tokens(a) == tokens(b),
+    }
+}
+
+/// `sql` parsed as one expression, written the same way whichever catalog wrote it:
+/// identifiers unquoted and in lower case, parentheses gone (the tree keeps the grouping they
+/// made), a flag's negation `NOT x` as `x = 0` (MariaDB's form). `None` when the parser cannot
+/// read all of it.
+fn expression(sql: &str) -> Option<Expr> {
+    let mut parser = Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?;
+    let mut expr = parser.parse_expr().ok()?;
+    if parser.peek_token().token != Token::EOF {
+        return None;
+    }
+    let _ = visit_expressions_mut(&mut expr, |expr| {
+        match expr {
+            Expr::Nested(inner) => {
+                *expr = std::mem::replace(&mut **inner, Expr::value(Value::Null))
+            }
+            Expr::Identifier(ident) => lower(ident),
+            Expr::CompoundIdentifier(idents) => idents.iter_mut().for_each(lower),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr: operand,
+            } if matches!(**operand, Expr::Identifier(_)) => {
+                let flag = std::mem::replace(&mut **operand, Expr::value(Value::Null));
+                *expr = Expr::BinaryOp {
+                    left: Box::new(flag),
+                    op: BinaryOperator::Eq,
+                    right: Box::new(Expr::value(Value::Number("0".into(), false))),
+                };
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(expr)
+}
+
+/// An identifier as a catalog may write it: unquoted, in lower case.
+fn lower(ident: &mut Ident) {
+    ident.value = ident.value.to_lowercase();
+    ident.quote_style = None;
 }
 
 /// `sql` without its identifiers' quotes.
