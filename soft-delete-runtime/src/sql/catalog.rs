@@ -157,9 +157,8 @@ pub(crate) async fn foreign_keys<Mo, R, C: SqlConnection<Mo, R>>(
             mysql_schema(&mut sql, table);
             sql.push(" AND k.REFERENCED_TABLE_NAME = ")
                 .bind(text(&table.name))
-                .push(
-                    ")) ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-                );
+                .push("))")
+                .push(MYSQL_KEY_ORDER);
         }
     }
     let rows: Vec<ForeignKeyRow> = conn.rows(sql).await?;
@@ -176,6 +175,10 @@ const MYSQL_KEY_COLUMNS: &str =
             CONVERT(k.REFERENCED_COLUMN_NAME USING utf8mb4), \
             CAST(k.ORDINAL_POSITION - 1 AS SIGNED) \
      FROM information_schema.KEY_COLUMN_USAGE AS k WHERE ";
+
+/// The order of [`MYSQL_KEY_COLUMNS`]' rows: each key's columns together, in key order.
+const MYSQL_KEY_ORDER: &str =
+    " ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
 
 /// MySQL/MariaDB: the foreign keys into `table` from tables of the server's other databases,
 /// which [`foreign_keys`] leaves out. The search by the referenced table opens every table of
@@ -197,7 +200,7 @@ pub(crate) async fn foreign_keys_from_other_databases<Mo, R, C: SqlConnection<Mo
         .bind(text(&table.name))
         .push(" AND k.TABLE_SCHEMA <> ");
     mysql_schema(&mut sql, table);
-    sql.push(" ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION");
+    sql.push(MYSQL_KEY_ORDER);
     let rows: Vec<ForeignKeyRow> = conn.rows(sql).await?;
     Ok(rows.into_iter().map(CatalogForeignKey::from_row).collect())
 }
