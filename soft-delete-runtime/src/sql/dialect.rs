@@ -38,18 +38,9 @@ impl Dialected {
         }
     }
 
-    /// `CAST(expr AS <key type>)`, for text read back from the journal. On MySQL/MariaDB a text
-    /// or uuid key gets the text under an explicit binary collation instead: a cast to `CHAR`
-    /// takes the connection's collation, which a key column in another one refuses to compare
-    /// with (an illegal mix of collations), while an explicit collation wins over the
-    /// column's and compares the text exactly as the journal holds it.
+    /// `CAST(expr AS <key type>)`, for text read back from the journal.
     pub(crate) fn cast_from_text(self, expr: &str, kind: KeyKind) -> String {
-        match (self.0, kind) {
-            (Dialect::Mysql, KeyKind::Text | KeyKind::Uuid) => {
-                format!("CONVERT({expr} USING utf8mb4) COLLATE utf8mb4_bin")
-            }
-            _ => format!("CAST({expr} AS {})", self.key_type(kind)),
-        }
+        format!("CAST({expr} AS {})", self.key_type(kind))
     }
 
     /// The type a key of `kind` bound as text is cast to, or `None` where the bound text
