@@ -33,6 +33,12 @@ pub(crate) struct Field<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// The field that reads column `column` (its `#[diesel(column_name = ...)]`, or its name),
+    /// as Diesel's derives find the fields of `#[diesel(primary_key(...))]`.
+    pub(crate) fn field_of_column(&self, column: &Ident) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.column == *column)
+    }
+
     /// Reads the input. Malformed attributes are reported in `errors` and the rest is still
     /// read, so every mistake is reported at once; `None` only for input that is not a
     /// struct with named fields.

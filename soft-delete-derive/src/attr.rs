@@ -733,14 +733,14 @@ pub(crate) fn parse_active_unique(attrs: &[Attribute], errors: &mut Errors) -> V
     keys
 }
 
-/// `primary_key(a, b)` from `#[diesel(...)]`: the primary key's fields, when not `id`.
+/// `primary_key(a, b)` from `#[diesel(...)]`: the primary key's columns, when not `id`.
 pub(crate) fn diesel_primary_key(attrs: &[Attribute]) -> syn::Result<Option<Vec<Ident>>> {
     let mut found = None;
     for (ident, mut tokens) in diesel_items(attrs).filter(|(ident, _)| ident == "primary_key") {
         let Some(TokenTree::Group(group)) = tokens.next() else {
             return Err(syn::Error::new(
                 ident.span(),
-                "expected `primary_key(field, ...)` in `#[diesel(...)]`",
+                "expected `primary_key(column, ...)` in `#[diesel(...)]`",
             ));
         };
         let fields = Punctuated::<Ident, Token![,]>::parse_terminated.parse2(group.stream())?;

@@ -17,12 +17,12 @@ pub(crate) fn expand(ast: Option<&Input<'_>>, error: syn::Error) -> TokenStream 
     let table = ast.table_type();
     let stand_in = ast.column_path(&first.column);
     let ident = ast.ident;
-    // The id's types when every primary-key field is there, so a `RowId::typed` elsewhere
+    // The id's types when every primary-key column has its field, so a `RowId::typed` elsewhere
     // still type-checks; `()` (no id type) otherwise.
     let id_fields: Vec<_> = ast
         .primary_key
         .iter()
-        .map(|ident| ast.fields.iter().find(|f| f.ident == ident).map(|f| f.ty))
+        .map(|column| ast.field_of_column(column).map(|f| f.ty))
         .collect::<Option<_>>()
         .unwrap_or_default();
     let (impl_generics, ty_generics, where_clause) = ast.generics.split_for_impl();

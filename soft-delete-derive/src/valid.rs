@@ -402,12 +402,6 @@ fn field_named<'a>(input: &'a Input<'a>, ident: &Ident) -> Option<&'a Field<'a>>
     input.fields.iter().find(|f| f.ident == ident)
 }
 
-/// The field that reads column `column` (its `#[diesel(column_name = ...)]`, or its name), as
-/// Diesel's derives find the fields of `#[diesel(primary_key(...))]`.
-fn field_of_column<'a>(input: &'a Input<'a>, column: &Ident) -> Option<&'a Field<'a>> {
-    input.fields.iter().find(|f| f.column == *column)
-}
-
 fn field_names(input: &Input<'_>) -> String {
     let names: Vec<String> = input
         .fields
@@ -629,7 +623,7 @@ fn primary_key_fields<'a>(
 ) -> Vec<&'a Field<'a>> {
     let mut fields = Vec::new();
     for ident in &input.primary_key {
-        match field_of_column(input, ident) {
+        match input.field_of_column(ident) {
             Some(field) => fields.push(field),
             None if !required => return Vec::new(),
             None => {
