@@ -200,8 +200,9 @@ impl Checker {
     /// The fallback for a text the parser refuses as a whole, statement by statement: a piece
     /// that parses on its own is checked; one that reads or writes (`SELECT`, `WITH`, `INSERT`,
     /// `UPDATE`, `DELETE`, `REPLACE`, `VALUES`, `TABLE`, `MERGE`, `(`) must parse, or the text
-    /// is unreadable; DDL the parser does not know (trigger bodies, `plpgsql` functions, a
-    /// backend's own column options, `REINDEX`) is skipped, but for the query it runs after
+    /// is unreadable; any other piece it cannot read (DDL it does not know: trigger bodies,
+    /// `plpgsql` functions, a backend's own column options, `REINDEX`; `CALL`, `DECLARE`) is
+    /// skipped, but for the query it runs after
     /// `AS` ([`query_after_as`]: `CREATE TABLE t (a) AS SELECT ...`, `CREATE MATERIALIZED VIEW
     /// ... AS SELECT ... WITH DATA`), which must parse, up to what follows it.
     fn check_pieces(
