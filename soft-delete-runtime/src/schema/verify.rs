@@ -309,6 +309,11 @@ mod tests {
             "CASE WHEN `active` THEN 1 END",
             "case when `active` then 1 end"
         ));
+        // SQLite keeps a condition as written: grouped otherwise, a chain of ANDs is the same
+        assert!(same_sql(
+            r#""a" IS NULL AND ("b" IS NULL AND "c" IS NULL)"#,
+            "(a IS NULL AND b IS NULL) AND c IS NULL"
+        ));
         // what differs stays different
         assert!(!same_sql(
             r#""deleted_at" IS NULL"#,
