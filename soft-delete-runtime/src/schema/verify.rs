@@ -196,8 +196,8 @@ fn same_sql(a: &str, b: &str) -> bool {
 
 /// `sql` parsed as one expression, written the same way whichever catalog wrote it:
 /// identifiers unquoted and in lower case, parentheses gone (the tree keeps the grouping they
-/// made), a flag's negation `NOT x` as `x = 0` (MariaDB's form). `None` when the parser cannot
-/// read all of it.
+/// made), a flag's negation `NOT x` as `x = 0` (MariaDB's form), a chain of `AND`s (or `OR`s)
+/// grouped from the left. `None` when the parser cannot read all of it.
 fn expression(sql: &str) -> Option<Expr> {
     let mut parser = Parser::new(&GenericDialect {}).try_with_sql(sql).ok()?;
     let mut expr = parser.parse_expr().ok()?;
@@ -222,11 +222,47 @@ fn expression(sql: &str) -> Option<Expr> {
                     right: Box::new(Expr::value(Value::Number("0".into(), false))),
                 };
             }
+            Expr::BinaryOp {
+                op: op @ (BinaryOperator::And | BinaryOperator::Or),
+                ..
+            } => {
+                let op = op.clone();
+                let mut operands = Vec::new();
+                chain(
+                    std::mem::replace(expr, Expr::value(Value::Null)),
+                    &op,
+                    &mut operands,
+                );
+                *expr = operands
+                    .into_iter()
+                    .reduce(|left, right| Expr::BinaryOp {
+                        left: Box::new(left),
+                        op: op.clone(),
+                        right: Box::new(right),
+                    })
+                    .unwrap_or(Expr::value(Value::Null));
+            }
             _ => {}
         }
         ControlFlow::<()>::Continue(())
     });
     Some(expr)
+}
+
+/// The operands of a chain of `op` (`AND` or `OR`) however it is grouped, in order: `a AND
+/// (b AND c)` and `(a AND b) AND c` are both `[a, b, c]`.
+fn chain(expr: Expr, op: &BinaryOperator, operands: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: inner,
+            right,
+        } if inner == *op => {
+            chain(*left, op, operands);
+            chain(*right, op, operands);
+        }
+        other => operands.push(other),
+    }
 }
 
 /// An identifier as a catalog may write it: unquoted, in lower case.
