@@ -8,7 +8,7 @@
 //! | sync (`prelude`) | async (this module) |
 //! | --- | --- |
 //! | `Attempt::retry(conn, key, build)` ([`ActiveUnique`]) | `Attempt::retry_async(conn, key, build).await` ([`ActiveUniqueAsync`]) |
-//! | `start`, `upsert`, `find_live`, `history`, `retry_new`, `upsert_new` | `start_async`, `upsert_async`, `find_live_async`, `history_async`, `retry_new_async`, `upsert_new_async` |
+//! | `start`, `upsert`, `find_live`, `history`, `retry_new`, `upsert_new`, `start_new` | `start_async`, `upsert_async`, `find_live_async`, `history_async`, `retry_new_async`, `upsert_new_async`, `start_new_async` |
 //! | `row.restore(conn)`, `row.restore_and_set(conn, changes)` ([`SoftDelete`]) | `row.restore_async(conn)`, `row.restore_and_set_async(conn, changes)` ([`SoftDeleteAsync`]) |
 //! | `row.marker(col).restore(conn)`, `restore_and_set` ([`Marked`]) | `row.marker(col).restore_async(conn)`, `restore_and_set_async` (inherent methods) |
 //! | [`Collector`](crate::collector::Collector)`::preview`, `archive` | `preview_async`, `archive_async` (inherent methods) |
@@ -102,8 +102,8 @@ use crate::exec::{BackendOf, Execute, NonBlocking};
 use crate::model::{guarded_restore, KeyGuard, PrimaryMarker};
 use crate::table::SoftDeleteMarker;
 use crate::unique::{
-    merge, ops, renew, ActiveUnique, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate,
-    OneStatementBackend,
+    merge, ops, renew, ActiveUnique, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate, NoChanges,
+    OneStatementBackend, TableOf,
 };
 use crate::write::{self, AlsoSet, Marked, SoftDeleteTarget};
 use crate::{dsl, Error, SoftDelete};
@@ -188,6 +188,19 @@ pub trait ActiveUniqueAsync<K>: ActiveUnique<K> {
         C: AsyncTarget,
         BackendOf<NonBlocking, C>: OneStatementBackend,
         Self: KeyMerge<K, NonBlocking, C, N, U>;
+
+    /// [`ActiveUnique::start_new`], awaited: one statement on `AsyncPgConnection`, sent in a
+    /// transaction of its own (as `start_async`'s), since its insert can wait for a concurrent
+    /// insert of the key, which a dropped future must not commit later.
+    fn start_new_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, NonBlocking, C, N, NoChanges<TableOf<Self>>>;
 }
 
 impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
@@ -269,6 +282,19 @@ impl<M: ActiveUnique<K>, K> ActiveUniqueAsync<K> for M {
         Self: KeyMerge<K, NonBlocking, C, N, U>,
     {
         merge::upsert_new::<Self, K, NonBlocking, C, N, U>(conn, key, insert, update)
+    }
+
+    fn start_new_async<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> impl Future<Output = Result<Self, Error>>
+    where
+        C: AsyncTarget,
+        BackendOf<NonBlocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, NonBlocking, C, N, NoChanges<TableOf<Self>>>,
+    {
+        merge::start_new::<Self, K, NonBlocking, C, N>(conn, key, build)
     }
 }
 

@@ -56,7 +56,7 @@ pub mod __private {
     pub mod unique {
         pub use crate::model::KeyGuard;
         pub use crate::unique::backend::{InsertNew, InsertOf, Locked, UpdateLive, UpdateOf};
-        pub use crate::unique::merge::KeyMerge;
+        pub use crate::unique::merge::{KeyMerge, NoChanges};
         pub use crate::unique::ops::{KeyInsert, KeyOps, KeyTable, KeyUpdate};
         pub use crate::unique::renew::KeyRenew;
     }

@@ -18,7 +18,7 @@ use diesel::query_dsl::methods::FindDsl;
 use diesel::Identifiable;
 use diesel::{Column, QuerySource, Table};
 use soft_delete_runtime::__private::unique::{
-    KeyGuard, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate,
+    KeyGuard, KeyInsert, KeyMerge, KeyOps, KeyRenew, KeyUpdate, NoChanges,
 };
 #[cfg(feature = "async")]
 use soft_delete_runtime::asynchronous::{ActiveUniqueAsync, SoftDeleteAsync};
@@ -456,6 +456,54 @@ where
     ) -> Result<M, Error> {
         self.runtime
             .block_on(M::retry_new_async(&mut self.conn, key, build))
+    }
+}
+
+/// [`ActiveUnique::start_new`] of key `K` of model `M` through a test's executor (PostgreSQL
+/// only): `FreshIn::<_, Model, _, _>::start_new(x, conn, key, build)`.
+pub trait FreshIn<C, M: ActiveUnique<K>, K, N> {
+    /// [`ActiveUnique::start_new`], or `start_new_async` in the async copy.
+    fn start_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error>;
+}
+
+impl<C, M, K, N> FreshIn<C, M, K, N> for Blocking
+where
+    C: soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::Blocking>,
+    C::Backend: OneStatementBackend,
+    M: KeyMerge<K, soft_delete_runtime::exec::Blocking, C, N, NoChanges<<M as SoftDelete>::Table>>,
+{
+    fn start_new(
+        &mut self,
+        conn: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error> {
+        M::start_new(conn, key, build)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<C, M, K, N> FreshIn<C, M, K, N> for OnAsync<C>
+where
+    C: crate::asynchronous::AsyncTwin,
+    C::Async: soft_delete_runtime::exec::AsyncTarget,
+    <C::Async as soft_delete_runtime::exec::Executor<soft_delete_runtime::exec::NonBlocking>>::Backend:
+        OneStatementBackend,
+    M: KeyMerge<K, soft_delete_runtime::exec::NonBlocking, C::Async, N, NoChanges<<M as SoftDelete>::Table>>,
+{
+    fn start_new(
+        &mut self,
+        _: &mut C,
+        key: M::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<M, Error> {
+        self.runtime
+            .block_on(M::start_new_async(&mut self.conn, key, build))
     }
 }
 

@@ -43,8 +43,14 @@
 //! or in a savepoint of the caller's transaction); the async form sends it in a transaction of
 //! its own, as the async `start` does: its `INSERT` can wait for a concurrent insert of the
 //! key, which must not commit after a caller who dropped the future gave up.
+//!
+//! [`start_new`](super::ActiveUnique::start_new) sends the same statement with [`NoChanges`]:
+//! its `updated` CTE selects no row, so it inserts the key's first live row after its history
+//! or writes nothing; the transaction then finds the live row and returns [`Error::Conflict`],
+//! as `start` does.
 
 use std::future::Future;
+use std::marker::PhantomData;
 
 use diesel::backend::Backend;
 use diesel::expression::Expression;
@@ -61,8 +67,8 @@ use super::one_statement::{
     written_alone, OneStatementBackend, Refusals, Successor, SuccessorOf, Version,
 };
 use super::ops::{
-    check_new, contended, invalid, judge_replacement, next_counter, refuse_null_part, run, Body,
-    Failure, Lost, Params, Violation,
+    check_new, conflict, contended, invalid, judge_replacement, judge_start, next_counter,
+    refuse_null_part, run, Body, Failure, Lost, Params, Violation,
 };
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
@@ -213,6 +219,42 @@ impl<S> QueryId for SuccessorProbe<S> {
 
 impl<S, Conn> RunQueryDsl<Conn> for SuccessorProbe<S> {}
 
+/// The changes of [`start_new`](super::ActiveUnique::start_new)'s statement: none, so that it
+/// only inserts (its `updated` CTE selects no row).
+pub struct NoChanges<T>(PhantomData<fn() -> T>);
+
+impl<T> Default for NoChanges<T> {
+    fn default() -> Self {
+        NoChanges(PhantomData)
+    }
+}
+
+impl<T: diesel::QuerySource> AsChangeset for NoChanges<T> {
+    type Target = T;
+    type Changeset = ();
+
+    fn as_changeset(self) {}
+}
+
+/// Which operation sends [`Merge`]: the errors name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeCall {
+    /// [`upsert_new`](super::ActiveUnique::upsert_new): the key's live row is updated.
+    Upsert,
+    /// [`start_new`](super::ActiveUnique::start_new): a key with a live row gets
+    /// [`Error::Conflict`].
+    Start,
+}
+
+impl MergeCall {
+    fn refusals(self) -> &'static Refusals {
+        match self {
+            MergeCall::Upsert => &UPSERT_REFUSALS,
+            MergeCall::Start => &START_REFUSALS,
+        }
+    }
+}
+
 /// `upsert_new`'s statement for the new row `N` and changes `U` of `M`'s key `K` on `DB`.
 type MergeOf<M, K, N, U, DB> = Merge<
     SuccessorOf<M, K, N>,
@@ -233,9 +275,14 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
     /// The statement.
     type Statement;
 
-    /// The statement for `new` and `changes`, or [`Error::InvalidNewRow`] when it cannot take
-    /// them.
-    fn merger(key: Self::Value, new: N, changes: U) -> Result<Self::Statement, Error>;
+    /// The statement `call` sends for `new` and `changes`, or [`Error::InvalidNewRow`] when it
+    /// cannot take them.
+    fn merger(
+        call: MergeCall,
+        key: Self::Value,
+        new: N,
+        changes: U,
+    ) -> Result<Self::Statement, Error>;
 
     /// Whether the statement's changes set nothing (it can only insert).
     fn sets_nothing(statement: &Self::Statement) -> bool;
@@ -249,8 +296,8 @@ pub trait KeyMerge<K, Mo, C, N, U>: KeyOps<K, Mo, C> {
     /// The [`SuccessorProbe`] of the new row.
     type Probe;
 
-    /// The probe of `new`.
-    fn prober(key: Self::Value, new: N) -> Result<Self::Probe, Error>;
+    /// The probe of `new`, for `call`.
+    fn prober(call: MergeCall, key: Self::Value, new: N) -> Result<Self::Probe, Error>;
 
     /// Sends the probe: whether the new row is a live row of the key.
     fn probe(conn: &mut C, probe: Self::Probe) -> impl Future<Output = Result<bool, Error>>;
@@ -279,8 +326,13 @@ where
     type Statement = MergeOf<M, K, N, U, BackendOf<Mo, C>>;
     type Probe = SuccessorProbe<SuccessorOf<M, K, N>>;
 
-    fn merger(key: M::Value, new: N, changes: U) -> Result<Self::Statement, Error> {
-        merger::<M, K, BackendOf<Mo, C>, N, U>(key, new, changes)
+    fn merger(
+        call: MergeCall,
+        key: M::Value,
+        new: N,
+        changes: U,
+    ) -> Result<Self::Statement, Error> {
+        merger::<M, K, BackendOf<Mo, C>, N, U>(call, key, new, changes)
     }
 
     fn sets_nothing(statement: &Self::Statement) -> bool {
@@ -291,8 +343,9 @@ where
         Ok(conn.load(statement).await?.into_iter().next())
     }
 
-    fn prober(key: M::Value, new: N) -> Result<Self::Probe, Error> {
-        let (successor, _) = counted_successor::<M, K, BackendOf<Mo, C>, N>(&key, new, &REFUSALS)?;
+    fn prober(call: MergeCall, key: M::Value, new: N) -> Result<Self::Probe, Error> {
+        let refusals = call.refusals();
+        let (successor, _) = counted_successor::<M, K, BackendOf<Mo, C>, N>(&key, new, refusals)?;
         Ok(SuccessorProbe(successor))
     }
 
@@ -404,14 +457,22 @@ fn names(text: &str) -> impl Iterator<Item = (String, bool)> + '_ {
 }
 
 /// What `upsert_new` says of a table or a row its statement cannot take.
-const REFUSALS: Refusals = Refusals {
+const UPSERT_REFUSALS: Refusals = Refusals {
     table: "`upsert_new` on a table in a named schema, or named like a CTE of the one-statement forms (`successor`, `locked`, `retired`, `updated`, `inserted`): use `upsert`",
     row: "cannot be sent in `upsert_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
     counter: "gives the counter a value: `upsert_new` sets it to one past the key's newest row's",
 };
 
-/// `upsert_new`'s statement for `new` and `changes`, or why it cannot take them.
+/// What `start_new` says of a table or a row its statement cannot take.
+const START_REFUSALS: Refusals = Refusals {
+    table: "`start_new` on a table in a named schema, or named like a CTE of the one-statement forms (`successor`, `locked`, `retired`, `updated`, `inserted`): use `start`",
+    row: "cannot be sent in `start_new`'s statement: it must give the key's columns and the markers a value, and no column `DEFAULT` (an `Insertable` writes a `None` so unless it has `#[diesel(treat_none_as_default_value = false)]`)",
+    counter: "gives the counter a value: `start_new` sets it to one past the key's newest row's",
+};
+
+/// The statement `call` sends for `new` and `changes`, or why it cannot take them.
 fn merger<M, K, DB, N, U>(
+    call: MergeCall,
     key: M::Value,
     new: N,
     changes: U,
@@ -425,7 +486,7 @@ where
     U: AsChangeset<Target = TableOf<M>>,
     U::Changeset: QueryFragment<DB>,
 {
-    let (successor, counter) = counted_successor::<M, K, DB, N>(&key, new, &REFUSALS)?;
+    let (successor, counter) = counted_successor::<M, K, DB, N>(&key, new, call.refusals())?;
     let changes = changes.as_changeset();
     let text = sql_text::<DB, _>(&changes)?;
     let set = Changes::parse(&text);
@@ -453,8 +514,10 @@ where
 }
 
 /// The transaction that runs when the statement alone wrote nothing: the live row locked, then
-/// the same statement, which updates that row, or inserts the key's first live row.
+/// the same statement, which updates that row, or inserts the key's first live row. For
+/// [`MergeCall::Start`], a live row is the [`Error::Conflict`] `start` returns.
 struct Merging<M: ActiveUnique<K>, K, Mo, C, N, U, I, F> {
+    call: MergeCall,
     key: M::Value,
     insert: I,
     update: F,
@@ -474,6 +537,10 @@ where
     async fn attempt(&mut self, conn: &mut C) -> Result<M, Failure> {
         let key = &self.key;
         let locked = M::lock_live(conn, key.clone()).await?;
+        if let (Some(live), MergeCall::Start) = (&locked, self.call) {
+            let error = conflict::<M, K, Mo, C>(conn, key, live, None).await?;
+            return Err(Failure::Failed(error));
+        }
         self.locked = locked.as_ref().map(|row| row.row_id());
         // Without a live row, the statement continues the counter of the key's newest row,
         // which must have a next value; the versions of the key's rows tell, if nothing is
@@ -491,8 +558,8 @@ where
                 )
             }
         };
-        let statement =
-            M::merger(key.clone(), (self.insert)(), (self.update)()).map_err(Failure::Failed)?;
+        let statement = M::merger(self.call, key.clone(), (self.insert)(), (self.update)())
+            .map_err(Failure::Failed)?;
         if locked.is_some() && M::sets_nothing(&statement) {
             // What Diesel, and so `upsert`, says of an update whose changeset sets nothing.
             return Err(Failure::Failed(
@@ -511,7 +578,8 @@ where
             // `UPDATE` could take it, changes the key's rows: run again), or kept from the
             // table by a trigger (the key's rows as they were).
             None => {
-                let probe = M::prober(key.clone(), (self.insert)()).map_err(Failure::Failed)?;
+                let probe = M::prober(self.call, key.clone(), (self.insert)())
+                    .map_err(Failure::Failed)?;
                 if !M::probe(conn, probe).await.map_err(Failure::Failed)? {
                     check_new::<M, K>(None, key)
                 } else if Some(M::versions(conn, key.clone()).await.map_err(Failure::Failed)?)
@@ -527,10 +595,15 @@ where
         }
     }
 
-    // As `upsert`'s: a concurrent writer inserted the key's live row first, or another
-    // constraint was broken.
+    // As `upsert`'s: a concurrent writer inserted the key's live row first (`start`'s: that is
+    // a conflict), or another constraint was broken.
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
-        judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
+        match self.call {
+            MergeCall::Upsert => {
+                judge_replacement::<M, K, Mo, C>(conn, &self.key, self.locked.as_ref()).await
+            }
+            MergeCall::Start => judge_start::<M, K, Mo, C>(conn, &self.key).await,
+        }
     }
 
     fn contended(&self, attempts: u32) -> Error {
@@ -541,6 +614,35 @@ where
 #[cfg_attr(feature = "tracing", tracing::instrument(name = "upsert_new", level = "debug", skip_all,
     fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
 pub(crate) async fn upsert_new<M, K, Mo, C, N, U>(
+    conn: &mut C,
+    key: M::Value,
+    insert: impl FnMut() -> N,
+    update: impl FnMut() -> U,
+) -> Result<M, Error>
+where
+    M: KeyMerge<K, Mo, C, N, U>,
+    C: Executor<Mo>,
+{
+    merge(MergeCall::Upsert, conn, key, insert, update).await
+}
+
+#[cfg_attr(feature = "tracing", tracing::instrument(name = "start_new", level = "debug", skip_all,
+    fields(table = %M::table_name(), key = M::NAME, attempts = tracing::field::Empty)))]
+pub(crate) async fn start_new<M, K, Mo, C, N>(
+    conn: &mut C,
+    key: M::Value,
+    build: impl FnMut() -> N,
+) -> Result<M, Error>
+where
+    M: KeyMerge<K, Mo, C, N, NoChanges<TableOf<M>>>,
+    C: Executor<Mo>,
+{
+    merge(MergeCall::Start, conn, key, build, NoChanges::default).await
+}
+
+/// The statement alone, then, when it wrote nothing, the transaction of [`Merging`].
+async fn merge<M, K, Mo, C, N, U>(
+    call: MergeCall,
     conn: &mut C,
     key: M::Value,
     mut insert: impl FnMut() -> N,
@@ -554,7 +656,7 @@ where
     // The `INSERT` can wait for a concurrent insert of the key: an abandonable caller sends the
     // statement in a transaction of its own, which a dropped future never commits.
     let wrap = C::ABANDONABLE || conn.in_transaction();
-    let statement = M::merger(key.clone(), insert(), update())?;
+    let statement = M::merger(call, key.clone(), insert(), update())?;
     let alone = in_transaction_if(conn, wrap, async |conn: &mut C| {
         M::merge(conn, statement).await
     })
@@ -564,6 +666,7 @@ where
         return Ok(row);
     }
     let body = Merging::<M, K, Mo, C, N, U, _, _> {
+        call,
         key,
         insert,
         update,

@@ -134,7 +134,7 @@ pub use conflict::{Holder, KeyConflict, RowId};
 pub use guard::KeyInfo;
 #[doc(hidden)]
 pub use guard::KeyList;
-pub(crate) use merge::KeyMerge;
+pub(crate) use merge::{KeyMerge, NoChanges};
 pub use merge::{Merge, SuccessorProbe};
 #[doc(hidden)]
 pub use nullable::{NotNullKeyColumn, NullSafeEq};
@@ -422,6 +422,52 @@ pub trait ActiveUnique<K>: SoftDelete + Sized {
     {
         drive(merge::upsert_new::<Self, K, Blocking, C, N, U>(
             conn, key, insert, update,
+        ))
+    }
+
+    /// [`start`](Self::start) in one statement, on PostgreSQL, also for a key with history:
+    /// inserts the row `build` returns, which does not get the counter, as the key's first live
+    /// row, with the counter one past the key's newest row's (or its first value), which the
+    /// statement sets itself; returns the new row.
+    ///
+    /// Nothing is read first, so `build` gets nothing, and its row must not give the counter's
+    /// column a value. It is [`upsert_new`](Self::upsert_new)'s statement with nothing to
+    /// update: when it writes nothing (the key has a live row, a concurrent writer inserted one,
+    /// the new row is not a live row of the key), a transaction like `start`'s runs, which
+    /// returns the errors `start` returns: [`Error::Conflict`] with the live row's id,
+    /// [`Error::InvalidNewRow`], [`Error::Contended`]. The rows and tables it refuses before
+    /// anything is sent are `retry_new`'s. `build` may run more than once. On SQLite and
+    /// MySQL/MariaDB it does not compile: use `start`.
+    ///
+    /// ```no_run
+    /// # use diesel::prelude::*;
+    /// # use soft_delete_runtime::prelude::*;
+    /// # diesel::table! { attempts (id) { id -> Integer, exam_id -> Integer, learner_id -> Integer, active -> Bool, retry -> Integer } }
+    /// # #[derive(Queryable, Selectable, Identifiable, SoftDelete)]
+    /// # #[diesel(table_name = attempts)]
+    /// # #[active_unique(fields = "exam_id, learner_id", counter = retry)]
+    /// # struct Attempt { id: i32, exam_id: i32, learner_id: i32, #[soft_delete(marker = active)] active: bool, retry: i32 }
+    /// # fn run(conn: &mut PgConnection) -> Result<(), soft_delete_runtime::Error> {
+    /// use attempts::{active, exam_id, learner_id};
+    /// // One statement: the first live attempt, numbered after the key's retired ones.
+    /// let first = Attempt::start_new(conn, (1, 7), || {
+    ///     (exam_id.eq(1), learner_id.eq(7), active.eq(true))
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn start_new<C, N>(
+        conn: &mut C,
+        key: Self::Value,
+        build: impl FnMut() -> N,
+    ) -> Result<Self, Error>
+    where
+        C: Executor<Blocking>,
+        BackendOf<Blocking, C>: OneStatementBackend,
+        Self: KeyMerge<K, Blocking, C, N, NoChanges<TableOf<Self>>>,
+    {
+        drive(merge::start_new::<Self, K, Blocking, C, N>(
+            conn, key, build,
         ))
     }
 }

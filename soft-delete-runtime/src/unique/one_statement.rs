@@ -81,15 +81,17 @@ use crate::trace;
 use crate::write::{self, Deletion, SoftDeleteTarget};
 use crate::Error;
 
-/// A backend that can run the one statement of [`retry_new`](super::ActiveUnique::retry_new)
-/// and [`upsert_new`](super::ActiveUnique::upsert_new): PostgreSQL, whose data-modifying CTEs
+/// A backend that can run the one statement of [`retry_new`](super::ActiveUnique::retry_new),
+/// [`upsert_new`](super::ActiveUnique::upsert_new) and
+/// [`start_new`](super::ActiveUnique::start_new): PostgreSQL, whose data-modifying CTEs
 /// write several rows of a key atomically in one statement. SQLite and MySQL/MariaDB have no
-/// such statement; [`retry`](super::ActiveUnique::retry) and
-/// [`upsert`](super::ActiveUnique::upsert) do the same there in one transaction.
+/// such statement; [`retry`](super::ActiveUnique::retry),
+/// [`upsert`](super::ActiveUnique::upsert) and [`start`](super::ActiveUnique::start) do the same
+/// there in one transaction.
 #[diagnostic::on_unimplemented(
-    message = "`retry_new` and `upsert_new` send one PostgreSQL statement, which `{Self}` cannot run",
+    message = "`retry_new`, `upsert_new` and `start_new` send one PostgreSQL statement, which `{Self}` cannot run",
     label = "this needs a PostgreSQL connection",
-    note = "on SQLite and MySQL/MariaDB, `retry(conn, key, |old, counter| ...)` and `upsert(conn, key, |counter| ..., |live| ...)` do the same in one transaction"
+    note = "on SQLite and MySQL/MariaDB, `retry(conn, key, |old, counter| ...)`, `upsert(conn, key, |counter| ..., |live| ...)` and `start(conn, key, |counter| ...)` do the same in one transaction"
 )]
 pub trait OneStatementBackend: SupportedBackend {}
 

@@ -511,19 +511,28 @@ where
         check_new::<M, K>(new, &self.key)
     }
 
-    // A concurrent `start` inserted first: its row is live now.
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
-        Ok(match M::load_live(conn, self.key.clone()).await? {
-            Some(live) => {
-                Violation::Conflict(conflict::<M, K, Mo, C>(conn, &self.key, &live, None).await?)
-            }
-            None => Violation::Raw,
-        })
+        judge_start::<M, K, Mo, C>(conn, &self.key).await
     }
 
     fn contended(&self, attempts: u32) -> Error {
         contended::<M, K>(attempts)
     }
+}
+
+/// A unique violation of an insert of `key`'s first live row: a concurrent `start` inserted
+/// first, and its row is live now (a conflict), or another constraint was broken.
+pub(super) async fn judge_start<M, K, Mo, C>(
+    conn: &mut C,
+    key: &M::Value,
+) -> Result<Violation, Error>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    Ok(match M::load_live(conn, key.clone()).await? {
+        Some(live) => Violation::Conflict(conflict::<M, K, Mo, C>(conn, key, &live, None).await?),
+        None => Violation::Raw,
+    })
 }
 
 #[cfg_attr(feature = "tracing", tracing::instrument(name = "start", level = "debug", skip_all,

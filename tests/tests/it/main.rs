@@ -45,6 +45,8 @@ mod schema;
 mod schema_migrations;
 mod schema_verify;
 mod scopes;
+#[cfg(feature = "postgres")]
+mod start_new;
 mod time_markers;
 mod timestamptz;
 #[cfg(feature = "tracing")]

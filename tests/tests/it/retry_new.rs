@@ -244,11 +244,12 @@ mod postgres {
         /// The line of the README's table under "Cost".
         #[cfg(feature = "async")]
         fn the_readme_states_the_statements_retry_new_sends(db) {
-            use crate::unique_statements::{assert_readme_line_on_postgres, hand_retry};
+            use crate::unique_statements::{assert_readme_line_on_postgres, Retired, hand_retry};
             use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
             assert_readme_line_on_postgres(
                 db,
                 "`retry_new`",
+                Retired::None,
                 1,
                 |conn| ExamAttempt::retry_new(conn, (1, 7), next_attempt(1)),
                 |hand, conn| hand_retry(hand, conn, 2),

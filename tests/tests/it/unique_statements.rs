@@ -95,7 +95,7 @@ where
     })
 }
 
-fn hand_start<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
+pub(crate) fn hand_start<C>(hand: &Hand, conn: &mut C, exam: i32) -> QueryResult<Row>
 where
     C: Connection,
     SqlQuery: ExecuteDsl<C> + for<'q> LoadQuery<'q, C, Row>,
@@ -176,14 +176,26 @@ pub(crate) fn assert_in_readme(lines: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether the keys an operation measured by [`assert_readme_line_on_postgres`] runs on have a
+/// live row (each key's first, counter 0) or only that row, retired.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retired {
+    /// The first row is live.
+    None,
+    /// The first row is retired: the key has history only.
+    Every,
+}
+
 /// Asserts the README's line `operation` on PostgreSQL, for an operation on a key with a live
-/// attempt: the statements `library` sends on key (1, 7), the hand-written `hand` on exam 2
+/// attempt (only a retired one with [`Retired::Every`]): the statements `library` sends on key (1, 7), the hand-written `hand` on exam 2
 /// and `on_async` on key (3, 7), on a connection of their own; each leaves the live attempt's
 /// `retry` at `retry`.
 #[cfg(feature = "postgres")]
 pub(crate) fn assert_readme_line_on_postgres(
     db: &mut soft_delete_tests::TestDb<diesel::PgConnection>,
     operation: &str,
+    retired: Retired,
     retry: i32,
     library: impl FnOnce(&mut diesel::PgConnection) -> Result<ExamAttempt, soft_delete_runtime::Error>,
     hand: impl FnOnce(&Hand, &mut diesel::PgConnection) -> QueryResult<Row>,
@@ -201,6 +213,11 @@ pub(crate) fn assert_readme_line_on_postgres(
     let conn = db.conn();
     for exam in 1..=3 {
         ExamAttempt::start(conn, (exam, 7), |n| attempt(exam, 7, n))?;
+    }
+    if retired == Retired::Every {
+        diesel::update(exam_attempts::table)
+            .set(exam_attempts::active.eq(false))
+            .execute(conn)?;
     }
     let seen = record_statements(conn);
     let (by_library, first) = count(&seen, || Ok(library(conn)?))?;

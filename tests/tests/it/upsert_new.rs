@@ -422,11 +422,12 @@ mod postgres {
         /// The line of the README's table under "Cost".
         #[cfg(feature = "async")]
         fn the_readme_states_the_statements_upsert_new_sends(db) {
-            use crate::unique_statements::{assert_readme_line_on_postgres, hand_update};
+            use crate::unique_statements::{assert_readme_line_on_postgres, Retired, hand_update};
             use soft_delete_runtime::asynchronous::ActiveUniqueAsync;
             assert_readme_line_on_postgres(
                 db,
                 "`upsert_new` (the key is live: an update)",
+                Retired::None,
                 10,
                 |conn| ExamAttempt::upsert_new(conn, (1, 7), next_attempt(1), bump()),
                 |hand, conn| hand_update(hand, conn, 2),

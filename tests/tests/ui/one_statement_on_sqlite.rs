@@ -23,7 +23,7 @@ struct Attempt {
     retry: i32,
 }
 
-// `retry_new` and `upsert_new` are one PostgreSQL statement: SQLite has no data-modifying CTEs.
+// `retry_new`, `upsert_new` and `start_new` are one PostgreSQL statement: SQLite has no data-modifying CTEs.
 fn next(conn: &mut SqliteConnection) -> Result<Attempt, soft_delete_runtime::Error> {
     Attempt::retry_new(conn, (1, 7), || {
         (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true))
@@ -38,6 +38,13 @@ fn bump(conn: &mut SqliteConnection) -> Result<Attempt, soft_delete_runtime::Err
         || (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true)),
         || attempts::retry.eq(attempts::retry + 1),
     )
+}
+
+// `start_new` likewise.
+fn first(conn: &mut SqliteConnection) -> Result<Attempt, soft_delete_runtime::Error> {
+    Attempt::start_new(conn, (1, 7), || {
+        (attempts::exam_id.eq(1), attempts::learner_id.eq(7), attempts::active.eq(true))
+    })
 }
 
 fn main() {}
