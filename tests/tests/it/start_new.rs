@@ -13,8 +13,8 @@ use soft_delete_tests::stamp::Stamp;
 
 use crate::retry_new::next_attempt;
 use crate::unique::{
-    accounts, attempt, create_with_keys, exam_attempts, live_id_of, race, seats, Account,
-    ExamAttempt, Seat, SeatKey,
+    accounts, attempt, create_with_keys, exam_attempts, live_id_of, race, seats, while_held,
+    Account, ExamAttempt, Seat, SeatKey,
 };
 
 /// The statements `op` sent, without the async form's own `BEGIN` and `COMMIT`.
@@ -121,6 +121,38 @@ mod postgres {
             });
             assert!(rolled_back.is_err());
             assert_eq!(exam_attempts::table.with_deleted().count().get_result::<i64>(conn)?, 0, "rolled back with the caller's transaction");
+            Ok(())
+        }
+
+        /// A concurrent `retry` holds the live row while `start_new` runs: its statement writes
+        /// nothing (the row is live in its snapshot), and the transaction's lock waits for the
+        /// retry, then finds the retired row and not its successor (invisible to that
+        /// `SELECT ... FOR UPDATE`). The successor is the key's live row: a conflict naming it,
+        /// as from `start`, not an invalid row. (From a second reading.)
+        fn start_new_behind_a_concurrent_retry_is_a_conflict_naming_the_successor(db, x) {
+            create_with_keys(db)?;
+            let first = KeysIn::<_, ExamAttempt, _, _>::start(x, db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+            let held = format!(
+                "UPDATE exam_attempts SET active = false WHERE id = {};
+                 INSERT INTO exam_attempts (exam_id, learner_id, active, retry) VALUES (1, 7, true, 1)",
+                first.id
+            );
+            let (by_start_new, by_start) = (
+                while_held(db, &held, |conn| FreshIn::<_, ExamAttempt, _, _>::start_new(x, conn, (1, 7), next_attempt(1)))?,
+                {
+                    let live = ExamAttempt::find_live(db.conn(), (1, 7))?.expect("the successor");
+                    let again = format!("UPDATE exam_attempts SET active = false WHERE id = {};
+                         INSERT INTO exam_attempts (exam_id, learner_id, active, retry) VALUES (1, 7, true, 2)", live.id);
+                    while_held(db, &again, |conn| KeysIn::<_, ExamAttempt, _, _>::start(x, conn, (1, 7), |n| attempt(1, 7, n)))?
+                },
+            );
+            let history = ExamAttempt::history(db.conn(), (1, 7))?;
+            let ids: Vec<i32> = history.iter().map(|a| a.id).collect();
+            assert_eq!(history.iter().map(|a| (a.retry, a.active)).collect::<Vec<_>>(), [(2, true), (1, false), (0, false)], "neither wrote");
+            let by_start_new = by_start_new.unwrap_err();
+            assert_eq!(live_id_of(&by_start_new), Some(ids[1]), "start_new names the successor: {by_start_new}");
+            let by_start = by_start.unwrap_err();
+            assert_eq!(live_id_of(&by_start), Some(ids[0]), "as start does: {by_start}");
             Ok(())
         }
 
