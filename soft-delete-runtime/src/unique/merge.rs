@@ -578,6 +578,16 @@ where
             // `UPDATE` could take it, changes the key's rows: run again), or kept from the
             // table by a trigger (the key's rows as they were).
             None => {
+                // For `start`, a live row the statement saw is the conflict `start` reports: one
+                // a concurrent writer inserted since the lock, or the successor of a row a
+                // concurrent `retry` held, which the lock waited for and then found retired (the
+                // successor is invisible to that read).
+                if self.call == MergeCall::Start {
+                    if let Some(live) = M::load_live(conn, key.clone()).await? {
+                        let error = conflict::<M, K, Mo, C>(conn, key, &live, None).await?;
+                        return Err(Failure::Failed(error));
+                    }
+                }
                 let probe = M::prober(self.call, key.clone(), (self.insert)())
                     .map_err(Failure::Failed)?;
                 if !M::probe(conn, probe).await.map_err(Failure::Failed)? {
