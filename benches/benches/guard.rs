@@ -222,6 +222,6 @@ fn main() {
     let guard_pg = guard(Dialect::Postgres);
     let counts = guard_pg.counts();
     guarded.set_instrumentation(guard_pg);
-    rounds("postgres", &mut plain, &mut guarded, 60, pg_load);
+    rounds("postgres", &mut plain, &mut guarded, 250, pg_load);
     assert_eq!(counts.leaky(), 0, "every statement states its visibility");
 }
