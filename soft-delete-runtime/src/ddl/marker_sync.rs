@@ -342,4 +342,23 @@ mod tests {
         assert_eq!(dollar_tag(r#"NEW."a$sd$b""#), "$sd1$");
         assert_eq!(dollar_tag(r#"NEW."$sd$" NEW."$sd1$""#), "$sd2$");
     }
+
+    /// PostgreSQL cuts a name at 63 bytes (two long tables' functions, named alike, would
+    /// replace each other) and MySQL refuses one past 64.
+    #[test]
+    fn a_long_table_name_gives_a_name_within_the_identifier_limit() {
+        let sync = |name: String| Sync {
+            table: TableName { schema: None, name },
+            key: "id",
+            marker: "deleted",
+            strategy: StrategyKind::DeletedFlag,
+            stamp: None,
+            batch: Some("batch"),
+        };
+        assert_eq!(sync("posts".into()).name(), "posts_marker_sync");
+        let (a, b) = (sync(format!("{}_a", "t".repeat(58))), sync(format!("{}_b", "t".repeat(58))));
+        assert!(a.name().len() <= 63 && b.name().len() <= 63, "{} {}", a.name(), b.name());
+        assert_ne!(a.name(), b.name());
+        assert!(a.name().ends_with("_marker_sync"), "{}", a.name());
+    }
 }
