@@ -29,12 +29,14 @@
 //! | MySQL/MariaDB | `CREATE TRIGGER ... BEFORE UPDATE ... FOR EACH ROW BEGIN IF ... SET NEW.<col> = ...; END IF; END` |
 //!
 //! The trigger is named after the table, `<table>_marker_sync` (PostgreSQL's function takes
-//! the same name, in the table's schema). [`drop_marker_sync`] writes the down migration.
+//! the same name, in the table's schema); past 63 bytes the table's name is cut short and a
+//! hash of the whole name added, as for the other names this module derives. [`drop_marker_sync`] writes the down migration.
 //! On MySQL the current time is `UTC_TIMESTAMP(6)`, right for a `DATETIME` column; a
 //! `TIMESTAMP` column converts it from the session's time zone, which is UTC on Diesel's
 //! connections. Creating a trigger on MySQL/MariaDB with binary logging on needs the
 //! `TRIGGER` privilege and, for a user without `SUPER`, `log_bin_trust_function_creators`.
 
+use super::derived_name;
 use crate::backend::{Dialect, TableName};
 use crate::relations::{Archivable, GraphTable, StampColumn, StampKind, StampOf};
 use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
@@ -144,9 +146,10 @@ impl Sync {
         })
     }
 
-    /// `<table>_marker_sync`, unqualified.
+    /// `<table>_marker_sync`, unqualified (a long table name cut short with a hash, see
+    /// [`derived_name`]).
     fn name(&self) -> String {
-        format!("{}_marker_sync", self.table.name)
+        derived_name(&self.table.name, "_marker_sync")
     }
 
     /// The trigger's name as `CREATE TRIGGER` and PostgreSQL's `DROP TRIGGER ... ON` take it.
@@ -356,8 +359,16 @@ mod tests {
             batch: Some("batch"),
         };
         assert_eq!(sync("posts".into()).name(), "posts_marker_sync");
-        let (a, b) = (sync(format!("{}_a", "t".repeat(58))), sync(format!("{}_b", "t".repeat(58))));
-        assert!(a.name().len() <= 63 && b.name().len() <= 63, "{} {}", a.name(), b.name());
+        let (a, b) = (
+            sync(format!("{}_a", "t".repeat(58))),
+            sync(format!("{}_b", "t".repeat(58))),
+        );
+        assert!(
+            a.name().len() <= 63 && b.name().len() <= 63,
+            "{} {}",
+            a.name(),
+            b.name()
+        );
         assert_ne!(a.name(), b.name());
         assert!(a.name().ends_with("_marker_sync"), "{}", a.name());
     }
