@@ -221,6 +221,20 @@ backend_tests! {
         Ok(())
     }
 
+    /// Rows are named by their primary key, so the key itself cannot be what moves: refused as
+    /// an argument before anything is sent (it was a misleading `NotInScope`).
+    fn the_primary_key_column_is_refused_before_the_database_is_touched(db, x) {
+        create_players(db, Key::Plain)?;
+        let conn = db.conn();
+        let error = x.reassign(conn, reassign(players::id).with_deleted(), [(1, 2), (2, 1)]).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidArgument { name: "column", problem } if problem.contains("primary key")),
+            "{error}"
+        );
+        assert_eq!(numbers_of!(conn, 1)?, START, "nothing was written");
+        Ok(())
+    }
+
     fn a_value_held_by_a_row_not_moved_is_a_conflict(db, x) {
         create_players(db, Key::Plain)?;
         let conn = db.conn();
