@@ -339,7 +339,8 @@ pub enum Error {
         operation: &'static str,
     },
 
-    /// An argument is out of range (a purge's batch size of 0). Nothing was written.
+    /// An argument is out of range (a purge's batch size of 0, a reassignment of the primary
+    /// key's column). Nothing was written.
     #[error("`{name}` {problem}")]
     InvalidArgument {
         /// The argument.

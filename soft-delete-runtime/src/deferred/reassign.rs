@@ -305,6 +305,12 @@ impl<Col: Column, S> Reassign<Col, S> {
         V: ReassignValue,
         S: Clone,
     {
+        if Col::NAME == <<Col::Table as Table>::PrimaryKey as Column>::NAME {
+            return Err(Error::InvalidArgument {
+                name: "column",
+                problem: "is the table's primary key, by which `reassign` names the rows it moves: a primary key cannot be reassigned",
+            });
+        }
         let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
         let table = TableName::of::<Col::Table>();
         let moves = match validate::<Id, V>(moves) {
