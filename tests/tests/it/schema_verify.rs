@@ -230,6 +230,43 @@ backend_tests! {
         Ok(())
     }
 
+    /// PostgreSQL: a `CREATE UNIQUE INDEX CONCURRENTLY` that failed (here on two live rows
+    /// with one key) leaves its index behind, `INVALID`: it may miss rows already in the
+    /// table, so the key is not enforced on them, though its name, columns and condition are
+    /// the key's.
+    fn verify_reports_an_invalid_key_index(db, x) {
+        if db.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        create_tables(db);
+        let users = Schema::new().model::<VUser>();
+        for migration in users.migrations(Dialect::Postgres)? {
+            db.conn().batch_execute(&migration.up)?;
+        }
+        assert!(x.verify_schema(db.conn(), &users)?.is_clean());
+        #[derive(QueryableByName)]
+        struct Definition {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            definition: String,
+        }
+        let index: Definition = diesel::sql_query("SELECT pg_get_indexdef('one_live_vuser_email'::regclass) AS definition")
+            .get_result(db.conn())?;
+        let concurrently = index.definition.replacen("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1);
+        db.conn().batch_execute(
+            "DROP INDEX one_live_vuser_email;
+             INSERT INTO vusers (id, email) VALUES (1, 'ann@x'), (2, 'ann@x')",
+        )?;
+        assert!(db.conn().batch_execute(&concurrently).is_err(), "two live rows of one key: {concurrently}");
+        db.conn().batch_execute("DELETE FROM vusers WHERE id = 2")?;
+        let report = x.verify_schema(db.conn(), &users)?;
+        assert!(
+            matches!(&report.issues[..], [Issue::KeyMismatch { key: "one_live_vuser_email", index, .. }] if index == "one_live_vuser_email"),
+            "{report}"
+        );
+        assert!(report.to_string().contains("INVALID"), "{report}");
+        Ok(())
+    }
+
     fn verify_names_each_missing_table(db, x) {
         let report = x.verify_schema(db.conn(), &schema())?;
         assert_eq!(
