@@ -110,6 +110,10 @@ pub enum KeyProblem {
         /// Whether the key's index should say it.
         expected: bool,
     },
+    /// PostgreSQL: the index is `INVALID`, as a `CREATE INDEX CONCURRENTLY` (or `REINDEX
+    /// CONCURRENTLY`) that failed leaves it: it may miss rows already in the table, so the key
+    /// is not enforced on them. Drop it and create it again.
+    Invalid,
 }
 
 /// What kind of index enforces (or fails to enforce) a key.
@@ -162,6 +166,9 @@ impl fmt::Display for KeyProblem {
             ),
             KeyProblem::NullsNotDistinct { expected: false } => f.write_str(
                 "says NULLS NOT DISTINCT, which the key does not declare",
+            ),
+            KeyProblem::Invalid => f.write_str(
+                "is INVALID, as a failed CREATE INDEX CONCURRENTLY leaves it: it may miss rows already in the table, so the key is not enforced on them; drop it and create it again",
             ),
         }
     }

@@ -124,6 +124,9 @@ fn compare(table: &TableName, object: &KeyObject, found: Option<&CatalogIndex>) 
         }];
     };
     let mut problems = Vec::new();
+    if index.invalid {
+        problems.push(KeyProblem::Invalid);
+    }
     let expected = match object.exclusion {
         true => IndexKind::Exclusion,
         false => IndexKind::Unique,
@@ -393,6 +396,7 @@ mod tests {
             unique: true,
             exclusion: false,
             nulls_not_distinct: false,
+            invalid: false,
             elements: vec![Some("a".to_owned()), None],
             condition: Some("deleted_at IS NULL".to_owned()),
         };

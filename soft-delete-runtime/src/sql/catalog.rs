@@ -265,6 +265,9 @@ pub(crate) struct CatalogIndex {
     pub exclusion: bool,
     /// PostgreSQL 15+: `NULLS NOT DISTINCT`.
     pub nulls_not_distinct: bool,
+    /// PostgreSQL: not valid (`NOT indisvalid`), as a `CREATE INDEX CONCURRENTLY` that failed
+    /// leaves it: it may miss rows already in the table.
+    pub invalid: bool,
     /// What it is on, in order: a column's name, or an expression's text as the catalog
     /// writes it (`None` where it gives none: SQLite's expressions).
     pub elements: Vec<Option<String>>,
@@ -280,6 +283,7 @@ impl IndexFlags {
     const UNIQUE: i64 = 1;
     const EXCLUSION: i64 = 2;
     const NULLS_NOT_DISTINCT: i64 = 4;
+    const INVALID: i64 = 8;
 }
 
 /// Every index of `table` (none when the table does not exist), elements in order.
@@ -311,7 +315,8 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
                         (CASE WHEN i.indisunique THEN 1 ELSE 0 END \
                          + CASE WHEN i.indisexclusion THEN 2 ELSE 0 END \
                          + CASE WHEN COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) \
-                                THEN 4 ELSE 0 END)::bigint, \
+                                THEN 4 ELSE 0 END \
+                         + CASE WHEN i.indisvalid THEN 0 ELSE 8 END)::bigint, \
                         k.n::bigint, pg_get_indexdef(i.indexrelid, k.n, true), \
                         pg_get_expr(i.indpred, i.indrelid, true) \
                  FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
@@ -347,6 +352,7 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
                 unique: flags & IndexFlags::UNIQUE != 0,
                 exclusion: flags & IndexFlags::EXCLUSION != 0,
                 nulls_not_distinct: flags & IndexFlags::NULLS_NOT_DISTINCT != 0,
+                invalid: flags & IndexFlags::INVALID != 0,
                 elements: Vec::new(),
                 condition: match sqlite {
                     true => condition.as_deref().and_then(sqlite_index_condition),

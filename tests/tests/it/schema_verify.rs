@@ -259,8 +259,14 @@ backend_tests! {
         assert!(db.conn().batch_execute(&concurrently).is_err(), "two live rows of one key: {concurrently}");
         db.conn().batch_execute("DELETE FROM vusers WHERE id = 2")?;
         let report = x.verify_schema(db.conn(), &users)?;
-        assert!(
-            matches!(&report.issues[..], [Issue::KeyMismatch { key: "one_live_vuser_email", index, .. }] if index == "one_live_vuser_email"),
+        assert_eq!(
+            report.issues,
+            [Issue::KeyMismatch {
+                table: "vusers".into(),
+                key: "one_live_vuser_email",
+                index: "one_live_vuser_email".into(),
+                problem: KeyProblem::Invalid,
+            }],
             "{report}"
         );
         assert!(report.to_string().contains("INVALID"), "{report}");
