@@ -230,6 +230,29 @@ backend_tests! {
         Ok(())
     }
 
+    /// PostgreSQL: an exclusion constraint checked at another time than the key declares (a
+    /// key declared `INITIALLY DEFERRED` whose constraint is `INITIALLY IMMEDIATE` fails the
+    /// statements that break it for a moment, which the declaration promised to allow).
+    fn verify_reports_an_exclusion_constraint_deferred_otherwise(db, x) {
+        if db.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        create_tables(db);
+        let immediate = Schema::new().model_with::<VUser>(KeyForm::Exclusion(Deferral::InitiallyImmediate));
+        for migration in immediate.migrations(Dialect::Postgres)? {
+            db.conn().batch_execute(&migration.up)?;
+        }
+        assert!(x.verify_schema(db.conn(), &immediate)?.is_clean());
+        let deferred = Schema::new().model_with::<VUser>(KeyForm::Exclusion(Deferral::InitiallyDeferred));
+        let report = x.verify_schema(db.conn(), &deferred)?;
+        assert!(
+            matches!(&report.issues[..], [Issue::KeyMismatch { key: "one_live_vuser_email", .. }]),
+            "{report}"
+        );
+        assert!(report.to_string().contains("INITIALLY IMMEDIATE"), "{report}");
+        Ok(())
+    }
+
     /// PostgreSQL: a `CREATE UNIQUE INDEX CONCURRENTLY` that failed (here on two live rows
     /// with one key) leaves its index behind, `INVALID`: it may miss rows already in the
     /// table, so the key is not enforced on them, though its name, columns and condition are
