@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::backend::TableName;
 use crate::collector::SchemaIssue;
+use crate::ddl::Deferral;
 
 /// What [`Schema::verify`](super::Schema::verify) found: empty when the database holds
 /// everything the schema needs.
@@ -110,6 +111,14 @@ pub enum KeyProblem {
         /// Whether the key's index should say it.
         expected: bool,
     },
+    /// PostgreSQL: the key's exclusion constraint is checked at another time than the key
+    /// declares (or cannot be deferred at all).
+    Deferral {
+        /// What the key declares.
+        expected: Deferral,
+        /// What the constraint says; `None`: not `DEFERRABLE`.
+        found: Option<Deferral>,
+    },
     /// PostgreSQL: the index is `INVALID`, as a `CREATE INDEX CONCURRENTLY` (or `REINDEX
     /// CONCURRENTLY`) that failed leaves it: it may miss rows already in the table, so the key
     /// is not enforced on them. Drop it and create it again.
@@ -167,6 +176,14 @@ impl fmt::Display for KeyProblem {
             KeyProblem::NullsNotDistinct { expected: false } => f.write_str(
                 "says NULLS NOT DISTINCT, which the key does not declare",
             ),
+            KeyProblem::Deferral {
+                expected,
+                found: Some(found),
+            } => write!(f, "is {}, not {}", found.sql(), expected.sql()),
+            KeyProblem::Deferral {
+                expected,
+                found: None,
+            } => write!(f, "is not DEFERRABLE, not {}", expected.sql()),
             KeyProblem::Invalid => f.write_str(
                 "is INVALID, as a failed CREATE INDEX CONCURRENTLY leaves it: it may miss rows already in the table, so the key is not enforced on them; drop it and create it again",
             ),

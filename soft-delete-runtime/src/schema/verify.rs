@@ -20,7 +20,7 @@ use super::report::{IndexKind, Issue, KeyProblem, Report};
 use super::Schema;
 use crate::backend::{SupportedBackend, TableName};
 use crate::collector::graph_report;
-use crate::ddl::{archive_log, journal, KeyObject};
+use crate::ddl::{archive_log, journal, Deferral, KeyObject};
 use crate::exec::BackendOf;
 use crate::exec::SqlConnection;
 use crate::relations::Graph;
@@ -128,8 +128,8 @@ fn compare(table: &TableName, object: &KeyObject, found: Option<&CatalogIndex>) 
         problems.push(KeyProblem::Invalid);
     }
     let expected = match object.exclusion {
-        true => IndexKind::Exclusion,
-        false => IndexKind::Unique,
+        Some(_) => IndexKind::Exclusion,
+        None => IndexKind::Unique,
     };
     let kind = match (index.exclusion, index.unique) {
         (true, _) => IndexKind::Exclusion,
@@ -141,6 +141,16 @@ fn compare(table: &TableName, object: &KeyObject, found: Option<&CatalogIndex>) 
             expected,
             found: kind,
         });
+    }
+    if let (Some(expected), IndexKind::Exclusion) = (object.exclusion, kind) {
+        let found = match index.deferrable {
+            (false, _) => None,
+            (true, false) => Some(Deferral::InitiallyImmediate),
+            (true, true) => Some(Deferral::InitiallyDeferred),
+        };
+        if found != Some(expected) {
+            problems.push(KeyProblem::Deferral { expected, found });
+        }
     }
     let same_elements = index.elements.len() == object.elements.len()
         && index
@@ -388,7 +398,7 @@ mod tests {
             elements: vec![r#""a""#.to_owned(), r#"("b" IS NULL)"#.to_owned()],
             condition: r#""deleted_at" IS NULL"#.to_owned(),
             nulls_not_distinct: false,
-            exclusion: false,
+            exclusion: None,
         };
         let table = TableName::from("t");
         let index = CatalogIndex {
@@ -397,6 +407,7 @@ mod tests {
             exclusion: false,
             nulls_not_distinct: false,
             invalid: false,
+            deferrable: (false, false),
             elements: vec![Some("a".to_owned()), None],
             condition: Some("deleted_at IS NULL".to_owned()),
         };
@@ -435,5 +446,34 @@ mod tests {
             compare(&table, &object, None)[..],
             [Issue::MissingKey { key: "k", .. }]
         ));
+
+        // An exclusion constraint that cannot be deferred, for a key declared deferred.
+        let deferred = KeyObject {
+            exclusion: Some(Deferral::InitiallyDeferred),
+            ..object
+        };
+        let constraint = CatalogIndex {
+            unique: false,
+            exclusion: true,
+            deferrable: (false, false),
+            condition: Some("deleted_at IS NULL".to_owned()),
+            elements: vec![Some("a".to_owned()), None],
+            ..plain
+        };
+        assert!(matches!(
+            &compare(&table, &deferred, Some(&constraint))[..],
+            [Issue::KeyMismatch {
+                problem: KeyProblem::Deferral {
+                    expected: Deferral::InitiallyDeferred,
+                    found: None
+                },
+                ..
+            }]
+        ));
+        let as_declared = CatalogIndex {
+            deferrable: (true, true),
+            ..constraint
+        };
+        assert_eq!(compare(&table, &deferred, Some(&as_declared)), []);
     }
 }

@@ -268,6 +268,9 @@ pub(crate) struct CatalogIndex {
     /// PostgreSQL: not valid (`NOT indisvalid`), as a `CREATE INDEX CONCURRENTLY` that failed
     /// leaves it: it may miss rows already in the table.
     pub invalid: bool,
+    /// PostgreSQL: the index of a `DEFERRABLE` constraint, and whether it is `INITIALLY
+    /// DEFERRED`: `(deferrable, initially deferred)`.
+    pub deferrable: (bool, bool),
     /// What it is on, in order: a column's name, or an expression's text as the catalog
     /// writes it (`None` where it gives none: SQLite's expressions).
     pub elements: Vec<Option<String>>,
@@ -284,6 +287,8 @@ impl IndexFlags {
     const EXCLUSION: i64 = 2;
     const NULLS_NOT_DISTINCT: i64 = 4;
     const INVALID: i64 = 8;
+    const DEFERRABLE: i64 = 16;
+    const INITIALLY_DEFERRED: i64 = 32;
 }
 
 /// Every index of `table` (none when the table does not exist), elements in order.
@@ -316,10 +321,14 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
                          + CASE WHEN i.indisexclusion THEN 2 ELSE 0 END \
                          + CASE WHEN COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) \
                                 THEN 4 ELSE 0 END \
-                         + CASE WHEN i.indisvalid THEN 0 ELSE 8 END)::bigint, \
+                         + CASE WHEN i.indisvalid THEN 0 ELSE 8 END \
+                         + CASE WHEN COALESCE(con.condeferrable, false) THEN 16 ELSE 0 END \
+                         + CASE WHEN COALESCE(con.condeferred, false) THEN 32 ELSE 0 END)::bigint, \
                         k.n::bigint, pg_get_indexdef(i.indexrelid, k.n, true), \
                         pg_get_expr(i.indpred, i.indrelid, true) \
                  FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid \
+                 LEFT JOIN pg_constraint AS con ON con.conindid = i.indexrelid \
+                   AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') \
                  CROSS JOIN LATERAL generate_series(1, i.indnkeyatts::int) AS k(n) \
                  WHERE i.indrelid = ",
             );
@@ -353,6 +362,10 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
                 exclusion: flags & IndexFlags::EXCLUSION != 0,
                 nulls_not_distinct: flags & IndexFlags::NULLS_NOT_DISTINCT != 0,
                 invalid: flags & IndexFlags::INVALID != 0,
+                deferrable: (
+                    flags & IndexFlags::DEFERRABLE != 0,
+                    flags & IndexFlags::INITIALLY_DEFERRED != 0,
+                ),
                 elements: Vec::new(),
                 condition: match sqlite {
                     true => condition.as_deref().and_then(sqlite_index_condition),

@@ -245,8 +245,17 @@ backend_tests! {
         assert!(x.verify_schema(db.conn(), &immediate)?.is_clean());
         let deferred = Schema::new().model_with::<VUser>(KeyForm::Exclusion(Deferral::InitiallyDeferred));
         let report = x.verify_schema(db.conn(), &deferred)?;
-        assert!(
-            matches!(&report.issues[..], [Issue::KeyMismatch { key: "one_live_vuser_email", .. }]),
+        assert_eq!(
+            report.issues,
+            [Issue::KeyMismatch {
+                table: "vusers".into(),
+                key: "one_live_vuser_email",
+                index: "one_live_vuser_email".into(),
+                problem: KeyProblem::Deferral {
+                    expected: Deferral::InitiallyDeferred,
+                    found: Some(Deferral::InitiallyImmediate),
+                },
+            }],
             "{report}"
         );
         assert!(report.to_string().contains("INITIALLY IMMEDIATE"), "{report}");

@@ -31,8 +31,9 @@ pub(crate) struct KeyObject {
     pub(crate) condition: String,
     /// PostgreSQL's `NULLS NOT DISTINCT` (the index form of a key with `nulls = not_distinct`).
     pub(crate) nulls_not_distinct: bool,
-    /// A PostgreSQL exclusion constraint ([`KeyForm::Exclusion`]) rather than a unique index.
-    pub(crate) exclusion: bool,
+    /// A PostgreSQL exclusion constraint ([`KeyForm::Exclusion`]), checked when its deferral
+    /// says, rather than a unique index (`None`).
+    pub(crate) exclusion: Option<Deferral>,
 }
 
 /// One key of one table, rendered for one dialect.
@@ -112,7 +113,10 @@ impl<'k> KeyDdl<'k> {
     /// [`KeyForm::Exclusion`]): the key's own, then one per pattern of `NULL`s where the
     /// backend needs them (see the module docs).
     pub(super) fn objects(&self, form: KeyForm) -> Vec<KeyObject> {
-        let exclusion = matches!(form, KeyForm::Exclusion(_));
+        let exclusion = match form {
+            KeyForm::Exclusion(deferral) => Some(deferral),
+            KeyForm::Index => None,
+        };
         let object = |name: String, elements: Vec<String>, condition: String| KeyObject {
             key: self.key.name,
             name,
@@ -122,7 +126,7 @@ impl<'k> KeyDdl<'k> {
             exclusion,
         };
         let columns: Vec<String> = self.key.columns.iter().map(|c| self.q(c)).collect();
-        if self.dialect == Dialect::Postgres && !exclusion {
+        if self.dialect == Dialect::Postgres && exclusion.is_none() {
             // One index: `NULLS NOT DISTINCT` counts `NULL` as a value.
             return vec![KeyObject {
                 nulls_not_distinct: !self.key.nulls_not_distinct.is_empty(),
