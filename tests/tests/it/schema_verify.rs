@@ -305,6 +305,27 @@ backend_tests! {
         Ok(())
     }
 
+    /// The archive log's `UNIQUE (archived_at)` is what keeps two archives from taking one
+    /// stamp; without it, a restore of one would bring back the other's rows too.
+    fn verify_reports_an_archive_log_whose_stamp_is_not_unique(db, x) {
+        create_tables(db);
+        let dialect = dialect_of::<Conn>();
+        for migration in schema().migrations(dialect)? {
+            db.conn().batch_execute(&migration.up)?;
+        }
+        assert!(x.verify_schema(db.conn(), &schema())?.is_clean());
+        let log = ddl::archive_log::create_table(dialect);
+        let without_unique = match log.rfind(", CONSTRAINT ") {
+            Some(at) => format!("{})", &log[..at]),
+            None => panic!("the log's DDL declares its constraint last: {log}"),
+        };
+        db.conn().batch_execute(&format!("DROP TABLE soft_delete_archive_log; {without_unique}"))?;
+        let report = x.verify_schema(db.conn(), &schema())?;
+        assert_eq!(report.issues.len(), 1, "{report}");
+        assert!(report.to_string().contains("archived_at"), "{report}");
+        Ok(())
+    }
+
     fn verify_names_each_missing_table(db, x) {
         let report = x.verify_schema(db.conn(), &schema())?;
         assert_eq!(
