@@ -58,6 +58,9 @@ pub enum Issue {
         /// The first archive root that needs it.
         needed_by: TableName,
     },
+    /// The archive log has no unique index on `archived_at` (its `UNIQUE` constraint): two
+    /// archives could take one stamp, and restoring one would bring back the other's rows.
+    ArchiveStampNotUnique,
     /// The journal does not exist: an archive of `needed_by` that cuts a link (`set_null`,
     /// `set_default`) fails.
     MissingJournal {
@@ -213,6 +216,13 @@ impl fmt::Display for Issue {
                 f,
                 "the archive log `{}` does not exist, and archives of `{needed_by}` need it \
                  (`ddl::archive_log::create_table`)",
+                crate::ddl::archive_log::TABLE
+            ),
+            Issue::ArchiveStampNotUnique => write!(
+                f,
+                "the archive log `{}` has no unique index on `archived_at`: two archives could take \
+                 one stamp, and restoring one would bring back the other's rows \
+                 (`ddl::archive_log::create_table` declares it)",
                 crate::ddl::archive_log::TABLE
             ),
             Issue::MissingJournal { needed_by } => write!(

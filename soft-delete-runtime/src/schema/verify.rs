@@ -72,7 +72,12 @@ pub(super) async fn run<Mo, C: SqlConnection<Mo>>(
     }
     if let Some(needed_by) = log_needed_by {
         match missing_columns(conn, archive_log::TABLE, archive_log::COLUMNS).await? {
-            Some(issues) => report.issues.extend(issues),
+            Some(issues) => {
+                report.issues.extend(issues);
+                if !stamp_is_unique(conn).await? {
+                    report.issues.push(Issue::ArchiveStampNotUnique);
+                }
+            }
             None => report.issues.push(Issue::MissingArchiveLog { needed_by }),
         }
     }
@@ -87,6 +92,18 @@ pub(super) async fn run<Mo, C: SqlConnection<Mo>>(
         .extend(relations.into_iter().map(Issue::Relations));
     trace::record!(issues = report.issues.len());
     Ok(report)
+}
+
+/// Whether the archive log has a valid unique index on `archived_at` alone (its `UNIQUE`
+/// constraint, by whatever name).
+async fn stamp_is_unique<Mo, C: SqlConnection<Mo>>(conn: &mut C) -> Result<bool, Error> {
+    let indexes = catalog::indexes(conn, &TableName::from(archive_log::TABLE)).await?;
+    Ok(indexes.iter().any(|index| {
+        index.unique
+            && !index.invalid
+            && index.condition.is_none()
+            && matches!(&index.elements[..], [Some(column)] if unquoted(column) == archive_log::ARCHIVED_AT)
+    }))
 }
 
 /// The columns of `columns` that table `name` (the archive log or the journal, on the
