@@ -8,6 +8,7 @@ mod collector_archive;
 #[cfg(feature = "async")]
 mod collector_async;
 mod collector_check;
+mod collector_collation;
 mod collector_graph;
 mod collector_log;
 mod collector_preview;
