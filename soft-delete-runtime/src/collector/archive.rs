@@ -43,8 +43,8 @@ use super::plan::{Blocker, Plan};
 use crate::backend::{Dialect, TableName};
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
-use crate::relations::{Graph, GraphEdge, Node, Rule};
-use crate::sql::catalog::{self, ColumnDefault, MysqlSession};
+use crate::relations::{Graph, GraphEdge, KeyKind, Node, Rule};
+use crate::sql::catalog::{self, Collations, ColumnDefault, MysqlSession};
 use crate::sql::{Dialected, KeyRow, Sql, SupportedBackend};
 use crate::{Error, RowId};
 
@@ -105,11 +105,13 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     roots: &Arc<R>,
     reservation: Reservation<'_>,
     blocker_ids: usize,
+    collations: &Collations,
 ) -> Result<(Plan, Option<BatchValues>), Error> {
     let d = Dialected(<C::Backend as crate::backend::SupportedBackend>::DIALECT);
     let mut walk = Walk {
         graph,
         d,
+        collations,
         // Replaced by the reserved batch before anything is written.
         batch: BatchValues {
             stamp: crate::Timestamp::UNIX_EPOCH,
@@ -303,6 +305,8 @@ pub(crate) fn found_again<DB: SupportedBackend, R>(
 struct Walk<'g> {
     graph: &'g Graph,
     d: Dialected,
+    /// The collations of the text columns compared with the journal's text ([`journal_columns`]).
+    collations: &'g Collations,
     batch: BatchValues,
     blocker_ids: usize,
     /// Rows changed per edge, over all passes (for `cascade` edges, once the walk is done:
@@ -548,7 +552,11 @@ impl Walk<'_> {
                     // condition row by row, over the whole child table.
                     update.push(&format!(
                         "UPDATE {table} JOIN {journal_table} AS sd_j ON {table}.{key} = {} SET {table}.{fk} = ",
-                        d.cast_from_text(&format!("sd_j.{}", d.quote(journal::ROW_KEY)), child.key_kind),
+                        d.journal_value(
+                            &format!("sd_j.{}", d.quote(journal::ROW_KEY)),
+                            child.key_kind,
+                            self.collations.of(&child.name, child.key)
+                        ),
                     ));
                     self.push_cut(conn, &mut update, e, child, edge).await?;
                     update.push(" WHERE ");
@@ -580,7 +588,11 @@ impl Walk<'_> {
                         "UPDATE {journal_table} SET {} = (SELECT {} FROM {table} AS sd_row WHERE sd_row.{key} = {}{every_row}) WHERE ",
                         d.quote(journal::NEW_VALUE),
                         d.cast_to_text(&format!("sd_row.{fk}")),
-                        d.cast_from_text(&format!("{journal_table}.{}", d.quote(journal::ROW_KEY)), child.key_kind),
+                        d.journal_value(
+                            &format!("{journal_table}.{}", d.quote(journal::ROW_KEY)),
+                            child.key_kind,
+                            self.collations.of(&child.name, child.key)
+                        ),
                     ));
                     self.journal_match(&mut became, child, edge);
                     conn.run(became).await?;
@@ -753,4 +765,31 @@ pub(crate) fn journal_match<DB: SupportedBackend, R>(
         .bind(DB::bind_text(Some(child.name.to_string())))
         .push(&format!(" AND {alias}{} = ", d.quote(journal::COLUMN_NAME)))
         .bind(DB::bind_text(Some(column.to_owned())));
+}
+
+/// The text columns a graph's cut links compare with text read back from the journal, whose
+/// [collations](catalog::collations) the archive, its restore and a purge ask: per
+/// `set_null` / `set_default` edge below an archived table, the child's key, the link's
+/// column and the parent's key (a restore puts a link back only where its row is there).
+pub(crate) fn journal_columns(graph: &Graph) -> Vec<(&TableName, &'static str)> {
+    let text = |kind: KeyKind| matches!(kind, KeyKind::Text | KeyKind::Uuid);
+    let mut columns = Vec::new();
+    for edge in graph
+        .edges
+        .iter()
+        .filter(|e| matches!(e.rule, Rule::SetNull | Rule::SetDefault) && graph.archived[e.parent])
+    {
+        let (child, parent) = (&graph.nodes[edge.child], &graph.nodes[edge.parent]);
+        let wanted = [
+            (text(child.key_kind), (&child.name, child.key)),
+            (text(edge.column_kind), (&child.name, edge.column)),
+            (text(parent.key_kind), (&parent.name, parent.key)),
+        ];
+        for (_, column) in wanted.into_iter().filter(|(text, _)| *text) {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+    }
+    columns
 }

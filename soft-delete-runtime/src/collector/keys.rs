@@ -36,6 +36,7 @@ use crate::backend::SupportedBackend;
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
 use crate::relations::{Graph, GraphEdge, Node, SoftInfo};
+use crate::sql::catalog::Collations;
 use crate::sql::{ClashRow, Dialected, Sql};
 use crate::unique::{Holder, KeyConflict, KeyInfo};
 use crate::{Error, RowId};
@@ -142,6 +143,7 @@ pub(crate) async fn link<Mo, R, C: SqlConnection<Mo, R>>(
     graph: &Graph,
     edge: &GraphEdge,
     batch: BatchValues,
+    collations: &Collations,
 ) -> Result<Option<Error>, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     let child = &graph.nodes[edge.child];
@@ -168,21 +170,25 @@ pub(crate) async fn link<Mo, R, C: SqlConnection<Mo, R>>(
             .filter(|c| *c != edge.column)
             .collect();
         let journal_table = d.quote(journal::TABLE);
+        let link = collations.of(&child.name, edge.column);
         let old = |alias: &str| {
-            d.cast_from_text(
+            d.journal_value(
                 &format!("{alias}.{}", d.quote(journal::OLD_VALUE)),
                 edge.column_kind,
+                link,
             )
         };
         // `alias` holds the live row `row` whose link comes back (and really changes).
         let comes_back = |sql: &mut Sql<C::Backend, R>, alias: &str, row: &str| {
-            let new = d.cast_from_text(
+            let new = d.journal_value(
                 &format!("{alias}.{}", d.quote(journal::NEW_VALUE)),
                 edge.column_kind,
+                link,
             );
-            let row_key = d.cast_from_text(
+            let row_key = d.journal_value(
                 &format!("{alias}.{}", d.quote(journal::ROW_KEY)),
                 child.key_kind,
+                collations.of(&child.name, child.key),
             );
             sql.push(&format!("{journal_table} AS {alias} ON "));
             journal_match(sql, d, batch.id, child, edge.column, &format!("{alias}."));

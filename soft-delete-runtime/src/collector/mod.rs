@@ -393,13 +393,22 @@ impl<T, R> Collector<T, R> {
             graph,
             session.as_ref().is_some_and(|session| session.mariadb),
         );
+        let collations =
+            catalog::collations(conn, session.clone(), &archive::journal_columns(graph)).await?;
         let mut transaction = match Transaction::begin(conn, Begin::Plain).await {
             Ok(transaction) => transaction,
             Err(error) => return Err(error.into()),
         };
         let outcome = catalog::in_utc(transaction.conn(), session, async |conn: &mut C| {
-            let (plan, batch) =
-                archive::run(conn, graph, &self.roots, reservation, self.blocker_ids).await?;
+            let (plan, batch) = archive::run(
+                conn,
+                graph,
+                &self.roots,
+                reservation,
+                self.blocker_ids,
+                &collations,
+            )
+            .await?;
             let batch = match batch {
                 Some(batch) if !plan.is_blocked() => batch,
                 _ => {
@@ -491,7 +500,9 @@ impl<T, R> Collector<T, R> {
 /// precision is checked by every archive that uses it (the tables must find their batch again
 /// by its stamp, or the archive reads the catalog again and is refused, rolled back). A kept
 /// engine is not: after a migration that moves a table the library writes to an engine
-/// without transactions while the process runs, call this (or restart the process).
+/// without transactions while the process runs, call this (or restart the process). Nor is a
+/// kept collation of a text key or foreign key that `set_null` / `set_default` links compare
+/// with the journal's text: after a migration that changes one, call this too.
 pub fn forget_catalog() {
     catalog::forget_table_facts();
 }
@@ -538,12 +549,13 @@ fn written_tables(graph: &Graph) -> Vec<crate::backend::TableName> {
 }
 
 /// Refuses `feature` when a table the archive or restore of `graph` writes
-/// ([`written_tables`]) is a MySQL table that cannot roll back.
+/// ([`written_tables`]) is a MySQL table that cannot roll back; returns the MySQL/MariaDB
+/// session the catalog query read.
 async fn refuse_without_transactions<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     feature: &'static str,
-) -> Result<(), Error> {
+) -> Result<Option<catalog::MysqlSession>, Error> {
     catalog::refuse_without_transactions(conn, &written_tables(graph), feature).await
 }
 
@@ -724,13 +736,18 @@ impl<T: ArchiveTable> Batch<T> {
     ) -> Result<Restored, Error> {
         let graph = Graph::build(T::node())?;
         // A refused restore rolls back: a table that cannot would keep half of it.
-        refuse_without_transactions(
+        let session = refuse_without_transactions(
             conn,
             &graph,
             "a batch restore on a table without transactions (MyISAM, Aria, MEMORY)",
         )
         .await?;
-        match self.restore_once(conn, &graph, by.as_deref()).await {
+        let collations =
+            catalog::collations(conn, session, &archive::journal_columns(&graph)).await?;
+        match self
+            .restore_once(conn, &graph, by.as_deref(), &collations)
+            .await
+        {
             Ok(restored) => {
                 trace::record!(rows = restored.total_rows());
                 Ok(restored)
@@ -744,6 +761,7 @@ impl<T: ArchiveTable> Batch<T> {
         conn: &mut C,
         graph: &Graph,
         by: Option<&str>,
+        collations: &catalog::Collations,
     ) -> Result<Restored, Error> {
         let values = self.values;
         if restore_statement::fits(graph, <C::Backend as SupportedBackend>::DIALECT) {
@@ -754,7 +772,7 @@ impl<T: ArchiveTable> Batch<T> {
         let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
         let outcome = catalog::in_utc(transaction.conn(), None, async |conn: &mut C| {
             log::claim(conn, values, &graph.nodes[0].name, by).await?;
-            restore::run(conn, graph, values).await
+            restore::run(conn, graph, values, collations).await
         })
         .await;
         // An error of the COMMIT is a deferred constraint's.

@@ -27,6 +27,7 @@ use crate::backend::{Dialect, SupportedBackend, TableName};
 use crate::ddl::journal;
 use crate::exec::SqlConnection;
 use crate::relations::{Graph, Rule};
+use crate::sql::catalog::Collations;
 use crate::sql::{DbError, Dialected, Sql};
 use crate::Error;
 
@@ -85,6 +86,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     batch: BatchValues,
+    collations: &Collations,
 ) -> Result<Restored, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
 
@@ -134,7 +136,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
                 continue;
             }
             seen.push((edge.child, edge.column));
-            if let Some(conflict) = keys::link(conn, graph, edge, batch).await? {
+            if let Some(conflict) = keys::link(conn, graph, edge, batch, collations).await? {
                 return Err(conflict);
             }
             let child = &graph.nodes[edge.child];
@@ -142,17 +144,21 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
             let journal_table = d.quote(journal::TABLE);
             let key = d.quote(child.key);
             let fk = d.quote(edge.column);
-            let old = d.cast_from_text(
-                &format!("sd_j.{}", d.quote(journal::OLD_VALUE)),
+            let old_text = format!("sd_j.{}", d.quote(journal::OLD_VALUE));
+            let old = d.journal_value(
+                &old_text,
                 edge.column_kind,
+                collations.of(&child.name, edge.column),
             );
-            let new = d.cast_from_text(
+            let new = d.journal_value(
                 &format!("sd_j.{}", d.quote(journal::NEW_VALUE)),
                 edge.column_kind,
+                collations.of(&child.name, edge.column),
             );
-            let row_key = d.cast_from_text(
+            let row_key = d.journal_value(
                 &format!("sd_j.{}", d.quote(journal::ROW_KEY)),
                 child.key_kind,
+                collations.of(&child.name, child.key),
             );
             let still_cut = d.same(&format!("sd_row.{fk}"), &new);
             // A link goes back only to a row that is still there (a purge may have deleted
@@ -169,6 +175,12 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
                 .map(|e| {
                     let parent = &graph.nodes[e.parent];
                     let key = d.quote(parent.key);
+                    // The old value, as a value of the parent's key.
+                    let old = d.journal_value(
+                        &old_text,
+                        edge.column_kind,
+                        collations.of(&parent.name, parent.key),
+                    );
                     // Live or archived: the row is there (the `.with_deleted()` trace says
                     // so to the visibility guard).
                     let every_row = graph.soft(e.parent)?.every_row(d.0);

@@ -101,6 +101,8 @@ pub(crate) struct Run {
     /// The journal's `(child table, column)` pairs of `set_null`/`set_default` edges, by
     /// parent: links into a purged row are dropped from the journal.
     cut_links: Vec<(TableName, TableName, &'static str)>,
+    /// The collations of the text keys the journal's cleanup compares with its text.
+    collations: catalog::Collations,
     started: Instant,
     /// The candidates counted before the first batch (only for a progress callback).
     estimated: u64,
@@ -219,12 +221,24 @@ impl Run {
             } else {
                 Vec::new()
             };
+        // The keys the journal's cleanup compares with the journal's text.
+        let journal_keys: Vec<(&TableName, &str)> = targets
+            .iter()
+            .filter(|t| matches!(t.node.key_kind, KeyKind::Text | KeyKind::Uuid))
+            .filter(|t| {
+                let name = &t.node.name;
+                cut_links.iter().any(|(p, c, _)| p == name || c == name)
+            })
+            .map(|t| (&t.node.name, t.node.key))
+            .collect();
+        let collations = catalog::collations(conn, session.clone(), &journal_keys).await?;
         Ok(Run {
             d,
             settings,
             targets,
             repeats,
             cut_links,
+            collations,
             started,
             estimated: 0,
             session,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::backend::{Dialect, TableName};
+use super::dialect::Collation;
 use super::rows::{ClashRow, ForeignKeyRow, IndexRow};
 use super::statement::Sql;
 use super::SupportedBackend;
@@ -453,6 +454,9 @@ pub(crate) struct MysqlSession {
     /// Whether the server is MariaDB (`@@version`), whose `SET STATEMENT ... FOR` sets a
     /// variable for one statement.
     pub mariadb: bool,
+    /// The connection's collation (`@@collation_connection`): the one `CAST(... AS CHAR)`
+    /// gives, which a text column in another one refuses to compare with.
+    pub collation: String,
 }
 
 /// The time zone [`enter_utc`] sets.
@@ -478,6 +482,9 @@ struct Known {
     engines: HashMap<TableName, bool>,
     /// Per `(table, column)` the catalog knows: the fractional digits the column keeps.
     precisions: HashMap<(TableName, String), u32>,
+    /// Per `(table, column)` asked about: its character set and collation, `None` for a
+    /// column that has none (not text) or that the catalog does not know.
+    collations: HashMap<(TableName, String), Option<Collation>>,
 }
 
 fn known() -> std::sync::MutexGuard<'static, Option<HashMap<String, Known>>> {
@@ -507,19 +514,26 @@ pub(crate) async fn session<Mo, R, C: SqlConnection<Mo, R>>(
 async fn mysql_session<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
 ) -> Result<MysqlSession, Error> {
+    // The collation (a name without spaces) comes first in the version's column.
     let read = Sql::<BackendOf<Mo, C>, R>::text(
         "SELECT CONVERT(CONCAT(@@hostname, ':', @@port, '/', COALESCE(DATABASE(), '')) \
          USING utf8mb4), CONVERT(@@session.time_zone USING utf8mb4), \
-         CONVERT(@@version USING utf8mb4), CAST(0 AS SIGNED)",
+         CONVERT(CONCAT(@@collation_connection, ' ', @@version) USING utf8mb4), CAST(0 AS SIGNED)",
     );
     let rows: Vec<ClashRow> = conn.rows(read).await?;
     Ok(rows
         .into_iter()
         .next()
-        .map(|(key, zone, version, _)| MysqlSession {
-            key,
-            zone,
-            mariadb: version.contains("MariaDB"),
+        .map(|(key, zone, collation_version, _)| {
+            let (collation, version) = collation_version
+                .split_once(' ')
+                .unwrap_or(("", &collation_version));
+            MysqlSession {
+                key,
+                zone,
+                mariadb: version.contains("MariaDB"),
+                collation: collation.to_owned(),
+            }
         })
         .unwrap_or_default())
 }
@@ -662,6 +676,97 @@ pub(crate) async fn table_facts<'t, Mo, R, C: SqlConnection<Mo, R>>(
     Ok(facts)
 }
 
+/// The collations of the text columns an operation compares with text read back from the
+/// [journal](crate::ddl::journal), where they differ from the connection's (see
+/// [`collations`]); empty on SQLite and PostgreSQL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Collations(HashMap<(TableName, String), Collation>);
+
+impl Collations {
+    /// The collation of `table.column`, when it is a text column in a collation other than
+    /// the connection's.
+    pub(crate) fn of(&self, table: &TableName, column: &str) -> Option<&Collation> {
+        self.0.get(&(table.clone(), column.to_owned()))
+    }
+}
+
+/// MySQL/MariaDB: the character set and collation of each column of `columns` (text keys and
+/// foreign keys), kept with the other [facts](table_facts) of the process (asked once per
+/// column, one branch of a `UNION ALL` each), and returned for those whose collation is not
+/// the connection's (`session`'s, read when `None`). Nothing on the other backends.
+pub(crate) async fn collations<Mo, R, C: SqlConnection<Mo, R>>(
+    conn: &mut C,
+    session: Option<MysqlSession>,
+    columns: &[(&TableName, &str)],
+) -> Result<Collations, Error> {
+    let mut found = Collations::default();
+    if dialect::<Mo, R, C>() != Dialect::Mysql || columns.is_empty() {
+        return Ok(found);
+    }
+    let session = match session {
+        Some(session) => session,
+        None => mysql_session(conn).await?,
+    };
+    let mut known_now: Vec<((TableName, String), Option<Collation>)> = Vec::new();
+    let mut asked: Vec<(&TableName, &str)> = Vec::new();
+    {
+        let guard = known();
+        let kept = guard.as_ref().and_then(|known| known.get(&session.key));
+        for &(table, column) in columns {
+            let key = (table.clone(), column.to_owned());
+            match kept.and_then(|kept| kept.collations.get(&key)) {
+                Some(collation) => known_now.push((key, collation.clone())),
+                None if !asked.contains(&(table, column)) => asked.push((table, column)),
+                None => {}
+            }
+        }
+    }
+    if !asked.is_empty() {
+        // Each row is tagged with the index of the column asked; a column without a
+        // collation (not text) gives no row.
+        let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
+        for (i, &(table, column)) in asked.iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&format!(
+                "SELECT '{i}', CONVERT(c.CHARACTER_SET_NAME USING utf8mb4), \
+                 CONVERT(c.COLLATION_NAME USING utf8mb4), CAST(0 AS SIGNED) \
+                 FROM information_schema.COLUMNS AS c WHERE c.TABLE_SCHEMA = "
+            ));
+            mysql_schema(&mut sql, table);
+            sql.push(" AND c.TABLE_NAME = ")
+                .bind(text(&table.name))
+                .push(" AND c.COLUMN_NAME = ")
+                .bind(text(column))
+                .push(" AND c.COLLATION_NAME IS NOT NULL");
+        }
+        let rows: Vec<ClashRow> = conn.rows(sql).await?;
+        let mut read: Vec<Option<Collation>> = vec![None; asked.len()];
+        for (tag, charset, name, _) in rows {
+            if let Some(slot) = tag.parse::<usize>().ok().and_then(|i| read.get_mut(i)) {
+                *slot = Collation::checked(charset, name);
+            }
+        }
+        let mut guard = known();
+        let keep = guard
+            .get_or_insert_with(HashMap::new)
+            .entry(session.key.clone())
+            .or_default();
+        for (&(table, column), collation) in asked.iter().zip(read) {
+            let key = (table.clone(), column.to_owned());
+            keep.collations.insert(key.clone(), collation.clone());
+            known_now.push((key, collation));
+        }
+    }
+    for (key, collation) in known_now {
+        if let Some(collation) = collation.filter(|c| c.name != session.collation) {
+            found.0.insert(key, collation);
+        }
+    }
+    Ok(found)
+}
+
 /// `SELECT '<tag>', <digits> FROM pg_attribute ...`: the fractional digits `table.column`
 /// keeps on PostgreSQL (`atttypmod` of `timestamp(p)` is p, and -1, six digits, without one);
 /// no row when there is no such column.
@@ -739,17 +844,19 @@ fn parse_sqlite_default(text: Option<&str>) -> Option<ColumnDefault> {
 /// Refuses `feature` (something that must roll back as a whole: a preview, an archive, a
 /// restore, a dry run) when one of `tables` is a MySQL table whose engine ignores a rollback
 /// (MyISAM, Aria, MEMORY, ...), where its writes would stay. One catalog query for all of
-/// them ([`table_facts`]); other backends always roll back.
+/// them ([`table_facts`]); other backends always roll back. Returns the MySQL/MariaDB session
+/// that query read (`None` on the other backends).
 pub(crate) async fn refuse_without_transactions<'t, Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     tables: impl IntoIterator<Item = &'t TableName>,
     feature: &'static str,
-) -> Result<(), Error> {
+) -> Result<Option<MysqlSession>, Error> {
     if dialect::<Mo, R, C>() != Dialect::Mysql {
-        return Ok(());
+        return Ok(None);
     }
     let facts = table_facts(conn, tables, &[]).await?;
-    refuse_if(facts.without_transactions, feature)
+    refuse_if(facts.without_transactions, feature)?;
+    Ok(facts.session)
 }
 
 /// [`Error::Unsupported`] for `feature` on MySQL when a table it writes cannot roll back

@@ -3,6 +3,23 @@
 use super::backend::{Dialect, TableName};
 use super::KeyKind;
 
+/// A MySQL/MariaDB text column's character set and collation, as the catalog names them:
+/// plain identifiers (checked when read), written into the SQL as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Collation {
+    pub charset: String,
+    pub name: String,
+}
+
+impl Collation {
+    /// The pair, when both are plain names (letters, digits, `_`), as every collation is.
+    pub(crate) fn checked(charset: String, name: String) -> Option<Collation> {
+        let plain =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        (plain(&charset) && plain(&name)).then_some(Collation { charset, name })
+    }
+}
+
 /// SQL text pieces for one dialect.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dialected(pub(crate) Dialect);
@@ -41,6 +58,29 @@ impl Dialected {
     /// `CAST(expr AS <key type>)`, for text read back from the journal.
     pub(crate) fn cast_from_text(self, expr: &str, kind: KeyKind) -> String {
         format!("CAST({expr} AS {})", self.key_type(kind))
+    }
+
+    /// Text read back from the journal as a value of a column of `kind` in `collation`, to
+    /// compare with (or write to) that column: [`cast_from_text`](Self::cast_from_text), but
+    /// for a MySQL/MariaDB text or uuid column in a collation other than the connection's
+    /// ([`Collations`](super::catalog::Collations)), `CONVERT(expr USING <its set>) COLLATE
+    /// <its collation>` (what `CAST(expr AS CHAR CHARACTER SET <its set>)` is, in a form the
+    /// [visibility guard](crate::guard)'s parser reads): a plain cast takes the connection's
+    /// collation, which the column refuses to compare with (an illegal mix of collations);
+    /// the column's own compares as the column does (PAD SPACE or NO PAD) and keeps its
+    /// index usable.
+    pub(crate) fn journal_value(
+        self,
+        expr: &str,
+        kind: KeyKind,
+        collation: Option<&Collation>,
+    ) -> String {
+        match (self.0, kind, collation) {
+            (Dialect::Mysql, KeyKind::Text | KeyKind::Uuid, Some(c)) => {
+                format!("CONVERT({expr} USING {}) COLLATE {}", c.charset, c.name)
+            }
+            _ => self.cast_from_text(expr, kind),
+        }
     }
 
     /// The type a key of `kind` bound as text is cast to, or `None` where the bound text

@@ -80,9 +80,10 @@ impl Run {
         // "Gone" means gone for good: a soft-deleted row still holds its links.
         delete.push(&format!(
             " THEN {} END AND {})",
-            d.cast_from_text(
+            d.journal_value(
                 &format!("{journal_table}.{}", d.quote(value_column)),
-                target.node.key_kind
+                target.node.key_kind,
+                self.collations.of(&target.node.name, target.node.key)
             ),
             target.soft.every_row(d.0)
         ));
