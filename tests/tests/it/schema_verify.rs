@@ -77,6 +77,15 @@ pub(crate) fn create_tables<C: TestConnection>(db: &mut TestDb<C>) {
     );
 }
 
+/// The models' tables, then `schema`'s migrations for the connection's dialect.
+fn migrated<C: TestConnection>(db: &mut TestDb<C>, schema: &Schema) -> TestResult {
+    create_tables(db);
+    for migration in schema.migrations(dialect_of::<C>())? {
+        db.conn().batch_execute(&migration.up)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn dialect_of<C: TestConnection>() -> Dialect {
     <C::Backend as SupportedBackend>::DIALECT
 }
@@ -209,10 +218,7 @@ backend_tests! {
             assert!(matches!(x.verify_schema(db.conn(), &exclusion), Err(Error::Unsupported { .. })));
             return Ok(());
         }
-        create_tables(db);
-        for migration in exclusion.migrations(Dialect::Postgres)? {
-            db.conn().batch_execute(&migration.up)?;
-        }
+        migrated(db, &exclusion)?;
         let report = x.verify_schema(db.conn(), &exclusion)?;
         assert!(report.is_clean(), "{report}");
         // The same keys declared as unique indexes: the database has other objects.
@@ -237,11 +243,8 @@ backend_tests! {
         if db.backend() != Backend::Postgres {
             return Ok(());
         }
-        create_tables(db);
         let immediate = Schema::new().model_with::<VUser>(KeyForm::Exclusion(Deferral::InitiallyImmediate));
-        for migration in immediate.migrations(Dialect::Postgres)? {
-            db.conn().batch_execute(&migration.up)?;
-        }
+        migrated(db, &immediate)?;
         assert!(x.verify_schema(db.conn(), &immediate)?.is_clean());
         let deferred = Schema::new().model_with::<VUser>(KeyForm::Exclusion(Deferral::InitiallyDeferred));
         let report = x.verify_schema(db.conn(), &deferred)?;
@@ -270,11 +273,8 @@ backend_tests! {
         if db.backend() != Backend::Postgres {
             return Ok(());
         }
-        create_tables(db);
         let users = Schema::new().model::<VUser>();
-        for migration in users.migrations(Dialect::Postgres)? {
-            db.conn().batch_execute(&migration.up)?;
-        }
+        migrated(db, &users)?;
         assert!(x.verify_schema(db.conn(), &users)?.is_clean());
         #[derive(QueryableByName)]
         struct Definition {
@@ -308,11 +308,8 @@ backend_tests! {
     /// The archive log's `UNIQUE (archived_at)` is what keeps two archives from taking one
     /// stamp; without it, a restore of one would bring back the other's rows too.
     fn verify_reports_an_archive_log_whose_stamp_is_not_unique(db, x) {
-        create_tables(db);
+        migrated(db, &schema())?;
         let dialect = dialect_of::<Conn>();
-        for migration in schema().migrations(dialect)? {
-            db.conn().batch_execute(&migration.up)?;
-        }
         assert!(x.verify_schema(db.conn(), &schema())?.is_clean());
         let log = ddl::archive_log::create_table(dialect);
         let without_unique = match log.rfind(", CONSTRAINT ") {
