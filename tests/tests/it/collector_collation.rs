@@ -131,7 +131,7 @@ mod mysql {
 
             // Archived again and purged: the journal's entries of the purged team go too.
             x.archive(conn, &Collector::new(teams::table.find("red".to_owned())))?;
-            let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+            let tomorrow = soft_delete_runtime::Timestamp::now() + std::time::Duration::from_secs(86_400);
             let report = x.purge(conn, &mut Purge::before(teams::table, tomorrow))?;
             assert_eq!((report.deleted_from("teams"), report.deleted_from("games")), (1, 1), "{report}");
             let journal: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM soft_delete_journal")
@@ -183,7 +183,7 @@ mod mysql {
             // Club 'a' archived again and purged: its link is forgotten although club 'a '
             // is still there.
             x.archive(conn, &Collector::new(clubs::table.find("a".to_owned())))?;
-            let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+            let tomorrow = soft_delete_runtime::Timestamp::now() + std::time::Duration::from_secs(86_400);
             let report = x.purge(conn, &mut Purge::before(clubs::table, tomorrow))?;
             assert_eq!(report.deleted_from("clubs"), 1, "{report}");
             assert_eq!(journal(conn)?, 0, "the link into the purged club 'a' is forgotten");
