@@ -77,6 +77,16 @@ pub(crate) fn create_tables<C: TestConnection>(db: &mut TestDb<C>) {
     );
 }
 
+/// The one issue of `VUser`'s key index, `problem`.
+fn vuser_key_mismatch(problem: KeyProblem) -> Issue {
+    Issue::KeyMismatch {
+        table: "vusers".into(),
+        key: "one_live_vuser_email",
+        index: "one_live_vuser_email".into(),
+        problem,
+    }
+}
+
 /// The models' tables, then `schema`'s migrations for the connection's dialect.
 fn migrated<C: TestConnection>(db: &mut TestDb<C>, schema: &Schema) -> TestResult {
     create_tables(db);
@@ -225,12 +235,7 @@ backend_tests! {
         let report = x.verify_schema(db.conn(), &Schema::new().model::<VUser>())?;
         assert_eq!(
             report.issues,
-            [Issue::KeyMismatch {
-                table: "vusers".into(),
-                key: "one_live_vuser_email",
-                index: "one_live_vuser_email".into(),
-                problem: KeyProblem::Kind { expected: IndexKind::Unique, found: IndexKind::Exclusion },
-            }],
+            [vuser_key_mismatch(KeyProblem::Kind { expected: IndexKind::Unique, found: IndexKind::Exclusion })],
             "{report}"
         );
         Ok(())
@@ -250,15 +255,10 @@ backend_tests! {
         let report = x.verify_schema(db.conn(), &deferred)?;
         assert_eq!(
             report.issues,
-            [Issue::KeyMismatch {
-                table: "vusers".into(),
-                key: "one_live_vuser_email",
-                index: "one_live_vuser_email".into(),
-                problem: KeyProblem::Deferral {
+            [vuser_key_mismatch(KeyProblem::Deferral {
                     expected: Deferral::InitiallyDeferred,
                     found: Some(Deferral::InitiallyImmediate),
-                },
-            }],
+                })],
             "{report}"
         );
         assert!(report.to_string().contains("INITIALLY IMMEDIATE"), "{report}");
@@ -293,12 +293,7 @@ backend_tests! {
         let report = x.verify_schema(db.conn(), &users)?;
         assert_eq!(
             report.issues,
-            [Issue::KeyMismatch {
-                table: "vusers".into(),
-                key: "one_live_vuser_email",
-                index: "one_live_vuser_email".into(),
-                problem: KeyProblem::Invalid,
-            }],
+            [vuser_key_mismatch(KeyProblem::Invalid)],
             "{report}"
         );
         assert!(report.to_string().contains("INVALID"), "{report}");
