@@ -312,3 +312,93 @@ fn postgres_and_sqlite_sql() {
         ]
     );
 }
+
+/// MySQL/MariaDB: the deletion time the trigger gives is the current instant in a session of
+/// any time zone, for a `TIMESTAMP` column (which reads what it is given in the session's
+/// zone) as for a `DATETIME` one (which keeps it as given: UTC, as this crate writes it),
+/// whichever SQL type the schema declares.
+#[cfg(feature = "mysql")]
+mod mysql_session_zone {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use soft_delete_runtime::backend::Dialect;
+    use soft_delete_runtime::ddl;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::stamp::{now, Stamp};
+
+    diesel::table! {
+        zoned_posts (id) {
+            id -> Integer,
+            deleted -> Bool,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        wall_posts (id) {
+            id -> Integer,
+            deleted -> Bool,
+            deleted_at -> Nullable<Datetime>,
+        }
+    }
+
+    /// A flag model whose deletion time is a `TIMESTAMP(6)` column.
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = zoned_posts)]
+    struct ZonedPost {
+        id: i32,
+        #[soft_delete(marker = deleted)]
+        deleted: bool,
+        deleted_at: Option<Stamp>,
+    }
+
+    /// The same with a `DATETIME(6)` column.
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = wall_posts)]
+    struct WallPost {
+        id: i32,
+        #[soft_delete(marker = deleted)]
+        deleted: bool,
+        deleted_at: Option<Stamp>,
+    }
+
+    backend_tests! {
+        type Conn = diesel::MysqlConnection;
+
+        fn the_trigger_stamps_the_current_instant_in_a_session_east_of_utc(db) {
+            let conn = db.conn();
+            conn.batch_execute(
+                "CREATE TABLE zoned_posts (id INTEGER PRIMARY KEY, deleted BOOLEAN NOT NULL DEFAULT FALSE, deleted_at TIMESTAMP(6) NULL);
+                 CREATE TABLE wall_posts (id INTEGER PRIMARY KEY, deleted BOOLEAN NOT NULL DEFAULT FALSE, deleted_at DATETIME(6) NULL);
+                 INSERT INTO zoned_posts (id) VALUES (1);
+                 INSERT INTO wall_posts (id) VALUES (1);",
+            )?;
+            for statement in [
+                ddl::marker_sync::<zoned_posts::table>(Dialect::Mysql),
+                ddl::marker_sync::<wall_posts::table>(Dialect::Mysql),
+            ]
+            .concat()
+            {
+                conn.batch_execute(&statement)?;
+            }
+            let before = now();
+            // another client, five hours east of UTC, deletes by hand
+            conn.batch_execute(
+                "SET time_zone = '+05:00';
+                 UPDATE zoned_posts SET deleted = TRUE WHERE id = 1;
+                 UPDATE wall_posts SET deleted = TRUE WHERE id = 1;
+                 SET time_zone = '+00:00';",
+            )?;
+            let after = now();
+            let zoned: ZonedPost = zoned_posts::table.find(1).with_deleted().first(conn)?;
+            let wall: WallPost = wall_posts::table.find(1).with_deleted().first(conn)?;
+            let slack = std::time::Duration::from_secs(60);
+            for (column, at) in [("TIMESTAMP", zoned.deleted_at), ("DATETIME", wall.deleted_at)] {
+                let at = at.expect("a deletion time");
+                assert!(at + slack >= before && at <= after + slack, "{column}: {at} is not between {before} and {after}");
+            }
+            Ok(())
+        }
+    }
+}
