@@ -31,12 +31,13 @@
 //! The trigger is named after the table, `<table>_marker_sync` (PostgreSQL's function takes
 //! the same name, in the table's schema); past 63 bytes the table's name is cut short and a
 //! hash of the whole name added, as for the other names this module derives. [`drop_marker_sync`] writes the down migration.
-//! On MySQL the current time is `UTC_TIMESTAMP(6)`, right for a `DATETIME` column; a
-//! `TIMESTAMP` column converts it from the session's time zone, which is UTC on Diesel's
-//! connections. Creating a trigger on MySQL/MariaDB with binary logging on needs the
+//! On MySQL/MariaDB the current time is `UTC_TIMESTAMP(6)` for a `DATETIME` column and
+//! `NOW(6)` for a `TIMESTAMP` one (which reads it in the session's time zone), so a client in
+//! any time zone stamps the current instant; since Diesel's `Timestamp` maps either, the
+//! trigger reads the column's type from `information_schema.COLUMNS` when it fires. Creating a trigger on MySQL/MariaDB with binary logging on needs the
 //! `TRIGGER` privilege and, for a user without `SUPER`, `log_bin_trust_function_creators`.
 
-use super::derived_name;
+use super::{derived_name, mysql};
 use crate::backend::{Dialect, TableName};
 use crate::relations::{Archivable, GraphTable, StampColumn, StampKind, StampOf};
 use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
@@ -66,7 +67,9 @@ use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 ///     ["CREATE TRIGGER `posts_marker_sync` BEFORE UPDATE ON `posts` FOR EACH ROW BEGIN \
 ///       IF (OLD.`deleted`) <> (NEW.`deleted`) THEN \
 ///       IF NEW.`deleted` THEN \
-///       IF NEW.`deleted_at` IS NULL OR NEW.`deleted_at` = OLD.`deleted_at` THEN SET NEW.`deleted_at` = UTC_TIMESTAMP(6); END IF; \
+///       IF NEW.`deleted_at` IS NULL OR NEW.`deleted_at` = OLD.`deleted_at` THEN SET NEW.`deleted_at` = \
+///       IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'posts' \
+///       AND COLUMN_NAME = 'deleted_at') = 'timestamp', NOW(6), UTC_TIMESTAMP(6)); END IF; \
 ///       ELSE SET NEW.`deleted_at` = NULL; \
 ///       END IF; END IF; END"]
 /// );
@@ -202,7 +205,7 @@ impl Sync {
             let s = d.quote(stamp.name);
             hide.push_str(&format!(
                 "IF NEW.{s} IS NULL OR NEW.{s} = OLD.{s} THEN NEW.{s} := {}; END IF; ",
-                now(d, stamp.kind)
+                now(d, &self.table, stamp)
             ));
             show.push_str(&format!("NEW.{s} := NULL; "));
         }
@@ -252,7 +255,7 @@ impl Sync {
             statements.push(format!(
                 "UPDATE {table} SET {s} = {} WHERE {row} AND {hidden} \
                  AND (NEW.{s} IS NULL OR NEW.{s} = OLD.{s});",
-                now(d, stamp.kind)
+                now(d, &self.table, stamp)
             ));
         }
         if let Some(batch) = self.batch {
@@ -288,7 +291,7 @@ impl Sync {
             let s = d.quote(stamp.name);
             hide.push_str(&format!(
                 "IF NEW.{s} IS NULL OR NEW.{s} = OLD.{s} THEN SET NEW.{s} = {}; END IF; ",
-                now(d, stamp.kind)
+                now(d, &self.table, stamp)
             ));
             show.push_str(&format!("SET NEW.{s} = NULL; "));
         }
@@ -310,16 +313,31 @@ impl Sync {
     }
 }
 
-/// The current time as the deletion time column of kind `kind` holds it: UTC for a column
-/// without time zone, as this crate writes deletion times.
-fn now(dialect: Dialect, kind: StampKind) -> &'static str {
-    match (dialect, kind) {
-        (Dialect::Postgres, StampKind::Naive) => "(statement_timestamp() AT TIME ZONE 'UTC')",
-        (Dialect::Postgres, StampKind::Utc) => "statement_timestamp()",
+/// The current time as the deletion time column `stamp` of `table` holds it: UTC for a
+/// column without time zone, as this crate writes deletion times.
+///
+/// On MySQL/MariaDB the schema's SQL type does not tell the column's (Diesel's `Timestamp`
+/// maps a `DATETIME` as well as a `TIMESTAMP`), so the trigger reads it from the catalog
+/// when it fires: a `TIMESTAMP` takes `NOW(6)`, which it reads in the session's time zone,
+/// so it holds the current instant whatever the zone of the session that wrote; a `DATETIME`
+/// takes `UTC_TIMESTAMP(6)` as it is.
+fn now(dialect: Dialect, table: &TableName, stamp: StampColumn) -> String {
+    match (dialect, stamp.kind) {
+        (Dialect::Postgres, StampKind::Naive) => {
+            "(statement_timestamp() AT TIME ZONE 'UTC')".to_owned()
+        }
+        (Dialect::Postgres, StampKind::Utc) => "statement_timestamp()".to_owned(),
         // Diesel's text forms: `2024-06-01 12:00:00.123` and `2024-06-01 12:00:00.123+00:00`.
-        (Dialect::Sqlite, StampKind::Naive) => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
-        (Dialect::Sqlite, StampKind::Utc) => "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00')",
-        (Dialect::Mysql, _) => "UTC_TIMESTAMP(6)",
+        (Dialect::Sqlite, StampKind::Naive) => "strftime('%Y-%m-%d %H:%M:%f', 'now')".to_owned(),
+        (Dialect::Sqlite, StampKind::Utc) => {
+            "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00')".to_owned()
+        }
+        (Dialect::Mysql, _) => format!(
+            "IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE {} AND COLUMN_NAME = {}) = 'timestamp', \
+             NOW(6), UTC_TIMESTAMP(6))",
+            mysql::catalog_table(table),
+            mysql::literal(stamp.name)
+        ),
     }
 }
 
