@@ -397,3 +397,39 @@ backend_tests! {
         Ok(())
     }
 }
+
+/// PostgreSQL: a unique key that covers the column through an expression, or through a
+/// generated column computed from it, is a key the catalog must find too: without it the plan
+/// is a direct `UPDATE`, whose swap the index refuses row by row.
+#[cfg(feature = "postgres")]
+mod postgres_derived_keys {
+    use super::*;
+
+    backend_tests! {
+        type Conn = diesel::PgConnection;
+
+        fn a_key_on_an_expression_or_a_generated_column_of_the_column_moves_through_temporaries(db, x) {
+            create_players(db, Key::Plain)?;
+            let conn = db.conn();
+            conn.batch_execute(
+                "ALTER TABLE players DROP CONSTRAINT players_squad_number_key;
+                 CREATE UNIQUE INDEX players_number_expression ON players (team_id, COALESCE(squad_number, 0));",
+            )?;
+            let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
+                .within(players::team_id.eq(1)), [(1, 2), (2, 1)])?;
+            assert_eq!((done.changed, done.temporaries, done.deferred), (2, 2, false));
+            assert_eq!(numbers_of!(conn, 1)?, [(1, 2), (2, 1), (3, 3), (4, 4), (5, 5)]);
+
+            conn.batch_execute(
+                "DROP INDEX players_number_expression;
+                 ALTER TABLE players ADD COLUMN shirt TEXT GENERATED ALWAYS AS ('#' || squad_number) STORED;
+                 ALTER TABLE players ADD CONSTRAINT players_shirt UNIQUE (team_id, shirt);",
+            )?;
+            let done = x.reassign(conn, reassign(players::squad_number).with_deleted()
+                .within(players::team_id.eq(1)), [(1, 1), (2, 2)])?;
+            assert_eq!((done.changed, done.temporaries, done.deferred), (2, 2, false));
+            assert_eq!(numbers_of!(conn, 1)?, START);
+            Ok(())
+        }
+    }
+}
