@@ -97,7 +97,9 @@ pub fn reassign<Col: Column>(column: Col) -> Reassign<Col> {
 /// How [`reassign`] avoids an intermediate duplicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Method {
-    /// PostgreSQL: ask the catalog which unique and exclusion indexes cover the column. If
+    /// PostgreSQL: ask the catalog which unique and exclusion indexes cover the column (as
+    /// a key, in an expression or a predicate, or through a stored generated column computed
+    /// from it). If
     /// every one belongs to a `DEFERRABLE` constraint, defer those constraints and write the
     /// final values directly; if there is none, write them directly; otherwise use
     /// temporary values. SQLite, MySQL/MariaDB: temporary values.

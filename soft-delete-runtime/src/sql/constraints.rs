@@ -56,28 +56,53 @@ pub(crate) async fn named<Mo, C: SqlConnection<Mo>>(
 /// schema, the name of the constraint behind it (of the index itself for a plain
 /// `CREATE UNIQUE INDEX`, which no constraint owns) and whether that constraint is
 /// `DEFERRABLE` (never, for a plain index).
+///
+/// An index covers the column when it is one of its keys, when its expressions or its
+/// predicate read it (`pg_depend` records what an index's expressions depend on), or when
+/// it does either to a stored generated column computed from it (whose expression depends on
+/// the column: as a column before PostgreSQL 15, through its `pg_attrdef` row since): a
+/// change of the column changes what each of these indexes holds.
 pub(crate) async fn covering<Mo, C: SqlConnection<Mo>>(
     conn: &mut C,
     table: &TableName,
     column: &str,
 ) -> Result<Vec<FoundConstraint>, Error> {
-    let mut sql = Sql::<BackendOf<Mo, C>>::text(
-        "SELECT n.nspname::text, COALESCE(c.conname, ic.relname)::text, '', \
-                CAST(CAST(COALESCE(c.condeferrable, FALSE) AS INTEGER) AS BIGINT) \
-         FROM pg_catalog.pg_index i \
-         JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
-         JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
-         LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid \
-         AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x') \
-         WHERE i.indrelid = to_regclass(",
-    );
+    let mut sql = Sql::<BackendOf<Mo, C>>::text("WITH sd_t AS (SELECT to_regclass(");
     sql.bind(BackendOf::<Mo, C>::bind_text(Some(
         Dialect::Postgres.quote_table(table),
     )))
-    .push(") AND a.attname = ")
+    .push(
+        ") AS sd_oid), \
+         sd_c AS (SELECT a.attnum FROM pg_catalog.pg_attribute a JOIN sd_t ON a.attrelid = sd_t.sd_oid \
+                  WHERE a.attname = ",
+    )
     .bind(BackendOf::<Mo, C>::bind_text(Some(column.to_owned())))
-    .push(" AND (i.indisunique OR i.indisexclusion)");
+    .push(
+        "), \
+         sd_a AS (SELECT attnum FROM sd_c \
+                  UNION SELECT d.objsubid FROM pg_catalog.pg_depend d JOIN sd_t ON d.objid = sd_t.sd_oid \
+                  AND d.refobjid = sd_t.sd_oid \
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+                  AND d.objsubid > 0 AND d.refobjsubid IN (SELECT attnum FROM sd_c) \
+                  UNION SELECT ad.adnum FROM pg_catalog.pg_attrdef ad JOIN sd_t ON ad.adrelid = sd_t.sd_oid \
+                  JOIN pg_catalog.pg_attribute g ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum \
+                  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid \
+                  AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = sd_t.sd_oid \
+                  WHERE g.attgenerated = 's' AND d.refobjsubid IN (SELECT attnum FROM sd_c)) \
+         SELECT n.nspname::text, COALESCE(c.conname, ic.relname)::text, '', \
+                CAST(CAST(COALESCE(c.condeferrable, FALSE) AS INTEGER) AS BIGINT) \
+         FROM pg_catalog.pg_index i \
+         JOIN sd_t ON i.indrelid = sd_t.sd_oid \
+         JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
+         LEFT JOIN pg_catalog.pg_constraint c ON c.conindid = i.indexrelid \
+         AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x') \
+         WHERE (i.indisunique OR i.indisexclusion) \
+         AND (EXISTS (SELECT 1 FROM sd_a WHERE sd_a.attnum = ANY (i.indkey)) \
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                         AND d.objid = i.indexrelid AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+                         AND d.refobjid = i.indrelid AND d.refobjsubid IN (SELECT attnum FROM sd_a)))",
+    );
     let rows: Vec<(String, String, String, i64)> = conn.rows(sql).await?;
     Ok(rows
         .into_iter()
