@@ -34,7 +34,8 @@
 //! On MySQL/MariaDB the current time is `UTC_TIMESTAMP(6)` for a `DATETIME` column and
 //! `NOW(6)` for a `TIMESTAMP` one (which reads it in the session's time zone), so a client in
 //! any time zone stamps the current instant; since Diesel's `Timestamp` maps either, the
-//! trigger reads the column's type from `information_schema.COLUMNS` when it fires. Creating a trigger on MySQL/MariaDB with binary logging on needs the
+//! trigger reads the column's type from `information_schema.COLUMNS` when it fires in a
+//! session whose time zone is not UTC. Creating a trigger on MySQL/MariaDB with binary logging on needs the
 //! `TRIGGER` privilege and, for a user without `SUPER`, `log_bin_trust_function_creators`.
 
 use super::{derived_name, mysql};
@@ -68,8 +69,8 @@ use crate::table::{SoftDeleteMarker, SoftDeleteTable, Strategy, StrategyKind};
 ///       IF (OLD.`deleted`) <> (NEW.`deleted`) THEN \
 ///       IF NEW.`deleted` THEN \
 ///       IF NEW.`deleted_at` IS NULL OR NEW.`deleted_at` = OLD.`deleted_at` THEN SET NEW.`deleted_at` = \
-///       IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'posts' \
-///       AND COLUMN_NAME = 'deleted_at') = 'timestamp', NOW(6), UTC_TIMESTAMP(6)); END IF; \
+///       IF(NOW(6) = UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'posts' \
+///       AND COLUMN_NAME = 'deleted_at') = 'timestamp', NOW(6), UTC_TIMESTAMP(6))); END IF; \
 ///       ELSE SET NEW.`deleted_at` = NULL; \
 ///       END IF; END IF; END"]
 /// );
@@ -320,7 +321,7 @@ impl Sync {
 /// maps a `DATETIME` as well as a `TIMESTAMP`), so the trigger reads it from the catalog
 /// when it fires: a `TIMESTAMP` takes `NOW(6)`, which it reads in the session's time zone,
 /// so it holds the current instant whatever the zone of the session that wrote; a `DATETIME`
-/// takes `UTC_TIMESTAMP(6)` as it is.
+/// takes `UTC_TIMESTAMP(6)` as it is. A session in UTC, where the two agree, reads nothing.
 fn now(dialect: Dialect, table: &TableName, stamp: StampColumn) -> String {
     match (dialect, stamp.kind) {
         (Dialect::Postgres, StampKind::Naive) => {
@@ -332,9 +333,12 @@ fn now(dialect: Dialect, table: &TableName, stamp: StampColumn) -> String {
         (Dialect::Sqlite, StampKind::Utc) => {
             "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00')".to_owned()
         }
+        // In a UTC session (every Diesel connection) both are the same, and the catalog is
+        // not read.
         (Dialect::Mysql, _) => format!(
-            "IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE {} AND COLUMN_NAME = {}) = 'timestamp', \
-             NOW(6), UTC_TIMESTAMP(6))",
+            "IF(NOW(6) = UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), \
+             IF((SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE {} AND COLUMN_NAME = {}) = 'timestamp', \
+             NOW(6), UTC_TIMESTAMP(6)))",
             mysql::catalog_table(table),
             mysql::literal(stamp.name)
         ),
