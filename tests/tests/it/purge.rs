@@ -315,6 +315,28 @@ backend_tests! {
         Ok(())
     }
 
+    fn a_reply_chain_with_nothing_else_kept_goes_down_to_its_root(db, x) {
+        create(db);
+        let conn = db.conn();
+        // 3 replies to 2, which replies to 1: nothing but the chain itself keeps a comment
+        conn.batch_execute(&format!(
+            "INSERT INTO authors (id, name) VALUES (1, 'a');
+             INSERT INTO posts (id, author_id, title) VALUES (1, 1, 'live');
+             INSERT INTO comments (id, post_id, parent_id, deleted_at) VALUES
+                 (1, 1, NULL, '{old}'), (2, 1, 1, '{old}'), (3, 1, 2, '{old}');",
+            old = sql_time(old()),
+        ))?;
+
+        // the default batch size: page batches on PostgreSQL, key windows elsewhere
+        let dry = x.dry_run(conn, &mut Purge::before(comments::table, cutoff()))?;
+        let report = x.purge(conn, &mut Purge::before(comments::table, cutoff()))?;
+
+        assert_eq!((report.deleted_from("comments"), report.kept_in("comments")), (3, 0), "{report}");
+        assert_eq!(ids!(conn, comments), Vec::<i32>::new());
+        assert_eq!(dry.tables, report.tables);
+        Ok(())
+    }
+
     fn a_link_column_shared_by_two_parents_keeps_the_other_parents_entries(db, x) {
         create(db);
         crate::collector_schema::create_journal(db);
