@@ -326,12 +326,18 @@ impl Run {
         let (deleted, kept) = match pages {
             Some(pages) => {
                 let deleted = self.purge_pages(conn, i, pages, progress).await?;
-                // Page batches do not count what they pass over: what is kept is what is
-                // still referenced.
-                let kept = if self.targets[i].references.is_empty() {
+                // Page batches do not count what they pass over: it is the candidates left.
+                // Those are the ones still referenced, except in a table referencing itself,
+                // where a batch also passes over rows whose only referrers it deleted
+                // itself (its check saw them): they are passed over all the same, and the
+                // next pass deletes them, so every candidate left counts (a count of the
+                // referenced ones alone could reach 0 and stop the passes with them left).
+                let target = &self.targets[i];
+                let kept = if target.references.is_empty() {
                     0
                 } else {
-                    self.count_candidates(conn, i, true).await?
+                    self.count_candidates(conn, i, !target.self_referencing)
+                        .await?
                 };
                 (deleted, kept)
             }
