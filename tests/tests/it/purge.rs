@@ -741,6 +741,66 @@ mod postgres_only {
     }
 }
 
+/// SQLite only: locking between the purge's batches and other writers.
+#[cfg(feature = "sqlite")]
+mod sqlite_only {
+    use std::time::Duration;
+
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
+    use soft_delete_runtime::purge::Purge;
+    use soft_delete_tests::TestDb;
+
+    use crate::purge_schema::*;
+
+    /// Another connection is writing when a purge (or its dry run) starts: with a busy timeout
+    /// its batches wait for the writer, as any writer does, rather than fail with "database is
+    /// locked" (a transaction that has read cannot wait for the write lock: SQLite fails it at
+    /// once).
+    #[test]
+    fn a_purge_waits_for_another_writer_under_a_busy_timeout() {
+        soft_delete_tests::run::<SqliteConnection>(
+            module_path!(),
+            |db: &mut TestDb<SqliteConnection>| {
+                create(db);
+                // Another connection inserts a live author and commits 300 ms later.
+                let writing = |db: &TestDb<SqliteConnection>, id: i32| -> QueryResult<_> {
+                    let mut other = db.connect();
+                    other.batch_execute(&format!(
+                        "BEGIN IMMEDIATE; INSERT INTO authors (id, name) VALUES ({id}, 'live');"
+                    ))?;
+                    Ok(std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(300));
+                        other.batch_execute("COMMIT")
+                    }))
+                };
+                let conn = db.conn();
+                insert_authors!(&mut *conn, 1..=3, old());
+                conn.batch_execute("PRAGMA busy_timeout = 10000")?;
+
+                let writer = writing(db, 100)?;
+                let dry = Purge::before(authors::table, cutoff()).dry_run(db.conn());
+                writer.join().expect("the writer does not panic")?;
+                assert_eq!(dry?.deleted_from("authors"), 3);
+
+                let writer = writing(db, 101)?;
+                let report = Purge::before(authors::table, cutoff()).run(db.conn());
+                writer.join().expect("the writer does not panic")?;
+                let report = report?;
+                assert_eq!(report.deleted_from("authors"), 3, "{report}");
+                let ids: Vec<i32> = authors::table
+                    .with_deleted()
+                    .select(authors::id)
+                    .order(authors::id)
+                    .load(db.conn())?;
+                assert_eq!(ids, [100, 101]);
+                Ok(())
+            },
+        );
+    }
+}
+
 /// MySQL only: an engine without transactions, under a dry run and a collector's preview.
 #[cfg(feature = "mysql")]
 mod mysql_only {
