@@ -76,7 +76,7 @@ pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
 use crate::backend::{Dialect, SupportedBackend};
 use crate::exec::SqlConnection;
-use crate::exec::{drive, BackendOf, Begin, Blocking, Rollback, Transaction};
+use crate::exec::{drive, BackendOf, Blocking, Rollback, Transaction};
 use crate::relations::ArchiveTable;
 use crate::relations::Graph;
 use crate::{Error, Timestamp};
@@ -233,7 +233,10 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
     /// What [`run`](Self::run) would delete and keep, without keeping any of it: the same
     /// batches run in one transaction that is always rolled back, so the report is exactly
     /// what a purge at this moment would do (and the progress callback sees the same
-    /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak.
+    /// batches). It holds its locks until it is done, so dry-run a very large purge off-peak;
+    /// on SQLite, outside a transaction, it begins `IMMEDIATE` (like each batch of a purge:
+    /// a transaction that has read cannot wait for the write lock there), so other writers
+    /// wait for it, and it waits for them under a busy timeout.
     /// It may run inside the caller's transaction (it rolls back to a savepoint). On MySQL,
     /// a table whose engine has no transactions (MyISAM, Aria, MEMORY) would keep the deletes:
     /// the dry run refuses it with [`Error::Unsupported`] before writing anything.
@@ -285,7 +288,8 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         let graph = Graph::build(T::node())?;
         // Nothing commits: durability settings have nothing to relax.
         let settings = self.settings(cutoff, true);
-        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
+        let mut tx = Transaction::begin(conn, run::begin_writing(dialect)).await?;
         let done = match Run::plan(tx.conn(), &graph, settings, true).await {
             Ok(mut run) => match run.execute(tx.conn(), &mut self.progress).await {
                 Ok(()) => DryRun::Undo(Box::new(run.report)),
