@@ -46,6 +46,7 @@ mod schema;
 mod schema_migrations;
 mod schema_verify;
 mod scopes;
+mod sqlite_writers;
 #[cfg(feature = "postgres")]
 mod start_new;
 mod time_markers;
