@@ -395,7 +395,7 @@ impl<T, R> Collector<T, R> {
         );
         let collations =
             catalog::collations(conn, session.clone(), &archive::journal_columns(graph)).await?;
-        let mut transaction = match Transaction::begin(conn, Begin::Plain).await {
+        let mut transaction = match Transaction::begin(conn, Begin::Immediate).await {
             Ok(transaction) => transaction,
             Err(error) => return Err(error.into()),
         };

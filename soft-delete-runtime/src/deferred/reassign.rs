@@ -242,12 +242,10 @@ impl<Col: Column, S> Reassign<Col, S> {
     /// out of the scope is either moved before the check, which then reports it
     /// ([`Error::NotInScope`]), or waits until this transaction ends. On PostgreSQL and
     /// MySQL/MariaDB that is `FOR UPDATE` (on MySQL at `REPEATABLE READ`, an unindexed scope
-    /// locks every row the read scans); SQLite has no row locks and needs none: in its
-    /// rollback-journal mode a transaction that has read the database keeps every other
-    /// connection from committing a write until it ends (the other writer gets `database is
-    /// locked`, or waits for its busy timeout); in WAL mode another connection can commit, and
-    /// this transaction's first write then fails (`database is locked`: its snapshot is stale)
-    /// and is rolled back.
+    /// locks every row the read scans); SQLite has no row locks and needs none: the
+    /// transaction begins `IMMEDIATE`, taking the database's write lock before it reads, so no
+    /// other connection writes until it ends (under a busy timeout each side waits for the
+    /// other's write instead of failing with `database is locked`).
     ///
     /// The final `UPDATE` is set-based: joined to a bound table of `(key, value)` pairs. A
     /// statement binds at most two values per row and takes up to 16 000 rows on SQLite,
@@ -328,7 +326,7 @@ impl<Col: Column, S> Reassign<Col, S> {
                 dialect,
             });
         }
-        let mut tx = Transaction::begin(conn, Begin::Plain).await?;
+        let mut tx = Transaction::begin(conn, Begin::Immediate).await?;
         let outcome = self.run_in_transaction(tx.conn(), &table, &moves).await;
         let reassigned = finish_checked(tx, outcome).await?;
         crate::trace::record!(rows = reassigned.changed);

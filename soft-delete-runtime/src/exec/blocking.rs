@@ -38,14 +38,12 @@ where
     const ABANDONABLE: bool = false;
 
     fn begin(&mut self, begin: Begin) -> impl Future<Output = QueryResult<()>> {
-        ready(match begin {
-            Begin::Write if !Executor::<Blocking>::in_transaction(self) => {
-                AnsiTransactionManager::begin_transaction_sql(
-                    self,
-                    <C::Backend as SupportedBackend>::BEGIN_WRITE,
-                )
-            }
-            _ => AnsiTransactionManager::begin_transaction(self),
+        let sql = begin
+            .sql::<C::Backend>()
+            .filter(|_| !Executor::<Blocking>::in_transaction(self));
+        ready(match sql {
+            Some(sql) => AnsiTransactionManager::begin_transaction_sql(self, sql),
+            None => AnsiTransactionManager::begin_transaction(self),
         })
     }
 

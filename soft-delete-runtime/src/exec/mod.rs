@@ -62,6 +62,25 @@ pub enum Begin {
     /// [`BEGIN_WRITE`](SupportedBackend::BEGIN_WRITE) (`BEGIN IMMEDIATE` on SQLite, a `READ
     /// COMMITTED` transaction on MySQL/MariaDB, `BEGIN` on PostgreSQL).
     Write,
+    /// A transaction that reads before it writes, at the connection's usual isolation:
+    /// `BEGIN IMMEDIATE` on SQLite, the usual `BEGIN` elsewhere. On SQLite a transaction
+    /// begun plainly that has read cannot wait for the write lock: its first write fails at
+    /// once with "database is locked" while another connection writes, whatever the busy
+    /// timeout. One that takes the lock first waits for the other writer as any writer does.
+    Immediate,
+}
+
+impl Begin {
+    /// The statement that begins it on a backend of `dialect`, or `None` for the
+    /// connection's usual `BEGIN`.
+    pub(crate) fn sql<DB: SupportedBackend>(self) -> Option<&'static str> {
+        match (self, DB::DIALECT) {
+            (Begin::Plain, _) => None,
+            (Begin::Write, _) => Some(DB::BEGIN_WRITE),
+            (Begin::Immediate, crate::backend::Dialect::Sqlite) => Some("BEGIN IMMEDIATE"),
+            (Begin::Immediate, _) => None,
+        }
+    }
 }
 
 /// A connection an operation runs on, in mode `Mo` ([`Blocking`] or [`NonBlocking`]).

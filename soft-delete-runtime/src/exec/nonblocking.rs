@@ -123,12 +123,13 @@ impl<C: AsyncTarget> Executor<NonBlocking> for C {
     const ABANDONABLE: bool = true;
 
     async fn begin(&mut self, begin: Begin) -> QueryResult<()> {
-        let write = begin == Begin::Write && !Executor::<NonBlocking>::in_transaction(self);
+        let sql = begin
+            .sql::<Self::Backend>()
+            .filter(|_| !Executor::<NonBlocking>::in_transaction(self));
         let target = self.target();
-        if write {
-            C::begin_with(target, <Self::Backend as SupportedBackend>::BEGIN_WRITE).await
-        } else {
-            Manager::<C>::begin_transaction(target).await
+        match sql {
+            Some(sql) => C::begin_with(target, sql).await,
+            None => Manager::<C>::begin_transaction(target).await,
         }
     }
 

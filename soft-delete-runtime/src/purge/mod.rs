@@ -76,7 +76,7 @@ pub use report::{Progress, PurgeReport, Referrer, Skipped, TableReport, Via};
 
 use crate::backend::{Dialect, SupportedBackend};
 use crate::exec::SqlConnection;
-use crate::exec::{drive, BackendOf, Blocking, Rollback, Transaction};
+use crate::exec::{drive, BackendOf, Begin, Blocking, Rollback, Transaction};
 use crate::relations::ArchiveTable;
 use crate::relations::Graph;
 use crate::{Error, Timestamp};
@@ -288,8 +288,7 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         let graph = Graph::build(T::node())?;
         // Nothing commits: durability settings have nothing to relax.
         let settings = self.settings(cutoff, true);
-        let dialect = <BackendOf<Mo, C> as SupportedBackend>::DIALECT;
-        let mut tx = Transaction::begin(conn, run::begin_writing(dialect)).await?;
+        let mut tx = Transaction::begin(conn, Begin::Immediate).await?;
         let done = match Run::plan(tx.conn(), &graph, settings, true).await {
             Ok(mut run) => match run.execute(tx.conn(), &mut self.progress).await {
                 Ok(()) => DryRun::Undo(Box::new(run.report)),

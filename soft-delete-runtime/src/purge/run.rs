@@ -371,7 +371,7 @@ impl Run {
             let mut attempt = 1;
             // A batch refused by a foreign key runs again (see `refused_by_foreign_key`).
             let outcome = loop {
-                let mut tx = Transaction::begin(conn, begin_writing(self.d.0)).await?;
+                let mut tx = Transaction::begin(conn, Begin::Immediate).await?;
                 let session = self.session.clone();
                 let outcome = catalog::in_utc(tx.conn(), session, async |conn: &mut C| {
                     self.batch(conn, i, last.as_deref(), page).await
@@ -565,20 +565,6 @@ impl Run {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// How a transaction that reads and then deletes begins (a batch, a dry run). On SQLite a
-/// transaction begun plainly takes the write lock only at its first write, and one that has
-/// read by then cannot wait for it: SQLite fails it at once with "database is locked",
-/// whatever the busy timeout, where a writer that asks first waits. There it begins
-/// `IMMEDIATE` ([`Begin::Write`]). PostgreSQL's is the same `BEGIN` either way; on
-/// MySQL/MariaDB `Begin::Write` would also change the isolation level, which these
-/// transactions do not need, so they begin plainly there.
-pub(crate) fn begin_writing(dialect: Dialect) -> Begin {
-    match dialect {
-        Dialect::Mysql => Begin::Plain,
-        Dialect::Sqlite | Dialect::Postgres => Begin::Write,
     }
 }
 

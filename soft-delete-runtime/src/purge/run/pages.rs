@@ -17,10 +17,10 @@
 
 use std::time::Instant;
 
-use super::{begin_writing, refused_by_foreign_key, Callback, Run};
+use super::{refused_by_foreign_key, Callback, Run};
 use crate::backend::Dialect;
 use crate::exec::SqlConnection;
-use crate::exec::{BackendOf, Rollback, Transaction};
+use crate::exec::{BackendOf, Begin, Rollback, Transaction};
 use crate::purge::report::Progress;
 use crate::relations::Node;
 use crate::sql::{Dialected, Sql, SupportedBackend};
@@ -145,7 +145,7 @@ impl Run {
             let mut attempt = 1;
             // A batch refused by a foreign key runs again (see `refused_by_foreign_key`).
             let outcome = loop {
-                let mut tx = Transaction::begin(conn, begin_writing(self.d.0)).await?;
+                let mut tx = Transaction::begin(conn, Begin::Immediate).await?;
                 let outcome = self.delete_pages(tx.conn(), i, page, span, limit).await;
                 match tx.finish(outcome).await {
                     Ok(n) => break Ok(n),
