@@ -38,7 +38,9 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::registry::{registered, TableInfo};
-use super::text::{known_lock_strengths, query_after_as, token_offsets, unicode_identifiers};
+use super::text::{
+    known_lock_strengths, query_after_as, repaired, token_offsets, unicode_identifiers,
+};
 use super::visibility::{conjuncts, disjuncts, leaves, marker_test, trace, Direction};
 use crate::backend::{Dialect, TableName};
 
@@ -184,7 +186,22 @@ impl Checker {
                     walk.statement(statement, &[]);
                 }
             }
-            Err(error) => self.check_pieces(sql, parser_dialect, &mut walk, error.to_string())?,
+            Err(error) => {
+                // A text the backend reads but the parser refuses as written ([`repaired`]).
+                let repaired = repaired(sql, dialect, parser_dialect);
+                let sql = repaired.as_deref().unwrap_or(sql);
+                match repaired
+                    .as_deref()
+                    .map(|sql| Parser::parse_sql(parser_dialect, sql))
+                {
+                    Some(Ok(statements)) => {
+                        for statement in &statements {
+                            walk.statement(statement, &[]);
+                        }
+                    }
+                    _ => self.check_pieces(sql, parser_dialect, &mut walk, error.to_string())?,
+                }
+            }
         }
         Ok(walk.leaks)
     }

@@ -1,5 +1,6 @@
 //! The text of a statement around its parsing: rewrites the parser needs (row-lock strengths it
-//! does not know, PostgreSQL's escaped identifiers), and the positions of its tokens, by which
+//! does not know, PostgreSQL's escaped identifiers, the repairs of a text it refuses but the
+//! backend reads), and the positions of its tokens, by which
 //! the checker's fallback cuts a text the parser refuses into its statements and finds the
 //! query a DDL statement runs.
 
@@ -203,4 +204,103 @@ pub(super) fn token_offsets(sql: &str, tokens: &[TokenWithSpan]) -> Vec<usize> {
     }
     offsets.push(sql.len());
     offsets
+}
+
+/// `sql` repaired for the parser, when it refuses the text as written but the backend reads
+/// it: each rewrite keeps what the statement reads and where it states visibility, and is made
+/// only where the parser failed (a text it reads is never rewritten). `None` if nothing applies.
+///
+/// - MySQL's multi-table `UPDATE a, b SET ...` (a comma list of tables, which the parser does
+///   not know): each comma between `UPDATE` and its `SET`, outside parentheses, becomes
+///   `CROSS JOIN`, which MySQL defines as the same join (a comma binds looser than `JOIN`, but
+///   an inner join's `ON` may only name tables joined before it, so no predicate moves).
+///   Its modifiers `LOW_PRIORITY` and `IGNORE` are dropped.
+/// - MySQL's `LOCK IN SHARE MODE` (MariaDB's spelling of a shared lock): `FOR SHARE`.
+/// - PostgreSQL's and SQLite's postfix `x ISNULL` (the parser knows `NOTNULL` only):
+///   `x IS NULL`; `ISNULL(` is a function call, and `AS isnull` a name, both left alone.
+pub(super) fn repaired(sql: &str, dialect: Dialect, parser: &dyn SqlDialect) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    let wanted = match dialect {
+        Dialect::Mysql => upper.contains("UPDATE") || upper.contains("LOCK"),
+        Dialect::Postgres | Dialect::Sqlite => upper.contains("ISNULL"),
+    };
+    if !wanted {
+        return None;
+    }
+    let tokens = Tokenizer::new(parser, sql).tokenize_with_location().ok()?;
+    let offsets = token_offsets(sql, &tokens);
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let is = |k: usize, keyword: &str| {
+        words.get(k).is_some_and(|&i| {
+            matches!(&tokens[i].token, Token::Word(word)
+            if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(keyword))
+        })
+    };
+    // Replacements, as (first token, token after the last, text).
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    for k in 0..words.len() {
+        match dialect {
+            Dialect::Mysql
+                if is(k, "UPDATE") && !(k > 0 && (is(k - 1, "KEY") || is(k - 1, "FOR"))) =>
+            {
+                // Its modifiers, which the parser does not know either, say nothing of reads.
+                let mut at = k + 1;
+                while is(at, "LOW_PRIORITY") || is(at, "IGNORE") {
+                    edits.push((words[at], words[at] + 1, ""));
+                    at += 1;
+                }
+                let mut depth = 0usize;
+                let mut commas = Vec::new();
+                for &i in &words[at..] {
+                    match &tokens[i].token {
+                        Token::LParen => depth += 1,
+                        Token::RParen if depth == 0 => break,
+                        Token::RParen => depth -= 1,
+                        Token::SemiColon if depth == 0 => break,
+                        Token::Comma if depth == 0 => commas.push(i),
+                        Token::Word(word)
+                            if depth == 0
+                                && word.quote_style.is_none()
+                                && word.value.eq_ignore_ascii_case("SET") =>
+                        {
+                            edits.extend(commas.iter().map(|&c| (c, c + 1, " CROSS JOIN ")));
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Dialect::Mysql
+                if is(k, "LOCK") && is(k + 1, "IN") && is(k + 2, "SHARE") && is(k + 3, "MODE") =>
+            {
+                edits.push((words[k], words[k + 3] + 1, "FOR SHARE"));
+            }
+            Dialect::Postgres | Dialect::Sqlite
+                if is(k, "ISNULL")
+                    && k > 0
+                    && !is(k - 1, "AS")
+                    && words
+                        .get(k + 1)
+                        .is_none_or(|&i| tokens[i].token != Token::LParen) =>
+            {
+                edits.push((words[k], words[k] + 1, "IS NULL"));
+            }
+            _ => {}
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_unstable();
+    let mut kept = String::with_capacity(sql.len() + 16 * edits.len());
+    let mut from = 0;
+    for (first, after, text) in edits {
+        kept.push_str(&sql[from..offsets[first]]);
+        kept.push_str(text);
+        from = offsets[after];
+    }
+    kept.push_str(&sql[from..]);
+    Some(kept)
 }
