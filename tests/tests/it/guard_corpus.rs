@@ -537,6 +537,50 @@ per_backend! {
                 "SELECT * FROM users u LEFT JOIN posts p ON p.user_id = u.id AND NOT p.deleted WHERE (u.deleted_at) ISNULL AND u.id = 1".to_owned(),
             ]);
         }
+        // Hunt: other spellings of a marker test. A timestamp compared with `<>` or listed in
+        // `IN (...)` is not NULL (deleted rows only); `IS [NOT] DISTINCT FROM` (MySQL's `<=>`,
+        // SQLite's `IS`) compares as `=` does but NULL to NULL; a bind or literal under a cast is
+        // still a value. A list of both flag values is every row.
+        leaky.extend([
+            ("posts", "SELECT * FROM posts WHERE deleted IN (FALSE, TRUE)".to_owned()),
+            ("users", in_dialect("SELECT * FROM users WHERE deleted_at IS DISTINCT FROM ?", dialect)),
+            ("users", "SELECT * FROM users WHERE deleted_at IS NOT DISTINCT FROM NULL OR id = 1".to_owned()),
+        ]);
+        safe.extend([
+            in_dialect("SELECT id FROM users WHERE deleted_at <> ?", dialect),
+            in_dialect("SELECT id FROM users WHERE deleted_at IN (?, ?)", dialect),
+            "SELECT * FROM posts WHERE deleted IN (FALSE)".to_owned(),
+            "SELECT * FROM users WHERE deleted_at IS NOT DISTINCT FROM NULL".to_owned(),
+            "SELECT * FROM users WHERE deleted_at IS DISTINCT FROM NULL".to_owned(),
+            "SELECT * FROM posts WHERE deleted IS DISTINCT FROM TRUE".to_owned(),
+            "SELECT * FROM items WHERE deleted IN (FALSE) AND removed_at IS NOT DISTINCT FROM NULL AND enabled IS NOT DISTINCT FROM TRUE".to_owned(),
+        ]);
+        match dialect {
+            Dialect::Sqlite => {
+                leaky.push(("users", "SELECT * FROM users WHERE deleted_at IS NOT ?".to_owned()));
+                safe.extend([
+                    "SELECT * FROM posts WHERE deleted IS 0".to_owned(),
+                    "SELECT * FROM posts WHERE deleted IS NOT 1".to_owned(),
+                    "SELECT * FROM users WHERE deleted_at IS ?".to_owned(),
+                ]);
+            }
+            Dialect::Mysql => {
+                leaky.push(("posts", "SELECT * FROM posts WHERE deleted <=> NULL".to_owned()));
+                safe.extend([
+                    "SELECT * FROM users WHERE deleted_at <=> NULL".to_owned(),
+                    "SELECT * FROM posts WHERE deleted <=> 0".to_owned(),
+                ]);
+            }
+            Dialect::Postgres => {
+                leaky.push(("posts", "SELECT * FROM posts WHERE deleted::int = 0 OR id = 1".to_owned()));
+                safe.extend([
+                    "SELECT * FROM posts WHERE deleted = 'f'::boolean".to_owned(),
+                    "SELECT * FROM posts WHERE deleted = $1::bool".to_owned(),
+                    "SELECT * FROM posts WHERE deleted = CAST($1 AS BOOLEAN)".to_owned(),
+                    "SELECT * FROM users WHERE deleted_at = ANY($1)".to_owned(),
+                ]);
+            }
+        }
         assert!(leaky.len() >= 40 && safe.len() >= 40, "{} leaky, {} safe", leaky.len(), safe.len());
         let failures = classify(dialect, &leaky, &safe);
         assert!(failures.is_empty(), "{dialect}: {} failures:\n{}", failures.len(), failures.join("\n"));
