@@ -6,7 +6,11 @@
 //! predicate as their opposites; hand-written SQL also says `deleted = FALSE`, `deleted = 0`,
 //! `active IS TRUE` or compares the flag with a bound value (`deleted = $1`), and a timestamp
 //! marker compared with a value (`deleted_at < $1`, a purge's cutoff, `deleted_at = $1`, an
-//! archive batch's time) only holds for deleted rows. Each of these is accepted. Anything
+//! archive batch's time) only holds for deleted rows, as does one listed in `IN (...)` or
+//! `= ANY(...)`. `IS [NOT] DISTINCT FROM` (MySQL's `<=>`, SQLite's `IS [NOT]`) compares a flag as
+//! `=` (`<>`) does and a timestamp with NULL as `IS [NOT] NULL`; a flag listed in `IN (...)`
+//! states the side its values all keep; a value under a cast (`$1::bool`) is still a value.
+//! Each of these is accepted. Anything
 //! else that mentions the marker (`deleted_at IS NULL OR id = 1`) is not a statement of
 //! visibility.
 //!
@@ -17,7 +21,7 @@
 //! "t"."removed")`) states the deleted side. One marker's live predicate alone is not a
 //! statement: it shows the rows another marker hides.
 
-use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value};
 
 use crate::table::StrategyKind;
 
@@ -87,8 +91,11 @@ pub(super) fn marker_test(conjunct: &Expr, kind: StrategyKind) -> Option<(&Expr,
     })
 }
 
-/// `m IS [NOT] NULL`, `m <cmp> value`, `value <cmp> m`, `m [NOT] BETWEEN a AND b`: all but
-/// `IS NULL` keep deleted rows only (a comparison is false on NULL).
+/// `m IS [NOT] NULL`, `m <cmp> value`, `value <cmp> m` (`<>` too), `m [NOT] BETWEEN a AND b`,
+/// `m IN (...)`, `m = ANY(...)`: all but `IS NULL` keep deleted rows only (a comparison is
+/// false on NULL). `m IS [NOT] DISTINCT FROM x` (MySQL's `m <=> x`, SQLite's `m IS [NOT] x`)
+/// compares NULL too: with NULL it is `IS [NOT] NULL`; `IS NOT DISTINCT FROM` a literal keeps
+/// deleted rows only, from a bind either side (the bind may be NULL).
 fn timestamp_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
     match conjunct {
         Expr::IsNull(column) => Some((unnest(column), Direction::Live)),
@@ -101,8 +108,61 @@ fn timestamp_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
             negated: false,
             ..
         } => Some((unnest(expr), Direction::Deleted)),
-        _ => None,
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated: false,
+            ..
+        } if !list.is_empty() => Some((unnest(expr), Direction::Deleted)),
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            ..
+        } => Some((unnest(left), Direction::Deleted)),
+        _ => {
+            let (left, right, same) = null_safe_comparison(conjunct)?;
+            let (column, value) = column_and_other(left, right)?;
+            let direction = match (same, value) {
+                (true, Expr::Value(v)) if v.value == Value::Null => Direction::Live,
+                (false, Expr::Value(v)) if v.value == Value::Null => Direction::Deleted,
+                (true, value) if is_bind(value) => Direction::Either,
+                (true, value) if is_value(value) => Direction::Deleted,
+                _ => return None,
+            };
+            Some((column, direction))
+        }
     }
+}
+
+/// `a IS NOT DISTINCT FROM b`, MySQL's `a <=> b` and SQLite's `a IS b` (`same`), or
+/// `a IS DISTINCT FROM b` and SQLite's `a IS NOT b`: comparisons where NULL equals NULL.
+fn null_safe_comparison(expr: &Expr) -> Option<(&Expr, &Expr, bool)> {
+    let (left, right, same) = match expr {
+        Expr::IsNotDistinctFrom(left, right) => (left, right, true),
+        Expr::IsDistinctFrom(left, right) => (left, right, false),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Spaceship | BinaryOperator::Is,
+            right,
+        } => (left, right, true),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::IsNot,
+            right,
+        } => (left, right, false),
+        _ => return None,
+    };
+    Some((unnest(left), unnest(right), same))
+}
+
+/// Of two operands, the column and the other, when exactly one is a column.
+fn column_and_other<'e>(left: &'e Expr, right: &'e Expr) -> Option<(&'e Expr, &'e Expr)> {
+    let column = pick_column(left, right)?;
+    Some(if std::ptr::eq(column, left) {
+        (left, right)
+    } else {
+        (right, left)
+    })
 }
 
 /// `m`, `NOT m`, `m IS [NOT] TRUE/FALSE`, `m = <literal or bind>`, `<literal or bind> = m`;
@@ -127,37 +187,67 @@ fn flag_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
             left,
             op: op @ (BinaryOperator::Eq | BinaryOperator::NotEq),
             right,
+        } => flag_compared(unnest(left), unnest(right), *op == BinaryOperator::Eq),
+        // `m IN (FALSE)`: every value listed must keep the same rows (`IN (FALSE, TRUE)` is
+        // every row); one bind keeps either.
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated,
+            ..
         } => {
-            let (left, right) = (unnest(left), unnest(right));
-            let (column, value) = if is_value(right) {
-                (left, right)
-            } else if is_value(left) {
-                (right, left)
-            } else {
+            let column = unnest(expr);
+            if !is_column(column) || list.is_empty() || !list.iter().all(|v| is_value(unnest(v))) {
                 return None;
+            }
+            let truths: Vec<Option<bool>> = list.iter().map(|v| truth(unnest(v))).collect();
+            let set = match truths.as_slice() {
+                [None] => Direction::Either,
+                [first @ Some(_), rest @ ..] if rest.iter().all(|t| t == first) => {
+                    if *first == Some(true) {
+                        Direction::Deleted
+                    } else {
+                        Direction::Live
+                    }
+                }
+                _ => return None,
             };
-            let set = match truth(value) {
-                Some(true) => Direction::Deleted,
-                Some(false) => Direction::Live,
-                None => Direction::Either,
-            };
-            Some((
-                column,
-                if *op == BinaryOperator::Eq {
-                    set
-                } else {
-                    set.flip()
-                },
-            ))
+            Some((column, if *negated { set.flip() } else { set }))
         }
-        _ => None,
+        // A flag is never NULL: `IS [NOT] DISTINCT FROM` a value compares as `=` (`<>`) does.
+        other => {
+            let (left, right, same) = null_safe_comparison(other)?;
+            flag_compared(left, right, same)
+        }
     }
+}
+
+/// A flag compared with a literal or a bind by `=` (`equal`) or `<>`.
+fn flag_compared<'e>(
+    left: &'e Expr,
+    right: &'e Expr,
+    equal: bool,
+) -> Option<(&'e Expr, Direction)> {
+    let (column, value) = if is_value(right) {
+        (left, right)
+    } else if is_value(left) {
+        (right, left)
+    } else {
+        return None;
+    };
+    let set = match truth(value) {
+        Some(true) => Direction::Deleted,
+        Some(false) => Direction::Live,
+        None => Direction::Either,
+    };
+    Some((column, if equal { set } else { set.flip() }))
 }
 
 /// The truth of a literal flag value, `None` for a bind or another value. A number is true
 /// unless it is zero, however written (`0`, `00`, `0.0`, `0e0`).
 fn truth(value: &Expr) -> Option<bool> {
     match value {
+        Expr::Cast { expr, .. } => truth(unnest(expr)),
         Expr::Value(value) => match &value.value {
             Value::Boolean(b) => Some(*b),
             Value::Number(n, _) => n.parse::<f64>().ok().map(|n| n != 0.0),
@@ -210,6 +300,7 @@ fn is_comparison(op: &BinaryOperator) -> bool {
     matches!(
         op,
         BinaryOperator::Eq
+            | BinaryOperator::NotEq
             | BinaryOperator::Lt
             | BinaryOperator::LtEq
             | BinaryOperator::Gt
@@ -231,14 +322,25 @@ fn is_column(expr: &Expr) -> bool {
     matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
 }
 
-/// A literal (boolean, number, string, NULL) or a bind placeholder.
+/// A literal (boolean, number, string; not NULL) or a bind placeholder, maybe under a cast.
 fn is_value(expr: &Expr) -> bool {
     match expr {
+        // `$1::bool`, `CAST(? AS BOOLEAN)`, `'f'::boolean`.
+        Expr::Cast { expr, .. } => is_value(unnest(expr)),
         Expr::Value(value) => !matches!(value.value, Value::Null),
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
         } => matches!(**expr, Expr::Value(_)),
+        _ => false,
+    }
+}
+
+/// A bind placeholder, maybe under a cast.
+fn is_bind(expr: &Expr) -> bool {
+    match expr {
+        Expr::Cast { expr, .. } => is_bind(unnest(expr)),
+        Expr::Value(value) => matches!(value.value, Value::Placeholder(_)),
         _ => false,
     }
 }
