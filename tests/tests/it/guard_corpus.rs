@@ -581,6 +581,24 @@ per_backend! {
                 ]);
             }
         }
+        // Hunt: a disjunction states visibility when every arm states the same side (every arm
+        // live, or every arm deleted rows only); an arm that states nothing, or arms of both
+        // sides, read deleted rows. `.filter(a.or(b))` with one arm stating it is a leak.
+        leaky.extend([
+            ("users", in_dialect("SELECT * FROM users WHERE (deleted_at IS NULL AND name = ?) OR (deleted_at IS NOT NULL AND id = ?)", dialect)),
+            ("users", in_dialect("SELECT * FROM users WHERE (deleted_at IS NULL AND name = ?) OR id = ?", dialect)),
+            ("posts", in_dialect("SELECT * FROM posts WHERE (NOT deleted AND id = 1) OR deleted = ?", dialect)),
+            ("items", "SELECT * FROM items WHERE (NOT deleted AND removed_at IS NULL AND enabled AND id = 1) OR (NOT deleted AND enabled AND id = 2)".to_owned()),
+            ("users", sql!(users::table.filter(live::<users::table>().and(users::name.eq("a")).or(users::id.eq(1))))),
+            ("users", sql!(users::table.filter(users::id.eq(1).or(live::<users::table>())))),
+        ]);
+        safe.extend([
+            in_dialect("SELECT * FROM users WHERE (deleted_at IS NULL AND name = ?) OR (deleted_at IS NULL AND id = ?)", dialect),
+            in_dialect("SELECT * FROM users WHERE (deleted_at IS NOT NULL AND name = ?) OR deleted_at < ?", dialect),
+            "SELECT * FROM items WHERE (NOT deleted AND removed_at IS NULL AND enabled AND id = 1) OR (NOT deleted AND removed_at IS NULL AND enabled AND id = 2)".to_owned(),
+            "SELECT * FROM users u LEFT JOIN posts p ON p.user_id = u.id AND ((NOT p.deleted AND p.title = 'a') OR (NOT p.deleted AND p.id = 1)) WHERE u.deleted_at IS NULL".to_owned(),
+            sql!(users::table.filter(live::<users::table>().and(users::name.eq("a")).or(live::<users::table>().and(users::id.eq(1))))),
+        ]);
         assert!(leaky.len() >= 40 && safe.len() >= 40, "{} leaky, {} safe", leaky.len(), safe.len());
         let failures = classify(dialect, &leaky, &safe);
         assert!(failures.is_empty(), "{dialect}: {} failures:\n{}", failures.len(), failures.join("\n"));
