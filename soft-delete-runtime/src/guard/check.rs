@@ -817,39 +817,75 @@ fn nullable(references: &mut [Reference<'_>], on: Option<Place>) {
 }
 
 /// Whether `conjuncts` (of the places that count for `references[index]`) state its
-/// visibility, by one of its registrations: every marker tested (the live predicate), or one
-/// test that keeps deleted rows only, or a disjunction of such tests (the deleted predicate of
-/// several markers).
+/// visibility, by one of its registrations ([`stated_side`]).
 fn states(conjuncts: &[&Expr], index: usize, references: &[Reference<'_>]) -> bool {
-    references[index]
-        .entries
-        .iter()
-        .enumerate()
-        .any(|(entry, info)| {
-            let mut tested = vec![false; info.markers.len()];
-            for conjunct in conjuncts {
-                for (e, marker, direction) in marker_tests(conjunct, index, references) {
-                    if e != entry {
-                        continue;
-                    }
-                    if direction == Direction::Deleted {
-                        return true;
-                    }
-                    tested[marker] = true;
-                }
-                let hidden = disjuncts(conjunct).is_some_and(|arms| {
-                    arms.iter().all(|arm| {
-                        marker_tests(arm, index, references)
-                            .iter()
-                            .any(|&(e, _, d)| e == entry && d != Direction::Live)
-                    })
-                });
-                if hidden {
-                    return true;
-                }
+    (0..references[index].entries.len())
+        .any(|entry| stated_side(conjuncts, entry, index, references).is_some())
+}
+
+/// Which rows `filter` (conjuncts) keeps of `references[index]` by its registration `entry`, if they
+/// state it: deleted rows only (a test of one marker that keeps deleted rows only, or a
+/// disjunction of such: the deleted predicate of several markers), live rows (every marker
+/// tested live), or either by a bound value (`deleted = $1`). A disjunction states it when its
+/// every arm does, on one side: every arm live, or every arm deleted or bound (`(<live> AND
+/// a) OR (<live> AND b)`); an arm that states nothing, or arms of both sides, keep deleted
+/// rows and live ones alike.
+fn stated_side(
+    filter: &[&Expr],
+    entry: usize,
+    index: usize,
+    references: &[Reference<'_>],
+) -> Option<Direction> {
+    let info = references[index].entries[entry];
+    let mut tested = vec![false; info.markers.len()];
+    let mut bound = false;
+    for conjunct in filter {
+        for (e, marker, direction) in marker_tests(conjunct, index, references) {
+            if e != entry {
+                continue;
             }
-            tested.iter().all(|&t| t)
-        })
+            match direction {
+                Direction::Deleted => return Some(Direction::Deleted),
+                Direction::Either => bound = true,
+                Direction::Live => {}
+            }
+            tested[marker] = true;
+        }
+        let Some(arms) = disjuncts(conjunct) else {
+            continue;
+        };
+        let sides: Option<Vec<Direction>> = arms
+            .iter()
+            .map(|arm| {
+                // One marker's test that keeps deleted rows or a bound side, as in
+                // `.only_deleted()`'s disjunction of several markers.
+                let tests = marker_tests(arm, index, references);
+                if tests
+                    .iter()
+                    .any(|&(e, _, d)| e == entry && d != Direction::Live)
+                {
+                    return Some(Direction::Either);
+                }
+                let mut inner = Vec::new();
+                conjuncts(arm, &mut inner);
+                stated_side(&inner, entry, index, references)
+            })
+            .collect();
+        match sides {
+            Some(sides) if sides.iter().all(|&side| side != Direction::Live) => {
+                return Some(Direction::Deleted);
+            }
+            Some(sides) if sides.iter().all(|&side| side == Direction::Live) => {
+                tested.iter_mut().for_each(|t| *t = true);
+            }
+            _ => {}
+        }
+    }
+    tested.iter().all(|&t| t).then_some(if bound {
+        Direction::Either
+    } else {
+        Direction::Live
+    })
 }
 
 /// The markers of `references[index]` that `predicate` tests, as `(registration, marker,
