@@ -599,6 +599,15 @@ per_backend! {
             "SELECT * FROM users u LEFT JOIN posts p ON p.user_id = u.id AND ((NOT p.deleted AND p.title = 'a') OR (NOT p.deleted AND p.id = 1)) WHERE u.deleted_at IS NULL".to_owned(),
             sql!(users::table.filter(live::<users::table>().and(users::name.eq("a")).or(live::<users::table>().and(users::id.eq(1))))),
         ]);
+        if dialect == Dialect::Mysql {
+            // Hunt: an unqualified column SET assigns in a multi-table UPDATE belongs to the
+            // table that has it: a marker names its table (here posts), and the others are read.
+            leaky.extend([
+                ("users", "UPDATE users JOIN posts ON posts.user_id = users.id SET deleted = TRUE WHERE users.id = ? AND NOT posts.deleted".to_owned()),
+                ("users", "UPDATE users, posts SET deleted = 1 WHERE posts.user_id = users.id AND NOT posts.deleted".to_owned()),
+            ]);
+            safe.push("UPDATE users JOIN posts ON posts.user_id = users.id SET deleted = TRUE WHERE users.deleted_at IS NOT NULL".to_owned());
+        }
         assert!(leaky.len() >= 40 && safe.len() >= 40, "{} leaky, {} safe", leaky.len(), safe.len());
         let failures = classify(dialect, &leaky, &safe);
         assert!(failures.is_empty(), "{dialect}: {} failures:\n{}", failures.len(), failures.join("\n"));
