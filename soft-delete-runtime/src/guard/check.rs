@@ -403,7 +403,8 @@ impl<'c> Walk<'c> {
     /// An `UPDATE`'s reads: the tables of its `FROM` and those joined to its target (MySQL's
     /// multi-table form), whose visibility its `WHERE` and inner joins' `ON` may state. The
     /// tables it changes are not reads: its one target, or in the multi-table form those whose
-    /// columns `SET` assigns by qualifier (the first table for an unqualified column).
+    /// columns `SET` assigns by qualifier (for an unqualified column, the one table with such a
+    /// marker, or else the first).
     fn update(&mut self, update: &Update, ctes: &[String]) {
         let from = match &update.from {
             Some(UpdateTableFromKind::BeforeSet(items) | UpdateTableFromKind::AfterSet(items)) => {
@@ -424,11 +425,41 @@ impl<'c> Walk<'c> {
                         AssignmentTarget::ColumnName(name) => std::slice::from_ref(name),
                         AssignmentTarget::Tuple(names) => names.as_slice(),
                     });
+            let factors = std::iter::once(&update.table.relation)
+                .chain(update.table.joins.iter().map(|join| &join.relation));
+            let joined: Vec<Reference<'c>> = factors
+                .flat_map(|factor| match factor {
+                    TableFactor::Table {
+                        name,
+                        alias,
+                        args: None,
+                        ..
+                    } => self.table(name, alias.as_ref(), ctes),
+                    _ => Vec::new(),
+                })
+                .collect();
             for column in columns {
                 let parts: Vec<&Ident> = column.0.iter().filter_map(|p| p.as_ident()).collect();
                 match parts.split_last() {
                     Some((_, [.., qualifier])) => written.push(name_key(qualifier, self.dialect)),
-                    _ => written.extend(first.clone()),
+                    // Unqualified: the one table with such a marker, or else the first.
+                    Some((column, [])) => {
+                        let owners: Vec<&Reference<'c>> = joined
+                            .iter()
+                            .filter(|reference| {
+                                reference.entries.iter().any(|entry| {
+                                    entry.markers.iter().any(|marker| {
+                                        marker.name.eq_ignore_ascii_case(&column.value)
+                                    })
+                                })
+                            })
+                            .collect();
+                        match owners.as_slice() {
+                            [owner] => written.push(owner.exposed.clone()),
+                            _ => written.extend(first.clone()),
+                        }
+                    }
+                    None => written.extend(first.clone()),
                 }
             }
         }
