@@ -608,6 +608,15 @@ per_backend! {
             ]);
             safe.push("UPDATE users JOIN posts ON posts.user_id = users.id SET deleted = TRUE WHERE users.deleted_at IS NOT NULL".to_owned());
         }
+        if dialect == Dialect::Mysql {
+            // Hunt: MySQL's function ISNULL(m) is `m IS NULL`.
+            leaky.push(("users", "SELECT * FROM users WHERE ISNULL(deleted_at) OR id = 1".to_owned()));
+            safe.extend([
+                "SELECT * FROM users WHERE ISNULL(deleted_at)".to_owned(),
+                "SELECT * FROM users u WHERE ISNULL(u.deleted_at) AND u.id = ?".to_owned(),
+                "SELECT * FROM users WHERE NOT ISNULL(`users`.`deleted_at`)".to_owned(),
+            ]);
+        }
         assert!(leaky.len() >= 40 && safe.len() >= 40, "{} leaky, {} safe", leaky.len(), safe.len());
         let failures = classify(dialect, &leaky, &safe);
         assert!(failures.is_empty(), "{dialect}: {} failures:\n{}", failures.len(), failures.join("\n"));
