@@ -7,7 +7,7 @@
 //! `active IS TRUE` or compares the flag with a bound value (`deleted = $1`), and a timestamp
 //! marker compared with a value (`deleted_at < $1`, a purge's cutoff, `deleted_at = $1`, an
 //! archive batch's time) only holds for deleted rows, as does one listed in `IN (...)` or
-//! `= ANY(...)`. `IS [NOT] DISTINCT FROM` (MySQL's `<=>`, SQLite's `IS [NOT]`) compares a flag as
+//! `= ANY(...)`; MySQL's `ISNULL(m)` is `m IS NULL`. `IS [NOT] DISTINCT FROM` (MySQL's `<=>`, SQLite's `IS [NOT]`) compares a flag as
 //! `=` (`<>`) does and a timestamp with NULL as `IS [NOT] NULL`; a flag listed in `IN (...)`
 //! states the side its values all keep; a value under a cast (`$1::bool`) is still a value.
 //! Each of these is accepted. Anything
@@ -21,7 +21,10 @@
 //! "t"."removed")`) states the deleted side. One marker's live predicate alone is not a
 //! statement: it shows the rows another marker hides.
 
-use sqlparser::ast::{BinaryOperator, Expr, InTarget, UnaryOperator, Value};
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget, UnaryOperator,
+    Value,
+};
 
 use crate::table::StrategyKind;
 
@@ -91,7 +94,7 @@ pub(super) fn marker_test(conjunct: &Expr, kind: StrategyKind) -> Option<(&Expr,
     })
 }
 
-/// `m IS [NOT] NULL`, `m <cmp> value`, `value <cmp> m` (`<>` too), `m [NOT] BETWEEN a AND b`,
+/// `m IS [NOT] NULL` (MySQL's `ISNULL(m)` too), `m <cmp> value`, `value <cmp> m` (`<>` too), `m [NOT] BETWEEN a AND b`,
 /// `m IN (...)`, `m = ANY(...)`: all but `IS NULL` keep deleted rows only (a comparison is
 /// false on NULL). `m IS [NOT] DISTINCT FROM x` (MySQL's `m <=> x`, SQLite's `m IS [NOT] x`)
 /// compares NULL too: with NULL it is `IS [NOT] NULL`; `IS NOT DISTINCT FROM` a literal keeps
@@ -100,6 +103,7 @@ fn timestamp_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
     match conjunct {
         Expr::IsNull(column) => Some((unnest(column), Direction::Live)),
         Expr::IsNotNull(column) => Some((unnest(column), Direction::Deleted)),
+        Expr::Function(_) => isnull_argument(conjunct).map(|column| (column, Direction::Live)),
         Expr::BinaryOp { left, op, right } if is_comparison(op) => {
             pick_column(unnest(left), unnest(right)).map(|column| (column, Direction::Deleted))
         }
@@ -131,6 +135,31 @@ fn timestamp_test(conjunct: &Expr) -> Option<(&Expr, Direction)> {
             };
             Some((column, direction))
         }
+    }
+}
+
+/// The argument of MySQL's `ISNULL(m)` (`m IS NULL`; PostgreSQL and SQLite have no such
+/// function, so a call of one by that name fails there).
+fn isnull_argument(expr: &Expr) -> Option<&Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let [name] = function.name.0.as_slice() else {
+        return None;
+    };
+    let name = name.as_ident()?;
+    if name.quote_style.is_some() || !name.value.eq_ignore_ascii_case("isnull") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    match (
+        list.duplicate_treatment.is_none() && list.clauses.is_empty(),
+        list.args.as_slice(),
+    ) {
+        (true, [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))]) => Some(unnest(argument)),
+        _ => None,
     }
 }
 
