@@ -220,6 +220,45 @@ backend_tests! {
         assert_eq!(shop_dump!(&mut *conn), before);
         Ok(())
     }
+
+    fn an_older_batch_restored_first_leaves_a_link_a_newer_batch_cut(db, x) {
+        seed(db)?;
+        create_journal(db);
+        let conn = db.conn();
+        // Ann's archive cuts reviews 1, 2 and resets badge 1 to the ghost.
+        let ann = x.archive(conn, &Collector::new(members::table.find(2)))?;
+        // Then the application gives review 1 and badge 1 to bob, and bob is archived too,
+        // which cuts them again (with review 3 and badge 2).
+        conn.batch_execute(
+            "UPDATE reviews SET author_id = 3 WHERE id = 1; UPDATE badges SET member_id = 3 WHERE id = 1; \
+             DELETE FROM invoices WHERE id = 1",
+        )?;
+        let bob = x.archive(conn, &Collector::new(members::table.find(3)))?;
+        let authors = |conn: &mut Conn| -> QueryResult<Vec<Option<i32>>> {
+            reviews::table.select(reviews::author_id).order(reviews::id).load(conn)
+        };
+        let holders = |conn: &mut Conn| -> QueryResult<Vec<i32>> {
+            badges::table.select(badges::member_id).order(badges::id).load(conn)
+        };
+        assert_eq!(authors(conn)?, [None, None, None, None]);
+        assert_eq!(holders(conn)?, [1, 1, 1]);
+
+        // Ann's batch first: review 1 and badge 1 changed hands after her archive, so they
+        // are not hers to put back; review 2 is.
+        let restored = x.restore(conn, ann.batch())?;
+        assert_eq!(restored.links_of("reviews", "author_id"), 1);
+        assert_eq!(restored.links_of("badges", "member_id"), 0);
+        assert_eq!(authors(conn)?, [None, Some(2), None, None]);
+        assert_eq!(holders(conn)?, [1, 1, 1]);
+
+        // Bob's batch puts back what it cut: both end as they were before his archive.
+        let restored = x.restore(conn, bob.batch())?;
+        assert_eq!(restored.links_of("reviews", "author_id"), 2);
+        assert_eq!(restored.links_of("badges", "member_id"), 2);
+        assert_eq!(authors(conn)?, [Some(3), Some(2), Some(3), None]);
+        assert_eq!(holders(conn)?, [3, 3, 1]);
+        Ok(())
+    }
 }
 
 /// A flag marker with neither a deletion time nor a batch column cannot tell one batch's
