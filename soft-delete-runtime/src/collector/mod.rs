@@ -688,7 +688,8 @@ impl<T: ArchiveTable> Batch<T> {
 
     /// Brings back exactly what this batch archived, and puts back the links it cut, in one
     /// transaction. Rows other batches archived stay archived; a link changed since the
-    /// archive is left alone; rows deleted by `cascade(hard_delete)` are gone.
+    /// archive is left alone (also one a later archive cut again, which that archive's restore
+    /// puts back); rows deleted by `cascade(hard_delete)` are gone.
     ///
     /// The restore is recorded in the [archive log](crate::ddl::archive_log) (when, and by whom
     /// with [`restore_by`](Self::restore_by)), in the same transaction, and happens once: a

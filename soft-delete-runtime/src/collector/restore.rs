@@ -4,8 +4,11 @@
 //! earlier archive (or a plain soft delete) hid stay hidden. Links cut by `set_null` or
 //! `set_default` are read back from the [journal](crate::ddl::journal), and only put back
 //! where the row still holds what the archive left there (a link the application changed
-//! since is the application's) and the row it pointed at is still there (a
-//! [purge](crate::purge) may have deleted it). Rows deleted by `cascade(hard_delete)` are gone.
+//! since is the application's), no later archive not restored yet cut it again from another
+//! value (the application changed it in between, and that archive's restore puts it back: a
+//! batch restored before a newer one that overlaps it does not undo the newer one's cut), and
+//! the row it pointed at is still there (a [purge](crate::purge) may have deleted it). Rows
+//! deleted by `cascade(hard_delete)` are gone.
 //!
 //! The restore runs in one transaction (on PostgreSQL, for a graph with no link to put back,
 //! [one statement](super::restore_statement) first). Before it brings back any row it checks the
@@ -160,7 +163,13 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
                 child.key_kind,
                 collations.of(&child.name, child.key),
             );
-            let still_cut = d.same(&format!("sd_row.{fk}"), &new);
+            // The row still holds what the archive left there, and no later archive cut the
+            // link from another value since (which the application gave it after this one).
+            let still_cut = format!(
+                "{} AND NOT {}",
+                d.same(&format!("sd_row.{fk}"), &new),
+                cut_again_since(d, "sd_j")
+            );
             // A link goes back only to a row that is still there (a purge may have deleted
             // it): a row of any parent whose cut links share this column.
             let parents: Vec<String> = graph
@@ -239,6 +248,34 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
         conn.run(forget).await?;
     }
     Ok(restored)
+}
+
+/// Whether a later archive than the one of the journal row `alias` (a higher batch id, not
+/// restored yet: a restored batch's journal rows are gone) cut the same link again from a
+/// value other than what `alias`'s archive left there: the application changed the link after
+/// that archive, and the later archive's restore is the one to put it back. (A link a later
+/// `set_default` reset from the very default it already held was not changed in between.)
+pub(super) fn cut_again_since(d: Dialected, alias: &str) -> String {
+    let column = |alias: &str, name: &str| format!("{alias}.{}", d.quote(name));
+    let later = "sd_later";
+    // (MySQL allows this subquery in its multi-table `UPDATE`: the journal is joined there, not
+    // updated.)
+    let journal = d.quote(journal::TABLE);
+    format!(
+        "EXISTS (SELECT 1 FROM {journal} AS {later} WHERE {} = {} AND {} = {} AND {} = {} AND {} > {} AND NOT ({}))",
+        column(later, journal::TABLE_NAME),
+        column(alias, journal::TABLE_NAME),
+        column(later, journal::COLUMN_NAME),
+        column(alias, journal::COLUMN_NAME),
+        column(later, journal::ROW_KEY),
+        column(alias, journal::ROW_KEY),
+        column(later, journal::BATCH_ID),
+        column(alias, journal::BATCH_ID),
+        d.same(
+            &column(later, journal::OLD_VALUE),
+            &column(alias, journal::NEW_VALUE)
+        ),
+    )
 }
 
 /// The first active-unique key that bringing back the archived rows of `batch` would break,
