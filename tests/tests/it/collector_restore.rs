@@ -422,3 +422,84 @@ mod postgres_constraints {
         }
     }
 }
+
+/// A table whose rows reference rows of the same table, the link cut by `set_null`: the cut
+/// rows and the archived rows are one table, and on MySQL the restore's check that the parent
+/// is still there reads the table it updates.
+mod self_set_null {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
+
+    diesel::table! {
+        folders (id) {
+            id -> Integer,
+            parent_id -> Nullable<Integer>,
+            name -> Text,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    #[derive(Debug, Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = folders)]
+    #[soft_delete(children(folders::parent_id = set_null))]
+    pub struct Folder {
+        pub id: i32,
+        pub parent_id: Option<i32>,
+        pub name: String,
+        pub deleted_at: Option<Stamp>,
+    }
+
+    fn seed<C: soft_delete_tests::TestConnection>(db: &mut soft_delete_tests::TestDb<C>) {
+        db.create(
+            "CREATE TABLE folders (id {pk}, parent_id {int} NULL, name {text} NOT NULL, deleted_at {ts} NULL,
+               FOREIGN KEY (parent_id) REFERENCES folders (id));
+             INSERT INTO folders (id, parent_id, name) VALUES (1, NULL, 'a');
+             INSERT INTO folders (id, parent_id, name) VALUES (2, 1, 'b'), (3, 1, 'c');
+             INSERT INTO folders (id, parent_id, name) VALUES (4, 2, 'd'), (5, NULL, 'e');",
+        );
+        crate::collector_schema::create_archive_log(db);
+        crate::collector_schema::create_journal(db);
+    }
+
+    backend_tests! {
+        fn a_self_reference_cut_by_set_null_comes_back_whole(db, x) {
+            seed(db);
+            let conn = db.conn();
+            let dump = |conn: &mut Conn| -> QueryResult<Vec<(i32, Option<i32>, bool)>> {
+                folders::table
+                    .select((folders::id, folders::parent_id, folders::deleted_at.is_null()))
+                    .order(folders::id)
+                    .with_deleted()
+                    .load::<(i32, Option<i32>, bool)>(conn)
+            };
+            let before = dump(conn)?;
+            // Folder 1 and its child 2 in one batch: 2 is archived and cut, 3 and 4 cut.
+            let archived = x.archive(
+                conn,
+                &Collector::<folders::table, _>::from_query(
+                    folders::table.filter(folders::id.eq_any([1, 2])).select(folders::id).active(),
+                ),
+            )?;
+            assert_eq!(archived.plan().archived("folders"), 2);
+            let restored = x.restore(conn, archived.batch())?;
+            assert_eq!(restored.rows_of("folders"), 2);
+            assert_eq!(dump(conn)?, before);
+
+            // Folder 1 alone, then deleted for good: its links cannot come back, folder 4's can.
+            let first = x.archive(conn, &Collector::new(folders::table.find(2)))?;
+            let second = x.archive(conn, &Collector::new(folders::table.find(1)))?;
+            conn.batch_execute("DELETE FROM folders WHERE id = 1")?;
+            let restored = x.restore(conn, second.batch())?;
+            assert_eq!((restored.rows_of("folders"), restored.links_of("folders", "parent_id")), (0, 0));
+            let restored = x.restore(conn, first.batch())?;
+            assert_eq!((restored.rows_of("folders"), restored.links_of("folders", "parent_id")), (1, 1));
+            assert_eq!(dump(conn)?, [(2, None, true), (3, None, true), (4, Some(2), true), (5, None, true)]);
+            Ok(())
+        }
+    }
+}
