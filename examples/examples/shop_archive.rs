@@ -150,6 +150,7 @@ fn setup() -> Result<SqliteConnection, Box<dyn std::error::Error + Send + Sync>>
     // `set_null` / `set_default` edges keep the links they cut in a journal table, so a
     // restore can put them back; its DDL comes from the library (put it in a migration).
     conn.batch_execute(&journal::create_table(Dialect::Sqlite))?;
+    conn.batch_execute(&journal::create_link_index(Dialect::Sqlite))?;
     // --- end journal ---
     // --- archive log ---
     // Every archive takes its batch id and stamp from its row in the archive log, which also

@@ -193,6 +193,7 @@ pub fn library_ddl(dialect: Dialect) -> Vec<String> {
     use soft_delete_runtime::ddl;
     let mut statements = vec![
         ddl::journal::create_table(dialect),
+        ddl::journal::create_link_index(dialect),
         ddl::archive_log::create_table(dialect),
     ];
     statements.extend(ddl::active_unique::<crate::models::Member>(dialect));

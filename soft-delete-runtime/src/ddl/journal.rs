@@ -10,7 +10,10 @@
 //!
 //! let sql = journal::create_table(Dialect::Postgres);
 //! assert!(sql.starts_with(r#"CREATE TABLE "soft_delete_journal" ("#));
+//! let index = journal::create_link_index(Dialect::Postgres);
 //! ```
+//!
+//! and its index, [`create_link_index`], which a restore reads a link's later cuts by.
 //!
 //! One row per cut link: the batch's id, the child table and column, the child row's key
 //! and the value the link had (and, for `set_default`, the value it was given), all as
@@ -140,7 +143,47 @@ pub fn create_table(dialect: Dialect) -> String {
     )
 }
 
-/// `DROP TABLE soft_delete_journal`, for a migration's way down.
+/// The name of the index [`create_link_index`] creates.
+pub const LINK_INDEX: &str = "soft_delete_journal_link";
+
+/// `CREATE INDEX soft_delete_journal_link ON soft_delete_journal (table_name, column_name,
+/// row_key, batch_id)`: the journal's rows of one link, by batch. Run it after
+/// [`create_table`], in the same migration.
+///
+/// A restore leaves a link alone when a later archive, not restored yet, cut it again (the
+/// application gave it another value in between): it looks for the link's rows in later
+/// batches, which the primary key (batch first) cannot find. Without this index that lookup
+/// reads the journal once per link on MySQL/MariaDB (51 s for 1,000 links under 200,000
+/// rows of later batches, against 5 ms with it) and skip-scans every later batch on SQLite.
+/// On MySQL/MariaDB it takes InnoDB's 3072 bytes exactly, like the primary key.
+///
+/// ```
+/// use soft_delete_runtime::backend::Dialect;
+/// use soft_delete_runtime::ddl::journal;
+///
+/// assert_eq!(
+///     journal::create_link_index(Dialect::Mysql),
+///     "CREATE INDEX `soft_delete_journal_link` ON `soft_delete_journal` \
+///      (`table_name`, `column_name`, `row_key`(573), `batch_id`)"
+/// );
+/// ```
+pub fn create_link_index(dialect: Dialect) -> String {
+    let q = |ident: &str| dialect.quote(ident);
+    let row_key = match dialect {
+        Dialect::Mysql => format!("{}({MYSQL_ROW_KEY_CHARS})", q(ROW_KEY)),
+        Dialect::Sqlite | Dialect::Postgres => q(ROW_KEY),
+    };
+    format!(
+        "CREATE INDEX {} ON {} ({}, {}, {row_key}, {})",
+        q(LINK_INDEX),
+        q(TABLE),
+        q(TABLE_NAME),
+        q(COLUMN_NAME),
+        q(BATCH_ID)
+    )
+}
+
+/// `DROP TABLE soft_delete_journal`, for a migration's way down (it drops the index too).
 pub fn drop_table(dialect: Dialect) -> String {
     format!("DROP TABLE {}", dialect.quote(TABLE))
 }

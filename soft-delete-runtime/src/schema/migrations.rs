@@ -91,7 +91,10 @@ pub(super) fn of(schema: &Schema, dialect: Dialect) -> Result<Vec<Migration>, Er
     if journal_needed {
         migrations.push(Migration::new(
             "soft_delete_journal".to_owned(),
-            &[journal::create_table(dialect)],
+            &[
+                journal::create_table(dialect),
+                journal::create_link_index(dialect),
+            ],
             &[journal::drop_table(dialect)],
         ));
     }

@@ -280,9 +280,14 @@ pub(crate) fn dialect<C: TestConnection>() -> Dialect {
 
 /// Creates the journal table the `set_null` / `set_default` edges need.
 pub(crate) fn create_journal<C: TestConnection>(db: &mut TestDb<C>) {
-    db.conn()
-        .batch_execute(&journal::create_table(dialect::<C>()))
-        .expect("create the journal");
+    for statement in [
+        journal::create_table(dialect::<C>()),
+        journal::create_link_index(dialect::<C>()),
+    ] {
+        db.conn()
+            .batch_execute(&statement)
+            .expect("create the journal");
+    }
 }
 
 /// Creates the archive log every archive needs (`seed` creates it with the shop).

@@ -65,6 +65,7 @@ CREATE TABLE attempts (
 
 -- library DDL
 CREATE TABLE `soft_delete_journal` (`batch_id` BIGINT NOT NULL, `table_name` TEXT NOT NULL, `column_name` TEXT NOT NULL, `row_key` TEXT NOT NULL, `old_value` TEXT NULL, `new_value` TEXT NULL, PRIMARY KEY (`batch_id`, `table_name`, `column_name`, `row_key`));
+CREATE INDEX `soft_delete_journal_link` ON `soft_delete_journal` (`table_name`, `column_name`, `row_key`, `batch_id`);
 CREATE TABLE `soft_delete_archive_log` (`id` INTEGER PRIMARY KEY AUTOINCREMENT, `archived_at` TIMESTAMP NOT NULL, `root_table` TEXT NOT NULL, `root_key` TEXT NULL, `root_count` BIGINT NOT NULL, `archived_by` TEXT NULL, `reason` TEXT NULL, `counts` TEXT NOT NULL, `restored_at` TIMESTAMP NULL, `restored_by` TEXT NULL, CONSTRAINT `soft_delete_archive_log_stamp` UNIQUE (`archived_at`));
 CREATE UNIQUE INDEX `one_live_member_email` ON `members` (`email`) WHERE `deleted_at` IS NULL;
 CREATE UNIQUE INDEX `one_live_attempt` ON `attempts` (`exam_id`, `member_id`) WHERE `active`;
