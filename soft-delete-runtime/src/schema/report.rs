@@ -67,6 +67,14 @@ pub enum Issue {
         /// The first archive root whose graph cuts links.
         needed_by: TableName,
     },
+    /// The journal has no index on the link's columns, as
+    /// [`journal::create_link_index`](crate::ddl::journal::create_link_index) makes it (a
+    /// journal created before that index existed): restores of `needed_by` work, but their
+    /// check of later cuts reads the whole journal once per link on MySQL/MariaDB.
+    MissingJournalLinkIndex {
+        /// The first archive root whose graph cuts links.
+        needed_by: TableName,
+    },
     /// The archive log or the journal lacks a column this version of the crate writes.
     MissingColumn {
         /// The table.
@@ -229,6 +237,13 @@ impl fmt::Display for Issue {
                 f,
                 "the journal `{}` does not exist, and archives of `{needed_by}` cut links into it \
                  (`ddl::journal::create_table`)",
+                crate::ddl::journal::TABLE
+            ),
+            Issue::MissingJournalLinkIndex { needed_by } => write!(
+                f,
+                "the journal `{}` has no index on (table_name, column_name, row_key): restores of \
+                 `{needed_by}` read it whole once per link they put back \
+                 (`ddl::journal::create_link_index`)",
                 crate::ddl::journal::TABLE
             ),
             Issue::MissingColumn { table, column } => write!(

@@ -83,7 +83,14 @@ pub(super) async fn run<Mo, C: SqlConnection<Mo>>(
     }
     if let Some(needed_by) = journal_needed_by {
         match missing_columns(conn, journal::TABLE, journal::COLUMNS).await? {
-            Some(issues) => report.issues.extend(issues),
+            Some(issues) => {
+                report.issues.extend(issues);
+                if !links_are_indexed(conn).await? {
+                    report
+                        .issues
+                        .push(Issue::MissingJournalLinkIndex { needed_by });
+                }
+            }
             None => report.issues.push(Issue::MissingJournal { needed_by }),
         }
     }
@@ -103,6 +110,22 @@ async fn stamp_is_unique<Mo, C: SqlConnection<Mo>>(conn: &mut C) -> Result<bool,
             && !index.invalid
             && index.condition.is_none()
             && matches!(&index.elements[..], [Some(column)] if unquoted(column) == archive_log::ARCHIVED_AT)
+    }))
+}
+
+/// Whether the journal has a valid index over all its rows that begins with the link's columns
+/// (`table_name`, `column_name`, `row_key`), as [`journal::create_link_index`] makes it, by
+/// whatever name: the one a restore's check of later cuts reads by.
+async fn links_are_indexed<Mo, C: SqlConnection<Mo>>(conn: &mut C) -> Result<bool, Error> {
+    let indexes = catalog::indexes(conn, &TableName::from(journal::TABLE)).await?;
+    let link = [journal::TABLE_NAME, journal::COLUMN_NAME, journal::ROW_KEY];
+    Ok(indexes.iter().any(|index| {
+        !index.invalid
+            && index.condition.is_none()
+            && index.elements.len() >= link.len()
+            && index.elements.iter().zip(link).all(
+                |(element, column)| matches!(element, Some(found) if unquoted(found) == column),
+            )
     }))
 }
 

@@ -201,6 +201,8 @@ fn reports_what_is_missing<C: TestConnection>(
     db.conn()
         .batch_execute(&ddl::journal::create_table(dialect))?;
     db.conn()
+        .batch_execute(&ddl::journal::create_link_index(dialect))?;
+    db.conn()
         .batch_execute("ALTER TABLE soft_delete_archive_log DROP COLUMN restored_by")?;
     let report = verify(db)?;
     assert_eq!(
@@ -315,6 +317,42 @@ backend_tests! {
         let report = x.verify_schema(db.conn(), &schema())?;
         assert_eq!(report.issues, [Issue::ArchiveStampNotUnique], "{report}");
         assert!(report.to_string().contains("archived_at"), "{report}");
+        Ok(())
+    }
+
+    /// A journal without the link index (one created before it existed) works, but a
+    /// restore's check of later cuts then reads the whole journal per link on MariaDB.
+    fn verify_reports_a_journal_without_its_link_index(db, x) {
+        migrated(db, &schema())?;
+        assert!(x.verify_schema(db.conn(), &schema())?.is_clean());
+        db.conn().batch_execute(match Conn::BACKEND {
+            Backend::Mysql => "DROP INDEX soft_delete_journal_link ON soft_delete_journal",
+            Backend::Sqlite | Backend::Postgres => "DROP INDEX soft_delete_journal_link",
+        })?;
+        let report = x.verify_schema(db.conn(), &schema())?;
+        assert_eq!(
+            report.issues,
+            [Issue::MissingJournalLinkIndex { needed_by: "vusers".into() }],
+            "{report}"
+        );
+        assert!(report.to_string().contains("create_link_index"), "{report}");
+
+        // An index on the link's columns alone, without the batch, does not serve the check.
+        db.conn()
+            .batch_execute("CREATE INDEX by_link ON soft_delete_journal (table_name, column_name)")?;
+        let report = x.verify_schema(db.conn(), &schema())?;
+        assert_eq!(
+            report.issues,
+            [Issue::MissingJournalLinkIndex { needed_by: "vusers".into() }],
+            "{report}"
+        );
+        // The index under another name does.
+        let dialect = dialect_of::<Conn>();
+        let renamed = ddl::journal::create_link_index(dialect)
+            .replace(ddl::journal::LINK_INDEX, "journal_links");
+        db.conn().batch_execute(&renamed)?;
+        let report = x.verify_schema(db.conn(), &schema())?;
+        assert!(report.is_clean(), "{report}");
         Ok(())
     }
 
