@@ -193,10 +193,9 @@ pub(crate) async fn link<Mo, R, C: SqlConnection<Mo, R>>(
             sql.push(&format!("{journal_table} AS {alias} ON "));
             journal_match(sql, d, batch.id, child, edge.column, &format!("{alias}."));
             sql.push(&format!(
-                " AND {row}.{pk} = {row_key} AND {} AND NOT ({}) AND NOT {}",
-                d.same(&format!("{row}.{fk}"), &new),
+                " AND {row}.{pk} = {row_key} AND {} AND NOT ({})",
+                super::restore::still_cut(d, &format!("{row}.{fk}"), &new, alias),
                 d.same(&old(alias), &new),
-                super::restore::cut_again_since(d, alias),
             ));
         };
         let old_text = format!("sd_j.{}", d.quote(journal::OLD_VALUE));

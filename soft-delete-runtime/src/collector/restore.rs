@@ -163,13 +163,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
                 child.key_kind,
                 collations.of(&child.name, child.key),
             );
-            // The row still holds what the archive left there, and no later archive cut the
-            // link from another value since (which the application gave it after this one).
-            let still_cut = format!(
-                "{} AND NOT {}",
-                d.same(&format!("sd_row.{fk}"), &new),
-                cut_again_since(d, "sd_j")
-            );
+            let still_cut = still_cut(d, &format!("sd_row.{fk}"), &new, "sd_j");
             // A link goes back only to a row that is still there (a purge may have deleted
             // it): a row of any parent whose cut links share this column.
             let parents: Vec<String> = graph
@@ -250,12 +244,24 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     Ok(restored)
 }
 
+/// Whether the link of journal row `alias` is still as its archive left it, to be put back by
+/// this batch's restore: the row's link `row_link` still holds the journal's new value `new`
+/// (read as a value of the link's type), and no later archive cut the link from another value
+/// since ([`cut_again_since`]).
+pub(super) fn still_cut(d: Dialected, row_link: &str, new: &str, alias: &str) -> String {
+    format!(
+        "{} AND NOT {}",
+        d.same(row_link, new),
+        cut_again_since(d, alias)
+    )
+}
+
 /// Whether a later archive than the one of the journal row `alias` (a higher batch id, not
 /// restored yet: a restored batch's journal rows are gone) cut the same link again from a
 /// value other than what `alias`'s archive left there: the application changed the link after
 /// that archive, and the later archive's restore is the one to put it back. (A link a later
 /// `set_default` reset from the very default it already held was not changed in between.)
-pub(super) fn cut_again_since(d: Dialected, alias: &str) -> String {
+fn cut_again_since(d: Dialected, alias: &str) -> String {
     let column = |alias: &str, name: &str| format!("{alias}.{}", d.quote(name));
     let later = "sd_later";
     // (MySQL allows this subquery in its multi-table `UPDATE`: the journal is joined there, not
