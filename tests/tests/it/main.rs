@@ -55,6 +55,7 @@ mod timestamptz;
 mod tracing_spans;
 mod typed_ids;
 mod unique;
+mod unique_collation;
 mod unique_nullable;
 #[cfg(feature = "async")]
 mod unique_statements;
