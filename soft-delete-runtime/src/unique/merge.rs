@@ -67,8 +67,8 @@ use super::one_statement::{
     written_alone, OneStatementBackend, Refusals, Successor, SuccessorOf, Version,
 };
 use super::ops::{
-    check_new, conflict, contended, invalid, judge_replacement, judge_start, next_counter,
-    refuse_null_part, run, Body, Failure, Lost, Params, Violation,
+    check_new, check_written, conflict, contended, invalid, judge_replacement, judge_start,
+    next_counter, refuse_null_part, run, Body, Failure, Lost, Params, Violation,
 };
 use super::{ActiveUnique, KeyOps, TableOf};
 use crate::backend::SupportedBackend;
@@ -567,7 +567,7 @@ where
             ));
         }
         match M::merge(conn, statement).await.map_err(Failure::Failed)? {
-            Some(row) => check_new::<M, K>(Some(row), key),
+            Some(row) => check_written::<M, K, Mo, C>(conn, Some(row), key).await,
             // The changes leave the row live on the key, so only a trigger or a row-level
             // security policy can keep the `UPDATE` from the locked row: running again would not.
             None if locked.is_some() => Err(invalid::<M, K>(

@@ -278,7 +278,16 @@ where
             .set(changes)
             .returning(M::as_returning());
         let updated = conn.load(update).await?.into_iter().next();
-        Ok(updated.filter(|row| row.is_live() && row.key() == key))
+        let Some(row) = updated.filter(|row| row.is_live()) else {
+            return Ok(None);
+        };
+        if row.key() == key {
+            return Ok(Some(row));
+        }
+        // The column's collation may call the two spellings one key (see `check_written`).
+        Ok(M::load_live(conn, key)
+            .await?
+            .filter(|live| live.row_id() == row.row_id()))
     }
 }
 

@@ -464,6 +464,30 @@ pub(super) fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Re
     }
 }
 
+/// The row written, if it is a live row of `key`, as [`check_new`] says, except that a row whose
+/// key values differ from `key` in Rust is asked of the database first: a column's collation
+/// can call two spellings one key (SQLite's `NOCASE`, PostgreSQL's `citext` or a
+/// nondeterministic collation, MySQL's `_ci` collations and trailing spaces), and the row is then
+/// the key's live row when the key's live-row query finds it.
+pub(super) async fn check_written<M, K, Mo, C>(
+    conn: &mut C,
+    new: Option<M>,
+    key: &M::Value,
+) -> Result<M, Failure>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    match new {
+        Some(row) if row.is_live() && row.key() != *key => {
+            match M::load_live(conn, key.clone()).await? {
+                Some(live) if live.row_id() == row.row_id() => Ok(row),
+                _ => check_new::<M, K>(Some(row), key),
+            }
+        }
+        new => check_new::<M, K>(new, key),
+    }
+}
+
 pub(super) fn next_counter<M: KeyTable<K>, K>(counter: &M::Counter) -> Result<M::Counter, Failure> {
     counter
         .next()
@@ -508,7 +532,7 @@ where
         }
         let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
         let new = M::insert_new(conn, self.key.clone(), (self.build)(counter)).await?;
-        check_new::<M, K>(new, &self.key)
+        check_written::<M, K, Mo, C>(conn, new, &self.key).await
     }
 
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {
@@ -582,7 +606,7 @@ where
         let Some(live) = M::lock_live(conn, self.key.clone()).await? else {
             let counter = first_counter::<M, K, Mo, C>(conn, &self.key).await?;
             let new = M::insert_new(conn, self.key.clone(), (self.insert)(counter)).await?;
-            return check_new::<M, K>(new, &self.key);
+            return check_written::<M, K, Mo, C>(conn, new, &self.key).await;
         };
         self.locked = Some(live.row_id());
         let changes = (self.update)(&live);
@@ -654,7 +678,7 @@ where
             return Err(Failure::Undo(Lost));
         }
         let new = M::insert_new(conn, self.key.clone(), (self.build)(&current, next)).await?;
-        check_new::<M, K>(new, &self.key)
+        check_written::<M, K, Mo, C>(conn, new, &self.key).await
     }
 
     async fn judge(&mut self, conn: &mut C) -> Result<Violation, Error> {

@@ -49,7 +49,7 @@ use super::one_statement::{
     Refusals, Replaceable, Successor, SuccessorOf,
 };
 use super::ops::{
-    check_new, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
+    check_written, contended, judge_replacement, lock_current, next_counter, refuse_null_part, run,
     Body, Failure, Params, Violation,
 };
 use super::{ActiveUnique, KeyOps, KeyRows, TableOf};
@@ -220,7 +220,7 @@ where
         next_counter::<M, K>(&current.counter())?;
         match M::renew(conn, self.key.clone(), (self.build)(), false).await {
             // The live row is locked: only a new row that is not valid leaves it in place.
-            Ok(new) => check_new::<M, K>(new, &self.key),
+            Ok(new) => check_written::<M, K, Mo, C>(conn, new, &self.key).await,
             Err(error) => Err(Failure::Failed(error)),
         }
     }
