@@ -268,6 +268,38 @@ mod and_set {
             Ok(())
         }
 
+        fn changes_that_read_the_marker_read_it_as_it_was_before_the_write(db, x) {
+            // `SET removed_at = NULL, updated_at = removed_at` is NULL on MySQL/MariaDB, which
+            // assign left to right; PostgreSQL and SQLite read every column as it was.
+            forum::seed(db)?;
+            let conn = db.conn();
+            let removed = at(7, 45, 0, 120);
+            x.execute(conn, soft_delete_with(comment::table.find(2), Deletion::at(removed).by(PersonId(1))))?;
+            // keep the removal the restore undoes as the comment's last change
+            let n = x.execute(conn, restore_and_set(
+                comment::table.find(2),
+                comment::updated_at.eq(comment::removed_at),
+            ))?;
+            assert_eq!(n, 1);
+            let back: Comment = comment::table.find(2).with_deleted().first(conn)?;
+            assert_eq!((back.removed_at, back.removed_by), (None, None));
+            assert_eq!(back.updated_at, Some(removed));
+
+            // the same for a soft delete's changes: the marker and audit columns as they were
+            let n = x.execute(conn, soft_delete_and_set(
+                comment::table.find(2),
+                Deletion::at(at(8, 0, 0, 0)).by(PersonId(3)),
+                comment::content.eq(
+                    diesel::dsl::case_when::<_, _, diesel::sql_types::Text>(comment::removed_by.is_null(), "first removal")
+                        .otherwise("removed again"),
+                ),
+            ))?;
+            assert_eq!(n, 1);
+            let gone: Comment = comment::table.find(2).with_deleted().first(conn)?;
+            assert_eq!((gone.removed_by, gone.content.as_str()), (Some(PersonId(3)), "first removal"));
+            Ok(())
+        }
+
         fn by_value_writes_take_other_columns_in_their_one_statement(db, x) {
             forum::seed(db)?;
             let conn = db.conn();
