@@ -299,16 +299,21 @@ where
     }
 }
 
-/// The changeset of a soft delete through marker `M` that also writes `Changes`.
+/// The changeset of a soft delete through marker `M` that also writes `Changes`: the caller's
+/// changes first. MySQL/MariaDB assign left to right, each assignment seeing the ones before
+/// it; with the marker's own assignments (values, which read nothing) last, changes that read
+/// the marker or its columns read them as they were before the statement, as PostgreSQL and
+/// SQLite always do.
 type SoftDeleteAnd<M, Changes> = (
-    <M as SoftDeleteMarker>::SoftDeleteChanges,
     SetAlso<Changes, <M as Column>::Table>,
+    <M as SoftDeleteMarker>::SoftDeleteChanges,
 );
 
-/// The changeset of a restore through marker `M` that also writes `Changes`.
+/// The changeset of a restore through marker `M` that also writes `Changes`, in the order of
+/// [`SoftDeleteAnd`].
 type RestoreAnd<M, Changes> = (
-    <M as SoftDeleteMarker>::RestoreChanges,
     SetAlso<Changes, <M as Column>::Table>,
+    <M as SoftDeleteMarker>::RestoreChanges,
 );
 
 impl<Changes, Target> AlsoSet<Target> for Changes
@@ -338,7 +343,7 @@ where
         };
         guarded_update(
             target.into_rows(),
-            (marker, also),
+            (also, marker),
             <<Target::Marker as SoftDeleteMarker>::Strategy as Strategy<Target::Marker>>::live(
                 Target::Marker::default(),
             ),
@@ -353,7 +358,7 @@ where
         };
         guarded_update(
             target.into_rows(),
-            (marker, also),
+            (also, marker),
             <<Target::Marker as SoftDeleteMarker>::Strategy as Strategy<Target::Marker>>::deleted(
                 Target::Marker::default(),
             ),
@@ -413,15 +418,16 @@ pub fn restore<Target: SoftDeleteTarget>(target: Target) -> types::Restore<Targe
 }
 
 /// Like [`soft_delete_with`], writing `changes` to other columns of the same rows in the same
-/// `UPDATE`: `UPDATE t SET <marker> = <deleted>, <audit> = ..., <changes> WHERE <target's filter>
+/// `UPDATE`: `UPDATE t SET <changes>, <marker> = <deleted>, <audit> = ... WHERE <target's filter>
 /// AND <live>`.
 ///
 /// The changes are what [`diesel::update(...).set(...)`](diesel::update) takes, on columns of
 /// the target's table (anything else does not compile), typically an `updated_at` or a version
 /// counter. They are written only to the rows the soft delete changes: a row that was already
-/// deleted keeps its values. They must not set the marker or audit columns, which the
-/// statement already sets (PostgreSQL refuses such a statement; SQLite and MySQL keep the
-/// last value).
+/// deleted keeps its values. Columns they read (the marker and audit columns included) are read
+/// as they were before the statement, on every backend. They must not set the marker or audit
+/// columns, which the statement already sets (PostgreSQL refuses such a statement; SQLite and
+/// MySQL keep the statement's own value, assigned last).
 ///
 /// ```
 /// # use diesel::prelude::*;
@@ -465,7 +471,7 @@ where
 }
 
 /// Like [`restore`], writing `changes` to other columns of the restored rows in the same
-/// `UPDATE`: `UPDATE t SET <marker> = <live>, <audit> = NULL, <changes> WHERE <target's filter>
+/// `UPDATE`: `UPDATE t SET <changes>, <marker> = <live>, <audit> = NULL WHERE <target's filter>
 /// AND <deleted>`. Live rows keep their values. See [`soft_delete_and_set`] for what `changes`
 /// may be.
 pub fn restore_and_set<Target, Changes>(

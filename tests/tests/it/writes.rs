@@ -397,18 +397,18 @@ mod sql {
             assert_eq!(sql, expected_text.split(" -- binds").next().unwrap_or_default());
         }
 
-        fn and_set_sql_is_one_update_with_the_changes_after_the_marker() {
+        fn and_set_sql_is_one_update_with_the_changes_before_the_marker() {
             type Db = <Conn as Connection>::Backend;
             let target = || comment::table.filter(comment::creator_id.eq(PersonId(1)));
             let stmt = soft_delete_and_set(target(), Deletion::now(), comment::version.eq(comment::version + 1));
             let expected = diesel::update(target())
                 .set((
+                    comment::version.eq(comment::version + 1),
                     (
                         comment::removed_at.eq(Some(soft_delete_tests::stamp::instant_now())),
                         comment::removed_by.eq(None::<PersonId>),
                         comment::removal_reason.eq(None::<String>),
                     ),
-                    comment::version.eq(comment::version + 1),
                 ))
                 .filter(comment::removed_at.is_null());
             assert_eq!(text::<Db, _>(&stmt), text::<Db, _>(&expected));
@@ -416,12 +416,12 @@ mod sql {
             let stmt = restore_and_set(target(), comment::version.eq(comment::version + 1));
             let expected = diesel::update(target())
                 .set((
+                    comment::version.eq(comment::version + 1),
                     (
                         comment::removed_at.eq(None::<Instant>),
                         comment::removed_by.eq(None::<PersonId>),
                         comment::removal_reason.eq(None::<String>),
                     ),
-                    comment::version.eq(comment::version + 1),
                 ))
                 .filter(comment::removed_at.is_not_null());
             assert_eq!(text::<Db, _>(&stmt), text::<Db, _>(&expected));
