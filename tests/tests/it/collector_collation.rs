@@ -224,3 +224,84 @@ mod mysql {
         }
     }
 }
+
+/// A text key compared without regard to case (SQLite `NOCASE`, MySQL/MariaDB's `_ci`
+/// collations, a PostgreSQL nondeterministic collation): a link may spell its parent's key
+/// in another case, and a restore puts back the link as the row spelled it, not as the
+/// parent does.
+mod case_insensitive {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
+    use soft_delete_tests::{backend_tests, Backend};
+
+    use crate::collector_schema::{create_archive_log, create_journal};
+
+    diesel::table! {
+        crews (code) {
+            code -> Text,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        sailors (handle) {
+            handle -> Text,
+            crew_code -> Nullable<Text>,
+        }
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[diesel(table_name = crews, primary_key(code))]
+    #[soft_delete(children(sailors::crew_code = set_null))]
+    #[allow(dead_code)]
+    struct Crew {
+        code: String,
+        deleted_at: Option<Stamp>,
+    }
+
+    backend_tests! {
+        fn a_link_spelling_its_parents_key_in_another_case_comes_back_as_spelled(db, x) {
+            let backend = db.backend();
+            let ci = match backend {
+                Backend::Sqlite => "TEXT COLLATE NOCASE",
+                Backend::Postgres => {
+                    db.conn().batch_execute(
+                        "CREATE COLLATION sd_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
+                    )?;
+                    "TEXT COLLATE sd_ci"
+                }
+                Backend::Mysql => "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+            };
+            create_archive_log(db);
+            create_journal(db);
+            let conn = db.conn();
+            conn.batch_execute(&format!(
+                "CREATE TABLE crews (code {ci} PRIMARY KEY, deleted_at {ts} NULL);
+                 CREATE TABLE sailors (handle {ci} PRIMARY KEY, crew_code {ci} NULL,
+                     FOREIGN KEY (crew_code) REFERENCES crews (code));
+                 INSERT INTO crews (code) VALUES ('red'), ('blue');
+                 INSERT INTO sailors (handle, crew_code) VALUES ('ann', 'RED'), ('bob', 'Red'), ('cy', 'blue');",
+                ts = if backend == Backend::Mysql { "DATETIME(6)" } else { "TIMESTAMP" },
+            ))?;
+            let crews_of = |conn: &mut Conn| -> QueryResult<Vec<(String, Option<String>)>> {
+                sailors::table.select((sailors::handle, sailors::crew_code)).order(sailors::handle).load(conn)
+            };
+            let before = crews_of(conn)?;
+
+            let archived = x.archive(conn, &Collector::new(crews::table.find("red".to_owned())))?;
+            assert_eq!(archived.plan().nulled("sailors", "crew_code"), 2);
+            assert_eq!(
+                crews_of(conn)?,
+                [("ann".into(), None), ("bob".into(), None), ("cy".into(), Some("blue".into()))]
+            );
+            let restored = x.restore(conn, archived.batch())?;
+            assert_eq!(restored.links_of("sailors", "crew_code"), 2);
+            assert_eq!(crews_of(conn)?, before, "each link as its row spelled it");
+            Ok(())
+        }
+    }
+}
