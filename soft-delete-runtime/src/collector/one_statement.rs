@@ -11,7 +11,8 @@
 //!      sd_id AS (SELECT nextval(<the log's sequence>) AS sd_id),
 //!      sd_u0 AS (UPDATE root SET <mark> WHERE key IN (<roots>) AND <live> AND (SELECT sd_ok FROM sd_ok) RETURNING key AS sd_k),
 //!      sd_u1 AS (UPDATE orders SET <mark> WHERE fk IN (SELECT sd_k FROM sd_u0) AND <live> RETURNING key AS sd_k),
-//!      sd_c5 AS (UPDATE carts SET fk = NULL FROM sd_u1 AS sd_p WHERE carts.fk = sd_p.sd_k RETURNING <key, old, new>),
+//!      sd_c5 AS (UPDATE carts SET fk = NULL FROM sd_u1 AS sd_p, (SELECT key AS sd_k, fk AS sd_was FROM carts) AS sd_o
+//!                WHERE carts.fk = sd_p.sd_k AND carts.key = sd_o.sd_k RETURNING <key, sd_o.sd_was, new>),
 //!      sd_j5 AS (INSERT INTO <journal> SELECT <batch id>, ..., sd_k, sd_old, sd_new FROM sd_c5),
 //!      sd_n AS (SELECT (SELECT COUNT(*) FROM sd_u0) AS sd_n0, ...),  -- every count, once
 //!      sd_log AS (INSERT INTO <log> SELECT sd_id, <stamp>, ..., <counts> FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING id)
@@ -324,15 +325,26 @@ fn statement<DB: SupportedBackend, R>(
                 ));
             }
             Rule::SetNull | Rule::SetDefault => {
-                // The value the cut replaced is the parent's key it matched (re-checked under
-                // the row's lock); the journal records exactly the links cut.
+                // The value the cut replaced is the row's own, read as the statement found it
+                // (`sd_o`, joined by the key; `RETURNING` gives the new value), not the parent's
+                // key the link matched (re-checked under the row's lock): under a collation
+                // that ignores case the two may be spelled apart. The journal records exactly
+                // the links cut.
                 let (cut, became) = match edge.rule {
                     Rule::SetNull => ("NULL", "NULL".to_owned()),
                     _ => ("DEFAULT", d.cast_to_text(&format!("{table}.{fk}"))),
                 };
+                let key = d.quote(child.key);
+                let every_row = child
+                    .soft
+                    .as_ref()
+                    .map(|soft| format!(" WHERE {}", soft.every_row(d.0)))
+                    .unwrap_or_default();
                 cte(&mut sql, &format!("sd_c{e}"));
                 sql.push(&format!(
-                    "UPDATE {table} SET {fk} = {cut} FROM sd_u{} AS sd_p WHERE {table}.{fk} = sd_p.sd_k",
+                    "UPDATE {table} SET {fk} = {cut} FROM sd_u{} AS sd_p, \
+                     (SELECT {key} AS sd_k, {fk} AS sd_was FROM {table}{every_row}) AS sd_o \
+                     WHERE {table}.{fk} = sd_p.sd_k AND {table}.{key} = sd_o.sd_k",
                     edge.parent
                 ));
                 if let Some(soft) = &child.soft {
@@ -340,8 +352,8 @@ fn statement<DB: SupportedBackend, R>(
                 }
                 sql.push(&format!(
                     " RETURNING {} AS sd_k, {} AS sd_old, {became} AS sd_new)",
-                    d.cast_to_text(&format!("{table}.{}", d.quote(child.key))),
-                    d.cast_to_text("sd_p.sd_k"),
+                    d.cast_to_text(&format!("{table}.{key}")),
+                    d.cast_to_text("sd_o.sd_was"),
                 ));
                 cte(&mut sql, &format!("sd_j{e}"));
                 sql.push(&format!("{}SELECT {BATCH_ID}, ", journal_insert(d)))
