@@ -723,3 +723,88 @@ mod stamp_precision {
         }
     }
 }
+
+/// A table whose rows an archive deletes for good through one edge (`cascade(hard_delete)`
+/// from the root) and which protects a table deeper in the graph through another: a live row
+/// there protects its parent as the preview says, whichever edge the walk reaches first.
+mod deleted_protector {
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::backend_tests;
+    use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
+
+    diesel::table! {
+        owners (id) {
+            id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        devices (id) {
+            id -> Integer,
+            owner_id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        logins (id) {
+            id -> Integer,
+            owner_id -> Integer,
+            device_id -> Integer,
+        }
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[soft_delete(children(devices::owner_id = cascade, logins::owner_id = cascade(hard_delete)))]
+    #[allow(dead_code)]
+    struct Owner {
+        id: i32,
+        deleted_at: Option<Stamp>,
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[soft_delete(children(logins::device_id = protect))]
+    #[allow(dead_code)]
+    struct Device {
+        id: i32,
+        owner_id: i32,
+        deleted_at: Option<Stamp>,
+    }
+
+    backend_tests! {
+        fn a_row_the_archive_would_delete_for_good_still_protects_a_deeper_level(db, x) {
+            db.create(
+                "CREATE TABLE owners (id {pk}, deleted_at {ts} NULL);
+                 CREATE TABLE devices (id {pk}, owner_id {int} NOT NULL, deleted_at {ts} NULL,
+                   FOREIGN KEY (owner_id) REFERENCES owners (id));
+                 CREATE TABLE logins (id {pk}, owner_id {int} NOT NULL, device_id {int} NOT NULL,
+                   FOREIGN KEY (owner_id) REFERENCES owners (id), FOREIGN KEY (device_id) REFERENCES devices (id));
+                 INSERT INTO owners (id) VALUES (1);
+                 INSERT INTO devices (id, owner_id) VALUES (1, 1);
+                 INSERT INTO logins (id, owner_id, device_id) VALUES (1, 1, 1);",
+            );
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            let preview = x.preview(conn, &Collector::new(owners::table.find(1)))?;
+            assert!(preview.is_blocked(), "{preview}");
+
+            let error = x
+                .archive(conn, &Collector::new(owners::table.find(1)))
+                .expect_err("login 1 protects device 1");
+            let Error::Protected { blockers } = &error else {
+                panic!("{error:?}");
+            };
+            assert_eq!(blockers, preview.blockers());
+            // Nothing was written.
+            assert_eq!(owners::table.active().count().get_result::<i64>(conn)?, 1);
+            assert_eq!(devices::table.active().count().get_result::<i64>(conn)?, 1);
+            assert_eq!(logins::table.count().get_result::<i64>(conn)?, 1);
+            Ok(())
+        }
+    }
+}
