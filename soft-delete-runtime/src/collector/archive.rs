@@ -27,6 +27,10 @@
 //! MySQL/MariaDB the cut is driven by the journal's rows (`UPDATE child JOIN journal ON
 //! child.key = <the journal's row key>`), each finding its child by the primary key.
 //!
+//! The `cascade(hard_delete)` edges run last, once every level passed its `protect` checks: a
+//! row the archive deletes for good still protects while the walk checks, as the preview and
+//! PostgreSQL's one statement count it.
+//!
 //! A table whose batch grew is visited again (a queue of tables, not of rows), so a table
 //! that references itself, or two tables that reference each other, are walked level by level
 //! until an `UPDATE` finds nothing left: each pass only touches rows that are still live, so
@@ -157,6 +161,9 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     }
     // The root's first pass has the rows its protect edges were just checked against.
     let mut first_root_pass = true;
+    // `cascade(hard_delete)` edges, run once the walk is done: a row deleted for good before a
+    // deeper level's `protect` check would not protect that level, though it was live.
+    let mut hard_deletes = Vec::new();
     while let Some(parent) = queue.pop_front() {
         queued[parent] = false;
         // `protect` first: a refused level writes none of its children.
@@ -172,6 +179,12 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
             break;
         }
         for e in others {
+            if graph.edges[e].rule == Rule::HardDelete {
+                if !hard_deletes.contains(&e) {
+                    hard_deletes.push(e);
+                }
+                continue;
+            }
             let grew = walk.edge(conn, e).await?;
             let child = graph.edges[e].child;
             if grew && !queued[child] {
@@ -182,6 +195,9 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     }
 
     if !walk.blocked() {
+        for e in hard_deletes {
+            walk.edge(conn, e).await?;
+        }
         walk.count_reach(conn).await?;
     }
     Ok((walk.into_plan(root_rows), Some(batch)))
