@@ -323,8 +323,9 @@ impl<T, R> Collector<T, R> {
     ///
     /// `protect` edges of the root table are checked before anything is written; a deeper
     /// one is checked when the walk reaches its level, which stops there and rolls back, so
-    /// the error lists the blockers of the first level that has any (a
-    /// [`preview`](Self::preview) walks on and lists them all).
+    /// the error lists the blockers of the first level that has any (PostgreSQL's one
+    /// statement for a graph without cycles checks every `protect` edge before it writes, and a
+    /// [`preview`](Self::preview) walks on: both list them all).
     pub fn archive<C>(&self, conn: &mut C) -> Result<Archived<T>, Error>
     where
         T: ArchiveTable,
