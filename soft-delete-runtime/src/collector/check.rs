@@ -8,8 +8,9 @@
 //!
 //! Reported:
 //! - a foreign key that references a table of the graph (the root, or a table a `cascade`
-//!   reaches) but is not declared as an edge of it: the archive would leave those rows
-//!   pointing at archived ones without a rule saying that is intended;
+//!   reaches) but is not declared as an edge of it (an edge on one of its columns declares a
+//!   multi-column key): the archive would leave those rows pointing at archived ones without
+//!   a rule saying that is intended;
 //! - a declared edge whose column has no foreign key in the database, or one to another
 //!   table or column;
 //! - a column the library reads rows by with no index leading with it
@@ -305,10 +306,12 @@ pub(crate) async fn graph_report<Mo, C: SqlConnection<Mo>>(
         if !graph.archived[parent] {
             continue;
         }
+        // An edge on one of the key's columns declares it: of a multi-column key (a tenant
+        // and an account, say) the edge names the column that references the parent's key,
+        // and the check of the edges below reports one that references another column.
         let declared = graph.outgoing[parent].iter().any(|&e| {
             let edge = graph.edges[e];
-            fk.columns.len() == 1
-                && fk.columns[0] == edge.column
+            fk.columns.iter().any(|c| c == edge.column)
                 && same_table(&graph.nodes[edge.child].name, &fk.child)
         });
         if !declared {
