@@ -120,6 +120,135 @@ INSERT INTO crews (id, captain_id) VALUES (1, 3), (2, 2), (3, 3), (4, 6);
 INSERT INTO sailors (id, crew_id) VALUES (1, 1), (2, 1), (3, 2), (4, 3), (5, 3), (6, 4);
 ";
 
+diesel::table! {
+    people (id) {
+        id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    articles (id) {
+        id -> Integer,
+        author_id -> Integer,
+        editor_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    replies (id) {
+        id -> Integer,
+        article_id -> Integer,
+        parent_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Integer,
+        person_id -> Integer,
+        article_id -> Nullable<Integer>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    flags (id) {
+        id -> Integer,
+        article_id -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// Two keys from `articles` to `people`: the author's archives the article, the editor's is
+/// cut, in a soft-deletable table. Tags hang off their person and their article (a diamond),
+/// replies off their article and their parent reply, and a live flag protects its article.
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = people)]
+#[soft_delete(children(
+    articles::author_id = cascade,
+    articles::editor_id = set_null,
+    tags::person_id = cascade,
+))]
+struct Person {
+    id: i32,
+    deleted_at: Option<Stamp>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = articles)]
+#[soft_delete(children(
+    replies::article_id = cascade,
+    tags::article_id = cascade,
+    flags::article_id = protect,
+))]
+struct Article {
+    id: i32,
+    author_id: i32,
+    editor_id: Option<i32>,
+    deleted_at: Option<Stamp>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = replies)]
+#[soft_delete(children(replies::parent_id = cascade))]
+struct Reply {
+    id: i32,
+    article_id: i32,
+    parent_id: Option<i32>,
+    deleted_at: Option<Stamp>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = tags)]
+struct Tag {
+    id: i32,
+    person_id: i32,
+    article_id: Option<i32>,
+    deleted_at: Option<Stamp>,
+}
+
+#[allow(dead_code)]
+#[derive(Queryable, SoftDelete)]
+#[diesel(table_name = flags)]
+struct Flag {
+    id: i32,
+    article_id: i32,
+    deleted_at: Option<Stamp>,
+}
+
+/// People 1, 2, 3. Articles 1, 2 by 1 (edited by 2 and 1), 3 by 2 (edited by 1), 4 by 1
+/// (edited by 1, archived already), 5 by 3. Replies 1, 2 on article 1 (2 answers 1), 3 on
+/// article 3 answering 2, 4 on article 4, 5 on article 2 (archived already), 6 on article 2
+/// answering 5, 7 on article 5 answering 6. Tags 1 of person 1, 2 of person 2 on article 1,
+/// 3 of person 1 on article 2, 4 of person 3 on article 4, 5 of person 1 on article 1
+/// (archived already). Flag 1 on article 1 (archived already), 2 on article 5.
+const PEOPLE: &str = "
+CREATE TABLE people (id {pk}, deleted_at {ts} NULL);
+CREATE TABLE articles (id {pk}, author_id {int} NOT NULL, editor_id {int} NULL, deleted_at {ts} NULL,
+  FOREIGN KEY (author_id) REFERENCES people (id), FOREIGN KEY (editor_id) REFERENCES people (id));
+CREATE TABLE replies (id {pk}, article_id {int} NOT NULL, parent_id {int} NULL, deleted_at {ts} NULL,
+  FOREIGN KEY (article_id) REFERENCES articles (id), FOREIGN KEY (parent_id) REFERENCES replies (id));
+CREATE TABLE tags (id {pk}, person_id {int} NOT NULL, article_id {int} NULL, deleted_at {ts} NULL,
+  FOREIGN KEY (person_id) REFERENCES people (id), FOREIGN KEY (article_id) REFERENCES articles (id));
+CREATE TABLE flags (id {pk}, article_id {int} NOT NULL, deleted_at {ts} NULL,
+  FOREIGN KEY (article_id) REFERENCES articles (id));
+INSERT INTO people (id) VALUES (1), (2), (3);
+INSERT INTO articles (id, author_id, editor_id, deleted_at) VALUES (1, 1, 2, NULL), (2, 1, 1, NULL), (3, 2, 1, NULL),
+  (4, 1, 1, '2025-01-01 00:00:00'), (5, 3, NULL, NULL);
+INSERT INTO replies (id, article_id, parent_id, deleted_at) VALUES (1, 1, NULL, NULL), (2, 1, 1, NULL), (3, 3, 2, NULL),
+  (4, 4, NULL, NULL), (5, 2, NULL, '2025-01-01 00:00:00'), (6, 2, 5, NULL), (7, 5, 6, NULL);
+INSERT INTO tags (id, person_id, article_id, deleted_at) VALUES (1, 1, NULL, NULL), (2, 2, 1, NULL), (3, 1, 2, NULL),
+  (4, 3, 4, NULL), (5, 1, 1, '2025-01-01 00:00:00');
+INSERT INTO flags (id, article_id, deleted_at) VALUES (1, 1, '2025-01-01 00:00:00'), (2, 5, NULL);
+";
+
 /// The rows of `table` that `step`'s edge reached.
 fn step_rows(plan: &Plan, table: &str, column: &str) -> u64 {
     plan.steps()
@@ -204,6 +333,30 @@ backend_tests! {
         conn.batch_execute("UPDATE posts SET deleted_at = '2026-01-01 00:00:00' WHERE id = 3")?;
         let none = preview_then_archive!(x, &mut *conn, Collector::new(posts::table.filter(posts::id.ge(3))));
         assert_eq!(none.total_archived(), 0);
+        Ok(())
+    }
+
+    fn links_cut_in_a_soft_deletable_table_are_previewed_as_the_archive_cuts_them(db, x) {
+        db.create(PEOPLE);
+        create_archive_log(db);
+        create_journal(db);
+        let conn = db.conn();
+        // Person 1: articles 1, 2 (4 is archived already); the editor links of articles 2,
+        // 3 and 4, live, archived by this archive or before; replies 1, 2, 6 by their
+        // article and 3, 7 by their parent; tags 1, 3 by the person and 2, 3 by the article.
+        // Flag 1 is archived already, so it does not protect article 1.
+        let one = preview_then_archive!(x, &mut *conn, Collector::new(people::table.find(1)));
+        assert!(!one.is_blocked(), "{one}");
+        assert_eq!(one.nulled("articles", "editor_id"), 3, "{one}");
+        assert_eq!((one.archived("articles"), one.archived("replies"), one.archived("tags")), (2, 5, 3), "{one}");
+        assert_eq!(one.total_archived(), 1 + 2 + 5 + 3);
+        // Everyone, nobody, and a live flag on article 2.
+        preview_then_archive!(x, &mut *conn, Collector::new(people::table));
+        let nobody = preview_then_archive!(x, &mut *conn, Collector::new(people::table.filter(people::id.eq(99))));
+        assert_eq!((nobody.total_archived(), nobody.nulled("articles", "editor_id")), (0, 0));
+        conn.batch_execute("INSERT INTO flags (id, article_id) VALUES (3, 2)")?;
+        let refused = preview_then_archive!(x, &mut *conn, Collector::new(people::table.find(1)));
+        assert_eq!(refused.blockers().len(), 1, "{refused}");
         Ok(())
     }
 
