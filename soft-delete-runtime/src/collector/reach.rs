@@ -72,7 +72,6 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
     for (e, edge) in graph.edges.iter().enumerate() {
         let child = &graph.nodes[edge.child];
         let mut select = Sql::<C::Backend, R>::new();
-        let live = child.soft.as_ref().map(|soft| (soft.live)(d.0));
         match edge.rule {
             Rule::DoNothing => {}
             Rule::Cascade | Rule::SetNull | Rule::SetDefault | Rule::HardDelete => {
@@ -80,8 +79,15 @@ pub(crate) async fn preview<Mo, R, C: SqlConnection<Mo, R>>(
                     "SELECT '', COUNT(*) FROM {} WHERE ",
                     d.table(child)
                 ));
-                if let Some(live) = live.as_ref().filter(|_| edge.rule == Rule::Cascade) {
-                    select.push(&format!("{live} AND "));
+                // A cascade archives the live rows; the other rules change every row, live or
+                // not, which a soft-deletable child says with the `.with_deleted()` trace.
+                if let Some(soft) = &child.soft {
+                    let rows = if edge.rule == Rule::Cascade {
+                        (soft.live)(d.0)
+                    } else {
+                        soft.every_row(d.0)
+                    };
+                    select.push(&format!("{rows} AND "));
                 }
                 select.append(reach.references(*edge)?);
                 rows[e] = count(conn.rows::<KeyRow>(select).await?);
