@@ -381,11 +381,39 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
     Ok(indexes)
 }
 
-/// The condition of a partial index from SQLite's `CREATE INDEX` text: what follows its last
-/// `WHERE`, or `None` for an index over every row.
+/// The condition of a partial index from SQLite's `CREATE INDEX` text: what follows its
+/// `WHERE` keyword, or `None` for an index over every row. SQLite keeps the text as the
+/// migration wrote it, so the keyword is found as a word outside quoted names and strings,
+/// whatever white space (a new line, a tab) or parenthesis stands around it.
 fn sqlite_index_condition(create: &str) -> Option<String> {
-    let at = create.to_ascii_lowercase().rfind(" where ")?;
-    Some(create[at + " where ".len()..].trim().to_owned())
+    let bytes = create.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut found = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`' | b'[') => {
+                let close = if quote == b'[' { b']' } else { quote };
+                // A doubled quote inside stays inside: the scan resumes after the pair.
+                i += 1;
+                while i < bytes.len() && bytes[i] != close {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b if word(b) => {
+                let start = i;
+                while i < bytes.len() && word(bytes[i]) {
+                    i += 1;
+                }
+                if create[start..i].eq_ignore_ascii_case("where") {
+                    found = Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    found.map(|at| create[at..].trim().to_owned())
 }
 
 /// The columns of `table`, in order; empty when the table does not exist.
@@ -1043,6 +1071,19 @@ mod tests {
         );
         assert_eq!(
             sqlite_index_condition("CREATE INDEX `k` ON `t` (`a`)"),
+            None
+        );
+        assert_eq!(
+            sqlite_index_condition("CREATE INDEX k ON t (a)\nWHERE\td IS NULL").as_deref(),
+            Some("d IS NULL")
+        );
+        assert_eq!(
+            sqlite_index_condition("CREATE INDEX `where k` ON \"t where\" (a)where(d IS NULL)")
+                .as_deref(),
+            Some("(d IS NULL)")
+        );
+        assert_eq!(
+            sqlite_index_condition("CREATE INDEX k ON t (`a where b`)"),
             None
         );
     }
