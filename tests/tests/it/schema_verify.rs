@@ -395,3 +395,46 @@ WHERE\tdeleted_at IS NULL",
         Ok(())
     }
 }
+
+diesel::table! {
+    ledger.entries (id) {
+        id -> Integer,
+        code -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// A model whose table lives in a schema: on SQLite, an attached database.
+#[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = entries)]
+#[active_unique(fields = "code", name = "one_live_entry")]
+pub struct Entry {
+    pub id: i32,
+    pub code: String,
+    pub deleted_at: Option<Stamp>,
+}
+
+#[cfg(feature = "sqlite")]
+mod attached {
+    use super::*;
+    use diesel::SqliteConnection;
+
+    /// The key's migration creates its index in the attached database, beside the table, and
+    /// verify reads it there.
+    #[test]
+    fn verify_is_clean_for_a_key_on_a_table_of_an_attached_database() {
+        soft_delete_tests::run::<SqliteConnection>(module_path!(), |db: &mut TestDb<SqliteConnection>| {
+            db.conn().batch_execute(
+                "ATTACH DATABASE ':memory:' AS ledger;
+                 CREATE TABLE ledger.entries (id INTEGER PRIMARY KEY, code TEXT NOT NULL, deleted_at TIMESTAMP)",
+            )?;
+            let schema = Schema::new().model::<Entry>();
+            for migration in schema.migrations(Dialect::Sqlite)? {
+                db.conn().batch_execute(&migration.up)?;
+            }
+            let report = schema.verify(db.conn())?;
+            assert!(report.is_clean(), "{report}");
+            Ok(())
+        });
+    }
+}
