@@ -300,18 +300,23 @@ pub(crate) async fn indexes<Mo, R, C: SqlConnection<Mo, R>>(
     let mut sql = Sql::<BackendOf<Mo, C>, R>::new();
     match dialect::<Mo, R, C>() {
         // The condition is the text after `WHERE` in the index's `CREATE` statement, which
-        // SQLite keeps as it was written.
+        // SQLite keeps as it was written, in the schema (attached database) of the table.
         Dialect::Sqlite => {
+            let schema = table.schema.as_deref().unwrap_or("main");
             sql.push(
                 "SELECT l.name, CAST(l.\"unique\" AS INTEGER), CAST(x.seqno AS INTEGER), x.name, m.sql \
                  FROM pragma_index_list(",
             )
             .bind(text(&table.name))
-            .push(
-                ") AS l JOIN pragma_index_xinfo(l.name) AS x \
-                 LEFT JOIN sqlite_schema AS m ON m.type = 'index' AND m.name = l.name \
+            .push(", ")
+            .bind(text(schema))
+            .push(") AS l JOIN pragma_index_xinfo(l.name, ")
+            .bind(text(schema))
+            .push(&format!(
+                ") AS x LEFT JOIN {}.sqlite_schema AS m ON m.type = 'index' AND m.name = l.name \
                  WHERE x.key = 1 ORDER BY l.name, x.seqno",
-            );
+                Dialect::Sqlite.quote(schema)
+            ));
         }
         // `indnullsnotdistinct` exists from PostgreSQL 15 on: read through the row as JSON, so
         // an older server reads `false`.

@@ -423,18 +423,21 @@ mod attached {
     /// verify reads it there.
     #[test]
     fn verify_is_clean_for_a_key_on_a_table_of_an_attached_database() {
-        soft_delete_tests::run::<SqliteConnection>(module_path!(), |db: &mut TestDb<SqliteConnection>| {
-            db.conn().batch_execute(
+        soft_delete_tests::run::<SqliteConnection>(
+            module_path!(),
+            |db: &mut TestDb<SqliteConnection>| {
+                db.conn().batch_execute(
                 "ATTACH DATABASE ':memory:' AS ledger;
                  CREATE TABLE ledger.entries (id INTEGER PRIMARY KEY, code TEXT NOT NULL, deleted_at TIMESTAMP)",
             )?;
-            let schema = Schema::new().model::<Entry>();
-            for migration in schema.migrations(Dialect::Sqlite)? {
-                db.conn().batch_execute(&migration.up)?;
-            }
-            let report = schema.verify(db.conn())?;
-            assert!(report.is_clean(), "{report}");
-            Ok(())
-        });
+                let schema = Schema::new().model::<Entry>();
+                for migration in schema.migrations(Dialect::Sqlite)? {
+                    db.conn().batch_execute(&migration.up)?;
+                }
+                let report = schema.verify(db.conn())?;
+                assert!(report.is_clean(), "{report}");
+                Ok(())
+            },
+        );
     }
 }
