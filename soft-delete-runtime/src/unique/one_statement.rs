@@ -70,6 +70,7 @@ use diesel::sql_types::{Bool, HasSqlType, Text};
 use diesel::{Insertable, QueryResult, Selectable, SelectableHelper};
 
 use super::backend::{InsertNew, InsertOf, UpdateLive, UpdateOf};
+use super::ops::is_live_row_of;
 use super::{ActiveUnique, CounterValue, KeyOps, KeyQueries, TableOf};
 use crate::backend::{SupportedBackend, TableName};
 use crate::dsl;
@@ -281,13 +282,9 @@ where
         let Some(row) = updated.filter(|row| row.is_live()) else {
             return Ok(None);
         };
-        if row.key() == key {
-            return Ok(Some(row));
-        }
-        // The column's collation may call the two spellings one key (see `check_written`).
-        Ok(M::load_live(conn, key)
+        Ok(is_live_row_of::<M, K, Mo, C>(conn, &row, &key)
             .await?
-            .filter(|live| live.row_id() == row.row_id()))
+            .then_some(row))
     }
 }
 

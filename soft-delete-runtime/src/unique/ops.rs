@@ -464,11 +464,28 @@ pub(super) fn check_new<M: KeyTable<K>, K>(new: Option<M>, key: &M::Value) -> Re
     }
 }
 
+/// Whether live row `row` is the live row of `key`: its key values say so in Rust, or, when
+/// they differ, the key's live-row query finds it. A column's collation can call two spellings
+/// one key (SQLite's `NOCASE`, PostgreSQL's `citext` or a nondeterministic collation, MySQL's
+/// `_ci` collations and trailing spaces); one more read, only then.
+pub(super) async fn is_live_row_of<M, K, Mo, C>(
+    conn: &mut C,
+    row: &M,
+    key: &M::Value,
+) -> QueryResult<bool>
+where
+    M: KeyOps<K, Mo, C>,
+{
+    if row.key() == *key {
+        return Ok(true);
+    }
+    Ok(M::load_live(conn, key.clone())
+        .await?
+        .is_some_and(|live| live.row_id() == row.row_id()))
+}
+
 /// The row written, if it is a live row of `key`, as [`check_new`] says, except that a row whose
-/// key values differ from `key` in Rust is asked of the database first: a column's collation
-/// can call two spellings one key (SQLite's `NOCASE`, PostgreSQL's `citext` or a
-/// nondeterministic collation, MySQL's `_ci` collations and trailing spaces), and the row is then
-/// the key's live row when the key's live-row query finds it.
+/// key values differ from `key` in Rust is asked of the database first ([`is_live_row_of`]).
 pub(super) async fn check_written<M, K, Mo, C>(
     conn: &mut C,
     new: Option<M>,
@@ -478,11 +495,8 @@ where
     M: KeyOps<K, Mo, C>,
 {
     match new {
-        Some(row) if row.is_live() && row.key() != *key => {
-            match M::load_live(conn, key.clone()).await? {
-                Some(live) if live.row_id() == row.row_id() => Ok(row),
-                _ => check_new::<M, K>(Some(row), key),
-            }
+        Some(row) if row.is_live() && is_live_row_of::<M, K, Mo, C>(conn, &row, key).await? => {
+            Ok(row)
         }
         new => check_new::<M, K>(new, key),
     }
