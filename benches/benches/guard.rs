@@ -9,13 +9,17 @@
 //! sides alike, and a round disturbed anyway does not move the median.
 //!
 //! Two backends: SQLite in memory, where a point query costs a few microseconds and the
-//! guard's share is the largest it can be, and PostgreSQL (`PG_DATABASE_URL`, default
+//! guard's share is the largest it can be (measured twice: with the guard `install_default`
+//! puts on a connection as it opens, which reads SQLite's own statement trace, and with a
+//! guard put on an open connection by `set_instrumentation`, which renders each statement),
+//! and PostgreSQL (`PG_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), a server round trip per query.
 //!
 //! `cargo bench -p soft-delete-benches --bench guard`. `GUARD_BENCH_ROUNDS` (default 21) sets
 //! the rounds.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -23,7 +27,7 @@ use diesel::prelude::*;
 use soft_delete_benches::BenchSchema;
 use soft_delete_runtime::backend::Dialect;
 use soft_delete_runtime::dsl::live;
-use soft_delete_runtime::guard::{Guard, Mode};
+use soft_delete_runtime::guard::{allow, install_default, Guard, Mode};
 use soft_delete_runtime::prelude::*;
 
 diesel::table! {
@@ -196,32 +200,42 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// The guard the measured connection carries: `log` mode, as in production.
-fn guard(dialect: Dialect) -> Guard {
-    Guard::new(dialect, Mode::Log)
-}
-
 fn main() {
-    // SQLite in memory: two databases with the same rows.
-    let mut plain = SqliteConnection::establish(":memory:").expect("sqlite");
+    // The connections without a guard are opened first: `install_default` puts it on every
+    // connection opened after it, as an application does at start-up.
+    let mut plain_sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
+    seed_sqlite(&mut plain_sqlite);
+    let mut rendered_sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
+    seed_sqlite(&mut rendered_sqlite);
+    let schema = BenchSchema::create("bench_guard");
+    let mut plain_pg = schema.connect();
+    seed_pg(&mut plain_pg);
+
+    // `log` mode, as in production, on every connection opened from here on.
+    let counts = install_default(Mode::Log).expect("install the guard");
+
+    // SQLite in memory, two databases with the same rows. The guard of a connection opened
+    // after `install_default` reads each statement's text from SQLite's trace.
     let mut guarded = SqliteConnection::establish(":memory:").expect("sqlite");
-    seed_sqlite(&mut plain);
-    seed_sqlite(&mut guarded);
-    let guard_sqlite = guard(Dialect::Sqlite);
-    let counts = guard_sqlite.counts();
-    guarded.set_instrumentation(guard_sqlite);
-    rounds("sqlite", &mut plain, &mut guarded, 400, sqlite_load);
+    allow(|| seed_sqlite(&mut guarded));
+    rounds("sqlite", &mut plain_sqlite, &mut guarded, 400, sqlite_load);
     assert!(counts.statements() > 0, "the guard saw the statements");
-    assert_eq!(counts.leaky(), 0, "every statement states its visibility");
+
+    // A guard put on an open connection with `set_instrumentation` cannot reach SQLite's
+    // trace and renders each statement through Diesel's `Display` instead.
+    let guard = Guard::new(Dialect::Sqlite, Mode::Log).counting_into(Arc::clone(&counts));
+    rendered_sqlite.set_instrumentation(guard);
+    rounds(
+        "sqlite_set_instrumentation",
+        &mut plain_sqlite,
+        &mut rendered_sqlite,
+        400,
+        sqlite_load,
+    );
 
     // PostgreSQL: two connections to one schema.
-    let schema = BenchSchema::create("bench_guard");
-    let mut plain = schema.connect();
-    seed_pg(&mut plain);
     let mut guarded = schema.connect();
-    let guard_pg = guard(Dialect::Postgres);
-    let counts = guard_pg.counts();
-    guarded.set_instrumentation(guard_pg);
-    rounds("postgres", &mut plain, &mut guarded, 250, pg_load);
+    rounds("postgres", &mut plain_pg, &mut guarded, 250, pg_load);
     assert_eq!(counts.leaky(), 0, "every statement states its visibility");
+    assert_eq!(counts.unreadable(), 0, "every statement is read");
 }

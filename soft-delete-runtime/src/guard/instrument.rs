@@ -10,6 +10,8 @@ use diesel::connection::{Instrumentation, InstrumentationEvent};
 
 use super::allow::allowed;
 use super::check::{Checker, Leak, Unreadable};
+#[cfg(sqlite_trace)]
+use super::sqlite_trace::{self, Slot};
 use crate::backend::Dialect;
 
 /// What the guard does with a leak or an unreadable statement.
@@ -71,10 +73,15 @@ struct Verdict {
 /// (raw SQL built with `format!`) would otherwise grow it without bound.
 const CACHE_LIMIT: usize = 8192;
 
+/// Verdicts by statement text. Hashed with foldhash: the lookup runs for every statement, and
+/// SipHash over a statement's text cost more than the rest of the guard's work on a cached
+/// statement; the cache's size is bounded, which limits what colliding texts could do.
+type Verdicts = HashMap<Box<str>, Arc<Verdict>, foldhash::fast::RandomState>;
+
 /// A checker and the verdicts it gave, by dialect and statement text.
 struct Shared {
     checker: Option<Checker>,
-    cache: [RwLock<HashMap<Box<str>, Arc<Verdict>>>; 3],
+    cache: [RwLock<Verdicts>; 3],
 }
 
 impl Shared {
@@ -116,7 +123,7 @@ impl Shared {
 ///
 /// Install it on one connection with `conn.set_instrumentation(Guard::new(dialect, mode))`
 /// (a diesel-async connection takes it the same way), or on every connection made from now on
-/// with [`install_default`].
+/// with [`install_default`] (on SQLite the cheaper one: see there).
 ///
 /// ```
 /// # use diesel::prelude::*;
@@ -144,6 +151,14 @@ pub struct Guard {
     mode: Mode,
     shared: Arc<Shared>,
     counts: Arc<Counts>,
+    /// The trace of the SQLite connection this guard was installed on as it opened, whose
+    /// texts it checks instead of rendering each statement (see `sqlite_trace`).
+    #[cfg(sqlite_trace)]
+    traced: Option<Arc<Slot>>,
+    /// The verdicts this guard's connection needed, in front of the shared cache: a traced
+    /// statement is then checked without a lock (`None` while in use).
+    #[cfg(sqlite_trace)]
+    memo: Option<Verdicts>,
 }
 
 impl fmt::Debug for Guard {
@@ -164,6 +179,10 @@ impl Guard {
             mode,
             shared: Shared::registry(),
             counts: Arc::default(),
+            #[cfg(sqlite_trace)]
+            traced: None,
+            #[cfg(sqlite_trace)]
+            memo: None,
         }
     }
 
@@ -175,6 +194,10 @@ impl Guard {
             mode,
             shared: Arc::new(Shared::new(Some(checker))),
             counts: Arc::default(),
+            #[cfg(sqlite_trace)]
+            traced: None,
+            #[cfg(sqlite_trace)]
+            memo: None,
         }
     }
 
@@ -198,6 +221,16 @@ impl Guard {
     }
 
     fn inspect_sql(&self, sql: &str) {
+        self.inspect_texts(&[sql], |dialect, sql| self.shared.verdict(dialect, sql));
+    }
+
+    /// Checks the texts of one statement (several when SQLite runs a batch one statement at a
+    /// time), counted as one statement, with the verdicts `verdict` gives.
+    fn inspect_texts<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        mut verdict: impl FnMut(Dialect, &str) -> Arc<Verdict>,
+    ) {
         if allowed() {
             self.counts.allowed.fetch_add(1, Ordering::Relaxed);
             return;
@@ -205,54 +238,64 @@ impl Guard {
         self.counts.statements.fetch_add(1, Ordering::Relaxed);
         let Some(dialect) = self.dialect else {
             self.counts.unreadable.fetch_add(1, Ordering::Relaxed);
-            if self.mode == Mode::Panic {
+            if self.mode == Mode::Panic && !std::thread::panicking() {
+                let sql = texts.first().map_or("", AsRef::as_ref);
                 panic!("the visibility guard does not know this connection's dialect; install it with `Guard::new(dialect, mode)`\n  statement: {sql}");
             }
             return;
         };
-        let verdict = self.shared.verdict(dialect, sql);
-        match &verdict.outcome {
-            Ok(leaks) if leaks.is_empty() => {}
-            Ok(leaks) => {
-                self.counts.leaky.fetch_add(1, Ordering::Relaxed);
-                self.react(sql, |f| {
-                    for leak in leaks {
-                        writeln!(f, "{leak}")?;
+        let (mut leaky, mut unreadable) = (false, false);
+        for sql in texts {
+            let sql = sql.as_ref();
+            let verdict = verdict(dialect, sql);
+            match &verdict.outcome {
+                Ok(leaks) if leaks.is_empty() => {}
+                Ok(leaks) => {
+                    if !std::mem::replace(&mut leaky, true) {
+                        self.counts.leaky.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(())
-                });
-                #[cfg(feature = "tracing")]
-                if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
-                    for leak in leaks {
-                        tracing::warn!(
-                            target: "soft_delete_runtime::guard",
-                            table = %leak.table,
-                            reference = %leak.reference,
-                            kind = ?leak.kind,
-                            statement = sql,
-                            "{leak}"
-                        );
+                    self.react(sql, |f| {
+                        for leak in leaks {
+                            writeln!(f, "{leak}")?;
+                        }
+                        Ok(())
+                    });
+                    #[cfg(feature = "tracing")]
+                    if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
+                        for leak in leaks {
+                            tracing::warn!(
+                                target: "soft_delete_runtime::guard",
+                                table = %leak.table,
+                                reference = %leak.reference,
+                                kind = ?leak.kind,
+                                statement = sql,
+                                "{leak}"
+                            );
+                        }
                     }
                 }
-            }
-            Err(unreadable) => {
-                self.counts.unreadable.fetch_add(1, Ordering::Relaxed);
-                self.react(sql, |f| writeln!(f, "{unreadable}"));
-                #[cfg(feature = "tracing")]
-                if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        target: "soft_delete_runtime::guard",
-                        statement = sql,
-                        "{unreadable}"
-                    );
+                Err(error) => {
+                    if !std::mem::replace(&mut unreadable, true) {
+                        self.counts.unreadable.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.react(sql, |f| writeln!(f, "{error}"));
+                    #[cfg(feature = "tracing")]
+                    if self.mode == Mode::Log && !verdict.logged.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target: "soft_delete_runtime::guard",
+                            statement = sql,
+                            "{error}"
+                        );
+                    }
                 }
             }
         }
     }
 
-    /// Panics in [`Mode::Panic`] with what `describe` writes and the statement.
+    /// Panics in [`Mode::Panic`] with what `describe` writes and the statement (unless the
+    /// thread is already unwinding: a statement reported finished while a panic drops it).
     fn react(&self, sql: &str, describe: impl Fn(&mut String) -> fmt::Result) {
-        if self.mode == Mode::Panic {
+        if self.mode == Mode::Panic && !std::thread::panicking() {
             let mut message = String::from("soft-delete visibility guard:\n");
             let _ = describe(&mut message);
             let _ = write!(message, "  statement: {sql}");
@@ -264,22 +307,63 @@ impl Guard {
 impl Instrumentation for Guard {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         match event {
-            InstrumentationEvent::StartEstablishConnection { url, .. }
-                if self.dialect.is_none() =>
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                self.dialect.get_or_insert_with(|| dialect_of_url(url));
+                #[cfg(sqlite_trace)]
+                sqlite_trace::forget_opened();
+            }
+            #[cfg(sqlite_trace)]
+            InstrumentationEvent::FinishEstablishConnection { error: None, .. }
+                if self.dialect == Some(Dialect::Sqlite) =>
             {
-                self.dialect = Some(dialect_of_url(url));
+                self.traced = sqlite_trace::take_opened();
             }
-            InstrumentationEvent::StartQuery { query, .. } => {
-                SQL_BUFFER.with(|buffer| {
-                    let mut buffer = buffer.borrow_mut();
-                    // A query Diesel cannot build is not sent: Diesel reports why.
-                    if render_sql(&mut buffer, query) {
-                        self.inspect_sql(&buffer);
-                    }
-                });
+            #[cfg(sqlite_trace)]
+            InstrumentationEvent::StartQuery { .. } if self.traced.is_some() => {
+                // The text comes from SQLite's trace when the statement runs; checked below.
+                if let Some(slot) = &self.traced {
+                    slot.arm();
+                }
             }
+            #[cfg(sqlite_trace)]
+            InstrumentationEvent::FinishQuery { query, .. } if self.traced.is_some() => {
+                if let Some(slot) = self.traced.clone() {
+                    let mut memo = self.memo.take().unwrap_or_default();
+                    slot.finish(|texts| match texts {
+                        Some(texts) => self.inspect_texts(texts, |dialect, sql| {
+                            if let Some(verdict) = memo.get(sql) {
+                                return Arc::clone(verdict);
+                            }
+                            let verdict = self.shared.verdict(dialect, sql);
+                            if memo.len() >= CACHE_LIMIT {
+                                memo.clear();
+                            }
+                            memo.insert(sql.into(), Arc::clone(&verdict));
+                            verdict
+                        }),
+                        // Not run (a cursor dropped unread, a statement that failed to
+                        // prepare) or not traced: the text Diesel renders.
+                        None => self.inspect_rendered(query),
+                    });
+                    self.memo = Some(memo);
+                }
+            }
+            InstrumentationEvent::StartQuery { query, .. } => self.inspect_rendered(query),
             _ => {}
         }
+    }
+}
+
+impl Guard {
+    /// Checks `query` as Diesel renders it.
+    fn inspect_rendered(&self, query: &(impl fmt::Display + ?Sized)) {
+        SQL_BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            // A query Diesel cannot build is not sent: Diesel reports why.
+            if render_sql(&mut buffer, query) {
+                self.inspect_sql(&buffer);
+            }
+        });
     }
 }
 
@@ -288,12 +372,18 @@ thread_local! {
     static SQL_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many statements this thread rendered: the tests see which path the guard took.
+    static RENDERED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 const BINDS: &str = " -- binds: ";
 
 /// Writes the SQL of `query` into `buffer`, without Diesel's ` -- binds: [...]` (whose
 /// rendering is skipped: the writer stops when it starts); `false` when the query cannot be
 /// rendered (Diesel fails to build it, as an update whose changeset sets nothing).
-fn render_sql(buffer: &mut String, query: &dyn fmt::Display) -> bool {
+fn render_sql(buffer: &mut String, query: &(impl fmt::Display + ?Sized)) -> bool {
     struct UntilBinds<'b> {
         sql: &'b mut String,
         at_binds: bool,
@@ -308,6 +398,8 @@ fn render_sql(buffer: &mut String, query: &dyn fmt::Display) -> bool {
             Ok(())
         }
     }
+    #[cfg(test)]
+    RENDERED.with(|rendered| rendered.set(rendered.get() + 1));
     buffer.clear();
     let mut writer = UntilBinds {
         sql: buffer,
@@ -356,6 +448,13 @@ fn default_counts() -> Arc<Counts> {
 /// all of them share. Each connection's dialect is read from its URL. A connection may still
 /// replace it with `set_instrumentation`.
 ///
+/// On SQLite (feature `sqlite`) this also has SQLite trace every connection opened from now on
+/// (`sqlite3_trace_v2`): the guard it puts on such a connection checks the text SQLite stored
+/// when it prepared each statement, which costs nothing to get, instead of having Diesel render
+/// the statement again at every execution (see the guide's "Cost"). A guard put on an open
+/// connection with `set_instrumentation` cannot reach its trace and renders. A connection
+/// without a guard only pays a flag read per statement.
+///
 /// ```
 /// # use diesel::prelude::*;
 /// use soft_delete_runtime::guard::{self, Mode};
@@ -369,6 +468,8 @@ pub fn install_default(mode: Mode) -> diesel::QueryResult<Arc<Counts>> {
     if let Ok(mut default) = DEFAULT.write() {
         *default = Some(mode);
     }
+    #[cfg(sqlite_trace)]
+    sqlite_trace::trace_new_connections();
     diesel::connection::set_default_instrumentation(make_default)?;
     Ok(default_counts())
 }
@@ -380,6 +481,10 @@ fn make_default() -> Option<Box<dyn Instrumentation>> {
         mode,
         shared: Shared::registry(),
         counts: default_counts(),
+        #[cfg(sqlite_trace)]
+        traced: None,
+        #[cfg(sqlite_trace)]
+        memo: None,
     }))
 }
 
@@ -432,5 +537,144 @@ mod tests {
             .execute(&mut conn)
             .unwrap();
         assert_eq!(counts.statements(), 1);
+    }
+
+    #[cfg(sqlite_trace)]
+    mod traced {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+
+        use super::super::*;
+        use crate::guard::TableInfo;
+        use crate::sql::backend::TableName;
+        use crate::table::StrategyKind;
+
+        fn rendered() -> usize {
+            RENDERED.with(std::cell::Cell::get)
+        }
+
+        thread_local! {
+            /// The guard the next connection this thread opens gets as its default.
+            static NEXT: std::cell::RefCell<Option<Guard>> = const { std::cell::RefCell::new(None) };
+        }
+
+        fn next_guard() -> Option<Box<dyn Instrumentation>> {
+            let guard = NEXT.with(|next| next.borrow_mut().take())?;
+            Some(Box::new(guard))
+        }
+
+        /// A connection opened as `install_default` opens one (its guard made as the
+        /// connection's default instrumentation, on this thread only), with a table `t`.
+        fn guarded(mode: Mode) -> (SqliteConnection, Arc<Counts>) {
+            sqlite_trace::trace_new_connections();
+            let checker = Checker::new([TableInfo::new(
+                TableName {
+                    schema: None,
+                    name: "t".into(),
+                },
+                "deleted_at",
+                StrategyKind::Timestamp,
+            )]);
+            let mut guard = Guard::with_checker(Dialect::Sqlite, mode, checker);
+            guard.dialect = None;
+            let counts = guard.counts();
+            NEXT.with(|next| *next.borrow_mut() = Some(guard));
+            diesel::connection::set_default_instrumentation(next_guard).unwrap();
+            let mut conn = SqliteConnection::establish(":memory:").unwrap();
+            let guard = conn.instrumentation().downcast_mut::<Guard>().unwrap();
+            assert_eq!(guard.dialect, Some(Dialect::Sqlite), "read from the URL");
+            assert!(
+                guard.traced.is_some(),
+                "the guard took its connection's trace"
+            );
+            crate::guard::allow(|| {
+                conn.batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY, deleted_at TEXT)")
+            })
+            .unwrap();
+            (conn, counts)
+        }
+
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            id: i32,
+        }
+
+        diesel::table! {
+            t (id) {
+                id -> Integer,
+                deleted_at -> Nullable<Text>,
+            }
+        }
+
+        #[test]
+        fn a_traced_connection_is_checked_from_sqlites_text_without_rendering() {
+            let (mut conn, counts) = guarded(Mode::Count);
+            crate::guard::allow(|| conn.batch_execute("INSERT INTO t VALUES (1, NULL)")).unwrap();
+            let before = rendered();
+            for _ in 0..3 {
+                let ids: Vec<Id> = diesel::sql_query("SELECT id FROM t")
+                    .load(&mut conn)
+                    .unwrap();
+                assert!(ids.iter().all(|row| row.id > 0));
+                diesel::sql_query("SELECT id FROM t WHERE deleted_at IS NULL")
+                    .execute(&mut conn)
+                    .unwrap();
+                // Prepared once and cached by Diesel; SQLite prepares a statement with a bound
+                // `LIMIT` again at each run, and traces it each time.
+                let first: Option<i32> = t::table
+                    .select(t::id)
+                    .filter(t::deleted_at.is_null())
+                    .first(&mut conn)
+                    .optional()
+                    .unwrap();
+                assert_eq!(first, Some(1));
+                let all: Vec<i32> = t::table.select(t::id).load(&mut conn).unwrap();
+                assert_eq!(all, [1]);
+            }
+            assert_eq!((counts.statements(), counts.leaky()), (12, 6));
+            assert_eq!(
+                rendered(),
+                before,
+                "the statements' texts came from the trace"
+            );
+        }
+
+        #[test]
+        fn a_batch_is_one_statement_and_each_of_its_statements_is_checked() {
+            let (mut conn, counts) = guarded(Mode::Count);
+            conn.batch_execute("SELECT 1; SELECT id FROM t; SELECT 2")
+                .unwrap();
+            assert_eq!((counts.statements(), counts.leaky()), (1, 1));
+        }
+
+        #[test]
+        fn a_statement_that_never_runs_is_rendered_and_checked() {
+            let (mut conn, counts) = guarded(Mode::Count);
+            let before = rendered();
+            // A cursor dropped unread: SQLite never starts the statement, so nothing traces it.
+            drop(
+                diesel::sql_query("SELECT id FROM t")
+                    .load_iter::<Id, diesel::connection::DefaultLoadingMode>(&mut conn)
+                    .unwrap(),
+            );
+            assert_eq!((counts.statements(), counts.leaky()), (1, 1));
+            assert_eq!(rendered(), before + 1);
+        }
+
+        #[test]
+        #[should_panic(expected = "statement: SELECT id FROM t")]
+        fn a_leak_on_a_traced_connection_panics_when_diesel_reports_it_finished() {
+            let (mut conn, _) = guarded(Mode::Panic);
+            let _ = diesel::sql_query("SELECT id FROM t").execute(&mut conn);
+        }
+
+        #[test]
+        fn an_allowed_read_on_a_traced_connection_is_not_checked() {
+            let (mut conn, counts) = guarded(Mode::Panic);
+            crate::guard::allow(|| diesel::sql_query("SELECT id FROM t").execute(&mut conn))
+                .unwrap();
+            assert_eq!((counts.statements(), counts.allowed()), (0, 2));
+        }
     }
 }

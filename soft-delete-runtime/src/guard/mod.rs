@@ -24,6 +24,8 @@ mod allow;
 pub mod check;
 mod instrument;
 mod registry;
+#[cfg(sqlite_trace)]
+mod sqlite_trace;
 mod text;
 mod visibility;
 
