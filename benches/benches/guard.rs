@@ -3,17 +3,19 @@
 //! on one with the guard in `log` mode, in the same run. Prints `RATIO` lines: the guarded
 //! connection's throughput over the plain one's (1.00 = no overhead; the target is >= 0.95).
 //!
-//! The machine is shared, so each round times the plain connection, the guarded one, the
-//! guarded one again and the plain one again (ABBA) over the same queries, and the result is
-//! the median of the rounds' ratios: a load that rises or falls during a round weighs on both
-//! sides alike, and a round disturbed anyway does not move the median.
+//! The machine is shared, so the two sides take turns unit by unit: without the guard, with
+//! it, with it again and without it again (ABBA) over the same queries, and the result is the
+//! median of the rounds' ratios: a load that rises or falls weighs on both sides alike, and a
+//! round disturbed anyway does not move the median. Each `_control` line measures two sides
+//! without a guard the same way: how far from 1.00 this run's noise alone puts a ratio.
 //!
 //! Two backends: SQLite in memory, where a point query costs a few microseconds and the
-//! guard's share is the largest it can be (measured twice: with the guard `install_default`
-//! puts on a connection as it opens, which reads SQLite's own statement trace, and with a
-//! guard put on an open connection by `set_instrumentation`, which renders each statement),
-//! and PostgreSQL (`PG_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/test`), a server round trip per query.
+//! guard's share is the largest it can be, on two connections (each with its database, seeded
+//! alike), measured twice: with the guard `install_default` puts on a connection as it opens,
+//! which reads SQLite's own statement trace, and with a guard put on an open connection by
+//! `set_instrumentation`, which renders each statement. And PostgreSQL (`PG_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`), a server round trip per query, on one
+//! connection whose instrumentation is switched before each unit (see `main`).
 //!
 //! `cargo bench -p soft-delete-benches --bench guard`. `GUARD_BENCH_ROUNDS` (default 21) sets
 //! the rounds.
@@ -22,7 +24,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use soft_delete_benches::BenchSchema;
 use soft_delete_runtime::backend::Dialect;
@@ -148,51 +150,64 @@ fn seed_pg(conn: &mut PgConnection) {
     .expect("seed postgres");
 }
 
-/// Runs `units` units of the load on `conn` and returns the time.
-fn timed<C>(conn: &mut C, units: i32, offset: i32, run: fn(&mut C, i32) -> usize) -> Duration {
+/// Runs one unit of the load on `conn` and returns the time.
+fn timed<C>(conn: &mut C, unit: i32, run: fn(&mut C, i32) -> usize) -> Duration {
     let start = Instant::now();
-    for unit in 0..units {
-        black_box(run(conn, offset + unit));
-    }
+    black_box(run(conn, unit));
     start.elapsed()
 }
 
-/// ABBA rounds of `units` units on the plain and the guarded connection; prints each side's
-/// median time per unit and the median of the rounds' throughput ratios, and returns it.
-fn rounds<C>(
+/// Rounds of `units` units on each side, alternated unit by unit in ABBA order (unit `u`
+/// without the guard, then with it; unit `u + 1` with it, then without), so that a load on the
+/// machine that comes and goes weighs on both sides alike even within a round. `time(guarded,
+/// unit)` runs one unit on one side and returns its time. Prints each side's median time per
+/// unit and the median of the rounds' throughput ratios, and returns it.
+fn rounds(name: &str, units: i32, mut time: impl FnMut(bool, i32) -> Duration) -> f64 {
+    let rounds: usize = std::env::var("GUARD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(21);
+    // Warm up both: the guard's cache, the statement caches, the server's buffers.
+    for unit in 0..units {
+        time(false, unit);
+        time(true, unit);
+    }
+    let mut ratios = Vec::with_capacity(rounds);
+    let (mut plain_times, mut guarded_times) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let offset = round as i32 * units;
+        let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+        for unit in (offset..offset + units).step_by(2) {
+            a += time(false, unit);
+            b += time(true, unit);
+            b += time(true, unit + 1);
+            a += time(false, unit + 1);
+        }
+        let (a, b) = (a.as_secs_f64(), b.as_secs_f64());
+        plain_times.push(a / f64::from(units));
+        guarded_times.push(b / f64::from(units));
+        ratios.push(a / b);
+    }
+    let ratio = median(&mut ratios);
+    println!(
+        "RATIO guard_{name} (ABBA by unit, median of {rounds} rounds): without {:.1} us vs with {:.1} us per unit -> throughput ratio {ratio:.3} (1.00 = no overhead)",
+        median(&mut plain_times) * 1e6,
+        median(&mut guarded_times) * 1e6,
+    );
+    ratio
+}
+
+/// [`rounds`] on two connections: `plain` without the guard, `guarded` with it.
+fn on_two<C>(
     name: &str,
     plain: &mut C,
     guarded: &mut C,
     units: i32,
     run: fn(&mut C, i32) -> usize,
 ) -> f64 {
-    let rounds: usize = std::env::var("GUARD_BENCH_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(21);
-    // Warm up both: the guard's cache, the statement caches, the server's buffers.
-    timed(plain, units, 0, run);
-    timed(guarded, units, 0, run);
-    let mut ratios = Vec::with_capacity(rounds);
-    let (mut plain_times, mut guarded_times) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let offset = round as i32 * units;
-        let a1 = timed(plain, units, offset, run);
-        let b1 = timed(guarded, units, offset, run);
-        let b2 = timed(guarded, units, offset, run);
-        let a2 = timed(plain, units, offset, run);
-        let (a, b) = ((a1 + a2).as_secs_f64(), (b1 + b2).as_secs_f64());
-        plain_times.push(a / f64::from(2 * units));
-        guarded_times.push(b / f64::from(2 * units));
-        ratios.push(a / b);
-    }
-    let ratio = median(&mut ratios);
-    println!(
-        "RATIO guard_{name} (ABBA, median of {rounds} rounds): none {:.1} us vs log {:.1} us per unit -> throughput ratio {ratio:.3} (1.00 = no overhead)",
-        median(&mut plain_times) * 1e6,
-        median(&mut guarded_times) * 1e6,
-    );
-    ratio
+    rounds(name, units, |with, unit| {
+        timed(if with { &mut *guarded } else { &mut *plain }, unit, run)
+    })
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -202,30 +217,39 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() {
     // The connections without a guard are opened first: `install_default` puts it on every
-    // connection opened after it, as an application does at start-up.
+    // connection opened after it, as an application does at start-up. SQLite in memory, where
+    // a query costs least and the guard's share is the largest: a database per connection,
+    // seeded alike (a file shared by the connections would add a file lock per statement,
+    // and hide half of the guard's cost).
     let mut plain_sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
     seed_sqlite(&mut plain_sqlite);
     let mut rendered_sqlite = SqliteConnection::establish(":memory:").expect("sqlite");
     seed_sqlite(&mut rendered_sqlite);
-    let schema = BenchSchema::create("bench_guard");
-    let mut plain_pg = schema.connect();
-    seed_pg(&mut plain_pg);
 
     // `log` mode, as in production, on every connection opened from here on.
     let counts = install_default(Mode::Log).expect("install the guard");
 
-    // SQLite in memory, two databases with the same rows. The guard of a connection opened
-    // after `install_default` reads each statement's text from SQLite's trace.
+    // The guard of a SQLite connection opened after `install_default` reads each statement's
+    // text from SQLite's trace.
     let mut guarded = SqliteConnection::establish(":memory:").expect("sqlite");
     allow(|| seed_sqlite(&mut guarded));
-    rounds("sqlite", &mut plain_sqlite, &mut guarded, 400, sqlite_load);
-    assert!(counts.statements() > 0, "the guard saw the statements");
+    on_two("sqlite", &mut plain_sqlite, &mut guarded, 400, sqlite_load);
+    let statements = counts.statements();
+    assert!(statements > 0, "the guard saw the statements");
+    on_two(
+        "sqlite_control",
+        &mut plain_sqlite,
+        &mut rendered_sqlite,
+        400,
+        sqlite_load,
+    );
+    assert_eq!(counts.statements(), statements, "no guard on either side");
 
     // A guard put on an open connection with `set_instrumentation` cannot reach SQLite's
     // trace and renders each statement through Diesel's `Display` instead.
     let guard = Guard::new(Dialect::Sqlite, Mode::Log).counting_into(Arc::clone(&counts));
     rendered_sqlite.set_instrumentation(guard);
-    rounds(
+    on_two(
         "sqlite_set_instrumentation",
         &mut plain_sqlite,
         &mut rendered_sqlite,
@@ -233,9 +257,28 @@ fn main() {
         sqlite_load,
     );
 
-    // PostgreSQL: two connections to one schema.
-    let mut guarded = schema.connect();
-    rounds("postgres", &mut plain_pg, &mut guarded, 250, pg_load);
+    // PostgreSQL: one connection, whose instrumentation is switched between a guard and one
+    // that does nothing (Diesel cannot remove an instrumentation) before each unit. Two
+    // connections are two server processes, whose turns the scheduler does not treat alike:
+    // on this 2-core machine two unguarded connections measured 0.98 to 1.08 of each other
+    // by blocks of units, and one four times the other unit by unit. A guard on PostgreSQL
+    // renders each statement whether `install_default` or `set_instrumentation` put it there.
+    let schema = BenchSchema::create("bench_guard");
+    let mut pg = schema.connect();
+    allow(|| seed_pg(&mut pg));
+    let mut on_pg = |name: &str, guarded: bool| {
+        rounds(name, 250, |with, unit| {
+            if with && guarded {
+                let guard = Guard::new(Dialect::Postgres, Mode::Log);
+                pg.set_instrumentation(guard.counting_into(Arc::clone(&counts)));
+            } else {
+                pg.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+            }
+            timed(&mut pg, unit, pg_load)
+        })
+    };
+    on_pg("postgres", true);
+    on_pg("postgres_control", false);
     assert_eq!(counts.leaky(), 0, "every statement states its visibility");
     assert_eq!(counts.unreadable(), 0, "every statement is read");
 }
