@@ -670,6 +670,37 @@ mod tests {
         }
 
         #[test]
+        fn a_cursor_is_allowed_or_checked_where_it_starts_as_on_an_untraced_connection() {
+            use diesel::connection::DefaultLoadingMode;
+            let (mut conn, counts) = guarded(Mode::Count);
+            crate::guard::allow(|| conn.batch_execute("INSERT INTO t VALUES (1, NULL)")).unwrap();
+            let (statements, allowed) = (counts.statements(), counts.allowed());
+            // Started outside an allow and read to its end inside one: a leak all the same.
+            let rows = diesel::sql_query("SELECT id FROM t")
+                .load_iter::<Id, DefaultLoadingMode>(&mut conn)
+                .unwrap();
+            crate::guard::allow(|| assert_eq!(rows.count(), 1));
+            assert_eq!(
+                (counts.statements() - statements, counts.leaky()),
+                (1, 1),
+                "the cursor started outside the allow is checked"
+            );
+            // Started inside an allow and read outside it: allowed, as the untraced guard does.
+            let rows = {
+                let _allow = crate::guard::Allow::here();
+                diesel::sql_query("SELECT id FROM t")
+                    .load_iter::<Id, DefaultLoadingMode>(&mut conn)
+                    .unwrap()
+            };
+            assert_eq!(rows.count(), 1);
+            assert_eq!(
+                (counts.statements() - statements, counts.allowed() - allowed),
+                (1, 1),
+                "the cursor started inside the allow is allowed"
+            );
+        }
+
+        #[test]
         fn an_allowed_read_on_a_traced_connection_is_not_checked() {
             let (mut conn, counts) = guarded(Mode::Panic);
             crate::guard::allow(|| diesel::sql_query("SELECT id FROM t").execute(&mut conn))
