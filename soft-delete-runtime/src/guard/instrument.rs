@@ -159,6 +159,12 @@ pub struct Guard {
     /// statement is then checked without a lock (`None` while in use).
     #[cfg(sqlite_trace)]
     memo: Option<Verdicts>,
+    /// Whether the traced statement running now started inside an [`allow`](super::allow):
+    /// what `StartQuery` saw, used when it is checked at `FinishQuery` (a cursor may be read
+    /// to its end, and reported finished, after the allow it started in ended, or inside one
+    /// it started before).
+    #[cfg(sqlite_trace)]
+    allowed_at_start: bool,
 }
 
 impl fmt::Debug for Guard {
@@ -183,6 +189,8 @@ impl Guard {
             traced: None,
             #[cfg(sqlite_trace)]
             memo: None,
+            #[cfg(sqlite_trace)]
+            allowed_at_start: false,
         }
     }
 
@@ -198,6 +206,8 @@ impl Guard {
             traced: None,
             #[cfg(sqlite_trace)]
             memo: None,
+            #[cfg(sqlite_trace)]
+            allowed_at_start: false,
         }
     }
 
@@ -221,17 +231,25 @@ impl Guard {
     }
 
     fn inspect_sql(&self, sql: &str) {
-        self.inspect_texts(&[sql], |dialect, sql| self.shared.verdict(dialect, sql));
+        self.inspect_sql_allowed(allowed(), sql);
+    }
+
+    fn inspect_sql_allowed(&self, allowed: bool, sql: &str) {
+        self.inspect_texts(allowed, &[sql], |dialect, sql| {
+            self.shared.verdict(dialect, sql)
+        });
     }
 
     /// Checks the texts of one statement (several when SQLite runs a batch one statement at a
-    /// time), counted as one statement, with the verdicts `verdict` gives.
+    /// time), counted as one statement, with the verdicts `verdict` gives; `allowed` is whether
+    /// the statement started inside an allow.
     fn inspect_texts<S: AsRef<str>>(
         &self,
+        allowed: bool,
         texts: &[S],
         mut verdict: impl FnMut(Dialect, &str) -> Arc<Verdict>,
     ) {
-        if allowed() {
+        if allowed {
             self.counts.allowed.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -320,7 +338,9 @@ impl Instrumentation for Guard {
             }
             #[cfg(sqlite_trace)]
             InstrumentationEvent::StartQuery { .. } if self.traced.is_some() => {
-                // The text comes from SQLite's trace when the statement runs; checked below.
+                // The text comes from SQLite's trace when the statement runs; checked below,
+                // allowed or not as it is now.
+                self.allowed_at_start = allowed();
                 if let Some(slot) = &self.traced {
                     slot.arm();
                 }
@@ -328,9 +348,10 @@ impl Instrumentation for Guard {
             #[cfg(sqlite_trace)]
             InstrumentationEvent::FinishQuery { query, .. } if self.traced.is_some() => {
                 if let Some(slot) = self.traced.clone() {
+                    let allowed = std::mem::take(&mut self.allowed_at_start);
                     let mut memo = self.memo.take().unwrap_or_default();
                     slot.finish(|texts| match texts {
-                        Some(texts) => self.inspect_texts(texts, |dialect, sql| {
+                        Some(texts) => self.inspect_texts(allowed, texts, |dialect, sql| {
                             if let Some(verdict) = memo.get(sql) {
                                 return Arc::clone(verdict);
                             }
@@ -343,25 +364,27 @@ impl Instrumentation for Guard {
                         }),
                         // Not run (a cursor dropped unread, a statement that failed to
                         // prepare) or not traced: the text Diesel renders.
-                        None => self.inspect_rendered(query),
+                        None => self.inspect_rendered(allowed, query),
                     });
                     self.memo = Some(memo);
                 }
             }
-            InstrumentationEvent::StartQuery { query, .. } => self.inspect_rendered(query),
+            InstrumentationEvent::StartQuery { query, .. } => {
+                self.inspect_rendered(allowed(), query);
+            }
             _ => {}
         }
     }
 }
 
 impl Guard {
-    /// Checks `query` as Diesel renders it.
-    fn inspect_rendered(&self, query: &(impl fmt::Display + ?Sized)) {
+    /// Checks `query` as Diesel renders it (`allowed`: whether it started inside an allow).
+    fn inspect_rendered(&self, allowed: bool, query: &(impl fmt::Display + ?Sized)) {
         SQL_BUFFER.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
             // A query Diesel cannot build is not sent: Diesel reports why.
             if render_sql(&mut buffer, query) {
-                self.inspect_sql(&buffer);
+                self.inspect_sql_allowed(allowed, &buffer);
             }
         });
     }
@@ -485,6 +508,8 @@ fn make_default() -> Option<Box<dyn Instrumentation>> {
         traced: None,
         #[cfg(sqlite_trace)]
         memo: None,
+        #[cfg(sqlite_trace)]
+        allowed_at_start: false,
     }))
 }
 
