@@ -68,7 +68,27 @@ pub fn allow<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Wraps a future so that the guard allows every statement it runs, on whichever thread polls
-/// it: the async form of [`allow`], for diesel-async connections.
+/// it: the async form of [`allow`], for diesel-async connections that run their statements
+/// while polled (`AsyncPgConnection`, `AsyncMysqlConnection`).
+///
+/// A statement is allowed when it starts inside the wrapped future's poll, so wrap an `async`
+/// block that builds the query there: a diesel-async query future made outside may have
+/// started its statement already. `SyncConnectionWrapper` (SQLite) runs its statements on
+/// tokio's blocking pool, which no poll reaches: allow them there, with
+/// `conn.spawn_blocking(|conn| guard::allow(|| ...))`.
+///
+/// ```no_run
+/// # #[cfg(all(feature = "async", feature = "postgres"))]
+/// # async fn run(conn: &mut diesel_async::AsyncPgConnection) -> diesel::QueryResult<()> {
+/// use soft_delete_runtime::guard;
+/// let rows = guard::allow_async(async {
+///     let read = diesel::sql_query("SELECT 1");
+///     diesel_async::RunQueryDsl::execute(read, conn).await
+/// })
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
 pub fn allow_async<F: Future>(future: F) -> AllowFuture<F> {
     AllowFuture {
         inner: Box::pin(future),

@@ -98,6 +98,19 @@ async_backend_tests! {
         assert_eq!(history.len(), 2);
         Ok(())
     }
+
+    /// The explicit allow on diesel-async: `allow_async` where the connection runs its
+    /// statements on the thread that polls it (PostgreSQL, MySQL), `spawn_blocking` with `allow`
+    /// for `SyncConnectionWrapper` (SQLite), whose statements run on the blocking pool.
+    async fn a_raw_read_of_every_row_is_allowed_on_an_async_connection(db) {
+        create_with_keys(db)?;
+        ExamAttempt::start(db.conn(), (1, 7), |n| attempt(1, 7, n))?;
+        let mut conn = asynchronous::connect::<Conn>(db).await;
+        // Panics under the test's guard unless the read is allowed.
+        let rows = <Conn as ReadEveryRow>::read_every_row(&mut conn).await?;
+        assert_eq!(rows, 1);
+        Ok(())
+    }
 }
 
 /// Locks row `id` of `exam_attempts` for the rest of `conn`'s transaction: a raw read of
@@ -346,3 +359,54 @@ macro_rules! server_tests {
 
 server_tests!("postgres", postgres_pools, diesel::PgConnection);
 server_tests!("mysql", mysql_pools, diesel::MysqlConnection);
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    #[allow(dead_code)]
+    id: i32,
+}
+
+/// A raw read of every row of `exam_attempts`, allowed, the way each async connection allows it.
+trait ReadEveryRow: AsyncTwin {
+    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize>;
+}
+
+#[cfg(feature = "sqlite")]
+impl ReadEveryRow for diesel::SqliteConnection {
+    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
+        conn.spawn_blocking(|conn| {
+            soft_delete_runtime::guard::allow(|| {
+                diesel::sql_query("SELECT id FROM exam_attempts").load::<Id>(conn)
+            })
+        })
+        .await
+        .map(|rows| rows.len())
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl ReadEveryRow for diesel::PgConnection {
+    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
+        // The statement starts when the future runs, inside the allow: an `async` block.
+        soft_delete_runtime::guard::allow_async(async {
+            let read = diesel::sql_query("SELECT id FROM exam_attempts");
+            diesel_async::RunQueryDsl::load::<Id>(read, conn).await
+        })
+        .await
+        .map(|rows| rows.len())
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl ReadEveryRow for diesel::MysqlConnection {
+    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
+        // The statement starts when the future runs, inside the allow: an `async` block.
+        soft_delete_runtime::guard::allow_async(async {
+            let read = diesel::sql_query("SELECT id FROM exam_attempts");
+            diesel_async::RunQueryDsl::load::<Id>(read, conn).await
+        })
+        .await
+        .map(|rows| rows.len())
+    }
+}
