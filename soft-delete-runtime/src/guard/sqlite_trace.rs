@@ -38,6 +38,9 @@ pub(super) struct Slot {
     state: Mutex<Recorded>,
 }
 
+/// The text buffers a slot keeps between statements.
+const KEPT_BUFFERS: usize = 8;
+
 #[derive(Debug, Default)]
 struct Recorded {
     /// A statement whose text could not be recorded (not UTF-8): the guard renders it.
@@ -73,7 +76,10 @@ impl Slot {
         }
         // Checked under the lock (nothing records while the guard reacts: the connection is
         // Diesel's until the event returns); a panic only poisons it, which `state` ignores.
-        check(Some(&state.texts[..count]))
+        let result = check(Some(&state.texts[..count]));
+        // A large batch (a migration) does not keep its buffers for the connection's life.
+        state.texts.truncate(KEPT_BUFFERS);
+        result
     }
 
     /// Records the text of a statement that starts running: the trace's `SQLITE_TRACE_STMT`.
@@ -87,7 +93,9 @@ impl Slot {
             return;
         };
         let count = state.count;
-        if state.texts[..count].iter().any(|seen| seen == text) {
+        // The same statement reported again (the trace of a trigger's program can carry its
+        // statement's text); a batch's repeats are each recorded, and cost a cached lookup.
+        if count > 0 && state.texts[count - 1] == text {
             return;
         }
         if let Some(buffer) = state.texts.get_mut(count) {
@@ -211,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn an_armed_slot_records_each_statement_once_as_sqlite_prepared_it() {
+    fn an_armed_slot_records_each_statement_as_sqlite_prepared_it() {
         let (mut conn, slot) = traced_connection();
         conn.batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
             .unwrap();
@@ -220,14 +228,21 @@ mod tests {
         slot.arm();
         conn.batch_execute("SELECT id FROM t; SELECT  1;SELECT id FROM t;")
             .unwrap();
-        // Each statement of a batch as written, its semicolon included; a repeat once.
+        // Each statement of a batch as written, its semicolon included.
         assert_eq!(
             texts(&slot),
             Some(vec![
                 "SELECT id FROM t;".to_owned(),
-                "SELECT  1;".to_owned()
+                "SELECT  1;".to_owned(),
+                "SELECT id FROM t;".to_owned()
             ])
         );
+        // A batch of many statements is recorded whole; its buffers are not all kept.
+        let batch: String = (0..50).map(|i| format!("SELECT {i};")).collect();
+        slot.arm();
+        conn.batch_execute(&batch).unwrap();
+        assert_eq!(texts(&slot).map(|texts| texts.len()), Some(50));
+        assert_eq!(slot.state().texts.len(), KEPT_BUFFERS);
         // A statement that does not run leaves nothing to trust.
         slot.arm();
         assert_eq!(texts(&slot), None);
