@@ -216,3 +216,21 @@ fn several_marker_mistakes_are_all_reported() {
         }
     }));
 }
+
+#[test]
+fn keyword_fields_and_columns_in_an_active_unique_key() {
+    // `r#type` as written, `type` unraw, and a column renamed to a keyword by a string.
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(SoftDelete)]
+        #[active_unique(fields = "r#type, game", counter = loop)]
+        #[active_unique(fields = "type")]
+        struct Ticket {
+            id: i32,
+            r#type: String,
+            #[diesel(column_name = "match")]
+            game: i32,
+            r#loop: i32,
+            deleted_at: Option<NaiveDateTime>,
+        }
+    }));
+}

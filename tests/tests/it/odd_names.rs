@@ -56,6 +56,28 @@ pub struct LineNote {
     pub deleted_at: Option<Stamp>,
 }
 
+diesel::table! {
+    tickets (id) {
+        id -> Integer,
+        r#type -> Text,
+        r#match -> Integer,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+/// Columns named like Rust keywords, both ways Diesel reads them: a raw field `r#type`, and a
+/// field renamed to `match` by a string `column_name`. Both are in the active-unique key.
+#[derive(Debug, Queryable, Selectable, Identifiable, SoftDelete)]
+#[diesel(table_name = tickets)]
+#[active_unique(fields = "r#type, game")]
+pub struct Ticket {
+    pub id: i32,
+    pub r#type: String,
+    #[diesel(column_name = "match")]
+    pub game: i32,
+    pub deleted_at: Option<Stamp>,
+}
+
 fn tables(dialect: Dialect) -> String {
     let q = |name: &str| dialect.quote(name);
     let (pk, ts, text) = match dialect {
@@ -118,6 +140,45 @@ backend_tests! {
         )?;
         assert_eq!((report.deleted_from("Order \"Lines\""), report.deleted_from("line notes")), (1, 2));
         assert_eq!(order_lines::table.with_deleted().count().get_result::<i64>(conn)?, 0);
+        Ok(())
+    }
+
+    fn keyword_columns_make_an_active_unique_key(db) {
+        let dialect = <<Conn as Connection>::Backend as SupportedBackend>::DIALECT;
+        let q = |name: &str| dialect.quote(name);
+        let ts = match dialect {
+            Dialect::Mysql => "DATETIME(6)",
+            Dialect::Sqlite | Dialect::Postgres => "TIMESTAMP",
+        };
+        let text = match dialect {
+            Dialect::Mysql => "VARCHAR(64)",
+            Dialect::Sqlite | Dialect::Postgres => "TEXT",
+        };
+        db.conn().batch_execute(&format!(
+            "CREATE TABLE {t} ({id} INTEGER PRIMARY KEY, {ty} {text} NOT NULL, {m} INTEGER NOT NULL, {d} {ts} NULL);",
+            t = q("tickets"),
+            id = q("id"),
+            ty = q("type"),
+            m = q("match"),
+            d = q("deleted_at"),
+        ))?;
+        // the key's default name is made of the SQL column names, not the Rust spellings
+        assert_eq!(<Ticket as ActiveUnique<(tickets::r#type, tickets::r#match)>>::NAME, "tickets_type_match_live_key");
+        assert_eq!(<Ticket as ActiveUnique<(tickets::r#type, tickets::r#match)>>::COLUMNS, ["type", "match"]);
+        for statement in ddl::active_unique::<Ticket>(dialect) {
+            db.conn().batch_execute(&statement)?;
+        }
+        let conn = db.conn();
+        let row = |id: i32| (tickets::id.eq(id), tickets::r#type.eq("adult"), tickets::r#match.eq(7));
+        diesel::insert_into(tickets::table).values(row(1)).execute(conn)?;
+        let second = diesel::insert_into(tickets::table).values(row(2)).execute(conn);
+        assert!(
+            matches!(second, Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))),
+            "{second:?}"
+        );
+        let first: Ticket = tickets::table.find(1).active().select(Ticket::as_select()).first(conn)?;
+        first.soft_delete(conn)?;
+        diesel::insert_into(tickets::table).values(row(2)).execute(conn)?;
         Ok(())
     }
 }
