@@ -1,6 +1,7 @@
 //! The model of the derive's input, read once and borrowing from syn.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, Path, Type};
 
@@ -97,7 +98,7 @@ impl<'a> Input<'a> {
         let table = match attr::diesel_key(&input.attrs, "table_name") {
             Ok(Some(value)) => value.path,
             Ok(None) => Ident::new(
-                &infer_table_name(&input.ident.to_string()),
+                &infer_table_name(&input.ident.unraw().to_string()),
                 input.ident.span(),
             )
             .into(),

@@ -457,7 +457,16 @@ pub(crate) struct DieselValue {
 impl DieselValue {
     fn parse(tokens: TokenStream, key_span: Span) -> syn::Result<Self> {
         let path = match syn::parse2::<LitStr>(tokens.clone()) {
-            Ok(lit) => lit.parse_with(Path::parse_mod_style)?,
+            // A string that is a keyword names the column as Diesel reads it: `r#type`.
+            Ok(lit) => lit.parse_with(Path::parse_mod_style).or_else(|e| {
+                match syn::parse_str::<Ident>(&format!("r#{}", lit.value())) {
+                    Ok(mut ident) => {
+                        ident.set_span(lit.span());
+                        Ok(Path::from(ident))
+                    }
+                    Err(_) => Err(e),
+                }
+            })?,
             Err(_) => syn::parse2::<Path>(tokens.clone()).map_err(|_| {
                 syn::Error::new(key_span, format!("expected a path, found `{tokens}`"))
             })?,
@@ -589,7 +598,9 @@ impl Parse for Spanned<KeyItem> {
                     )
                 })?;
                 let idents = lit
-                    .parse_with(Punctuated::<Ident, Token![,]>::parse_terminated)
+                    .parse_with(|input: ParseStream<'_>| {
+                        Punctuated::<Ident, Token![,]>::parse_terminated_with(input, Ident::parse_any)
+                    })
                     .map_err(|_| {
                         syn::Error::new(
                             lit.span(),
@@ -608,7 +619,7 @@ impl Parse for Spanned<KeyItem> {
             "counter" => {
                 let ident = if input.peek(LitStr) {
                     let lit: LitStr = input.parse()?;
-                    lit.parse::<Ident>().map_err(|_| {
+                    lit.parse_with(Ident::parse_any).map_err(|_| {
                         syn::Error::new(
                             lit.span(),
                             "`counter` names one field\nhelp: the correct format looks like `counter = retry`",

@@ -32,6 +32,7 @@
 //! so a type alias is judged by what it stands for.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt as _;
 use syn::{Ident, Type};
 
 use crate::ast::{Field, Input};
@@ -262,7 +263,10 @@ fn assign_marker_columns<'a>(
             };
             let key = attr.item.key();
             let index = match owner {
-                Some(owner) => match markers.iter().position(|m| m.field.ident == owner) {
+                Some(owner) => match markers
+                    .iter()
+                    .position(|m| m.field.ident.unraw() == owner.unraw())
+                {
                     Some(index) => index,
                     None => {
                         errors.error(
@@ -398,8 +402,10 @@ fn check_children<'a>(model: &Model<'a>, errors: &mut Errors) -> &'a [EdgeAttr] 
     &children.item
 }
 
+/// The field named `ident`, written raw or not (`r#type` or `type` for the field `r#type`).
 fn field_named<'a>(input: &'a Input<'a>, ident: &Ident) -> Option<&'a Field<'a>> {
-    input.fields.iter().find(|f| f.ident == ident)
+    let ident = ident.unraw();
+    input.fields.iter().find(|f| f.ident.unraw() == ident)
 }
 
 fn field_names(input: &Input<'_>) -> String {
@@ -591,12 +597,12 @@ fn default_name(input: &Input<'_>, fields: &[&Field<'_>]) -> String {
         .table
         .segments
         .last()
-        .map(|s| s.ident.to_string())
+        .map(|s| s.ident.unraw().to_string())
         .unwrap_or_default();
     let mut name = table;
     for field in fields {
         name.push('_');
-        name.push_str(&field.column.to_string());
+        name.push_str(&field.column.unraw().to_string());
     }
     name.push_str("_live_key");
     if name.len() > MAX_NAME_LEN {

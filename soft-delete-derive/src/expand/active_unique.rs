@@ -94,9 +94,10 @@ pub(crate) fn key_list(model: &Model<'_>) -> TokenStream {
 
 /// `table::column`, spanned at `span`.
 fn column_at(model: &Model<'_>, field: &Field<'_>, span: Span) -> TokenStream {
-    let path = model
-        .input
-        .column_path(&Ident::new(&field.column.to_string(), span));
+    // The column's own ident respanned: rebuilding it from its text would lose `r#`.
+    let mut column = field.column.clone();
+    column.set_span(span);
+    let path = model.input.column_path(&column);
     quote!(#path)
 }
 
