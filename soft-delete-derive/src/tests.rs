@@ -234,3 +234,28 @@ fn keyword_fields_and_columns_in_an_active_unique_key() {
         }
     }));
 }
+
+#[test]
+fn a_bool_marker_spelled_by_its_path_must_say_what_true_means() {
+    // A type a `macro_rules!` passes on as `$ty` arrives in an invisible group.
+    let from_a_macro = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!(bool));
+    for ty in [
+        quote!(std::primitive::bool),
+        quote!(::core::primitive::bool),
+        quote!((bool)),
+        quote!(#from_a_macro),
+    ] {
+        let expanded = expand(quote! {
+            #[derive(SoftDelete)]
+            struct Post {
+                id: i32,
+                #[soft_delete(marker)]
+                hidden: #ty,
+            }
+        });
+        assert!(
+            expanded.contains("a bool marker must say what `true` means"),
+            "{ty}:\n{expanded}"
+        );
+    }
+}
