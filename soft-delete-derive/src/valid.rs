@@ -767,6 +767,27 @@ fn no_marker_error(input: &Input<'_>) -> syn::Error {
     )
 }
 
+/// Whether `ty` is `bool` however it is written: `bool`, `std::primitive::bool`,
+/// `::core::primitive::bool`, in parentheses, or as a `macro_rules!` hands on its `$ty`.
 fn is_bool(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("bool"))
+    match ty {
+        Type::Group(group) => is_bool(&group.elem),
+        Type::Paren(paren) => is_bool(&paren.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let segments: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .filter(|s| s.arguments.is_none())
+                .map(|s| s.ident.to_string())
+                .collect();
+            segments.len() == p.path.segments.len()
+                && matches!(
+                    segments.iter().map(String::as_str).collect::<Vec<_>>()[..],
+                    ["bool"] | ["std" | "core", "primitive", "bool"]
+                )
+                && (segments.len() == 3 || p.path.leading_colon.is_none())
+        }
+        _ => false,
+    }
 }
