@@ -4,6 +4,8 @@
 mod aliases;
 #[cfg(feature = "async")]
 mod asynchronous;
+#[cfg(feature = "async")]
+mod cancel_sweep;
 mod collector_archive;
 #[cfg(feature = "async")]
 mod collector_async;

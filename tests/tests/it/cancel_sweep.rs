@@ -1,0 +1,123 @@
+//! Cancellation at every await point: an operation's future is dropped after its `k`-th
+//! pending poll, for every `k` until it completes, and the same connection is used again.
+//! Nothing partial is committed, nothing panics (not the drop, not the next use), and the
+//! next use either works (its write is committed) or fails with a typed error.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+
+use soft_delete_runtime::asynchronous::*;
+use soft_delete_runtime::prelude::*;
+use soft_delete_runtime::Error;
+use soft_delete_tests::{async_backend_tests, asynchronous};
+
+use crate::unique::{attempt, create_with_keys, ExamAttempt};
+
+/// Polls `operation` until it is ready or has been pending `k` times; then drops it.
+async fn cancel_after<F: Future>(k: usize, operation: F) -> Option<F::Output> {
+    let mut operation = pin!(operation);
+    let mut left = k;
+    poll_fn(|cx| match operation.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => {
+            left -= 1;
+            if left == 0 {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+/// The key's rows as another connection sees them: `(retry, live)`, in retry order.
+macro_rules! committed {
+    ($db:ident, $key:expr) => {{
+        let mut rows: Vec<(i32, bool)> = ExamAttempt::history($db.conn(), $key)?
+            .iter()
+            .map(|a| (a.retry, a.active))
+            .collect();
+        rows.sort_unstable();
+        rows
+    }};
+}
+
+async_backend_tests! {
+    async fn a_retry_cancelled_at_every_await_point_leaves_no_partial_write_and_no_panic(db) {
+        create_with_keys(db)?;
+        let mut failures = Vec::new();
+        for k in 1..=80usize {
+            let key = (1000 + k as i32, 7);
+            ExamAttempt::start(db.conn(), key, |n| attempt(key.0, key.1, n))?;
+            let conn = asynchronous::connect::<Conn>(db).await;
+            let task = tokio::spawn(async move {
+                let mut conn = conn;
+                let cancelled = cancel_after(
+                    k,
+                    ExamAttempt::retry_async(&mut conn, key, |old, n| {
+                        attempt(old.exam_id, old.learner_id, n)
+                    }),
+                )
+                .await;
+                let done = cancelled.map(|outcome| outcome.map(|a| a.retry));
+                let next = if done.is_none() {
+                    Some(
+                        ExamAttempt::retry_async(&mut conn, key, |old, n| {
+                            attempt(old.exam_id, old.learner_id, n)
+                        })
+                        .await
+                        .map(|a| a.retry),
+                    )
+                } else {
+                    None
+                };
+                drop(conn);
+                (done, next)
+            })
+            .await;
+            let (done, next) = match task {
+                Ok(outcome) => outcome,
+                Err(join) => {
+                    failures.push(format!("k={k}: panicked: {join:?}"));
+                    continue;
+                }
+            };
+            // Give a statement still running on SQLite's blocking pool time to end.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let rows = committed!(db, key);
+            match (done, next) {
+                (Some(outcome), _) => {
+                    assert_eq!(outcome?, 1);
+                    assert_eq!(rows, [(0, false), (1, true)]);
+                    break;
+                }
+                (None, Some(Ok(retry))) => {
+                    // The next retry worked: it is committed, and the cancelled one
+                    // committed all or nothing.
+                    let ok = (retry == 1 && rows == [(0, false), (1, true)])
+                        || (retry == 2 && rows == [(0, false), (1, false), (2, true)]);
+                    if !ok {
+                        failures.push(format!(
+                            "k={k}: the next retry returned {retry} but the database holds {rows:?}"
+                        ));
+                    }
+                }
+                (None, Some(Err(error))) => {
+                    let typed = matches!(
+                        error,
+                        Error::Diesel(diesel::result::Error::BrokenTransactionManager)
+                    );
+                    let ok = rows == [(0, true)] || rows == [(0, false), (1, true)];
+                    if !typed || !ok {
+                        failures.push(format!("k={k}: next use failed with {error:?}, rows {rows:?}"));
+                    }
+                }
+                (None, None) => unreachable!(),
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        Ok(())
+    }
+}
