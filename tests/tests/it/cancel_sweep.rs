@@ -7,6 +7,7 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::task::Poll;
 
+use diesel::ExpressionMethods;
 use soft_delete_runtime::asynchronous::*;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::Error;
@@ -119,5 +120,131 @@ async_backend_tests! {
         }
         assert!(failures.is_empty(), "{failures:#?}");
         Ok(())
+    }
+}
+
+/// What a sweep of one operation saw at `k`: the cancelled future's output if it completed,
+/// the caller's own transaction's outcome (nested sweeps), and the next retry's.
+type Seen<T> = (
+    Option<Result<T, Error>>,
+    Option<Result<bool, Error>>,
+    Option<Result<i32, Error>>,
+);
+
+/// Checks one step of a sweep: no panic, all or nothing of the cancelled operation committed
+/// (`rows` is what another connection sees, `before` and `after` the operation's whole
+/// effect), and a next retry that either committed or was refused with a typed error.
+fn judge<T: std::fmt::Debug>(
+    k: usize,
+    seen: Result<Seen<T>, tokio::task::JoinError>,
+    rows: &[(i32, bool)],
+    failures: &mut Vec<String>,
+) -> bool {
+    let (done, outer, next) = match seen {
+        Ok(seen) => seen,
+        Err(join) => {
+            failures.push(format!("k={k}: panicked: {join:?}"));
+            return false;
+        }
+    };
+    if done.is_some() {
+        return true;
+    }
+    let live = rows.iter().filter(|(_, live)| *live).count();
+    if live != 1 {
+        failures.push(format!(
+            "k={k}: {live} live rows: {rows:?} (outer {outer:?})"
+        ));
+    }
+    match next {
+        Some(Ok(retry)) => {
+            if !rows.contains(&(retry, true)) {
+                failures.push(format!(
+                    "k={k}: the next retry returned {retry} but the database holds {rows:?} (outer {outer:?})"
+                ));
+            }
+        }
+        Some(Err(Error::Diesel(diesel::result::Error::BrokenTransactionManager))) => {}
+        other => failures.push(format!("k={k}: next use {other:?}, outer {outer:?}")),
+    }
+    false
+}
+
+/// Sweeps operation `$op` (an expression over `conn` and `key`), run inside the caller's own
+/// `conn.transaction` when `$nested`.
+macro_rules! sweep {
+    ($db:ident, $base:expr, $nested:expr, |$conn:ident, $key:ident| $op:expr) => {{
+        let mut failures = Vec::new();
+        for k in 1..=80usize {
+            let $key = ($base + k as i32, 7);
+            ExamAttempt::start($db.conn(), $key, |n| attempt($key.0, $key.1, n))?;
+            let conn = asynchronous::connect::<Conn>($db).await;
+            let seen = tokio::spawn(async move {
+                let mut conn = conn;
+                let (done, outer) = if $nested {
+                    let mut done = None;
+                    let outer = diesel_async::AsyncConnection::transaction(
+                        &mut conn,
+                        async |$conn: &mut <Conn as asynchronous::AsyncTwin>::Async| {
+                            done = Some(cancel_after(k, $op).await);
+                            Ok::<_, Error>(done.as_ref().map_or(false, Option::is_none))
+                        },
+                    )
+                    .await;
+                    (done.flatten(), Some(outer))
+                } else {
+                    let $conn = &mut conn;
+                    (cancel_after(k, $op).await, None)
+                };
+                let next = if done.is_none() {
+                    Some(
+                        ExamAttempt::retry_async(&mut conn, $key, |old, n| {
+                            attempt(old.exam_id, old.learner_id, n)
+                        })
+                        .await
+                        .map(|a| a.retry),
+                    )
+                } else {
+                    None
+                };
+                drop(conn);
+                (done, outer, next)
+            })
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let rows = committed!($db, $key);
+            if judge(k, seen, &rows, &mut failures) {
+                break;
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        Ok(())
+    }};
+}
+
+mod more {
+    use super::*;
+
+    async_backend_tests! {
+        async fn a_retry_cancelled_inside_the_callers_transaction_at_every_await_point(db) {
+            create_with_keys(db)?;
+            sweep!(db, 2000, true, |conn, key| ExamAttempt::retry_async(conn, key, |old, n| {
+                attempt(old.exam_id, old.learner_id, n)
+            }))
+        }
+
+        async fn an_upsert_cancelled_at_every_await_point(db) {
+            create_with_keys(db)?;
+            sweep!(db, 3000, false, |conn, key| ExamAttempt::upsert_async(conn, key, move |n| attempt(key.0, key.1, n), |live: &ExamAttempt| {
+                crate::unique::exam_attempts::retry.eq(live.retry + 10)
+            }))
+        }
+
+        async fn an_upsert_cancelled_inside_the_callers_transaction_at_every_await_point(db) {
+            create_with_keys(db)?;
+            sweep!(db, 4000, true, |conn, key| ExamAttempt::upsert_async(conn, key, move |n| attempt(key.0, key.1, n), |live: &ExamAttempt| {
+                crate::unique::exam_attempts::retry.eq(live.retry + 10)
+            }))
+        }
     }
 }
