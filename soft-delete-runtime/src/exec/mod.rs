@@ -176,13 +176,23 @@ pub(crate) struct Transaction<'c, Mo, C: Executor<Mo>> {
 
 impl<'c, Mo, C: Executor<Mo>> Transaction<'c, Mo, C> {
     /// Begins a transaction on `conn` (a savepoint when one is open).
+    ///
+    /// The guard is armed while the `BEGIN` runs: dropped there, the statement may have reached
+    /// the server (or, on SQLite, still runs to its end on the blocking pool), and the
+    /// connection would be left in a transaction nobody owns, which the next operation would
+    /// take for its caller's and write into without committing. It is marked broken instead.
     pub(crate) async fn begin(conn: &'c mut C, begin: Begin) -> QueryResult<Self> {
-        conn.begin(begin).await?;
-        Ok(Transaction {
+        let mut transaction = Transaction {
             conn,
             open: true,
             _mode: PhantomData,
-        })
+        };
+        if let Err(error) = transaction.conn.begin(begin).await {
+            // The `BEGIN` failed and returned: nothing is open that was not before.
+            transaction.open = false;
+            return Err(error);
+        }
+        Ok(transaction)
     }
 
     /// The connection, to run the transaction's statements on.
