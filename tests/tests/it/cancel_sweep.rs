@@ -248,3 +248,59 @@ mod more {
         }
     }
 }
+
+mod archive {
+    use diesel::prelude::*;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_tests::{async_backend_tests, asynchronous};
+
+    use super::cancel_after;
+    use crate::collector_schema::*;
+    use crate::shop_dump;
+
+    async_backend_tests! {
+        async fn an_archive_cancelled_at_every_await_point_commits_all_or_nothing(db) {
+            seed(db)?;
+            create_journal(db);
+            let before = shop_dump!(db.conn());
+            let mut failures = Vec::new();
+            for k in 1..=200usize {
+                let conn = asynchronous::connect::<Conn>(db).await;
+                let seen = tokio::spawn(async move {
+                    let mut conn = conn;
+                    let collector = Collector::new(members::table.find(2));
+                    let done = cancel_after(k, collector.archive_async(&mut conn)).await;
+                    let next = match done {
+                        Some(_) => None,
+                        None => Some(collector.preview_async(&mut conn).await.map(|_| ())),
+                    };
+                    drop(conn);
+                    (done.map(|d| d.map(|_| ())), next)
+                })
+                .await;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let after = shop_dump!(db.conn());
+                match seen {
+                    Err(join) => failures.push(format!("k={k}: panicked: {join:?}")),
+                    Ok((Some(done), _)) => {
+                        done?;
+                        break;
+                    }
+                    Ok((None, next)) => {
+                        if after != before {
+                            // Committed whole: the archive was cancelled during its COMMIT.
+                            break;
+                        }
+                        // The next use works or fails (on MySQL with the protocol errors of
+                        // a query abandoned half way); it does not panic.
+                        if next.is_none() {
+                            failures.push(format!("k={k}: no next use"));
+                        }
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{failures:#?}");
+            Ok(())
+        }
+    }
+}
