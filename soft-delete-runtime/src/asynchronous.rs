@@ -34,7 +34,14 @@
 //! operation marks the connection's transaction manager broken, so diesel-async's pools drop
 //! that connection instead of handing it out again (closing it rolls the transaction back),
 //! and a connection you hold yourself refuses further transactions with
-//! `BrokenTransactionManager` rather than running statements inside the abandoned one.
+//! `BrokenTransactionManager` rather than running statements inside the abandoned one. That
+//! holds from the `BEGIN` on: a future dropped while its `BEGIN` runs marks the connection too.
+//! Only transactions are refused: a plain statement you send on a broken connection still runs,
+//! inside the abandoned transaction, and is never committed, so drop such a connection. On
+//! MySQL a future dropped in the middle of a query can leave the connection's protocol out of
+//! step (the next use fails with an I/O error such as "packet out of order"). On SQLite,
+//! diesel-async's `SyncConnectionWrapper` finishes a dropped statement with `block_in_place`,
+//! which needs tokio's multi-threaded runtime.
 //!
 //! Each async method is its sync twin's name with `_async`: the sync traits are in
 //! [`crate::prelude`], which async code imports too (for the scopes), and a second trait with
