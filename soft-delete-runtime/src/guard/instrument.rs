@@ -180,28 +180,28 @@ impl fmt::Debug for Guard {
 impl Guard {
     /// A guard for a connection of `dialect`, checking against every registered table.
     pub fn new(dialect: Dialect, mode: Mode) -> Guard {
-        Guard {
-            dialect: Some(dialect),
-            mode,
-            shared: Shared::registry(),
-            counts: Arc::default(),
-            #[cfg(sqlite_trace)]
-            traced: None,
-            #[cfg(sqlite_trace)]
-            memo: None,
-            #[cfg(sqlite_trace)]
-            allowed_at_start: false,
-        }
+        Guard::make(Some(dialect), mode, Shared::registry(), Arc::default())
     }
 
     /// A guard checking against `checker`'s tables instead of the registry (with a cache of
     /// its own).
     pub fn with_checker(dialect: Dialect, mode: Mode, checker: Checker) -> Guard {
+        let shared = Arc::new(Shared::new(Some(checker)));
+        Guard::make(Some(dialect), mode, shared, Arc::default())
+    }
+
+    /// The one place a guard is put together.
+    fn make(
+        dialect: Option<Dialect>,
+        mode: Mode,
+        shared: Arc<Shared>,
+        counts: Arc<Counts>,
+    ) -> Guard {
         Guard {
-            dialect: Some(dialect),
+            dialect,
             mode,
-            shared: Arc::new(Shared::new(Some(checker))),
-            counts: Arc::default(),
+            shared,
+            counts,
             #[cfg(sqlite_trace)]
             traced: None,
             #[cfg(sqlite_trace)]
@@ -499,18 +499,12 @@ pub fn install_default(mode: Mode) -> diesel::QueryResult<Arc<Counts>> {
 
 fn make_default() -> Option<Box<dyn Instrumentation>> {
     let mode = (*DEFAULT.read().ok()?)?;
-    Some(Box::new(Guard {
-        dialect: None,
+    Some(Box::new(Guard::make(
+        None,
         mode,
-        shared: Shared::registry(),
-        counts: default_counts(),
-        #[cfg(sqlite_trace)]
-        traced: None,
-        #[cfg(sqlite_trace)]
-        memo: None,
-        #[cfg(sqlite_trace)]
-        allowed_at_start: false,
-    }))
+        Shared::registry(),
+        default_counts(),
+    )))
 }
 
 #[cfg(all(test, feature = "sqlite"))]

@@ -385,28 +385,22 @@ impl ReadEveryRow for diesel::SqliteConnection {
     }
 }
 
-#[cfg(feature = "postgres")]
-impl ReadEveryRow for diesel::PgConnection {
-    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
-        // The statement starts when the future runs, inside the allow: an `async` block.
-        soft_delete_runtime::guard::allow_async(async {
-            let read = diesel::sql_query("SELECT id FROM exam_attempts");
-            diesel_async::RunQueryDsl::load::<Id>(read, conn).await
-        })
-        .await
-        .map(|rows| rows.len())
-    }
+/// `allow_async` around an `async` block: the statement starts when the block runs, inside
+/// the allow (a query future made outside may have started it already).
+macro_rules! read_every_row_while_polled {
+    ($($feature:literal => $conn:ty),*) => {$(
+        #[cfg(feature = $feature)]
+        impl ReadEveryRow for $conn {
+            async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
+                soft_delete_runtime::guard::allow_async(async {
+                    let read = diesel::sql_query("SELECT id FROM exam_attempts");
+                    diesel_async::RunQueryDsl::load::<Id>(read, conn).await
+                })
+                .await
+                .map(|rows| rows.len())
+            }
+        }
+    )*};
 }
 
-#[cfg(feature = "mysql")]
-impl ReadEveryRow for diesel::MysqlConnection {
-    async fn read_every_row(conn: &mut Self::Async) -> diesel::QueryResult<usize> {
-        // The statement starts when the future runs, inside the allow: an `async` block.
-        soft_delete_runtime::guard::allow_async(async {
-            let read = diesel::sql_query("SELECT id FROM exam_attempts");
-            diesel_async::RunQueryDsl::load::<Id>(read, conn).await
-        })
-        .await
-        .map(|rows| rows.len())
-    }
-}
+read_every_row_while_polled!("postgres" => diesel::PgConnection, "mysql" => diesel::MysqlConnection);

@@ -33,6 +33,17 @@ async fn cancel_after<F: Future>(k: usize, operation: F) -> Option<F::Output> {
     .await
 }
 
+/// The connection used again after a cancelled operation: one more retry of `key`, its counter.
+macro_rules! retry_again {
+    ($conn:ident, $key:expr) => {
+        ExamAttempt::retry_async(&mut $conn, $key, |old, n| {
+            attempt(old.exam_id, old.learner_id, n)
+        })
+        .await
+        .map(|a| a.retry)
+    };
+}
+
 /// The key's rows as another connection sees them: `(retry, live)`, in retry order.
 macro_rules! committed {
     ($db:ident, $key:expr) => {{
@@ -63,17 +74,7 @@ async_backend_tests! {
                 )
                 .await;
                 let done = cancelled.map(|outcome| outcome.map(|a| a.retry));
-                let next = if done.is_none() {
-                    Some(
-                        ExamAttempt::retry_async(&mut conn, key, |old, n| {
-                            attempt(old.exam_id, old.learner_id, n)
-                        })
-                        .await
-                        .map(|a| a.retry),
-                    )
-                } else {
-                    None
-                };
+                let next = if done.is_none() { Some(retry_again!(conn, key)) } else { None };
                 drop(conn);
                 (done, next)
             })
@@ -197,13 +198,7 @@ macro_rules! sweep {
                     (cancel_after(k, $op).await, None)
                 };
                 let next = if done.is_none() {
-                    Some(
-                        ExamAttempt::retry_async(&mut conn, $key, |old, n| {
-                            attempt(old.exam_id, old.learner_id, n)
-                        })
-                        .await
-                        .map(|a| a.retry),
-                    )
+                    Some(retry_again!(conn, $key))
                 } else {
                     None
                 };
