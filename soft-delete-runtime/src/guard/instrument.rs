@@ -227,11 +227,7 @@ impl Guard {
     /// `statement` is the text of `StartQuery`'s `query`: the SQL, optionally followed by
     /// Diesel's ` -- binds: [...]`, which is ignored.
     pub fn inspect(&self, statement: &str) {
-        self.inspect_sql(strip_binds(statement));
-    }
-
-    fn inspect_sql(&self, sql: &str) {
-        self.inspect_sql_allowed(allowed(), sql);
+        self.inspect_sql_allowed(allowed(), strip_binds(statement));
     }
 
     fn inspect_sql_allowed(&self, allowed: bool, sql: &str) {
@@ -347,9 +343,9 @@ impl Instrumentation for Guard {
             }
             #[cfg(sqlite_trace)]
             InstrumentationEvent::FinishQuery { query, .. } if self.traced.is_some() => {
-                if let Some(slot) = self.traced.clone() {
-                    let allowed = std::mem::take(&mut self.allowed_at_start);
-                    let mut memo = self.memo.take().unwrap_or_default();
+                let allowed = std::mem::take(&mut self.allowed_at_start);
+                let mut memo = self.memo.take().unwrap_or_default();
+                if let Some(slot) = &self.traced {
                     slot.finish(|texts| match texts {
                         Some(texts) => self.inspect_texts(allowed, texts, |dialect, sql| {
                             if let Some(verdict) = memo.get(sql) {
@@ -366,8 +362,8 @@ impl Instrumentation for Guard {
                         // prepare) or not traced: the text Diesel renders.
                         None => self.inspect_rendered(allowed, query),
                     });
-                    self.memo = Some(memo);
                 }
+                self.memo = Some(memo);
             }
             InstrumentationEvent::StartQuery { query, .. } => {
                 self.inspect_rendered(allowed(), query);
