@@ -678,6 +678,53 @@ mod stamp_precision {
             Ok(())
         }
 
+        /// PostgreSQL's one statement reads no catalog: each table found by its stamp alone
+        /// returns the stamp it stored, and the statement fails (nothing written) when one
+        /// differs from the stamp written.
+        fn a_one_statement_archive_reads_no_catalog(db, x) {
+            let backend = db.backend();
+            db.create(&ddl("{ts}", "{ts}", "{ts}"));
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            let statements = x.record_statements(conn);
+            let archived = x.archive(conn, &Collector::new(folders::table.find(1)))?;
+            assert_eq!(archived.plan().archived("notes"), 2);
+            if backend != Backend::Postgres {
+                return Ok(());
+            }
+            let statements = statements.lock().expect("not poisoned").clone();
+            assert_eq!(statements.len(), 1, "{statements:#?}");
+            assert!(!statements[0].contains("pg_attribute"), "{}", statements[0]);
+            Ok(())
+        }
+
+        /// A table whose stamp column rounds, which the archive writes no row of: on
+        /// PostgreSQL the statement checks the stamps it writes, so it has nothing to refuse;
+        /// the walk (MySQL/MariaDB) reads the column's precision first and refuses.
+        fn a_coarse_table_the_archive_writes_no_row_of(db, x) {
+            let backend = db.backend();
+            db.create(&ddl("{ts}", &timestamp(backend, 0), "{ts}"));
+            crate::collector_schema::create_archive_log(db);
+            let conn = db.conn();
+            conn.batch_execute("INSERT INTO folders (id) VALUES (3)")?;
+            let result = x.archive(conn, &Collector::new(folders::table.find(3)));
+            if backend == Backend::Mysql {
+                let error = result.expect_err("the walk reads the precision first");
+                assert!(matches!(error, Error::StampPrecision { .. }), "{error:?}");
+                return Ok(());
+            }
+            let archived = result?;
+            assert_eq!((archived.plan().archived("folders"), archived.plan().archived("notes")), (1, 0));
+            let restored = x.restore(conn, archived.batch())?;
+            assert_eq!((restored.rows_of("folders"), restored.rows_of("notes")), (1, 0));
+            let live = (
+                folders::table.active().count().get_result::<i64>(conn)?,
+                notes::table.active().count().get_result::<i64>(conn)?,
+            );
+            assert_eq!(live, (3, 3));
+            Ok(())
+        }
+
         /// MySQL/MariaDB keep the precision they read per process: a column made coarser by a
         /// migration after one archive must still refuse the next one, which would otherwise
         /// stamp rows it cannot find again (the notes of folder 2 hidden for good, with a log
