@@ -357,7 +357,11 @@ impl<T, R> Collector<T, R> {
         let graph = Graph::build(T::node())?;
         let dialect = <C::Backend as SupportedBackend>::DIALECT;
         let (plan, batch) = match one_statement::Shape::of(&graph, dialect) {
-            Some(shape) => self.archive_in_one(conn, &graph, &shape).await?,
+            Some(shape) => match self.archive_in_one(conn, &graph, &shape).await? {
+                Some(done) => done,
+                // A row did not keep the stamp: the walk reads why, and refuses.
+                None => self.archive_by_walk(conn, &graph).await?,
+            },
             None => self.archive_by_walk(conn, &graph).await?,
         };
         trace::record!(batch_id = batch.id);
@@ -446,31 +450,31 @@ impl<T, R> Collector<T, R> {
     }
 
     /// The archive as [one statement](one_statement) (PostgreSQL, a graph without `cascade`
-    /// cycles whose tables are each written once).
+    /// cycles whose tables are each written once); `None` when a row did not keep the stamp
+    /// as written (nothing written).
     async fn archive_in_one<Mo, C>(
         &self,
         conn: &mut C,
         graph: &Graph,
         shape: &one_statement::Shape,
-    ) -> Result<(Plan, BatchValues), Error>
+    ) -> Result<Option<(Plan, BatchValues)>, Error>
     where
         T: ArchiveTable,
         C: SqlConnection<Mo, R>,
     {
         archive::identifiable(graph)?;
-        let stamped = archive::stamped(graph);
         let request = one_statement::Request {
             roots: &self.roots,
             reservation: self.reservation(graph, false),
             blocker_ids: self.blocker_ids,
-            stamped: &stamped,
         };
         let (plan, batch) = match one_statement::run(conn, graph, shape, &request).await {
-            Ok(done) => done,
+            Ok(Some(done)) => done,
+            Ok(None) => return Ok(None),
             Err(error) => return Err(missing_log(conn, error).await),
         };
         match batch {
-            Some(batch) if !plan.is_blocked() => Ok((plan, batch)),
+            Some(batch) if !plan.is_blocked() => Ok(Some((plan, batch))),
             _ => Err(Error::Protected {
                 blockers: plan.blockers().to_vec(),
             }),

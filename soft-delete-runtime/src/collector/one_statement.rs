@@ -6,22 +6,30 @@
 //! WITH sd_r0 AS (SELECT key AS sd_k FROM root WHERE key IN (<roots>) AND <live>),   -- reach, read only,
 //!      sd_r1 AS (SELECT key AS sd_k FROM orders WHERE fk IN (SELECT sd_k FROM sd_r0) AND <live>), -- as deep as a protect edge
 //!      sd_b4 AS (SELECT key, COUNT(*) OVER () ... FROM invoices WHERE fk IN (SELECT sd_k FROM sd_r1) AND <visible> ...),
-//!      sd_p (sd_tag, sd_digits) AS (<the precision of each column a batch is found by, from pg_attribute>),
-//!      sd_ok AS (SELECT NOT EXISTS (SELECT 1 FROM sd_b4) AND NOT EXISTS (SELECT 1 FROM sd_p WHERE sd_digits < 6) AS sd_ok),
+//!      sd_ok AS (SELECT NOT EXISTS (SELECT 1 FROM sd_b4) AS sd_ok),
 //!      sd_id AS (SELECT nextval(<the log's sequence>) AS sd_id),
-//!      sd_u0 AS (UPDATE root SET <mark> WHERE key IN (<roots>) AND <live> AND (SELECT sd_ok FROM sd_ok) RETURNING key AS sd_k),
-//!      sd_u1 AS (UPDATE orders SET <mark> WHERE fk IN (SELECT sd_k FROM sd_u0) AND <live> RETURNING key AS sd_k),
+//!      sd_u0 AS (UPDATE root SET <mark> WHERE key IN (<roots>) AND <live> AND (SELECT sd_ok FROM sd_ok)
+//!                RETURNING key AS sd_k, stamp AS sd_s),
+//!      sd_u1 AS (UPDATE orders SET <mark> WHERE fk IN (SELECT sd_k FROM sd_u0) AND <live> RETURNING key AS sd_k, stamp AS sd_s),
 //!      sd_c5 AS (UPDATE carts SET fk = NULL FROM sd_u1 AS sd_p, (SELECT key AS sd_k, fk AS sd_was FROM carts) AS sd_o
 //!                WHERE carts.fk = sd_p.sd_k AND carts.key = sd_o.sd_k RETURNING <key, sd_o.sd_was, new>),
 //!      sd_j5 AS (INSERT INTO <journal> SELECT <batch id>, ..., sd_k, sd_old, sd_new FROM sd_c5),
 //!      sd_n AS (SELECT (SELECT COUNT(*) FROM sd_u0) AS sd_n0, ...),  -- every count, once
-//!      sd_log AS (INSERT INTO <log> SELECT sd_id, <stamp>, ..., <counts> FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING id)
-//! SELECT <the counts in one row; the blockers; the precisions too coarse; the log row's id>
+//!      sd_log AS (INSERT INTO <log> SELECT sd_id, <stamp>, ..., CASE WHEN EXISTS (SELECT 1 FROM sd_u0 WHERE sd_s
+//!                   IS DISTINCT FROM <stamp>) OR ... THEN NULL ELSE <counts> END FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING id)
+//! SELECT <the counts in one row; the blockers; the log row's id>
 //! ```
 //!
-//! The checks that write nothing (`protect` at every depth, the stamp columns' precision) read
-//! the rows the archive would reach, and every write is conditional on them: a refused archive
-//! writes nothing, and still takes one statement. The writes follow each other through their
+//! The check that writes nothing (`protect` at every depth) reads the rows the archive would
+//! reach, and every write is conditional on it: a refused archive writes nothing, and still takes
+//! one statement. The stamp is checked where it is written, without reading the catalog: each
+//! table found by its stamp alone returns the stamp it stored, and a row that did not keep it
+//! as written (a column with fewer than six fractional digits rounds it) makes the log row's
+//! counts `NULL`, which its `NOT NULL` refuses: the whole statement fails, nothing is written,
+//! and the archive takes [the walk](super::archive), which reads the column's precision and
+//! says why ([`Error::StampPrecision`]). A table the archive writes no row of has no stamp
+//! to lose: it is not refused here (a [`preview`](super::Collector::preview), which reads the
+//! catalog, still reports its precision). The writes follow each other through their
 //! `RETURNING` lists (the rows a table's `UPDATE` archived are the parents of its children's),
 //! so a root that a concurrent transaction archived first (re-checked under its row lock)
 //! archives none of its children. A `set_null` / `set_default` cut returns the value it
@@ -41,11 +49,10 @@ use super::archive::journal_insert;
 use super::log::{self as archive_log, Reservation, COUNTS_SEPARATOR};
 use super::marks::{self, BatchId, BatchValues};
 use super::plan::{count_lines, Blocker, CountSource, Plan};
-use crate::backend::{Dialect, TableName};
+use crate::backend::Dialect;
 use crate::ddl::archive_log as log_table;
 use crate::exec::{Begin, SqlConnection, Transaction};
 use crate::relations::{Graph, Rule, StampKind};
-use crate::sql::catalog;
 use crate::sql::{ClashRow, DbError, Dialected, Sql, SupportedBackend};
 use crate::{Error, RowId};
 
@@ -124,20 +131,20 @@ pub(crate) struct Request<'a, R> {
     pub(crate) roots: &'a Arc<R>,
     pub(crate) reservation: Reservation<'a>,
     pub(crate) blocker_ids: usize,
-    /// The tables found by the stamp alone, with the stamp's column: their precision is checked.
-    pub(crate) stamped: &'a [(&'a TableName, &'static str)],
 }
 
 /// Archives in one statement: bare when `C` runs it outside a transaction and cannot be
 /// abandoned half way, else in a transaction of its own (a savepoint in the caller's, which a
 /// failed statement would otherwise doom). Returns the plan and, unless `protect` refused, the
 /// batch; the stamp is taken again from the next microsecond while another archive holds it.
+/// `None` when a row did not keep the stamp as written: nothing was written, and the walk,
+/// which reads the stamp columns' precision first, says why.
 pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
     shape: &Shape,
     request: &Request<'_, R>,
-) -> Result<(Plan, Option<BatchValues>), Error> {
+) -> Result<Option<(Plan, Option<BatchValues>)>, Error> {
     let wrap = <C as crate::exec::Executor<Mo>>::ABANDONABLE || conn.in_transaction();
     for attempt in 0..archive_log::STAMP_ATTEMPTS {
         let stamp = request.reservation.first + std::time::Duration::from_micros(attempt.into());
@@ -150,8 +157,9 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
             conn.rows::<ClashRow>(sql).await
         };
         match outcome {
-            Ok(rows) => return read(graph, request, &reported, stamp, rows),
+            Ok(rows) => return read(graph, request, &reported, stamp, rows).map(Some),
             Err(error) if stamp_taken(&error) => continue,
+            Err(error) if stamp_rounded(&error) => return Ok(None),
             Err(error) => return Err(error.into()),
         }
     }
@@ -165,6 +173,12 @@ fn stamp_taken(error: &diesel::result::Error) -> bool {
     DbError::is_unique(error)
         && matches!(error, diesel::result::Error::DatabaseError(_, info)
             if info.table_name() == Some(log_table::TABLE))
+}
+
+/// Whether `error` is the log's refusal of the `NULL` counts the statement writes when a row did
+/// not keep the stamp as written.
+fn stamp_rounded(error: &diesel::result::Error) -> bool {
+    DbError::is_null_in(error, log_table::TABLE, log_table::COUNTS)
 }
 
 /// The statement (see the module's documentation), and the numbers its first row lists.
@@ -248,27 +262,11 @@ fn statement<DB: SupportedBackend, R>(
             .bind(DB::bind_i64(limit))
             .push(")");
     }
-    // The precision of each column a batch is found by.
-    if !request.stamped.is_empty() {
-        cte(&mut sql, "sd_p");
-        // Renamed by a derived table: a CTE's column list would need the name before `AS`.
-        sql.push("SELECT sd_q.* FROM (");
-        for (i, (table, column)) in request.stamped.iter().enumerate() {
-            if i > 0 {
-                sql.push(" UNION ALL ");
-            }
-            catalog::pg_precision(&mut sql, &i.to_string(), table, column);
-        }
-        sql.push(") AS sd_q (sd_tag, sd_digits))");
-    }
     cte(&mut sql, "sd_ok");
     let mut checks: Vec<String> = protects
         .iter()
         .map(|e| format!("NOT EXISTS (SELECT 1 FROM sd_b{e})"))
         .collect();
-    if !request.stamped.is_empty() {
-        checks.push("NOT EXISTS (SELECT 1 FROM sd_p WHERE sd_digits < 6)".to_owned());
-    }
     if checks.is_empty() {
         checks.push("TRUE".to_owned());
     }
@@ -281,6 +279,7 @@ fn statement<DB: SupportedBackend, R>(
         .push(")) AS sd_id)");
 
     // The writes, each table's after those it hangs from.
+    let mut stamped = Vec::new();
     for &node in &shape.order {
         let table = &graph.nodes[node];
         let soft = graph.soft(node)?;
@@ -303,6 +302,11 @@ fn statement<DB: SupportedBackend, R>(
             ));
         }
         sql.push(&format!(" RETURNING {} AS sd_k", d.quote(table.key)));
+        // A table found by its stamp alone returns the stamp as it stored it.
+        if let Some(column) = soft.columns.stamp.filter(|_| soft.columns.batch.is_none()) {
+            sql.push(&format!(", {} AS sd_s", d.quote(column.name)));
+            stamped.push((node, column.kind));
+        }
         if shape.ways[node] > 1 {
             for (e, edge) in graph.edges.iter().enumerate() {
                 if edge.rule == Rule::Cascade && edge.child == node {
@@ -419,8 +423,25 @@ fn statement<DB: SupportedBackend, R>(
     .bind(DB::bind_text(by.map(str::to_owned)))
     .push(", ")
     .bind(DB::bind_text(reason.map(str::to_owned)))
-    .push(", CONCAT_WS(")
-    .bind(DB::bind_text(Some(COUNTS_SEPARATOR.to_owned())));
+    .push(", ");
+    // No counts (refused by the column's `NOT NULL`) when a row did not keep the stamp.
+    let checked = !stamped.is_empty();
+    if checked {
+        sql.push("CASE WHEN ");
+        for (i, (node, kind)) in stamped.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push(&format!(
+                "EXISTS (SELECT 1 FROM sd_u{node} WHERE sd_s IS DISTINCT FROM "
+            ))
+            .bind(DB::bind_stamp(kind, stamp)?)
+            .push(")");
+        }
+        sql.push(" THEN NULL ELSE ");
+    }
+    sql.push("CONCAT_WS(")
+        .bind(DB::bind_text(Some(COUNTS_SEPARATOR.to_owned())));
     for (before, after, column) in lines {
         sql.push(", ")
             .bind(DB::bind_text(Some(before)))
@@ -428,12 +449,12 @@ fn statement<DB: SupportedBackend, R>(
             .bind(DB::bind_text(Some(after)));
     }
     sql.push(&format!(
-        ") FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING {})",
+        "){} FROM sd_id, sd_n WHERE (SELECT sd_ok FROM sd_ok) RETURNING {})",
+        if checked { " END" } else { "" },
         d.quote(log_table::ID)
     ));
 
-    // What the statement did: the numbers in one row, then the blockers, the precisions too
-    // coarse and the log row's id.
+    // What the statement did: the numbers in one row, then the blockers and the log row's id.
     let mut results = vec![format!(
         "SELECT 'c', {}, '', CAST(0 AS BIGINT) FROM sd_n",
         numbers.listed()
@@ -442,9 +463,6 @@ fn statement<DB: SupportedBackend, R>(
         results.push(format!(
             "SELECT 'b{e}', sd_key, CAST(sd_n AS TEXT), sd_at FROM sd_b{e}"
         ));
-    }
-    if !request.stamped.is_empty() {
-        results.push("SELECT 'p', sd_tag, '', sd_digits FROM sd_p WHERE sd_digits < 6".to_owned());
     }
     results.push(format!(
         "SELECT 'l', '', '', {} FROM sd_log",
@@ -569,16 +587,6 @@ fn read<R>(
                 });
                 blocker.count = blocker.count.max(total.parse().unwrap_or(0));
                 blocker_ids[index].push((n, key));
-            }
-            "p" => {
-                let stamped: usize = key.parse().unwrap_or(usize::MAX);
-                if let Some((table, column)) = request.stamped.get(stamped) {
-                    return Err(Error::StampPrecision {
-                        table: table.to_string(),
-                        column,
-                        precision: u32::try_from(n).unwrap_or(0),
-                    });
-                }
             }
             "l" => id = Some(n),
             _ => {}

@@ -59,6 +59,13 @@ impl<'e> DbError<'e> {
         matches!(DbError::of(error), DbError::ForeignKey(_))
     }
 
+    /// Whether `error` is a `NOT NULL` violation of `table`.`column`, as PostgreSQL reports it
+    /// (the table and column in fields of their own).
+    pub(crate) fn is_null_in(error: &DieselError, table: &str, column: &str) -> bool {
+        matches!(error, DieselError::DatabaseError(DatabaseErrorKind::NotNullViolation, info)
+            if info.table_name() == Some(table) && info.column_name() == Some(column))
+    }
+
     /// Whether `error` is MySQL/MariaDB's lock wait timeout (1205), which rolls back the
     /// statement alone (unlike a deadlock, which rolls back the transaction).
     pub(crate) fn is_lock_wait_timeout(error: &DieselError) -> bool {
