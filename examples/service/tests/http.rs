@@ -872,3 +872,70 @@ backend_tests!(openapi_and_admin_page, |server| async {
         .contains(&format!("Restored archive #{id}.")));
     assert_eq!(get(server, &format!("/api/members/{ann}")).await.0, 200);
 });
+
+/// The statuses of `n` requests sent at once: `make(i)` gives request `i`'s method, path and
+/// body.
+async fn at_once(
+    server: &Server,
+    n: usize,
+    make: impl Fn(usize) -> (Method, String, Value),
+) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (method, path, body) = make(i);
+            let request = server
+                .request(method, &path)
+                .header("x-user", "sue")
+                .header("x-role", "admin")
+                .json(&body);
+            tokio::spawn(async move { json(request.send().await.expect("answered")).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.expect("the request task"));
+    }
+    out
+}
+
+backend_tests!(concurrent_writes_are_not_5xx, |server| async {
+    // members created at once, each with children: every one is created
+    let created = at_once(server, 16, |i| {
+        (
+            Method::POST,
+            "/api/members".into(),
+            json!({"name": format!("m{i}"), "email": format!("m{i}@example.com"),
+                   "orders": [{"code": "o", "items": ["a", "b"]}], "posts": ["p"], "reviews": ["r"]}),
+        )
+    })
+    .await;
+    let server_errors: Vec<_> = created.iter().filter(|(s, _)| *s >= 500).collect();
+    assert!(server_errors.is_empty(), "creates: {server_errors:?}");
+    let ids: Vec<i64> = created
+        .iter()
+        .map(|(_, body)| body["id"].as_i64().expect("an id"))
+        .collect();
+    // archives of them at once, beside more creates
+    let mixed = at_once(server, 16, |i| {
+        if i % 2 == 0 {
+            (
+                Method::POST,
+                format!("/api/members/{}/archive", ids[i]),
+                json!({}),
+            )
+        } else {
+            (
+                Method::POST,
+                "/api/members".into(),
+                json!({"name": format!("n{i}"), "email": format!("n{i}@example.com"), "posts": ["p"]}),
+            )
+        }
+    })
+    .await;
+    let server_errors: Vec<_> = mixed.iter().filter(|(s, _)| *s >= 500).collect();
+    assert!(
+        server_errors.is_empty(),
+        "archives and creates: {server_errors:?}"
+    );
+    assert!(mixed.iter().all(|(s, _)| *s == 201), "{mixed:?}");
+});
