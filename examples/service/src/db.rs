@@ -186,6 +186,34 @@ macro_rules! with_conn {
     };
 }
 
+/// Runs `$body` (a `Result<_, ApiError>`) in a transaction that writes, with `$conn` bound to
+/// the transaction's connection of `$db`'s pool, and answers its value (or its error through
+/// `?`). On SQLite the transaction begins `IMMEDIATE`: one begun plainly that reads before it
+/// writes cannot wait for another writer, and its first write fails at once with "database is
+/// locked" whatever the busy timeout (the library's collector docs say the same of archives).
+#[macro_export]
+macro_rules! with_write_transaction {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres { pool, .. } => {
+                let mut pooled = pool.get().await?;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+                diesel_async::AsyncConnection::transaction::<_, $crate::error::ApiError, _>(
+                    conn,
+                    async |$conn| $body,
+                )
+                .await?
+            }
+            $crate::db::Db::Sqlite { pool, .. } => {
+                let mut pooled = pool.get().await?;
+                let conn: &mut $crate::db::AsyncSqlite = &mut pooled;
+                conn.immediate_transaction::<_, $crate::error::ApiError, _>(async |$conn| $body)
+                    .await?
+            }
+        }
+    };
+}
+
 /// The library's DDL the service needs, for `dialect`: the journal (links `set_null` cut),
 /// the archive log, the active-unique indexes of members' emails and exam attempts. The
 /// migrations hold these statements; a test checks they are exactly these.

@@ -5,7 +5,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use diesel::prelude::*;
-use diesel_async::AsyncConnection;
 use soft_delete_runtime::collector::{find_archive_async, ArchiveList, Batch, Collector};
 
 use crate::dto::{
@@ -14,7 +13,7 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::identity::Identity;
 use crate::schema::members;
-use crate::{with_conn, AppState};
+use crate::{with_conn, with_write_transaction, AppState};
 
 /// What archiving live member `id` would do, found with reads only.
 pub async fn plan(state: &AppState, id: i32) -> Result<PlanDto, ApiError> {
@@ -38,10 +37,10 @@ pub async fn archive_member(
         collector = collector.reason(reason);
     }
     let collector = &collector;
-    Ok(with_conn!(&state.db, conn => {
-        // The collector's transaction nests in this one (a savepoint), so an archive that
-        // found no live root (a concurrent archive or delete won) rolls back its log entry.
-        conn.transaction::<ArchivedDto, ApiError, _>(async |conn| {
+    // The collector's transaction nests in this one (a savepoint), so an archive that found
+    // no live root (a concurrent archive or delete won) rolls back its log entry.
+    Ok(with_write_transaction!(&state.db, conn => {
+        {
             let archived = collector.archive_async(conn).await?;
             if archived.plan().roots() == 0 {
                 return Err(ApiError::NotFound(format!("no live member {id}")));
@@ -50,8 +49,7 @@ pub async fn archive_member(
                 archive_id: archived.batch().id(),
                 plan: PlanDto::from(archived.plan()),
             })
-        })
-        .await?
+        }
     }))
 }
 

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use soft_delete_runtime::asynchronous::*;
 use soft_delete_runtime::prelude::*;
 use soft_delete_runtime::{soft_delete_with, Deletion};
@@ -16,7 +16,7 @@ use crate::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::identity::Identity;
 use crate::models::{Member, NewMember};
 use crate::schema::{invoices, members, order_items, orders, posts, reviews};
-use crate::{with_conn, AppState};
+use crate::{with_conn, with_write_transaction, AppState};
 
 /// Which members a list shows.
 #[derive(Debug, Clone, Copy)]
@@ -77,8 +77,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<MemberDto>), ApiError> {
     new.check()?;
     let new = &new;
-    let member = with_conn!(&state.db, conn => {
-        conn.transaction::<Member, ApiError, _>(async |conn| {
+    let member: Member = with_write_transaction!(&state.db, conn => {
+        {
             let taken: i64 = members::table.active().filter(members::email.eq(&new.email)).count().get_result(conn).await?;
             if taken > 0 {
                 return Err(ApiError::State(format!("a live member has the email {}", new.email)));
@@ -120,8 +120,7 @@ pub async fn create(
                     .await?;
             }
             Ok(member)
-        })
-        .await?
+        }
     });
     Ok((StatusCode::CREATED, Json(member.into())))
 }
