@@ -939,3 +939,41 @@ backend_tests!(concurrent_writes_are_not_5xx, |server| async {
     );
     assert!(mixed.iter().all(|(s, _)| *s == 201), "{mixed:?}");
 });
+
+backend_tests!(no_attempt_retry_for_a_deleted_member, |server| async {
+    // start refuses a deleted member (404); retry must too, and write nothing
+    let ann = member(server, "ann", &[]).await;
+    let (status, first) = post(
+        server,
+        "/api/exams/1/attempts",
+        json!({"member_id": ann}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, _) = call(
+        server,
+        Method::DELETE,
+        &format!("/api/members/{ann}"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, retried) = post(
+        server,
+        "/api/exams/1/attempts/retry",
+        json!({"member_id": ann}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, retried["error"].as_str()),
+        (404, Some("not_found")),
+        "{retried}"
+    );
+    let (_, history) = get(server, &format!("/api/exams/1/attempts?member_id={ann}")).await;
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "{history}");
+    assert_eq!(history[0]["id"], first["id"]);
+    assert_eq!(history[0]["active"], true);
+});
