@@ -30,7 +30,7 @@ pub async fn start(
 
 /// Retires the live attempt and starts the next (retry counter + 1), in one transaction.
 #[utoipa::path(post, path = "/api/exams/{exam_id}/attempts/retry", tag = "attempts", params(("exam_id" = i32, Path)), request_body = AttemptRequest,
-    responses((status = 200, body = AttemptDto), (status = 400, body = ErrorBody), (status = 404, description = "no live attempt", body = ErrorBody),
+    responses((status = 200, body = AttemptDto), (status = 400, body = ErrorBody), (status = 404, description = "no live member, or no live attempt", body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -38,6 +38,8 @@ pub async fn retry(
     Json(request): Json<AttemptRequest>,
 ) -> Result<Json<AttemptDto>, ApiError> {
     let member_id = request.member_id;
+    // As start: a deleted or archived member takes no new attempt.
+    crate::api::members::find(&state, member_id, false).await?;
     let attempt = with_conn!(&state.db, conn => {
         Attempt::retry_async(conn, (exam_id, member_id), |old: &Attempt, retry| NewAttempt::live(old.exam_id, old.member_id, retry)).await?
     });
