@@ -336,3 +336,35 @@ async fn two_replicas_on_one_postgres_database() {
         "the run did each operation"
     );
 }
+
+/// Two replicas started at once on one fresh SQLite file (one host, one shared file): both
+/// come up (the migrations run once), and creates sent through both at once all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_sqlite_file() {
+    for round in 0..4 {
+        let db = TestDb::new(Backend::Sqlite, "replicas_sqlite").expect("a SQLite file");
+        let (a, b) = (db.url.clone(), db.url.clone());
+        let (first, second) = tokio::join!(
+            tokio::task::spawn_blocking(move || Replica::spawn(&a)),
+            tokio::task::spawn_blocking(move || Replica::spawn(&b))
+        );
+        let (Ok(first), Ok(second)) = (first, second) else {
+            panic!("round {round}: a replica did not start on a fresh SQLite file (its stderr is above)");
+        };
+        let http = Client::new();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let base = if i % 2 == 0 { &first.base } else { &second.base }.clone();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let body = json!({"name": format!("m{i}"), "email": format!("m{i}@example.com"), "posts": ["p"]});
+                    send(&http, &base, "/api/members", Some(body)).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (status, body) = task.await.expect("task").expect("answered");
+            assert_eq!(status, 201, "round {round}: {body}");
+        }
+    }
+}
