@@ -153,15 +153,37 @@ fn migrate_postgres(url: &str) -> Result<(), DbError> {
     result
 }
 
+/// How long a replica starting beside another waits for the SQLite file's lock.
+const SQLITE_START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn migrate_sqlite(path: &str) -> Result<(), DbError> {
     let mut conn = SqliteConnection::establish(path).map_err(|source| DbError::Connect {
         url: path.to_owned(),
         source,
     })?;
-    conn.batch_execute(SQLITE_SETUP)?;
-    conn.run_pending_migrations(SQLITE_MIGRATIONS)
-        .map(drop)
-        .map_err(|e| DbError::Migrate(e.to_string()))
+    // Switching the journal mode does not wait for the busy timeout: while a replica started
+    // beside this one holds the file's lock it fails at once with "database is locked", so
+    // it is tried again until the deadline.
+    let deadline = std::time::Instant::now() + SQLITE_START_WAIT;
+    loop {
+        match conn.batch_execute(SQLITE_SETUP) {
+            Ok(()) => break,
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // One replica at a time, as PostgreSQL's advisory lock does: the write lock first (a
+    // second replica waits for it, then finds the migrations applied), each migration a
+    // savepoint inside.
+    conn.immediate_transaction(|conn| {
+        conn.run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| DbError::Migrate(e.to_string()))
+    })
 }
 
 /// Runs `$body` with `$conn` bound to a `&mut` diesel-async connection of `$db`'s pool
