@@ -977,3 +977,44 @@ backend_tests!(no_attempt_retry_for_a_deleted_member, |server| async {
     assert_eq!(history[0]["id"], first["id"]);
     assert_eq!(history[0]["active"], true);
 });
+
+backend_tests!(restoring_a_purged_archive_is_refused, |server| async {
+    let ann = member(server, "ann", &[]).await;
+    let (status, archived) = post(
+        server,
+        &format!("/api/members/{ann}/archive"),
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{archived}");
+    let id = archived["archive_id"].as_i64().expect("an archive id");
+    let (status, purged) = post(
+        server,
+        "/api/purge",
+        json!({"older_than_days": 0}),
+        &[ADMIN],
+    )
+    .await;
+    assert_eq!(
+        (status, purged["deleted"].as_i64()),
+        (200, Some(5)),
+        "{purged}"
+    );
+    // the archive's rows are gone for good: a restore has nothing to bring back, and must
+    // not answer 200 and mark the archive restored
+    let (status, restored) = post(
+        server,
+        &format!("/api/archives/{id}/restore"),
+        json!(null),
+        &[ADMIN],
+    )
+    .await;
+    assert_eq!(
+        (status, restored["error"].as_str()),
+        (409, Some("state")),
+        "{restored}"
+    );
+    let (_, entry) = get(server, &format!("/api/archives/{id}")).await;
+    assert!(entry["restored_at"].is_null(), "{entry}");
+});
