@@ -59,9 +59,20 @@ pub async fn restore_archive(
     id: i64,
     user: String,
 ) -> Result<RestoredDto, ApiError> {
-    let restored = with_conn!(&state.db, conn => {
-        let batch = Batch::<members::table>::find_async(conn, id).await?;
-        batch.restore_by_async(conn, user).await?
+    // In a transaction of ours: a restore that finds none of the archive's rows (a purge
+    // deleted them for good) is rolled back, so the log does not call it restored.
+    let user = &user;
+    let restored = with_write_transaction!(&state.db, conn => {
+        {
+            let batch = Batch::<members::table>::find_async(conn, id).await?;
+            let restored = batch.restore_by_async(conn, user.clone()).await?;
+            if restored.total_rows() == 0 {
+                return Err(ApiError::State(format!(
+                    "archive {id} has no rows left to restore: a purge deleted them"
+                )));
+            }
+            Ok(restored)
+        }
     });
     Ok(RestoredDto::new(id, &restored))
 }
@@ -148,7 +159,7 @@ pub async fn get(
 /// Restores exactly what an archive hid, and the links it cut (admins only); once.
 #[utoipa::path(post, security(("x-user" = [], "x-role" = [])), path = "/api/archives/{id}/restore", tag = "archives", params(("id" = i64, Path)),
     responses((status = 200, body = RestoredDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "restored already, or a live member holds a key (`live_id`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "restored already, purged, or a live member holds a key (`live_id`)", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn restore(
     State(state): State<AppState>,
     identity: Identity,
