@@ -195,3 +195,19 @@ impl<T: Serialize> IntoResponse for Json<T> {
         axum::Json(self.0).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Errors the library says to try again on are contention (409 `contended`), not a
+    /// failure of the service: a client retries a 409, and a 500 pages someone.
+    #[test]
+    fn try_again_errors_are_409_contended() {
+        let error = ApiError::Library(LibError::StampsTaken { attempts: 64 });
+        assert_eq!(
+            (error.status(), error.classify().1),
+            (StatusCode::CONFLICT, "contended")
+        );
+    }
+}
