@@ -92,7 +92,7 @@ fn classify_library(error: &LibError) -> (StatusCode, &'static str) {
         LibError::Protected { .. } => (S::CONFLICT, "protected"),
         LibError::AlreadyRestored { .. } => (S::CONFLICT, "already_restored"),
         LibError::RestoreConflict { .. } => (S::CONFLICT, "restore_conflict"),
-        LibError::Contended { .. } => (S::CONFLICT, "contended"),
+        LibError::Contended { .. } | LibError::StampsTaken { .. } => (S::CONFLICT, "contended"),
         LibError::NoLiveRow { .. } => (S::NOT_FOUND, "no_live_row"),
         LibError::ArchiveNotFound { .. } => (S::NOT_FOUND, "archive_not_found"),
         LibError::WrongRoot { .. } => (S::UNPROCESSABLE_ENTITY, "wrong_root"),
