@@ -1018,3 +1018,24 @@ backend_tests!(restoring_a_purged_archive_is_refused, |server| async {
     let (_, entry) = get(server, &format!("/api/archives/{id}")).await;
     assert!(entry["restored_at"].is_null(), "{entry}");
 });
+
+backend_tests!(an_email_with_spaces_around_is_refused, |server| async {
+    // " ann@example.com" is ann's email to a person; stored as given it would slip past the
+    // one-live-member-per-email rule
+    member(server, "ann", &[]).await;
+    for email in [" ann@example.com", "ann@example.com ", "ann@example.com\n"] {
+        let (status, body) = post(
+            server,
+            "/api/members",
+            json!({"name": "ann2", "email": email}),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some("invalid")),
+            "{email:?}: {body}"
+        );
+    }
+    assert_eq!(get(server, "/api/members").await.1["total"], 1);
+});
