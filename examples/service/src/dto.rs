@@ -161,6 +161,12 @@ impl NewMemberDto {
     pub fn check(&self) -> Result<(), ApiError> {
         check_text("name", &self.name)?;
         check_text("email", &self.email)?;
+        // Spaces around would make a second live holder of a live member's email.
+        if self.email.trim() != self.email {
+            return Err(ApiError::Invalid(
+                "email has spaces or line breaks around it".into(),
+            ));
+        }
         let children =
             self.orders.len() + self.posts.len() + self.reviews.len() + self.invoices.len();
         if children > MAX_CHILDREN {
