@@ -1039,3 +1039,40 @@ backend_tests!(an_email_with_spaces_around_is_refused, |server| async {
     }
     assert_eq!(get(server, "/api/members").await.1["total"], 1);
 });
+
+/// Every pooled connection busy (8 requests waiting on a lock held outside the service): the
+/// next request answers 503 `unavailable` after a bounded wait, as the error type promises for
+/// an exhausted pool, instead of hanging until a connection frees up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_answers_503() {
+    use diesel::connection::SimpleConnection;
+    let Some(server) = Server::start(common::Backend::Postgres, "exhausted_pool").await else {
+        return;
+    };
+    member(&server, "ann", &[]).await;
+    let mut locker = server.db.pg();
+    locker
+        .batch_execute("BEGIN; LOCK TABLE members IN ACCESS EXCLUSIVE MODE")
+        .expect("lock members");
+    let waiting: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(server.request(Method::GET, "/api/members").send()))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let next = server
+        .request(Method::GET, "/api/members")
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await;
+    locker.batch_execute("ROLLBACK").expect("unlock");
+    for request in waiting {
+        let response = request.await.expect("task").expect("answered");
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let (status, body) = json(next.expect("answered within 20 s, not hung")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    server.stop().await;
+}
