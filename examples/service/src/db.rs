@@ -27,6 +27,10 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/
 const SQLITE_SETUP: &str =
     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
 
+/// How long a request waits for a pooled connection before it answers 503: without a bound
+/// an exhausted pool would leave requests hanging until a connection frees up.
+pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A PostgreSQL advisory lock key: replicas starting together apply the migrations one at a
 /// time (the second finds them applied).
 const MIGRATION_LOCK: i64 = 0x5D_5E_4B_1C;
@@ -90,6 +94,8 @@ impl Db {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
                 let pool = Pool::builder(manager)
                     .max_size(size)
+                    .wait_timeout(Some(POOL_WAIT))
+                    .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(|e| DbError::Pool(e.to_string()))?;
                 Ok(Db::Postgres { pool })
@@ -115,6 +121,8 @@ impl Db {
                 );
                 let pool = Pool::builder(manager)
                     .max_size(size)
+                    .wait_timeout(Some(POOL_WAIT))
+                    .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(|e| DbError::Pool(e.to_string()))?;
                 Ok(Db::Sqlite { pool })
