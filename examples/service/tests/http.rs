@@ -1076,3 +1076,34 @@ async fn an_exhausted_pool_answers_503() {
     );
     server.stop().await;
 }
+
+/// The SQLite file's write lock held outside the service for longer than the busy timeout:
+/// a write gives up with "database is locked", which is the database being busy (503
+/// `unavailable`, try again), not a failure of the service (500), and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_file_answers_503() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(server) = Server::start(common::Backend::Sqlite, "locked_sqlite").await else {
+        return;
+    };
+    let mut locker = diesel::SqliteConnection::establish(&server.db.url).expect("open the file");
+    locker
+        .batch_execute("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let (status, body) = post(
+        &server,
+        "/api/members",
+        json!({"name": "ann", "email": "ann@example.com"}),
+        &[],
+    )
+    .await;
+    locker.batch_execute("ROLLBACK").expect("unlock");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert_eq!(get(&server, "/api/members").await.1["total"], 0);
+    server.stop().await;
+}
