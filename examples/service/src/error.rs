@@ -100,11 +100,16 @@ fn classify_library(error: &LibError) -> (StatusCode, &'static str) {
         | LibError::InvalidNewRow { .. }
         | LibError::InvalidArgument { .. } => (S::UNPROCESSABLE_ENTITY, "invalid"),
         LibError::Diesel(diesel::result::Error::NotFound) => (S::NOT_FOUND, "not_found"),
-        LibError::Diesel(diesel::result::Error::DatabaseError(kind, _)) => match kind {
+        LibError::Diesel(diesel::result::Error::DatabaseError(kind, info)) => match kind {
             DatabaseErrorKind::UniqueViolation => (S::CONFLICT, "conflict"),
             DatabaseErrorKind::ForeignKeyViolation => (S::UNPROCESSABLE_ENTITY, "invalid"),
             DatabaseErrorKind::SerializationFailure => (S::CONFLICT, "contended"),
             DatabaseErrorKind::ClosedConnection => (S::SERVICE_UNAVAILABLE, "unavailable"),
+            // SQLite's SQLITE_BUSY once the busy timeout ran out: another writer held the
+            // file's lock that long. Busy, not broken: nothing was written, try again.
+            DatabaseErrorKind::Unknown if info.message().starts_with("database is locked") => {
+                (S::SERVICE_UNAVAILABLE, "unavailable")
+            }
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         },
         _ => (S::INTERNAL_SERVER_ERROR, "internal"),
