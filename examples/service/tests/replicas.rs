@@ -31,6 +31,7 @@ struct Figures {
     archives: AtomicU64,
     restores: AtomicU64,
     not_found: AtomicU64,
+    retries_refused: AtomicU64,
     violations: AtomicU64,
     per_replica: [AtomicU64; 2],
 }
@@ -107,6 +108,10 @@ async fn client(id: usize, bases: Arc<[String; 2]>, shared: Arc<Shared>, until: 
             .map(|(status, body)| match status {
                 200 => drop(f.retries.fetch_add(1, Ordering::SeqCst)),
                 409 => drop(f.contended.fetch_add(1, Ordering::SeqCst)),
+                // the member is archived: no new attempt for them, as start answers
+                404 if body["error"] == "not_found" => {
+                    f.retries_refused.fetch_add(1, Ordering::SeqCst);
+                }
                 _ => shared.violation(format!("retry: {status} {body}")),
             })
         } else if choice < 8 {
@@ -301,7 +306,7 @@ async fn two_replicas_on_one_postgres_database() {
     let after = snapshot(&mut conn);
     // Straight to stderr, past the test harness's capture: CI's log shows the figures.
     let mut report = format!(
-        "two replicas, {CLIENTS} clients, {secs} s: {} requests ({} / {} per replica), {} answered 409 ({} retries contended, {} restores of an archive restored meanwhile), {} retries, {} archives, {} restores ({} more at the end), {} archives of an archived member answered 404, {} violations",
+        "two replicas, {CLIENTS} clients, {secs} s: {} requests ({} / {} per replica), {} answered 409 ({} retries contended, {} restores of an archive restored meanwhile), {} retries, {} archives, {} restores ({} more at the end), {} archives of an archived member answered 404, {} retries of an archived member answered 404, {} violations",
         f.requests.load(Ordering::SeqCst),
         f.per_replica[0].load(Ordering::SeqCst),
         f.per_replica[1].load(Ordering::SeqCst),
@@ -313,6 +318,7 @@ async fn two_replicas_on_one_postgres_database() {
         f.restores.load(Ordering::SeqCst),
         open.len(),
         f.not_found.load(Ordering::SeqCst),
+        f.retries_refused.load(Ordering::SeqCst),
         f.violations.load(Ordering::SeqCst),
     );
     for (what, n) in &checks {
