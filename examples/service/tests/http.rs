@@ -1107,3 +1107,27 @@ async fn a_locked_sqlite_file_answers_503() {
     assert_eq!(get(&server, "/api/members").await.1["total"], 0);
     server.stop().await;
 }
+
+backend_tests!(
+    creates_with_one_email_at_once_answer_one_error_code,
+    |server| async {
+        // one is created; every other answers what a create after it answers (409 `state`),
+        // whichever way the race went (the check, or the unique index under it)
+        let answers = at_once(server, 8, |_| {
+            (
+                Method::POST,
+                "/api/members".into(),
+                json!({"name": "ann", "email": "ann@example.com"}),
+            )
+        })
+        .await;
+        let mut statuses: Vec<(u16, Option<&str>)> = answers
+            .iter()
+            .map(|(status, body)| (*status, body["error"].as_str()))
+            .collect();
+        statuses.sort_unstable();
+        let mut expected = vec![(409, Some("state")); 7];
+        expected.insert(0, (201, None));
+        assert_eq!(statuses, expected, "{answers:?}");
+    }
+);
