@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
 use diesel_async::RunQueryDsl;
 use soft_delete_runtime::asynchronous::*;
 use soft_delete_runtime::prelude::*;
@@ -83,11 +84,19 @@ pub async fn create(
             if taken > 0 {
                 return Err(ApiError::State(format!("a live member has the email {}", new.email)));
             }
+            // A create that passed the check beside another one with the email meets the
+            // unique index: it answers as if it had come after it.
             let member: Member = diesel::insert_into(members::table)
                 .values(NewMember { name: &new.name, email: &new.email })
                 .returning(Member::as_returning())
                 .get_result(conn)
-                .await?;
+                .await
+                .map_err(|error| match error {
+                    diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                        ApiError::State(format!("a live member has the email {}", new.email))
+                    }
+                    error => error.into(),
+                })?;
             for order in &new.orders {
                 let order_id: i32 = diesel::insert_into(orders::table)
                     .values((orders::member_id.eq(member.id), orders::code.eq(&order.code)))
