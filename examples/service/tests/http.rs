@@ -1131,3 +1131,23 @@ backend_tests!(
         assert_eq!(statuses, expected, "{answers:?}");
     }
 );
+
+backend_tests!(
+    unknown_routes_and_methods_answer_a_json_error,
+    |server| async {
+        // a client reads every error answer of the API as ErrorBody
+        for (method, path, expected) in [
+            (Method::PUT, "/api/members", 405),
+            (Method::DELETE, "/api/archives/1", 405),
+            (Method::GET, "/api/nothing-here", 404),
+            (Method::GET, "/api/members/1/nothing", 404),
+        ] {
+            let (status, body) = call(server, method.clone(), path, None, &[]).await;
+            assert_eq!(status, expected, "{method} {path}: {body}");
+            assert!(
+                body["error"].is_string() && body["message"].is_string(),
+                "{method} {path}: not a JSON error: {body}"
+            );
+        }
+    }
+);
