@@ -39,6 +39,16 @@ pub fn app(state: AppState) -> Router {
             "/",
             axum::routing::get(|| async { axum::response::Redirect::to("/admin") }),
         )
+        // The framework's own answers, as every other error: an ErrorBody.
+        .fallback(|uri: axum::http::Uri| async move {
+            error::ApiError::NotFound(format!("no route {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            error::ApiError::Rejected {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                message: format!("{method} is not allowed here"),
+            }
+        })
         .with_state(state)
 }
 
