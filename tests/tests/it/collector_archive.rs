@@ -857,3 +857,91 @@ mod deleted_protector {
         }
     }
 }
+
+/// Roots chosen by a query whose answer can change between two runs (`order(random())`, or a
+/// `limit` without `order` over a table PostgreSQL scans from where another scan is): the
+/// `protect` check must look at the rows the archive hides, not at another pick of the same
+/// query.
+mod random_roots {
+    use diesel::prelude::*;
+    use diesel::sql_types::Double;
+    use soft_delete_runtime::collector::Collector;
+    use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::exec::Exec;
+    use soft_delete_tests::stamp::Stamp;
+    use soft_delete_tests::{backend_tests, Backend};
+
+    diesel::table! {
+        folders (id) {
+            id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    diesel::table! {
+        locks (id) {
+            id -> Integer,
+            folder_id -> Integer,
+            deleted_at -> Nullable<Timestamp>,
+        }
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[soft_delete(children(locks::folder_id = protect))]
+    #[allow(dead_code)]
+    struct Folder {
+        id: i32,
+        deleted_at: Option<Stamp>,
+    }
+
+    #[derive(Queryable, Identifiable, SoftDelete)]
+    #[allow(dead_code)]
+    struct Lock {
+        id: i32,
+        folder_id: i32,
+        deleted_at: Option<Stamp>,
+    }
+
+    backend_tests! {
+        fn a_protected_root_is_never_archived_whichever_row_a_random_pick_returns(db, x) {
+            db.create(
+                "CREATE TABLE folders (id {pk}, deleted_at {ts} NULL);
+                 CREATE TABLE locks (id {pk}, folder_id {int} NOT NULL, deleted_at {ts} NULL);
+                 INSERT INTO folders (id) VALUES (1), (2), (3), (4);
+                 INSERT INTO locks (id, folder_id) VALUES (1, 1);",
+            );
+            crate::collector_schema::create_archive_log(db);
+            let random = match db.backend() {
+                Backend::Mysql => "RAND()",
+                Backend::Sqlite | Backend::Postgres => "random()",
+            };
+            let conn = db.conn();
+            // Each archive picks one folder at random; folder 1 is locked (a live lock
+            // protects it), so it is refused whenever it is the pick, and archived never.
+            let (mut archived, mut refused) = (0, 0);
+            for _ in 0..40 {
+                let pick = folders::table
+                    .active()
+                    .select(folders::id)
+                    .order(diesel::dsl::sql::<Double>(random))
+                    .limit(1);
+                match x.archive(conn, &Collector::<folders::table, ()>::from_query(pick)) {
+                    Ok(done) => {
+                        archived += 1;
+                        let locked_live = folders::table.find(1).active().count().get_result::<i64>(conn)?;
+                        assert_eq!(locked_live, 1, "the locked folder was archived: {:?}", done.plan());
+                        x.restore(conn, done.batch())?;
+                    }
+                    Err(Error::Protected { blockers }) => {
+                        refused += 1;
+                        assert_eq!(blockers.len(), 1, "{blockers:?}");
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            assert!(archived > 0 && refused > 0, "40 random picks: {archived} archived, {refused} refused");
+            Ok(())
+        }
+    }
+}
