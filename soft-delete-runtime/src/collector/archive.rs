@@ -95,14 +95,15 @@ pub(crate) fn root_key<DB: SupportedBackend, R>(
 /// Runs the archive's statements on `conn` (the caller holds the transaction, and has
 /// [checked](check_batch_identity) the graph) and returns what they did.
 ///
-/// The `protect` edges of the root table are checked against the
-/// live roots before anything is written, so an archive that the roots' own children refuse writes nothing at all; deeper
-/// `protect` edges are checked when the walk reaches their level, before that level's own
-/// children are written, and an archive stops there (its transaction is then rolled back).
+/// The roots query runs once, in the `UPDATE` that marks the roots; every `protect` edge, the
+/// root table's included, is checked against the rows this batch marked, when the walk reaches
+/// its level, before that level's own children are written, and an archive stops there (its
+/// transaction is then rolled back). Checking the root table's edges against the roots query
+/// run a second time would check another pick of a query whose answer can change (an
+/// `order(random())`, a `limit` without an `order`), and archive a protected row.
 ///
-/// The batch is [reserved](log::reserve) (its [log](super::log) row inserted) once the checks
-/// that write nothing have passed: an archive refused by them leaves no log row, and the batch
-/// is `None`.
+/// The batch is [reserved](log::reserve) (its [log](super::log) row inserted) before the roots
+/// are marked; a refused archive's rollback takes it back.
 pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     graph: &Graph,
@@ -116,7 +117,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
         graph,
         d,
         collations,
-        // Replaced by the reserved batch before anything is written.
+        // Replaced by the reserved batch before the roots are marked.
         batch: BatchValues {
             stamp: crate::Timestamp::UNIX_EPOCH,
             id: 0,
@@ -130,17 +131,6 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
 
     let root = &graph.nodes[0];
     let soft = graph.soft(0)?;
-    let root_protects: Vec<usize> = graph.outgoing[0]
-        .iter()
-        .copied()
-        .filter(|&e| graph.edges[e].rule == Rule::Protect)
-        .collect();
-    for &e in &root_protects {
-        walk.protect(conn, e, Some(roots)).await?;
-    }
-    if walk.blocked() {
-        return Ok((walk.into_plan(0), None));
-    }
     let batch = log::reserve(conn, reservation).await?;
     walk.batch = batch;
 
@@ -159,8 +149,6 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
         queue.push_back(0);
         queued[0] = true;
     }
-    // The root's first pass has the rows its protect edges were just checked against.
-    let mut first_root_pass = true;
     // `cascade(hard_delete)` edges, run once the walk is done: a row deleted for good before a
     // deeper level's `protect` check would not protect that level, though it was live.
     let mut hard_deletes = Vec::new();
@@ -170,10 +158,8 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
         let (protects, others): (Vec<usize>, Vec<usize>) = graph.outgoing[parent]
             .iter()
             .partition(|&&e| graph.edges[e].rule == Rule::Protect);
-        if !(parent == 0 && std::mem::take(&mut first_root_pass)) {
-            for &e in &protects {
-                walk.protect(conn, e, None).await?;
-            }
+        for &e in &protects {
+            walk.protect(conn, e).await?;
         }
         if walk.blocked() {
             break;
@@ -396,13 +382,11 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Checks `protect` edge `e`: the live children of the parent's rows in this batch, or,
-    /// before anything is written, of the live `roots`.
+    /// Checks `protect` edge `e`: the live children of the parent's rows in this batch.
     async fn protect<Mo, R, C: SqlConnection<Mo, R>>(
         &mut self,
         conn: &mut C,
         e: usize,
-        roots: Option<&Arc<R>>,
     ) -> Result<(), Error> {
         let edge = self.graph.edges[e];
         let child = &self.graph.nodes[edge.child];
@@ -414,20 +398,7 @@ impl Walk<'_> {
             "SELECT {}, COUNT(*) OVER () FROM {table} WHERE ",
             d.cast_to_text(&key)
         ));
-        match roots {
-            Some(roots) => {
-                select.append(self.references_roots(edge, roots));
-                if edge.child == edge.parent {
-                    // A root referencing another root is archived with it, not a blocker.
-                    select.push(&format!(" AND {key} NOT IN ("));
-                    push_roots(&mut select, roots);
-                    select.push(")");
-                }
-            }
-            None => {
-                select.append(self.references(edge)?);
-            }
-        }
+        select.append(self.references(edge)?);
         // Visible rows protect: a row some marker hides already does not.
         if let Some(soft) = &child.soft {
             select.push(&format!(" AND {}", (soft.visible)(d.0)));
@@ -452,30 +423,6 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// `fk IN (SELECT key FROM root WHERE key IN (<roots>) AND <live>)`: the live roots, before
-    /// they are marked (`<roots>` as [`push_roots`] renders it).
-    fn references_roots<DB: SupportedBackend, R>(
-        &self,
-        edge: GraphEdge,
-        roots: &Arc<R>,
-    ) -> Sql<DB, R> {
-        let d = self.d;
-        let parent = &self.graph.nodes[edge.parent];
-        let key = d.quote(parent.key);
-        let mut sql = Sql::new();
-        sql.push(&format!(
-            "{} IN (SELECT {key} FROM {} WHERE {key} IN (",
-            d.quote(edge.column),
-            d.table(parent)
-        ));
-        push_roots(&mut sql, roots);
-        sql.push(")");
-        if let Some(soft) = &parent.soft {
-            sql.push(&format!(" AND {}", (soft.live)(d.0)));
-        }
-        sql.push(")");
-        sql
-    }
     /// Runs edge `e` over every row of its parent in this batch. Returns whether it archived
     /// rows whose own edges must now be followed.
     async fn edge<Mo, R, C: SqlConnection<Mo, R>>(
@@ -492,7 +439,7 @@ impl Walk<'_> {
         match edge.rule {
             Rule::DoNothing => Ok(false),
             Rule::Protect => {
-                self.protect(conn, e, None).await?;
+                self.protect(conn, e).await?;
                 Ok(false)
             }
             Rule::Cascade => {

@@ -320,9 +320,12 @@ impl<T, R> Collector<T, R> {
     /// catalog: one that keeps fewer than six fractional digits (MySQL `DATETIME`, PostgreSQL
     /// `timestamp(0)`) would round the batch's stamp, so the archive is refused with
     /// [`Error::StampPrecision`]. A [`preview`](Self::preview) returns the same errors.
+    /// PostgreSQL's one statement checks the stamps it writes instead of reading the catalog
+    /// first: a row that rounds it makes the statement write nothing, and the archive then reads
+    /// the precision and is refused; a rounding table it writes no row of is not refused.
     ///
-    /// `protect` edges of the root table are checked before anything is written; a deeper
-    /// one is checked when the walk reaches its level, which stops there and rolls back, so
+    /// A `protect` edge is checked when the walk reaches its level (the root table's once the
+    /// roots are marked: the roots query runs once), which stops there and rolls back, so
     /// the error lists the blockers of the first level that has any (PostgreSQL's one
     /// statement for a graph without cycles checks every `protect` edge before it writes, and a
     /// [`preview`](Self::preview) walks on: both list them all).

@@ -8,7 +8,7 @@
 //!      sd_b4 AS (SELECT key, COUNT(*) OVER () ... FROM invoices WHERE fk IN (SELECT sd_k FROM sd_r1) AND <visible> ...),
 //!      sd_ok AS (SELECT NOT EXISTS (SELECT 1 FROM sd_b4) AS sd_ok),
 //!      sd_id AS (SELECT nextval(<the log's sequence>) AS sd_id),
-//!      sd_u0 AS (UPDATE root SET <mark> WHERE key IN (<roots>) AND <live> AND (SELECT sd_ok FROM sd_ok)
+//!      sd_u0 AS (UPDATE root SET <mark> WHERE key IN (SELECT sd_k FROM sd_r0) AND <live> AND (SELECT sd_ok FROM sd_ok)
 //!                RETURNING key AS sd_k, stamp AS sd_s),
 //!      sd_u1 AS (UPDATE orders SET <mark> WHERE fk IN (SELECT sd_k FROM sd_u0) AND <live> RETURNING key AS sd_k, stamp AS sd_s),
 //!      sd_c5 AS (UPDATE carts SET fk = NULL FROM sd_u1 AS sd_p, (SELECT key AS sd_k, fk AS sd_was FROM carts) AS sd_o
@@ -288,8 +288,15 @@ fn statement<DB: SupportedBackend, R>(
         marks::mark_as(&mut sql, d, soft, stamp, BatchId::Sql(BATCH_ID))?;
         sql.push(" WHERE ");
         if node == 0 {
+            // The roots the checks read, when they read them: the roots query runs once, so
+            // a query whose answer can change (`order(random())`, a `limit` without `order`)
+            // archives the rows that were checked.
             sql.push(&format!("{} IN (", d.quote(table.key)));
-            roots(&mut sql);
+            if shape.reach[0] {
+                sql.push("SELECT sd_k FROM sd_r0");
+            } else {
+                roots(&mut sql);
+            }
             sql.push(&format!(
                 ") AND {} AND (SELECT sd_ok FROM sd_ok)",
                 (soft.live)(d.0)
