@@ -625,6 +625,7 @@ fn read<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::TableName;
     use crate::relations::{GraphEdge, KeyKind, Node};
 
     /// A graph of `tables` (the first the root) and `(parent, child, rule)` edges; archived are
