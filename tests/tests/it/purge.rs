@@ -276,8 +276,10 @@ backend_tests! {
         assert_eq!(ids!(conn, teams), [2]);
         // red's two cut links went with it; blue's stays, and its batch restores
         assert_eq!(journal(conn)?, 1);
-        let restored = x.restore(conn, red.batch())?;
-        assert_eq!((restored.total_rows(), restored.links_of("players", "team_id")), (0, 0));
+        // red has nothing left to restore, and its restore is refused, writing nothing
+        let error = x.restore(conn, red.batch()).expect_err("red was purged");
+        assert!(error.to_string().contains("purge"), "{error}");
+        assert_eq!(x.find_archive(conn, red.batch().id())?.restored(), None);
         assert_eq!(x.restore(conn, blue.batch())?.links_of("players", "team_id"), 1);
         let links = players::table.select((players::id, players::team_id)).order(players::id).load::<(i32, Option<i32>)>(conn)?;
         assert_eq!(links, [(1, None), (2, None), (3, Some(2))]);
@@ -372,11 +374,39 @@ backend_tests! {
         let report = x.purge(conn, &mut Purge::before(teams::table, red.batch().stamp() + Duration::from_secs(1)))?;
         assert_eq!(report.deleted_from("teams"), 1);
 
-        let restored = x.restore(conn, red.batch())?;
+        let error = x.restore(conn, red.batch()).expect_err("red was purged");
 
-        assert_eq!((restored.total_rows(), restored.links_of("labels", "target_id")), (0, 0));
+        assert!(error.to_string().contains("purge"), "{error}");
+        assert_eq!(x.find_archive(conn, red.batch().id())?.restored(), None);
         let target: Option<i32> = labels::table.find(1).select(labels::target_id).first(conn)?;
         assert_eq!(target, None);
+        Ok(())
+    }
+
+    fn a_restore_of_a_batch_a_purge_deleted_is_refused_and_writes_nothing(db, x) {
+        create(db);
+        crate::collector_schema::create_archive_log(db);
+        let conn = db.conn();
+        conn.batch_execute(
+            "INSERT INTO authors (id, name) VALUES (1, 'a');
+             INSERT INTO posts (id, author_id, title) VALUES (1, 1, 'one'), (2, 1, 'two');
+             INSERT INTO comments (id, post_id, parent_id) VALUES (1, 1, NULL), (2, 1, 1), (3, 2, NULL);",
+        )?;
+        let one = x.archive(conn, &Collector::new(posts::table.find(1)))?;
+        assert_eq!(one.plan().total_archived(), 3);
+        // an archive of nothing is still restored, with nothing to bring back
+        let none = x.archive(conn, &Collector::new(posts::table.find(99)))?;
+        let report = x.purge(conn, &mut Purge::before(posts::table, one.batch().stamp() + Duration::from_secs(1)))?;
+        assert_eq!((report.deleted_from("posts"), report.deleted_from("comments")), (1, 2));
+
+        // (PostgreSQL: a graph without links to put back tries one statement first)
+        let error = x.restore(conn, one.batch()).expect_err("nothing is left to restore");
+        assert!(error.to_string().contains("purge"), "{error}");
+        let error = x.restore_by(conn, one.batch(), "bob").expect_err("nothing is left to restore");
+        assert!(error.to_string().contains("purge"), "{error}");
+        assert_eq!(x.find_archive(conn, one.batch().id())?.restored(), None);
+        assert_eq!(x.restore(conn, none.batch())?.total_rows(), 0);
+        assert!(x.find_archive(conn, none.batch().id())?.restored().is_some());
         Ok(())
     }
 
