@@ -218,6 +218,20 @@ pub enum Error {
         by: Option<String>,
     },
 
+    /// [`Batch::restore`](crate::collector::Batch::restore) found none of the `archived` rows
+    /// that archive `id` archived (as its log counts them) still archived in its batch: a
+    /// [purge](crate::purge) deleted them for good (or, rarer, each was brought back or hidden
+    /// again on its own since). Nothing was written, and the log does not call the archive
+    /// restored. (A batch purged in part restores what is left:
+    /// [`Restored::missing`](crate::collector::Restored::missing) lists the rest.)
+    #[error("archive {id} has none of its {archived} archived rows left to restore: a purge deleted them for good; nothing was written")]
+    ArchivePurged {
+        /// The archive's id.
+        id: i64,
+        /// How many rows the archive archived, as its log counts them.
+        archived: u64,
+    },
+
     /// The archive log table (`soft_delete_archive_log`) does not exist; every archive needs
     /// it. Create it with [`ddl::archive_log::create_table`](crate::ddl::archive_log::create_table).
     /// Nothing was written.

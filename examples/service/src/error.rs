@@ -91,6 +91,8 @@ fn classify_library(error: &LibError) -> (StatusCode, &'static str) {
         LibError::Conflict(_) => (S::CONFLICT, "conflict"),
         LibError::Protected { .. } => (S::CONFLICT, "protected"),
         LibError::AlreadyRestored { .. } => (S::CONFLICT, "already_restored"),
+        // Nothing of the archive is left to restore: its state, not a clash with a row.
+        LibError::ArchivePurged { .. } => (S::CONFLICT, "state"),
         LibError::RestoreConflict { .. } => (S::CONFLICT, "restore_conflict"),
         LibError::Contended { .. } | LibError::StampsTaken { .. } => (S::CONFLICT, "contended"),
         LibError::NoLiveRow { .. } => (S::NOT_FOUND, "no_live_row"),

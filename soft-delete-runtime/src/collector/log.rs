@@ -179,15 +179,16 @@ pub(crate) async fn finish<Mo, R, C: SqlConnection<Mo, R>>(
     Ok(!checked || written > 0)
 }
 
-/// Marks archive `batch` of root table `root` restored (by `by`, now), or says why it cannot
-/// be: [`Error::ArchiveNotFound`], [`Error::WrongRoot`], [`Error::AlreadyRestored`]. The
-/// caller's transaction rolls the mark back if the restore fails.
+/// Marks archive `batch` of root table `root` restored (by `by`, now), and returns the rows it
+/// archived per table as its log counts them ([`ArchiveEntry::archived_counts`]), or says why
+/// it cannot be: [`Error::ArchiveNotFound`], [`Error::WrongRoot`], [`Error::AlreadyRestored`].
+/// The caller's transaction rolls the mark back if the restore fails.
 pub(crate) async fn claim<Mo, R, C: SqlConnection<Mo, R>>(
     conn: &mut C,
     batch: BatchValues,
     root: &TableName,
     by: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<Vec<(TableName, u64)>, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
     let mut update = Sql::<C::Backend, R>::new();
     update
@@ -204,8 +205,28 @@ pub(crate) async fn claim<Mo, R, C: SqlConnection<Mo, R>>(
         .push(&format!(" AND {} = ", d.quote(log::ROOT_TABLE)))
         .bind(C::Backend::bind_text(Some(root.to_string())))
         .push(&format!(" AND {} IS NULL", d.quote(log::RESTORED_AT)));
-    if conn.run(update).await? == 1 {
-        return Ok(());
+    // The archive's counts come with the claim (MySQL has no `UPDATE ... RETURNING`: read
+    // after it).
+    let claimed = match d.0 {
+        Dialect::Sqlite | Dialect::Postgres => {
+            update.push(&format!(
+                " RETURNING {}, {}",
+                d.quote(log::COUNTS),
+                d.quote(log::ID)
+            ));
+            conn.rows::<KeyRow>(update)
+                .await?
+                .into_iter()
+                .next()
+                .map(|(counts, _)| cascade_counts(&decode_counts(&counts)))
+        }
+        Dialect::Mysql => match conn.run(update).await? {
+            1 => Some(find_entry(conn, batch.id).await?.archived_counts()),
+            _ => None,
+        },
+    };
+    if let Some(archived) = claimed {
+        return Ok(archived);
     }
     let entry = find_entry(conn, batch.id).await?;
     if entry.root_table != root.to_string() {
@@ -304,6 +325,11 @@ impl ArchiveEntry {
             .filter(|(t, rule, _)| t.name == table && *rule == Rule::Cascade)
             .map(|(_, _, n)| n)
             .sum()
+    }
+
+    /// Rows archived per table (the `cascade` lines of [`counts`](Self::counts)).
+    pub(crate) fn archived_counts(&self) -> Vec<(TableName, u64)> {
+        cascade_counts(&self.counts)
     }
 
     /// When and by whom it was restored, once it is.
@@ -525,8 +551,17 @@ pub(crate) fn count_line(table: &TableName, rule: Rule) -> (String, String) {
     )
 }
 
+/// The rows archived per table in the log's `counts`: their `cascade` lines.
+pub(crate) fn cascade_counts(counts: &[(TableName, Rule, u64)]) -> Vec<(TableName, u64)> {
+    counts
+        .iter()
+        .filter(|(_, rule, _)| *rule == Rule::Cascade)
+        .map(|(table, _, n)| (table.clone(), *n))
+        .collect()
+}
+
 /// The counts [`encode_counts`] wrote; lines it did not write are skipped.
-fn decode_counts(text: &str) -> Vec<(TableName, Rule, u64)> {
+pub(crate) fn decode_counts(text: &str) -> Vec<(TableName, Rule, u64)> {
     let unescape = |s: &str| {
         let mut out = String::with_capacity(s.len());
         let mut chars = s.chars();

@@ -704,6 +704,13 @@ impl<T: ArchiveTable> Batch<T> {
     /// second restore of the batch, also a concurrent one, returns [`Error::AlreadyRestored`];
     /// a batch the log does not have, [`Error::ArchiveNotFound`].
     ///
+    /// A [purge](crate::purge) deletes archived rows for good. A batch none of whose rows is
+    /// left (the log counts what it archived) is refused with [`Error::ArchivePurged`]: nothing
+    /// is written and the log does not call it restored. A batch purged in part (old children
+    /// of a parent the purge kept) restores what is left, and [`Restored::missing`] lists per
+    /// table the rows that did not come back. (A batch that archived nothing restores nothing,
+    /// and is marked restored.)
+    ///
     /// Active-unique keys (`#[active_unique(...)]` on the models of the graph) are checked
     /// before anything is written, with one query per key per table: when a row of the batch
     /// would become a second live row of a key, held by a live row or by another row of the
@@ -780,8 +787,8 @@ impl<T: ArchiveTable> Batch<T> {
         }
         let mut transaction = Transaction::begin(conn, Begin::Plain).await?;
         let outcome = catalog::in_utc(transaction.conn(), None, async |conn: &mut C| {
-            log::claim(conn, values, &graph.nodes[0].name, by).await?;
-            restore::run(conn, graph, values, collations).await
+            let archived = log::claim(conn, values, &graph.nodes[0].name, by).await?;
+            restore::run(conn, graph, values, collations, archived).await
         })
         .await;
         // An error of the COMMIT is a deferred constraint's.

@@ -39,15 +39,30 @@ use crate::Error;
 pub struct Restored {
     rows: Vec<(TableName, u64)>,
     links: Vec<(TableName, &'static str, u64)>,
+    /// Rows the batch archived, per table, as the archive log counts them.
+    archived: Vec<(TableName, u64)>,
 }
 
 impl Restored {
-    /// Rows brought back, per table, and no link.
-    pub(super) fn of_rows(rows: Vec<(TableName, u64)>) -> Restored {
+    /// Rows brought back, per table, and no link, of a batch that archived `archived`.
+    pub(super) fn of_rows(
+        rows: Vec<(TableName, u64)>,
+        archived: Vec<(TableName, u64)>,
+    ) -> Restored {
         Restored {
             rows,
             links: Vec::new(),
+            archived,
         }
+    }
+
+    /// [`Error::ArchivePurged`] when the batch archived rows and none came back.
+    pub(super) fn refuse_if_purged(self, id: i64) -> Result<Restored, Error> {
+        let archived: u64 = self.archived.iter().map(|(_, n)| n).sum();
+        if archived > 0 && self.total_rows() == 0 {
+            return Err(Error::ArchivePurged { id, archived });
+        }
+        Ok(self)
     }
 
     /// Rows brought back, per table (every table the batch could have archived rows of).
@@ -82,6 +97,33 @@ impl Restored {
     pub fn total_rows(&self) -> u64 {
         self.rows.iter().map(|(_, n)| n).sum()
     }
+
+    /// Rows the batch archived that did not come back, per table (tables with none missing
+    /// are left out): the archive log's count of the table's archived rows less the rows
+    /// restored. A [purge](crate::purge) that deleted part of an archive (old children of a
+    /// parent it kept) leaves them missing; so does a row of the batch brought back or hidden
+    /// again on its own since. A batch with nothing left at all is refused instead, with
+    /// [`Error::ArchivePurged`].
+    pub fn missing(&self) -> Vec<(TableName, u64)> {
+        self.archived
+            .iter()
+            .filter_map(|(table, archived)| {
+                let back: u64 = self
+                    .rows
+                    .iter()
+                    .filter(|(t, _)| t == table)
+                    .map(|(_, n)| n)
+                    .sum();
+                let missing = archived.saturating_sub(back);
+                (missing > 0).then(|| (table.clone(), missing))
+            })
+            .collect()
+    }
+
+    /// Rows the batch archived that did not come back, in all ([`missing`](Self::missing)).
+    pub fn total_missing(&self) -> u64 {
+        self.missing().iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Restores `batch` over `graph` on `conn` (the caller holds the transaction).
@@ -90,6 +132,7 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
     graph: &Graph,
     batch: BatchValues,
     collations: &Collations,
+    archived: Vec<(TableName, u64)>,
 ) -> Result<Restored, Error> {
     let d = Dialected(<C::Backend as SupportedBackend>::DIALECT);
 
@@ -128,6 +171,10 @@ pub(crate) async fn run<Mo, R, C: SqlConnection<Mo, R>>(
             .map_err(|e| conflict_or(e, &node.name))?;
         restored.rows.push((node.name.clone(), n as u64));
     }
+    // None of the batch's rows left (a purge deleted them): refused before a link is put
+    // back, and the caller rolls back the claim.
+    restored.archived = archived;
+    let mut restored = restored.refuse_if_purged(batch.id)?;
 
     if graph.needs_journal() {
         let mut seen = Vec::new();

@@ -27,6 +27,7 @@
 //! commit it) or a savepoint in the caller's.
 
 use super::keys;
+use super::log::{cascade_counts, decode_counts};
 use super::marks::{self, BatchValues};
 use super::restore::Restored;
 use crate::backend::{Dialect, TableName};
@@ -89,6 +90,26 @@ fn statement<DB: SupportedBackend, R>(
             checks.push(format!(" AND NOT EXISTS (SELECT 1 FROM {name})"));
         }
     }
+    // The claim also needs a row of the batch still archived: a batch a purge deleted is the
+    // transaction's to refuse ([`Error::ArchivePurged`]), and one that archived nothing its to
+    // restore.
+    let mut left = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !graph.archived[i] {
+            continue;
+        }
+        let soft = graph.soft(i)?;
+        let condition = marks::in_batch::<DB, R>(d, soft, batch)?.ok_or_else(|| {
+            Error::BatchNotIdentifiable {
+                table: node.name.to_string(),
+            }
+        })?;
+        left.push((
+            format!("EXISTS (SELECT 1 FROM {} WHERE ", d.table(node)),
+            condition,
+            format!(" AND {})", soft.every_row(d.0)),
+        ));
+    }
     sql.push(&format!(
         "sd_claim AS (UPDATE {} SET {} = ",
         d.quote(log_table::TABLE),
@@ -102,10 +123,17 @@ fn statement<DB: SupportedBackend, R>(
     .push(&format!(" AND {} = ", d.quote(log_table::ROOT_TABLE)))
     .bind(DB::bind_text(Some(graph.nodes[0].name.to_string())))
     .push(&format!(
-        " AND {} IS NULL{} RETURNING 1)",
+        " AND {} IS NULL{} AND (",
         d.quote(log_table::RESTORED_AT),
         checks.concat()
     ));
+    for (n, (before, condition, after)) in left.into_iter().enumerate() {
+        if n > 0 {
+            sql.push(" OR ");
+        }
+        sql.push(&before).append(condition).push(&after);
+    }
+    sql.push(&format!(") RETURNING {})", d.quote(log_table::COUNTS)));
     let mut restored = Vec::new();
     let mut counts = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -134,22 +162,26 @@ fn statement<DB: SupportedBackend, R>(
     counts.push("(SELECT COUNT(*) FROM sd_claim) AS sd_claimed".to_owned());
     let listed: Vec<String> = (0..restored.len()).map(|n| format!("sd_n{n}")).collect();
     sql.push(&format!(
-        ", sd_n AS (SELECT {}) SELECT 'r', CONCAT_WS(' ', '', {}), '', sd_claimed FROM sd_n",
+        ", sd_n AS (SELECT {}) SELECT 'r', CONCAT_WS(' ', '', {}), \
+         COALESCE((SELECT {} FROM sd_claim), ''), sd_claimed FROM sd_n",
         counts.join(", "),
-        listed.join(", ")
+        listed.join(", "),
+        d.quote(log_table::COUNTS)
     ));
     Ok((sql, restored))
 }
 
-/// What came back, from the statement's row: `None` when it claimed nothing.
+/// What came back, from the statement's row (the rows per table, then the log's counts of
+/// the archive): `None` when it claimed nothing.
 fn read(restored: &[TableName], found: &[ClashRow]) -> Option<Restored> {
-    let (_, counts, _, claimed) = found.first()?;
+    let (_, counts, archived, claimed) = found.first()?;
     if *claimed != 1 {
         return None;
     }
     let numbers = counts.split_whitespace().map(|n| n.parse().unwrap_or(0));
     Some(Restored::of_rows(
         restored.iter().cloned().zip(numbers).collect(),
+        cascade_counts(&decode_counts(archived)),
     ))
 }
 
@@ -160,7 +192,10 @@ mod tests {
     #[test]
     fn a_row_that_claimed_nothing_restored_nothing() {
         let tables = [TableName::from("orders"), TableName::from("items")];
-        let row = |claimed| vec![("r".to_owned(), " 1 3".to_owned(), String::new(), claimed)];
+        let row = |claimed| {
+            let counts = "cascade\t1\t\torders\ncascade\t4\t\titems".to_owned();
+            vec![("r".to_owned(), " 1 3".to_owned(), counts, claimed)]
+        };
         assert_eq!(read(&tables, &row(0)), None);
         assert_eq!(read(&tables, &[]), None);
         let restored = read(&tables, &row(1)).expect("claimed");
@@ -168,5 +203,6 @@ mod tests {
             (restored.rows_of("orders"), restored.rows_of("items")),
             (1, 3)
         );
+        assert_eq!(restored.total_missing(), 1);
     }
 }

@@ -63,7 +63,10 @@
 //!
 //! Links that an archive cut with `set_null`/`set_default` are kept in the journal for a
 //! batch restore; the journal's entries for purged rows, and for links into purged rows,
-//! are dropped with them (a restore could not put them back).
+//! are dropped with them (a restore could not put them back). The archive log keeps its
+//! entries: restoring an archive a purge deleted wholly is refused with
+//! [`Error::ArchivePurged`], and one deleted in part says what is missing
+//! ([`Restored::missing`](crate::collector::Restored::missing)).
 #![doc = include_str!("../docs/purge.md")]
 
 mod report;

@@ -431,6 +431,7 @@ mod self_set_null {
     use diesel::prelude::*;
     use soft_delete_runtime::collector::Collector;
     use soft_delete_runtime::prelude::*;
+    use soft_delete_runtime::Error;
     use soft_delete_tests::backend_tests;
     use soft_delete_tests::exec::Exec;
     use soft_delete_tests::stamp::Stamp;
@@ -494,8 +495,9 @@ mod self_set_null {
             let first = x.archive(conn, &Collector::new(folders::table.find(2)))?;
             let second = x.archive(conn, &Collector::new(folders::table.find(1)))?;
             conn.batch_execute("DELETE FROM folders WHERE id = 1")?;
-            let restored = x.restore(conn, second.batch())?;
-            assert_eq!((restored.rows_of("folders"), restored.links_of("folders", "parent_id")), (0, 0));
+            // nothing of the second batch is left: refused, its links stay cut
+            let error = x.restore(conn, second.batch()).expect_err("folder 1 is gone");
+            assert!(matches!(error, Error::ArchivePurged { archived: 1, .. }), "{error:?}");
             let restored = x.restore(conn, first.batch())?;
             assert_eq!((restored.rows_of("folders"), restored.links_of("folders", "parent_id")), (1, 1));
             assert_eq!(dump(conn)?, [(2, None, true), (3, None, true), (4, Some(2), true), (5, None, true)]);

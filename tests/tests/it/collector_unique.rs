@@ -352,6 +352,8 @@ backend_tests! {
             // (Nor the session's server and database, which the engines kept per process are
             // filed under.)
             .filter(|sql| !sql.contains("@@hostname"))
+            // (Nor, on MySQL, the archive's counts in the log, read after its claim.)
+            .filter(|sql| !sql.contains("soft_delete_archive_log"))
             .cloned()
             .collect();
         assert_eq!(reads.len(), 4, "{reads:#?}");
