@@ -579,6 +579,74 @@ mod batch_restore {
     }
 }
 
+/// A purge dropped at every await point: every batch is deleted whole or not at all (ten old
+/// authors, batches of three, in key order), and the next purge on the connection finishes the
+/// work or says the connection is broken.
+mod purge {
+    use diesel::prelude::*;
+    use soft_delete_runtime::prelude::SoftDeleteQueryDsl;
+    use soft_delete_runtime::purge::Purge;
+    use soft_delete_runtime::Error;
+    use soft_delete_tests::{async_backend_tests, asynchronous};
+
+    use super::{broken, cancel_after};
+    use crate::purge_schema::*;
+
+    async_backend_tests! {
+        /// Would catch a batch half deleted, or a next purge refused with another error than
+        /// a broken connection's (a connection left in the batch's transaction).
+        async fn a_purge_cancelled_at_every_await_point(db) {
+            create(db);
+            let mut failures: Vec<String> = Vec::new();
+            for k in 1..=400usize {
+                Purge::before(authors::table, cutoff()).run(db.conn())?;
+                let conn = db.conn();
+                insert_authors!(&mut *conn, 1..=10, old());
+                let conn = asynchronous::connect::<Conn>(db).await;
+                let seen = tokio::spawn(async move {
+                    let mut conn = conn;
+                    let mut purge = Purge::before(authors::table, cutoff()).batch_size(3);
+                    let (done, _) = cancelled!(conn, k, false, |conn| purge.run_async(conn));
+                    let next = match done {
+                        Some(_) => None,
+                        None => Some(purge.run_async(&mut conn).await),
+                    };
+                    drop(conn);
+                    (done.map(|d| d.map(|r| r.deleted())), next.map(|n| n.map(|r| r.deleted())))
+                })
+                .await;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                let left: Vec<i32> = soft_delete_runtime::guard::allow(|| {
+                    authors::table.with_deleted().select(authors::id).order(authors::id).load(db.conn())
+                })?;
+                let (done, next) = match seen {
+                    Ok(seen) => seen,
+                    Err(join) => {
+                        failures.push(format!("k={k}: panicked: {join:?}"));
+                        break;
+                    }
+                };
+                let whole_batches = [0, 1, 4, 7, 10].contains(&left.len())
+                    && left.iter().copied().eq(11 - left.len() as i32..=10);
+                if !whole_batches {
+                    failures.push(format!("k={k}: half a batch: {left:?} left, next {next:?}"));
+                }
+                if let Some(done) = done {
+                    assert_eq!(done?, 10);
+                    break;
+                }
+                match next {
+                    Some(Ok(_)) if left.is_empty() => {}
+                    Some(Err(error)) if broken::<Conn>(&error) => {}
+                    other => failures.push(format!("k={k}: next purge {other:?}, {left:?} left")),
+                }
+            }
+            assert!(failures.is_empty(), "{failures:#?}");
+            Ok(())
+        }
+    }
+}
+
 /// A reassign dropped at every await point, alone and inside the caller's transaction: team
 /// 1's numbers are all rotated or none, and the next reassign (team 2's swap) is committed
 /// or refused as on a broken connection.
