@@ -59,6 +59,12 @@ where
         in_transaction(AnsiTransactionManager::transaction_manager_status_mut(self))
     }
 
+    fn is_broken(&mut self) -> bool {
+        AnsiTransactionManager::transaction_manager_status_mut(self)
+            .transaction_depth()
+            .is_err()
+    }
+
     fn mark_broken(&mut self) {
         AnsiTransactionManager::transaction_manager_status_mut(self).set_in_error();
     }

@@ -113,8 +113,12 @@ pub trait Executor<Mo>: Sized {
     fn commit(&mut self) -> impl Future<Output = QueryResult<()>>;
     /// Rolls the innermost transaction (or savepoint) back.
     fn rollback(&mut self) -> impl Future<Output = QueryResult<()>>;
-    /// Whether a transaction is open.
+    /// Whether a transaction is open (a broken transaction manager counts as open: nothing may
+    /// be begun on it).
     fn in_transaction(&mut self) -> bool;
+    /// Whether the connection's transaction manager is broken: an operation abandoned its
+    /// transaction on it ([`mark_broken`](Self::mark_broken)), or a rollback failed.
+    fn is_broken(&mut self) -> bool;
     /// Marks the connection's transaction manager broken: its transaction was abandoned.
     fn mark_broken(&mut self);
     /// Runs SQL text without binds (one statement or several separated by `;`).

@@ -146,6 +146,13 @@ impl<C: AsyncTarget> Executor<NonBlocking> for C {
             || in_transaction(Manager::<C>::transaction_manager_status_mut(self.target()))
     }
 
+    fn is_broken(&mut self) -> bool {
+        // Not `is_broken_transaction_manager`, which is also true inside a transaction.
+        Manager::<C>::transaction_manager_status_mut(self.target())
+            .transaction_depth()
+            .is_err()
+    }
+
     fn mark_broken(&mut self) {
         Manager::<C>::transaction_manager_status_mut(self.target()).set_in_error();
     }

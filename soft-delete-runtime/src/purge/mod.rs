@@ -258,6 +258,11 @@ impl<T: ArchiveTable, P: FnMut(&Progress<'_>)> Purge<T, P> {
         conn: &mut C,
     ) -> Result<PurgeReport, Error> {
         let cutoff = self.check(<BackendOf<Mo, C> as SupportedBackend>::DIALECT)?;
+        // A connection an abandoned operation left broken is in no transaction of the
+        // caller's: say so, rather than ask for a call outside a transaction.
+        if conn.is_broken() {
+            return Err(diesel::result::Error::BrokenTransactionManager.into());
+        }
         // Inside a transaction the batches would be savepoints, committed all at once (or
         // not at all) with the caller's transaction: the locks of every batch held together.
         if conn.in_transaction() {
