@@ -39,7 +39,10 @@
 //! Only transactions are refused: a plain statement you send on a broken connection still runs,
 //! inside the abandoned transaction, and is never committed, so drop such a connection. On
 //! MySQL a future dropped in the middle of a query can leave the connection's protocol out of
-//! step (the next use fails with an I/O error such as "packet out of order"). On SQLite,
+//! step: the next use fails with an I/O error such as "packet out of order", or reads the
+//! abandoned query's rows as its own (a deserialization error, or rows of the wrong query where
+//! the types agree). A read outside a transaction (the catalog reads before an archive) does not
+//! mark the connection broken, so drop a MySQL connection whose operation was cancelled. On SQLite,
 //! diesel-async's `SyncConnectionWrapper` finishes a dropped statement with `block_in_place`,
 //! which needs tokio's multi-threaded runtime.
 //!
