@@ -90,26 +90,17 @@ fn statement<DB: SupportedBackend, R>(
             checks.push(format!(" AND NOT EXISTS (SELECT 1 FROM {name})"));
         }
     }
-    // The claim also needs a row of the batch still archived: a batch a purge deleted is the
-    // transaction's to refuse ([`Error::ArchivePurged`]), and one that archived nothing its to
-    // restore.
-    let mut left = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if !graph.archived[i] {
-            continue;
-        }
-        let soft = graph.soft(i)?;
-        let condition = marks::in_batch::<DB, R>(d, soft, batch)?.ok_or_else(|| {
+    // The rows of the batch in archived table `i`.
+    let in_batch = |i: usize| -> Result<Sql<DB, R>, Error> {
+        marks::in_batch::<DB, R>(d, graph.soft(i)?, batch)?.ok_or_else(|| {
             Error::BatchNotIdentifiable {
-                table: node.name.to_string(),
+                table: graph.nodes[i].name.to_string(),
             }
-        })?;
-        left.push((
-            format!("EXISTS (SELECT 1 FROM {} WHERE ", d.table(node)),
-            condition,
-            format!(" AND {})", soft.every_row(d.0)),
-        ));
-    }
+        })
+    };
+    let archived: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| graph.archived[i])
+        .collect();
     sql.push(&format!(
         "sd_claim AS (UPDATE {} SET {} = ",
         d.quote(log_table::TABLE),
@@ -127,25 +118,27 @@ fn statement<DB: SupportedBackend, R>(
         d.quote(log_table::RESTORED_AT),
         checks.concat()
     ));
-    for (n, (before, condition, after)) in left.into_iter().enumerate() {
+    // The claim also needs a row of the batch still archived: a batch a purge deleted is the
+    // transaction's to refuse ([`Error::ArchivePurged`]), and one that archived nothing its to
+    // restore.
+    for (n, &i) in archived.iter().enumerate() {
         if n > 0 {
             sql.push(" OR ");
         }
-        sql.push(&before).append(condition).push(&after);
+        sql.push(&format!(
+            "EXISTS (SELECT 1 FROM {} WHERE ",
+            d.table(&graph.nodes[i])
+        ))
+        .append(in_batch(i)?)
+        .push(&format!(" AND {})", graph.soft(i)?.every_row(d.0)));
     }
     sql.push(&format!(") RETURNING {})", d.quote(log_table::COUNTS)));
     let mut restored = Vec::new();
     let mut counts = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if !graph.archived[i] {
-            continue;
-        }
+    for &i in &archived {
+        let node = &graph.nodes[i];
         let soft = graph.soft(i)?;
-        let condition = marks::in_batch::<DB, R>(d, soft, batch)?.ok_or_else(|| {
-            Error::BatchNotIdentifiable {
-                table: node.name.to_string(),
-            }
-        })?;
+        let condition = in_batch(i)?;
         sql.push(&format!(
             ", sd_u{i} AS (UPDATE {} SET {} WHERE ",
             d.table(node),
