@@ -59,20 +59,11 @@ pub async fn restore_archive(
     id: i64,
     user: String,
 ) -> Result<RestoredDto, ApiError> {
-    // In a transaction of ours: a restore that finds none of the archive's rows (a purge
-    // deleted them for good) is rolled back, so the log does not call it restored.
-    let user = &user;
-    let restored = with_write_transaction!(&state.db, conn => {
-        {
-            let batch = Batch::<members::table>::find_async(conn, id).await?;
-            let restored = batch.restore_by_async(conn, user.clone()).await?;
-            if restored.total_rows() == 0 {
-                return Err(ApiError::State(format!(
-                    "archive {id} has no rows left to restore: a purge deleted them"
-                )));
-            }
-            Ok(restored)
-        }
+    // A restore of an archive a purge deleted is the library's to refuse
+    // (`Error::ArchivePurged`, rolled back: 409 `state`).
+    let restored = with_conn!(&state.db, conn => {
+        let batch = Batch::<members::table>::find_async(conn, id).await?;
+        batch.restore_by_async(conn, user).await?
     });
     Ok(RestoredDto::new(id, &restored))
 }
